@@ -1,0 +1,73 @@
+"""Validation of the environment variables settings depend on; every error names its variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+SUPPORTED_DB_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
+
+
+def database_from_env(url: str, default_sqlite: Path) -> dict:
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
+    scheme = urlsplit(url).scheme
+    if scheme not in SUPPORTED_DB_SCHEMES:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: unsupported scheme {scheme!r} (use postgres://USER@HOST:PORT/NAME or sqlite:///PATH)"
+        )
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as exc:  # django-environ raises several types for malformed URLs
+        raise ImproperlyConfigured(f"DATABASE_URL: cannot parse ({exc})") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL: no database name in the URL")
+    if config["ENGINE"].endswith("postgresql"):
+        config.setdefault("CONN_MAX_AGE", 60)
+        config.setdefault("CONN_HEALTH_CHECKS", True)
+    return config
+
+
+def redis_url_from_env(url: str) -> str:
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(f"REDIS_URL: unsupported scheme {parts.scheme!r} (use redis://HOST:PORT/DB)")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ImproperlyConfigured("REDIS_URL: no host in the URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric port
+    except ValueError:
+        raise ImproperlyConfigured("REDIS_URL: the port is not a number") from None
+    return url
+
+
+def encryption_keys_from_env(value: str) -> list[str]:
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    for i, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except Exception:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY: key #{i + 1} is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys
+
+
+def dev_encryption_key(var_dir: Path) -> str:
+    """A per-checkout key for development and the demo, kept in var/ so stored passwords stay readable."""
+    path = var_dir / "dev-fernet.key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

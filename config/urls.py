@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from inventory import views as inventory_views
+
+urlpatterns = [
+    path("", inventory_views.home, name="home"),
+    path("accounts/login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", inventory_views.healthz, name="healthz"),
+    path("inventory/", include("inventory.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include("inventory.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,106 @@
+from django import forms
+from django.contrib import admin
+
+from inventory import models
+
+
+class VCenterForm(forms.ModelForm):
+    url = forms.URLField(assume_scheme="https", help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk")
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Stored encrypted; leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = models.VCenter
+        fields = ["name", "url", "username", "password", "verify_tls", "ca_file", "enabled", "sync_interval_minutes"]
+
+    def save(self, commit: bool = True) -> models.VCenter:
+        vcenter = super().save(commit=False)
+        if self.cleaned_data.get("password"):
+            vcenter.set_password(self.cleaned_data["password"])
+        if commit:
+            vcenter.save()
+        return vcenter
+
+
+@admin.register(models.VCenter)
+class VCenterAdmin(admin.ModelAdmin):
+    form = VCenterForm
+    list_display = ["name", "url", "username", "verify_tls", "enabled", "last_sync_status", "last_success_at"]
+    readonly_fields = ["last_sync_status", "last_sync_at", "last_success_at", "last_error", "inventory_stale"]
+
+
+@admin.register(models.Datacenter)
+class DatacenterAdmin(admin.ModelAdmin):
+    list_display = ["name", "vcenter", "moref"]
+
+
+@admin.register(models.Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ["name", "vcenter", "datacenter", "stale"]
+    list_filter = ["vcenter", "stale"]
+
+
+@admin.register(models.Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ["name", "cluster", "model", "connection_state", "maintenance_mode", "stale", "last_seen"]
+    list_filter = ["vcenter", "cluster", "connection_state", "stale"]
+    search_fields = ["name", "moref", "model"]
+
+
+@admin.register(models.NumaNode)
+class NumaNodeAdmin(admin.ModelAdmin):
+    list_display = ["host", "node_id", "memory_mb"]
+
+
+@admin.register(models.PciDevice)
+class PciDeviceAdmin(admin.ModelAdmin):
+    list_display = ["pci_id", "host", "device_name", "class_id", "parent", "numa_node"]
+    list_filter = ["host"]
+    search_fields = ["pci_id", "device_name"]
+
+
+@admin.register(models.Gpu)
+class GpuAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "board", "graphics_type", "vgpu_mode", "mig_enabled", "health", "stale"]
+    list_filter = ["board", "graphics_type", "vgpu_mode", "health", "stale"]
+
+
+@admin.register(models.VgpuProfile)
+class VgpuProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "board", "framebuffer_gb", "series", "mig_profile"]
+    list_filter = ["board", "series"]
+
+
+@admin.register(models.VirtualMachine)
+class VirtualMachineAdmin(admin.ModelAdmin):
+    list_display = ["name", "host", "power_state", "vcpus", "memory_mb", "stale"]
+    list_filter = ["power_state", "stale"]
+    search_fields = ["name", "moref"]
+
+
+@admin.register(models.GpuConsumer)
+class GpuConsumerAdmin(admin.ModelAdmin):
+    list_display = ["vm", "gpu", "kind", "profile", "placement_gb", "mig_slot"]
+    list_filter = ["kind"]
+
+
+@admin.register(models.FabricLink)
+class FabricLinkAdmin(admin.ModelAdmin):
+    list_display = ["host", "gpu_a", "gpu_b", "kind", "link_count", "gbps", "source"]
+    list_filter = ["kind", "source"]
+
+
+@admin.register(models.ResourceDomain)
+class ResourceDomainAdmin(admin.ModelAdmin):
+    list_display = ["host", "domain_id", "kind", "name", "version", "active"]
+    list_filter = ["kind", "active"]
+
+
+@admin.register(models.SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ["vcenter", "status", "trigger", "started_at", "finished_at", "round_trips", "error"]
+    list_filter = ["status", "vcenter"]
+    readonly_fields = [f.name for f in models.SyncRun._meta.fields]

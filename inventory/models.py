@@ -1,0 +1,471 @@
+"""What the advisor knows about the estate: vCenters, hosts, PCI devices, GPUs, VMs, and each host's GPU fabric.
+
+Identity rules make a re-sync idempotent: managed objects are unique by moref per vCenter, PCI devices by
+SBDF per host. Objects that vanish from vCenter are marked ``stale`` (with ``last_seen``), not deleted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from inventory.crypto import decrypt, encrypt
+
+SBDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+def validate_sbdf(value: str) -> None:
+    if not SBDF_RE.match(value or ""):
+        raise ValidationError(f"{value!r} is not a PCI address of the form 0000:3b:00.0 (lowercase hex)")
+
+
+class GraphicsType(models.TextChoices):
+    DIRECT = "direct", "Direct (passthrough)"
+    SHARED_DIRECT = "sharedDirect", "Shared direct (vGPU)"
+    SHARED = "shared", "Shared (vSGA)"
+    BASIC = "basic", "Basic"
+
+
+class VgpuMode(models.TextChoices):
+    SAME_SIZE = "sameSize", "Same size"
+    MIXED_SIZE = "mixedSize", "Mixed size"
+    MIG = "multiInstanceGpu", "Multi-instance GPU"
+
+
+class AssignmentPolicy(models.TextChoices):
+    PERFORMANCE = "performance", "Performance (spread)"
+    CONSOLIDATION = "consolidation", "Consolidation (pack)"
+
+
+class ConnectionState(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    DISCONNECTED = "disconnected", "Disconnected"
+    NOT_RESPONDING = "notResponding", "Not responding"
+
+
+class PowerState(models.TextChoices):
+    ON = "poweredOn", "Powered on"
+    OFF = "poweredOff", "Powered off"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class SyncStatus(models.TextChoices):
+    NEVER = "never", "Never synced"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+
+
+class TrackedModel(models.Model):
+    """Objects collected from vCenter: kept when they vanish, marked stale with the time last seen."""
+
+    stale = models.BooleanField(default=False, db_index=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class VCenter(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    url = models.URLField(max_length=300, help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk")
+    username = models.CharField(max_length=200)
+    password_encrypted = models.TextField(blank=True, editable=False)
+    verify_tls = models.BooleanField(default=True, help_text="Verify the vCenter's TLS certificate")
+    ca_file = models.CharField(
+        max_length=500, blank=True, help_text="Optional CA bundle path used when verifying TLS"
+    )
+    enabled = models.BooleanField(default=True)
+    sync_interval_minutes = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    last_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    inventory_stale = models.BooleanField(
+        default=False, help_text="The last sync failed: stored inventory is from last_success_at"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "vCenter"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_password(self, raw: str) -> None:
+        self.password_encrypted = encrypt(raw) if raw else ""
+
+    def get_password(self) -> str:
+        return decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+
+class Datacenter(models.Model):
+    vcenter = models.ForeignKey(VCenter, on_delete=models.CASCADE, related_name="datacenters")
+    moref = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["vcenter", "name"]
+        constraints = [models.UniqueConstraint(fields=["vcenter", "moref"], name="datacenter_moref_per_vcenter")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Cluster(TrackedModel):
+    vcenter = models.ForeignKey(VCenter, on_delete=models.CASCADE, related_name="clusters")
+    datacenter = models.ForeignKey(Datacenter, on_delete=models.SET_NULL, null=True, blank=True)
+    moref = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["vcenter", "name"]
+        constraints = [models.UniqueConstraint(fields=["vcenter", "moref"], name="cluster_moref_per_vcenter")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VgpuProfile(models.Model):
+    """A vGPU type as vSphere names it (``grid_a100d-20c``), with what the catalog knows about it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    board = models.CharField(max_length=50, blank=True, help_text="Catalog board key, e.g. A100-80GB")
+    board_code = models.CharField(max_length=20)
+    framebuffer_gb = models.PositiveIntegerField()
+    series = models.CharField(max_length=1)
+    mig_profile = models.CharField(max_length=30, blank=True, help_text="MIG instance, e.g. 3g.40gb")
+    mig_compute_slices = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["board", "-framebuffer_gb", "name"]
+        verbose_name = "vGPU profile"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_mig(self) -> bool:
+        return self.mig_compute_slices is not None
+
+
+class Host(TrackedModel):
+    vcenter = models.ForeignKey(VCenter, on_delete=models.CASCADE, related_name="hosts")
+    cluster = models.ForeignKey(Cluster, on_delete=models.SET_NULL, null=True, blank=True, related_name="hosts")
+    moref = models.CharField(max_length=100)
+    name = models.CharField(max_length=255)
+    vendor = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    cpu_model = models.CharField(max_length=200, blank=True)
+    cpu_sockets = models.PositiveSmallIntegerField(default=0)
+    cpu_cores = models.PositiveIntegerField(default=0)
+    cpu_threads = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveBigIntegerField(default=0)
+    connection_state = models.CharField(
+        max_length=20, choices=ConnectionState.choices, default=ConnectionState.CONNECTED
+    )
+    maintenance_mode = models.BooleanField(default=False)
+    assignment_policy = models.CharField(max_length=20, choices=AssignmentPolicy.choices, blank=True)
+    default_graphics_type = models.CharField(max_length=20, choices=GraphicsType.choices, blank=True)
+    api_version = models.CharField(max_length=20, blank=True)
+    warnings = models.JSONField(default=list, blank=True, help_text="Odd answers seen during the last sync")
+    supported_profiles = models.ManyToManyField(VgpuProfile, blank=True, related_name="hosts")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["vcenter", "moref"], name="host_moref_per_vcenter")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NumaNode(models.Model):
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="numa_nodes")
+    node_id = models.PositiveSmallIntegerField()
+    cpu_ids = models.JSONField(default=list, blank=True)
+    memory_mb = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["host", "node_id"]
+        constraints = [models.UniqueConstraint(fields=["host", "node_id"], name="numa_node_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host} NUMA {self.node_id}"
+
+
+class PciDevice(models.Model):
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="pci_devices")
+    pci_id = models.CharField("SBDF", max_length=16, validators=[validate_sbdf])
+    class_id = models.PositiveIntegerField(default=0)
+    vendor_id = models.PositiveIntegerField(default=0)
+    device_id = models.PositiveIntegerField(default=0)
+    subvendor_id = models.PositiveIntegerField(default=0)
+    subdevice_id = models.PositiveIntegerField(default=0)
+    vendor_name = models.CharField(max_length=200, blank=True)
+    device_name = models.CharField(max_length=200, blank=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children", help_text="parentBridge"
+    )
+    numa_node = models.ForeignKey(NumaNode, on_delete=models.SET_NULL, null=True, blank=True, related_name="pci")
+
+    class Meta:
+        ordering = ["host", "pci_id"]
+        verbose_name = "PCI device"
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pci_id"], name="pci_id_per_host"),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="pci_parent_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pci_id} {self.device_name}".strip()
+
+    def clean(self) -> None:
+        errors = {}
+        if self.parent_id and self.parent.host_id != self.host_id:
+            errors["parent"] = "The parent bridge is on another host."
+        if self.parent_id and self.parent_id == self.pk:
+            errors["parent"] = "A PCI device cannot be its own parent bridge."
+        if self.numa_node_id and self.numa_node.host_id != self.host_id:
+            errors["numa_node"] = "The NUMA node belongs to another host."
+        if errors:
+            raise ValidationError(errors)
+
+    def path_to_root(self) -> list[PciDevice]:
+        """Bridges from the root down to this device's parent (stops on a loop)."""
+        chain, seen, node = [], {self.pk}, self.parent
+        while node is not None and node.pk not in seen:
+            seen.add(node.pk)
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+
+class Gpu(TrackedModel):
+    class Health(models.TextChoices):
+        OK = "ok", "OK"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="gpus")
+    pci_device = models.OneToOneField(PciDevice, on_delete=models.CASCADE, related_name="gpu")
+    model = models.CharField(max_length=200)
+    board = models.CharField(max_length=50, blank=True, help_text="Catalog board key, e.g. H100-80GB")
+    framebuffer_mb = models.PositiveIntegerField(default=0)
+    graphics_type = models.CharField(max_length=20, choices=GraphicsType.choices, blank=True)
+    vgpu_mode = models.CharField(max_length=20, choices=VgpuMode.choices, blank=True)
+    mig_enabled = models.BooleanField(default=False)
+    passthrough_enabled = models.BooleanField(default=False)
+    passthrough_active = models.BooleanField(default=False)
+    hardware_label = models.CharField(max_length=200, blank=True)
+    module_id = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HGX module id (1-8)")
+    health = models.CharField(max_length=10, choices=Health.choices, default=Health.OK)
+    notes = models.TextField(blank=True)
+    profiles = models.ManyToManyField(VgpuProfile, blank=True, related_name="gpus")
+
+    class Meta:
+        ordering = ["host", "pci_device__pci_id"]
+        verbose_name = "GPU"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(module_id__isnull=True) | Q(module_id__gte=1, module_id__lte=16), name="gpu_module_id_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.pci_device.pci_id} {self.model}"
+
+    @property
+    def pci_id(self) -> str:
+        return self.pci_device.pci_id
+
+    def clean(self) -> None:
+        errors = {}
+        if self.pci_device_id and self.host_id and self.pci_device.host_id != self.host_id:
+            errors["pci_device"] = "The PCI device is on another host than the GPU."
+        if self.vgpu_mode and self.graphics_type == GraphicsType.DIRECT:
+            errors["vgpu_mode"] = "A GPU in direct (passthrough) mode has no vGPU mode."
+        if self.mig_enabled and self.vgpu_mode and self.vgpu_mode != VgpuMode.MIG:
+            errors["mig_enabled"] = f"MIG is enabled but the vGPU mode is {self.vgpu_mode}."
+        if errors:
+            raise ValidationError(errors)
+
+
+class VirtualMachine(TrackedModel):
+    vcenter = models.ForeignKey(VCenter, on_delete=models.CASCADE, related_name="vms")
+    moref = models.CharField(max_length=100)
+    name = models.CharField(max_length=255)
+    host = models.ForeignKey(Host, on_delete=models.SET_NULL, null=True, blank=True, related_name="vms")
+    power_state = models.CharField(max_length=20, choices=PowerState.choices, default=PowerState.OFF)
+    vcpus = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveBigIntegerField(default=0)
+    memory_reservation_mb = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "virtual machine"
+        constraints = [models.UniqueConstraint(fields=["vcenter", "moref"], name="vm_moref_per_vcenter")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.memory_reservation_mb > self.memory_mb:
+            raise ValidationError({"memory_reservation_mb": "The reservation exceeds the VM's memory."})
+
+
+class GpuConsumer(models.Model):
+    class Kind(models.TextChoices):
+        PASSTHROUGH = "passthrough", "DirectPath I/O"
+        DYNAMIC = "dynamic-passthrough", "Dynamic DirectPath I/O"
+        VGPU = "vgpu", "Time-sliced vGPU"
+        MIG = "mig", "MIG-backed vGPU"
+        DEVICE_GROUP = "device-group", "Device group"
+
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="gpu_consumers")
+    gpu = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="consumers")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    profile = models.CharField(max_length=100, blank=True, help_text="vGPU type for vgpu/mig kinds")
+    placement_gb = models.PositiveIntegerField(null=True, blank=True, help_text="Mixed-size placement ID")
+    mig_slot = models.PositiveSmallIntegerField(null=True, blank=True, help_text="MIG start memory slice")
+
+    class Meta:
+        ordering = ["gpu", "vm"]
+        verbose_name = "GPU consumer"
+        constraints = [
+            models.UniqueConstraint(fields=["vm", "gpu"], name="one_consumer_per_vm_and_gpu"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["vgpu", "mig"]) | ~Q(profile=""), name="vgpu_consumer_has_profile"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vm} -> {self.gpu.pci_device.pci_id} ({self.kind})"
+
+
+class LinkKind(models.TextChoices):
+    NVSWITCH = "NVSWITCH", "NVSwitch"
+    NVLINK = "NVLINK", "NVLink"
+    PIX = "PIX", "One PCIe switch"
+    PXB = "PXB", "Several PCIe bridges"
+    PHB = "PHB", "PCIe host bridge"
+    NODE = "NODE", "Across host bridges, one NUMA node"
+    SYS = "SYS", "Across sockets"
+
+
+class LinkSource(models.TextChoices):
+    PCI_TREE = "pci-tree", "PCI tree"
+    DEVICE_GROUP = "device-group", "vSphere device group"
+    SMI_IMPORT = "smi-import", "nvidia-smi import"
+    PLATFORM_CATALOG = "platform-catalog", "Platform catalog"
+    MANUAL = "manual", "Manual override"
+
+
+class FabricLink(models.Model):
+    """The best path between two GPUs of one host (one row per pair, from the highest-precedence source)."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="fabric_links")
+    gpu_a = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="+")
+    gpu_b = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=LinkKind.choices)
+    link_count = models.PositiveSmallIntegerField(default=0, help_text="Bonded NVLinks (NV#)")
+    gbps = models.FloatField(validators=[MinValueValidator(0)], help_text="GB/s per direction")
+    source = models.CharField(max_length=20, choices=LinkSource.choices)
+
+    class Meta:
+        ordering = ["host", "gpu_a", "gpu_b"]
+        constraints = [
+            models.UniqueConstraint(fields=["gpu_a", "gpu_b"], name="one_link_per_gpu_pair"),
+            models.CheckConstraint(condition=Q(gpu_a__lt=F("gpu_b")), name="link_pair_ordered"),
+            models.CheckConstraint(condition=Q(gbps__gte=0), name="link_gbps_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gpu_a.pci_device.pci_id} <-> {self.gpu_b.pci_device.pci_id}: {self.kind}"
+
+    def clean(self) -> None:
+        if self.gpu_a_id and self.gpu_b_id and (
+            self.gpu_a.host_id != self.host_id or self.gpu_b.host_id != self.host_id
+        ):
+            raise ValidationError({"gpu_b": "Both GPUs of a link must be on the link's host."})
+
+
+class ResourceDomain(models.Model):
+    """A group of GPUs treated as one resource (NVLink pair, NVSwitch partition, PCIe switch, NUMA node).
+
+    ``domain_id`` derives from the members' hardware identity, so it survives re-syncs and VM restarts; a
+    domain whose members change gets a new id and the old row is kept inactive with its version.
+    """
+
+    class Kind(models.TextChoices):
+        NVLINK_PAIR = "nvlink-pair", "NVLink pair"
+        NVLINK_DOMAIN = "nvlink-domain", "NVLink domain"
+        NVSWITCH_BOARD = "nvswitch-board", "NVSwitch board"
+        NVSWITCH_PARTITION = "nvswitch-partition", "NVSwitch partition"
+        PCIE_SWITCH = "pcie-switch", "PCIe switch"
+        NUMA_NODE = "numa-node", "NUMA node"
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="domains")
+    domain_id = models.CharField(max_length=40)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    name = models.CharField(max_length=200, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    active = models.BooleanField(default=True)
+    members = models.ManyToManyField(Gpu, related_name="domains")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["host", "kind", "domain_id"]
+        constraints = [models.UniqueConstraint(fields=["host", "domain_id"], name="domain_id_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.kind} {self.domain_id}"
+
+
+class SyncRun(models.Model):
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+        CLI = "cli", "Command line"
+        WATCH = "watch", "Change watcher"
+
+    vcenter = models.ForeignKey(VCenter, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_current = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    round_trips = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress_current__lte=F("progress_total")) | Q(progress_total=0),
+                name="sync_progress_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vcenter} sync #{self.pk} {self.status}"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -1,0 +1,118 @@
+"""Parsing of vSphere vGPU type names (``grid_a100d-20c``, ``nvidia_h100xm-1-10c``) and device-group names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from placement.engine.catalog import Board, Catalog, MigProfile, load_catalog
+
+PROFILE_RE = re.compile(r"^(grid|nvidia)_([a-z0-9]+)-(?:(\d)-)?(\d+)([a-z]+)$")
+DEVICE_GROUP_RE = re.compile(r"^(?P<vendor>[A-Za-z]+):(?P<count>\d+)@(?P<profile>[^%\s]+)(?:%(?P<link>\w+))?$")
+SERIES = {"c": "C", "q": "Q", "b": "B", "a": "A"}
+
+
+class ProfileNameError(ValueError):
+    """A vGPU type name that does not follow NVIDIA's naming or contradicts the board catalog."""
+
+
+@dataclass(frozen=True)
+class VgpuProfileName:
+    name: str
+    board_code: str
+    board: Board | None  # None when the board is not in the catalog (e.g. T4)
+    framebuffer_gb: int
+    series: str  # "C" compute, "Q" workstation, "B" business, "A" app
+    mig_compute_slices: int | None  # None for time-sliced profiles
+    mig_profile: MigProfile | None
+
+    @property
+    def is_mig(self) -> bool:
+        return self.mig_compute_slices is not None
+
+    @property
+    def is_full_framebuffer(self) -> bool:
+        """A time-sliced profile holding the whole GPU: the only vGPU kind that keeps NVLink P2P."""
+        return not self.is_mig and self.board is not None and self.framebuffer_gb == self.board.framebuffer_gb
+
+
+@dataclass(frozen=True)
+class DeviceGroupName:
+    name: str
+    vendor: str
+    count: int
+    profile: VgpuProfileName
+    link: str | None
+
+
+def parse_profile_name(name: str, *, catalog: Catalog | None = None) -> VgpuProfileName:
+    """Parse a vSphere vGPU type name; raise ProfileNameError naming what is wrong."""
+    if not isinstance(name, str) or not name.strip():
+        raise ProfileNameError("profile name is empty")
+    text = name.strip()
+    m = PROFILE_RE.match(text.lower())
+    if m is None:
+        raise ProfileNameError(
+            f"profile name {text!r} does not match '<grid|nvidia>_<board>-[<mig slices>-]<GB><series>', "
+            "e.g. grid_a100d-20c or nvidia_h100xm-1-10c"
+        )
+    _, code, slices, gb, series = m.groups()
+    if series not in SERIES:
+        raise ProfileNameError(f"profile name {text!r}: unknown series {series!r} (expected one of c, q, b, a)")
+    framebuffer_gb = int(gb)
+    if framebuffer_gb <= 0:
+        raise ProfileNameError(f"profile name {text!r}: framebuffer must be positive")
+    catalog = catalog or load_catalog()
+    board = catalog.board_for_code(code)
+    mig_slices = int(slices) if slices is not None else None
+    mig_profile = None
+    if board is not None:
+        if framebuffer_gb > board.framebuffer_gb:
+            raise ProfileNameError(
+                f"profile name {text!r}: {framebuffer_gb} GB exceeds the {board.key} framebuffer "
+                f"({board.framebuffer_gb} GB)"
+            )
+        if mig_slices is not None:
+            if board.mig is None:
+                raise ProfileNameError(f"profile name {text!r}: {board.key} does not support MIG")
+            mig_profile = board.mig.profile(mig_slices, framebuffer_gb)
+            if mig_profile is None:
+                known = ", ".join(p.name for p in board.mig.profiles if not p.media_extensions)
+                raise ProfileNameError(
+                    f"profile name {text!r}: no MIG profile {mig_slices}g.{framebuffer_gb}gb on {board.key} "
+                    f"(known: {known})"
+                )
+        elif series == "c" and board.timesliced and framebuffer_gb not in board.timesliced:
+            sizes = ", ".join(f"{gb}C" for gb in sorted(board.timesliced))
+            raise ProfileNameError(
+                f"profile name {text!r}: {board.key} has no {framebuffer_gb}C time-sliced profile (known: {sizes})"
+            )
+    return VgpuProfileName(
+        name=text.lower(),
+        board_code=code,
+        board=board,
+        framebuffer_gb=framebuffer_gb,
+        series=SERIES[series],
+        mig_compute_slices=mig_slices,
+        mig_profile=mig_profile,
+    )
+
+
+def parse_device_group_name(name: str, *, catalog: Catalog | None = None) -> DeviceGroupName:
+    """Parse a vSphere device-group name such as ``Nvidia:2@grid_a100d-80c%NVLink``."""
+    m = DEVICE_GROUP_RE.match(name.strip()) if isinstance(name, str) else None
+    if m is None:
+        raise ProfileNameError(
+            f"device group name {name!r} does not match '<Vendor>:<count>@<profile>[%<link>]', "
+            "e.g. Nvidia:2@grid_a100d-80c%NVLink"
+        )
+    count = int(m["count"])
+    if not 1 <= count <= 16:
+        raise ProfileNameError(f"device group name {name!r}: count {count} is outside 1..16")
+    return DeviceGroupName(
+        name=name.strip(),
+        vendor=m["vendor"],
+        count=count,
+        profile=parse_profile_name(m["profile"], catalog=catalog),
+        link=m["link"],
+    )

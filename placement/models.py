@@ -1,0 +1,1 @@
+"""Placement requests, plans and reservations (see the placement engine issue)."""

@@ -1,0 +1,117 @@
+"""Shared fixtures: database vendor header, Celery eager mode by default, a real Celery worker on Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    vendor = "postgresql" if "postgresql" in db["ENGINE"] else "sqlite"
+    broker = settings.REDIS_URL or "none (eager tasks)"
+    return [f"database vendor: {vendor} ({db.get('HOST') or db['NAME']})", f"celery broker: {broker}"]
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a real dependency is missing; fail in CI, where every test must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks run in-process unless a test asks for the real worker."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = True
+
+
+def _redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+def _redis_available(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _database_url_for_subprocess() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = _redis_url()
+    require(_redis_available(url), f"Redis at {url} is not reachable")
+    return url
+
+
+@pytest.fixture
+def celery_worker(redis_url, transactional_db, settings):
+    """A real `celery worker` process consuming from Redis and writing to the test database."""
+    from config.celery import app
+
+    env = {**os.environ, "DATABASE_URL": _database_url_for_subprocess(), "REDIS_URL": redis_url}
+    # Tests and worker must agree on the broker; the worker gets a fresh queue name per test.
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
+         "--loglevel", "INFO", "--queues", queue, "--hostname", f"{queue}@%h", "--without-mingle",
+         "--without-gossip"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"celery worker exited with {proc.returncode}:\n{out[-4000:]}")
+            replies = app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=0.5)
+            if replies:
+                break
+        else:
+            pytest.fail("celery worker did not answer a ping within 60 s")
+        yield proc
+    finally:
+        app.conf.task_default_queue = "celery"
+        app.conf.task_always_eager = True
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        app.pool.force_close_all()
