@@ -469,3 +469,16 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class SyncLock(models.Model):
+    """Database lock row for the embedded mode (no Redis): the unique name is the lock."""
+
+    name = models.CharField(max_length=200, unique=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,51 @@
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from inventory import selectors, services
+from inventory.exchange import InventoryFileError
+from inventory.models import VCenter
+
+
+class Command(BaseCommand):
+    help = "Export the normalized inventory as JSON, or import an inventory/lab JSON document."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        export = sub.add_parser("export", help="print the inventory as JSON")
+        export.add_argument("--vcenter", help="only this vCenter")
+        export.add_argument("--include-stale", action="store_true", help="also hosts/GPUs/VMs marked stale")
+        imp = sub.add_parser("import", help="load an inventory export or a vcsim lab file")
+        imp.add_argument("file", help="path to the JSON document, or - for standard input")
+        imp.add_argument("--vcenter", default="imported", help="name of the (offline) vCenter to hold it")
+
+    def handle(self, *args, action: str, **options):
+        if action == "export":
+            vcenter = None
+            if options["vcenter"]:
+                vcenter = VCenter.objects.filter(name=options["vcenter"]).first()
+                if vcenter is None:
+                    raise CommandError(f"--vcenter: no vCenter named {options['vcenter']!r}")
+            document = selectors.inventory_document(vcenter=vcenter, include_stale=options["include_stale"])
+            self.stdout.write(json.dumps(document, indent=2))
+            return
+        path = options["file"]
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        except OSError as exc:
+            raise CommandError(f"file: cannot read {path!r} ({exc.strerror})") from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"file: {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+        try:
+            vcenter, counts = services.import_inventory(document=document, vcenter_name=options["vcenter"])
+        except InventoryFileError as exc:
+            raise CommandError(f"{path}: {exc}") from None
+        self.stdout.write(
+            f"Imported {path} as vCenter {vcenter.name!r}: {counts.get('seen_hosts', 0)} hosts, "
+            f"{counts.get('seen_gpus', 0)} GPUs, {counts.get('seen_vms', 0)} VMs "
+            f"({counts.get('hosts_created', 0)} hosts created, {counts.get('warnings', 0)} warnings)"
+        )

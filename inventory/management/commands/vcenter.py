@@ -1,0 +1,99 @@
+import os
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from inventory import services
+from inventory.models import VCenter
+from inventory.vsphere.connection import VCenterError, connect
+
+
+class Command(BaseCommand):
+    help = "Manage the vCenters the advisor polls: add, list, remove, test, sync."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="register a vCenter (password from an environment variable)")
+        add.add_argument("name")
+        add.add_argument("--url", required=True, help="https://HOST[:PORT]/sdk")
+        add.add_argument("--user", required=True)
+        add.add_argument("--password-env", required=True, help="name of the environment variable holding the password")
+        add.add_argument("--no-verify-tls", action="store_true", help="do not verify the vCenter's TLS certificate")
+        add.add_argument("--ca-file", default="", help="CA bundle to verify the vCenter's certificate with")
+        add.add_argument("--interval", type=int, default=None, help="minutes between scheduled syncs (default 5)")
+        sub.add_parser("list", help="list vCenters and their last sync")
+        remove = sub.add_parser("remove", help="remove a vCenter and everything collected from it")
+        remove.add_argument("name")
+        test = sub.add_parser("test", help="log in and print what the vCenter reports about itself")
+        test.add_argument("name")
+        sync = sub.add_parser("sync", help="run one sync in the foreground")
+        sync.add_argument("name")
+
+    def handle(self, *args, action: str, **options):
+        getattr(self, f"_{action}")(**options)
+
+    def _get(self, name: str) -> VCenter:
+        vcenter = VCenter.objects.filter(name=name).first()
+        if vcenter is None:
+            raise CommandError(f"name: no vCenter named {name!r}")
+        return vcenter
+
+    def _add(self, name, url, user, password_env, no_verify_tls, ca_file, interval, **_):
+        password = os.environ.get(password_env)
+        if password is None:
+            raise CommandError(f"--password-env: the environment variable {password_env!r} is not set")
+        if VCenter.objects.filter(name=name).exists():
+            raise CommandError(f"name: a vCenter named {name!r} already exists")
+        try:
+            vcenter = services.register_vcenter(
+                name=name, url=url, username=user, password=password, verify_tls=not no_verify_tls,
+                ca_file=ca_file, sync_interval_minutes=interval,
+            )
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise CommandError(f"{field}: {' '.join(messages)}") from None
+        except VCenterError as exc:
+            raise CommandError(exc.message) from None
+        tls = "verified" if vcenter.verify_tls else "NOT verified"
+        self.stdout.write(f"Added vCenter {vcenter.name} ({vcenter.url}, TLS {tls}, sync every "
+                          f"{vcenter.sync_interval_minutes} min)")
+
+    def _list(self, **_):
+        rows = VCenter.objects.order_by("name")
+        if not rows:
+            self.stdout.write("No vCenters. Add one with: manage.py vcenter add NAME --url ... --user ... "
+                              "--password-env VAR")
+        for vc in rows:
+            stale = " (inventory stale)" if vc.inventory_stale else ""
+            self.stdout.write(
+                f"{vc.name}\t{vc.url}\t{'enabled' if vc.enabled else 'disabled'}\t"
+                f"TLS {'verified' if vc.verify_tls else 'not verified'}\tlast sync {vc.last_sync_status}"
+                f"{' at ' + vc.last_sync_at.isoformat() if vc.last_sync_at else ''}{stale}"
+            )
+
+    def _remove(self, name, **_):
+        services.remove_vcenter(vcenter=self._get(name))
+        self.stdout.write(f"Removed vCenter {name}")
+
+    def _test(self, name, **_):
+        vcenter = self._get(name)
+        try:
+            with connect(services.endpoint_for(vcenter)) as si:
+                about = si.content.about
+                self.stdout.write(f"{vcenter.name}: {about.fullName} (API {about.apiVersion}, {about.apiType})")
+        except VCenterError as exc:
+            raise CommandError(exc.message) from None
+
+    def _sync(self, name, **_):
+        vcenter = self._get(name)
+        try:
+            run = services.sync_vcenter(vcenter=vcenter, trigger="cli")
+        except services.SyncFailed as exc:
+            raise CommandError(f"sync of {name} failed: {exc.error.message}") from None
+        c = run.counts
+        self.stdout.write(
+            f"Synced {name} in {run.duration_s:.1f} s, {run.round_trips} round trips: {c.get('seen_hosts', 0)} hosts, "
+            f"{c.get('seen_gpus', 0)} GPUs, {c.get('seen_vms', 0)} VMs; changed: "
+            f"{sum(v for k, v in c.items() if k.endswith(('_created', '_updated', '_stale', '_deleted')))} rows, "
+            f"{c.get('warnings', 0)} warnings"
+        )

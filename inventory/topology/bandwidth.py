@@ -1,0 +1,109 @@
+"""Per-direction bandwidth (GB/s) of one GPU-to-GPU path, by link class.
+
+Used by both the ``nvidia-smi topo -m`` parser and the fabric builder so that a pair gets the same
+number whichever source described it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from inventory.topology.model import LINK_KINDS
+from placement.engine.catalog import Board, load_catalog
+
+# Fraction of the PCIe x16 bandwidth of the generation each PCIe path class gets (DOMAIN.md section 4:
+# PIX and PXB stay below the host bridge; PHB crosses the root complex; NODE crosses between host
+# bridges of one NUMA node). SYS uses the inter-socket model (NCCL's UPI/xGMI figures) but never more
+# than its factor here, so the classes stay ordered best to worst even with a fast inter-socket model
+# (Emerald Rapids UPI is modelled at 40 GB/s, above a Gen4 x16 slot).
+PCIE_PATH_FACTOR = {"PIX": 1.0, "PXB": 1.0, "PHB": 0.8, "NODE": 0.6, "SYS": 0.5}
+DEFAULT_INTER_SOCKET_GBPS = 10.0
+
+# Bonded NVLink counts seen in `nvidia-smi topo -m` mapped to the NVLink generation they imply.
+# 12 links: A100 SXM4 (NVSwitch gen 2) or A100 PCIe bridges; 18: H100/H200 SXM; 4/8: PCIe NVL bridges.
+NVLINK_GENERATION_BY_COUNT = {12: 3, 18: 4, 4: 4, 8: 4}
+
+# NVLink links per GPU for SXM boards behind NVSwitch, by board family (catalog key prefix).
+_SXM_LINK_KEYS = {"A100": "A100-SXM", "H100": "H100-SXM", "H200": "H200-SXM", "B200": "B200"}
+# Links of an NVLink bridge on PCIe cards when only "these two are NVLinked" is known (device groups).
+_BRIDGE_LINKS = {"A100": 12, "H100": 12, "H200": 18}
+
+
+def guess_nvlink_generation(nvlinks: int) -> int | None:
+    """The NVLink generation a bonded link count implies, or None (catalog default) when it says nothing."""
+    return NVLINK_GENERATION_BY_COUNT.get(nvlinks)
+
+
+def link_gbps(
+    kind: str,
+    *,
+    nvlinks: int = 0,
+    nvlink_generation: int | None = None,
+    pcie_gen: int | None = None,
+    inter_socket_gbps: float | None = None,
+) -> float:
+    """Modelled per-direction GB/s of one path of class ``kind`` (see ``LINK_KINDS``).
+
+    ``nvlinks`` is the bonded link count (NV#, or the links per GPU into an NVSwitch); the NVLink
+    generation is guessed from it when not given. ``pcie_gen`` defaults to Gen4.
+    """
+    catalog = load_catalog()
+    kind = kind.upper()
+    if kind in ("NVLINK", "NVSWITCH"):
+        if nvlinks <= 0:
+            raise ValueError(f"link kind {kind} needs a positive NVLink count, got {nvlinks}")
+        generation = nvlink_generation or guess_nvlink_generation(nvlinks)
+        return catalog.nvlink_gbps(generation, nvlinks)
+    pcie = catalog.pcie_gbps(pcie_gen)
+    if kind == "SYS":
+        socket = inter_socket_gbps if inter_socket_gbps else DEFAULT_INTER_SOCKET_GBPS
+        return round(min(socket, pcie * PCIE_PATH_FACTOR["SYS"]), 1)
+    if kind in PCIE_PATH_FACTOR:
+        return round(pcie * PCIE_PATH_FACTOR[kind], 1)
+    raise ValueError(f"unknown link kind {kind!r}; expected one of {', '.join(LINK_KINDS)}")
+
+
+def nvswitch_links_per_gpu(board: Board | None) -> int:
+    """NVLinks each SXM GPU has into the NVSwitch fabric (catalog ``nvlink_links_per_gpu``)."""
+    catalog = load_catalog()
+    if board is not None:
+        key = _SXM_LINK_KEYS.get(board.key.split("-")[0])
+        if key in catalog.nvlink_links_per_gpu:
+            return catalog.nvlink_links_per_gpu[key]
+        if board.nvlink_generation == 3:
+            return catalog.nvlink_links_per_gpu["A100-SXM"]
+    return catalog.nvlink_links_per_gpu["H100-SXM"]
+
+
+def bridge_links(board: Board | None) -> int:
+    """Links of an NVLink bridge between two PCIe cards of ``board`` (12 when the board is unknown)."""
+    if board is None:
+        return 12
+    return _BRIDGE_LINKS.get(board.key.split("-")[0], 12)
+
+
+_XEON_SCALABLE = re.compile(r"(?:PLATINUM|GOLD|SILVER|BRONZE)\s*(\d)(\d)\d\d")
+_XEON_6 = re.compile(r"XEON(?:\(R\))?\s+6\d\d\d[PE]")
+
+
+def inter_socket_gbps_for_cpu(cpu_model: str) -> float:
+    """Inter-socket model for a CPU name as vSphere reports it (``Intel(R) Xeon(R) Gold 6448Y``).
+
+    Follows NCCL's grouping: AMD -> xGMI; Intel Skylake to Ice Lake -> Skylake UPI; Sapphire Rapids;
+    Emerald Rapids and newer. Unknown CPUs get the default.
+    """
+    table = load_catalog().inter_socket_gbps
+    text = cpu_model.upper()
+    if "AMD" in text or "EPYC" in text:
+        return table["amd_xgmi"]
+    if _XEON_6.search(text):
+        return table["intel_emerald_rapids_upi"]
+    m = _XEON_SCALABLE.search(text)
+    if m:
+        generation = int(m.group(2))
+        if generation >= 5:
+            return table["intel_emerald_rapids_upi"]
+        if generation == 4:
+            return table["intel_sapphire_rapids_upi"]
+        return table["intel_skylake_upi"]
+    return DEFAULT_INTER_SOCKET_GBPS

@@ -1,0 +1,162 @@
+"""Connecting to a vCenter with pyVmomi: TLS verification on by default, typed errors that never carry secrets."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim, vmodl
+
+
+class VCenterError(Exception):
+    """A failure talking to a vCenter. ``retryable`` tells the task whether backing off and retrying can help."""
+
+    retryable = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class VCenterConnectError(VCenterError):
+    pass
+
+
+class VCenterTimeoutError(VCenterError):
+    pass
+
+
+class VCenterAuthError(VCenterError):
+    retryable = False
+
+
+class VCenterTlsError(VCenterError):
+    retryable = False
+
+
+class VCenterRetrievalError(VCenterError):
+    """A fault or a dropped connection in the middle of collecting: nothing collected so far is used."""
+
+
+class VCenterConfigError(VCenterError):
+    retryable = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    username: str
+    password: str
+    verify_tls: bool = True
+    ca_file: str = ""
+    timeout: float = 30.0
+
+    def __repr__(self) -> str:  # never print the password
+        return f"Endpoint(url={self.url!r}, username={self.username!r}, verify_tls={self.verify_tls})"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        if parts.scheme not in {"https", "http"} or not parts.hostname:
+            raise VCenterConfigError(f"url: {self.url!r} is not an https://HOST[:PORT]/sdk URL")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise VCenterConfigError(f"url: the port in {self.url!r} is not a number") from None
+        return parts.hostname, port
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path or "/sdk"
+
+
+def ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
+    if not endpoint.verify_tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        return ssl.create_default_context(cafile=endpoint.ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise VCenterConfigError(f"ca_file: cannot load {endpoint.ca_file!r} ({exc.strerror or exc})") from None
+
+
+def translate_error(exc: BaseException, endpoint: Endpoint) -> VCenterError:
+    """Map pyVmomi, socket and TLS failures to readable, secret-free errors."""
+    where = endpoint.url
+    if isinstance(exc, VCenterError):
+        return exc
+    if isinstance(exc, vim.fault.InvalidLogin):
+        return VCenterAuthError(f"{where}: vCenter rejected the login of user {endpoint.username!r} (wrong password?)")
+    if isinstance(exc, vim.fault.NoPermission):
+        return VCenterAuthError(f"{where}: user {endpoint.username!r} lacks a privilege needed to read the inventory")
+    if isinstance(exc, vim.fault.NotAuthenticated):
+        return VCenterRetrievalError(f"{where}: the vCenter session ended during the sync (not authenticated)")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return VCenterTlsError(
+            f"{where}: TLS certificate verification failed ({exc.verify_message}); install the vCenter CA, set a "
+            "CA file, or turn TLS verification off for this vCenter"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return VCenterTlsError(f"{where}: TLS handshake failed ({exc.reason or exc})")
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return VCenterTimeoutError(f"{where}: timed out after {endpoint.timeout:g} s")
+    if isinstance(exc, ConnectionRefusedError):
+        return VCenterConnectError(f"{where}: connection refused (is the vCenter up and the port right?)")
+    if isinstance(exc, socket.gaierror):
+        return VCenterConnectError(f"{where}: cannot resolve the host name ({exc.strerror})")
+    if isinstance(exc, http.client.HTTPException | ConnectionError | EOFError):
+        return VCenterRetrievalError(f"{where}: the connection dropped during the sync ({type(exc).__name__})")
+    if isinstance(exc, OSError):
+        return VCenterConnectError(f"{where}: network error ({exc.strerror or type(exc).__name__})")
+    if isinstance(exc, vmodl.MethodFault):
+        msg = getattr(exc, "msg", "") or type(exc).__name__
+        return VCenterRetrievalError(f"{where}: vCenter fault {type(exc).__name__}: {msg}")
+    return VCenterRetrievalError(f"{where}: unexpected {type(exc).__name__} during the sync")
+
+
+@contextmanager
+def connect(endpoint: Endpoint) -> Iterator[vim.ServiceInstance]:
+    """Log in, yield the ServiceInstance, always log out."""
+    host, port = endpoint.host_port
+    context = ssl_context(endpoint)
+    try:
+        si = SmartConnect(
+            host=host,
+            port=port,
+            user=endpoint.username,
+            pwd=endpoint.password,
+            path=endpoint.path,
+            sslContext=context,
+            connectionPoolTimeout=int(endpoint.timeout),
+        )
+    except Exception as exc:  # translated below; the original may embed request details
+        raise translate_error(exc, endpoint) from None
+    try:
+        yield si
+    finally:
+        try:
+            Disconnect(si)
+        except Exception:  # noqa: S110 - a failed logout must not mask the sync's own result
+            pass
+
+
+def count_round_trips(si: vim.ServiceInstance) -> list[int]:
+    """Count every SOAP call made through this connection; returns a one-element list used as a counter."""
+    counter = [0]
+    stub = si._stub
+    original = stub.InvokeMethod
+
+    def invoke(*args, **kwargs):
+        counter[0] += 1
+        return original(*args, **kwargs)
+
+    stub.InvokeMethod = invoke
+    return counter
