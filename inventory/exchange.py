@@ -51,7 +51,7 @@ def _get(obj: dict, key: str, path: str, kind: type | tuple[type, ...], *, requi
             raise InventoryFileError(f"{path}.{key}", "missing")
         return default
     value = obj[key]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise InventoryFileError(f"{path}.{key}", f"must be {names}, got {type(value).__name__}")
     return value
@@ -84,7 +84,9 @@ def _sbdf(value: Any, path: str) -> str:
 def _choice(obj: dict, key: str, path: str, choices: set[str], default: str) -> str:
     value = _get(obj, key, path, str, required=False, default=default)
     if value not in choices:
-        raise InventoryFileError(f"{path}.{key}", f"{value!r} is not one of {', '.join(sorted(c for c in choices if c))}")
+        raise InventoryFileError(
+            f"{path}.{key}", f"{value!r} is not one of {', '.join(sorted(c for c in choices if c))}"
+        )
     return value
 
 
@@ -152,8 +154,13 @@ def snapshot_from_document(doc: Any) -> InventorySnapshot:
         )
     for name in sorted(set(vm_hosts) - declared):
         vms.append(
-            VmSnap(moref=f"vm:{name}", name=name, host_moref=f"host:{vm_hosts[name]}", power_state="poweredOn",
-                   devices=tuple(vm_devices.get(name, ())))
+            VmSnap(
+                moref=f"vm:{name}",
+                name=name,
+                host_moref=f"host:{vm_hosts[name]}",
+                power_state="poweredOn",
+                devices=tuple(vm_devices.get(name, ())),
+            )
         )
     return InventorySnapshot(
         datacenters=[datacenter], clusters=list(clusters.values()), hosts=hosts, vms=vms, api_version="import"
@@ -161,15 +168,20 @@ def snapshot_from_document(doc: Any) -> InventorySnapshot:
 
 
 def _host_from_document(
-    h: dict, path: str, clusters: dict[str, ClusterSnap], vm_devices: dict[str, list[VmDeviceSnap]],
+    h: dict,
+    path: str,
+    clusters: dict[str, ClusterSnap],
+    vm_devices: dict[str, list[VmDeviceSnap]],
     vm_hosts: dict[str, str],
 ) -> HostSnap:
     name = _get(h, "name", path, str)
     cluster = _get(h, "cluster", path, str, required=False)
     if cluster is not None and cluster not in clusters:
-        clusters[cluster] = ClusterSnap(moref=f"cluster:{cluster}", name=cluster,
-                                        datacenter_moref=next(iter(clusters.values())).datacenter_moref
-                                        if clusters else None)
+        clusters[cluster] = ClusterSnap(
+            moref=f"cluster:{cluster}",
+            name=cluster,
+            datacenter_moref=next(iter(clusters.values())).datacenter_moref if clusters else None,
+        )
     cpu = _get(h, "cpu", path, dict, required=False, default={})
     pci: dict[str, PciDeviceSnap] = {}
 
@@ -181,21 +193,31 @@ def _host_from_document(
     for bi, b in enumerate(_list(h, "bridges", path)):
         bp = f"{path}.bridges[{bi}]"
         parent = _get(b, "parent", bp, str, required=False)
-        add(PciDeviceSnap(
-            pci_id=_sbdf(_get(b, "pci_id", bp, str), f"{bp}.pci_id"), class_id=BRIDGE_CLASS,
-            vendor_id=_hex(b, "vendor_id", bp, required=False), device_id=_hex(b, "device_id", bp, required=False),
-            device_name=_get(b, "name", bp, str, required=False, default=""),
-            parent=_sbdf(parent, f"{bp}.parent") if parent else None,
-        ), f"{bp}.pci_id")
+        add(
+            PciDeviceSnap(
+                pci_id=_sbdf(_get(b, "pci_id", bp, str), f"{bp}.pci_id"),
+                class_id=BRIDGE_CLASS,
+                vendor_id=_hex(b, "vendor_id", bp, required=False),
+                device_id=_hex(b, "device_id", bp, required=False),
+                device_name=_get(b, "name", bp, str, required=False, default=""),
+                parent=_sbdf(parent, f"{bp}.parent") if parent else None,
+            ),
+            f"{bp}.pci_id",
+        )
     for oi, o in enumerate(_list(h, "other_pci", path)):
         op = f"{path}.other_pci[{oi}]"
         parent = _get(o, "parent", op, str, required=False)
-        add(PciDeviceSnap(
-            pci_id=_sbdf(_get(o, "pci_id", op, str), f"{op}.pci_id"), class_id=_hex(o, "class_id", op),
-            vendor_id=_hex(o, "vendor_id", op), device_id=_hex(o, "device_id", op),
-            device_name=_get(o, "name", op, str, required=False, default=""),
-            parent=_sbdf(parent, f"{op}.parent") if parent else None,
-        ), f"{op}.pci_id")
+        add(
+            PciDeviceSnap(
+                pci_id=_sbdf(_get(o, "pci_id", op, str), f"{op}.pci_id"),
+                class_id=_hex(o, "class_id", op),
+                vendor_id=_hex(o, "vendor_id", op),
+                device_id=_hex(o, "device_id", op),
+                device_name=_get(o, "name", op, str, required=False, default=""),
+                parent=_sbdf(parent, f"{op}.parent") if parent else None,
+            ),
+            f"{op}.pci_id",
+        )
 
     numa_doc = _get(h, "numa_nodes", path, list, required=False)
     numa_nodes = None
@@ -206,11 +228,14 @@ def _host_from_document(
             cpus = _list(n, "cpus", np_)
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cpus):
                 raise InventoryFileError(f"{np_}.cpus", "must be a list of non-negative integers")
-            numa_nodes.append(NumaNodeSnap(
-                node_id=_non_negative(n, "id", np_), cpu_ids=tuple(cpus),
-                memory_mb=_get(n, "memory_mb", np_, int, required=False),
-                pci_ids=tuple(_sbdf(p, f"{np_}.pci_ids[{k}]") for k, p in enumerate(_list(n, "pci_ids", np_))),
-            ))
+            numa_nodes.append(
+                NumaNodeSnap(
+                    node_id=_non_negative(n, "id", np_),
+                    cpu_ids=tuple(cpus),
+                    memory_mb=_get(n, "memory_mb", np_, int, required=False),
+                    pci_ids=tuple(_sbdf(p, f"{np_}.pci_ids[{k}]") for k, p in enumerate(_list(n, "pci_ids", np_))),
+                )
+            )
         numa_nodes = tuple(numa_nodes)
 
     graphics, passthru, profiles, modules, device_types = [], [], {}, {}, {}
@@ -228,10 +253,18 @@ def _host_from_document(
                 )
         model = _get(g, "model", gp, str)
         memory_mb = _non_negative(g, "memory_mb", gp)
-        add(PciDeviceSnap(
-            pci_id=pci_id, class_id=GPU_CLASS, vendor_id=NVIDIA, device_id=_hex(g, "device_id", gp),
-            vendor_name="NVIDIA Corporation", device_name=model, parent=pcie_path[-1] if pcie_path else None,
-        ), f"{gp}.pci_id")
+        add(
+            PciDeviceSnap(
+                pci_id=pci_id,
+                class_id=GPU_CLASS,
+                vendor_id=NVIDIA,
+                device_id=_hex(g, "device_id", gp),
+                vendor_name="NVIDIA Corporation",
+                device_name=model,
+                parent=pcie_path[-1] if pcie_path else None,
+            ),
+            f"{gp}.pci_id",
+        )
         graphics_type = _choice(g, "graphics_type", gp, GRAPHICS_TYPES | {""}, "")
         vgpu_mode = _choice(g, "vgpu_mode", gp, VGPU_MODES | {""}, "")
         consumers = _list(g, "consumers", gp)
@@ -250,16 +283,28 @@ def _host_from_document(
             vm_devices.setdefault(vm, []).append(device)
             vm_refs.append(f"vm:{vm}")
         if graphics_type:
-            graphics.append(GraphicsInfoSnap(
-                pci_id=pci_id, device_name=model, vendor_name="NVIDIA Corporation", graphics_type=graphics_type,
-                vgpu_mode=vgpu_mode, memory_kb=memory_mb * 1024, vm_morefs=tuple(vm_refs),
-                mig_enabled=_get(g, "mig_enabled", gp, bool, required=False, default=False),
-            ))
+            graphics.append(
+                GraphicsInfoSnap(
+                    pci_id=pci_id,
+                    device_name=model,
+                    vendor_name="NVIDIA Corporation",
+                    graphics_type=graphics_type,
+                    vgpu_mode=vgpu_mode,
+                    memory_kb=memory_mb * 1024,
+                    vm_morefs=tuple(vm_refs),
+                    mig_enabled=_get(g, "mig_enabled", gp, bool, required=False, default=False),
+                )
+            )
             device_types[pci_id] = graphics_type
-        passthru.append(PassthruInfoSnap(
-            pci_id=pci_id, enabled=graphics_type == "direct", active=graphics_type == "direct", capable=True,
-            hardware_label=_get(g, "hardware_label", gp, str, required=False, default=""),
-        ))
+        passthru.append(
+            PassthruInfoSnap(
+                pci_id=pci_id,
+                enabled=graphics_type == "direct",
+                active=graphics_type == "direct",
+                capable=True,
+                hardware_label=_get(g, "hardware_label", gp, str, required=False, default=""),
+            )
+        )
         gpu_profiles = _list(g, "profiles", gp)
         if not all(isinstance(p, str) for p in gpu_profiles):
             raise InventoryFileError(f"{gp}.profiles", "must be a list of vGPU type names")
@@ -281,19 +326,27 @@ def _host_from_document(
         if dev.parent and dev.parent not in pci:
             raise InventoryFileError(f"{path}", f"PCI device {pci_id} has parent {dev.parent}, which is not listed")
     return HostSnap(
-        moref=f"host:{name}", name=name, cluster_moref=f"cluster:{cluster}" if cluster else None,
+        moref=f"host:{name}",
+        name=name,
+        cluster_moref=f"cluster:{cluster}" if cluster else None,
         vendor=_get(h, "vendor", path, str, required=False, default=""),
         model=_get(h, "model", path, str, required=False, default=""),
         cpu_model=_get(h, "cpu_model", path, str, required=False, default=""),
-        cpu_sockets=_non_negative(cpu, "sockets", f"{path}.cpu"), cpu_cores=_non_negative(cpu, "cores", f"{path}.cpu"),
-        cpu_threads=_non_negative(cpu, "threads", f"{path}.cpu"), memory_mb=_non_negative(h, "memory_mb", path),
+        cpu_sockets=_non_negative(cpu, "sockets", f"{path}.cpu"),
+        cpu_cores=_non_negative(cpu, "cores", f"{path}.cpu"),
+        cpu_threads=_non_negative(cpu, "threads", f"{path}.cpu"),
+        memory_mb=_non_negative(h, "memory_mb", path),
         connection_state=_choice(h, "connection_state", path, CONNECTION_STATES, "connected"),
         maintenance_mode=_get(h, "maintenance", path, bool, required=False, default=False),
         api_version="import",
         assignment_policy=_choice(h, "assignment_policy", path, POLICIES, ""),
         default_graphics_type=_choice(h, "default_graphics_type", path, GRAPHICS_TYPES | {""}, ""),
-        device_graphics_types=device_types, pci_devices=tuple(pci.values()), numa_nodes=numa_nodes,
-        graphics=tuple(graphics), passthru=tuple(passthru),
+        device_graphics_types=device_types,
+        pci_devices=tuple(pci.values()),
+        numa_nodes=numa_nodes,
+        graphics=tuple(graphics),
+        passthru=tuple(passthru),
         shared_gpu_types=tuple(sorted({p for ps in profiles.values() for p in ps})),
-        gpu_profiles=profiles, module_ids=modules,
+        gpu_profiles=profiles,
+        module_ids=modules,
     )

@@ -77,9 +77,7 @@ class VCenter(models.Model):
     username = models.CharField(max_length=200)
     password_encrypted = models.TextField(blank=True, editable=False)
     verify_tls = models.BooleanField(default=True, help_text="Verify the vCenter's TLS certificate")
-    ca_file = models.CharField(
-        max_length=500, blank=True, help_text="Optional CA bundle path used when verifying TLS"
-    )
+    ca_file = models.CharField(max_length=500, blank=True, help_text="Optional CA bundle path used when verifying TLS")
     enabled = models.BooleanField(default=True)
     sync_interval_minutes = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
     last_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
@@ -394,8 +392,10 @@ class FabricLink(models.Model):
         return f"{self.gpu_a.pci_device.pci_id} <-> {self.gpu_b.pci_device.pci_id}: {self.kind}"
 
     def clean(self) -> None:
-        if self.gpu_a_id and self.gpu_b_id and (
-            self.gpu_a.host_id != self.host_id or self.gpu_b.host_id != self.host_id
+        if (
+            self.gpu_a_id
+            and self.gpu_b_id
+            and (self.gpu_a.host_id != self.host_id or self.gpu_b.host_id != self.host_id)
         ):
             raise ValidationError({"gpu_b": "Both GPUs of a link must be on the link's host."})
 

@@ -83,16 +83,28 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
     for c in GpuConsumer.objects.filter(gpu__host_id__in=host_ids).select_related("vm").order_by("vm__name"):
         consumers.setdefault(c.gpu_id, []).append({"vm": c.vm.name, "kind": c.kind, "profile": c.profile or None})
     links: dict[int, list] = {}
-    for link in FabricLink.objects.filter(host_id__in=host_ids).select_related("gpu_a__pci_device", "gpu_b__pci_device"):
+    for link in FabricLink.objects.filter(host_id__in=host_ids).select_related(
+        "gpu_a__pci_device", "gpu_b__pci_device"
+    ):
         links.setdefault(link.host_id, []).append(
-            {"a": link.gpu_a.pci_device.pci_id, "b": link.gpu_b.pci_device.pci_id, "kind": link.kind,
-             "gbps": link.gbps, "nvlinks": link.link_count, "source": link.source}
+            {
+                "a": link.gpu_a.pci_device.pci_id,
+                "b": link.gpu_b.pci_device.pci_id,
+                "kind": link.kind,
+                "gbps": link.gbps,
+                "nvlinks": link.link_count,
+                "source": link.source,
+            }
         )
     domains: dict[int, list] = {}
     for d in ResourceDomain.objects.filter(host_id__in=host_ids, active=True).prefetch_related("members__pci_device"):
         domains.setdefault(d.host_id, []).append(
-            {"id": d.domain_id, "kind": d.kind, "name": d.name,
-             "gpus": sorted(g.pci_device.pci_id for g in d.members.all())}
+            {
+                "id": d.domain_id,
+                "kind": d.kind,
+                "name": d.name,
+                "gpus": sorted(g.pci_device.pci_id for g in d.members.all()),
+            }
         )
 
     host_docs = []
@@ -116,8 +128,13 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
         for dev in devices.values():
             if dev.pk in gpu_pci_ids:
                 continue
-            entry = {"pci_id": dev.pci_id, "parent": parent_of(dev), "vendor_id": _hex(dev.vendor_id),
-                     "device_id": _hex(dev.device_id), "name": dev.device_name}
+            entry = {
+                "pci_id": dev.pci_id,
+                "parent": parent_of(dev),
+                "vendor_id": _hex(dev.vendor_id),
+                "device_id": _hex(dev.device_id),
+                "name": dev.device_name,
+            }
             if dev.class_id == 0x0604:
                 bridges.append(entry)
             else:
@@ -125,52 +142,60 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
         gpu_docs = []
         for gpu in gpus_by_host.get(host.pk, []):
             dev = devices[gpu.pci_device_id]
-            gpu_docs.append({
-                "pci_id": dev.pci_id,
-                "device_id": _hex(dev.device_id),
-                "model": gpu.model,
-                "board": gpu.board or None,
-                "memory_mb": gpu.framebuffer_mb,
-                "numa_node": node_ids.get(dev.numa_node_id),
-                "pcie_path": path_of(dev),
-                "graphics_type": gpu.graphics_type or None,
-                "vgpu_mode": gpu.vgpu_mode or None,
-                "mig_enabled": gpu.mig_enabled,
-                "module_id": gpu.module_id,
-                "hardware_label": gpu.hardware_label,
-                "profiles": sorted(p.name for p in gpu.profiles.all()),
-                "consumers": consumers.get(gpu.pk, []),
-                "stale": gpu.stale,
-            })
+            gpu_docs.append(
+                {
+                    "pci_id": dev.pci_id,
+                    "device_id": _hex(dev.device_id),
+                    "model": gpu.model,
+                    "board": gpu.board or None,
+                    "memory_mb": gpu.framebuffer_mb,
+                    "numa_node": node_ids.get(dev.numa_node_id),
+                    "pcie_path": path_of(dev),
+                    "graphics_type": gpu.graphics_type or None,
+                    "vgpu_mode": gpu.vgpu_mode or None,
+                    "mig_enabled": gpu.mig_enabled,
+                    "module_id": gpu.module_id,
+                    "hardware_label": gpu.hardware_label,
+                    "profiles": sorted(p.name for p in gpu.profiles.all()),
+                    "consumers": consumers.get(gpu.pk, []),
+                    "stale": gpu.stale,
+                }
+            )
         numa_members: dict[int, list[str]] = {}
         for dev in devices.values():
             if dev.numa_node_id in node_ids:
                 numa_members.setdefault(dev.numa_node_id, []).append(dev.pci_id)
-        host_docs.append({
-            "name": host.name,
-            "cluster": host.cluster.name if host.cluster else None,
-            "vendor": host.vendor,
-            "model": host.model,
-            "cpu_model": host.cpu_model,
-            "cpu": {"sockets": host.cpu_sockets, "cores": host.cpu_cores, "threads": host.cpu_threads},
-            "memory_mb": host.memory_mb,
-            "connection_state": host.connection_state,
-            "maintenance": host.maintenance_mode,
-            "assignment_policy": host.assignment_policy,
-            "default_graphics_type": host.default_graphics_type,
-            "numa_nodes": [
-                {"id": n.node_id, "cpus": n.cpu_ids, "memory_mb": n.memory_mb,
-                 "pci_ids": sorted(numa_members.get(n.pk, []))}
-                for n in numa_by_host.get(host.pk, [])
-            ],
-            "bridges": bridges,
-            "other_pci": other,
-            "gpus": gpu_docs,
-            "links": links.get(host.pk, []),
-            "domains": domains.get(host.pk, []),
-            "stale": host.stale,
-            "warnings": host.warnings,
-        })
+        host_docs.append(
+            {
+                "name": host.name,
+                "cluster": host.cluster.name if host.cluster else None,
+                "vendor": host.vendor,
+                "model": host.model,
+                "cpu_model": host.cpu_model,
+                "cpu": {"sockets": host.cpu_sockets, "cores": host.cpu_cores, "threads": host.cpu_threads},
+                "memory_mb": host.memory_mb,
+                "connection_state": host.connection_state,
+                "maintenance": host.maintenance_mode,
+                "assignment_policy": host.assignment_policy,
+                "default_graphics_type": host.default_graphics_type,
+                "numa_nodes": [
+                    {
+                        "id": n.node_id,
+                        "cpus": n.cpu_ids,
+                        "memory_mb": n.memory_mb,
+                        "pci_ids": sorted(numa_members.get(n.pk, [])),
+                    }
+                    for n in numa_by_host.get(host.pk, [])
+                ],
+                "bridges": bridges,
+                "other_pci": other,
+                "gpus": gpu_docs,
+                "links": links.get(host.pk, []),
+                "domains": domains.get(host.pk, []),
+                "stale": host.stale,
+                "warnings": host.warnings,
+            }
+        )
 
     vms = VirtualMachine.objects.filter(vcenter__in=vcenters).select_related("host").order_by("name")
     if not include_stale:
@@ -180,15 +205,26 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
         cluster_qs = cluster_qs.filter(stale=False)
     return {
         "vcenters": [
-            {"name": v.name, "url": v.url, "verify_tls": v.verify_tls, "inventory_stale": v.inventory_stale,
-             "last_success_at": v.last_success_at.isoformat() if v.last_success_at else None}
+            {
+                "name": v.name,
+                "url": v.url,
+                "verify_tls": v.verify_tls,
+                "inventory_stale": v.inventory_stale,
+                "last_success_at": v.last_success_at.isoformat() if v.last_success_at else None,
+            }
             for v in vcenters
         ],
         "clusters": [{"name": c.name, "vcenter": c.vcenter.name} for c in cluster_qs.select_related("vcenter")],
         "hosts": host_docs,
         "vms": [
-            {"name": vm.name, "host": vm.host.name if vm.host else None, "power_state": vm.power_state,
-             "cpus": vm.vcpus, "memory_mb": vm.memory_mb, "memory_reservation_mb": vm.memory_reservation_mb}
+            {
+                "name": vm.name,
+                "host": vm.host.name if vm.host else None,
+                "power_state": vm.power_state,
+                "cpus": vm.vcpus,
+                "memory_mb": vm.memory_mb,
+                "memory_reservation_mb": vm.memory_reservation_mb,
+            }
             for vm in vms
         ],
     }

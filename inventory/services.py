@@ -20,9 +20,9 @@ from django.utils import timezone
 from inventory.models import (
     Cluster,
     Datacenter,
-    GraphicsType,
     Gpu,
     GpuConsumer,
+    GraphicsType,
     Host,
     NumaNode,
     PciDevice,
@@ -215,8 +215,8 @@ def purge_stale(*, older_than_days: int | None = None) -> dict[str, int]:
     cutoff = timezone.now() - timedelta(days=days)
     deleted = {}
     for model in (VirtualMachine, Gpu, Host, Cluster):
-        count, _ = model.objects.filter(stale=True, last_seen__lt=cutoff).delete()
-        deleted[model._meta.model_name] = count
+        _, per_model = model.objects.filter(stale=True, last_seen__lt=cutoff).delete()
+        deleted[model._meta.model_name] = per_model.get(model._meta.label, 0)
     return deleted
 
 
@@ -263,7 +263,9 @@ def _mark_stale(model: type[models.Model], objs: Iterable[models.Model], when, c
     counts[f"{label}_stale"] += len(pks)
 
 
-def _profiles(names: Iterable[str], warnings: dict[str, list[str]], host_name: str | None) -> dict[str, VgpuProfileName]:
+def _profiles(
+    names: Iterable[str], warnings: dict[str, list[str]], host_name: str | None
+) -> dict[str, VgpuProfileName]:
     parsed = {}
     for name in names:
         try:
@@ -389,6 +391,15 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
 
     _apply_profile_links(snapshot.hosts, hosts, derived, pci, gpus, profiles, counts)
     _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts, host_warnings)
+    # A VM that vanished holds no GPU any more (its host may still be live, or stale itself).
+    vanished = list(
+        GpuConsumer.objects.filter(vm__vcenter=vcenter)
+        .exclude(vm__moref__in=[v.moref for v in snapshot.vms])
+        .values_list("pk", flat=True)
+    )
+    if vanished:
+        GpuConsumer.objects.filter(pk__in=vanished).delete()
+        counts["consumers_deleted"] += len(vanished)
 
     # Host warnings last: they depend on everything above.
     changed_hosts = []
@@ -590,8 +601,10 @@ def _derive_gpus(
         else:
             used = [parse for parse in consumer_profiles.get(dev.pci_id, ()) if parse is not None]
             listed = [shared[n] for n in profile_names if n in shared]
-            mig = vgpu_mode == VgpuMode.MIG or any(p.is_mig for p in used) or (
-                bool(listed) and all(p.is_mig for p in listed)
+            mig = (
+                vgpu_mode == VgpuMode.MIG
+                or any(p.is_mig for p in used)
+                or (bool(listed) and all(p.is_mig for p in listed))
             )
         if graphics_type == GraphicsType.DIRECT:
             vgpu_mode = ""

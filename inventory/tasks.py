@@ -21,7 +21,7 @@ MAX_RETRIES = 5
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with jitter: base, 2x base, 4x base ... capped at 15 minutes."""
     base = settings.SYNC_RETRY_BASE_SECONDS
-    return min(base * 2 ** (attempt - 1), 900) * random.uniform(0.8, 1.2)  # noqa: S311
+    return min(base * 2 ** (attempt - 1), 900) * random.uniform(0.8, 1.2)
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)

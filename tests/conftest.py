@@ -82,14 +82,40 @@ def celery_worker(redis_url, transactional_db, settings):
     """A real `celery worker` process consuming from Redis and writing to the test database."""
     from config.celery import app
 
-    env = {**os.environ, "DATABASE_URL": _database_url_for_subprocess(), "REDIS_URL": redis_url}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "REDIS_URL": redis_url,
+        "SYNC_RETRY_BASE_SECONDS": "1",
+    }
     # Tests and worker must agree on the broker; the worker gets a fresh queue name per test.
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
-         "--loglevel", "INFO", "--queues", queue, "--hostname", f"{queue}@%h", "--without-mingle",
-         "--without-gossip"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{queue}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
@@ -114,4 +140,36 @@ def celery_worker(redis_url, transactional_db, settings):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        app.pool.force_close_all()
+
+
+@pytest.fixture(scope="session")
+def gpulab_binary() -> Path:
+    from tests.vcsim import GPULAB
+
+    require(GPULAB.exists(), f"{GPULAB} is not built (run `make vcsim`)")
+    return GPULAB
+
+
+@pytest.fixture
+def demo_lab(gpulab_binary):
+    """The demo GPU lab served by vcsim on a free port, stopped after the test."""
+    from tests.vcsim import LABS, start_lab
+
+    lab = start_lab(LABS / "demo.json")
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def lab_vcenter(demo_lab, db):
+    """A registered vCenter pointing at the demo lab, verifying TLS against the lab's certificate."""
+    from inventory import services
+
+    return services.register_vcenter(
+        name="lab",
+        url=demo_lab.url,
+        username=demo_lab.username,
+        password=demo_lab.password,
+        verify_tls=True,
+        ca_file=demo_lab.cert_path,
+    )

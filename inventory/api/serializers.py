@@ -10,8 +10,19 @@ class VCenterSerializer(serializers.ModelSerializer):
         model = VCenter
         # The password (even encrypted) is never part of any representation.
         fields = [
-            "id", "name", "url", "username", "has_password", "verify_tls", "enabled", "sync_interval_minutes",
-            "last_sync_status", "last_sync_at", "last_success_at", "last_error", "inventory_stale",
+            "id",
+            "name",
+            "url",
+            "username",
+            "has_password",
+            "verify_tls",
+            "enabled",
+            "sync_interval_minutes",
+            "last_sync_status",
+            "last_sync_at",
+            "last_success_at",
+            "last_error",
+            "inventory_stale",
         ]
 
 
@@ -21,8 +32,17 @@ class GpuSerializer(serializers.ModelSerializer):
     class Meta:
         model = Gpu
         fields = [
-            "id", "pci_id", "model", "board", "framebuffer_mb", "graphics_type", "vgpu_mode", "mig_enabled",
-            "module_id", "health", "stale",
+            "id",
+            "pci_id",
+            "model",
+            "board",
+            "framebuffer_mb",
+            "graphics_type",
+            "vgpu_mode",
+            "mig_enabled",
+            "module_id",
+            "health",
+            "stale",
         ]
 
 
@@ -33,7 +53,20 @@ class HostSerializer(serializers.ModelSerializer):
     class Meta:
         model = Host
         fields = [
-            "id", "name", "vcenter", "cluster", "vendor", "model", "cpu_sockets", "cpu_cores", "cpu_threads",
-            "memory_mb", "connection_state", "maintenance_mode", "assignment_policy", "stale", "last_seen",
+            "id",
+            "name",
+            "vcenter",
+            "cluster",
+            "vendor",
+            "model",
+            "cpu_sockets",
+            "cpu_cores",
+            "cpu_threads",
+            "memory_mb",
+            "connection_state",
+            "maintenance_mode",
+            "assignment_policy",
+            "stale",
+            "last_seen",
             "warnings",
         ]

@@ -151,7 +151,9 @@ def collect(
     parents = dict(folders)
     parents.update({ref: (moref(p["parent"]) if p.get("parent") is not None else None) for ref, _, p in compute_raw})
     dc_of = resolve_datacenters(parents, dc_refs)
-    snapshot.clusters = [map_cluster(ref, props, dc_of.get(ref)) for ref, is_cluster, props in compute_raw if is_cluster]
+    snapshot.clusters = [
+        map_cluster(ref, props, dc_of.get(ref)) for ref, is_cluster, props in compute_raw if is_cluster
+    ]
     snapshot.hosts = [map_host(ref, props, clusters) for ref, props in hosts_raw]
     snapshot.vms = [map_vm(ref, props) for ref, props in vms_raw]
     return snapshot

@@ -139,8 +139,11 @@ def test_gpu_module_id_range_is_enforced_by_the_database():
 def test_vgpu_profile_name_unique_and_flags_mig():
     profile = factories.VgpuProfileFactory(name="grid_a100d-3-40c", mig_profile="3g.40gb", mig_compute_slices=3)
     assert profile.is_mig
-    assert_integrity_error(lambda: models.VgpuProfile.objects.create(
-        name="grid_a100d-3-40c", board_code="a100d", framebuffer_gb=40, series="C"))
+    assert_integrity_error(
+        lambda: models.VgpuProfile.objects.create(
+            name="grid_a100d-3-40c", board_code="a100d", framebuffer_gb=40, series="C"
+        )
+    )
 
 
 def test_vm_moref_unique_and_reservation_within_memory():

@@ -39,7 +39,9 @@ class Command(BaseCommand):
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise CommandError(f"file: {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+            raise CommandError(
+                f"file: {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
         try:
             vcenter, counts = services.import_inventory(document=document, vcenter_name=options["vcenter"])
         except InventoryFileError as exc:

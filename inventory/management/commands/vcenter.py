@@ -46,8 +46,13 @@ class Command(BaseCommand):
             raise CommandError(f"name: a vCenter named {name!r} already exists")
         try:
             vcenter = services.register_vcenter(
-                name=name, url=url, username=user, password=password, verify_tls=not no_verify_tls,
-                ca_file=ca_file, sync_interval_minutes=interval,
+                name=name,
+                url=url,
+                username=user,
+                password=password,
+                verify_tls=not no_verify_tls,
+                ca_file=ca_file,
+                sync_interval_minutes=interval,
             )
         except ValidationError as exc:
             field, messages = next(iter(exc.message_dict.items()))
@@ -55,14 +60,16 @@ class Command(BaseCommand):
         except VCenterError as exc:
             raise CommandError(exc.message) from None
         tls = "verified" if vcenter.verify_tls else "NOT verified"
-        self.stdout.write(f"Added vCenter {vcenter.name} ({vcenter.url}, TLS {tls}, sync every "
-                          f"{vcenter.sync_interval_minutes} min)")
+        self.stdout.write(
+            f"Added vCenter {vcenter.name} ({vcenter.url}, TLS {tls}, sync every {vcenter.sync_interval_minutes} min)"
+        )
 
     def _list(self, **_):
         rows = VCenter.objects.order_by("name")
         if not rows:
-            self.stdout.write("No vCenters. Add one with: manage.py vcenter add NAME --url ... --user ... "
-                              "--password-env VAR")
+            self.stdout.write(
+                "No vCenters. Add one with: manage.py vcenter add NAME --url ... --user ... --password-env VAR"
+            )
         for vc in rows:
             stale = " (inventory stale)" if vc.inventory_stale else ""
             self.stdout.write(

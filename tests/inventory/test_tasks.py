@@ -1,0 +1,116 @@
+"""The sync task through a real Celery worker on Redis, its retries, and the per-vCenter lock."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import override_settings
+
+from inventory import services, tasks
+from inventory.locks import LockBusy, vcenter_sync_lock
+from inventory.models import Gpu, SyncRun, SyncStatus
+from tests.vcsim import free_port_url
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_runs_in_a_real_celery_worker(celery_worker, demo_lab):
+    vcenter = services.register_vcenter(
+        name="lab",
+        url=demo_lab.url,
+        username=demo_lab.username,
+        password=demo_lab.password,
+        ca_file=demo_lab.cert_path,
+    )
+    run = tasks.enqueue_sync(vcenter=vcenter)
+    assert run.status == SyncStatus.QUEUED
+    done = wait_for(lambda: SyncRun.objects.filter(pk=run.pk, status__in=["success", "failed"]).first())
+    assert done.status == SyncStatus.SUCCESS, done.error
+    assert done.counts["seen_gpus"] == 18
+    assert Gpu.objects.filter(host__vcenter=vcenter).count() == 18
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connection_errors_are_retried_with_backoff_by_the_worker(celery_worker, demo_lab):
+    vcenter = services.register_vcenter(
+        name="down", url=free_port_url(demo_lab.url), username="u", password="p", verify_tls=False
+    )
+    first = tasks.enqueue_sync(vcenter=vcenter)
+    failed = wait_for(lambda: SyncRun.objects.filter(pk=first.pk, status="failed").first())
+    assert "connection refused" in failed.error and "retry 1 in" in failed.error
+    retried = wait_for(lambda: SyncRun.objects.filter(vcenter=vcenter, attempt=2).first())
+    assert retried.trigger == first.trigger
+    vcenter.refresh_from_db()
+    assert vcenter.inventory_stale  # the retries keep running; the stored inventory stays marked stale
+
+
+@pytest.mark.django_db(transaction=True)
+def test_auth_errors_are_not_retried(celery_worker, demo_lab):
+    vcenter = services.register_vcenter(
+        name="badpw", url=demo_lab.url, username=demo_lab.username, password="nope", verify_tls=False
+    )
+    run = tasks.enqueue_sync(vcenter=vcenter)
+    failed = wait_for(lambda: SyncRun.objects.filter(pk=run.pk, status="failed").first())
+    assert "rejected the login" in failed.error and "retry" not in failed.error
+    time.sleep(2.5)  # longer than the first backoff the worker would use
+    assert not SyncRun.objects.filter(vcenter=vcenter, attempt=2).exists()
+
+
+def test_retry_delay_grows_exponentially_and_is_capped(settings):
+    settings.SYNC_RETRY_BASE_SECONDS = 30
+    delays = [tasks.retry_delay(n) for n in range(1, 8)]
+    assert 24 <= delays[0] <= 36 and 48 <= delays[1] <= 72 and 96 <= delays[2] <= 144
+    assert max(delays) <= 900 * 1.2
+
+
+@pytest.mark.django_db
+def test_lock_in_database_mode_prevents_overlap(settings):
+    settings.REDIS_URL = ""
+    with vcenter_sync_lock(7), pytest.raises(LockBusy), vcenter_sync_lock(7):
+        pass
+    with vcenter_sync_lock(7):  # released
+        pass
+
+
+def test_lock_in_redis_mode_prevents_overlap(redis_url):
+    with override_settings(REDIS_URL=redis_url):
+        with vcenter_sync_lock(8), pytest.raises(LockBusy), vcenter_sync_lock(8):
+            pass
+        with vcenter_sync_lock(8):
+            pass
+
+
+@pytest.mark.django_db
+def test_a_second_sync_of_the_same_vcenter_is_skipped_while_one_runs(demo_lab):
+    vcenter = services.register_vcenter(
+        name="lab", url=demo_lab.url, username=demo_lab.username, password=demo_lab.password, verify_tls=False
+    )
+    with vcenter_sync_lock(vcenter.pk):
+        result = tasks.sync_vcenter_task.apply(kwargs={"vcenter_id": vcenter.pk, "trigger": "manual"}).get()
+    assert result["status"] == "skipped"
+    assert not Gpu.objects.exists()
+    result = tasks.sync_vcenter_task.apply(kwargs={"vcenter_id": vcenter.pk, "trigger": "manual"}).get()
+    assert result["status"] == "success"
+
+
+@pytest.mark.django_db
+def test_registering_a_vcenter_schedules_its_periodic_sync():
+    from django_celery_beat.models import PeriodicTask
+
+    vcenter = services.register_vcenter(
+        name="prod", url="https://vc.example.com/sdk", username="u", password="p", sync_interval_minutes=7
+    )
+    task = PeriodicTask.objects.get(name="sync vCenter prod")
+    assert task.task == "inventory.tasks.sync_vcenter_task" and task.interval.every == 7 and task.enabled
+    services.remove_vcenter(vcenter=vcenter)
+    assert not PeriodicTask.objects.filter(name="sync vCenter prod").exists()

@@ -1,0 +1,90 @@
+"""Mapping pyVmomi data objects (as the SOAP decoder builds them) into snapshot dataclasses."""
+
+from pyVmomi import vim
+
+from inventory.vsphere.mapping import map_host, map_numa, map_pci_device, map_vm, resolve_datacenters
+
+
+def test_signed_shorts_are_folded_back_to_pci_ids():
+    dev = vim.host.PciDevice(
+        id="0000:16:00.0",
+        classId=0x0604,
+        vendorId=0x1000,
+        deviceId=-16336,
+        subVendorId=-1,
+        subDeviceId=0,
+        vendorName="Broadcom",
+        deviceName="PEX890xx",
+        parentBridge="0000:15:01.0",
+        bus=0x16,
+        slot=0,
+        function=0,
+    )
+    snap = map_pci_device(dev)
+    assert snap.device_id == 0xC030 and snap.subvendor_id == 0xFFFF
+    assert snap.parent == "0000:15:01.0"
+
+
+def test_uppercase_pci_ids_are_normalized():
+    dev = vim.host.PciDevice(id="0000:3B:00.0", classId=0x0302, vendorId=0x10DE, deviceId=0x2330, parentBridge="")
+    snap = map_pci_device(dev)
+    assert snap.pci_id == "0000:3b:00.0" and snap.parent is None
+
+
+def test_missing_numa_info_is_none_and_warned():
+    assert map_numa(None) is None
+    host = map_host("host-1", {"name": "esx"}, clusters=set())
+    assert host.numa_nodes is None
+    assert any("numaInfo" in w for w in host.warnings)
+
+
+def test_numa_nodes_map_cpus_memory_and_pci_ids():
+    info = vim.host.NumaInfo(
+        type="NUMA",
+        numNodes=1,
+        numaNode=[
+            vim.host.NumaNode(
+                typeId=1, cpuID=[3, 1, 2], memoryRangeBegin=0, memoryRangeLength=2 * 1024**3, pciId=["0000:3B:00.0"]
+            )
+        ],
+    )
+    (node,) = map_numa(info)
+    assert (node.node_id, node.cpu_ids, node.memory_mb, node.pci_ids) == (1, (1, 2, 3), 2048, ("0000:3b:00.0",))
+
+
+def test_vm_devices_map_vgpu_passthrough_and_dynamic_backings():
+    Pt = vim.vm.device.VirtualPCIPassthrough
+    devices = [
+        Pt(key=1, backing=Pt.VmiopBackingInfo(vgpu="grid_a100d-20c")),
+        Pt(key=2, backing=Pt.DeviceBackingInfo(id="0000:3B:00.0", deviceId="2330", systemId="x", vendorId=0x10DE)),
+        Pt(key=3, backing=Pt.DynamicBackingInfo(assignedId="0000:5e:00.0", customLabel="h100")),
+        vim.vm.device.VirtualE1000(key=4),
+    ]
+    vm = map_vm(
+        "vm-1",
+        {
+            "name": "llm",
+            "config.hardware.device": devices,
+            "runtime.powerState": "poweredOn",
+            "config.memoryAllocation.reservation": None,
+        },
+    )
+    assert [(d.kind, d.profile, d.pci_id) for d in vm.devices] == [
+        ("vgpu", "grid_a100d-20c", None),
+        ("passthrough", None, "0000:3b:00.0"),
+        ("dynamic-passthrough", None, "0000:5e:00.0"),
+    ]
+    assert vm.memory_reservation_mb == 0 and vm.host_moref is None
+
+
+def test_datacenter_resolution_follows_folders_and_survives_loops():
+    parents = {
+        "domain-c1": "group-h1",
+        "group-h1": "datacenter-1",
+        "datacenter-1": "group-d1",
+        "loop-a": "loop-b",
+        "loop-b": "loop-a",
+    }
+    resolved = resolve_datacenters(parents, {"datacenter-1"})
+    assert resolved["domain-c1"] == "datacenter-1"
+    assert "loop-a" not in resolved
