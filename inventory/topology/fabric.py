@@ -13,7 +13,7 @@ describes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import combinations, pairwise
 
 import networkx as nx
@@ -89,9 +89,7 @@ class _Builder:
         self.hw = hw
         self.catalog = load_catalog()
         self.findings: list[HealthFinding] = []
-        self.tree = PciTree(
-            tuple(replace(f, pci_id=_norm(f.pci_id), parent=f.parent and _norm(f.parent)) for f in hw.pci)
-        )
+        self.tree = PciTree(hw.pci)
         self.numa_of_pci: dict[str, int] = {}
         for node in hw.numa_nodes:
             for pci_id in node.pci_ids:
@@ -284,20 +282,15 @@ class _Builder:
     # --- findings and structure -------------------------------------------------------------------
 
     def pcie_switches(self) -> list[tuple[str, tuple[str, ...]]]:
-        """Groups of GPUs joined pairwise by PIX per the PCI tree (one switch each)."""
+        """Groups of GPUs joined pairwise by PIX per the PCI tree (one switch each), with the switch bridge."""
         pix = nx.Graph()
         for x, y in combinations(self.gpus, 2):
-            pair = self.tree.classify(x.pci_id, y.pci_id, x.numa, y.numa)
-            if pair.kind == "PIX":
-                pix.add_edge(x.pci_id, y.pci_id, common=pair.common)
+            if self.tree.classify(x.pci_id, y.pci_id, x.numa, y.numa).kind == "PIX":
+                pix.add_edge(x.pci_id, y.pci_id)
         result = []
         for component in nx.connected_components(pix):
             members = tuple(sorted(component, key=lambda g: self.by_id[g].index))
-            bridges = sorted(
-                {d["common"] for _, _, d in pix.subgraph(component).edges(data=True)},
-                key=lambda p: (len(self.tree.path(p) or ()), pci_sort_key(p)),
-            )
-            result.append((bridges[0], members))
+            result.append((self.tree.common_bridge(members) or "?", members))
         return result
 
     def health(self, switches: list[tuple[str, tuple[str, ...]]]) -> None:

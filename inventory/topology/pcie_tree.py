@@ -22,7 +22,7 @@ sharing nothing; a dangling parent (an id not in the list) ends the path there, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inventory.topology.model import HealthFinding, PciFunction
 
@@ -45,20 +45,41 @@ class PairClass:
 
 
 class PciTree:
-    """Parent lookups with loop and dangling-parent detection; problems become ``findings``."""
+    """Parent lookups with loop and dangling-parent detection; problems become ``findings``.
+
+    PCI ids are compared lowercased and stripped, as vSphere prints them.
+    """
 
     def __init__(self, functions: tuple[PciFunction, ...] | list[PciFunction]):
         self.functions: dict[str, PciFunction] = {}
-        for f in sorted(functions, key=lambda f: pci_sort_key(f.pci_id)):
-            self.functions.setdefault(f.pci_id, f)
-        self.findings: list[HealthFinding] = []
+        for f in sorted(functions, key=lambda f: pci_sort_key(f.pci_id.strip().lower())):
+            pci_id = f.pci_id.strip().lower()
+            parent = f.parent.strip().lower() if f.parent and f.parent.strip() else None
+            self.functions.setdefault(pci_id, replace(f, pci_id=pci_id, parent=parent))
         self._paths: dict[str, tuple[str, ...] | None] = {}
-        self._reported: set[tuple[str, str]] = set()
+        # (problem, bridge or device id) -> devices whose path it breaks
+        self._problems: dict[tuple[str, str], list[str]] = {}
 
-    def _report(self, severity: str, key: str, message: str, gpus: tuple[str, ...]) -> None:
-        if (key, message) not in self._reported:
-            self._reported.add((key, message))
-            self.findings.append(HealthFinding(severity, "pci-tree-broken", message, gpus))
+    @property
+    def findings(self) -> list[HealthFinding]:
+        """One ``pci-tree-broken`` finding per loop, dangling parent or unlisted device met so far."""
+        result = []
+        for (problem, node), devices in sorted(self._problems.items()):
+            names = ", ".join(devices)
+            if problem == "loop":
+                severity, message = "error", f"PCI parent loop through {node}: the PCIe path of {names} is unknown"
+            elif problem == "dangling":
+                severity = "warning"
+                message = f"parent bridge {node} of {names} is not in the PCI device list; the PCIe path stops there"
+            else:
+                severity, message = "warning", f"{node} is not in the host's PCI device list; its PCIe path is unknown"
+            result.append(HealthFinding(severity, "pci-tree-broken", message, tuple(devices)))
+        return result
+
+    def _report(self, problem: str, node: str, device: str) -> None:
+        devices = self._problems.setdefault((problem, node), [])
+        if device not in devices:
+            devices.append(device)
 
     def path(self, pci_id: str) -> tuple[str, ...] | None:
         """Bridges above ``pci_id``, root port first; None when the chain cannot be followed."""
@@ -66,12 +87,7 @@ class PciTree:
             return self._paths[pci_id]
         result: tuple[str, ...] | None
         if pci_id not in self.functions:
-            self._report(
-                "warning",
-                pci_id,
-                f"{pci_id} is not in the host's PCI device list; its PCIe path is unknown",
-                (pci_id,),
-            )
+            self._report("unlisted", pci_id, pci_id)
             result = None
         else:
             result = self._walk(pci_id)
@@ -84,30 +100,29 @@ class PciTree:
         current = self.functions[pci_id].parent
         while current:
             if current in seen:
-                self._report(
-                    "error",
-                    current,
-                    f"PCI parent loop through {current} above {pci_id}: the PCIe path of {pci_id} is unknown",
-                    (pci_id,),
-                )
+                self._report("loop", current, pci_id)
                 return None
             seen.add(current)
             chain.append(current)
             parent = self.functions.get(current)
             if parent is None:
-                self._report(
-                    "warning",
-                    current,
-                    f"{pci_id} names parent bridge {current}, which is not in the PCI device list; "
-                    "its PCIe path stops there",
-                    (pci_id,),
-                )
+                self._report("dangling", current, pci_id)
                 break
             current = parent.parent
         chain.reverse()
         if chain and (top := self.functions.get(chain[0])) is not None and top.class_id == PCI_CLASS_HOST_BRIDGE:
             chain = chain[1:]
         return tuple(chain)
+
+    def common_bridge(self, pci_ids: list[str] | tuple[str, ...]) -> str | None:
+        """Deepest bridge above every device in ``pci_ids``; None when their paths share nothing."""
+        paths = [self.path(p) or () for p in pci_ids]
+        deepest = None
+        for level in zip(*paths, strict=False):
+            if len(set(level)) != 1:
+                break
+            deepest = level[0]
+        return deepest
 
     def root_port(self, pci_id: str) -> str | None:
         path = self.path(pci_id)

@@ -211,7 +211,8 @@ def parse_smi_topology(
             if m and header is not None and m.group(1) in header.matrix:
                 nic_legend[m.group(1)] = m.group(2)
             continue
-        if stripped.upper().startswith(("LEGEND", "NIC LEGEND")):
+        # a legend pasted without its "Legend:" title starts with "X    = Self"
+        if stripped.upper().startswith(("LEGEND", "NIC LEGEND")) or (header is not None and " = " in stripped):
             in_legend = True
             continue
         if _PREAMBLE.match(line):

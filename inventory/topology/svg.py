@@ -111,11 +111,6 @@ def render_host_svg(fabric: HostFabric, hw: HostHardware, *, occupancy: dict[str
     def numa(g: str) -> int | None:
         return graph.nodes[g].get("numa") if g in graph else None
 
-    def common_bridge(members: tuple[str, ...]) -> str:
-        paths = [tree.path(m) or () for m in members]
-        shared = [p[0] for p in zip(*paths, strict=False) if len(set(p)) == 1]
-        return shared[1] if len(shared) > 1 else (shared[0] if shared else "")
-
     def root(g: str) -> str | None:
         path = tree.path(g)
         return path[0] if path else None
@@ -226,7 +221,9 @@ def render_host_svg(fabric: HostFabric, hw: HostHardware, *, occupancy: dict[str
     for sid in sorted(switch_box, key=lambda s: index[switches[s].members[0]]):
         box = switch_box[sid]
         out.append(_rect(box, fill=COLOURS["bridge"], stroke=COLOURS["pcie"]))
-        out.append(_text(box.cx, box.y + 19, f"PCIe switch {common_bridge(switches[sid].members)}", size=11))
+        out.append(
+            _text(box.cx, box.y + 19, f"PCIe switch {tree.common_bridge(switches[sid].members) or '?'}", size=11)
+        )
         for m in switches[sid].members:
             out.append(_line(box.cx, box.bottom, gpu_box[m].cx, Y_GPU, stroke=COLOURS["pcie"]))
 
