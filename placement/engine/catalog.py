@@ -179,7 +179,6 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     )
 
 
-
 def board_by_name(boards: dict[str, Board], name: str, memory_mb: int | None = None) -> Board | None:
     text = name.upper().replace(" ", "")
     if not text:
@@ -206,4 +205,3 @@ def board_by_name(boards: dict[str, Board], name: str, memory_mb: int | None = N
         gb = int(match.group(1))
         return min(options, key=lambda b: abs(b.framebuffer_gb - gb))
     return None
-

@@ -1,0 +1,422 @@
+"""Hard rules (DOMAIN.md section 3): host filters, then per-GPU filters for the request's shape.
+
+Each filter is a small class with a ``name`` whose ``filter`` returns a ``Status``; a failing status
+carries a ``code`` (to aggregate "6 of 8 GPUs are passthrough-assigned") and a human ``reason``.
+Per GPU, the first failing filter in ``GPU_FILTERS`` order is the one reported: the chain runs from
+coarse (reserved, board, mode) to specific (same-size lock, placement IDs, MIG slots).
+Set-level rules (NVLink ring, Fabric Manager partitions, same NUMA / switch) live in the GPU-set search;
+``set_rules`` names them and ``gpuset`` supplies the reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from placement.engine.catalog import Board
+from placement.engine.mig import MigGpu, mig_view
+from placement.engine.mig import refusal as mig_refusal
+from placement.engine.model import GpuState, HostState
+from placement.engine.profiles import VgpuProfileName
+from placement.engine.request import PlacementRequest
+from placement.engine.vgpu import (
+    TIMESLICED_KINDS,
+    TimeslicedGpu,
+    board_of,
+    capacity_gb,
+    equal_size_max,
+    mixed_refusal,
+    timesliced_view,
+)
+
+MAX_REASONS_PER_HOST = 5
+
+
+@dataclass(frozen=True)
+class Status:
+    ok: bool
+    reason: str = ""
+    code: str = ""
+    plugin: str = ""
+
+
+SUCCESS = Status(True)
+
+
+def fail(plugin: str, code: str, reason: str) -> Status:
+    return Status(False, reason, code, plugin)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request: PlacementRequest
+    profile: VgpuProfileName | None
+    board: Board | None
+
+    @classmethod
+    def of(cls, request: PlacementRequest) -> RequestContext:
+        return cls(request, request.vgpu_profile, request.target_board)
+
+
+@dataclass
+class GpuFacts:
+    """One GPU with its catalog board and lazily derived vGPU/MIG views (computed once per plan)."""
+
+    gpu: GpuState
+    host: HostState
+    board: Board | None = None
+    _ts: TimeslicedGpu | None = field(default=None, repr=False)
+    _mig: MigGpu | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.board = board_of(self.gpu)
+
+    @property
+    def timesliced(self) -> TimeslicedGpu:
+        if self._ts is None:
+            self._ts = timesliced_view(self.gpu)
+        return self._ts
+
+    @property
+    def mig(self) -> MigGpu | None:
+        if self._mig is None:
+            self._mig = mig_view(self.gpu)
+        return self._mig
+
+
+# ---------------------------------------------------------------- host filters
+
+
+class HostUsable:
+    name = "HostUsable"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        if host.connection_state != "connected":
+            return fail(self.name, "host-state", f"host is {host.connection_state}")
+        if host.maintenance:
+            return fail(self.name, "host-state", "host is in maintenance mode")
+        if host.stale:
+            return fail(self.name, "host-state", "host inventory is stale (last sync did not see it)")
+        return SUCCESS
+
+
+class ClusterScope:
+    name = "ClusterScope"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        clusters = ctx.request.clusters
+        if clusters and host.cluster not in clusters:
+            return fail(self.name, "cluster", f"host is in cluster {host.cluster}, outside {', '.join(clusters)}")
+        return SUCCESS
+
+
+class Admission:
+    """GPU VMs need a full memory reservation, so free memory must cover all of it."""
+
+    name = "Admission"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        r = ctx.request
+        if r.vcpus and host.cpu_free < r.vcpus:
+            return fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs, the VM needs {r.vcpus}")
+        if r.memory_mb and host.memory_free_mb < r.memory_mb:
+            return fail(
+                self.name,
+                "memory",
+                f"host has {host.memory_free_mb // 1024} GB unreserved memory, the VM needs a full "
+                f"{r.memory_mb // 1024} GB reservation",
+            )
+        return SUCCESS
+
+
+class BoardModel:
+    name = "BoardModel"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        if ctx.board is None:
+            return SUCCESS
+        boards = Counter(g.board or g.model for g in host.gpus)
+        if ctx.board.key in boards:
+            return SUCCESS
+        have = ", ".join(f"{n} x {b}" for b, n in sorted(boards.items())) or "no GPUs"
+        return fail(self.name, "board", f"no {ctx.board.key} GPUs (host has {have})")
+
+
+class FramebufferMinimum:
+    name = "FramebufferMinimum"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        need = ctx.request.min_framebuffer_gb
+        if need is None or not ctx.request.whole_gpu:
+            return SUCCESS
+        if any(capacity_gb(g, board_of(g)) >= need for g in host.gpus):
+            return SUCCESS
+        return fail(self.name, "framebuffer-min", f"no GPU with at least {need} GB framebuffer")
+
+
+class HasGpus:
+    name = "HasGpus"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        if len(host.gpus) < ctx.request.gpus_per_vm:
+            return fail(
+                self.name, "gpu-count", f"host has {len(host.gpus)} GPUs, the VM needs {ctx.request.gpus_per_vm}"
+            )
+        return SUCCESS
+
+
+HOST_FILTERS = (HostUsable(), ClusterScope(), HasGpus(), BoardModel(), FramebufferMinimum(), Admission())
+
+
+# ---------------------------------------------------------------- GPU filters
+
+
+class NotReserved:
+    name = "NotReserved"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if f.gpu.reserved:
+            return fail(self.name, "reserved", f"GPU {f.gpu.pci_id} is reserved by an accepted plan")
+        return SUCCESS
+
+
+class GpuBoard:
+    name = "GpuBoard"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if ctx.board is None:
+            return SUCCESS
+        if f.board is None or f.board.key != ctx.board.key:
+            have = f.board.key if f.board else f.gpu.model
+            return fail(self.name, "board", f"GPU {f.gpu.pci_id} is a {have}, not a {ctx.board.key}")
+        return SUCCESS
+
+
+class GpuFramebuffer:
+    name = "GpuFramebuffer"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        need = ctx.request.min_framebuffer_gb
+        if need is None or not ctx.request.whole_gpu:
+            return SUCCESS
+        have = capacity_gb(f.gpu, f.board)
+        if have < need:
+            return fail(self.name, "framebuffer-min", f"GPU {f.gpu.pci_id} has {have} GB, below {need} GB")
+        return SUCCESS
+
+
+class HgxRules:
+    """NVSwitch (HGX) boards under vSphere take time-sliced vGPU only."""
+
+    name = "HgxRules"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if not f.host.nvswitch:
+            return SUCCESS
+        if ctx.request.whole_gpu:
+            return fail(
+                self.name,
+                "hgx-passthrough",
+                f"GPU {f.gpu.pci_id} is on an NVSwitch board: vSphere allows no passthrough",
+            )
+        if ctx.request.consumption == "mig":
+            return fail(
+                self.name, "hgx-mig", f"GPU {f.gpu.pci_id} is on an NVSwitch board: vSphere allows no MIG-backed vGPU"
+            )
+        return SUCCESS
+
+
+class ModeGate:
+    """graphicsType/vgpuMode decide which consumption a GPU accepts; MIG and time-sliced never mix."""
+
+    name = "ModeGate"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        g = f.gpu
+        active = g.active_consumers
+        r = ctx.request
+        if r.whole_gpu:
+            if g.graphics_type != "direct":
+                return fail(
+                    self.name, "not-direct", f"GPU {g.pci_id} is in {g.graphics_type} mode, not passthrough (direct)"
+                )
+            if active:
+                holder = ", ".join(sorted({c.vm for c in active}))
+                return fail(self.name, "passthrough-assigned", f"GPU {g.pci_id} is assigned to {holder}")
+            return SUCCESS
+        if g.graphics_type != "sharedDirect":
+            return fail(
+                self.name, "not-shared-direct", f"GPU {g.pci_id} is in {g.graphics_type} mode, not vGPU (sharedDirect)"
+            )
+        whole = [c for c in active if c.kind in ("passthrough", "dynamic-passthrough")]
+        if whole:
+            return fail(self.name, "passthrough-assigned", f"GPU {g.pci_id} is assigned to {whole[0].vm}")
+        mig_mode = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
+        if r.consumption == "mig":
+            if not mig_mode:
+                return fail(self.name, "mig-disabled", f"GPU {g.pci_id} does not have MIG enabled")
+            ts = [c for c in active if c.kind in TIMESLICED_KINDS]
+            if ts:
+                return fail(
+                    self.name, "mixed-mig", f"GPU {g.pci_id} holds time-sliced vGPUs ({ts[0].vm}); MIG cannot join"
+                )
+            return SUCCESS
+        if mig_mode:
+            return fail(self.name, "mig-enabled", f"GPU {g.pci_id} has MIG enabled; time-sliced vGPUs cannot share it")
+        return SUCCESS
+
+
+class SameSizeLock:
+    name = "SameSizeLock"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if ctx.profile is None or ctx.request.consumption == "mig" or f.timesliced.mode != "sameSize":
+            return SUCCESS
+        lock = f.timesliced.lock
+        if lock is not None and lock.profile != ctx.profile.name:
+            return fail(
+                self.name,
+                "same-size-lock",
+                f"GPU {f.gpu.pci_id} is locked to {lock.profile} by {lock.vm} (same-size mode)",
+            )
+        return SUCCESS
+
+
+class EqualSizeMaximum:
+    """NVIDIA's equal-size maximum, never above framebuffer // size (H100 16C: catalog 6, physically 5)."""
+
+    name = "EqualSizeMaximum"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if ctx.profile is None or ctx.request.consumption == "mig" or f.timesliced.mode != "sameSize":
+            return SUCCESS
+        view = f.timesliced
+        cap = equal_size_max(view.board, view.capacity_gb, ctx.profile.framebuffer_gb)
+        n = view.count(ctx.profile.name)
+        if n >= cap:
+            return fail(self.name, "equal-max", f"GPU {f.gpu.pci_id} holds {n} x {ctx.profile.name} (maximum {cap})")
+        return SUCCESS
+
+
+class FramebufferNotOvercommitted:
+    name = "FramebufferNotOvercommitted"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if ctx.profile is None or ctx.request.consumption == "mig":
+            return SUCCESS
+        view = f.timesliced
+        if view.free_gb < ctx.profile.framebuffer_gb:
+            return fail(
+                self.name,
+                "framebuffer",
+                f"GPU {f.gpu.pci_id} has {view.free_gb} GB free, "
+                f"{ctx.profile.name} needs {ctx.profile.framebuffer_gb} GB",
+            )
+        return SUCCESS
+
+
+class MixedSizePlacement:
+    name = "MixedSizePlacement"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if ctx.profile is None or ctx.request.consumption == "mig" or f.timesliced.mode != "mixedSize":
+            return SUCCESS
+        refused = mixed_refusal(f.timesliced, ctx.profile)
+        return fail(self.name, *refused) if refused else SUCCESS
+
+
+class MigGeometryFit:
+    name = "MigGeometryFit"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if ctx.request.consumption != "mig" or ctx.profile is None:
+            return SUCCESS
+        view = f.mig
+        mp = ctx.profile.mig_profile
+        if view is None or mp is None:
+            return fail(self.name, "mig-geometry", f"GPU {f.gpu.pci_id} has no MIG geometry in the catalog")
+        refused = mig_refusal(view, mp)
+        return fail(self.name, *refused) if refused else SUCCESS
+
+
+GPU_FILTERS = (
+    NotReserved(),
+    GpuBoard(),
+    GpuFramebuffer(),
+    HgxRules(),
+    ModeGate(),
+    SameSizeLock(),
+    EqualSizeMaximum(),
+    FramebufferNotOvercommitted(),
+    MixedSizePlacement(),
+    MigGeometryFit(),
+)
+
+# How a code reads when several GPUs share it: "6 of 8 GPUs are passthrough-assigned".
+PHRASES = {
+    "reserved": "are reserved by accepted plans",
+    "board": "are another board",
+    "framebuffer-min": "have too little framebuffer",
+    "hgx-passthrough": "are on an NVSwitch board (vSphere: time-sliced vGPU only, no passthrough)",
+    "hgx-mig": "are on an NVSwitch board (vSphere: no MIG-backed vGPU)",
+    "not-direct": "are not in passthrough (direct) mode",
+    "passthrough-assigned": "are passthrough-assigned",
+    "not-shared-direct": "are not in vGPU (sharedDirect) mode",
+    "mig-disabled": "do not have MIG enabled",
+    "mig-enabled": "have MIG enabled",
+    "mixed-mig": "hold time-sliced vGPUs",
+    "same-size-lock": "are locked to another profile (same-size mode)",
+    "equal-max": "are at the same-size maximum",
+    "framebuffer": "lack free framebuffer",
+    "mixed-max": "are at the mixed-size maximum",
+    "placement-id": "have no free placement ID for the profile",
+    "mig-max": "are at the MIG maximum for the profile",
+    "mig-me": "already have a +me instance",
+    "mig-compute": "lack free MIG compute slices",
+    "mig-slot": "have no free MIG start slot",
+    "mig-geometry": "have no MIG geometry",
+}
+
+
+@dataclass(frozen=True)
+class GpuVerdicts:
+    eligible: tuple[GpuFacts, ...]
+    refused: tuple[tuple[GpuFacts, Status], ...]
+
+
+def check_host(host: HostState, ctx: RequestContext) -> list[Status]:
+    """Failing host-filter statuses (all of them, so the user sees every blocker at once)."""
+    return [s for s in (f.filter(host, ctx) for f in HOST_FILTERS) if not s.ok]
+
+
+def check_gpus(host: HostState, ctx: RequestContext) -> GpuVerdicts:
+    eligible, refused = [], []
+    for g in sorted(host.gpus, key=lambda g: g.pci_id):
+        facts = GpuFacts(g, host)
+        for flt in GPU_FILTERS:
+            status = flt.filter(facts, ctx)
+            if not status.ok:
+                refused.append((facts, status))
+                break
+        else:
+            eligible.append(facts)
+    return GpuVerdicts(tuple(eligible), tuple(refused))
+
+
+def aggregate(refused: Sequence[tuple[GpuFacts, Status]], total: int, limit: int = MAX_REASONS_PER_HOST) -> list[str]:
+    """One line per failure code, most common first; a single GPU keeps its specific reason."""
+    by_code: dict[str, list[Status]] = {}
+    for _, s in refused:
+        by_code.setdefault(s.code, []).append(s)
+    lines = []
+    for code, statuses in sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        if len(statuses) == 1:
+            lines.append(statuses[0].reason)
+        else:
+            phrase = PHRASES.get(code, f"fail {statuses[0].plugin}")
+            line = f"{len(statuses)} of {total} GPUs {phrase}"
+            if code in ("same-size-lock", "placement-id", "mig-slot", "framebuffer"):
+                line += f" (e.g. {statuses[0].reason})"
+            lines.append(line)
+    return lines[:limit]

@@ -1,0 +1,403 @@
+"""Exact search for the best set of k GPUs inside one host.
+
+Sets are bitmasks over the host's GPUs in pci-id order. A set is scored lexicographically by
+(a) the bottleneck of its best ring: the largest ``t`` such that a Hamiltonian cycle through the set
+    uses only links of at least ``t`` GB/s (what a ring all-reduce actually gets);
+(b) fewer NUMA nodes spanned; (c) PCIe proximity: smaller sum of link-class ranks over all pairs;
+(d) what it leaves behind among the remaining eligible GPUs: on NVSwitch boards the number of whole
+    free Fabric Manager partitions per size (8, 4, 2), otherwise the best ring bottleneck still
+    achievable by a set of 8, 4 and 2 GPUs.
+Remaining ties go to the lowest pci ids.
+
+The criteria are applied in stages (all sets by (a), the survivors by (b), ...), so (d), the expensive
+one, runs only on full ties. Ring bottlenecks use a degree-2 upper bound to skip hopeless sets, Dirac's
+theorem as a shortcut, and a bitmask DP otherwise. Everything is cached per topology signature (links,
+NUMA, switches, partitions; not names), so a cluster of identical hosts costs one search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+from placement.engine.model import NVLINK_CLASS, HostState, link_rank
+
+LEAVE_SIZES = (8, 4, 2)
+
+
+@dataclass(frozen=True)
+class SetScore:
+    mask: int
+    bottleneck_gbps: float  # 0.0 for a single GPU
+    bottleneck_label: str  # NV18, NVSWITCH, PIX, SYS ...; LOCAL for one GPU
+    numa_count: int
+    pcie_cost: int
+    leave: tuple[float, ...]  # per LEAVE_SIZES: best ring bottleneck, or whole partitions on NVSwitch boards
+
+    @property
+    def key(self) -> tuple:
+        return (self.bottleneck_gbps, -self.numa_count, -self.pcie_cost, self.leave)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    best: SetScore | None
+    feasible: int  # sets that met the interconnect/partition constraint
+    reason: str = ""  # why nothing was found
+
+
+class Topology:
+    """One host's GPU fabric in canonical (pci-id sorted) order, with per-mask memo tables."""
+
+    def __init__(self, signature: tuple) -> None:
+        n, links, numa, switches, partitions = signature
+        self.signature = signature
+        self.n = n
+        self.weight = [[0.0] * n for _ in range(n)]
+        self.rank = [[0] * n for _ in range(n)]
+        self.label = [[""] * n for _ in range(n)]
+        self.nv = [[False] * n for _ in range(n)]
+        pairs = iter(links)
+        for i in range(n):
+            for j in range(i + 1, n):
+                kind, gbps, nvlinks = next(pairs)
+                label = f"NV{nvlinks}" if kind in NVLINK_CLASS and nvlinks else kind
+                for a, b in ((i, j), (j, i)):
+                    self.weight[a][b] = float(gbps)
+                    self.rank[a][b] = link_rank(kind)
+                    self.label[a][b] = label
+                    self.nv[a][b] = kind in NVLINK_CLASS
+        self.numa = numa
+        self.switches = switches
+        self.partitions = partitions  # masks
+        self.thresholds = sorted({self.weight[i][j] for i in range(n) for j in range(i + 1, n)}, reverse=True)
+        # adjacency bitmasks per threshold, for all links and NVLink-class links only
+        self._adj: dict[tuple[float, bool], list[int]] = {}
+        self._ring: dict[tuple[int, bool], float] = {}
+        self._best_of_size: dict[tuple[int, int], float] = {}
+        self.results: dict[tuple, SearchResult] = {}
+
+    def adjacency(self, t: float, nv_only: bool) -> list[int]:
+        key = (t, nv_only)
+        adj = self._adj.get(key)
+        if adj is None:
+            adj = [
+                sum(
+                    1 << j
+                    for j in range(self.n)
+                    if j != i and self.weight[i][j] >= t and (self.nv[i][j] or not nv_only)
+                )
+                for i in range(self.n)
+            ]
+            self._adj[key] = adj
+        return adj
+
+    def ring(self, mask: int, nv_only: bool = False) -> float:
+        """Best ring bottleneck (GB/s) through ``mask``; 0.0 when no ring exists (or one GPU)."""
+        key = (mask, nv_only)
+        value = self._ring.get(key)
+        if value is None:
+            value = self._ring_uncached(mask, nv_only)
+            self._ring[key] = value
+        return value
+
+    def _w(self, i: int, j: int, nv_only: bool) -> float:
+        return self.weight[i][j] if (self.nv[i][j] or not nv_only) else 0.0
+
+    def _ring_uncached(self, mask: int, nv_only: bool) -> float:
+        members = bits(mask)
+        k = len(members)
+        if k < 2:
+            return 0.0
+        if k == 2:
+            return self._w(members[0], members[1], nv_only)
+        if k == 3:
+            a, b, c = members
+            return min(self._w(a, b, nv_only), self._w(b, c, nv_only), self._w(a, c, nv_only))
+        upper = ring_upper_bound(self, members, nv_only)
+        for t in self.thresholds:
+            if t > upper:
+                continue
+            if t <= 0:
+                break
+            if hamiltonian_cycle(self.adjacency(t, nv_only), mask, members):
+                return t
+        return 0.0
+
+    def label_of_bottleneck(self, mask: int, gbps: float) -> str:
+        members = bits(mask)
+        if len(members) < 2:
+            return "LOCAL"
+        if gbps <= 0:
+            return "NONE"
+        # the worst link class among links at exactly the bottleneck value names it
+        found = [self.label[i][j] for i, j in combinations(members, 2) if self.weight[i][j] == gbps]
+        return max(found, key=lambda lab: (link_rank_of_label(lab), lab)) if found else "?"
+
+    def numa_count(self, mask: int) -> int:
+        return len({self.numa[i] for i in bits(mask)})
+
+    def pcie_cost(self, mask: int) -> int:
+        m = bits(mask)
+        rank = self.rank
+        return sum(rank[i][j] for i, j in combinations(m, 2))
+
+    def best_of_size(self, free: int, size: int) -> float:
+        """Best ring bottleneck of any ``size``-subset of ``free`` (0.0 when none or too few GPUs)."""
+        key = (free, size)
+        cached = self._best_of_size.get(key)
+        if cached is not None:
+            return cached
+        members = bits(free)
+        best = 0.0
+        if len(members) >= size >= 2:
+            ceiling = max(self.weight[i][j] for i, j in combinations(members, 2))
+            for combo in combinations(members, size):
+                m = _mask(combo)
+                if size > 2 and ring_upper_bound(self, combo, False) <= best:
+                    continue
+                best = max(best, self.ring(m))
+                if best >= ceiling:
+                    break
+        self._best_of_size[key] = best
+        return best
+
+
+def link_rank_of_label(label: str) -> int:
+    return 0 if label.startswith("NV") else link_rank(label)
+
+
+def bits(mask: int) -> list[int]:
+    out = []
+    i = 0
+    while mask:
+        if mask & 1:
+            out.append(i)
+        mask >>= 1
+        i += 1
+    return out
+
+
+def _mask(indices) -> int:
+    m = 0
+    for i in indices:
+        m |= 1 << i
+    return m
+
+
+def ring_upper_bound(topo: Topology, members, nv_only: bool) -> float:
+    """In a ring every GPU uses two of its links, so the bottleneck is at most each GPU's 2nd-best link."""
+    bound = float("inf")
+    for i in members:
+        first = second = 0.0
+        for j in members:
+            if j == i:
+                continue
+            w = topo._w(i, j, nv_only)
+            if w > first:
+                first, second = w, first
+            elif w > second:
+                second = w
+        bound = min(bound, second)
+    return bound
+
+
+def hamiltonian_cycle(adj: list[int], mask: int, members: list[int]) -> bool:
+    k = len(members)
+    degrees = [bin(adj[v] & mask).count("1") for v in members]
+    if min(degrees) < 2:
+        return False
+    if 2 * min(degrees) >= k:  # Dirac
+        return True
+    start = members[0]
+    start_bit = 1 << start
+    # reach[sub] = bitmask of vertices v such that a path start..v covers exactly sub
+    reach = {start_bit: start_bit}
+    for _ in range(k - 1):
+        nxt: dict[int, int] = {}
+        for sub, ends in reach.items():
+            e = ends
+            while e:
+                low = e & -e
+                v = low.bit_length() - 1
+                e ^= low
+                step = adj[v] & mask & ~sub
+                while step:
+                    lb = step & -step
+                    step ^= lb
+                    ns = sub | lb
+                    nxt[ns] = nxt.get(ns, 0) | lb
+        reach = nxt
+        if not reach:
+            return False
+    ends = reach.get(mask, 0)
+    return bool(ends & adj[start])
+
+
+# ---------------------------------------------------------------- host -> topology
+
+_TOPOLOGIES: dict[tuple, Topology] = {}
+_SIG_BY_LINKS: dict[int, tuple[object, tuple]] = {}
+_STATS = {"hits": 0, "misses": 0, "sets_scored": 0}
+
+
+def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
+    """(signature, pci ids in canonical order). Names and pci ids are not part of the signature."""
+    order = tuple(sorted(g.pci_id for g in host.gpus))
+    gpus = {g.pci_id: g for g in host.gpus}
+    cached = _SIG_BY_LINKS.get(id(host.links))
+    if cached is not None and cached[0] is host.links and cached[1][0] == order:
+        link_sig = cached[1][1]
+    else:
+        link_sig = tuple(
+            (lk.kind, lk.gbps, lk.nvlinks)
+            for lk in (host.links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
+        )
+        _SIG_BY_LINKS[id(host.links)] = (host.links, (order, link_sig))
+    switch_ids: dict[str, int] = {}
+    switches = tuple(
+        None if gpus[p].pcie_switch is None else switch_ids.setdefault(gpus[p].pcie_switch, len(switch_ids))
+        for p in order
+    )
+    index = {p: i for i, p in enumerate(order)}
+    partitions = tuple(sorted(_mask(index[p] for p in part if p in index) for part in host.partitions))
+    numa = tuple(gpus[p].numa_node for p in order)
+    return (len(order), link_sig, numa, switches, partitions), order
+
+
+def topology_for(host: HostState) -> tuple[Topology, tuple[str, ...]]:
+    sig, order = signature_of(host)
+    topo = _TOPOLOGIES.get(sig)
+    if topo is None:
+        topo = Topology(sig)
+        _TOPOLOGIES[sig] = topo
+    return topo, order
+
+
+def search_stats() -> dict[str, int]:
+    return {**_STATS, "topologies": len(_TOPOLOGIES)}
+
+
+def reset_search_cache() -> None:
+    _TOPOLOGIES.clear()
+    _SIG_BY_LINKS.clear()
+    for k in _STATS:
+        _STATS[k] = 0
+
+
+# ---------------------------------------------------------------- the search
+
+
+def search(
+    topo: Topology, free: int, k: int, interconnect: str = "any", *, use_partitions: bool = True
+) -> SearchResult:
+    """Best k-subset of ``free`` under ``interconnect``; cached per (topology, free, k, interconnect)."""
+    key = (free, k, interconnect, use_partitions)
+    hit = topo.results.get(key)
+    if hit is not None:
+        _STATS["hits"] += 1
+        return hit
+    _STATS["misses"] += 1
+    result = _search(topo, free, k, interconnect, use_partitions)
+    topo.results[key] = result
+    return result
+
+
+def search_uncached(
+    host: HostState, free_pci: set[str] | frozenset[str], k: int, interconnect: str = "any"
+) -> SearchResult:
+    """The same exhaustive search on a fresh topology object: no memo shared with other calls."""
+    sig, order = signature_of(host)
+    topo = Topology(sig)
+    free = _mask(i for i, p in enumerate(order) if p in free_pci)
+    return _search(topo, free, k, interconnect, True)
+
+
+def _candidates(topo: Topology, free: int, k: int, use_partitions: bool):
+    if topo.partitions and use_partitions and k > 1:
+        return [p for p in topo.partitions if p & free == p and bin(p).count("1") == k]
+    return [_mask(c) for c in combinations(bits(free), k)]
+
+
+def _meets(topo: Topology, mask: int, interconnect: str) -> bool:
+    if interconnect == "same-numa":
+        nodes = {topo.numa[i] for i in bits(mask)}
+        return len(nodes) == 1 and None not in nodes
+    if interconnect == "same-pcie-switch":
+        sw = {topo.switches[i] for i in bits(mask)}
+        return len(sw) == 1 and None not in sw
+    return True
+
+
+def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool) -> SearchResult:
+    n_free = bin(free).count("1")
+    if n_free < k:
+        return SearchResult(None, 0, f"needs {k} GPUs, {n_free} eligible")
+    candidates = [m for m in _candidates(topo, free, k, use_partitions) if _meets(topo, m, interconnect)]
+    if not candidates:
+        if topo.partitions and use_partitions and k > 1:
+            return SearchResult(None, 0, f"no free Fabric Manager partition of {k} GPUs among the eligible ones")
+        what = {"same-numa": "on one NUMA node", "same-pcie-switch": "behind one PCIe switch"}.get(interconnect, "")
+        return SearchResult(None, 0, f"no {k} eligible GPUs {what}".strip())
+    nv_only = interconnect == "nvlink" and k > 1
+    _STATS["sets_scored"] += len(candidates)
+    # (a) ring bottleneck, with the upper bound pruning sets that cannot reach the current best
+    best_a = -1.0
+    tier: list[tuple[int, float]] = []
+    for m in candidates:
+        if k > 3 and ring_upper_bound(topo, bits(m), nv_only) < best_a:
+            continue
+        a = topo.ring(m, nv_only) if k > 1 else 0.0
+        if nv_only and a <= 0:
+            continue
+        a = round(a, 1)
+        if a > best_a:
+            best_a, tier = a, [(m, a)]
+        elif a == best_a:
+            tier.append((m, a))
+    if not tier:
+        return SearchResult(None, 0, f"no {k} eligible GPUs form an NVLink ring")
+    # (b) NUMA span, (c) PCIe proximity
+    tier_b = _keep_min(tier, lambda t: topo.numa_count(t[0]))
+    tier_c = _keep_min(tier_b, lambda t: topo.pcie_cost(t[0]))
+    # (d) leave-behind, only on full ties
+    if len(tier_c) > 1:
+        scored = [(leave_vector(topo, free & ~m, use_partitions), m, a) for m, a in tier_c]
+        top = max(s[0] for s in scored)
+        tier_d = [(m, a, lv) for lv, m, a in scored if lv == top]
+    else:
+        m, a = tier_c[0]
+        tier_d = [(m, a, leave_vector(topo, free & ~m, use_partitions))]
+    m, a, lv = min(tier_d, key=lambda t: bits(t[0]))
+    best = SetScore(
+        mask=m,
+        bottleneck_gbps=a,
+        bottleneck_label=topo.label_of_bottleneck(m, a) if k > 1 else "LOCAL",
+        numa_count=topo.numa_count(m),
+        pcie_cost=topo.pcie_cost(m),
+        leave=lv,
+    )
+    return SearchResult(best, len(candidates))
+
+
+def _keep_min(items, key):
+    values = [key(x) for x in items]
+    low = min(values)
+    return [x for x, v in zip(items, values, strict=True) if v == low]
+
+
+def leave_vector(topo: Topology, remaining: int, use_partitions: bool = True) -> tuple[float, ...]:
+    if topo.partitions and use_partitions:
+        return tuple(
+            float(sum(1 for p in topo.partitions if p & remaining == p and bin(p).count("1") == s)) for s in LEAVE_SIZES
+        )
+    return tuple(topo.best_of_size(remaining, s) for s in LEAVE_SIZES)
+
+
+def mask_of(order: tuple[str, ...], pci_ids) -> int:
+    wanted = set(pci_ids)
+    return _mask(i for i, p in enumerate(order) if p in wanted)
+
+
+def pci_of(order: tuple[str, ...], mask: int) -> tuple[str, ...]:
+    return tuple(order[i] for i in bits(mask))

@@ -1,0 +1,164 @@
+"""What the engine sees of a cluster: hosts, their GPUs, the consumers on each GPU and the GPU-pair links.
+
+Everything is a frozen dataclass; planning never mutates its input. ``with_consumers``/``release_vm``
+return new objects, which is how reservations and simulations advance the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+LINK_KINDS = ("NVSWITCH", "NVLINK", "PIX", "PXB", "PHB", "NODE", "SYS")  # best to worst
+NVLINK_CLASS = frozenset({"NVSWITCH", "NVLINK"})
+CONSUMER_KINDS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-group")
+GRAPHICS_TYPES = ("direct", "sharedDirect", "shared", "basic")
+VGPU_MODES = ("sameSize", "mixedSize", "multiInstanceGpu")
+
+
+def link_rank(kind: str) -> int:
+    """0 for NVSWITCH and NVLINK (one class), then PIX=2 ... SYS=6; unknown kinds rank as SYS."""
+    if kind in NVLINK_CLASS:
+        return 0
+    try:
+        return LINK_KINDS.index(kind)
+    except ValueError:
+        return len(LINK_KINDS) - 1
+
+
+@dataclass(frozen=True)
+class Consumer:
+    vm: str
+    kind: str  # one of CONSUMER_KINDS
+    profile: str | None = None
+    placement_gb: int | None = None  # mixed-size start offset when known
+    mig_slot: int | None = None  # MIG start memory slice when known
+    powered_on: bool = True
+
+    @property
+    def holds_device(self) -> bool:
+        """Whether the consumer occupies the GPU now.
+
+        Static passthrough pins the device in the VM's configuration even when powered off; every other
+        kind holds its GPU (or framebuffer, or MIG slices) only while the VM is powered on.
+        """
+        return self.kind == "passthrough" or self.powered_on
+
+
+@dataclass(frozen=True)
+class GpuState:
+    pci_id: str
+    index: int
+    board: str | None  # catalog board key like "H100-80GB"
+    model: str
+    memory_mb: int
+    numa_node: int | None
+    graphics_type: str  # direct | sharedDirect | shared | basic
+    vgpu_mode: str | None  # sameSize | mixedSize | multiInstanceGpu | None (sameSize for sharedDirect)
+    mig_enabled: bool
+    module_id: int | None
+    pcie_switch: str | None  # switch id when behind one
+    consumers: tuple[Consumer, ...] = ()
+    reserved: bool = False  # held by an accepted plan
+
+    @property
+    def active_consumers(self) -> tuple[Consumer, ...]:
+        return tuple(c for c in self.consumers if c.holds_device)
+
+
+@dataclass(frozen=True)
+class PairLink:
+    kind: str
+    gbps: float
+    nvlinks: int = 0
+
+    @property
+    def label(self) -> str:
+        """What ``nvidia-smi topo -m`` would print: NV18, PIX, SYS; NVSWITCH when the link count is unknown."""
+        if self.kind in NVLINK_CLASS and self.nvlinks:
+            return f"NV{self.nvlinks}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class HostState:
+    name: str
+    cluster: str
+    gpus: tuple[GpuState, ...]
+    links: Mapping[tuple[str, str], PairLink]  # key (a, b) with a < b pci ids; every GPU pair present
+    partitions: tuple[frozenset[str], ...] = ()  # Fabric Manager partitions (NVSwitch boards) as pci-id sets
+    assignment_policy: str = "performance"  # performance (spread) | consolidation (pack)
+    cpu_free: int = 0
+    memory_free_mb: int = 0
+    connection_state: str = "connected"
+    maintenance: bool = False
+    stale: bool = False
+
+    def link(self, a: str, b: str) -> PairLink:
+        key = (a, b) if a < b else (b, a)
+        return self.links[key]
+
+    def gpu(self, pci_id: str) -> GpuState:
+        for g in self.gpus:
+            if g.pci_id == pci_id:
+                return g
+        raise KeyError(pci_id)
+
+    @property
+    def nvswitch(self) -> bool:
+        return bool(self.partitions)
+
+
+@dataclass(frozen=True)
+class Fabric:
+    hosts: tuple[HostState, ...] = field(default_factory=tuple)
+
+    def host(self, name: str) -> HostState:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def replace_host(self, host: HostState) -> Fabric:
+        return Fabric(tuple(host if h.name == host.name else h for h in self.hosts))
+
+
+def with_consumers(
+    host: HostState,
+    assignments: Mapping[str, Consumer | Iterable[Consumer]],
+    *,
+    vcpus: int = 0,
+    memory_mb: int = 0,
+) -> HostState:
+    """A copy of ``host`` with consumers added to the named GPUs and the VM's CPU/memory admitted."""
+
+    def extra(pci: str) -> tuple[Consumer, ...]:
+        value = assignments.get(pci, ())
+        return (value,) if isinstance(value, Consumer) else tuple(value)
+
+    gpus = tuple(
+        replace(g, consumers=g.consumers + extra(g.pci_id)) if g.pci_id in assignments else g for g in host.gpus
+    )
+    return replace(
+        host,
+        gpus=gpus,
+        cpu_free=host.cpu_free - vcpus,
+        memory_free_mb=host.memory_free_mb - memory_mb,
+    )
+
+
+def release_vm(fabric: Fabric, vm: str, *, vcpus: int = 0, memory_mb: int = 0) -> Fabric:
+    """A copy of ``fabric`` without any consumer belonging to ``vm`` (its CPU/memory given back)."""
+    hosts = []
+    for h in fabric.hosts:
+        if not any(c.vm == vm for g in h.gpus for c in g.consumers):
+            hosts.append(h)
+            continue
+        gpus = tuple(replace(g, consumers=tuple(c for c in g.consumers if c.vm != vm)) for g in h.gpus)
+        hosts.append(replace(h, gpus=gpus, cpu_free=h.cpu_free + vcpus, memory_free_mb=h.memory_free_mb + memory_mb))
+    return Fabric(tuple(hosts))
+
+
+def reserve_gpus(host: HostState, pci_ids: Iterable[str]) -> HostState:
+    wanted = set(pci_ids)
+    return replace(host, gpus=tuple(replace(g, reserved=True) if g.pci_id in wanted else g for g in host.gpus))

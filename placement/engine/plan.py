@@ -1,0 +1,305 @@
+"""The planner: filters -> per-host GPU choice -> scorers -> ranking -> optional joint replica placement.
+
+Per host the GPUs come from the exact GPU-set search for whole GPUs and multi-GPU VMs; for a
+single fractional vGPU or MIG instance the host, not the advisor, picks the GPU, so the planner predicts
+that pick with the host's own rules (assignment policy, mixed-size start, MIG slot) and scores what it
+leaves behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from placement.engine import gpuset, mig, vgpu
+from placement.engine.explain import compare
+from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
+from placement.engine.model import Consumer, Fabric, HostState, with_consumers
+from placement.engine.request import PlacementRequest
+from placement.engine.result import Candidate, GpuChoice, Plan, Rejection
+from placement.engine.scorers import Proposal, score_all
+
+PLANNED_VM_PREFIX = "planned-vm"
+
+
+def plan(fabric: Fabric, request: PlacementRequest, *, limit: int | None = None) -> Plan:
+    """Rank every host for ``request`` (validated first; raises RequestError) and explain each outcome."""
+    request.validate()
+    ctx = RequestContext.of(request)
+    candidates, rejected = rank_hosts(fabric.hosts, ctx, vm_index=0)
+    shown = candidates if limit is None else candidates[:limit]
+    if request.vms == 1:
+        return Plan(tuple(shown), tuple(rejected))
+    assignment, unplaced = place_replicas(fabric, ctx)
+    return Plan(tuple(shown), tuple(rejected), tuple(assignment), tuple(unplaced))
+
+
+def rank_hosts(
+    hosts: Sequence[HostState], ctx: RequestContext, *, vm_index: int = 0
+) -> tuple[list[Candidate], list[Rejection]]:
+    proposals: list[tuple[tuple, tuple[str, ...], Proposal]] = []
+    rejected: list[Rejection] = []
+    for host in hosts:
+        outcome = evaluate_host(host, ctx)
+        if isinstance(outcome, Rejection):
+            rejected.append(outcome)
+        else:
+            key, lines = score_all(outcome)
+            proposals.append((key, lines, outcome))
+    proposals.sort(key=lambda t: t[2].host.name)
+    proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
+    rejected.sort(key=lambda r: r.host)
+    return _candidates(proposals, vm_index), rejected
+
+
+def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_index: int) -> list[Candidate]:
+    distinct = sorted({p[0] for p in proposals}, reverse=True)
+    rank_of = {k: i for i, k in enumerate(distinct)}
+    out = []
+    for i, (key, lines, p) in enumerate(proposals):
+        s = p.set_score
+        link = (s.bottleneck_label, s.bottleneck_gbps) if s is not None and len(p.choices) > 1 else ("LOCAL", 0.0)
+        # score = bottleneck GB/s plus a tail below 0.1 that orders the remaining terms by dense rank
+        tail = 0.099 * (len(distinct) - rank_of[key]) / len(distinct)
+        score = round(link[1] + tail, 9)
+        lines = (*lines, *p.notes)
+        if len(proposals) > 1:
+            j = 1 if i == 0 else i - 1
+            other = proposals[j]
+            verb = "beats" if i == 0 else "ranks below"
+            mine, theirs = (key, other[0])
+            other_link = _link(other[2])
+            lines = (
+                *lines,
+                compare(
+                    verb,
+                    other[2].host.name,
+                    mine,
+                    theirs,
+                    link,
+                    other_link,
+                    len(p.numa_nodes),
+                    len(other[2].numa_nodes),
+                ),
+            )
+        out.append(
+            Candidate(
+                host=p.host.name,
+                vm_index=vm_index,
+                gpus=p.choices,
+                score=score,
+                bottleneck=link,
+                numa_nodes=p.numa_nodes,
+                explanation=lines,
+                key=key,
+            )
+        )
+    return out
+
+
+def _link(p: Proposal) -> tuple[str, float]:
+    s = p.set_score
+    return (s.bottleneck_label, s.bottleneck_gbps) if s is not None and len(p.choices) > 1 else ("LOCAL", 0.0)
+
+
+# ---------------------------------------------------------------- one host
+
+
+# GPU-level outcomes keyed by the identity of a host's GPU, link and partition objects (kept alive in the
+# value so ids cannot be reused): hosts that share them, as synthetic clusters of identical hosts do,
+# are evaluated once. Host-level filters and headroom always run per host.
+_HOST_MEMO: dict[tuple, tuple[tuple, Proposal | Rejection]] = {}
+_HOST_MEMO_MAX = 20_000
+
+
+def evaluate_host(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
+    failing = check_host(host, ctx)
+    if failing:
+        return Rejection(host.name, tuple(s.reason for s in failing))
+    key = (id(host.gpus), id(host.links), id(host.partitions), ctx)
+    hit = _HOST_MEMO.get(key)
+    if hit is not None and hit[0][0] is host.gpus and hit[0][1] is host.links and hit[0][2] is host.partitions:
+        outcome = hit[1]
+        if isinstance(outcome, Rejection):
+            return Rejection(host.name, outcome.reasons)
+        return replace(outcome, host=host)
+    outcome = _evaluate_gpus(host, ctx)
+    if len(_HOST_MEMO) >= _HOST_MEMO_MAX:
+        _HOST_MEMO.clear()
+    _HOST_MEMO[key] = ((host.gpus, host.links, host.partitions), outcome)
+    return outcome
+
+
+def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
+    verdicts = check_gpus(host, ctx)
+    k = ctx.request.gpus_per_vm
+    eligible = verdicts.eligible
+    if len(eligible) < k:
+        reasons = aggregate(verdicts.refused, len(host.gpus))
+        if k > 1 or not reasons:
+            reasons.insert(0, f"needs {k} eligible GPU{'s' if k > 1 else ''}, {len(eligible)} of {len(host.gpus)} are")
+        return Rejection(host.name, tuple(reasons))
+    r = ctx.request
+    if k == 1 and r.consumption in ("vgpu", "device-group") and ctx.profile is not None:
+        return _single_vgpu(host, ctx, eligible)
+    if k == 1 and r.consumption == "mig" and ctx.profile is not None:
+        return _single_mig(host, ctx, eligible)
+    return _gpu_set(host, ctx, eligible, verdicts.refused)
+
+
+def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposal | Rejection:
+    r = ctx.request
+    topo, order = gpuset.topology_for(host)
+    free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
+    result = gpuset.search(topo, free, r.gpus_per_vm, r.effective_interconnect)
+    if result.best is None:
+        reasons = [result.reason, *aggregate(refused, len(host.gpus))]
+        return Rejection(host.name, tuple(reasons[:5]))
+    chosen = gpuset.pci_of(order, result.best.mask)
+    by_pci = {f.gpu.pci_id: f for f in eligible}
+    choices = tuple(_choice(by_pci[p], ctx) for p in chosen)
+    numa = tuple(sorted({by_pci[p].gpu.numa_node for p in chosen if by_pci[p].gpu.numa_node is not None}))
+    notes = []
+    if r.consumption == "dynamic-passthrough" and r.gpus_per_vm > 1:
+        notes.append(
+            "dynamic DirectPath picks any matching device at power-on: pin these GPUs (hardware label) to keep the set"
+        )
+    if r.consumption in ("vgpu", "device-group") and r.gpus_per_vm > 1 and r.consumption != "device-group":
+        notes.append("the host assigns each vGPU by its policy; a device group keeps this set together")
+    return Proposal(host, r, choices, result.best, numa, notes=tuple(notes))
+
+
+def _choice(f: GpuFacts, ctx: RequestContext) -> GpuChoice:
+    g = f.gpu
+    profile = ctx.profile
+    if profile is None:
+        return GpuChoice(g.pci_id, g.index)
+    if ctx.request.consumption == "mig":
+        view = f.mig
+        slot = mig.choose_slot(view, profile.mig_profile) if view is not None and profile.mig_profile else None
+        return GpuChoice(g.pci_id, g.index, mig_slot=slot, profile=profile.name)
+    start = None
+    if f.timesliced.mode == "mixedSize":
+        start = vgpu.choose_mixed_start(f.timesliced, profile.framebuffer_gb)
+    return GpuChoice(g.pci_id, g.index, placement_gb=start, profile=profile.name)
+
+
+def _numa(f: GpuFacts) -> tuple[int, ...]:
+    return (f.gpu.numa_node,) if f.gpu.numa_node is not None else ()
+
+
+def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:
+    profile = ctx.profile
+    assert profile is not None
+    views = {f.gpu.pci_id: f.timesliced for f in eligible}
+    same = [v for v in views.values() if v.mode == "sameSize"]
+    start = None
+    if same:
+        view = vgpu.choose_same_size_gpu(same, profile, host.assignment_policy)
+        if view is None:
+            return Rejection(host.name, (f"no GPU is compatible with {profile.name}",))
+        policy = host.assignment_policy
+        how = (
+            "the compatible GPU with the fewest vGPUs"
+            if policy != "consolidation"
+            else "a GPU already locked to this profile before a neutral one"
+        )
+        policy_text = f"host policy {policy} (same-size mode): vSphere picks {how}: GPU {view.pci_id}"
+        after = view.with_resident(vgpu.Resident("?", profile.name, profile.framebuffer_gb, None))
+    else:
+        picked = vgpu.choose_mixed_gpu(views.values(), profile)
+        if picked is None:
+            return Rejection(host.name, (f"no mixed-size GPU has a free placement ID for {profile.name}",))
+        view, start = picked
+        policy_text = f"mixed-size mode (policy ignored): least-used GPU {view.pci_id}, placement ID {start} GB"
+        after = view.with_resident(vgpu.Resident("?", profile.name, profile.framebuffer_gb, start))
+    others = [v for p, v in views.items() if p != view.pci_id]
+    empty_left = sum(1 for v in [*others, after] if not v.residents)
+    if after.mode == "mixedSize":
+        silo = vgpu.siloed_gb(after) - vgpu.siloed_gb(view)
+        frag = (float(empty_left), float(-silo))
+        frag_text = f"leaves {empty_left} empty GPU(s); siloed memory on GPU {view.pci_id} changes by {silo:+d} GB"
+    else:
+        frag = (float(empty_left), float(after.count() - 1))
+        frag_text = f"leaves {empty_left} empty (neutral) GPU(s); GPU {view.pci_id} will hold {after.count()} vGPUs"
+    f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
+    choice = GpuChoice(f.gpu.pci_id, f.gpu.index, placement_gb=start, profile=profile.name)
+    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text)
+
+
+def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:
+    profile = ctx.profile
+    assert profile is not None and profile.mig_profile is not None
+    views = [f.mig for f in eligible if f.mig is not None]
+    picked = mig.choose_mig_gpu(views, profile.mig_profile)
+    if picked is None:
+        return Rejection(host.name, (f"no GPU has a free MIG slot for {profile.mig_profile.name}",))
+    view, slot = picked
+    after = view.with_instance(mig.MigInstance("?", profile.mig_profile, slot))
+    compute, memory = mig.stranded(after)
+    empty_left = sum(1 for v in views if not v.instances and v.pci_id != view.pci_id)
+    frag = (float(empty_left), float(-compute), float(-memory))
+    frag_text = (
+        f"MIG {profile.mig_profile.name} at slot {slot} on GPU {view.pci_id}; leaves {empty_left} empty GPU(s); "
+        f"stranded after: {compute} compute, {memory} memory slice(s)"
+    )
+    f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
+    choice = GpuChoice(f.gpu.pci_id, f.gpu.index, mig_slot=slot, profile=profile.name)
+    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text)
+
+
+# ---------------------------------------------------------------- replicas and reservations
+
+
+def consumers_for(candidate: Candidate, request: PlacementRequest, vm: str) -> dict[str, Consumer]:
+    kind = request.consumption
+    return {
+        g.pci_id: Consumer(vm=vm, kind=kind, profile=g.profile, placement_gb=g.placement_gb, mig_slot=g.mig_slot)
+        for g in candidate.gpus
+    }
+
+
+def apply_candidate(fabric: Fabric, candidate: Candidate, request: PlacementRequest, vm: str) -> Fabric:
+    """``fabric`` with the candidate's GPUs given to ``vm`` (consumers added, CPU/memory admitted)."""
+    host = fabric.host(candidate.host)
+    updated = with_consumers(
+        host, consumers_for(candidate, request, vm), vcpus=request.vcpus, memory_mb=request.memory_mb
+    )
+    return fabric.replace_host(updated)
+
+
+def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate], list[str]]:
+    """Greedy joint placement: each replica takes the best remaining candidate; earlier replicas' GPUs are
+    reserved (no two replicas share a GPU) and, with anti-affinity, their hosts are excluded."""
+    request = ctx.request
+    state = fabric
+    used_hosts: set[str] = set()
+    assignment: list[Candidate] = []
+    unplaced: list[str] = []
+    for v in range(request.vms):
+        hosts = [h for h in state.hosts if not (request.anti_affinity and h.name in used_hosts)]
+        candidates, rejected = rank_hosts(hosts, ctx, vm_index=v)
+        if not candidates:
+            why = "; ".join(f"{r.host}: {r.reasons[0]}" for r in rejected[:3]) or "no hosts left"
+            unplaced.append(f"replica {v + 1} of {request.vms} has no host ({why})")
+            continue
+        best = candidates[0]
+        assignment.append(best)
+        used_hosts.add(best.host)
+        state = apply_candidate(state, best, request, f"{PLANNED_VM_PREFIX}{v + 1}")
+        host = state.host(best.host)
+        taken = {g.pci_id for g in best.gpus}
+        state = state.replace_host(
+            replace(host, gpus=tuple(replace(g, reserved=True) if g.pci_id in taken else g for g in host.gpus))
+        )
+    return assignment, unplaced
+
+
+def cache_stats() -> dict[str, int]:
+    """GPU-set search counters plus the per-host memo size (for benchmarks)."""
+    return {**gpuset.search_stats(), "host_memo": len(_HOST_MEMO)}
+
+
+def reset_caches() -> None:
+    gpuset.reset_search_cache()
+    _HOST_MEMO.clear()

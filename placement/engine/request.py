@@ -1,0 +1,137 @@
+"""What a user asks the engine for: N GPUs per VM, how they are consumed, a profile, constraints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from placement.engine.catalog import Board, load_catalog
+from placement.engine.profiles import (
+    DeviceGroupName,
+    ProfileNameError,
+    VgpuProfileName,
+    parse_device_group_name,
+    parse_profile_name,
+)
+
+CONSUMPTIONS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-group")
+INTERCONNECTS = ("nvlink", "same-numa", "same-pcie-switch", "any")
+MAX_GPUS_PER_VM = 16
+
+
+class RequestError(ValueError):
+    """A request that cannot be planned; ``field`` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PlacementRequest:
+    gpus_per_vm: int
+    consumption: str
+    profile: str | None = None
+    vms: int = 1
+    board: str | None = None  # catalog key like "H100-80GB"
+    min_framebuffer_gb: int | None = None
+    interconnect: str = "any"
+    vcpus: int = 0
+    memory_mb: int = 0
+    anti_affinity: bool = False
+    clusters: tuple[str, ...] = ()
+
+    @property
+    def whole_gpu(self) -> bool:
+        return self.consumption in ("passthrough", "dynamic-passthrough")
+
+    @cached_property
+    def device_group(self) -> DeviceGroupName | None:
+        if self.consumption != "device-group" or not self.profile or "@" not in self.profile:
+            return None
+        return parse_device_group_name(self.profile)
+
+    @cached_property
+    def vgpu_profile(self) -> VgpuProfileName | None:
+        """The parsed vGPU type (for a device group, the type of its members); None for whole GPUs."""
+        if not self.profile or self.whole_gpu:
+            return None
+        group = self.device_group
+        return group.profile if group is not None else parse_profile_name(self.profile)
+
+    @property
+    def fractional(self) -> bool:
+        p = self.vgpu_profile
+        return p is not None and not p.is_full_framebuffer
+
+    @property
+    def effective_interconnect(self) -> str:
+        group = self.device_group
+        if group is not None and group.link and group.link.lower() == "nvlink":
+            return "nvlink"
+        return self.interconnect
+
+    @property
+    def target_board(self) -> Board | None:
+        catalog = load_catalog()
+        if self.board:
+            return catalog.boards.get(self.board)
+        p = self.vgpu_profile
+        return p.board if p is not None else None
+
+    def validate(self) -> PlacementRequest:
+        """Raise RequestError for the first problem found; return self so calls can chain."""
+        if not isinstance(self.gpus_per_vm, int) or not 1 <= self.gpus_per_vm <= MAX_GPUS_PER_VM:
+            raise RequestError("gpus_per_vm", f"must be between 1 and {MAX_GPUS_PER_VM}, got {self.gpus_per_vm!r}")
+        if self.consumption not in CONSUMPTIONS:
+            raise RequestError("consumption", f"must be one of {', '.join(CONSUMPTIONS)}")
+        if self.vms < 1:
+            raise RequestError("vms", f"must be at least 1, got {self.vms}")
+        if self.interconnect not in INTERCONNECTS:
+            raise RequestError("interconnect", f"must be one of {', '.join(INTERCONNECTS)}")
+        if self.vcpus < 0:
+            raise RequestError("vcpus", "must not be negative")
+        if self.memory_mb < 0:
+            raise RequestError("memory_mb", "must not be negative")
+        if self.min_framebuffer_gb is not None and self.min_framebuffer_gb <= 0:
+            raise RequestError("min_framebuffer_gb", "must be positive when given")
+        catalog = load_catalog()
+        if self.board is not None and self.board not in catalog.boards:
+            raise RequestError("board", f"unknown board {self.board!r} (known: {', '.join(sorted(catalog.boards))})")
+        if self.whole_gpu:
+            if self.profile:
+                raise RequestError("profile", f"{self.consumption} takes whole GPUs, not a vGPU profile; use board")
+            return self
+        if not self.profile:
+            raise RequestError("profile", f"{self.consumption} needs a vGPU profile")
+        try:
+            group = self.device_group
+            profile = self.vgpu_profile
+        except ProfileNameError as exc:
+            raise RequestError("profile", str(exc)) from exc
+        assert profile is not None
+        if group is not None and group.count != self.gpus_per_vm:
+            raise RequestError(
+                "gpus_per_vm", f"device group {group.name} holds {group.count} GPUs, request asks {self.gpus_per_vm}"
+            )
+        if profile.board is None:
+            raise RequestError("profile", f"board code {profile.board_code!r} of {profile.name} is not in the catalog")
+        if profile.is_mig and self.consumption != "mig":
+            raise RequestError("profile", f"{profile.name} is MIG-backed; use consumption 'mig'")
+        if self.consumption == "mig" and not profile.is_mig:
+            raise RequestError("profile", f"{profile.name} is time-sliced; MIG needs a profile like grid_a100-3-20c")
+        if self.board is not None and self.board != profile.board.key:
+            raise RequestError("board", f"board {self.board} contradicts profile {profile.name} ({profile.board.key})")
+        if self.min_framebuffer_gb is not None and profile.framebuffer_gb < self.min_framebuffer_gb:
+            raise RequestError(
+                "min_framebuffer_gb",
+                f"profile {profile.name} has {profile.framebuffer_gb} GB, below the {self.min_framebuffer_gb} GB asked",
+            )
+        if self.gpus_per_vm > 1 and self.effective_interconnect == "nvlink" and not profile.is_full_framebuffer:
+            raise RequestError(
+                "interconnect",
+                f"NVLink P2P needs full-framebuffer vGPUs; {profile.name} is fractional "
+                f"({profile.framebuffer_gb} of {profile.board.framebuffer_gb} GB)",
+            )
+        return self

@@ -1,0 +1,85 @@
+"""What ``plan`` returns: candidates (best first), rejections with reasons, and the DESIGN.md JSON shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GpuChoice:
+    pci_id: str
+    index: int
+    placement_gb: int | None = None  # mixed-size start offset
+    mig_slot: int | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    host: str
+    vm_index: int
+    gpus: tuple[GpuChoice, ...]
+    score: float  # monotone in the ranking key, higher is better; integer part = bottleneck GB/s
+    bottleneck: tuple[str, float]  # ("NV18", 477.0); ("LOCAL", 0.0) for one GPU
+    numa_nodes: tuple[int, ...]
+    explanation: tuple[str, ...]
+    key: tuple = field(default=(), compare=False, repr=False)  # the lexicographic ranking key
+
+    def to_dict(self) -> dict:
+        return {
+            "host": self.host,
+            "gpus": [_gpu_dict(g) for g in self.gpus],
+            "score": self.score,
+            "bottleneck": {"label": self.bottleneck[0], "gbps": self.bottleneck[1]},
+            "numa_nodes": list(self.numa_nodes),
+            "explanation": list(self.explanation),
+        }
+
+
+def _gpu_dict(g: GpuChoice) -> dict:
+    out: dict = {"pci_id": g.pci_id, "index": g.index}
+    if g.profile is not None:
+        out["profile"] = g.profile
+    if g.placement_gb is not None:
+        out["placement_gb"] = g.placement_gb
+    if g.mig_slot is not None:
+        out["mig_slot"] = g.mig_slot
+    return out
+
+
+@dataclass(frozen=True)
+class Rejection:
+    host: str
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"host": self.host, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """For ``vms == 1`` the candidates are alternative hosts, best first.
+
+    For ``vms > 1`` ``assignment`` holds the joint placement (one Candidate per VM, ``vm_index`` 0..n-1,
+    computed greedily best-first with the earlier replicas reserved); ``candidates`` still lists the
+    alternatives for the first VM, and ``unplaced`` says why a replica found no room.
+    """
+
+    candidates: tuple[Candidate, ...]
+    rejected: tuple[Rejection, ...]
+    assignment: tuple[Candidate, ...] = ()
+    unplaced: tuple[str, ...] = ()
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def to_dict(self) -> dict:
+        out: dict = {
+            "candidates": [c.to_dict() for c in self.candidates],
+            "rejected": [r.to_dict() for r in self.rejected],
+        }
+        if self.assignment or self.unplaced:
+            out["assignment"] = [{"vm_index": c.vm_index, **c.to_dict()} for c in self.assignment]
+            out["unplaced"] = list(self.unplaced)
+        return out

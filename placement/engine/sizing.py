@@ -1,0 +1,85 @@
+"""Inference sizing: how much GPU memory a model needs and which GPU shapes of the catalog hold it.
+
+Sizes are GiB (2**30 bytes), the unit vGPU profiles are named in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from placement.engine.catalog import Catalog, load_catalog
+
+GIB = 2**30
+POWERS_OF_TWO = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    board: str
+    gpus: int  # 0 when even 8 GPUs are too small
+    profile: str | None  # smallest time-sliced profile that fits, for a single GPU
+    explain: str
+
+
+@dataclass(frozen=True)
+class Sizing:
+    weights_gb: float
+    kv_cache_gb: float
+    overhead_gb: float
+    total_gb: float
+    proposals: tuple[Proposal, ...]
+    explain: tuple[str, ...]
+
+
+def size_inference(
+    params_b: float,
+    bytes_per_param: float,
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    context_len: int,
+    concurrent_seqs: int,
+    kv_bytes: float = 2,
+    overhead_frac: float = 0.1,
+    *,
+    catalog: Catalog | None = None,
+) -> Sizing:
+    for name, value in (("params_b", params_b), ("bytes_per_param", bytes_per_param), ("layers", layers),
+                        ("kv_heads", kv_heads), ("head_dim", head_dim), ("context_len", context_len),
+                        ("concurrent_seqs", concurrent_seqs), ("kv_bytes", kv_bytes)):  # fmt: skip
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    if overhead_frac < 0:
+        raise ValueError("overhead_frac must not be negative")
+    weights = params_b * 1e9 * bytes_per_param / GIB
+    kv = 2 * layers * kv_heads * head_dim * context_len * concurrent_seqs * kv_bytes / GIB
+    overhead = overhead_frac * (weights + kv)
+    total = weights + kv + overhead
+    explain = (
+        f"weights: {params_b:g}B params x {bytes_per_param:g} bytes = {weights:.1f} GiB",
+        f"KV cache: 2 (K and V) x {layers} layers x {kv_heads} KV heads x {head_dim} head dim x {context_len} tokens "
+        f"x {concurrent_seqs} sequences x {kv_bytes:g} bytes = {kv:.1f} GiB",
+        f"activations/runtime overhead: {overhead_frac:.0%} of {weights + kv:.1f} GiB = {overhead:.1f} GiB",
+        f"total: {total:.1f} GiB",
+    )
+    catalog = catalog or load_catalog()
+    proposals = []
+    for key in sorted(catalog.boards):
+        board = catalog.boards[key]
+        fb = board.framebuffer_gb
+        n = next((p for p in POWERS_OF_TWO if p * fb >= total), 0)
+        code = board.board_codes[0]
+        if n == 0:
+            proposals.append(Proposal(key, 0, None, f"{key}: {total:.1f} GiB exceeds 8 x {fb} GB"))
+        elif n == 1:
+            fits = sorted(gb for gb in board.timesliced if gb >= total)
+            profile = f"grid_{code}-{fits[0]}c" if fits else None
+            what = f"time-sliced {profile}" if profile else "a whole GPU"
+            proposals.append(Proposal(key, 1, profile, f"{key}: 1 GPU ({fb} GB); smallest fit: {what}"))
+        else:
+            full = f"grid_{code}-{fb}c" if fb in board.timesliced else None
+            how = f"passthrough or {n} x {full} (full profile, keeps NVLink)" if full else "passthrough"
+            proposals.append(
+                Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {fb} = {n * fb} GB >= {total:.1f} GiB): {how}")
+            )
+    return Sizing(round(weights, 3), round(kv, 3), round(overhead, 3), round(total, 3), tuple(proposals), explain)

@@ -1,0 +1,280 @@
+"""Time-sliced vGPU packing: which physical GPU the host picks and what the placement leaves behind.
+
+Same-size mode (DOMAIN 3.2, 3.3): an empty GPU is neutral, the first vGPU locks it to that profile; the
+count is capped by ``min(max_equal, framebuffer // size)`` (the catalog says 6 x 16C on an H100 80 GB,
+which cannot physically fit, so the framebuffer bound wins). ``performance`` picks the compatible GPU
+with the fewest vGPUs, ``consolidation`` fills a locked GPU before opening a neutral one.
+
+Mixed-size mode (DOMAIN 3.4): a profile starts only at its placement IDs and occupies
+``[start, start + size)``; at most ``max_mixed`` instances of that profile per GPU (the catalog's maxima
+equal the number of placement IDs, so a per-profile cap is the reading that matches the tables). The
+host prefers the least-used GPU, then the start that silos the least memory.
+
+**Siloed GB** (the definition every report uses): free framebuffer GB that no still-placeable instance
+of any profile in the considered set can cover, where an instance is still placeable when its start is
+a placement ID, ``[start, start + size)`` is entirely free and its profile is below ``max_mixed``. The
+considered set defaults to every time-sliced profile of the board; a what-if run passes the profiles it
+actually offers. Boards whose placement IDs are unpublished fall back to size-aligned starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+
+from placement.engine.catalog import Board, load_catalog
+from placement.engine.model import GpuState
+from placement.engine.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
+
+TIMESLICED_KINDS = frozenset({"vgpu", "device-group"})
+
+
+@dataclass(frozen=True)
+class Resident:
+    vm: str
+    profile: str
+    size_gb: int
+    start_gb: int | None  # known or predicted offset (mixed-size mode)
+
+
+@dataclass(frozen=True)
+class TimeslicedGpu:
+    """A sharedDirect GPU as the time-sliced vGPU rules see it."""
+
+    pci_id: str
+    index: int
+    board: Board | None
+    capacity_gb: int
+    mode: str  # sameSize | mixedSize
+    residents: tuple[Resident, ...] = ()
+
+    @property
+    def used_gb(self) -> int:
+        return sum(r.size_gb for r in self.residents)
+
+    @property
+    def free_gb(self) -> int:
+        return self.capacity_gb - self.used_gb
+
+    @property
+    def lock(self) -> Resident | None:
+        return self.residents[0] if self.residents else None
+
+    @property
+    def intervals(self) -> tuple[tuple[int, int], ...]:
+        return tuple(sorted((r.start_gb, r.start_gb + r.size_gb) for r in self.residents if r.start_gb is not None))
+
+    def count(self, profile: str | None = None) -> int:
+        return sum(1 for r in self.residents if profile is None or r.profile == profile)
+
+    def with_resident(self, resident: Resident) -> TimeslicedGpu:
+        return replace(self, residents=(*self.residents, resident))
+
+
+def board_of(gpu: GpuState) -> Board | None:
+    return _board_of(gpu.board, gpu.model, gpu.memory_mb)
+
+
+@cache
+def _board_of(board: str | None, model: str, memory_mb: int) -> Board | None:
+    catalog = load_catalog()
+    if board:
+        return catalog.boards.get(board)
+    return catalog.board_for_device(None, model, memory_mb)
+
+
+def capacity_gb(gpu: GpuState, board: Board | None) -> int:
+    return board.framebuffer_gb if board is not None else gpu.memory_mb // 1024
+
+
+def equal_size_max(board: Board | None, capacity: int, size_gb: int) -> int:
+    physical = capacity // size_gb
+    ts = board.timesliced.get(size_gb) if board is not None else None
+    return min(ts.max_equal, physical) if ts is not None else physical
+
+
+def placement_ids(board: Board | None, capacity: int, size_gb: int) -> tuple[int, ...]:
+    ts = board.timesliced.get(size_gb) if board is not None else None
+    if ts is not None and ts.placement_ids_gb is not None:
+        return ts.placement_ids_gb
+    return tuple(range(0, capacity - size_gb + 1, size_gb))
+
+
+def mixed_max(board: Board | None, capacity: int, size_gb: int) -> int:
+    ts = board.timesliced.get(size_gb) if board is not None else None
+    return ts.max_mixed if ts is not None else capacity // size_gb
+
+
+def _profile_size(name: str | None, fallback_board: Board | None) -> int:
+    if not name:
+        return fallback_board.framebuffer_gb if fallback_board is not None else 0
+    try:
+        return parse_profile_name(name).framebuffer_gb
+    except ProfileNameError:
+        return 0
+
+
+def timesliced_view(gpu: GpuState) -> TimeslicedGpu:
+    """The GPU's powered-on time-sliced residents; mixed-size offsets predicted when not reported."""
+    board = board_of(gpu)
+    cap = capacity_gb(gpu, board)
+    mode = "mixedSize" if gpu.vgpu_mode == "mixedSize" else "sameSize"
+    view = TimeslicedGpu(gpu.pci_id, gpu.index, board, cap, mode)
+    pending = []
+    for c in gpu.active_consumers:
+        if c.kind not in TIMESLICED_KINDS:
+            continue
+        size = _profile_size(c.profile, board)
+        resident = Resident(c.vm, (c.profile or "").lower(), size, c.placement_gb)
+        if mode == "mixedSize" and c.placement_gb is None:
+            pending.append(resident)
+        else:
+            view = view.with_resident(resident)
+    for r in pending:  # reported offsets first, then predict the rest in arrival order
+        start = choose_mixed_start(view, r.size_gb)
+        view = view.with_resident(replace(r, start_gb=start if start is not None else _first_gap(view, r.size_gb)))
+    return view
+
+
+def _first_gap(view: TimeslicedGpu, size: int) -> int | None:
+    pos = 0
+    for a, b in view.intervals:
+        if a - pos >= size:
+            return pos
+        pos = max(pos, b)
+    return pos if view.capacity_gb - pos >= size else None
+
+
+def _free(intervals: Sequence[tuple[int, int]], start: int, end: int) -> bool:
+    return all(end <= a or start >= b for a, b in intervals)
+
+
+# ---------------------------------------------------------------- same-size mode
+
+
+def same_size_refusal(view: TimeslicedGpu, profile: VgpuProfileName) -> tuple[str, str] | None:
+    """(code, reason) when this GPU cannot take one more ``profile`` vGPU in same-size mode, else None."""
+    name = profile.name
+    lock = view.lock
+    if lock is not None and lock.profile != name:
+        return (
+            "same-size-lock",
+            f"GPU {view.pci_id} is locked to {lock.profile} by {lock.vm} (same-size mode)",
+        )
+    cap = equal_size_max(view.board, view.capacity_gb, profile.framebuffer_gb)
+    if view.count(name) >= cap:
+        return ("equal-max", f"GPU {view.pci_id} already holds {view.count(name)} x {name} (same-size maximum {cap})")
+    if view.free_gb < profile.framebuffer_gb:
+        return (
+            "framebuffer",
+            f"GPU {view.pci_id} has {view.free_gb} GB free, {name} needs {profile.framebuffer_gb} GB",
+        )
+    return None
+
+
+def choose_same_size_gpu(views: Iterable[TimeslicedGpu], profile: VgpuProfileName, policy: str) -> TimeslicedGpu | None:
+    """The GPU the host gives the next ``profile`` vGPU under ``policy``; None when none is compatible."""
+    ok = sorted((v for v in views if same_size_refusal(v, profile) is None), key=lambda v: v.pci_id)
+    if not ok:
+        return None
+    if policy == "consolidation":
+        locked = [v for v in ok if v.residents]
+        if locked:
+            return min(locked, key=lambda v: (-v.count(), v.pci_id))
+        return ok[0]
+    return min(ok, key=lambda v: (v.count(), v.pci_id))
+
+
+# ---------------------------------------------------------------- mixed-size mode
+
+
+def mixed_starts(view: TimeslicedGpu, size_gb: int) -> tuple[int, ...]:
+    """Placement IDs where a ``size_gb`` profile fits now (ignoring the count cap)."""
+    ivs = view.intervals
+    return tuple(
+        s
+        for s in placement_ids(view.board, view.capacity_gb, size_gb)
+        if s + size_gb <= view.capacity_gb and _free(ivs, s, s + size_gb)
+    )
+
+
+def mixed_refusal(view: TimeslicedGpu, profile: VgpuProfileName) -> tuple[str, str] | None:
+    size = profile.framebuffer_gb
+    cap = mixed_max(view.board, view.capacity_gb, size)
+    if sum(1 for r in view.residents if r.size_gb == size) >= cap:
+        return ("mixed-max", f"GPU {view.pci_id} already holds {cap} x {size} GB vGPUs (mixed-size maximum)")
+    if view.free_gb < size:
+        return ("framebuffer", f"GPU {view.pci_id} has {view.free_gb} GB free, {profile.name} needs {size} GB")
+    if not mixed_starts(view, size):
+        ids = ", ".join(str(s) for s in placement_ids(view.board, view.capacity_gb, size))
+        return (
+            "placement-id",
+            f"GPU {view.pci_id} has {view.free_gb} GB free but no free {size} GB range at placement IDs {ids}",
+        )
+    return None
+
+
+def board_sizes(board: Board | None, capacity: int) -> tuple[int, ...]:
+    if board is not None and board.timesliced:
+        return tuple(sorted(board.timesliced))
+    return tuple(s for s in (4, 8, 10, 16, 20, 40, 80) if s <= capacity)
+
+
+def coverable_gb(view: TimeslicedGpu, sizes: Iterable[int] | None = None) -> set[int]:
+    """GB cells of free memory that some still-placeable instance of a considered profile could occupy."""
+    ivs = view.intervals
+    covered: set[int] = set()
+    for size in sizes if sizes is not None else board_sizes(view.board, view.capacity_gb):
+        if sum(1 for r in view.residents if r.size_gb == size) >= mixed_max(view.board, view.capacity_gb, size):
+            continue
+        for s in placement_ids(view.board, view.capacity_gb, size):
+            if s + size <= view.capacity_gb and _free(ivs, s, s + size):
+                covered.update(range(s, s + size))
+    return covered
+
+
+def siloed_gb(view: TimeslicedGpu, sizes: Iterable[int] | None = None) -> int:
+    """Free GB no still-placeable profile instance can cover (see the module docstring)."""
+    return view.free_gb - len(coverable_gb(view, sizes))
+
+
+def largest_placeable(view: TimeslicedGpu, sizes: Iterable[int] | None = None) -> int:
+    best = 0
+    for size in sizes if sizes is not None else board_sizes(view.board, view.capacity_gb):
+        if size > best and mixed_starts(view, size):
+            best = size
+    return best
+
+
+def choose_mixed_start(view: TimeslicedGpu, size_gb: int) -> int | None:
+    """The start the host picks on this GPU: least siloed memory afterwards, largest shape kept, lowest ID."""
+    best = None
+    for s in mixed_starts(view, size_gb):
+        after = view.with_resident(Resident("?", "?", size_gb, s))
+        key = (siloed_gb(after), -largest_placeable(after), s)
+        if best is None or key < best[0]:
+            best = (key, s)
+    return best[1] if best is not None else None
+
+
+def choose_mixed_gpu(views: Iterable[TimeslicedGpu], profile: VgpuProfileName) -> tuple[TimeslicedGpu, int] | None:
+    """(GPU, start) the host picks in mixed-size mode: least-used GPU that fits, then its best start."""
+    for view in sorted(views, key=lambda v: (v.used_gb, v.pci_id)):
+        if mixed_refusal(view, profile) is None:
+            start = choose_mixed_start(view, profile.framebuffer_gb)
+            if start is not None:
+                return view, start
+    return None
+
+
+def place(view: TimeslicedGpu, vm: str, profile: VgpuProfileName) -> TimeslicedGpu | None:
+    """``view`` with one more ``profile`` vGPU placed as the host would, or None when it does not fit."""
+    if view.mode == "mixedSize":
+        if mixed_refusal(view, profile) is not None:
+            return None
+        start = choose_mixed_start(view, profile.framebuffer_gb)
+        return view.with_resident(Resident(vm, profile.name, profile.framebuffer_gb, start))
+    if same_size_refusal(view, profile) is not None:
+        return None
+    return view.with_resident(Resident(vm, profile.name, profile.framebuffer_gb, None))

@@ -1,0 +1,142 @@
+from dataclasses import replace
+
+import pytest
+
+from placement.engine.filters import (
+    Admission,
+    BoardModel,
+    ClusterScope,
+    GpuFacts,
+    HgxRules,
+    HostUsable,
+    ModeGate,
+    NotReserved,
+    RequestContext,
+    aggregate,
+    check_gpus,
+)
+from placement.engine.model import Consumer, Fabric
+from placement.engine.plan import plan
+from placement.engine.request import PlacementRequest, RequestError
+from placement.engine.synthetic import hgx, mark_busy, pcie_switch_host, vgpu_host
+
+PT = PlacementRequest(gpus_per_vm=1, consumption="passthrough")
+
+
+def ctx(req=PT):
+    return RequestContext.of(req)
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"maintenance": True}, "maintenance"),
+        ({"stale": True}, "stale"),
+        ({"connection_state": "disconnected"}, "disconnected"),
+    ],
+)
+def test_host_usable(change, text):
+    status = HostUsable().filter(replace(pcie_switch_host(), **change), ctx())
+    assert not status.ok and text in status.reason
+
+
+def test_cluster_scope_and_admission():
+    host = pcie_switch_host(cluster="gpu-a", cpu_free=8, memory_free_mb=64 * 1024)
+    req = PlacementRequest(gpus_per_vm=1, consumption="passthrough", clusters=("gpu-b",), memory_mb=128 * 1024)
+    assert "outside gpu-b" in ClusterScope().filter(host, ctx(req)).reason
+    status = Admission().filter(host, ctx(req))
+    assert status.code == "memory" and "full 128 GB reservation" in status.reason
+    req = PlacementRequest(gpus_per_vm=1, consumption="passthrough", vcpus=16)
+    assert Admission().filter(host, ctx(req)).code == "cpu"
+
+
+def test_board_model():
+    req = PlacementRequest(gpus_per_vm=1, consumption="passthrough", board="H100-80GB")
+    status = BoardModel().filter(pcie_switch_host(), ctx(req))
+    assert status.reason == "no H100-80GB GPUs (host has 8 x L40S-48GB)"
+
+
+def test_passthrough_assigned_is_aggregated():
+    host = mark_busy(pcie_switch_host(), range(6))
+    p = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=4, consumption="passthrough"))
+    assert p.rejected[0].reasons == ("needs 4 eligible GPUs, 2 of 8 are", "6 of 8 GPUs are passthrough-assigned")
+
+
+def test_reserved_gpus_are_not_free():
+    host = pcie_switch_host()
+    host = replace(host, gpus=tuple(replace(g, reserved=True) for g in host.gpus))
+    assert not NotReserved().filter(GpuFacts(host.gpus[0], host), ctx()).ok
+    p = plan(Fabric((host,)), PT)
+    assert p.rejected[0].reasons == ("8 of 8 GPUs are reserved by accepted plans",)
+
+
+def test_mode_gate():
+    vhost = vgpu_host(n=1)
+    status = ModeGate().filter(GpuFacts(vhost.gpus[0], vhost), ctx())
+    assert status.code == "not-direct"
+    phost = pcie_switch_host()
+    vreq = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_l40s-12c")
+    assert ModeGate().filter(GpuFacts(phost.gpus[0], phost), ctx(vreq)).code == "not-shared-direct"
+    mhost = vgpu_host(n=1, board="A100-80GB", mig=True)
+    tsreq = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c")
+    assert ModeGate().filter(GpuFacts(mhost.gpus[0], mhost), ctx(tsreq)).code == "mig-enabled"
+    # a sharedDirect GPU holding time-sliced vGPUs cannot take a MIG instance
+    tshost = vgpu_host(n=1, board="A100-80GB")
+    g = replace(tshost.gpus[0], mig_enabled=True, consumers=(Consumer("a", "vgpu", "grid_a100d-10c"),))
+    migreq = PlacementRequest(gpus_per_vm=1, consumption="mig", profile="grid_a100d-3-40c")
+    assert ModeGate().filter(GpuFacts(g, tshost), ctx(migreq)).code == "mixed-mig"
+
+
+def test_hgx_takes_time_sliced_vgpu_only():
+    host = hgx()
+    assert HgxRules().filter(GpuFacts(host.gpus[0], host), ctx()).code == "hgx-passthrough"
+    migreq = PlacementRequest(gpus_per_vm=1, consumption="mig", profile="grid_h100-3-40c")
+    assert HgxRules().filter(GpuFacts(host.gpus[0], host), ctx(migreq)).code == "hgx-mig"
+    ok = PlacementRequest(gpus_per_vm=4, consumption="vgpu", profile="grid_h100-80c")
+    p = plan(Fabric((host,)), ok)
+    chosen = frozenset(g.pci_id for g in p.candidates[0].gpus)
+    assert chosen in host.partitions
+
+
+def test_hgx_needs_a_whole_partition():
+    host = mark_busy(hgx(), [1, 4])  # modules 2 and 5 busy: no free 4-GPU partition
+    req = PlacementRequest(gpus_per_vm=4, consumption="vgpu", profile="grid_h100-80c")
+    p = plan(Fabric((host,)), req)
+    assert "no free Fabric Manager partition of 4 GPUs" in p.rejected[0].reasons[0]
+
+
+def test_aggregate_limits_and_keeps_single_reasons():
+    host = mark_busy(pcie_switch_host(), [0])
+    verdicts = check_gpus(host, ctx())
+    assert aggregate(verdicts.refused, 8) == [f"GPU {host.gpus[0].pci_id} is assigned to busy-0"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"gpus_per_vm": 0, "consumption": "passthrough"}, "gpus_per_vm"),
+        ({"gpus_per_vm": 17, "consumption": "passthrough"}, "gpus_per_vm"),
+        ({"gpus_per_vm": 1, "consumption": "vgpu", "profile": "grid_h100-7c"}, "profile"),
+        ({"gpus_per_vm": 1, "consumption": "vgpu", "profile": "nonsense"}, "profile"),
+        ({"gpus_per_vm": 1, "consumption": "vgpu", "profile": "grid_h100-3-40c"}, "profile"),
+        ({"gpus_per_vm": 1, "consumption": "mig", "profile": "grid_h100-40c"}, "profile"),
+        (
+            {"gpus_per_vm": 2, "consumption": "vgpu", "profile": "grid_h100-40c", "interconnect": "nvlink"},
+            "interconnect",
+        ),
+        ({"gpus_per_vm": 1, "consumption": "passthrough", "memory_mb": -1}, "memory_mb"),
+        ({"gpus_per_vm": 1, "consumption": "passthrough", "vms": 0}, "vms"),
+        ({"gpus_per_vm": 1, "consumption": "passthrough", "board": "Z9"}, "board"),
+        ({"gpus_per_vm": 1, "consumption": "vgpu"}, "profile"),
+        ({"gpus_per_vm": 1, "consumption": "warp"}, "consumption"),
+    ],
+)
+def test_request_validation(kwargs, field):
+    with pytest.raises(RequestError) as err:
+        PlacementRequest(**kwargs).validate()
+    assert err.value.field == field
+
+
+def test_device_group_request():
+    req = PlacementRequest(gpus_per_vm=2, consumption="device-group", profile="Nvidia:2@grid_a100d-80c%NVLink")
+    assert req.validate().effective_interconnect == "nvlink"

@@ -1,0 +1,81 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from placement.engine import mig
+from placement.engine.catalog import load_catalog
+
+
+def _gpu(board="H100-80GB"):
+    return mig.MigGpu("0000:3b:00.0", 0, load_catalog().boards[board].mig)
+
+
+def _p(name, board="H100-80GB"):
+    return load_catalog().boards[board].mig.by_name(name)
+
+
+def test_3g_goes_to_slot_4_keeping_slot_0_for_a_4g():
+    g = _gpu()
+    assert mig.choose_slot(g, _p("3g.40gb")) == 4
+    g = mig.place(g, "a", _p("3g.40gb"))
+    assert mig.free_slots(g, _p("4g.40gb")) == (0,)
+    g = mig.place(g, "b", _p("4g.40gb"))
+    assert g is not None and g.compute_free == 0
+
+
+def test_4g_only_at_slot_0():
+    g = mig.place(_gpu(), "a", _p("1g.10gb"))
+    assert g.instances[0].slot != 0  # the 1g leaves slot 0 free for a 4g
+    assert mig.free_slots(g, _p("4g.40gb")) == (0,)
+
+
+def test_two_3g_strand_one_compute_slice():
+    g = mig.place(mig.place(_gpu(), "a", _p("3g.40gb")), "b", _p("3g.40gb"))
+    assert {i.slot for i in g.instances} == {0, 4}
+    assert mig.stranded(g) == (1, 0)
+
+
+def test_seven_1g_leave_one_memory_slice_idle():
+    g = _gpu()
+    for i in range(7):
+        g = mig.place(g, f"vm{i}", _p("1g.10gb"))
+        assert g is not None
+    assert mig.place(g, "x", _p("1g.10gb")) is None
+    assert mig.stranded(g) == (0, 1)
+
+
+def test_one_me_instance_per_gpu():
+    g = mig.place(_gpu("A30-24GB"), "a", _p("1g.6gb+me", "A30-24GB"))
+    assert mig.refusal(g, _p("2g.12gb+me", "A30-24GB"))[0] == "mig-me"
+    assert mig.refusal(g, _p("2g.12gb", "A30-24GB")) is None
+
+
+def test_a30_geometry():
+    g = _gpu("A30-24GB")
+    g = mig.place(g, "a", _p("2g.12gb", "A30-24GB"))
+    g = mig.place(g, "b", _p("2g.12gb", "A30-24GB"))
+    assert g.compute_free == 0 and g.memory_free == 0
+
+
+NAMES = [p.name for p in load_catalog().boards["H100-80GB"].mig.profiles]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(NAMES), max_size=12))
+def test_mig_packer_never_overlaps_or_exceeds(names):
+    g = _gpu()
+    for i, name in enumerate(names):
+        after = mig.place(g, f"vm{i}", _p(name))
+        if after is not None:
+            g = after
+    used = 0
+    for inst in g.instances:
+        assert inst.slot in inst.profile.placements
+        assert used & inst.memory_mask == 0
+        used |= inst.memory_mask
+    assert used < 1 << 8
+    assert g.compute_used <= 7
+    assert sum(1 for i in g.instances if i.profile.media_extensions) <= 1
+    for p in g.geometry.profiles:
+        assert sum(1 for i in g.instances if i.profile == p) <= p.max_per_gpu
+    c, m = mig.stranded(g)
+    assert 0 <= c <= g.compute_free and 0 <= m <= g.memory_free
