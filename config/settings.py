@@ -104,7 +104,9 @@ DATABASES = {"default": database_from_env(env.str("DATABASE_URL", default=""), B
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so a Celery worker process in the integration tests sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a write transaction takes the write lock when it starts, so check-then-write (reservations)
+    # cannot interleave the way DEFERRED transactions would.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -183,6 +185,7 @@ INVENTORY_STALE_RETENTION_DAYS = env.int("INVENTORY_STALE_RETENTION_DAYS", defau
 VCENTER_DEFAULT_SYNC_MINUTES = env.int("VCENTER_DEFAULT_SYNC_MINUTES", default=5)
 VCENTER_CONNECT_TIMEOUT = env.int("VCENTER_CONNECT_TIMEOUT", default=30)
 SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=30.0)
+RESERVATION_TTL_MINUTES = env.int("RESERVATION_TTL_MINUTES", default=60)
 
 LOGGING = {
     "version": 1,

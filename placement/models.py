@@ -1,1 +1,58 @@
-"""Placement requests, plans and reservations (see the placement engine issue)."""
+"""Reservations: an accepted plan holds its GPUs (or vGPU/MIG slots) until the VM appears or the TTL ends."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Reservation(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CONSUMED = "consumed", "Consumed (the VM appeared)"
+        EXPIRED = "expired", "Expired"
+        RELEASED = "released", "Released"
+
+    vm_name = models.CharField(max_length=255, help_text="Name the VM will have in vCenter")
+    host = models.ForeignKey("inventory.Host", on_delete=models.CASCADE, related_name="reservations")
+    request = models.JSONField(help_text="The placement request that produced the plan")
+    candidate = models.JSONField(help_text="The accepted candidate as the plan showed it")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vm_name"], condition=models.Q(status="active"), name="one_active_reservation_per_vm"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vm_name} on {self.host} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE and self.expires_at > timezone.now()
+
+
+class ReservationItem(models.Model):
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="items")
+    gpu = models.ForeignKey("inventory.Gpu", on_delete=models.CASCADE, related_name="reservation_items")
+    kind = models.CharField(max_length=24)
+    profile = models.CharField(max_length=100, blank=True)
+    placement_gb = models.PositiveIntegerField(null=True, blank=True)
+    mig_slot = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["reservation", "gpu"]
+        constraints = [models.UniqueConstraint(fields=["reservation", "gpu"], name="one_item_per_gpu")]
+
+    def __str__(self) -> str:
+        return f"{self.reservation.vm_name} holds {self.gpu}"

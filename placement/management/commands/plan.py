@@ -1,0 +1,164 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from placement import services
+from placement.engine.profiles import ProfileNameError, parse_profile_name
+from placement.engine.request import RequestError
+
+# Request fields as the command line spells them.
+OPTION_OF = {
+    "gpus_per_vm": "--gpus",
+    "consumption": "--consumption",
+    "profile": "--profile",
+    "vms": "--vms",
+    "board": "--board",
+    "min_framebuffer_gb": "--min-framebuffer-gb",
+    "interconnect": "--interconnect",
+    "vcpus": "--vcpus",
+    "memory_mb": "--memory-mb",
+    "clusters": "--cluster",
+    "busy": "--busy",
+    "vm_name": "--reserve",
+    "ttl_minutes": "--ttl",
+    "evacuate": "--evacuate",
+}
+
+
+def default_consumption(profile: str | None) -> str:
+    if not profile:
+        return "passthrough"
+    if "@" in profile:
+        return "device-group"
+    try:
+        return "mig" if parse_profile_name(profile).is_mig else "vgpu"
+    except ProfileNameError:
+        return "vgpu"  # validation names the profile problem
+
+
+class Command(BaseCommand):
+    help = (
+        "Plan where a new GPU VM should go: on one host described by an nvidia-smi topo -m capture (--smi), on "
+        "the stored inventory (--cluster), or where every GPU VM of a host goes if it leaves (--evacuate)."
+    )
+
+    def add_arguments(self, parser):
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--smi", metavar="FILE", help="nvidia-smi topo -m capture of one host")
+        source.add_argument("--cluster", action="append", metavar="NAME", help="cluster(s) in scope (repeatable)")
+        source.add_argument("--all-clusters", action="store_true", help="every cluster in the inventory")
+        source.add_argument("--evacuate", metavar="HOST", help="re-place every GPU VM of HOST elsewhere")
+        parser.add_argument("--gpus", type=int, help="GPUs per VM (1-16)")
+        parser.add_argument("--consumption", help="passthrough, dynamic-passthrough, vgpu, mig or device-group")
+        parser.add_argument("--profile", help="vGPU type, e.g. grid_a100d-40c, nvidia_h100xm-3-40c")
+        parser.add_argument("--vms", type=int, default=1, help="replicas to place jointly")
+        parser.add_argument("--anti-affinity", action="store_true", help="replicas on different hosts")
+        parser.add_argument("--board", help="catalog board, e.g. H100-80GB")
+        parser.add_argument("--min-framebuffer-gb", type=int)
+        parser.add_argument("--interconnect", default="any", help="nvlink, same-numa, same-pcie-switch or any")
+        parser.add_argument("--vcpus", type=int, default=0)
+        parser.add_argument("--memory-mb", type=int, default=0)
+        parser.add_argument("--busy", default="", help="with --smi: busy GPU indices, e.g. 0,4")
+        parser.add_argument("--limit", type=int, help="show at most this many candidates")
+        parser.add_argument("--reserve", metavar="VM_NAME", help="reserve the best candidate for this VM")
+        parser.add_argument("--ttl", type=int, help="reservation lifetime in minutes")
+        parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    def handle(self, *args, **o):
+        try:
+            if o["evacuate"]:
+                result = services.plan_host_evacuation(host_name=o["evacuate"])
+                self._emit(result.to_dict(), o["json"], evacuation=True)
+                return
+            if o["gpus"] is None:
+                raise RequestError("gpus_per_vm", "is required")
+            request = services.build_request(
+                gpus_per_vm=o["gpus"],
+                consumption=o["consumption"] or default_consumption(o["profile"]),
+                profile=o["profile"],
+                vms=o["vms"],
+                board=o["board"],
+                min_framebuffer_gb=o["min_framebuffer_gb"],
+                interconnect=o["interconnect"],
+                vcpus=o["vcpus"],
+                memory_mb=o["memory_mb"],
+                anti_affinity=o["anti_affinity"],
+                clusters=o["cluster"] or (),
+            )
+            if o["smi"]:
+                if o["reserve"]:
+                    raise RequestError("vm_name", "reservations need the stored inventory (--cluster), not --smi")
+                result = services.plan_smi(text=self._read(o["smi"]), request=request, busy=self._busy(o["busy"]))
+            else:
+                if o["busy"]:
+                    raise RequestError("busy", "only applies to --smi (the inventory knows what is busy)")
+                if o["cluster"]:
+                    self._check_clusters(o["cluster"])
+                result = services.plan_cluster(request=request, limit=o["limit"])
+            document = result.to_dict()
+            if o["reserve"]:
+                if result.best is None:
+                    raise CommandError("--reserve: no host can take this request; nothing reserved")
+                reservation = services.accept_candidate(
+                    request=request, candidate=result.best, vm_name=o["reserve"], ttl_minutes=o["ttl"]
+                )
+                document["reservation"] = {
+                    "id": reservation.pk,
+                    "vm_name": reservation.vm_name,
+                    "host": reservation.host.name,
+                    "expires_at": reservation.expires_at.isoformat(),
+                }
+            self._emit(document, o["json"])
+        except RequestError as exc:
+            raise CommandError(f"{OPTION_OF.get(exc.field, exc.field)}: {exc.message}") from None
+        except services.ReservationConflict as exc:
+            raise CommandError(f"--reserve: {exc}") from None
+        except ValueError as exc:  # SmiParseError and friends carry the line
+            raise CommandError(f"--smi: {exc}") from None
+
+    def _read(self, path: str) -> str:
+        try:
+            return Path(path).read_text(errors="strict")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"--smi: cannot read {path!r} ({getattr(exc, 'strerror', None) or exc})") from None
+
+    def _busy(self, text: str) -> tuple[int, ...]:
+        if not text.strip():
+            return ()
+        try:
+            return tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
+        except ValueError:
+            raise RequestError("busy", f"{text!r} is not a comma-separated list of GPU indices") from None
+
+    def _check_clusters(self, names: list[str]) -> None:
+        from inventory.models import Cluster
+
+        known = set(Cluster.objects.filter(name__in=names, stale=False).values_list("name", flat=True))
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise RequestError("clusters", f"no cluster named {missing[0]!r}")
+
+    def _emit(self, document: dict, as_json: bool, evacuation: bool = False) -> None:
+        if as_json:
+            self.stdout.write(json.dumps(document, indent=2))
+            return
+        if evacuation:
+            for move in document.get("moves", []):
+                self.stdout.write(json.dumps(move))
+            return
+        for i, c in enumerate(document["candidates"], 1):
+            gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in c["gpus"])
+            self.stdout.write(
+                f"{i}. {c['host']}: GPUs {gpus}; bottleneck {c['bottleneck']['label']} "
+                f"{c['bottleneck']['gbps']:g} GB/s; NUMA {','.join(map(str, c['numa_nodes'])) or '-'}"
+            )
+            for line in c["explanation"]:
+                self.stdout.write(f"     {line}")
+        if not document["candidates"]:
+            self.stdout.write("No host can take this request.")
+        for r in document["rejected"]:
+            self.stdout.write(f"x  {r['host']}: {'; '.join(r['reasons'])}")
+        if "reservation" in document:
+            r = document["reservation"]
+            self.stdout.write(f"Reserved for {r['vm_name']} on {r['host']} until {r['expires_at']}")

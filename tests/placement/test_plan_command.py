@@ -1,0 +1,134 @@
+"""`manage.py plan`: the DESIGN.md JSON contract, both modes, evacuation, and bad input naming the option."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from inventory import services as inventory_services
+from tests.conftest import SHARED
+from tests.vcsim import LABS
+
+SAMPLES = SHARED / "samples" / "topo"
+CANDIDATE_KEYS = {"host", "gpus", "score", "bottleneck", "numa_nodes", "explanation"}
+
+
+def run(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("plan", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def samples() -> list[Path]:
+    files = sorted(SAMPLES.glob("*.txt"))
+    assert files, f"no nvidia-smi captures in {SAMPLES}"
+    return files
+
+
+@pytest.mark.parametrize("capture", samples(), ids=lambda p: p.stem)
+def test_smi_mode_prints_the_contract_for_every_capture(capture):
+    doc = run("--smi", str(capture), "--gpus", "2")
+    assert set(doc) >= {"candidates", "rejected"}
+    assert doc["candidates"], doc["rejected"]
+    best = doc["candidates"][0]
+    assert set(best) >= CANDIDATE_KEYS
+    assert len(best["gpus"]) == 2 and all({"index", "pci_id"} <= set(g) for g in best["gpus"])
+    assert set(best["bottleneck"]) == {"label", "gbps"}
+
+
+def test_smi_mode_prefers_the_nvlink_pair_on_the_same_numa_node_and_honours_busy():
+    doc = run("--smi", str(SAMPLES / "hgx-a100-nps4-epyc7763.txt"), "--gpus", "2", "--busy", "0")
+    best = doc["candidates"][0]
+    indices = sorted(g["index"] for g in best["gpus"])
+    assert 0 not in indices
+    assert best["bottleneck"]["label"].startswith("NV")
+    assert len(best["numa_nodes"]) == 1
+
+
+def test_smi_mode_rejects_a_busy_index_outside_the_capture():
+    with pytest.raises(CommandError, match=r"--busy: GPU 9 is not in the capture"):
+        run("--smi", str(SAMPLES / "rtx3090-2x-phb-workstation.txt"), "--gpus", "1", "--busy", "9")
+
+
+def test_smi_mode_reports_a_malformed_capture_with_its_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\tGPU0\tGPU1\nGPU0\t X \tPHB\tPHB\tPHB\tPHB\nGPU1\tPHB\t X \n")
+    with pytest.raises(CommandError, match=r"--smi: .*line 2"):
+        run("--smi", str(bad), "--gpus", "2")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpus", "0"], "--gpus: must be between 1 and 16"),
+        (["--gpus", "17"], "--gpus: must be between 1 and 16"),
+        (["--gpus", "1", "--profile", "grid_a100d-30c"], "--profile: "),
+        (["--gpus", "1", "--interconnect", "infiniband"], "--interconnect: "),
+        (["--gpus", "1", "--busy", "a,b"], "--busy: "),
+    ],
+)
+def test_bad_arguments_name_the_option(args, message):
+    with pytest.raises(CommandError, match=message):
+        run("--smi", str(SAMPLES / "l40s-4x-aws-g6e12xlarge-vm.txt"), *args)
+
+
+@pytest.fixture
+def demo_inventory(db):
+    document = json.loads((LABS / "demo.json").read_text())
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    return document
+
+
+def test_cluster_mode_ranks_hosts_and_explains_rejections(demo_inventory):
+    doc = run("--cluster", "pcie-cluster", "--gpus", "2")
+    assert {c["host"] for c in doc["candidates"]} == {"esx-l40s-01.lab.local", "esx-h100nvl-01.lab.local"}
+    assert all(len(c["numa_nodes"]) == 1 for c in doc["candidates"])  # a same-socket pair exists on both
+    assert all(set(c) >= CANDIDATE_KEYS for c in doc["candidates"])
+    rejected = {r["host"]: r["reasons"] for r in doc["rejected"]}
+    assert "esx-a100-01.lab.local" in rejected
+    assert any("passthrough" in reason for reason in rejected["esx-a100-01.lab.local"])
+
+
+def test_unknown_cluster_is_named(demo_inventory):
+    with pytest.raises(CommandError, match="--cluster: no cluster named 'nope'"):
+        run("--cluster", "nope", "--gpus", "1")
+
+
+def test_feasible_nowhere_returns_every_hosts_reasons_not_an_error(demo_inventory):
+    doc = run("--all-clusters", "--gpus", "1", "--memory-mb", str(64 * 1024 * 1024))
+    assert doc["candidates"] == []
+    assert len(doc["rejected"]) == 4
+    assert all(r["reasons"] for r in doc["rejected"])
+
+
+def test_mig_profile_on_gpus_without_mig_is_rejected_per_host(demo_inventory):
+    doc = run("--all-clusters", "--gpus", "1", "--profile", "grid_a100d-3-40c")
+    assert doc["candidates"] == []
+    a100 = next(r for r in doc["rejected"] if r["host"] == "esx-a100-01.lab.local")
+    assert any("MIG" in reason for reason in a100["reasons"])
+
+
+def test_evacuation_plan_json(demo_inventory):
+    doc = run("--evacuate", "esx-a100-01.lab.local")
+    assert doc["host"] == "esx-a100-01.lab.local"
+    assert {m["vm"] for m in doc["moves"]} >= {"chat-a", "chat-b"}
+
+
+def test_evacuating_an_unknown_host_names_it(demo_inventory):
+    with pytest.raises(CommandError, match="--evacuate: no host named 'ghost'"):
+        run("--evacuate", "ghost")
+
+
+def test_reserve_takes_the_gpus_out_of_the_next_plan(demo_inventory):
+    first = run("--cluster", "pcie-cluster", "--gpus", "2", "--reserve", "llm-new", "--ttl", "30")
+    assert first["reservation"]["vm_name"] == "llm-new"
+    taken = {(first["candidates"][0]["host"], g["pci_id"]) for g in first["candidates"][0]["gpus"]}
+    second = run("--cluster", "pcie-cluster", "--gpus", "2")
+    for c in second["candidates"]:
+        assert not taken & {(c["host"], g["pci_id"]) for g in c["gpus"]}
+    with pytest.raises(CommandError, match="--reserve: 'llm-new' already holds an active reservation"):
+        run("--cluster", "pcie-cluster", "--gpus", "1", "--reserve", "llm-new")
