@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import networkx as nx
 
 from inventory.topology.model import Domain, FabricLink, HealthFinding
+from placement.engine.catalog import HGX8_PARTITIONS_BY_MODULE
 
 DOMAIN_ID_PREFIX = {
     "nvlink-pair": "nvl",
@@ -101,8 +102,11 @@ def build_domains(
         else:
             by_module = {modules[g]: g for g in board}  # type: ignore[misc]
         module_order = sorted(by_module)
-        for first, last in partition_blocks(len(module_order)):
-            mods = module_order[first : last + 1]
+        if module_order == list(range(1, 9)):
+            blocks = [list(p) for p in HGX8_PARTITIONS_BY_MODULE]
+        else:
+            blocks = [module_order[first : last + 1] for first, last in partition_blocks(len(module_order))]
+        for mods in blocks:
             span = f"module {mods[0]}" if len(mods) == 1 else f"modules {mods[0]}-{mods[-1]}"
             if len(mods) > 1 and mods != list(range(mods[0], mods[-1] + 1)):
                 span = "modules " + ",".join(map(str, mods))

@@ -20,6 +20,16 @@ PCI_CLASS_GPU = (0x0302, 0x0300)
 NVSWITCH_DEVICE_IDS = frozenset({0x1AF1, 0x22A3})  # NVSwitch gen 2 (HGX A100), gen 3 (HGX H100/H200)
 SXM_DEVICE_IDS = frozenset({0x20B0, 0x20B2, 0x2330, 0x2335, 0x2901})
 
+# NVIDIA Fabric Manager partitions of an 8-GPU HGX baseboard, by module id (FM user guide, HGX A100/H100):
+# the whole board, the two halves, four pairs (1,3 / 2,4 / 5,7 / 6,8) and eight singles. A multi-GPU VM under
+# vSphere must get exactly one of them (DOMAIN.md 3.7).
+HGX8_PARTITIONS_BY_MODULE = (
+    (1, 2, 3, 4, 5, 6, 7, 8),
+    (1, 2, 3, 4), (5, 6, 7, 8),
+    (1, 3), (2, 4), (5, 7), (6, 8),
+    (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,),
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class MigProfile:

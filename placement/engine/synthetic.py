@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 
-from placement.engine.catalog import load_catalog
+from placement.engine.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
 
 # DGX-1 (Volta) hybrid cube mesh as printed by nvidia-smi topo -m: links between GPU indices (a, b) -> NV#
@@ -28,13 +28,7 @@ DGX1_NVLINKS = {
     (6, 7): 2,
 }  # fmt: skip
 
-# NVIDIA Fabric Manager partitions of an 8-GPU HGX baseboard, by module id (FM user guide, HGX A100/H100)
-HGX_PARTITIONS_BY_MODULE = (
-    (1, 2, 3, 4, 5, 6, 7, 8),
-    (1, 2, 3, 4), (5, 6, 7, 8),
-    (1, 3), (2, 4), (5, 7), (6, 8),
-    (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,),
-)  # fmt: skip
+HGX_PARTITIONS_BY_MODULE = HGX8_PARTITIONS_BY_MODULE
 
 
 def pci_id(bus: int) -> str:

@@ -195,7 +195,8 @@ def test_hgx_h100_board_is_all_to_all_nvswitch():
     # no module ids: partitions follow PCI bus order, with an info finding
     parts = members(fabric, "nvswitch-partition")
     assert len(parts) == 8 // 8 + 8 // 4 + 8 // 2 + 8
-    assert parts[:7] == [set(range(8)), {0, 1, 2, 3}, {4, 5, 6, 7}, {0, 1}, {2, 3}, {4, 5}, {6, 7}]
+    # Fabric Manager's 2-GPU partitions pair modules 1+3, 2+4, 5+7, 6+8
+    assert parts[:7] == [set(range(8)), {0, 1, 2, 3}, {4, 5, 6, 7}, {0, 2}, {1, 3}, {4, 6}, {5, 7}]
     assert parts[7:] == [{i} for i in range(8)]
     assert [(f.severity, f.code) for f in fabric.findings] == [("info", "module-id-assumed")]
 
@@ -203,10 +204,10 @@ def test_hgx_h100_board_is_all_to_all_nvswitch():
 def test_hgx_partitions_follow_module_ids():
     fabric = build_fabric(hgx_h100_host(module_ids=True))  # modules by bus order: 2 4 1 3 7 5 8 6
     parts = members(fabric, "nvswitch-partition")
-    assert parts[:7] == [set(range(8)), {0, 1, 2, 3}, {4, 5, 6, 7}, {0, 2}, {1, 3}, {5, 7}, {4, 6}]
+    assert parts[:7] == [set(range(8)), {0, 1, 2, 3}, {4, 5, 6, 7}, {2, 3}, {0, 1}, {4, 5}, {6, 7}]
     names = [d.name for d in fabric.domains_of("nvswitch-partition")]
     assert names[1] == "Fabric Manager partition modules 1-4"
-    assert names[3] == "Fabric Manager partition modules 1-2"
+    assert names[3] == "Fabric Manager partition modules 1,3"
     assert names[7] == "Fabric Manager partition module 1"
     assert fabric.findings == ()
 
@@ -217,7 +218,7 @@ def test_hgx_module_ids_from_smi_identities():
     modules = [2, 4, 1, 3, 7, 5, 8, 6]
     ids = [SmiGpuIdentity(i, pci, m) for i, (pci, m) in enumerate(zip(HGX_GPUS, modules, strict=True))]
     fabric = build_fabric(hw, smi=parse_smi_topology(text), smi_identities=ids)
-    assert members(fabric, "nvswitch-partition")[3:5] == [{0, 2}, {1, 3}]
+    assert members(fabric, "nvswitch-partition")[3:5] == [{2, 3}, {0, 1}]
     # every pair is NV12 in the capture: an NVSwitch board, taken from the capture
     assert {(x.kind, x.nvlinks, x.source) for x in fabric.links} == {("NVSWITCH", 12, "smi-import")}
     assert "module-id-assumed" not in codes(fabric)
