@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
 from inventory import models
+from placement.models import Reservation, ReservationItem
 
 
 class VCenterFactory(factory.django.DjangoModelFactory):
@@ -176,3 +179,31 @@ class SyncRunFactory(factory.django.DjangoModelFactory):
     status = models.SyncStatus.SUCCESS
     started_at = factory.LazyFunction(timezone.now)
     finished_at = factory.LazyFunction(timezone.now)
+
+
+class SyncLockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.SyncLock
+
+    name = factory.Sequence(lambda n: f"gpu-advisor:sync-lock:vcenter:{n}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=10))
+
+
+class ReservationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reservation
+
+    vm_name = factory.Sequence(lambda n: f"planned-{n}")
+    host = factory.SubFactory(HostFactory)
+    request = factory.LazyFunction(lambda: {"gpus_per_vm": 1, "consumption": "passthrough"})
+    candidate = factory.LazyFunction(dict)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+
+
+class ReservationItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReservationItem
+
+    reservation = factory.SubFactory(ReservationFactory)
+    gpu = factory.SubFactory(GpuFactory, host=factory.SelfAttribute("..reservation.host"))
+    kind = "passthrough"

@@ -194,3 +194,8 @@ def test_sync_run_progress_cannot_exceed_total_and_has_duration():
     assert run.duration_s is not None and run.duration_s >= 0
     assert_integrity_error(lambda: factories.SyncRunFactory(progress_current=5, progress_total=3))
     assert factories.SyncRunFactory(progress_current=5, progress_total=0).progress_current == 5
+
+
+def test_sync_lock_name_is_the_lock():
+    lock = factories.SyncLockFactory(name="gpu-advisor:sync-lock:vcenter:1")
+    assert_integrity_error(lambda: factories.SyncLockFactory(name=lock.name))
