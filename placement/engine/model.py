@@ -14,6 +14,7 @@ NVLINK_CLASS = frozenset({"NVSWITCH", "NVLINK"})
 CONSUMER_KINDS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-group")
 GRAPHICS_TYPES = ("direct", "sharedDirect", "shared", "basic")
 VGPU_MODES = ("sameSize", "mixedSize", "multiInstanceGpu")
+UNKNOWN_CAPACITY = 10**6  # CPU/memory of a host known only from a topology capture: never a reason to reject
 
 
 def link_rank(kind: str) -> int:

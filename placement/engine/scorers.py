@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from placement.engine.explain import fmt_gbps, leave_text
 from placement.engine.gpuset import SetScore
-from placement.engine.model import HostState
+from placement.engine.model import UNKNOWN_CAPACITY, HostState
 from placement.engine.request import PlacementRequest
 from placement.engine.result import GpuChoice
 
@@ -106,6 +106,8 @@ class HeadroomScorer:
     def score(self, p: Proposal) -> Score:
         cpu = p.host.cpu_free - p.request.vcpus
         mem = p.host.memory_free_mb - p.request.memory_mb
+        if p.host.cpu_free >= UNKNOWN_CAPACITY:
+            return Score(self.name, (mem, cpu), "CPU/memory headroom unknown (topology capture only)")
         return Score(self.name, (mem, cpu), f"headroom after admission: {cpu} vCPUs, {mem // 1024} GB memory")
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from placement.engine.model import LINK_KINDS, Consumer, GpuState, HostState, PairLink
+from placement.engine.model import LINK_KINDS, UNKNOWN_CAPACITY, Consumer, GpuState, HostState, PairLink
 
-UNKNOWN_CAPACITY = 10**6  # CPU/memory are not in a topology capture: never the reason to reject
 DEFAULT_GBPS = {"NVSWITCH": 450.0, "NVLINK": 25.0, "PIX": 31.5, "PXB": 31.5, "PHB": 25.0, "NODE": 20.0, "SYS": 10.0}
 
 
