@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from inventory.crypto import decrypt, encrypt
 
@@ -178,6 +179,11 @@ class Host(TrackedModel):
     default_graphics_type = models.CharField(max_length=20, choices=GraphicsType.choices, blank=True)
     api_version = models.CharField(max_length=20, blank=True)
     warnings = models.JSONField(default=list, blank=True, help_text="Odd answers seen during the last sync")
+    fabric_findings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Health findings of the last fabric rebuild: [{severity, code, message, gpus}]",
+    )
     supported_profiles = models.ManyToManyField(VgpuProfile, blank=True, related_name="hosts")
 
     class Meta:
@@ -430,6 +436,30 @@ class ResourceDomain(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host} {self.kind} {self.domain_id}"
+
+
+class SmiCapture(models.Model):
+    """An ``nvidia-smi topo -m`` capture (and optional ``--query-gpu`` CSV) imported for a host.
+
+    The latest capture of a host (highest ``imported_at``, then id) feeds every fabric rebuild, so a re-sync
+    keeps the NVLink links it describes; older captures are kept as history.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="smi_captures")
+    text = models.TextField(help_text="nvidia-smi topo -m output")
+    query_csv = models.TextField(
+        blank=True, help_text="nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv output"
+    )
+    gpu_count = models.PositiveSmallIntegerField()
+    imported_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["host", "-imported_at", "-id"]
+        get_latest_by = ["imported_at", "id"]
+        verbose_name = "nvidia-smi capture"
+
+    def __str__(self) -> str:
+        return f"{self.host} nvidia-smi capture {self.imported_at:%Y-%m-%d %H:%M}"
 
 
 class SyncRun(models.Model):

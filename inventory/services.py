@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from inventory.fabric import rebuild_fabrics
 from inventory.models import (
     Cluster,
     Datacenter,
@@ -412,6 +413,9 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
     if changed_hosts:
         Host.objects.bulk_update(changed_hosts, ["warnings"], batch_size=BATCH)
         counts["hosts_updated"] += len(changed_hosts)
+
+    # Each live host's GPU fabric (links, domains, findings), diffed like everything above.
+    counts.update(rebuild_fabrics(hosts=live_hosts))
 
     counts["objects"] = len(snapshot.hosts) + len(snapshot.vms) + len(snapshot.clusters) + len(snapshot.datacenters)
     counts.update({f"seen_{k}": v for k, v in snapshot.counts().items()})

@@ -3,8 +3,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
-from inventory import selectors
-from inventory.models import Host
+from inventory import fabric, selectors
+from inventory.models import GpuConsumer, Host
+from inventory.topology.svg import render_host_svg
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -22,7 +23,28 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(Host.objects.select_related("cluster", "vcenter"), pk=pk)
-    return render(request, "inventory/host_detail.html", {"host": host, "gpus": selectors.gpu_list(host=host)})
+    return render(
+        request,
+        "inventory/host_detail.html",
+        {"host": host, "gpus": selectors.gpu_list(host=host), "fabric": fabric.stored_fabric(host)},
+    )
+
+
+def host_topology_svg(request: HttpRequest, pk: int) -> HttpResponse:
+    """The host's GPU fabric drawn as SVG: PCIe tree, NUMA nodes, NVLink/NVSwitch, GPUs with their VMs."""
+    host = get_object_or_404(Host, pk=pk)
+    result, hw = fabric.current_fabric(host)
+    occupancy: dict[str, list[str]] = {}
+    for pci_id, vm in (
+        GpuConsumer.objects.filter(gpu__host=host, gpu__stale=False)
+        .order_by("vm__name")
+        .values_list("gpu__pci_device__pci_id", "vm__name")
+    ):
+        occupancy.setdefault(pci_id, []).append(vm)
+    svg = render_host_svg(result, hw, occupancy={k: ", ".join(v) for k, v in occupancy.items()})
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{host.name}-topology.svg"'
+    return response
 
 
 @login_not_required

@@ -1,0 +1,156 @@
+"""``manage.py topology``: parse and import ``nvidia-smi topo -m`` captures, show and rebuild host fabrics.
+
+topology parse-smi FILE [--json]
+topology import-smi FILE --host NAME [--csv FILE] [--vcenter NAME]
+topology show --host NAME [--vcenter NAME] [--json]
+topology rebuild [--host NAME] [--vcenter NAME]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from inventory import fabric
+from inventory.models import FabricLink, Host, ResourceDomain
+from inventory.topology.smi import SmiParseError, parse_smi_topology
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _host(name: str, vcenter: str | None) -> Host:
+    hosts = Host.objects.filter(name=name).select_related("vcenter")
+    if vcenter:
+        hosts = hosts.filter(vcenter__name=vcenter)
+    found = list(hosts.order_by("stale", "vcenter__name"))
+    live = [h for h in found if not h.stale] or found
+    if not live:
+        raise CommandError(f"no host named {name!r}{f' in vCenter {vcenter!r}' if vcenter else ''}")
+    if len(live) > 1:
+        names = ", ".join(h.vcenter.name for h in live)
+        raise CommandError(f"host {name!r} exists in several vCenters ({names}): pass --vcenter")
+    return live[0]
+
+
+class Command(BaseCommand):
+    help = "nvidia-smi topology captures and stored GPU fabrics (links, resource domains, health findings)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        parse = sub.add_parser("parse-smi", help="parse an `nvidia-smi topo -m` capture and print it")
+        parse.add_argument("file")
+        parse.add_argument("--json", action="store_true", help="print the parsed result as JSON")
+
+        imp = sub.add_parser("import-smi", help="store a capture for a host and rebuild the host's fabric")
+        imp.add_argument("file")
+        imp.add_argument("--host", required=True)
+        imp.add_argument("--vcenter", help="the host's vCenter, when several have a host of that name")
+        imp.add_argument(
+            "--csv", help="output of `nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv` on the host"
+        )
+
+        show = sub.add_parser("show", help="a host's stored links, domains and findings")
+        show.add_argument("--host", required=True)
+        show.add_argument("--vcenter")
+        show.add_argument("--json", action="store_true")
+
+        rebuild = sub.add_parser("rebuild", help="rebuild stored fabrics (every live host, or one)")
+        rebuild.add_argument("--host")
+        rebuild.add_argument("--vcenter")
+
+    def handle(self, *args, **options) -> None:
+        action = options["action"].replace("-", "_")
+        getattr(self, f"do_{action}")(options)
+
+    # ------------------------------------------------------------------ parse-smi
+
+    def do_parse_smi(self, options: dict) -> None:
+        raw = _read(options["file"], "nvidia-smi capture")
+        try:
+            topo = parse_smi_topology(raw)  # type: ignore[arg-type]  # bytes: binary input is reported
+        except SmiParseError as exc:
+            raise CommandError(f"{options['file']}: {exc}") from None
+        if options["json"]:
+            self.stdout.write(json.dumps(topo.to_dict(), indent=2))
+            return
+        self.stdout.write(f"{len(topo.gpus)} GPU(s), {len(topo.links)} pair(s)")
+        self.stdout.write(f"{'GPU':<5} {'NUMA':<5} CPU affinity")
+        for g in topo.gpus:
+            numa = "-" if g.numa_node is None else str(g.numa_node)
+            self.stdout.write(f"{g.index:<5} {numa:<5} {g.cpu_affinity or '-'}")
+        self.stdout.write(f"\n{'pair':<9} {'label':<6} {'kind':<7} GB/s")
+        for x in topo.links:
+            self.stdout.write(f"{f'{x.a}-{x.b}':<9} {x.label:<6} {x.kind:<7} {x.gbps:g}")
+        if topo.nics:
+            self.stdout.write(f"\nNICs: {', '.join(topo.nics)}")
+        for warning in topo.warnings:
+            self.stdout.write(self.style.WARNING(f"warning: {warning}"))
+
+    # ------------------------------------------------------------------ import-smi
+
+    def do_import_smi(self, options: dict) -> None:
+        host = _host(options["host"], options.get("vcenter"))
+        text = _read(options["file"], "nvidia-smi capture")
+        csv = _read(options["csv"], "--query-gpu CSV") if options.get("csv") else None
+        try:
+            capture, result = fabric.import_smi_capture(host=host, text=text, query_csv=csv)
+        except fabric.TopologyImportError as exc:
+            source = options["csv"] if exc.part == "csv" else options["file"]
+            raise CommandError(f"{source}: {exc}; nothing was stored") from None
+        nv = sum(1 for x in result.links if x.kind in ("NVLINK", "NVSWITCH"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"imported the capture for {host.name} ({capture.gpu_count} GPUs): {len(result.links)} links "
+                f"({nv} NVLink/NVSwitch), {len(result.domains)} domains, {len(result.findings)} findings"
+            )
+        )
+        for f in result.findings:
+            self.stdout.write(f"  {f.severity}: {f.code}: {f.message}")
+
+    # ------------------------------------------------------------------ show
+
+    def do_show(self, options: dict) -> None:
+        host = _host(options["host"], options.get("vcenter"))
+        data = fabric.stored_fabric(host)
+        if options["json"]:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        self.stdout.write(f"{host.name}: {len(data['gpus'])} GPU(s)")
+        for i, g in enumerate(data["gpus"]):
+            self.stdout.write(f"  GPU{i} {g}")
+        self.stdout.write(f"\n{'pair':<30} {'kind':<9} {'NV#':>4} {'GB/s':>8}  source")
+        for x in data["links"]:
+            pair = f"{x['a']} {x['b']}"
+            self.stdout.write(f"{pair:<30} {x['kind']:<9} {x['nvlinks']:>4} {x['gbps']:>8g}  {x['source']}")
+        self.stdout.write("\ndomains:")
+        for d in data["domains"]:
+            state = "" if d["active"] else " (inactive)"
+            self.stdout.write(f"  {d['id']:<14} v{d['version']} {d['kind']:<19} {d['name']}{state}")
+        self.stdout.write("\nfindings:" if data["findings"] else "\nfindings: none")
+        for f in data["findings"]:
+            self.stdout.write(f"  {f['severity']}: {f['code']}: {f['message']}")
+
+    # ------------------------------------------------------------------ rebuild
+
+    def do_rebuild(self, options: dict) -> None:
+        if options.get("host"):
+            hosts = [_host(options["host"], options.get("vcenter"))]
+        else:
+            qs = Host.objects.filter(stale=False).order_by("name")
+            if options.get("vcenter"):
+                qs = qs.filter(vcenter__name=options["vcenter"])
+            hosts = list(qs)
+        counts = fabric.rebuild_fabrics(hosts=hosts)
+        links = FabricLink.objects.filter(host__in=hosts).count()
+        domains = ResourceDomain.objects.filter(host__in=hosts, active=True).count()
+        changes = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no changes"
+        self.stdout.write(
+            self.style.SUCCESS(f"rebuilt {len(hosts)} host(s): {links} links, {domains} active domains ({changes})")
+        )
