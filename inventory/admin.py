@@ -104,3 +104,9 @@ class SyncRunAdmin(admin.ModelAdmin):
     list_display = ["vcenter", "status", "trigger", "started_at", "finished_at", "round_trips", "error"]
     list_filter = ["status", "vcenter"]
     readonly_fields = [f.name for f in models.SyncRun._meta.fields]
+
+
+@admin.register(models.SmiCapture)
+class SmiCaptureAdmin(admin.ModelAdmin):
+    list_display = ["host", "gpu_count", "imported_at"]
+    list_filter = ["host"]

@@ -1,7 +1,9 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from inventory import fabric, selectors
 from inventory.models import GpuConsumer, Host
@@ -21,13 +23,25 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def host_detail(request: HttpRequest, pk: int, *, extra: dict | None = None, status: int = 200) -> HttpResponse:
     host = get_object_or_404(Host.objects.select_related("cluster", "vcenter"), pk=pk)
-    return render(
-        request,
-        "inventory/host_detail.html",
-        {"host": host, "gpus": selectors.gpu_list(host=host), "fabric": fabric.stored_fabric(host)},
-    )
+    context = {"host": host, "gpus": selectors.gpu_list(host=host), "fabric": fabric.stored_fabric(host)}
+    return render(request, "inventory/host_detail.html", {**context, **(extra or {})}, status=status)
+
+
+@require_POST
+def host_import_smi(request: HttpRequest, pk: int) -> HttpResponse:
+    """Paste an nvidia-smi capture for a host; errors re-render the page with the line named, nothing stored."""
+    host = get_object_or_404(Host, pk=pk)
+    text = request.POST.get("text", "")
+    query_csv = request.POST.get("query_csv", "").strip() or None
+    try:
+        fabric.import_smi_capture(host=host, text=text, query_csv=query_csv)
+    except fabric.TopologyImportError as exc:
+        extra = {"smi_error": str(exc), "smi_text": text, "smi_csv": query_csv or ""}
+        return host_detail(request, pk, extra=extra, status=400)
+    messages.success(request, "Capture imported: the fabric was rebuilt from it.")
+    return redirect("inventory:host_detail", pk=pk)
 
 
 def host_topology_svg(request: HttpRequest, pk: int) -> HttpResponse:

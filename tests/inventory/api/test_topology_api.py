@@ -1,0 +1,82 @@
+"""Posting nvidia-smi captures through the API and the host page; reading a host's fabric."""
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from inventory import services
+from inventory.models import Host, SmiCapture
+from tests.vcsim import LABS
+
+pytestmark = pytest.mark.django_db
+
+NVL = "esx-h100nvl-01.lab.local"
+CAPTURE = """\
+\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity
+GPU0\t X \tNV12\tSYS\tSYS\t0-55\t0
+GPU1\tNV12\t X \tSYS\tSYS\t0-55\t0
+GPU2\tSYS\tSYS\t X \tNV12\t56-111\t1
+GPU3\tSYS\tSYS\tNV12\t X \t56-111\t1
+"""
+
+
+@pytest.fixture
+def host():
+    services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
+    return Host.objects.get(name=NVL)
+
+
+@pytest.fixture
+def api():
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.create_user("ops"))
+    return client
+
+
+def test_topology_endpoint_shows_links_domains_and_findings(api, host):
+    doc = api.get(f"/api/hosts/{host.pk}/topology/").json()
+    assert {link["kind"] for link in doc["links"]} >= {"PIX"}
+    assert any(f["code"] == "nvlink-missing" for f in doc["findings"])
+
+
+def test_posting_a_capture_turns_pix_pairs_into_nvlink(api, host):
+    response = api.post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}, format="json")
+    assert response.status_code == 201, response.content
+    doc = response.json()
+    assert doc["gpu_count"] == 4
+    assert sum(1 for link in doc["links"] if link["kind"] == "NVLINK") == 2
+    assert not any(f["code"] == "nvlink-missing" for f in doc["findings"])
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "fragment"),
+    [
+        ({"text": "garbage"}, "text", "line"),
+        ({"text": "\tGPU0\tGPU1\nGPU0\t X \tNV12\nGPU1\tNV12\t X \n"}, "text", "2 gpu"),
+        ({"text": CAPTURE, "query_csv": "index, pci.bus_id\n0, 00000000:EE:00.0\n"}, "query_csv", "line 2"),
+        ({}, "text", "required"),
+    ],
+)
+def test_bad_captures_are_400_naming_the_field_and_store_nothing(api, host, payload, field, fragment):
+    response = api.post(f"/api/hosts/{host.pk}/smi-capture/", payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert fragment in " ".join(response.json()[field]).lower()
+    assert not SmiCapture.objects.exists()
+
+
+def test_anonymous_cannot_post_captures(host):
+    assert APIClient().post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}).status_code in (401, 403)
+
+
+def test_host_page_paste_form(client, host):
+    client.force_login(get_user_model().objects.create_user("admin2"))
+    page = client.get(f"/inventory/hosts/{host.pk}/")
+    assert b"Import an nvidia-smi capture" in page.content
+    bad = client.post(f"/inventory/hosts/{host.pk}/smi/", {"text": "not a capture"})
+    assert bad.status_code == 400 and b"line" in bad.content
+    ok = client.post(f"/inventory/hosts/{host.pk}/smi/", {"text": CAPTURE}, follow=True)
+    assert ok.status_code == 200 and b"Capture imported" in ok.content
+    assert SmiCapture.objects.filter(host=host).count() == 1
