@@ -33,10 +33,21 @@ class SetScore:
     numa_count: int
     pcie_cost: int
     leave: tuple[float, ...]  # per LEAVE_SIZES: best ring bottleneck, or whole partitions on NVSwitch boards
+    leave_before: tuple[float, ...] = ()  # the same vector before the choice (all eligible GPUs free)
 
     @property
     def key(self) -> tuple:
         return (self.bottleneck_gbps, -self.numa_count, -self.pcie_cost, self.leave)
+
+    @property
+    def leave_loss(self) -> tuple[float, ...]:
+        """What the choice costs future requests, per LEAVE_SIZES (<= 0; closer to 0 is better).
+
+        Within one host this orders sets exactly like ``leave``; across hosts only the difference is
+        comparable: the absolute vector would favour breaking up the emptiest host.
+        """
+        before = self.leave_before or self.leave
+        return tuple(round(a - b, 1) for a, b in zip(self.leave, before, strict=True))
 
 
 @dataclass(frozen=True)
@@ -376,6 +387,7 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
         numa_count=topo.numa_count(m),
         pcie_cost=topo.pcie_cost(m),
         leave=lv,
+        leave_before=leave_vector(topo, free, use_partitions),
     )
     return SearchResult(best, len(candidates))
 

@@ -213,15 +213,16 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         view, start = picked
         policy_text = f"mixed-size mode (policy ignored): least-used GPU {view.pci_id}, placement ID {start} GB"
         after = view.with_resident(vgpu.Resident("?", profile.name, profile.framebuffer_gb, start))
-    others = [v for p, v in views.items() if p != view.pci_id]
-    empty_left = sum(1 for v in [*others, after] if not v.residents)
+    # Compare what the choice costs, not what is left: "empty GPUs left" would favour the emptiest host.
+    opened = 0 if view.residents else 1
+    uses = "takes an empty (neutral) GPU" if opened else f"joins GPU {view.pci_id}, already in use"
     if after.mode == "mixedSize":
         silo = vgpu.siloed_gb(after) - vgpu.siloed_gb(view)
-        frag = (float(empty_left), float(-silo))
-        frag_text = f"leaves {empty_left} empty GPU(s); siloed memory on GPU {view.pci_id} changes by {silo:+d} GB"
+        frag = (float(-opened), float(-silo))
+        frag_text = f"{uses}; siloed memory on GPU {view.pci_id} changes by {silo:+d} GB"
     else:
-        frag = (float(empty_left), float(after.count() - 1))
-        frag_text = f"leaves {empty_left} empty (neutral) GPU(s); GPU {view.pci_id} will hold {after.count()} vGPUs"
+        frag = (float(-opened), float(after.count() - 1))
+        frag_text = f"{uses}; GPU {view.pci_id} will hold {after.count()} vGPUs"
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, placement_gb=start, profile=profile.name)
     return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text)
@@ -237,11 +238,12 @@ def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Re
     view, slot = picked
     after = view.with_instance(mig.MigInstance("?", profile.mig_profile, slot))
     compute, memory = mig.stranded(after)
-    empty_left = sum(1 for v in views if not v.instances and v.pci_id != view.pci_id)
-    frag = (float(empty_left), float(-compute), float(-memory))
+    compute_before, memory_before = mig.stranded(view)
+    opened = 0 if view.instances else 1
+    frag = (float(-opened), float(compute_before - compute), float(memory_before - memory))
     frag_text = (
-        f"MIG {profile.mig_profile.name} at slot {slot} on GPU {view.pci_id}; leaves {empty_left} empty GPU(s); "
-        f"stranded after: {compute} compute, {memory} memory slice(s)"
+        f"MIG {profile.mig_profile.name} at slot {slot} on GPU {view.pci_id}"
+        f"{' (an empty GPU)' if opened else ''}; stranded after: {compute} compute, {memory} memory slice(s)"
     )
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, mig_slot=slot, profile=profile.name)

@@ -81,7 +81,7 @@ class LeaveBehindScorer:
         s = p.set_score
         if s is None:
             return Score(self.name, (), "")
-        return Score(self.name, s.leave, leave_text(s.leave, nvswitch=p.host.nvswitch))
+        return Score(self.name, s.leave_loss, leave_text(s.leave, nvswitch=p.host.nvswitch))
 
 
 class FragmentationScorer:
