@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import ParseError
 
-from pyVim.connect import Disconnect, SmartConnect
+from defusedxml import ElementTree
+from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
+from pyVmomi.VmomiSupport import GetServiceVersions, versionIdMap
 
 
 class VCenterError(Exception):
@@ -122,19 +125,52 @@ def translate_error(exc: BaseException, endpoint: Endpoint) -> VCenterError:
     return VCenterRetrievalError(f"{where}: unexpected {type(exc).__name__} during the sync")
 
 
+def negotiate_version(endpoint: Endpoint, context: ssl.SSLContext) -> str:
+    """The newest vim25 version both pyVmomi and the server speak, from ``vimServiceVersions.xml``.
+
+    pyVim's SmartConnect does the same but without any socket timeout, so a vCenter that accepts the
+    connection and never answers would hang the sync; this request is bounded by ``endpoint.timeout``.
+    """
+    host, port = endpoint.host_port
+    conn = http.client.HTTPSConnection(host, port, context=context, timeout=endpoint.timeout)
+    try:
+        conn.request("GET", endpoint.path.rstrip("/") + "/vimServiceVersions.xml")
+        response = conn.getresponse()
+        body = response.read() if response.status == 200 else b""
+    finally:
+        conn.close()
+    offered: set[str] = set()
+    if body:
+        try:
+            root = ElementTree.fromstring(body)
+        except ParseError:
+            root = None
+        for namespace in root.findall("namespace") if root is not None else ():
+            offered.add((namespace.findtext("version") or "").strip())
+            offered.update((v.text or "").strip() for v in namespace.findall("priorVersions/version"))
+    for version in GetServiceVersions("vim25"):
+        if versionIdMap.get(version) in offered:
+            return version
+    raise VCenterConnectError(f"{endpoint.url}: no vSphere API version in common (is this a vCenter SDK URL?)")
+
+
 @contextmanager
 def connect(endpoint: Endpoint) -> Iterator[vim.ServiceInstance]:
     """Log in, yield the ServiceInstance, always log out."""
     host, port = endpoint.host_port
     context = ssl_context(endpoint)
     try:
-        si = SmartConnect(
+        version = negotiate_version(endpoint, context)
+        si = Connect(
             host=host,
             port=port,
             user=endpoint.username,
             pwd=endpoint.password,
             path=endpoint.path,
+            version=version,
             sslContext=context,
+            # A socket timeout per call: a hung vCenter must fail the sync, not block the worker forever.
+            httpConnectionTimeout=endpoint.timeout,
             connectionPoolTimeout=int(endpoint.timeout),
         )
     except Exception as exc:  # translated below; the original may embed request details

@@ -13,6 +13,7 @@ than lost.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import signal
@@ -83,7 +84,8 @@ class Command(BaseCommand):
             raise CommandError(f"{vcenter.name}: cannot read the stored credentials ({type(exc).__name__})") from None
 
         self.vcenter = vcenter
-        self.endpoint = endpoint
+        # WaitForUpdatesEx legitimately stays silent for --max-wait seconds: the socket timeout must outlast it.
+        self.endpoint = dataclasses.replace(endpoint, timeout=max(endpoint.timeout, options["max_wait"] + 30))
         self.max_wait: int = options["max_wait"]
         self.debounce: float = options["debounce"]
         self.retry_initial: float = max(0.0, options["retry_initial"])
