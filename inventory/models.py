@@ -275,7 +275,6 @@ class Gpu(TrackedModel):
     module_id = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HGX module id (1-8)")
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.OK)
     notes = models.TextField(blank=True)
-    profiles = models.ManyToManyField(VgpuProfile, blank=True, related_name="gpus")
 
     class Meta:
         ordering = ["host", "pci_device__pci_id"]
@@ -292,6 +291,16 @@ class Gpu(TrackedModel):
     @property
     def pci_id(self) -> str:
         return self.pci_device.pci_id
+
+    def offered_profiles(self, host_profiles: list[VgpuProfile] | None = None) -> list[VgpuProfile]:
+        """The vGPU types this GPU can run: vSphere lists them per host; a GPU takes those of its board.
+
+        A GPU in direct (passthrough) mode runs none. Pass the host's profiles to avoid a query per GPU.
+        """
+        if self.graphics_type == GraphicsType.DIRECT or not self.board:
+            return []
+        offered = host_profiles if host_profiles is not None else list(self.host.supported_profiles.all())
+        return sorted((p for p in offered if p.board == self.board), key=lambda p: p.name)
 
     def clean(self) -> None:
         errors = {}

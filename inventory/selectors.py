@@ -27,7 +27,7 @@ def gpu_list(*, host: Host) -> QuerySet[Gpu]:
     return (
         Gpu.objects.filter(host=host)
         .select_related("pci_device", "pci_device__numa_node")
-        .prefetch_related("consumers__vm", "profiles")
+        .prefetch_related("consumers__vm")
         .order_by("pci_device__pci_id")
     )
 
@@ -73,7 +73,11 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
     pci_by_host: dict[int, dict[int, PciDevice]] = {}
     for dev in PciDevice.objects.filter(host_id__in=host_ids).order_by("pci_id"):
         pci_by_host.setdefault(dev.host_id, {})[dev.pk] = dev
-    gpu_qs = Gpu.objects.filter(host_id__in=host_ids).prefetch_related("profiles").order_by("pci_device__pci_id")
+    gpu_qs = Gpu.objects.filter(host_id__in=host_ids).order_by("pci_device__pci_id")
+    host_profiles: dict[int, list] = {}
+    through = Host.supported_profiles.through
+    for row in through.objects.filter(host_id__in=host_ids).select_related("vgpuprofile"):
+        host_profiles.setdefault(row.host_id, []).append(row.vgpuprofile)
     if not include_stale:
         gpu_qs = gpu_qs.filter(stale=False)
     gpus_by_host: dict[int, list[Gpu]] = {}
@@ -156,7 +160,7 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
                     "mig_enabled": gpu.mig_enabled,
                     "module_id": gpu.module_id,
                     "hardware_label": gpu.hardware_label,
-                    "profiles": sorted(p.name for p in gpu.profiles.all()),
+                    "profiles": [p.name for p in gpu.offered_profiles(host_profiles.get(host.pk, []))],
                     "consumers": consumers.get(gpu.pk, []),
                     "stale": gpu.stale,
                 }

@@ -384,11 +384,10 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
         counts,
         "gpus",
     )
-    for moref in derived:
-        host = hosts[moref]
-        live = {pci[(host.pk, d["pci_id"])].pk for d in derived[moref]}
-        gone = [g for key, g in gpus.items() if g.host_id == host.pk and key not in live]
-        _mark_stale(Gpu, gone, seen_before, counts, "gpus")
+    live = {pci[(hosts[moref].pk, d["pci_id"])].pk for moref, items in derived.items() for d in items}
+    live_host_ids = {hosts[moref].pk for moref in derived}
+    gone = [g for key, g in gpus.items() if g.host_id in live_host_ids and key not in live]
+    _mark_stale(Gpu, gone, seen_before, counts, "gpus")
 
     _apply_profile_links(snapshot.hosts, hosts, derived, pci, gpus, profiles, counts)
     _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts, host_warnings)
@@ -511,20 +510,28 @@ def _apply_pci(
         for pci_id in _loop_breakers(snap):
             warnings[snap.name].append(f"PCI parent loop through {pci_id}: its parent bridge link was dropped")
             links[(host.pk, pci_id)] = None
-    result = _upsert(
-        PciDevice, existing, desired, lambda key, v: PciDevice(host_id=key[0], pci_id=key[1], **v), counts, "pci"
-    )
-    # Parents in a second pass: every row exists by now.
-    to_update = []
-    for key, parent_key in links.items():
-        obj = result[key]
-        parent_id = result[parent_key].pk if parent_key else None
-        if obj.parent_id != parent_id:
-            obj.parent_id = parent_id
-            to_update.append(obj)
-    if to_update:
-        PciDevice.objects.bulk_update(to_update, ["parent"], batch_size=BATCH)
-        counts["pci_updated"] += len(to_update)
+    # Create and update level by level from the roots down, so every row gets its parent when it is written
+    # (a second pass of bulk_update over every new row costs more than the inserts themselves).
+    depth: dict = {}
+    for key in links:
+        chain, node = [], key
+        while node is not None and node not in depth:
+            chain.append(node)
+            node = links.get(node)
+        level = depth[node] if node is not None else -1
+        for item in reversed(chain):
+            level += 1
+            depth[item] = level
+    result = dict(existing)
+    for level in sorted(set(depth.values())):
+        batch = {
+            key: {**desired[key], "parent_id": result[links[key]].pk if links[key] else None}
+            for key in desired
+            if depth[key] == level
+        }
+        result = _upsert(
+            PciDevice, result, batch, lambda key, v: PciDevice(host_id=key[0], pci_id=key[1], **v), counts, "pci"
+        )
     gone = [d.pk for key, d in existing.items() if key not in desired]
     if gone:
         # GPUs keep their PCI row while stale (the GPU row points at it); other vanished functions go.
@@ -652,37 +659,23 @@ def _consumer_profiles_by_gpu(snap: HostSnap, vms: dict[str, VmSnap]) -> dict[st
 
 
 def _apply_profile_links(snaps, hosts, derived, pci, gpus, profiles, counts: Counter) -> None:
-    """Host.supported_profiles and Gpu.profiles through-tables, diffed like everything else."""
-    host_through = Host.supported_profiles.through
-    gpu_through = Gpu.profiles.through
+    """Host.supported_profiles, diffed like everything else (a GPU's profiles are its host's, of its board)."""
+    through = Host.supported_profiles.through
     host_ids = [hosts[s.moref].pk for s in snaps]
-    want_host = {
+    want = {
         (hosts[s.moref].pk, profiles[n].pk)
         for s in snaps
         for n in ({p for d in derived[s.moref] for p in d["profiles"]} | set(s.shared_gpu_types))
         if n in profiles
     }
-    want_gpu = {
-        (gpus[pci[(hosts[s.moref].pk, d["pci_id"])].pk].pk, profiles[n].pk)
-        for s in snaps
-        for d in derived[s.moref]
-        for n in d["profiles"]
-        if n in profiles
-    }
-    for through, owner, want, scope in (
-        (host_through, "host_id", want_host, {"host_id__in": host_ids}),
-        (gpu_through, "gpu_id", want_gpu, {"gpu__host_id__in": host_ids}),
-    ):
-        have = {(getattr(r, owner), r.vgpuprofile_id): r.pk for r in through.objects.filter(**scope)}
-        add = want - set(have)
-        drop = [pk for key, pk in have.items() if key not in want]
-        if add:
-            through.objects.bulk_create(
-                [through(**{owner: a, "vgpuprofile_id": b}) for a, b in sorted(add)], batch_size=BATCH
-            )
-        if drop:
-            through.objects.filter(pk__in=drop).delete()
-        counts["profile_links_changed"] += len(add) + len(drop)
+    have = {(r.host_id, r.vgpuprofile_id): r.pk for r in through.objects.filter(host_id__in=host_ids)}
+    add = want - set(have)
+    drop = [pk for key, pk in have.items() if key not in want]
+    if add:
+        through.objects.bulk_create([through(host_id=a, vgpuprofile_id=b) for a, b in sorted(add)], batch_size=BATCH)
+    if drop:
+        through.objects.filter(pk__in=drop).delete()
+    counts["profile_links_changed"] += len(add) + len(drop)
 
 
 def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, warnings) -> None:

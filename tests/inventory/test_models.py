@@ -199,3 +199,13 @@ def test_sync_run_progress_cannot_exceed_total_and_has_duration():
 def test_sync_lock_name_is_the_lock():
     lock = factories.SyncLockFactory(name="gpu-advisor:sync-lock:vcenter:1")
     assert_integrity_error(lambda: factories.SyncLockFactory(name=lock.name))
+
+
+def test_gpu_offers_its_hosts_vgpu_types_of_its_board_only():
+    gpu = factories.GpuFactory()
+    h100 = factories.VgpuProfileFactory(name="nvidia_h100xm-40c", board="H100-80GB", framebuffer_gb=40)
+    a100 = factories.VgpuProfileFactory(name="grid_a100d-40c", board="A100-80GB", board_code="a100d")
+    gpu.host.supported_profiles.set([h100, a100])
+    assert gpu.offered_profiles() == [h100]
+    gpu.graphics_type = models.GraphicsType.DIRECT
+    assert gpu.offered_profiles() == []
