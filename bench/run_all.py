@@ -16,7 +16,7 @@ def main() -> int:
     for script in SCRIPTS:
         print(f"\n######## {script}", flush=True)
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, str(BENCH / script), *sys.argv[1:]], check=False)
+        result = subprocess.run([sys.executable, str(BENCH / script)], check=False)
         print(f"######## {script}: exit {result.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
         if result.returncode != 0:
             failed.append(script)
