@@ -110,3 +110,9 @@ class SyncRunAdmin(admin.ModelAdmin):
 class SmiCaptureAdmin(admin.ModelAdmin):
     list_display = ["host", "gpu_count", "imported_at"]
     list_filter = ["host"]
+
+
+@admin.register(models.LinkOverride)
+class LinkOverrideAdmin(admin.ModelAdmin):
+    list_display = ["host", "pci_a", "pci_b", "kind", "link_count", "gbps", "note", "created"]
+    list_filter = ["kind"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
-from inventory.models import FabricLink, Gpu, Host, NumaNode, PciDevice, ResourceDomain, SmiCapture
+from inventory.models import FabricLink, Gpu, Host, LinkOverride, NumaNode, PciDevice, ResourceDomain, SmiCapture
 from inventory.topology.fabric import build_fabric
 from inventory.topology.model import (
     FabricInputError,
@@ -35,6 +35,9 @@ from inventory.topology.model import (
     HostHardware,
     NumaNodeHardware,
     PciFunction,
+)
+from inventory.topology.model import (
+    FabricLink as TopologyLink,
 )
 from inventory.topology.pcie_tree import pci_sort_key
 from inventory.topology.smi import (
@@ -217,16 +220,38 @@ def _check_against_host(
         )
 
 
-def _build(hw: HostHardware, capture: SmiCapture | None) -> HostFabric:
-    """The fabric from the hardware and the stored capture; a capture that no longer fits is reported."""
+def _overrides(host_ids: Sequence[int]) -> dict[int, tuple[TopologyLink, ...]]:
+    out: dict[int, list[TopologyLink]] = defaultdict(list)
+    for o in LinkOverride.objects.filter(host_id__in=host_ids):
+        out[o.host_id].append(TopologyLink(o.pci_a, o.pci_b, o.kind, o.link_count, o.gbps, "manual"))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _build_safely(hw: HostHardware, overrides: tuple[TopologyLink, ...], **smi) -> HostFabric:
+    """Manual overrides naming GPUs the host no longer has are dropped with a finding, never a failed sync."""
+    try:
+        return build_fabric(hw, overrides=overrides, **smi)
+    except FabricInputError as exc:
+        if not overrides:
+            raise
+        fabric = build_fabric(hw, **smi)
+        finding = HealthFinding("warning", "override-ignored", f"manual links ignored: {exc}", ())
+        return HostFabric(
+            fabric.host, fabric.gpus, fabric.links, fabric.domains, (finding, *fabric.findings), fabric.graph
+        )
+
+
+def _build(hw: HostHardware, capture: SmiCapture | None, overrides: tuple[TopologyLink, ...] = ()) -> HostFabric:
+    """The fabric from the hardware, the stored capture and manual links; a capture that no longer fits is
+    reported."""
     if capture is None:
-        return build_fabric(hw)
+        return _build_safely(hw, overrides)
     try:
         smi, identities = _parse(capture.text, capture.query_csv or None)
         _check_against_host(hw, capture.text, smi, capture.query_csv or None, identities)
-        return build_fabric(hw, smi=smi, smi_identities=identities)
+        return _build_safely(hw, overrides, smi=smi, smi_identities=identities)
     except (TopologyImportError, FabricInputError) as exc:
-        fabric = build_fabric(hw)
+        fabric = _build_safely(hw, overrides)
         finding = HealthFinding(
             "warning",
             "smi-capture-ignored",
@@ -242,7 +267,8 @@ def _build(hw: HostHardware, capture: SmiCapture | None) -> HostFabric:
 def current_fabric(host: Host) -> tuple[HostFabric, HostHardware]:
     """The host's fabric as a rebuild would store it (not stored): for drawings and previews."""
     rows = _load([host])[host.pk]
-    return _build(rows.hw, _latest_captures([host.pk]).get(host.pk)), rows.hw
+    fabric = _build(rows.hw, _latest_captures([host.pk]).get(host.pk), _overrides([host.pk]).get(host.pk, ()))
+    return fabric, rows.hw
 
 
 # --------------------------------------------------------------------------- storing
@@ -266,11 +292,11 @@ def rebuild_fabric(*, host: Host, smi_text: str | None = None, smi_csv: str | No
             smi, identities = _parse(smi_text, smi_csv)
             _check_against_host(hw, smi_text, smi, smi_csv, identities)
             try:
-                fabric = build_fabric(hw, smi=smi, smi_identities=identities)
+                fabric = _build_safely(hw, _overrides([host.pk]).get(host.pk, ()), smi=smi, smi_identities=identities)
             except FabricInputError as exc:
                 raise TopologyImportError(str(exc)) from None
         else:
-            fabric = _build(hw, _latest_captures([host.pk]).get(host.pk))
+            fabric = _build(hw, _latest_captures([host.pk]).get(host.pk), _overrides([host.pk]).get(host.pk, ()))
         _store([host], {host.pk: fabric}, rows, Counter())
     return fabric
 
@@ -284,7 +310,8 @@ def rebuild_fabrics(*, hosts: Iterable[Host]) -> dict[str, int]:
             chunk = hosts[start : start + HOST_BATCH]
             rows = _load(chunk)
             captures = _latest_captures([h.pk for h in chunk])
-            fabrics = {h.pk: _build(rows[h.pk].hw, captures.get(h.pk)) for h in chunk}
+            overrides = _overrides([h.pk for h in chunk])
+            fabrics = {h.pk: _build(rows[h.pk].hw, captures.get(h.pk), overrides.get(h.pk, ())) for h in chunk}
             _store(chunk, fabrics, rows, counts)
     return dict(sorted(counts.items()))
 
@@ -301,7 +328,7 @@ def import_smi_capture(
     hw = rows[host.pk].hw
     _check_against_host(hw, text_str, smi, csv_str if identities is not None else None, identities)
     try:
-        fabric = build_fabric(hw, smi=smi, smi_identities=identities)
+        fabric = _build_safely(hw, _overrides([host.pk]).get(host.pk, ()), smi=smi, smi_identities=identities)
     except FabricInputError as exc:
         raise TopologyImportError(str(exc)) from None
     capture = SmiCapture.objects.create(
@@ -489,3 +516,43 @@ def stored_fabric(host: Host) -> dict:
     kinds = [k for k, _ in ResourceDomain.Kind.choices]
     domains.sort(key=lambda d: (not d["active"], kinds.index(d["kind"]), len(d["gpus"]) * -1, d["name"], d["id"]))
     return {"host": host.name, "gpus": gpus, "links": links, "domains": domains, "findings": list(host.fabric_findings)}
+
+
+# --------------------------------------------------------------------------- manual links
+
+LINK_KIND_NAMES = ("NVSWITCH", "NVLINK", "PIX", "PXB", "PHB", "NODE", "SYS")
+
+
+@transaction.atomic
+def set_link_override(
+    *, host: Host, pci_a: str, pci_b: str, kind: str, link_count: int = 0, gbps: float = 0.0, note: str = ""
+) -> HostFabric:
+    """Record an admin's link between two GPUs of ``host`` and rebuild its fabric (validated; nothing stored on
+    error)."""
+    a, b = sorted((pci_a.strip().lower(), pci_b.strip().lower()))
+    gpus = set(Gpu.objects.filter(host=host, stale=False).values_list("pci_device__pci_id", flat=True))
+    for field, value in (("pci_a", pci_a), ("pci_b", pci_b)):
+        if value.strip().lower() not in gpus:
+            raise TopologyImportError(f"{field}: {value!r} is not a GPU of host {host.name}", part=field)
+    if a == b:
+        raise TopologyImportError("pci_b: a link needs two different GPUs", part="pci_b")
+    if kind not in LINK_KIND_NAMES:
+        raise TopologyImportError(f"kind: {kind!r} is not one of {', '.join(LINK_KIND_NAMES)}", part="kind")
+    if link_count < 0 or gbps < 0:
+        raise TopologyImportError("link_count and gbps must not be negative", part="gbps")
+    LinkOverride.objects.update_or_create(
+        host=host, pci_a=a, pci_b=b, defaults={"kind": kind, "link_count": link_count, "gbps": gbps, "note": note}
+    )
+    return rebuild_fabric(host=host)
+
+
+@transaction.atomic
+def clear_link_override(*, host: Host, pci_a: str | None = None, pci_b: str | None = None) -> int:
+    """Remove one manual link (or all of the host's when no pair is given) and rebuild the fabric."""
+    overrides = LinkOverride.objects.filter(host=host)
+    if pci_a and pci_b:
+        a, b = sorted((pci_a.strip().lower(), pci_b.strip().lower()))
+        overrides = overrides.filter(pci_a=a, pci_b=b)
+    removed, _ = overrides.delete()
+    rebuild_fabric(host=host)
+    return removed

@@ -521,3 +521,26 @@ class SyncLock(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LinkOverride(models.Model):
+    """An admin's statement about a GPU pair (e.g. an NVLink bridge the API cannot see); wins over every source."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="link_overrides")
+    pci_a = models.CharField(max_length=16, validators=[validate_sbdf])
+    pci_b = models.CharField(max_length=16, validators=[validate_sbdf])
+    kind = models.CharField(max_length=10, choices=LinkKind.choices)
+    link_count = models.PositiveSmallIntegerField(default=0, help_text="Bonded NVLinks (NV#)")
+    gbps = models.FloatField(default=0, validators=[MinValueValidator(0)], help_text="0: from the bandwidth model")
+    note = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["host", "pci_a", "pci_b"]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pci_a", "pci_b"], name="one_override_per_pair"),
+            models.CheckConstraint(condition=Q(pci_a__lt=F("pci_b")), name="override_pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.pci_a} <-> {self.pci_b}: {self.kind} (manual)"

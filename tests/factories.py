@@ -207,3 +207,14 @@ class ReservationItemFactory(factory.django.DjangoModelFactory):
     reservation = factory.SubFactory(ReservationFactory)
     gpu = factory.SubFactory(GpuFactory, host=factory.SelfAttribute("..reservation.host"))
     kind = "passthrough"
+
+
+class LinkOverrideFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.LinkOverride
+
+    host = factory.SubFactory(HostFactory)
+    pci_a = "0000:18:00.0"
+    pci_b = "0000:19:00.0"
+    kind = models.LinkKind.NVLINK
+    link_count = 12

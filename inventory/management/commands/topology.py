@@ -61,6 +61,16 @@ class Command(BaseCommand):
         show.add_argument("--vcenter")
         show.add_argument("--json", action="store_true")
 
+        override = sub.add_parser("override", help="declare a GPU-GPU link the API cannot see (wins over all sources)")
+        override.add_argument("--host", required=True)
+        override.add_argument("--vcenter")
+        override.add_argument("--gpus", required=True, help="two GPU PCI addresses: 0000:18:00.0,0000:19:00.0")
+        override.add_argument("--kind", help="NVLINK, NVSWITCH, PIX, PXB, PHB, NODE or SYS")
+        override.add_argument("--nvlinks", type=int, default=0, help="bonded NVLinks (NV#)")
+        override.add_argument("--gbps", type=float, default=0.0, help="GB/s per direction (default: bandwidth model)")
+        override.add_argument("--note", default="")
+        override.add_argument("--clear", action="store_true", help="remove the manual link of that pair")
+
         rebuild = sub.add_parser("rebuild", help="rebuild stored fabrics (every live host, or one)")
         rebuild.add_argument("--host")
         rebuild.add_argument("--vcenter")
@@ -113,6 +123,30 @@ class Command(BaseCommand):
         )
         for f in result.findings:
             self.stdout.write(f"  {f.severity}: {f.code}: {f.message}")
+
+    # ------------------------------------------------------------------ override
+
+    def do_override(self, options: dict) -> None:
+        host = _host(options["host"], options.get("vcenter"))
+        pair = [p for p in options["gpus"].split(",") if p.strip()]
+        if len(pair) != 2:
+            raise CommandError("--gpus: give exactly two GPU PCI addresses separated by a comma")
+        if options["clear"]:
+            removed = fabric.clear_link_override(host=host, pci_a=pair[0], pci_b=pair[1])
+            self.stdout.write(f"removed {removed} manual link(s) of {host.name}; fabric rebuilt")
+            return
+        if not options["kind"]:
+            raise CommandError("--kind: required unless --clear")
+        try:
+            result = fabric.set_link_override(
+                host=host, pci_a=pair[0], pci_b=pair[1], kind=options["kind"].upper(),
+                link_count=options["nvlinks"], gbps=options["gbps"], note=options["note"],
+            )  # fmt: skip
+        except fabric.TopologyImportError as exc:
+            option = {"pci_a": "--gpus", "pci_b": "--gpus", "kind": "--kind", "gbps": "--gbps"}.get(exc.part, "")
+            raise CommandError(f"{option}: {exc}" if option else str(exc)) from None
+        link = next(x for x in result.links if {x.a, x.b} == {p.strip().lower() for p in pair})
+        self.stdout.write(f"{host.name}: {link.a} <-> {link.b} is now {link.kind} {link.gbps:g} GB/s (manual)")
 
     # ------------------------------------------------------------------ show
 
