@@ -218,3 +218,12 @@ class LinkOverrideFactory(factory.django.DjangoModelFactory):
     pci_b = "0000:19:00.0"
     kind = models.LinkKind.NVLINK
     link_count = 12
+
+
+class SmiCaptureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.SmiCapture
+
+    host = factory.SubFactory(HostFactory)
+    text = "\tGPU0\tGPU1\nGPU0\t X \tNV12\nGPU1\tNV12\t X \n"
+    gpu_count = 2

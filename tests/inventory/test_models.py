@@ -209,3 +209,10 @@ def test_gpu_offers_its_hosts_vgpu_types_of_its_board_only():
     assert gpu.offered_profiles() == [h100]
     gpu.graphics_type = models.GraphicsType.DIRECT
     assert gpu.offered_profiles() == []
+
+
+def test_smi_capture_keeps_history_and_rejects_a_negative_gpu_count():
+    first = factories.SmiCaptureFactory()
+    second = factories.SmiCaptureFactory(host=first.host)
+    assert first.host.smi_captures.count() == 2 and second.imported_at >= first.imported_at
+    assert_integrity_error(lambda: factories.SmiCaptureFactory(gpu_count=-1))
