@@ -14,6 +14,7 @@ urlpatterns = [
     path("inventory/", include("inventory.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("inventory.api.urls")),
+    path("api/", include("placement.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

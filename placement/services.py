@@ -18,6 +18,7 @@ from inventory.selectors import fabric_for
 from placement.engine.evacuate import EvacuationPlan, plan_evacuation
 from placement.engine.model import Consumer
 from placement.engine.plan import plan
+from placement.engine.profiles import ProfileNameError, parse_profile_name
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
 from placement.engine.smi_host import host_from_smi
@@ -28,6 +29,17 @@ RESERVATION_PREFIX = "reservation:"
 
 class ReservationConflict(Exception):
     """The accepted candidate is no longer free: another plan or VM took (part of) it. Plan again."""
+
+
+def default_consumption(profile: str | None) -> str:
+    if not profile:
+        return "passthrough"
+    if "@" in profile:
+        return "device-group"
+    try:
+        return "mig" if parse_profile_name(profile).is_mig else "vgpu"
+    except ProfileNameError:
+        return "vgpu"  # validation names the profile problem
 
 
 def build_request(**fields) -> PlacementRequest:

@@ -4,7 +4,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from placement import services
-from placement.engine.profiles import ProfileNameError, parse_profile_name
 from placement.engine.request import RequestError
 
 # Request fields as the command line spells them.
@@ -24,17 +23,6 @@ OPTION_OF = {
     "ttl_minutes": "--ttl",
     "evacuate": "--evacuate",
 }
-
-
-def default_consumption(profile: str | None) -> str:
-    if not profile:
-        return "passthrough"
-    if "@" in profile:
-        return "device-group"
-    try:
-        return "mig" if parse_profile_name(profile).is_mig else "vgpu"
-    except ProfileNameError:
-        return "vgpu"  # validation names the profile problem
 
 
 class Command(BaseCommand):
@@ -75,7 +63,7 @@ class Command(BaseCommand):
                 raise RequestError("gpus_per_vm", "is required")
             request = services.build_request(
                 gpus_per_vm=o["gpus"],
-                consumption=o["consumption"] or default_consumption(o["profile"]),
+                consumption=o["consumption"] or services.default_consumption(o["profile"]),
                 profile=o["profile"],
                 vms=o["vms"],
                 board=o["board"],
