@@ -34,6 +34,7 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
+from inventory.signals import inventory_applied
 from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError
 from inventory.vsphere.snapshot import HostSnap, InventorySnapshot, VmSnap, is_gpu
 from placement.engine.catalog import Board, load_catalog
@@ -198,6 +199,7 @@ def sync_vcenter(
         raise SyncFailed(run, VCenterError(message)) from exc
     run.refresh_from_db()
     logger.info("synced vCenter %s: %s", vcenter.name, run.counts)
+    inventory_applied.send(sender=VCenter, vcenter=vcenter, counts=run.counts)
     return run
 
 
@@ -763,4 +765,5 @@ def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tup
         VCenter.objects.filter(pk=vcenter.pk).update(
             last_sync_status=SyncStatus.SUCCESS, last_sync_at=now, last_success_at=now, inventory_stale=False
         )
+    inventory_applied.send(sender=VCenter, vcenter=vcenter, counts=counts)
     return vcenter, counts
