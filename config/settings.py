@@ -183,6 +183,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("SYNC_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Per-vCenter syncs are PeriodicTask rows (created with each vCenter); these are the housekeeping ones.
+CELERY_BEAT_SCHEDULE = {
+    "expire-and-reconcile-reservations": {"task": "placement.tasks.expire_reservations_task", "schedule": 300.0},
+    "purge-long-stale-inventory": {"task": "inventory.tasks.purge_stale_task", "schedule": 6 * 3600.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 # Inventory behaviour.

@@ -134,3 +134,13 @@ def test_concurrent_overlapping_accepts_exactly_one_wins():
         t.join(60)
     assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
     assert Reservation.objects.filter(status="active").count() == 1
+
+
+def test_the_periodic_task_expires_old_reservations(inventory):
+    from placement.tasks import expire_reservations_task
+
+    request = passthrough()
+    best = services.plan_cluster(request=request).best
+    reservation = services.accept_candidate(request=request, candidate=best, vm_name="old")
+    Reservation.objects.filter(pk=reservation.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert expire_reservations_task.apply().get() == {"expired": 1, "consumed": 0}
