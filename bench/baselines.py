@@ -25,10 +25,15 @@ Three baselines, each ``(fabric, request) -> Pick | None``:
 ``vsphere_vgpu``
     vSphere's own time-sliced vGPU placement: DRS-like host choice (most free memory, then most free
     vCPUs, then name, among the hosts where the request fits; the GPU fit quality is not looked at), then
-    the host's own GPU choice. Same-size mode: ``performance`` = the compatible GPU with the fewest vGPUs
-    (ties: lowest index), ``consolidation`` = the compatible locked GPU with the most vGPUs (fill), a
-    neutral GPU (lowest index) only when no locked one fits. Mixed-size mode (the policy is ignored): the
-    least-used GPU (used GB, then index) with room, at the lowest placement ID that fits. A multi-vGPU VM
+    the host's own GPU choice, modelled by the same functions the engine uses to predict it
+    (``vgpu.choose_same_size_gpu`` / ``vgpu.choose_mixed_gpu``), so both placers run on the same host
+    behaviour and differ only in the host they pick. Same-size mode: ``performance`` = the compatible GPU
+    with the fewest vGPUs (ties: lowest pci id), ``consolidation`` = the compatible locked GPU with the
+    most vGPUs (fill), a neutral GPU only when no locked one fits. Mixed-size mode (the policy is ignored):
+    the least-used GPU (used GB, then pci id) with room, at the placement ID the host would pick (least
+    siloed memory, then the largest shape kept, then the lowest ID). (Earlier this baseline put
+    mixed-size vGPUs at the lowest free placement ID while the engine's prediction of the same host used
+    the least-siloing one: the two placers were simulated on different host behaviour.) A multi-vGPU VM
     repeats the choice per vGPU on distinct GPUs.
 
 Fairness: all baselines use the engine's own hard-rule filters (``check_host``/``check_gpus``: host state,
@@ -53,9 +58,9 @@ from placement.engine.model import LINK_KINDS, NVLINK_CLASS, Fabric, GpuState, H
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Candidate, GpuChoice
 from placement.engine.vgpu import (
-    TimeslicedGpu,
-    mixed_max,
-    mixed_starts,
+    choose_mixed_gpu,
+    choose_mixed_start,
+    choose_same_size_gpu,
     timesliced_view,
 )
 
@@ -198,8 +203,7 @@ def _choices(host: HostState, gpus: Sequence[GpuState], request: PlacementReques
     for g in gpus:
         start = None
         if profile is not None and request.consumption != "mig" and g.vgpu_mode == "mixedSize":
-            starts = mixed_starts(timesliced_view(g), profile.framebuffer_gb)
-            start = starts[0] if starts else None
+            start = choose_mixed_start(timesliced_view(g), profile.framebuffer_gb)
         out.append(GpuChoice(g.pci_id, g.index, placement_gb=start, profile=profile.name if profile else None))
     return tuple(out)
 
@@ -333,25 +337,6 @@ def sum_of_pairs(
 # ---------------------------------------------------------------- vSphere vGPU (DRS + host policy)
 
 
-def _same_size_pick(views: list[TimeslicedGpu], policy: str) -> TimeslicedGpu:
-    if policy == "consolidation":
-        locked = [v for v in views if v.residents]
-        if locked:
-            return min(locked, key=lambda v: (-v.count(), v.index))
-        return min(views, key=lambda v: v.index)
-    return min(views, key=lambda v: (v.count(), v.index))
-
-
-def _mixed_pick(views: list[TimeslicedGpu], size: int) -> tuple[TimeslicedGpu, int] | None:
-    for v in sorted(views, key=lambda v: (v.used_gb, v.index)):
-        if sum(1 for r in v.residents if r.size_gb == size) >= mixed_max(v.board, v.capacity_gb, size):
-            continue
-        starts = mixed_starts(v, size)
-        if starts:
-            return v, starts[0]
-    return None
-
-
 def vsphere_gpu_choice(host: HostState, request: PlacementRequest) -> tuple[GpuChoice, ...] | None:
     """The GPUs (and mixed-size starts) the host itself gives the request's vGPUs, or None."""
     profile = request.vgpu_profile
@@ -366,9 +351,12 @@ def vsphere_gpu_choice(host: HostState, request: PlacementRequest) -> tuple[GpuC
         if not views:
             return None
         if all(v.mode == "sameSize" for v in views):
-            view, start = _same_size_pick(views, host.assignment_policy), None
+            same = choose_same_size_gpu(views, profile, host.assignment_policy)
+            if same is None:
+                return None
+            view, start = same, None
         else:
-            picked = _mixed_pick(views, profile.framebuffer_gb)
+            picked = choose_mixed_gpu(views, profile)
             if picked is None:
                 return None
             view, start = picked

@@ -6,11 +6,17 @@ from collections.abc import Sequence
 
 from placement.engine.gpuset import LEAVE_SIZES
 
-KEY_TERMS = ("interconnect", "numa", "pcie", "leave", "fragmentation", "policy", "headroom")
+KEY_TERMS = ("class", "interconnect", "numa", "pcie", "leave", "balance", "fragmentation", "policy", "headroom")
+CLASS_LABELS = {-1: "LOCAL", 0: "NVLINK", 1: "NVLINK", 2: "PIX", 3: "PXB", 4: "PHB", 5: "NODE", 6: "SYS"}
 
 
 def fmt_gbps(gbps: float) -> str:
     return f"{gbps:.0f}" if float(gbps).is_integer() else f"{gbps:.1f}"
+
+
+def class_text(rank: int) -> str:
+    """Label of a link class rank (``model.link_rank``)."""
+    return CLASS_LABELS.get(rank, "SYS")
 
 
 def link_text(label: str, gbps: float) -> str:
@@ -43,7 +49,13 @@ def compare(
     for term, a, b in zip(KEY_TERMS, mine, theirs, strict=False):
         if a == b:
             continue
-        if term == "interconnect":
+        if term == "class":
+            detail = (
+                "its set reaches the best link class its host offers, the other's falls below it"
+                if a > b
+                else "its set falls below the best link class its host offers, the other's reaches it"
+            )
+        elif term == "interconnect":
             detail = f"{link_text(*my_link)} vs {link_text(*their_link)}"
         elif term == "numa":
             detail = f"{my_numa} NUMA node(s) vs {their_numa}"
@@ -51,6 +63,8 @@ def compare(
             detail = f"PCIe proximity cost {-a} vs {-b}"
         elif term == "leave":
             detail = f"leaves more behind ({_vec(a)} vs {_vec(b)} for {'/'.join(map(str, LEAVE_SIZES))} GPUs)"
+        elif term == "balance":
+            detail = f"CPU/GPU balance mismatch {-a:.3f} vs {-b:.3f} (free GB per free vCPU against the VM's)"
         elif term == "fragmentation":
             detail = f"fragments less ({_vec(a)} vs {_vec(b)})"
         elif term == "headroom":

@@ -34,6 +34,8 @@ class SetScore:
     pcie_cost: int
     leave: tuple[float, ...]  # per LEAVE_SIZES: best ring bottleneck, or whole partitions on NVSwitch boards
     leave_before: tuple[float, ...] = ()  # the same vector before the choice (all eligible GPUs free)
+    ring_class: int = -1  # link class (model.link_rank) a ring through the set keeps to; -1 for one GPU
+    best_class: int = -1  # the best class any k GPUs of this host reach when all are free; -1 for k < 2
 
     @property
     def key(self) -> tuple:
@@ -86,6 +88,8 @@ class Topology:
         self._adj: dict[tuple[float, bool], list[int]] = {}
         self._ring: dict[tuple[int, bool], float] = {}
         self._best_of_size: dict[tuple[int, int], float] = {}
+        self._class: dict[int, int] = {}
+        self._best_class: dict[int, int] = {}
         self.results: dict[tuple, SearchResult] = {}
 
     def adjacency(self, t: float, nv_only: bool) -> list[int]:
@@ -144,6 +148,44 @@ class Topology:
         # the worst link class among links at exactly the bottleneck value names it
         found = [self.label[i][j] for i, j in combinations(members, 2) if self.weight[i][j] == gbps]
         return max(found, key=lambda lab: (link_rank_of_label(lab), lab)) if found else "?"
+
+    def ring_class(self, mask: int) -> int:
+        """Best link class (``model.link_rank``: 0 = NVLink/NVSwitch ... 6 = SYS) a ring through ``mask``
+        can keep to (k=2: the pair's class); -1 for fewer than two GPUs."""
+        cached = self._class.get(mask)
+        if cached is not None:
+            return cached
+        members = bits(mask)
+        value = -1
+        if len(members) == 2:
+            value = self.rank[members[0]][members[1]]
+        elif len(members) > 2:
+            ranks = sorted({self.rank[i][j] for i, j in combinations(members, 2)})
+            value = ranks[-1]
+            for r in ranks:
+                adj = [
+                    sum(1 << j for j in members if j != i and self.rank[i][j] <= r) if mask >> i & 1 else 0
+                    for i in range(self.n)
+                ]
+                if hamiltonian_cycle(adj, mask, members):
+                    value = r
+                    break
+        self._class[mask] = value
+        return value
+
+    def best_class(self, k: int) -> int:
+        """The best ``ring_class`` any ``k`` GPUs of the host reach with every GPU free (the host type's
+        capability for that size; on NVSwitch boards only Fabric Manager partitions count)."""
+        cached = self._best_class.get(k)
+        if cached is None:
+            if k < 2 or k > self.n:
+                cached = -1
+            else:
+                pool = [p for p in self.partitions if bin(p).count("1") == k] if self.partitions else None
+                masks = pool if pool else (_mask(c) for c in combinations(range(self.n), k))
+                cached = min((self.ring_class(m) for m in masks), default=-1)
+            self._best_class[k] = cached
+        return cached
 
     def numa_count(self, mask: int) -> int:
         return len({self.numa[i] for i in bits(mask)})
@@ -388,6 +430,8 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
         pcie_cost=topo.pcie_cost(m),
         leave=lv,
         leave_before=leave_vector(topo, free, use_partitions),
+        ring_class=topo.ring_class(m) if k > 1 else -1,
+        best_class=topo.best_class(k) if k > 1 else -1,
     )
     return SearchResult(best, len(candidates))
 

@@ -1,19 +1,28 @@
 """Soft preferences. Each scorer is a small class with a ``name`` returning a ``Score`` (value + explain).
 
 The ranking key of a proposal is the tuple of its scorers' values in ``SCORERS`` order, compared
-lexicographically (higher is better): interconnect bottleneck, NUMA span, PCIe proximity, what the
-GPU-set leaves behind, vGPU/MIG fragmentation, then CPU/memory headroom (DRS-like) last.
+lexicographically (higher is better): link-class fit (does a multi-GPU set use the best link class its
+host offers for that size), interconnect bottleneck, NUMA span, PCIe proximity, what the GPU-set leaves
+behind, CPU/GPU-memory balance (time-sliced vGPU), vGPU/MIG fragmentation, then CPU/memory headroom
+(DRS-like) last.
+
+Within one host every proposal has the same link-class fit, so the set chosen on a host is still decided
+by bandwidth first; the fit term only orders hosts: a multi-GPU VM goes to a host where it gets the best
+class that host type offers (NVLink on an NVLink host) before one where it would sit on slower links and
+break up the host's fast groups for the VMs that can use them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from placement.engine.explain import fmt_gbps, leave_text
-from placement.engine.gpuset import SetScore
+from placement.engine.explain import class_text, fmt_gbps, leave_text
+from placement.engine.gpuset import LEAVE_SIZES, SetScore
 from placement.engine.model import UNKNOWN_CAPACITY, HostState
 from placement.engine.request import PlacementRequest
 from placement.engine.result import GpuChoice
+from placement.engine.vgpu import TIMESLICED_KINDS, timesliced_view
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,28 @@ class Score:
     name: str
     value: object
     explain: str
+
+
+class LinkClassFitScorer:
+    """0 when a multi-GPU whole-GPU (or full-profile vGPU) set reaches the best ring class its host reaches
+    for that many GPUs, -1 when it falls below (e.g. two H100 NVL cards from different bridge pairs)."""
+
+    name = "LinkClassFit"
+
+    def score(self, p: Proposal) -> Score:
+        s = p.set_score
+        if s is None or len(p.choices) < 2 or p.request.fractional or s.best_class < 0:
+            return Score(self.name, 0, "")
+        k = len(p.choices)
+        got, best = class_text(s.ring_class), class_text(s.best_class)
+        if s.ring_class <= s.best_class:
+            return Score(self.name, 0, f"link class {got}: the best this host reaches for {k} GPUs")
+        return Score(
+            self.name,
+            -1,
+            f"link class {got}, below the {best} this host reaches for {k} GPUs: ranked after hosts "
+            f"where the set gets its host's best class (keeps {best} groups whole for VMs that use them)",
+        )
 
 
 class InterconnectScorer:
@@ -81,7 +112,65 @@ class LeaveBehindScorer:
         s = p.set_score
         if s is None:
             return Score(self.name, (), "")
-        return Score(self.name, s.leave_loss, leave_text(s.leave, nvswitch=p.host.nvswitch))
+        text = leave_text(s.leave, nvswitch=p.host.nvswitch)
+        if len(p.choices) == 1:
+            # one GPU: compare the cost smallest group first, so a single GPU fills a hole or takes from a
+            # large free block before it breaks a fast pair that a multi-GPU VM could use
+            sizes = tuple(reversed(LEAVE_SIZES))
+            loss = tuple(reversed(s.leave_loss))
+            if any(loss):
+                parts = ", ".join(f"{size}-GPU {fmt_gbps(-x)}" for size, x in zip(sizes, loss, strict=True) if x)
+                text += f"; costs {parts} {'partitions' if p.host.nvswitch else 'GB/s'} (weighed pairs first)"
+            else:
+                text += "; costs no free group (fills a hole)"
+            return Score(self.name, loss, text)
+        return Score(self.name, s.leave_loss, text)
+
+
+class BalanceScorer:
+    """Time-sliced vGPU VMs: how well the host's free GPU memory per free vCPU matches the VM's own ratio.
+
+    A host that runs out of vCPUs strands its free framebuffer and one that runs out of framebuffer strands
+    its vCPUs; giving GPU-heavy VMs to hosts with framebuffer to spare and CPU-heavy (small-profile) VMs to
+    hosts with vCPUs to spare uses both up together. Value: ``-|ln(free GB / free vCPUs) - ln(VM GB /
+    VM vCPUs)|`` (0 = the same ratio), rounded to 3 decimals; 0 when either side is unknown.
+    """
+
+    name = "Balance"
+
+    def score(self, p: Proposal) -> Score:
+        r = p.request
+        profile = r.vgpu_profile
+        if (
+            profile is None
+            or r.consumption not in TIMESLICED_KINDS
+            or r.vcpus <= 0
+            or p.host.cpu_free >= UNKNOWN_CAPACITY
+            or p.host.cpu_free <= 0
+        ):
+            return Score(self.name, 0.0, "")
+        need_gb = profile.framebuffer_gb * r.gpus_per_vm
+        free_gb = free_timesliced_gb(p.host)
+        if need_gb <= 0 or free_gb <= 0:
+            return Score(self.name, 0.0, "")
+        host_ratio = free_gb / p.host.cpu_free
+        vm_ratio = need_gb / r.vcpus
+        value = round(-abs(math.log(host_ratio) - math.log(vm_ratio)), 3)
+        text = (
+            f"CPU/GPU balance: host has {free_gb} GB vGPU framebuffer free for {p.host.cpu_free} free vCPUs "
+            f"({host_ratio:.1f} GB/vCPU), the VM needs {vm_ratio:.1f} GB/vCPU (mismatch {-value:.3f})"
+        )
+        return Score(self.name, value, text)
+
+
+def free_timesliced_gb(host: HostState) -> int:
+    """Free framebuffer GB over the host's time-sliced vGPU GPUs (sharedDirect, not MIG)."""
+    total = 0
+    for g in host.gpus:
+        if g.graphics_type != "sharedDirect" or g.mig_enabled or g.vgpu_mode == "multiInstanceGpu" or g.reserved:
+            continue
+        total += timesliced_view(g).free_gb
+    return total
 
 
 class FragmentationScorer:
@@ -112,10 +201,12 @@ class HeadroomScorer:
 
 
 SCORERS = (
+    LinkClassFitScorer(),
     InterconnectScorer(),
     NumaScorer(),
     PcieProximityScorer(),
     LeaveBehindScorer(),
+    BalanceScorer(),
     FragmentationScorer(),
     PolicyScorer(),
     HeadroomScorer(),

@@ -125,6 +125,8 @@ def test_quality_benchmark_smoke(tmp_path: Path):
     assert set(cluster["results"]) == {"ours", "first_fit + vsphere_vgpu", "sum_of_pairs + vsphere_vgpu"}
     for r in cluster["results"].values():
         assert {"acceptance", "best_class_fraction", "end", "mean"} <= r.keys()
+        for key in ("weighted_acceptance_passthrough_gpus", "weighted_acceptance_vgpu_gb"):
+            assert r[key] is None or 0.0 <= r[key] <= 1.0
         assert {"stranded_gpus", "siloed_gb", "locked_gb"} <= r["end"].keys()
     assert set(cluster["targets"]) == {
         "acceptance_at_least_best_baseline",
@@ -139,3 +141,25 @@ def test_speed_benchmark_smoke(tmp_path: Path):
     assert {"cold_median_ms", "warm_median_ms", "uncached_median_ms", "ratio_uncached_to_cold"} <= out["single"].keys()
     assert {"total_s", "ratio_uncached_to_engine", "cache_stats"} <= out["sequential"].keys()
     assert out["sequential"]["requests"] == 10
+
+
+def test_vsphere_vgpu_mixed_size_uses_the_engines_model_of_the_host():
+    """Both placers run on the same host behaviour: the baseline's GPU and placement ID for a mixed-size
+    vGPU are the ones the engine predicts (least-used GPU, least-siloing placement ID), not the lowest ID."""
+    from dataclasses import replace
+
+    from placement.engine.model import Consumer
+    from placement.engine.synthetic import hgx
+    from placement.engine.vgpu import choose_mixed_gpu, mixed_starts, timesliced_view
+
+    host = mark_busy(hgx("esx-01", vgpu_mode="mixedSize"), range(1, 8))  # one GPU left
+    gpu0 = host.gpus[0]
+    left = replace(gpu0, consumers=(Consumer("vm-16", "vgpu", "grid_h100-16c", placement_gb=40),))
+    host = replace(host, gpus=(left, *host.gpus[1:]))
+    req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-8c", vcpus=1)
+    pick = vsphere_vgpu(Fabric((host,)), req)
+    view = timesliced_view(left)
+    engine_view, engine_start = choose_mixed_gpu([view], req.vgpu_profile)
+    assert mixed_starts(view, 8)[0] == 0  # the old lowest-ID rule would have used 0
+    assert pick is not None and (pick.gpus[0].pci_id, pick.gpus[0].placement_gb) == (engine_view.pci_id, 60)
+    assert engine_start == 60
