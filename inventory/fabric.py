@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
+from inventory.bulk import assign_changed, upsert
 from inventory.models import FabricLink, Gpu, Host, LinkOverride, NumaNode, PciDevice, ResourceDomain, SmiCapture
 from inventory.topology.fabric import build_fabric
 from inventory.topology.model import (
@@ -367,29 +368,19 @@ def _store_links(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict
                 "gbps": float(link.gbps),
                 "source": link.source,
             }
-    to_create, to_update = [], []
-    fields: set[str] = set()
-    for key, values in desired.items():
-        row = existing.get(key)
-        if row is None:
-            to_create.append(FabricLink(gpu_a_id=key[0], gpu_b_id=key[1], **values))
-            continue
-        changed = [f for f, v in values.items() if getattr(row, f) != v]
-        if changed:
-            for f in changed:
-                setattr(row, f, values[f])
-            fields.update(changed)
-            to_update.append(row)
     gone = [row.pk for key, row in existing.items() if key not in desired]
     if gone:
         FabricLink.objects.filter(pk__in=gone).delete()
         counts["fabric_links_deleted"] += len(gone)
-    if to_update:
-        FabricLink.objects.bulk_update(to_update, sorted(fields), batch_size=ROW_BATCH)
-        counts["fabric_links_updated"] += len(to_update)
-    if to_create:
-        FabricLink.objects.bulk_create(to_create, batch_size=ROW_BATCH)
-        counts["fabric_links_created"] += len(to_create)
+    upsert(
+        FabricLink,
+        existing,
+        desired,
+        lambda key, values: FabricLink(gpu_a_id=key[0], gpu_b_id=key[1], **values),
+        counts,
+        "fabric_links",
+        batch_size=ROW_BATCH,
+    )
 
 
 def _store_domains(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts) -> None:
@@ -433,10 +424,8 @@ def _store_domains(host_ids: list[int], fabrics: dict[int, HostFabric], rows: di
             values = {"kind": domain.kind, "name": domain.name, "active": True}
             if not row.active:
                 values["version"] = max(row.version, replaced_version(domain.kind, new_members) + 1)
-            changed = [f for f, v in values.items() if getattr(row, f) != v]
+            changed = assign_changed(row, values)
             if changed:
-                for f in changed:
-                    setattr(row, f, values[f])
                 fields.update(changed)
                 to_update.append(row)
             have = members[row.pk]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from inventory.bulk import BATCH, upsert
 from inventory.fabric import rebuild_fabrics
 from inventory.models import (
     Cluster,
@@ -41,9 +42,6 @@ from placement.engine.catalog import Board, load_catalog
 from placement.engine.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 
 logger = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=models.Model)
-BATCH = 1000
 
 
 class SyncFailed(Exception):
@@ -226,39 +224,6 @@ def purge_stale(*, older_than_days: int | None = None) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------- applying
 
 
-def _upsert(
-    model: type[M],
-    existing: dict[Hashable, M],
-    desired: dict[Hashable, dict[str, Any]],
-    make: Callable[[Hashable, dict[str, Any]], M],
-    counts: Counter,
-    label: str,
-) -> dict[Hashable, M]:
-    """Create missing rows and update changed fields in bulk; unchanged rows are not written."""
-    created_keys, to_create, to_update, changed_fields = [], [], [], set()
-    for key, values in desired.items():
-        obj = existing.get(key)
-        if obj is None:
-            created_keys.append(key)
-            to_create.append(make(key, values))
-            continue
-        changed = [f for f, v in values.items() if getattr(obj, f) != v]
-        if changed:
-            for f in changed:
-                setattr(obj, f, values[f])
-            changed_fields.update(changed)
-            to_update.append(obj)
-    if to_create:
-        model.objects.bulk_create(to_create, batch_size=BATCH)
-    if to_update:
-        model.objects.bulk_update(to_update, sorted(changed_fields), batch_size=BATCH)
-    counts[f"{label}_created"] += len(to_create)
-    counts[f"{label}_updated"] += len(to_update)
-    result = dict(existing)
-    result.update(zip(created_keys, to_create, strict=True))
-    return result
-
-
 def _mark_stale(model: type[models.Model], objs: Iterable[models.Model], when, counts: Counter, label: str) -> None:
     pks = [o.pk for o in objs if not o.stale]
     if pks:
@@ -289,7 +254,7 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
     host_warnings: dict[str, list[str]] = {h.name: list(h.warnings) for h in snapshot.hosts}
 
     # Datacenters and clusters.
-    dcs = _upsert(
+    dcs = upsert(
         Datacenter,
         {d.moref: d for d in Datacenter.objects.filter(vcenter=vcenter)},
         {d.moref: {"name": d.name} for d in snapshot.datacenters},
@@ -298,7 +263,7 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
         "datacenters",
     )
     existing_clusters = {c.moref: c for c in Cluster.objects.filter(vcenter=vcenter)}
-    clusters = _upsert(
+    clusters = upsert(
         Cluster,
         existing_clusters,
         {
@@ -321,7 +286,7 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
     names |= {p for h in snapshot.hosts for ps in (h.gpu_profiles or {}).values() for p in ps}
     names |= {d.profile for vm in snapshot.vms for d in vm.devices if d.profile}
     parsed_profiles = _profiles(sorted(names), {}, None)
-    profiles = _upsert(
+    profiles = upsert(
         VgpuProfile,
         {p.name: p for p in VgpuProfile.objects.filter(name__in=parsed_profiles)},
         {name: _profile_fields(p) for name, p in parsed_profiles.items()},
@@ -335,7 +300,7 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
     host_fields = {h.moref: _host_fields(h, clusters) for h in snapshot.hosts}
     for snap in snapshot.hosts:
         host_fields[snap.moref]["warnings"] = []  # filled after GPUs are derived
-    hosts = _upsert(
+    hosts = upsert(
         Host,
         existing_hosts,
         {k: {f: v for f, v in fields.items() if f != "warnings"} for k, fields in host_fields.items()},
@@ -350,7 +315,7 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
 
     # VMs (before consumers, which point at them).
     existing_vms = {v.moref: v for v in VirtualMachine.objects.filter(vcenter=vcenter)}
-    vms = _upsert(
+    vms = upsert(
         VirtualMachine,
         existing_vms,
         {v.moref: _vm_fields(v, hosts) for v in snapshot.vms},
@@ -371,7 +336,7 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
     numa = _apply_numa(snapshot.hosts, hosts, numa, counts)
     pci = _apply_pci(snapshot.hosts, hosts, numa, pci, counts, host_warnings)
     derived = {snap.moref: _derive_gpus(snap, catalog, snap_vms, host_warnings) for snap in snapshot.hosts}
-    gpus = _upsert(
+    gpus = upsert(
         Gpu,
         gpus,
         {
@@ -473,7 +438,7 @@ def _apply_numa(snaps: list[HostSnap], hosts: dict, existing: dict, counts: Coun
         host = hosts[snap.moref]
         for node in snap.numa_nodes or ():
             desired[(host.pk, node.node_id)] = {"cpu_ids": list(node.cpu_ids), "memory_mb": node.memory_mb}
-    result = _upsert(
+    result = upsert(
         NumaNode, existing, desired, lambda key, v: NumaNode(host_id=key[0], node_id=key[1], **v), counts, "numa_nodes"
     )
     gone = [n.pk for key, n in existing.items() if key not in desired]
@@ -531,7 +496,7 @@ def _apply_pci(
             for key in desired
             if depth[key] == level
         }
-        result = _upsert(
+        result = upsert(
             PciDevice, result, batch, lambda key, v: PciDevice(host_id=key[0], pci_id=key[1], **v), counts, "pci"
         )
     gone = [d.pk for key, d in existing.items() if key not in desired]
@@ -715,7 +680,7 @@ def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, 
                 pass
     host_pks = [hosts[s.moref].pk for s in snapshot.hosts]
     existing = {(c.vm_id, c.gpu_id): c for c in GpuConsumer.objects.filter(gpu__host_id__in=host_pks)}
-    _upsert(
+    upsert(
         GpuConsumer,
         existing,
         desired,

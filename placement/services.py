@@ -59,7 +59,12 @@ def build_request(**fields) -> PlacementRequest:
 
 def expire_reservations() -> int:
     now = timezone.now()
-    return Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now).update(
+    due = list(
+        Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)
+    )
+    if not due:  # read first: a sync that changes nothing must not write either
+        return 0
+    return Reservation.objects.filter(pk__in=due, status=Reservation.Status.ACTIVE).update(
         status=Reservation.Status.EXPIRED, closed_at=now
     )
 
