@@ -137,10 +137,13 @@ class Command(BaseCommand):
             return
         for i, c in enumerate(document["candidates"], 1):
             gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in c["gpus"])
-            self.stdout.write(
-                f"{i}. {c['host']}: GPUs {gpus}; bottleneck {c['bottleneck']['label']} "
-                f"{c['bottleneck']['gbps']:g} GB/s; NUMA {','.join(map(str, c['numa_nodes'])) or '-'}"
+            link = (
+                f"bottleneck {c['bottleneck']['label']} {c['bottleneck']['gbps']:g} GB/s"
+                if len(c["gpus"]) > 1
+                else "single GPU"
             )
+            numa = ",".join(map(str, c["numa_nodes"])) or "-"
+            self.stdout.write(f"{i}. {c['host']}: GPUs {gpus}; {link}; NUMA {numa}")
             for line in c["explanation"]:
                 self.stdout.write(f"     {line}")
         if not document["candidates"]:
