@@ -58,3 +58,11 @@ def upsert(
     result = dict(existing)
     result.update(zip(created_keys, to_create, strict=True))
     return result
+
+
+def update_field(model: type[M], objs_and_values: list[tuple[M, Any]], field: str, *, batch_size: int = BATCH) -> int:
+    """Set ``field`` on each object whose value differs and write only those rows; return how many changed."""
+    changed = [obj for obj, value in objs_and_values if assign_changed(obj, {field: value})]
+    if changed:
+        model.objects.bulk_update(changed, [field], batch_size=batch_size)
+    return len(changed)

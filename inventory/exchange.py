@@ -190,34 +190,22 @@ def _host_from_document(
             raise InventoryFileError(field_path, f"duplicate pci_id {dev.pci_id}")
         pci[dev.pci_id] = dev
 
-    for bi, b in enumerate(_list(h, "bridges", path)):
-        bp = f"{path}.bridges[{bi}]"
-        parent = _get(b, "parent", bp, str, required=False)
-        add(
-            PciDeviceSnap(
-                pci_id=_sbdf(_get(b, "pci_id", bp, str), f"{bp}.pci_id"),
-                class_id=BRIDGE_CLASS,
-                vendor_id=_hex(b, "vendor_id", bp, required=False),
-                device_id=_hex(b, "device_id", bp, required=False),
-                device_name=_get(b, "name", bp, str, required=False, default=""),
-                parent=_sbdf(parent, f"{bp}.parent") if parent else None,
-            ),
-            f"{bp}.pci_id",
-        )
-    for oi, o in enumerate(_list(h, "other_pci", path)):
-        op = f"{path}.other_pci[{oi}]"
-        parent = _get(o, "parent", op, str, required=False)
-        add(
-            PciDeviceSnap(
-                pci_id=_sbdf(_get(o, "pci_id", op, str), f"{op}.pci_id"),
-                class_id=_hex(o, "class_id", op),
-                vendor_id=_hex(o, "vendor_id", op),
-                device_id=_hex(o, "device_id", op),
-                device_name=_get(o, "name", op, str, required=False, default=""),
-                parent=_sbdf(parent, f"{op}.parent") if parent else None,
-            ),
-            f"{op}.pci_id",
-        )
+    # Bridges have a fixed class and optional ids; other functions must state all three.
+    for key, bridge in (("bridges", True), ("other_pci", False)):
+        for i, item in enumerate(_list(h, key, path)):
+            ip = f"{path}.{key}[{i}]"
+            parent = _get(item, "parent", ip, str, required=False)
+            add(
+                PciDeviceSnap(
+                    pci_id=_sbdf(_get(item, "pci_id", ip, str), f"{ip}.pci_id"),
+                    class_id=BRIDGE_CLASS if bridge else _hex(item, "class_id", ip),
+                    vendor_id=_hex(item, "vendor_id", ip, required=not bridge),
+                    device_id=_hex(item, "device_id", ip, required=not bridge),
+                    device_name=_get(item, "name", ip, str, required=False, default=""),
+                    parent=_sbdf(parent, f"{ip}.parent") if parent else None,
+                ),
+                f"{ip}.pci_id",
+            )
 
     numa_doc = _get(h, "numa_nodes", path, list, required=False)
     numa_nodes = None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
-from inventory.bulk import assign_changed, upsert
+from inventory.bulk import assign_changed, update_field, upsert
 from inventory.models import FabricLink, Gpu, Host, LinkOverride, NumaNode, PciDevice, ResourceDomain, SmiCapture
 from inventory.topology.fabric import build_fabric
 from inventory.topology.model import (
@@ -343,15 +343,8 @@ def _store(hosts: Sequence[Host], fabrics: dict[int, HostFabric], rows: dict[int
     host_ids = [h.pk for h in hosts]
     _store_links(host_ids, fabrics, rows, counts)
     _store_domains(host_ids, fabrics, rows, counts)
-    changed = []
-    for host in hosts:
-        findings = [finding_dict(f) for f in fabrics[host.pk].findings]
-        if host.fabric_findings != findings:
-            host.fabric_findings = findings
-            changed.append(host)
-    if changed:
-        Host.objects.bulk_update(changed, ["fabric_findings"], batch_size=ROW_BATCH)
-        counts["fabric_findings_updated"] += len(changed)
+    findings = [(host, [finding_dict(f) for f in fabrics[host.pk].findings]) for host in hosts]
+    counts["fabric_findings_updated"] += update_field(Host, findings, "fabric_findings", batch_size=ROW_BATCH)
 
 
 def _store_links(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts) -> None:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from inventory.bulk import BATCH, upsert
+from inventory.bulk import BATCH, update_field, upsert
 from inventory.fabric import rebuild_fabrics
 from inventory.models import (
     Cluster,
@@ -369,16 +369,8 @@ def apply_snapshot(*, vcenter: VCenter, snapshot: InventorySnapshot) -> dict[str
         counts["consumers_deleted"] += len(vanished)
 
     # Host warnings last: they depend on everything above.
-    changed_hosts = []
-    for snap in snapshot.hosts:
-        host = hosts[snap.moref]
-        warnings = sorted(set(host_warnings.get(snap.name, [])))
-        if host.warnings != warnings:
-            host.warnings = warnings
-            changed_hosts.append(host)
-    if changed_hosts:
-        Host.objects.bulk_update(changed_hosts, ["warnings"], batch_size=BATCH)
-        counts["hosts_updated"] += len(changed_hosts)
+    warnings = [(hosts[s.moref], sorted(set(host_warnings.get(s.name, [])))) for s in snapshot.hosts]
+    counts["hosts_updated"] += update_field(Host, warnings, "warnings")
 
     # Each live host's GPU fabric (links, domains, findings), diffed like everything above.
     counts.update(rebuild_fabrics(hosts=live_hosts))
