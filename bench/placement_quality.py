@@ -1,6 +1,6 @@
 """Placement quality: the engine against first fit, go-gpuallocator's sum of pairs and vSphere's vGPU rules.
 
-Part 1, single hosts. Hosts: every ``nvidia-smi topo -m`` capture in ``../shared/samples/topo/`` and the
+Part 1, single hosts. Hosts: every ``nvidia-smi topo -m`` capture in ``tests/data/topo/`` and the
 synthetic DGX-1 hybrid cube mesh, H100 NVL pairs, PCIe-switch, two-socket L40S and HGX (NVSwitch) hosts,
 each with ``--trials`` seeded random sets of busy GPUs (trial 0: all free), for k = 2, 4, 8 where k GPUs
 are free. Passthrough requests; the HGX host takes full-framebuffer vGPUs (vSphere allows no passthrough
@@ -76,7 +76,7 @@ from placement.engine.smi_host import host_from_smi  # noqa: E402
 from placement.engine.vgpu import equal_size_max, siloed_gb, timesliced_view  # noqa: E402
 
 NAME = "placement_quality"
-SAMPLES = REPO.parent / "shared" / "samples" / "topo"
+SAMPLES = REPO / "tests" / "data" / "topo"
 RESULTS = REPO / "bench" / "results"
 SIZES = (2, 4, 8)
 HGX_PROFILE = "grid_h100-80c"

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"  # real captures copied from public sources (see its README)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

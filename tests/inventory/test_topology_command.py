@@ -17,7 +17,7 @@ from inventory.models import FabricLink, Host, ResourceDomain, SmiCapture
 from tests.inventory.test_fabric import NVL, NVL_CAPTURE, demo
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO.parent / "shared" / "samples" / "topo"
+SAMPLES = REPO / "tests" / "data" / "topo"
 SAMPLE_FILES = sorted(SAMPLES.glob("*")) if SAMPLES.is_dir() else []
 
 NVL_CSV = """\
@@ -56,7 +56,7 @@ def snapshot_of_fabric() -> tuple:
 # --------------------------------------------------------------------------- parse-smi
 
 
-def test_the_shared_samples_are_there():
+def test_the_sample_captures_are_there():
     assert SAMPLES.is_dir(), f"{SAMPLES} is missing: the parser tests need the real captures"
     assert SAMPLE_FILES, f"{SAMPLES} holds no captures"
 

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inventory import services as inventory_services
-from tests.conftest import SHARED
+from tests.conftest import TEST_DATA
 from tests.vcsim import LABS
 
-SAMPLES = SHARED / "samples" / "topo"
+SAMPLES = TEST_DATA / "topo"
 CANDIDATE_KEYS = {"host", "gpus", "score", "bottleneck", "numa_nodes", "explanation"}
 
 

@@ -12,8 +12,8 @@ from inventory.topology.smi import (
     parse_smi_topology,
 )
 
-# The shared/ folder is a sibling of the repository checkout; a missing folder must fail, not skip.
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples" / "topo"
+# Real captures copied into tests/data/topo (first line of each: its source); a missing folder must fail.
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "topo"
 
 EXPECTED = {
     "consumer-4gpu-phb-workstation.txt": {
@@ -60,7 +60,7 @@ EXPECTED = {
 
 
 def sample_files() -> list[Path]:
-    assert SAMPLES.is_dir(), f"sample captures missing: {SAMPLES} (shared/ must sit beside the repo)"
+    assert SAMPLES.is_dir(), f"sample captures missing: {SAMPLES} (tests/data/topo)"
     files = sorted(SAMPLES.glob("*.txt"))
     assert files, f"no captures in {SAMPLES}"
     return files
