@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from inventory import services
 from inventory.models import Host, SmiCapture
+from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def host():
 @pytest.fixture
 def api():
     client = APIClient()
-    client.force_authenticate(get_user_model().objects.create_user("ops"))
+    client.force_authenticate(UserFactory(username="ops", role="planner"))  # smi imports: planner role
     return client
 
 
