@@ -7,6 +7,9 @@ costs the same number of queries whatever its size. Writes go through ``inventor
 
 from __future__ import annotations
 
+import logging
+
+from django.db import transaction
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -41,9 +44,10 @@ from inventory.occupancy import gpu_occupancy
 from inventory.topology.svg import render_host_svg
 from inventory.vsphere.connection import VCenterError
 
+logger = logging.getLogger(__name__)
+
 
 class _ListBase(viewsets.GenericViewSet):
-    lookup_value_regex = r"[0-9]+"
     pagination_class = Pagination
     filter_backends = [DjangoFilterBackend, OrderingFilter]
 
@@ -309,8 +313,23 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase
     def create(self, request, *args, **kwargs):
         serializer = SyncRunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = tasks.enqueue_sync(vcenter=serializer.validated_data["vcenter"], trigger=SyncRun.Trigger.MANUAL)
-        run = self.get_queryset().get(pk=run.pk)  # an eager run has finished by now
+        run_id = None
+        try:
+            with transaction.atomic():  # the task is sent when this commits
+                run_id = tasks.enqueue_sync(
+                    vcenter=serializer.validated_data["vcenter"], trigger=SyncRun.Trigger.MANUAL
+                ).pk
+        except Exception:
+            # Without a broker the task runs in-process at commit, and a failed sync raises out of it; the run
+            # records the failure, which is what the caller polls.
+            if run_id is None:
+                raise
+            logger.warning("sync run %s could not run", run_id, exc_info=True)
+            # A run that never started (the broker refused the task) must not be polled forever.
+            SyncRun.objects.filter(pk=run_id, status="queued").update(
+                status="failed", error="the sync could not be started; see the server log"
+            )
+        run = self.get_queryset().get(pk=run_id)  # an in-process run has finished by now
         body = SyncRunSerializer(run, context=self.get_serializer_context()).data
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{run.pk}/")
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
