@@ -86,14 +86,22 @@ class PlanView(placement_views.PlanView):
     permission_classes = [PlannerWrites]
 
 
-class SchemaView(SpectacularAPIView):
-    """The OpenAPI document (YAML, or JSON with ``?format=json``); its errors are JSON like every other."""
+class JsonErrorsMixin:
+    """Errors are JSON, also from views whose successful answers are not (YAML schema, HTML docs)."""
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)
         self.request.accepted_renderer = JSONRenderer()
         self.request.accepted_media_type = "application/json"
         return response
+
+
+class SchemaView(JsonErrorsMixin, SpectacularAPIView):
+    """The OpenAPI document (YAML, or JSON with ``?format=json``)."""
+
+
+class DocsView(JsonErrorsMixin, SpectacularSwaggerView):
+    """Swagger UI over the schema."""
 
 
 router = ApiRouter()
@@ -104,6 +112,6 @@ urlpatterns = [
     path("token/", TokenView.as_view(), name="api-token"),
     path("plans/", PlanView.as_view(), name="api-plan"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,
 ]

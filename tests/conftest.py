@@ -118,6 +118,10 @@ def celery_worker(redis_url, transactional_db, settings):
         text=True,
     )
     app.conf.broker_url = redis_url
+    # An eager task earlier in the session opened the connection and producer pools on the memory:// broker;
+    # drop them so the control ping (and tasks) go to Redis.
+    app._pool = None
+    app.amqp._producer_pool = None
     app.conf.task_always_eager = False
     app.conf.task_default_queue = queue
     try:

@@ -60,7 +60,7 @@ def test_token_request_names_missing_fields():
 # ---------------------------------------------------------------------------------------------- 401
 
 
-@pytest.mark.parametrize("path", ["/api/", "/api/hosts/", "/api/gpus/", "/api/vcenters/", "/api/schema/"])
+@pytest.mark.parametrize("path", ["/api/", "/api/hosts/", "/api/gpus/", "/api/vcenters/", "/api/schema/", "/api/docs/"])
 def test_missing_credentials_are_401_with_a_token_challenge(path):
     response = APIClient().get(path)
     assert response.status_code == 401
