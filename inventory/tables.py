@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from inventory.models import Host, SyncRun, SyncStatus, VCenter
 
@@ -24,8 +27,10 @@ def status_badge(status: str, label: str | None = None) -> str:
 
 def when(value) -> str:
     if value is None:
-        return format_html('<span class="faint">never</span>')
-    return format_html('<span class="nowrap" title="{}">{}</span>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S"))
+        return mark_safe('<span class="faint">never</span>')
+    return format_html(
+        '<span class="nowrap" title="{}">{}</span>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S")
+    )
 
 
 class HtmxTable(tables.Table):
@@ -48,9 +53,7 @@ class VCenterTable(HtmxTable):
     inventory_stale = tables.Column(verbose_name="Inventory")
     sync_interval_minutes = tables.Column(verbose_name="Schedule", attrs={"td": {"class": "nowrap"}})
     host_count = tables.Column(verbose_name="Hosts", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
-    actions = tables.TemplateColumn(
-        template_name="inventory/vcenters/_actions.html", verbose_name="", orderable=False, empty_values=()
-    )
+    actions = tables.Column(verbose_name="", orderable=False, empty_values=())
 
     class Meta(HtmxTable.Meta):
         model = VCenter
@@ -74,6 +77,15 @@ class VCenterTable(HtmxTable):
     def render_name(self, record: VCenter) -> str:
         return format_html("<strong>{}</strong>", record.name)
 
+    def render_actions(self, record: VCenter) -> str:
+        # Rendered here rather than with a TemplateColumn: a template per row would re-run every context processor.
+        return render_to_string("inventory/vcenters/_actions.html", {"record": record, "csrf_token": self.csrf_token})
+
+    @property
+    def csrf_token(self) -> str:
+        request = getattr(self, "request", None)
+        return get_token(request) if request is not None else ""
+
     def render_last_sync_status(self, record: VCenter) -> str:
         badge = status_badge(record.last_sync_status, record.get_last_sync_status_display())
         if record.last_error:
@@ -88,10 +100,10 @@ class VCenterTable(HtmxTable):
 
     def render_inventory_stale(self, record: VCenter) -> str:
         if record.inventory_stale:
-            return format_html('<span class="badge stale">stale</span>')
+            return mark_safe('<span class="badge stale">stale</span>')
         if record.last_success_at is None:
-            return format_html('<span class="badge never">not synced</span>')
-        return format_html('<span class="badge ok">current</span>')
+            return mark_safe('<span class="badge never">not synced</span>')
+        return mark_safe('<span class="badge ok">current</span>')
 
     def render_sync_interval_minutes(self, record: VCenter) -> str:
         text = f"every {record.sync_interval_minutes} min"
@@ -144,13 +156,28 @@ class SyncRunTable(HtmxTable):
 
     def render_duration(self, record: SyncRun) -> str:
         seconds = record.duration_s
-        return "–" if seconds is None else f"{seconds:.1f} s"
+        return "\u2013" if seconds is None else f"{seconds:.1f} s"
 
     def render_counts(self, value) -> str:
         return counts_text(value or {})
 
     def render_error(self, value) -> str:
         return format_html('<span class="result bad">{}</span>', value) if value else ""
+
+
+def occupancy_strip(gpus) -> str:
+    """One square per GPU: free, in use, reserved, or partly used vGPU (filled by use; GB left in the title)."""
+    if not gpus:
+        return mark_safe('<span class="faint">no GPU</span>')
+    cells = format_html_join(
+        "",
+        '<span class="g {}"{} title="{}"></span>',
+        (
+            (g.state, format_html(' style="--fill: {}%"', g.used_pct) if g.state == "partial" else "", g.title)
+            for g in gpus
+        ),
+    )
+    return format_html('<span class="strip" aria-label="GPU occupancy">{}</span>', cells)
 
 
 class HostTable(HtmxTable):
@@ -165,9 +192,7 @@ class HostTable(HtmxTable):
     gpus_free = tables.Column(verbose_name="Free", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     gpus_used = tables.Column(verbose_name="In use", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     gpus_reserved = tables.Column(verbose_name="Reserved", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
-    occupancy = tables.TemplateColumn(
-        template_name="inventory/_strip.html", verbose_name="Occupancy", orderable=False, empty_values=()
-    )
+    occupancy = tables.Column(verbose_name="Occupancy", orderable=False, empty_values=())
     state = tables.Column(verbose_name="State", empty_values=(), order_by=("connection_state", "maintenance_mode"))
 
     class Meta(HtmxTable.Meta):
@@ -189,22 +214,25 @@ class HostTable(HtmxTable):
         row_attrs = {"class": lambda record: "stale" if record.stale else ""}
 
     def render_model(self, record: Host) -> str:
-        return f"{record.vendor} {record.model}".strip() or "–"
+        return f"{record.vendor} {record.model}".strip() or "\u2013"
+
+    def render_occupancy(self, record: Host) -> str:
+        return occupancy_strip(getattr(record, "gpu_strip", ()))
 
     def render_gpu_models(self, record: Host) -> str:
-        return format_html_join(", ", "{}", ((m,) for m in getattr(record, "gpu_model_names", ()))) or "–"
+        return format_html_join(", ", "{}", ((m,) for m in getattr(record, "gpu_model_names", ()))) or "\u2013"
 
     def render_state(self, record: Host) -> str:
         parts = []
         if record.stale:
-            parts.append(format_html('<span class="badge stale">stale</span>'))
+            parts.append(mark_safe('<span class="badge stale">stale</span>'))
         if record.connection_state != "connected":
             parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
         if record.maintenance_mode:
-            parts.append(format_html('<span class="badge warn">maintenance</span>'))
+            parts.append(mark_safe('<span class="badge warn">maintenance</span>'))
         if record.warnings or record.fabric_findings:
             n = len(record.warnings or ()) + len(record.fabric_findings or ())
             parts.append(format_html('<span class="badge warn" title="warnings and fabric findings">{} ⚠</span>', n))
         if not parts:
-            parts.append(format_html('<span class="badge ok">ok</span>'))
+            parts.append(mark_safe('<span class="badge ok">ok</span>'))
         return format_html_join(" ", "{}", ((p,) for p in parts))

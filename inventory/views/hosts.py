@@ -30,20 +30,21 @@ def _svg_occupancy(host: Host, gpus: list) -> dict[str, str]:
 def host_svg(host: Host, gpus: list | None = None) -> str:
     result, hw = fabric.current_fabric(host)
     if gpus is None:
-        gpus = occupancy.host_gpus(host=host)
+        gpus = occupancy.host_gpu_details(host=host)
     return render_host_svg(result, hw, occupancy=_svg_occupancy(host, gpus))
 
 
 def _host_context(host: Host) -> dict:
-    gpus = occupancy.host_gpus(host=host)
+    gpus = occupancy.host_gpu_details(host=host)
     stored = fabric.stored_fabric(host)
     domains_of: dict[str, list[dict]] = {}
     for domain in stored["domains"]:
         if domain["active"]:
             for pci in domain["gpus"]:
                 domains_of.setdefault(pci, []).append(domain)
-    for gpu in gpus:
-        gpu.domains = domains_of.get(gpu.pci_id, [])
+    for gpu in gpus:  # smallest groups first: a pair or a switch says more about a GPU than the whole board
+        mine = [d for d in domains_of.get(gpu.pci_id, []) if len(d["gpus"]) > 1 and d["kind"] != "numa-node"]
+        gpu.domains = sorted(mine, key=lambda d: (len(d["gpus"]), d["kind"], d["name"]))
     numa = []
     for node in NumaNode.objects.filter(host=host).order_by("node_id"):
         numa.append(

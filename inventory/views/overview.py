@@ -19,7 +19,7 @@ WARNING_HOSTS_SHOWN = 50
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     vcenters = list(selectors.vcenter_list())
-    clusters = occupancy.cluster_overview()
+    clusters = occupancy.cluster_summaries()
     warn_qs = (
         Host.objects.filter(stale=False)
         .exclude(Q(warnings=[]) & Q(fabric_findings=[]))
@@ -48,20 +48,25 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from inventory.filtersets import HostFilterSet
 
     cluster = get_object_or_404(Cluster.objects.select_related("vcenter"), pk=pk)
-    hosts = occupancy.annotate_host_counts(Host.objects.filter(cluster=cluster)).select_related("vcenter")
+    hosts = occupancy.annotate_gpu_counts(Host.objects.filter(cluster=cluster)).select_related("vcenter")
     filterset = HostFilterSet(request.GET or None, queryset=hosts, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
-    table = HostTable(filterset.qs if filterset.is_bound and valid else hosts if valid else hosts.none(), order_by="name")
+    table = HostTable(
+        filterset.qs if filterset.is_bound and valid else hosts if valid else hosts.none(), order_by="name"
+    )
     if not valid:
         problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
         table.empty_text = f"The filter is not valid ({problems})."
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     page_hosts = [row.record for row in table.page.object_list] if table.page else []
-    occupancy.attach_gpu_strips(page_hosts)
-    summary = occupancy.cluster_overview(clusters=[cluster])
+    strips = occupancy.gpus_by_host(host_ids=[h.pk for h in page_hosts])
+    for host in page_hosts:
+        host.gpu_strip = strips.get(host.pk, [])
+        host.gpu_model_names = sorted({g.model for g in host.gpu_strip})
+    summary = occupancy.cluster_summaries(clusters=Cluster.objects.filter(pk=cluster.pk))
     context = {
         "cluster": cluster,
-        "summary": summary[0] if summary else None,
+        "summary": occupancy.overview_totals(summary),
         "filter": filterset,
         "table": table,
     }

@@ -6,6 +6,7 @@ server answers HTTP 286, which makes htmx swap the final state in and stop polli
 
 from __future__ import annotations
 
+from celery.exceptions import Retry
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,7 +34,8 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncStartForm]:
 
     runs = SyncRun.objects.select_related("vcenter")
     filterset = SyncRunFilterSet(request.GET or None, queryset=runs, request=request)
-    table = SyncRunTable(filterset.qs if filterset.is_valid() else runs.none(), order_by="-created")
+    valid = not filterset.is_bound or filterset.is_valid()
+    table = SyncRunTable(filterset.qs if valid else runs.none(), order_by="-created")
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return table, filterset
 
@@ -64,8 +66,14 @@ def sync_start(request: HttpRequest) -> HttpResponse:
         table, filterset = _history(request)
         context = {"table": table, "filter": filterset, "active": [], "start_form": form}
         return render(request, "inventory/syncs/list.html", context, status=400)
-    run = tasks.enqueue_sync(vcenter=form.cleaned_data["vcenter"], trigger=SyncRun.Trigger.MANUAL)
-    run.refresh_from_db()  # without a broker the task ran eagerly on commit: show its outcome
+    vcenter = form.cleaned_data["vcenter"]
+    try:
+        run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL)
+    except Retry:
+        # Without a broker the task runs eagerly on commit, inside this call, and a retryable failure raises
+        # Retry here; the run is already recorded as failed with its error.
+        run = SyncRun.objects.filter(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL).order_by("-created", "-id")[0]
+    run.refresh_from_db()  # eager: the task already ran, show its outcome
     if htmx:
         response = render(request, "inventory/syncs/_run.html", {"run": run, "finished": is_finished(run)})
         if is_finished(run):

@@ -114,4 +114,3 @@ def vcenter_delete(request: HttpRequest, pk: int) -> HttpResponse:
         "runs": vcenter.sync_runs.count(),
     }
     return render(request, "inventory/vcenters/delete.html", {"vcenter": vcenter, "counts": counts})
-
