@@ -112,12 +112,21 @@ class VCenterTable(HtmxTable):
         return text
 
 
+COUNT_LABELS = (("seen_hosts", "hosts"), ("seen_gpus", "GPUs"), ("seen_vms", "VMs"), ("objects", "objects"))
+CHANGE_SUFFIXES = ("_created", "_updated", "_stale", "_changed", "_deleted")
+
+
+def count_summary(counts: dict) -> list[tuple[str, int]]:
+    """The few numbers worth a glance: what was seen, and how many rows changed."""
+    shown = [(label, counts[key]) for key, label in COUNT_LABELS if key in counts]
+    changes = sum(v for k, v in counts.items() if k.endswith(CHANGE_SUFFIXES) and isinstance(v, int))
+    if counts:
+        shown.append(("changes", changes))
+    return shown
+
+
 def counts_text(counts: dict) -> str:
-    keys = ("hosts", "gpus", "vms", "objects")
-    shown = [(k, counts[k]) for k in keys if k in counts]
-    if not shown:
-        shown = sorted(counts.items())[:4]
-    return format_html_join(" ", '<span class="tag">{} {}</span>', shown) if shown else ""
+    return format_html_join(" ", '<span class="tag">{} {}</span>', count_summary(counts or {}))
 
 
 class SyncRunTable(HtmxTable):

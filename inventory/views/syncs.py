@@ -17,7 +17,7 @@ from inventory import tasks
 from inventory.forms import SyncStartForm
 from inventory.models import SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
-from inventory.tables import SyncRunTable
+from inventory.tables import SyncRunTable, count_summary
 from inventory.views.common import page_or_partial
 
 FINISHED = (SyncStatus.SUCCESS, SyncStatus.FAILED)
@@ -75,7 +75,8 @@ def sync_start(request: HttpRequest) -> HttpResponse:
         run = SyncRun.objects.filter(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL).order_by("-created", "-id")[0]
     run.refresh_from_db()  # eager: the task already ran, show its outcome
     if htmx:
-        response = render(request, "inventory/syncs/_run.html", {"run": run, "finished": is_finished(run)})
+        context = {"run": run, "finished": is_finished(run), "summary": count_summary(run.counts or {})}
+        response = render(request, "inventory/syncs/_run.html", context)
         if is_finished(run):
             response["HX-Trigger"] = FINISHED_EVENT
         return response
@@ -88,7 +89,7 @@ def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
     """One run: the polled partial for htmx (286 once finished), the detail page otherwise."""
     run = get_object_or_404(SyncRun.objects.select_related("vcenter"), pk=pk)
     finished = is_finished(run)
-    context = {"run": run, "finished": finished}
+    context = {"run": run, "finished": finished, "summary": count_summary(run.counts or {})}
     if getattr(request, "htmx", None):
         response = render(request, "inventory/syncs/_run.html", context, status=HTMX_STOP_POLLING if finished else 200)
         if finished:

@@ -497,12 +497,13 @@ def test_connection_test_against_the_vcsim_lab_shows_the_version(admin, lab_vcen
 
 
 def test_a_finished_run_answers_286_and_stops_polling(viewer, demo):
-    run = factories.SyncRunFactory(vcenter=demo, status=SyncStatus.SUCCESS, counts={"hosts": 4}, round_trips=3)
+    counts = {"seen_hosts": 4, "hosts_created": 1, "gpus_updated": 2}
+    run = factories.SyncRunFactory(vcenter=demo, status=SyncStatus.SUCCESS, counts=counts, round_trips=3)
     response = viewer.get(f"/syncs/{run.pk}/", **HTMX)
     assert response.status_code == 286
     assert response["HX-Trigger"] == "sync-finished"
     html = text(response)
-    assert 'hx-trigger="every 1s"' not in html and "Success" in html and "hosts 4" in html
+    assert 'hx-trigger="every 1s"' not in html and "Success" in html and "hosts 4" in html and "changes 3" in html
     failed = factories.SyncRunFactory(vcenter=demo, status=SyncStatus.FAILED, error="login refused")
     response = viewer.get(f"/syncs/{failed.pk}/", **HTMX)
     assert response.status_code == 286 and "login refused" in text(response)
@@ -520,12 +521,12 @@ def test_a_running_run_keeps_polling(viewer, demo):
 
 
 def test_sync_history_lists_runs_with_counts_durations_and_errors(viewer, demo):
-    factories.SyncRunFactory(vcenter=demo, counts={"hosts": 4, "gpus": 18}, round_trips=5)
+    factories.SyncRunFactory(vcenter=demo, counts={"seen_hosts": 4, "seen_gpus": 18}, round_trips=5)
     factories.SyncRunFactory(vcenter=demo, status=SyncStatus.FAILED, error="certificate verify failed")
     html = text(viewer.get("/syncs/"))
-    assert "hosts 4" in html and "gpus 18" in html and "certificate verify failed" in html and " s<" in html
+    assert "hosts 4" in html and "GPUs 18" in html and "certificate verify failed" in html and " s<" in html
     only_failed = text(viewer.get("/syncs/", {"status": "failed"}, HTTP_HX_TARGET="syncs-table", **HTMX))
-    assert "certificate verify failed" in only_failed and "gpus 18" not in only_failed and "<html" not in only_failed
+    assert "certificate verify failed" in only_failed and "GPUs 18" not in only_failed and "<html" not in only_failed
 
 
 def test_starting_a_sync_of_an_unknown_vcenter_is_a_field_error(admin):
