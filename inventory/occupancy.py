@@ -162,25 +162,37 @@ _GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb",
 
 def gpu_occupancy(*, gpus: QuerySet[Gpu]) -> list[GpuOccupancy]:
     """Occupancy of each GPU in ``gpus`` (a queryset, evaluated with four queries in all)."""
+    rows, consumers, reservations, profiles = _load(gpus)
+    return [_occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows]
+
+
+def _load(gpus: QuerySet[Gpu], *, vm_names: bool = True) -> tuple[list, dict, dict, dict]:
+    """The rows behind ``gpu_occupancy``: live GPUs, their consumers and active reservations, the profiles.
+
+    Reservations are read from the (small) reservation item table, not by joining every GPU to it.
+    Without ``vm_names`` the consumers are read without joining their VMs' names (counting only).
+    """
     rows = list(gpus.filter(stale=False).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
     ids = gpus.filter(stale=False).values("pk")
     consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
-    for gpu_id, vm, kind, profile, holds in (
-        GpuConsumer.objects.filter(gpu__in=ids)
-        .annotate(holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField()))
-        .order_by("vm__name")
-        .values_list("gpu_id", "vm__name", "kind", "profile", "holds")
-    ):
+    consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
+        holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField())
+    )
+    if vm_names:
+        consumer_qs = consumer_qs.order_by("vm__name").values_list("gpu_id", "vm__name", "kind", "profile", "holds")
+    else:
+        consumer_qs = consumer_qs.order_by().values_list("gpu_id", Value(""), "kind", "profile", "holds")
+    for gpu_id, vm, kind, profile, holds in consumer_qs:
         consumers[gpu_id].append((vm, kind, profile, bool(holds)))
     reservations: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
     for gpu_id, vm, profile in (
-        Gpu.objects.filter(_active_reservation_items(), pk__in=ids)
-        .order_by("reservation_items__reservation__vm_name")
-        .values_list("pk", "reservation_items__reservation__vm_name", "reservation_items__profile")
+        item_model.objects.filter(gpu__in=ids, reservation__status="active", reservation__expires_at__gt=timezone.now())
+        .order_by("reservation__vm_name")
+        .values_list("gpu_id", "reservation__vm_name", "profile")
     ):
         reservations[gpu_id].append((vm, profile))
-    profiles = _profiles()
-    return [_occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows]
+    return rows, consumers, reservations, _profiles()
 
 
 def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
@@ -285,15 +297,22 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         summary.hosts_with_warnings += bool(warnings or findings)
         host_cluster[pk] = key
     rows: dict[tuple, ModeSummary] = {}
-    for occ in gpu_occupancy(gpus=Gpu.objects.filter(host__in=hosts.values("pk"))):
-        key = host_cluster.get(occ.host_id)
+    gpu_rows, consumers, reservations, profiles = _load(Gpu.objects.filter(host__in=hosts.values("pk")), vm_names=False)
+    for gpu in gpu_rows:
+        pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
+        key = host_cluster.get(host_id)
         if key is None:
             continue
-        row = rows.get((key, occ.model, occ.mode))
+        mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
+        row = rows.get((key, model, mode))
         if row is None:
-            row = rows[(key, occ.model, occ.mode)] = ModeSummary(occ.model, occ.mode)
+            row = rows[(key, model, mode)] = ModeSummary(model, mode)
             summaries[key].rows.append(row)
         row.gpus += 1
+        if pk not in consumers and pk not in reservations:
+            row.free += 1  # nobody holds or reserves it: no need to work out partial use
+            continue
+        occ = _occupancy(gpu, consumers.get(pk, []), reservations.get(pk, []), profiles)
         setattr(row, occ.state, getattr(row, occ.state) + 1)
         if occ.state == PARTIAL:
             row.free_gb_on_partial += occ.free_gb

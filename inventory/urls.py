@@ -6,6 +6,7 @@ from inventory import views
 
 app_name = "inventory"
 urlpatterns = [
+    path("clusters/", views.cluster_list, name="clusters"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster_detail"),
     path("inventory/hosts/<int:pk>/", views.host_detail, name="host_detail"),
     path("inventory/hosts/<int:pk>/smi/", views.host_import_smi, name="host_import_smi"),

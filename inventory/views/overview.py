@@ -40,7 +40,8 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    return redirect(f"{request.build_absolute_uri('/')}#clusters")
+    """The clusters are listed on the overview."""
+    return redirect("/#clusters")
 
 
 @require_GET
