@@ -17,7 +17,10 @@ class VCenterForm(forms.Form):
 
     name = forms.SlugField(max_length=100, help_text="Short unique name (letters, digits, - and _)")
     url = forms.URLField(
-        max_length=300, assume_scheme="https", help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk"
+        max_length=300,
+        assume_scheme="https",
+        label="SDK URL",
+        help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk",
     )
     username = forms.CharField(max_length=200)
     password = forms.CharField(
