@@ -136,3 +136,25 @@ def test_add_the_vcsim_lab_as_a_vcenter_sync_it_and_watch_it_finish(admin_page, 
     polls_after = sum(1 for u in requests if u.endswith(f"/syncs/{run.pk}/"))
     assert polls_after == polls_before
     assert run_card.get_attribute("hx-trigger") is None
+
+
+def test_cluster_hosts_filter_and_sort_in_place(admin_page, live_server):
+    from inventory.models import Cluster
+
+    load_demo()
+    page = admin_page
+    cluster = Cluster.objects.get(name="pcie-cluster")
+    page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
+    rows = page.locator("#hosts-table tbody tr")
+    assert rows.count() == 3
+    page.evaluate("window.__marker = 'same page'")  # survives only if htmx swaps instead of navigating
+    page.fill("input[name=gpu_model]", "L40S")
+    page.locator("#hosts-table tbody tr").first.wait_for()
+    page.wait_for_function("document.querySelectorAll('#hosts-table tbody tr').length === 1")
+    assert "esx-l40s-01.lab.local" in rows.first.inner_text()
+    assert "gpu_model=L40S" in page.url  # pushed, so the filtered view can be bookmarked
+    page.fill("input[name=gpu_model]", "")
+    page.wait_for_function("document.querySelectorAll('#hosts-table tbody tr').length === 3")
+    page.click("#hosts-table th >> text=Free")
+    page.wait_for_function("document.querySelector('#hosts-table th.asc, #hosts-table th.desc') !== null")
+    assert page.evaluate("window.__marker") == "same page"

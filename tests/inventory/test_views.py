@@ -590,3 +590,13 @@ def test_pages_run_a_constant_number_of_queries(viewer, django_assert_max_num_qu
     large = {url: _count(viewer, url) for url in small}
     assert large == small
     assert max(small.values()) <= 25, small
+
+
+def test_htmx_2_is_vendored_and_clusters_lead_to_the_overview(viewer):
+    from django.conf import settings
+
+    vendored = settings.BASE_DIR / "static" / "vendor" / "htmx"
+    assert 'version:"2.' in (vendored / "htmx.min.js").read_text()
+    assert (vendored / "LICENSE").exists() and "2.0" in (vendored / "README.md").read_text()
+    response = viewer.get("/clusters/")
+    assert response.status_code == 302 and response["Location"] == "/#clusters"
