@@ -62,6 +62,7 @@ def _host_context(host: Host) -> dict:
         "fabric": stored,
         "numa": numa,
         "latest_capture": latest,
+        "smi_max_bytes": SMI_MAX_BYTES,
         "svg": mark_safe(host_svg(host, gpus)),  # noqa: S308 - our own renderer escapes every text it draws
     }
 

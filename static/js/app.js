@@ -19,3 +19,19 @@ document.addEventListener("htmx:sendError", function () {
   msg.textContent = "The server could not be reached.";
   flash.appendChild(msg);
 });
+// A form with data-max-bytes refuses, before sending, text larger than the server accepts (the server answers
+// 413 up to Django's upload limit, and only a generic 400 beyond it).
+document.addEventListener("htmx:beforeRequest", function (evt) {
+  var form = evt.detail.elt;
+  if (!form || !form.matches || !form.matches("form[data-max-bytes]")) return;
+  var limit = parseInt(form.getAttribute("data-max-bytes"), 10);
+  var size = 0;
+  form.querySelectorAll("textarea").forEach(function (t) { size += new TextEncoder().encode(t.value).length; });
+  if (size <= limit) return;
+  evt.preventDefault();
+  var box = form.querySelector("[data-size-error]");
+  if (box) {
+    box.hidden = false;
+    box.textContent = "The paste is larger than " + Math.round(limit / 1024) + " KiB; an nvidia-smi capture is a few KiB.";
+  }
+});

@@ -158,3 +158,20 @@ def test_cluster_hosts_filter_and_sort_in_place(admin_page, live_server):
     page.click("#hosts-table th >> text=Free")
     page.wait_for_function("document.querySelector('#hosts-table th.asc, #hosts-table th.desc') !== null")
     assert page.evaluate("window.__marker") == "same page"
+
+
+def test_an_oversized_paste_is_refused_before_it_is_sent(admin_page, live_server):
+    from inventory.models import Host, SmiCapture
+
+    load_demo()
+    nvl = Host.objects.get(name=NVL)
+    page = admin_page
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(f"{live_server.url}/inventory/hosts/{nvl.pk}/")
+    page.locator("textarea[name=text]").evaluate("(t) => { t.value = 'GPU0 '.repeat(60000); }")  # ~293 KiB
+    page.click("#smi-form button[type=submit]")
+    message = page.locator("[data-size-error]")
+    message.wait_for()
+    assert "larger than 256 KiB" in message.inner_text()
+    assert posts == [] and not SmiCapture.objects.exists()
