@@ -193,7 +193,7 @@ def test_hosts_and_clusters_with_the_same_name_in_two_vcenters_are_told_apart(vi
     warnings = html[html.index('id="warning-table"') :]
     for host in hosts:
         assert f'href="/inventory/hosts/{host.pk}/"' in warnings
-        assert f"<td>{host.vcenter.name}</td>" in warnings
+        assert f'<td class="nowrap">{host.vcenter.name}</td>' in warnings
         assert f'href="/clusters/{host.cluster_id}/"' in html
     clusters = html[html.index('id="cluster-table"') : html.index('id="warning-table"')]
     assert "vc-east" in clusters and "vc-west" in clusters
