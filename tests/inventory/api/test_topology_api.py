@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from inventory import services
@@ -73,8 +72,6 @@ def test_anonymous_cannot_post_captures(host):
 
 
 def test_host_page_paste_form(client, host):
-    from tests.factories import UserFactory
-
     client.force_login(UserFactory(role="planner"))  # smi imports need the planner role
     page = client.get(f"/inventory/hosts/{host.pk}/")
     assert b"Import an nvidia-smi capture" in page.content
