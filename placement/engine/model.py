@@ -94,6 +94,14 @@ class HostState:
     connection_state: str = "connected"
     maintenance: bool = False
     stale: bool = False
+    host_id: int | None = None  # the inventory's primary key; None for hosts known only from a capture
+    vcenter: str = ""  # the vCenter's name: host names are unique only within one vCenter
+    problem: str = ""  # why the host's stored inventory could not be read (the host is then rejected)
+
+    @property
+    def ident(self) -> tuple:
+        """What tells two hosts apart: the primary key when known, else (vCenter, name)."""
+        return ("pk", self.host_id) if self.host_id is not None else ("name", self.vcenter, self.name)
 
     def link(self, a: str, b: str) -> PairLink:
         key = (a, b) if a < b else (b, a)
@@ -114,14 +122,18 @@ class HostState:
 class Fabric:
     hosts: tuple[HostState, ...] = field(default_factory=tuple)
 
-    def host(self, name: str) -> HostState:
+    def host(self, name: str, *, host_id: int | None = None, vcenter: str | None = None) -> HostState:
+        """The host with this primary key, else the one with this name (and vCenter when given)."""
         for h in self.hosts:
-            if h.name == name:
+            if host_id is not None:
+                if h.host_id == host_id:
+                    return h
+            elif h.name == name and (vcenter is None or h.vcenter == vcenter):
                 return h
-        raise KeyError(name)
+        raise KeyError(host_id if host_id is not None else name)
 
     def replace_host(self, host: HostState) -> Fabric:
-        return Fabric(tuple(host if h.name == host.name else h for h in self.hosts))
+        return Fabric(tuple(host if h.ident == host.ident else h for h in self.hosts))
 
 
 def with_consumers(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 
-from placement.engine.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
+from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
 
 # DGX-1 (Volta) hybrid cube mesh as printed by nvidia-smi topo -m: links between GPU indices (a, b) -> NV#
