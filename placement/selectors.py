@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
 from inventory.models import Gpu as GpuRow
+from placement.engine import gpuset
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
 from placement.engine.request import RequestError
@@ -44,6 +45,7 @@ class HostTemplate:
     links: dict[tuple[str, str], PairLink]
     partitions: tuple[frozenset[str], ...]
     problem: str = ""
+    topology: tuple | None = None  # gpuset.signature_of for these GPUs, links and partitions (computed once)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class HostRow:
 
 
 _TEMPLATES: Lru[HostTemplate] = Lru(TEMPLATES_MAX)
+# One PairLink object per distinct (kind, GB/s, NVLink count): hosts of one type share them (few dozen in all).
+_LINKS: dict[tuple[str, float, int], PairLink] = {}
 _STATS = {"template_hits": 0, "template_misses": 0}
 
 
@@ -283,7 +287,12 @@ def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) 
     pair_links: dict[tuple[str, str], PairLink] = {}
     for a, b, kind, gbps, count in links:
         if a in live and b in live:
-            pair_links[(a, b) if a < b else (b, a)] = PairLink(kind, gbps, count)
+            link = _LINKS.get((kind, gbps, count))
+            if link is None:
+                if len(_LINKS) >= 4096:  # only odd overrides could get here; stay bounded anyway
+                    _LINKS.clear()
+                link = _LINKS.setdefault((kind, gbps, count), PairLink(kind, gbps, count))
+            pair_links[(a, b) if a < b else (b, a)] = link
     for x in range(len(pcis)):
         for y in range(x + 1, len(pcis)):
             pair_links.setdefault((pcis[x], pcis[y]), SYS_LINK)
@@ -297,7 +306,8 @@ def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) 
             key=lambda p: (len(p), sorted(p)),
         )
     )
-    return HostTemplate(states, tuple(g[0] for g in gpus), pair_links, partitions)
+    topology = gpuset.signature_of(HostState("", "", states, pair_links, partitions))
+    return HostTemplate(states, tuple(g[0] for g in gpus), pair_links, partitions, topology=topology)
 
 
 def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
@@ -363,6 +373,7 @@ def assemble(
                 host_id=row.pk,
                 vcenter=row.vcenter or "",
                 problem=t.problem,
+                topology=t.topology,
             )
         )
     return Fabric(tuple(states))

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
@@ -63,15 +64,12 @@ def build_request(**fields) -> PlacementRequest:
 
 
 def expire_reservations() -> int:
+    """Mark active reservations past their TTL expired (reads first: when none is due nothing is written)."""
     now = timezone.now()
-    due = list(
-        Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)
-    )
-    if not due:  # read first: a sync that changes nothing must not write either
+    due = Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now)
+    if not due.exists():
         return 0
-    return Reservation.objects.filter(pk__in=due, status=Reservation.Status.ACTIVE).update(
-        status=Reservation.Status.EXPIRED, closed_at=now
-    )
+    return due.update(status=Reservation.Status.EXPIRED, closed_at=now)
 
 
 def plan_cluster(*, request: PlacementRequest, clusters: list[str] | None = None, limit: int | None = None) -> Plan:
@@ -292,11 +290,11 @@ def release_reservation(*, reservation: Reservation) -> None:
 def reconcile_reservations() -> dict[str, int]:
     """After a sync: a reservation whose VM now exists on its host is consumed; old ones expire."""
     expired = expire_reservations()
+    vm_holds_gpus = VirtualMachine.objects.filter(
+        name=OuterRef("vm_name"), host=OuterRef("host"), stale=False, gpu_consumers__isnull=False
+    )
+    arrived = Reservation.objects.filter(Exists(vm_holds_gpus), status=Reservation.Status.ACTIVE)
     consumed = 0
-    now = timezone.now()
-    for reservation in Reservation.objects.filter(status=Reservation.Status.ACTIVE).select_related("host"):
-        vm = VirtualMachine.objects.filter(name=reservation.vm_name, host=reservation.host, stale=False).first()
-        if vm is not None and vm.gpu_consumers.exists():
-            Reservation.objects.filter(pk=reservation.pk).update(status=Reservation.Status.CONSUMED, closed_at=now)
-            consumed += 1
+    if arrived.exists():  # read first: a sync that changes nothing writes nothing
+        consumed = arrived.update(status=Reservation.Status.CONSUMED, closed_at=timezone.now())
     return {"expired": expired, "consumed": consumed}

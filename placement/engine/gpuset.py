@@ -299,6 +299,8 @@ _STATS = {"hits": 0, "misses": 0, "sets_scored": 0}
 
 def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
     """(signature, pci ids in canonical order). Names and pci ids are not part of the signature."""
+    if host.topology is not None:
+        return host.topology
     order = tuple(sorted(g.pci_id for g in host.gpus))
     gpus = {g.pci_id: g for g in host.gpus}
     links = host.links

@@ -97,6 +97,9 @@ class HostState:
     host_id: int | None = None  # the inventory's primary key; None for hosts known only from a capture
     vcenter: str = ""  # the vCenter's name: host names are unique only within one vCenter
     problem: str = ""  # why the host's stored inventory could not be read (the host is then rejected)
+    # gpuset.signature_of(host), precomputed by whoever builds many hosts from one template; it depends only on
+    # the GPUs' pci ids, NUMA nodes and switches, the links and the partitions (never on consumers)
+    topology: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def ident(self) -> tuple:
