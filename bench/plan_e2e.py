@@ -248,7 +248,7 @@ def main() -> int:
     ap.add_argument("--db", choices=["sqlite", "postgresql"], action="append", help="default: sqlite, and postgresql "
                     "when DATABASE_URL is set")  # fmt: skip
     ap.add_argument("--reps", type=int, default=5, help="warm service calls per request shape (median)")
-    ap.add_argument("--rss", action="store_true", help="also the RSS figures after 1,000 and 10,000 plans")
+    ap.add_argument("--rss", action="store_true", help="also the RSS after 1,000 and 10,000 plans (first db and size)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="warm", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -267,7 +267,7 @@ def main() -> int:
             log(f"{db} {hosts} hosts: loading")
             loaded = run_worker(url, "--mode", "load", "--hosts", str(hosts))
             log(f"{db} {hosts} hosts: {loaded}")
-            extra = ["--rss"] if args.rss and hosts == sizes[0] else []
+            extra = ["--rss"] if args.rss and hosts == sizes[0] and db == dbs[0] else []
             w = run_worker(url, "--mode", "warm", "--hosts", str(hosts), "--reps", str(args.reps), *extra)
             c = {label: run_worker(url, "--mode", "cold", "--shape", label) for label in SHAPES}
             results[f"{db}/{hosts}"] = {"load": loaded, "warm": w, "cold": c}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db.models import Q, Sum
 from django.db.models.functions import Greatest
@@ -26,7 +26,7 @@ from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDom
 from inventory.models import Gpu as GpuRow
 from placement.engine import gpuset
 from placement.engine.lru import Lru
-from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
+from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, evolve
 from placement.engine.request import RequestError
 from placement.models import Reservation, ReservationItem
 
@@ -354,7 +354,7 @@ def assemble(
             if held:
                 gpus = list(gpus)
                 for i, cs in held:
-                    gpus[i] = replace(gpus[i], consumers=tuple(sorted(cs, key=lambda c: c.vm)))
+                    gpus[i] = evolve(gpus[i], consumers=tuple(sorted(cs, key=lambda c: c.vm)))
                 gpus = tuple(gpus)
         cpu, mem = used.get(row.pk, (0, 0))
         states.append(

@@ -7,7 +7,7 @@ return new objects, which is how reservations and simulations advance the state.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 LINK_KINDS = ("NVSWITCH", "NVLINK", "PIX", "PXB", "PHB", "NODE", "SYS")  # best to worst
 NVLINK_CLASS = frozenset({"NVSWITCH", "NVLINK"})
@@ -65,6 +65,33 @@ class GpuState:
     @property
     def active_consumers(self) -> tuple[Consumer, ...]:
         return tuple(c for c in self.consumers if c.holds_device)
+
+    def __hash__(self) -> int:
+        # Computed once per object: plans hash every host's GPUs (the per-host memo key) on every request.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f) for f in _GPU_FIELDS))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:  # the cached hash is per process (string hashing is salted)
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
+
+
+_GPU_FIELDS = tuple(f.name for f in fields(GpuState))
+
+
+def evolve(obj, **changes):
+    """``dataclasses.replace`` for the engine's frozen dataclasses (no ``__post_init__``, no cached properties) at a
+    fraction of its cost: planning a large estate copies thousands of GPU states and proposals per request."""
+    new = object.__new__(type(obj))
+    d = new.__dict__
+    d.update(obj.__dict__)
+    d.pop("_hash", None)
+    d.update(changes)
+    return new
 
 
 @dataclass(frozen=True)

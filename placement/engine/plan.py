@@ -15,7 +15,7 @@ from placement.engine import gpuset, mig, vgpu
 from placement.engine.explain import compare
 from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
 from placement.engine.lru import Lru
-from placement.engine.model import Consumer, Fabric, HostState, with_consumers
+from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Candidate, GpuChoice, Plan, Rejection
 from placement.engine.scorers import Proposal, score_all
@@ -126,7 +126,7 @@ def evaluate_host(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
         _HOST_MEMO.put(key, outcome)
     if isinstance(outcome, Rejection):
         return Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
-    return outcome if outcome.host is host else replace(outcome, host=host)
+    return outcome if outcome.host is host else evolve(outcome, host=host)
 
 
 def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
@@ -138,7 +139,7 @@ def mark_busy(host: HostState, indices: Iterable[int], vm: str = "busy") -> Host
             consumer = Consumer(vm=f"{vm}-{g.index}", kind="vgpu", profile=f"grid_{code}-{gb}c")
         else:
             consumer = Consumer(vm=f"{vm}-{g.index}", kind="passthrough")
-        gpus.append(GpuState(**{**g.__dict__, "consumers": (*g.consumers, consumer)}))
+        gpus.append(replace(g, consumers=(*g.consumers, consumer)))
     return HostState(**{**host.__dict__, "gpus": tuple(gpus)})
 
 
