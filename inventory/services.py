@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -91,35 +92,87 @@ def register_vcenter(
     vcenter.set_password(password)
     vcenter.full_clean()
     Endpoint(url=url, username=username, password="").host_port  # noqa: B018 - validates the URL shape
-    vcenter.save()
-    schedule_vcenter_sync(vcenter=vcenter)
+    vcenter.save()  # the receiver creates its beat schedule
     return vcenter
 
 
+SYNC_TASK = "inventory.tasks.sync_vcenter_task"
+VCENTER_FIELDS = ("name", "url", "username", "verify_tls", "ca_file", "enabled", "sync_interval_minutes")
+
+
+def _schedule_kwargs(vcenter_id: int) -> str:
+    return f'{{"vcenter_id": {vcenter_id}, "trigger": "schedule"}}'
+
+
 def schedule_vcenter_sync(*, vcenter: VCenter) -> None:
-    """Create or update the django-celery-beat periodic task that syncs this vCenter."""
+    """Create or update the django-celery-beat periodic task that syncs this vCenter.
+
+    Called on every save of a VCenter (``inventory.receivers``), so the page, the API, the admin and the
+    command all keep the schedule in step; a renamed vCenter keeps one task, under its new name.
+    """
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     interval, _ = IntervalSchedule.objects.get_or_create(
         every=vcenter.sync_interval_minutes, period=IntervalSchedule.MINUTES
     )
-    PeriodicTask.objects.update_or_create(
-        name=f"sync vCenter {vcenter.name}",
-        defaults={
-            "task": "inventory.tasks.sync_vcenter_task",
-            "interval": interval,
-            "kwargs": f'{{"vcenter_id": {vcenter.pk}, "trigger": "schedule"}}',
-            "enabled": vcenter.enabled,
-        },
-    )
+    name = f"sync vCenter {vcenter.name}"
+    kwargs = _schedule_kwargs(vcenter.pk)
+    PeriodicTask.objects.filter(task=SYNC_TASK, kwargs=kwargs).exclude(name=name).delete()
+    task = PeriodicTask.objects.filter(name=name).first()
+    wanted = {"task": SYNC_TASK, "interval_id": interval.pk, "kwargs": kwargs, "enabled": vcenter.enabled}
+    if task is None:
+        PeriodicTask.objects.create(name=name, **wanted)
+    elif any(getattr(task, k) != v for k, v in wanted.items()):
+        for k, v in wanted.items():
+            setattr(task, k, v)
+        task.save()  # PeriodicTask.save also tells beat that the schedule changed
+
+
+def unschedule_vcenter_sync(*, vcenter_id: int) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(task=SYNC_TASK, kwargs=_schedule_kwargs(vcenter_id)).delete()
+
+
+@transaction.atomic
+def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: Any) -> VCenter:
+    """Change a vCenter's settings; an empty or missing ``password`` keeps the stored one.
+
+    Raises ValidationError naming the field; nothing is saved then.
+    """
+    unknown = sorted(set(fields) - set(VCENTER_FIELDS))
+    if unknown:
+        raise ValidationError({unknown[0]: "is not a vCenter setting"})
+    for key, value in fields.items():
+        setattr(vcenter, key, value)
+    if password:
+        vcenter.set_password(password)
+    vcenter.full_clean()
+    try:
+        Endpoint(url=vcenter.url, username=vcenter.username, password="").host_port  # noqa: B018 - validates
+    except VCenterConfigError as exc:
+        raise ValidationError({"url": exc.message}) from None
+    vcenter.save()
+    return vcenter
+
+
+def test_vcenter_connection(*, vcenter: VCenter) -> dict[str, str]:
+    """Log in and return what the vCenter says about itself; raises VCenterError with a safe message."""
+    from inventory.vsphere.connection import connect
+
+    with connect(endpoint_for(vcenter)) as si:
+        about = si.content.about
+        return {
+            "full_name": str(about.fullName),
+            "version": str(about.version),
+            "api_version": str(about.apiVersion),
+            "api_type": str(about.apiType),
+        }
 
 
 @transaction.atomic
 def remove_vcenter(*, vcenter: VCenter) -> None:
-    from django_celery_beat.models import PeriodicTask
-
-    PeriodicTask.objects.filter(name=f"sync vCenter {vcenter.name}").delete()
-    vcenter.delete()
+    vcenter.delete()  # the receiver removes its beat schedule
 
 
 # ---------------------------------------------------------------------------------------------- syncing

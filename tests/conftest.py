@@ -173,3 +173,56 @@ def lab_vcenter(demo_lab, db):
         verify_tls=True,
         ca_file=demo_lab.cert_path,
     )
+
+
+# ---------------------------------------------------------------- browser (Playwright on Debian's Chromium)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "var" / "artifacts"  # git-ignored: screenshots of browser tests
+BROWSER_PASSWORD = "Browser-Passw0rd-123"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Debian Chromium driven by Playwright; never a downloaded browser.
+
+    One per test: Playwright's sync API keeps an event loop running in this thread while it lives, and
+    Django refuses ORM calls under a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set. The variable is
+    set only while the browser lives, so no other test (or subprocess) inherits it.
+    """
+    require(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright package is not installed (make venv)")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield instance
+        instance.close()
+
+
+def browser_login(page, base_url: str, username: str, password: str = BROWSER_PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.fixture
+def admin_page(browser, live_server, transactional_db, request):
+    """A browser tab signed in as a superuser at the live server; a screenshot is kept on failure."""
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("browser-admin", password=BROWSER_PASSWORD)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    browser_login(page, live_server.url, "browser-admin")
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()

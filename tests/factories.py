@@ -227,3 +227,24 @@ class SmiCaptureFactory(factory.django.DjangoModelFactory):
     host = factory.SubFactory(HostFactory)
     text = "\tGPU0\tGPU1\nGPU0\t X \tNV12\nGPU1\tNV12\t X \n"
     gpu_count = 2
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A signed-in user; ``role="planner"`` (or viewer/admin) puts it in that role's group."""
+
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "Test-Passw0rd-123")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if not create or not extracted:
+            return
+        from django.contrib.auth.models import Group
+
+        self.groups.add(Group.objects.get(name=extracted))
+        self.save()

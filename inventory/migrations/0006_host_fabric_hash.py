@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inventory', '0004_link_override'),
+        ('inventory', '0005_role_groups'),
     ]
 
     operations = [

@@ -1,0 +1,150 @@
+"""GPU occupancy: in use, reserved (never free), partial vGPU, siloed same-size memory, stranded MIG slices."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from inventory import occupancy
+from inventory.filtersets import HostFilterSet
+from inventory.models import GraphicsType, Host, PowerState, VgpuMode
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def counts(host):
+    h = occupancy.annotate_gpu_counts(Host.objects.filter(pk=host.pk)).get()
+    return h.gpus_total, h.gpus_used, h.gpus_reserved, h.gpus_free
+
+
+def passthrough_host(n: int, **kw):
+    host = factories.HostFactory(**kw)
+    gpus = [factories.GpuFactory(host=host, graphics_type=GraphicsType.DIRECT, vgpu_mode="") for _ in range(n)]
+    return host, gpus
+
+
+def test_counts_used_reserved_free_and_stale_gpus_left_out():
+    host, gpus = passthrough_host(4)
+    factories.GpuConsumerFactory(gpu=gpus[0], kind="passthrough", profile="", vm__power_state=PowerState.OFF)
+    factories.ReservationItemFactory(reservation__host=host, gpu=gpus[1])
+    factories.ReservationItemFactory(  # expired: the GPU is free again
+        reservation__host=host, gpu=gpus[2], reservation__expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    factories.GpuFactory(host=host, stale=True)
+    assert counts(host) == (4, 1, 1, 2)
+    states = [o.state for o in occupancy.gpu_occupancy(gpus=host.gpus.all())]
+    assert states == ["used", "reserved", "free", "free"]
+
+
+def test_a_powered_off_vgpu_vm_does_not_hold_its_gpu():
+    gpu = factories.GpuFactory()
+    factories.GpuConsumerFactory(gpu=gpu, vm__power_state=PowerState.OFF)
+    assert counts(gpu.host) == (1, 0, 0, 1)
+
+
+def test_same_size_lock_partial_and_siloed_memory():
+    factories.VgpuProfileFactory(name="grid_a100d-30c", board="A100-80GB", board_code="a100d", framebuffer_gb=30)
+    gpu = factories.GpuFactory(board="A100-80GB", model="NVIDIA A100 80GB PCIe", framebuffer_mb=81920)
+    for _ in range(2):
+        factories.GpuConsumerFactory(gpu=gpu, profile="grid_a100d-30c")
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    # 2 x 30 GB hold 60 of 80 GB; a third 30 GB does not fit, and the lock keeps every other size out
+    assert (occ.state, occ.used_gb, occ.locked_profile, occ.siloed_gb, occ.free_gb) == (
+        "used", 60, "grid_a100d-30c", 20, 0
+    )
+    assert counts(gpu.host)[1] == 1  # in use, not free
+
+
+def test_partial_vgpu_gpu_reports_what_is_left():
+    factories.VgpuProfileFactory(name="grid_a100d-10c", board="A100-80GB", board_code="a100d", framebuffer_gb=10)
+    gpu = factories.GpuFactory(board="A100-80GB", framebuffer_mb=81920)
+    factories.GpuConsumerFactory(gpu=gpu, profile="grid_a100d-10c")
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert (occ.state, occ.free_gb, occ.siloed_gb) == ("partial", 70, 0)
+    assert "70 GB free of 80" in occ.title and "locked to grid_a100d-10c" in occ.title
+
+
+def test_mig_compute_slices_stranded_when_memory_is_gone():
+    factories.VgpuProfileFactory(
+        name="grid_a100d-3-40c", board="A100-80GB", board_code="a100d", framebuffer_gb=40,
+        mig_profile="3g.40gb", mig_compute_slices=3,
+    )  # fmt: skip
+    gpu = factories.GpuFactory(board="A100-80GB", framebuffer_mb=81920, vgpu_mode=VgpuMode.MIG, mig_enabled=True)
+    for _ in range(2):
+        factories.GpuConsumerFactory(gpu=gpu, kind="mig", profile="grid_a100d-3-40c")
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert occ.stranded_slices == 1  # 7 compute slices, 2 x 3 used, all 8 memory slices taken
+
+
+def test_cluster_summaries_keep_same_named_hosts_of_two_vcenters_apart():
+    for vc in ("vc-east", "vc-west"):
+        _host, gpus = passthrough_host(2, name="esx-01.lab.local", vcenter=factories.VCenterFactory(name=vc),
+                                      cluster__name="gpu")  # fmt: skip
+        if vc == "vc-east":
+            factories.GpuConsumerFactory(gpu=gpus[0], kind="passthrough", profile="")
+    summaries = occupancy.cluster_summaries()
+    assert [(s.vcenter, s.name, s.hosts, s.total("gpus"), s.total("used"), s.total("free")) for s in summaries] == [
+        ("vc-east", "gpu", 1, 2, 1, 1),
+        ("vc-west", "gpu", 1, 2, 0, 2),
+    ]
+
+
+def test_host_filters_by_free_gpus_mode_and_model():
+    _busy, gpus = passthrough_host(2, name="busy")
+    factories.GpuConsumerFactory(gpu=gpus[0], kind="passthrough", profile="")
+    _idle, _ = passthrough_host(2, name="idle")
+    vgpu = factories.GpuFactory(model="NVIDIA L40S", board="L40S-48GB").host
+
+    def names(**params):
+        return sorted(h.name for h in HostFilterSet(params, queryset=Host.objects.all()).qs)
+
+    assert names(min_free_gpus=2) == ["idle"]
+    assert names(mode="passthrough") == ["busy", "idle"]
+    assert names(mode="sameSize") == [vgpu.name]
+    assert names(gpu_model="l40s") == [vgpu.name]
+    assert not HostFilterSet({"mode": "sideways"}, queryset=Host.objects.all()).is_valid()
+
+
+# ---------------------------------------------------------------- page helpers (host rows, strips, totals)
+
+
+def test_host_gpu_details_name_consumers_reservations_lock_and_numa():
+    host = factories.HostFactory()
+    node = factories.NumaNodeFactory(host=host, node_id=1)
+    factories.VgpuProfileFactory(name="nvidia_h100xm-20c", framebuffer_gb=20)
+    shared, held, reserved = (factories.GpuFactory(host=host, pci_device__numa_node=node) for _ in range(3))
+    factories.GpuConsumerFactory(gpu=shared, profile="nvidia_h100xm-20c", vm__name="infer-a", mig_slot=None)
+    held.graphics_type, held.vgpu_mode = GraphicsType.DIRECT, ""
+    held.save()
+    factories.GpuConsumerFactory(gpu=held, kind="passthrough", profile="", vm__name="train-b")
+    item = factories.ReservationItemFactory(reservation__host=host, reservation__vm_name="planned-c", gpu=reserved)
+    expired = factories.ReservationItemFactory(
+        reservation__host=host, gpu=reserved, reservation__expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    rows = {r.gpu_id: r for r in occupancy.host_gpu_details(host=host)}
+    assert [r.state for r in rows.values()] == ["partial", "used", "reserved"]
+    a = rows[shared.pk]
+    assert a.profile_lock == "nvidia_h100xm-20c" and a.free_gb == 60 and a.state_label == "partly used"
+    assert [(c.vm_name, c.kind, c.powered_on) for c in a.consumers] == [("infer-a", "vgpu", True)]
+    assert a.numa_node == 1 and a.mode_label == "vGPU same-size" and 0 < a.used_pct < 100
+    assert [c.vm_name for c in rows[held.pk].consumers] == ["train-b"] and rows[held.pk].used_pct == 100
+    assert [(r.reservation_id, r.vm_name) for r in rows[reserved.pk].reservations] == [
+        (item.reservation_id, "planned-c")
+    ]
+    assert expired.reservation_id not in [r.reservation_id for r in rows[reserved.pk].reservations]
+    assert occupancy.summarize(rows.values()) == {
+        "total": 3, "free": 0, "used": 1, "partial": 1, "reserved": 1, "free_gb": 60,
+    }  # fmt: skip
+
+
+def test_gpus_by_host_and_overview_totals():
+    host, gpus = passthrough_host(3, warnings=[], fabric_findings=[{"severity": "warning", "code": "x"}])
+    factories.GpuConsumerFactory(gpu=gpus[0], kind="passthrough", profile="")
+    other, _ = passthrough_host(1)
+    strips = occupancy.gpus_by_host(host_ids=[host.pk, other.pk])
+    assert [g.state for g in strips[host.pk]] == ["used", "free", "free"] and len(strips[other.pk]) == 1
+    totals = occupancy.overview_totals(occupancy.cluster_summaries())
+    assert totals["clusters"] == 2 and totals["hosts"] == 2 and totals["gpus"] == 4
+    assert (totals["used"], totals["free"], totals["reserved"]) == (1, 3, 0)
+    assert totals["hosts_with_warnings"] == 1  # fabric findings count as warnings too
