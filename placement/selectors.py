@@ -1,8 +1,11 @@
 """The engine's input read from the database: a fabric snapshot per host plus what changes between syncs.
 
 What a sync, an import, an nvidia-smi capture or a link override changes (a host's GPUs, their modes, links,
-NVSwitch partitions and PCIe switches) is read once per host and kept in process under the host's
-``fabric_hash`` (``inventory.fabric`` sets it whenever it stores a rebuilt fabric): a ``HostTemplate``.
+NVSwitch partitions and PCIe switches) is read once per host and kept under the host's ``fabric_hash``
+(``inventory.fabric`` sets it whenever it stores a rebuilt fabric): a ``HostTemplate``, in an LRU in the process
+and as a ``HostSnapshot`` row (one JSON row per host, what a fresh process reads). A host without a hash (rows
+saved one by one, or a database migrated before hashes existed: ``topology rebuild`` sets them) is read from its
+rows on every plan.
 What changes between syncs (GPU consumers, active reservations, host state, CPU and memory in use) is
 read on every request with three set-based queries, scoped by a join on the hosts in scope, and laid over
 the templates. No query carries an ``IN`` list that grows with the estate: template reads go
@@ -24,11 +27,12 @@ from django.utils import timezone
 
 from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
 from inventory.models import Gpu as GpuRow
+from placement import snapshot_codec
 from placement.engine import gpuset
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, evolve
 from placement.engine.request import RequestError
-from placement.models import Reservation, ReservationItem
+from placement.models import HostSnapshot, Reservation, ReservationItem
 
 CHUNK = 500  # hosts per template query: bounds every IN list
 TEMPLATES_MAX = 20_000  # host templates kept in process (an estate of 5,000 hosts through four rebuilds)
@@ -66,7 +70,7 @@ class HostRow:
 _TEMPLATES: Lru[HostTemplate] = Lru(TEMPLATES_MAX)
 # One PairLink object per distinct (kind, GB/s, NVLink count): hosts of one type share them (few dozen in all).
 _LINKS: dict[tuple[str, float, int], PairLink] = {}
-_STATS = {"template_hits": 0, "template_misses": 0}
+_STATS = {"template_hits": 0, "template_misses": 0, "stored_hits": 0}
 
 
 def snapshot_stats() -> dict[str, int]:
@@ -74,6 +78,7 @@ def snapshot_stats() -> dict[str, int]:
 
 
 def reset_snapshot_cache() -> None:
+    """Forget the templates kept in this process (the stored ``HostSnapshot`` rows stay)."""
     _TEMPLATES.clear()
     for k in _STATS:
         _STATS[k] = 0
@@ -196,15 +201,57 @@ def host_templates(*, rows: Sequence[HostRow], use_cache: bool = True) -> dict[i
     _STATS["template_misses"] += len(missing)
     for start in range(0, len(missing), CHUNK):
         chunk = missing[start : start + CHUNK]
-        built = read_templates(host_ids=[r.pk for r in chunk])
+        stored = stored_templates(rows=chunk) if use_cache else {}
+        out.update(stored)
+        unstored = [r for r in chunk if r.pk not in stored]
+        if not unstored:
+            continue
+        built = read_templates(host_ids=[r.pk for r in unstored])
         out.update(built)
         if use_cache:
-            # Cache only under the hash the host still has: a rebuild committed while we read is not mixed in.
-            now = dict(Host.objects.filter(pk__in=[r.pk for r in chunk]).values_list("pk", "fabric_hash"))
-            for r in chunk:
-                if r.fabric_hash and now.get(r.pk) == r.fabric_hash:
-                    _TEMPLATES.put((r.pk, r.fabric_hash), built[r.pk])
+            # Keep only under the hash the host still has: a rebuild committed while we read is not mixed in.
+            now = dict(Host.objects.filter(pk__in=[r.pk for r in unstored]).values_list("pk", "fabric_hash"))
+            keep = [r for r in unstored if r.fabric_hash and now.get(r.pk) == r.fabric_hash]
+            for r in keep:
+                _TEMPLATES.put((r.pk, r.fabric_hash), built[r.pk])
+            store_templates(templates={r.pk: (r.fabric_hash, built[r.pk]) for r in keep})
     return out
+
+
+def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
+    """Templates stored in ``HostSnapshot`` under the hash each host has now (at most CHUNK hosts)."""
+    wanted = {r.pk: r.fabric_hash for r in rows if r.fabric_hash}
+    out = {}
+    for host_id, fabric_hash, data in HostSnapshot.objects.filter(host_id__in=list(wanted)).values_list(
+        "host_id", "fabric_hash", "data"
+    ):
+        if wanted.get(host_id) != fabric_hash:
+            continue
+        decoded = snapshot_codec.decode(data, _LINKS)
+        if decoded is None:
+            continue
+        gpus, pks, links, partitions, topology, problem = decoded
+        template = HostTemplate(gpus, pks, links, partitions, problem=problem, topology=topology)
+        out[host_id] = template
+        _TEMPLATES.put((host_id, fabric_hash), template)
+    _STATS["stored_hits"] += len(out)
+    return out
+
+
+def store_templates(*, templates: dict[int, tuple[str, HostTemplate]]) -> None:
+    """Upsert the ``HostSnapshot`` rows of these hosts (one statement per batch)."""
+    if not templates:
+        return
+    HostSnapshot.objects.bulk_create(
+        [
+            HostSnapshot(host_id=pk, fabric_hash=fabric_hash, data=snapshot_codec.encode(t))
+            for pk, (fabric_hash, t) in templates.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["host"],
+        update_fields=["fabric_hash", "data"],
+        batch_size=CHUNK,
+    )
 
 
 def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:

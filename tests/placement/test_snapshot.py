@@ -56,8 +56,12 @@ def plans(fabric) -> list[dict]:
 
 
 def assert_same_as_cold() -> list[dict]:
+    """The process cache, the stored snapshots (what a fresh process reads) and a read of the rows agree."""
     warm = plans(selectors.fabric_snapshot())
-    assert warm == plans(selectors.fabric_snapshot(use_cache=False))
+    scratch = plans(selectors.fabric_snapshot(use_cache=False))
+    assert warm == scratch
+    selectors.reset_snapshot_cache()
+    assert plans(selectors.fabric_snapshot()) == scratch
     return warm
 
 
@@ -79,6 +83,27 @@ def test_a_warm_plan_reads_no_template_rows(lab):
     after = selectors.snapshot_stats()
     assert after["template_misses"] == before["template_misses"]
     assert after["template_hits"] - before["template_hits"] == Host.objects.count()
+
+
+def test_a_fresh_process_reads_the_stored_snapshots(lab):
+    from placement.models import HostSnapshot
+
+    first = plans(selectors.fabric_snapshot())
+    assert HostSnapshot.objects.count() == Host.objects.count()
+    selectors.reset_snapshot_cache()  # what a new process starts with
+    with CaptureQueriesContext(connection) as queries:
+        fabric = selectors.fabric_snapshot()
+    assert not any("inventory_fabriclink" in q["sql"] for q in queries.captured_queries)
+    assert selectors.snapshot_stats()["stored_hits"] == Host.objects.count()
+    assert plans(fabric) == first
+    # A snapshot stored under an old hash is not used.
+    HostSnapshot.objects.update(fabric_hash="old")
+    selectors.reset_snapshot_cache()
+    assert plans(selectors.fabric_snapshot()) == first
+    assert selectors.snapshot_stats()["stored_hits"] == 0
+    assert set(HostSnapshot.objects.values_list("fabric_hash", flat=True)) == set(
+        Host.objects.values_list("fabric_hash", flat=True)
+    )
 
 
 def test_an_override_is_planned_from_the_new_link(lab):
