@@ -10,7 +10,8 @@ drf-spectacular documents what a view declares; the errors every /api/ endpoint 
 - 400 for writes and for lists (a filter value that does not validate);
 - 413 and 415 for operations with a request body.
 
-A view's own ``@extend_schema(responses=...)`` entry for a code wins.
+A view's own ``@extend_schema(responses=...)`` entry for a code wins (one with a description only gets the
+JSON body schema added).
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ class ApiAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         for code, serializer in self._error_responses().items():
-            if code in responses:
+            if code in responses and "content" in responses[code]:
                 continue
             body = self._get_response_for_code(serializer, code, ["application/json"], direction=direction)
-            body["description"] = ERROR_DESCRIPTIONS[code]
+            # A view that documents the code with a description only keeps its description.
+            body["description"] = responses.get(code, {}).get("description") or ERROR_DESCRIPTIONS[code]
             responses[code] = body
         return responses
 

@@ -115,3 +115,22 @@ def test_errors_outside_drf_views_under_api_are_json(settings, client):
     settings.DEBUG = True
     response = client.get("/api/nothing-here/")
     assert response.status_code == 404 and _json(response) == {"detail": "not found"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/reservations/?host_id=3.7e42",
+        "/api/hosts/?min_free_gpus=3.7e42",
+        "/api/hosts/?vcenter=99999999999999999999",
+        "/api/gpus/?host=99999999999999999999",
+        "/api/vgpu-profiles/?framebuffer_gb=99999999999999999999",
+        "/api/sync-runs/?vcenter=1e30",
+        "/api/gpus/99999999999999999999/",
+    ],
+)
+def test_numbers_out_of_the_databases_range_are_never_a_500(api, demo, query):
+    api.raise_request_exception = False
+    response = api.get(query)
+    assert response.status_code in (200, 400, 404), response.content
+    _json(response)
