@@ -182,17 +182,20 @@ ARTIFACTS = REPO / "var" / "artifacts"  # git-ignored: screenshots of browser te
 BROWSER_PASSWORD = "Browser-Passw0rd-123"
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Debian Chromium driven by Playwright; never a downloaded browser."""
+@pytest.fixture
+def browser(monkeypatch):
+    """Headless Debian Chromium driven by Playwright; never a downloaded browser.
+
+    One per test: Playwright's sync API keeps an event loop running in this thread while it lives, and
+    Django refuses ORM calls under a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set. The variable is
+    set only while the browser lives, so no other test (or subprocess) inherits it.
+    """
     require(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         require(False, "the playwright package is not installed (make venv)")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM in the test body is still
-    # synchronous code, so allow it (the live server answers from its own thread).
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]

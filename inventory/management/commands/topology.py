@@ -2,6 +2,7 @@
 
 topology parse-smi FILE [--json]
 topology import-smi FILE --host NAME [--csv FILE] [--vcenter NAME]
+topology import-vgpu FILE --host NAME [--mig-lgi FILE] [--vcenter NAME]
 topology show --host NAME [--vcenter NAME] [--json]
 topology rebuild [--host NAME] [--vcenter NAME]
 """
@@ -55,6 +56,14 @@ class Command(BaseCommand):
         imp.add_argument(
             "--csv", help="output of `nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv` on the host"
         )
+
+        vgpu = sub.add_parser(
+            "import-vgpu", help="store where running vGPUs sit on their GPUs (placement IDs, MIG slots)"
+        )
+        vgpu.add_argument("file", help="output of `nvidia-smi vgpu -q` on the host")
+        vgpu.add_argument("--mig-lgi", help="output of `nvidia-smi mig -lgi` (needed for MIG-backed vGPUs)")
+        vgpu.add_argument("--host", required=True)
+        vgpu.add_argument("--vcenter", help="the host's vCenter, when several have a host of that name")
 
         show = sub.add_parser("show", help="a host's stored links, domains and findings")
         show.add_argument("--host", required=True)
@@ -123,6 +132,34 @@ class Command(BaseCommand):
         )
         for f in result.findings:
             self.stdout.write(f"  {f.severity}: {f.code}: {f.message}")
+
+    # ------------------------------------------------------------------ import-vgpu
+
+    def do_import_vgpu(self, options: dict) -> None:
+        from inventory.offsets import OffsetImportError, import_vgpu_offsets
+
+        host = _host(options["host"], options.get("vcenter"))
+        files = {"vgpu": options["file"], "mig": options.get("mig_lgi")}
+        texts = {}
+        for part, path in files.items():
+            if path:
+                try:
+                    texts[part] = _read(path, "capture").decode("utf-8")
+                except UnicodeDecodeError:
+                    raise CommandError(f"{path}: not UTF-8 text; nothing was stored") from None
+        try:
+            result = import_vgpu_offsets(host=host, vgpu_text=texts["vgpu"], mig_text=texts.get("mig"))
+        except OffsetImportError as exc:
+            raise CommandError(f"{files[exc.field]}: {exc.message}; nothing was stored") from None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{host.name}: {result.updated} vGPU offset(s) stored, {result.unchanged} unchanged"
+            )
+        )
+        for line in result.matched:
+            self.stdout.write(f"  {line}")
+        for warning in result.warnings:
+            self.stdout.write(self.style.WARNING(f"warning: {warning}"))
 
     # ------------------------------------------------------------------ override
 

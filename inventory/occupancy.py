@@ -1,0 +1,299 @@
+"""Who holds each GPU, and what is left: free, in use, reserved, partially used vGPU, siloed and stranded.
+
+Selectors only (no writes). A GPU is *in use* when a consumer holds it now (static passthrough always; every
+other kind while its VM is powered on), *reserved* when an active, unexpired reservation holds it and no VM
+does yet, and *free* otherwise. Reserved GPUs are never counted as free.
+
+Reservations belong to the placement app; they are read here through the ORM relation ``reservation_items``
+(no import of ``placement``), so the inventory shows them without depending on the planner.
+
+Siloed and stranded capacity:
+- same-size vGPU mode: a GPU that holds vGPUs is locked to their profile; of its free framebuffer, what the
+  same profile can no longer fill (the per-GPU maximum is reached, or less than one profile is left) is
+  *siloed*: no vGPU of any size can use it until the GPU empties.
+- mixed-size mode: free framebuffer is reported as free GB; placement-ID gaps are the engine's business.
+- MIG: compute slices left on a GPU whose memory slices are all taken are *stranded*.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from inventory.models import Cluster, Gpu, GpuConsumer, GraphicsType, Host, VgpuMode, VgpuProfile
+from inventory.profile_limits import board_framebuffer_gb, max_equal, mig_slices
+
+FREE, USED, PARTIAL, RESERVED = "free", "used", "partial", "reserved"
+MODE_LABELS = {
+    "passthrough": "Passthrough",
+    VgpuMode.SAME_SIZE: "vGPU same-size",
+    VgpuMode.MIXED_SIZE: "vGPU mixed-size",
+    VgpuMode.MIG: "MIG",
+}
+
+
+def holding_consumers() -> Q:
+    """Consumers that occupy their GPU now (static passthrough even when the VM is off)."""
+    return Q(kind=GpuConsumer.Kind.PASSTHROUGH) | Q(vm__power_state="poweredOn")
+
+
+def _active_reservation_items() -> Q:
+    now = timezone.now()
+    return Q(reservation_items__reservation__status="active", reservation_items__reservation__expires_at__gt=now)
+
+
+def gpu_mode(gpu_graphics_type: str, vgpu_mode: str, mig_enabled: bool) -> str:
+    """The GPU's mode key: passthrough, sameSize, mixedSize or multiInstanceGpu."""
+    if mig_enabled or vgpu_mode == VgpuMode.MIG:
+        return VgpuMode.MIG
+    if gpu_graphics_type == GraphicsType.SHARED_DIRECT:
+        return vgpu_mode or VgpuMode.SAME_SIZE
+    return "passthrough"
+
+
+def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
+    """Hosts with ``gpus_total``, ``gpus_used``, ``gpus_reserved`` and ``gpus_free`` (stale GPUs left out).
+
+    Correlated subqueries: one query for any number of hosts, usable for ordering and filtering.
+    """
+    live = Gpu.objects.filter(host=OuterRef("pk"), stale=False)
+    held = Exists(GpuConsumer.objects.filter(holding_consumers(), gpu=OuterRef("pk")))
+    reserved = Exists(Gpu.objects.filter(_active_reservation_items(), pk=OuterRef("pk")))
+
+    def count(qs: QuerySet[Gpu]) -> Coalesce:
+        n = qs.order_by().values("host").annotate(n=Count("pk")).values("n")[:1]
+        return Coalesce(Subquery(n, output_field=IntegerField()), Value(0))
+
+    return hosts.annotate(
+        gpus_total=count(live),
+        gpus_used=count(live.filter(held)),
+        gpus_reserved=count(live.filter(reserved).exclude(held)),
+    ).annotate(gpus_free=_free_expr())
+
+
+def _free_expr() -> CombinedExpression:
+    return F("gpus_total") - F("gpus_used") - F("gpus_reserved")
+
+
+@dataclass
+class GpuOccupancy:
+    gpu_id: int
+    host_id: int
+    pci_id: str
+    model: str
+    mode: str  # passthrough | sameSize | mixedSize | multiInstanceGpu
+    memory_gb: int
+    state: str = FREE  # free | used | partial | reserved
+    used_gb: int = 0  # framebuffer held by VMs (the whole GPU for passthrough)
+    reserved_gb: int = 0
+    siloed_gb: int = 0
+    stranded_slices: int = 0  # MIG compute slices no instance can use (memory exhausted)
+    locked_profile: str = ""  # same-size lock
+    consumers: list[str] = field(default_factory=list)  # "vm (profile)"
+    reservations: list[str] = field(default_factory=list)  # reserved-for VM names
+
+    @property
+    def free_gb(self) -> int:
+        if self.state in (USED, RESERVED) and self.mode == "passthrough":
+            return 0
+        return max(self.memory_gb - self.used_gb - self.reserved_gb - self.siloed_gb, 0)
+
+    @property
+    def title(self) -> str:
+        """One line for a hover title: state, who holds it, what is left."""
+        parts = [f"{self.pci_id} {self.model}", MODE_LABELS.get(self.mode, self.mode), self.state]
+        if self.consumers:
+            parts.append("VMs: " + ", ".join(self.consumers))
+        if self.reservations:
+            parts.append("reserved for " + ", ".join(self.reservations))
+        if self.mode != "passthrough" and self.state != FREE:
+            parts.append(f"{self.free_gb} GB free of {self.memory_gb}")
+        if self.locked_profile:
+            parts.append(f"locked to {self.locked_profile}")
+        if self.siloed_gb:
+            parts.append(f"{self.siloed_gb} GB siloed")
+        if self.stranded_slices:
+            parts.append(f"{self.stranded_slices} compute slices stranded")
+        return " · ".join(parts)
+
+
+def _profiles() -> dict[str, tuple[int, str, int]]:
+    """name -> (framebuffer GB, MIG instance name or "", per-GPU maximum in same-size mode or 0)."""
+    return {
+        name: (fb, mig_profile, max_equal(board, fb))
+        for name, fb, mig_profile, board in VgpuProfile.objects.values_list(
+            "name", "framebuffer_gb", "mig_profile", "board"
+        )
+    }
+
+
+_GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb", "graphics_type", "vgpu_mode",
+               "mig_enabled", "board")  # fmt: skip
+
+
+def gpu_occupancy(*, gpus: QuerySet[Gpu]) -> list[GpuOccupancy]:
+    """Occupancy of each GPU in ``gpus`` (a queryset, evaluated with four queries in all)."""
+    rows = list(
+        gpus.filter(stale=False)
+        .order_by("host_id", "pci_device__pci_id")
+        .values_list(*_GPU_FIELDS)
+    )
+    ids = gpus.filter(stale=False).values("pk")
+    consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
+    for gpu_id, vm, kind, profile, holds in (
+        GpuConsumer.objects.filter(gpu__in=ids)
+        .annotate(holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField()))
+        .order_by("vm__name")
+        .values_list("gpu_id", "vm__name", "kind", "profile", "holds")
+    ):
+        consumers[gpu_id].append((vm, kind, profile, bool(holds)))
+    reservations: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for gpu_id, vm, profile in (
+        Gpu.objects.filter(_active_reservation_items(), pk__in=ids)
+        .order_by("reservation_items__reservation__vm_name")
+        .values_list("pk", "reservation_items__reservation__vm_name", "reservation_items__profile")
+    ):
+        reservations[gpu_id].append((vm, profile))
+    profiles = _profiles()
+    return [
+        _occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows
+    ]
+
+
+def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
+    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board = row
+    mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
+    memory_gb = board_framebuffer_gb(board) or round(fb_mb / 1024)
+    occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb)
+    held = [c for c in consumers if c[3]]
+    occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _ in consumers]
+    occ.reservations = [vm for vm, _ in reservations]
+    if mode == "passthrough" or any(kind in ("passthrough", "dynamic-passthrough") for _, kind, _, _ in held):
+        if held:
+            occ.state, occ.used_gb = USED, memory_gb
+        elif reservations:
+            occ.state, occ.reserved_gb = RESERVED, memory_gb
+        return occ
+    occ.used_gb = sum(profiles.get(p, (0, "", 0))[0] for _, _, p, _ in held)
+    occ.reserved_gb = sum(profiles.get(p, (0, "", 0))[0] for _, p in reservations)
+    if not held and not reservations:
+        return occ
+    occ.state = PARTIAL if held else RESERVED
+    taken = occ.used_gb + occ.reserved_gb
+    if taken >= memory_gb:
+        occ.state = USED if held else RESERVED
+    in_use = [p for _, _, p, _ in held] + [p for _, p in reservations if p]
+    if mode == VgpuMode.MIG:
+        occ.stranded_slices = _stranded_mig(board, [profiles.get(p, (0, "", 0))[1] for p in in_use])
+    elif mode == VgpuMode.SAME_SIZE and in_use:
+        occ.locked_profile = in_use[0]
+        size, _, limit = profiles.get(in_use[0], (0, "", 0))
+        if size:
+            more = max((memory_gb - taken) // size, 0)
+            if limit:
+                more = min(more, max(limit - len(in_use), 0))
+            occ.siloed_gb = max(memory_gb - taken - more * size, 0)
+    if occ.state == PARTIAL and occ.free_gb == 0:
+        occ.state = USED  # nothing more fits: full, even if not every GB is allocated
+    return occ
+
+
+def _stranded_mig(board: str, instances: Iterable[str]) -> int:
+    """Compute slices left on a MIG GPU whose memory slices are all taken (no instance can start there)."""
+    geometry = mig_slices(board)
+    if geometry is None:
+        return 0
+    compute, memory, by_name = geometry
+    used_compute = used_memory = 0
+    for name in instances:
+        c, m = by_name.get(name, (0, 0))
+        used_compute, used_memory = used_compute + c, used_memory + m
+    return max(compute - used_compute, 0) if used_memory >= memory else 0
+
+
+@dataclass
+class ModeSummary:
+    model: str
+    mode: str
+    gpus: int = 0
+    free: int = 0
+    used: int = 0
+    partial: int = 0
+    reserved: int = 0
+    free_gb_on_partial: int = 0
+    siloed_gb: int = 0
+    stranded_slices: int = 0
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS.get(self.mode, self.mode)
+
+
+@dataclass
+class ClusterSummary:
+    cluster_id: int | None
+    name: str
+    vcenter: str
+    vcenter_id: int
+    hosts: int = 0
+    hosts_with_warnings: int = 0
+    rows: list[ModeSummary] = field(default_factory=list)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(r, attr) for r in self.rows)
+
+
+def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[ClusterSummary]:
+    """Per cluster (and per vCenter for hosts outside any cluster): GPUs by model and mode, and their state."""
+    hosts = Host.objects.filter(stale=False)
+    if clusters is not None:
+        hosts = hosts.filter(cluster__in=clusters)
+    summaries: dict[tuple[int, int | None], ClusterSummary] = {}
+    host_cluster: dict[int, tuple[int, int | None]] = {}
+    for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, warnings in hosts.values_list(
+        "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", "warnings"
+    ).order_by("vcenter__name", "cluster__name"):
+        key = (vcenter_id, cluster_id)
+        summary = summaries.get(key)
+        if summary is None:
+            summary = summaries[key] = ClusterSummary(cluster_id, cluster_name or "(no cluster)", vcenter_name,
+                                                      vcenter_id)  # fmt: skip
+        summary.hosts += 1
+        summary.hosts_with_warnings += bool(warnings)
+        host_cluster[pk] = key
+    rows: dict[tuple, ModeSummary] = {}
+    for occ in gpu_occupancy(gpus=Gpu.objects.filter(host__in=hosts.values("pk"))):
+        key = host_cluster.get(occ.host_id)
+        if key is None:
+            continue
+        row = rows.get((key, occ.model, occ.mode))
+        if row is None:
+            row = rows[(key, occ.model, occ.mode)] = ModeSummary(occ.model, occ.mode)
+            summaries[key].rows.append(row)
+        row.gpus += 1
+        setattr(row, occ.state, getattr(row, occ.state) + 1)
+        if occ.state == PARTIAL:
+            row.free_gb_on_partial += occ.free_gb
+        row.siloed_gb += occ.siloed_gb
+        row.stranded_slices += occ.stranded_slices
+    for s in summaries.values():
+        s.rows.sort(key=lambda r: (r.model, r.mode))
+    return sorted(summaries.values(), key=lambda s: (s.vcenter, s.name))
