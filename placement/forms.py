@@ -58,7 +58,7 @@ class PlanForm(forms.Form):
 
     gpus_per_vm = forms.IntegerField(label="GPUs per VM", min_value=1, max_value=MAX_GPUS_PER_VM, initial=1)
     consumption = forms.ChoiceField(
-        choices=[("", "from the profile (passthrough without one)"), *((c, c) for c in CONSUMPTIONS)],
+        choices=[("", "auto: from the profile (none: passthrough)"), *((c, c) for c in CONSUMPTIONS)],
         required=False,
         help_text="; ".join(f"{k}: {v}" for k, v in CONSUMPTION_HELP.items()),
     )

@@ -8,6 +8,7 @@ from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from placement.models import Reservation
 
@@ -57,7 +58,7 @@ class ReservationTable(tables.Table):
     def render_gpus(self, record: Reservation) -> str:
         items = sorted(record.items.all(), key=lambda i: i.gpu.pci_device.pci_id)
         return format_html_join(
-            " ",
+            mark_safe("<br>"),
             "<code>{}</code>{}",
             ((i.gpu.pci_device.pci_id, f" {i.profile}" if i.profile else "") for i in items),
         )

@@ -93,7 +93,15 @@ def shoot(base: str, out: Path) -> None:
         page.locator("#candidate-1").wait_for()
         page.locator(".why-not details").first.evaluate("d => d.open = true")
         out.parent.mkdir(parents=True, exist_ok=True)
-        page.locator("#planner").screenshot(path=str(out))
+        box = page.locator("#planner").bounding_box()
+        pad = 12
+        clip = {
+            "x": box["x"] - pad,
+            "y": box["y"] - pad,
+            "width": box["width"] + 2 * pad,
+            "height": box["height"] + 2 * pad,
+        }
+        page.screenshot(path=str(out), clip=clip, full_page=True)
         browser.close()
 
 
