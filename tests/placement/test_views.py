@@ -407,3 +407,49 @@ def test_reservation_list_queries_do_not_grow_with_rows(viewer, django_assert_ma
         _reserve(f"vm-{i}", gpus_per_vm=1, consumption="passthrough")
     with django_assert_max_num_queries(12):
         assert viewer.get("/reservations/").status_code == 200
+
+
+def test_dynamic_directpath_reservation_gives_vendor_device_ids_and_label(viewer):
+    reservation = _reserve("dyn-1", gpus_per_vm=1, consumption="dynamic-passthrough")
+    item = reservation.items.get()
+    item.gpu.hardware_label = "llm-gpus"
+    item.gpu.save(update_fields=["hardware_label"])
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    (device,) = doc["devices"]
+    assert device["backing"] == "VirtualPCIPassthroughDynamicBackingInfo"
+    assert device["backing_settings"] == {
+        "allowedDevice": [{"vendorId": 0x10DE, "deviceId": item.gpu.pci_device.device_id}],
+        "customLabel": "llm-gpus",
+    }
+    ps = doc["powercli"]
+    assert "New-Object VMware.Vim.VirtualPCIPassthroughDynamicBackingInfo" in ps
+    assert f"$allowed.DeviceId = {device['device_id']}" in ps and "CustomLabel = 'llm-gpus'" in ps
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert "Dynamic DirectPath I/O" in page and "hardware label <code>llm-gpus</code>" in page
+
+
+def test_mig_and_mixed_size_reservations_show_slot_and_placement_id(viewer):
+    from tests.factories import GpuFactory, ReservationFactory, ReservationItemFactory
+
+    mig = ReservationFactory(
+        vm_name="mig-1",
+        request={"gpus_per_vm": 2, "consumption": "mig", "profile": "grid_a100d-3-40c"},
+        candidate={"numa_nodes": [1], "gpus": []},
+    )
+    ReservationItemFactory(reservation=mig, kind="mig", profile="grid_a100d-3-40c", mig_slot=4)
+    ReservationItemFactory(reservation=mig, gpu=GpuFactory(host=mig.host), kind="mig", profile="grid_a100d-3-40c",
+                           mig_slot=0)  # fmt: skip
+    doc = viewer.get(f"/reservations/{mig.pk}/?format=json").json()
+    assert {d["mig_slot"] for d in doc["devices"]} == {0, 4}
+    assert doc["vm_settings"]["numa.nodeAffinity"] == "1"
+    ps = doc["powercli"]
+    assert ps.count("$change.Device.Backing.Vgpu = 'grid_a100d-3-40c'") == 2 and "MIG slot 4" in ps
+    page = viewer.get(f"/reservations/{mig.pk}/").content.decode()
+    assert "and the MIG slot" in page and "slot 4" in page
+
+    mixed = ReservationFactory(vm_name="mixed-1", request={"gpus_per_vm": 1, "consumption": "vgpu",
+                                                           "profile": "grid_a100d-20c"})  # fmt: skip
+    ReservationItemFactory(reservation=mixed, kind="vgpu", profile="grid_a100d-20c", placement_gb=40)
+    doc = viewer.get(f"/reservations/{mixed.pk}/?format=json").json()
+    assert doc["devices"][0]["placement_gb"] == 40 and "placement ID 40 GB" in doc["powercli"]
+    assert "placement ID 40 GB" in viewer.get(f"/reservations/{mixed.pk}/").content.decode()
