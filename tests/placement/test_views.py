@@ -453,3 +453,30 @@ def test_mig_and_mixed_size_reservations_show_slot_and_placement_id(viewer):
     doc = viewer.get(f"/reservations/{mixed.pk}/?format=json").json()
     assert doc["devices"][0]["placement_gb"] == 40 and "placement ID 40 GB" in doc["powercli"]
     assert "placement ID 40 GB" in viewer.get(f"/reservations/{mixed.pk}/").content.decode()
+
+
+def test_rejections_group_by_reason_without_host_particulars(db):
+    from placement.engine.result import Plan, Rejection
+    from placement.views import group_rejections
+
+    plan = Plan(
+        candidates=(),
+        rejected=(
+            Rejection("a", ("host has 4 GPUs, the VM needs 16",)),
+            Rejection("b", ("host has 8 GPUs, the VM needs 16",)),
+            Rejection("c", ("needs 2 eligible GPUs, 1 of 8 are", "3 of 8 GPUs are passthrough-assigned (e.g. GPU "
+                            "0000:18:00.0 is assigned to vm-1)", "4 of 8 GPUs are not in passthrough (direct) mode")),
+            Rejection("d", ("needs 2 eligible GPUs, 0 of 2 are", "2 of 2 GPUs are not in passthrough (direct) mode")),
+            Rejection("e", ("no H100-80GB GPUs (host has 4 x L40S-48GB)",)),
+            Rejection("f", ("GPU 0000:3b:00.0 is locked to grid_a100d-10c by vm-2 (same-size mode)",)),
+        ),
+    )  # fmt: skip
+    groups = {g["reason"]: sorted(h["host"] for h in g["hosts"]) for g in group_rejections(plan, {})}
+    assert groups == {
+        "host has fewer than 16 GPUs": ["a", "b"],
+        "GPUs are not in passthrough (direct) mode": ["c", "d"],
+        "GPUs are passthrough-assigned": ["c"],
+        "no H100-80GB GPUs": ["e"],
+        "GPU … is locked to grid_a100d-10c by vm-2 (same-size mode)": ["f"],
+    }
+    assert [g["count"] for g in group_rejections(plan, {})][:2] == [2, 2]  # most hosts first
