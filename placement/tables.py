@@ -1,8 +1,9 @@
-"""The reservation list as a django-tables2 table; the status shown is the effective one (an active
-reservation past its expiry is shown as expired even before housekeeping marks it)."""
+"""The reservation list page: a django-tables2 table and its FilterSet. The status shown and filtered is the
+effective one (an active reservation past its expiry is expired even before housekeeping marks it)."""
 
 from __future__ import annotations
 
+import django_filters
 import django_tables2 as tables
 from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.db.models.functions import Now
@@ -62,3 +63,24 @@ class ReservationTable(tables.Table):
             "<code>{}</code>{}",
             ((i.gpu.pci_device.pci_id, f" {i.profile}" if i.profile else "") for i in items),
         )
+
+
+class ReservationPageFilterSet(django_filters.FilterSet):
+    """The page's filters: status is the effective one (``reservations_with_status``), host by name.
+
+    The API's ``placement.filtersets.ReservationFilterSet`` filters the stored status and the host's key.
+    """
+
+    status = django_filters.ChoiceFilter(
+        choices=Reservation.Status.choices, method="filter_status", label="Status", empty_label="any status"
+    )
+    vm_name = django_filters.CharFilter(lookup_expr="icontains", label="VM name")
+    host = django_filters.CharFilter(field_name="host__name", lookup_expr="icontains", label="Host")
+    vcenter = django_filters.CharFilter(field_name="host__vcenter__name", lookup_expr="iexact", label="vCenter")
+
+    class Meta:
+        model = Reservation
+        fields = ["status", "vm_name", "host", "vcenter"]
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(effective_status=value)

@@ -28,10 +28,9 @@ from placement.engine.explain import link_text
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
 from placement.engine.sizing import Sizing, size_inference
-from placement.filtersets import ReservationFilterSet
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
-from placement.tables import ReservationTable, reservations_with_status
+from placement.tables import ReservationPageFilterSet, ReservationTable, reservations_with_status
 
 SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
 TOP_REASONS = 3
@@ -349,7 +348,7 @@ def sizing_proposals(result: Sizing) -> list[dict]:
 
 @require_GET
 def reservation_list(request: HttpRequest) -> HttpResponse:
-    filterset = ReservationFilterSet(request.GET or None, queryset=reservations_with_status())
+    filterset = ReservationPageFilterSet(request.GET or None, queryset=reservations_with_status())
     table = ReservationTable(filterset.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     context = {"filter": filterset, "table": table}
