@@ -8,6 +8,7 @@ field it names. Choices (clusters, boards, vGPU profiles) come from the stored i
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cached_property
 
 from django import forms
 
@@ -39,7 +40,7 @@ def cluster_choices() -> list[tuple[str, str]]:
 
 
 def board_choices() -> list[tuple[str, str]]:
-    boards = Gpu.objects.filter(stale=False).exclude(board="").values_list("board", flat=True).distinct()
+    boards = Gpu.objects.filter(stale=False).exclude(board="").order_by().values_list("board", flat=True).distinct()
     return [("", "any board"), *((b, b) for b in sorted(set(boards)))]
 
 
@@ -84,7 +85,11 @@ class PlanForm(forms.Form):
         self.fields["clusters"].error_messages["invalid_choice"] = "unknown cluster %(value)s"
         self.fields["board"].choices = board_choices()
         self.fields["board"].error_messages["invalid_choice"] = "no %(value)s GPUs in the inventory"
-        self.profile_options = profile_names()
+
+    @cached_property
+    def profile_options(self) -> list[str]:
+        """Suggestions for the profile field, read only when the form is drawn (not for a results refresh)."""
+        return profile_names()
 
     def clean(self) -> dict:
         data = super().clean()

@@ -314,7 +314,9 @@ def sizing(request: HttpRequest) -> HttpResponse:
 
 def sizing_proposals(result: Sizing) -> list[dict]:
     """Each board's proposal with the plan-form values that ask for it (inventory boards first)."""
-    present = set(Gpu.objects.filter(stale=False).exclude(board="").values_list("board", flat=True).distinct())
+    present = set(
+        Gpu.objects.filter(stale=False).exclude(board="").order_by().values_list("board", flat=True).distinct()
+    )
     offered: dict[tuple[str, int], str] = {}
     for name, board, gb in (
         VgpuProfile.objects.filter(mig_compute_slices__isnull=True, hosts__isnull=False)
