@@ -7,11 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from inventory import views as inventory_views
 
 urlpatterns = [
-    path("", inventory_views.home, name="home"),
+    path("", inventory_views.overview, name="home"),
     path("accounts/login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", inventory_views.healthz, name="healthz"),
-    path("inventory/", include("inventory.urls")),
+    path("", include("inventory.urls")),  # pages: /clusters/, /syncs/, /vcenters/, /inventory/hosts/
     path("", include("placement.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("inventory.api.urls")),

@@ -117,6 +117,17 @@ class GpuOccupancy:
         return max(self.memory_gb - self.used_gb - self.reserved_gb - self.siloed_gb, 0)
 
     @property
+    def used_pct(self) -> int:
+        """Share of the framebuffer held or reserved, 0-100 (for drawing a partly used GPU)."""
+        if not self.memory_gb:
+            return 100 if self.state != FREE else 0
+        return min(round(100 * (self.memory_gb - self.free_gb) / self.memory_gb), 100)
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS.get(self.mode, self.mode)
+
+    @property
     def title(self) -> str:
         """One line for a hover title: state, who holds it, what is left."""
         parts = [f"{self.pci_id} {self.model}", MODE_LABELS.get(self.mode, self.mode), self.state]
@@ -151,31 +162,37 @@ _GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb",
 
 def gpu_occupancy(*, gpus: QuerySet[Gpu]) -> list[GpuOccupancy]:
     """Occupancy of each GPU in ``gpus`` (a queryset, evaluated with four queries in all)."""
-    rows = list(
-        gpus.filter(stale=False)
-        .order_by("host_id", "pci_device__pci_id")
-        .values_list(*_GPU_FIELDS)
-    )
+    rows, consumers, reservations, profiles = _load(gpus)
+    return [_occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows]
+
+
+def _load(gpus: QuerySet[Gpu], *, vm_names: bool = True) -> tuple[list, dict, dict, dict]:
+    """The rows behind ``gpu_occupancy``: live GPUs, their consumers and active reservations, the profiles.
+
+    Reservations are read from the (small) reservation item table, not by joining every GPU to it.
+    Without ``vm_names`` the consumers are read without joining their VMs' names (counting only).
+    """
+    rows = list(gpus.filter(stale=False).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
     ids = gpus.filter(stale=False).values("pk")
     consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
-    for gpu_id, vm, kind, profile, holds in (
-        GpuConsumer.objects.filter(gpu__in=ids)
-        .annotate(holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField()))
-        .order_by("vm__name")
-        .values_list("gpu_id", "vm__name", "kind", "profile", "holds")
-    ):
+    consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
+        holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField())
+    )
+    if vm_names:
+        consumer_qs = consumer_qs.order_by("vm__name").values_list("gpu_id", "vm__name", "kind", "profile", "holds")
+    else:
+        consumer_qs = consumer_qs.order_by().values_list("gpu_id", Value(""), "kind", "profile", "holds")
+    for gpu_id, vm, kind, profile, holds in consumer_qs:
         consumers[gpu_id].append((vm, kind, profile, bool(holds)))
     reservations: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
     for gpu_id, vm, profile in (
-        Gpu.objects.filter(_active_reservation_items(), pk__in=ids)
-        .order_by("reservation_items__reservation__vm_name")
-        .values_list("pk", "reservation_items__reservation__vm_name", "reservation_items__profile")
+        item_model.objects.filter(gpu__in=ids, reservation__status="active", reservation__expires_at__gt=timezone.now())
+        .order_by("reservation__vm_name")
+        .values_list("gpu_id", "reservation__vm_name", "profile")
     ):
         reservations[gpu_id].append((vm, profile))
-    profiles = _profiles()
-    return [
-        _occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows
-    ]
+    return rows, consumers, reservations, _profiles()
 
 
 def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
@@ -268,8 +285,8 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         hosts = hosts.filter(cluster__in=clusters)
     summaries: dict[tuple[int, int | None], ClusterSummary] = {}
     host_cluster: dict[int, tuple[int, int | None]] = {}
-    for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, warnings in hosts.values_list(
-        "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", "warnings"
+    for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, warnings, findings in hosts.values_list(
+        "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", "warnings", "fabric_findings"
     ).order_by("vcenter__name", "cluster__name"):
         key = (vcenter_id, cluster_id)
         summary = summaries.get(key)
@@ -277,18 +294,25 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
             summary = summaries[key] = ClusterSummary(cluster_id, cluster_name or "(no cluster)", vcenter_name,
                                                       vcenter_id)  # fmt: skip
         summary.hosts += 1
-        summary.hosts_with_warnings += bool(warnings)
+        summary.hosts_with_warnings += bool(warnings or findings)
         host_cluster[pk] = key
     rows: dict[tuple, ModeSummary] = {}
-    for occ in gpu_occupancy(gpus=Gpu.objects.filter(host__in=hosts.values("pk"))):
-        key = host_cluster.get(occ.host_id)
+    gpu_rows, consumers, reservations, profiles = _load(Gpu.objects.filter(host__in=hosts.values("pk")), vm_names=False)
+    for gpu in gpu_rows:
+        pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
+        key = host_cluster.get(host_id)
         if key is None:
             continue
-        row = rows.get((key, occ.model, occ.mode))
+        mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
+        row = rows.get((key, model, mode))
         if row is None:
-            row = rows[(key, occ.model, occ.mode)] = ModeSummary(occ.model, occ.mode)
+            row = rows[(key, model, mode)] = ModeSummary(model, mode)
             summaries[key].rows.append(row)
         row.gpus += 1
+        if pk not in consumers and pk not in reservations:
+            row.free += 1  # nobody holds or reserves it: no need to work out partial use
+            continue
+        occ = _occupancy(gpu, consumers.get(pk, []), reservations.get(pk, []), profiles)
         setattr(row, occ.state, getattr(row, occ.state) + 1)
         if occ.state == PARTIAL:
             row.free_gb_on_partial += occ.free_gb
@@ -297,3 +321,115 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
     for s in summaries.values():
         s.rows.sort(key=lambda r: (r.model, r.mode))
     return sorted(summaries.values(), key=lambda s: (s.vcenter, s.name))
+
+
+def gpus_by_host(*, host_ids: Iterable[int]) -> dict[int, list[GpuOccupancy]]:
+    """Occupancy of the live GPUs of these hosts, per host in PCI order (four queries for any number)."""
+    out: dict[int, list[GpuOccupancy]] = defaultdict(list)
+    for occ in gpu_occupancy(gpus=Gpu.objects.filter(host_id__in=list(host_ids))):
+        out[occ.host_id].append(occ)
+    return dict(out)
+
+
+TOTAL_FIELDS = ("gpus", "free", "used", "partial", "reserved", "free_gb_on_partial", "siloed_gb", "stranded_slices")
+
+
+def overview_totals(summaries: Iterable[ClusterSummary]) -> dict[str, int]:
+    """Sums over cluster summaries: clusters, hosts, hosts with warnings and every GPU figure of their rows."""
+    summaries = list(summaries)
+    totals = {"clusters": len(summaries), "hosts": sum(s.hosts for s in summaries)}
+    totals["hosts_with_warnings"] = sum(s.hosts_with_warnings for s in summaries)
+    for name in TOTAL_FIELDS:
+        totals[name] = sum(s.total(name) for s in summaries)
+    return totals
+
+
+STATE_LABELS = {FREE: "free", USED: "in use", PARTIAL: "partly used", RESERVED: "reserved"}
+
+
+@dataclass
+class ConsumerRow:
+    vm_name: str
+    kind: str
+    profile: str
+    mig_slot: int | None
+    placement_gb: int | None
+    powered_on: bool
+
+
+@dataclass
+class ReservationRow:
+    reservation_id: int
+    vm_name: str
+    profile: str
+    expires_at: object
+
+
+@dataclass
+class GpuDetail:
+    """One GPU of a host page: hardware, mode, profile lock, consumers, reservations and occupancy."""
+
+    occ: GpuOccupancy
+    board: str
+    numa_node: int | None
+    module_id: int | None
+    health: str
+    consumers: list[ConsumerRow]
+    reservations: list[ReservationRow]
+    domains: list[dict] = field(default_factory=list)
+
+    def __getattr__(self, name: str):  # pci_id, model, mode, state, free_gb ... come from the occupancy
+        if name == "occ":
+            raise AttributeError(name)
+        return getattr(self.occ, name)
+
+    @property
+    def state_label(self) -> str:
+        return STATE_LABELS.get(self.occ.state, self.occ.state)
+
+    @property
+    def profile_lock(self) -> str:
+        return self.occ.locked_profile
+
+
+def host_gpu_details(*, host: Host) -> list[GpuDetail]:
+    """The live GPUs of ``host`` in PCI order, with who holds or reserves each (a constant number of queries)."""
+    occs = {o.gpu_id: o for o in gpu_occupancy(gpus=Gpu.objects.filter(host=host))}
+    gpus = Gpu.objects.filter(pk__in=occs).select_related("pci_device__numa_node").order_by("pci_device__pci_id")
+    consumers: dict[int, list[ConsumerRow]] = defaultdict(list)
+    for c in GpuConsumer.objects.filter(gpu__in=occs).select_related("vm").order_by("vm__name"):
+        consumers[c.gpu_id].append(
+            ConsumerRow(c.vm.name, c.kind, c.profile, c.mig_slot, c.placement_gb, c.vm.power_state == "poweredOn")
+        )
+    item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
+    now = timezone.now()
+    reservations: dict[int, list[ReservationRow]] = defaultdict(list)
+    for gpu_id, rid, vm, profile, expires in (
+        item_model.objects.filter(gpu__in=occs, reservation__status="active", reservation__expires_at__gt=now)
+        .order_by("reservation__vm_name")
+        .values_list("gpu_id", "reservation_id", "reservation__vm_name", "profile", "reservation__expires_at")
+    ):
+        reservations[gpu_id].append(ReservationRow(rid, vm, profile, expires))
+    return [
+        GpuDetail(
+            occ=occs[g.pk],
+            board=g.board,
+            numa_node=g.pci_device.numa_node.node_id if g.pci_device.numa_node else None,
+            module_id=g.module_id,
+            health=g.health,
+            consumers=consumers.get(g.pk, []),
+            reservations=reservations.get(g.pk, []),
+        )
+        for g in gpus
+    ]
+
+
+def summarize(gpus: Iterable[GpuOccupancy | GpuDetail]) -> dict[str, int]:
+    """Counts of a list of GPUs by state, and the GB left on the partly used ones."""
+    out = {"total": 0, FREE: 0, USED: 0, PARTIAL: 0, RESERVED: 0, "free_gb": 0}
+    for g in gpus:
+        out["total"] += 1
+        out[g.state] += 1
+        if g.state == PARTIAL:
+            out["free_gb"] += g.free_gb
+    return out

@@ -104,3 +104,47 @@ def test_host_filters_by_free_gpus_mode_and_model():
     assert names(mode="sameSize") == [vgpu.name]
     assert names(gpu_model="l40s") == [vgpu.name]
     assert not HostFilterSet({"mode": "sideways"}, queryset=Host.objects.all()).is_valid()
+
+
+# ---------------------------------------------------------------- page helpers (host rows, strips, totals)
+
+
+def test_host_gpu_details_name_consumers_reservations_lock_and_numa():
+    host = factories.HostFactory()
+    node = factories.NumaNodeFactory(host=host, node_id=1)
+    factories.VgpuProfileFactory(name="nvidia_h100xm-20c", framebuffer_gb=20)
+    shared, held, reserved = (factories.GpuFactory(host=host, pci_device__numa_node=node) for _ in range(3))
+    factories.GpuConsumerFactory(gpu=shared, profile="nvidia_h100xm-20c", vm__name="infer-a", mig_slot=None)
+    held.graphics_type, held.vgpu_mode = GraphicsType.DIRECT, ""
+    held.save()
+    factories.GpuConsumerFactory(gpu=held, kind="passthrough", profile="", vm__name="train-b")
+    item = factories.ReservationItemFactory(reservation__host=host, reservation__vm_name="planned-c", gpu=reserved)
+    expired = factories.ReservationItemFactory(
+        reservation__host=host, gpu=reserved, reservation__expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    rows = {r.gpu_id: r for r in occupancy.host_gpu_details(host=host)}
+    assert [r.state for r in rows.values()] == ["partial", "used", "reserved"]
+    a = rows[shared.pk]
+    assert a.profile_lock == "nvidia_h100xm-20c" and a.free_gb == 60 and a.state_label == "partly used"
+    assert [(c.vm_name, c.kind, c.powered_on) for c in a.consumers] == [("infer-a", "vgpu", True)]
+    assert a.numa_node == 1 and a.mode_label == "vGPU same-size" and 0 < a.used_pct < 100
+    assert [c.vm_name for c in rows[held.pk].consumers] == ["train-b"] and rows[held.pk].used_pct == 100
+    assert [(r.reservation_id, r.vm_name) for r in rows[reserved.pk].reservations] == [
+        (item.reservation_id, "planned-c")
+    ]
+    assert expired.reservation_id not in [r.reservation_id for r in rows[reserved.pk].reservations]
+    assert occupancy.summarize(rows.values()) == {
+        "total": 3, "free": 0, "used": 1, "partial": 1, "reserved": 1, "free_gb": 60,
+    }  # fmt: skip
+
+
+def test_gpus_by_host_and_overview_totals():
+    host, gpus = passthrough_host(3, warnings=[], fabric_findings=[{"severity": "warning", "code": "x"}])
+    factories.GpuConsumerFactory(gpu=gpus[0], kind="passthrough", profile="")
+    other, _ = passthrough_host(1)
+    strips = occupancy.gpus_by_host(host_ids=[host.pk, other.pk])
+    assert [g.state for g in strips[host.pk]] == ["used", "free", "free"] and len(strips[other.pk]) == 1
+    totals = occupancy.overview_totals(occupancy.cluster_summaries())
+    assert totals["clusters"] == 2 and totals["hosts"] == 2 and totals["gpus"] == 4
+    assert (totals["used"], totals["free"], totals["reserved"]) == (1, 3, 0)
+    assert totals["hosts_with_warnings"] == 1  # fabric findings count as warnings too

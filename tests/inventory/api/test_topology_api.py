@@ -72,7 +72,9 @@ def test_anonymous_cannot_post_captures(host):
 
 
 def test_host_page_paste_form(client, host):
-    client.force_login(get_user_model().objects.create_user("admin2"))
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(role="planner"))  # smi imports need the planner role
     page = client.get(f"/inventory/hosts/{host.pk}/")
     assert b"Import an nvidia-smi capture" in page.content
     bad = client.post(f"/inventory/hosts/{host.pk}/smi/", {"text": "not a capture"})

@@ -1,0 +1,86 @@
+"""Page forms. They validate the shape of the input; the services validate the rest and the views turn a
+service's ValidationError into field-level messages (nothing is stored from a rejected form)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from inventory.models import VCenter
+
+SMI_MAX_BYTES = 256 * 1024  # an nvidia-smi capture is a few KiB; anything above this is refused with 413
+
+
+class VCenterForm(forms.Form):
+    """Add or edit a vCenter. The password is write-only: never rendered back, empty on edit keeps it."""
+
+    name = forms.SlugField(max_length=100, help_text="Short unique name (letters, digits, - and _)")
+    url = forms.URLField(
+        max_length=300,
+        assume_scheme="https",
+        label="SDK URL",
+        help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk",
+    )
+    username = forms.CharField(max_length=200)
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the TLS certificate")
+    ca_file = forms.CharField(
+        max_length=500, required=False, label="CA bundle", help_text="Optional path of a CA bundle on the server"
+    )
+    sync_interval_minutes = forms.IntegerField(
+        min_value=1, max_value=24 * 60, label="Sync every (minutes)", initial=settings.VCENTER_DEFAULT_SYNC_MINUTES
+    )
+    enabled = forms.BooleanField(required=False, initial=True, label="Scheduled syncs enabled")
+
+    def __init__(self, *args, instance: VCenter | None = None, **kwargs) -> None:
+        self.instance = instance
+        if instance is not None and not kwargs.get("initial"):
+            kwargs["initial"] = {f: getattr(instance, f) for f in self.base_fields if f != "password"}
+        super().__init__(*args, **kwargs)
+        if instance is None:
+            self.fields["password"].required = True
+            self.fields["password"].help_text = "Stored encrypted; never shown again."
+        else:
+            self.fields["password"].help_text = (
+                "Leave empty to keep the stored password." if instance.has_password else "No password is stored."
+            )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        others = VCenter.objects.filter(name=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError("A vCenter with this name already exists.")
+        return name
+
+    def add_service_error(self, exc: ValidationError) -> None:
+        """Attach a service's ValidationError to the fields it names (unknown names go to the form)."""
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, exc.messages)
+
+
+class SmiCaptureForm(forms.Form):
+    text = forms.CharField(
+        label="nvidia-smi topo -m",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "placeholder": "GPU0  GPU1 ..."}),
+    )
+    query_csv = forms.CharField(
+        label="nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv (optional)",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+    )
+
+
+class SyncStartForm(forms.Form):
+    vcenter = forms.ModelChoiceField(queryset=VCenter.objects.order_by("name"), empty_label=None, label="vCenter")

@@ -1,0 +1,247 @@
+"""django-tables2 tables of the inventory pages. Every table sorts and pages through htmx (``_table.html``)."""
+
+from __future__ import annotations
+
+import django_tables2 as tables
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from inventory.models import Host, SyncRun, SyncStatus, VCenter
+
+TEMPLATE = "inventory/_table.html"
+STATUS_BADGE = {
+    SyncStatus.SUCCESS: "ok",
+    SyncStatus.FAILED: "bad",
+    SyncStatus.RUNNING: "running",
+    SyncStatus.QUEUED: "queued",
+    SyncStatus.NEVER: "never",
+}
+
+
+def status_badge(status: str, label: str | None = None) -> str:
+    return format_html('<span class="badge {}">{}</span>', STATUS_BADGE.get(status, ""), label or status)
+
+
+def when(value) -> str:
+    if value is None:
+        return mark_safe('<span class="faint">never</span>')
+    return format_html(
+        '<span class="nowrap" title="{}">{}</span>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S")
+    )
+
+
+class HtmxTable(tables.Table):
+    """A table that knows the id its htmx links target."""
+
+    htmx_id = "table"
+
+    class Meta:
+        template_name = TEMPLATE
+        attrs = {"class": "data"}
+
+
+class VCenterTable(HtmxTable):
+    htmx_id = "vcenters-table"
+    name = tables.Column(verbose_name="vCenter")
+    url = tables.Column(verbose_name="SDK URL", attrs={"td": {"class": "mono"}})
+    last_sync_status = tables.Column(verbose_name="Status")
+    last_sync_at = tables.Column(verbose_name="Last sync")
+    last_success_at = tables.Column(verbose_name="Last good sync")
+    inventory_stale = tables.Column(verbose_name="Inventory")
+    sync_interval_minutes = tables.Column(verbose_name="Schedule", attrs={"td": {"class": "nowrap"}})
+    host_count = tables.Column(verbose_name="Hosts", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    actions = tables.Column(verbose_name="", orderable=False, empty_values=())
+
+    class Meta(HtmxTable.Meta):
+        model = VCenter
+        fields = ("name", "url", "last_sync_status", "last_sync_at", "last_success_at", "inventory_stale")
+        sequence = (
+            "name",
+            "url",
+            "last_sync_status",
+            "last_sync_at",
+            "last_success_at",
+            "inventory_stale",
+            "sync_interval_minutes",
+            "host_count",
+            "actions",
+        )
+        empty_text = "No vCenter yet."
+
+    def __init__(self, *args, can_admin: bool = False, **kwargs) -> None:
+        super().__init__(*args, exclude=() if can_admin else ("actions",), **kwargs)
+
+    def render_name(self, record: VCenter) -> str:
+        return format_html("<strong>{}</strong>", record.name)
+
+    def render_actions(self, record: VCenter) -> str:
+        # Rendered here rather than with a TemplateColumn: a template per row would re-run every context processor.
+        return render_to_string("inventory/vcenters/_actions.html", {"record": record, "csrf_token": self.csrf_token})
+
+    @property
+    def csrf_token(self) -> str:
+        request = getattr(self, "request", None)
+        return get_token(request) if request is not None else ""
+
+    def render_last_sync_status(self, record: VCenter) -> str:
+        badge = status_badge(record.last_sync_status, record.get_last_sync_status_display())
+        if record.last_error:
+            return format_html('{}<div class="result bad">{}</div>', badge, record.last_error)
+        return badge
+
+    def render_last_sync_at(self, value) -> str:
+        return when(value)
+
+    def render_last_success_at(self, value) -> str:
+        return when(value)
+
+    def render_inventory_stale(self, record: VCenter) -> str:
+        if record.inventory_stale:
+            return mark_safe('<span class="badge stale">stale</span>')
+        if record.last_success_at is None:
+            return mark_safe('<span class="badge never">not synced</span>')
+        return mark_safe('<span class="badge ok">current</span>')
+
+    def render_sync_interval_minutes(self, record: VCenter) -> str:
+        text = f"every {record.sync_interval_minutes} min"
+        if not record.enabled:
+            return format_html('<span class="badge off">paused</span> <span class="faint">{}</span>', text)
+        return text
+
+
+COUNT_LABELS = (("seen_hosts", "hosts"), ("seen_gpus", "GPUs"), ("seen_vms", "VMs"), ("objects", "objects"))
+CHANGE_SUFFIXES = ("_created", "_updated", "_stale", "_changed", "_deleted")
+
+
+def count_summary(counts: dict) -> list[tuple[str, int]]:
+    """The few numbers worth a glance: what was seen, and how many rows changed."""
+    shown = [(label, counts[key]) for key, label in COUNT_LABELS if key in counts]
+    changes = sum(v for k, v in counts.items() if k.endswith(CHANGE_SUFFIXES) and isinstance(v, int))
+    if counts:
+        shown.append(("changes", changes))
+    return shown
+
+
+def counts_text(counts: dict) -> str:
+    return format_html_join(" ", '<span class="tag">{} {}</span>', count_summary(counts or {}))
+
+
+class SyncRunTable(HtmxTable):
+    htmx_id = "syncs-table"
+    id = tables.Column(verbose_name="Run", linkify=lambda record: reverse("inventory:sync_run", args=[record.pk]))
+    vcenter = tables.Column(verbose_name="vCenter", accessor="vcenter__name", order_by=("vcenter__name", "-created"))
+    trigger = tables.Column()
+    status = tables.Column()
+    created = tables.Column(verbose_name="Queued")
+    duration = tables.Column(
+        verbose_name="Duration",
+        empty_values=(),
+        order_by=("finished_at",),
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+    )
+    counts = tables.Column(verbose_name="Counts", orderable=False)
+    round_trips = tables.Column(verbose_name="Round trips", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    error = tables.Column(orderable=False)
+
+    class Meta(HtmxTable.Meta):
+        model = SyncRun
+        fields = ("id", "vcenter", "trigger", "status", "created", "duration", "counts", "round_trips", "error")
+        empty_text = "No sync has run yet."
+
+    def render_id(self, value) -> str:
+        return f"#{value}"
+
+    def render_status(self, record: SyncRun) -> str:
+        return status_badge(record.status, record.get_status_display())
+
+    def render_trigger(self, record: SyncRun) -> str:
+        return record.get_trigger_display()
+
+    def render_created(self, value) -> str:
+        return when(value)
+
+    def render_duration(self, record: SyncRun) -> str:
+        seconds = record.duration_s
+        return "\u2013" if seconds is None else f"{seconds:.1f} s"
+
+    def render_counts(self, value) -> str:
+        return counts_text(value or {})
+
+    def render_error(self, value) -> str:
+        return format_html('<span class="result bad">{}</span>', value) if value else ""
+
+
+def occupancy_strip(gpus) -> str:
+    """One square per GPU: free, in use, reserved, or partly used vGPU (filled by use; GB left in the title)."""
+    if not gpus:
+        return mark_safe('<span class="faint">no GPU</span>')
+    cells = format_html_join(
+        "",
+        '<span class="g {}"{} title="{}"></span>',
+        (
+            (g.state, format_html(' style="--fill: {}%"', g.used_pct) if g.state == "partial" else "", g.title)
+            for g in gpus
+        ),
+    )
+    return format_html('<span class="strip" aria-label="GPU occupancy">{}</span>', cells)
+
+
+class HostTable(HtmxTable):
+    """Hosts of a cluster with their GPU counts (annotated) and a per-GPU occupancy strip."""
+
+    htmx_id = "hosts-table"
+    name = tables.Column(verbose_name="Host", linkify=lambda record: reverse("inventory:host_detail", args=[record.pk]))
+    vcenter = tables.Column(verbose_name="vCenter", accessor="vcenter__name", order_by=("vcenter__name", "name"))
+    model = tables.Column(verbose_name="Server", order_by=("vendor", "model"))
+    gpu_models = tables.Column(verbose_name="GPU", empty_values=(), orderable=False)
+    gpus_total = tables.Column(verbose_name="GPUs", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    gpus_free = tables.Column(verbose_name="Free", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    gpus_used = tables.Column(verbose_name="In use", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    gpus_reserved = tables.Column(verbose_name="Reserved", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    occupancy = tables.Column(verbose_name="Occupancy", orderable=False, empty_values=())
+    state = tables.Column(verbose_name="State", empty_values=(), order_by=("connection_state", "maintenance_mode"))
+
+    class Meta(HtmxTable.Meta):
+        model = Host
+        fields = ("name", "vcenter", "model")
+        sequence = (
+            "name",
+            "vcenter",
+            "model",
+            "gpu_models",
+            "gpus_total",
+            "gpus_free",
+            "gpus_used",
+            "gpus_reserved",
+            "occupancy",
+            "state",
+        )
+        empty_text = "No host matches."
+        row_attrs = {"class": lambda record: "stale" if record.stale else ""}
+
+    def render_model(self, record: Host) -> str:
+        return f"{record.vendor} {record.model}".strip() or "\u2013"
+
+    def render_occupancy(self, record: Host) -> str:
+        return occupancy_strip(getattr(record, "gpu_strip", ()))
+
+    def render_gpu_models(self, record: Host) -> str:
+        return format_html_join(", ", "{}", ((m,) for m in getattr(record, "gpu_model_names", ()))) or "\u2013"
+
+    def render_state(self, record: Host) -> str:
+        parts = []
+        if record.stale:
+            parts.append(mark_safe('<span class="badge stale">stale</span>'))
+        if record.connection_state != "connected":
+            parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
+        if record.maintenance_mode:
+            parts.append(mark_safe('<span class="badge warn">maintenance</span>'))
+        if record.warnings or record.fabric_findings:
+            n = len(record.warnings or ()) + len(record.fabric_findings or ())
+            parts.append(format_html('<span class="badge warn" title="warnings and fabric findings">{} ⚠</span>', n))
+        if not parts:
+            parts.append(mark_safe('<span class="badge ok">ok</span>'))
+        return format_html_join(" ", "{}", ((p,) for p in parts))

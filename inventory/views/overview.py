@@ -1,0 +1,74 @@
+"""Overview (``/``): every vCenter's sync state and every cluster's GPUs; cluster page: its hosts, filterable."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_GET
+from django_tables2 import RequestConfig
+
+from inventory import occupancy, selectors
+from inventory.models import Cluster, Host
+from inventory.tables import HostTable
+from inventory.views.common import page_or_partial
+
+WARNING_HOSTS_SHOWN = 50
+
+
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    vcenters = list(selectors.vcenter_list())
+    clusters = occupancy.cluster_summaries()
+    warn_qs = (
+        Host.objects.filter(stale=False)
+        .exclude(Q(warnings=[]) & Q(fabric_findings=[]))
+        .select_related("vcenter", "cluster")
+        .order_by("name", "vcenter__name")
+    )
+    warn_hosts = list(warn_qs[: WARNING_HOSTS_SHOWN + 1])
+    totals = occupancy.overview_totals(clusters)
+    context = {
+        "vcenters": vcenters,
+        "clusters": clusters,
+        "totals": totals,
+        "warn_hosts": warn_hosts[:WARNING_HOSTS_SHOWN],
+        "warn_more": len(warn_hosts) > WARNING_HOSTS_SHOWN,
+    }
+    return page_or_partial(request, "inventory/overview.html", context)
+
+
+@require_GET
+def cluster_list(request: HttpRequest) -> HttpResponse:
+    """The clusters are listed on the overview."""
+    return redirect("/#clusters")
+
+
+@require_GET
+def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from inventory.filtersets import HostFilterSet
+
+    cluster = get_object_or_404(Cluster.objects.select_related("vcenter"), pk=pk)
+    hosts = occupancy.annotate_gpu_counts(Host.objects.filter(cluster=cluster)).select_related("vcenter")
+    filterset = HostFilterSet(request.GET or None, queryset=hosts, request=request)
+    valid = not filterset.is_bound or filterset.is_valid()
+    table = HostTable(
+        filterset.qs if filterset.is_bound and valid else hosts if valid else hosts.none(), order_by="name"
+    )
+    if not valid:
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
+        table.empty_text = f"The filter is not valid ({problems})."
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    page_hosts = [row.record for row in table.page.object_list] if table.page else []
+    strips = occupancy.gpus_by_host(host_ids=[h.pk for h in page_hosts])
+    for host in page_hosts:
+        host.gpu_strip = strips.get(host.pk, [])
+        host.gpu_model_names = sorted({g.model for g in host.gpu_strip})
+    summary = occupancy.cluster_summaries(clusters=Cluster.objects.filter(pk=cluster.pk))
+    context = {
+        "cluster": cluster,
+        "summary": occupancy.overview_totals(summary),
+        "filter": filterset,
+        "table": table,
+    }
+    return page_or_partial(request, "inventory/cluster_detail.html", context, partials={"hosts-table": "hosts"})

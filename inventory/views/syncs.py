@@ -1,0 +1,99 @@
+"""Syncs: start a sync of a vCenter (admin role), watch it with htmx polling, read the history.
+
+The run partial polls itself every second while the run is queued or running; once it is finished the
+server answers HTTP 286, which makes htmx swap the final state in and stop polling.
+"""
+
+from __future__ import annotations
+
+from celery.exceptions import Retry
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_tables2 import RequestConfig
+
+from inventory import tasks
+from inventory.forms import SyncStartForm
+from inventory.models import SyncRun, SyncStatus
+from inventory.roles import ADMIN, role_required
+from inventory.tables import SyncRunTable, count_summary
+from inventory.views.common import page_or_partial
+
+FINISHED = (SyncStatus.SUCCESS, SyncStatus.FAILED)
+HTMX_STOP_POLLING = 286
+FINISHED_EVENT = "sync-finished"
+
+
+def is_finished(run: SyncRun) -> bool:
+    return run.status in FINISHED
+
+
+def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncStartForm]:
+    from inventory.filtersets import SyncRunFilterSet
+
+    runs = SyncRun.objects.select_related("vcenter")
+    filterset = SyncRunFilterSet(request.GET or None, queryset=runs, request=request)
+    valid = not filterset.is_bound or filterset.is_valid()
+    table = SyncRunTable(filterset.qs if valid else runs.none(), order_by="-created")
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return table, filterset
+
+
+@require_GET
+def sync_list(request: HttpRequest) -> HttpResponse:
+    table, filterset = _history(request)
+    active = list(
+        SyncRun.objects.filter(status__in=(SyncStatus.QUEUED, SyncStatus.RUNNING))
+        .select_related("vcenter")
+        .order_by("-created")[:10]
+    )
+    context = {"table": table, "filter": filterset, "active": active, "start_form": SyncStartForm()}
+    return page_or_partial(request, "inventory/syncs/list.html", context, partials={"syncs-table": "history"})
+
+
+@require_POST
+@role_required(ADMIN)
+def sync_start(request: HttpRequest) -> HttpResponse:
+    form = SyncStartForm(request.POST)
+    htmx = getattr(request, "htmx", None)
+    if not form.is_valid():
+        if htmx:
+            response = render(request, "inventory/syncs/list.html#start-form", {"start_form": form}, status=400)
+            response["HX-Retarget"] = "#start-form"
+            response["HX-Reswap"] = "outerHTML"
+            return response
+        table, filterset = _history(request)
+        context = {"table": table, "filter": filterset, "active": [], "start_form": form}
+        return render(request, "inventory/syncs/list.html", context, status=400)
+    vcenter = form.cleaned_data["vcenter"]
+    try:
+        run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL)
+    except Retry:
+        # Without a broker the task runs eagerly on commit, inside this call, and a retryable failure raises
+        # Retry here; the run is already recorded as failed with its error.
+        run = SyncRun.objects.filter(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL).order_by("-created", "-id")[0]
+    run.refresh_from_db()  # eager: the task already ran, show its outcome
+    if htmx:
+        context = {"run": run, "finished": is_finished(run), "summary": count_summary(run.counts or {})}
+        response = render(request, "inventory/syncs/_run.html", context)
+        if is_finished(run):
+            response["HX-Trigger"] = FINISHED_EVENT
+        return response
+    messages.success(request, f"Sync #{run.pk} of {run.vcenter.name}: {run.get_status_display().lower()}.")
+    return redirect("inventory:sync_run", pk=run.pk)
+
+
+@require_GET
+def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """One run: the polled partial for htmx (286 once finished), the detail page otherwise."""
+    run = get_object_or_404(SyncRun.objects.select_related("vcenter"), pk=pk)
+    finished = is_finished(run)
+    context = {"run": run, "finished": finished, "summary": count_summary(run.counts or {})}
+    if getattr(request, "htmx", None):
+        response = render(request, "inventory/syncs/_run.html", context, status=HTMX_STOP_POLLING if finished else 200)
+        if finished:
+            response["HX-Trigger"] = FINISHED_EVENT
+        return response
+    counts = sorted((run.counts or {}).items())
+    return render(request, "inventory/syncs/detail.html", {**context, "counts": counts})

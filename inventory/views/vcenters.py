@@ -1,0 +1,116 @@
+"""vCenters: list (everyone), add / edit / test / remove (admin role). Passwords are write-only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_tables2 import RequestConfig
+
+from inventory import selectors, services
+from inventory.forms import VCenterForm
+from inventory.models import VCenter
+from inventory.roles import ADMIN, has_role, role_required
+from inventory.tables import VCenterTable
+from inventory.views.common import page_or_partial
+from inventory.vsphere.connection import VCenterError
+
+FORM_FIELDS = ("name", "url", "username", "verify_tls", "ca_file", "enabled", "sync_interval_minutes")
+
+
+@require_GET
+def vcenter_list(request: HttpRequest) -> HttpResponse:
+    table = VCenterTable(selectors.vcenter_list(), can_admin=has_role(request.user, ADMIN), order_by="name")
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    return page_or_partial(
+        request, "inventory/vcenters/list.html", {"table": table}, partials={"vcenters-table": "table"}
+    )
+
+
+def _form_page(request: HttpRequest, form: VCenterForm, vcenter: VCenter | None, status: int = 200) -> HttpResponse:
+    return render(request, "inventory/vcenters/form.html", {"form": form, "vcenter": vcenter}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def vcenter_create(request: HttpRequest) -> HttpResponse:
+    form = VCenterForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                vcenter = services.register_vcenter(**form.cleaned_data)
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            except VCenterError as exc:  # a URL the connector cannot use
+                form.add_error("url", exc.message)
+            else:
+                messages.success(
+                    request, f"vCenter {vcenter.name} added; it syncs every {vcenter.sync_interval_minutes} min."
+                )
+                return redirect("inventory:vcenters")
+        return _form_page(request, form, None, status=400)
+    return _form_page(request, form, None)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def vcenter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    vcenter = get_object_or_404(VCenter, pk=pk)
+    form = VCenterForm(request.POST or None, instance=vcenter)
+    if request.method == "POST":
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            password = data.pop("password", "") or None
+            try:
+                services.update_vcenter(vcenter=vcenter, password=password, **{k: data[k] for k in FORM_FIELDS})
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            except VCenterError as exc:
+                form.add_error("url", exc.message)
+            else:
+                messages.success(request, f"vCenter {vcenter.name} saved.")
+                return redirect("inventory:vcenters")
+        vcenter.refresh_from_db()  # the service may have set fields before refusing: show what is stored
+        return _form_page(request, form, vcenter, status=400)
+    return _form_page(request, form, vcenter)
+
+
+@require_POST
+@role_required(ADMIN)
+def vcenter_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """Log in to the vCenter and say what it is, or why it failed (htmx partial; a message otherwise)."""
+    vcenter = get_object_or_404(VCenter, pk=pk)
+    try:
+        about = services.test_vcenter_connection(vcenter=vcenter)
+        result = {"ok": True, "about": about}
+    except VCenterError as exc:
+        result = {"ok": False, "error": exc.message}
+    except Exception as exc:  # a stored password no configured key decrypts, and the like
+        result = {"ok": False, "error": f"{type(exc).__name__}: the connection could not be set up"}
+    if getattr(request, "htmx", None):
+        return render(request, "inventory/vcenters/_test_result.html", {"vcenter": vcenter, "result": result})
+    if result["ok"]:
+        messages.success(request, f"{vcenter.name}: connected to {result['about']['full_name']}.")
+    else:
+        messages.error(request, f"{vcenter.name}: {result['error']}")
+    return redirect("inventory:vcenters")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def vcenter_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    vcenter = get_object_or_404(VCenter, pk=pk)
+    if request.method == "POST":
+        name = vcenter.name
+        services.remove_vcenter(vcenter=vcenter)
+        messages.success(request, f"vCenter {name} removed with its inventory and its sync schedule.")
+        return redirect("inventory:vcenters")
+    counts = {
+        "hosts": vcenter.hosts.count(),
+        "clusters": vcenter.clusters.count(),
+        "vms": vcenter.vms.count(),
+        "runs": vcenter.sync_runs.count(),
+    }
+    return render(request, "inventory/vcenters/delete.html", {"vcenter": vcenter, "counts": counts})
