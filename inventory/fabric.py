@@ -17,6 +17,7 @@ new domain that replaces a deactivated one of the same kind over overlapping GPU
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -345,6 +346,39 @@ def _store(hosts: Sequence[Host], fabrics: dict[int, HostFabric], rows: dict[int
     _store_domains(host_ids, fabrics, rows, counts)
     findings = [(host, [finding_dict(f) for f in fabrics[host.pk].findings]) for host in hosts]
     counts["fabric_findings_updated"] += update_field(Host, findings, "fabric_findings", batch_size=ROW_BATCH)
+    _store_fabric_hashes(host_ids, fabrics, rows, counts)
+
+
+def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts):
+    """Set ``Host.fabric_hash`` to a digest of what a reader of the fabric sees (GPU rows, links, domains).
+
+    Readers (the placement snapshot) cache a host's fabric under its digest, so any change to the GPUs, their
+    modes, links or domains gives the host a new digest; an unchanged rebuild writes nothing.
+    """
+    modes: dict[int, list[tuple]] = defaultdict(list)
+    for row in (
+        Gpu.objects.filter(host_id__in=host_ids, stale=False)
+        .values_list("host_id", "pk", "board", "graphics_type", "vgpu_mode", "mig_enabled", "model", "framebuffer_mb")
+        .order_by("pk")
+    ):
+        modes[row[0]].append(row[1:])
+    stored = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "fabric_hash"))
+    changed = []
+    for host_id in host_ids:
+        fabric = fabrics[host_id]
+        content = (
+            rows[host_id].hw.gpus,
+            sorted(rows[host_id].gpu_pks.items()),
+            modes.get(host_id, []),
+            sorted((lk.a, lk.b, lk.kind, float(lk.gbps), lk.nvlinks) for lk in fabric.links),
+            sorted((d.id, d.kind, tuple(sorted(d.members))) for d in fabric.domains),
+        )
+        digest = hashlib.sha1(repr(content).encode(), usedforsecurity=False).hexdigest()
+        if stored.get(host_id) != digest:
+            changed.append(Host(pk=host_id, fabric_hash=digest))
+    if changed:
+        Host.objects.bulk_update(changed, ["fabric_hash"], batch_size=ROW_BATCH)
+        counts["fabric_hashes_updated"] += len(changed)
 
 
 def _store_links(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts) -> None:

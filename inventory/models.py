@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from inventory.crypto import decrypt, encrypt
@@ -185,6 +187,13 @@ class Host(TrackedModel):
         help_text="Health findings of the last fabric rebuild: [{severity, code, message, gpus}]",
     )
     supported_profiles = models.ManyToManyField(VgpuProfile, blank=True, related_name="hosts")
+    fabric_hash = models.CharField(
+        max_length=40,
+        blank=True,
+        editable=False,
+        help_text="Digest of the GPUs, links and domains the last fabric rebuild stored; empty when unknown. "
+        "Readers cache a host's fabric under it.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -544,3 +553,16 @@ class LinkOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host} {self.pci_a} <-> {self.pci_b}: {self.kind} (manual)"
+
+
+@receiver(post_save, sender=Gpu)
+@receiver(post_save, sender=FabricLink)
+@receiver(post_save, sender=ResourceDomain)
+def forget_fabric_hash(sender, instance, raw: bool = False, **kwargs) -> None:
+    """A GPU, link or domain saved one by one (admin, shell, tests) makes the host's fabric digest unknown.
+
+    The bulk writers (``inventory.fabric``) set the digest again after every rebuild.
+    """
+    if raw:
+        return
+    Host.objects.filter(pk=instance.host_id).exclude(fabric_hash="").update(fabric_hash="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from placement.engine.catalog import load_catalog
+from gpucatalog.catalog import load_catalog
 
 
 @cache

@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from gpucatalog.catalog import Board, load_catalog
+from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from inventory.bulk import BATCH, update_field, upsert
 from inventory.fabric import rebuild_fabrics
 from inventory.models import (
@@ -39,8 +41,6 @@ from inventory.models import (
 from inventory.signals import inventory_applied
 from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError
 from inventory.vsphere.snapshot import HostSnap, InventorySnapshot, VmSnap, is_gpu
-from placement.engine.catalog import Board, load_catalog
-from placement.engine.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 
 logger = logging.getLogger(__name__)
 

@@ -56,3 +56,19 @@ class ReservationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reservation.vm_name} holds {self.gpu}"
+
+
+class HostSnapshot(models.Model):
+    """A host's fabric as the planner reads it (``placement.selectors.HostTemplate``), stored under the host's
+    ``fabric_hash``: a fresh process reads one row per host instead of its GPU, link and domain rows.
+
+    Written by the planner the first time it reads a host with a new hash; a row whose hash differs from the
+    host's is ignored (and replaced on the next read).
+    """
+
+    host = models.OneToOneField("inventory.Host", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    fabric_hash = models.CharField(max_length=40)
+    data = models.JSONField(help_text="GPUs, links, partitions and topology signature (placement.snapshot_codec)")
+
+    def __str__(self) -> str:
+        return f"snapshot of host {self.host_id} ({self.fabric_hash[:8]})"

@@ -7,28 +7,34 @@ as reservations (so concurrent requests do not double-book) and reconciles them 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from inventory.models import Gpu, Host, VirtualMachine
-from inventory.selectors import fabric_for
 from placement.engine.evacuate import EvacuationPlan, plan_evacuation
-from placement.engine.model import Consumer
+from placement.engine.model import Fabric
 from placement.engine.plan import plan
-from placement.engine.profiles import ProfileNameError, parse_profile_name
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
 from placement.engine.smi_host import host_from_smi
 from placement.models import Reservation, ReservationItem
+from placement.selectors import RESERVATION_PREFIX, check_clusters, fabric_snapshot, resolve_host  # noqa: F401
 
-RESERVATION_PREFIX = "reservation:"
+RESERVE_ATTEMPTS = 6  # whole re-plans of one reserve() call when its hosts filled up meanwhile
 
 
 class ReservationConflict(Exception):
     """The accepted candidate is no longer free: another plan or VM took (part of) it. Plan again."""
+
+
+class NoCapacity(ReservationConflict):
+    """No host in scope can take the request (the message says why)."""
 
 
 def default_consumption(profile: str | None) -> str:
@@ -58,43 +64,20 @@ def build_request(**fields) -> PlacementRequest:
 
 
 def expire_reservations() -> int:
+    """Mark active reservations past their TTL expired (reads first: when none is due nothing is written)."""
     now = timezone.now()
-    due = list(
-        Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)
-    )
-    if not due:  # read first: a sync that changes nothing must not write either
+    due = Reservation.objects.filter(status=Reservation.Status.ACTIVE, expires_at__lte=now)
+    if not due.exists():
         return 0
-    return Reservation.objects.filter(pk__in=due, status=Reservation.Status.ACTIVE).update(
-        status=Reservation.Status.EXPIRED, closed_at=now
-    )
-
-
-def reservation_consumers(*, host_ids: list[int] | None = None) -> dict[int, list[Consumer]]:
-    """Active reservations as engine consumers, keyed by GPU pk."""
-    items = ReservationItem.objects.filter(
-        reservation__status=Reservation.Status.ACTIVE, reservation__expires_at__gt=timezone.now()
-    ).select_related("reservation")
-    if host_ids is not None:
-        items = items.filter(gpu__host_id__in=host_ids)
-    out: dict[int, list[Consumer]] = {}
-    for item in items:
-        kind = "passthrough" if item.kind == "dynamic-passthrough" else item.kind
-        out.setdefault(item.gpu_id, []).append(
-            Consumer(
-                vm=f"{RESERVATION_PREFIX}{item.reservation.vm_name}",
-                kind=kind,
-                profile=item.profile or None,
-                placement_gb=item.placement_gb,
-                mig_slot=item.mig_slot,
-            )
-        )
-    return out
+    return due.update(status=Reservation.Status.EXPIRED, closed_at=now)
 
 
 def plan_cluster(*, request: PlacementRequest, clusters: list[str] | None = None, limit: int | None = None) -> Plan:
+    """Rank every host of the clusters in scope (all when none); raises RequestError for an unknown cluster."""
+    scope = list(clusters or request.clusters or ())
+    check_clusters(names=scope)
     expire_reservations()
-    fabric = fabric_for(clusters=clusters or list(request.clusters) or None, extra_consumers=reservation_consumers())
-    return plan(fabric, request, limit=limit)
+    return plan(fabric_snapshot(clusters=scope or None), request, limit=limit)
 
 
 def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = (), name: str = "smi-host") -> Plan:
@@ -112,26 +95,90 @@ def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = ()
         name=name,
         busy=busy,
     )
-    from placement.engine.model import Fabric
-
     return plan(Fabric((host,)), request)
 
 
-def plan_host_evacuation(*, host_name: str) -> EvacuationPlan:
-    host = Host.objects.select_related("cluster").filter(name=host_name).first()
-    if host is None:
-        raise RequestError("evacuate", f"no host named {host_name!r}")
-    clusters = [host.cluster.name] if host.cluster else None
+def plan_host_evacuation(*, host_name: str, vcenter: str | None = None) -> EvacuationPlan:
+    """Where every GPU VM of the host goes if it leaves; the name is resolved per vCenter (RequestError
+    naming ``evacuate`` and the matching vCenters when ambiguous)."""
+    host = resolve_host(name=host_name, vcenter=vcenter, field="evacuate")
     expire_reservations()
-    fabric = fabric_for(clusters=clusters, extra_consumers=reservation_consumers())
-    return plan_evacuation(fabric, host_name)
+    fabric = fabric_snapshot(clusters=[host.cluster.name] if host.cluster else None, vcenter=host.vcenter.name)
+    if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
+        fabric = Fabric((*fabric.hosts, *fabric_snapshot(host_ids=[host.pk]).hosts))
+    return plan_evacuation(fabric, host.name, host_id=host.pk)
 
 
 def _same_choice(a: Candidate, b: Candidate) -> bool:
     def key(c: Candidate):
         return sorted((g.pci_id, g.placement_gb, g.mig_slot) for g in c.gpus)
 
-    return a.host == b.host and key(a) == key(b)
+    return a.ident == b.ident and key(a) == key(b)
+
+
+def _check_reservation_input(vm_name: str, ttl_minutes: int | None) -> int:
+    if not vm_name or len(vm_name) > 255:
+        raise RequestError("vm_name", "must be 1 to 255 characters")
+    ttl = ttl_minutes or settings.RESERVATION_TTL_MINUTES
+    if ttl <= 0:
+        raise RequestError("ttl_minutes", "must be positive")
+    return ttl
+
+
+def _lock_host(candidate: Candidate) -> Host:
+    """The candidate's host row, locked (SELECT ... FOR UPDATE; SQLite write transactions are IMMEDIATE)."""
+    hosts = Host.objects.select_for_update()
+    if candidate.host_id is not None:
+        host = hosts.filter(pk=candidate.host_id).first()
+    else:  # a candidate made before hosts carried their key: the name must be unique
+        matches = list(
+            hosts.filter(name=candidate.host, **({"vcenter__name": candidate.vcenter} if candidate.vcenter else {}))
+        )
+        if len(matches) > 1:
+            raise RequestError("host_id", f"host {candidate.host!r} exists in several vCenters: plan again")
+        host = matches[0] if matches else None
+    if host is None:
+        raise ReservationConflict(f"host {candidate.host} is no longer in the inventory: plan again")
+    return host
+
+
+def _replan_host(host: Host, request: PlacementRequest) -> Plan:
+    """The host alone, planned again with every active reservation (call with the host row locked)."""
+    single = dataclasses.replace(request, vms=1, anti_affinity=False, clusters=())
+    return plan(fabric_snapshot(host_ids=[host.pk]), single)
+
+
+def _create_reservation(
+    *, host: Host, request: PlacementRequest, candidate: Candidate, vm_name: str, ttl: int, user
+) -> Reservation:
+    if Reservation.objects.filter(vm_name=vm_name, status=Reservation.Status.ACTIVE).exists():
+        raise RequestError("vm_name", f"{vm_name!r} already holds an active reservation")
+    reservation = Reservation.objects.create(
+        vm_name=vm_name,
+        host=host,
+        request=dataclasses.asdict(request),
+        candidate=candidate.to_dict(),
+        expires_at=timezone.now() + timedelta(minutes=ttl),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    wanted = {g.pci_id for g in candidate.gpus}
+    gpus = {
+        pci: pk
+        for pk, pci in Gpu.objects.filter(host=host, stale=False).values_list("pk", "pci_device__pci_id")
+        if pci in wanted
+    }
+    ReservationItem.objects.bulk_create(
+        ReservationItem(
+            reservation=reservation,
+            gpu_id=gpus[g.pci_id],
+            kind=request.consumption,
+            profile=g.profile or "",
+            placement_gb=g.placement_gb,
+            mig_slot=g.mig_slot,
+        )
+        for g in candidate.gpus
+    )
+    return reservation
 
 
 def accept_candidate(
@@ -144,26 +191,17 @@ def accept_candidate(
 ) -> Reservation:
     """Reserve the candidate's GPUs for ``vm_name``; exactly one of several overlapping accepts wins.
 
-    The host row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite runs write transactions in
-    IMMEDIATE mode), then the host is planned again with every active reservation: the candidate must
-    still be what the engine would choose, or the accept fails with ReservationConflict.
+    The host (by ``candidate.host_id``) is locked, then planned again with every active reservation: the
+    candidate must still be what the engine would choose, or the accept fails with ReservationConflict.
     """
-    if not vm_name or len(vm_name) > 255:
-        raise RequestError("vm_name", "must be 1 to 255 characters")
-    ttl = ttl_minutes or settings.RESERVATION_TTL_MINUTES
-    if ttl <= 0:
-        raise RequestError("ttl_minutes", "must be positive")
+    ttl = _check_reservation_input(vm_name, ttl_minutes)
     request.validate()
     with transaction.atomic():
-        host = Host.objects.select_for_update().filter(name=candidate.host).first()
-        if host is None:
-            raise ReservationConflict(f"host {candidate.host} is no longer in the inventory")
+        host = _lock_host(candidate)
         expire_reservations()
         if Reservation.objects.filter(vm_name=vm_name, status=Reservation.Status.ACTIVE).exists():
             raise RequestError("vm_name", f"{vm_name!r} already holds an active reservation")
-        fabric = fabric_for(hosts=[host.name], extra_consumers=reservation_consumers(host_ids=[host.pk]))
-        single = dataclasses.replace(request, vms=1, anti_affinity=False, clusters=())
-        again = plan(fabric, single)
+        again = _replan_host(host, request)
         if not again.candidates or not _same_choice(again.candidates[0], candidate):
             reasons = "; ".join(r for rej in again.rejected for r in rej.reasons[:2])
             raise ReservationConflict(
@@ -171,27 +209,76 @@ def accept_candidate(
                 + (f" ({reasons})" if reasons else "")
                 + ": plan again"
             )
-        reservation = Reservation.objects.create(
-            vm_name=vm_name,
-            host=host,
-            request=dataclasses.asdict(request),
-            candidate=candidate.to_dict(),
-            expires_at=timezone.now() + timedelta(minutes=ttl),
-            created_by=user,
+        return _create_reservation(host=host, request=request, candidate=candidate, vm_name=vm_name, ttl=ttl, user=user)
+
+
+def replica_names(vm_name: str, vms: int) -> list[str]:
+    """VM names of ``vms`` replicas: the name itself for one VM, ``name-1`` .. ``name-N`` otherwise."""
+    return [vm_name] if vms == 1 else [f"{vm_name}-{i}" for i in range(1, vms + 1)]
+
+
+def why_nothing_fits(result: Plan, request: PlacementRequest) -> str:
+    """One line for a 409: the unplaced replicas, or the most common first rejection reasons."""
+    if result.unplaced:
+        return "; ".join(result.unplaced[:3])
+    counts = Counter(r.reasons[0] for r in result.rejected if r.reasons)
+    top = "; ".join(f"{n} host{'s' if n > 1 else ''}: {reason}" for reason, n in counts.most_common(3))
+    return f"no host can take {request.gpus_per_vm} GPU(s) per VM ({top or 'no hosts in scope'})"
+
+
+def reserve(*, request: PlacementRequest, vm_name: str, ttl_minutes: int | None = None, user=None) -> list[Reservation]:
+    """Plan, then reserve the best placement of all ``request.vms`` replicas in one transaction (all or none).
+
+    Replica names come from ``replica_names``. Each chosen host is locked (in primary-key order, so
+    concurrent reservations cannot deadlock) and planned again with every active reservation: the host's
+    current best GPUs are reserved, so a request that lost GPUs to a concurrent one takes the next free ones
+    on the same host. When a chosen host has no room left the whole plan is made again, at most
+    RESERVE_ATTEMPTS times. Raises NoCapacity (nothing fits, with the reasons), ReservationConflict (still
+    contended after the last attempt) or RequestError (bad input, naming the field).
+    """
+    ttl = _check_reservation_input(vm_name, ttl_minutes)
+    request.validate()
+    names = replica_names(vm_name, request.vms)
+    taken = sorted(
+        Reservation.objects.filter(vm_name__in=names, status=Reservation.Status.ACTIVE).values_list(
+            "vm_name", flat=True
         )
-        gpus = {g.pci_device.pci_id: g for g in Gpu.objects.filter(host=host).select_related("pci_device")}
-        ReservationItem.objects.bulk_create(
-            ReservationItem(
-                reservation=reservation,
-                gpu=gpus[g.pci_id],
-                kind=request.consumption,
-                profile=g.profile or "",
-                placement_gb=g.placement_gb,
-                mig_slot=g.mig_slot,
-            )
-            for g in candidate.gpus
+    )
+    if taken:
+        raise RequestError("vm_name", f"{taken[0]!r} already holds an active reservation")
+    last = ""
+    for _attempt in range(RESERVE_ATTEMPTS):
+        result = plan_cluster(request=request)
+        chosen = list(result.assignment) if request.vms > 1 else list(result.candidates[:1])
+        if len(chosen) < request.vms:
+            raise NoCapacity(why_nothing_fits(result, request))
+        try:
+            with transaction.atomic():
+                return _reserve_chosen(request, chosen, names, ttl, user)
+        except ReservationConflict as exc:
+            last = str(exc)
+    raise ReservationConflict(f"still contended after {RESERVE_ATTEMPTS} attempts ({last})")
+
+
+def _reserve_chosen(
+    request: PlacementRequest, chosen: list[Candidate], names: list[str], ttl: int, user
+) -> list[Reservation]:
+    locked = {}
+    for candidate in sorted(chosen, key=lambda c: (c.host_id is None, c.host_id or 0, c.host)):
+        if candidate.ident not in locked:
+            locked[candidate.ident] = _lock_host(candidate)
+    expire_reservations()
+    out = []
+    for candidate, name in zip(chosen, names, strict=True):
+        host = locked[candidate.ident]
+        again = _replan_host(host, request)  # sees the replicas reserved just before, in this transaction
+        if again.best is None:
+            why = "; ".join(r for rej in again.rejected for r in rej.reasons[:2])
+            raise ReservationConflict(f"{candidate.host} has no room left for replica {name} ({why})")
+        out.append(
+            _create_reservation(host=host, request=request, candidate=again.best, vm_name=name, ttl=ttl, user=user)
         )
-    return reservation
+    return out
 
 
 def release_reservation(*, reservation: Reservation) -> None:
@@ -203,11 +290,11 @@ def release_reservation(*, reservation: Reservation) -> None:
 def reconcile_reservations() -> dict[str, int]:
     """After a sync: a reservation whose VM now exists on its host is consumed; old ones expire."""
     expired = expire_reservations()
+    vm_holds_gpus = VirtualMachine.objects.filter(
+        name=OuterRef("vm_name"), host=OuterRef("host"), stale=False, gpu_consumers__isnull=False
+    )
+    arrived = Reservation.objects.filter(Exists(vm_holds_gpus), status=Reservation.Status.ACTIVE)
     consumed = 0
-    now = timezone.now()
-    for reservation in Reservation.objects.filter(status=Reservation.Status.ACTIVE).select_related("host"):
-        vm = VirtualMachine.objects.filter(name=reservation.vm_name, host=reservation.host, stale=False).first()
-        if vm is not None and vm.gpu_consumers.exists():
-            Reservation.objects.filter(pk=reservation.pk).update(status=Reservation.Status.CONSUMED, closed_at=now)
-            consumed += 1
+    if arrived.exists():  # read first: a sync that changes nothing writes nothing
+        consumed = arrived.update(status=Reservation.Status.CONSUMED, closed_at=timezone.now())
     return {"expired": expired, "consumed": consumed}

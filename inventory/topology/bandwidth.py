@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from gpucatalog.catalog import Board, load_catalog
 from inventory.topology.model import LINK_KINDS
-from placement.engine.catalog import Board, load_catalog
 
 # Fraction of the PCIe x16 bandwidth of the generation each PCIe path class gets (DOMAIN.md section 4:
 # PIX and PXB stay below the host bridge; PHB crosses the root complex; NODE crosses between host

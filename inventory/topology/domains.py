@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
 
+from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE
 from inventory.topology.model import Domain, FabricLink, HealthFinding
-from placement.engine.catalog import HGX8_PARTITIONS_BY_MODULE
 
 DOMAIN_ID_PREFIX = {
     "nvlink-pair": "nvl",

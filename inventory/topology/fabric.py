@@ -18,6 +18,13 @@ from itertools import combinations, pairwise
 
 import networkx as nx
 
+from gpucatalog.catalog import (
+    NVIDIA_VENDOR_ID,
+    NVSWITCH_DEVICE_IDS,
+    SXM_DEVICE_IDS,
+    Board,
+    load_catalog,
+)
 from inventory.topology.bandwidth import (
     DEFAULT_INTER_SOCKET_GBPS,
     bridge_links,
@@ -39,13 +46,6 @@ from inventory.topology.model import (
 )
 from inventory.topology.pcie_tree import PciTree, pci_sort_key
 from inventory.topology.smi import SmiGpuIdentity, SmiTopology
-from placement.engine.catalog import (
-    NVIDIA_VENDOR_ID,
-    NVSWITCH_DEVICE_IDS,
-    SXM_DEVICE_IDS,
-    Board,
-    load_catalog,
-)
 
 NV_KINDS = ("NVLINK", "NVSWITCH")
 

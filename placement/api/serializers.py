@@ -1,3 +1,5 @@
+"""Request and response shapes of the placement API (every field documented in /api/schema/)."""
+
 from rest_framework import serializers
 
 from placement.engine.request import CONSUMPTIONS, INTERCONNECTS, MAX_GPUS_PER_VM
@@ -20,15 +22,93 @@ class PlanRequestSerializer(serializers.Serializer):
 
 
 class ReserveSerializer(PlanRequestSerializer):
-    vm_name = serializers.CharField(max_length=255)
+    vm_name = serializers.CharField(
+        max_length=250, help_text="Name the VM will have; with vms > 1 the replicas are vm_name-1 .. vm_name-N"
+    )
     ttl_minutes = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 60)
+
+
+# --------------------------------------------------------------------------- plan responses
+
+
+class GpuChoiceSerializer(serializers.Serializer):
+    pci_id = serializers.CharField()
+    index = serializers.IntegerField(help_text="nvidia-smi index (PCI bus order)")
+    profile = serializers.CharField(required=False, help_text="vGPU type, for vGPU and MIG requests")
+    placement_gb = serializers.IntegerField(required=False, help_text="Mixed-size placement ID (start offset, GB)")
+    mig_slot = serializers.IntegerField(required=False, help_text="MIG start memory slice")
+
+
+class BottleneckSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="Weakest link of the GPU set: NV18, PIX, SYS ...; LOCAL for one GPU")
+    gbps = serializers.FloatField(help_text="GB/s per direction of that link; 0 for one GPU")
+
+
+class CandidateSerializer(serializers.Serializer):
+    host = serializers.CharField(help_text="Host name (unique only within its vCenter)")
+    host_id = serializers.IntegerField(allow_null=True, help_text="Host primary key (null for a capture)")
+    vcenter = serializers.CharField(default="", help_text="The host's vCenter")
+    gpus = GpuChoiceSerializer(many=True)
+    score = serializers.FloatField(help_text="Higher is better; the integer part is the bottleneck in GB/s")
+    bottleneck = BottleneckSerializer()
+    numa_nodes = serializers.ListField(child=serializers.IntegerField())
+    explanation = serializers.ListField(child=serializers.CharField())
+
+
+class AssignedCandidateSerializer(CandidateSerializer):
+    vm_index = serializers.IntegerField(help_text="Replica number, from 0")
+
+
+class RejectionSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    host_id = serializers.IntegerField(allow_null=True)
+    vcenter = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class PlanSerializer(serializers.Serializer):
+    candidates = CandidateSerializer(many=True, help_text="Alternative hosts for one VM, best first")
+    rejected = RejectionSerializer(many=True, help_text="Hosts that cannot take the VM, with the reasons")
+    assignment = AssignedCandidateSerializer(
+        many=True, required=False, help_text="vms > 1: the joint placement, one entry per replica"
+    )
+    unplaced = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="vms > 1: why a replica found no host"
+    )
+
+
+# --------------------------------------------------------------------------- reservations
+
+
+class StoredRequestSerializer(serializers.Serializer):
+    gpus_per_vm = serializers.IntegerField()
+    consumption = serializers.CharField()
+    profile = serializers.CharField(allow_null=True, default=None)
+    vms = serializers.IntegerField(default=1)
+    board = serializers.CharField(allow_null=True, default=None)
+    min_framebuffer_gb = serializers.IntegerField(allow_null=True, default=None)
+    interconnect = serializers.CharField(default="any")
+    vcpus = serializers.IntegerField(default=0)
+    memory_mb = serializers.IntegerField(default=0)
+    anti_affinity = serializers.BooleanField(default=False)
+    clusters = serializers.ListField(child=serializers.CharField(), default=list)
 
 
 class ReservationSerializer(serializers.ModelSerializer):
     host = serializers.CharField(source="host.name", read_only=True)
+    host_id = serializers.IntegerField(read_only=True)
+    vcenter = serializers.CharField(source="host.vcenter.name", read_only=True)
     active = serializers.BooleanField(source="is_active", read_only=True)
+    request = StoredRequestSerializer(read_only=True, help_text="The placement request that produced the plan")
+    candidate = CandidateSerializer(read_only=True, help_text="The accepted candidate as the plan showed it")
 
     class Meta:
         model = Reservation
-        fields = ["id", "vm_name", "host", "status", "active", "request", "candidate", "created", "expires_at",
-                  "closed_at"]  # fmt: skip
+        fields = ["id", "vm_name", "host", "host_id", "vcenter", "status", "active", "request", "candidate", "created",
+                  "expires_at", "closed_at"]  # fmt: skip
+
+
+class ConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField(
+        help_text="Why nothing was reserved: no room (with the hosts' reasons) or contention"
+    )

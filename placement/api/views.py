@@ -1,12 +1,18 @@
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from placement import services
-from placement.api.serializers import PlanRequestSerializer, ReservationSerializer, ReserveSerializer
+from placement.api.serializers import (
+    ConflictSerializer,
+    PlanRequestSerializer,
+    PlanSerializer,
+    ReservationSerializer,
+    ReserveSerializer,
+)
 from placement.engine.request import RequestError
+from placement.filtersets import ReservationFilterSet
 from placement.models import Reservation
 
 
@@ -20,11 +26,21 @@ def _error(exc: RequestError) -> Response:
     return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
 
 
-class PlanView(APIView):
+class PlanViewSet(viewsets.ViewSet):
     """Rank every host of the stored inventory for a new GPU VM; explain each candidate and rejection."""
 
-    @extend_schema(request=PlanRequestSerializer, responses={200: dict})
-    def post(self, request):
+    serializer_class = PlanRequestSerializer
+
+    @extend_schema(
+        request=PlanRequestSerializer,
+        responses={
+            200: PlanSerializer,
+            400: OpenApiResponse(
+                description="A field is invalid: {field: [message]} (an unknown cluster lists the choices)"
+            ),
+        },
+    )
+    def create(self, request):
         serializer = PlanRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -36,34 +52,50 @@ class PlanView(APIView):
         return Response(plan.to_dict())
 
 
+RESERVATIONS = PolymorphicProxySerializer(
+    component_name="ReservationResult",
+    serializers=[ReservationSerializer, ReservationSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
 class ReservationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
-    """Accepted plans: POST plans and reserves the best candidate; DELETE releases it."""
+    """Accepted plans: POST plans and reserves the best placement; DELETE releases it."""
 
-    queryset = Reservation.objects.select_related("host").order_by("-created", "-id")
+    queryset = Reservation.objects.select_related("host", "host__vcenter").order_by("-created", "-id")
     serializer_class = ReservationSerializer
-    filterset_fields = ["status", "vm_name"]
+    filterset_class = ReservationFilterSet
 
-    @extend_schema(request=ReserveSerializer, responses={201: ReservationSerializer})
+    @extend_schema(
+        request=ReserveSerializer,
+        responses={
+            201: OpenApiResponse(
+                RESERVATIONS,
+                description="The reservation; for vms > 1 a list with one reservation per replica "
+                "(named vm_name-1 .. vm_name-N), all made in one transaction or none",
+            ),
+            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+            409: OpenApiResponse(ConflictSerializer, description="Nothing fits (the hosts' reasons) or contention"),
+        },
+    )
     def create(self, request):
         serializer = ReserveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            placement_request = _request_from(data)
-            best = services.plan_cluster(request=placement_request).best
-            if best is None:
-                return Response({"detail": "no host can take this request"}, status=status.HTTP_409_CONFLICT)
-            reservation = services.accept_candidate(
-                request=placement_request, candidate=best, vm_name=data["vm_name"],
-                ttl_minutes=data.get("ttl_minutes"), user=request.user,
+            reservations = services.reserve(
+                request=_request_from(data), vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"),
+                user=request.user,
             )  # fmt: skip
         except RequestError as exc:
             return _error(exc)
         except services.ReservationConflict as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
+        body = ReservationSerializer(reservations, many=True).data
+        return Response(body[0] if data["vms"] == 1 else body, status=status.HTTP_201_CREATED)
 
     @transaction.atomic
     def destroy(self, request, pk=None):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine import gpuset
 from placement.engine.filters import RequestContext
 from placement.engine.model import Consumer, Fabric, HostState, reserve_gpus
 from placement.engine.plan import apply_candidate, rank_hosts
-from placement.engine.profiles import ProfileNameError, parse_profile_name
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate
 
@@ -39,13 +39,21 @@ class Move:
 class EvacuationPlan:
     host: str
     moves: tuple[Move, ...]
+    host_id: int | None = None
+    vcenter: str = ""
 
     @property
     def complete(self) -> bool:
         return all(m.target is not None for m in self.moves)
 
     def to_dict(self) -> dict:
-        return {"host": self.host, "complete": self.complete, "moves": [m.to_dict() for m in self.moves]}
+        return {
+            "host": self.host,
+            "host_id": self.host_id,
+            "vcenter": self.vcenter,
+            "complete": self.complete,
+            "moves": [m.to_dict() for m in self.moves],
+        }
 
 
 def _vms(host: HostState) -> dict[str, list[tuple[str, Consumer]]]:
@@ -94,9 +102,18 @@ def _size(req: PlacementRequest) -> tuple[int, int]:
     return (req.gpus_per_vm, fb)
 
 
-def plan_evacuation(fabric: Fabric, host_name: str) -> EvacuationPlan:
-    source = fabric.host(host_name)
-    others = Fabric(tuple(h for h in fabric.hosts if h.name != host_name and h.cluster == source.cluster))
+def plan_evacuation(
+    fabric: Fabric, host_name: str, *, host_id: int | None = None, vcenter: str | None = None
+) -> EvacuationPlan:
+    """Plan the moves of every GPU VM on the host (by primary key when given, else by name and vCenter)."""
+    source = fabric.host(host_name, host_id=host_id, vcenter=vcenter)
+    others = Fabric(
+        tuple(
+            h
+            for h in fabric.hosts
+            if h.ident != source.ident and h.cluster == source.cluster and h.vcenter == source.vcenter
+        )
+    )
     pending = []
     for vm, held in sorted(_vms(source).items()):
         req = _request_for(source, held)
@@ -126,5 +143,6 @@ def plan_evacuation(fabric: Fabric, host_name: str) -> EvacuationPlan:
             notes.append("static DirectPath VM: reconfigure its devices on the target host (no vMotion)")
         moves.append(Move(vm, from_gpus, req, best, tuple(notes)))
         state = apply_candidate(state, best, req, vm)
-        state = state.replace_host(reserve_gpus(state.host(best.host), (g.pci_id for g in best.gpus)))
-    return EvacuationPlan(host_name, tuple(moves))
+        target = state.host(best.host, host_id=best.host_id, vcenter=best.vcenter)
+        state = state.replace_host(reserve_gpus(target, (g.pci_id for g in best.gpus)))
+    return EvacuationPlan(source.name, tuple(moves), source.host_id, source.vcenter)

@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from placement.engine.catalog import Board
+from gpucatalog.catalog import Board
+from gpucatalog.profiles import VgpuProfileName
 from placement.engine.mig import MigGpu, mig_view
 from placement.engine.mig import refusal as mig_refusal
 from placement.engine.model import GpuState, HostState
-from placement.engine.profiles import VgpuProfileName
 from placement.engine.request import PlacementRequest
 from placement.engine.vgpu import (
     TIMESLICED_KINDS,
@@ -92,6 +92,8 @@ class HostUsable:
     name = "HostUsable"
 
     def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        if host.problem:
+            return fail(self.name, "host-inventory", f"host inventory cannot be used: {host.problem}")
         if host.connection_state != "connected":
             return fail(self.name, "host-state", f"host is {host.connection_state}")
         if host.maintenance:

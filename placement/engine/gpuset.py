@@ -20,7 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
+from placement.engine.lru import Lru
 from placement.engine.model import NVLINK_CLASS, HostState, link_rank
+
+RESULTS_PER_TOPOLOGY = 4096  # GPU-set searches kept per topology (free mask x k x interconnect)
 
 LEAVE_SIZES = (8, 4, 2)
 
@@ -90,7 +93,7 @@ class Topology:
         self._best_of_size: dict[tuple[int, int], float] = {}
         self._class: dict[int, int] = {}
         self._best_class: dict[int, int] = {}
-        self.results: dict[tuple, SearchResult] = {}
+        self.results: Lru[SearchResult] = Lru(RESULTS_PER_TOPOLOGY)
 
     def adjacency(self, t: float, nv_only: bool) -> list[int]:
         key = (t, nv_only)
@@ -289,24 +292,22 @@ def hamiltonian_cycle(adj: list[int], mask: int, members: list[int]) -> bool:
 
 # ---------------------------------------------------------------- host -> topology
 
-_TOPOLOGIES: dict[tuple, Topology] = {}
-_SIG_BY_LINKS: dict[int, tuple[object, tuple]] = {}
+TOPOLOGIES_MAX = 1024
+_TOPOLOGIES: Lru[Topology] = Lru(TOPOLOGIES_MAX)
 _STATS = {"hits": 0, "misses": 0, "sets_scored": 0}
 
 
 def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
     """(signature, pci ids in canonical order). Names and pci ids are not part of the signature."""
+    if host.topology is not None:
+        return host.topology
     order = tuple(sorted(g.pci_id for g in host.gpus))
     gpus = {g.pci_id: g for g in host.gpus}
-    cached = _SIG_BY_LINKS.get(id(host.links))
-    if cached is not None and cached[0] is host.links and cached[1][0] == order:
-        link_sig = cached[1][1]
-    else:
-        link_sig = tuple(
-            (lk.kind, lk.gbps, lk.nvlinks)
-            for lk in (host.links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
-        )
-        _SIG_BY_LINKS[id(host.links)] = (host.links, (order, link_sig))
+    links = host.links
+    link_sig = tuple(
+        (lk.kind, lk.gbps, lk.nvlinks)
+        for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
+    )
     switch_ids: dict[str, int] = {}
     switches = tuple(
         None if gpus[p].pcie_switch is None else switch_ids.setdefault(gpus[p].pcie_switch, len(switch_ids))
@@ -323,7 +324,7 @@ def topology_for(host: HostState) -> tuple[Topology, tuple[str, ...]]:
     topo = _TOPOLOGIES.get(sig)
     if topo is None:
         topo = Topology(sig)
-        _TOPOLOGIES[sig] = topo
+        _TOPOLOGIES.put(sig, topo)
     return topo, order
 
 
@@ -333,7 +334,6 @@ def search_stats() -> dict[str, int]:
 
 def reset_search_cache() -> None:
     _TOPOLOGIES.clear()
-    _SIG_BY_LINKS.clear()
     for k in _STATS:
         _STATS[k] = 0
 
@@ -352,7 +352,7 @@ def search(
         return hit
     _STATS["misses"] += 1
     result = _search(topo, free, k, interconnect, use_partitions)
-    topo.results[key] = result
+    topo.results.put(key, result)
     return result
 
 

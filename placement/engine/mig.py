@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 
-from placement.engine.catalog import MigGeometry, MigProfile
+from gpucatalog.catalog import MigGeometry, MigProfile
+from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine.model import GpuState
-from placement.engine.profiles import ProfileNameError, parse_profile_name
 from placement.engine.vgpu import board_of
 
 

@@ -7,7 +7,7 @@ return new objects, which is how reservations and simulations advance the state.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 LINK_KINDS = ("NVSWITCH", "NVLINK", "PIX", "PXB", "PHB", "NODE", "SYS")  # best to worst
 NVLINK_CLASS = frozenset({"NVSWITCH", "NVLINK"})
@@ -66,6 +66,33 @@ class GpuState:
     def active_consumers(self) -> tuple[Consumer, ...]:
         return tuple(c for c in self.consumers if c.holds_device)
 
+    def __hash__(self) -> int:
+        # Computed once per object: plans hash every host's GPUs (the per-host memo key) on every request.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f) for f in _GPU_FIELDS))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:  # the cached hash is per process (string hashing is salted)
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
+
+
+_GPU_FIELDS = tuple(f.name for f in fields(GpuState))
+
+
+def evolve(obj, **changes):
+    """``dataclasses.replace`` for the engine's frozen dataclasses (no ``__post_init__``, no cached properties) at a
+    fraction of its cost: planning a large estate copies thousands of GPU states and proposals per request."""
+    new = object.__new__(type(obj))
+    d = new.__dict__
+    d.update(obj.__dict__)
+    d.pop("_hash", None)
+    d.update(changes)
+    return new
+
 
 @dataclass(frozen=True)
 class PairLink:
@@ -94,6 +121,17 @@ class HostState:
     connection_state: str = "connected"
     maintenance: bool = False
     stale: bool = False
+    host_id: int | None = None  # the inventory's primary key; None for hosts known only from a capture
+    vcenter: str = ""  # the vCenter's name: host names are unique only within one vCenter
+    problem: str = ""  # why the host's stored inventory could not be read (the host is then rejected)
+    # gpuset.signature_of(host), precomputed by whoever builds many hosts from one template; it depends only on
+    # the GPUs' pci ids, NUMA nodes and switches, the links and the partitions (never on consumers)
+    topology: tuple | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def ident(self) -> tuple:
+        """What tells two hosts apart: the primary key when known, else (vCenter, name)."""
+        return ("pk", self.host_id) if self.host_id is not None else ("name", self.vcenter, self.name)
 
     def link(self, a: str, b: str) -> PairLink:
         key = (a, b) if a < b else (b, a)
@@ -114,14 +152,18 @@ class HostState:
 class Fabric:
     hosts: tuple[HostState, ...] = field(default_factory=tuple)
 
-    def host(self, name: str) -> HostState:
+    def host(self, name: str, *, host_id: int | None = None, vcenter: str | None = None) -> HostState:
+        """The host with this primary key, else the one with this name (and vCenter when given)."""
         for h in self.hosts:
-            if h.name == name:
+            if host_id is not None:
+                if h.host_id == host_id:
+                    return h
+            elif h.name == name and (vcenter is None or h.vcenter == vcenter):
                 return h
-        raise KeyError(name)
+        raise KeyError(host_id if host_id is not None else name)
 
     def replace_host(self, host: HostState) -> Fabric:
-        return Fabric(tuple(host if h.name == host.name else h for h in self.hosts))
+        return Fabric(tuple(host if h.ident == host.ident else h for h in self.hosts))
 
 
 def with_consumers(

@@ -14,7 +14,8 @@ from dataclasses import replace
 from placement.engine import gpuset, mig, vgpu
 from placement.engine.explain import compare
 from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
-from placement.engine.model import Consumer, Fabric, HostState, with_consumers
+from placement.engine.lru import Lru
+from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Candidate, GpuChoice, Plan, Rejection
 from placement.engine.scorers import Proposal, score_all
@@ -46,9 +47,9 @@ def rank_hosts(
         else:
             key, lines = score_all(outcome)
             proposals.append((key, lines, outcome))
-    proposals.sort(key=lambda t: t[2].host.name)
+    proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
     proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
-    rejected.sort(key=lambda r: r.host)
+    rejected.sort(key=lambda r: (r.host, r.vcenter))
     return _candidates(proposals, vm_index), rejected
 
 
@@ -92,6 +93,8 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
                 numa_nodes=p.numa_nodes,
                 explanation=lines,
                 key=key,
+                host_id=p.host.host_id,
+                vcenter=p.host.vcenter,
             )
         )
     return out
@@ -105,29 +108,25 @@ def _link(p: Proposal) -> tuple[str, float]:
 # ---------------------------------------------------------------- one host
 
 
-# GPU-level outcomes keyed by the identity of a host's GPU, link and partition objects (kept alive in the
-# value so ids cannot be reused): hosts that share them, as synthetic clusters of identical hosts do,
-# are evaluated once. Host-level filters and headroom always run per host.
-_HOST_MEMO: dict[tuple, tuple[tuple, Proposal | Rejection]] = {}
-_HOST_MEMO_MAX = 20_000
+# GPU-level outcomes keyed by value: the host's GPUs (with their consumers), its topology signature, its
+# assignment policy and the request. Hosts that look alike, as the hosts of one rack type do, are evaluated
+# once; host-level filters and headroom always run per host. LRU-bounded, so a long-lived worker stays small.
+HOST_MEMO_MAX = 20_000
+_HOST_MEMO: Lru[Proposal | Rejection] = Lru(HOST_MEMO_MAX)
 
 
 def evaluate_host(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
     failing = check_host(host, ctx)
     if failing:
-        return Rejection(host.name, tuple(s.reason for s in failing))
-    key = (id(host.gpus), id(host.links), id(host.partitions), ctx)
-    hit = _HOST_MEMO.get(key)
-    if hit is not None and hit[0][0] is host.gpus and hit[0][1] is host.links and hit[0][2] is host.partitions:
-        outcome = hit[1]
-        if isinstance(outcome, Rejection):
-            return Rejection(host.name, outcome.reasons)
-        return replace(outcome, host=host)
-    outcome = _evaluate_gpus(host, ctx)
-    if len(_HOST_MEMO) >= _HOST_MEMO_MAX:
-        _HOST_MEMO.clear()
-    _HOST_MEMO[key] = ((host.gpus, host.links, host.partitions), outcome)
-    return outcome
+        return Rejection(host.name, tuple(s.reason for s in failing), host.host_id, host.vcenter)
+    key = (gpuset.signature_of(host)[0], host.gpus, host.assignment_policy, ctx)
+    outcome = _HOST_MEMO.get(key)
+    if outcome is None:
+        outcome = _evaluate_gpus(host, ctx)
+        _HOST_MEMO.put(key, outcome)
+    if isinstance(outcome, Rejection):
+        return Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
+    return outcome if outcome.host is host else evolve(outcome, host=host)
 
 
 def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
@@ -263,7 +262,7 @@ def consumers_for(candidate: Candidate, request: PlacementRequest, vm: str) -> d
 
 def apply_candidate(fabric: Fabric, candidate: Candidate, request: PlacementRequest, vm: str) -> Fabric:
     """``fabric`` with the candidate's GPUs given to ``vm`` (consumers added, CPU/memory admitted)."""
-    host = fabric.host(candidate.host)
+    host = fabric.host(candidate.host, host_id=candidate.host_id, vcenter=candidate.vcenter)
     updated = with_consumers(
         host, consumers_for(candidate, request, vm), vcpus=request.vcpus, memory_mb=request.memory_mb
     )
@@ -275,11 +274,11 @@ def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate]
     reserved (no two replicas share a GPU) and, with anti-affinity, their hosts are excluded."""
     request = ctx.request
     state = fabric
-    used_hosts: set[str] = set()
+    used_hosts: set[tuple] = set()
     assignment: list[Candidate] = []
     unplaced: list[str] = []
     for v in range(request.vms):
-        hosts = [h for h in state.hosts if not (request.anti_affinity and h.name in used_hosts)]
+        hosts = [h for h in state.hosts if not (request.anti_affinity and h.ident in used_hosts)]
         candidates, rejected = rank_hosts(hosts, ctx, vm_index=v)
         if not candidates:
             why = "; ".join(f"{r.host}: {r.reasons[0]}" for r in rejected[:3]) or "no hosts left"
@@ -287,9 +286,9 @@ def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate]
             continue
         best = candidates[0]
         assignment.append(best)
-        used_hosts.add(best.host)
+        used_hosts.add(best.ident)
         state = apply_candidate(state, best, request, f"{PLANNED_VM_PREFIX}{v + 1}")
-        host = state.host(best.host)
+        host = state.host(best.host, host_id=best.host_id, vcenter=best.vcenter)
         taken = {g.pci_id for g in best.gpus}
         state = state.replace_host(
             replace(host, gpus=tuple(replace(g, reserved=True) if g.pci_id in taken else g for g in host.gpus))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from placement.engine.catalog import Board, load_catalog
-from placement.engine.profiles import (
+from gpucatalog.catalog import Board, load_catalog
+from gpucatalog.profiles import (
     DeviceGroupName,
     ProfileNameError,
     VgpuProfileName,

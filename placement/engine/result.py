@@ -24,10 +24,19 @@ class Candidate:
     numa_nodes: tuple[int, ...]
     explanation: tuple[str, ...]
     key: tuple = field(default=(), compare=False, repr=False)  # the lexicographic ranking key
+    host_id: int | None = None  # the inventory's primary key (None for a host known only from a capture)
+    vcenter: str = ""  # host names are unique only within one vCenter
+
+    @property
+    def ident(self) -> tuple:
+        """Same as ``HostState.ident`` of the candidate's host."""
+        return ("pk", self.host_id) if self.host_id is not None else ("name", self.vcenter, self.host)
 
     def to_dict(self) -> dict:
         return {
             "host": self.host,
+            "host_id": self.host_id,
+            "vcenter": self.vcenter,
             "gpus": [_gpu_dict(g) for g in self.gpus],
             "score": self.score,
             "bottleneck": {"label": self.bottleneck[0], "gbps": self.bottleneck[1]},
@@ -51,9 +60,11 @@ def _gpu_dict(g: GpuChoice) -> dict:
 class Rejection:
     host: str
     reasons: tuple[str, ...]
+    host_id: int | None = None
+    vcenter: str = ""
 
     def to_dict(self) -> dict:
-        return {"host": self.host, "reasons": list(self.reasons)}
+        return {"host": self.host, "host_id": self.host_id, "vcenter": self.vcenter, "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from placement.engine.catalog import Catalog, load_catalog
+from gpucatalog.catalog import Catalog, load_catalog
 
 GIB = 2**30
 POWERS_OF_TWO = (1, 2, 4, 8)

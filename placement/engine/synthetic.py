@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
-from placement.engine.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
+from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
 
 # DGX-1 (Volta) hybrid cube mesh as printed by nvidia-smi topo -m: links between GPU indices (a, b) -> NV#
@@ -138,7 +139,7 @@ def mark_busy(host: HostState, indices: Iterable[int], vm: str = "busy") -> Host
             consumer = Consumer(vm=f"{vm}-{g.index}", kind="vgpu", profile=f"grid_{code}-{gb}c")
         else:
             consumer = Consumer(vm=f"{vm}-{g.index}", kind="passthrough")
-        gpus.append(GpuState(**{**g.__dict__, "consumers": (*g.consumers, consumer)}))
+        gpus.append(replace(g, consumers=(*g.consumers, consumer)))
     return HostState(**{**host.__dict__, "gpus": tuple(gpus)})
 
 

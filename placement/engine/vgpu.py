@@ -23,9 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
-from placement.engine.catalog import Board, load_catalog
+from gpucatalog.catalog import Board, load_catalog
+from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine.model import GpuState
-from placement.engine.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 
 TIMESLICED_KINDS = frozenset({"vgpu", "device-group"})
 

@@ -15,10 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE
 from inventory import fabric, services
 from inventory.models import FabricLink, Gpu, Host, ResourceDomain, SmiCapture
 from inventory.topology.pcie_tree import pci_sort_key
-from placement.engine.catalog import HGX8_PARTITIONS_BY_MODULE
 from tests.vcsim import LABS
 
 HGX, L40S, A100, NVL = (

@@ -14,7 +14,7 @@ from tests.conftest import TEST_DATA
 from tests.vcsim import LABS
 
 SAMPLES = TEST_DATA / "topo"
-CANDIDATE_KEYS = {"host", "gpus", "score", "bottleneck", "numa_nodes", "explanation"}
+CANDIDATE_KEYS = {"host", "host_id", "vcenter", "gpus", "score", "bottleneck", "numa_nodes", "explanation"}
 
 
 def run(*args: str) -> dict:
@@ -98,15 +98,23 @@ def test_unknown_cluster_is_named(demo_inventory):
         run("--cluster", "nope", "--gpus", "1")
 
 
-def test_feasible_nowhere_returns_every_hosts_reasons_not_an_error(demo_inventory):
-    doc = run("--all-clusters", "--gpus", "1", "--memory-mb", str(64 * 1024 * 1024))
+def test_feasible_nowhere_prints_every_hosts_reasons_and_exits_non_zero(demo_inventory):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="no host can take this request"):
+        call_command(
+            "plan", "--all-clusters", "--gpus", "1", "--memory-mb", str(64 * 1024 * 1024), "--json", stdout=out
+        )
+    doc = json.loads(out.getvalue())
     assert doc["candidates"] == []
     assert len(doc["rejected"]) == 4
     assert all(r["reasons"] for r in doc["rejected"])
 
 
 def test_mig_profile_on_gpus_without_mig_is_rejected_per_host(demo_inventory):
-    doc = run("--all-clusters", "--gpus", "1", "--profile", "grid_a100d-3-40c")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("plan", "--all-clusters", "--gpus", "1", "--profile", "grid_a100d-3-40c", "--json", stdout=out)
+    doc = json.loads(out.getvalue())
     assert doc["candidates"] == []
     a100 = next(r for r in doc["rejected"] if r["host"] == "esx-a100-01.lab.local")
     assert any("MIG" in reason for reason in a100["reasons"])

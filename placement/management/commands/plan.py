@@ -22,6 +22,8 @@ OPTION_OF = {
     "vm_name": "--reserve",
     "ttl_minutes": "--ttl",
     "evacuate": "--evacuate",
+    "vcenter": "--vcenter",
+    "host_id": "--reserve",
 }
 
 
@@ -37,6 +39,9 @@ class Command(BaseCommand):
         source.add_argument("--cluster", action="append", metavar="NAME", help="cluster(s) in scope (repeatable)")
         source.add_argument("--all-clusters", action="store_true", help="every cluster in the inventory")
         source.add_argument("--evacuate", metavar="HOST", help="re-place every GPU VM of HOST elsewhere")
+        parser.add_argument(
+            "--vcenter", help="with --evacuate: the host's vCenter, when several have a host of that name"
+        )
         parser.add_argument("--gpus", type=int, help="GPUs per VM (1-16)")
         parser.add_argument("--consumption", help="passthrough, dynamic-passthrough, vgpu, mig or device-group")
         parser.add_argument("--profile", help="vGPU type, e.g. grid_a100d-40c, nvidia_h100xm-3-40c")
@@ -49,16 +54,22 @@ class Command(BaseCommand):
         parser.add_argument("--memory-mb", type=int, default=0)
         parser.add_argument("--busy", default="", help="with --smi: busy GPU indices, e.g. 0,4")
         parser.add_argument("--limit", type=int, help="show at most this many candidates")
-        parser.add_argument("--reserve", metavar="VM_NAME", help="reserve the best candidate for this VM")
+        parser.add_argument(
+            "--reserve",
+            metavar="VM_NAME",
+            help="reserve the best placement for this VM (with --vms N: VM_NAME-1 .. VM_NAME-N, all or none)",
+        )
         parser.add_argument("--ttl", type=int, help="reservation lifetime in minutes")
         parser.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     def handle(self, *args, **o):
         try:
             if o["evacuate"]:
-                result = services.plan_host_evacuation(host_name=o["evacuate"])
+                result = services.plan_host_evacuation(host_name=o["evacuate"], vcenter=o["vcenter"])
                 self._emit(result.to_dict(), o["json"], evacuation=True)
                 return
+            if o["vcenter"]:
+                raise RequestError("vcenter", "only applies to --evacuate")
             if o["gpus"] is None:
                 raise RequestError("gpus_per_vm", "is required")
             request = services.build_request(
@@ -81,26 +92,36 @@ class Command(BaseCommand):
             else:
                 if o["busy"]:
                     raise RequestError("busy", "only applies to --smi (the inventory knows what is busy)")
-                if o["cluster"]:
-                    self._check_clusters(o["cluster"])
                 result = services.plan_cluster(request=request, limit=o["limit"])
             document = result.to_dict()
+            fits = (
+                result.best is not None and len(result.assignment) == request.vms
+                if request.vms > 1
+                else (result.best is not None)
+            )
             if o["reserve"]:
-                if result.best is None:
+                if not fits:
+                    self._emit(document, o["json"])
                     raise CommandError("--reserve: no host can take this request; nothing reserved")
-                reservation = services.accept_candidate(
-                    request=request, candidate=result.best, vm_name=o["reserve"], ttl_minutes=o["ttl"]
-                )
-                document["reservation"] = {
-                    "id": reservation.pk,
-                    "vm_name": reservation.vm_name,
-                    "host": reservation.host.name,
-                    "expires_at": reservation.expires_at.isoformat(),
-                }
+                reservations = services.reserve(request=request, vm_name=o["reserve"], ttl_minutes=o["ttl"])
+                document["reservations"] = [
+                    {
+                        "id": r.pk,
+                        "vm_name": r.vm_name,
+                        "host": r.host.name,
+                        "host_id": r.host_id,
+                        "vcenter": r.host.vcenter.name,
+                        "expires_at": r.expires_at.isoformat(),
+                    }
+                    for r in reservations
+                ]
+                document["reservation"] = document["reservations"][0]
             self._emit(document, o["json"])
+            if not fits:
+                raise CommandError("no host can take this request")
         except RequestError as exc:
             raise CommandError(f"{OPTION_OF.get(exc.field, exc.field)}: {exc.message}") from None
-        except services.ReservationConflict as exc:
+        except services.ReservationConflict as exc:  # NoCapacity included
             raise CommandError(f"--reserve: {exc}") from None
         except ValueError as exc:  # SmiParseError and friends carry the line
             raise CommandError(f"--smi: {exc}") from None
@@ -119,14 +140,6 @@ class Command(BaseCommand):
         except ValueError:
             raise RequestError("busy", f"{text!r} is not a comma-separated list of GPU indices") from None
 
-    def _check_clusters(self, names: list[str]) -> None:
-        from inventory.models import Cluster
-
-        known = set(Cluster.objects.filter(name__in=names, stale=False).values_list("name", flat=True))
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise RequestError("clusters", f"no cluster named {missing[0]!r}")
-
     def _emit(self, document: dict, as_json: bool, evacuation: bool = False) -> None:
         if as_json:
             self.stdout.write(json.dumps(document, indent=2))
@@ -143,13 +156,13 @@ class Command(BaseCommand):
                 else "single GPU"
             )
             numa = ",".join(map(str, c["numa_nodes"])) or "-"
-            self.stdout.write(f"{i}. {c['host']}: GPUs {gpus}; {link}; NUMA {numa}")
+            where = f"{c['host']} ({c['vcenter']})" if c.get("vcenter") else c["host"]
+            self.stdout.write(f"{i}. {where}: GPUs {gpus}; {link}; NUMA {numa}")
             for line in c["explanation"]:
                 self.stdout.write(f"     {line}")
         if not document["candidates"]:
             self.stdout.write("No host can take this request.")
         for r in document["rejected"]:
             self.stdout.write(f"x  {r['host']}: {'; '.join(r['reasons'])}")
-        if "reservation" in document:
-            r = document["reservation"]
-            self.stdout.write(f"Reserved for {r['vm_name']} on {r['host']} until {r['expires_at']}")
+        for r in document.get("reservations", []):
+            self.stdout.write(f"Reserved for {r['vm_name']} on {r['host']} ({r['vcenter']}) until {r['expires_at']}")

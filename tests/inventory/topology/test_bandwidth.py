@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gpucatalog.catalog import load_catalog
 from inventory.topology.bandwidth import (
     DEFAULT_INTER_SOCKET_GBPS,
     bridge_links,
@@ -12,7 +13,6 @@ from inventory.topology.bandwidth import (
     link_gbps,
     nvswitch_links_per_gpu,
 )
-from placement.engine.catalog import load_catalog
 
 
 def test_nvlink_uses_the_catalog_per_link_figure():

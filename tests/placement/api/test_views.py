@@ -74,3 +74,73 @@ def test_nothing_fits_is_a_conflict(api):
 def test_anonymous_is_refused():
     assert APIClient().post("/api/plans/", {"gpus_per_vm": 1}, format="json").status_code in (401, 403)
     assert APIClient().get("/api/reservations/").status_code in (401, 403)
+
+
+def test_plan_candidates_and_rejections_carry_host_id_and_vcenter(api):
+    doc = api.post("/api/plans/", {"gpus_per_vm": 2}, format="json").json()
+    for entry in doc["candidates"] + doc["rejected"]:
+        assert isinstance(entry["host_id"], int) and entry["vcenter"] == "demo"
+
+
+def test_an_unknown_cluster_is_a_400_naming_it_and_the_choices(api):
+    response = api.post("/api/plans/", {"gpus_per_vm": 1, "clusters": ["nowhere"]}, format="json")
+    assert response.status_code == 400
+    message = response.json()["clusters"][0]
+    assert "'nowhere'" in message and "hgx-cluster" in message and "pcie-cluster" in message
+
+
+def test_joint_plan_shows_the_assignment(api):
+    doc = api.post("/api/plans/", {"gpus_per_vm": 1, "vms": 2, "anti_affinity": True}, format="json").json()
+    assert [a["vm_index"] for a in doc["assignment"]] == [0, 1] and doc["unplaced"] == []
+    assert doc["assignment"][0]["host_id"] != doc["assignment"][1]["host_id"]
+
+
+def test_reserving_several_vms_returns_one_reservation_per_replica(api):
+    response = api.post("/api/reservations/", {"gpus_per_vm": 1, "vms": 3, "vm_name": "web"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert [r["vm_name"] for r in body] == ["web-1", "web-2", "web-3"]
+    assert Reservation.objects.filter(status="active").count() == 3
+    assert all(r["host_id"] and r["vcenter"] == "demo" and r["candidate"]["host_id"] == r["host_id"] for r in body)
+
+
+def test_a_conflict_says_why(api):
+    response = api.post("/api/reservations/", {"gpus_per_vm": 16, "vm_name": "huge"}, format="json")
+    assert response.status_code == 409
+    assert "no host can take 16 GPU(s) per VM" in response.json()["detail"]
+
+
+def test_reservations_filter_and_order(api):
+    for name in ("alpha", "beta", "gamma"):
+        assert api.post("/api/reservations/", {"gpus_per_vm": 1, "vm_name": name}, format="json").status_code == 201
+    beta = Reservation.objects.get(vm_name="beta")
+    api.delete(f"/api/reservations/{beta.pk}/")
+    active = api.get("/api/reservations/", {"status": "active", "ordering": "vm_name"}).json()
+    assert [r["vm_name"] for r in active["results"]] == ["alpha", "gamma"]
+    assert [r["vm_name"] for r in api.get("/api/reservations/", {"ordering": "-vm_name"}).json()["results"]] == [
+        "gamma", "beta", "alpha"
+    ]  # fmt: skip
+    alpha = Reservation.objects.get(vm_name="alpha")
+    by_host = api.get("/api/reservations/", {"host_id": alpha.host_id}).json()["results"]
+    assert "alpha" in {r["vm_name"] for r in by_host} and all(r["host_id"] == alpha.host_id for r in by_host)
+    assert api.get("/api/reservations/", {"vcenter": "demo"}).json()["count"] == 3
+    assert api.get("/api/reservations/", {"vcenter": "other"}).json()["count"] == 0
+    assert api.get("/api/reservations/", {"vm_name": "amm"}).json()["count"] == 1
+    assert api.get("/api/reservations/", {"limit": 1}).json()["next"]
+
+
+def test_bad_reservation_filters_name_the_field(api):
+    response = api.get("/api/reservations/", {"status": "bogus"})
+    assert response.status_code == 400 and "status" in response.json()
+    response = api.get("/api/reservations/", {"ordering": "password"})
+    assert response.status_code == 400 and "ordering" in response.json()
+
+
+def test_the_router_offers_plans_and_reservations_for_the_api_root():
+    from django.urls import reverse
+
+    from placement.api.urls import router
+
+    assert {prefix for prefix, *_ in router.registry} >= {"plans", "reservations"}
+    assert reverse("plan-list") == reverse("api-plan") == "/api/plans/"
+    assert reverse("reservation-list") == "/api/reservations/"

@@ -1,8 +1,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpucatalog.catalog import load_catalog
 from placement.engine import mig
-from placement.engine.catalog import load_catalog
 
 
 def _gpu(board="H100-80GB"):

@@ -4,11 +4,11 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpucatalog.catalog import load_catalog
+from gpucatalog.profiles import parse_profile_name
 from placement.engine import vgpu
-from placement.engine.catalog import load_catalog
 from placement.engine.model import Consumer, Fabric
 from placement.engine.plan import apply_candidate, plan
-from placement.engine.profiles import parse_profile_name
 from placement.engine.request import PlacementRequest
 from placement.engine.synthetic import vgpu_host
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from placement.engine.catalog import CATALOG_PATH, load_catalog
-from placement.engine.profiles import ProfileNameError, parse_device_group_name, parse_profile_name
+from gpucatalog.catalog import CATALOG_PATH, load_catalog
+from gpucatalog.profiles import ProfileNameError, parse_device_group_name, parse_profile_name
 
 
 def catalog_examples() -> list[str]:

@@ -1,4 +1,4 @@
-from placement.engine.catalog import load_catalog
+from gpucatalog.catalog import load_catalog
 
 
 def test_catalog_boards_and_tables_load():

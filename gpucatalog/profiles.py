@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from placement.engine.catalog import Board, Catalog, MigProfile, load_catalog
+from gpucatalog.catalog import Board, Catalog, MigProfile, load_catalog
 
 PROFILE_RE = re.compile(r"^(grid|nvidia)_([a-z0-9]+)-(?:(\d)-)?(\d+)([a-z]+)$")
 DEVICE_GROUP_RE = re.compile(r"^(?P<vendor>[A-Za-z]+):(?P<count>\d+)@(?P<profile>[^%\s]+)(?:%(?P<link>\w+))?$")

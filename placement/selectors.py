@@ -1,0 +1,426 @@
+"""The engine's input read from the database: a fabric snapshot per host plus what changes between syncs.
+
+What a sync, an import, an nvidia-smi capture or a link override changes (a host's GPUs, their modes, links,
+NVSwitch partitions and PCIe switches) is read once per host and kept under the host's ``fabric_hash``
+(``inventory.fabric`` sets it whenever it stores a rebuilt fabric): a ``HostTemplate``, in an LRU in the process
+and as a ``HostSnapshot`` row (one JSON row per host, what a fresh process reads). A host without a hash (rows
+saved one by one, or a database migrated before hashes existed: ``topology rebuild`` sets them) is read from its
+rows on every plan.
+What changes between syncs (GPU consumers, active reservations, host state, CPU and memory in use) is
+read on every request with three set-based queries, scoped by a join on the hosts in scope, and laid over
+the templates. No query carries an ``IN`` list that grows with the estate: template reads go
+``CHUNK`` hosts at a time, scopes are joins.
+
+A host whose inventory cannot be turned into a template (odd rows) is still returned, with ``problem`` set;
+the engine rejects it with that reason and plans the others.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q, Sum
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
+from inventory.models import Gpu as GpuRow
+from placement import snapshot_codec
+from placement.engine import gpuset
+from placement.engine.lru import Lru
+from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, evolve
+from placement.engine.request import RequestError
+from placement.models import HostSnapshot, Reservation, ReservationItem
+
+CHUNK = 500  # hosts per template query: bounds every IN list
+TEMPLATES_MAX = 20_000  # host templates kept in process (an estate of 5,000 hosts through four rebuilds)
+RESERVATION_PREFIX = "reservation:"
+SYS_LINK = PairLink("SYS", 0.0)
+
+
+@dataclass(frozen=True)
+class HostTemplate:
+    """What the engine needs of one host that only a fabric rebuild changes (GPUs without consumers)."""
+
+    gpus: tuple[GpuState, ...]  # PCI bus order, index = position
+    gpu_pks: tuple[int, ...]  # Gpu primary keys, same order
+    links: dict[tuple[str, str], PairLink]
+    partitions: tuple[frozenset[str], ...]
+    problem: str = ""
+    topology: tuple | None = None  # gpuset.signature_of for these GPUs, links and partitions (computed once)
+
+
+@dataclass(frozen=True)
+class HostRow:
+    pk: int
+    name: str
+    cluster: str
+    vcenter: str
+    fabric_hash: str
+    assignment_policy: str
+    cpu_threads: int
+    memory_mb: int
+    connection_state: str
+    maintenance: bool
+    stale: bool
+
+
+_TEMPLATES: Lru[HostTemplate] = Lru(TEMPLATES_MAX)
+# One PairLink object per distinct (kind, GB/s, NVLink count): hosts of one type share them (few dozen in all).
+_LINKS: dict[tuple[str, float, int], PairLink] = {}
+_STATS = {"template_hits": 0, "template_misses": 0, "stored_hits": 0}
+
+
+def snapshot_stats() -> dict[str, int]:
+    return {**_STATS, "templates": len(_TEMPLATES)}
+
+
+def reset_snapshot_cache() -> None:
+    """Forget the templates kept in this process (the stored ``HostSnapshot`` rows stay)."""
+    _TEMPLATES.clear()
+    for k in _STATS:
+        _STATS[k] = 0
+
+
+# --------------------------------------------------------------------------- scope
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which hosts a plan looks at, as a filter on Host (``prefix`` reaches Host from another model)."""
+
+    clusters: tuple[str, ...] = ()
+    host_ids: tuple[int, ...] = ()  # a few hosts (an accept, a reservation's replicas), never the estate
+    vcenter: str | None = None
+
+    def q(self, prefix: str = "") -> Q:
+        q = Q()
+        if self.clusters:
+            q &= Q(**{f"{prefix}cluster__name__in": self.clusters})
+        if self.host_ids:
+            q &= Q(**{f"{prefix}pk__in" if not prefix else f"{prefix}id__in": self.host_ids})
+        if self.vcenter:
+            q &= Q(**{f"{prefix}vcenter__name": self.vcenter})
+        return q
+
+
+def check_clusters(*, names: Iterable[str]) -> None:
+    """Raise RequestError naming the field and the choices when a cluster name is unknown."""
+    names = list(names)
+    if not names:
+        return
+    known = set(Cluster.objects.filter(name__in=names, stale=False).values_list("name", flat=True))
+    missing = [n for n in names if n not in known]
+    if missing:
+        choices = list(Cluster.objects.filter(stale=False).order_by("name").values_list("name", flat=True).distinct())
+        raise RequestError(
+            "clusters", f"no cluster named {missing[0]!r}; choices: {', '.join(choices[:50]) or 'none (sync first)'}"
+        )
+
+
+def host_matches(*, name: str, vcenter: str | None = None) -> list[Host]:
+    """Hosts with this name (in this vCenter when given), live ones first."""
+    hosts = Host.objects.filter(name=name).select_related("vcenter", "cluster")
+    if vcenter:
+        hosts = hosts.filter(vcenter__name=vcenter)
+    return list(hosts.order_by("stale", "vcenter__name"))
+
+
+def resolve_host(*, name: str, vcenter: str | None = None, field: str = "host") -> Host:
+    """The one host called ``name`` (per vCenter); RequestError naming the field and the matches otherwise."""
+    if vcenter and not VCenter.objects.filter(name=vcenter).exists():
+        choices = ", ".join(VCenter.objects.order_by("name").values_list("name", flat=True)) or "none"
+        raise RequestError("vcenter", f"no vCenter named {vcenter!r}; choices: {choices}")
+    found = host_matches(name=name, vcenter=vcenter)
+    live = [h for h in found if not h.stale] or found
+    if not live:
+        raise RequestError(field, f"no host named {name!r}{f' in vCenter {vcenter!r}' if vcenter else ''}")
+    if len(live) > 1:
+        names = ", ".join(h.vcenter.name for h in live)
+        raise RequestError(field, f"host {name!r} exists in several vCenters ({names}): name the vCenter")
+    return live[0]
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+
+def fabric_snapshot(
+    *,
+    clusters: Sequence[str] | None = None,
+    host_ids: Sequence[int] | None = None,
+    vcenter: str | None = None,
+    use_cache: bool = True,
+) -> Fabric:
+    """The stored inventory in scope as the engine's ``Fabric``, active reservations included as consumers.
+
+    Hosts are in name order (then vCenter). GPU indices follow PCI bus order (nvidia-smi's order). Every GPU
+    pair has a link: the stored one, or SYS at 0 GB/s when the host's fabric has not been built.
+    ``use_cache=False`` reads every template from the database (what a fresh process does).
+    """
+    scope = Scope(tuple(clusters or ()), tuple(host_ids or ()), vcenter)
+    rows = host_rows(scope=scope)
+    templates = host_templates(rows=rows, use_cache=use_cache)
+    consumers = consumers_by_gpu(scope=scope)
+    used = usage_by_host(scope=scope)
+    return assemble(rows, templates, consumers, used)
+
+
+def host_rows(*, scope: Scope) -> list[HostRow]:
+    qs = Host.objects.filter(scope.q()).order_by("name", "vcenter__name", "pk")
+    return [
+        HostRow(*values)
+        for values in qs.values_list(
+            "pk",
+            "name",
+            "cluster__name",
+            "vcenter__name",
+            "fabric_hash",
+            "assignment_policy",
+            "cpu_threads",
+            "memory_mb",
+            "connection_state",
+            "maintenance_mode",
+            "stale",
+        )
+    ]
+
+
+def host_templates(*, rows: Sequence[HostRow], use_cache: bool = True) -> dict[int, HostTemplate]:
+    """Templates of these hosts: from the process cache when the host's fabric hash is unchanged."""
+    out: dict[int, HostTemplate] = {}
+    missing: list[HostRow] = []
+    for row in rows:
+        hit = _TEMPLATES.get((row.pk, row.fabric_hash)) if use_cache and row.fabric_hash else None
+        if hit is None:
+            missing.append(row)
+        else:
+            out[row.pk] = hit
+    _STATS["template_hits"] += len(out)
+    _STATS["template_misses"] += len(missing)
+    for start in range(0, len(missing), CHUNK):
+        chunk = missing[start : start + CHUNK]
+        stored = stored_templates(rows=chunk) if use_cache else {}
+        out.update(stored)
+        unstored = [r for r in chunk if r.pk not in stored]
+        if not unstored:
+            continue
+        built = read_templates(host_ids=[r.pk for r in unstored])
+        out.update(built)
+        if use_cache:
+            # Keep only under the hash the host still has: a rebuild committed while we read is not mixed in.
+            now = dict(Host.objects.filter(pk__in=[r.pk for r in unstored]).values_list("pk", "fabric_hash"))
+            keep = [r for r in unstored if r.fabric_hash and now.get(r.pk) == r.fabric_hash]
+            for r in keep:
+                _TEMPLATES.put((r.pk, r.fabric_hash), built[r.pk])
+            store_templates(templates={r.pk: (r.fabric_hash, built[r.pk]) for r in keep})
+    return out
+
+
+def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
+    """Templates stored in ``HostSnapshot`` under the hash each host has now (at most CHUNK hosts)."""
+    wanted = {r.pk: r.fabric_hash for r in rows if r.fabric_hash}
+    out = {}
+    for host_id, fabric_hash, data in HostSnapshot.objects.filter(host_id__in=list(wanted)).values_list(
+        "host_id", "fabric_hash", "data"
+    ):
+        if wanted.get(host_id) != fabric_hash:
+            continue
+        decoded = snapshot_codec.decode(data, _LINKS)
+        if decoded is None:
+            continue
+        gpus, pks, links, partitions, topology, problem = decoded
+        template = HostTemplate(gpus, pks, links, partitions, problem=problem, topology=topology)
+        out[host_id] = template
+        _TEMPLATES.put((host_id, fabric_hash), template)
+    _STATS["stored_hits"] += len(out)
+    return out
+
+
+def store_templates(*, templates: dict[int, tuple[str, HostTemplate]]) -> None:
+    """Upsert the ``HostSnapshot`` rows of these hosts (one statement per batch)."""
+    if not templates:
+        return
+    HostSnapshot.objects.bulk_create(
+        [
+            HostSnapshot(host_id=pk, fabric_hash=fabric_hash, data=snapshot_codec.encode(t))
+            for pk, (fabric_hash, t) in templates.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["host"],
+        update_fields=["fabric_hash", "data"],
+        batch_size=CHUNK,
+    )
+
+
+def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
+    """Build the templates of at most CHUNK hosts from the database (three queries)."""
+    if len(host_ids) > CHUNK:
+        raise ValueError(f"at most {CHUNK} hosts per read")
+    gpu_rows: dict[int, list[tuple]] = defaultdict(list)
+    for row in GpuRow.objects.filter(host_id__in=host_ids, stale=False).values_list(
+        "host_id",
+        "pk",
+        "pci_device__pci_id",
+        "board",
+        "model",
+        "framebuffer_mb",
+        "pci_device__numa_node__node_id",
+        "graphics_type",
+        "vgpu_mode",
+        "mig_enabled",
+        "module_id",
+    ):
+        gpu_rows[row[0]].append(row[1:])
+    link_rows: dict[int, list[tuple]] = defaultdict(list)
+    for host_id, *rest in FabricLink.objects.filter(host_id__in=host_ids).values_list(
+        "host_id", "gpu_a__pci_device__pci_id", "gpu_b__pci_device__pci_id", "kind", "gbps", "link_count"
+    ):
+        link_rows[host_id].append(tuple(rest))
+    through = ResourceDomain.members.through
+    domain_rows: dict[int, list[tuple]] = defaultdict(list)
+    for host_id, *rest in through.objects.filter(
+        resourcedomain__host_id__in=host_ids,
+        resourcedomain__active=True,
+        resourcedomain__kind__in=["pcie-switch", "nvswitch-partition"],
+    ).values_list("resourcedomain__host_id", "resourcedomain_id", "resourcedomain__kind", "resourcedomain__domain_id",
+                  "gpu_id"):  # fmt: skip
+        domain_rows[host_id].append(tuple(rest))
+    out = {}
+    for host_id in host_ids:
+        try:
+            out[host_id] = build_template(gpu_rows.get(host_id, []), link_rows.get(host_id, []),
+                                          domain_rows.get(host_id, []))  # fmt: skip
+        except (KeyError, ValueError, TypeError) as exc:
+            out[host_id] = HostTemplate((), (), {}, (), problem=f"{type(exc).__name__}: {exc}")
+    return out
+
+
+def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) -> HostTemplate:
+    """One host's template from its rows (see ``read_templates`` for the tuple layouts)."""
+    gpus = sorted(gpus, key=lambda g: g[1])
+    pcis = [g[1] for g in gpus]
+    if len(set(pcis)) != len(pcis):
+        raise ValueError("two live GPUs share a PCI address")
+    switch_of: dict[int, str] = {}
+    members: dict[int, list[int]] = defaultdict(list)
+    kinds: dict[int, str] = {}
+    for domain_pk, kind, domain_id, gpu_pk in domains:
+        kinds[domain_pk] = kind
+        members[domain_pk].append(gpu_pk)
+        if kind == "pcie-switch":
+            switch_of[gpu_pk] = domain_id
+    pci_of_pk = {g[0]: g[1] for g in gpus}
+    states = tuple(
+        GpuState(
+            pci_id=pci,
+            index=i,
+            board=board or None,
+            model=model,
+            memory_mb=memory_mb,
+            numa_node=numa,
+            graphics_type=graphics_type,
+            vgpu_mode=vgpu_mode or None,
+            mig_enabled=mig_enabled,
+            module_id=module_id,
+            pcie_switch=switch_of.get(pk),
+        )
+        for i, (pk, pci, board, model, memory_mb, numa, graphics_type, vgpu_mode, mig_enabled, module_id) in enumerate(
+            gpus
+        )
+    )
+    live = set(pcis)
+    pair_links: dict[tuple[str, str], PairLink] = {}
+    for a, b, kind, gbps, count in links:
+        if a in live and b in live:
+            link = _LINKS.get((kind, gbps, count))
+            if link is None:
+                if len(_LINKS) >= 4096:  # only odd overrides could get here; stay bounded anyway
+                    _LINKS.clear()
+                link = _LINKS.setdefault((kind, gbps, count), PairLink(kind, gbps, count))
+            pair_links[(a, b) if a < b else (b, a)] = link
+    for x in range(len(pcis)):
+        for y in range(x + 1, len(pcis)):
+            pair_links.setdefault((pcis[x], pcis[y]), SYS_LINK)
+    partitions = tuple(
+        sorted(
+            (
+                frozenset(pci_of_pk[g] for g in gpu_pks if g in pci_of_pk)
+                for d, gpu_pks in members.items()
+                if kinds[d] == "nvswitch-partition" and len(gpu_pks) > 1
+            ),
+            key=lambda p: (len(p), sorted(p)),
+        )
+    )
+    topology = gpuset.signature_of(HostState("", "", states, pair_links, partitions))
+    return HostTemplate(states, tuple(g[0] for g in gpus), pair_links, partitions, topology=topology)
+
+
+def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
+    """VMs and active reservations holding GPUs of the hosts in scope, as engine consumers keyed by GPU pk."""
+    out: dict[int, list[Consumer]] = defaultdict(list)
+    for gpu_id, vm, kind, profile, placement_gb, mig_slot, power in GpuConsumer.objects.filter(
+        scope.q("gpu__host__")
+    ).values_list("gpu_id", "vm__name", "kind", "profile", "placement_gb", "mig_slot", "vm__power_state"):
+        out[gpu_id].append(Consumer(vm, kind, profile or None, placement_gb, mig_slot, power == "poweredOn"))
+    for gpu_id, vm, kind, profile, placement_gb, mig_slot in ReservationItem.objects.filter(
+        scope.q("gpu__host__"),
+        reservation__status=Reservation.Status.ACTIVE,
+        reservation__expires_at__gt=timezone.now(),
+    ).values_list("gpu_id", "reservation__vm_name", "kind", "profile", "placement_gb", "mig_slot"):
+        kind = "passthrough" if kind == "dynamic-passthrough" else kind
+        out[gpu_id].append(Consumer(f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot))
+    return out
+
+
+def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int]]:
+    """(vCPUs, memory MB) of the powered-on VMs of each host in scope; memory is the larger of size and
+    reservation (GPU VMs reserve all of it)."""
+    rows = (
+        VirtualMachine.objects.filter(scope.q("host__"), stale=False, power_state="poweredOn", host__isnull=False)
+        .values("host_id")
+        .annotate(cpu=Sum("vcpus"), mem=Sum(Greatest("memory_reservation_mb", "memory_mb")))
+        .values_list("host_id", "cpu", "mem")
+    )
+    return {host_id: (cpu or 0, mem or 0) for host_id, cpu, mem in rows}
+
+
+def assemble(
+    rows: Sequence[HostRow],
+    templates: dict[int, HostTemplate],
+    consumers: dict[int, list[Consumer]],
+    used: dict[int, tuple[int, int]],
+) -> Fabric:
+    states = []
+    for row in rows:
+        t = templates[row.pk]
+        gpus = t.gpus
+        if consumers:
+            held = [(i, consumers[pk]) for i, pk in enumerate(t.gpu_pks) if pk in consumers]
+            if held:
+                gpus = list(gpus)
+                for i, cs in held:
+                    gpus[i] = evolve(gpus[i], consumers=tuple(sorted(cs, key=lambda c: c.vm)))
+                gpus = tuple(gpus)
+        cpu, mem = used.get(row.pk, (0, 0))
+        states.append(
+            HostState(
+                name=row.name,
+                cluster=row.cluster or "",
+                gpus=gpus,
+                links=t.links,
+                partitions=t.partitions,
+                assignment_policy=row.assignment_policy or "performance",
+                cpu_free=max(row.cpu_threads - cpu, 0),
+                memory_free_mb=max(row.memory_mb - mem, 0),
+                connection_state=row.connection_state,
+                maintenance=row.maintenance,
+                stale=row.stale,
+                host_id=row.pk,
+                vcenter=row.vcenter or "",
+                problem=t.problem,
+                topology=t.topology,
+            )
+        )
+    return Fabric(tuple(states))

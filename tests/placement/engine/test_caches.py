@@ -1,0 +1,55 @@
+"""The engine's caches are keyed by value and bounded: a long-lived worker does not grow with the plans it made."""
+
+from __future__ import annotations
+
+import pytest
+
+from placement.engine import gpuset
+from placement.engine import plan as plan_module
+from placement.engine.lru import Lru
+from placement.engine.plan import plan
+from placement.engine.request import PlacementRequest
+from placement.engine.synthetic import mark_busy, mixed_cluster
+
+
+def test_lru_evicts_the_least_recently_used():
+    lru: Lru[int] = Lru(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # a is now the most recent
+    lru.put("c", 3)
+    assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3 and len(lru) == 2
+    with pytest.raises(ValueError, match="maxsize"):
+        Lru(0)
+
+
+def test_caches_stay_within_their_bounds_over_many_distinct_plans(monkeypatch):
+    monkeypatch.setattr(plan_module, "_HOST_MEMO", Lru(40))
+    monkeypatch.setattr(gpuset, "_TOPOLOGIES", Lru(5))
+    fabric = mixed_cluster(30, seed=3)
+    for k in (1, 2, 4):
+        for i in range(12):  # different busy GPUs: new GPU states every round
+            hosts = tuple(mark_busy(h, [i % len(h.gpus)], vm=f"vm{i}") if h.gpus else h for h in fabric.hosts)
+            plan(type(fabric)(hosts), PlacementRequest(gpus_per_vm=k, consumption="passthrough"))
+    assert len(plan_module._HOST_MEMO) <= 40
+    assert len(gpuset._TOPOLOGIES) <= 5
+    assert all(len(t.results) <= gpuset.RESULTS_PER_TOPOLOGY for t in gpuset._TOPOLOGIES._data.values())
+
+
+def test_equal_hosts_built_separately_share_one_memo_entry():
+    plan_module.reset_caches()
+    request = PlacementRequest(gpus_per_vm=2, consumption="passthrough")
+    plan(mixed_cluster(8, seed=1), request)
+    size = plan_module.cache_stats()["host_memo"]
+    plan(mixed_cluster(8, seed=1), request)  # new objects, same values: no new entries (never keyed by id())
+    assert plan_module.cache_stats()["host_memo"] == size
+
+
+def test_a_bounded_cache_plans_the_same_as_an_unbounded_one(monkeypatch):
+    fabric = mixed_cluster(24, seed=5)
+    requests = [PlacementRequest(gpus_per_vm=k, consumption="passthrough") for k in (1, 2, 4, 8)]
+    plan_module.reset_caches()
+    expected = [plan(fabric, r).to_dict() for r in requests]
+    monkeypatch.setattr(plan_module, "_HOST_MEMO", Lru(3))
+    monkeypatch.setattr(gpuset, "_TOPOLOGIES", Lru(1))
+    assert [plan(fabric, r).to_dict() for r in requests] == expected

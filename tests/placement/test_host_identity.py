@@ -1,0 +1,95 @@
+"""Hosts are told apart by primary key and vCenter: two vCenters with the same host names never double-book."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inventory import services as inventory_services
+from inventory.models import Host
+from placement import services
+from placement.models import Reservation, ReservationItem
+from tests.vcsim import LABS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def twins():
+    document = json.loads((LABS / "demo.json").read_text())
+    for name in ("east", "west"):
+        inventory_services.import_inventory(document=document, vcenter_name=name)
+
+
+def one_gpu():
+    return services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=["pcie-cluster"])
+
+
+def test_candidates_and_rejections_carry_the_host_key_and_vcenter(twins):
+    result = services.plan_cluster(request=services.build_request(gpus_per_vm=2, consumption="passthrough"))
+    keys = {(c.host, c.vcenter, c.host_id) for c in result.candidates}
+    assert {v for _, v, _ in keys} == {"east", "west"}
+    for host, vcenter, host_id in keys:
+        assert Host.objects.get(pk=host_id).name == host and Host.objects.get(pk=host_id).vcenter.name == vcenter
+    for r in result.rejected:
+        assert r.to_dict()["host_id"] == r.host_id and Host.objects.get(pk=r.host_id).vcenter.name == r.vcenter
+    best = result.candidates[0].to_dict()
+    assert {"host", "host_id", "vcenter"} <= set(best)
+
+
+def test_reserving_until_full_never_books_a_gpu_twice(twins):
+    request = one_gpu()
+    reservations = []
+    while True:
+        try:
+            reservations += services.reserve(request=request, vm_name=f"vm-{len(reservations)}")
+        except services.NoCapacity as exc:
+            assert "no host can take" in str(exc)
+            break
+        assert len(reservations) < 100
+    items = list(ReservationItem.objects.values_list("gpu_id", flat=True))
+    assert len(items) == len(set(items)) == len(reservations)
+    assert {r.host.vcenter.name for r in reservations} == {"east", "west"}
+    # Both vCenters' identical hosts were filled to the same count: the twins are symmetric.
+    per_vcenter = {v: sum(1 for r in reservations if r.host.vcenter.name == v) for v in ("east", "west")}
+    assert per_vcenter["east"] == per_vcenter["west"]
+
+
+def test_accepting_a_candidate_locks_the_host_of_its_vcenter(twins):
+    request = one_gpu()
+    west = next(c for c in services.plan_cluster(request=request).candidates if c.vcenter == "west")
+    reservation = services.accept_candidate(request=request, candidate=west, vm_name="on-west")
+    assert reservation.host_id == west.host_id and reservation.host.vcenter.name == "west"
+    east_twin = Host.objects.get(name=west.host, vcenter__name="east")
+    assert not Reservation.objects.filter(host=east_twin).exists()
+    # The east twin still offers the same GPU.
+    again = services.plan_cluster(request=request)
+    assert any(c.host_id == east_twin.pk and c.gpus == west.gpus for c in again.candidates)
+
+
+def test_evacuating_an_ambiguous_name_lists_the_vcenters(twins):
+    with pytest.raises(services.RequestError, match=r"several vCenters \(east, west\)") as info:
+        services.plan_host_evacuation(host_name="esx-a100-01.lab.local")
+    assert info.value.field == "evacuate"
+    result = services.plan_host_evacuation(host_name="esx-a100-01.lab.local", vcenter="west")
+    assert result.vcenter == "west"
+    assert result.host_id == Host.objects.get(name="esx-a100-01.lab.local", vcenter__name="west").pk
+    assert all(m.target is None or m.target.vcenter == "west" for m in result.moves)
+    with pytest.raises(services.RequestError, match="no vCenter named 'north'; choices: east, west"):
+        services.plan_host_evacuation(host_name="esx-a100-01.lab.local", vcenter="north")
+
+
+def test_joint_replicas_with_anti_affinity_take_distinct_hosts_in_one_transaction(twins):
+    request = services.build_request(
+        gpus_per_vm=1, consumption="passthrough", vms=3, anti_affinity=True, clusters=["pcie-cluster"]
+    )
+    reservations = services.reserve(request=request, vm_name="svc")
+    assert [r.vm_name for r in reservations] == ["svc-1", "svc-2", "svc-3"]
+    assert len({r.host_id for r in reservations}) == 3
+    too_many = services.build_request(
+        gpus_per_vm=1, consumption="passthrough", vms=7, anti_affinity=True, clusters=["pcie-cluster"]
+    )
+    with pytest.raises(services.NoCapacity, match="replica 7 of 7 has no host"):
+        services.reserve(request=too_many, vm_name="wide")
+    assert not Reservation.objects.filter(vm_name__startswith="wide").exists()  # none, not some
