@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", inventory_views.healthz, name="healthz"),
     path("", include("inventory.urls")),  # pages: /clusters/, /syncs/, /vcenters/, /inventory/hosts/
+    path("", include("placement.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
 ]

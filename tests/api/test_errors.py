@@ -121,6 +121,9 @@ def test_errors_outside_drf_views_under_api_are_json(settings, client):
     "query",
     [
         "/api/reservations/?host_id=3.7e42",
+        "/api/reservations/?host_id=-1.7976931348623157e%2B308",
+        "/api/hosts/?min_free_gpus=-1.7976931348623157e%2B308",
+        "/api/vgpu-profiles/?framebuffer_gb=-1e300",
         "/api/hosts/?min_free_gpus=3.7e42",
         "/api/hosts/?vcenter=99999999999999999999",
         "/api/gpus/?host=99999999999999999999",
