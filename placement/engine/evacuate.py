@@ -22,7 +22,9 @@ room, so a VM with no host now has none further down). The first leaf is the gre
 answer is never worse than greedy. A VM the search leaves behind that still fits once the others are placed
 (possible only when the search was cut short) is added at the end.
 
-Exact for up to ``EXACT_VMS`` VMs (and ``NODE_BUDGET`` host rankings, a safety net); beyond that the
+Exact for up to ``EXACT_VMS`` VMs, within ``NODE_BUDGET`` host rankings and ``EVALUATION_BUDGET`` host
+evaluations (rankings times hosts in the cluster; a safety net counted, not timed, so answers are
+reproducible); a search cut short by the budget says so and keeps the best assignment found. Beyond that the
 search is bounded: each VM branches over its ``BOUNDED_BRANCHES`` best distinct hosts plus "leave
 behind", within the same node budget. The plan says which (``search``), how many rankings it took and the
 upper bound on movable VMs, so a bounded answer shows how far from optimal it can be.
@@ -44,6 +46,7 @@ from placement.engine.result import Candidate, Rejection
 
 EXACT_VMS = 12  # VMs searched exactly
 NODE_BUDGET = 4000  # host rankings (one VM over every host) per evacuation
+EVALUATION_BUDGET = 100_000  # host evaluations (rankings x hosts): large clusters get fewer rankings
 BOUNDED_BRANCHES = 2  # hosts tried per VM beyond EXACT_VMS
 _LEFT = 10**6  # rank of "left behind" in the tie-break
 
@@ -151,7 +154,15 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
     source_class = topo.ring_class(gpuset.mask_of(order, from_gpus)) if n > 1 else -1
     if len(kinds) > 1 or len(profiles) > 1:
         what = ", ".join(sorted(f"{c.kind} {c.profile or ''}".strip() for _, c in held))
-        return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"holds GPUs of different kinds ({what})")
+        return _Job(
+            vm,
+            from_gpus,
+            None,
+            None,
+            (0,),
+            source_class,
+            error=f"holds GPUs of different kinds or profiles ({what}): cannot be re-planned as one request",
+        )
     kind = held[0][1].kind
     profile = held[0][1].profile
     whole = kind in ("passthrough", "dynamic-passthrough")
@@ -264,10 +275,10 @@ class _Searcher:
                 self.best_key, self.best = full, list(picks)
             return
         if self.best_key is not None:
+            if self._bound(i, state, key) <= self.best_key[:3]:
+                return  # cannot beat the best: pruned, still exact
             if self.nodes >= self.budget:
                 self.truncated = True
-                return
-            if self._bound(i, state, key) <= self.best_key[:3]:
                 return
         job = self.jobs[i]
         assert job.request is not None and job.ctx is not None
@@ -359,7 +370,8 @@ def plan_evacuation(
     jobs.sort(key=lambda j: j.order)
     movable = [j for j in jobs if j.request is not None]
     bounded = len(movable) > exact_vms
-    searcher = _Searcher(movable, node_budget, BOUNDED_BRANCHES if bounded else None)
+    budget = max(1, min(node_budget, EVALUATION_BUDGET // max(1, len(others.hosts))))
+    searcher = _Searcher(movable, budget, BOUNDED_BRANCHES if bounded else None)
     searcher.run(others)
     picks = dict(zip((j.vm for j in movable), searcher.best, strict=True)) if movable else {}
     final = others
@@ -393,10 +405,10 @@ def plan_evacuation(
     if bounded:
         note = (
             f"{len(movable)} VMs > {exact_vms}: bounded search ({BOUNDED_BRANCHES} best distinct hosts per VM, "
-            f"{node_budget} rankings at most), never worse than greedy largest-first"
+            f"{budget} rankings at most), never worse than greedy largest-first"
         )
     elif searcher.truncated:
-        note = f"stopped after {node_budget} host rankings: best assignment found so far (never worse than greedy)"
+        note = f"stopped after {budget} host rankings: best assignment found so far (never worse than greedy)"
     else:
         note = "exact: no assignment moves more VMs, more GPUs, or keeps more link classes"
     if repaired:
