@@ -39,6 +39,7 @@ class SetScore:
     leave_before: tuple[float, ...] = ()  # the same vector before the choice (all eligible GPUs free)
     ring_class: int = -1  # link class (model.link_rank) a ring through the set keeps to; -1 for one GPU
     best_class: int = -1  # the best class any k GPUs of this host reach when all are free; -1 for k < 2
+    groups_broken: int = 0  # intact NVLink groups / Fabric Manager partitions the set takes GPUs from
 
     @property
     def key(self) -> tuple:
@@ -94,6 +95,11 @@ class Topology:
         self._class: dict[int, int] = {}
         self._best_class: dict[int, int] = {}
         self.results: Lru[SearchResult] = Lru(RESULTS_PER_TOPOLOGY)
+        self.groups = tuple(partitions) if partitions else nvlink_components(self)
+
+    def groups_broken(self, free: int, mask: int) -> int:
+        """How many intact (wholly free) NVLink groups or Fabric Manager partitions ``mask`` takes GPUs from."""
+        return sum(1 for g in self.groups if g & free == g and g & mask)
 
     def adjacency(self, t: float, nv_only: bool) -> list[int]:
         key = (t, nv_only)
@@ -219,6 +225,26 @@ class Topology:
         return best
 
 
+def nvlink_components(topo: Topology) -> tuple[int, ...]:
+    """Masks of the host's NVLink-connected groups of two or more GPUs (a bridged pair, a hybrid cube mesh)."""
+    seen = 0
+    out = []
+    for start in range(topo.n):
+        if seen >> start & 1:
+            continue
+        comp, stack = 0, [start]
+        while stack:
+            i = stack.pop()
+            if comp >> i & 1:
+                continue
+            comp |= 1 << i
+            stack.extend(j for j in range(topo.n) if topo.nv[i][j] and not comp >> j & 1)
+        seen |= comp
+        if comp & (comp - 1):
+            out.append(comp)
+    return tuple(out)
+
+
 def link_rank_of_label(label: str) -> int:
     return 0 if label.startswith("NV") else link_rank(label)
 
@@ -342,16 +368,26 @@ def reset_search_cache() -> None:
 
 
 def search(
-    topo: Topology, free: int, k: int, interconnect: str = "any", *, use_partitions: bool = True
+    topo: Topology,
+    free: int,
+    k: int,
+    interconnect: str = "any",
+    *,
+    use_partitions: bool = True,
+    fractional: bool = False,
 ) -> SearchResult:
-    """Best k-subset of ``free`` under ``interconnect``; cached per (topology, free, k, interconnect)."""
-    key = (free, k, interconnect, use_partitions)
+    """Best k-subset of ``free`` under ``interconnect``; cached per (topology, free, k, interconnect).
+
+    ``fractional``: the set is for fractional vGPUs, which cannot use NVLink P2P: instead of the ring
+    bottleneck the first criterion is how few intact NVLink groups / Fabric Manager partitions it breaks.
+    """
+    key = (free, k, interconnect, use_partitions, fractional)
     hit = topo.results.get(key)
     if hit is not None:
         _STATS["hits"] += 1
         return hit
     _STATS["misses"] += 1
-    result = _search(topo, free, k, interconnect, use_partitions)
+    result = _search(topo, free, k, interconnect, use_partitions, fractional)
     topo.results.put(key, result)
     return result
 
@@ -382,7 +418,9 @@ def _meets(topo: Topology, mask: int, interconnect: str) -> bool:
     return True
 
 
-def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool) -> SearchResult:
+def _search(
+    topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool, fractional: bool = False
+) -> SearchResult:
     n_free = bin(free).count("1")
     if n_free < k:
         return SearchResult(None, 0, f"needs {k} GPUs, {n_free} eligible")
@@ -398,6 +436,13 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
     best_a = -1.0
     tier: list[tuple[int, float]] = []
     for m in candidates:
+        if fractional:
+            a = float(-topo.groups_broken(free, m))
+            if a > best_a:
+                best_a, tier = a, [(m, a)]
+            elif a == best_a:
+                tier.append((m, a))
+            continue
         if k > 3 and ring_upper_bound(topo, bits(m), nv_only) < best_a:
             continue
         a = topo.ring(m, nv_only) if k > 1 else 0.0
@@ -422,6 +467,8 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
         m, a = tier_c[0]
         tier_d = [(m, a, leave_vector(topo, free & ~m, use_partitions))]
     m, a, lv = min(tier_d, key=lambda t: bits(t[0]))
+    if fractional:
+        a = round(topo.ring(m), 1) if k > 1 else 0.0  # reported, not ranked
     best = SetScore(
         mask=m,
         bottleneck_gbps=a,
@@ -432,6 +479,7 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
         leave_before=leave_vector(topo, free, use_partitions),
         ring_class=topo.ring_class(m) if k > 1 else -1,
         best_class=topo.best_class(k) if k > 1 else -1,
+        groups_broken=topo.groups_broken(free, m),
     )
     return SearchResult(best, len(candidates))
 

@@ -150,7 +150,10 @@ def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposa
     r = ctx.request
     topo, order = gpuset.topology_for(host)
     free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
-    result = gpuset.search(topo, free, r.gpus_per_vm, r.effective_interconnect)
+    fractional = r.fractional and r.gpus_per_vm > 1
+    result = gpuset.search(
+        topo, free, r.gpus_per_vm, r.effective_interconnect, use_partitions=not fractional, fractional=fractional
+    )
     if result.best is None:
         reasons = [result.reason, *aggregate(refused, len(host.gpus))]
         return Rejection(host.name, tuple(reasons[:5]))
@@ -158,6 +161,7 @@ def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposa
     by_pci = {f.gpu.pci_id: f for f in eligible}
     choices = tuple(_choice(by_pci[p], ctx) for p in chosen)
     numa = tuple(sorted({by_pci[p].gpu.numa_node for p in chosen if by_pci[p].gpu.numa_node is not None}))
+    numa_unknown = any(by_pci[p].gpu.numa_node is None for p in chosen)
     notes = []
     if r.consumption == "dynamic-passthrough" and r.gpus_per_vm > 1:
         notes.append(
@@ -165,7 +169,7 @@ def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposa
         )
     if r.consumption in ("vgpu", "device-group") and r.gpus_per_vm > 1 and r.consumption != "device-group":
         notes.append("the host assigns each vGPU by its policy; a device group keeps this set together")
-    return Proposal(host, r, choices, result.best, numa, notes=tuple(notes))
+    return Proposal(host, r, choices, result.best, numa, notes=tuple(notes), numa_unknown=numa_unknown)
 
 
 def _choice(f: GpuFacts, ctx: RequestContext) -> GpuChoice:
@@ -224,7 +228,9 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         frag_text = f"{uses}; GPU {view.pci_id} will hold {after.count()} vGPUs"
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, placement_gb=start, profile=profile.name)
-    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text)
+    return Proposal(
+        host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text, numa_unknown=not _numa(f)
+    )
 
 
 def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:
@@ -246,7 +252,7 @@ def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Re
     )
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, mig_slot=slot, profile=profile.name)
-    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text)
+    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text, numa_unknown=not _numa(f))
 
 
 # ---------------------------------------------------------------- replicas and reservations

@@ -38,6 +38,11 @@ class Proposal:
     frag_text: str = ""
     policy_text: str = ""
     notes: tuple[str, ...] = ()
+    numa_unknown: bool = False  # some GPU of the set has no known NUMA node
+
+    @property
+    def groups_broken(self) -> int:
+        return self.set_score.groups_broken if self.set_score is not None else 0
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ class LinkClassFitScorer:
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
-        if s is None or len(p.choices) < 2 or p.request.fractional or s.best_class < 0:
+        if s is not None and len(p.choices) > 1 and p.request.fractional:
+            return _fractional_groups(self.name, p, s)
+        if s is None or len(p.choices) < 2 or s.best_class < 0:
             return Score(self.name, 0, "")
         k = len(p.choices)
         got, best = class_text(s.ring_class), class_text(s.best_class)
@@ -69,27 +76,56 @@ class LinkClassFitScorer:
         )
 
 
+def _fractional_groups(name: str, p: Proposal, s: SetScore) -> Score:
+    """Fractional vGPUs cannot use NVLink: they pay for every intact NVLink group or Fabric Manager
+    partition they take GPUs from, so full-size multi-GPU VMs keep those groups."""
+    what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
+    n = s.groups_broken
+    if n == 0:
+        return Score(name, 0, f"fractional vGPUs: takes no GPU of a whole {what}")
+    plural = "s" if n > 1 else ""
+    return Score(
+        name,
+        -n,
+        f"fractional vGPUs: takes GPUs from {n} whole {what}{plural}, which full-size multi-GPU VMs could use; "
+        "ranked after hosts where it breaks fewer",
+    )
+
+
 class InterconnectScorer:
+    """Ring bottleneck of the set; not scored for fractional vGPUs, which cannot use NVLink P2P."""
+
     name = "Interconnect"
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
         if s is None or len(p.choices) < 2:
             return Score(self.name, 0.0, "")
+        if p.request.fractional:
+            return Score(self.name, 0.0, "fractional vGPUs do not use NVLink P2P: link bandwidth is not scored")
         link = f"{s.bottleneck_label} {fmt_gbps(s.bottleneck_gbps)} GB/s"
         text = f"bottleneck {link} (best ring through {len(p.choices)} GPUs)"
-        if p.request.fractional:
-            text += "; fractional vGPUs do not use NVLink P2P"
         return Score(self.name, s.bottleneck_gbps, text)
 
 
+# Unknown NUMA ranks below any known placement: no host has more NUMA nodes than this.
+NUMA_UNKNOWN_VALUE = -64
+
+
 class NumaScorer:
+    """Fewer NUMA nodes spanned is better; a set with a GPU of unknown NUMA node ranks below every known one
+    (nothing says its vCPUs and memory can be kept near the GPUs)."""
+
     name = "Numa"
 
     def score(self, p: Proposal) -> Score:
         nodes = p.numa_nodes
-        if not nodes:
-            return Score(self.name, 0, "NUMA node unknown")
+        if p.numa_unknown or not nodes:
+            return Score(
+                self.name,
+                NUMA_UNKNOWN_VALUE,
+                "NUMA node unknown: ranked after hosts whose GPUs' NUMA node is known",
+            )
         if len(nodes) == 1:
             return Score(self.name, -1, f"NUMA node {nodes[0]}: place the VM's vCPUs and memory there")
         return Score(self.name, -len(nodes), f"spans NUMA nodes {', '.join(map(str, nodes))}")
