@@ -140,3 +140,14 @@ def test_reserve_takes_the_gpus_out_of_the_next_plan(demo_inventory):
         assert not taken & {(c["host"], g["pci_id"]) for g in c["gpus"]}
     with pytest.raises(CommandError, match="--reserve: 'llm-new' already holds an active reservation"):
         run("--cluster", "pcie-cluster", "--gpus", "1", "--reserve", "llm-new")
+
+
+def test_an_engine_error_outside_smi_mode_is_not_labelled_as_a_capture_problem(monkeypatch):
+    from placement import services
+
+    def broken(**kwargs):
+        raise ValueError("range() arg 3 must not be zero")
+
+    monkeypatch.setattr(services, "plan_cluster", broken)
+    with pytest.raises(ValueError, match="range"):  # a bug surfaces as itself, never as "--smi: ..."
+        run("--all-clusters", "--gpus", "1")

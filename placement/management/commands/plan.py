@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.topology.smi import SmiParseError
 from placement import services
 from placement.engine.request import RequestError
 
@@ -123,7 +124,7 @@ class Command(BaseCommand):
             raise CommandError(f"{OPTION_OF.get(exc.field, exc.field)}: {exc.message}") from None
         except services.ReservationConflict as exc:  # NoCapacity included
             raise CommandError(f"--reserve: {exc}") from None
-        except ValueError as exc:  # SmiParseError and friends carry the line
+        except SmiParseError as exc:  # only the capture's parser speaks for --smi; it names the line
             raise CommandError(f"--smi: {exc}") from None
 
     def _read(self, path: str) -> str:
