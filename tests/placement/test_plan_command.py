@@ -151,3 +151,12 @@ def test_an_engine_error_outside_smi_mode_is_not_labelled_as_a_capture_problem(m
     monkeypatch.setattr(services, "plan_cluster", broken)
     with pytest.raises(ValueError, match="range"):  # a bug surfaces as itself, never as "--smi: ..."
         run("--all-clusters", "--gpus", "1")
+
+
+def test_smi_mode_keeps_a_pair_on_one_numa_node_when_numa_comes_from_cpu_affinity(tmp_path):
+    from tests.inventory.topology.test_smi import DGX1_STYLE
+
+    capture = tmp_path / "dgx1.txt"
+    capture.write_text(DGX1_STYLE)
+    best = run("--smi", str(capture), "--gpus", "2")["candidates"][0]
+    assert sorted(g["index"] for g in best["gpus"]) == [0, 2] and best["numa_nodes"] == [0]
