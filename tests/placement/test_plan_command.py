@@ -160,3 +160,15 @@ def test_smi_mode_keeps_a_pair_on_one_numa_node_when_numa_comes_from_cpu_affinit
     capture.write_text(DGX1_STYLE)
     best = run("--smi", str(capture), "--gpus", "2")["candidates"][0]
     assert sorted(g["index"] for g in best["gpus"]) == [0, 2] and best["numa_nodes"] == [0]
+
+
+def test_one_bandwidth_figure_per_link_class_and_generation_from_smi_and_from_the_import(tmp_path):
+    from inventory.topology.fabric import build_fabric
+    from inventory.topology.smi import parse_smi_topology
+    from tests.inventory.topology.hosts import H100_NVL_GPUS, H100_NVL_SMI, h100_nvl_host
+
+    imported = build_fabric(h100_nvl_host(), smi=parse_smi_topology(H100_NVL_SMI)).link(*H100_NVL_GPUS[:2]).gbps
+    capture = tmp_path / "h100nvl.txt"
+    capture.write_text(H100_NVL_SMI)
+    best = run("--smi", str(capture), "--gpus", "2", "--board", "H100-94GB")["candidates"][0]
+    assert best["bottleneck"] == {"label": "NV12", "gbps": imported}  # the same pair, the same figure
