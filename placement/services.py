@@ -82,9 +82,8 @@ def plan_cluster(*, request: PlacementRequest, clusters: list[str] | None = None
 
 def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = (), name: str = "smi-host") -> Plan:
     """Plan on one host described by an ``nvidia-smi topo -m`` capture (raises SmiParseError)."""
-    from inventory.topology.smi import parse_smi_topology
-
     from inventory.topology.bandwidth import link_gbps
+    from inventory.topology.smi import parse_smi_topology
 
     board = request.target_board  # --board: the capture's GPUs are this board (its NVLink generation, PCIe gen)
     bw = {"nvlink_generation": board.nvlink_generation, "pcie_gen": board.pcie_gen} if board else {}
