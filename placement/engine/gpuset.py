@@ -4,9 +4,10 @@ Sets are bitmasks over the host's GPUs in pci-id order. A set is scored lexicogr
 (a) the bottleneck of its best ring: the largest ``t`` such that a Hamiltonian cycle through the set
     uses only links of at least ``t`` GB/s (what a ring all-reduce actually gets);
 (b) fewer NUMA nodes spanned; (c) PCIe proximity: smaller sum of link-class ranks over all pairs;
-(d) what it leaves behind among the remaining eligible GPUs: on NVSwitch boards the number of whole
-    free Fabric Manager partitions per size (8, 4, 2), otherwise the best ring bottleneck still
-    achievable by a set of 8, 4 and 2 GPUs.
+(d) what it leaves behind among the remaining eligible GPUs, as capacity: per size (8, 4, 2) how many
+    disjoint NVLink-class sets remain (on NVSwitch boards: whole free Fabric Manager partitions), then how
+    many disjoint sets of the best class the host type reaches for that size (NVLink counted apart from
+    slower classes, so a PCIe pair never stands in for an NVLink pair).
 Remaining ties go to the lowest pci ids.
 
 The criteria are applied in stages (all sets by (a), the survivors by (b), ...), so (d), the expensive
@@ -24,8 +25,11 @@ from placement.engine.lru import Lru
 from placement.engine.model import NVLINK_CLASS, HostState, link_rank
 
 RESULTS_PER_TOPOLOGY = 4096  # GPU-set searches kept per topology (free mask x k x interconnect)
+CAPACITY_PER_TOPOLOGY = 8192  # leave-behind capacity vectors kept per topology (free mask)
 
 LEAVE_SIZES = (8, 4, 2)
+# leave vector layout: NVLink-class sets per LEAVE_SIZES, then best-class sets per LEAVE_SIZES
+LEAVE_PARTS = ("nvlink", "best")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class SetScore:
     bottleneck_label: str  # NV18, NVSWITCH, PIX, SYS ...; LOCAL for one GPU
     numa_count: int
     pcie_cost: int
-    leave: tuple[float, ...]  # per LEAVE_SIZES: best ring bottleneck, or whole partitions on NVSwitch boards
+    leave: tuple[float, ...]  # capacity left: NVLink-class then best-class disjoint sets, each per LEAVE_SIZES
     leave_before: tuple[float, ...] = ()  # the same vector before the choice (all eligible GPUs free)
     ring_class: int = -1  # link class (model.link_rank) a ring through the set keeps to; -1 for one GPU
     best_class: int = -1  # the best class any k GPUs of this host reach when all are free; -1 for k < 2
@@ -96,6 +100,29 @@ class Topology:
         self._best_class: dict[int, int] = {}
         self.results: Lru[SearchResult] = Lru(RESULTS_PER_TOPOLOGY)
         self.groups = tuple(partitions) if partitions else nvlink_components(self)
+        self.capacity: Lru[tuple[float, ...]] = Lru(CAPACITY_PER_TOPOLOGY)
+        self._pack: Lru[int] = Lru(CAPACITY_PER_TOPOLOGY * 4)
+
+    def disjoint_sets(self, free: int, size: int, max_class: int) -> int:
+        """Most disjoint ``size``-subsets of ``free`` whose ring keeps to link class ``max_class`` or better
+        (exact: branch on the lowest free GPU, memoised per free mask)."""
+        if size < 2 or max_class < 0 or bin(free).count("1") < size:
+            return 0
+        key = (free, size, max_class)
+        hit = self._pack.get(key)
+        if hit is not None:
+            return hit
+        low = free & -free
+        rest = free ^ low
+        best = self.disjoint_sets(rest, size, max_class)  # the lowest GPU in no set
+        for combo in combinations(bits(rest), size - 1):
+            m = _mask(combo) | low
+            if self.ring_class(m) <= max_class:
+                best = max(best, 1 + self.disjoint_sets(free & ~m, size, max_class))
+                if best == bin(free).count("1") // size:
+                    break  # every free GPU is in a set: no packing does better
+        self._pack.put(key, best)
+        return best
 
     def groups_broken(self, free: int, mask: int) -> int:
         """How many intact (wholly free) NVLink groups or Fabric Manager partitions ``mask`` takes GPUs from."""
@@ -491,11 +518,28 @@ def _keep_min(items, key):
 
 
 def leave_vector(topo: Topology, remaining: int, use_partitions: bool = True) -> tuple[float, ...]:
+    """Capacity left in ``remaining``: (NVLink-class sets of 8, 4, 2; best-class sets of 8, 4, 2).
+
+    NVSwitch boards count whole free Fabric Manager partitions in both halves; other hosts count the
+    most disjoint sets whose ring stays on NVLink, then the most disjoint sets reaching the best class
+    the host type reaches for that size (on a host without NVLink: its best PCIe class). Cached per
+    topology and free mask (LRU-bounded).
+    """
+    key = (remaining, use_partitions)
+    hit = topo.capacity.get(key)
+    if hit is not None:
+        return hit
     if topo.partitions and use_partitions:
-        return tuple(
+        whole = tuple(
             float(sum(1 for p in topo.partitions if p & remaining == p and bin(p).count("1") == s)) for s in LEAVE_SIZES
         )
-    return tuple(topo.best_of_size(remaining, s) for s in LEAVE_SIZES)
+        value = whole + whole
+    else:
+        nv = tuple(float(topo.disjoint_sets(remaining, s, 1)) for s in LEAVE_SIZES)
+        best = tuple(float(topo.disjoint_sets(remaining, s, topo.best_class(s))) for s in LEAVE_SIZES)
+        value = nv + best
+    topo.capacity.put(key, value)
+    return value
 
 
 def mask_of(order: tuple[str, ...], pci_ids) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from placement.engine import gpuset, mig, vgpu
-from placement.engine.explain import compare
+from placement.engine.explain import compare, cost_text, leave_text
 from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
@@ -40,17 +40,37 @@ def rank_hosts(
 ) -> tuple[list[Candidate], list[Rejection]]:
     proposals: list[tuple[tuple, tuple[str, ...], Proposal]] = []
     rejected: list[Rejection] = []
+    whole = _whole_hosts_by_type(hosts)
     for host in hosts:
         outcome = evaluate_host(host, ctx)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
         else:
+            if len(outcome.choices) < len(host.gpus) and whole.get(_type_of(host), ()) == (host.ident,):
+                outcome = evolve(outcome, last_whole=True)
             key, lines = score_all(outcome)
             proposals.append((key, lines, outcome))
     proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
     proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
     rejected.sort(key=lambda r: (r.host, r.vcenter))
     return _candidates(proposals, vm_index), rejected
+
+
+WHOLE_HOST_GPUS = 8  # hosts of at least this many GPUs count as "whole" hosts worth keeping free
+
+
+def _type_of(host: HostState) -> tuple:
+    return (gpuset.signature_of(host)[0], tuple(g.board or g.model for g in host.gpus))
+
+
+def _whole_hosts_by_type(hosts: Sequence[HostState]) -> dict[tuple, tuple]:
+    """Per host type (topology and boards), the hosts of 8+ GPUs with every GPU free: a request smaller than
+    the host avoids breaking the last of them while another host fits."""
+    out: dict[tuple, list] = {}
+    for h in hosts:
+        if len(h.gpus) >= WHOLE_HOST_GPUS and all(not g.active_consumers and not g.reserved for g in h.gpus):
+            out.setdefault(_type_of(h), []).append(h.ident)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_index: int) -> list[Candidate]:
@@ -81,6 +101,8 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
                     other_link,
                     len(p.numa_nodes),
                     len(other[2].numa_nodes),
+                    _words(p),
+                    _words(other[2]),
                 ),
             )
         out.append(
@@ -98,6 +120,22 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
             )
         )
     return out
+
+
+def _words(p: Proposal) -> dict[str, str]:
+    """The proposal's own sentences for the comparison with its neighbour in the ranking."""
+    words = {"numa": "NUMA node unknown" if p.numa_unknown or not p.numa_nodes else (
+        f"NUMA node {p.numa_nodes[0]}" if len(p.numa_nodes) == 1 else
+        f"spans NUMA nodes {', '.join(map(str, p.numa_nodes))}")}  # fmt: skip
+    s = p.set_score
+    if s is not None:
+        cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch) or "uses up no whole free group"
+        leave = leave_text(s.leave, nvswitch=p.host.nvswitch)
+        extra = ", breaks the last wholly free host of its type" if p.last_whole else ""
+        words["leave"] = f"{cost}{extra} ({leave})"
+    if p.frag_text:
+        words["fragmentation"] = p.frag_text
+    return words
 
 
 def _link(p: Proposal) -> tuple[str, float]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from placement.engine.explain import class_text, fmt_gbps, leave_text
+from placement.engine.explain import class_text, cost_text, fmt_gbps, leave_text
 from placement.engine.gpuset import LEAVE_SIZES, SetScore
 from placement.engine.model import UNKNOWN_CAPACITY, HostState
 from placement.engine.request import PlacementRequest
@@ -39,6 +39,7 @@ class Proposal:
     policy_text: str = ""
     notes: tuple[str, ...] = ()
     numa_unknown: bool = False  # some GPU of the set has no known NUMA node
+    last_whole: bool = False  # the set breaks the last wholly free host of its type (set by the planner)
 
     @property
     def groups_broken(self) -> int:
@@ -142,25 +143,29 @@ class PcieProximityScorer:
 
 
 class LeaveBehindScorer:
+    """What the choice costs future requests, as capacity: whole NVLink groups first, then whether it breaks
+    the last wholly free host of its type, then best-class sets. Multi-GPU requests weigh large sets
+    first (8, 4, 2); a single GPU weighs pairs first, so it takes a GPU whose fast partner is busy (a hole)
+    before it splits an intact pair or an empty host."""
+
     name = "LeaveBehind"
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
         if s is None:
             return Score(self.name, (), "")
+        loss = s.leave_loss
+        n = len(LEAVE_SIZES)
+        nv, best = loss[:n], loss[n:]
+        last = -1.0 if p.last_whole else 0.0
         text = leave_text(s.leave, nvswitch=p.host.nvswitch)
-        if len(p.choices) == 1:
-            # one GPU: compare the cost smallest group first, so a single GPU fills a hole or takes from a
-            # large free block before it breaks a fast pair that a multi-GPU VM could use
-            sizes = tuple(reversed(LEAVE_SIZES))
-            loss = tuple(reversed(s.leave_loss))
-            if any(loss):
-                parts = ", ".join(f"{size}-GPU {fmt_gbps(-x)}" for size, x in zip(sizes, loss, strict=True) if x)
-                text += f"; costs {parts} {'partitions' if p.host.nvswitch else 'GB/s'} (weighed pairs first)"
-            else:
-                text += "; costs no free group (fills a hole)"
-            return Score(self.name, loss, text)
-        return Score(self.name, s.leave_loss, text)
+        cost = cost_text(loss, nvswitch=p.host.nvswitch)
+        text += f"; {cost}" if cost else "; costs no whole free group (fills a hole)"
+        if p.last_whole:
+            text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
+        single = len(p.choices) == 1
+        value = (*reversed(nv), last, *reversed(best)) if single else (*nv, last, *best)
+        return Score(self.name, value, text)
 
 
 class BalanceScorer:
