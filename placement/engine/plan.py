@@ -178,10 +178,33 @@ def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection
         return Rejection(host.name, tuple(reasons))
     r = ctx.request
     if k == 1 and r.consumption in ("vgpu", "device-group") and ctx.profile is not None:
-        return _single_vgpu(host, ctx, eligible)
-    if k == 1 and r.consumption == "mig" and ctx.profile is not None:
-        return _single_mig(host, ctx, eligible)
-    return _gpu_set(host, ctx, eligible, verdicts.refused)
+        outcome = _single_vgpu(host, ctx, eligible)
+    elif k == 1 and r.consumption == "mig" and ctx.profile is not None:
+        outcome = _single_mig(host, ctx, eligible)
+    else:
+        outcome = _gpu_set(host, ctx, eligible, verdicts.refused)
+    note = offsets_note(host) if r.consumption in ("vgpu", "device-group", "mig") else ""
+    if note and isinstance(outcome, Proposal):
+        outcome = evolve(outcome, notes=(*outcome.notes, note))
+    return outcome
+
+
+OFFSETS_INFERRED = (
+    "placement IDs of running vGPUs inferred in VM-name order; import `nvidia-smi vgpu -q` for exact ones"
+)
+OFFSETS_EXACT = "placement IDs and MIG slots of running vGPUs are exact (imported)"
+
+
+def offsets_note(host: HostState) -> str:
+    """Whether the offsets of the host's running mixed-size vGPUs and MIG instances are exact or inferred."""
+    exact = inferred = 0
+    for g in host.gpus:
+        e, i = vgpu.offsets_known(g)
+        exact, inferred = exact + e, inferred + i
+    if inferred:
+        mig_note = " (MIG slots: `nvidia-smi mig -lgi`)" if any(g.mig_enabled for g in host.gpus) else ""
+        return f"{OFFSETS_INFERRED}{mig_note} ({inferred} of {exact + inferred} running)"
+    return OFFSETS_EXACT if exact else ""
 
 
 def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposal | Rejection:

@@ -171,10 +171,25 @@ def timesliced_view(gpu: GpuState) -> TimeslicedGpu:
             pending.append(resident)
         else:
             view = view.with_resident(resident)
-    for r in pending:  # reported offsets first, then predict the rest in arrival order
+    for r in sorted(pending, key=lambda x: x.vm):  # reported offsets first, then the rest in VM-name order
         start = choose_mixed_start(view, r.size_gb)
         view = view.with_resident(replace(r, start_gb=start if start is not None else _first_gap(view, r.size_gb)))
     return view
+
+
+def offsets_known(gpu: GpuState) -> tuple[int, int]:
+    """(running consumers whose offset is exact, running consumers whose offset the engine infers): vGPUs on a
+    mixed-size GPU (placement ID) and MIG instances (start slot); other kinds have no offset."""
+    exact = inferred = 0
+    for c in gpu.active_consumers:
+        if c.kind in TIMESLICED_KINDS and gpu.vgpu_mode == "mixedSize":
+            known = c.placement_gb is not None
+        elif c.kind == "mig":
+            known = c.mig_slot is not None
+        else:
+            continue
+        exact, inferred = (exact + 1, inferred) if known else (exact, inferred + 1)
+    return exact, inferred
 
 
 def _first_gap(view: TimeslicedGpu, size: int) -> int | None:
