@@ -104,7 +104,9 @@ def compare(
     for term, a, b in zip(KEY_TERMS, mine, theirs, strict=False):
         if a == b:
             continue
-        if term == "class":
+        if term == "class" and "class" in mw and "class" in tw:
+            detail = f"{mw['class']}; {other}: {tw['class']}"
+        elif term == "class":
             detail = (
                 "its set reaches the best link class its host offers, the other's falls below it"
                 if a > b

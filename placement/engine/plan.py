@@ -135,6 +135,10 @@ def _words(p: Proposal) -> dict[str, str]:
         words["leave"] = f"{cost}{extra} ({leave})"
     if p.frag_text:
         words["fragmentation"] = p.frag_text
+    if s is not None and p.request.fractional and len(p.choices) > 1:
+        n = s.groups_broken
+        what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
+        words["class"] = f"takes GPUs from {n} whole {what}{'s' if n != 1 else ''} (fractional vGPUs cannot use them)"
     return words
 
 
