@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from placement.engine.gpuset import LEAVE_SIZES
 
-KEY_TERMS = ("class", "interconnect", "numa", "pcie", "leave", "balance", "fragmentation", "policy", "headroom")
+KEY_TERMS = (
+    "class", "whole", "interconnect", "numa", "pcie", "leave", "fragmentation", "balance", "policy", "headroom"
+)  # fmt: skip
 CLASS_LABELS = {-1: "LOCAL", 0: "NVLINK", 1: "NVLINK", 2: "PIX", 3: "PXB", 4: "PHB", 5: "NODE", 6: "SYS"}
 
 
@@ -111,6 +113,12 @@ def compare(
                 "its set reaches the best link class its host offers, the other's falls below it"
                 if a > b
                 else "its set falls below the best link class its host offers, the other's reaches it"
+            )
+        elif term == "whole":
+            detail = (
+                "keeps the last wholly free host of its type whole; the other would break it"
+                if a > b
+                else "breaks the last wholly free host of its type; the other keeps it whole"
             )
         elif term == "interconnect":
             detail = f"{link_text(*my_link)} vs {link_text(*their_link)}"

@@ -93,6 +93,24 @@ def _fractional_groups(name: str, p: Proposal, s: SetScore) -> Score:
     )
 
 
+class WholeHostScorer:
+    """-1 when a multi-GPU set would break the last wholly free host of its type (8+ GPUs) while other hosts
+    fit: the set still gets its host type's best class elsewhere (``LinkClassFit`` comes first), and the
+    whole host stays for a VM that needs all its GPUs. Single GPUs weigh this inside ``LeaveBehind``, after
+    whole NVLink groups."""
+
+    name = "WholeHost"
+
+    def score(self, p: Proposal) -> Score:
+        if p.last_whole and len(p.choices) > 1:
+            return Score(
+                self.name,
+                -1,
+                "breaks the last wholly free host of its type: ranked after hosts that keep one whole",
+            )
+        return Score(self.name, 0, "")
+
+
 class InterconnectScorer:
     """Ring bottleneck of the set; not scored for fractional vGPUs, which cannot use NVLink P2P."""
 
@@ -157,13 +175,13 @@ class LeaveBehindScorer:
         loss = s.leave_loss
         n = len(LEAVE_SIZES)
         nv, best = loss[:n], loss[n:]
-        last = -1.0 if p.last_whole else 0.0
+        single = len(p.choices) == 1
+        last = -1.0 if p.last_whole and single else 0.0
         text = leave_text(s.leave, nvswitch=p.host.nvswitch)
         cost = cost_text(loss, nvswitch=p.host.nvswitch)
         text += f"; {cost}" if cost else "; costs no whole free group (fills a hole)"
-        if p.last_whole:
+        if p.last_whole and single:
             text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
-        single = len(p.choices) == 1
         value = (*reversed(nv), last, *reversed(best)) if single else (*nv, last, *best)
         return Score(self.name, value, text)
 
@@ -243,12 +261,13 @@ class HeadroomScorer:
 
 SCORERS = (
     LinkClassFitScorer(),
+    WholeHostScorer(),
     InterconnectScorer(),
     NumaScorer(),
     PcieProximityScorer(),
     LeaveBehindScorer(),
-    BalanceScorer(),
     FragmentationScorer(),
+    BalanceScorer(),
     PolicyScorer(),
     HeadroomScorer(),
 )
