@@ -23,25 +23,25 @@ Three baselines, each ``(fabric, request) -> Pick | None``:
     best-scoring host instead (ties: name order).
 
 ``vsphere_vgpu``
-    vSphere's own time-sliced vGPU placement: DRS-like host choice (most free memory, then most free
-    vCPUs, then name, among the hosts where the request fits; the GPU fit quality is not looked at), then
-    the host's own GPU choice, modelled by the same functions the engine uses to predict it
-    (``vgpu.choose_same_size_gpu`` / ``vgpu.choose_mixed_gpu``), so both placers run on the same host
-    behaviour and differ only in the host they pick. Same-size mode: ``performance`` = the compatible GPU
-    with the fewest vGPUs (ties: lowest pci id), ``consolidation`` = the compatible locked GPU with the
-    most vGPUs (fill), a neutral GPU only when no locked one fits. Mixed-size mode (the policy is ignored):
-    the least-used GPU (used GB, then pci id) with room, at the placement ID the host would pick (least
-    siloed memory, then the largest shape kept, then the lowest ID). (Earlier this baseline put
-    mixed-size vGPUs at the lowest free placement ID while the engine's prediction of the same host used
-    the least-siloing one: the two placers were simulated on different host behaviour.) A multi-vGPU VM
-    repeats the choice per vGPU on distinct GPUs.
+    vSphere's own time-sliced vGPU placement, written from its description (DOMAIN 2 and 3.3/3.4, FD parts
+    4 and 6), not from the engine. DRS-like host choice: the most free memory, then the most free vCPUs,
+    then name, among the hosts where the request fits (GPU fit quality is not looked at). Then the host
+    picks the GPU. Same-size mode, by the host's ``sharedPassthruAssignmentPolicy``: ``performance`` = the
+    compatible GPU with the fewest vGPUs, lowest PCI id on ties (spread); ``consolidation`` = the compatible
+    GPU with the most vGPUs, lowest PCI id on ties (fill a GPU before opening a neutral one). Mixed-size
+    mode (the policy is ignored): the least-used GPU (used GB, then PCI id) that has a free placement ID
+    for the size, at the placement ID that keeps the largest contiguous free range largest ("minimizes
+    fragmentation", FD part 6), lowest ID on ties. Placement IDs come from the catalog (size-aligned when
+    unpublished); residents without a reported offset sit where this rule would have put them. A
+    multi-vGPU VM repeats the choice per vGPU on distinct GPUs.
 
-Fairness: all baselines use the engine's own hard-rule filters (``check_host``/``check_gpus``: host state,
-admission, busy/reserved GPUs, per-GPU mode, same-size lock, equal-size and mixed-size maxima, framebuffer,
-placement IDs, HGX rules), so they fail or succeed on the same feasibility as the engine and differ only
-in which GPUs and host they choose. Set-level constraints (``interconnect``, Fabric Manager partitions) are
-not understood by any of them; the benchmarks ask for ``interconnect="any"`` and count partition
-violations separately.
+Fairness: the baselines share only the engine's hard-rule filters (``filters.check_host`` /
+``filters.check_gpus``: host state, admission, busy/reserved GPUs, per-GPU mode, same-size lock,
+equal-size and mixed-size maxima, framebuffer, placement IDs, HGX rules), so they fail or succeed on the
+same feasibility as the engine and differ only in which host, GPUs and placement IDs they choose; every
+choice is made by this module's own code. Set-level constraints (``interconnect``, Fabric Manager
+partitions) are not understood by any of them; the benchmarks ask for ``interconnect="any"`` and count
+partition violations separately. MIG requests are out of scope (no MIG slot is chosen).
 
 The module also holds the one ring-bottleneck function every benchmark uses to measure a chosen set
 (independent of the engine's search, so it doubles as a check of it).
@@ -53,16 +53,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from gpucatalog.catalog import Board, load_catalog
+from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine.filters import RequestContext, check_gpus, check_host
 from placement.engine.model import LINK_KINDS, NVLINK_CLASS, Fabric, GpuState, HostState, PairLink, link_rank
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Candidate, GpuChoice
-from placement.engine.vgpu import (
-    choose_mixed_gpu,
-    choose_mixed_start,
-    choose_same_size_gpu,
-    timesliced_view,
-)
 
 PCIE_POINTS = {"SYS": 10, "NODE": 20, "PHB": 30, "PXB": 40, "PIX": 50}
 NVLINK_POINTS_PER_LINK = 100
@@ -198,14 +194,95 @@ def eligible_gpus(host: HostState, request: PlacementRequest) -> list[GpuState] 
 
 
 def _choices(host: HostState, gpus: Sequence[GpuState], request: PlacementRequest) -> tuple[GpuChoice, ...]:
+    """The GPUs as choices; a vGPU on a mixed-size GPU gets the placement ID the host would pick (see
+    ``vsphere_vgpu``)."""
     profile = request.vgpu_profile
     out = []
     for g in gpus:
         start = None
         if profile is not None and request.consumption != "mig" and g.vgpu_mode == "mixedSize":
-            start = choose_mixed_start(timesliced_view(g), profile.framebuffer_gb)
+            start = mixed_start(g, profile.framebuffer_gb)
         out.append(GpuChoice(g.pci_id, g.index, placement_gb=start, profile=profile.name if profile else None))
     return tuple(out)
+
+
+# ---------------------------------------------------------------- a vGPU host's own view of its GPUs
+
+TIMESLICED = ("vgpu", "device-group")
+
+
+def _board(gpu: GpuState) -> Board | None:
+    catalog = load_catalog()
+    if gpu.board:
+        return catalog.boards.get(gpu.board)
+    return catalog.board_for_device(None, gpu.model, gpu.memory_mb)
+
+
+def _capacity_gb(gpu: GpuState) -> int:
+    board = _board(gpu)
+    return board.framebuffer_gb if board is not None else gpu.memory_mb // 1024
+
+
+def _size_gb(profile: str | None, gpu: GpuState) -> int:
+    if not profile:
+        return _capacity_gb(gpu)
+    try:
+        return parse_profile_name(profile).framebuffer_gb
+    except ProfileNameError:
+        return 0
+
+
+def vgpu_residents(gpu: GpuState) -> list[tuple[str, int, int | None]]:
+    """(profile, size GB, start GB or None) of the time-sliced vGPUs holding the GPU now."""
+    return [
+        ((c.profile or "").lower(), _size_gb(c.profile, gpu), c.placement_gb)
+        for c in gpu.consumers
+        if c.holds_device and c.kind in TIMESLICED
+    ]
+
+
+def placement_ids(gpu: GpuState, size_gb: int) -> tuple[int, ...]:
+    board = _board(gpu)
+    ts = board.timesliced.get(size_gb) if board is not None else None
+    if ts is not None and ts.placement_ids_gb is not None:
+        return ts.placement_ids_gb
+    return tuple(range(0, _capacity_gb(gpu) - size_gb + 1, size_gb))
+
+
+def _largest_free(intervals: Sequence[tuple[int, int]], capacity: int) -> int:
+    pos, best = 0, 0
+    for a, b in sorted(intervals):
+        best = max(best, a - pos)
+        pos = max(pos, b)
+    return max(best, capacity - pos)
+
+
+def _pick_start(intervals: list[tuple[int, int]], ids: Sequence[int], size: int, capacity: int) -> int | None:
+    best: tuple[int, int] | None = None
+    for s in ids:
+        if s + size > capacity or any(s < b and a < s + size for a, b in intervals):
+            continue
+        key = (-_largest_free([*intervals, (s, s + size)], capacity), s)
+        if best is None or key < best:
+            best = key
+    return best[1] if best is not None else None
+
+
+def occupied(gpu: GpuState) -> list[tuple[int, int]]:
+    """[start, end) GB ranges of the GPU's vGPUs; one without a reported offset where ``mixed_start`` puts it."""
+    capacity = _capacity_gb(gpu)
+    intervals = [(s, s + size) for _, size, s in vgpu_residents(gpu) if s is not None]
+    for _, size, s in vgpu_residents(gpu):
+        if s is None and size > 0:
+            start = _pick_start(intervals, placement_ids(gpu, size), size, capacity)
+            if start is not None:
+                intervals.append((start, start + size))
+    return intervals
+
+
+def mixed_start(gpu: GpuState, size_gb: int) -> int | None:
+    """Mixed-size: the free placement ID that keeps the largest contiguous free range largest, lowest first."""
+    return _pick_start(occupied(gpu), placement_ids(gpu, size_gb), size_gb, _capacity_gb(gpu))
 
 
 # ---------------------------------------------------------------- first fit
@@ -338,30 +415,33 @@ def sum_of_pairs(
 
 
 def vsphere_gpu_choice(host: HostState, request: PlacementRequest) -> tuple[GpuChoice, ...] | None:
-    """The GPUs (and mixed-size starts) the host itself gives the request's vGPUs, or None."""
+    """The GPUs (and mixed-size placement IDs) the host itself gives the request's vGPUs, or None."""
     profile = request.vgpu_profile
     if profile is None or request.consumption == "mig":
         raise ValueError("vsphere_vgpu places time-sliced vGPU profiles only")
     gpus = eligible_gpus(host, request)
     if gpus is None or len(gpus) < request.gpus_per_vm:
         return None
-    views = [timesliced_view(g) for g in gpus]
+    size = profile.framebuffer_gb
+    pool = sorted(gpus, key=lambda g: g.pci_id)
     out: list[GpuChoice] = []
     for _ in range(request.gpus_per_vm):
-        if not views:
-            return None
-        if all(v.mode == "sameSize" for v in views):
-            same = choose_same_size_gpu(views, profile, host.assignment_policy)
-            if same is None:
-                return None
-            view, start = same, None
+        start = None
+        if pool and all(g.vgpu_mode != "mixedSize" for g in pool):
+            count = {g.pci_id: len(vgpu_residents(g)) for g in pool}
+            if host.assignment_policy == "consolidation":
+                gpu = min(pool, key=lambda g: (-count[g.pci_id], g.pci_id))
+            else:
+                gpu = min(pool, key=lambda g: (count[g.pci_id], g.pci_id))
         else:
-            picked = choose_mixed_gpu(views, profile)
-            if picked is None:
+            used = {g.pci_id: sum(r[1] for r in vgpu_residents(g)) for g in pool}
+            fits = [(g, mixed_start(g, size)) for g in pool]
+            fits = [(g, s) for g, s in fits if s is not None]
+            if not fits:
                 return None
-            view, start = picked
-        out.append(GpuChoice(view.pci_id, view.index, placement_gb=start, profile=profile.name))
-        views = [v for v in views if v.pci_id != view.pci_id]
+            gpu, start = min(fits, key=lambda t: (used[t[0].pci_id], t[0].pci_id))
+        out.append(GpuChoice(gpu.pci_id, gpu.index, placement_gb=start, profile=profile.name))
+        pool = [g for g in pool if g.pci_id != gpu.pci_id]
     return tuple(out)
 
 

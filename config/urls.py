@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", inventory_views.healthz, name="healthz"),
     path("", include("inventory.urls")),  # pages: /clusters/, /syncs/, /vcenters/, /inventory/hosts/
+    path("", include("placement.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("inventory.api.urls")),
     path("api/", include("placement.api.urls")),

@@ -374,6 +374,15 @@ def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
     return out
 
 
+def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int]]:
+    """(vCPUs, memory MB to reserve) of the live VMs on a host, by VM name; memory is the larger of size and
+    reservation (GPU VMs reserve all of it), as in ``usage_by_host``."""
+    rows = VirtualMachine.objects.filter(host_id=host_id, stale=False).values_list(
+        "name", "vcpus", "memory_mb", "memory_reservation_mb"
+    )
+    return {name: (vcpus, max(memory, reservation)) for name, vcpus, memory, reservation in rows}
+
+
 def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int]]:
     """(vCPUs, memory MB) of the powered-on VMs of each host in scope; memory is the larger of size and
     reservation (GPU VMs reserve all of it)."""

@@ -17,14 +17,20 @@ from django.utils import timezone
 
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from inventory.models import Gpu, Host, VirtualMachine
-from placement.engine.evacuate import EvacuationPlan, plan_evacuation
+from placement.engine.evacuate import EvacuationPlan, VmSize, plan_evacuation
 from placement.engine.model import Fabric
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
 from placement.engine.smi_host import host_from_smi
 from placement.models import Reservation, ReservationItem
-from placement.selectors import RESERVATION_PREFIX, check_clusters, fabric_snapshot, resolve_host  # noqa: F401
+from placement.selectors import (  # noqa: F401
+    RESERVATION_PREFIX,
+    check_clusters,
+    fabric_snapshot,
+    resolve_host,
+    vm_sizes,
+)
 
 RESERVE_ATTEMPTS = 6  # whole re-plans of one reserve() call when its hosts filled up meanwhile
 
@@ -105,14 +111,16 @@ def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = ()
 
 
 def plan_host_evacuation(*, host_name: str, vcenter: str | None = None) -> EvacuationPlan:
-    """Where every GPU VM of the host goes if it leaves; the name is resolved per vCenter (RequestError
-    naming ``evacuate`` and the matching vCenters when ambiguous)."""
+    """Where every GPU VM of the host goes if it leaves, as one joint assignment with each VM's vCPUs and
+    memory admitted (``engine.evacuate``); the name is resolved per vCenter (RequestError naming ``evacuate``
+    and the matching vCenters when ambiguous)."""
     host = resolve_host(name=host_name, vcenter=vcenter, field="evacuate")
     expire_reservations()
     fabric = fabric_snapshot(clusters=[host.cluster.name] if host.cluster else None, vcenter=host.vcenter.name)
     if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
         fabric = Fabric((*fabric.hosts, *fabric_snapshot(host_ids=[host.pk]).hosts))
-    return plan_evacuation(fabric, host.name, host_id=host.pk)
+    sizes = {vm: VmSize(vcpus, memory_mb) for vm, (vcpus, memory_mb) in vm_sizes(host_id=host.pk).items()}
+    return plan_evacuation(fabric, host.name, host_id=host.pk, sizes=sizes)
 
 
 def _same_choice(a: Candidate, b: Candidate) -> bool:

@@ -118,6 +118,10 @@ def celery_worker(redis_url, transactional_db, settings):
         text=True,
     )
     app.conf.broker_url = redis_url
+    # A broker pool opened earlier in this process (e.g. by a live-server test, on memory://) would carry the
+    # pings and tasks meant for this worker: drop it so the next use connects to Redis.
+    app._pool = None
+    app.amqp._producer_pool = None
     app.conf.task_always_eager = False
     app.conf.task_default_queue = queue
     try:

@@ -45,9 +45,26 @@ class Shot:
     full_page: bool = True
 
 
+def prepare_placement(page, ids: dict) -> None:
+    """The sizing helper filled for a 70B model, then a 2-GPU request typed as a person would (the results
+    follow via htmx), with one why-not group open."""
+    for field, value in (("params_b", "70"), ("layers", "80"), ("seqs", "4")):
+        page.fill(f"#id_{field}", "")
+        page.locator(f"#id_{field}").press_sequentially(value)
+    page.locator("#sizing-results", has_text="total: 154.4 GiB").wait_for()
+    page.fill("#id_gpus_per_vm", "")
+    page.locator("#id_gpus_per_vm").press_sequentially("2")
+    page.locator("#id_gpus_per_vm").blur()  # its change event now, not when the summary is clicked
+    page.select_option("#id_interconnect", "same-pcie-switch")
+    page.locator("#candidate-1").wait_for()
+    page.wait_for_load_state("networkidle")  # the last results are in
+    page.locator(".why-not summary").first.click()
+
+
 SHOTS: list[Shot] = [
     Shot("overview.png", "/"),
     Shot("host-hgx.png", lambda ids: f"/inventory/hosts/{ids['hosts'][HGX_HOST]}/"),
+    Shot("placement.png", "/placement/", prepare=prepare_placement),
 ]
 
 

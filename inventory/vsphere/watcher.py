@@ -195,7 +195,9 @@ class Watcher:
 
     def _wait_call(self, version: str, *, max_wait: int) -> Any:
         options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=max_wait)
-        self._waiting = True
+        # Only a blocking wait may be interrupted; the initial collection (max_wait=0) answers at once and is
+        # followed by the full sync, which a stop request lets finish.
+        self._waiting = max_wait > 0
         try:
             return self._call(self._pc.WaitForUpdatesEx, version=version, options=options)
         finally:
@@ -203,7 +205,7 @@ class Watcher:
 
     @property
     def waiting(self) -> bool:
-        """True while blocked in ``WaitForUpdatesEx`` (a signal handler may interrupt it safely then)."""
+        """True while blocked in a waiting ``WaitForUpdatesEx`` (a signal handler may interrupt it safely then)."""
         return self._waiting
 
     def wait(self, max_wait: int = DEFAULT_MAX_WAIT_SECONDS) -> ChangeBatch | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+from dataclasses import replace
 from pathlib import Path
 
-from bench import placement_quality, placement_speed
+from bench import baselines, placement_quality, placement_speed
 from bench.baselines import (
     first_fit,
     iterate_partitions,
@@ -14,11 +16,11 @@ from bench.baselines import (
     sum_of_pairs,
     vsphere_vgpu,
 )
-from placement.engine.model import Fabric, HostState, PairLink
+from placement.engine.model import Consumer, Fabric, HostState, PairLink
 from placement.engine.plan import apply_candidate, plan
 from placement.engine.request import PlacementRequest
 from placement.engine.smi_host import host_from_smi
-from placement.engine.synthetic import mark_busy, vgpu_host
+from placement.engine.synthetic import hgx, mark_busy, nvl_pairs, vgpu_host
 
 PASS = {"consumption": "passthrough"}
 
@@ -143,23 +145,91 @@ def test_speed_benchmark_smoke(tmp_path: Path):
     assert out["sequential"]["requests"] == 10
 
 
-def test_vsphere_vgpu_mixed_size_uses_the_engines_model_of_the_host():
-    """Both placers run on the same host behaviour: the baseline's GPU and placement ID for a mixed-size
-    vGPU are the ones the engine predicts (least-used GPU, least-siloing placement ID), not the lowest ID."""
-    from dataclasses import replace
+def ours_indices(fabric: Fabric, req: PlacementRequest) -> tuple[int, ...]:
+    best = plan(fabric, req).best
+    assert best is not None
+    return tuple(g.index for g in best.gpus)
 
-    from placement.engine.model import Consumer
-    from placement.engine.synthetic import hgx
-    from placement.engine.vgpu import choose_mixed_gpu, mixed_starts, timesliced_view
 
-    host = mark_busy(hgx("esx-01", vgpu_mode="mixedSize"), range(1, 8))  # one GPU left
-    gpu0 = host.gpus[0]
-    left = replace(gpu0, consumers=(Consumer("vm-16", "vgpu", "grid_h100-16c", placement_gb=40),))
-    host = replace(host, gpus=(left, *host.gpus[1:]))
-    req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-8c", vcpus=1)
-    pick = vsphere_vgpu(Fabric((host,)), req)
-    view = timesliced_view(left)
-    engine_view, engine_start = choose_mixed_gpu([view], req.vgpu_profile)
-    assert mixed_starts(view, 8)[0] == 0  # the old lowest-ID rule would have used 0
-    assert pick is not None and (pick.gpus[0].pci_id, pick.gpus[0].placement_gb) == (engine_view.pci_id, 60)
-    assert engine_start == 60
+def test_first_fit_and_sum_of_pairs_agree_with_the_engine_where_the_first_pair_is_the_best():
+    host = nvl_pairs("nvl")  # NVLink pairs (0,1), (2,3), ...: the lowest indices are also the best pair
+    fabric, req = Fabric((host,)), PlacementRequest(gpus_per_vm=2, **PASS)
+    ff, sop = first_fit(fabric, req), sum_of_pairs(fabric, req)
+    assert ff is not None and sop is not None
+    assert ff.indices == sop.indices == ours_indices(fabric, req) == (0, 1)
+    assert ring_bottleneck(host, ff.pci_ids) == 318.0
+
+
+def _vgpu_stream(placer, fabric: Fabric, sizes: list[int]) -> list[str | None]:
+    out: list[str | None] = []
+    for i, gb in enumerate(sizes):
+        req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile=f"grid_a100d-{gb}c", memory_mb=16 * 1024)
+        pick = placer(fabric, req)
+        out.append(pick.host if pick else None)
+        if pick is not None:
+            fabric = apply_candidate(fabric, pick.candidate(), req, f"vm{i}")
+    return out
+
+
+def _ours(fabric: Fabric, req: PlacementRequest):
+    best = plan(fabric, req, limit=1).best
+    return baselines.Pick.from_candidate(best) if best is not None else None
+
+
+def test_vsphere_vgpu_drs_spreads_two_10c_over_two_hosts_and_rejects_the_80c_the_engine_places():
+    """The benchmark's measure is acceptance: DRS sends the second 10C to the host with more free memory,
+    locking both GPUs to 10C; the engine joins the GPU already locked to 10C and keeps a GPU whole."""
+    a = vgpu_host("esx-a", n=1, memory_free_mb=200 * 1024)
+    b = vgpu_host("esx-b", n=1, memory_free_mb=190 * 1024)
+    fabric = Fabric((a, b))
+    assert _vgpu_stream(vsphere_vgpu, fabric, [10, 10, 80]) == ["esx-a", "esx-b", None]
+    assert _vgpu_stream(_ours, fabric, [10, 10, 80]) == ["esx-a", "esx-a", "esx-b"]
+
+
+def test_vsphere_vgpu_agrees_with_the_engine_on_one_host():
+    """On one host the host, not the placer, picks the GPU: both spread over the GPUs the same way."""
+    fabric = Fabric((vgpu_host("esx", n=2, board="A100-80GB"),))
+    picks = []
+    for placer in (vsphere_vgpu, _ours):
+        state, out = fabric, []
+        for i in range(3):
+            req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c")
+            pick = placer(state, req)
+            out.append(pick.pci_ids)
+            state = apply_candidate(state, pick.candidate(), req, f"vm{i}")
+        picks.append(out)
+    assert picks[0] == picks[1] and picks[0][0] != picks[0][1] and picks[0][2] == picks[0][0]
+
+
+def test_vsphere_vgpu_mixed_size_takes_the_least_used_gpu_and_keeps_the_largest_free_range():
+    host = mark_busy(hgx("esx-01", vgpu_mode="mixedSize"), range(2, 8))
+    g0, g1 = host.gpus[0], host.gpus[1]
+    g0 = replace(g0, consumers=(Consumer("v10", "vgpu", "grid_h100-10c", placement_gb=0),))
+    g1 = replace(
+        g1,
+        consumers=(
+            Consumer("v10b", "vgpu", "grid_h100-10c", placement_gb=0),
+            Consumer("v20", "vgpu", "grid_h100-20c", placement_gb=20),
+        ),
+    )
+    req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-8c")
+    least_used = vsphere_vgpu(Fabric((replace(host, gpus=(g0, g1, *host.gpus[2:])),)), req)
+    assert least_used is not None and least_used.gpus[0].pci_id == g0.pci_id  # 10 GB used beats 30 GB
+    # 8 GB placement IDs 0, 12, 20, 32, 40 ...: 12 fills the hole between the 10C and the 20C, 40 would cut the
+    # free 40 GB at the top to 32
+    only = vsphere_vgpu(Fabric((replace(host, gpus=(g1, *host.gpus[2:])),)), req)
+    assert only is not None and only.gpus[0].placement_gb == 12
+    assert baselines.mixed_start(g1, 40) == 40 and baselines.mixed_start(g1, 80) is None
+
+
+def test_baselines_share_only_the_hard_rule_filters_with_the_engine():
+    tree = ast.parse(Path(baselines.__file__).read_text())
+    used = {
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("placement.engine")
+        for alias in node.names
+    }
+    rules = {m for m, _ in used} - {"placement.engine.model", "placement.engine.request", "placement.engine.result"}
+    assert rules == {"placement.engine.filters"}
+    assert {n for m, n in used if m == "placement.engine.filters"} == {"RequestContext", "check_gpus", "check_host"}

@@ -46,7 +46,8 @@ def test_connection_errors_are_retried_with_backoff_by_the_worker(celery_worker,
         name="down", url=free_port_url(demo_lab.url), username="u", password="p", verify_tls=False
     )
     first = tasks.enqueue_sync(vcenter=vcenter)
-    failed = wait_for(lambda: SyncRun.objects.filter(pk=first.pk, status="failed").first())
+    # the task notes the retry on the failed run just after the service recorded the failure
+    failed = wait_for(lambda: SyncRun.objects.filter(pk=first.pk, status="failed", error__contains="retry").first())
     assert "connection refused" in failed.error and "retry 1 in" in failed.error
     retried = wait_for(lambda: SyncRun.objects.filter(vcenter=vcenter, attempt=2).first())
     assert retried.trigger == first.trigger

@@ -67,7 +67,10 @@ class Command(BaseCommand):
         try:
             if o["evacuate"]:
                 result = services.plan_host_evacuation(host_name=o["evacuate"], vcenter=o["vcenter"])
-                self._emit(result.to_dict(), o["json"], evacuation=True)
+                if o["json"]:
+                    self._emit(result.to_dict(), True, evacuation=True)
+                else:
+                    self._emit_evacuation(result.to_dict())
                 return
             if o["vcenter"]:
                 raise RequestError("vcenter", "only applies to --evacuate")
@@ -140,6 +143,23 @@ class Command(BaseCommand):
             return tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
         except ValueError:
             raise RequestError("busy", f"{text!r} is not a comma-separated list of GPU indices") from None
+
+    def _emit_evacuation(self, doc: dict) -> None:
+        where = f"{doc['host']} ({doc['vcenter']})" if doc.get("vcenter") else doc["host"]
+        moved = sum(1 for m in doc["moves"] if m["target"])
+        self.stdout.write(f"Evacuating {where}: {moved} of {len(doc['moves'])} GPU VMs can move")
+        if doc.get("search"):
+            s = doc["search"]
+            self.stdout.write(f"  search: {s['method']}, {s['nodes']} host rankings; {s['note']}")
+        for m in doc["moves"]:
+            t = m["target"]
+            if t:
+                gpus = ", ".join(g["pci_id"] for g in t["gpus"])
+                self.stdout.write(f"-> {m['vm']}: {t['host']} GPUs {gpus}")
+            else:
+                self.stdout.write(f"x  {m['vm']}: cannot move")
+            for line in m["reasons"]:
+                self.stdout.write(f"     {line}")
 
     def _emit(self, document: dict, as_json: bool, evacuation: bool = False) -> None:
         if as_json:

@@ -1,0 +1,86 @@
+"""The reservation list page: a django-tables2 table and its FilterSet. The status shown and filtered is the
+effective one (an active reservation past its expiry is expired even before housekeeping marks it)."""
+
+from __future__ import annotations
+
+import django_filters
+import django_tables2 as tables
+from django.db.models import Case, CharField, F, QuerySet, Value, When
+from django.db.models.functions import Now
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from placement.models import Reservation
+
+
+def reservations_with_status() -> QuerySet[Reservation]:
+    """Reservations with ``effective_status`` (active past ``expires_at`` counts as expired)."""
+    return Reservation.objects.annotate(
+        effective_status=Case(
+            When(status=Reservation.Status.ACTIVE, expires_at__lte=Now(), then=Value(Reservation.Status.EXPIRED)),
+            default=F("status"),
+            output_field=CharField(),
+        )
+    )
+
+
+class ReservationTable(tables.Table):
+    id = tables.Column(verbose_name="#", linkify=("placement:reservation_detail", [tables.A("pk")]))
+    vm_name = tables.Column(verbose_name="VM", linkify=("placement:reservation_detail", [tables.A("pk")]))
+    effective_status = tables.Column(verbose_name="Status", order_by=("status", "expires_at"))
+    host = tables.Column(verbose_name="Host", order_by=("host__name",))
+    vcenter = tables.Column(verbose_name="vCenter", accessor="host__vcenter__name")
+    gpus = tables.Column(verbose_name="GPUs", empty_values=(), orderable=False)
+    kind = tables.Column(verbose_name="Consumption", accessor="request__consumption", orderable=False)
+    created = tables.DateTimeColumn(format="Y-m-d H:i")
+    expires_at = tables.DateTimeColumn(verbose_name="Expires", format="Y-m-d H:i")
+    closed_at = tables.DateTimeColumn(verbose_name="Closed", format="Y-m-d H:i")
+
+    class Meta:
+        model = Reservation
+        fields = ("id", "vm_name", "effective_status", "host", "vcenter", "gpus", "kind", "created", "expires_at",
+                  "closed_at")  # fmt: skip
+        order_by = ("-created",)
+        attrs = {"class": "reservations"}
+        row_attrs = {"data-status": lambda record: record.effective_status}
+
+    def __init__(self, data, *args, **kwargs) -> None:
+        data = data.select_related("host__vcenter").prefetch_related("items__gpu__pci_device")
+        super().__init__(data, *args, **kwargs)
+
+    def render_effective_status(self, value: str) -> str:
+        return format_html('<span class="status status-{}">{}</span>', value, value)
+
+    def render_host(self, record: Reservation) -> str:
+        url = reverse("inventory:host_detail", args=[record.host_id])
+        return format_html('<a href="{}">{}</a>', url, record.host.name)
+
+    def render_gpus(self, record: Reservation) -> str:
+        items = sorted(record.items.all(), key=lambda i: i.gpu.pci_device.pci_id)
+        return format_html_join(
+            mark_safe("<br>"),
+            "<code>{}</code>{}",
+            ((i.gpu.pci_device.pci_id, f" {i.profile}" if i.profile else "") for i in items),
+        )
+
+
+class ReservationPageFilterSet(django_filters.FilterSet):
+    """The page's filters: status is the effective one (``reservations_with_status``), host by name.
+
+    The API's ``placement.filtersets.ReservationFilterSet`` filters the stored status and the host's key.
+    """
+
+    status = django_filters.ChoiceFilter(
+        choices=Reservation.Status.choices, method="filter_status", label="Status", empty_label="any status"
+    )
+    vm_name = django_filters.CharFilter(lookup_expr="icontains", label="VM name")
+    host = django_filters.CharFilter(field_name="host__name", lookup_expr="icontains", label="Host")
+    vcenter = django_filters.CharFilter(field_name="host__vcenter__name", lookup_expr="iexact", label="vCenter")
+
+    class Meta:
+        model = Reservation
+        fields = ["status", "vm_name", "host", "vcenter"]
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(effective_status=value)

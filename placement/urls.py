@@ -1,0 +1,13 @@
+from django.urls import path
+
+from placement import views
+
+app_name = "placement"
+urlpatterns = [
+    path("placement/", views.plan, name="plan"),
+    path("placement/reserve/", views.reserve, name="reserve"),
+    path("placement/sizing/", views.sizing, name="sizing"),
+    path("reservations/", views.reservation_list, name="reservation_list"),
+    path("reservations/<int:pk>/", views.reservation_detail, name="reservation_detail"),
+    path("reservations/<int:pk>/release/", views.reservation_release, name="reservation_release"),
+]

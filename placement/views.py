@@ -1,0 +1,530 @@
+"""Placement pages: the plan form with live results, the sizing helper, reserving, and the reservation pages.
+
+Every view is a thin layer over ``placement.services`` (planning, accepting, releasing) and the engine's
+sizing function; nothing is stored unless a planner reserves, and the reservation itself is written by
+``services.accept_candidate`` / ``services.reserve`` under their lock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_tables2 import RequestConfig
+
+from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
+from inventory.roles import PLANNER, role_required
+from placement import services
+from placement.engine.explain import link_text
+from placement.engine.request import PlacementRequest, RequestError
+from placement.engine.result import Candidate, Plan
+from placement.engine.sizing import Sizing, size_inference
+from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
+from placement.models import Reservation
+from placement.tables import ReservationPageFilterSet, ReservationTable, reservations_with_status
+
+SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
+TOP_REASONS = 3
+COMPARISON_PREFIXES = ("beats ", "ranks below ", "ties with ")
+PCI_RE = re.compile(r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b")
+ERROR_FIELDS = (*REQUEST_FIELDS, "vm_name", "ttl_minutes")  # fields whose messages the results swap in (oob)
+GENERALIZE = (  # host-specific numbers out of the host-level reasons (engine/filters.py wording)
+    (re.compile(r"^host has \d+ GPUs, the VM needs (\d+)$"), r"host has fewer than \1 GPUs"),
+    (re.compile(r"^no (\S+) GPUs \(host has .*\)$"), r"no \1 GPUs"),
+    (re.compile(r"^host has \d+ free vCPUs, the VM needs (\d+)$"), r"host has fewer than \1 free vCPUs"),
+    (
+        re.compile(r"^host has \d+ GB unreserved memory, the VM needs a full (\d+) GB reservation$"),
+        r"host has less than \1 GB unreserved memory (full reservation)",
+    ),
+)
+PROFILE_GB_RE = re.compile(r"-(\d+)[a-z]$")  # grid_h100-80c -> 80
+NEEDS_RE = re.compile(r"^needs \d+ eligible GPUs?, \d+ of \d+ (?:is|are)$")
+
+
+# ---------------------------------------------------------------- plan page
+
+
+@require_http_methods(["GET", "POST"])
+def plan(request: HttpRequest) -> HttpResponse:
+    """The request form and its ranked results; htmx posts get only the results (or the form and results)."""
+    if request.method == "POST":
+        form = PlanForm(request.POST)
+    elif any(name in request.GET for name in REQUEST_FIELDS):
+        # a shared link, or the sizing helper's "Use this": fields it leaves out keep their defaults
+        data = request.GET.copy()
+        for name, field in PlanForm.base_fields.items():
+            if name not in data and field.initial is not None:
+                data[name] = str(field.initial)
+        form = PlanForm(data)
+    else:
+        form = PlanForm()
+    return _render_plan(request, form)
+
+
+@require_POST
+@role_required(PLANNER)
+def reserve(request: HttpRequest) -> HttpResponse:
+    """Re-plan the posted request, find the chosen candidate again and reserve it (all replicas for vms > 1)."""
+    form = ReserveForm(request.POST)
+    if not form.is_valid():
+        return _render_plan(request, form, status=400)
+    data = form.cleaned_data
+    placement_request: PlacementRequest = data["request"]
+    try:
+        if placement_request.vms > 1:
+            reservations = _reserve_replicas(placement_request, data["vm_name"], data.get("ttl_minutes"), request.user)
+        else:
+            fresh = services.plan_cluster(request=placement_request)
+            chosen = _find_candidate(fresh.candidates, form)
+            if chosen is None:
+                raise services.ReservationConflict(
+                    f"{data['host']} no longer offers GPUs {', '.join(form.pci_id_list)} for this request "
+                    "(another plan or VM took them, or the inventory changed): choose from the refreshed results"
+                )
+            reservations = [
+                services.accept_candidate(
+                    request=placement_request, candidate=chosen, vm_name=data["vm_name"],
+                    ttl_minutes=data.get("ttl_minutes"), user=request.user,
+                )
+            ]  # fmt: skip
+    except RequestError as exc:
+        form.add_request_error(exc)
+        return _render_plan(request, form, status=400)
+    except services.ReservationConflict as exc:
+        return _render_plan(request, PlanForm(request.POST), conflict=str(exc), status=409)
+    if len(reservations) == 1:
+        url = reverse("placement:reservation_detail", args=[reservations[0].pk])
+    else:
+        url = reverse("placement:reservation_list") + "?" + urlencode({"vm_name": data["vm_name"]})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _reserve_replicas(request: PlacementRequest, vm_name: str, ttl_minutes: int | None, user) -> list[Reservation]:
+    """Every replica of a vms > 1 request, or none."""
+    if hasattr(services, "reserve"):
+        return services.reserve(request=request, vm_name=vm_name, ttl_minutes=ttl_minutes, user=user)
+    fresh = services.plan_cluster(request=request)
+    if len(fresh.assignment) < request.vms:
+        why = "; ".join(fresh.unplaced[:3]) or "no host can take this request"
+        raise services.ReservationConflict(f"only {len(fresh.assignment)} of {request.vms} VMs fit: {why}")
+    with transaction.atomic():
+        return [
+            services.accept_candidate(
+                request=request, candidate=c, vm_name=f"{vm_name}-{i}", ttl_minutes=ttl_minutes, user=user
+            )
+            for i, c in enumerate(fresh.assignment, start=1)
+        ]
+
+
+def _find_candidate(candidates: tuple[Candidate, ...], form: ReserveForm) -> Candidate | None:
+    """The re-planned candidate on the same host (by id when known, else name and vCenter) with the same GPUs."""
+    data = form.cleaned_data
+    wanted = form.pci_id_list
+    for c in candidates:
+        host_id = getattr(c, "host_id", None)
+        if data.get("host_id") and host_id is not None:
+            same_host = host_id == data["host_id"]
+        else:
+            same_host = c.host == data["host"] and (not data.get("vcenter") or getattr(c, "vcenter", "") in
+                                                    ("", data["vcenter"]))  # fmt: skip
+        if same_host and sorted(g.pci_id for g in c.gpus) == wanted:
+            return c
+    return None
+
+
+def _render_plan(request: HttpRequest, form: PlanForm, *, conflict: str = "", status: int = 200) -> HttpResponse:
+    context: dict = {"form": form, "conflict": conflict, "sizing_form": SizingForm()}
+    if form.is_bound:
+        valid = form.is_valid()
+        placement_request = form.cleaned_data.get("request")  # also when only vm_name/ttl_minutes failed
+        if placement_request is not None:
+            try:
+                result = services.plan_cluster(request=placement_request)
+            except RequestError as exc:  # e.g. a cluster removed since the form was drawn
+                form.add_request_error(exc)
+                valid = False
+            else:
+                context.update(plan_context(result, placement_request, form))
+        if not valid:
+            status = max(status, 400)
+    errors = form.errors if form.is_bound else {}
+    context["field_errors"] = [(name, "; ".join(errors.get(name, []))) for name in ERROR_FIELDS]
+    context["form_errors"] = list(errors.get("__all__", []))
+    if request.htmx:
+        target = request.htmx.target or ""
+        partial = "planner" if target == "planner" else "results"
+        context["oob_errors"] = partial == "results"
+        return render(request, f"placement/plan.html#{partial}", context, status=status)
+    return render(request, "placement/plan.html", context, status=status)
+
+
+def plan_context(result: Plan, request: PlacementRequest, form: PlanForm) -> dict:
+    """What the results partial shows: candidates, the joint assignment, and rejections grouped by reason."""
+    hosts = _host_index(result)
+    candidates = [_candidate_view(c, rank, hosts) for rank, c in enumerate(result.candidates[:SHOWN_CANDIDATES], 1)]
+    groups = group_rejections(result, hosts)
+    return {
+        "planned": True,
+        "plan_request": request,
+        "request_fields": _request_hidden_fields(form),
+        "candidates": candidates,
+        "more_candidates": max(0, len(result.candidates) - SHOWN_CANDIDATES),
+        "candidate_count": len(result.candidates),
+        "assignment": [_candidate_view(c, c.vm_index + 1, hosts) for c in result.assignment],
+        "unplaced": list(result.unplaced),
+        "complete": request.vms == 1 or len(result.assignment) == request.vms,
+        "rejected_count": len(result.rejected),
+        "rejection_groups": groups,
+        "top_reasons": groups[:TOP_REASONS],
+    }
+
+
+def _request_hidden_fields(form: PlanForm) -> list[tuple[str, str]]:
+    """The request as (name, value) pairs, for the Reserve buttons to post back exactly what was planned."""
+    pairs: list[tuple[str, str]] = []
+    for name in REQUEST_FIELDS:
+        value = form.cleaned_data.get(name)
+        if name == "clusters":
+            pairs.extend(("clusters", c) for c in value or [])
+        elif name == "anti_affinity":
+            if value:
+                pairs.append((name, "on"))
+        elif value not in (None, ""):
+            pairs.append((name, str(value)))
+    return pairs
+
+
+def _host_index(result: Plan) -> dict[str, list[dict]]:
+    """Host name -> inventory rows, for results made before candidates carried ``host_id``/``vcenter``."""
+    outcomes = [*result.candidates[:SHOWN_CANDIDATES], *result.assignment, *result.rejected]
+    if all(getattr(o, "host_id", None) is not None for o in outcomes):
+        return {}
+    names = {o.host for o in outcomes}
+    index: dict[str, list[dict]] = {}
+    for row in Host.objects.filter(name__in=names, stale=False).values("pk", "name", "vcenter__name"):
+        index.setdefault(row["name"], []).append({"id": row["pk"], "vcenter": row["vcenter__name"]})
+    return index
+
+
+def _identity(outcome, hosts: dict[str, list[dict]]) -> tuple[int | None, str]:
+    host_id = getattr(outcome, "host_id", None)
+    vcenter = getattr(outcome, "vcenter", "") or ""
+    if host_id is None:
+        rows = hosts.get(outcome.host, [])
+        if vcenter:
+            rows = [r for r in rows if r["vcenter"] == vcenter]
+        if len(rows) == 1:  # a name in several vCenters stays unlinked rather than pointing at the wrong host
+            host_id, vcenter = rows[0]["id"], rows[0]["vcenter"]
+    return host_id, vcenter
+
+
+def _candidate_view(c: Candidate, rank: int, hosts: dict[str, list[dict]]) -> dict:
+    host_id, vcenter = _identity(c, hosts)
+    lines = list(c.explanation)
+    comparison = [line for line in lines if line.startswith(COMPARISON_PREFIXES)]
+    return {
+        "rank": rank,
+        "host": c.host,
+        "host_id": host_id,
+        "vcenter": vcenter,
+        "gpus": [
+            {
+                "pci_id": g.pci_id,
+                "index": g.index,
+                "profile": g.profile,
+                "placement_gb": g.placement_gb,
+                "mig_slot": g.mig_slot,
+            }
+            for g in c.gpus
+        ],
+        "pci_ids": ",".join(sorted(g.pci_id for g in c.gpus)),
+        "bottleneck_label": c.bottleneck[0],
+        "bottleneck_gbps": c.bottleneck[1],
+        "link": link_text(*c.bottleneck),
+        "numa_nodes": list(c.numa_nodes),
+        "explanation": [line for line in lines if line not in comparison],
+        "comparison": comparison,
+        "score": c.score,
+    }
+
+
+def reason_group(reason: str) -> str:
+    """A rejection reason without its per-host particulars, so hosts failing the same way group together."""
+    text = re.sub(r" \(e\.g\. .*\)$", "", reason)
+    text = re.sub(r"^\d+ of \d+ GPUs ", "GPUs ", text)
+    for pattern, replacement in GENERALIZE:
+        text = pattern.sub(replacement, text)
+    return PCI_RE.sub("…", text)
+
+
+def group_rejections(result: Plan, hosts: dict[str, list[dict]]) -> list[dict]:
+    """Rejected hosts grouped by reason, most hosts first; a host with several reasons is in each group."""
+    groups: dict[str, list[dict]] = {}
+    for rejection in result.rejected:
+        host_id, vcenter = _identity(rejection, hosts)
+        entry = {"host": rejection.host, "host_id": host_id, "vcenter": vcenter, "reasons": list(rejection.reasons)}
+        specific = [r for r in rejection.reasons if not NEEDS_RE.match(r)] or list(rejection.reasons)
+        for key in dict.fromkeys(reason_group(r) for r in specific):
+            groups.setdefault(key, []).append(entry)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [{"reason": reason, "count": len(entries), "hosts": entries} for reason, entries in ordered]
+
+
+# ---------------------------------------------------------------- sizing helper
+
+
+@require_http_methods(["GET", "POST"])
+def sizing(request: HttpRequest) -> HttpResponse:
+    """Model parameters -> memory terms and a GPU count/profile per board (``engine.sizing.size_inference``)."""
+    data = request.POST if request.method == "POST" else (request.GET or None)
+    form = SizingForm(data)
+    context: dict = {"sizing_form": form}
+    status = 200
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        try:
+            result = size_inference(
+                d["params_b"], d["precision"], d["layers"], d["kv_heads"], d["head_dim"], d["context"], d["seqs"],
+                kv_bytes=d["kv_precision"], overhead_frac=d["overhead"],
+            )  # fmt: skip
+        except ValueError as exc:  # the engine names the parameter
+            name = str(exc).split(" ", 1)[0]
+            field = {"context_len": "context", "concurrent_seqs": "seqs", "bytes_per_param": "precision",
+                     "kv_bytes": "kv_precision", "overhead_frac": "overhead"}.get(name, name)  # fmt: skip
+            form.add_error(field if field in form.fields else None, str(exc))
+            status = 400
+        else:
+            context["sizing"] = result
+            context["proposals"] = sizing_proposals(result)
+    elif form.is_bound:
+        status = 400
+    if request.htmx:
+        return render(request, "placement/plan.html#sizing-results", context, status=status)
+    return render(request, "placement/plan.html", {**context, "form": PlanForm()}, status=status)
+
+
+def sizing_proposals(result: Sizing) -> list[dict]:
+    """Each board's proposal with the plan-form values that ask for it (inventory boards first)."""
+    present = set(
+        Gpu.objects.filter(stale=False).exclude(board="").order_by().values_list("board", flat=True).distinct()
+    )
+    offered: dict[tuple[str, int], str] = {}
+    for name, board, gb in (
+        VgpuProfile.objects.filter(mig_compute_slices__isnull=True, hosts__isnull=False)
+        .values_list("name", "board", "framebuffer_gb")
+        .distinct()
+    ):
+        offered.setdefault((board, gb), name)
+    out = []
+    for p in result.proposals:
+        uses = []
+        if p.gpus and p.board in present:  # another board would only be refused by the form
+            uses.append({"label": f"{p.gpus} x passthrough", "params": {"gpus_per_vm": p.gpus, "board": p.board}})
+            if p.profile:
+                size = PROFILE_GB_RE.search(p.profile)
+                name = offered.get((p.board, int(size.group(1)) if size else 0), p.profile)
+                uses.append({
+                    "label": f"{p.gpus} x {name}",
+                    "params": {"gpus_per_vm": p.gpus, "consumption": "vgpu", "profile": name, "board": p.board,
+                               "interconnect": "nvlink" if p.gpus > 1 else "any"},
+                })  # fmt: skip
+        for use in uses:
+            use["query"] = urlencode(use["params"])
+        out.append({"board": p.board, "gpus": p.gpus, "profile": p.profile, "explain": p.explain,
+                    "in_inventory": p.board in present, "uses": uses})  # fmt: skip
+    out.sort(key=lambda x: (not x["in_inventory"], x["gpus"] == 0, x["board"]))
+    return out
+
+
+# ---------------------------------------------------------------- reservations
+
+
+@require_GET
+def reservation_list(request: HttpRequest) -> HttpResponse:
+    filterset = ReservationPageFilterSet(request.GET or None, queryset=reservations_with_status())
+    table = ReservationTable(filterset.qs)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    context = {"filter": filterset, "table": table}
+    if request.htmx:
+        return render(request, "placement/reservation_list.html#reservation-table", context)
+    return render(request, "placement/reservation_list.html", context)
+
+
+@require_GET
+def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    reservation = get_object_or_404(
+        reservations_with_status().select_related("host__vcenter", "host__cluster", "created_by"), pk=pk
+    )
+    settings = vsphere_settings(reservation)
+    numa_affinity = settings["vm_settings"]["numa.nodeAffinity"]
+    powercli = render_to_string(
+        "placement/reservation.ps1",
+        {"r": reservation, "s": settings, "numa_affinity": numa_affinity, "ps": _powershell_values(settings)},
+    )
+    fmt = request.GET.get("format", "")
+    if fmt == "json":
+        response = JsonResponse({**settings, "powercli": powercli}, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="reservation-{reservation.pk}.json"'
+        return response
+    if fmt == "powercli":
+        response = HttpResponse(powercli, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="reservation-{reservation.pk}.ps1"'
+        return response
+    return render(
+        request,
+        "placement/reservation_detail.html",
+        {"r": reservation, "s": settings, "powercli": powercli, "json": json.dumps(settings, indent=2),
+         "numa_affinity": numa_affinity},
+    )  # fmt: skip
+
+
+def ps_quote(value: str) -> str:
+    """A PowerShell single-quoted string literal (a quote inside is doubled; nothing is interpolated)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _powershell_values(settings: dict) -> dict:
+    pci_ids = [d["pci_id"] for d in settings["devices"]]
+    return {
+        "vm": ps_quote(settings["reservation"]["vm_name"]),
+        "host": ps_quote(settings["host"]["name"]),
+        "vcenter": settings["host"]["vcenter"],
+        "pci_ids": ", ".join(ps_quote(p) for p in pci_ids),
+        "pci_list": ", ".join(pci_ids),
+        "devices": [
+            {**d, "profile_ps": ps_quote(d["profile"]), "hardware_label_ps": ps_quote(d["hardware_label"])}
+            for d in settings["devices"]
+        ],
+    }
+
+
+@require_POST
+@role_required(PLANNER)
+def reservation_release(request: HttpRequest, pk: int) -> HttpResponse:
+    reservation = get_object_or_404(Reservation, pk=pk)
+    services.release_reservation(reservation=reservation)
+    url = reverse("placement:reservation_detail", args=[pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+BACKINGS = {
+    "passthrough": "VirtualPCIPassthroughDeviceBackingInfo",
+    "dynamic-passthrough": "VirtualPCIPassthroughDynamicBackingInfo",
+    "vgpu": "VirtualPCIPassthroughVmiopBackingInfo",
+    "mig": "VirtualPCIPassthroughVmiopBackingInfo",
+    "device-group": "VirtualPCIPassthroughVmiopBackingInfo",
+}
+GROUP_KINDS = (
+    ResourceDomain.Kind.NVLINK_PAIR,
+    ResourceDomain.Kind.NVLINK_DOMAIN,
+    ResourceDomain.Kind.NVSWITCH_PARTITION,
+    ResourceDomain.Kind.NVSWITCH_BOARD,
+    ResourceDomain.Kind.PCIE_SWITCH,
+)
+
+
+def vsphere_settings(reservation: Reservation) -> dict:
+    """The devices a reservation holds and what the admin sets in vSphere for them (also the JSON download)."""
+    host = reservation.host
+    request = reservation.request or {}
+    candidate = reservation.candidate or {}
+    consumption = request.get("consumption") or "passthrough"
+    items = list(reservation.items.select_related("gpu__pci_device__numa_node").order_by("gpu__pci_device__pci_id"))
+    index_of = {g.get("pci_id"): g.get("index") for g in candidate.get("gpus", [])}
+    devices = []
+    for item in items:
+        gpu, pci = item.gpu, item.gpu.pci_device
+        device = {
+            "pci_id": pci.pci_id,
+            "index": index_of.get(pci.pci_id),
+            "model": gpu.model,
+            "board": gpu.board,
+            "vendor_id": f"0x{pci.vendor_id:04x}",
+            "device_id": f"0x{pci.device_id:04x}",
+            "hardware_label": gpu.hardware_label,
+            "numa_node": pci.numa_node.node_id if pci.numa_node else None,
+            "kind": item.kind,
+            "profile": item.profile,
+            "placement_gb": item.placement_gb,
+            "mig_slot": item.mig_slot,
+            "backing": BACKINGS.get(item.kind, BACKINGS["vgpu"]),
+        }
+        if item.kind == "passthrough":
+            device["backing_settings"] = {"id": pci.pci_id}
+        elif item.kind == "dynamic-passthrough":
+            device["backing_settings"] = {
+                "allowedDevice": [{"vendorId": pci.vendor_id, "deviceId": pci.device_id}],
+                "customLabel": gpu.hardware_label,
+            }
+        else:
+            device["backing_settings"] = {"vgpu": item.profile}
+        devices.append(device)
+    numa_nodes = candidate.get("numa_nodes") or sorted({d["numa_node"] for d in devices if d["numa_node"] is not None})
+    memory_mb = int(request.get("memory_mb") or 0)
+    domain = _shared_domain(host, [i.gpu_id for i in items])
+    return {
+        "reservation": {
+            "id": reservation.pk,
+            "vm_name": reservation.vm_name,
+            "status": getattr(reservation, "effective_status", reservation.status),
+            "created": reservation.created.isoformat(),
+            "expires_at": reservation.expires_at.isoformat(),
+            "closed_at": reservation.closed_at.isoformat() if reservation.closed_at else None,
+            "created_by": reservation.created_by.username if reservation.created_by else None,
+        },
+        "host": {
+            "id": host.pk,
+            "name": host.name,
+            "vcenter": host.vcenter.name,
+            "cluster": host.cluster.name if host.cluster else None,
+        },
+        "consumption": consumption,
+        "devices": devices,
+        "numa_nodes": numa_nodes,
+        "vm_settings": {
+            "numa.nodeAffinity": ",".join(str(n) for n in numa_nodes),
+            "memory_reservation": "full: reserve all guest memory (memoryReservationLockedToMax)",
+            "memory_mb_planned": memory_mb or None,
+            "memory_reservation_gb": math.ceil(memory_mb / 1024) if memory_mb else None,
+            "vcpus_planned": int(request.get("vcpus") or 0) or None,
+        },
+        "device_group": request.get("profile") if consumption == "device-group" else None,
+        "device_group_note": (
+            "vSphere device group named by the request"
+            if consumption == "device-group"
+            else "the inventory does not store vSphere device group names (vendorDeviceGroupInfo); "
+            "the advisor's own domain of these GPUs is shown instead"
+        ),
+        "domain": domain,
+        "bottleneck": candidate.get("bottleneck"),
+        "explanation": candidate.get("explanation", []),
+        "request": request,
+    }
+
+
+def _shared_domain(host: Host, gpu_ids: list[int]) -> dict | None:
+    """The smallest active NVLink/NVSwitch/PCIe-switch domain of the host holding every reserved GPU."""
+    if not gpu_ids:
+        return None
+    wanted = set(gpu_ids)
+    best = None
+    for domain in ResourceDomain.objects.filter(host=host, active=True, kind__in=GROUP_KINDS).prefetch_related(
+        "members"
+    ):
+        members = {m.pk for m in domain.members.all()}
+        if wanted <= members and (best is None or len(members) < best[0]):
+            best = (len(members), domain)
+    if best is None:
+        return None
+    domain = best[1]
+    return {"domain_id": domain.domain_id, "kind": domain.kind, "name": domain.name, "size": best[0],
+            "exact": best[0] == len(wanted)}  # fmt: skip

@@ -1,0 +1,46 @@
+{% autoescape off %}# GPU Placement Advisor: reservation #{{ r.pk }} for VM {{ ps.vm }} on {{ ps.host }} (vCenter {{ ps.vcenter }})
+# Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer). The VM must be powered off.
+$vm = Get-VM -Name {{ ps.vm }}
+$vmhost = Get-VMHost -Name {{ ps.host }}
+if ($vm.VMHost.Id -ne $vmhost.Id) { Move-VM -VM $vm -Destination $vmhost | Out-Null }  # place it on the planned host
+
+# Full memory reservation (GPU VMs need all guest memory reserved){% if s.vm_settings.memory_reservation_gb %}; planned size {{ s.vm_settings.memory_reservation_gb }} GB{% endif %}
+$vm | Get-VMResourceConfiguration | Set-VMResourceConfiguration -MemReservationGB $vm.MemoryGB | Out-Null
+{% if numa_affinity %}
+# vCPUs and memory on the GPUs' NUMA node
+New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value '{{ numa_affinity }}' -Force -Confirm:$false | Out-Null
+{% endif %}{% if s.consumption == "passthrough" %}
+# DirectPath I/O: the planned GPUs by PCI address
+$wanted = @({{ ps.pci_ids }})
+$devices = Get-PassthroughDevice -VMHost $vmhost -Type Pci | Where-Object { $wanted -contains $_.ExtensionData.PciDevice.Id }
+if (@($devices).Count -ne $wanted.Count) { throw "expected $($wanted.Count) passthrough devices on $($vmhost.Name), found $(@($devices).Count)" }
+foreach ($device in $devices) { New-PassthroughDevice -VM $vm -PassthroughDevice $device | Out-Null }
+{% elif s.consumption == "dynamic-passthrough" %}
+# Dynamic DirectPath I/O: vSphere assigns a matching device at power-on (planned: {{ ps.pci_list }})
+$spec = New-Object VMware.Vim.VirtualMachineConfigSpec
+{% for d in ps.devices %}$change = New-Object VMware.Vim.VirtualDeviceConfigSpec
+$change.Operation = [VMware.Vim.VirtualDeviceConfigSpecOperation]::add
+$change.Device = New-Object VMware.Vim.VirtualPCIPassthrough
+$change.Device.Key = -{{ forloop.counter|add:100 }}
+$change.Device.Backing = New-Object VMware.Vim.VirtualPCIPassthroughDynamicBackingInfo
+$allowed = New-Object VMware.Vim.VirtualPCIPassthroughAllowedDevice
+$allowed.VendorId = {{ d.vendor_id }}
+$allowed.DeviceId = {{ d.device_id }}
+$change.Device.Backing.AllowedDevice = @($allowed)
+$change.Device.Backing.CustomLabel = {{ d.hardware_label_ps }}
+$spec.DeviceChange += $change
+{% endfor %}(Get-View -VIObject $vm).ReconfigVM($spec)
+{% else %}
+# vGPU: one VirtualPCIPassthrough per device with the profile as its VMIOP backing{% if s.device_group %}
+# Device group {{ s.device_group }}: to keep the members bound as one group, add it in the vSphere Client
+# (Add New Device > PCI Device > the device group); the equivalent vGPUs are:{% endif %}
+$spec = New-Object VMware.Vim.VirtualMachineConfigSpec
+{% for d in ps.devices %}$change = New-Object VMware.Vim.VirtualDeviceConfigSpec
+$change.Operation = [VMware.Vim.VirtualDeviceConfigSpecOperation]::add
+$change.Device = New-Object VMware.Vim.VirtualPCIPassthrough
+$change.Device.Key = -{{ forloop.counter|add:100 }}
+$change.Device.Backing = New-Object VMware.Vim.VirtualPCIPassthroughVmiopBackingInfo
+$change.Device.Backing.Vgpu = {{ d.profile_ps }}  # planned on {{ d.pci_id }}{% if d.mig_slot is not None %}, MIG slot {{ d.mig_slot }}{% endif %}{% if d.placement_gb is not None %}, placement ID {{ d.placement_gb }} GB{% endif %}
+$spec.DeviceChange += $change
+{% endfor %}(Get-View -VIObject $vm).ReconfigVM($spec)
+{% endif %}{% endautoescape %}

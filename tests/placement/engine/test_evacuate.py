@@ -1,0 +1,170 @@
+"""Evacuation: one joint assignment of a host's GPU VMs, with the engine's full admission and reasons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from placement.engine.evacuate import VmSize, plan_evacuation
+from placement.engine.model import Consumer, Fabric, HostState
+from placement.engine.synthetic import hgx, mark_busy, nvl_pairs, pcie_switch_host, vgpu_host
+
+
+def with_vms(host: HostState, placed: dict[int, list[Consumer]]) -> HostState:
+    """``host`` with these consumers on the GPUs of these indices."""
+    gpus = tuple(replace(g, consumers=(*g.consumers, *placed.get(g.index, ()))) for g in host.gpus)
+    return replace(host, gpus=gpus)
+
+
+def targets(plan) -> dict[str, str | None]:
+    return {m.vm: (m.target.host if m.target else None) for m in plan.moves}
+
+
+def test_fractional_multi_vgpu_vm_on_nvswitch_gpus_evacuates_without_asking_for_nvlink():
+    frac = Consumer("frac", "vgpu", "grid_h100-40c")
+    src = with_vms(hgx("esx-01", cluster="c"), {0: [frac], 1: [frac]})
+    ev = plan_evacuation(Fabric((src, hgx("esx-02", cluster="c"))), "esx-01")
+    move = ev.moves[0]
+    assert move.vm == "frac" and move.target is not None and move.target.host == "esx-02"
+    assert move.request.interconnect == "any" and len(move.target.gpus) == 2
+    assert any("fractional vGPUs" in r for r in move.reasons)
+    assert ev.complete and ev.search.method == "exact" and ev.search.optimal
+
+
+def test_admission_refuses_a_host_without_the_vcpus_or_memory():
+    src = with_vms(nvl_pairs("esx-01", cluster="c"), {0: [Consumer("big", "passthrough")]})
+    small = nvl_pairs("esx-02", cluster="c", cpu_free=16, memory_free_mb=512 * 1024)
+    fabric = Fabric((src, small))
+    sizes = {"big": VmSize(vcpus=32, memory_mb=256 * 1024)}
+    ev = plan_evacuation(fabric, "esx-01", sizes=sizes)
+    assert not ev.complete and ev.moves[0].request.vcpus == 32
+    assert any("16 free vCPUs, the VM needs 32" in r for r in ev.moves[0].reasons)
+    roomy = nvl_pairs("esx-03", cluster="c", cpu_free=64, memory_free_mb=128 * 1024)
+    ev = plan_evacuation(Fabric((src, small, roomy)), "esx-01", sizes=sizes)
+    assert not ev.complete  # vCPUs on esx-03, but not the 256 GB memory reservation
+    assert any("needs a full 256 GB reservation" in r for r in ev.moves[0].reasons)
+    enough = nvl_pairs("esx-04", cluster="c", cpu_free=64, memory_free_mb=300 * 1024)
+    ev = plan_evacuation(Fabric((src, small, roomy, enough)), "esx-01", sizes=sizes)
+    assert targets(ev) == {"big": "esx-04"}
+
+
+def test_admission_counts_the_vms_already_moved_to_a_host():
+    src = with_vms(
+        nvl_pairs("esx-01", cluster="c"), {0: [Consumer("a", "passthrough")], 2: [Consumer("b", "passthrough")]}
+    )
+    one = nvl_pairs("esx-02", cluster="c", cpu_free=40, memory_free_mb=1 << 20)
+    ev = plan_evacuation(Fabric((src, one)), "esx-01", sizes={"a": VmSize(32, 0), "b": VmSize(32, 0)})
+    assert sum(1 for m in ev.moves if m.target) == 1  # 8 GPUs free, but only 40 vCPUs for two 32-vCPU VMs
+    left = next(m for m in ev.moves if m.target is None)
+    assert any("free vCPUs" in r for r in left.reasons)
+    assert any("would fit if moved alone" in r for r in left.reasons)
+
+
+def crafted_greedy_trap() -> Fabric:
+    """a-pcie (2 GPUs on a NODE pair) sorts first; greedy gives it the only free NVLink pair (318 GB/s beats
+    PIX), and b-nvlink, which runs on NVLink and needs it, is stranded."""
+    src = with_vms(
+        nvl_pairs("esx-01", cluster="c"),
+        {
+            0: [Consumer("a-pcie", "passthrough")],
+            2: [Consumer("a-pcie", "passthrough")],
+            4: [Consumer("b-nvlink", "passthrough")],
+            5: [Consumer("b-nvlink", "passthrough")],
+        },
+    )
+    nvl = mark_busy(nvl_pairs("esx-02", cluster="c"), range(2, 8))  # one free NVLink pair
+    pcie = mark_busy(pcie_switch_host("esx-03", cluster="c", board="H100-94GB"), range(2, 8))  # one free PIX pair
+    return Fabric((src, nvl, pcie))
+
+
+def test_joint_assignment_places_what_greedy_strands():
+    fabric = crafted_greedy_trap()
+    greedy = plan_evacuation(fabric, "esx-01", node_budget=1)  # the first leaf of the search is greedy
+    assert targets(greedy) == {"a-pcie": "esx-02", "b-nvlink": None}
+    assert not greedy.search.optimal
+    joint = plan_evacuation(fabric, "esx-01")
+    assert targets(joint) == {"a-pcie": "esx-03", "b-nvlink": "esx-02"}
+    assert joint.complete and joint.search.method == "exact" and joint.search.optimal
+    b = next(m for m in joint.moves if m.vm == "b-nvlink")
+    assert b.request.interconnect == "nvlink" and b.target.bottleneck[0] == "NV12"
+    assert b.reasons[0].startswith("keeps its NVLINK link class")
+    taken = [(m.target.host, g.pci_id) for m in joint.moves for g in m.target.gpus]
+    assert len(taken) == len(set(taken))
+
+
+def test_passthrough_nvlink_vm_keeps_nvlink_and_a_pcie_only_cluster_lists_it_with_the_slower_option():
+    src = with_vms(
+        nvl_pairs("esx-01", cluster="c"), {0: [Consumer("llm", "passthrough")], 1: [Consumer("llm", "passthrough")]}
+    )
+    pcie = pcie_switch_host("esx-00", cluster="c", board="H100-94GB")  # ranked before esx-02 by name only
+    ev = plan_evacuation(Fabric((src, pcie, nvl_pairs("esx-02", cluster="c"))), "esx-01")
+    assert targets(ev) == {"llm": "esx-02"} and ev.moves[0].target.bottleneck == ("NV12", 318.0)
+    ev = plan_evacuation(Fabric((src, pcie)), "esx-01")
+    reasons = ev.moves[0].reasons
+    assert ev.moves[0].target is None and "needs one elsewhere" in reasons[0]
+    assert "esx-00 has 2 GPUs on PIX" in reasons[1] and "would lose NVLink" in reasons[1]
+    assert ev.to_dict()["cannot_move"] == [{"vm": "llm", "reasons": list(reasons)}]
+
+
+def test_a_vm_no_host_can_take_is_listed_with_the_reasons_and_the_rest_still_move():
+    src = with_vms(
+        nvl_pairs("esx-01", cluster="c"), {0: [Consumer("h100", "passthrough")], 3: [Consumer("other", "passthrough")]}
+    )
+    l40s = pcie_switch_host("esx-02", cluster="c")
+    h100 = mark_busy(nvl_pairs("esx-03", cluster="c"), range(1, 8))
+    ev = plan_evacuation(Fabric((src, l40s, h100)), "esx-01")
+    moved = targets(ev)
+    assert sorted(v for v in moved.values() if v) == ["esx-03"]  # one H100 GPU left in the cluster
+    stuck = ev.cannot_move[0]
+    assert any(r.startswith("esx-02: no H100-94GB GPUs") for r in stuck.reasons)
+    assert any(r.startswith("esx-03:") for r in stuck.reasons)
+    doc = ev.to_dict()
+    assert doc["complete"] is False and doc["search"]["optimal"] and doc["search"]["upper_bound"] == 2
+    assert any("would fit if moved alone" in r for r in stuck.reasons)  # either VM could take the last GPU
+    assert [c["vm"] for c in doc["cannot_move"]] == [stuck.vm]
+
+
+def test_fractional_vgpus_share_a_target_gpu_and_respect_same_size_locks():
+    a, b = Consumer("vm-a", "vgpu", "grid_a100d-40c"), Consumer("vm-b", "vgpu", "grid_a100d-40c")
+    src = with_vms(vgpu_host("esx-01", cluster="c", n=2), {0: [a], 1: [b]})
+    locked = with_vms(vgpu_host("esx-02", cluster="c", n=1), {0: [Consumer("x", "vgpu", "grid_a100d-20c")]})
+    one = vgpu_host("esx-03", cluster="c", n=1)
+    ev = plan_evacuation(Fabric((src, locked, one)), "esx-01")
+    assert targets(ev) == {"vm-a": "esx-03", "vm-b": "esx-03"}  # two 40C on one 80 GB GPU
+    assert {m.target.gpus[0].pci_id for m in ev.moves} == {one.gpus[0].pci_id}
+    ev = plan_evacuation(Fabric((src, locked)), "esx-01")
+    assert not ev.complete
+    assert any("locked to grid_a100d-20c" in r for m in ev.moves for r in m.reasons)
+
+
+def test_mig_vm_gets_a_slot_and_a_mixed_size_vm_a_placement_id():
+    mig = Consumer("mig-vm", "mig", "grid_a100d-3-40c", mig_slot=0)
+    src = with_vms(vgpu_host("esx-01", cluster="c", n=1, mig=True), {0: [mig]})
+    ev = plan_evacuation(Fabric((src, vgpu_host("esx-02", cluster="c", n=1, mig=True))), "esx-01")
+    assert ev.moves[0].target is not None and ev.moves[0].target.gpus[0].mig_slot is not None
+    mixed = Consumer("mixed-vm", "vgpu", "grid_a100d-20c", placement_gb=0)
+    src = with_vms(vgpu_host("esx-01", cluster="c", n=1, vgpu_mode="mixedSize"), {0: [mixed]})
+    dst = with_vms(
+        vgpu_host("esx-02", cluster="c", n=1, vgpu_mode="mixedSize"),
+        {0: [Consumer("x", "vgpu", "grid_a100d-40c", placement_gb=0)]},
+    )
+    ev = plan_evacuation(Fabric((src, dst)), "esx-01")
+    assert ev.moves[0].target.gpus[0].placement_gb in (40, 60)
+
+
+def test_beyond_the_exact_limit_the_search_is_bounded_and_says_so():
+    consumers = {i: [Consumer(f"vm-{i}", "passthrough")] for i in range(8)}
+    src = with_vms(nvl_pairs("esx-01", cluster="c"), consumers)
+    fabric = Fabric((src, nvl_pairs("esx-02", cluster="c"), pcie_switch_host("esx-03", cluster="c", board="H100-94GB")))
+    ev = plan_evacuation(fabric, "esx-01", exact_vms=3)
+    assert ev.search.method == "bounded" and "bounded search" in ev.search.note
+    assert ev.complete and ev.search.upper_bound == 8
+    exact = plan_evacuation(fabric, "esx-01")
+    assert exact.search.method == "exact" and exact.complete
+
+
+def test_vms_the_engine_cannot_read_are_listed_not_fatal():
+    odd = [Consumer("odd", "vgpu", "grid_h100-40c"), Consumer("odd", "vgpu", "grid_h100-20c")]
+    src = with_vms(hgx("esx-01", cluster="c"), {0: [odd[0]], 1: [odd[1]], 2: [Consumer("ok", "vgpu", "grid_h100-20c")]})
+    ev = plan_evacuation(Fabric((src, hgx("esx-02", cluster="c"))), "esx-01")
+    assert targets(ev) == {"odd": None, "ok": "esx-02"}
+    assert "different kinds" in ev.cannot_move[0].reasons[0]

@@ -1,0 +1,95 @@
+"""`plan_host_evacuation` and `plan --evacuate`: the stored VMs' vCPUs and memory are admitted on the targets."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from inventory import services as inventory_services
+from inventory.models import Host, VirtualMachine
+from placement import services
+from tests.vcsim import LABS
+
+pytestmark = pytest.mark.django_db
+
+SOURCE = "esx-a100-01.lab.local"
+TWIN = "esx-a100-02.lab.local"
+
+
+@pytest.fixture
+def a100_pair():
+    """The demo lab plus an empty twin of the A100 host (2 x A100 80 GB, 64 threads, 768 GB) in its cluster."""
+    document = json.loads((LABS / "demo.json").read_text())
+    twin = copy.deepcopy(next(h for h in document["hosts"] if h["name"] == SOURCE))
+    twin["name"] = TWIN
+    for gpu in twin["gpus"]:
+        gpu["consumers"] = []
+    document["hosts"].append(twin)
+    inventory_services.import_inventory(document=document, vcenter_name="lab")
+
+
+def evacuate() -> dict:
+    return services.plan_host_evacuation(host_name=SOURCE, vcenter="lab").to_dict()
+
+
+def moved(doc: dict) -> dict[str, str | None]:
+    return {m["vm"]: (m["target"]["host"] if m["target"] else None) for m in doc["moves"]}
+
+
+def test_vgpu_vms_move_to_the_twin_with_their_vcpus_and_memory(a100_pair):
+    result = services.plan_host_evacuation(host_name=SOURCE, vcenter="lab")
+    assert result.host_id == Host.objects.get(name=SOURCE).pk and result.vcenter == "lab"
+    by_vm = {m.vm: m for m in result.moves}
+    assert {vm for vm, m in by_vm.items() if m.target} == {"chat-a", "chat-b"}
+    assert all(m.target.host == TWIN and m.target.host_id == Host.objects.get(name=TWIN).pk for m in result.moves)
+    assert (by_vm["chat-a"].request.vcpus, by_vm["chat-a"].request.memory_mb) == (8, 65536)
+    assert result.complete and result.search.method == "exact" and result.search.optimal
+
+
+def test_admission_refuses_a_target_without_the_vcpus(a100_pair):
+    VirtualMachine.objects.filter(name="chat-a").update(vcpus=100)
+    doc = evacuate()
+    assert moved(doc) == {"chat-a": None, "chat-b": TWIN}
+    stuck = doc["cannot_move"][0]
+    assert stuck["vm"] == "chat-a"
+    # reasons are given on the state after the other moves: 64 threads less chat-b's 8 vCPUs
+    assert any(f"{TWIN}: host has 56 free vCPUs, the VM needs 100" in r for r in stuck["reasons"])
+    assert not any("would fit if moved alone" in r for r in stuck["reasons"])
+
+
+def test_admission_refuses_a_target_without_the_memory_reservation(a100_pair):
+    VirtualMachine.objects.filter(name="chat-b").update(memory_mb=1024 * 1024, memory_reservation_mb=1024 * 1024)
+    doc = evacuate()
+    assert moved(doc) == {"chat-a": TWIN, "chat-b": None}
+    assert any("needs a full 1024 GB reservation" in r for r in doc["cannot_move"][0]["reasons"])
+
+
+def test_vms_already_running_on_the_target_count_against_admission(a100_pair):
+    twin = Host.objects.get(name=TWIN)
+    VirtualMachine.objects.create(
+        vcenter=twin.vcenter, moref="vm-busy", name="cpu-hog", host=twin, power_state="poweredOn", vcpus=52
+    )
+    doc = evacuate()  # 12 vCPUs left on the twin: one 8-vCPU VM fits, not two
+    assert sorted(v or "-" for v in moved(doc).values()) == ["-", TWIN]
+    left = doc["cannot_move"][0]
+    assert any("12 free vCPUs" not in r and "free vCPUs" in r for r in left["reasons"])  # what is left after the move
+    assert any("would fit if moved alone" in r for r in left["reasons"])
+
+
+def test_plan_command_evacuate_json_carries_the_search_and_what_cannot_move(a100_pair):
+    VirtualMachine.objects.filter(name="chat-a").update(vcpus=100)
+    out = io.StringIO()
+    call_command("plan", "--evacuate", SOURCE, "--vcenter", "lab", "--json", stdout=out)
+    doc = json.loads(out.getvalue())
+    assert doc["host"] == SOURCE and doc["vcenter"] == "lab" and doc["host_id"] == Host.objects.get(name=SOURCE).pk
+    assert doc["search"]["method"] == "exact" and doc["complete"] is False
+    assert [c["vm"] for c in doc["cannot_move"]] == ["chat-a"]
+    text = io.StringIO()
+    call_command("plan", "--evacuate", SOURCE, stdout=text)
+    lines = text.getvalue().splitlines()
+    assert lines[0] == f"Evacuating {SOURCE} (lab): 1 of 2 GPU VMs can move"
+    assert f"-> chat-b: {TWIN} GPUs" in text.getvalue() and "x  chat-a: cannot move" in lines

@@ -1,0 +1,482 @@
+"""The placement pages: plan form and live results, reserving, sizing, and the reservation pages."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from inventory import services as inventory_services
+from inventory.models import Host
+from placement import services
+from placement.models import Reservation
+from tests.factories import UserFactory
+from tests.vcsim import LABS
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
+TWO_PASSTHROUGH = {"gpus_per_vm": "2", "interconnect": "any", "vcpus": "0", "memory_mb": "0", "vms": "1"}
+NVL = "esx-h100nvl-01.lab.local"  # best 2-GPU passthrough host of the demo lab (PIX 63 GB/s)
+L40S = "esx-l40s-01.lab.local"
+HGX = "esx-hgx-01.lab.local"
+
+
+@pytest.fixture
+def demo(db):
+    inventory_services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
+
+
+def client_for(role: str) -> Client:
+    client = Client()
+    client.force_login(UserFactory(role=role))
+    return client
+
+
+@pytest.fixture
+def planner(demo) -> Client:
+    return client_for("planner")
+
+
+@pytest.fixture
+def viewer(demo) -> Client:
+    return client_for("viewer")
+
+
+def field_error(html: str, field: str) -> str:
+    """The text of the field's error span (the full page renders it in the form, htmx answers swap it in)."""
+    match = re.search(rf'<span id="error-{field}" class="field-error"[^>]*>(.*?)</span>', html, re.S)
+    assert match, f"no error span for {field}"
+    return match.group(1).strip()
+
+
+def candidate_fields(client: Client, data: dict, rank: int = 1) -> dict:
+    """The hidden inputs of the Reserve form of candidate ``rank``, as the browser would post them."""
+    html = client.post("/placement/", data, **HX).content.decode()
+    article = re.search(rf'<article class="candidate[^"]*" id="candidate-{rank}".*?</article>', html, re.S)
+    assert article, f"no candidate #{rank} in {html[:500]}"
+    form = re.search(r'<form class="reserve".*?</form>', article.group(0), re.S).group(0)
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form):
+        if name != "csrfmiddlewaretoken":
+            fields.setdefault(name, []).append(value)
+    return fields
+
+
+# ---------------------------------------------------------------- plan form and results
+
+
+def test_plan_page_offers_the_inventorys_clusters_profiles_and_boards(viewer):
+    html = viewer.get("/placement/").content.decode()
+    assert "hgx-cluster (demo)" in html and "pcie-cluster (demo)" in html
+    assert '<option value="nvidia_h100xm-80c">' in html and '<option value="grid_a100d-20c">' in html
+    assert '<option value="L40S-48GB">' in html
+    assert 'hx-trigger="submit, change, keyup changed delay:400ms"' in html
+    assert "Fill in the request" in html
+
+
+def test_htmx_post_returns_only_the_results_partial(viewer):
+    response = viewer.post("/placement/", TWO_PASSTHROUGH, **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and 'id="plan-form"' not in html
+    assert 'id="candidate-1"' in html and NVL in html and "0000:18:00.0" in html and "PIX 63 GB/s" in html
+    assert "beats esx-l40s-01.lab.local" in html  # the comparison with the runner-up
+    assert 'hx-swap-oob="true"' in html  # the field errors are cleared in place
+
+
+def test_full_page_post_renders_the_form_and_the_results(viewer):
+    response = viewer.post("/placement/", TWO_PASSTHROUGH)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" in html and 'id="plan-form"' in html and 'id="candidate-1"' in html
+    assert "hx-swap-oob" not in html
+
+
+def test_candidates_show_gpu_details_and_host_links(viewer):
+    html = viewer.post("/placement/", {**TWO_PASSTHROUGH, "profile": "nvidia_h100xm-80c"}, **HX).content.decode()
+    hgx = Host.objects.get(name=HGX)
+    assert f'href="/inventory/hosts/{hgx.pk}/"' in html
+    assert "NV18" in html and "nvidia_h100xm-80c" in html and "vCenter demo" in html
+
+
+def test_why_not_groups_rejected_hosts_by_reason_with_links(viewer):
+    html = viewer.post("/placement/", TWO_PASSTHROUGH, **HX).content.decode()
+    why_not = html[html.index('class="why-not"') :]
+    assert why_not.count("<details") == 2  # A100 (not direct mode) and HGX (NVSwitch board): two reasons
+    assert "GPUs are on an NVSwitch board" in why_not and "GPUs are not in passthrough (direct) mode" in why_not
+    a100 = Host.objects.get(name="esx-a100-01.lab.local")
+    assert f'href="/inventory/hosts/{a100.pk}/"' in why_not
+    assert '<span class="count">1 host</span>' in why_not
+
+
+def test_no_host_fits_shows_an_empty_state_with_the_top_reasons(viewer):
+    html = viewer.post("/placement/", {**TWO_PASSTHROUGH, "gpus_per_vm": "16"}, **HX).content.decode()
+    assert "No host fits this request" in html and 'id="candidate-1"' not in html
+    empty = html[html.index("empty-state") : html.index("why-not")]
+    assert "<strong>4 hosts</strong>: host has fewer than 16 GPUs" in empty  # 2, 4, 4 and 8 GPUs: one reason
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"gpus_per_vm": "0"}, "gpus_per_vm", "greater than or equal to 1"),
+        ({"gpus_per_vm": "17"}, "gpus_per_vm", "less than or equal to 16"),
+        ({"gpus_per_vm": "two"}, "gpus_per_vm", "Enter a whole number"),
+        ({"profile": "grid_zz9-10c"}, "profile", "board code &#x27;zz9&#x27; of grid_zz9-10c is not in the catalog"),
+        ({"profile": "grid_a100d-33c"}, "profile", "grid_a100d-33c"),
+        ({"consumption": "passthrough", "profile": "grid_a100d-20c"}, "profile", "takes whole GPUs"),
+        ({"consumption": "mig", "profile": "grid_a100d-20c"}, "profile", "time-sliced"),
+        ({"profile": "grid_a100d-20c", "interconnect": "nvlink"}, "interconnect", "NVLink P2P needs full-framebuffer"),
+        ({"profile": "grid_a100d-20c", "min_framebuffer_gb": "40"}, "min_framebuffer_gb", "below the 40 GB"),
+        ({"clusters": ["gpu-farm-9"]}, "clusters", "unknown cluster gpu-farm-9"),
+        ({"board": "B200-180GB"}, "board", "no B200-180GB GPUs in the inventory"),
+        ({"interconnect": "warp"}, "interconnect", "warp"),
+        ({"vms": "0"}, "vms", "greater than or equal to 1"),
+        ({"vcpus": "-1"}, "vcpus", "greater than or equal to 0"),
+    ],
+)
+def test_bad_input_is_a_field_level_message(viewer, data, field, message):
+    for headers in (HX, {}):  # the htmx answer and the full page
+        response = viewer.post("/placement/", {**TWO_PASSTHROUGH, **data}, **headers)
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert message in field_error(html, field), field_error(html, field)
+        assert 'id="candidate-1"' not in html
+
+
+def test_use_this_fills_the_form_through_a_get(viewer):
+    response = viewer.get(
+        "/placement/?gpus_per_vm=2&board=H100-80GB&consumption=vgpu&profile=nvidia_h100xm-80c",
+        HTTP_HX_REQUEST="true", HTTP_HX_TARGET="planner",
+    )  # fmt: skip
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert 'id="plan-form"' in html and 'value="nvidia_h100xm-80c"' in html
+    assert '<option value="H100-80GB" selected>' in html and 'id="candidate-1"' in html and HGX in html
+    assert re.search(r'name="vms" value="1"', html) and re.search(r'name="vcpus" value="0"', html)  # defaults kept
+
+
+# ---------------------------------------------------------------- reserving
+
+
+def test_viewer_sees_no_reserve_button_and_cannot_reserve_or_release(viewer):
+    html = viewer.post("/placement/", TWO_PASSTHROUGH, **HX).content.decode()
+    assert 'id="candidate-1"' in html and "Reserve" not in html and 'id="reserve-as"' not in html
+    page = viewer.get("/placement/").content.decode()
+    assert 'id="reserve-as"' not in page
+    response = viewer.post("/placement/reserve/", {**TWO_PASSTHROUGH, "vm_name": "x", "host": NVL,
+                                                   "pci_ids": "0000:18:00.0,0000:19:00.0"})  # fmt: skip
+    assert response.status_code == 403
+    request = services.build_request(gpus_per_vm=2, consumption="passthrough")
+    best = services.plan_cluster(request=request).best
+    held = services.accept_candidate(request=request, candidate=best, vm_name="held")
+    assert viewer.post(f"/reservations/{held.pk}/release/").status_code == 403
+    held.refresh_from_db()
+    assert held.status == Reservation.Status.ACTIVE and Reservation.objects.count() == 1
+
+
+def test_planner_reserves_the_chosen_candidate_and_releases_it(planner):
+    fields = candidate_fields(planner, TWO_PASSTHROUGH, rank=2)  # not the best: the L40S host
+    assert fields["host"] == [L40S]
+    response = planner.post("/placement/reserve/", {**fields, "vm_name": "llm-7", "ttl_minutes": "30"})
+    reservation = Reservation.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/reservations/{reservation.pk}/"
+    assert reservation.host.name == L40S and reservation.vm_name == "llm-7"
+    assert sorted(i.gpu.pci_device.pci_id for i in reservation.items.all()) == ["0000:18:00.0", "0000:19:00.0"]
+    assert timedelta(minutes=29) < reservation.expires_at - timezone.now() <= timedelta(minutes=30)
+    # the plan now skips the held GPUs
+    again = planner.post("/placement/", TWO_PASSTHROUGH, **HX).content.decode()
+    why_not = again[again.index('class="why-not"') :]
+    assert L40S in why_not and "GPUs are passthrough-assigned" in why_not  # a reservation holds them
+    detail = planner.get(response["Location"]).content.decode()
+    assert 'id="release-button"' in detail
+    released = planner.post(f"/reservations/{reservation.pk}/release/", HTTP_HX_REQUEST="true")
+    assert released.status_code == 200 and released["HX-Redirect"] == f"/reservations/{reservation.pk}/"
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.RELEASED and reservation.closed_at is not None
+    assert 'id="release-button"' not in planner.get(f"/reservations/{reservation.pk}/").content.decode()
+
+
+def test_htmx_reserve_answers_with_a_client_redirect(planner):
+    fields = candidate_fields(planner, TWO_PASSTHROUGH)
+    response = planner.post("/placement/reserve/", {**fields, "vm_name": "llm-8"}, **HX)
+    reservation = Reservation.objects.get()
+    assert response.status_code == 200 and response["HX-Redirect"] == f"/reservations/{reservation.pk}/"
+    assert reservation.host.name == NVL
+
+
+def test_a_taken_candidate_gives_the_conflict_message_and_fresh_results(planner):
+    fields = candidate_fields(planner, TWO_PASSTHROUGH)
+    assert planner.post("/placement/reserve/", {**fields, "vm_name": "first"}).status_code == 302
+    response = planner.post("/placement/reserve/", {**fields, "vm_name": "second"}, **HX)
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "Not reserved:" in html and "no longer offers GPUs 0000:18:00.0, 0000:19:00.0" in html
+    assert 'id="candidate-1"' in html  # the refreshed results: the next best placement
+    assert Reservation.objects.filter(vm_name="second").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ({"vm_name": ""}, "vm_name", "This field is required"),
+        ({"vm_name": "x" * 256}, "vm_name", "at most 255 characters"),
+        ({"vm_name": "ok", "ttl_minutes": "0"}, "ttl_minutes", "greater than or equal to 1"),
+        ({"vm_name": "ok", "gpus_per_vm": "0"}, "gpus_per_vm", "greater than or equal to 1"),
+    ],
+)
+def test_nothing_is_stored_from_a_rejected_reserve(planner, extra, field, message):
+    fields = candidate_fields(planner, TWO_PASSTHROUGH)
+    response = planner.post("/placement/reserve/", {**fields, **extra}, **HX)
+    assert response.status_code == 400
+    assert message in field_error(response.content.decode(), field)
+    assert Reservation.objects.count() == 0
+
+
+def test_a_second_active_reservation_for_one_vm_name_is_refused_on_the_field(planner):
+    fields = candidate_fields(planner, TWO_PASSTHROUGH)
+    planner.post("/placement/reserve/", {**fields, "vm_name": "same"})
+    fields = candidate_fields(planner, TWO_PASSTHROUGH)
+    response = planner.post("/placement/reserve/", {**fields, "vm_name": "same"}, **HX)
+    assert response.status_code == 400
+    assert "already holds an active reservation" in field_error(response.content.decode(), "vm_name")
+    assert Reservation.objects.count() == 1
+
+
+def test_several_vms_are_reserved_together(planner):
+    data = {**TWO_PASSTHROUGH, "gpus_per_vm": "1", "vms": "3"}
+    html = planner.post("/placement/", data, **HX).content.decode()
+    assert "Joint placement of 3 VMs" in html and "Reserve all 3 VMs" in html
+    form = re.search(r'<section class="assignment.*?<form class="reserve".*?</form>', html, re.S).group(0)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    fields.pop("csrfmiddlewaretoken")
+    response = planner.post("/placement/reserve/", {**fields, "vm_name": "batch"})
+    assert response.status_code == 302 and response["Location"] == "/reservations/?vm_name=batch"
+    names = sorted(Reservation.objects.values_list("vm_name", flat=True))
+    assert names == ["batch-1", "batch-2", "batch-3"]
+    listing = planner.get(response["Location"]).content.decode()
+    assert all(name in listing for name in names)
+
+
+def test_forms_are_csrf_protected(demo):
+    user = UserFactory(role="planner")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post("/placement/", TWO_PASSTHROUGH).status_code == 403
+    assert client.post("/placement/reserve/", {**TWO_PASSTHROUGH, "vm_name": "x"}).status_code == 403
+    assert client.post("/placement/sizing/", {"params_b": "8"}).status_code == 403
+    page = client.get("/placement/")
+    token = page.cookies["csrftoken"].value
+    response = client.post("/placement/", {**TWO_PASSTHROUGH, "csrfmiddlewaretoken": token}, **HX)
+    assert response.status_code == 200 and 'id="candidate-1"' in response.content.decode()
+    request = services.build_request(gpus_per_vm=2, consumption="passthrough")
+    held = services.accept_candidate(request=request, candidate=services.plan_cluster(request=request).best,
+                                     vm_name="held")  # fmt: skip
+    assert client.post(f"/reservations/{held.pk}/release/").status_code == 403
+    held.refresh_from_db()
+    assert held.status == Reservation.Status.ACTIVE
+    assert client.post(f"/reservations/{held.pk}/release/", {"csrfmiddlewaretoken": token}).status_code == 302
+
+
+def test_pages_need_a_login(demo):
+    for url in ("/placement/", "/reservations/"):
+        response = Client().get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+# ---------------------------------------------------------------- sizing helper
+
+
+def test_sizing_shows_every_term_and_fills_the_form(viewer):
+    data = {"params_b": "70", "precision": "2", "layers": "80", "kv_heads": "8", "head_dim": "128",
+            "context": "8192", "seqs": "4", "kv_precision": "2", "overhead": "0.1"}  # fmt: skip
+    response = viewer.post("/placement/sizing/", data, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="sizing-results")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "weights: 70B params x 2 bytes = 130.4 GiB" in html
+    assert "2 (K and V) x 80 layers x 8 KV heads x 128 head dim x 8192 tokens x 4 sequences x 2 bytes" in html
+    assert "total: 154.4 GiB" in html
+    # H100 80GB is in the inventory: 2 GPUs, passthrough or the host's own full profile (keeps NVLink)
+    assert "/placement/?gpus_per_vm=2&amp;board=H100-80GB" in html
+    assert "board=B200-180GB" not in html  # no such GPUs here: nothing to fill in
+    assert "consumption=vgpu&amp;profile=nvidia_h100xm-80c&amp;board=H100-80GB&amp;interconnect=nvlink" in html
+    full = viewer.post("/placement/sizing/", data)
+    assert full.status_code == 200 and 'id="plan-form"' in full.content.decode()
+
+
+def test_sizing_input_errors_name_the_field(viewer):
+    data = {"params_b": "8", "precision": "2", "layers": "0", "kv_heads": "8", "head_dim": "128",
+            "context": "8192", "seqs": "1", "kv_precision": "2", "overhead": "0.1"}  # fmt: skip
+    response = viewer.post("/placement/sizing/", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400 and "layers: Ensure this value is greater than or equal to 1" in (
+        response.content.decode()
+    )
+
+
+# ---------------------------------------------------------------- reservation pages
+
+
+def _reserve(vm_name: str, **fields) -> Reservation:
+    request = services.build_request(**fields)
+    best = services.plan_cluster(request=request).best
+    return services.accept_candidate(request=request, candidate=best, vm_name=vm_name)
+
+
+def test_unknown_reservation_is_404(viewer):
+    assert viewer.get("/reservations/999999/").status_code == 404
+    assert client_for("planner").post("/reservations/999999/release/").status_code == 404
+
+
+def test_passthrough_reservation_json_and_powercli_carry_the_devices(viewer):
+    reservation = _reserve("llm-1", gpus_per_vm=2, consumption="passthrough", memory_mb=131072, vcpus=16)
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert NVL in page and "demo" in page and "0000:18:00.0" in page and "0000:19:00.0" in page
+    assert "numa.nodeAffinity = 0" in page and "0x10de" in page and "0x2321" in page
+    assert 'id="release-button"' not in page  # a viewer cannot release
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    assert [d["pci_id"] for d in doc["devices"]] == ["0000:18:00.0", "0000:19:00.0"]
+    assert {d["backing"] for d in doc["devices"]} == {"VirtualPCIPassthroughDeviceBackingInfo"}
+    assert doc["devices"][0]["vendor_id"] == "0x10de" and doc["devices"][0]["device_id"] == "0x2321"
+    assert doc["vm_settings"]["numa.nodeAffinity"] == "0" and doc["vm_settings"]["memory_reservation_gb"] == 128
+    assert doc["host"] == {"id": reservation.host_id, "name": NVL, "vcenter": "demo", "cluster": "pcie-cluster"}
+    ps = doc["powercli"]
+    assert "$wanted = @('0000:18:00.0', '0000:19:00.0')" in ps
+    assert "Get-PassthroughDevice -VMHost $vmhost -Type Pci" in ps and "New-PassthroughDevice -VM $vm" in ps
+    assert "New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value '0'" in ps
+    assert "Set-VMResourceConfiguration -MemReservationGB" in ps and "Get-VM -Name 'llm-1'" in ps
+    assert "VmiopBackingInfo" not in ps
+    download = viewer.get(f"/reservations/{reservation.pk}/?format=powercli")
+    assert download["Content-Disposition"].startswith("attachment") and download.content.decode() == ps
+
+
+def test_vgpu_reservation_names_the_profile_and_the_nvswitch_partition(viewer):
+    reservation = _reserve("train-1", gpus_per_vm=2, consumption="vgpu", profile="nvidia_h100xm-80c")
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    pcis = [i.gpu.pci_device.pci_id for i in reservation.items.order_by("gpu__pci_device__pci_id")]
+    assert [d["pci_id"] for d in doc["devices"]] == pcis and len(pcis) == 2
+    assert {d["profile"] for d in doc["devices"]} == {"nvidia_h100xm-80c"}
+    assert {d["backing"] for d in doc["devices"]} == {"VirtualPCIPassthroughVmiopBackingInfo"}
+    assert doc["domain"]["kind"] == "nvswitch-partition" and doc["domain"]["exact"] is True
+    assert doc["device_group"] is None and "does not store vSphere device group names" in doc["device_group_note"]
+    ps = doc["powercli"]
+    assert ps.count("$change.Device.Backing.Vgpu = 'nvidia_h100xm-80c'") == 2
+    assert "(Get-View -VIObject $vm).ReconfigVM($spec)" in ps and "Get-PassthroughDevice" not in ps
+    assert all(pci in ps for pci in pcis)
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert "Fabric Manager partition" in page and "nvidia_h100xm-80c" in page
+
+
+def test_powercli_quotes_names_safely(viewer):
+    reservation = _reserve("it's-mine", gpus_per_vm=1, consumption="passthrough")
+    ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
+    assert "Get-VM -Name 'it''s-mine'" in ps and "&#x27;" not in ps
+
+
+def test_reservation_list_shows_every_status_and_filters(viewer):
+    active = _reserve("active-vm", gpus_per_vm=1, consumption="passthrough")
+    released = _reserve("released-vm", gpus_per_vm=1, consumption="passthrough")
+    services.release_reservation(reservation=released)
+    lapsed = _reserve("lapsed-vm", gpus_per_vm=1, consumption="passthrough")
+    Reservation.objects.filter(pk=lapsed.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    consumed = _reserve("consumed-vm", gpus_per_vm=1, consumption="passthrough")
+    Reservation.objects.filter(pk=consumed.pk).update(status=Reservation.Status.CONSUMED)
+    html = viewer.get("/reservations/").content.decode()
+    for vm, status in (("active-vm", "active"), ("released-vm", "released"), ("lapsed-vm", "expired"),
+                       ("consumed-vm", "consumed")):  # fmt: skip
+        row = re.search(rf'<tr data-status="(\w+)"[^>]*>(?:(?!</tr>).)*{vm}', html, re.S)
+        assert row and row.group(1) == status, vm
+    assert f'href="/reservations/{active.pk}/"' in html
+    assert f'href="/inventory/hosts/{active.host_id}/"' in html
+    only_expired = viewer.get("/reservations/?status=expired").content.decode()
+    assert "lapsed-vm" in only_expired and "active-vm" not in only_expired
+    only_active = viewer.get("/reservations/?status=active").content.decode()
+    assert "active-vm" in only_active and "lapsed-vm" not in only_active
+    by_name = viewer.get("/reservations/?vm_name=consumed", HTTP_HX_REQUEST="true").content.decode()
+    assert "consumed-vm" in by_name and "active-vm" not in by_name and "<html" not in by_name
+    by_vcenter = viewer.get("/reservations/?vcenter=elsewhere").content.decode()
+    assert "active-vm" not in by_vcenter
+
+
+def test_reservation_list_queries_do_not_grow_with_rows(viewer, django_assert_max_num_queries):
+    for i in range(4):
+        _reserve(f"vm-{i}", gpus_per_vm=1, consumption="passthrough")
+    with django_assert_max_num_queries(12):
+        assert viewer.get("/reservations/").status_code == 200
+
+
+def test_dynamic_directpath_reservation_gives_vendor_device_ids_and_label(viewer):
+    reservation = _reserve("dyn-1", gpus_per_vm=1, consumption="dynamic-passthrough")
+    item = reservation.items.get()
+    item.gpu.hardware_label = "llm-gpus"
+    item.gpu.save(update_fields=["hardware_label"])
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    (device,) = doc["devices"]
+    assert device["backing"] == "VirtualPCIPassthroughDynamicBackingInfo"
+    assert device["backing_settings"] == {
+        "allowedDevice": [{"vendorId": 0x10DE, "deviceId": item.gpu.pci_device.device_id}],
+        "customLabel": "llm-gpus",
+    }
+    ps = doc["powercli"]
+    assert "New-Object VMware.Vim.VirtualPCIPassthroughDynamicBackingInfo" in ps
+    assert f"$allowed.DeviceId = {device['device_id']}" in ps and "CustomLabel = 'llm-gpus'" in ps
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert "Dynamic DirectPath I/O" in page and "hardware label <code>llm-gpus</code>" in page
+
+
+def test_mig_and_mixed_size_reservations_show_slot_and_placement_id(viewer):
+    from tests.factories import GpuFactory, ReservationFactory, ReservationItemFactory
+
+    mig = ReservationFactory(
+        vm_name="mig-1",
+        request={"gpus_per_vm": 2, "consumption": "mig", "profile": "grid_a100d-3-40c"},
+        candidate={"numa_nodes": [1], "gpus": []},
+    )
+    ReservationItemFactory(reservation=mig, kind="mig", profile="grid_a100d-3-40c", mig_slot=4)
+    ReservationItemFactory(reservation=mig, gpu=GpuFactory(host=mig.host), kind="mig", profile="grid_a100d-3-40c",
+                           mig_slot=0)  # fmt: skip
+    doc = viewer.get(f"/reservations/{mig.pk}/?format=json").json()
+    assert {d["mig_slot"] for d in doc["devices"]} == {0, 4}
+    assert doc["vm_settings"]["numa.nodeAffinity"] == "1"
+    ps = doc["powercli"]
+    assert ps.count("$change.Device.Backing.Vgpu = 'grid_a100d-3-40c'") == 2 and "MIG slot 4" in ps
+    page = viewer.get(f"/reservations/{mig.pk}/").content.decode()
+    assert "and the MIG slot" in page and "slot 4" in page
+
+    mixed = ReservationFactory(vm_name="mixed-1", request={"gpus_per_vm": 1, "consumption": "vgpu",
+                                                           "profile": "grid_a100d-20c"})  # fmt: skip
+    ReservationItemFactory(reservation=mixed, kind="vgpu", profile="grid_a100d-20c", placement_gb=40)
+    doc = viewer.get(f"/reservations/{mixed.pk}/?format=json").json()
+    assert doc["devices"][0]["placement_gb"] == 40 and "placement ID 40 GB" in doc["powercli"]
+    assert "placement ID 40 GB" in viewer.get(f"/reservations/{mixed.pk}/").content.decode()
+
+
+def test_rejections_group_by_reason_without_host_particulars(db):
+    from placement.engine.result import Plan, Rejection
+    from placement.views import group_rejections
+
+    plan = Plan(
+        candidates=(),
+        rejected=(
+            Rejection("a", ("host has 4 GPUs, the VM needs 16",)),
+            Rejection("b", ("host has 8 GPUs, the VM needs 16",)),
+            Rejection("c", ("needs 2 eligible GPUs, 1 of 8 are", "3 of 8 GPUs are passthrough-assigned (e.g. GPU "
+                            "0000:18:00.0 is assigned to vm-1)", "4 of 8 GPUs are not in passthrough (direct) mode")),
+            Rejection("d", ("needs 2 eligible GPUs, 0 of 2 are", "2 of 2 GPUs are not in passthrough (direct) mode")),
+            Rejection("e", ("no H100-80GB GPUs (host has 4 x L40S-48GB)",)),
+            Rejection("f", ("GPU 0000:3b:00.0 is locked to grid_a100d-10c by vm-2 (same-size mode)",)),
+        ),
+    )  # fmt: skip
+    groups = {g["reason"]: sorted(h["host"] for h in g["hosts"]) for g in group_rejections(plan, {})}
+    assert groups == {
+        "host has fewer than 16 GPUs": ["a", "b"],
+        "GPUs are not in passthrough (direct) mode": ["c", "d"],
+        "GPUs are passthrough-assigned": ["c"],
+        "no H100-80GB GPUs": ["e"],
+        "GPU … is locked to grid_a100d-10c by vm-2 (same-size mode)": ["f"],
+    }
+    assert [g["count"] for g in group_rejections(plan, {})][:2] == [2, 2]  # most hosts first
