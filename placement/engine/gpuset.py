@@ -99,7 +99,7 @@ class Topology:
         self._class: dict[int, int] = {}
         self._best_class: dict[int, int] = {}
         self.results: Lru[SearchResult] = Lru(RESULTS_PER_TOPOLOGY)
-        self.groups = tuple(partitions) if partitions else nvlink_components(self)
+        self.groups = tuple(p for p in partitions if p & (p - 1)) if partitions else nvlink_components(self)
         self.capacity: Lru[tuple[float, ...]] = Lru(CAPACITY_PER_TOPOLOGY)
         self._pack: Lru[int] = Lru(CAPACITY_PER_TOPOLOGY * 4)
 
@@ -460,7 +460,7 @@ def _search(
     nv_only = interconnect == "nvlink" and k > 1
     _STATS["sets_scored"] += len(candidates)
     # (a) ring bottleneck, with the upper bound pruning sets that cannot reach the current best
-    best_a = -1.0
+    best_a = float("-inf") if fractional else -1.0
     tier: list[tuple[int, float]] = []
     for m in candidates:
         if fractional:

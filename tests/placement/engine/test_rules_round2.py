@@ -90,3 +90,12 @@ def test_a_consumer_the_engine_cannot_read_rejects_only_its_host():
     assert [c.host for c in p.candidates] == ["esx-02"]
     (rej,) = p.rejected
     assert rej.host == "esx-01" and "odd-vm" in rej.reasons[0] and "not-a-profile" in rej.reasons[0]
+
+
+def test_fractional_set_on_an_nvswitch_board_is_found_and_pays_per_whole_partition():
+    from placement.engine.synthetic import hgx
+
+    req = PlacementRequest(gpus_per_vm=2, consumption="vgpu", profile="grid_h100-40c")
+    best = plan(Fabric((hgx("esx-01"),)), req).best
+    assert best is not None and len(best.gpus) == 2
+    assert any("whole Fabric Manager partition" in line for line in best.explanation), best.explanation
