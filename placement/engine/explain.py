@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from placement.engine.gpuset import LEAVE_SIZES
 
@@ -69,6 +70,7 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+@lru_cache(maxsize=4096)
 def leave_text(leave: Sequence[float], *, nvswitch: bool) -> str:
     """'leaves two whole NVLink pairs and one free 4-GPU set on its best link class free'."""
     if not leave:
@@ -77,6 +79,7 @@ def leave_text(leave: Sequence[float], *, nvswitch: bool) -> str:
     return f"leaves {_join(parts)}" if parts else "leaves no multi-GPU set free"
 
 
+@lru_cache(maxsize=4096)
 def cost_text(loss: Sequence[float], *, nvswitch: bool) -> str:
     """'uses up one whole NVLink pair'; empty when the choice costs no whole group."""
     parts = _groups(loss, nvswitch=nvswitch, sign=-1)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from placement.engine import gpuset, mig, vgpu
-from placement.engine.explain import compare, cost_text, leave_text
+from placement.engine.explain import KEY_TERMS, compare, cost_text, leave_text
 from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
@@ -40,13 +40,13 @@ def rank_hosts(
 ) -> tuple[list[Candidate], list[Rejection]]:
     proposals: list[tuple[tuple, tuple[str, ...], Proposal]] = []
     rejected: list[Rejection] = []
-    whole = _whole_hosts_by_type(hosts)
+    last_whole = _last_whole_hosts(hosts)
     for host in hosts:
         outcome = evaluate_host(host, ctx)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
         else:
-            if len(outcome.choices) < len(host.gpus) and whole.get(_type_of(host), ()) == (host.ident,):
+            if last_whole and host.ident in last_whole and len(outcome.choices) < len(host.gpus):
                 outcome = evolve(outcome, last_whole=True)
             key, lines = score_all(outcome)
             proposals.append((key, lines, outcome))
@@ -63,14 +63,14 @@ def _type_of(host: HostState) -> tuple:
     return (gpuset.signature_of(host)[0], tuple(g.board or g.model for g in host.gpus))
 
 
-def _whole_hosts_by_type(hosts: Sequence[HostState]) -> dict[tuple, tuple]:
-    """Per host type (topology and boards), the hosts of 8+ GPUs with every GPU free: a request smaller than
-    the host avoids breaking the last of them while another host fits."""
+def _last_whole_hosts(hosts: Sequence[HostState]) -> set[tuple]:
+    """Idents of hosts of 8+ GPUs with every GPU free that are the only such host of their type (topology and
+    boards): a request smaller than the host avoids breaking the last of them while another host fits."""
     out: dict[tuple, list] = {}
     for h in hosts:
-        if len(h.gpus) >= WHOLE_HOST_GPUS and all(not g.active_consumers and not g.reserved for g in h.gpus):
+        if len(h.gpus) >= WHOLE_HOST_GPUS and all(not g.consumers and not g.reserved for g in h.gpus):
             out.setdefault(_type_of(h), []).append(h.ident)
-    return {k: tuple(v) for k, v in out.items()}
+    return {v[0] for v in out.values() if len(v) == 1}
 
 
 def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_index: int) -> list[Candidate]:
@@ -101,8 +101,7 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
                     other_link,
                     len(p.numa_nodes),
                     len(other[2].numa_nodes),
-                    _words(p),
-                    _words(other[2]),
+                    *_words_if_needed(mine, theirs, p, other[2]),
                 ),
             )
         out.append(
@@ -120,6 +119,15 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
             )
         )
     return out
+
+
+WORD_TERMS = frozenset({"class", "numa", "leave", "fragmentation"})
+
+
+def _words_if_needed(mine: tuple, theirs: tuple, p: Proposal, q: Proposal) -> tuple[dict | None, dict | None]:
+    """Each side's sentences, built only when the first differing ranking term is said in them."""
+    term = next((t for t, a, b in zip(KEY_TERMS, mine, theirs, strict=False) if a != b), None)
+    return (_words(p), _words(q)) if term in WORD_TERMS else (None, None)
 
 
 def _words(p: Proposal) -> dict[str, str]:
