@@ -348,6 +348,7 @@ def hamiltonian_cycle(adj: list[int], mask: int, members: list[int]) -> bool:
 TOPOLOGIES_MAX = 1024
 _TOPOLOGIES: Lru[Topology] = Lru(TOPOLOGIES_MAX)
 _STATS = {"hits": 0, "misses": 0, "sets_scored": 0}
+_LINK_SIGS: Lru[tuple] = Lru(TOPOLOGIES_MAX * 4)
 
 
 def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
@@ -357,10 +358,17 @@ def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
     order = tuple(sorted(g.pci_id for g in host.gpus))
     gpus = {g.pci_id: g for g in host.gpus}
     links = host.links
-    link_sig = tuple(
-        (lk.kind, lk.gbps, lk.nvlinks)
-        for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
-    )
+    # Hosts derived from one another (reservations, simulations) share their links mapping: its part of the
+    # signature is kept per mapping object (the cache holds the object, so its id cannot be reused meanwhile).
+    cached = _LINK_SIGS.get((id(links), order))
+    if cached is not None and cached[0] is links:
+        link_sig = cached[1]
+    else:
+        link_sig = tuple(
+            (lk.kind, lk.gbps, lk.nvlinks)
+            for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
+        )
+        _LINK_SIGS.put((id(links), order), (links, link_sig))
     switch_ids: dict[str, int] = {}
     switches = tuple(
         None if gpus[p].pcie_switch is None else switch_ids.setdefault(gpus[p].pcie_switch, len(switch_ids))
@@ -387,6 +395,7 @@ def search_stats() -> dict[str, int]:
 
 def reset_search_cache() -> None:
     _TOPOLOGIES.clear()
+    _LINK_SIGS.clear()
     for k in _STATS:
         _STATS[k] = 0
 
