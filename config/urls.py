@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inventory import views as inventory_views
 
@@ -14,8 +13,5 @@ urlpatterns = [
     path("", include("inventory.urls")),  # pages: /clusters/, /syncs/, /vcenters/, /inventory/hosts/
     path("", include("placement.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("inventory.api.urls")),
-    path("api/", include("placement.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("config.api_urls")),
 ]

@@ -42,7 +42,8 @@ def sync_vcenter_task(self, vcenter_id: int, trigger: str = "schedule", run_id: 
             SyncRun.objects.filter(pk=run.pk).update(status="failed", error=f"skipped: {exc}")
         return {"status": "skipped", "reason": str(exc)}
     except services.SyncFailed as exc:
-        if exc.error.retryable and attempt <= MAX_RETRIES:
+        # In-process (no broker) there is nothing to schedule a retry on: the failed run is the answer.
+        if exc.error.retryable and attempt <= MAX_RETRIES and not self.request.is_eager:
             delay = retry_delay(attempt)
             SyncRun.objects.filter(pk=exc.run.pk).update(error=f"{exc.error.message}; retry {attempt} in {delay:.0f} s")
             raise self.retry(countdown=delay, kwargs={"vcenter_id": vcenter_id, "trigger": trigger}) from None

@@ -242,9 +242,10 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
-        if not create or not extracted:
+        if not create:
             return
-        from django.contrib.auth.models import Group
+        if extracted:
+            from django.contrib.auth.models import Group
 
-        self.groups.add(Group.objects.get(name=extracted))
-        self.save()
+            self.groups.add(Group.objects.get(name=extracted))
+        self.save()  # keeps the password set by the post-generation call above

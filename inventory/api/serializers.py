@@ -1,21 +1,65 @@
+"""Representations of the inventory for the REST API.
+
+Names repeat across vCenters, so every related object is given by id and name (and its vCenter). A vCenter's
+password is write-only: no response carries it, even encrypted (``has_password`` says whether one is set).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.models import Gpu, Host, VCenter
+from inventory import services
+from inventory.models import (
+    Cluster,
+    Gpu,
+    GpuConsumer,
+    Host,
+    ResourceDomain,
+    SyncRun,
+    VCenter,
+    VgpuMode,
+    VgpuProfile,
+    VirtualMachine,
+)
+from inventory.occupancy import FREE, PARTIAL, RESERVED, USED, GpuOccupancy, gpu_mode
+from inventory.vsphere.connection import Endpoint, VCenterConfigError
+
+
+def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
+    return serializers.ValidationError(detail=serializers.as_serializer_error(exc))
+
+
+# ---------------------------------------------------------------------------------------------- vCenters
 
 
 class VCenterSerializer(serializers.ModelSerializer):
-    has_password = serializers.BooleanField(read_only=True)
+    """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one."""
+
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=500,
+        style={"input_type": "password"},
+        help_text="Write-only; never returned. Empty or missing on update keeps the stored password.",
+    )
+    has_password = serializers.BooleanField(read_only=True, help_text="Whether a password is stored")
 
     class Meta:
         model = VCenter
-        # The password (even encrypted) is never part of any representation.
         fields = [
             "id",
             "name",
             "url",
             "username",
+            "password",
             "has_password",
             "verify_tls",
+            "ca_file",
             "enabled",
             "sync_interval_minutes",
             "last_sync_status",
@@ -23,42 +67,120 @@ class VCenterSerializer(serializers.ModelSerializer):
             "last_success_at",
             "last_error",
             "inventory_stale",
+            "created",
+            "updated",
         ]
+        read_only_fields = [
+            "last_sync_status",
+            "last_sync_at",
+            "last_success_at",
+            "last_error",
+            "inventory_stale",
+            "created",
+            "updated",
+        ]
+        extra_kwargs = {
+            "sync_interval_minutes": {"help_text": "Minutes between scheduled syncs", "max_value": 7 * 24 * 60},
+            "inventory_stale": {"help_text": "The last sync failed: the stored inventory is from last_success_at"},
+        }
+
+    def validate_url(self, value: str) -> str:
+        try:
+            Endpoint(url=value, username="", password="").host_port  # noqa: B018 - validates the URL's shape
+        except VCenterConfigError as exc:
+            raise serializers.ValidationError(exc.message.removeprefix("url: ")) from None
+        return value
+
+    def create(self, validated_data: dict) -> VCenter:
+        try:
+            return services.register_vcenter(**validated_data)
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc) from None
+        except VCenterConfigError as exc:
+            raise serializers.ValidationError({"url": [exc.message]}) from None
+
+    def update(self, instance: VCenter, validated_data: dict) -> VCenter:
+        password = validated_data.pop("password", None)
+        try:
+            return services.update_vcenter(vcenter=instance, password=password, **validated_data)
+        except DjangoValidationError as exc:
+            raise _as_drf_error(exc) from None
 
 
-class GpuSerializer(serializers.ModelSerializer):
-    pci_id = serializers.CharField(source="pci_device.pci_id", read_only=True)
+class VCenterCreateSerializer(VCenterSerializer):
+    password = serializers.CharField(
+        write_only=True,
+        max_length=500,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only; never returned.",
+    )
+
+
+class VCenterTestSerializer(serializers.Serializer):
+    """What a connection test found: the vCenter's version, or the error (safe to show) when it failed."""
+
+    ok = serializers.BooleanField()
+    full_name = serializers.CharField(required=False)
+    version = serializers.CharField(required=False)
+    api_version = serializers.CharField(required=False)
+    api_type = serializers.CharField(required=False)
+    error = serializers.CharField(required=False, help_text="Why the connection failed")
+
+
+# ---------------------------------------------------------------------------------------------- clusters, hosts
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
+    datacenter_name = serializers.CharField(source="datacenter.name", default=None, read_only=True)
+    host_count = serializers.IntegerField(read_only=True, help_text="Hosts (not stale)")
+    gpus_total = serializers.IntegerField(read_only=True, help_text="GPUs on the cluster's hosts (not stale)")
+    gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
+    gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
+    gpus_free = serializers.IntegerField(read_only=True, help_text="GPUs neither used nor reserved")
 
     class Meta:
-        model = Gpu
+        model = Cluster
         fields = [
             "id",
-            "pci_id",
-            "model",
-            "board",
-            "framebuffer_mb",
-            "graphics_type",
-            "vgpu_mode",
-            "mig_enabled",
-            "module_id",
-            "health",
+            "name",
+            "moref",
+            "vcenter",
+            "vcenter_name",
+            "datacenter_name",
             "stale",
+            "last_seen",
+            "host_count",
+            "gpus_total",
+            "gpus_used",
+            "gpus_reserved",
+            "gpus_free",
         ]
 
 
 class HostSerializer(serializers.ModelSerializer):
-    cluster = serializers.CharField(source="cluster.name", default=None, read_only=True)
-    vcenter = serializers.CharField(source="vcenter.name", read_only=True)
+    vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
+    cluster_name = serializers.CharField(source="cluster.name", default=None, read_only=True)
+    gpus_total = serializers.IntegerField(read_only=True, help_text="GPUs (not stale)")
+    gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
+    gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
+    gpus_free = serializers.IntegerField(read_only=True, help_text="GPUs neither used nor reserved")
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = Host
         fields = [
             "id",
             "name",
+            "moref",
             "vcenter",
+            "vcenter_name",
             "cluster",
+            "cluster_name",
             "vendor",
             "model",
+            "cpu_model",
             "cpu_sockets",
             "cpu_cores",
             "cpu_threads",
@@ -66,7 +188,271 @@ class HostSerializer(serializers.ModelSerializer):
             "connection_state",
             "maintenance_mode",
             "assignment_policy",
+            "default_graphics_type",
             "stale",
             "last_seen",
             "warnings",
+            "gpus_total",
+            "gpus_used",
+            "gpus_reserved",
+            "gpus_free",
         ]
+
+
+# ---------------------------------------------------------------------------------------------- GPUs
+
+
+class GpuConsumerSerializer(serializers.ModelSerializer):
+    vm_name = serializers.CharField(source="vm.name", read_only=True)
+
+    class Meta:
+        model = GpuConsumer
+        fields = ["vm", "vm_name", "kind", "profile", "placement_gb", "mig_slot"]
+
+
+class GpuReservationSerializer(serializers.Serializer):
+    """The active reservation holding this GPU (placement's reservation, read through the ORM relation)."""
+
+    id = serializers.IntegerField(source="reservation.id")
+    vm_name = serializers.CharField(source="reservation.vm_name")
+    expires_at = serializers.DateTimeField(source="reservation.expires_at")
+    kind = serializers.CharField()
+    profile = serializers.CharField()
+    placement_gb = serializers.IntegerField(allow_null=True)
+    mig_slot = serializers.IntegerField(allow_null=True)
+
+
+class GpuSerializer(serializers.ModelSerializer):
+    host_name = serializers.CharField(source="host.name", read_only=True)
+    vcenter = serializers.IntegerField(source="host.vcenter_id", read_only=True)
+    vcenter_name = serializers.CharField(source="host.vcenter.name", read_only=True)
+    pci_id = serializers.CharField(source="pci_device.pci_id", read_only=True)
+    numa_node = serializers.IntegerField(
+        source="pci_device.numa_node.node_id", default=None, read_only=True, help_text="Host NUMA node, if known"
+    )
+    consumers = GpuConsumerSerializer(many=True, read_only=True)
+    mode = serializers.SerializerMethodField(help_text="passthrough, sameSize, mixedSize or multiInstanceGpu")
+    state = serializers.SerializerMethodField(
+        help_text="free, used, partial (vGPU with room left) or reserved; null for a stale GPU"
+    )
+    free_gb = serializers.SerializerMethodField(help_text="Framebuffer GB still free; null for a stale GPU")
+    locked_profile = serializers.SerializerMethodField(help_text="Same-size mode: the vGPU profile it is locked to")
+    reservation = serializers.SerializerMethodField(help_text="The active reservation holding this GPU, or null")
+
+    class Meta:
+        model = Gpu
+        fields = [
+            "id",
+            "host",
+            "host_name",
+            "vcenter",
+            "vcenter_name",
+            "pci_id",
+            "model",
+            "board",
+            "framebuffer_mb",
+            "mode",
+            "graphics_type",
+            "vgpu_mode",
+            "mig_enabled",
+            "passthrough_enabled",
+            "passthrough_active",
+            "module_id",
+            "numa_node",
+            "health",
+            "stale",
+            "last_seen",
+            "state",
+            "free_gb",
+            "locked_profile",
+            "consumers",
+            "reservation",
+        ]
+
+    @extend_schema_field(GpuReservationSerializer(allow_null=True))
+    def get_reservation(self, gpu: Gpu) -> dict | None:
+        items = getattr(gpu, "active_reservation_items", None)
+        if items is None:  # not prefetched: ask the relation
+            from inventory.api.selectors import active_reservation_items
+
+            items = list(active_reservation_items().filter(gpu=gpu)[:1])
+        return GpuReservationSerializer(items[0]).data if items else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=["passthrough", *VgpuMode.values]))
+    def get_mode(self, gpu: Gpu) -> str:
+        return gpu_mode(gpu.graphics_type, gpu.vgpu_mode, gpu.mig_enabled)
+
+    def _occupancy(self, gpu: Gpu) -> GpuOccupancy | None:
+        return self.context.get("occupancy", {}).get(gpu.pk)
+
+    @extend_schema_field(serializers.ChoiceField(choices=[FREE, USED, PARTIAL, RESERVED], allow_null=True))
+    def get_state(self, gpu: Gpu) -> str | None:
+        occ = self._occupancy(gpu)
+        return occ.state if occ else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_free_gb(self, gpu: Gpu) -> int | None:
+        occ = self._occupancy(gpu)
+        return occ.free_gb if occ else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_locked_profile(self, gpu: Gpu) -> str:
+        occ = self._occupancy(gpu)
+        return occ.locked_profile if occ else ""
+
+
+# ---------------------------------------------------------------------------------------------- VMs, profiles
+
+
+class VmGpuSerializer(serializers.ModelSerializer):
+    pci_id = serializers.CharField(source="gpu.pci_device.pci_id", read_only=True)
+    host = serializers.IntegerField(source="gpu.host_id", read_only=True)
+
+    class Meta:
+        model = GpuConsumer
+        fields = ["gpu", "pci_id", "host", "kind", "profile", "placement_gb", "mig_slot"]
+
+
+class VirtualMachineSerializer(serializers.ModelSerializer):
+    vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
+    host_name = serializers.CharField(source="host.name", default=None, read_only=True)
+    gpus = VmGpuSerializer(source="gpu_consumers", many=True, read_only=True)
+
+    class Meta:
+        model = VirtualMachine
+        fields = [
+            "id",
+            "name",
+            "moref",
+            "vcenter",
+            "vcenter_name",
+            "host",
+            "host_name",
+            "power_state",
+            "vcpus",
+            "memory_mb",
+            "memory_reservation_mb",
+            "stale",
+            "last_seen",
+            "gpus",
+        ]
+
+
+class VgpuProfileSerializer(serializers.ModelSerializer):
+    is_mig = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = VgpuProfile
+        fields = [
+            "id",
+            "name",
+            "board",
+            "board_code",
+            "framebuffer_gb",
+            "series",
+            "mig_profile",
+            "mig_compute_slices",
+            "is_mig",
+        ]
+
+
+# ---------------------------------------------------------------------------------------------- fabric
+
+
+class ResourceDomainSerializer(serializers.ModelSerializer):
+    host_name = serializers.CharField(source="host.name", read_only=True)
+    gpus = serializers.SerializerMethodField(help_text="Member GPUs' PCI addresses")
+
+    class Meta:
+        model = ResourceDomain
+        fields = ["id", "domain_id", "host", "host_name", "kind", "name", "version", "active", "gpus", "created"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_gpus(self, domain: ResourceDomain) -> list[str]:
+        return sorted(g.pci_device.pci_id for g in domain.members.all())
+
+
+class FabricLinkSerializer(serializers.Serializer):
+    a = serializers.CharField(help_text="PCI address of one GPU")
+    b = serializers.CharField(help_text="PCI address of the other GPU")
+    label = serializers.CharField(help_text="GPU indexes in PCI bus order, e.g. GPU0-GPU1")
+    kind = serializers.CharField(help_text="NVSWITCH, NVLINK, PIX, PXB, PHB, NODE or SYS")
+    nvlinks = serializers.IntegerField(help_text="Bonded NVLinks")
+    gbps = serializers.FloatField(help_text="GB/s per direction")
+    source = serializers.CharField(help_text="Where the link comes from")
+
+
+class FabricDomainSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Stable domain id")
+    kind = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+    version = serializers.IntegerField()
+    active = serializers.BooleanField()
+    gpus = serializers.ListField(child=serializers.CharField())
+
+
+class FabricFindingSerializer(serializers.Serializer):
+    severity = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    gpus = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class TopologySerializer(serializers.Serializer):
+    """A host's stored GPU fabric."""
+
+    host = serializers.CharField(help_text="Host name")
+    gpus = serializers.ListField(child=serializers.CharField(), help_text="GPU PCI addresses in bus order")
+    links = FabricLinkSerializer(many=True)
+    domains = FabricDomainSerializer(many=True)
+    findings = FabricFindingSerializer(many=True)
+
+
+class SmiCaptureSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="Output of `nvidia-smi topo -m` on the ESXi host", trim_whitespace=False)
+    query_csv = serializers.CharField(
+        required=False, allow_blank=True, help_text="`nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv`"
+    )
+
+
+class SmiCaptureResultSerializer(TopologySerializer):
+    capture = serializers.IntegerField(help_text="Id of the stored capture")
+    gpu_count = serializers.IntegerField()
+
+
+# ---------------------------------------------------------------------------------------------- syncs
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
+    duration_s = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds, once finished")
+    finished = serializers.SerializerMethodField(help_text="Whether the run is over (success or failed)")
+
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "vcenter",
+            "vcenter_name",
+            "status",
+            "finished",
+            "trigger",
+            "created",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "progress_current",
+            "progress_total",
+            "counts",
+            "round_trips",
+            "error",
+            "attempt",
+        ]
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_finished(self, run: SyncRun) -> bool:
+        return run.status in {"success", "failed"}
+
+
+class SyncRunCreateSerializer(serializers.Serializer):
+    vcenter = serializers.PrimaryKeyRelatedField(queryset=VCenter.objects.all(), help_text="Id of the vCenter to sync")

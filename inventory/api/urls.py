@@ -1,10 +1,21 @@
-from rest_framework.routers import DefaultRouter
+"""The inventory's API routes, registered on the project's one router (``config.api_urls``)."""
+
+from rest_framework.routers import BaseRouter
 
 from inventory.api import views
 
-router = DefaultRouter()
-router.register("vcenters", views.VCenterViewSet)
-router.register("hosts", views.HostViewSet)
-router.register("gpus", views.GpuViewSet)
+VIEWSETS = [
+    ("vcenters", views.VCenterViewSet, "vcenter"),
+    ("clusters", views.ClusterViewSet, "cluster"),
+    ("hosts", views.HostViewSet, "host"),
+    ("gpus", views.GpuViewSet, "gpu"),
+    ("vms", views.VirtualMachineViewSet, "vm"),
+    ("vgpu-profiles", views.VgpuProfileViewSet, "vgpu-profile"),
+    ("domains", views.ResourceDomainViewSet, "domain"),
+    ("sync-runs", views.SyncRunViewSet, "sync-run"),
+]
 
-urlpatterns = router.urls
+
+def register(router: BaseRouter) -> None:
+    for prefix, viewset, basename in VIEWSETS:
+        router.register(prefix, viewset, basename=basename)

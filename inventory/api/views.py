@@ -1,42 +1,211 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+"""REST API for the inventory: read every object, manage vCenters, start syncs, import nvidia-smi captures.
+
+Every list is filtered (django-filter FilterSets), ordered (explicit ``ordering_fields``) and paginated
+(limit/offset) over an ordered queryset, with ``select_related``/``prefetch_related``/annotations so a page
+costs the same number of queries whatever its size. Writes go through ``inventory.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, renderers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from inventory import fabric
-from inventory.api.serializers import GpuSerializer, HostSerializer, VCenterSerializer
-from inventory.models import Gpu, Host, VCenter
+from inventory import fabric, filtersets, services, tasks
+from inventory.api import selectors
+from inventory.api.pagination import Pagination
+from inventory.api.permissions import AdminWrites, PlannerWrites
+from inventory.api.serializers import (
+    ClusterSerializer,
+    GpuSerializer,
+    HostSerializer,
+    ResourceDomainSerializer,
+    SmiCaptureResultSerializer,
+    SmiCaptureSerializer,
+    SyncRunCreateSerializer,
+    SyncRunSerializer,
+    TopologySerializer,
+    VCenterCreateSerializer,
+    VCenterSerializer,
+    VCenterTestSerializer,
+    VgpuProfileSerializer,
+    VirtualMachineSerializer,
+)
+from inventory.models import Gpu, GpuConsumer, SyncRun, VCenter
+from inventory.occupancy import gpu_occupancy
+from inventory.topology.svg import render_host_svg
+from inventory.vsphere.connection import VCenterError
+
+logger = logging.getLogger(__name__)
 
 
-class VCenterViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = VCenter.objects.order_by("name")
+class _ListBase(viewsets.GenericViewSet):
+    pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+
+
+# ---------------------------------------------------------------------------------------------- vCenters
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List vCenters", description="Never carries a password: `has_password` only."),
+    retrieve=extend_schema(summary="Get a vCenter"),
+    create=extend_schema(
+        summary="Register a vCenter (admin)",
+        description="Creates the vCenter and its sync schedule. The password is write-only.",
+        request=VCenterCreateSerializer,
+        responses={201: VCenterSerializer},
+    ),
+    update=extend_schema(summary="Replace a vCenter's settings (admin); an empty password keeps the stored one"),
+    partial_update=extend_schema(summary="Change some of a vCenter's settings (admin)"),
+    destroy=extend_schema(summary="Remove a vCenter, its inventory and its sync schedule (admin)"),
+)
+class VCenterViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    _ListBase,
+):
+    queryset = VCenter.objects.order_by("name", "id")
     serializer_class = VCenterSerializer
-    filterset_fields = ["enabled", "last_sync_status"]
+    permission_classes = [AdminWrites]
+    filterset_class = filtersets.VCenterFilterSet
+    ordering_fields = ["name", "last_sync_at", "last_success_at", "last_sync_status", "id"]
 
+    def get_serializer_class(self):
+        return VCenterCreateSerializer if self.action == "create" else VCenterSerializer
 
-class SmiCaptureSerializer(serializers.Serializer):
-    text = serializers.CharField(help_text="Output of `nvidia-smi topo -m` on the ESXi host", trim_whitespace=False)
-    query_csv = serializers.CharField(
-        required=False, allow_blank=True, help_text="`nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv`"
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        vcenter = serializer.save()
+        return Response(VCenterSerializer(vcenter, context=self.get_serializer_context()).data, status=201)
+
+    def perform_destroy(self, instance: VCenter) -> None:
+        services.remove_vcenter(vcenter=instance)
+
+    @extend_schema(
+        summary="Test the connection to a vCenter (admin)",
+        description="Logs in with the stored settings: `ok` with the version, or `ok: false` with the error.",
+        request=None,
+        responses={200: VCenterTestSerializer},
     )
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        vcenter = self.get_object()
+        try:
+            about = services.test_vcenter_connection(vcenter=vcenter)
+        except VCenterError as exc:
+            return Response({"ok": False, "error": exc.message})
+        return Response({"ok": True, **about})
 
 
-class HostViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Host.objects.select_related("cluster", "vcenter").order_by("name")
+# ---------------------------------------------------------------------------------------------- clusters, hosts
+
+
+@extend_schema_view(list=extend_schema(summary="List clusters"), retrieve=extend_schema(summary="Get a cluster"))
+class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+    serializer_class = ClusterSerializer
+    filterset_class = filtersets.ClusterFilterSet
+    ordering_fields = ["name", "vcenter__name", "host_count", "gpus_total", "gpus_free", "id"]
+
+    def get_queryset(self):
+        return selectors.cluster_queryset()
+
+
+class SvgRenderer(renderers.BaseRenderer):
+    media_type = "image/svg+xml"
+    format = "svg"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return data.encode() if isinstance(data, str) else b""
+
+
+@extend_schema_view(list=extend_schema(summary="List hosts"), retrieve=extend_schema(summary="Get a host"))
+class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
     serializer_class = HostSerializer
-    filterset_fields = ["cluster__name", "stale", "connection_state"]
+    filterset_class = filtersets.HostFilterSet
+    ordering_fields = [
+        "name", "vcenter__name", "cluster__name", "gpus_total", "gpus_free", "gpus_used", "gpus_reserved",
+        "memory_mb", "last_seen", "id",
+    ]  # fmt: skip
 
-    @extend_schema(responses={200: dict})
-    @action(detail=True, methods=["get"])
-    def topology(self, request, pk=None):
-        """The host's stored GPU fabric: links, resource domains and health findings."""
-        return Response(fabric.stored_fabric(self.get_object()))
+    def get_queryset(self):
+        return selectors.host_queryset()
 
-    @extend_schema(request=SmiCaptureSerializer, responses={201: dict})
-    @action(detail=True, methods=["post"], url_path="smi-capture")
+    @extend_schema(
+        summary="A host's GPU fabric, as JSON or as an SVG drawing (`?format=svg`)",
+        parameters=[
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=["json", "svg"],
+                description="`svg` answers the drawing (image/svg+xml)",
+            )
+        ],
+        responses={
+            (200, "application/json"): TopologySerializer,
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The fabric drawn as SVG"),
+        },
+        filters=False,
+    )  # fmt: skip
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[renderers.JSONRenderer, renderers.BrowsableAPIRenderer, SvgRenderer],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def topology(self, request, pk=None, format=None):
+        """The host's stored GPU fabric: links, resource domains and health findings (or its drawing)."""
+        host = get_object_or_404(selectors.host_queryset(annotate=False), pk=pk)
+        if request.accepted_renderer.format == "svg":
+            result, hw = fabric.current_fabric(host)
+            occupancy: dict[str, list[str]] = {}
+            for pci_id, vm in (
+                GpuConsumer.objects.filter(gpu__host=host, gpu__stale=False)
+                .order_by("vm__name")
+                .values_list("gpu__pci_device__pci_id", "vm__name")
+            ):
+                occupancy.setdefault(pci_id, []).append(vm)
+            svg = render_host_svg(result, hw, occupancy={k: ", ".join(v) for k, v in occupancy.items()})
+            return Response(svg, headers={"Content-Disposition": f'inline; filename="{host.name}-topology.svg"'})
+        return Response(fabric.stored_fabric(host))
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "svg":
+            # Errors are JSON, also when the drawing was asked for.
+            self.request.accepted_renderer = renderers.JSONRenderer()
+            self.request.accepted_media_type = "application/json"
+        return response
+
+    @extend_schema(
+        summary="Import an nvidia-smi capture for a host (planner)",
+        request=SmiCaptureSerializer,
+        responses={201: SmiCaptureResultSerializer},
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="smi-capture",
+        permission_classes=[PlannerWrites],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def smi_capture(self, request, pk=None):
         """Import an nvidia-smi capture for the host and rebuild its fabric (400 names the line on bad input)."""
-        host = self.get_object()
+        host = get_object_or_404(selectors.host_queryset(annotate=False), pk=pk)
         serializer = SmiCaptureSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -51,7 +220,116 @@ class HostViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class GpuViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Gpu.objects.select_related("pci_device").order_by("host__name", "pci_device__pci_id")
+# ---------------------------------------------------------------------------------------------- GPUs, VMs, profiles
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List GPUs", description="With their consumers and the active reservation, if any."),
+    retrieve=extend_schema(summary="Get a GPU"),
+)
+class GpuViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
     serializer_class = GpuSerializer
-    filterset_fields = ["host", "board", "graphics_type", "stale"]
+    filterset_class = filtersets.GpuFilterSet
+    ordering_fields = ["host__name", "pci_device__pci_id", "model", "board", "id"]
+
+    def get_queryset(self):
+        return selectors.gpu_queryset()
+
+    def _with_occupancy(self, gpus: list[Gpu]) -> dict:
+        """Serializer context with each GPU's occupancy (four queries for the whole page)."""
+        occupancy = gpu_occupancy(gpus=Gpu.objects.filter(pk__in=[g.pk for g in gpus]))
+        return {**self.get_serializer_context(), "occupancy": {o.gpu_id: o for o in occupancy}}
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        serializer = GpuSerializer(page, many=True, context=self._with_occupancy(page))
+        return self.get_paginated_response(serializer.data)
+
+    def retrieve(self, request, *args, **kwargs):
+        gpu = self.get_object()
+        return Response(GpuSerializer(gpu, context=self._with_occupancy([gpu])).data)
+
+
+@extend_schema_view(list=extend_schema(summary="List VMs"), retrieve=extend_schema(summary="Get a VM"))
+class VirtualMachineViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+    serializer_class = VirtualMachineSerializer
+    filterset_class = filtersets.VirtualMachineFilterSet
+    ordering_fields = ["name", "vcenter__name", "host__name", "vcpus", "memory_mb", "id"]
+
+    def get_queryset(self):
+        return selectors.vm_queryset()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List vGPU profiles"), retrieve=extend_schema(summary="Get a vGPU profile")
+)
+class VgpuProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+    serializer_class = VgpuProfileSerializer
+    filterset_class = filtersets.VgpuProfileFilterSet
+    ordering_fields = ["name", "board", "framebuffer_gb", "id"]
+
+    def get_queryset(self):
+        return selectors.profile_queryset()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List resource domains", description="With their member GPUs' PCI addresses."),
+    retrieve=extend_schema(summary="Get a resource domain"),
+)
+class ResourceDomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+    serializer_class = ResourceDomainSerializer
+    filterset_class = filtersets.ResourceDomainFilterSet
+    ordering_fields = ["host__name", "kind", "domain_id", "created", "id"]
+
+    def get_queryset(self):
+        return selectors.domain_queryset()
+
+
+# ---------------------------------------------------------------------------------------------- syncs
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List sync runs", description="Newest first."),
+    retrieve=extend_schema(summary="Get a sync run (poll it until `finished`)"),
+)
+class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+    serializer_class = SyncRunSerializer
+    permission_classes = [AdminWrites]
+    filterset_class = filtersets.SyncRunFilterSet
+    ordering_fields = ["created", "started_at", "finished_at", "status", "id"]
+
+    def get_queryset(self):
+        return SyncRun.objects.select_related("vcenter").order_by("-created", "-id")
+
+    @extend_schema(
+        summary="Start a sync of a vCenter (admin)",
+        description=(
+            "Queues a sync (a Celery task; run in-process when there is no broker) and answers 202 with the run. "
+            "Poll `GET /api/sync-runs/{id}/` (the `Location` header) until `finished` is true."
+        ),
+        request=SyncRunCreateSerializer,
+        responses={202: SyncRunSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = SyncRunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run_id = None
+        try:
+            with transaction.atomic():  # the task is sent when this commits
+                run_id = tasks.enqueue_sync(
+                    vcenter=serializer.validated_data["vcenter"], trigger=SyncRun.Trigger.MANUAL
+                ).pk
+        except Exception:
+            # Without a broker the task runs in-process at commit, and a failed sync raises out of it; the run
+            # records the failure, which is what the caller polls.
+            if run_id is None:
+                raise
+            logger.warning("sync run %s could not run", run_id, exc_info=True)
+            # A run that never started (the broker refused the task) must not be polled forever.
+            SyncRun.objects.filter(pk=run_id, status="queued").update(
+                status="failed", error="the sync could not be started; see the server log"
+            )
+        run = self.get_queryset().get(pk=run_id)  # an in-process run has finished by now
+        body = SyncRunSerializer(run, context=self.get_serializer_context()).data
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{run.pk}/")
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

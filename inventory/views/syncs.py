@@ -6,7 +6,6 @@ server answers HTTP 286, which makes htmx swap the final state in and stop polli
 
 from __future__ import annotations
 
-from celery.exceptions import Retry
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -67,12 +66,7 @@ def sync_start(request: HttpRequest) -> HttpResponse:
         context = {"table": table, "filter": filterset, "active": [], "start_form": form}
         return render(request, "inventory/syncs/list.html", context, status=400)
     vcenter = form.cleaned_data["vcenter"]
-    try:
-        run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL)
-    except Retry:
-        # Without a broker the task runs eagerly on commit, inside this call, and a retryable failure raises
-        # Retry here; the run is already recorded as failed with its error.
-        run = SyncRun.objects.filter(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL).order_by("-created", "-id")[0]
+    run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL)
     run.refresh_from_db()  # eager: the task already ran, show its outcome
     if htmx:
         context = {"run": run, "finished": is_finished(run), "summary": count_summary(run.counts or {})}

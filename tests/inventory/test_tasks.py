@@ -115,3 +115,15 @@ def test_registering_a_vcenter_schedules_its_periodic_sync():
     assert task.task == "inventory.tasks.sync_vcenter_task" and task.interval.every == 7 and task.enabled
     services.remove_vcenter(vcenter=vcenter)
     assert not PeriodicTask.objects.filter(name="sync vCenter prod").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_process_a_failed_sync_is_one_failed_run_without_a_retry_promise(demo_lab):
+    """No broker (the embedded default): nothing can schedule a retry, so none is promised or run at once."""
+    vcenter = services.register_vcenter(
+        name="down-eager", url=free_port_url(demo_lab.url), username="u", password="p", verify_tls=False
+    )
+    run = tasks.enqueue_sync(vcenter=vcenter)  # eager: runs at commit, inside this call
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED and "connection refused" in run.error and "retry" not in run.error
+    assert SyncRun.objects.filter(vcenter=vcenter).count() == 1

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from inventory import services
 from inventory.models import Host, SmiCapture
+from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def host():
 @pytest.fixture
 def api():
     client = APIClient()
-    client.force_authenticate(get_user_model().objects.create_user("ops"))
+    client.force_authenticate(UserFactory(username="ops", role="planner"))  # smi imports: planner role
     return client
 
 
@@ -68,12 +68,10 @@ def test_bad_captures_are_400_naming_the_field_and_store_nothing(api, host, payl
 
 
 def test_anonymous_cannot_post_captures(host):
-    assert APIClient().post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}).status_code in (401, 403)
+    assert APIClient().post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}).status_code == 401
 
 
 def test_host_page_paste_form(client, host):
-    from tests.factories import UserFactory
-
     client.force_login(UserFactory(role="planner"))  # smi imports need the planner role
     page = client.get(f"/inventory/hosts/{host.pk}/")
     assert b"Import an nvidia-smi capture" in page.content
@@ -82,3 +80,36 @@ def test_host_page_paste_form(client, host):
     ok = client.post(f"/inventory/hosts/{host.pk}/smi/", {"text": CAPTURE}, follow=True)
     assert ok.status_code == 200 and b"Capture imported" in ok.content
     assert SmiCapture.objects.filter(host=host).count() == 1
+
+
+def test_topology_as_svg(api, host):
+    response = api.get(f"/api/hosts/{host.pk}/topology/", {"format": "svg"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml; charset=utf-8"
+    body = response.content.decode()
+    assert body.startswith("<svg") and body.rstrip().endswith("</svg>")
+    assert body.count("GPU") >= 4
+    accepted = api.get(f"/api/hosts/{host.pk}/topology/", HTTP_ACCEPT="image/svg+xml")
+    assert accepted["Content-Type"].startswith("image/svg+xml")
+
+
+def test_topology_json_by_default(api, host):
+    response = api.get(f"/api/hosts/{host.pk}/topology/")
+    assert response["Content-Type"] == "application/json"
+    doc = response.json()
+    assert doc["host"] == NVL and len(doc["gpus"]) == 4 and set(doc) == {"host", "gpus", "links", "domains", "findings"}
+
+
+def test_topology_errors_are_json_even_when_svg_was_asked(api, host):
+    response = api.get("/api/hosts/999999/topology/", {"format": "svg"})
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json" and "detail" in response.json()
+    anonymous = APIClient().get(f"/api/hosts/{host.pk}/topology/", {"format": "svg"})
+    assert anonymous.status_code == 401 and anonymous.json()["detail"]
+
+
+def test_smi_capture_needs_the_planner_role(host, api_as):
+    response = api_as("viewer").post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}, format="json")
+    assert response.status_code == 403 and not SmiCapture.objects.exists()
+    response = api_as("planner").post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}, format="json")
+    assert response.status_code == 201

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from inventory import services as inventory_services
 from placement.models import Reservation
+from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def api():
     inventory_services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
     client = APIClient()
-    client.force_authenticate(get_user_model().objects.create_user("ops"))
+    client.force_authenticate(UserFactory(username="ops", role="planner"))  # plans and reservations: planner role
     return client
 
 

@@ -1,0 +1,101 @@
+"""Querysets behind the API lists: each one ordered, with what its serializer reads joined or prefetched, so a
+page costs a constant number of queries whatever its size."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from inventory.models import (
+    Cluster,
+    Gpu,
+    GpuConsumer,
+    Host,
+    ResourceDomain,
+    VgpuProfile,
+    VirtualMachine,
+)
+from inventory.occupancy import annotate_gpu_counts, holding_consumers
+
+
+def reservation_item_model():
+    """placement's ReservationItem, reached through the ORM relation (inventory never imports placement)."""
+    return Gpu._meta.get_field("reservation_items").related_model
+
+
+def active_reservation_items() -> QuerySet:
+    """Items of active, unexpired reservations, with their reservation."""
+    return (
+        reservation_item_model()
+        .objects.filter(reservation__status="active", reservation__expires_at__gt=timezone.now())
+        .select_related("reservation")
+        .order_by("reservation__created", "reservation_id")
+    )
+
+
+def host_queryset(*, annotate: bool = True) -> QuerySet[Host]:
+    qs = Host.objects.select_related("cluster", "vcenter").order_by("name", "id")
+    return annotate_gpu_counts(qs) if annotate else qs
+
+
+def cluster_queryset() -> QuerySet[Cluster]:
+    """Clusters with ``host_count`` and GPU counts (total, used, reserved, free) over live hosts and GPUs."""
+    live = Gpu.objects.filter(host__cluster=OuterRef("pk"), host__stale=False, stale=False)
+    held = Exists(GpuConsumer.objects.filter(holding_consumers(), gpu=OuterRef("pk")))
+    now = timezone.now()
+    reserved = Exists(
+        reservation_item_model().objects.filter(
+            gpu=OuterRef("pk"), reservation__status="active", reservation__expires_at__gt=now
+        )
+    )
+
+    def count(qs: QuerySet, group: str) -> Coalesce:
+        n = qs.order_by().values(group).annotate(n=Count("pk")).values("n")[:1]
+        return Coalesce(Subquery(n, output_field=IntegerField()), Value(0))
+
+    hosts = Host.objects.filter(cluster=OuterRef("pk"), stale=False)
+    return (
+        Cluster.objects.select_related("vcenter", "datacenter")
+        .annotate(
+            host_count=count(hosts, "cluster"),
+            gpus_total=count(live, "host__cluster"),
+            gpus_used=count(live.filter(held), "host__cluster"),
+            gpus_reserved=count(live.filter(reserved).exclude(held), "host__cluster"),
+        )
+        .annotate(gpus_free=F("gpus_total") - F("gpus_used") - F("gpus_reserved"))
+        .order_by("vcenter__name", "name", "id")
+    )
+
+
+def gpu_queryset() -> QuerySet[Gpu]:
+    return (
+        Gpu.objects.select_related("host__vcenter", "pci_device__numa_node")
+        .prefetch_related(
+            Prefetch("consumers", queryset=GpuConsumer.objects.select_related("vm").order_by("vm__name", "id")),
+            Prefetch("reservation_items", queryset=active_reservation_items(), to_attr="active_reservation_items"),
+        )
+        .order_by("host__name", "host_id", "pci_device__pci_id", "id")
+    )
+
+
+def vm_queryset() -> QuerySet[VirtualMachine]:
+    consumers = GpuConsumer.objects.select_related("gpu__pci_device").order_by("gpu__pci_device__pci_id", "id")
+    return (
+        VirtualMachine.objects.select_related("vcenter", "host")
+        .prefetch_related(Prefetch("gpu_consumers", queryset=consumers))
+        .order_by("name", "id")
+    )
+
+
+def profile_queryset() -> QuerySet[VgpuProfile]:
+    return VgpuProfile.objects.order_by("name", "id")
+
+
+def domain_queryset() -> QuerySet[ResourceDomain]:
+    members = Gpu.objects.select_related("pci_device").order_by("pci_device__pci_id")
+    return (
+        ResourceDomain.objects.select_related("host")
+        .prefetch_related(Prefetch("members", queryset=members))
+        .order_by("host__name", "host_id", "kind", "domain_id", "id")
+    )

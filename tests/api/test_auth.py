@@ -1,0 +1,197 @@
+"""Authentication: the token endpoint, 401 for missing or bad credentials, session auth with its CSRF check,
+and the role every write endpoint needs (a viewer gets 403 and nothing is stored)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from inventory.models import Host, SmiCapture, SyncRun, VCenter
+from placement.models import Reservation
+from tests import factories
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "Test-Passw0rd-123"  # tests.factories.UserFactory's
+CAPTURE_8 = (
+    "\t"
+    + "\t".join(f"GPU{i}" for i in range(8))
+    + "\n"
+    + "".join(f"GPU{i}\t" + "\t".join(" X " if i == j else "NV18" for j in range(8)) + "\n" for i in range(8))
+)
+
+
+# ---------------------------------------------------------------------------------------------- token
+
+
+def test_token_for_username_and_password_then_use_it():
+    user = UserFactory(username="automation", role="viewer")  # the role hook saves the password
+    response = APIClient().post("/api/token/", {"username": "automation", "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+    key = response.json()["token"]
+    assert Token.objects.get(user=user).key == key
+    again = APIClient().post("/api/token/", {"username": "automation", "password": PASSWORD}, format="json")
+    assert again.json()["token"] == key  # the same token until revoked
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/hosts/").status_code == 200
+
+
+def test_token_refusals_do_not_tell_whether_the_user_exists():
+    UserFactory(username="automation", role="viewer")  # the role hook saves the password
+    UserFactory(username="gone", is_active=False, role="viewer")
+    answers = []
+    for username, password in [("automation", "wrong-password"), ("nobody", PASSWORD), ("gone", PASSWORD)]:
+        response = APIClient().post("/api/token/", {"username": username, "password": password}, format="json")
+        assert response.status_code == 400
+        answers.append(response.json())
+    refusal = {"non_field_errors": ["Unable to log in with provided credentials."]}
+    assert answers[0] == answers[1] == answers[2] == refusal
+    assert not Token.objects.exists()
+
+
+def test_token_request_names_missing_fields():
+    response = APIClient().post("/api/token/", {"username": "x"}, format="json")
+    assert response.status_code == 400 and response.json() == {"password": ["This field is required."]}
+
+
+# ---------------------------------------------------------------------------------------------- 401
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/hosts/", "/api/gpus/", "/api/vcenters/", "/api/schema/", "/api/docs/"])
+def test_missing_credentials_are_401_with_a_token_challenge(path):
+    response = APIClient().get(path)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        ("Token 0123456789abcdef", "Invalid token."),
+        ("Token", "Invalid token header. No credentials provided."),
+        ("Token a b", "Invalid token header. Token string should not contain spaces."),
+        ("Bearer xyz", "Authentication credentials were not provided."),  # not a token: anonymous
+    ],
+)
+def test_bad_tokens_are_401(header, detail):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=header)
+    response = api.get("/api/hosts/")
+    assert response.status_code == 401
+    assert response.json() == {"detail": detail}
+
+
+def test_inactive_users_token_is_401():
+    user = UserFactory(role="admin")
+    token = Token.objects.create(user=user)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api.get("/api/hosts/").status_code == 401
+
+
+def test_anonymous_writes_are_401_and_store_nothing():
+    response = APIClient().post("/api/vcenters/", {"name": "x"}, format="json")
+    assert response.status_code == 401
+    assert not VCenter.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------------- sessions, CSRF
+
+
+def test_session_authentication_reads():
+    client = APIClient()
+    client.force_login(UserFactory(role="viewer"))
+    assert client.get("/api/hosts/").status_code == 200
+
+
+def test_session_writes_need_the_csrf_token():
+    vcenter = factories.VCenterFactory()
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(UserFactory(role="admin"))
+    refused = client.post("/api/sync-runs/", {"vcenter": vcenter.pk}, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert not SyncRun.objects.exists()
+    refused = client.patch(f"/api/vcenters/{vcenter.pk}/", {"enabled": False}, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+
+    client.get("/accounts/login/")  # the login page sets the CSRF cookie
+    csrf = client.cookies["csrftoken"].value
+    ok = client.patch(f"/api/vcenters/{vcenter.pk}/", {"enabled": False}, format="json", HTTP_X_CSRFTOKEN=csrf)
+    assert ok.status_code == 200, ok.content
+    vcenter.refresh_from_db()
+    assert vcenter.enabled is False
+
+
+def test_token_writes_need_no_csrf(api_as):
+    vcenter = factories.VCenterFactory()
+    api = api_as("admin")
+    api.handler.enforce_csrf_checks = True
+    assert api.patch(f"/api/vcenters/{vcenter.pk}/", {"enabled": False}, format="json").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- roles
+
+
+def _writes(demo_ids: dict) -> list[tuple[str, str, dict | None, str, int]]:
+    """(method, path, body, role that may, success status) for every write endpoint."""
+    new = {"name": "vc-new", "url": "https://vc-new.example.com/sdk", "username": "u", "password": "p"}
+    put = {"name": "vc-put", "url": "https://vc.example.com/sdk", "username": "u"}
+    return [
+        ("post", "/api/vcenters/", new, "admin", 201),
+        ("put", f"/api/vcenters/{demo_ids['vcenter']}/", put, "admin", 200),
+        ("patch", f"/api/vcenters/{demo_ids['vcenter']}/", {"enabled": False}, "admin", 200),
+        ("post", f"/api/vcenters/{demo_ids['vcenter']}/test/", None, "admin", 200),
+        ("delete", f"/api/vcenters/{demo_ids['vcenter']}/", None, "admin", 204),
+        ("post", "/api/sync-runs/", {"vcenter": demo_ids["vcenter"]}, "admin", 202),
+        ("post", f"/api/hosts/{demo_ids['host']}/smi-capture/", {"text": demo_ids["capture"]}, "planner", 201),
+        ("post", "/api/plans/", {"gpus_per_vm": 1}, "planner", 200),
+        ("post", "/api/reservations/", {"gpus_per_vm": 1, "vm_name": "new-vm"}, "planner", 201),
+        ("delete", f"/api/reservations/{demo_ids['reservation']}/", None, "planner", 204),
+    ]
+
+
+WRITE_NAMES = ["vcenter-create", "vcenter-put", "vcenter-patch", "vcenter-test", "vcenter-delete", "sync-start",
+               "smi-capture", "plan", "reserve", "release"]  # fmt: skip
+
+
+@pytest.fixture
+def write_targets(settings, demo):
+    settings.VCENTER_CONNECT_TIMEOUT = 2
+    VCenter.objects.filter(pk=demo.pk).update(url="https://127.0.0.1:9/sdk")  # nothing listens on port 9
+    vcenter = demo
+    host = Host.objects.get(name="esx-hgx-01.lab.local")
+    reservation = factories.ReservationFactory(host=host)
+    return {
+        "vcenter": vcenter.pk,
+        "host": host.pk,
+        "reservation": reservation.pk,
+        "capture": CAPTURE_8,
+    }
+
+
+def _stored() -> tuple:
+    return (
+        list(VCenter.objects.order_by("pk").values_list("pk", "name", "enabled", "updated")),
+        SyncRun.objects.count(),
+        SmiCapture.objects.count(),
+        list(Reservation.objects.order_by("pk").values_list("pk", "status")),
+    )
+
+
+@pytest.mark.parametrize("index", range(len(WRITE_NAMES)), ids=WRITE_NAMES)
+def test_every_write_needs_its_role(index, write_targets, api_as):
+    method, path, body, role, success = _writes(write_targets)[index]
+    before = _stored()
+    for weaker in [None, "viewer", *(["planner"] if role == "admin" else [])]:
+        response = getattr(api_as(weaker), method)(path, body, format="json")
+        assert response.status_code == 403, (weaker, response.content)
+        assert response.json() == {"detail": f"this needs the {role} role"}
+    assert _stored() == before  # nothing stored from a refused request
+    response = getattr(api_as(role), method)(path, body, format="json")
+    assert response.status_code == success, response.content

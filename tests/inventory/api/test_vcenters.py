@@ -1,0 +1,162 @@
+"""Managing vCenters through the API (admin role): create, update, partial update, delete, connection test.
+
+The password is write-only: no response carries it, in any form, and an empty one on update keeps it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from inventory.models import VCenter
+from tests import factories
+from tests.api.support import SECRET
+
+pytestmark = pytest.mark.django_db
+
+NEW = {
+    "name": "vc-east",
+    "url": "https://vc-east.example.com/sdk",
+    "username": "administrator@vsphere.local",
+    "password": SECRET,
+    "verify_tls": True,
+    "sync_interval_minutes": 15,
+}
+
+
+def assert_no_secret(response, vcenter: VCenter | None = None) -> None:
+    body = response.content.decode()
+    assert SECRET not in body
+    assert "password_encrypted" not in body
+    if response["Content-Type"].startswith("application/json"):
+        assert '"password"' not in body  # (the browsable API's edit form has an empty password input)
+    if vcenter is not None and vcenter.password_encrypted:
+        assert vcenter.password_encrypted not in body
+
+
+@pytest.fixture
+def admin(api_as):
+    return api_as("admin")
+
+
+def test_create_stores_the_password_encrypted_and_schedules_syncs(admin):
+    response = admin.post("/api/vcenters/", NEW, format="json")
+    assert response.status_code == 201, response.content
+    doc = response.json()
+    assert doc["name"] == "vc-east" and doc["has_password"] is True and doc["sync_interval_minutes"] == 15
+    vcenter = VCenter.objects.get(pk=doc["id"])
+    assert vcenter.get_password() == SECRET
+    assert_no_secret(response, vcenter)
+    task = PeriodicTask.objects.get(name="sync vCenter vc-east")
+    assert task.interval.every == 15 and task.enabled
+
+
+def test_every_vcenter_response_leaves_the_password_out(admin, settings):
+    settings.VCENTER_CONNECT_TIMEOUT = 2
+    created = admin.post("/api/vcenters/", {**NEW, "url": "https://127.0.0.1:9/sdk"}, format="json")
+    assert_no_secret(created)
+    vcenter = VCenter.objects.get(pk=created.json()["id"])
+    path = f"/api/vcenters/{vcenter.pk}/"
+    for response in [
+        admin.get("/api/vcenters/"),
+        admin.get(path),
+        admin.put(path, {**NEW, "password": ""}, format="json"),
+        admin.patch(path, {"password": SECRET, "enabled": False}, format="json"),
+        admin.post(f"{path}test/"),
+        admin.patch(path, {"name": "bad name!", "password": SECRET}, format="json"),  # a 400 echoes nothing either
+        admin.get("/api/", HTTP_ACCEPT="text/html"),
+        admin.get(path, HTTP_ACCEPT="text/html"),  # the browsable API
+    ]:
+        assert response.status_code in (200, 400), response.content
+        assert_no_secret(response, vcenter)
+
+
+def test_empty_or_missing_password_on_update_keeps_it(admin):
+    vcenter = factories.VCenterFactory(password=SECRET)
+    path = f"/api/vcenters/{vcenter.pk}/"
+    put = {"name": vcenter.name, "url": vcenter.url, "username": "someone-else", "password": ""}
+    assert admin.put(path, put, format="json").status_code == 200
+    assert admin.patch(path, {"enabled": False}, format="json").status_code == 200
+    vcenter.refresh_from_db()
+    assert vcenter.get_password() == SECRET and vcenter.username == "someone-else" and not vcenter.enabled
+    assert not PeriodicTask.objects.get(name=f"sync vCenter {vcenter.name}").enabled
+
+    assert admin.patch(path, {"password": "New-Secret-9"}, format="json").status_code == 200
+    vcenter.refresh_from_db()
+    assert vcenter.get_password() == "New-Secret-9"
+
+
+def test_rename_moves_the_schedule(admin):
+    vcenter = factories.VCenterFactory(name="old-name")
+    assert admin.patch(f"/api/vcenters/{vcenter.pk}/", {"name": "new-name"}, format="json").status_code == 200
+    assert list(PeriodicTask.objects.filter(name__startswith="sync vCenter").values_list("name", flat=True)) == [
+        "sync vCenter new-name"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "has spaces"}, "name"),
+        ({"url": "not a url"}, "url"),
+        ({"url": "ftp://vc.example.com/sdk"}, "url"),
+        ({"sync_interval_minutes": 0}, "sync_interval_minutes"),
+        ({"password": ""}, "password"),
+        ({"username": ""}, "username"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field_and_stores_nothing(admin, change, field):
+    response = admin.post("/api/vcenters/", {**NEW, **change}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not VCenter.objects.exists() and not PeriodicTask.objects.filter(name__startswith="sync vCenter").exists()
+
+
+def test_duplicate_names_are_400(admin):
+    factories.VCenterFactory(name="vc-east")
+    response = admin.post("/api/vcenters/", NEW, format="json")
+    assert response.status_code == 400 and "name" in response.json()
+    assert VCenter.objects.count() == 1
+
+
+def test_bad_update_changes_nothing(admin):
+    vcenter = factories.VCenterFactory(password=SECRET)
+    response = admin.patch(f"/api/vcenters/{vcenter.pk}/", {"url": "nope", "username": "x"}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"url"}
+    fresh = VCenter.objects.get(pk=vcenter.pk)
+    assert (fresh.url, fresh.username) == (vcenter.url, vcenter.username)
+
+
+def test_status_fields_are_read_only(admin):
+    vcenter = factories.VCenterFactory()
+    doc = admin.patch(
+        f"/api/vcenters/{vcenter.pk}/", {"last_sync_status": "success", "inventory_stale": True}, format="json"
+    ).json()
+    assert doc["last_sync_status"] == "never" and doc["inventory_stale"] is False
+
+
+def test_delete_removes_the_vcenter_its_inventory_and_schedule(admin, demo):
+    assert PeriodicTask.objects.filter(name="sync vCenter demo-lab").exists()
+    assert admin.delete(f"/api/vcenters/{demo.pk}/").status_code == 204
+    assert not VCenter.objects.exists()
+    assert not PeriodicTask.objects.filter(name="sync vCenter demo-lab").exists()
+    assert admin.get("/api/hosts/").json()["count"] == 0
+
+
+def test_connection_test_reports_the_error_safely(admin, settings):
+    settings.VCENTER_CONNECT_TIMEOUT = 2
+    vcenter = factories.VCenterFactory(url="https://127.0.0.1:9/sdk", password=SECRET)
+    response = admin.post(f"/api/vcenters/{vcenter.pk}/test/")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["ok"] is False and doc["error"] and "127.0.0.1" in doc["error"]
+    assert_no_secret(response, vcenter)
+
+
+@pytest.mark.vcsim
+def test_connection_test_reports_the_version(api_as, lab_vcenter):
+    response = api_as("admin").post(f"/api/vcenters/{lab_vcenter.pk}/test/")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["ok"] is True and doc["version"] and doc["api_type"] == "VirtualCenter"
+    assert_no_secret(response, lab_vcenter)
