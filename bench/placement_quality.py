@@ -609,6 +609,10 @@ def print_cluster(res: dict) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--seeds", help="run the cluster replay for several seeds in one process (e.g. 1-10 or 1,4,7) and print "
+        "the per-seed table of targets and the mean; --out then holds every seed's JSON under 'seeds'"
+    )  # fmt: skip
     p.add_argument("--trials", type=int, default=40, help="busy-GPU patterns per single host (trial 0: all free)")
     p.add_argument("--hosts", type=int, default=64, help="hosts in the mixed cluster")
     p.add_argument("--events", type=int, default=2000, help="arrivals + departures in the stream")
@@ -623,8 +627,70 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _seed_list(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        seeds.extend(range(int(a), int(b or a) + 1))
+    return seeds
+
+
+SEED_COLUMNS = (
+    ("pass GPUs", "weighted_acceptance_passthrough_gpus"),
+    ("vGPU GB", "weighted_acceptance_vgpu_gb"),
+    ("8-GPU", None),
+    ("NVL ok", "nvlink_where_possible"),
+)
+
+
+def _seed_row(res: dict) -> dict[str, tuple[float, float]]:
+    """Per column: (ours, best baseline)."""
+    rows = res["results"]
+
+    def value(r: dict, key: str | None) -> float:
+        v = r["acceptance_by_shape"].get("8-GPU") if key is None else r[key]
+        return v if v is not None else 0.0
+
+    out = {}
+    for label, key in SEED_COLUMNS:
+        ours = value(rows["ours"], key)
+        best = max(value(r, key) for n, r in rows.items() if n != "ours")
+        out[label] = (ours, best)
+    return out
+
+
+def run_seeds(args: argparse.Namespace) -> dict:
+    """The cluster replay over ``--seeds``: the per-seed table (ours / best baseline) and the mean."""
+    per_seed: dict[int, dict] = {}
+    table: dict[int, dict[str, tuple[float, float]]] = {}
+    for seed in _seed_list(args.seeds):
+        args.seed = seed
+        per_seed[seed] = run_cluster(args)
+        table[seed] = _seed_row(per_seed[seed])
+    head = "".join(f"{label + ' ours/best':>24}" for label, _ in SEED_COLUMNS)
+    print(f"{'seed':>5}{head}  targets")
+    for seed, row in table.items():
+        cells = "".join(f"{f'{o:.1%} / {b:.1%}':>24}" for o, b in row.values())
+        met = [row["pass GPUs"][0] >= row["pass GPUs"][1], row["vGPU GB"][0] >= row["vGPU GB"][1],
+               row["8-GPU"][0] >= row["8-GPU"][1], row["NVL ok"][0] >= 1.0]  # fmt: skip
+        missed = [label for (label, _), ok in zip(SEED_COLUMNS, met, strict=True) if not ok]
+        print(f"{seed:>5}{cells}  {'NOT met: ' + ', '.join(missed) if missed else 'all met'}")
+    n = len(table)
+    means = {label: (sum(r[label][0] for r in table.values()) / n, sum(r[label][1] for r in table.values()) / n)
+             for label, _ in SEED_COLUMNS}  # fmt: skip
+    print(f"{'mean':>5}" + "".join(f"{f'{o:.1%} / {b:.1%}':>24}" for o, b in means.values()))
+    return {"benchmark": NAME, "seeds": {str(k): v for k, v in per_seed.items()},
+            "table": {str(k): v for k, v in table.items()}, "mean": means}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.seeds:
+        out = run_seeds(args)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2, default=str))
+        print(f"\nwrote {args.out}")
+        return out
     out: dict = {"benchmark": NAME, "seed": args.seed}
     if not args.skip_single:
         out["single_host"] = run_single_hosts(args.seed, args.trials)

@@ -88,9 +88,12 @@ def plan_cluster(*, request: PlacementRequest, clusters: list[str] | None = None
 
 def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = (), name: str = "smi-host") -> Plan:
     """Plan on one host described by an ``nvidia-smi topo -m`` capture (raises SmiParseError)."""
+    from inventory.topology.bandwidth import link_gbps
     from inventory.topology.smi import parse_smi_topology
 
-    topology = parse_smi_topology(text)
+    board = request.target_board  # --board: the capture's GPUs are this board (its NVLink generation, PCIe gen)
+    bw = {"nvlink_generation": board.nvlink_generation, "pcie_gen": board.pcie_gen} if board else {}
+    topology = parse_smi_topology(text, **bw)
     indices = {g.index for g in topology.gpus}
     for index in busy:
         if index not in indices:
@@ -100,6 +103,9 @@ def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = ()
         {g.index: g.numa_node for g in topology.gpus},
         name=name,
         busy=busy,
+        board=board.key if board else None,
+        memory_mb=board.framebuffer_gb * 1024 if board else 0,
+        unknown_pair_gbps=link_gbps("SYS", pcie_gen=bw.get("pcie_gen")),
     )
     return plan(Fabric((host,)), request)
 

@@ -283,8 +283,75 @@ def parse_smi_topology(
         if readable == 0 and not missing:
             raise SmiParseError("no GPU-to-GPU cell holds a link label (X, NV#, PIX, PXB, PHB, NODE, SYS)", header.line)
         raise SmiParseError("no GPU pair can be determined from the rows present", header.line)
+    if "NUMA Affinity" not in header.info:
+        gpus = _derive_numa(gpus, links, warnings)
+    unknown = [f"GPU{g.index}" for g in gpus if g.numa_node is None]
+    if unknown:
+        warnings.append(
+            f"NUMA node unknown for {', '.join(unknown)}: sets with these GPUs rank after sets whose NUMA "
+            "node is known; capture with a recent nvidia-smi (NUMA Affinity column) to fix"
+        )
     nics = tuple(nic_legend.get(c, c) for c in header.matrix if not _GPU_NAME.match(c))
     return SmiTopology(tuple(gpus), tuple(links), nics, tuple(warnings))
+
+
+def _first_cpu(affinity: str) -> int:
+    m = re.match(r"\d+", affinity)
+    return int(m.group()) if m else 0
+
+
+def _derive_numa(gpus: list[SmiGpu], links: list[SmiLink], warnings: list[str]) -> list[SmiGpu]:
+    """NUMA nodes for a capture without a "NUMA Affinity" column (older nvidia-smi, DGX-1 era).
+
+    Distinct CPU-affinity sets are distinct NUMA nodes (numbered in CPU order); without CPU affinity,
+    GPUs joined by a PCIe path that stays within a socket (PIX, PXB, PHB, NODE) share a node and SYS
+    means different nodes. A SYS pair inside one affinity set contradicts the derivation: nothing is
+    derived then.
+    """
+    if not gpus:
+        return gpus
+    node_of: dict[int, int] = {}
+    if all(g.cpu_affinity for g in gpus):
+        sets = sorted({g.cpu_affinity for g in gpus}, key=lambda a: (_first_cpu(a or ""), a))
+        numbering = {a: i for i, a in enumerate(sets)}
+        node_of = {g.index: numbering[g.cpu_affinity] for g in gpus}
+        how = "distinct CPU-affinity sets"
+    else:
+        parent = {g.index: g.index for g in gpus}
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                i = parent[i]
+            return i
+
+        for link in links:
+            if link.kind in ("PIX", "PXB", "PHB", "NODE"):
+                parent[root(link.a)] = root(link.b)
+        pairs = {(x.a, x.b): x.kind for x in links}
+        for i, a in enumerate(gpus):
+            for b in gpus[i + 1 :]:
+                if root(a.index) != root(b.index) and pairs.get((a.index, b.index)) != "SYS":
+                    warnings.append(
+                        "no NUMA Affinity or CPU Affinity column and the PCIe paths do not separate the GPUs "
+                        "into NUMA nodes (SYS): NUMA left unknown"
+                    )
+                    return gpus
+        roots = sorted({root(g.index) for g in gpus})
+        node_of = {g.index: roots.index(root(g.index)) for g in gpus}
+        how = "the PCIe paths (SYS between GPUs means different NUMA nodes)"
+    for x in links:
+        if x.kind == "SYS" and node_of[x.a] == node_of[x.b]:
+            warnings.append(
+                f"GPU{x.a}/GPU{x.b} are SYS apart but share a CPU affinity: NUMA nodes not derived, left unknown"
+            )
+            return gpus
+    warnings.append(
+        f"no NUMA Affinity column: NUMA nodes derived from {how}; node numbers follow the CPU order, "
+        "not necessarily the OS numbering"
+    )
+    return [
+        SmiGpu(g.index, node_of[g.index], g.cpu_affinity, g.gpu_numa_id) if g.numa_node is None else g for g in gpus
+    ]
 
 
 def _gpu_from_row(

@@ -40,8 +40,8 @@ class GpuChoiceSerializer(serializers.Serializer):
 
 
 class BottleneckSerializer(serializers.Serializer):
-    label = serializers.CharField(help_text="Weakest link of the GPU set: NV18, PIX, SYS ...; LOCAL for one GPU")
-    gbps = serializers.FloatField(help_text="GB/s per direction of that link; 0 for one GPU")
+    label = serializers.CharField(help_text="Weakest link of the GPU set's best ring: NV18, PIX, SYS ...")
+    gbps = serializers.FloatField(help_text="GB/s per direction of that link")
 
 
 class CandidateSerializer(serializers.Serializer):
@@ -50,7 +50,12 @@ class CandidateSerializer(serializers.Serializer):
     vcenter = serializers.CharField(default="", help_text="The host's vCenter")
     gpus = GpuChoiceSerializer(many=True)
     score = serializers.FloatField(help_text="Higher is better; the integer part is the bottleneck in GB/s")
-    bottleneck = BottleneckSerializer()
+    bottleneck = BottleneckSerializer(
+        allow_null=True, help_text="Weakest link of the GPU set; null for a single GPU (no GPU-to-GPU link)"
+    )
+    interconnect = serializers.CharField(
+        help_text='The bottleneck in words: "NV12 318 GB/s", or "single GPU" for a 1-GPU set'
+    )
     numa_nodes = serializers.ListField(child=serializers.IntegerField())
     explanation = serializers.ListField(child=serializers.CharField())
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from placement.engine.gpuset import LEAVE_SIZES
 
-KEY_TERMS = ("class", "interconnect", "numa", "pcie", "leave", "balance", "fragmentation", "policy", "headroom")
+KEY_TERMS = (
+    "class", "whole", "interconnect", "numa", "pcie", "leave", "fragmentation", "balance", "policy", "headroom"
+)  # fmt: skip
 CLASS_LABELS = {-1: "LOCAL", 0: "NVLINK", 1: "NVLINK", 2: "PIX", 3: "PXB", 4: "PHB", 5: "NODE", 6: "SYS"}
 
 
@@ -25,14 +28,62 @@ def link_text(label: str, gbps: float) -> str:
     return f"{label} {fmt_gbps(gbps)} GB/s"
 
 
+NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
+
+
+def _count(n: float, what: tuple[str, str] | str) -> str:
+    k = round(abs(n))
+    word = NUMBER_WORDS[k] if k < len(NUMBER_WORDS) else str(k)
+    one, many = (what, what + "s") if isinstance(what, str) else what
+    return f"{word} {one if k == 1 else many}"
+
+
+def _group_name(size: int, nvlink: bool, nvswitch: bool) -> tuple[str, str]:
+    if nvswitch:
+        return (f"whole {size}-GPU Fabric Manager partition", f"whole {size}-GPU Fabric Manager partitions")
+    if nvlink:
+        return ("whole NVLink pair", "whole NVLink pairs") if size == 2 else (
+            f"whole {size}-GPU NVLink set", f"whole {size}-GPU NVLink sets")  # fmt: skip
+    what = "pair" if size == 2 else f"{size}-GPU set"
+    return (f"{what} on the host's best link class", f"{what}s on the host's best link class")
+
+
+def _groups(vector: Sequence[float], *, nvswitch: bool, sign: int = 1) -> list[str]:
+    """Phrases for a capacity vector (``gpuset.leave_vector``/``leave_loss``): NVLink sets, then best-class
+    sets that are not already counted as NVLink ones."""
+    n = len(LEAVE_SIZES)
+    if len(vector) != 2 * n:
+        return []
+    nv, best = vector[:n], vector[n:]
+    parts = []
+    for size, x in zip(LEAVE_SIZES, nv, strict=True):
+        if sign * x > 0:
+            parts.append(_count(x, _group_name(size, True, nvswitch)))
+    if not nvswitch:
+        for size, x, y in zip(LEAVE_SIZES, best, nv, strict=True):
+            if sign * (x - y) > 0 and sign * x > 0:
+                parts.append(_count(x if not y else x - y, _group_name(size, False, nvswitch)))
+    return parts
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+@lru_cache(maxsize=4096)
 def leave_text(leave: Sequence[float], *, nvswitch: bool) -> str:
+    """'leaves two whole NVLink pairs and one free 4-GPU set on its best link class free'."""
     if not leave:
         return ""
-    if nvswitch:
-        parts = [f"{int(n)} x {size}-GPU" for size, n in zip(LEAVE_SIZES, leave, strict=True) if n]
-        return "leaves whole Fabric Manager partitions free: " + (", ".join(parts) if parts else "none of 2+ GPUs")
-    parts = [f"{size} GPUs at {fmt_gbps(g)} GB/s" for size, g in zip(LEAVE_SIZES, leave, strict=True) if g > 0]
-    return "leaves free rings: " + (", ".join(parts) if parts else "no multi-GPU set")
+    parts = _groups(leave, nvswitch=nvswitch)
+    return f"leaves {_join(parts)}" if parts else "leaves no multi-GPU set free"
+
+
+@lru_cache(maxsize=4096)
+def cost_text(loss: Sequence[float], *, nvswitch: bool) -> str:
+    """'uses up one whole NVLink pair'; empty when the choice costs no whole group."""
+    parts = _groups(loss, nvswitch=nvswitch, sign=-1)
+    return f"uses up {_join(parts)}" if parts else ""
 
 
 def compare(
@@ -44,29 +95,49 @@ def compare(
     their_link: tuple[str, float],
     my_numa: int,
     their_numa: int,
+    mine_words: dict[str, str] | None = None,
+    theirs_words: dict[str, str] | None = None,
 ) -> str:
-    """'beats esx-02: NV18 477 GB/s vs PIX 31.5 GB/s' naming the first ranking term that differs."""
+    """'beats esx-02: NV18 477 GB/s vs PIX 31.5 GB/s' naming the first ranking term that differs.
+
+    ``mine_words``/``theirs_words``: each side's own sentences for terms whose values are vectors
+    ("leave": what the choice uses up and leaves; "fragmentation"; "numa"), so the comparison reads as
+    words, never as a vector of numbers.
+    """
+    mw, tw = mine_words or {}, theirs_words or {}
+    other = "the runner-up" if verb == "beats" else other_host
     for term, a, b in zip(KEY_TERMS, mine, theirs, strict=False):
         if a == b:
             continue
-        if term == "class":
+        if term == "class" and "class" in mw and "class" in tw:
+            detail = f"{mw['class']}; {other}: {tw['class']}"
+        elif term == "class":
             detail = (
                 "its set reaches the best link class its host offers, the other's falls below it"
                 if a > b
                 else "its set falls below the best link class its host offers, the other's reaches it"
             )
+        elif term == "whole":
+            detail = (
+                "keeps the last wholly free host of its type whole; the other would break it"
+                if a > b
+                else "breaks the last wholly free host of its type; the other keeps it whole"
+            )
         elif term == "interconnect":
             detail = f"{link_text(*my_link)} vs {link_text(*their_link)}"
         elif term == "numa":
-            detail = f"{my_numa} NUMA node(s) vs {their_numa}"
+            detail = f"{mw.get('numa', _nodes(my_numa))}; {other}: {tw.get('numa', _nodes(their_numa))}"
         elif term == "pcie":
             detail = f"PCIe proximity cost {-a} vs {-b}"
         elif term == "leave":
-            detail = f"leaves more behind ({_vec(a)} vs {_vec(b)} for {'/'.join(map(str, LEAVE_SIZES))} GPUs)"
+            detail = f"{mw.get('leave', 'leaves more free')}; {other} {tw.get('leave', 'leaves less')}"
         elif term == "balance":
             detail = f"CPU/GPU balance mismatch {-a:.3f} vs {-b:.3f} (free GB per free vCPU against the VM's)"
         elif term == "fragmentation":
-            detail = f"fragments less ({_vec(a)} vs {_vec(b)})"
+            if "fragmentation" in mw and "fragmentation" in tw:
+                detail = f"fragments less: {mw['fragmentation']}; {other}: {tw['fragmentation']}"
+            else:
+                detail = "fragments less"
         elif term == "headroom":
             detail = f"CPU/memory headroom {b_fmt(a)} vs {b_fmt(b)}"
         else:
@@ -75,8 +146,8 @@ def compare(
     return f"ties with {other_host}; ordered by host name"
 
 
-def _vec(v) -> str:
-    return "/".join(fmt_gbps(float(x)) for x in v) if isinstance(v, tuple) else str(v)
+def _nodes(n: int) -> str:
+    return "NUMA node unknown" if n == 0 else f"{_count(n, 'NUMA node')}"
 
 
 def b_fmt(v) -> str:

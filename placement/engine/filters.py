@@ -25,6 +25,7 @@ from placement.engine.vgpu import (
     TimeslicedGpu,
     board_of,
     capacity_gb,
+    consumer_problem,
     equal_size_max,
     mixed_refusal,
     timesliced_view,
@@ -168,7 +169,31 @@ class HasGpus:
         return SUCCESS
 
 
-HOST_FILTERS = (HostUsable(), ClusterScope(), HasGpus(), BoardModel(), FramebufferMinimum(), Admission())
+class ConsumersReadable:
+    """Every running time-sliced consumer must name a profile (or device group) the engine can size:
+    otherwise the host's free memory is unknown, so only that host is rejected, with the reason."""
+
+    name = "ConsumersReadable"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        for g in host.gpus:
+            if g.graphics_type != "sharedDirect":
+                continue
+            problem = consumer_problem(g)
+            if problem:
+                return fail(self.name, "consumer", f"cannot interpret a running consumer: {problem}")
+        return SUCCESS
+
+
+HOST_FILTERS = (
+    HostUsable(),
+    ClusterScope(),
+    HasGpus(),
+    BoardModel(),
+    FramebufferMinimum(),
+    Admission(),
+    ConsumersReadable(),
+)
 
 
 # ---------------------------------------------------------------- GPU filters

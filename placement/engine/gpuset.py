@@ -4,9 +4,10 @@ Sets are bitmasks over the host's GPUs in pci-id order. A set is scored lexicogr
 (a) the bottleneck of its best ring: the largest ``t`` such that a Hamiltonian cycle through the set
     uses only links of at least ``t`` GB/s (what a ring all-reduce actually gets);
 (b) fewer NUMA nodes spanned; (c) PCIe proximity: smaller sum of link-class ranks over all pairs;
-(d) what it leaves behind among the remaining eligible GPUs: on NVSwitch boards the number of whole
-    free Fabric Manager partitions per size (8, 4, 2), otherwise the best ring bottleneck still
-    achievable by a set of 8, 4 and 2 GPUs.
+(d) what it leaves behind among the remaining eligible GPUs, as capacity: per size (8, 4, 2) how many
+    disjoint NVLink-class sets remain (on NVSwitch boards: whole free Fabric Manager partitions), then how
+    many disjoint sets of the best class the host type reaches for that size (NVLink counted apart from
+    slower classes, so a PCIe pair never stands in for an NVLink pair).
 Remaining ties go to the lowest pci ids.
 
 The criteria are applied in stages (all sets by (a), the survivors by (b), ...), so (d), the expensive
@@ -24,8 +25,11 @@ from placement.engine.lru import Lru
 from placement.engine.model import NVLINK_CLASS, HostState, link_rank
 
 RESULTS_PER_TOPOLOGY = 4096  # GPU-set searches kept per topology (free mask x k x interconnect)
+CAPACITY_PER_TOPOLOGY = 8192  # leave-behind capacity vectors kept per topology (free mask)
 
 LEAVE_SIZES = (8, 4, 2)
+# leave vector layout: NVLink-class sets per LEAVE_SIZES, then best-class sets per LEAVE_SIZES
+LEAVE_PARTS = ("nvlink", "best")
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,11 @@ class SetScore:
     bottleneck_label: str  # NV18, NVSWITCH, PIX, SYS ...; LOCAL for one GPU
     numa_count: int
     pcie_cost: int
-    leave: tuple[float, ...]  # per LEAVE_SIZES: best ring bottleneck, or whole partitions on NVSwitch boards
+    leave: tuple[float, ...]  # capacity left: NVLink-class then best-class disjoint sets, each per LEAVE_SIZES
     leave_before: tuple[float, ...] = ()  # the same vector before the choice (all eligible GPUs free)
     ring_class: int = -1  # link class (model.link_rank) a ring through the set keeps to; -1 for one GPU
     best_class: int = -1  # the best class any k GPUs of this host reach when all are free; -1 for k < 2
+    groups_broken: int = 0  # intact NVLink groups / Fabric Manager partitions the set takes GPUs from
 
     @property
     def key(self) -> tuple:
@@ -94,6 +99,34 @@ class Topology:
         self._class: dict[int, int] = {}
         self._best_class: dict[int, int] = {}
         self.results: Lru[SearchResult] = Lru(RESULTS_PER_TOPOLOGY)
+        self.groups = tuple(p for p in partitions if p & (p - 1)) if partitions else nvlink_components(self)
+        self.capacity: Lru[tuple[float, ...]] = Lru(CAPACITY_PER_TOPOLOGY)
+        self._pack: Lru[int] = Lru(CAPACITY_PER_TOPOLOGY * 4)
+
+    def disjoint_sets(self, free: int, size: int, max_class: int) -> int:
+        """Most disjoint ``size``-subsets of ``free`` whose ring keeps to link class ``max_class`` or better
+        (exact: branch on the lowest free GPU, memoised per free mask)."""
+        if size < 2 or max_class < 0 or bin(free).count("1") < size:
+            return 0
+        key = (free, size, max_class)
+        hit = self._pack.get(key)
+        if hit is not None:
+            return hit
+        low = free & -free
+        rest = free ^ low
+        best = self.disjoint_sets(rest, size, max_class)  # the lowest GPU in no set
+        for combo in combinations(bits(rest), size - 1):
+            m = _mask(combo) | low
+            if self.ring_class(m) <= max_class:
+                best = max(best, 1 + self.disjoint_sets(free & ~m, size, max_class))
+                if best == bin(free).count("1") // size:
+                    break  # every free GPU is in a set: no packing does better
+        self._pack.put(key, best)
+        return best
+
+    def groups_broken(self, free: int, mask: int) -> int:
+        """How many intact (wholly free) NVLink groups or Fabric Manager partitions ``mask`` takes GPUs from."""
+        return sum(1 for g in self.groups if g & free == g and g & mask)
 
     def adjacency(self, t: float, nv_only: bool) -> list[int]:
         key = (t, nv_only)
@@ -219,6 +252,26 @@ class Topology:
         return best
 
 
+def nvlink_components(topo: Topology) -> tuple[int, ...]:
+    """Masks of the host's NVLink-connected groups of two or more GPUs (a bridged pair, a hybrid cube mesh)."""
+    seen = 0
+    out = []
+    for start in range(topo.n):
+        if seen >> start & 1:
+            continue
+        comp, stack = 0, [start]
+        while stack:
+            i = stack.pop()
+            if comp >> i & 1:
+                continue
+            comp |= 1 << i
+            stack.extend(j for j in range(topo.n) if topo.nv[i][j] and not comp >> j & 1)
+        seen |= comp
+        if comp & (comp - 1):
+            out.append(comp)
+    return tuple(out)
+
+
 def link_rank_of_label(label: str) -> int:
     return 0 if label.startswith("NV") else link_rank(label)
 
@@ -295,6 +348,7 @@ def hamiltonian_cycle(adj: list[int], mask: int, members: list[int]) -> bool:
 TOPOLOGIES_MAX = 1024
 _TOPOLOGIES: Lru[Topology] = Lru(TOPOLOGIES_MAX)
 _STATS = {"hits": 0, "misses": 0, "sets_scored": 0}
+_LINK_SIGS: Lru[tuple] = Lru(TOPOLOGIES_MAX * 4)
 
 
 def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
@@ -304,10 +358,17 @@ def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
     order = tuple(sorted(g.pci_id for g in host.gpus))
     gpus = {g.pci_id: g for g in host.gpus}
     links = host.links
-    link_sig = tuple(
-        (lk.kind, lk.gbps, lk.nvlinks)
-        for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
-    )
+    # Hosts derived from one another (reservations, simulations) share their links mapping: its part of the
+    # signature is kept per mapping object (the cache holds the object, so its id cannot be reused meanwhile).
+    cached = _LINK_SIGS.get((id(links), order))
+    if cached is not None and cached[0] is links:
+        link_sig = cached[1]
+    else:
+        link_sig = tuple(
+            (lk.kind, lk.gbps, lk.nvlinks)
+            for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
+        )
+        _LINK_SIGS.put((id(links), order), (links, link_sig))
     switch_ids: dict[str, int] = {}
     switches = tuple(
         None if gpus[p].pcie_switch is None else switch_ids.setdefault(gpus[p].pcie_switch, len(switch_ids))
@@ -334,6 +395,7 @@ def search_stats() -> dict[str, int]:
 
 def reset_search_cache() -> None:
     _TOPOLOGIES.clear()
+    _LINK_SIGS.clear()
     for k in _STATS:
         _STATS[k] = 0
 
@@ -342,16 +404,26 @@ def reset_search_cache() -> None:
 
 
 def search(
-    topo: Topology, free: int, k: int, interconnect: str = "any", *, use_partitions: bool = True
+    topo: Topology,
+    free: int,
+    k: int,
+    interconnect: str = "any",
+    *,
+    use_partitions: bool = True,
+    fractional: bool = False,
 ) -> SearchResult:
-    """Best k-subset of ``free`` under ``interconnect``; cached per (topology, free, k, interconnect)."""
-    key = (free, k, interconnect, use_partitions)
+    """Best k-subset of ``free`` under ``interconnect``; cached per (topology, free, k, interconnect).
+
+    ``fractional``: the set is for fractional vGPUs, which cannot use NVLink P2P: instead of the ring
+    bottleneck the first criterion is how few intact NVLink groups / Fabric Manager partitions it breaks.
+    """
+    key = (free, k, interconnect, use_partitions, fractional)
     hit = topo.results.get(key)
     if hit is not None:
         _STATS["hits"] += 1
         return hit
     _STATS["misses"] += 1
-    result = _search(topo, free, k, interconnect, use_partitions)
+    result = _search(topo, free, k, interconnect, use_partitions, fractional)
     topo.results.put(key, result)
     return result
 
@@ -382,7 +454,9 @@ def _meets(topo: Topology, mask: int, interconnect: str) -> bool:
     return True
 
 
-def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool) -> SearchResult:
+def _search(
+    topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool, fractional: bool = False
+) -> SearchResult:
     n_free = bin(free).count("1")
     if n_free < k:
         return SearchResult(None, 0, f"needs {k} GPUs, {n_free} eligible")
@@ -395,9 +469,16 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
     nv_only = interconnect == "nvlink" and k > 1
     _STATS["sets_scored"] += len(candidates)
     # (a) ring bottleneck, with the upper bound pruning sets that cannot reach the current best
-    best_a = -1.0
+    best_a = float("-inf") if fractional else -1.0
     tier: list[tuple[int, float]] = []
     for m in candidates:
+        if fractional:
+            a = float(-topo.groups_broken(free, m))
+            if a > best_a:
+                best_a, tier = a, [(m, a)]
+            elif a == best_a:
+                tier.append((m, a))
+            continue
         if k > 3 and ring_upper_bound(topo, bits(m), nv_only) < best_a:
             continue
         a = topo.ring(m, nv_only) if k > 1 else 0.0
@@ -422,6 +503,8 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
         m, a = tier_c[0]
         tier_d = [(m, a, leave_vector(topo, free & ~m, use_partitions))]
     m, a, lv = min(tier_d, key=lambda t: bits(t[0]))
+    if fractional:
+        a = round(topo.ring(m), 1) if k > 1 else 0.0  # reported, not ranked
     best = SetScore(
         mask=m,
         bottleneck_gbps=a,
@@ -432,6 +515,7 @@ def _search(topo: Topology, free: int, k: int, interconnect: str, use_partitions
         leave_before=leave_vector(topo, free, use_partitions),
         ring_class=topo.ring_class(m) if k > 1 else -1,
         best_class=topo.best_class(k) if k > 1 else -1,
+        groups_broken=topo.groups_broken(free, m),
     )
     return SearchResult(best, len(candidates))
 
@@ -443,11 +527,28 @@ def _keep_min(items, key):
 
 
 def leave_vector(topo: Topology, remaining: int, use_partitions: bool = True) -> tuple[float, ...]:
+    """Capacity left in ``remaining``: (NVLink-class sets of 8, 4, 2; best-class sets of 8, 4, 2).
+
+    NVSwitch boards count whole free Fabric Manager partitions in both halves; other hosts count the
+    most disjoint sets whose ring stays on NVLink, then the most disjoint sets reaching the best class
+    the host type reaches for that size (on a host without NVLink: its best PCIe class). Cached per
+    topology and free mask (LRU-bounded).
+    """
+    key = (remaining, use_partitions)
+    hit = topo.capacity.get(key)
+    if hit is not None:
+        return hit
     if topo.partitions and use_partitions:
-        return tuple(
+        whole = tuple(
             float(sum(1 for p in topo.partitions if p & remaining == p and bin(p).count("1") == s)) for s in LEAVE_SIZES
         )
-    return tuple(topo.best_of_size(remaining, s) for s in LEAVE_SIZES)
+        value = whole + whole
+    else:
+        nv = tuple(float(topo.disjoint_sets(remaining, s, 1)) for s in LEAVE_SIZES)
+        best = tuple(float(topo.disjoint_sets(remaining, s, topo.best_class(s))) for s in LEAVE_SIZES)
+        value = nv + best
+    topo.capacity.put(key, value)
+    return value
 
 
 def mask_of(order: tuple[str, ...], pci_ids) -> int:

@@ -206,7 +206,7 @@ def mig_view(gpu: GpuState) -> MigGpu | None:
             view = view.with_instance(MigInstance(c.vm, profile, c.mig_slot))
         else:
             pending.append((c.vm, profile))
-    for vm, profile in pending:
+    for vm, profile in sorted(pending, key=lambda x: x[0]):  # inferred in VM-name order
         slot = choose_slot(view, profile)
         if slot is not None:
             view = view.with_instance(MigInstance(vm, profile, slot))

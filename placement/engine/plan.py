@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from placement.engine import gpuset, mig, vgpu
-from placement.engine.explain import compare
+from placement.engine.explain import KEY_TERMS, compare, cost_text, leave_text
 from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
@@ -40,17 +40,37 @@ def rank_hosts(
 ) -> tuple[list[Candidate], list[Rejection]]:
     proposals: list[tuple[tuple, tuple[str, ...], Proposal]] = []
     rejected: list[Rejection] = []
+    last_whole = _last_whole_hosts(hosts)
     for host in hosts:
         outcome = evaluate_host(host, ctx)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
         else:
+            if last_whole and host.ident in last_whole and len(outcome.choices) < len(host.gpus):
+                outcome = evolve(outcome, last_whole=True)
             key, lines = score_all(outcome)
             proposals.append((key, lines, outcome))
     proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
     proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
     rejected.sort(key=lambda r: (r.host, r.vcenter))
     return _candidates(proposals, vm_index), rejected
+
+
+WHOLE_HOST_GPUS = 8  # hosts of at least this many GPUs count as "whole" hosts worth keeping free
+
+
+def _type_of(host: HostState) -> tuple:
+    return (gpuset.signature_of(host)[0], tuple(g.board or g.model for g in host.gpus))
+
+
+def _last_whole_hosts(hosts: Sequence[HostState]) -> set[tuple]:
+    """Idents of hosts of 8+ GPUs with every GPU free that are the only such host of their type (topology and
+    boards): a request smaller than the host avoids breaking the last of them while another host fits."""
+    out: dict[tuple, list] = {}
+    for h in hosts:
+        if len(h.gpus) >= WHOLE_HOST_GPUS and all(not g.consumers and not g.reserved for g in h.gpus):
+            out.setdefault(_type_of(h), []).append(h.ident)
+    return {v[0] for v in out.values() if len(v) == 1}
 
 
 def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_index: int) -> list[Candidate]:
@@ -81,6 +101,7 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
                     other_link,
                     len(p.numa_nodes),
                     len(other[2].numa_nodes),
+                    *_words_if_needed(mine, theirs, p, other[2]),
                 ),
             )
         out.append(
@@ -98,6 +119,35 @@ def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_ind
             )
         )
     return out
+
+
+WORD_TERMS = frozenset({"class", "numa", "leave", "fragmentation"})
+
+
+def _words_if_needed(mine: tuple, theirs: tuple, p: Proposal, q: Proposal) -> tuple[dict | None, dict | None]:
+    """Each side's sentences, built only when the first differing ranking term is said in them."""
+    term = next((t for t, a, b in zip(KEY_TERMS, mine, theirs, strict=False) if a != b), None)
+    return (_words(p), _words(q)) if term in WORD_TERMS else (None, None)
+
+
+def _words(p: Proposal) -> dict[str, str]:
+    """The proposal's own sentences for the comparison with its neighbour in the ranking."""
+    words = {"numa": "NUMA node unknown" if p.numa_unknown or not p.numa_nodes else (
+        f"NUMA node {p.numa_nodes[0]}" if len(p.numa_nodes) == 1 else
+        f"spans NUMA nodes {', '.join(map(str, p.numa_nodes))}")}  # fmt: skip
+    s = p.set_score
+    if s is not None:
+        cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch) or "uses up no whole free group"
+        leave = leave_text(s.leave, nvswitch=p.host.nvswitch)
+        extra = ", breaks the last wholly free host of its type" if p.last_whole else ""
+        words["leave"] = f"{cost}{extra} ({leave})"
+    if p.frag_text:
+        words["fragmentation"] = p.frag_text
+    if s is not None and p.request.fractional and len(p.choices) > 1:
+        n = s.groups_broken
+        what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
+        words["class"] = f"takes GPUs from {n} whole {what}{'s' if n != 1 else ''} (fractional vGPUs cannot use them)"
+    return words
 
 
 def _link(p: Proposal) -> tuple[str, float]:
@@ -140,17 +190,43 @@ def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection
         return Rejection(host.name, tuple(reasons))
     r = ctx.request
     if k == 1 and r.consumption in ("vgpu", "device-group") and ctx.profile is not None:
-        return _single_vgpu(host, ctx, eligible)
-    if k == 1 and r.consumption == "mig" and ctx.profile is not None:
-        return _single_mig(host, ctx, eligible)
-    return _gpu_set(host, ctx, eligible, verdicts.refused)
+        outcome = _single_vgpu(host, ctx, eligible)
+    elif k == 1 and r.consumption == "mig" and ctx.profile is not None:
+        outcome = _single_mig(host, ctx, eligible)
+    else:
+        outcome = _gpu_set(host, ctx, eligible, verdicts.refused)
+    note = offsets_note(host) if r.consumption in ("vgpu", "device-group", "mig") else ""
+    if note and isinstance(outcome, Proposal):
+        outcome = evolve(outcome, notes=(*outcome.notes, note))
+    return outcome
+
+
+OFFSETS_INFERRED = (
+    "placement IDs of running vGPUs inferred in VM-name order; import `nvidia-smi vgpu -q` for exact ones"
+)
+OFFSETS_EXACT = "placement IDs and MIG slots of running vGPUs are exact (imported)"
+
+
+def offsets_note(host: HostState) -> str:
+    """Whether the offsets of the host's running mixed-size vGPUs and MIG instances are exact or inferred."""
+    exact = inferred = 0
+    for g in host.gpus:
+        e, i = vgpu.offsets_known(g)
+        exact, inferred = exact + e, inferred + i
+    if inferred:
+        mig_note = " (MIG slots: `nvidia-smi mig -lgi`)" if any(g.mig_enabled for g in host.gpus) else ""
+        return f"{OFFSETS_INFERRED}{mig_note} ({inferred} of {exact + inferred} running)"
+    return OFFSETS_EXACT if exact else ""
 
 
 def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposal | Rejection:
     r = ctx.request
     topo, order = gpuset.topology_for(host)
     free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
-    result = gpuset.search(topo, free, r.gpus_per_vm, r.effective_interconnect)
+    fractional = r.fractional and r.gpus_per_vm > 1
+    result = gpuset.search(
+        topo, free, r.gpus_per_vm, r.effective_interconnect, use_partitions=not fractional, fractional=fractional
+    )
     if result.best is None:
         reasons = [result.reason, *aggregate(refused, len(host.gpus))]
         return Rejection(host.name, tuple(reasons[:5]))
@@ -158,6 +234,7 @@ def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposa
     by_pci = {f.gpu.pci_id: f for f in eligible}
     choices = tuple(_choice(by_pci[p], ctx) for p in chosen)
     numa = tuple(sorted({by_pci[p].gpu.numa_node for p in chosen if by_pci[p].gpu.numa_node is not None}))
+    numa_unknown = any(by_pci[p].gpu.numa_node is None for p in chosen)
     notes = []
     if r.consumption == "dynamic-passthrough" and r.gpus_per_vm > 1:
         notes.append(
@@ -165,7 +242,7 @@ def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposa
         )
     if r.consumption in ("vgpu", "device-group") and r.gpus_per_vm > 1 and r.consumption != "device-group":
         notes.append("the host assigns each vGPU by its policy; a device group keeps this set together")
-    return Proposal(host, r, choices, result.best, numa, notes=tuple(notes))
+    return Proposal(host, r, choices, result.best, numa, notes=tuple(notes), numa_unknown=numa_unknown)
 
 
 def _choice(f: GpuFacts, ctx: RequestContext) -> GpuChoice:
@@ -224,7 +301,9 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         frag_text = f"{uses}; GPU {view.pci_id} will hold {after.count()} vGPUs"
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, placement_gb=start, profile=profile.name)
-    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text)
+    return Proposal(
+        host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text, numa_unknown=not _numa(f)
+    )
 
 
 def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:
@@ -246,7 +325,7 @@ def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Re
     )
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, mig_slot=slot, profile=profile.name)
-    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text)
+    return Proposal(host, ctx.request, (choice,), None, _numa(f), frag, frag_text, numa_unknown=not _numa(f))
 
 
 # ---------------------------------------------------------------- replicas and reservations

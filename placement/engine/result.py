@@ -33,16 +33,24 @@ class Candidate:
         return ("pk", self.host_id) if self.host_id is not None else ("name", self.vcenter, self.host)
 
     def to_dict(self) -> dict:
+        """JSON shape; ``bottleneck`` is null for a single GPU (no link to name) and ``interconnect`` says
+        it in words: "single GPU", or "NV12 318 GB/s" for a set."""
+        single = len(self.gpus) < 2
         return {
             "host": self.host,
             "host_id": self.host_id,
             "vcenter": self.vcenter,
             "gpus": [_gpu_dict(g) for g in self.gpus],
             "score": self.score,
-            "bottleneck": {"label": self.bottleneck[0], "gbps": self.bottleneck[1]},
+            "bottleneck": None if single else {"label": self.bottleneck[0], "gbps": self.bottleneck[1]},
+            "interconnect": "single GPU" if single else f"{self.bottleneck[0]} {_gbps(self.bottleneck[1])} GB/s",
             "numa_nodes": list(self.numa_nodes),
             "explanation": list(self.explanation),
         }
+
+
+def _gbps(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
 def _gpu_dict(g: GpuChoice) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from placement.engine.explain import class_text, fmt_gbps, leave_text
+from placement.engine.explain import class_text, cost_text, fmt_gbps, leave_text
 from placement.engine.gpuset import LEAVE_SIZES, SetScore
 from placement.engine.model import UNKNOWN_CAPACITY, HostState
 from placement.engine.request import PlacementRequest
@@ -38,6 +38,12 @@ class Proposal:
     frag_text: str = ""
     policy_text: str = ""
     notes: tuple[str, ...] = ()
+    numa_unknown: bool = False  # some GPU of the set has no known NUMA node
+    last_whole: bool = False  # the set breaks the last wholly free host of its type (set by the planner)
+
+    @property
+    def groups_broken(self) -> int:
+        return self.set_score.groups_broken if self.set_score is not None else 0
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,9 @@ class LinkClassFitScorer:
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
-        if s is None or len(p.choices) < 2 or p.request.fractional or s.best_class < 0:
+        if s is not None and len(p.choices) > 1 and p.request.fractional:
+            return _fractional_groups(self.name, p, s)
+        if s is None or len(p.choices) < 2 or s.best_class < 0:
             return Score(self.name, 0, "")
         k = len(p.choices)
         got, best = class_text(s.ring_class), class_text(s.best_class)
@@ -69,27 +77,74 @@ class LinkClassFitScorer:
         )
 
 
+def _fractional_groups(name: str, p: Proposal, s: SetScore) -> Score:
+    """Fractional vGPUs cannot use NVLink: they pay for every intact NVLink group or Fabric Manager
+    partition they take GPUs from, so full-size multi-GPU VMs keep those groups."""
+    what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
+    n = s.groups_broken
+    if n == 0:
+        return Score(name, 0, f"fractional vGPUs: takes no GPU of a whole {what}")
+    plural = "s" if n > 1 else ""
+    return Score(
+        name,
+        -n,
+        f"fractional vGPUs: takes GPUs from {n} whole {what}{plural}, which full-size multi-GPU VMs could use; "
+        "ranked after hosts where it breaks fewer",
+    )
+
+
+class WholeHostScorer:
+    """-1 when a multi-GPU set would break the last wholly free host of its type (8+ GPUs) while other hosts
+    fit: the set still gets its host type's best class elsewhere (``LinkClassFit`` comes first), and the
+    whole host stays for a VM that needs all its GPUs. Single GPUs weigh this inside ``LeaveBehind``, after
+    whole NVLink groups."""
+
+    name = "WholeHost"
+
+    def score(self, p: Proposal) -> Score:
+        if p.last_whole and len(p.choices) > 1:
+            return Score(
+                self.name,
+                -1,
+                "breaks the last wholly free host of its type: ranked after hosts that keep one whole",
+            )
+        return Score(self.name, 0, "")
+
+
 class InterconnectScorer:
+    """Ring bottleneck of the set; not scored for fractional vGPUs, which cannot use NVLink P2P."""
+
     name = "Interconnect"
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
         if s is None or len(p.choices) < 2:
             return Score(self.name, 0.0, "")
+        if p.request.fractional:
+            return Score(self.name, 0.0, "fractional vGPUs do not use NVLink P2P: link bandwidth is not scored")
         link = f"{s.bottleneck_label} {fmt_gbps(s.bottleneck_gbps)} GB/s"
         text = f"bottleneck {link} (best ring through {len(p.choices)} GPUs)"
-        if p.request.fractional:
-            text += "; fractional vGPUs do not use NVLink P2P"
         return Score(self.name, s.bottleneck_gbps, text)
 
 
+# Unknown NUMA ranks below any known placement: no host has more NUMA nodes than this.
+NUMA_UNKNOWN_VALUE = -64
+
+
 class NumaScorer:
+    """Fewer NUMA nodes spanned is better; a set with a GPU of unknown NUMA node ranks below every known one
+    (nothing says its vCPUs and memory can be kept near the GPUs)."""
+
     name = "Numa"
 
     def score(self, p: Proposal) -> Score:
         nodes = p.numa_nodes
-        if not nodes:
-            return Score(self.name, 0, "NUMA node unknown")
+        if p.numa_unknown or not nodes:
+            return Score(
+                self.name,
+                NUMA_UNKNOWN_VALUE,
+                "NUMA node unknown: ranked after hosts whose GPUs' NUMA node is known",
+            )
         if len(nodes) == 1:
             return Score(self.name, -1, f"NUMA node {nodes[0]}: place the VM's vCPUs and memory there")
         return Score(self.name, -len(nodes), f"spans NUMA nodes {', '.join(map(str, nodes))}")
@@ -106,25 +161,29 @@ class PcieProximityScorer:
 
 
 class LeaveBehindScorer:
+    """What the choice costs future requests, as capacity: whole NVLink groups first, then whether it breaks
+    the last wholly free host of its type, then best-class sets. Multi-GPU requests weigh large sets
+    first (8, 4, 2); a single GPU weighs pairs first, so it takes a GPU whose fast partner is busy (a hole)
+    before it splits an intact pair or an empty host."""
+
     name = "LeaveBehind"
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
         if s is None:
             return Score(self.name, (), "")
+        loss = s.leave_loss
+        n = len(LEAVE_SIZES)
+        nv, best = loss[:n], loss[n:]
+        single = len(p.choices) == 1
+        last = -1.0 if p.last_whole and single else 0.0
         text = leave_text(s.leave, nvswitch=p.host.nvswitch)
-        if len(p.choices) == 1:
-            # one GPU: compare the cost smallest group first, so a single GPU fills a hole or takes from a
-            # large free block before it breaks a fast pair that a multi-GPU VM could use
-            sizes = tuple(reversed(LEAVE_SIZES))
-            loss = tuple(reversed(s.leave_loss))
-            if any(loss):
-                parts = ", ".join(f"{size}-GPU {fmt_gbps(-x)}" for size, x in zip(sizes, loss, strict=True) if x)
-                text += f"; costs {parts} {'partitions' if p.host.nvswitch else 'GB/s'} (weighed pairs first)"
-            else:
-                text += "; costs no free group (fills a hole)"
-            return Score(self.name, loss, text)
-        return Score(self.name, s.leave_loss, text)
+        cost = cost_text(loss, nvswitch=p.host.nvswitch)
+        text += f"; {cost}" if cost else "; costs no whole free group (fills a hole)"
+        if p.last_whole and single:
+            text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
+        value = (*reversed(nv), last, *reversed(best)) if single else (*nv, last, *best)
+        return Score(self.name, value, text)
 
 
 class BalanceScorer:
@@ -202,12 +261,13 @@ class HeadroomScorer:
 
 SCORERS = (
     LinkClassFitScorer(),
+    WholeHostScorer(),
     InterconnectScorer(),
     NumaScorer(),
     PcieProximityScorer(),
     LeaveBehindScorer(),
-    BalanceScorer(),
     FragmentationScorer(),
+    BalanceScorer(),
     PolicyScorer(),
     HeadroomScorer(),
 )

@@ -1,7 +1,10 @@
 """A single host described by an ``nvidia-smi topo -m`` capture, so it can be planned like inventory.
 
-Independent of the smi parser: callers pass the parsed links. GPUs get synthetic pci ids ``gpu<index>``;
-GPUs named in ``busy`` carry a passthrough consumer ``busy``.
+Independent of the smi parser: callers pass the parsed links with their bandwidth, which the parser takes
+from the catalog's one figure per link class and generation (``inventory.topology.bandwidth``, the same
+function the inventory import uses), so a pair planned from a capture and the same pair once imported get
+the same GB/s. GPUs get synthetic pci ids ``gpu<index>``; GPUs named in ``busy`` carry a passthrough
+consumer ``busy``. ``board`` (a catalog key) names the GPUs' board when the caller knows it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from placement.engine.model import LINK_KINDS, UNKNOWN_CAPACITY, Consumer, GpuState, HostState, PairLink
 
-DEFAULT_GBPS = {"NVSWITCH": 450.0, "NVLINK": 25.0, "PIX": 31.5, "PXB": 31.5, "PHB": 25.0, "NODE": 20.0, "SYS": 10.0}
+UNKNOWN_PAIR_GBPS = 10.0  # a pair the capture does not describe (truncated): the inter-socket default, as SYS
 
 
 def _kind(kind: str) -> tuple[str, int]:
@@ -23,10 +26,14 @@ def _kind(kind: str) -> tuple[str, int]:
 
 
 def host_from_smi(
-    topology_links: Iterable[tuple[int, int, str, float | None, int]],
+    topology_links: Iterable[tuple[int, int, str, float, int]],
     gpu_numa: Mapping[int, int | None],
     name: str = "smi-host",
     busy: Iterable[int] = (),
+    *,
+    board: str | None = None,
+    memory_mb: int = 0,
+    unknown_pair_gbps: float = UNKNOWN_PAIR_GBPS,
 ) -> HostState:
     """``topology_links``: (a_index, b_index, kind, gbps, nvlinks); kind may also be an NV# label."""
     busy = set(busy)
@@ -35,9 +42,9 @@ def host_from_smi(
         GpuState(
             pci_id=f"gpu{i}",
             index=i,
-            board=None,
+            board=board,
             model="GPU (nvidia-smi)",
-            memory_mb=0,
+            memory_mb=memory_mb,
             numa_node=gpu_numa.get(i),
             graphics_type="direct",
             vgpu_mode=None,
@@ -55,11 +62,13 @@ def host_from_smi(
         k, n = _kind(kind)
         n = nvlinks or n
         pa, pb = sorted((f"gpu{a}", f"gpu{b}"))
-        links[(pa, pb)] = PairLink(k, float(gbps) if gbps is not None else DEFAULT_GBPS[k] * max(n, 1), n)
+        if gbps is None:
+            raise ValueError(f"GPU{a}-GPU{b} ({kind}) has no bandwidth: take it from the catalog figure")
+        links[(pa, pb)] = PairLink(k, float(gbps), n)
     for x in range(len(gpus)):
         for y in range(x + 1, len(gpus)):
             pa, pb = sorted((gpus[x].pci_id, gpus[y].pci_id))
-            links.setdefault((pa, pb), PairLink("SYS", DEFAULT_GBPS["SYS"]))
+            links.setdefault((pa, pb), PairLink("SYS", unknown_pair_gbps))
     return HostState(
         name=name,
         cluster="smi",

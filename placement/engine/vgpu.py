@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from gpucatalog.catalog import Board, load_catalog
-from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
-from placement.engine.model import GpuState
+from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_device_group_name, parse_profile_name
+from placement.engine.model import Consumer, GpuState
 
 TIMESLICED_KINDS = frozenset({"vgpu", "device-group"})
 
@@ -106,13 +106,48 @@ def mixed_max(board: Board | None, capacity: int, size_gb: int) -> int:
     return ts.max_mixed if ts is not None else capacity // size_gb
 
 
-def _profile_size(name: str | None, fallback_board: Board | None) -> int:
+class ConsumerError(ValueError):
+    """A consumer whose profile the engine cannot interpret (its host is rejected with this reason)."""
+
+
+def consumer_profile(c: Consumer) -> VgpuProfileName | None:
+    """The vGPU profile a time-sliced consumer holds on one GPU; None when it names none (a whole-GPU
+    profile is then assumed). A device-group consumer is stored with the group's name
+    (``Nvidia:2@grid_a100d-40c%NVLink``): each of its GPUs holds one vGPU of the group's profile.
+    Raises ConsumerError when the name is neither a profile nor a device group."""
+    name = c.profile
     if not name:
-        return fallback_board.framebuffer_gb if fallback_board is not None else 0
+        return None
     try:
-        return parse_profile_name(name).framebuffer_gb
-    except ProfileNameError:
-        return 0
+        return parse_profile_name(name)
+    except ProfileNameError as first:
+        try:
+            return parse_device_group_name(name).profile
+        except ProfileNameError:
+            raise ConsumerError(f"VM {c.vm}: {c.kind} profile {name!r} cannot be read ({first})") from None
+
+
+def consumer_size_gb(c: Consumer, board: Board | None, capacity: int) -> int:
+    """Framebuffer GB a time-sliced consumer occupies; raises ConsumerError when that is unknown or zero."""
+    profile = consumer_profile(c)
+    size = profile.framebuffer_gb if profile is not None else (board.framebuffer_gb if board else capacity)
+    if size <= 0:
+        raise ConsumerError(f"VM {c.vm}: {c.kind} consumer {c.profile or '(no profile)'} has no known size")
+    return size
+
+
+def consumer_problem(gpu: GpuState) -> str | None:
+    """Why this GPU's running time-sliced consumers cannot be interpreted, or None."""
+    board = board_of(gpu)
+    cap = capacity_gb(gpu, board)
+    for c in gpu.active_consumers:
+        if c.kind not in TIMESLICED_KINDS:
+            continue
+        try:
+            consumer_size_gb(c, board, cap)
+        except ConsumerError as exc:
+            return f"GPU {gpu.pci_id}: {exc}"
+    return None
 
 
 def timesliced_view(gpu: GpuState) -> TimeslicedGpu:
@@ -125,16 +160,36 @@ def timesliced_view(gpu: GpuState) -> TimeslicedGpu:
     for c in gpu.active_consumers:
         if c.kind not in TIMESLICED_KINDS:
             continue
-        size = _profile_size(c.profile, board)
-        resident = Resident(c.vm, (c.profile or "").lower(), size, c.placement_gb)
+        try:
+            profile = consumer_profile(c)
+            size = consumer_size_gb(c, board, cap)
+        except ConsumerError:
+            continue  # the host filter ConsumersReadable rejects such a host before it is planned
+        name = profile.name if profile is not None else (c.profile or "").lower()
+        resident = Resident(c.vm, name, size, c.placement_gb)
         if mode == "mixedSize" and c.placement_gb is None:
             pending.append(resident)
         else:
             view = view.with_resident(resident)
-    for r in pending:  # reported offsets first, then predict the rest in arrival order
+    for r in sorted(pending, key=lambda x: x.vm):  # reported offsets first, then the rest in VM-name order
         start = choose_mixed_start(view, r.size_gb)
         view = view.with_resident(replace(r, start_gb=start if start is not None else _first_gap(view, r.size_gb)))
     return view
+
+
+def offsets_known(gpu: GpuState) -> tuple[int, int]:
+    """(running consumers whose offset is exact, running consumers whose offset the engine infers): vGPUs on a
+    mixed-size GPU (placement ID) and MIG instances (start slot); other kinds have no offset."""
+    exact = inferred = 0
+    for c in gpu.active_consumers:
+        if c.kind in TIMESLICED_KINDS and gpu.vgpu_mode == "mixedSize":
+            known = c.placement_gb is not None
+        elif c.kind == "mig":
+            known = c.mig_slot is not None
+        else:
+            continue
+        exact, inferred = (exact + 1, inferred) if known else (exact, inferred + 1)
+    return exact, inferred
 
 
 def _first_gap(view: TimeslicedGpu, size: int) -> int | None:

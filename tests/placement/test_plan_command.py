@@ -140,3 +140,35 @@ def test_reserve_takes_the_gpus_out_of_the_next_plan(demo_inventory):
         assert not taken & {(c["host"], g["pci_id"]) for g in c["gpus"]}
     with pytest.raises(CommandError, match="--reserve: 'llm-new' already holds an active reservation"):
         run("--cluster", "pcie-cluster", "--gpus", "1", "--reserve", "llm-new")
+
+
+def test_an_engine_error_outside_smi_mode_is_not_labelled_as_a_capture_problem(monkeypatch):
+    from placement import services
+
+    def broken(**kwargs):
+        raise ValueError("range() arg 3 must not be zero")
+
+    monkeypatch.setattr(services, "plan_cluster", broken)
+    with pytest.raises(ValueError, match="range"):  # a bug surfaces as itself, never as "--smi: ..."
+        run("--all-clusters", "--gpus", "1")
+
+
+def test_smi_mode_keeps_a_pair_on_one_numa_node_when_numa_comes_from_cpu_affinity(tmp_path):
+    from tests.inventory.topology.test_smi import DGX1_STYLE
+
+    capture = tmp_path / "dgx1.txt"
+    capture.write_text(DGX1_STYLE)
+    best = run("--smi", str(capture), "--gpus", "2")["candidates"][0]
+    assert sorted(g["index"] for g in best["gpus"]) == [0, 2] and best["numa_nodes"] == [0]
+
+
+def test_one_bandwidth_figure_per_link_class_and_generation_from_smi_and_from_the_import(tmp_path):
+    from inventory.topology.fabric import build_fabric
+    from inventory.topology.smi import parse_smi_topology
+    from tests.inventory.topology.hosts import H100_NVL_GPUS, H100_NVL_SMI, h100_nvl_host
+
+    imported = build_fabric(h100_nvl_host(), smi=parse_smi_topology(H100_NVL_SMI)).link(*H100_NVL_GPUS[:2]).gbps
+    capture = tmp_path / "h100nvl.txt"
+    capture.write_text(H100_NVL_SMI)
+    best = run("--smi", str(capture), "--gpus", "2", "--board", "H100-94GB")["candidates"][0]
+    assert best["bottleneck"] == {"label": "NV12", "gbps": imported}  # the same pair, the same figure

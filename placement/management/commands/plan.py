@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.topology.smi import SmiParseError
 from placement import services
 from placement.engine.request import RequestError
 
@@ -126,7 +127,7 @@ class Command(BaseCommand):
             raise CommandError(f"{OPTION_OF.get(exc.field, exc.field)}: {exc.message}") from None
         except services.ReservationConflict as exc:  # NoCapacity included
             raise CommandError(f"--reserve: {exc}") from None
-        except ValueError as exc:  # SmiParseError and friends carry the line
+        except SmiParseError as exc:  # only the capture's parser speaks for --smi; it names the line
             raise CommandError(f"--smi: {exc}") from None
 
     def _read(self, path: str) -> str:
@@ -170,11 +171,7 @@ class Command(BaseCommand):
             return
         for i, c in enumerate(document["candidates"], 1):
             gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in c["gpus"])
-            link = (
-                f"bottleneck {c['bottleneck']['label']} {c['bottleneck']['gbps']:g} GB/s"
-                if len(c["gpus"]) > 1
-                else "single GPU"
-            )
+            link = f"bottleneck {c['interconnect']}" if c["bottleneck"] else "single GPU"
             numa = ",".join(map(str, c["numa_nodes"])) or "-"
             where = f"{c['host']} ({c['vcenter']})" if c.get("vcenter") else c["host"]
             self.stdout.write(f"{i}. {where}: GPUs {gpus}; {link}; NUMA {numa}")

@@ -93,8 +93,9 @@ def test_sample_captures(name):
 
 def test_partial_dgx_capture_warns_about_missing_rows_and_pairs():
     topo = parse_smi_topology((SAMPLES / "dgx-a100-PARTIAL.txt").read_text())
-    assert len(topo.warnings) == 2
-    missing_rows, missing_pairs = topo.warnings
+    assert len(topo.warnings) == 3
+    missing_rows, missing_pairs, unknown_numa = topo.warnings
+    assert unknown_numa.startswith("NUMA node unknown for GPU4, GPU5, GPU6, GPU7")
     assert "GPU4, GPU5, GPU6, GPU7" in missing_rows and "missing" in missing_rows
     assert "6 GPU pair(s)" in missing_pairs and "GPU6-GPU7" in missing_pairs
     assert topo.link(4, 5) is None
@@ -355,3 +356,43 @@ def test_normalize_bus_id():
     assert normalize_bus_id("00000000:3B:00.0") == "0000:3b:00.0"
     assert normalize_bus_id("0000:3b:00.0") == "0000:3b:00.0"
     assert normalize_bus_id("3b:00.0") is None
+
+
+# A DGX-1-era capture: "CPU Affinity" but no "NUMA Affinity" column. GPU0 and GPU2 share a socket,
+# GPU1 and GPU3 the other; every pair is NV2 except the SYS pairs across sockets.
+DGX1_STYLE = """\
+        GPU0    GPU1    GPU2    GPU3    CPU Affinity
+GPU0     X      NV2     NV2     SYS     0-19,40-59
+GPU1    NV2      X      SYS     NV2     20-39,60-79
+GPU2    NV2     SYS      X      NV2     0-19,40-59
+GPU3    SYS     NV2     NV2      X      20-39,60-79
+"""
+
+
+def test_numa_is_derived_from_cpu_affinity_when_the_numa_column_is_missing():
+    topo = parse_smi_topology(DGX1_STYLE)
+    assert [g.numa_node for g in topo.gpus] == [0, 1, 0, 1]
+    assert any("NUMA nodes derived from distinct CPU-affinity sets" in w for w in topo.warnings)
+
+
+def test_numa_is_derived_from_sys_paths_without_any_affinity_column():
+    text = """\
+        GPU0    GPU1    GPU2    GPU3
+GPU0     X      PIX     SYS     SYS
+GPU1    PIX      X      SYS     SYS
+GPU2    SYS     SYS      X      NODE
+GPU3    SYS     SYS     NODE     X
+"""
+    topo = parse_smi_topology(text)
+    assert [g.numa_node for g in topo.gpus] == [0, 0, 1, 1]
+
+
+def test_unknown_numa_is_warned_about():
+    text = """\
+        GPU0    GPU1
+GPU0     X      NV4
+GPU1    NV4      X
+"""
+    topo = parse_smi_topology(text)
+    assert [g.numa_node for g in topo.gpus] == [None, None]
+    assert any(w.startswith("NUMA node unknown for GPU0, GPU1") for w in topo.warnings)

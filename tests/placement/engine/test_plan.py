@@ -25,7 +25,9 @@ def test_to_dict_matches_the_design_contract():
     d = plan(fabric, PlacementRequest(gpus_per_vm=2, consumption="passthrough")).to_dict()
     assert set(d) == {"candidates", "rejected"}
     c = d["candidates"][0]
-    assert set(c) == {"host", "host_id", "vcenter", "gpus", "score", "bottleneck", "numa_nodes", "explanation"}
+    assert set(c) == {
+        "host", "host_id", "vcenter", "gpus", "score", "bottleneck", "interconnect", "numa_nodes", "explanation"
+    }  # fmt: skip
     assert set(c["gpus"][0]) == {"pci_id", "index"}
     assert set(c["bottleneck"]) == {"label", "gbps"}
     assert c["host"] == "esx-01" and c["bottleneck"] == {"label": "NV12", "gbps": 318.0}

@@ -1,0 +1,46 @@
+"""Issue 10, item 5: explanations in words a vSphere admin reads; a null bottleneck for one GPU."""
+
+from __future__ import annotations
+
+import re
+
+from placement.engine.model import Fabric
+from placement.engine.plan import plan
+from placement.engine.request import PlacementRequest
+from placement.engine.synthetic import mark_busy, nvl_pairs
+
+VECTOR = re.compile(r"-?\d+(?:\.\d+)?/-?\d+(?:\.\d+)?/-?\d+")  # "-63/0/0"
+
+
+def _fabric() -> Fabric:
+    return Fabric((mark_busy(nvl_pairs("esx-01"), (0,)), nvl_pairs("esx-02")))
+
+
+def test_a_single_gpu_has_a_null_bottleneck_and_says_single_gpu():
+    c = plan(_fabric(), PlacementRequest(gpus_per_vm=1, consumption="passthrough")).best
+    doc = c.to_dict()
+    assert doc["bottleneck"] is None and doc["interconnect"] == "single GPU"
+    assert not any("LOCAL" in line for line in c.explanation)
+    pair = plan(_fabric(), PlacementRequest(gpus_per_vm=2, consumption="passthrough")).best.to_dict()
+    assert pair["bottleneck"] == {"label": "NV12", "gbps": 318.0} and pair["interconnect"] == "NV12 318 GB/s"
+
+
+def test_leave_behind_is_said_in_whole_groups_not_vectors():
+    fabric = Fabric((*_fabric().hosts, nvl_pairs("esx-03")))  # two whole NVL hosts: neither is the last one
+    p = plan(fabric, PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
+    best, other = p.candidates[:2]
+    lines = best.explanation + other.explanation
+    assert not any(VECTOR.search(line) for line in lines), lines
+    # esx-01 (one card busy) uses up one pair of three; esx-02 (empty) would also break a whole 8-GPU host
+    assert any(line.startswith("leaves two whole NVLink pairs") for line in best.explanation), best.explanation
+    beat = next(line for line in best.explanation if line.startswith("beats esx-02"))
+    assert beat.startswith("beats esx-02: uses up one whole NVLink pair (leaves two whole NVLink pairs")
+    assert "; the runner-up uses up one whole NVLink pair, one 8-GPU set on the host's best link class" in beat
+
+
+def test_a_multi_gpu_vm_keeps_the_last_whole_host_of_its_type_and_says_so():
+    p = plan(_fabric(), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
+    best, last = p.candidates
+    assert best.host == "esx-01"
+    assert "beats esx-02: keeps the last wholly free host of its type whole" in best.explanation[-1]
+    assert any(line.startswith("breaks the last wholly free host of its type") for line in last.explanation)
