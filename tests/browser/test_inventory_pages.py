@@ -9,18 +9,12 @@ import re
 
 import pytest
 
+from tests.captures import NVL_CAPTURE
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.browser
 
 HGX, NVL = "esx-hgx-01.lab.local", "esx-h100nvl-01.lab.local"
-NVL_CAPTURE = """\
-\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity
-GPU0\t X \tNV12\tSYS\tSYS\t0-55\t0
-GPU1\tNV12\t X \tSYS\tSYS\t0-55\t0
-GPU2\tSYS\tSYS\t X \tNV12\t56-111\t1
-GPU3\tSYS\tSYS\tNV12\t X \t56-111\t1
-"""
 GPU_BOX_TITLE = re.compile(r"^GPU\d+ [0-9a-f]{4}:")  # a GPU's hover title in the drawing (links say GPUa-GPUb)
 
 

@@ -16,19 +16,13 @@ from django_celery_beat.models import PeriodicTask
 from inventory import services
 from inventory.models import Cluster, Host, SmiCapture, SyncRun, SyncStatus, VCenter
 from tests import factories
+from tests.captures import NVL_CAPTURE
 from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
 
 HGX, NVL = "esx-hgx-01.lab.local", "esx-h100nvl-01.lab.local"
-NVL_CAPTURE = """\
-\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity
-GPU0\t X \tNV12\tSYS\tSYS\t0-55\t0
-GPU1\tNV12\t X \tSYS\tSYS\t0-55\t0
-GPU2\tSYS\tSYS\t X \tNV12\t56-111\t1
-GPU3\tSYS\tSYS\tNV12\t X \t56-111\t1
-"""
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

@@ -7,19 +7,13 @@ from rest_framework.test import APIClient
 
 from inventory import services
 from inventory.models import Host, SmiCapture
+from tests.captures import NVL_CAPTURE as CAPTURE
 from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
 
 NVL = "esx-h100nvl-01.lab.local"
-CAPTURE = """\
-\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity
-GPU0\t X \tNV12\tSYS\tSYS\t0-55\t0
-GPU1\tNV12\t X \tSYS\tSYS\t0-55\t0
-GPU2\tSYS\tSYS\t X \tNV12\t56-111\t1
-GPU3\tSYS\tSYS\tNV12\t X \t56-111\t1
-"""
 
 
 @pytest.fixture
