@@ -1,7 +1,7 @@
 """NVIDIA board facts the advisor relies on: vGPU tables, mixed-size placement IDs, MIG geometry, bandwidths.
 
-The data is the project's own copy (``data/nvidia-gpu-catalog.json``) of the facts gathered in
-``shared/data``; this module turns it into frozen dataclasses once per process.
+The data is the project's own copy (``data/nvidia-gpu-catalog.json``, sources named inside it) of NVIDIA's
+published vGPU and MIG tables; this module turns it into frozen dataclasses once per process.
 """
 
 from __future__ import annotations
