@@ -35,6 +35,12 @@ def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 # ---------------------------------------------------------------------------------------------- vCenters
 
 
+
+# What a sync writes on the vCenter row: shown, never written through the API.
+VCENTER_STATUS_FIELDS = (
+    "last_sync_status", "last_sync_at", "last_success_at", "last_error", "inventory_stale", "created", "updated",
+)
+
 class VCenterSerializer(serializers.ModelSerializer):
     """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one."""
 
@@ -62,23 +68,9 @@ class VCenterSerializer(serializers.ModelSerializer):
             "ca_file",
             "enabled",
             "sync_interval_minutes",
-            "last_sync_status",
-            "last_sync_at",
-            "last_success_at",
-            "last_error",
-            "inventory_stale",
-            "created",
-            "updated",
+            *VCENTER_STATUS_FIELDS,
         ]
-        read_only_fields = [
-            "last_sync_status",
-            "last_sync_at",
-            "last_success_at",
-            "last_error",
-            "inventory_stale",
-            "created",
-            "updated",
-        ]
+        read_only_fields = list(VCENTER_STATUS_FIELDS)
         extra_kwargs = {
             "sync_interval_minutes": {"help_text": "Minutes between scheduled syncs", "max_value": 7 * 24 * 60},
             "inventory_stale": {"help_text": "The last sync failed: the stored inventory is from last_success_at"},
