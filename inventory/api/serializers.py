@@ -34,12 +34,11 @@ def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 
 # ---------------------------------------------------------------------------------------------- vCenters
 
-
-
 # What a sync writes on the vCenter row: shown, never written through the API.
 VCENTER_STATUS_FIELDS = (
     "last_sync_status", "last_sync_at", "last_success_at", "last_error", "inventory_stale", "created", "updated",
 )
+
 
 class VCenterSerializer(serializers.ModelSerializer):
     """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one."""
