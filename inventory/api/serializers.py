@@ -122,14 +122,19 @@ class VCenterTestSerializer(serializers.Serializer):
 # ---------------------------------------------------------------------------------------------- clusters, hosts
 
 
-class ClusterSerializer(serializers.ModelSerializer):
+class GpuCountsSerializer(serializers.Serializer):
+    """What the occupancy annotations add to clusters and hosts (``inventory.occupancy``)."""
+
+    gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
+    gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
+    gpus_free = serializers.IntegerField(read_only=True, help_text="GPUs neither used nor reserved")
+
+
+class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     datacenter_name = serializers.CharField(source="datacenter.name", default=None, read_only=True)
     host_count = serializers.IntegerField(read_only=True, help_text="Hosts (not stale)")
     gpus_total = serializers.IntegerField(read_only=True, help_text="GPUs on the cluster's hosts (not stale)")
-    gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
-    gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
-    gpus_free = serializers.IntegerField(read_only=True, help_text="GPUs neither used nor reserved")
 
     class Meta:
         model = Cluster
@@ -150,13 +155,10 @@ class ClusterSerializer(serializers.ModelSerializer):
         ]
 
 
-class HostSerializer(serializers.ModelSerializer):
+class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     cluster_name = serializers.CharField(source="cluster.name", default=None, read_only=True)
     gpus_total = serializers.IntegerField(read_only=True, help_text="GPUs (not stale)")
-    gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
-    gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
-    gpus_free = serializers.IntegerField(read_only=True, help_text="GPUs neither used nor reserved")
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
