@@ -231,6 +231,8 @@ def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
         if decoded is None:
             continue
         gpus, pks, links, partitions, topology, problem = decoded
+        if topology is not None:
+            topology = (gpuset.intern_signature(topology[0]), topology[1])
         template = HostTemplate(gpus, pks, links, partitions, problem=problem, topology=topology)
         out[host_id] = template
         _TEMPLATES.put((host_id, fabric_hash), template)

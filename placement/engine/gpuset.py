@@ -18,7 +18,8 @@ NUMA, switches, partitions; not names), so a cluster of identical hosts costs on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from itertools import combinations
 
 from placement.engine.lru import Lru
@@ -49,7 +50,7 @@ class SetScore:
     def key(self) -> tuple:
         return (self.bottleneck_gbps, -self.numa_count, -self.pcie_cost, self.leave)
 
-    @property
+    @cached_property
     def leave_loss(self) -> tuple[float, ...]:
         """What the choice costs future requests, per LEAVE_SIZES (<= 0; closer to 0 is better).
 
@@ -348,27 +349,52 @@ def hamiltonian_cycle(adj: list[int], mask: int, members: list[int]) -> bool:
 TOPOLOGIES_MAX = 1024
 _TOPOLOGIES: Lru[Topology] = Lru(TOPOLOGIES_MAX)
 _STATS = {"hits": 0, "misses": 0, "sets_scored": 0}
-_LINK_SIGS: Lru[tuple] = Lru(TOPOLOGIES_MAX * 4)
 
 
-def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
+class Signature(tuple):
+    """A topology signature whose hash is computed once. Cache lookups by a plain tuple would rehash every
+    link each time; hosts of one type share one interned object, so a lookup is a hash read and an identity
+    check."""
+
+    _hash: int
+
+    def __new__(cls, items: tuple) -> Signature:
+        self = super().__new__(cls, items)
+        self._hash = tuple.__hash__(self)
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple:
+        return (Signature, (tuple(self),))
+
+
+_INTERNED: Lru[Signature] = Lru(TOPOLOGIES_MAX)
+
+
+def intern_signature(sig: tuple) -> Signature:
+    if type(sig) is Signature:
+        return sig
+    interned = _INTERNED.get(sig)
+    if interned is None:
+        interned = Signature(sig)
+        _INTERNED.put(interned, interned)
+    return interned
+
+
+def signature_of(host: HostState) -> tuple[Signature, tuple[str, ...]]:
     """(signature, pci ids in canonical order). Names and pci ids are not part of the signature."""
     if host.topology is not None:
-        return host.topology
+        sig, order = host.topology
+        return intern_signature(sig), order
     order = tuple(sorted(g.pci_id for g in host.gpus))
     gpus = {g.pci_id: g for g in host.gpus}
     links = host.links
-    # Hosts derived from one another (reservations, simulations) share their links mapping: its part of the
-    # signature is kept per mapping object (the cache holds the object, so its id cannot be reused meanwhile).
-    cached = _LINK_SIGS.get((id(links), order))
-    if cached is not None and cached[0] is links:
-        link_sig = cached[1]
-    else:
-        link_sig = tuple(
-            (lk.kind, lk.gbps, lk.nvlinks)
-            for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
-        )
-        _LINK_SIGS.put((id(links), order), (links, link_sig))
+    link_sig = tuple(
+        (lk.kind, lk.gbps, lk.nvlinks)
+        for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
+    )
     switch_ids: dict[str, int] = {}
     switches = tuple(
         None if gpus[p].pcie_switch is None else switch_ids.setdefault(gpus[p].pcie_switch, len(switch_ids))
@@ -377,7 +403,12 @@ def signature_of(host: HostState) -> tuple[tuple, tuple[str, ...]]:
     index = {p: i for i, p in enumerate(order)}
     partitions = tuple(sorted(_mask(index[p] for p in part if p in index) for part in host.partitions))
     numa = tuple(gpus[p].numa_node for p in order)
-    return (len(order), link_sig, numa, switches, partitions), order
+    return intern_signature((len(order), link_sig, numa, switches, partitions)), order
+
+
+def with_topology(host: HostState) -> HostState:
+    """The host with its signature precomputed (for builders of many hosts: each later lookup is free)."""
+    return host if host.topology is not None else replace(host, topology=signature_of(host))
 
 
 def topology_for(host: HostState) -> tuple[Topology, tuple[str, ...]]:
@@ -395,7 +426,7 @@ def search_stats() -> dict[str, int]:
 
 def reset_search_cache() -> None:
     _TOPOLOGIES.clear()
-    _LINK_SIGS.clear()
+    _INTERNED.clear()
     for k in _STATS:
         _STATS[k] = 0
 

@@ -8,8 +8,9 @@ leaves behind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 from placement.engine import gpuset, mig, vgpu
 from placement.engine.explain import KEY_TERMS, compare, cost_text, leave_text
@@ -27,8 +28,7 @@ def plan(fabric: Fabric, request: PlacementRequest, *, limit: int | None = None)
     """Rank every host for ``request`` (validated first; raises RequestError) and explain each outcome."""
     request.validate()
     ctx = RequestContext.of(request)
-    candidates, rejected = rank_hosts(fabric.hosts, ctx, vm_index=0)
-    shown = candidates if limit is None else candidates[:limit]
+    shown, rejected = rank_hosts(fabric.hosts, ctx, vm_index=0, limit=limit)
     if request.vms == 1:
         return Plan(tuple(shown), tuple(rejected))
     assignment, unplaced = place_replicas(fabric, ctx)
@@ -36,24 +36,34 @@ def plan(fabric: Fabric, request: PlacementRequest, *, limit: int | None = None)
 
 
 def rank_hosts(
-    hosts: Sequence[HostState], ctx: RequestContext, *, vm_index: int = 0
+    hosts: Sequence[HostState], ctx: RequestContext, *, vm_index: int = 0, limit: int | None = None
 ) -> tuple[list[Candidate], list[Rejection]]:
-    proposals: list[tuple[tuple, tuple[str, ...], Proposal]] = []
+    """Ranked candidates (the first ``limit`` of them, explained) and every rejection."""
+    proposals: list[tuple[tuple, Callable[[], tuple[str, ...]], Proposal]] = []
     rejected: list[Rejection] = []
     last_whole = _last_whole_hosts(hosts)
+    ctx_hash = hash(ctx)
     for host in hosts:
-        outcome = evaluate_host(host, ctx)
+        memo_key, outcome = _evaluate(host, ctx, ctx_hash)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
-        else:
-            if last_whole and host.ident in last_whole and len(outcome.choices) < len(host.gpus):
-                outcome = evolve(outcome, last_whole=True)
-            key, lines = score_all(outcome)
-            proposals.append((key, lines, outcome))
+            continue
+        whole = bool(last_whole) and host.ident in last_whole and len(outcome.choices) < len(host.gpus)
+        if whole:
+            outcome = evolve(outcome, last_whole=True)
+        # The ranking key depends on the GPU-level outcome (memo_key) and on the host's CPU/memory headroom;
+        # the explanation is built from the proposal of this very host (its name) only when it is shown.
+        score_key = (memo_key, host.cpu_free, host.memory_free_mb, whole)
+        scored = _SCORE_MEMO.get(score_key)
+        if scored is None:
+            key, _ = scored = score_all(outcome)
+            _SCORE_MEMO.put(score_key, scored)
+        key = scored[0]
+        proposals.append((key, partial(_lines, outcome), outcome))
     proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
     proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
     rejected.sort(key=lambda r: (r.host, r.vcenter))
-    return _candidates(proposals, vm_index), rejected
+    return _candidates(proposals, vm_index, limit), rejected
 
 
 WHOLE_HOST_GPUS = 8  # hosts of at least this many GPUs count as "whole" hosts worth keeping free
@@ -73,17 +83,19 @@ def _last_whole_hosts(hosts: Sequence[HostState]) -> set[tuple]:
     return {v[0] for v in out.values() if len(v) == 1}
 
 
-def _candidates(proposals: list[tuple[tuple, tuple[str, ...], Proposal]], vm_index: int) -> list[Candidate]:
+def _candidates(
+    proposals: list[tuple[tuple, Callable[[], tuple[str, ...]], Proposal]], vm_index: int, limit: int | None
+) -> list[Candidate]:
     distinct = sorted({p[0] for p in proposals}, reverse=True)
     rank_of = {k: i for i, k in enumerate(distinct)}
     out = []
-    for i, (key, lines, p) in enumerate(proposals):
+    for i, (key, explain, p) in enumerate(proposals[:limit] if limit is not None else proposals):
         s = p.set_score
         link = (s.bottleneck_label, s.bottleneck_gbps) if s is not None and len(p.choices) > 1 else ("LOCAL", 0.0)
         # score = bottleneck GB/s plus a tail below 0.1 that orders the remaining terms by dense rank
         tail = 0.099 * (len(distinct) - rank_of[key]) / len(distinct)
         score = round(link[1] + tail, 9)
-        lines = (*lines, *p.notes)
+        lines = (*explain(), *p.notes)
         if len(proposals) > 1:
             j = 1 if i == 0 else i - 1
             other = proposals[j]
@@ -165,18 +177,48 @@ HOST_MEMO_MAX = 20_000
 _HOST_MEMO: Lru[Proposal | Rejection] = Lru(HOST_MEMO_MAX)
 
 
+_SCORE_MEMO: Lru[tuple] = Lru(HOST_MEMO_MAX)
+
+
+class _MemoKey(tuple):
+    """(topology signature, GPUs, policy, request) hashed once: the request's hash is computed once per plan."""
+
+    _hash: int
+
+    def __new__(cls, items: tuple, h: int) -> _MemoKey:
+        self = super().__new__(cls, items)
+        self._hash = h
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple:
+        return (tuple, (tuple(self),))
+
+
+def _lines(p: Proposal) -> tuple[str, ...]:
+    return score_all(p)[1]()
+
+
 def evaluate_host(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
+    return _evaluate(host, ctx, hash(ctx))[1]
+
+
+def _evaluate(host: HostState, ctx: RequestContext, ctx_hash: int) -> tuple[tuple | None, Proposal | Rejection]:
     failing = check_host(host, ctx)
     if failing:
-        return Rejection(host.name, tuple(s.reason for s in failing), host.host_id, host.vcenter)
-    key = (gpuset.signature_of(host)[0], host.gpus, host.assignment_policy, ctx)
+        return None, Rejection(host.name, tuple(s.reason for s in failing), host.host_id, host.vcenter)
+    sig = gpuset.signature_of(host)[0]
+    key = _MemoKey((sig, host.gpus, host.assignment_policy, ctx),
+                   hash((hash(sig), hash(host.gpus), host.assignment_policy, ctx_hash)))  # fmt: skip
     outcome = _HOST_MEMO.get(key)
     if outcome is None:
         outcome = _evaluate_gpus(host, ctx)
         _HOST_MEMO.put(key, outcome)
     if isinstance(outcome, Rejection):
-        return Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
-    return outcome if outcome.host is host else evolve(outcome, host=host)
+        return key, Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
+    return key, (outcome if outcome.host is host else evolve(outcome, host=host))
 
 
 def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
@@ -383,3 +425,4 @@ def cache_stats() -> dict[str, int]:
 def reset_caches() -> None:
     gpuset.reset_search_cache()
     _HOST_MEMO.clear()
+    _SCORE_MEMO.clear()

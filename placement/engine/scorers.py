@@ -15,6 +15,7 @@ break up the host's fast groups for the VMs that can use them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from placement.engine.explain import class_text, cost_text, fmt_gbps, leave_text
@@ -48,9 +49,15 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Score:
+    """``explain`` may be a thunk: ranking reads every host's values, but only shown candidates are explained."""
+
     name: str
     value: object
-    explain: str
+    explain: str | Callable[[], str]
+
+    @property
+    def text(self) -> str:
+        return self.explain() if callable(self.explain) else self.explain
 
 
 class LinkClassFitScorer:
@@ -66,14 +73,17 @@ class LinkClassFitScorer:
         if s is None or len(p.choices) < 2 or s.best_class < 0:
             return Score(self.name, 0, "")
         k = len(p.choices)
-        got, best = class_text(s.ring_class), class_text(s.best_class)
         if s.ring_class <= s.best_class:
-            return Score(self.name, 0, f"link class {got}: the best this host reaches for {k} GPUs")
+            return Score(self.name, 0, lambda: f"link class {class_text(s.ring_class)}: the best this host reaches "
+                         f"for {k} GPUs")  # fmt: skip
         return Score(
             self.name,
             -1,
-            f"link class {got}, below the {best} this host reaches for {k} GPUs: ranked after hosts "
-            f"where the set gets its host's best class (keeps {best} groups whole for VMs that use them)",
+            lambda: (
+                f"link class {class_text(s.ring_class)}, below the {class_text(s.best_class)} this host reaches "
+                f"for {k} GPUs: ranked after hosts where the set gets its host's best class (keeps "
+                f"{class_text(s.best_class)} groups whole for VMs that use them)"
+            ),
         )
 
 
@@ -122,9 +132,14 @@ class InterconnectScorer:
             return Score(self.name, 0.0, "")
         if p.request.fractional:
             return Score(self.name, 0.0, "fractional vGPUs do not use NVLink P2P: link bandwidth is not scored")
-        link = f"{s.bottleneck_label} {fmt_gbps(s.bottleneck_gbps)} GB/s"
-        text = f"bottleneck {link} (best ring through {len(p.choices)} GPUs)"
-        return Score(self.name, s.bottleneck_gbps, text)
+        return Score(
+            self.name,
+            s.bottleneck_gbps,
+            lambda: (
+                f"bottleneck {s.bottleneck_label} {fmt_gbps(s.bottleneck_gbps)} GB/s (best ring through "
+                f"{len(p.choices)} GPUs)"
+            ),
+        )
 
 
 # Unknown NUMA ranks below any known placement: no host has more NUMA nodes than this.
@@ -146,8 +161,8 @@ class NumaScorer:
                 "NUMA node unknown: ranked after hosts whose GPUs' NUMA node is known",
             )
         if len(nodes) == 1:
-            return Score(self.name, -1, f"NUMA node {nodes[0]}: place the VM's vCPUs and memory there")
-        return Score(self.name, -len(nodes), f"spans NUMA nodes {', '.join(map(str, nodes))}")
+            return Score(self.name, -1, lambda: f"NUMA node {nodes[0]}: place the VM's vCPUs and memory there")
+        return Score(self.name, -len(nodes), lambda: f"spans NUMA nodes {', '.join(map(str, nodes))}")
 
 
 class PcieProximityScorer:
@@ -157,7 +172,9 @@ class PcieProximityScorer:
         s = p.set_score
         if s is None or len(p.choices) < 2:
             return Score(self.name, 0, "")
-        return Score(self.name, -s.pcie_cost, f"PCIe proximity cost {s.pcie_cost} (sum of link-class ranks over pairs)")
+        return Score(
+            self.name, -s.pcie_cost, lambda: f"PCIe proximity cost {s.pcie_cost} (sum of link-class ranks over pairs)"
+        )
 
 
 class LeaveBehindScorer:
@@ -177,13 +194,17 @@ class LeaveBehindScorer:
         nv, best = loss[:n], loss[n:]
         single = len(p.choices) == 1
         last = -1.0 if p.last_whole and single else 0.0
-        text = leave_text(s.leave, nvswitch=p.host.nvswitch)
-        cost = cost_text(loss, nvswitch=p.host.nvswitch)
-        text += f"; {cost}" if cost else "; costs no whole free group (fills a hole)"
-        if p.last_whole and single:
-            text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
         value = (*reversed(nv), last, *reversed(best)) if single else (*nv, last, *best)
-        return Score(self.name, value, text)
+        return Score(self.name, value, lambda: _leave_words(p, s, single))
+
+
+def _leave_words(p: Proposal, s: SetScore, single: bool) -> str:
+    text = leave_text(s.leave, nvswitch=p.host.nvswitch)
+    cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch)
+    text += f"; {cost}" if cost else "; costs no whole free group (fills a hole)"
+    if p.last_whole and single:
+        text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
+    return text
 
 
 class BalanceScorer:
@@ -256,7 +277,7 @@ class HeadroomScorer:
         mem = p.host.memory_free_mb - p.request.memory_mb
         if p.host.cpu_free >= UNKNOWN_CAPACITY:
             return Score(self.name, (mem, cpu), "CPU/memory headroom unknown (topology capture only)")
-        return Score(self.name, (mem, cpu), f"headroom after admission: {cpu} vCPUs, {mem // 1024} GB memory")
+        return Score(self.name, (mem, cpu), lambda: f"headroom after admission: {cpu} vCPUs, {mem // 1024} GB memory")
 
 
 SCORERS = (
@@ -273,7 +294,11 @@ SCORERS = (
 )
 
 
-def score_all(p: Proposal) -> tuple[tuple, tuple[str, ...]]:
-    """(ranking key, explain lines) for a proposal."""
+def score_all(p: Proposal) -> tuple[tuple, Callable[[], tuple[str, ...]]]:
+    """(ranking key, explain lines built on demand) for a proposal."""
     scores = [s.score(p) for s in SCORERS]
-    return tuple(s.value for s in scores), tuple(s.explain for s in scores if s.explain)
+
+    def lines() -> tuple[str, ...]:
+        return tuple(t for t in (s.text for s in scores) if t)
+
+    return tuple(s.value for s in scores), lines

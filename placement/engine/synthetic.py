@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
+from placement.engine.gpuset import with_topology
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
 
 # DGX-1 (Volta) hybrid cube mesh as printed by nvidia-smi topo -m: links between GPU indices (a, b) -> NV#
@@ -116,6 +117,7 @@ def _host(
         cpu_free=cpu_free,
         memory_free_mb=memory_free_mb,
     )
+    host = with_topology(host)
     taken = set(busy)
     if busy_fraction > 0:
         rng = random.Random(seed)

@@ -172,3 +172,43 @@ def test_one_bandwidth_figure_per_link_class_and_generation_from_smi_and_from_th
     capture.write_text(H100_NVL_SMI)
     best = run("--smi", str(capture), "--gpus", "2", "--board", "H100-94GB")["candidates"][0]
     assert best["bottleneck"] == {"label": "NV12", "gbps": imported}  # the same pair, the same figure
+
+
+def _add_consumer(host_name: str, vm_name: str, kind: str, profile: str, gpu_index: int = 0) -> None:
+    from inventory.models import Gpu, GpuConsumer, Host, VirtualMachine
+
+    host = Host.objects.get(name=host_name)
+    gpu = Gpu.objects.filter(host=host).order_by("pci_device__pci_id")[gpu_index]
+    vm = VirtualMachine.objects.create(
+        vcenter=host.vcenter, moref=f"vm-{vm_name}", name=vm_name, host=host, power_state="poweredOn", vcpus=4,
+        memory_mb=16384,
+    )  # fmt: skip
+    GpuConsumer.objects.create(vm=vm, gpu=gpu, kind=kind, profile=profile)
+
+
+def test_all_clusters_counts_a_device_group_and_rejects_only_the_host_of_an_odd_consumer(demo_inventory):
+    """From the database: a device group's 40C member locks its GPU to 40C with 40 GB left; a consumer the
+    engine cannot read rejects its own host with the VM named, and the plan answers for the rest."""
+    from inventory.models import GpuConsumer
+
+    GpuConsumer.objects.filter(gpu__host__name="esx-a100-01.lab.local").delete()
+    _add_consumer("esx-a100-01.lab.local", "dg-vm", "device-group", "Nvidia:1@grid_a100d-40c")
+    _add_consumer("esx-hgx-01.lab.local", "odd-vm", "vgpu", "not-a-profile")
+    out = io.StringIO()
+    call_command("plan", "--all-clusters", "--gpus", "1", "--profile", "grid_a100d-40c", "--json", stdout=out)
+    doc = json.loads(out.getvalue())
+    assert {c["host"] for c in doc["candidates"]} == {"esx-a100-01.lab.local"}
+    rejected = {r["host"]: r["reasons"] for r in doc["rejected"]}
+    assert any("odd-vm" in reason and "not-a-profile" in reason for reason in rejected["esx-hgx-01.lab.local"])
+
+    out = io.StringIO()
+    call_command("plan", "--all-clusters", "--gpus", "1", "--profile", "grid_a100d-80c", "--json", stdout=out)
+    doc = json.loads(out.getvalue())
+    (a100,) = [c for c in doc["candidates"] if c["host"] == "esx-a100-01.lab.local"]
+    assert [g["pci_id"] for g in a100["gpus"]] == [_gpu_pci("esx-a100-01.lab.local", 1)]  # the group's GPU is half used
+
+
+def _gpu_pci(host_name: str, index: int) -> str:
+    from inventory.models import Gpu
+
+    return Gpu.objects.filter(host__name=host_name).order_by("pci_device__pci_id")[index].pci_device.pci_id
