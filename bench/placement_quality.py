@@ -24,8 +24,12 @@ with the default ``performance`` policy. Departures of VMs a placer rejected are
   is reported next to it so a gain bought by rejecting big VMs shows. The vGPU hosts are CPU-bound as well
   as framebuffer-bound (4 vCPUs per VM, 128 free vCPUs per host: at most 32 vGPU VMs a host).
 - best class: the fraction of placed multi-GPU passthrough VMs whose ring link class (``ring_class``)
-  equals the best class k GPUs can reach on an empty host of the same type; "on NVLink where possible":
-  the same restricted to (host type, k) pairs where that best class is NVLink.
+  equals the best class k GPUs can reach on an empty host of the same type.
+- NVLink where possible ("NVL ok"): of the multi-GPU passthrough arrivals for which some host had a free
+  NVLink ring of k GPUs at that moment (same exact search for every placer), the fraction placed on one.
+  ``nvlink_on_nvlink_host_types`` keeps the older, stricter reading: of the VMs placed on a host type whose
+  best class for k is NVLink, the fraction on NVLink (a VM placed there when no NVLink set is free anywhere
+  counts against it, although the alternative was rejecting it).
 - stranded GPUs: free passthrough GPUs that cannot join any set of S free GPUs on their host reaching
   the best class S GPUs reach on an empty host of that type, S = the most common multi-GPU size in the
   stream (2 by default): e.g. an H100 NVL card whose bridge partner is taken, a DGX-1 GPU with no free
@@ -68,7 +72,7 @@ from bench.baselines import (  # noqa: E402
 )
 from inventory.topology.smi import parse_smi_topology  # noqa: E402
 from placement.engine import synthetic  # noqa: E402
-from placement.engine.gpuset import signature_of  # noqa: E402
+from placement.engine.gpuset import mask_of, search, signature_of, topology_for  # noqa: E402
 from placement.engine.model import Fabric, HostState, release_vm  # noqa: E402
 from placement.engine.plan import apply_candidate, plan  # noqa: E402
 from placement.engine.request import PlacementRequest  # noqa: E402
@@ -454,6 +458,22 @@ def snapshot(fabric: Fabric, size: int, vgpu_sizes: Sequence[int]) -> dict[str, 
     return {"free_gpus": free, "stranded_gpus": stranded, "siloed_gb": silo, "locked_gb": locked}
 
 
+def nvlink_set_free(fabric: Fabric, request: PlacementRequest) -> bool:
+    """Whether some host could give ``request`` a ring of NVLink-class links right now (the hard rules and the
+    exact set search, the same for every placer): the VMs for which NVLink was possible."""
+    return any(
+        topo_search_nvlink(h, request.gpus_per_vm) for h in fabric.hosts if h.cpu_free >= request.vcpus
+    )
+
+
+def topo_search_nvlink(host: HostState, k: int) -> bool:
+    free = _free_direct(host)
+    if len(free) < k:
+        return False
+    topo, order = topology_for(host)
+    return search(topo, mask_of(order, free), k, "nvlink").best is not None
+
+
 def replay(
     fabric: Fabric,
     stream: Sequence[Event],
@@ -485,6 +505,8 @@ def replay(
             demand = req.gpus_per_vm * (req.vgpu_profile.framebuffer_gb if req.vgpu_profile else 1)
             c[f"{kind}_demand"] += demand
             by_shape.setdefault(shape, [0, 0])[0] += 1
+            nvlink_free = req.whole_gpu and req.gpus_per_vm > 1 and nvlink_set_free(fabric, req)
+            c["multi_nvlink_free"] += nvlink_free
             pick = (passthrough if req.whole_gpu else vgpu)(fabric, req)
             if pick is not None:
                 c[f"{kind}_placed"] += 1
@@ -499,6 +521,7 @@ def replay(
                     if best == 0:
                         c["multi_nvlink_possible"] += 1
                         c["multi_nvlink_placed"] += cls == 0
+                    c["multi_nvlink_free_placed"] += nvlink_free and cls == 0
                     gbps_by_k.setdefault(req.gpus_per_vm, []).append(ring_bottleneck(host, pick.pci_ids))
                 fabric = apply_candidate(fabric, pick.candidate(), req, e.vm)
                 placed[e.vm] = req
@@ -521,8 +544,9 @@ def replay(
         "weighted_acceptance_vgpu_gb": ratio(c["vgpu_demand_placed"], c["vgpu_demand"]),
         "multi_gpu_placed": c["multi_placed"],
         "best_class_fraction": ratio(c["multi_best_class"], c["multi_placed"]),
-        "nvlink_where_possible": ratio(c["multi_nvlink_placed"], c["multi_nvlink_possible"]),
-        "nvlink_possible_vms": c["multi_nvlink_possible"],
+        "nvlink_where_possible": ratio(c["multi_nvlink_free_placed"], c["multi_nvlink_free"]),
+        "nvlink_possible_vms": c["multi_nvlink_free"],
+        "nvlink_on_nvlink_host_types": ratio(c["multi_nvlink_placed"], c["multi_nvlink_possible"]),
         "mean_ring_gbps_by_k": {k: round(statistics.fmean(v), 1) for k, v in sorted(gbps_by_k.items())},
         "stranded_size": common,
         "end": end,
