@@ -461,9 +461,7 @@ def snapshot(fabric: Fabric, size: int, vgpu_sizes: Sequence[int]) -> dict[str, 
 def nvlink_set_free(fabric: Fabric, request: PlacementRequest) -> bool:
     """Whether some host could give ``request`` a ring of NVLink-class links right now (the hard rules and the
     exact set search, the same for every placer): the VMs for which NVLink was possible."""
-    return any(
-        topo_search_nvlink(h, request.gpus_per_vm) for h in fabric.hosts if h.cpu_free >= request.vcpus
-    )
+    return any(topo_search_nvlink(h, request.gpus_per_vm) for h in fabric.hosts if h.cpu_free >= request.vcpus)
 
 
 def topo_search_nvlink(host: HostState, k: int) -> bool:
