@@ -24,12 +24,11 @@ with the default ``performance`` policy. Departures of VMs a placer rejected are
   is reported next to it so a gain bought by rejecting big VMs shows. The vGPU hosts are CPU-bound as well
   as framebuffer-bound (4 vCPUs per VM, 128 free vCPUs per host: at most 32 vGPU VMs a host).
 - best class: the fraction of placed multi-GPU passthrough VMs whose ring link class (``ring_class``)
-  equals the best class k GPUs can reach on an empty host of the same type.
-- NVLink where possible ("NVL ok"): of the multi-GPU passthrough arrivals for which some host had a free
-  NVLink ring of k GPUs at that moment (same exact search for every placer), the fraction placed on one.
-  ``nvlink_on_nvlink_host_types`` keeps the older, stricter reading: of the VMs placed on a host type whose
-  best class for k is NVLink, the fraction on NVLink (a VM placed there when no NVLink set is free anywhere
-  counts against it, although the alternative was rejecting it).
+  equals the best class k GPUs can reach on an empty host of the same type; "on NVLink where possible"
+  ("NVL ok"): the same restricted to (host type, k) pairs where that best class is NVLink. The JSON also has
+  ``nvlink_while_free``: of the multi-GPU VMs that arrived while some host had a free NVLink ring of their
+  size, the fraction placed on one. It is not a target: a PCIe Gen4 pair (31.5 GB/s) is faster than a DGX-1
+  NV1 pair (25 GB/s), and the engine ranks by bandwidth.
 - stranded GPUs: free passthrough GPUs that cannot join any set of S free GPUs on their host reaching
   the best class S GPUs reach on an empty host of that type, S = the most common multi-GPU size in the
   stream (2 by default): e.g. an H100 NVL card whose bridge partner is taken, a DGX-1 GPU with no free
@@ -542,9 +541,9 @@ def replay(
         "weighted_acceptance_vgpu_gb": ratio(c["vgpu_demand_placed"], c["vgpu_demand"]),
         "multi_gpu_placed": c["multi_placed"],
         "best_class_fraction": ratio(c["multi_best_class"], c["multi_placed"]),
-        "nvlink_where_possible": ratio(c["multi_nvlink_free_placed"], c["multi_nvlink_free"]),
-        "nvlink_possible_vms": c["multi_nvlink_free"],
-        "nvlink_on_nvlink_host_types": ratio(c["multi_nvlink_placed"], c["multi_nvlink_possible"]),
+        "nvlink_where_possible": ratio(c["multi_nvlink_placed"], c["multi_nvlink_possible"]),
+        "nvlink_possible_vms": c["multi_nvlink_possible"],
+        "nvlink_while_free": ratio(c["multi_nvlink_free_placed"], c["multi_nvlink_free"]),
         "mean_ring_gbps_by_k": {k: round(statistics.fmean(v), 1) for k, v in sorted(gbps_by_k.items())},
         "stranded_size": common,
         "end": end,

@@ -111,6 +111,14 @@ def compare(
             continue
         if term == "class" and "class" in mw and "class" in tw:
             detail = f"{mw['class']}; {other}: {tw['class']}"
+        elif term == "class" and min(a, b) < 0 and max(a, b) < 0:  # both below their host's best: -1 vs -2
+            detail = (
+                "both sets fall below their host's best link class; the other's would also take GPUs from NVLink "
+                "pairs it cannot use"
+                if a > b
+                else "both sets fall below their host's best link class; this one would also take GPUs from NVLink "
+                "pairs it cannot use"
+            )
         elif term == "class":
             detail = (
                 "its set reaches the best link class its host offers, the other's falls below it"

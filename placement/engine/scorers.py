@@ -62,7 +62,8 @@ class Score:
 
 class LinkClassFitScorer:
     """0 when a multi-GPU whole-GPU (or full-profile vGPU) set reaches the best ring class its host reaches
-    for that many GPUs, -1 when it falls below (e.g. two H100 NVL cards from different bridge pairs)."""
+    for that many GPUs, -1 when it falls below (e.g. two L40S on different sockets where a same-switch pair
+    exists), -2 when it falls below NVLink (e.g. two H100 NVL cards from different bridge pairs)."""
 
     name = "LinkClassFit"
 
@@ -76,9 +77,11 @@ class LinkClassFitScorer:
         if s.ring_class <= s.best_class:
             return Score(self.name, 0, lambda: f"link class {class_text(s.ring_class)}: the best this host reaches "
                          f"for {k} GPUs")  # fmt: skip
+        # Below its host's best class, a set on an NVLink host also breaks NVLink groups it cannot use: it ranks
+        # after a below-best set on a host without NVLink.
         return Score(
             self.name,
-            -1,
+            -2 if s.best_class == 0 else -1,
             lambda: (
                 f"link class {class_text(s.ring_class)}, below the {class_text(s.best_class)} this host reaches "
                 f"for {k} GPUs: ranked after hosts where the set gets its host's best class (keeps "

@@ -99,3 +99,17 @@ def test_vgpu_balance_is_neutral_when_cpu_is_unknown_or_request_has_no_vcpus(cpu
     cand0 = plan(Fabric((_vgpu("esx-02", 64),)), req0).best
     assert cand0 is not None and not any("CPU/GPU balance" in x for x in cand0.explanation)
     assert BalanceScorer.name == "Balance"
+
+
+def test_below_best_class_a_set_goes_where_it_breaks_no_nvlink_pair():
+    """Both hosts only offer a 2-GPU set below their best class. On the NVLink-pair host the two free cards
+    belong to two different pairs whose partners are busy: taking them keeps both pairs from ever becoming whole
+    again; on the PCIe-switch host the set only spans two switches. The PCIe host wins although the NVL set is
+    faster (63 vs 31.5 GB/s)."""
+    nvl = mark_busy(nvl_pairs("esx-01"), (0, 1, 2, 3, 4, 6))
+    pcie = mark_busy(pcie_switch_host("esx-02"), (0, 1, 2, 3, 4, 6))
+    p = plan(Fabric((nvl, pcie)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
+    assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
+    assert p.candidates[1].bottleneck[1] > p.best.bottleneck[1]
+    assert any("below the NVLINK this host reaches" in line for line in p.candidates[1].explanation)
+    assert "the other's would also take GPUs from NVLink pairs it cannot use" in p.best.explanation[-1]
