@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -356,15 +356,13 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
                 inventory_stale=False,
             )
     except VCenterError as exc:
+        if isinstance(exc.__context__, SoftTimeLimitExceeded):  # the limit fired inside a vCenter call
+            return _time_limit(vcenter, run)
         _record_failure(vcenter, run, exc.message)
         run.refresh_from_db()
         raise SyncFailed(run, exc) from None
     except SoftTimeLimitExceeded:
-        # The worker's soft time limit: whatever was collected or applied is rolled back; a retry may be faster.
-        message = f"the sync exceeded its time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
-        _record_failure(vcenter, run, message)
-        run.refresh_from_db()
-        raise SyncFailed(run, VCenterTimeoutError(message)) from None
+        return _time_limit(vcenter, run)
     except DatabaseError as exc:
         # The connection died or the database refused a write: the transaction rolled back; nothing is half-written.
         logger.exception("sync of vCenter %s failed on the database", vcenter.name)
@@ -383,6 +381,14 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
     logger.info("synced vCenter %s: %s", vcenter.name, run.counts)
     inventory_applied.send(sender=VCenter, vcenter=vcenter, counts=run.counts)
     return run
+
+
+def _time_limit(vcenter: VCenter, run: SyncRun) -> NoReturn:
+    """The worker's soft time limit fired: whatever was collected or applied is rolled back; a retry may be faster."""
+    message = f"the sync exceeded its time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
+    _record_failure(vcenter, run, message)
+    run.refresh_from_db()
+    raise SyncFailed(run, VCenterTimeoutError(message))
 
 
 def _record_failure(vcenter: VCenter, run: SyncRun, message: str) -> None:
