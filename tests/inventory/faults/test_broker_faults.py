@@ -131,3 +131,20 @@ def test_redis_restarted_during_a_sync_the_sync_completes_and_the_next_one_too(
     finally:
         lab.stop()
         pool.close()
+
+
+@pytest.mark.reliability("broker", "dead broker: admin runs a periodic task")
+def test_with_the_broker_dead_the_admins_run_selected_tasks_says_so_instead_of_500(dead_broker, client):
+    from django.contrib.auth import get_user_model
+    from django_celery_beat.models import PeriodicTask
+
+    vcenter = services.register_vcenter(name="vc-admin", url="https://vc.example.com/sdk", username="u", password="p")
+    task = PeriodicTask.objects.get(name=f"sync vCenter {vcenter.name}")
+    client.force_login(get_user_model().objects.create_superuser("broker-root", password="Root-Passw0rd-123"))
+    response = client.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": "run_tasks", "_selected_action": [task.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Not run: the task broker is unreachable" in response.content.decode()
