@@ -68,8 +68,11 @@ class HeldLock:
 
     def __init__(self, name: str, owner: str, ttl: float) -> None:
         self.name, self.owner, self.ttl = name, owner, ttl
+        self.released = False
 
     def refresh(self) -> bool:
+        if self.released:  # a heartbeat that woke up late must not take the lock back
+            return False
         if settings.REDIS_URL:
             return bool(redis_client().eval(_REFRESH, 1, self.name, self.owner, int(self.ttl * 1000)))
         from inventory.models import SyncLock
@@ -78,6 +81,7 @@ class HeldLock:
         return bool(SyncLock.objects.filter(name=self.name, owner=self.owner).update(expires_at=expires))
 
     def release(self) -> None:
+        self.released = True
         release(self.name, self.owner)
 
 
