@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -207,7 +207,7 @@ def request_sync(
     vcenter: VCenter,
     trigger: str,
     attempt: int = 1,
-    not_before=None,
+    not_before: datetime | None = None,
 ) -> SyncRun:
     """The SyncRun for a sync request from any trigger: ``queued``, or ``skipped`` (saying by which run) when a
     queued or running sync of the vCenter already covers it, so a vCenter has at most one pending sync (and
