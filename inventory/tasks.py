@@ -80,7 +80,12 @@ def enqueue_sync(*, vcenter: VCenter, trigger: str = SyncRun.Trigger.MANUAL) -> 
 
 def send_sync(run: SyncRun) -> None:
     try:
-        sync_vcenter_task.apply_async(kwargs={"vcenter_id": run.vcenter_id, "trigger": run.trigger, "run_id": run.pk})
+        sync_vcenter_task.apply_async(
+            kwargs={"vcenter_id": run.vcenter_id, "trigger": run.trigger, "run_id": run.pk},
+            # the limits travel in the message: the ones configured now (Celery caches a task's own at first send)
+            soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            time_limit=settings.CELERY_TASK_TIME_LIMIT,
+        )
     except Exception as exc:
         if sync_vcenter_task.app.conf.task_always_eager:
             raise

@@ -165,7 +165,7 @@ def test_database_connection_killed_mid_apply_fails_the_run_and_the_retry_comple
 
 @pytest.mark.reliability("vcenter", "slowed past the soft time limit")
 def test_a_vcenter_slower_than_the_soft_time_limit_fails_the_run_and_the_retry_completes(
-    workers, gpulab_binary, monkeypatch
+    workers, gpulab_binary, settings
 ):
     port = free_port()
     listen = f"127.0.0.1:{port}"
@@ -177,7 +177,7 @@ def test_a_vcenter_slower_than_the_soft_time_limit_fails_the_run_and_the_retry_c
         lab.stop()
         lab = start_lab(LABS / "demo.json", delay_ms=1000, listen=listen)  # the same vCenter, now slow
         # The sender puts the limits in the message (as the web process does from the same settings).
-        monkeypatch.setattr(tasks.sync_vcenter_task, "soft_time_limit", 3)
+        settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT = 3, 63
         workers.start(pool="prefork", env={"SYNC_SOFT_TIME_LIMIT": "3"})  # the pool enforces time limits
         run = enqueue(vcenter)
         wait_for(lambda: status_of(run.pk) == SyncStatus.FAILED, 90, what="the time limit to fail the run")
