@@ -191,6 +191,8 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: a real broker when REDIS_URL is set, otherwise tasks run eagerly in-process (the embedded demo).
 REDIS_URL = redis_url_from_env(env.str("REDIS_URL", default=""))
+# Seconds to connect to / wait on Redis (broker, locks, health): a dead broker is an error, never a hang.
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -199,13 +201,43 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("SYNC_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+# With acks_late a message whose worker died is redelivered after the visibility timeout: just longer than the
+# longest sync (the hard time limit), not Redis' default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 60,
+    "socket_connect_timeout": REDIS_TIMEOUT,
+    "socket_timeout": max(REDIS_TIMEOUT, 5.0),
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Per-vCenter syncs are PeriodicTask rows (created with each vCenter); these are the housekeeping ones.
+SYNC_WATCHDOG_SECONDS = env.float("SYNC_WATCHDOG_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "expire-and-reconcile-reservations": {"task": "placement.tasks.expire_reservations_task", "schedule": 300.0},
     "purge-long-stale-inventory": {"task": "inventory.tasks.purge_stale_task", "schedule": 6 * 3600.0},
+    "sync-watchdog": {
+        "task": "inventory.tasks.sync_watchdog_task",
+        "schedule": SYNC_WATCHDOG_SECONDS,
+        "options": {"expires": SYNC_WATCHDOG_SECONDS},
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# Sync orchestration (docs/operations.md): a running sync writes a heartbeat and refreshes its lock every
+# SYNC_HEARTBEAT_SECONDS; the watchdog marks it lost (and frees its lock) after SYNC_LOST_AFTER seconds of silence.
+# A queued run no worker started within SYNC_QUEUE_TIMEOUT seconds (after its retry time) is lost too.
+SYNC_HEARTBEAT_SECONDS = env.float("SYNC_HEARTBEAT_SECONDS", default=10.0)
+SYNC_LOST_AFTER = env.float("SYNC_LOST_AFTER", default=45.0)
+SYNC_LOCK_TTL = env.float("SYNC_LOCK_TTL", default=60.0)
+SYNC_QUEUE_TIMEOUT = env.float("SYNC_QUEUE_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 300.0)
+# Staleness (seconds): hosts of a vCenter whose last sync failed, or succeeded longer ago than STALE_WARN_AFTER,
+# carry a warning in every plan; past STALE_EXCLUDE_AFTER they are not planned on.
+STALE_WARN_AFTER = env.int("STALE_WARN_AFTER", default=15 * 60)
+STALE_EXCLUDE_AFTER = env.int("STALE_EXCLUDE_AFTER", default=24 * 3600)
+# Health (/healthz): how long to wait for a worker's ping, and how old beat's last tick may be.
+HEALTH_WORKER_TIMEOUT = env.float("HEALTH_WORKER_TIMEOUT", default=1.0)
+HEALTH_BEAT_MAX_AGE = env.float("HEALTH_BEAT_MAX_AGE", default=3 * SYNC_WATCHDOG_SECONDS)
 
 # Inventory behaviour.
 INVENTORY_STALE_RETENTION_DAYS = env.int("INVENTORY_STALE_RETENTION_DAYS", default=14)

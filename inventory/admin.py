@@ -1,5 +1,7 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from inventory import models
 
@@ -116,3 +118,25 @@ class SmiCaptureAdmin(admin.ModelAdmin):
 class LinkOverrideAdmin(admin.ModelAdmin):
     list_display = ["host", "pci_a", "pci_b", "kind", "link_count", "gbps", "note", "created"]
     list_filter = ["kind"]
+
+
+# django-celery-beat's "Run selected tasks" publishes to the broker; with the broker down it answered 500.
+
+
+class BrokerAwarePeriodicTaskAdmin(PeriodicTaskAdmin):
+    def run_tasks(self, request, queryset):
+        try:
+            return super().run_tasks(request, queryset)
+        except Exception as exc:  # kombu/redis connection errors: say so instead of a 500
+            self.message_user(
+                request,
+                f"Not run: the task broker is unreachable ({type(exc).__name__}); see /healthz.",
+                level=messages.ERROR,
+            )
+            return None
+
+    run_tasks.short_description = PeriodicTaskAdmin.run_tasks.short_description
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, BrokerAwarePeriodicTaskAdmin)

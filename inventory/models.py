@@ -62,6 +62,13 @@ class SyncStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCESS = "success", "Success"
     FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    LOST = "lost", "Lost"
+
+
+# A run in one of these states is over; queued and running ones are pending.
+FINISHED_SYNC_STATUSES = (SyncStatus.SUCCESS, SyncStatus.FAILED, SyncStatus.SKIPPED, SyncStatus.LOST)
+PENDING_SYNC_STATUSES = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
 
 class TrackedModel(models.Model):
@@ -109,6 +116,13 @@ class VCenter(models.Model):
     @property
     def has_password(self) -> bool:
         return bool(self.password_encrypted)
+
+    @property
+    def freshness(self):
+        """How far the stored inventory can be trusted (``inventory.freshness``)."""
+        from inventory.freshness import vcenter_freshness
+
+        return vcenter_freshness(self)
 
 
 class Datacenter(models.Model):
@@ -499,9 +513,22 @@ class SyncRun(models.Model):
     round_trips = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="A queued retry does not start before this time")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Written by the running sync; a silent one is marked lost by the watchdog"
+    )
+    blocked_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The run that made this one skip",
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["vcenter", "status"], name="syncrun_vcenter_status")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(progress_current__lte=F("progress_total")) | Q(progress_total=0),
@@ -511,6 +538,10 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vcenter} sync #{self.pk} {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_SYNC_STATUSES
 
     @property
     def duration_s(self) -> float | None:
@@ -524,6 +555,7 @@ class SyncLock(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     expires_at = models.DateTimeField()
+    owner = models.CharField(max_length=100, blank=True, help_text="Who holds the lock, e.g. run:42")
 
     class Meta:
         ordering = ["name"]

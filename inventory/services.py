@@ -8,21 +8,29 @@ operations, and marks vanished hosts, GPUs and VMs stale instead of deleting the
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
+from inventory import locks
 from inventory.bulk import BATCH, update_field, upsert
 from inventory.fabric import rebuild_fabrics
+from inventory.locks import HeldLock, LockBusy, run_owner, vcenter_sync_lock
 from inventory.models import (
+    PENDING_SYNC_STATUSES,
     Cluster,
     Datacenter,
     Gpu,
@@ -39,7 +47,7 @@ from inventory.models import (
     VirtualMachine,
 )
 from inventory.signals import inventory_applied
-from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError
+from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError, VCenterTimeoutError
 from inventory.vsphere.snapshot import HostSnap, InventorySnapshot, VmSnap, is_gpu
 
 logger = logging.getLogger(__name__)
@@ -182,6 +190,68 @@ def start_sync_run(*, vcenter: VCenter, trigger: str, attempt: int = 1) -> SyncR
     return SyncRun.objects.create(vcenter=vcenter, trigger=trigger, status=SyncStatus.QUEUED, attempt=attempt)
 
 
+def _when(moment) -> str:
+    return timezone.localtime(moment).strftime("%H:%M:%S")
+
+
+def _pending_text(pending: SyncRun) -> str:
+    if pending.status == SyncStatus.RUNNING:
+        return f"sync #{pending.pk} of this vCenter is running"
+    if pending.not_before and pending.not_before > timezone.now():
+        return f"retry #{pending.pk} of this vCenter is queued for {_when(pending.not_before)}"
+    return f"sync #{pending.pk} of this vCenter is queued"
+
+
+def request_sync(
+    *,
+    vcenter: VCenter,
+    trigger: str,
+    attempt: int = 1,
+    not_before: datetime | None = None,
+) -> SyncRun:
+    """The SyncRun for a sync request from any trigger: ``queued``, or ``skipped`` (saying by which run) when a
+    queued or running sync of the vCenter already covers it, so a vCenter has at most one pending sync (and
+    one retry chain). Lost runs are reaped first, so a dead worker never blocks the request."""
+    reap_lost_syncs(vcenter_id=vcenter.pk)
+    with transaction.atomic():
+        # The row lock serializes concurrent requests for one vCenter: exactly one of them is queued.
+        VCenter.objects.select_for_update().filter(pk=vcenter.pk).first()
+        pending = (
+            SyncRun.objects.filter(vcenter_id=vcenter.pk, status__in=PENDING_SYNC_STATUSES).order_by("created").first()
+        )
+        if pending is not None:
+            return SyncRun.objects.create(
+                vcenter=vcenter,
+                trigger=trigger,
+                attempt=attempt,
+                status=SyncStatus.SKIPPED,
+                finished_at=timezone.now(),
+                blocked_by=pending,
+                error=f"skipped: {_pending_text(pending)}",
+            )
+        return SyncRun.objects.create(
+            vcenter=vcenter, trigger=trigger, status=SyncStatus.QUEUED, attempt=attempt, not_before=not_before
+        )
+
+
+class SyncSkipped(Exception):
+    """The sync did not run because another one of the vCenter is pending; ``run`` is the skipped SyncRun."""
+
+    def __init__(self, run: SyncRun) -> None:
+        super().__init__(run.error)
+        self.run = run
+
+
+def skip_run(run: SyncRun, reason: str, blocked_by: int | None = None) -> SyncRun:
+    if blocked_by is not None and not SyncRun.objects.filter(pk=blocked_by).exists():
+        blocked_by = None
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncStatus.SKIPPED, finished_at=timezone.now(), error=f"skipped: {reason}", blocked_by_id=blocked_by
+    )
+    run.refresh_from_db()
+    return run
+
+
 def collect_from_vcenter(vcenter: VCenter, *, progress: Callable[[int], None] | None = None) -> InventorySnapshot:
     from inventory.vsphere.collector import collect
     from inventory.vsphere.connection import connect, count_round_trips, translate_error
@@ -202,6 +272,40 @@ def collect_from_vcenter(vcenter: VCenter, *, progress: Callable[[int], None] | 
     return snapshot
 
 
+@contextmanager
+def _heartbeat(run: SyncRun, lock: HeldLock) -> Iterator[None]:
+    """While the body runs, write the run's heartbeat and refresh its lock every ``SYNC_HEARTBEAT_SECONDS``.
+
+    A thread, because collection can sit in one long SOAP call. If the process dies both stop, and the
+    watchdog (``reap_lost_syncs``) marks the run lost and frees the lock.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.SYNC_HEARTBEAT_SECONDS):
+                try:
+                    SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(heartbeat_at=timezone.now())
+                except Exception:
+                    logger.warning("sync #%s: heartbeat not written", run.pk, exc_info=True)
+                    close_old_connections()
+                try:
+                    if not lock.refresh():
+                        logger.error("sync #%s: its lock is held by another sync", run.pk)
+                except Exception:
+                    logger.warning("sync #%s: lock not refreshed", run.pk, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"sync-heartbeat-{run.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def sync_vcenter(
     *,
     vcenter: VCenter,
@@ -209,14 +313,28 @@ def sync_vcenter(
     run: SyncRun | None = None,
     collector: Callable[..., InventorySnapshot] = collect_from_vcenter,
 ) -> SyncRun:
-    """Collect a vCenter and apply the result; on failure keep the stored inventory and mark it stale."""
-    run = run or start_sync_run(vcenter=vcenter, trigger=trigger)
+    """Collect a vCenter and apply the result under its sync lock; every trigger (beat, page, API, CLI, watcher)
+    comes through here. On failure keep the stored inventory and mark it stale (SyncFailed); when another
+    sync of the vCenter is pending or holds the lock, the run is ``skipped`` saying which (SyncSkipped)."""
+    run = run or request_sync(vcenter=vcenter, trigger=trigger)
+    if run.status == SyncStatus.SKIPPED:
+        raise SyncSkipped(run)
+    try:
+        with vcenter_sync_lock(vcenter.pk, owner=run_owner(run.pk)) as lock, _heartbeat(run, lock):
+            return _sync_locked(vcenter=vcenter, run=run, collector=collector)
+    except LockBusy as exc:
+        holder = exc.holder_run_id
+        reason = f"sync #{holder} of this vCenter holds its lock" if holder else str(exc)
+        raise SyncSkipped(skip_run(run, reason, holder)) from None
+
+
+def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., InventorySnapshot]) -> SyncRun:
     started = timezone.now()
-    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.RUNNING, started_at=started)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.RUNNING, started_at=started, heartbeat_at=started)
     VCenter.objects.filter(pk=vcenter.pk).update(last_sync_status=SyncStatus.RUNNING, last_sync_at=started)
 
     def progress(received: int) -> None:
-        SyncRun.objects.filter(pk=run.pk).update(progress_current=received)
+        SyncRun.objects.filter(pk=run.pk).update(progress_current=received, heartbeat_at=timezone.now())
 
     try:
         snapshot = collector(vcenter, progress=progress)
@@ -238,9 +356,20 @@ def sync_vcenter(
                 inventory_stale=False,
             )
     except VCenterError as exc:
+        if isinstance(exc.__context__, SoftTimeLimitExceeded):  # the limit fired inside a vCenter call
+            return _time_limit(vcenter, run)
         _record_failure(vcenter, run, exc.message)
         run.refresh_from_db()
         raise SyncFailed(run, exc) from None
+    except SoftTimeLimitExceeded:
+        return _time_limit(vcenter, run)
+    except DatabaseError as exc:
+        # The connection died or the database refused a write: the transaction rolled back; nothing is half-written.
+        logger.exception("sync of vCenter %s failed on the database", vcenter.name)
+        message = f"the database failed while applying the inventory ({type(exc).__name__}); nothing was changed"
+        _record_failure(vcenter, run, message)
+        run.refresh_from_db()
+        raise SyncFailed(run, VCenterError(message)) from exc
     except Exception as exc:
         # A bug or an answer we could not apply: the transaction rolled back; say what kind, keep the trace.
         logger.exception("sync of vCenter %s failed while applying the inventory", vcenter.name)
@@ -254,13 +383,76 @@ def sync_vcenter(
     return run
 
 
+def _time_limit(vcenter: VCenter, run: SyncRun) -> NoReturn:
+    """The worker's soft time limit fired: whatever was collected or applied is rolled back; a retry may be faster."""
+    message = f"the sync exceeded its time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
+    _record_failure(vcenter, run, message)
+    run.refresh_from_db()
+    raise SyncFailed(run, VCenterTimeoutError(message))
+
+
 def _record_failure(vcenter: VCenter, run: SyncRun, message: str) -> None:
-    now = timezone.now()
-    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=now, error=message)
-    VCenter.objects.filter(pk=vcenter.pk).update(
-        last_sync_status=SyncStatus.FAILED, last_error=message, inventory_stale=True
-    )
+    def record() -> None:
+        now = timezone.now()
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=now, error=message)
+        VCenter.objects.filter(pk=vcenter.pk).update(
+            last_sync_status=SyncStatus.FAILED, last_error=message, inventory_stale=True
+        )
+
+    try:
+        record()
+    except DatabaseError:
+        # A killed database connection: drop it and record the failure on a fresh one.
+        connection.close()
+        record()
     logger.warning("sync of vCenter %s failed: %s", vcenter.name, message)
+
+
+def reap_lost_syncs(*, vcenter_id: int | None = None) -> list[int]:
+    """The watchdog: mark runs whose worker died ``lost`` and free their locks; return their ids.
+
+    A running run is lost when its heartbeat is older than ``SYNC_LOST_AFTER`` seconds; a queued run when no
+    worker started it within ``SYNC_QUEUE_TIMEOUT`` seconds of its (retry) time. The vCenter's status then says
+    so; its inventory is untouched (a sync applies in one transaction, which a dead worker never committed).
+    """
+    now = timezone.now()
+    runs = SyncRun.objects.filter(status__in=PENDING_SYNC_STATUSES)
+    if vcenter_id is not None:
+        runs = runs.filter(vcenter_id=vcenter_id)
+    silent = now - timedelta(seconds=settings.SYNC_LOST_AFTER)
+    unstarted = now - timedelta(seconds=settings.SYNC_QUEUE_TIMEOUT)
+    lost = runs.filter(
+        Q(status=SyncStatus.RUNNING, heartbeat_at__lt=silent)
+        | Q(status=SyncStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=silent)
+        | Q(status=SyncStatus.QUEUED, not_before__isnull=True, created__lt=unstarted)
+        | Q(status=SyncStatus.QUEUED, not_before__lt=unstarted)
+    )
+    reaped = []
+    for run in lost.select_related("vcenter"):
+        if run.status == SyncStatus.RUNNING:
+            last = run.heartbeat_at or run.started_at
+            message = (
+                f"lost: no heartbeat from its worker since {_when(last)} (the worker died or was killed); "
+                "nothing was applied"
+            )
+        else:
+            message = f"lost: no worker started it within {settings.SYNC_QUEUE_TIMEOUT:.0f} s"
+        # Conditional on the status read: a run that finished meanwhile is left alone.
+        if not SyncRun.objects.filter(pk=run.pk, status=run.status).update(
+            status=SyncStatus.LOST, finished_at=now, error=message
+        ):
+            continue
+        reaped.append(run.pk)
+        if run.status == SyncStatus.RUNNING:
+            VCenter.objects.filter(pk=run.vcenter_id, last_sync_status=SyncStatus.RUNNING).update(
+                last_sync_status=SyncStatus.LOST, last_error=f"sync #{run.pk} {message}", inventory_stale=True
+            )
+        try:
+            locks.release(locks.lock_name(run.vcenter_id), run_owner(run.pk))
+        except Exception:
+            logger.warning("lock of lost sync #%s not released (it expires by itself)", run.pk, exc_info=True)
+        logger.warning("sync #%s of vCenter %s %s", run.pk, run.vcenter.name, message)
+    return reaped
 
 
 def purge_stale(*, older_than_days: int | None = None) -> dict[str, int]:

@@ -6,9 +6,11 @@ import django_tables2 as tables
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from inventory.freshness import vcenter_freshness
 from inventory.models import Host, SyncRun, SyncStatus, VCenter
 
 TEMPLATE = "inventory/_table.html"
@@ -18,6 +20,8 @@ STATUS_BADGE = {
     SyncStatus.RUNNING: "running",
     SyncStatus.QUEUED: "queued",
     SyncStatus.NEVER: "never",
+    SyncStatus.SKIPPED: "off",
+    SyncStatus.LOST: "bad",
 }
 
 
@@ -170,8 +174,11 @@ class SyncRunTable(HtmxTable):
     def render_counts(self, value) -> str:
         return counts_text(value or {})
 
-    def render_error(self, value) -> str:
-        return format_html('<span class="result bad">{}</span>', value) if value else ""
+    def render_error(self, record: SyncRun) -> str:
+        if not record.error:
+            return ""
+        css = "result" if record.status == SyncStatus.SKIPPED else "result bad"
+        return format_html('<span class="{}">{}</span>', css, record.error)
 
 
 def occupancy_strip(gpus) -> str:
@@ -235,7 +242,19 @@ class HostTable(HtmxTable):
         parts = []
         if record.stale:
             parts.append(mark_safe('<span class="badge stale">stale</span>'))
-        if record.connection_state != "connected":
+        fresh = vcenter_freshness(record.vcenter)
+        if fresh.stale and not record.stale:
+            # The vCenter is down or behind: the state below is the last one known, not the present.
+            since = f"since {timezone.localtime(fresh.since):%Y-%m-%d %H:%M}" if fresh.since else "(never synced)"
+            parts.append(
+                format_html(
+                    '<span class="badge stale" title="{}">last known: {}, stale {}</span>',
+                    fresh.reason,
+                    record.get_connection_state_display(),
+                    since,
+                )
+            )
+        elif record.connection_state != "connected":
             parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
         if record.maintenance_mode:
             parts.append(mark_safe('<span class="badge warn">maintenance</span>'))

@@ -1,21 +1,27 @@
-"""Celery tasks: thin wrappers around inventory services."""
+"""Celery tasks: thin wrappers around inventory services.
+
+Every sync trigger goes through ``services.sync_vcenter`` (lock, heartbeat, one SyncRun per attempt): beat
+calls ``sync_vcenter_task`` without a run, the page, API and ``vcenter sync --queue`` call ``enqueue_sync``.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from inventory import services
-from inventory.locks import LockBusy, vcenter_sync_lock
-from inventory.models import SyncRun, VCenter
+from inventory.models import SyncRun, SyncStatus, VCenter
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+BEAT_TICK_KEY = "gpu-advisor:beat:last-tick"
 
 
 def retry_delay(attempt: int) -> float:
@@ -27,41 +33,82 @@ def retry_delay(attempt: int) -> float:
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def sync_vcenter_task(self, vcenter_id: int, trigger: str = "schedule", run_id: int | None = None) -> dict:
     vcenter = VCenter.objects.filter(pk=vcenter_id).first()
+    run = SyncRun.objects.filter(pk=run_id, vcenter_id=vcenter_id).first() if run_id else None
     if vcenter is None:
         return {"status": "skipped", "reason": f"vCenter {vcenter_id} no longer exists"}
-    if not vcenter.enabled and trigger == SyncRun.Trigger.SCHEDULE:
-        return {"status": "skipped", "reason": "vCenter is disabled"}
-    attempt = self.request.retries + 1
-    run = SyncRun.objects.filter(pk=run_id).first() if run_id and attempt == 1 else None
+    if run is not None and run.status != SyncStatus.QUEUED:
+        # Redelivered after its worker died (the watchdog marked the run lost) or already handled: a new request.
+        run = None
+    if run is None:
+        run = services.request_sync(vcenter=vcenter, trigger=trigger)
+    if not vcenter.enabled and trigger == SyncRun.Trigger.SCHEDULE and run.status == SyncStatus.QUEUED:
+        run = services.skip_run(run, "the vCenter is disabled")
     try:
-        with vcenter_sync_lock(vcenter_id):
-            run = run or services.start_sync_run(vcenter=vcenter, trigger=trigger, attempt=attempt)
-            run = services.sync_vcenter(vcenter=vcenter, trigger=trigger, run=run)
-    except LockBusy as exc:
-        if run is not None:
-            SyncRun.objects.filter(pk=run.pk).update(status="failed", error=f"skipped: {exc}")
-        return {"status": "skipped", "reason": str(exc)}
+        run = services.sync_vcenter(vcenter=vcenter, trigger=trigger, run=run)
+    except services.SyncSkipped as exc:
+        return {"status": "skipped", "run": exc.run.pk, "reason": exc.run.error}
     except services.SyncFailed as exc:
+        attempt = exc.run.attempt
         # In-process (no broker) there is nothing to schedule a retry on: the failed run is the answer.
         if exc.error.retryable and attempt <= MAX_RETRIES and not self.request.is_eager:
             delay = retry_delay(attempt)
-            SyncRun.objects.filter(pk=exc.run.pk).update(error=f"{exc.error.message}; retry {attempt} in {delay:.0f} s")
-            raise self.retry(countdown=delay, kwargs={"vcenter_id": vcenter_id, "trigger": trigger}) from None
+            retry = services.request_sync(
+                vcenter=vcenter,
+                trigger=trigger,
+                attempt=attempt + 1,
+                not_before=timezone.now() + timedelta(seconds=delay),
+            )
+            if retry.status == SyncStatus.QUEUED:  # else another sync is already pending: no second chain
+                SyncRun.objects.filter(pk=exc.run.pk).update(
+                    error=f"{exc.error.message}; retry {attempt} in {delay:.0f} s (run #{retry.pk})"
+                )
+                raise self.retry(
+                    countdown=delay, kwargs={"vcenter_id": vcenter_id, "trigger": trigger, "run_id": retry.pk}
+                ) from None
         return {"status": "failed", "run": exc.run.pk, "error": exc.error.message}
-    except SoftTimeLimitExceeded:
-        if run is not None:
-            services._record_failure(vcenter, run, "the sync exceeded its time limit")
-        return {"status": "failed", "run": run.pk if run else None, "error": "time limit"}
     return {"status": "success", "run": run.pk, "counts": run.counts}
 
 
 def enqueue_sync(*, vcenter: VCenter, trigger: str = SyncRun.Trigger.MANUAL) -> SyncRun:
-    """Create a queued SyncRun and send the task once the surrounding transaction commits."""
-    from django.db import transaction
-
-    run = services.start_sync_run(vcenter=vcenter, trigger=trigger)
-    transaction.on_commit(lambda: sync_vcenter_task.delay(vcenter_id=vcenter.pk, trigger=trigger, run_id=run.pk))
+    """Request a sync: a queued SyncRun whose task is sent once the surrounding transaction commits, or a
+    skipped one (saying which run covers it). A task the broker refuses fails the run at once, saying so."""
+    run = services.request_sync(vcenter=vcenter, trigger=trigger)
+    if run.status == SyncStatus.QUEUED:
+        transaction.on_commit(lambda: send_sync(run))
     return run
+
+
+def send_sync(run: SyncRun) -> None:
+    try:
+        sync_vcenter_task.apply_async(
+            kwargs={"vcenter_id": run.vcenter_id, "trigger": run.trigger, "run_id": run.pk},
+            # the limits travel in the message: the ones configured now (Celery caches a task's own at first send)
+            soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            time_limit=settings.CELERY_TASK_TIME_LIMIT,
+        )
+    except Exception as exc:
+        if sync_vcenter_task.app.conf.task_always_eager:
+            raise
+        message = f"not queued: the task broker is unreachable ({type(exc).__name__})"
+        logger.error("sync #%s %s", run.pk, message)
+        SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+            status=SyncStatus.FAILED, finished_at=timezone.now(), error=message
+        )
+
+
+@shared_task
+def sync_watchdog_task() -> dict:
+    """Beat runs this every SYNC_WATCHDOG_SECONDS: reap lost syncs and note the tick for /healthz."""
+    lost = services.reap_lost_syncs()
+    note_beat_tick()
+    return {"lost": lost}
+
+
+def note_beat_tick() -> None:
+    from inventory.locks import redis_client
+
+    if settings.REDIS_URL:
+        redis_client().set(BEAT_TICK_KEY, timezone.now().isoformat(), ex=24 * 3600)
 
 
 @shared_task

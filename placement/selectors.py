@@ -30,7 +30,7 @@ from inventory.models import Gpu as GpuRow
 from placement import snapshot_codec
 from placement.engine import gpuset
 from placement.engine.lru import Lru
-from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, evolve
+from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, Staleness, evolve
 from placement.engine.request import RequestError
 from placement.models import HostSnapshot, Reservation, ReservationItem
 
@@ -164,7 +164,14 @@ def fabric_snapshot(
     templates = host_templates(rows=rows, use_cache=use_cache)
     consumers = consumers_by_gpu(scope=scope)
     used = usage_by_host(scope=scope)
-    return assemble(rows, templates, consumers, used)
+    return assemble(rows, templates, consumers, used, outdated_vcenters())
+
+
+def outdated_vcenters() -> dict[str, Staleness]:
+    """Stale vCenters by name (``inventory.freshness``), as the engine's warning or exclusion."""
+    from inventory.freshness import EXCLUDE, stale_vcenters
+
+    return {vc.name: Staleness(f.reason, f.level == EXCLUDE) for vc, f in stale_vcenters()}
 
 
 def host_rows(*, scope: Scope) -> list[HostRow]:
@@ -402,7 +409,9 @@ def assemble(
     templates: dict[int, HostTemplate],
     consumers: dict[int, list[Consumer]],
     used: dict[int, tuple[int, int]],
+    outdated: dict[str, Staleness] | None = None,
 ) -> Fabric:
+    outdated = outdated or {}
     states = []
     for row in rows:
         t = templates[row.pk]
@@ -431,6 +440,7 @@ def assemble(
                 host_id=row.pk,
                 vcenter=row.vcenter or "",
                 problem=t.problem,
+                outdated=outdated.get(row.vcenter or ""),
                 topology=t.topology,
             )
         )

@@ -419,7 +419,9 @@ class SmiCaptureResultSerializer(TopologySerializer):
 class SyncRunSerializer(serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     duration_s = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds, once finished")
-    finished = serializers.SerializerMethodField(help_text="Whether the run is over (success or failed)")
+    finished = serializers.SerializerMethodField(
+        help_text="Whether the run is over (success, failed, skipped or lost)"
+    )
 
     class Meta:
         model = SyncRun
@@ -440,11 +442,14 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "round_trips",
             "error",
             "attempt",
+            "blocked_by",
+            "not_before",
+            "heartbeat_at",
         ]
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_finished(self, run: SyncRun) -> bool:
-        return run.status in {"success", "failed"}
+        return run.finished
 
 
 class SyncRunCreateSerializer(serializers.Serializer):

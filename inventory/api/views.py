@@ -305,10 +305,13 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase
         summary="Start a sync of a vCenter (admin)",
         description=(
             "Queues a sync (a Celery task; run in-process when there is no broker) and answers 202 with the run. "
-            "Poll `GET /api/sync-runs/{id}/` (the `Location` header) until `finished` is true."
+            "Poll `GET /api/sync-runs/{id}/` (the `Location` header) until `finished` is true. When a sync of the "
+            "vCenter is already queued or running the request is recorded as a `skipped` run naming it "
+            "(`blocked_by`) and answered 409; when the task broker is unreachable the run is `failed` and the "
+            "answer is 503."
         ),
         request=SyncRunCreateSerializer,
-        responses={202: SyncRunSerializer},
+        responses={202: SyncRunSerializer, 409: SyncRunSerializer, 503: SyncRunSerializer},
     )
     def create(self, request, *args, **kwargs):
         serializer = SyncRunCreateSerializer(data=request.data)
@@ -320,16 +323,19 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase
                     vcenter=serializer.validated_data["vcenter"], trigger=SyncRun.Trigger.MANUAL
                 ).pk
         except Exception:
-            # Without a broker the task runs in-process at commit, and a failed sync raises out of it; the run
-            # records the failure, which is what the caller polls.
+            # Without a broker the task runs in-process at commit; an unexpected error raises out of it.
             if run_id is None:
                 raise
             logger.warning("sync run %s could not run", run_id, exc_info=True)
-            # A run that never started (the broker refused the task) must not be polled forever.
             SyncRun.objects.filter(pk=run_id, status="queued").update(
                 status="failed", error="the sync could not be started; see the server log"
             )
         run = self.get_queryset().get(pk=run_id)  # an in-process run has finished by now
         body = SyncRunSerializer(run, context=self.get_serializer_context()).data
         location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{run.pk}/")
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+        code = status.HTTP_202_ACCEPTED
+        if run.status == "skipped":
+            code = status.HTTP_409_CONFLICT
+        elif run.status == "failed" and run.error.startswith("not queued"):
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(body, status=code, headers={"Location": location})

@@ -1,10 +1,123 @@
+"""``/healthz``: can the product do its job? Anonymous, so it names components and states, never addresses or
+secrets. 200 when every check passes or only warns (stale inventory), 503 when one fails.
+
+Checks: the database; with a broker (REDIS_URL) the broker (a ping with a short timeout), the workers (a
+Celery ping) and beat (the last tick the sync watchdog noted); and the oldest stale vCenter. In the embedded
+mode (no broker, tasks in-process) broker, worker and beat say so and pass.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+def _database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        return {"status": FAIL, "detail": f"unreachable ({type(exc).__name__})"}
+    return {"status": OK, "detail": connection.vendor}
+
+
+def _broker() -> dict:
+    from inventory.locks import redis_client
+
+    try:
+        redis_client().ping()
+    except Exception as exc:
+        detail = f"Redis unreachable within {settings.REDIS_TIMEOUT:g} s ({type(exc).__name__})"
+        return {"status": FAIL, "detail": detail}
+    return {"status": OK, "detail": "Redis answers"}
+
+
+def _workers() -> dict:
+    from config.celery import app
+
+    timeout = settings.HEALTH_WORKER_TIMEOUT
+    try:
+        replies = app.control.ping(timeout=timeout, limit=1)
+    except Exception as exc:
+        return {"status": FAIL, "detail": f"workers not reachable ({type(exc).__name__})"}
+    if not replies:
+        return {"status": FAIL, "detail": f"no Celery worker answered a ping within {timeout:g} s"}
+    return {"status": OK, "detail": "a Celery worker answers"}
+
+
+def _beat() -> dict:
+    from inventory.locks import redis_client
+    from inventory.tasks import BEAT_TICK_KEY
+
+    try:
+        raw = redis_client().get(BEAT_TICK_KEY)
+    except Exception as exc:
+        return {"status": FAIL, "detail": f"unknown: Redis unreachable ({type(exc).__name__})"}
+    if not raw:
+        return {"status": FAIL, "detail": "no beat tick recorded (is `celery beat` running?)"}
+    last = datetime.fromisoformat(raw.decode())
+    age = (timezone.now() - last).total_seconds()
+    limit = settings.HEALTH_BEAT_MAX_AGE
+    state = OK if age <= limit else FAIL
+    detail = f"last tick {age:.0f} s ago" + ("" if state == OK else f", more than {limit:g} s")
+    return {"status": state, "detail": detail, "last_tick": last.isoformat()}
+
+
+def _inventory() -> dict:
+    from inventory.freshness import stale_vcenters
+
+    stale = stale_vcenters()
+    if not stale:
+        return {"status": OK, "detail": "no stale vCenter", "stale_vcenters": 0}
+    vc, fresh = stale[0]
+    return {
+        "status": WARN,
+        "detail": fresh.reason,
+        "stale_vcenters": len(stale),
+        "oldest_stale": {
+            "vcenter": vc.name,
+            "last_success_at": fresh.since.isoformat() if fresh.since else None,
+            "excluded_from_plans": fresh.level == "exclude",
+        },
+    }
+
+
+def health_report() -> dict:
+    checks = {"database": _database()}
+    if settings.REDIS_URL:
+        checks["broker"] = _broker()
+        if checks["broker"]["status"] == OK:
+            checks["worker"] = _workers()
+        else:
+            checks["worker"] = {"status": FAIL, "detail": "unknown: the broker is unreachable"}
+        checks["beat"] = _beat()
+    else:
+        checks["broker"] = {"status": OK, "detail": "none: tasks run in-process (embedded mode)"}
+        checks["worker"] = {"status": OK, "detail": "in-process: syncs run in the web process"}
+        checks["beat"] = {"status": OK, "detail": "not used in the embedded mode: syncs run when requested"}
+    if checks["database"]["status"] == OK:
+        checks["inventory"] = _inventory()
+    states = {c["status"] for c in checks.values()}
+    overall = FAIL if FAIL in states else WARN if WARN in states else OK
+    return {
+        "status": overall,
+        "mode": "full stack" if settings.REDIS_URL else "embedded (in-process tasks, no broker)",
+        "checks": checks,
+    }
 
 
 @login_not_required
+@never_cache
+@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "database": connection.vendor})
+    report = health_report()
+    return JsonResponse(report, status=503 if report["status"] == FAIL else 200)

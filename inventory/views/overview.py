@@ -12,6 +12,7 @@ from inventory import occupancy, selectors
 from inventory.models import Cluster, Host
 from inventory.tables import HostTable
 from inventory.views.common import page_or_partial
+from inventory.views.health import health_report
 
 WARNING_HOSTS_SHOWN = 50
 
@@ -34,6 +35,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "totals": totals,
         "warn_hosts": warn_hosts[:WARNING_HOSTS_SHOWN],
         "warn_more": len(warn_hosts) > WARNING_HOSTS_SHOWN,
+        "health": health_report(),
     }
     return page_or_partial(request, "inventory/overview.html", context)
 

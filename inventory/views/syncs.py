@@ -14,12 +14,12 @@ from django_tables2 import RequestConfig
 
 from inventory import tasks
 from inventory.forms import SyncStartForm
-from inventory.models import SyncRun, SyncStatus
+from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
 from inventory.tables import SyncRunTable, count_summary
 from inventory.views.common import page_or_partial
 
-FINISHED = (SyncStatus.SUCCESS, SyncStatus.FAILED)
+FINISHED = FINISHED_SYNC_STATUSES
 HTMX_STOP_POLLING = 286
 FINISHED_EVENT = "sync-finished"
 
@@ -43,9 +43,7 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncStartForm]:
 def sync_list(request: HttpRequest) -> HttpResponse:
     table, filterset = _history(request)
     active = list(
-        SyncRun.objects.filter(status__in=(SyncStatus.QUEUED, SyncStatus.RUNNING))
-        .select_related("vcenter")
-        .order_by("-created")[:10]
+        SyncRun.objects.filter(status__in=PENDING_SYNC_STATUSES).select_related("vcenter").order_by("-created")[:10]
     )
     context = {"table": table, "filter": filterset, "active": active, "start_form": SyncStartForm()}
     return page_or_partial(request, "inventory/syncs/list.html", context, partials={"syncs-table": "history"})
@@ -74,7 +72,15 @@ def sync_start(request: HttpRequest) -> HttpResponse:
         if is_finished(run):
             response["HX-Trigger"] = FINISHED_EVENT
         return response
-    messages.success(request, f"Sync #{run.pk} of {run.vcenter.name}: {run.get_status_display().lower()}.")
+    text = f"Sync #{run.pk} of {run.vcenter.name}: {run.get_status_display().lower()}"
+    if run.status in FINISHED and run.error:
+        text += f" ({run.error})"
+    level = (
+        messages.SUCCESS
+        if run.status in (SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.SUCCESS)
+        else messages.WARNING
+    )
+    messages.add_message(request, level, f"{text}.")
     return redirect("inventory:sync_run", pk=run.pk)
 
 

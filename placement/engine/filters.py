@@ -101,7 +101,16 @@ class HostUsable:
             return fail(self.name, "host-state", "host is in maintenance mode")
         if host.stale:
             return fail(self.name, "host-state", "host inventory is stale (last sync did not see it)")
+        if host.outdated is not None and host.outdated.exclude:
+            return fail(self.name, "stale-inventory", f"inventory too old to plan on: {host.outdated.reason}")
         return SUCCESS
+
+
+def host_warnings(host: HostState) -> tuple[str, ...]:
+    """Warnings every candidate on the host carries (the engine still proposes it)."""
+    if host.outdated is not None and not host.outdated.exclude:
+        return (f"warning: stale inventory, {host.outdated.reason}",)
+    return ()
 
 
 class ClusterScope:

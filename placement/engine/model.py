@@ -109,6 +109,15 @@ class PairLink:
 
 
 @dataclass(frozen=True)
+class Staleness:
+    """The host's inventory may be out of date (its vCenter's last sync failed or is old): ``reason`` says since
+    when; ``exclude`` once it is too old to plan on."""
+
+    reason: str
+    exclude: bool = False
+
+
+@dataclass(frozen=True)
 class HostState:
     name: str
     cluster: str
@@ -124,6 +133,7 @@ class HostState:
     host_id: int | None = None  # the inventory's primary key; None for hosts known only from a capture
     vcenter: str = ""  # the vCenter's name: host names are unique only within one vCenter
     problem: str = ""  # why the host's stored inventory could not be read (the host is then rejected)
+    outdated: Staleness | None = None  # the vCenter's data is stale: a warning, or a rejection past the limit
     # gpuset.signature_of(host), precomputed by whoever builds many hosts from one template; it depends only on
     # the GPUs' pci ids, NUMA nodes and switches, the links and the partitions (never on consumers)
     topology: tuple | None = field(default=None, compare=False, repr=False)

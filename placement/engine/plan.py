@@ -14,7 +14,14 @@ from functools import partial
 
 from placement.engine import gpuset, mig, vgpu
 from placement.engine.explain import KEY_TERMS, compare, cost_text, leave_text
-from placement.engine.filters import GpuFacts, RequestContext, aggregate, check_gpus, check_host
+from placement.engine.filters import (
+    GpuFacts,
+    RequestContext,
+    aggregate,
+    check_gpus,
+    check_host,
+    host_warnings,
+)
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
@@ -218,6 +225,9 @@ def _evaluate(host: HostState, ctx: RequestContext, ctx_hash: int) -> tuple[tupl
         _HOST_MEMO.put(key, outcome)
     if isinstance(outcome, Rejection):
         return key, Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
+    warnings = host_warnings(host)  # per host, after the memo (hosts alike in GPUs may differ in freshness)
+    if warnings:
+        return key, evolve(outcome, host=host, notes=(*warnings, *outcome.notes))
     return key, (outcome if outcome.host is host else evolve(outcome, host=host))
 
 

@@ -127,3 +127,36 @@ def test_in_process_a_failed_sync_is_one_failed_run_without_a_retry_promise(demo
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED and "connection refused" in run.error and "retry" not in run.error
     assert SyncRun.objects.filter(vcenter=vcenter).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.reliability("sync", "sync requested while one waits for a worker")
+def test_a_request_while_a_sync_waits_is_a_skipped_row_whose_page_names_that_run(client, settings):
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    settings.SYNC_QUEUE_TIMEOUT = 3600
+    vcenter = services.register_vcenter(name="busy", url="https://vc.example.com/sdk", username="u", password="p")
+    waiting = services.request_sync(vcenter=vcenter, trigger="schedule")  # queued, no worker has taken it yet
+    Group.objects.get_or_create(name="admin")
+    client.force_login(UserFactory(username="busy-admin", role="admin"))
+    page = client.post("/syncs/start/", {"vcenter": vcenter.pk}, follow=True).content.decode()
+    skipped = SyncRun.objects.get(vcenter=vcenter, trigger="manual")
+    assert skipped.status == SyncStatus.SKIPPED and skipped.blocked_by_id == waiting.pk
+    assert f"skipped: sync #{waiting.pk} of this vCenter is queued" == skipped.error
+    assert "Why skipped" in page and f'href="/syncs/{waiting.pk}/"' in page
+    listing = client.get("/syncs/").content.decode()
+    assert "Skipped" in listing and f"sync #{waiting.pk} of this vCenter is queued" in listing
+
+
+@pytest.mark.django_db
+@pytest.mark.reliability("sync", "queued run no worker ever started")
+def test_a_queued_run_no_worker_started_is_lost_and_does_not_block_the_next_request(settings):
+    vcenter = services.register_vcenter(name="orphan", url="https://vc.example.com/sdk", username="u", password="p")
+    orphan = services.request_sync(vcenter=vcenter, trigger="schedule")
+    settings.SYNC_QUEUE_TIMEOUT = 0
+    fresh = services.request_sync(vcenter=vcenter, trigger="manual")
+    orphan.refresh_from_db()
+    assert orphan.status == SyncStatus.LOST and orphan.error == "lost: no worker started it within 0 s"
+    assert fresh.status == SyncStatus.QUEUED

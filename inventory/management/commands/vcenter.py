@@ -1,10 +1,13 @@
 import os
+import time
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from inventory import services
-from inventory.models import VCenter
+from inventory.models import SyncRun, SyncStatus, VCenter
 from inventory.vsphere.connection import VCenterError, connect
 
 
@@ -26,8 +29,12 @@ class Command(BaseCommand):
         remove.add_argument("name")
         test = sub.add_parser("test", help="log in and print what the vCenter reports about itself")
         test.add_argument("name")
-        sync = sub.add_parser("sync", help="run one sync in the foreground")
+        sync = sub.add_parser("sync", help="run one sync (in the foreground, or on the worker with --queue)")
         sync.add_argument("name")
+        sync.add_argument(
+            "--queue", action="store_true", help="run it on the Celery worker (as the page and API do) and wait"
+        )
+        sync.add_argument("--timeout", type=float, default=None, help="with --queue: seconds to wait for the result")
 
     def handle(self, *args, action: str, **options):
         getattr(self, f"_{action}")(**options)
@@ -91,12 +98,19 @@ class Command(BaseCommand):
         except VCenterError as exc:
             raise CommandError(exc.message) from None
 
-    def _sync(self, name, **_):
+    def _sync(self, name, queue=False, timeout=None, **_):
+        """The same path as every trigger: one SyncRun, under the vCenter's lock; skipped (exit 1) when another
+        sync of it is pending."""
         vcenter = self._get(name)
-        try:
-            run = services.sync_vcenter(vcenter=vcenter, trigger="cli")
-        except services.SyncFailed as exc:
-            raise CommandError(f"sync of {name} failed: {exc.error.message}") from None
+        if queue:
+            run = self._queued(vcenter, timeout)
+        else:
+            try:
+                run = services.sync_vcenter(vcenter=vcenter, trigger=SyncRun.Trigger.CLI)
+            except services.SyncSkipped as exc:
+                raise CommandError(f"sync #{exc.run.pk} of {name} {exc.run.error}") from None
+            except services.SyncFailed as exc:
+                raise CommandError(f"sync #{exc.run.pk} of {name} failed: {exc.error.message}") from None
         c = run.counts
         self.stdout.write(
             f"Synced {name} in {run.duration_s:.1f} s, {run.round_trips} round trips: {c.get('seen_hosts', 0)} hosts, "
@@ -104,3 +118,23 @@ class Command(BaseCommand):
             f"{sum(v for k, v in c.items() if k.endswith(('_created', '_updated', '_stale', '_deleted')))} rows, "
             f"{c.get('warnings', 0)} warnings"
         )
+
+    def _queued(self, vcenter: VCenter, timeout: float | None) -> SyncRun:
+        from inventory import tasks
+
+        with transaction.atomic():
+            run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.CLI)
+        self.stderr.write(f"sync #{run.pk} of {vcenter.name}: {run.status}")
+        wait = timeout if timeout is not None else settings.CELERY_TASK_TIME_LIMIT + settings.SYNC_LOST_AFTER
+        deadline = time.monotonic() + wait
+        while True:
+            run.refresh_from_db()
+            if run.finished or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if run.status == SyncStatus.SUCCESS:
+            return run
+        if not run.finished:
+            raise CommandError(f"sync #{run.pk} of {vcenter.name} is still {run.status} after {wait:.0f} s")
+        verb = "failed:" if run.status == SyncStatus.FAILED else "was"
+        raise CommandError(f"sync #{run.pk} of {vcenter.name} {verb} {run.error}")

@@ -225,6 +225,8 @@ class Command(BaseCommand):
         close_old_connections()
         try:
             run = services.sync_vcenter(vcenter=self.vcenter, trigger=SyncRun.Trigger.WATCH)
+        except services.SyncSkipped as exc:  # another trigger's sync is pending: resync after it
+            raise ResyncRequired(f"sync {exc.run.error}", "connection") from None
         except services.SyncFailed as exc:
             if exc.error.retryable:
                 raise ResyncRequired(f"sync failed: {exc.error.message}", "connection") from None

@@ -22,7 +22,8 @@ def test_anonymous_requests_are_refused(path):
     assert response.status_code == 401
 
 
-def test_pages_redirect_anonymous_users_to_login(client):
+def test_pages_redirect_anonymous_users_to_login(client, settings):
+    settings.REDIS_URL = ""  # the embedded mode: health passes without a worker (tests/inventory/test_health.py)
     response = client.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert client.get("/healthz").status_code == 200

@@ -1,0 +1,76 @@
+"""How old a vCenter's stored inventory is, and whether plans may trust it (``STALE_WARN_AFTER``,
+``STALE_EXCLUDE_AFTER``).
+
+A vCenter whose last sync failed (or was lost) is stale. Age counts only for vCenters the advisor keeps
+syncing (enabled): last good sync older than ``STALE_WARN_AFTER`` seconds is stale, older than
+``STALE_EXCLUDE_AFTER`` its hosts are not planned on. A disabled vCenter (paused, or an offline copy loaded by
+``inventory import``) is as old as it is, and a vCenter never synced has no age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from inventory.models import SyncStatus, VCenter
+
+FRESH, WARN, EXCLUDE = "fresh", "warn", "exclude"
+FAILED_STATES = (SyncStatus.FAILED, SyncStatus.LOST)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    level: str  # fresh | warn | exclude
+    reason: str = ""  # why the inventory is stale, with the time of the last good sync
+    since: datetime | None = None  # the last good sync
+    age_s: float = 0.0
+
+    @property
+    def stale(self) -> bool:
+        return self.level != FRESH
+
+
+def age_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def vcenter_freshness(vcenter: VCenter, *, now: datetime | None = None) -> Freshness:
+    now = now or timezone.now()
+    failed = vcenter.inventory_stale or vcenter.last_sync_status in FAILED_STATES
+    last = vcenter.last_success_at
+    age = (now - last).total_seconds() if last else 0.0
+    if last is None and not failed:
+        return Freshness(FRESH)
+    synced = vcenter.enabled  # age counts only for vCenters the advisor keeps syncing
+    old = synced and last is not None and age > settings.STALE_WARN_AFTER
+    if not failed and not old:
+        return Freshness(FRESH, since=last, age_s=age)
+    as_of = (
+        f"inventory as of {timezone.localtime(last):%Y-%m-%d %H:%M %Z}, {age_text(age)} old"
+        if last
+        else ("no good sync yet")
+    )
+    why = "last sync failed" if failed else f"no sync for {age_text(age)}"
+    if failed and vcenter.last_error:
+        why += f" ({vcenter.last_error.splitlines()[0][:160]})"
+    reason = f"vCenter {vcenter.name}: {why}; {as_of}"
+    if synced and last is not None and age > settings.STALE_EXCLUDE_AFTER:
+        limit = age_text(settings.STALE_EXCLUDE_AFTER)
+        return Freshness(EXCLUDE, f"{reason}, older than the {limit} limit", last, age)
+    return Freshness(WARN, reason, last, age)
+
+
+def stale_vcenters(*, now: datetime | None = None) -> list[tuple[VCenter, Freshness]]:
+    """Stale vCenters, oldest inventory first."""
+    now = now or timezone.now()
+    found = [(vc, vcenter_freshness(vc, now=now)) for vc in VCenter.objects.all()]
+    return sorted(((vc, f) for vc, f in found if f.stale), key=lambda item: -item[1].age_s)
