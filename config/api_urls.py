@@ -21,8 +21,7 @@ from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
 from config.throttles import AnonThrottle, TokenThrottle
-
-from inventory.api.permissions import PlannerWrites
+from inventory.api.permissions import PlannerWrites, ReservationOwnerOrAdmin
 from inventory.api.urls import register as register_inventory
 from placement.api import views as placement_views
 
@@ -123,7 +122,7 @@ class PlanViewSet(placement_views.PlanViewSet):
 
 class ReservationViewSet(placement_views.ReservationViewSet):
     __doc__ = placement_views.ReservationViewSet.__doc__
-    permission_classes = [PlannerWrites]
+    permission_classes = [PlannerWrites, ReservationOwnerOrAdmin]  # a planner releases only their own
 
 
 class JsonErrorsMixin:

@@ -34,7 +34,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG: must be off when DJANGO_ENV=production (the debug pages list every URL)")
 
-DEV_SECRET_KEY = "django-insecure-development-only-key-not-for-production-use"
+DEV_SECRET_KEY = "django-insecure-development-only-key-not-for-production-use"  # noqa: S105 (refused in production)
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY", default="")
     if not SECRET_KEY:
@@ -268,5 +268,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pyVmomi": {"level": "WARNING"}},
+    "loggers": {"pyVmomi": {"level": "WARNING"}, "axes": {"level": "WARNING"}},  # axes: lockouts only
 }

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from inventory.models import Host, SmiCapture, SyncRun, VCenter
 from placement.models import Reservation
 from tests import factories
+from tests.api.support import token_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -222,8 +223,10 @@ def write_targets(settings, demo):
     VCenter.objects.filter(pk=demo.pk).update(url="https://127.0.0.1:9/sdk")  # nothing listens on port 9
     vcenter = demo
     host = Host.objects.get(name="esx-hgx-01.lab.local")
-    reservation = factories.ReservationFactory(host=host)
+    owner = UserFactory(role="planner")
+    reservation = factories.ReservationFactory(host=host, created_by=owner)  # a planner releases only their own
     return {
+        "owner": owner,
         "vcenter": vcenter.pk,
         "host": host.pk,
         "reservation": reservation.pk,
@@ -249,5 +252,6 @@ def test_every_write_needs_its_role(index, write_targets, api_as):
         assert response.status_code == 403, (weaker, response.content)
         assert response.json() == {"detail": f"this needs the {role} role"}
     assert _stored() == before  # nothing stored from a refused request
-    response = getattr(api_as(role), method)(path, body, format="json")
+    actor = token_client(write_targets["owner"]) if WRITE_NAMES[index] == "release" else api_as(role)
+    response = getattr(actor, method)(path, body, format="json")
     assert response.status_code == success, response.content
