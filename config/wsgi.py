@@ -20,6 +20,7 @@ try:
     application = get_wsgi_application()
     check_static_manifest()
 except ImproperlyConfigured as exc:
-    # One line naming the variable (as manage.py prints it), not a traceback per worker.
+    # One line naming the variable (as manage.py prints it), not a traceback per worker. Exit status 4 is
+    # gunicorn's "app failed to load": its master stops instead of starting new workers that fail the same way.
     print(f"configuration error: {exc}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(4)
