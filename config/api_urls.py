@@ -88,7 +88,10 @@ class TokenView(KnoxLoginView):
     @extend_schema(
         summary="Revoke the API token this request is sent with",
         request=None,
-        responses={204: OpenApiResponse(description="The token no longer works")},
+        responses={
+            204: OpenApiResponse(description="The token no longer works"),
+            401: OpenApiResponse(description="No token, or one that is expired, revoked or unknown"),
+        },
         tags=["token"],
     )
     def delete(self, request, format=None):

@@ -87,6 +87,17 @@ def test_token_endpoint_is_documented_without_auth(schema):
     assert _refs(operation["responses"]["200"]) == {"Token"}
     assert operation.get("security", []) in ([], [{}]) and "security" not in schema  # no credentials needed
     assert "401" not in operation["responses"] and "400" in operation["responses"]
+    token = schema["components"]["schemas"]["Token"]
+    assert set(token["properties"]) == {"token", "expiry"} and token["properties"]["expiry"]["format"] == "date-time"
+    assert "password" not in token["properties"]
+
+
+def test_token_revocation_is_documented_with_token_auth(schema):
+    operation = schema["paths"]["/api/token/"]["delete"]
+    assert "204" in operation["responses"] and "401" in operation["responses"]
+    assert {name for entry in operation["security"] for name in entry} == {"knoxApiToken"}
+    scheme = schema["components"]["securitySchemes"]["knoxApiToken"]
+    assert scheme["type"] == "apiKey" and scheme["in"] == "header" and scheme["name"] == "Authorization"
 
 
 @pytest.mark.parametrize(
