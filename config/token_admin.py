@@ -1,4 +1,5 @@
-"""The admin's view of API tokens: who holds one, since when, until when; never the token or its digest.
+"""The admin's view of API tokens: who holds one, since when, until when; never the token (its digest, a one-way
+hash, is only the row's id in links).
 
 knox registers its own admin listing digests; this one replaces it. Deleting a row revokes the token.
 """
