@@ -124,6 +124,14 @@ def test_error_responses_are_documented(schema, path, method, codes):
         assert set(content) == {"application/json"}, (code, content)
 
 
+def test_every_throttled_operation_documents_429(schema):
+    for path, method, operation in _operations(schema):
+        throttled = (path, method) != ("/api/token/", "delete")  # revoking is never throttled
+        assert ("429" in operation["responses"]) is throttled, (path, method)
+        if throttled:
+            assert set(operation["responses"]["429"]["content"]) == {"application/json"}
+
+
 def test_topology_documents_json_and_svg(schema):
     operation = schema["paths"]["/api/hosts/{id}/topology/"]["get"]
     assert set(operation["responses"]["200"]["content"]) == {"application/json", "image/svg+xml"}
