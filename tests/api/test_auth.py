@@ -98,6 +98,7 @@ def test_expired_token_is_401():
     assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
 
 
+@pytest.mark.reliability("security", "user enumeration")
 def test_token_refusals_do_not_tell_whether_the_user_exists():
     UserFactory(username="automation", role="viewer")  # the role hook saves the password
     UserFactory(username="gone", is_active=False, role="viewer")
@@ -119,6 +120,7 @@ def test_token_request_names_missing_fields():
 # ---------------------------------------------------------------------------------------------- 401
 
 
+@pytest.mark.reliability("security", "anonymous access")
 @pytest.mark.parametrize("path", ["/api/", "/api/hosts/", "/api/gpus/", "/api/vcenters/", "/api/schema/", "/api/docs/"])
 def test_missing_credentials_are_401_with_a_token_challenge(path):
     response = APIClient().get(path)
@@ -137,6 +139,7 @@ def test_missing_credentials_are_401_with_a_token_challenge(path):
         ("Bearer xyz", "Authentication credentials were not provided."),  # not a token: anonymous
     ],
 )
+@pytest.mark.reliability("security", "bad token")
 def test_bad_tokens_are_401(header, detail):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=header)
@@ -145,6 +148,7 @@ def test_bad_tokens_are_401(header, detail):
     assert response.json() == {"detail": detail}
 
 
+@pytest.mark.reliability("security", "bad token")
 def test_inactive_users_token_is_401():
     user = UserFactory(role="admin")
     _, token = AuthToken.objects.create(user=user)
@@ -152,6 +156,7 @@ def test_inactive_users_token_is_401():
     assert _with_token(token).get("/api/hosts/").status_code == 401
 
 
+@pytest.mark.reliability("security", "anonymous access")
 def test_anonymous_writes_are_401_and_store_nothing():
     response = APIClient().post("/api/vcenters/", {"name": "x"}, format="json")
     assert response.status_code == 401
@@ -167,6 +172,7 @@ def test_session_authentication_reads():
     assert client.get("/api/hosts/").status_code == 200
 
 
+@pytest.mark.reliability("security", "cross-site request forgery")
 def test_session_writes_need_the_csrf_token():
     vcenter = factories.VCenterFactory()
     client = APIClient(enforce_csrf_checks=True)
@@ -243,6 +249,7 @@ def _stored() -> tuple:
     )
 
 
+@pytest.mark.reliability("security", "write without the role")
 @pytest.mark.parametrize("index", range(len(WRITE_NAMES)), ids=WRITE_NAMES)
 def test_every_write_needs_its_role(index, write_targets, api_as):
     method, path, body, role, success = _writes(write_targets)[index]
