@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -64,12 +65,20 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is not None:
         if isinstance(exc, PayloadTooLarge):
             response.data = too_large_body()
+        if response.status_code in (404, 406):
+            _answer_in_json(context.get("request"))  # also for the browsable API's `.api` suffix
         return response
     if isinstance(exc, SuspiciousOperation):
         return Response({"detail": "bad request"}, status=status.HTTP_400_BAD_REQUEST)
     request = context.get("request")
     _log_500(getattr(request, "_request", request), exc)
     return Response(INTERNAL_ERROR, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def _answer_in_json(request) -> None:
+    if request is not None and hasattr(request, "accepted_renderer"):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
 
 
 def _content_length(request: HttpRequest) -> int:

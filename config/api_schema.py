@@ -8,7 +8,8 @@ drf-spectacular documents what a view declares; the errors every /api/ endpoint 
 - 403 for writes (role missing, or CSRF failed on a session-authenticated write);
 - 404 for operations with an id in the path;
 - 400 for writes and for lists (a filter value that does not validate);
-- 413 and 415 for operations with a request body.
+- 413 and 415 for operations with a request body;
+- 429 for every throttled operation (``config.throttles``; also a sign-in lockout on the token endpoint).
 
 A view's own ``@extend_schema(responses=...)`` entry for a code wins (one with a description only gets the
 JSON body schema added).
@@ -57,6 +58,7 @@ ERROR_DESCRIPTIONS = {
     "404": "No such object",
     "413": "The request body is over the upload limit",
     "415": "Unsupported request media type",
+    "429": "Too many requests (a throttle, or a sign-in lockout): retry after `Retry-After` seconds",
 }
 
 
@@ -89,6 +91,8 @@ class ApiAutoSchema(AutoSchema):
         if has_body:
             codes["413"] = PayloadTooLargeSerializer
             codes["415"] = ErrorSerializer
+        if self.view.get_throttles():
+            codes["429"] = ErrorSerializer
         return codes
 
     def _validation_error_schema(self) -> dict:

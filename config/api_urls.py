@@ -7,34 +7,70 @@ and ``docs``.
 
 from __future__ import annotations
 
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_out
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework import serializers
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.permissions import AllowAny
+from knox.auth import TokenAuthentication
+from knox.views import LoginView as KnoxLoginView
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
-from inventory.api.permissions import PlannerWrites
+from config.throttles import AnonThrottle, TokenThrottle
+from inventory.api.permissions import PlannerWrites, ReservationOwnerOrAdmin
 from inventory.api.urls import register as register_inventory
 from placement.api import views as placement_views
 
 
+class AuthTokenSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        # The request goes along: django-axes counts the failure against this username and address.
+        user = authenticate(request=self.context["request"], username=attrs["username"], password=attrs["password"])
+        if user is None:  # a wrong password, an unknown or inactive user: one answer
+            raise serializers.ValidationError("Unable to log in with provided credentials.", code="authorization")
+        attrs["user"] = user
+        return attrs
+
+
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`")
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`; it is shown only this once")
+    expiry = serializers.DateTimeField(help_text="When the token stops working")
 
 
-class TokenView(ObtainAuthToken):
-    """Trade a username and password for the user's API token (the same token every time until revoked).
+class TokenView(KnoxLoginView):
+    """Trade a username and password for a new API token (POST), or revoke the token sent (DELETE).
 
-    A wrong username and a wrong password get the same answer.
+    Tokens are stored hashed: the answer is the only time a token is shown. A wrong username and a wrong
+    password get the same answer; repeated failures lock the username out (429), like the login page.
     """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer]
+    throttle_classes = [AnonThrottle, TokenThrottle]
+
+    def get_authenticators(self):
+        # DELETE revokes the token it is sent with, so it is the one method that authenticates (by token only).
+        if getattr(self.request, "method", None) == "DELETE":
+            return [TokenAuthentication()]
+        return []
+
+    def get_permissions(self):
+        if getattr(self.request, "method", None) == "DELETE":
+            return [IsAuthenticated()]
+        return [AllowAny()]
+
+    def get_throttles(self):
+        if getattr(self.request, "method", None) == "DELETE":
+            return []
+        return super().get_throttles()
 
     @extend_schema(
         summary="Get an API token",
@@ -43,8 +79,25 @@ class TokenView(ObtainAuthToken):
         auth=[],
         tags=["token"],
     )
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+    def post(self, request, format=None):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request._request})
+        serializer.is_valid(raise_exception=True)
+        request.user = serializer.validated_data["user"]
+        return super().post(request, format=format)
+
+    @extend_schema(
+        summary="Revoke the API token this request is sent with",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="The token no longer works"),
+            401: OpenApiResponse(description="No token, or one that is expired, revoked or unknown"),
+        },
+        tags=["token"],
+    )
+    def delete(self, request, format=None):
+        request.auth.delete()
+        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ApiRootView(APIRootView):
@@ -72,7 +125,7 @@ class PlanViewSet(placement_views.PlanViewSet):
 
 class ReservationViewSet(placement_views.ReservationViewSet):
     __doc__ = placement_views.ReservationViewSet.__doc__
-    permission_classes = [PlannerWrites]
+    permission_classes = [PlannerWrites, ReservationOwnerOrAdmin]  # a planner releases only their own
 
 
 class JsonErrorsMixin:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -30,13 +31,21 @@ if DJANGO_ENV not in {"development", "production"}:
 PRODUCTION = DJANGO_ENV == "production"
 
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG: must be off when DJANGO_ENV=production (the debug pages list every URL)")
 
+DEV_SECRET_KEY = "django-insecure-development-only-key-not-for-production-use"  # noqa: S105 (refused in production)
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY", default="")
     if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY: required when DJANGO_ENV=production")
+    if SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure-") or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured(
+            "SECRET_KEY: the development key or a weak one (under 50 characters) is refused when "
+            "DJANGO_ENV=production; generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only-key-not-for-production-use")
+    SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 
 # Fernet keys for vCenter passwords; the first encrypts, all decrypt (key rotation).
 FIELD_ENCRYPTION_KEYS = encryption_keys_from_env(env.str("FIELD_ENCRYPTION_KEY", default=""))
@@ -56,7 +65,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "django_tables2",
     "django_htmx",
@@ -81,9 +89,11 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-if PRODUCTION:
-    # gunicorn serves static files through whitenoise (collectstatic output); runserver serves them itself.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# whitenoise serves /static/ under gunicorn: in production the collectstatic output (hashed, compressed names),
+# in development straight from the apps' and static/ folders (no collectstatic needed).
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -131,7 +141,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))  # collectstatic writes here
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -142,15 +152,50 @@ STORAGES = {
     },
 }
 
-# Security: strict in production, relaxed for the embedded demo on 127.0.0.1 (plain HTTP).
+# ---------------------------------------------------------------- security (production mode, logins, API tokens)
+# Strict in production, relaxed for the embedded demo on 127.0.0.1 (plain HTTP). TLS may end at a proxy in front:
+# BEHIND_TLS_PROXY trusts its X-Forwarded-Proto/-For, SECURE_SSL_REDIRECT=false leaves the redirect to it.
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 X_FRAME_OPTIONS = "DENY"
+
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock that
+# pair out for LOGIN_COOLOFF_MINUTES, on the login page, the admin's and POST /api/token/ alike. An admin
+# unlocks early by deleting the row under Admin > Axes > Access attempts (or `manage.py axes_reset_username NAME`).
+INSTALLED_APPS += ["axes", "knox"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# The client address is the socket's, unless a trusted proxy in front sets X-Forwarded-For (a client could
+# otherwise pick a fresh "address" per try).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if BEHIND_TLS_PROXY else ("REMOTE_ADDR",)
+AXES_IPWARE_PROXY_COUNT = 1 if BEHIND_TLS_PROXY else None
+
+# API tokens (django-rest-knox): stored as a SHA-512 digest, shown once by POST /api/token/, expire after
+# API_TOKEN_TTL_DAYS; DELETE /api/token/ revokes the token it is sent with.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+# API throttles (DRF, counted in each process's cache): per client address for anonymous requests and the token
+# endpoint, per user for everything else; 429 with Retry-After beyond them.
+API_THROTTLE_RATES = {
+    "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+    "user": env.str("API_THROTTLE_USER", default="3000/minute"),
+    "token": env.str("API_THROTTLE_TOKEN", default="10/minute"),
+}
 
 # Request bodies: 1 MiB is plenty for JSON and nvidia-smi captures; larger is a 413 (JSON under /api/).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
@@ -158,9 +203,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=102
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with `WWW-Authenticate: Token` (not 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.AnonThrottle", "config.throttles.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "NUM_PROXIES": 1 if BEHIND_TLS_PROXY else 0,  # the throttles' client address: see AXES_IPWARE_* above
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "inventory.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -252,5 +300,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pyVmomi": {"level": "WARNING"}},
+    "loggers": {"pyVmomi": {"level": "WARNING"}, "axes": {"level": "WARNING"}},  # axes: lockouts only
 }

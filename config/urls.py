@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
+from config import token_admin  # noqa: F401  (the token admin without secrets)
 from inventory import views as inventory_views
 
 urlpatterns = [

@@ -107,6 +107,9 @@ class SyncRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "vcenter"]
     readonly_fields = [f.name for f in models.SyncRun._meta.fields]
 
+    def has_add_permission(self, request) -> bool:
+        return False  # runs are made by syncs; an empty add form would store a run of no vCenter (a 500)
+
 
 @admin.register(models.SmiCapture)
 class SmiCaptureAdmin(admin.ModelAdmin):

@@ -12,6 +12,7 @@ import math
 import re
 from urllib.parse import urlencode
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,8 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_tables2 import RequestConfig
 
+from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
-from inventory.roles import PLANNER, role_required
+from inventory.roles import PLANNER, has_role, role_required
 from placement import services
 from placement.engine.explain import link_text
 from placement.engine.request import PlacementRequest, RequestError
@@ -383,7 +385,8 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "placement/reservation_detail.html",
         {"r": reservation, "s": settings, "powercli": powercli, "json": json.dumps(settings, indent=2),
-         "numa_affinity": numa_affinity},
+         "numa_affinity": numa_affinity,
+         "can_release": has_role(request.user, PLANNER) and may_change_owned(request.user, reservation)},
     )  # fmt: skip
 
 
@@ -411,6 +414,8 @@ def _powershell_values(settings: dict) -> dict:
 @role_required(PLANNER)
 def reservation_release(request: HttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(Reservation, pk=pk)
+    if not may_change_owned(request.user, reservation):
+        raise PermissionDenied(ReservationOwnerOrAdmin.message)
     services.release_reservation(reservation=reservation)
     url = reverse("placement:reservation_detail", args=[pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

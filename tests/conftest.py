@@ -45,6 +45,15 @@ def _celery_eager():
     app.conf.task_always_eager = True
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """API throttle counters live in the process's cache; each test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def _redis_url() -> str:
     return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 

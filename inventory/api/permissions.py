@@ -31,3 +31,30 @@ class AdminWrites(_RoleForWrites):
     """Read for everyone signed in; POST/PUT/PATCH/DELETE for admins."""
 
     role = ADMIN
+
+
+def may_change_owned(user, obj, owner_field: str = "created_by") -> bool:
+    """Whether ``user`` may change or remove ``obj``: an admin always, anyone else only what they made.
+
+    An object nobody made (``owner_field`` empty, e.g. made on the command line) is the admins' alone.
+    """
+    if has_role(user, ADMIN):
+        return True
+    owner_id = getattr(obj, f"{owner_field}_id", None)
+    return owner_id is not None and owner_id == getattr(user, "pk", None)
+
+
+class OwnerOrAdminWrites(BasePermission):
+    """Object writes only by the user recorded in ``owner_field`` or an admin (reads stay open)."""
+
+    owner_field = "created_by"
+    message = "only the user who made this object or an admin can change it"
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return may_change_owned(request.user, obj, self.owner_field)
+
+
+class ReservationOwnerOrAdmin(OwnerOrAdminWrites):
+    message = "only the planner who made this reservation or an admin can release it"

@@ -101,7 +101,7 @@ class VCenterViewSet(
         responses={200: VCenterTestSerializer},
     )
     @action(detail=True, methods=["post"])
-    def test(self, request, pk=None):
+    def test(self, request, pk=None, format=None):
         vcenter = self.get_object()
         try:
             about = services.test_vcenter_connection(vcenter=vcenter)
@@ -203,7 +203,7 @@ class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
         pagination_class=None,
         filter_backends=[],
     )
-    def smi_capture(self, request, pk=None):
+    def smi_capture(self, request, pk=None, format=None):
         """Import an nvidia-smi capture for the host and rebuild its fabric (400 names the line on bad input)."""
         host = get_object_or_404(selectors.host_queryset(annotate=False), pk=pk)
         serializer = SmiCaptureSerializer(data=request.data)

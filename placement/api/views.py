@@ -40,7 +40,7 @@ class PlanViewSet(viewsets.ViewSet):
             ),
         },
     )
-    def create(self, request):
+    def create(self, request, *args, **kwargs):  # kwargs: the URL's format suffix
         serializer = PlanRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -81,7 +81,7 @@ class ReservationViewSet(
             409: OpenApiResponse(ConflictSerializer, description="Nothing fits (the hosts' reasons) or contention"),
         },
     )
-    def create(self, request):
+    def create(self, request, *args, **kwargs):  # kwargs: the URL's format suffix
         serializer = ReserveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -98,6 +98,6 @@ class ReservationViewSet(
         return Response(body[0] if data["vms"] == 1 else body, status=status.HTTP_201_CREATED)
 
     @transaction.atomic
-    def destroy(self, request, pk=None):
+    def destroy(self, request, *args, **kwargs):
         services.release_reservation(reservation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

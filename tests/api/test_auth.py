@@ -1,16 +1,19 @@
-"""Authentication: the token endpoint, 401 for missing or bad credentials, session auth with its CSRF check,
-and the role every write endpoint needs (a viewer gets 403 and nothing is stored)."""
+"""Authentication: the token endpoint (hashed tokens shown once, expiry, revocation), 401 for missing or bad
+credentials, session auth with its CSRF check, and the role every write endpoint needs (a viewer gets 403 and
+nothing is stored)."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from inventory.models import Host, SmiCapture, SyncRun, VCenter
 from placement.models import Reservation
 from tests import factories
+from tests.api.support import token_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,19 +29,76 @@ CAPTURE_8 = (
 # ---------------------------------------------------------------------------------------------- token
 
 
-def test_token_for_username_and_password_then_use_it():
-    user = UserFactory(username="automation", role="viewer")  # the role hook saves the password
-    response = APIClient().post("/api/token/", {"username": "automation", "password": PASSWORD}, format="json")
-    assert response.status_code == 200
-    key = response.json()["token"]
-    assert Token.objects.get(user=user).key == key
-    again = APIClient().post("/api/token/", {"username": "automation", "password": PASSWORD}, format="json")
-    assert again.json()["token"] == key  # the same token until revoked
+def _token_for(username: str, password: str = PASSWORD):
+    return APIClient().post("/api/token/", {"username": username, "password": password}, format="json")
+
+
+def _with_token(token: str) -> APIClient:
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    assert api.get("/api/hosts/").status_code == 200
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return api
 
 
+def test_token_for_username_and_password_then_use_it(settings):
+    user = UserFactory(username="automation", role="viewer")  # the role hook saves the password
+    before = timezone.now()
+    response = _token_for("automation")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"token", "expiry"}
+    key = body["token"]
+    expiry = timezone.datetime.fromisoformat(body["expiry"])
+    ttl = settings.REST_KNOX["TOKEN_TTL"]
+    assert before + ttl <= expiry <= timezone.now() + ttl
+    assert _with_token(key).get("/api/hosts/").status_code == 200
+    again = _token_for("automation")
+    assert again.status_code == 200 and again.json()["token"] != key  # a new token each time, both valid
+    assert _with_token(again.json()["token"]).get("/api/hosts/").status_code == 200
+    assert _with_token(key).get("/api/hosts/").status_code == 200
+    assert AuthToken.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.reliability("security", "token stored in plaintext")
+def test_tokens_are_stored_hashed():
+    UserFactory(username="automation", role="viewer")
+    key = _token_for("automation").json()["token"]
+    (row,) = AuthToken.objects.values()
+    stored = " ".join(str(v) for v in row.values())
+    assert key not in stored  # only a digest and a short lookup prefix are kept
+    assert row["digest"] != key and len(row["digest"]) == 128
+
+
+@pytest.mark.reliability("security", "revoked or expired token")
+def test_delete_revokes_the_token_it_is_sent_with():
+    UserFactory(username="automation", role="viewer")
+    kept, revoked = _token_for("automation").json()["token"], _token_for("automation").json()["token"]
+    response = _with_token(revoked).delete("/api/token/")
+    assert response.status_code == 204
+    after = _with_token(revoked).get("/api/hosts/")
+    assert after.status_code == 401 and after["WWW-Authenticate"] == "Token"
+    assert _with_token(kept).get("/api/hosts/").status_code == 200  # the user's other tokens stay
+    assert _with_token(revoked).delete("/api/token/").status_code == 401
+
+
+@pytest.mark.reliability("security", "revoked or expired token")
+def test_delete_without_a_token_is_401_also_with_a_session():
+    response = APIClient().delete("/api/token/")
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    client = APIClient()
+    client.force_login(UserFactory(role="viewer"))
+    assert client.delete("/api/token/").status_code == 401  # a session has no token to revoke
+
+
+@pytest.mark.reliability("security", "revoked or expired token")
+def test_expired_token_is_401():
+    user = UserFactory(role="viewer")
+    instance, key = AuthToken.objects.create(user=user)
+    AuthToken.objects.filter(pk=instance.pk).update(expiry=timezone.now() - timezone.timedelta(seconds=1))
+    response = _with_token(key).get("/api/hosts/")
+    assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+
+
+@pytest.mark.reliability("security", "user enumeration")
 def test_token_refusals_do_not_tell_whether_the_user_exists():
     UserFactory(username="automation", role="viewer")  # the role hook saves the password
     UserFactory(username="gone", is_active=False, role="viewer")
@@ -49,7 +109,7 @@ def test_token_refusals_do_not_tell_whether_the_user_exists():
         answers.append(response.json())
     refusal = {"non_field_errors": ["Unable to log in with provided credentials."]}
     assert answers[0] == answers[1] == answers[2] == refusal
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_token_request_names_missing_fields():
@@ -60,6 +120,7 @@ def test_token_request_names_missing_fields():
 # ---------------------------------------------------------------------------------------------- 401
 
 
+@pytest.mark.reliability("security", "anonymous access")
 @pytest.mark.parametrize("path", ["/api/", "/api/hosts/", "/api/gpus/", "/api/vcenters/", "/api/schema/", "/api/docs/"])
 def test_missing_credentials_are_401_with_a_token_challenge(path):
     response = APIClient().get(path)
@@ -78,6 +139,7 @@ def test_missing_credentials_are_401_with_a_token_challenge(path):
         ("Bearer xyz", "Authentication credentials were not provided."),  # not a token: anonymous
     ],
 )
+@pytest.mark.reliability("security", "bad token")
 def test_bad_tokens_are_401(header, detail):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=header)
@@ -86,15 +148,15 @@ def test_bad_tokens_are_401(header, detail):
     assert response.json() == {"detail": detail}
 
 
+@pytest.mark.reliability("security", "bad token")
 def test_inactive_users_token_is_401():
     user = UserFactory(role="admin")
-    token = Token.objects.create(user=user)
+    _, token = AuthToken.objects.create(user=user)
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert api.get("/api/hosts/").status_code == 401
+    assert _with_token(token).get("/api/hosts/").status_code == 401
 
 
+@pytest.mark.reliability("security", "anonymous access")
 def test_anonymous_writes_are_401_and_store_nothing():
     response = APIClient().post("/api/vcenters/", {"name": "x"}, format="json")
     assert response.status_code == 401
@@ -110,6 +172,7 @@ def test_session_authentication_reads():
     assert client.get("/api/hosts/").status_code == 200
 
 
+@pytest.mark.reliability("security", "cross-site request forgery")
 def test_session_writes_need_the_csrf_token():
     vcenter = factories.VCenterFactory()
     client = APIClient(enforce_csrf_checks=True)
@@ -166,8 +229,10 @@ def write_targets(settings, demo):
     VCenter.objects.filter(pk=demo.pk).update(url="https://127.0.0.1:9/sdk")  # nothing listens on port 9
     vcenter = demo
     host = Host.objects.get(name="esx-hgx-01.lab.local")
-    reservation = factories.ReservationFactory(host=host)
+    owner = UserFactory(role="planner")
+    reservation = factories.ReservationFactory(host=host, created_by=owner)  # a planner releases only their own
     return {
+        "owner": owner,
         "vcenter": vcenter.pk,
         "host": host.pk,
         "reservation": reservation.pk,
@@ -184,6 +249,7 @@ def _stored() -> tuple:
     )
 
 
+@pytest.mark.reliability("security", "write without the role")
 @pytest.mark.parametrize("index", range(len(WRITE_NAMES)), ids=WRITE_NAMES)
 def test_every_write_needs_its_role(index, write_targets, api_as):
     method, path, body, role, success = _writes(write_targets)[index]
@@ -193,5 +259,6 @@ def test_every_write_needs_its_role(index, write_targets, api_as):
         assert response.status_code == 403, (weaker, response.content)
         assert response.json() == {"detail": f"this needs the {role} role"}
     assert _stored() == before  # nothing stored from a refused request
-    response = getattr(api_as(role), method)(path, body, format="json")
+    actor = token_client(write_targets["owner"]) if WRITE_NAMES[index] == "release" else api_as(role)
+    response = getattr(actor, method)(path, body, format="json")
     assert response.status_code == success, response.content

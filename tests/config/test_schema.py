@@ -87,6 +87,17 @@ def test_token_endpoint_is_documented_without_auth(schema):
     assert _refs(operation["responses"]["200"]) == {"Token"}
     assert operation.get("security", []) in ([], [{}]) and "security" not in schema  # no credentials needed
     assert "401" not in operation["responses"] and "400" in operation["responses"]
+    token = schema["components"]["schemas"]["Token"]
+    assert set(token["properties"]) == {"token", "expiry"} and token["properties"]["expiry"]["format"] == "date-time"
+    assert "password" not in token["properties"]
+
+
+def test_token_revocation_is_documented_with_token_auth(schema):
+    operation = schema["paths"]["/api/token/"]["delete"]
+    assert "204" in operation["responses"] and "401" in operation["responses"]
+    assert {name for entry in operation["security"] for name in entry} == {"knoxApiToken"}
+    scheme = schema["components"]["securitySchemes"]["knoxApiToken"]
+    assert scheme["type"] == "apiKey" and scheme["in"] == "header" and scheme["name"] == "Authorization"
 
 
 @pytest.mark.parametrize(
@@ -111,6 +122,14 @@ def test_error_responses_are_documented(schema, path, method, codes):
     for code in codes - {"200", "201", "202", "204"}:
         content = responses[code].get("content", {})
         assert set(content) == {"application/json"}, (code, content)
+
+
+def test_every_throttled_operation_documents_429(schema):
+    for path, method, operation in _operations(schema):
+        throttled = (path, method) != ("/api/token/", "delete")  # revoking is never throttled
+        assert ("429" in operation["responses"]) is throttled, (path, method)
+        if throttled:
+            assert set(operation["responses"]["429"]["content"]) == {"application/json"}
 
 
 def test_topology_documents_json_and_svg(schema):

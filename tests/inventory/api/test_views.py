@@ -2,7 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -42,10 +42,10 @@ def test_vcenter_password_is_never_returned(user):
 
 
 def test_token_authentication(user):
-    token = Token.objects.create(user=user)
+    _, token = AuthToken.objects.create(user=user)
     factories.GpuFactory()
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = api.get("/api/gpus/")
     assert response.status_code == 200 and response.json()["count"] == 1
 

@@ -1,0 +1,207 @@
+"""Production mode as the README's native route runs it: gunicorn on config.wsgi, whitenoise serving the
+collectstatic output, no debug pages, and a refusal to start on the development key or without collectstatic.
+
+Found in the field: the native route ran with DEBUG on and the development SECRET_KEY (anonymous users got the
+debug 404 listing every URL); in production without collectstatic every page was a 500; under gunicorn in
+development /static/ was a 404.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.conftest import REPO, _database_url_for_subprocess
+
+pytestmark = pytest.mark.reliability("security", "production configuration")
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+PORTS = range(8600, 8700)  # this suite's share of the machine's ports
+
+
+def _free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8600-8699")
+
+
+def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "DJANGO_DEBUG", "REDIS_URL", "SECRET_KEY"}}
+    env.update(
+        DJANGO_ENV="production",
+        SECRET_KEY=Fernet.generate_key().decode() + Fernet.generate_key().decode(),
+        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1,advisor.example.com",
+        STATIC_ROOT=str(tmp_path / "static"),
+    )
+    env.update(overrides)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+class Server:
+    """gunicorn on config.wsgi (as the README runs it), on a port of this suite's range, stopped after the test."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--timeout", "60"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"gunicorn exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                self.get("/healthz")
+                return
+            except OSError:
+                time.sleep(0.3)
+        pytest.fail("gunicorn did not answer within 90 s")
+
+    def get(self, path: str, headers: dict | None = None) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", path, headers={"Host": "127.0.0.1", **(headers or {})})
+            response = conn.getresponse()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            body = response.read()
+            return response.status, headers, body.decode() if "content-encoding" not in headers else ""
+        finally:
+            conn.close()
+
+    def exit_code(self, timeout: float = 120) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def servers():
+    started: list[Server] = []
+
+    def start(env: dict[str, str]) -> Server:
+        server = Server(env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_check_deploy_is_clean_in_production(tmp_path):
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "DEBUG")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_behind_a_tls_proxy_only_the_redirect_is_left_to_the_proxy(tmp_path):
+    env = production_env(tmp_path, SECURE_SSL_REDIRECT="false", BEHIND_TLS_PROXY="true")
+    result = manage(env, "check", "--deploy")
+    assert result.returncode == 0
+    assert re.findall(r"security\.W\d+", result.stdout + result.stderr) == ["security.W008"]
+
+
+def test_gunicorn_without_production_settings_refuses_to_start(servers, tmp_path):
+    """The README's old native route: `gunicorn config.wsgi` with only DATABASE_URL/REDIS_URL set."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "SECRET_KEY", "DJANGO_DEBUG"}}
+    server = servers(env)
+    assert server.exit_code() != 0
+    out = server.output()
+    assert "configuration error: SECRET_KEY: required when DJANGO_ENV=production" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"SECRET_KEY": "django-insecure-development-only-key-not-for-production-use"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG"),
+    ],
+)
+def test_production_refuses_the_development_key_and_debug(tmp_path, overrides, variable):
+    result = manage(production_env(tmp_path, **overrides), "check")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"configuration error: {variable}:"), result.stderr
+
+
+def test_gunicorn_in_production_without_collectstatic_refuses_to_start(servers, tmp_path, transactional_db):
+    server = servers(production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess()))
+    assert server.exit_code() != 0
+    out = server.output()
+    assert "configuration error: STATIC_ROOT:" in out and "collectstatic" in out
+
+
+def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(servers, tmp_path, transactional_db):
+    env = production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess(), BEHIND_TLS_PROXY="true")
+    collected = manage(env, "collectstatic", "--noinput")
+    assert collected.returncode == 0, collected.stderr
+    server = servers(env)
+    server.wait_ready()
+    https = {"X-Forwarded-Proto": "https"}  # as the TLS proxy in front says
+
+    status, headers, html = server.get("/accounts/login/", https)
+    assert status == 200 and "Sign in" in html
+    assert "strict-transport-security" in headers and "csrftoken" in headers.get("set-cookie", "")
+    assert "secure" in headers["set-cookie"].lower()
+    css = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', html)
+    assert css, "the page links the hashed, collected stylesheet"
+    status, headers, body = server.get(css.group(1), https)
+    assert status == 200 and headers["content-type"].startswith("text/css") and "{" in body
+    assert "max-age=315360000" in headers.get("cache-control", "")  # hashed names cache forever
+    status, headers, _ = server.get(css.group(1), {**https, "Accept-Encoding": "gzip"})
+    assert status == 200 and headers.get("content-encoding") == "gzip"
+
+    status, headers, _ = server.get("/", https)
+    assert status == 302 and headers["location"].startswith("/accounts/login/")
+    status, headers, body = server.get("/no-such-page/", https)
+    assert status == 404 and "Not Found" in body  # a plain 404, not the debug page listing every URL
+    assert "URLconf" not in body and "accounts/login/" not in body and "api/" not in body
+    status, headers, body = server.get("/static/no-such-file.css", https)
+    assert status == 404 and "URLconf" not in body and "DEBUG" not in body and "Traceback" not in body
+    status, headers, body = server.get("/api/no-such-endpoint/", https)
+    assert status == 404 and body == '{"detail": "not found"}'
+    status, headers, _ = server.get("/accounts/login/")  # plain HTTP: redirected to HTTPS
+    assert status == 301 and headers["location"] == "https://127.0.0.1/accounts/login/"
+
+
+def test_gunicorn_in_development_serves_static_files(servers, tmp_path, transactional_db):
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_DEBUG", "REDIS_URL"}}
+    env.update(DJANGO_ENV="development", DATABASE_URL=_database_url_for_subprocess())
+    server = servers(env)
+    server.wait_ready()
+    status, headers, body = server.get("/static/css/app.css")
+    assert status == 200 and headers["content-type"].startswith("text/css") and "{" in body
