@@ -5,8 +5,10 @@ collected item: the examples Hypothesis ran (every phase but shrinking), plus wh
 the ``reliability_cases`` fixture (``reliability_cases.add(n)`` for a loop over n inputs); an item that does
 neither counts as one case, so each parameter set of a parametrized test is one case.
 
-``pytest --reliability-report PATH`` writes PATH, but only when the whole default selection ran (no file or
+``pytest --reliability-report=PATH`` writes PATH, but only when the whole default selection ran (no file or
 node arguments, no -k/-m/--lf/--deselect, nothing stopped early): a partial run never overwrites the table.
+Write it with ``=``: pytest reads its arguments before it loads this plugin, and a separate existing PATH
+would be taken for the test path to run (tests/conftest.py, which registers the option, is then not loaded).
 """
 
 from __future__ import annotations
