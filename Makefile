@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(PY) manage.py check
 
 test: $(STAMP) vcsim lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --reliability-report=docs/reliability.md
 
 bench: $(STAMP) vcsim
 	$(PY) bench/run_all.py

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from gpucatalog.catalog import Board, Catalog, MigProfile, load_catalog
 
-PROFILE_RE = re.compile(r"^(grid|nvidia)_([a-z0-9]+)-(?:(\d)-)?(\d+)([a-z]+)$")
-DEVICE_GROUP_RE = re.compile(r"^(?P<vendor>[A-Za-z]+):(?P<count>\d+)@(?P<profile>[^%\s]+)(?:%(?P<link>\w+))?$")
+# ASCII digits only: \d also matches digits of other scripts (which int() reads) and the like.
+PROFILE_RE = re.compile(r"^(grid|nvidia)_([a-z0-9]+)-(?:([0-9])-)?([0-9]+)([a-z]+)$")
+DEVICE_GROUP_RE = re.compile(r"^(?P<vendor>[A-Za-z]+):(?P<count>[0-9]+)@(?P<profile>[^%\s]+)(?:%(?P<link>\w+))?$")
 SERIES = {"c": "C", "q": "Q", "b": "B", "a": "A"}
 
 
@@ -59,6 +60,8 @@ def parse_profile_name(name: str, *, catalog: Catalog | None = None) -> VgpuProf
     _, code, slices, gb, series = m.groups()
     if series not in SERIES:
         raise ProfileNameError(f"profile name {text!r}: unknown series {series!r} (expected one of c, q, b, a)")
+    if len(gb) > 6:  # no board has a million GB, and int() refuses more than 4,300 digits
+        raise ProfileNameError(f"profile name {text[:40]!r}: a framebuffer of {len(gb)} digits is out of range")
     framebuffer_gb = int(gb)
     if framebuffer_gb <= 0:
         raise ProfileNameError(f"profile name {text!r}: framebuffer must be positive")
@@ -106,9 +109,9 @@ def parse_device_group_name(name: str, *, catalog: Catalog | None = None) -> Dev
             f"device group name {name!r} does not match '<Vendor>:<count>@<profile>[%<link>]', "
             "e.g. Nvidia:2@grid_a100d-80c%NVLink"
         )
+    if len(m["count"]) > 2 or not 1 <= int(m["count"]) <= 16:  # int() refuses more than 4,300 digits
+        raise ProfileNameError(f"device group name {name[:40]!r}: count {m['count'][:12]} is outside 1..16")
     count = int(m["count"])
-    if not 1 <= count <= 16:
-        raise ProfileNameError(f"device group name {name!r}: count {count} is outside 1..16")
     return DeviceGroupName(
         name=name.strip(),
         vendor=m["vendor"],

@@ -68,6 +68,10 @@ class HostRow:
 
 
 _TEMPLATES: Lru[HostTemplate] = Lru(TEMPLATES_MAX)
+# The last HostState built per host, with what it was built from: a host whose row, template, consumers and
+# usage are unchanged keeps the same object between requests, so its GPU states keep their cached hashes and
+# nothing is copied (at 1,000 hosts, rebuilding every HostState was a third of a plan's time under load).
+_HOST_STATES: Lru[tuple[tuple, HostTemplate, HostState]] = Lru(TEMPLATES_MAX)
 # One PairLink object per distinct (kind, GB/s, NVLink count): hosts of one type share them (few dozen in all).
 _LINKS: dict[tuple[str, float, int], PairLink] = {}
 _STATS = {"template_hits": 0, "template_misses": 0, "stored_hits": 0}
@@ -80,6 +84,7 @@ def snapshot_stats() -> dict[str, int]:
 def reset_snapshot_cache() -> None:
     """Forget the templates kept in this process (the stored ``HostSnapshot`` rows stay)."""
     _TEMPLATES.clear()
+    _HOST_STATES.clear()
     for k in _STATS:
         _STATS[k] = 0
 
@@ -404,6 +409,10 @@ def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int]]:
     return {host_id: (cpu or 0, mem or 0) for host_id, cpu, mem in rows}
 
 
+def _by_vm(consumer: Consumer) -> str:
+    return consumer.vm
+
+
 def assemble(
     rows: Sequence[HostRow],
     templates: dict[int, HostTemplate],
@@ -415,33 +424,42 @@ def assemble(
     states = []
     for row in rows:
         t = templates[row.pk]
-        gpus = t.gpus
+        held = ()
         if consumers:
-            held = [(i, consumers[pk]) for i, pk in enumerate(t.gpu_pks) if pk in consumers]
-            if held:
-                gpus = list(gpus)
-                for i, cs in held:
-                    gpus[i] = evolve(gpus[i], consumers=tuple(sorted(cs, key=lambda c: c.vm)))
-                gpus = tuple(gpus)
-        cpu, mem = used.get(row.pk, (0, 0))
-        states.append(
-            HostState(
-                name=row.name,
-                cluster=row.cluster or "",
-                gpus=gpus,
-                links=t.links,
-                partitions=t.partitions,
-                assignment_policy=row.assignment_policy or "performance",
-                cpu_free=max(row.cpu_threads - cpu, 0),
-                memory_free_mb=max(row.memory_mb - mem, 0),
-                connection_state=row.connection_state,
-                maintenance=row.maintenance,
-                stale=row.stale,
-                host_id=row.pk,
-                vcenter=row.vcenter or "",
-                problem=t.problem,
-                outdated=outdated.get(row.vcenter or ""),
-                topology=t.topology,
+            held = tuple(
+                (i, tuple(sorted(consumers[pk], key=_by_vm))) for i, pk in enumerate(t.gpu_pks) if pk in consumers
             )
+        cpu, mem = used.get(row.pk, (0, 0))
+        staleness = outdated.get(row.vcenter or "")
+        key = (row, held, cpu, mem, staleness)
+        cached = _HOST_STATES.get(row.pk)
+        if cached is not None and cached[1] is t and cached[0] == key:
+            states.append(cached[2])
+            continue
+        gpus = t.gpus
+        if held:
+            gpus = list(gpus)
+            for i, cs in held:
+                gpus[i] = evolve(gpus[i], consumers=cs)
+            gpus = tuple(gpus)
+        state = HostState(
+            name=row.name,
+            cluster=row.cluster or "",
+            gpus=gpus,
+            links=t.links,
+            partitions=t.partitions,
+            assignment_policy=row.assignment_policy or "performance",
+            cpu_free=max(row.cpu_threads - cpu, 0),
+            memory_free_mb=max(row.memory_mb - mem, 0),
+            connection_state=row.connection_state,
+            maintenance=row.maintenance,
+            stale=row.stale,
+            host_id=row.pk,
+            vcenter=row.vcenter or "",
+            problem=t.problem,
+            outdated=staleness,
+            topology=t.topology,
         )
+        _HOST_STATES.put(row.pk, (key, t, state))
+        states.append(state)
     return Fabric(tuple(states))

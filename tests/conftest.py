@@ -12,6 +12,8 @@ from urllib.parse import quote
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.reliability_plugin", "pytester"]  # the reliability table; pytester tests the plugin
+
 TEST_DATA = REPO / "tests" / "data"  # real captures copied from public sources (see its README)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -18,8 +18,11 @@ KIND_RANK = {"NVLINK": 0, "PIX": 1, "PXB": 2, "PHB": 3, "NODE": 4, "SYS": 5}
 INFO_COLUMNS = {("CPU", "AFFINITY"): "CPU Affinity", ("NUMA", "AFFINITY"): "NUMA Affinity"}
 GPU_NUMA_ID = ("GPU", "NUMA", "ID")
 
-_GPU_NAME = re.compile(r"^GPU(\d+)$")
-_NV_LABEL = re.compile(r"^NV(\d+)$")
+# Numbers are ASCII digits of bounded length: str.isdigit() and \d also accept superscripts and other
+# scripts, which int() refuses or reads, and int() refuses more than 4,300 digits.
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_GPU_NAME = re.compile(r"^GPU([0-9]{1,9})$")
+_NV_LABEL = re.compile(r"^NV([0-9]{1,9})$")
 _NIC_LEGEND_ENTRY = re.compile(r"^\s*(\S+)\s*:\s*(\S+)\s*$")
 _PREAMBLE = re.compile(r"^\s*(?:[#$>]|```|GPU\s+Topology\s*:)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -173,7 +176,7 @@ def _worse(x: _Cell, y: _Cell) -> _Cell:
 def _optional_int(raw: str, what: str, gpu: str, number: int, warnings: list[str]) -> int | None:
     if raw.upper() in ("N/A", "[N/A]", "-"):
         return None
-    if raw.isdigit():
+    if _NUMBER.fullmatch(raw):
         return int(raw)
     warnings.append(f"line {number}: {gpu} {what} {raw!r} is not a single node number; left unknown")
     return None
@@ -296,7 +299,7 @@ def parse_smi_topology(
 
 
 def _first_cpu(affinity: str) -> int:
-    m = re.match(r"\d+", affinity)
+    m = _NUMBER.match(affinity)
     return int(m.group()) if m else 0
 
 
@@ -475,7 +478,7 @@ def parse_gpu_query_csv(text: str) -> list[SmiGpuIdentity]:
                 number,
             )
         values = dict(zip(fields, cells, strict=True))
-        if not values["index"].isdigit():
+        if not _NUMBER.fullmatch(values["index"]):
             raise SmiParseError(f"index {values['index']!r} is not a number", number)
         index = int(values["index"])
         bus_id = normalize_bus_id(values["pci.bus_id"])
@@ -486,7 +489,7 @@ def parse_gpu_query_csv(text: str) -> list[SmiGpuIdentity]:
         module = values.get("module_id")
         module_id: int | None = None
         if module is not None and module.upper() not in ("N/A", "[N/A]"):
-            if not module.isdigit():
+            if not _NUMBER.fullmatch(module):
                 raise SmiParseError(f"module_id {module!r} is not a number or [N/A]", number)
             module_id = int(module)
         if index in seen:

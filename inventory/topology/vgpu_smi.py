@@ -22,8 +22,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _GPU_HEADER = re.compile(r"^GPU\s+([0-9A-Fa-f]{4,8}):([0-9A-Fa-f]{2}):([0-9A-Fa-f]{2})\.([0-7])\s*$")
 _FIELD = re.compile(r"^(\s*)([A-Za-z][A-Za-z0-9 ()/_.-]*?)\s*:\s*(.*?)\s*$")
 _SECTION = re.compile(r"^(\s+)([A-Za-z][A-Za-z0-9 ()/_.-]*?)\s*$")
-_MIB = re.compile(r"^(\d+)\s*MiB$")
-_LGI_ROW = re.compile(r"^\|\s*(\d+)\s+MIG\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+):(\d+)\s*\|$")
+# Numbers are ASCII digits of bounded length (str.isdigit and \d accept superscripts, which int() refuses,
+# and int() refuses more than 4,300 digits).
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_MIB = re.compile(r"^([0-9]{1,9})\s*MiB$")
+_LGI_ROW = re.compile(
+    r"^\|\s*([0-9]{1,9})\s+MIG\s+(\S+)\s+([0-9]{1,9})\s+([0-9]{1,9})\s+([0-9]{1,9}):([0-9]{1,9})\s*\|$"
+)
 _LGI_RULE = re.compile(r"^\+[-=+]+\+$|^\|[=]+\|$")
 _LGI_HEADER_WORDS = ("GPU instances", "GPU   Name", "ID       ID", "Start:Size", "Profile", "Placement")
 MAX_TEXT = 256 * 1024
@@ -74,7 +79,7 @@ def _lines(text: str, what: str) -> list[str]:
 def _int_or_none(value: str, field: str, number: int) -> int | None:
     if value.upper().startswith("N/A"):
         return None
-    if not value.isdigit():
+    if not _NUMBER.fullmatch(value):
         raise SmiParseError(f"{field} must be a whole number or N/A, got {value!r}", number)
     return int(value)
 
@@ -140,7 +145,7 @@ def parse_vgpu_query(text: str) -> tuple[RunningVgpu, ...]:
             current = {"gpu": gpu, "line": number}
             continue
         if name == "Active vGPUs":
-            if not value.isdigit():
+            if not _NUMBER.fullmatch(value):
                 raise SmiParseError(f"Active vGPUs must be a number, got {value!r}", number)
             continue
         if current is None:

@@ -24,6 +24,7 @@ def test_upload_limit_is_one_mebibyte(settings):
     assert project_settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 1024 * 1024
 
 
+@pytest.mark.reliability("api input", "oversized bodies")
 @pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
 def test_an_oversized_body_is_413_json_naming_the_limit(api_as, demo, settings, content_type):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
@@ -38,12 +39,14 @@ def test_an_oversized_body_is_413_json_naming_the_limit(api_as, demo, settings, 
     assert not SmiCapture.objects.exists()
 
 
+@pytest.mark.reliability("api input", "oversized bodies")
 def test_an_oversized_body_is_413_even_for_anonymous_requests(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     response = Client().post("/api/token/", {"username": "x" * 200, "password": "y"}, content_type="application/json")
     assert response.status_code == 413 and _json(response)["limit_bytes"] == 100
 
 
+@pytest.mark.reliability("api input", "oversized bodies")
 def test_the_drf_handler_turns_request_data_too_big_into_413(settings):
     """Django's own refusal (RequestDataTooBig from request.body, e.g. a Content-Length that lied) is a 413 too."""
     from django.core.exceptions import RequestDataTooBig
@@ -54,6 +57,7 @@ def test_the_drf_handler_turns_request_data_too_big_into_413(settings):
     assert response.status_code == 413 and response.data["limit_bytes"] == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
+@pytest.mark.reliability("api input", "unknown names and ids")
 @pytest.mark.parametrize(
     "path",
     [
@@ -75,18 +79,21 @@ def test_unknown_ids_and_paths_are_404_json(api, path):
     assert detail in ("not found", "Not found.") or detail.endswith("matches the given query."), detail
 
 
+@pytest.mark.reliability("api input", "wrong method or media type")
 def test_wrong_method_is_405_json(api, demo):
     response = api.put("/api/hosts/", {}, format="json")
     assert response.status_code == 405
     assert _json(response) == {"detail": 'Method "PUT" not allowed.'}
 
 
+@pytest.mark.reliability("api input", "wrong method or media type")
 def test_unsupported_media_type_is_415_json(api_as):
     response = api_as("admin").generic("POST", "/api/vcenters/", "<xml/>", content_type="application/xml")
     assert response.status_code == 415
     assert "application/xml" in _json(response)["detail"]
 
 
+@pytest.mark.reliability("api input", "unparsable bodies")
 def test_a_body_that_does_not_parse_is_400_json(api_as):
     response = api_as("admin").generic("POST", "/api/vcenters/", "{not json", content_type="application/json")
     assert response.status_code == 400
@@ -94,6 +101,7 @@ def test_a_body_that_does_not_parse_is_400_json(api_as):
     assert not VCenter.objects.exists()
 
 
+@pytest.mark.reliability("api input", "unhandled error inside a view")
 def test_unhandled_errors_are_500_json_without_a_traceback(api, demo, monkeypatch, caplog):
     from inventory.api import selectors
 
@@ -110,6 +118,7 @@ def test_unhandled_errors_are_500_json_without_a_traceback(api, demo, monkeypatc
     assert any("secret internals" in str(r.exc_info) for r in caplog.records if r.exc_info)  # logged for the admin
 
 
+@pytest.mark.reliability("api input", "unknown names and ids")
 def test_errors_outside_drf_views_under_api_are_json(settings, client):
     """A page path that is not an API view keeps Django's HTML; an unknown /api/ path is JSON even with DEBUG."""
     settings.DEBUG = True
@@ -117,6 +126,7 @@ def test_errors_outside_drf_views_under_api_are_json(settings, client):
     assert response.status_code == 404 and _json(response) == {"detail": "not found"}
 
 
+@pytest.mark.reliability("api input", "numbers out of the database's range")
 @pytest.mark.parametrize(
     "query",
     [

@@ -61,6 +61,7 @@ def test_every_catalog_profile_round_trips():
                 assert parsed.mig_profile == mig
 
 
+@pytest.mark.reliability("parsers", "profile names: malformed or contradicting the catalog")
 @pytest.mark.parametrize(
     ("name", "fragment"),
     [
@@ -83,6 +84,7 @@ def test_malformed_names_are_rejected_with_a_reason(name, fragment):
         parse_profile_name(name)
 
 
+@pytest.mark.reliability("parsers", "device-group names: malformed")
 def test_device_group_name():
     group = parse_device_group_name("Nvidia:2@grid_a100d-80c%NVLink")
     assert (group.vendor, group.count, group.link) == ("Nvidia", 2, "NVLink")

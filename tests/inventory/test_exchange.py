@@ -22,6 +22,7 @@ def test_demo_lab_is_a_valid_document():
     assert snapshot.counts() == {"datacenters": 1, "clusters": 2, "hosts": 4, "gpus": 18, "vms": 7}
 
 
+@pytest.mark.reliability("parsers", "inventory document: bad fields")
 @pytest.mark.parametrize(
     ("mutate", "path", "reason"),
     [
@@ -76,6 +77,7 @@ def test_bad_fields_are_named(mutate, path, reason):
     assert reason in exc.value.reason
 
 
+@pytest.mark.reliability("parsers", "inventory document: not an object")
 def test_not_an_object():
     with pytest.raises(InventoryFileError, match=r"^\$: the document must be a JSON object"):
         snapshot_from_document([1, 2])

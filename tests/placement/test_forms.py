@@ -45,6 +45,7 @@ def test_a_valid_form_builds_the_request_with_the_default_consumption():
     assert mig.is_valid() and mig.placement_request.consumption == "mig"
 
 
+@pytest.mark.reliability("form input", "engine rules broken by the request")
 def test_engine_rules_land_on_the_field_they_name():
     form = PlanForm({"gpus_per_vm": "3", "consumption": "device-group", "profile": "Nvidia:2@grid_a100d-80c%NVLink"})
     assert not form.is_valid()
@@ -54,6 +55,7 @@ def test_engine_rules_land_on_the_field_they_name():
     assert "request" not in form.cleaned_data
 
 
+@pytest.mark.reliability("form input", "missing candidate")
 def test_reserve_form_needs_a_vm_name_and_a_candidate():
     form = ReserveForm({"gpus_per_vm": "1", "vm_name": "llm"})
     assert not form.is_valid()

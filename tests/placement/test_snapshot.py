@@ -261,3 +261,21 @@ def test_property_snapshot_equals_a_from_scratch_read_after_random_changes(lab, 
             assert_same_as_cold()
         assert plans(selectors.fabric_snapshot()) == plans(legacy_fabric())
         transaction.set_rollback(True)
+
+
+def test_unchanged_hosts_keep_their_state_objects_between_requests(lab):
+    """Hosts whose row, fabric, consumers and usage did not change come back as the same HostState (their GPU
+    states keep their cached hashes); a reservation or a host change gives that host a new state, and only it."""
+    first = {h.host_id: h for h in selectors.fabric_snapshot().hosts}
+    again = {h.host_id: h for h in selectors.fabric_snapshot().hosts}
+    assert all(again[pk] is first[pk] for pk in first)
+
+    services.reserve(request=services.build_request(gpus_per_vm=2, consumption="passthrough"), vm_name="llm")
+    reserved = Reservation.objects.get(vm_name="llm").host_id
+    Host.objects.filter(name="esx-a100-01.lab.local").update(maintenance_mode=True)
+    maintenance = Host.objects.get(name="esx-a100-01.lab.local").pk
+    after = {h.host_id: h for h in selectors.fabric_snapshot().hosts}
+    assert {pk for pk in first if after[pk] is not first[pk]} == {reserved, maintenance}
+    assert any(c.vm.endswith("llm") for g in after[reserved].gpus for c in g.consumers)
+    assert after[maintenance].maintenance and not first[maintenance].maintenance
+    assert_same_as_cold()

@@ -142,17 +142,20 @@ def test_filters_and_ordering(api, demo, path, params, check):
     assert rows and check(rows), rows
 
 
+@pytest.mark.reliability("api input", "bad filter values")
 def test_bad_filter_values_are_400_naming_the_field(api, demo):
     response = api.get("/api/hosts/", {"min_free_gpus": "lots", "mode": "turbo"})
     assert response.status_code == 400
     assert set(response.json()) == {"min_free_gpus", "mode"}
 
 
+@pytest.mark.reliability("api input", "bad filter values")
 def test_unknown_ordering_fields_are_ignored(api, demo):
     names = [r["name"] for r in _results(api.get("/api/hosts/", {"ordering": "password_encrypted"}))]
     assert names == sorted(names)
 
 
+@pytest.mark.reliability("api input", "pagination beyond the limits")
 def test_limit_offset_pagination(api, demo):
     first = api.get("/api/gpus/", {"limit": 5}).json()
     second = api.get("/api/gpus/", {"limit": 5, "offset": 5}).json()

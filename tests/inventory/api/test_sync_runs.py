@@ -24,6 +24,7 @@ def test_start_answers_202_with_the_queued_run_to_poll(api_as, django_capture_on
     assert len(callbacks) == 1  # the task is sent once the transaction commits
 
 
+@pytest.mark.reliability("api input", "bad sync-run requests")
 @pytest.mark.parametrize(("body", "message"), [({}, "required"), ({"vcenter": 999999}, "does not exist"),
                                                ({"vcenter": "x"}, "incorrect type")])  # fmt: skip
 def test_start_names_the_bad_field(api_as, body, message):

@@ -44,6 +44,7 @@ def test_posting_a_capture_turns_pix_pairs_into_nvlink(api, host):
     assert not any(f["code"] == "nvlink-missing" for f in doc["findings"])
 
 
+@pytest.mark.reliability("api input", "bad nvidia-smi captures")
 @pytest.mark.parametrize(
     ("payload", "field", "fragment"),
     [
@@ -61,6 +62,7 @@ def test_bad_captures_are_400_naming_the_field_and_store_nothing(api, host, payl
     assert not SmiCapture.objects.exists()
 
 
+@pytest.mark.reliability("api input", "no credentials")
 def test_anonymous_cannot_post_captures(host):
     assert APIClient().post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}).status_code == 401
 
@@ -94,6 +96,7 @@ def test_topology_json_by_default(api, host):
     assert doc["host"] == NVL and len(doc["gpus"]) == 4 and set(doc) == {"host", "gpus", "links", "domains", "findings"}
 
 
+@pytest.mark.reliability("api input", "unknown names and ids")
 def test_topology_errors_are_json_even_when_svg_was_asked(api, host):
     response = api.get("/api/hosts/999999/topology/", {"format": "svg"})
     assert response.status_code == 404
@@ -102,6 +105,7 @@ def test_topology_errors_are_json_even_when_svg_was_asked(api, host):
     assert anonymous.status_code == 401 and anonymous.json()["detail"]
 
 
+@pytest.mark.reliability("api input", "missing role")
 def test_smi_capture_needs_the_planner_role(host, api_as):
     response = api_as("viewer").post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}, format="json")
     assert response.status_code == 403 and not SmiCapture.objects.exists()

@@ -94,6 +94,7 @@ def test_rename_moves_the_schedule(admin):
     ]
 
 
+@pytest.mark.reliability("api input", "bad vCenter fields")
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -112,6 +113,7 @@ def test_bad_input_is_400_naming_the_field_and_stores_nothing(admin, change, fie
     assert not VCenter.objects.exists() and not PeriodicTask.objects.filter(name__startswith="sync vCenter").exists()
 
 
+@pytest.mark.reliability("api input", "bad vCenter fields")
 def test_duplicate_names_are_400(admin):
     factories.VCenterFactory(name="vc-east")
     response = admin.post("/api/vcenters/", NEW, format="json")
@@ -119,6 +121,7 @@ def test_duplicate_names_are_400(admin):
     assert VCenter.objects.count() == 1
 
 
+@pytest.mark.reliability("api input", "bad vCenter fields")
 def test_bad_update_changes_nothing(admin):
     vcenter = factories.VCenterFactory(password=SECRET)
     response = admin.patch(f"/api/vcenters/{vcenter.pk}/", {"url": "nope", "username": "x"}, format="json")
@@ -127,6 +130,7 @@ def test_bad_update_changes_nothing(admin):
     assert (fresh.url, fresh.username) == (vcenter.url, vcenter.username)
 
 
+@pytest.mark.reliability("api input", "read-only fields written")
 def test_status_fields_are_read_only(admin):
     vcenter = factories.VCenterFactory()
     doc = admin.patch(
@@ -143,6 +147,7 @@ def test_delete_removes_the_vcenter_its_inventory_and_schedule(admin, demo):
     assert admin.get("/api/hosts/").json()["count"] == 0
 
 
+@pytest.mark.reliability("vcenter", "unreachable vCenter in a connection test")
 def test_connection_test_reports_the_error_safely(admin, settings):
     settings.VCENTER_CONNECT_TIMEOUT = 2
     vcenter = factories.VCenterFactory(url="https://127.0.0.1:9/sdk", password=SECRET)

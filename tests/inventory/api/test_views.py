@@ -16,12 +16,14 @@ def user():
     return get_user_model().objects.create_user("ops", password="x-Long-Passw0rd")
 
 
+@pytest.mark.reliability("api input", "no credentials")
 @pytest.mark.parametrize("path", ["/api/vcenters/", "/api/hosts/", "/api/gpus/", "/api/schema/"])
 def test_anonymous_requests_are_refused(path):
     response = APIClient().get(path)
     assert response.status_code == 401
 
 
+@pytest.mark.reliability("api input", "no credentials")
 def test_pages_redirect_anonymous_users_to_login(client, settings):
     settings.REDIS_URL = ""  # the embedded mode: health passes without a worker (tests/inventory/test_health.py)
     response = client.get("/")

@@ -60,6 +60,7 @@ def test_classes_are_ordered_best_to_worst(pcie_gen, socket):
     assert values == sorted(values, reverse=True)
 
 
+@pytest.mark.reliability("topology input", "unknown link kinds and NVLink counts")
 def test_bad_kinds_and_counts():
     with pytest.raises(ValueError, match="unknown link kind 'FOO'"):
         link_gbps("FOO")

@@ -122,6 +122,7 @@ def test_numa_from_numa_info_when_the_gpu_has_none():
     assert "numa-unknown" not in codes(fabric)
 
 
+@pytest.mark.reliability("topology input", "unknown NUMA nodes")
 def test_unknown_numa_is_sys_with_a_finding():
     hw = l40s_host()
     hw = dataclasses.replace(
@@ -137,6 +138,7 @@ def test_unknown_numa_is_sys_with_a_finding():
     assert "GPU0 (0000:03:00.0)" in unknown[0].message
 
 
+@pytest.mark.reliability("topology input", "broken PCI tree (loops, dangling parents, missing GPUs)")
 def test_pci_parent_loop_is_a_finding_not_a_hang():
     pci = [
         bridge("0000:01:00.0", "0000:02:00.0"),
@@ -153,6 +155,7 @@ def test_pci_parent_loop_is_a_finding_not_a_hang():
     assert any("0000:05:00.0" in f.gpus for f in broken)
 
 
+@pytest.mark.reliability("topology input", "broken PCI tree (loops, dangling parents, missing GPUs)")
 def test_dangling_parent_keeps_the_known_part_of_the_path():
     pci = [
         bridge("0000:01:00.0", "0000:00:09.0"),  # parent not in the list
@@ -166,6 +169,7 @@ def test_dangling_parent_keeps_the_known_part_of_the_path():
     assert "0000:00:09.0" in finding.message
 
 
+@pytest.mark.reliability("topology input", "broken PCI tree (loops, dangling parents, missing GPUs)")
 def test_gpu_missing_from_the_pci_list():
     pci = [bridge("0000:00:01.0", None), gpu_fn("0000:01:00.0", "0000:00:01.0", 0x26B9, "L40S")]
     fabric = build_fabric(_tree_host(pci, ["0000:01:00.0", "0000:02:00.0"], [0, 0]))
@@ -284,12 +288,14 @@ def test_nvlink_device_group_makes_a_pair():
     assert members(fabric, "nvlink-pair") == [{0, 1}]
 
 
+@pytest.mark.reliability("topology input", "device group naming an unknown GPU")
 def test_device_group_naming_an_unknown_gpu():
     hw = dataclasses.replace(h100_nvl_host(), device_groups=(("Nvidia:2@x%NVLink", ("0000:17:00.0", "0000:99:00.0")),))
     with pytest.raises(FabricInputError, match=r"0000:99:00.0"):
         build_fabric(hw)
 
 
+@pytest.mark.reliability("topology input", "nvidia-smi capture contradicting vSphere")
 def test_smi_disagreement_is_a_finding_and_smi_wins():
     smi = parse_smi_topology(H100_NVL_SMI.replace("NODE", "SYS"))
     fabric = build_fabric(h100_nvl_host(), smi=smi)
@@ -299,6 +305,7 @@ def test_smi_disagreement_is_a_finding_and_smi_wins():
     assert "reports SYS" in disagree[0].message and "gives NODE" in disagree[0].message
 
 
+@pytest.mark.reliability("topology input", "nvidia-smi capture contradicting vSphere")
 def test_smi_gpu_count_mismatch():
     text = (SAMPLES / "rtx3090-2x-phb-workstation.txt").read_text()
     with pytest.raises(FabricInputError, match=r"lists 2 GPUs but host esx-nvl-01 has 4"):
@@ -319,6 +326,7 @@ def test_smi_identities_map_by_bus_id():
         build_fabric(h100_nvl_host(), smi=smi, smi_identities=reversed_ids[:3])
 
 
+@pytest.mark.reliability("topology input", "partial nvidia-smi capture")
 def test_partial_smi_capture_keeps_lower_sources_for_unknown_pairs():
     partial = "\n".join(H100_NVL_SMI.splitlines()[:3])  # rows GPU0 and GPU1 only
     fabric = build_fabric(h100_nvl_host(), smi=parse_smi_topology(partial))
@@ -356,6 +364,7 @@ def test_nvlink_domain_of_three():
     assert members(fabric, "nvlink-pair") == []
 
 
+@pytest.mark.reliability("topology input", "duplicate GPU")
 def test_duplicate_gpu_is_rejected():
     hw = l40s_host()
     with pytest.raises(FabricInputError, match="listed twice"):

@@ -91,6 +91,7 @@ def test_sample_captures(name):
         assert topo.warnings == ()
 
 
+@pytest.mark.reliability("parsers", "topo -m: missing, reordered or truncated rows")
 def test_partial_dgx_capture_warns_about_missing_rows_and_pairs():
     topo = parse_smi_topology((SAMPLES / "dgx-a100-PARTIAL.txt").read_text())
     assert len(topo.warnings) == 3
@@ -125,6 +126,7 @@ GPU2\tSYS\tSYS\t X \t16-31\t1\t\tN/A
 """
 
 
+@pytest.mark.reliability("parsers", "topo -m: layout variants (tabs, prompts, CRLF, legends)")
 def test_tabs_and_spaces_give_the_same_result():
     spaced = GOOD.replace("\t", "    ")
     single = "\n".join(" ".join(line.split()) for line in GOOD.splitlines())
@@ -134,6 +136,7 @@ def test_tabs_and_spaces_give_the_same_result():
     assert [g.numa_node for g in results[0].gpus] == [0, 0, 1]
 
 
+@pytest.mark.reliability("parsers", "topo -m: layout variants (tabs, prompts, CRLF, legends)")
 @pytest.mark.parametrize(
     "prefix",
     ["$ nvidia-smi topo -m\n", "# nvidia-smi topo -m\n", "GPU Topology:\n", "```\n# comment\n\n"],
@@ -149,6 +152,7 @@ def test_soc_is_the_old_name_of_sys():
     assert topo.warnings == ()
 
 
+@pytest.mark.reliability("parsers", "topo -m: layout variants (tabs, prompts, CRLF, legends)")
 def test_windows_line_endings_and_trailing_blanks():
     assert parse_smi_topology(GOOD.replace("\n", "\r\n") + "\r\n\r\n") == parse_smi_topology(GOOD)
 
@@ -177,11 +181,13 @@ NIC Legend:
     assert topo.warnings == ()
 
 
+@pytest.mark.reliability("parsers", "topo -m: layout variants (tabs, prompts, CRLF, legends)")
 def test_legend_pasted_without_its_title():
     text = GOOD + "\n  X    = Self\n  SYS  = Connection traversing PCIe as well as the SMP interconnect\n"
     assert parse_smi_topology(text) == parse_smi_topology(GOOD)
 
 
+@pytest.mark.reliability("parsers", "topo -m: unknown NUMA")
 def test_gpu_numa_id_and_unknown_numa():
     text = """\
         GPU0    GPU1    CPU Affinity    NUMA Affinity   GPU NUMA ID
@@ -199,6 +205,7 @@ def test_single_gpu_capture():
     assert topo.gpus[0].cpu_affinity == "0-7" and topo.gpus[0].numa_node is None
 
 
+@pytest.mark.reliability("parsers", "topo -m: asymmetric or unknown labels")
 def test_asymmetric_pair_keeps_the_worse_label_and_names_both_lines():
     text = GOOD.replace("GPU1\tNV4\t X ", "GPU1\tPIX\t X ")
     topo = parse_smi_topology(text)
@@ -207,6 +214,7 @@ def test_asymmetric_pair_keeps_the_worse_label_and_names_both_lines():
     assert "asymmetric" in warning and "line 2 says NV4" in warning and "line 3 says PIX" in warning
 
 
+@pytest.mark.reliability("parsers", "topo -m: asymmetric or unknown labels")
 def test_unknown_label_is_a_warning_naming_the_line():
     topo = parse_smi_topology(GOOD.replace("GPU2\tSYS\tSYS", "GPU2\tSYS\tQQQ"))
     # the upper triangle still gives GPU1-GPU2
@@ -214,6 +222,7 @@ def test_unknown_label_is_a_warning_naming_the_line():
     assert any("line 4" in w and "'QQQ'" in w for w in topo.warnings)
 
 
+@pytest.mark.reliability("parsers", "topo -m: missing, reordered or truncated rows")
 def test_rows_out_of_order_warn():
     lines = GOOD.splitlines()
     text = "\n".join([lines[0], lines[2], lines[1], lines[3]])
@@ -222,6 +231,7 @@ def test_rows_out_of_order_warn():
     assert topo.link(0, 1).nvlinks == 4
 
 
+@pytest.mark.reliability("parsers", "topo -m: missing, reordered or truncated rows")
 def test_missing_rows_use_the_other_triangle():
     text = "\n".join(GOOD.splitlines()[:2])  # only GPU0's row
     topo = parse_smi_topology(text)
@@ -231,6 +241,7 @@ def test_missing_rows_use_the_other_triangle():
     assert any("GPU1-GPU2" in w for w in topo.warnings)
 
 
+@pytest.mark.reliability("parsers", "topo -m: missing, reordered or truncated rows")
 def test_cut_off_last_row_is_dropped_with_a_warning():
     text = GOOD.rstrip("\n")[:-12]  # the last row loses its affinity cells
     topo = parse_smi_topology(text)
@@ -244,11 +255,13 @@ def error_for(text: str | bytes) -> SmiParseError:
     return info.value
 
 
+@pytest.mark.reliability("parsers", "topo -m: empty or binary input")
 @pytest.mark.parametrize("text", ["", "   \n\t\n"])
 def test_empty_input(text):
     assert "empty" in str(error_for(text))
 
 
+@pytest.mark.reliability("parsers", "topo -m: empty or binary input")
 def test_binary_input():
     err = error_for("GPU0 GPU1\nGPU0 X\x00\x01\x02")
     assert err.line == 2 and "line 2" in str(err) and "NUL" in str(err)
@@ -256,11 +269,13 @@ def test_binary_input():
     assert "control character" in str(error_for("\x1b[31mGPU0\x1b[0m"))
 
 
+@pytest.mark.reliability("parsers", "topo -m: malformed header or rows")
 def test_garbage_has_no_header():
     err = error_for("hello world\nthis is not a topology\n")
     assert "no GPU header" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: malformed header or rows")
 def test_wrong_cell_count_names_the_line():
     text = GOOD.replace("GPU1\tNV4\t X \tSYS", "GPU1\tNV4\t X ")
     err = error_for(text)
@@ -268,17 +283,20 @@ def test_wrong_cell_count_names_the_line():
     assert "GPU1 has 6 cells, expected 7" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: malformed header or rows")
 def test_row_without_column_names_the_line():
     err = error_for(GOOD + "GPU7\tSYS\tSYS\tSYS\t0-1\t0\tN/A\n")
     assert err.line == 5 and "GPU7" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: malformed header or rows")
 def test_duplicate_row():
     lines = GOOD.splitlines()
     err = error_for("\n".join([*lines, lines[1]]))
     assert err.line == 5 and "twice" in str(err) and "line 2" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: asymmetric or unknown labels")
 def test_labels_unparsable_everywhere():
     text = GOOD
     for label in ("NV4", "SYS"):
@@ -287,17 +305,20 @@ def test_labels_unparsable_everywhere():
     assert err.line == 1 and "link label" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: missing, reordered or truncated rows")
 def test_header_only_is_truncated():
     err = error_for(GOOD.splitlines()[0])
     assert err.line == 1 and "no GPU rows" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: missing, reordered or truncated rows")
 def test_truncated_with_no_determinable_pair():
     text = "\n".join(GOOD.splitlines()[:2]).replace("NV4\tSYS", "N/A\tN/A")
     err = error_for(text)
     assert "no GPU pair can be determined" in str(err)
 
 
+@pytest.mark.reliability("parsers", "topo -m: malformed header or rows")
 def test_unknown_header_column_after_affinity():
     err = error_for(GOOD.replace("GPU NUMA ID", "GPU NUMA ID\tFoo"))
     assert err.line == 1 and "'Foo'" in str(err)
@@ -327,6 +348,7 @@ def test_gpu_query_csv_without_module_and_noheader():
     ]
 
 
+@pytest.mark.reliability("parsers", "query-gpu CSV: malformed or empty")
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
@@ -345,6 +367,7 @@ def test_gpu_query_csv_errors(text, line, fragment):
     assert fragment in str(info.value)
 
 
+@pytest.mark.reliability("parsers", "query-gpu CSV: malformed or empty")
 def test_gpu_query_csv_empty():
     with pytest.raises(SmiParseError, match="empty"):
         parse_gpu_query_csv("")
@@ -352,6 +375,7 @@ def test_gpu_query_csv_empty():
         parse_gpu_query_csv("index, pci.bus_id\n")
 
 
+@pytest.mark.reliability("parsers", "PCI bus ids in nvidia-smi form")
 def test_normalize_bus_id():
     assert normalize_bus_id("00000000:3B:00.0") == "0000:3b:00.0"
     assert normalize_bus_id("0000:3b:00.0") == "0000:3b:00.0"
@@ -387,6 +411,7 @@ GPU3    SYS     SYS     NODE     X
     assert [g.numa_node for g in topo.gpus] == [0, 0, 1, 1]
 
 
+@pytest.mark.reliability("parsers", "topo -m: unknown NUMA")
 def test_unknown_numa_is_warned_about():
     text = """\
         GPU0    GPU1

@@ -34,6 +34,7 @@ def test_real_mig_lgi_gives_instance_starts(name, expected):
     assert {g.gpu_index for g in instances} == {0}
 
 
+@pytest.mark.reliability("parsers", "PCI bus ids in nvidia-smi form")
 def test_sbdf_turns_the_driver_domain_into_vsphere_form():
     assert sbdf("00000000", "3B", "00", "0") == "0000:3b:00.0"
     with pytest.raises(ValueError, match="16 bits"):
@@ -52,6 +53,7 @@ VGPU = """GPU 00000000:41:00.0
 """
 
 
+@pytest.mark.reliability("parsers", "vgpu -q: malformed")
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
@@ -70,6 +72,7 @@ def test_vgpu_query_errors_name_the_line(text, line, message):
     assert info.value.line == line
 
 
+@pytest.mark.reliability("parsers", "mig -lgi: malformed")
 def test_mig_lgi_errors_name_the_line():
     bad = (SAMPLES / "mig-lgi-a30-summer-lo.txt").read_text().replace("3:1", "3:x")
     with pytest.raises(SmiParseError) as info:
@@ -83,6 +86,7 @@ def test_mig_lgi_errors_name_the_line():
     assert info.value.line == 2
 
 
+@pytest.mark.reliability("parsers", "vgpu -q and mig -lgi: arbitrary text (Hypothesis)")
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=400))
 def test_any_text_gives_a_result_or_a_parse_error(text):

@@ -31,6 +31,7 @@ def test_plan_endpoint_returns_the_design_contract(api):
                                                      "esx-l40s-01.lab.local"}  # fmt: skip
 
 
+@pytest.mark.reliability("api input", "bad plan and reservation requests")
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -48,6 +49,7 @@ def test_bad_plan_requests_name_the_field(api, payload, field):
     assert field in response.json()
 
 
+@pytest.mark.reliability("api input", "nothing fits (plan empty, reservation 409 with the reason)")
 def test_feasible_nowhere_is_an_empty_plan_with_reasons(api):
     response = api.post("/api/plans/", {"gpus_per_vm": 16}, format="json")
     assert response.status_code == 200
@@ -66,11 +68,13 @@ def test_reserve_list_and_release(api):
     assert Reservation.objects.get(pk=body["id"]).status == "released"
 
 
+@pytest.mark.reliability("api input", "nothing fits (plan empty, reservation 409 with the reason)")
 def test_nothing_fits_is_a_conflict(api):
     response = api.post("/api/reservations/", {"gpus_per_vm": 16, "vm_name": "huge"}, format="json")
     assert response.status_code == 409
 
 
+@pytest.mark.reliability("api input", "no credentials")
 def test_anonymous_is_refused():
     assert APIClient().post("/api/plans/", {"gpus_per_vm": 1}, format="json").status_code in (401, 403)
     assert APIClient().get("/api/reservations/").status_code in (401, 403)
@@ -82,6 +86,7 @@ def test_plan_candidates_and_rejections_carry_host_id_and_vcenter(api):
         assert isinstance(entry["host_id"], int) and entry["vcenter"] == "demo"
 
 
+@pytest.mark.reliability("api input", "unknown names and ids")
 def test_an_unknown_cluster_is_a_400_naming_it_and_the_choices(api):
     response = api.post("/api/plans/", {"gpus_per_vm": 1, "clusters": ["nowhere"]}, format="json")
     assert response.status_code == 400
@@ -104,6 +109,7 @@ def test_reserving_several_vms_returns_one_reservation_per_replica(api):
     assert all(r["host_id"] and r["vcenter"] == "demo" and r["candidate"]["host_id"] == r["host_id"] for r in body)
 
 
+@pytest.mark.reliability("api input", "nothing fits (plan empty, reservation 409 with the reason)")
 def test_a_conflict_says_why(api):
     response = api.post("/api/reservations/", {"gpus_per_vm": 16, "vm_name": "huge"}, format="json")
     assert response.status_code == 409
@@ -129,6 +135,7 @@ def test_reservations_filter_and_order(api):
     assert api.get("/api/reservations/", {"limit": 1}).json()["next"]
 
 
+@pytest.mark.reliability("api input", "bad filter values")
 def test_bad_reservation_filters_name_the_field(api):
     response = api.get("/api/reservations/", {"status": "bogus"})
     assert response.status_code == 400 and "status" in response.json()

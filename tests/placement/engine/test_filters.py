@@ -27,6 +27,7 @@ def ctx(req=PT):
     return RequestContext.of(req)
 
 
+@pytest.mark.reliability("engine input", "unusable hosts (maintenance, stale, disconnected)")
 @pytest.mark.parametrize(
     ("change", "text"),
     [
@@ -111,6 +112,7 @@ def test_aggregate_limits_and_keeps_single_reasons():
     assert aggregate(verdicts.refused, 8) == [f"GPU {host.gpus[0].pci_id} is assigned to busy-0"]
 
 
+@pytest.mark.reliability("engine input", "invalid placement requests")
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
