@@ -173,7 +173,9 @@ def test_no_url_or_format_suffix_answers_500_to_an_admin(ids):
             response = getattr(client, method)(url, {}, format="json")
         else:
             response = getattr(client, method)(url)
-        if response.status_code >= 500:
+        if url == "/healthz" and response.status_code == 503:
+            assert response.json()["status"] != "ok"  # its documented answer when no worker or beat runs here
+        elif response.status_code >= 500:
             failures.append(f"{method.upper()} {url}: {response.status_code}")
         elif url.startswith("/api/") and response.status_code in (404, 406) and not _is_json(response):
             failures.append(f"{method.upper()} {url}: {response.status_code} is not JSON")
