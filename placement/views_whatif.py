@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
 from gpucatalog.catalog import load_catalog
@@ -57,16 +58,17 @@ def _context(run: WhatIfRun) -> dict:
     if run.status == WhatIfRun.Status.SUCCESS and r:
         dist = r.get("distribution", {})
         ctx["metrics"] = [(m, r[m]) for m in ("siloed_gb", "rejected", "placed", "placed_gb", "utilization_pct")]
-        ctx["reasons"] = [(REASON_TEXT.get(k, k), v) for k, v in sorted(r["rejected_by_reason"].items(),
-                                                                          key=lambda kv: -kv[1])]  # fmt: skip
+        ctx["reasons"] = [
+            (REASON_TEXT.get(k, k), v) for k, v in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1])
+        ]
         ctx["siloed_svg"] = histogram(dist.get("siloed_gb", []), r["siloed_gb"], title="Siloed GB per run", unit=" GB")
         ctx["rejected_svg"] = histogram(dist.get("rejected", []), r["rejected"], title="Rejected requests per run")
         ctx["placeable_svg"] = placeable_bars(r["placeable"])
         worst = r["worst_run"]
         ctx["maps_svg"] = memory_maps(
-            worst["layout"], title=f"Worst run (seed {worst['seed']}): {worst['siloed_gb']} GB siloed, "
-            f"{worst['rejected']} rejected"
-        )  # fmt: skip
+            worst["layout"],
+            title=f"Worst run (seed {worst['seed']}): {worst['siloed_gb']} GB siloed, {worst['rejected']} rejected",
+        )
         ctx["scenario"] = r["scenario"]
         ctx["comparisons"] = r.get("comparisons", [])
         ctx["article"] = r.get("article")
@@ -93,12 +95,21 @@ def whatif(request: HttpRequest) -> HttpResponse:
             try:
                 run = start_whatif(data=form.data_for_engine(), user=request.user)
             except SimulationError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, f"{exc.field}: {exc.message}"
-                               if exc.field not in form.fields else exc.message)  # fmt: skip
+                form.add_error(
+                    exc.field if exc.field in form.fields else None,
+                    f"{exc.field}: {exc.message}" if exc.field not in form.fields else exc.message,
+                )
             else:
                 run.refresh_from_db()
-                if getattr(request, "htmx", None):
-                    return render(request, "placement/whatif_run.html", _context(run))
+                if getattr(request, "htmx", None):  # the run, and the form again without stale errors
+                    response = render(request, "placement/whatif_run.html", _context(run))
+                    form_html = render_to_string(
+                        "placement/whatif.html#whatif-form",
+                        {"form": form, "oob": True, "can_plan": True},
+                        request=request,
+                    )
+                    response.content += form_html.encode()
+                    return response
                 return render(request, "placement/whatif_detail.html", _context(run))
         return _form_response(request, form, status=400)
     recent = WhatIfRun.objects.select_related("created_by")[:RECENT]

@@ -71,9 +71,16 @@ DEFAULTS = {
     "require_nvlink": False,
 }
 CHOICES = {
-    "mode": MODES, "policy": POLICIES, "until": UNTIL, "rules": RULE_SETS, "host_choice": HOST_CHOICES,
-    "alignment": ALIGNMENTS, "set_choice": SET_CHOICES, "mig_slot": MIG_SLOTS, "topology": TOPOLOGIES,
-}  # fmt: skip
+    "mode": MODES,
+    "policy": POLICIES,
+    "until": UNTIL,
+    "rules": RULE_SETS,
+    "host_choice": HOST_CHOICES,
+    "alignment": ALIGNMENTS,
+    "set_choice": SET_CHOICES,
+    "mig_slot": MIG_SLOTS,
+    "topology": TOPOLOGIES,
+}
 
 
 def _list(value, field: str) -> list:
@@ -135,9 +142,12 @@ def resolve_cluster(value: str) -> Cluster:
 def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
     """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot."""
     offers = parse_offers(
-        params["board"], params["mode"], params["catalog"], params["weights"], params["gpus_per_host"]
-        if not params["cluster"] else 16,
-    )  # fmt: skip
+        params["board"],
+        params["mode"],
+        params["catalog"],
+        params["weights"],
+        params["gpus_per_host"] if not params["cluster"] else 16,
+    )
     fabric = None
     cluster = ""
     if params["cluster"]:
@@ -145,13 +155,26 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         cluster = c.name
         fabric = fabric_snapshot(clusters=[c.name])
     scenario = Scenario(
-        board=params["board"], mode=params["mode"], offers=offers, hosts=params["hosts"],
-        gpus_per_host=params["gpus_per_host"], policy=params["policy"], rules=params["rules"],
-        host_choice=params["host_choice"], until=params["until"], sequence=tuple(params["sequence"]),
-        departures=float(params["departures"]), vcpus=params["vcpus"], memory_gb=params["memory_gb"],
-        set_choice=params["set_choice"], mig_slot=params["mig_slot"], alignment=params["alignment"],
-        topology=params["topology"], require_nvlink=bool(params["require_nvlink"]), cluster=cluster,
-    )  # fmt: skip
+        board=params["board"],
+        mode=params["mode"],
+        offers=offers,
+        hosts=params["hosts"],
+        gpus_per_host=params["gpus_per_host"],
+        policy=params["policy"],
+        rules=params["rules"],
+        host_choice=params["host_choice"],
+        until=params["until"],
+        sequence=tuple(params["sequence"]),
+        departures=float(params["departures"]),
+        vcpus=params["vcpus"],
+        memory_gb=params["memory_gb"],
+        set_choice=params["set_choice"],
+        mig_slot=params["mig_slot"],
+        alignment=params["alignment"],
+        topology=params["topology"],
+        require_nvlink=bool(params["require_nvlink"]),
+        cluster=cluster,
+    )
     return scenario, fabric
 
 
@@ -163,9 +186,10 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
     work = params["runs"] * sim.gpu_count * (COMPARE_FACTOR if params["compare"] else 1)
     if work > MAX_WORK:
         raise SimulationError(
-            "runs", f"runs x simulated GPUs{' x comparisons' if params['compare'] else ''} = {work:,} exceeds the "
+            "runs",
+            f"runs x simulated GPUs{' x comparisons' if params['compare'] else ''} = {work:,} exceeds the "
             f"limit of {MAX_WORK:,}; use fewer runs or a smaller cluster",
-        )  # fmt: skip
+        )
     return params, scenario, fabric, work
 
 
@@ -176,9 +200,13 @@ def has_task_queue() -> bool:
 
 
 def report(
-    params: dict, scenario: Scenario, fabric: Fabric | None, *, workers: int = 1,
+    params: dict,
+    scenario: Scenario,
+    fabric: Fabric | None,
+    *,
+    workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """The Monte Carlo summary, plus the comparisons when asked."""
     runs = params["runs"]
     total = runs * (COMPARE_FACTOR if params["compare"] else 1)
@@ -197,8 +225,12 @@ def report(
 
         summary["comparisons"] = compare(
             replace(scenario, until="budget" if scenario.until == "sequence" else scenario.until, sequence=()),
-            fabric, runs=compare_runs, seed=params["seed"], workers=workers, progress=compare_progress,
-        )  # fmt: skip
+            fabric,
+            runs=compare_runs,
+            seed=params["seed"],
+            workers=workers,
+            progress=compare_progress,
+        )
     summary["params"] = params
     return summary
 
@@ -214,14 +246,19 @@ def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRu
     if not inline and (sync or not has_task_queue()):
         why = "a synchronous answer" if sync else "this server without a task queue (REDIS_URL is not set)"
         raise SimulationError(
-            "runs", f"{work:,} GPU-runs is too large for {why} (at most {SYNC_WORK:,}); "
-            + ("send it without sync=true to run it as a task and poll its Location" if sync
-               else "use `manage.py whatif`, or configure Redis and a Celery worker"),
-        )  # fmt: skip
+            "runs",
+            f"{work:,} GPU-runs is too large for {why} (at most {SYNC_WORK:,}); "
+            + (
+                "send it without sync=true to run it as a task and poll its Location"
+                if sync
+                else "use `manage.py whatif`, or configure Redis and a Celery worker"
+            ),
+        )
     run = WhatIfRun.objects.create(
-        params=params, created_by=user if getattr(user, "is_authenticated", False) else None,
+        params=params,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
         progress_total=params["runs"] * (COMPARE_FACTOR if params["compare"] else 1),
-    )  # fmt: skip
+    )
     if inline:
         return execute_run(run_id=run.pk, prepared=(params, scenario, fabric))
     from placement.tasks import whatif_task

@@ -24,15 +24,27 @@ COLOURS = {
 VM_COLOURS = ("#9cc3e6", "#b5d99c", "#f2c28c", "#c9b3e6", "#f0a8c0", "#a8dcd9", "#e6d69c", "#c0c8d0")
 
 
-def _text(x: float, y: float, s: str, *, size: int = 11, anchor: str = "start", fill: str | None = None,
-          weight: str = "normal") -> str:  # fmt: skip
-    return (f"<text x='{x:.1f}' y='{y:.1f}' {FONT} font-size='{size}' text-anchor='{anchor}' "
-            f"font-weight='{weight}' fill='{fill or COLOURS['text']}'>{escape(str(s))}</text>")  # fmt: skip
+def _text(
+    x: float,
+    y: float,
+    s: str,
+    *,
+    size: int = 11,
+    anchor: str = "start",
+    fill: str | None = None,
+    weight: str = "normal",
+) -> str:
+    return (
+        f"<text x='{x:.1f}' y='{y:.1f}' {FONT} font-size='{size}' text-anchor='{anchor}' "
+        f"font-weight='{weight}' fill='{fill or COLOURS['text']}'>{escape(str(s))}</text>"
+    )
 
 
 def _svg(width: int, height: int, body: list[str], label: str, css_class: str) -> str:
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' class='{css_class}' role='img' aria-label='{escape(label)}' "
-            f"width='{width}' height='{height}' viewBox='0 0 {width} {height}'>{''.join(body)}</svg>")  # fmt: skip
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='{css_class}' role='img' aria-label='{escape(label)}' "
+        f"width='{width}' height='{height}' viewBox='0 0 {width} {height}'>{''.join(body)}</svg>"
+    )
 
 
 def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", width: int = 560) -> str:
@@ -50,16 +62,20 @@ def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", wi
         return left + (v - lo) * bar_w
 
     body = [_text(left, 18, title, size=13, weight="bold")]
-    body.append(f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' y2='{top + plot_h}' "
-                f"stroke='{COLOURS['axis']}'/>")  # fmt: skip
+    body.append(
+        f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' y2='{top + plot_h}' stroke='{COLOURS['axis']}'/>"
+    )
     for v, n in points:
         h = plot_h * n / peak
-        body.append(f"<rect class='bar' x='{x_of(v) + 0.5:.1f}' y='{top + plot_h - h:.1f}' width='{max(bar_w - 1, 1):.1f}' "
-                    f"height='{h:.1f}' fill='{COLOURS['bar']}'><title>{escape(f'{v}{unit}: {n} runs')}</title></rect>")  # fmt: skip
+        body.append(
+            f"<rect class='hist-bar' x='{x_of(v) + 0.5:.1f}' y='{top + plot_h - h:.1f}' "
+            f"width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{COLOURS['bar']}'><title>{escape(f'{v}{unit}: {n} runs')}</title></rect>"
+        )
     step = max(1, span // 8)
     for v in range(lo, hi + 1, step):
-        body.append(_text(x_of(v) + bar_w / 2, top + plot_h + 14, f"{v}", size=10, anchor="middle",
-                          fill=COLOURS["muted"]))  # fmt: skip
+        body.append(
+            _text(x_of(v) + bar_w / 2, top + plot_h + 14, f"{v}", size=10, anchor="middle", fill=COLOURS["muted"])
+        )
     body.append(_text(left - 6, top + 8, f"{peak}", size=10, anchor="end", fill=COLOURS["muted"]))
     body.append(_text(left - 6, top + plot_h, "0", size=10, anchor="end", fill=COLOURS["muted"]))
     legend_x = left
@@ -67,8 +83,10 @@ def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", wi
         v = stats.get(name, 0)
         x = x_of(v) + bar_w / 2
         colour = COLOURS["marks"][name]
-        body.append(f"<line class='mark mark-{name}' x1='{x:.1f}' y1='{top - 2}' x2='{x:.1f}' y2='{top + plot_h}' "
-                    f"stroke='{colour}' stroke-width='2' stroke-dasharray='{2 + i} 2'/>")  # fmt: skip
+        body.append(
+            f"<line class='mark mark-{name}' x1='{x:.1f}' y1='{top - 2}' x2='{x:.1f}' y2='{top + plot_h}' "
+            f"stroke='{colour}' stroke-width='2' stroke-dasharray='{2 + i} 2'/>"
+        )
         body.append(_text(legend_x, height - 8, f"{name} {v}{unit}", size=11, fill=colour, weight="bold"))
         legend_x += 110
     body.append(_text(width - right, height - 8, f"max {stats.get('max', 0)}{unit}", size=11, anchor="end"))
@@ -87,8 +105,10 @@ def placeable_bars(placeable: dict, *, title: str = "Placeable capacity per prof
         y = top + i * row
         w = plot_w * int(value) / peak
         body.append(_text(left - 8, y + 15, name, anchor="end"))
-        body.append(f"<rect class='bar placeable' x='{left}' y='{y + 3}' width='{w:.1f}' height='{row - 8}' "
-                    f"fill='{COLOURS['bar']}'><title>{escape(f'{name}: {value} more')}</title></rect>")  # fmt: skip
+        body.append(
+            f"<rect class='hist-bar placeable' x='{left}' y='{y + 3}' width='{w:.1f}' height='{row - 8}' "
+            f"fill='{COLOURS['bar']}'><title>{escape(f'{name}: {value} more')}</title></rect>"
+        )
         body.append(_text(left + w + 6, y + 15, f"{value}"))
     return _svg(width, height, body, title, "chart placeable")
 
@@ -109,16 +129,28 @@ def memory_maps(layout: list[dict], *, title: str, width: int = 760) -> str:
         label = f"{host} #{g['index']}"
         body.append(_text(left - 8, y + 14, label, anchor="end", size=10))
         silo = f"{g['free_gb']} GB free, {g['siloed_gb']} siloed"
-        body.append(_text(left - 8, y + 27, silo, anchor="end", size=10,
-                          fill=COLOURS["siloed"] if g["siloed_gb"] else COLOURS["muted"]))  # fmt: skip
+        body.append(
+            _text(
+                left - 8,
+                y + 27,
+                silo,
+                anchor="end",
+                size=10,
+                fill=COLOURS["siloed"] if g["siloed_gb"] else COLOURS["muted"],
+            )
+        )
         fill = COLOURS["siloed"] if g["siloed_gb"] and g["free_gb"] == g["siloed_gb"] else COLOURS["free"]
-        body.append(f"<rect class='gpu' x='{left}' y='{y + 4}' width='{plot_w}' height='{row - 14}' fill='{fill}' "
-                    f"stroke='{COLOURS['stroke']}'><title>{escape(label + ': ' + silo)}</title></rect>")  # fmt: skip
+        body.append(
+            f"<rect class='gpu' x='{left}' y='{y + 4}' width='{plot_w}' height='{row - 14}' fill='{fill}' "
+            f"stroke='{COLOURS['stroke']}'><title>{escape(label + ': ' + silo)}</title></rect>"
+        )
         for sizes, ids in sorted((g.get("placement_ids") or {}).items(), key=lambda kv: int(kv[0])):
             for s in ids:
                 x = left + int(s) * scale
-                body.append(f"<line class='pid' x1='{x:.1f}' y1='{y + row - 10}' x2='{x:.1f}' y2='{y + row - 6}' "
-                            f"stroke='{COLOURS['id']}'><title>{escape(f'{sizes} GB placement ID {s}')}</title></line>")  # fmt: skip
+                body.append(
+                    f"<line class='pid' x1='{x:.1f}' y1='{y + row - 10}' x2='{x:.1f}' y2='{y + row - 6}' "
+                    f"stroke='{COLOURS['id']}'><title>{escape(f'{sizes} GB placement ID {s}')}</title></line>"
+                )
         for vm in g["vms"]:
             name = str(vm.get("profile") or "")
             colour = colour_of.setdefault(name, VM_COLOURS[len(colour_of) % len(VM_COLOURS)])
@@ -126,14 +158,20 @@ def memory_maps(layout: list[dict], *, title: str, width: int = 760) -> str:
             w = int(vm["size"]) * scale
             where = f"slot {vm['slot']}" if "slot" in vm else f"at {vm['start']} GB"
             tip = f"{vm['vm']}: {name} {vm['size']} GB {where}"
-            body.append(f"<rect class='vm' x='{x:.1f}' y='{y + 4}' width='{w:.1f}' height='{row - 14}' fill='{colour}' "
-                        f"stroke='{COLOURS['stroke']}'><title>{escape(tip)}</title></rect>")  # fmt: skip
+            body.append(
+                f"<rect class='vm' x='{x:.1f}' y='{y + 4}' width='{w:.1f}' height='{row - 14}' fill='{colour}' "
+                f"stroke='{COLOURS['stroke']}'><title>{escape(tip)}</title></rect>"
+            )
             if w > 26:
-                body.append(_text(x + w / 2, y + 20, f"{name}@{vm['start']}" if w > 60 else name, size=9,
-                                  anchor="middle"))  # fmt: skip
+                body.append(
+                    _text(x + w / 2, y + 20, f"{name}@{vm['start']}" if w > 60 else name, size=9, anchor="middle")
+                )
     axis_y = top + row * max(len(gpus), 1) + 12
     body.append(_text(left, axis_y, "0 GB", size=10, fill=COLOURS["muted"]))
     if gpus:
-        body.append(_text(left + plot_w, axis_y, f"{gpus[0][1]['capacity_gb']} GB", size=10, anchor="end",
-                          fill=COLOURS["muted"]))  # fmt: skip
+        body.append(
+            _text(
+                left + plot_w, axis_y, f"{gpus[0][1]['capacity_gb']} GB", size=10, anchor="end", fill=COLOURS["muted"]
+            )
+        )
     return _svg(width, height, body, title, "chart memory-map")

@@ -35,22 +35,30 @@ class WhatIfRequestSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=MODES, default=DEFAULTS["mode"])
     policy = serializers.ChoiceField(choices=POLICIES, default=DEFAULTS["policy"], help_text="Same-size assignment")
     catalog = serializers.ListField(
-        child=serializers.CharField(max_length=40), min_length=1, max_length=16, default=DEFAULTS["catalog"],
+        child=serializers.CharField(max_length=40),
+        min_length=1,
+        max_length=16,
+        default=DEFAULTS["catalog"],
         help_text="Offers: vGPU sizes (8C), MIG profiles (3g.40gb) or GPUs per passthrough VM (2)",
-    )  # fmt: skip
+    )
     weights = serializers.ListField(
-        child=serializers.FloatField(min_value=0, max_value=1e6), max_length=16, required=False, allow_null=True,
+        child=serializers.FloatField(min_value=0, max_value=1e6),
+        max_length=16,
+        required=False,
+        allow_null=True,
         help_text="One weight per catalog entry (default: equal); they must sum to a positive number",
-    )  # fmt: skip
+    )
     hosts = serializers.IntegerField(min_value=1, max_value=MAX_HOSTS, default=DEFAULTS["hosts"])
     gpus_per_host = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_HOST, default=1)
     runs = serializers.IntegerField(min_value=1, max_value=MAX_RUNS, default=DEFAULTS["runs"])
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=DEFAULTS["seed"])
     until = serializers.ChoiceField(choices=UNTIL, required=False, help_text="Stop rule (default budget)")
     sequence = serializers.ListField(
-        child=serializers.CharField(max_length=40), max_length=MAX_REQUESTS, required=False,
+        child=serializers.CharField(max_length=40),
+        max_length=MAX_REQUESTS,
+        required=False,
         help_text="Explicit arrivals (catalog entries), implies until=sequence",
-    )  # fmt: skip
+    )
     rules = serializers.ChoiceField(choices=RULE_SETS, default=DEFAULTS["rules"])
     host_choice = serializers.ChoiceField(choices=HOST_CHOICES, required=False)
     alignment = serializers.ChoiceField(choices=ALIGNMENTS, required=False, help_text="Article rule set only")
@@ -75,15 +83,28 @@ class WhatIfRunSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
     params = serializers.JSONField(read_only=True, help_text="The validated parameters, defaults filled in")
     result = serializers.JSONField(
-        read_only=True, allow_null=True,
+        read_only=True,
+        allow_null=True,
         help_text="Once finished: runs, siloed_gb / rejected / placed {p50,p90,p95,p99,max,min,mean}, placeable "
         "{profile: median count}, worst_seed, worst_run (events and memory maps), distribution, comparisons",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = WhatIfRun
-        fields = ["id", "status", "finished", "progress_current", "progress_total", "params", "result", "error",
-                  "created_by", "created", "started_at", "finished_at"]  # fmt: skip
+        fields = [
+            "id",
+            "status",
+            "finished",
+            "progress_current",
+            "progress_total",
+            "params",
+            "result",
+            "error",
+            "created_by",
+            "created",
+            "started_at",
+            "finished_at",
+        ]
 
 
 @extend_schema_view(

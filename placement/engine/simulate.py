@@ -198,8 +198,9 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
         notes.append(f"{kept_mode} {s.board} GPU(s) are left out: they hold VMs in another mode")
     if not hosts:
         where = f"cluster {s.cluster!r}" if s.cluster else "the cluster"
+        why = f" ({'; '.join(notes)})" if notes else ""
         raise SimulationError(
-            "cluster" if s.cluster else "board", f"{where} has no {s.board} GPU usable in {s.mode} mode"
+            "cluster" if s.cluster else "board", f"{where} has no {s.board} GPU usable in {s.mode} mode{why}"
         )
     return hosts, notes
 
@@ -234,7 +235,7 @@ def _gpu_sim(s: Scenario, host_i: int, pos: int, g, states: States) -> tuple[Gpu
     else:
         view = vgpu.timesliced_view(g)
         view = replace(view, pci_id="", index=0)
-        owners = [(r.vm, r.profile, r.size_gb, r.start_gb) for r in view.residents]
+        owners = [(r.vm, f"{r.size_gb}C", r.size_gb, r.start_gb) for r in view.residents]
         if view.mode == "sameSize":
             view = replace(view, residents=tuple(replace(r, start_gb=None) for r in view.residents))
         view = canonical(replace(view, residents=tuple(replace(r, vm="") for r in view.residents)))

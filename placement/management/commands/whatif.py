@@ -17,10 +17,33 @@ from placement.engine.simulate_model import (
 )
 from placement.whatif import prepare, report
 
-OPTION_OF = {name: "--" + name.replace("_", "-") for name in (
-    "board", "mode", "policy", "catalog", "weights", "hosts", "gpus_per_host", "runs", "seed", "until", "rules",
-    "host_choice", "alignment", "sequence", "departures", "vcpus", "memory_gb", "cluster", "set_choice",
-    "mig_slot", "topology", "require_nvlink")}  # fmt: skip
+OPTION_OF = {
+    name: "--" + name.replace("_", "-")
+    for name in (
+        "board",
+        "mode",
+        "policy",
+        "catalog",
+        "weights",
+        "hosts",
+        "gpus_per_host",
+        "runs",
+        "seed",
+        "until",
+        "rules",
+        "host_choice",
+        "alignment",
+        "sequence",
+        "departures",
+        "vcpus",
+        "memory_gb",
+        "cluster",
+        "set_choice",
+        "mig_slot",
+        "topology",
+        "require_nvlink",
+    )
+}
 
 
 class Command(BaseCommand):
@@ -58,14 +81,30 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         data = {
-            "board": o["board"], "hosts": o["hosts"], "gpus_per_host": o["gpus_per_host"], "mode": o["mode"],
-            "policy": o["policy"], "catalog": o["catalog"], "weights": o["weights"], "runs": o["runs"],
-            "seed": o["seed"], "until": o["until"], "sequence": o["sequence"], "rules": o["rules"],
-            "host_choice": o["host_choice"], "alignment": o["alignment"], "departures": o["departures"],
-            "vcpus": o["vcpus"], "memory_gb": o["memory_gb"], "cluster": o["cluster"] or "",
-            "set_choice": o["set_choice"], "mig_slot": o["mig_slot"], "topology": o["topology"],
-            "require_nvlink": o["require_nvlink"], "compare": o["compare"],
-        }  # fmt: skip
+            "board": o["board"],
+            "hosts": o["hosts"],
+            "gpus_per_host": o["gpus_per_host"],
+            "mode": o["mode"],
+            "policy": o["policy"],
+            "catalog": o["catalog"],
+            "weights": o["weights"],
+            "runs": o["runs"],
+            "seed": o["seed"],
+            "until": o["until"],
+            "sequence": o["sequence"],
+            "rules": o["rules"],
+            "host_choice": o["host_choice"],
+            "alignment": o["alignment"],
+            "departures": o["departures"],
+            "vcpus": o["vcpus"],
+            "memory_gb": o["memory_gb"],
+            "cluster": o["cluster"] or "",
+            "set_choice": o["set_choice"],
+            "mig_slot": o["mig_slot"],
+            "topology": o["topology"],
+            "require_nvlink": o["require_nvlink"],
+            "compare": o["compare"],
+        }
         if o["workers"] < 1:
             raise CommandError("--workers: must be at least 1")
         try:
@@ -89,8 +128,9 @@ class Command(BaseCommand):
         ]
         for m in ("siloed_gb", "rejected", "placed", "placed_gb"):
             st = r[m]
-            lines.append(f"{m:<12} {st['p50']:>7} {st['p90']:>7} {st['p95']:>7} {st['p99']:>7} {st['max']:>7} "
-                         f"{st['mean']:>9}")  # fmt: skip
+            lines.append(
+                f"{m:<12} {st['p50']:>7} {st['p90']:>7} {st['p95']:>7} {st['p99']:>7} {st['max']:>7} {st['mean']:>9}"
+            )
         lines.append("placeable (median): " + ", ".join(f"{k} {v}" for k, v in r["placeable"].items()))
         for code, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
             lines.append(f"rejected {n}: {REASON_TEXT.get(code, code)}")

@@ -11,8 +11,7 @@ from placement.engine.simulate_model import Scenario, SimulationError, parse_off
 
 def scenario(mode: str, catalog: list[str], *, board: str = "A100-80GB", hosts: int = 1, gpus: int = 1, **kw):
     offers = parse_offers(board, mode, catalog, kw.pop("weights", None), gpus)
-    return Scenario(board=board, mode=mode, offers=offers, hosts=hosts, gpus_per_host=gpus, vcpus=0, memory_gb=0,
-                    **kw)  # fmt: skip
+    return Scenario(board=board, mode=mode, offers=offers, hosts=hosts, gpus_per_host=gpus, vcpus=0, memory_gb=0, **kw)
 
 
 def gpu_map(run: dict) -> list[list[tuple[str, int | None, int]]]:
@@ -161,7 +160,11 @@ def test_parallel_workers_give_the_same_report():
 
 @pytest.mark.parametrize("mode", ["same", "mixed", "mig"])
 def test_siloed_never_exceeds_free(mode):
-    catalog = {"same": ["8C", "10C", "16C"], "mixed": ["8C", "10C", "16C", "20C"], "mig": ["1g.10gb", "3g.40gb", "2g.20gb"]}
+    catalog = {
+        "same": ["8C", "10C", "16C"],
+        "mixed": ["8C", "10C", "16C", "20C"],
+        "mig": ["1g.10gb", "3g.40gb", "2g.20gb"],
+    }
     sim = Simulator(scenario(mode, catalog[mode], hosts=2, gpus=2, departures=0.2))
     for seed in range(150):
         run = sim.run(seed)
@@ -207,8 +210,10 @@ def test_catalog_errors_name_the_field(args, field, text):
 
 
 @pytest.mark.reliability("api input", "weights not summing to a positive number")
-@pytest.mark.parametrize(("weights", "text"), [([0, 0], "sum to a positive"), ([1, -1], ">= 0"), ([1], "one weight"),
-                                                ([float("nan"), 1], "finite")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("weights", "text"),
+    [([0, 0], "sum to a positive"), ([1, -1], ">= 0"), ([1], "one weight"), ([float("nan"), 1], "finite")],
+)
 def test_weight_errors(weights, text):
     with pytest.raises(SimulationError) as exc:
         parse_offers("A100-80GB", "mixed", ["8C", "10C"], weights)
@@ -218,10 +223,16 @@ def test_weight_errors(weights, text):
 @pytest.mark.reliability("api input", "scenario outside the limits")
 @pytest.mark.parametrize(
     ("changes", "field"),
-    [({"hosts": 0}, "hosts"), ({"gpus_per_host": 17}, "gpus_per_host"), ({"departures": 1.0}, "departures"),
-     ({"rules": "article", "host_choice": "drs"}, "host_choice"), ({"host_choice": "gpu-round-robin"}, "host_choice"),
-     ({"until": "sequence"}, "sequence"), ({"until": "sequence", "sequence": ("20C",)}, "sequence")],
-)  # fmt: skip
+    [
+        ({"hosts": 0}, "hosts"),
+        ({"gpus_per_host": 17}, "gpus_per_host"),
+        ({"departures": 1.0}, "departures"),
+        ({"rules": "article", "host_choice": "drs"}, "host_choice"),
+        ({"host_choice": "gpu-round-robin"}, "host_choice"),
+        ({"until": "sequence"}, "sequence"),
+        ({"until": "sequence", "sequence": ("20C",)}, "sequence"),
+    ],
+)
 def test_scenario_errors_name_the_field(changes, field):
     from dataclasses import replace
 

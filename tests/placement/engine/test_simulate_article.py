@@ -13,8 +13,17 @@ from placement.engine.simulate_model import Scenario, parse_offers
 def article(mode: str, catalog: list[str], *, hosts: int = 1, gpus: int = 1, **kw) -> Scenario:
     offers = parse_offers("A100-80GB", mode, catalog, None, gpus)
     kw.setdefault("host_choice", "round-robin")
-    return Scenario(board="A100-80GB", mode=mode, offers=offers, hosts=hosts, gpus_per_host=gpus, rules="article",
-                    vcpus=0, memory_gb=0, **kw)  # fmt: skip
+    return Scenario(
+        board="A100-80GB",
+        mode=mode,
+        offers=offers,
+        hosts=hosts,
+        gpus_per_host=gpus,
+        rules="article",
+        vcpus=0,
+        memory_gb=0,
+        **kw,
+    )
 
 
 def sizes(text: str) -> list[str]:
@@ -99,8 +108,9 @@ PART7 = (
 def test_part7_published_77_request_run(mode, served, rejected, gb, per_size):
     seq = sizes(PART7)
     assert len(seq) == 77 and sum(int(s[:-1]) for s in seq) == 1278
-    s = article(mode, ["8C", "10C", "20C", "40C"], hosts=4, gpus=4, host_choice="gpu-round-robin",
-                alignment="placement-ids")  # fmt: skip
+    s = article(
+        mode, ["8C", "10C", "20C", "40C"], hosts=4, gpus=4, host_choice="gpu-round-robin", alignment="placement-ids"
+    )
     run = run_sequence(s, seq)
     assert (run["placed"], run["rejected"], run["placed_gb"]) == (served, rejected, gb)
     assert run["placed_by_profile"] == per_size
