@@ -69,7 +69,8 @@ def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", wi
         h = plot_h * n / peak
         body.append(
             f"<rect class='hist-bar' x='{x_of(v) + 0.5:.1f}' y='{top + plot_h - h:.1f}' "
-            f"width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{COLOURS['bar']}'><title>{escape(f'{v}{unit}: {n} runs')}</title></rect>"
+            f"width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{COLOURS['bar']}'>"
+            f"<title>{escape(f'{v}{unit}: {n} runs')}</title></rect>"
         )
     step = max(1, span // 8)
     for v in range(lo, hi + 1, step):
