@@ -487,7 +487,10 @@ def monte_carlo(
     if workers > 1 and runs >= 4 * chunk:
         import multiprocessing
 
-        # The first chunk runs here: the memo tables it fills are inherited by the forked workers.
+        # The reachable GPU states and the first chunk are worked out here: the memo tables they fill are
+        # inherited by the forked workers.
+        if hasattr(sim.rules, "warm"):
+            sim.rules.warm(sim.hosts)
         results.extend(_slim(sim.run(sd)) for sd in seeds[:chunk])
         rest = seeds[chunk:]
         size = max(chunk, -(-len(rest) // (workers * 4)))

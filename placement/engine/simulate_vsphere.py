@@ -23,9 +23,19 @@ from placement.engine import gpuset, mig, vgpu
 from placement.engine.filters import RequestContext
 from placement.engine.model import LINK_KINDS, Consumer, GpuState, HostState, evolve
 from placement.engine.request import PlacementRequest
-from placement.engine.simulate_model import GpuSim, HostSim, Offer, Outcome, RulesBase, Scenario, States
+from placement.engine.simulate_model import (
+    GpuSim,
+    HostSim,
+    Offer,
+    Outcome,
+    RulesBase,
+    Scenario,
+    States,
+    canonical,
+)
 
 MEMO_MAX = 500_000
+WARM_STATES = 50_000  # GPU states numbered ahead of a parallel Monte Carlo
 CROSS_CHECKS = 256  # host states per simulation checked against the engine's own host-level choice
 
 
@@ -47,7 +57,7 @@ class VsphereRules(RulesBase):
         self._choice: dict = {}
         self._count: dict = {}
         self._silo: dict = {}
-        self._mixed_one: dict = {}
+        self._steps: dict = {}
         self._checked = 0
 
     # ------------------------------------------------------------ one host
@@ -87,6 +97,42 @@ class VsphereRules(RulesBase):
     def _views(self, host: HostSim) -> tuple:
         return tuple(evolve(self.states.views[g.sid], pci_id=f"{g.pos:02d}", index=g.pos) for g in host.gpus)
 
+    def _step(self, sid: int, offer: Offer) -> tuple[int | None, int | None, tuple[str, str] | None]:
+        """One more VM of ``offer`` on this GPU state as the host places it (``vgpu.place`` / ``mig.place``,
+        or the lowest free slot for ``mig_slot="first-fit"``): (next state, start GB or MIG slot, refusal)."""
+        key = (sid, offer.name)
+        hit = self._steps.get(key)
+        if hit is None:
+            view = self.states.views[sid]
+            start = None
+            if offer.mig is not None:
+                refused = mig.refusal(view, offer.mig)
+                nxt = None
+                if refused is None:
+                    if self.s.mig_slot == "vsphere":
+                        nxt = mig.place(view, "", offer.mig)
+                    else:
+                        nxt = view.with_instance(mig.MigInstance("", offer.mig, mig.free_slots(view, offer.mig)[0]))
+                    refused = None if nxt is not None else ("mig-slot", "no free start slot")
+                if nxt is not None:
+                    start = nxt.instances[-1].slot  # with_instance appends
+            else:
+                nxt = vgpu.place(view, "", offer.vgpu)
+                if nxt is None:
+                    why = vgpu.mixed_refusal if view.mode == "mixedSize" else vgpu.same_size_refusal
+                    refused = why(view, offer.vgpu)
+                else:
+                    refused, start = None, nxt.residents[-1].start_gb  # with_resident appends
+            hit = (None if nxt is None else self.states.intern(canonical(nxt)), start, refused)
+            self._steps[key] = hit
+        return hit
+
+    def _mixed_per_gpu(self, sid: int, offer: Offer) -> tuple:
+        """(start or None, refusal, used GB, free GB) of one mixed-size GPU state, from ``_step``."""
+        nxt, start, refused = self._step(sid, offer)
+        view = self.states.views[sid]
+        return (start if nxt is not None else None, refused, view.used_gb, self.states.free[sid])
+
     def _mixed_choice(self, host: HostSim, offer: Offer) -> tuple[int | None, int | None, str]:
         """``vgpu.choose_mixed_gpu`` for this host (least-used GPU that fits, lowest position on a tie, then its
         best start) from per-GPU answers of ``vgpu.mixed_refusal`` and ``vgpu.choose_mixed_start`` memoised per
@@ -95,14 +141,7 @@ class VsphereRules(RulesBase):
         best = None
         refusals = []
         for g in host.gpus:
-            key = (g.sid, offer.name)
-            one = self._mixed_one.get(key)
-            if one is None:
-                view = self.states.views[g.sid]
-                refused = vgpu.mixed_refusal(view, offer.vgpu)
-                start = vgpu.choose_mixed_start(view, offer.size_gb) if refused is None else None
-                one = self._mixed_one[key] = (start, refused, view.used_gb, view.free_gb)
-            start, refused, used, free = one
+            start, refused, used, free = self._mixed_per_gpu(g.sid, offer)
             if start is not None:
                 if best is None or (used, g.pos) < best[0]:
                     best = ((used, g.pos), g.pos, start)
@@ -234,28 +273,18 @@ class VsphereRules(RulesBase):
         """How many more VMs of ``offer`` this GPU takes, placed one by one by the engine's own choice."""
         if g.view is None:
             return 0
-        key = (g.sid, offer.name)
+        return self._placeable(g.sid, offer)
+
+    def _placeable(self, sid: int, offer: Offer) -> int:
+        """The engine's placement of ``offer`` repeated until refused; memoised per state, so states that many
+        runs reach are counted once."""
+        key = (sid, offer.name)
         n = self._count.get(key)
         if n is None:
-            n = self._count[key] = self._greedy(self.states.views[g.sid], offer)
+            nxt = self._step(sid, offer)[0]
+            n = 0 if nxt is None else 1 + self._placeable(nxt, offer)
+            self._count[key] = n
         return n
-
-    def _greedy(self, view, offer: Offer) -> int:
-        n = 0
-        while True:
-            if offer.mig is not None:
-                if self.s.mig_slot == "vsphere":
-                    nxt = mig.place(view, "", offer.mig)
-                elif mig.refusal(view, offer.mig) is None:
-                    nxt = view.with_instance(mig.MigInstance("", offer.mig, mig.free_slots(view, offer.mig)[0]))
-                else:
-                    nxt = None
-            else:
-                nxt = vgpu.place(view, "", offer.vgpu)
-            if nxt is None:
-                return n
-            view = nxt
-            n += 1
 
     def placeable_host(self, host: HostSim, offer: Offer) -> int:
         if self.s.mode == "passthrough":
@@ -285,24 +314,46 @@ class VsphereRules(RulesBase):
 
     def siloed_gpu(self, g: GpuSim) -> int:
         """Free GB of this GPU that no further VM of an offered profile can use (never above its free GB)."""
-        if g.view is None:
-            return 0
-        n = self._silo.get(g.sid)
-        if n is None:
-            n = self._silo[g.sid] = self._siloed(g, self.states.views[g.sid])
-        return n
+        return 0 if g.view is None else self._siloed(g.sid)
 
-    def _siloed(self, g: GpuSim, view) -> int:
-        if isinstance(view, mig.MigGpu):
-            return mig.stranded(view)[1] * (g.board.framebuffer_gb // view.geometry.memory_slices)
-        if view.mode == "mixedSize":
-            return vgpu.siloed_gb(view, self.sizes)
-        usable = max((self.placeable_gpu(g, o) * o.size_gb for o in self.s.offers), default=0)
-        return max(view.free_gb - usable, 0)
+    def _siloed(self, sid: int) -> int:
+        n = self._silo.get(sid)
+        if n is None:
+            view = self.states.views[sid]
+            if isinstance(view, mig.MigGpu):
+                n = mig.stranded(view)[1] * (self.states.board.framebuffer_gb // view.geometry.memory_slices)
+            elif view.mode == "mixedSize":
+                n = vgpu.siloed_gb(view, self.sizes)
+            else:
+                usable = max((self._placeable(sid, o) * o.size_gb for o in self.s.offers), default=0)
+                n = max(view.free_gb - usable, 0)
+            self._silo[sid] = n
+        return n
 
     def stranded_gpu(self, g: GpuSim) -> tuple[int, int]:
         view = g.view
         return mig.stranded(view) if isinstance(view, mig.MigGpu) else (0, 0)
+
+    def warm(self, hosts: list[HostSim], limit: int = WARM_STATES) -> int:
+        """Number every GPU state reachable from the cluster's by adding offered VMs one at a time (up to
+        ``limit`` states) and fill the per-state answers (next state, placeable counts, siloed GB, the mixed-size
+        start): worker processes forked afterwards share them instead of each finding them again."""
+        if self.s.mode == "passthrough":
+            return 0
+        todo = sorted({g.sid for h in hosts for g in h.gpus})
+        seen = set(todo)
+        while todo and len(self.states) < limit:
+            sid = todo.pop()
+            self._siloed(sid)
+            for offer in self.s.offers:
+                self._placeable(sid, offer)
+                if self.s.mode == "mixed":
+                    self._mixed_per_gpu(sid, offer)
+                nxt = self._step(sid, offer)[0]
+                if nxt is not None and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return len(seen)
 
 
 def _most_telling(refusals) -> str:
