@@ -35,8 +35,9 @@ RESULTS = REPO / "bench" / "results"
 
 def scenario(mode: str, catalog: list[str], hosts: int, gpus: int, **kw) -> Scenario:
     offers = parse_offers("A100-80GB", mode, catalog, None, gpus)
-    return Scenario(board="A100-80GB", mode=mode, offers=offers, hosts=hosts, gpus_per_host=gpus, vcpus=0,
-                    memory_gb=0, **kw)  # fmt: skip
+    return Scenario(
+        board="A100-80GB", mode=mode, offers=offers, hosts=hosts, gpus_per_host=gpus, vcpus=0, memory_gb=0, **kw
+    )
 
 
 def cases(single: int, cluster: int) -> list[tuple[str, Scenario, int, float]]:
@@ -44,15 +45,26 @@ def cases(single: int, cluster: int) -> list[tuple[str, Scenario, int, float]]:
     four = ["8C", "10C", "20C", "40C"]
     return [
         ("1 GPU, mixed, vsphere rules", scenario("mixed", one, 1, 1, until="first-rejection"), single, 5.0),
-        ("1 GPU, mixed, article rules (part 6)",
-         scenario("mixed", one, 1, 1, until="first-rejection", rules="article", host_choice="round-robin"), single, 5.0),
-        ("4x4, same, article rules (part 7)",
-         scenario("same", four, 4, 4, rules="article", host_choice="gpu-round-robin"), cluster, 60.0),
-        ("4x4, mixed, article rules (part 7)",
-         scenario("mixed", four, 4, 4, rules="article", host_choice="gpu-round-robin", alignment="placement-ids"),
-         cluster, 60.0),
+        (
+            "1 GPU, mixed, article rules (part 6)",
+            scenario("mixed", one, 1, 1, until="first-rejection", rules="article", host_choice="round-robin"),
+            single,
+            5.0,
+        ),
+        (
+            "4x4, same, article rules (part 7)",
+            scenario("same", four, 4, 4, rules="article", host_choice="gpu-round-robin"),
+            cluster,
+            60.0,
+        ),
+        (
+            "4x4, mixed, article rules (part 7)",
+            scenario("mixed", four, 4, 4, rules="article", host_choice="gpu-round-robin", alignment="placement-ids"),
+            cluster,
+            60.0,
+        ),
         ("4x4, mixed, vsphere rules (DRS)", scenario("mixed", four, 4, 4), cluster, 60.0),
-    ]  # fmt: skip
+    ]
 
 
 def main() -> int:
@@ -71,14 +83,23 @@ def main() -> int:
         r = monte_carlo(s, runs=runs, seed=args.seed, workers=args.workers)
         took = time.perf_counter() - started
         row = {
-            "scenario": label, "runs": runs, "seconds": round(took, 2), "runs_per_second": round(runs / took, 1),
-            "target_seconds": target, "within_target": took < target, "workers": args.workers,
-            "siloed_gb": r["siloed_gb"], "rejected": r["rejected"], "worst_seed": r["worst_seed"],
-        }  # fmt: skip
+            "scenario": label,
+            "runs": runs,
+            "seconds": round(took, 2),
+            "runs_per_second": round(runs / took, 1),
+            "target_seconds": target,
+            "within_target": took < target,
+            "workers": args.workers,
+            "siloed_gb": r["siloed_gb"],
+            "rejected": r["rejected"],
+            "worst_seed": r["worst_seed"],
+        }
         rows.append(row)
         summary = f"siloed p50 {r['siloed_gb']['p50']} max {r['siloed_gb']['max']}, rejected max {r['rejected']['max']}"
-        print(f"{label:<40} {runs:>7} {took:>8.2f} {runs / took:>8.0f} {target:>8.0f} {took / target:>8.2f}x  {summary}",
-              flush=True)  # fmt: skip
+        print(
+            f"{label:<40} {runs:>7} {took:>8.2f} {runs / took:>8.0f} {target:>8.0f} {took / target:>8.2f}x  {summary}",
+            flush=True,
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"cores: {os.cpu_count()}, load average (1 min) at the end: {load:.1f}" if load is not None else "")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 ``scenario_from`` turns the parameters the CLI, the API and the page share into a validated scenario (a
 ``SimulationError`` names the field); ``start_whatif`` stores a ``WhatIfRun`` and either runs it at once (small
 runs) or sends it to Celery (large ones); ``execute_run`` is what the task runs. Sizes are bounded by the work
-they cost: runs x simulated GPUs (x 11 with the comparisons, which run two scenarios each).
+they cost: runs x simulated GPUs, the comparisons' runs included (two scenarios each, at most 2,000 runs).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -40,9 +41,8 @@ from placement.selectors import fabric_snapshot
 logger = logging.getLogger(__name__)
 
 MAX_RUNS = 20_000
-MAX_WORK = 400_000  # runs x simulated GPUs (x COMPARE_FACTOR with comparisons)
+MAX_WORK = 400_000  # runs (comparisons included) x simulated GPUs
 SYNC_WORK = 4_000  # at most this much is answered at once; more runs as a Celery task
-COMPARE_FACTOR = 1 + 2 * len(COMPARISONS)
 PROGRESS_EVERY = 250
 
 DEFAULTS = {
@@ -183,7 +183,7 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
     params = normalize(data)
     scenario, fabric = scenario_from(params)
     sim = Simulator(scenario, fabric)  # raises SimulationError for a cluster without usable GPUs
-    work = params["runs"] * sim.gpu_count * (COMPARE_FACTOR if params["compare"] else 1)
+    work = planned_runs(params) * sim.gpu_count
     if work > MAX_WORK:
         raise SimulationError(
             "runs",
@@ -199,17 +199,22 @@ def has_task_queue() -> bool:
     return not app.conf.task_always_eager
 
 
+COMPARE_RUNS_MAX = 2_000  # runs per scenario of each comparison
+
+
+def planned_runs(params: dict) -> int:
+    """Runs a report makes: the Monte Carlo, plus two scenarios per comparison."""
+    extra = 2 * len(COMPARISONS) * min(params["runs"], COMPARE_RUNS_MAX) if params["compare"] else 0
+    return params["runs"] + extra
+
+
 def report(
-    params: dict,
-    scenario: Scenario,
-    fabric: Fabric | None,
-    *,
-    workers: int = 1,
+    params: dict, scenario: Scenario, fabric: Fabric | None, *, workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> dict:  # fmt: skip
     """The Monte Carlo summary, plus the comparisons when asked."""
     runs = params["runs"]
-    total = runs * (COMPARE_FACTOR if params["compare"] else 1)
+    total = planned_runs(params)
 
     def main_progress(done: int, _: int) -> None:
         if progress:
@@ -217,20 +222,16 @@ def report(
 
     summary = monte_carlo(scenario, fabric, runs=runs, seed=params["seed"], workers=workers, progress=main_progress)
     if params["compare"]:
-        compare_runs = max(1, min(runs, 2_000))
+        compare_runs = min(runs, COMPARE_RUNS_MAX)
 
-        def compare_progress(done: int, _: int) -> None:
+        def compare_progress(done: int, _: int) -> None:  # done: scenarios finished
             if progress:
-                progress(runs + done * runs // 2, total)
+                progress(min(runs + done * compare_runs, total), total)
 
         summary["comparisons"] = compare(
             replace(scenario, until="budget" if scenario.until == "sequence" else scenario.until, sequence=()),
-            fabric,
-            runs=compare_runs,
-            seed=params["seed"],
-            workers=workers,
-            progress=compare_progress,
-        )
+            fabric, runs=compare_runs, seed=params["seed"], workers=workers, progress=compare_progress,
+        )  # fmt: skip
     summary["params"] = params
     return summary
 
@@ -257,7 +258,7 @@ def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRu
     run = WhatIfRun.objects.create(
         params=params,
         created_by=user if getattr(user, "is_authenticated", False) else None,
-        progress_total=params["runs"] * (COMPARE_FACTOR if params["compare"] else 1),
+        progress_total=planned_runs(params),
     )
     if inline:
         return execute_run(run_id=run.pk, prepared=(params, scenario, fabric))
@@ -286,11 +287,13 @@ def execute_run(*, run_id: int, prepared: tuple | None = None) -> WhatIfRun:
         result = report(params, scenario, fabric, workers=workers, progress=progress)
     except SimulationError as exc:
         _finish(run_id, status=WhatIfRun.Status.FAILED, error=f"{exc.field}: {exc.message}")
+    except SoftTimeLimitExceeded:
+        _finish(run_id, status=WhatIfRun.Status.FAILED, error="the simulation exceeded the task time limit")
     except Exception:
         logger.exception("what-if run %s failed", run_id)
         _finish(run_id, status=WhatIfRun.Status.FAILED, error="the simulation failed; see the server log")
     else:
-        done = run.progress_total or params["runs"]
+        done = planned_runs(params)
         _finish(run_id, status=WhatIfRun.Status.SUCCESS, result=result, progress_current=done, progress_total=done)
     return WhatIfRun.objects.get(pk=run_id)
 

@@ -58,6 +58,7 @@ class VsphereRules(RulesBase):
         self._count: dict = {}
         self._silo: dict = {}
         self._steps: dict = {}
+        self._per_gpu: dict = {}
         self._checked = 0
 
     # ------------------------------------------------------------ one host
@@ -129,9 +130,14 @@ class VsphereRules(RulesBase):
 
     def _mixed_per_gpu(self, sid: int, offer: Offer) -> tuple:
         """(start or None, refusal, used GB, free GB) of one mixed-size GPU state, from ``_step``."""
-        nxt, start, refused = self._step(sid, offer)
-        view = self.states.views[sid]
-        return (start if nxt is not None else None, refused, view.used_gb, self.states.free[sid])
+        key = (sid, offer.name)
+        one = self._per_gpu.get(key)
+        if one is None:
+            nxt, start, refused = self._step(sid, offer)
+            free = self.states.free[sid]
+            one = (start if nxt is not None else None, refused, self.states.board.framebuffer_gb - free, free)
+            self._per_gpu[key] = one
+        return one
 
     def _mixed_choice(self, host: HostSim, offer: Offer) -> tuple[int | None, int | None, str]:
         """``vgpu.choose_mixed_gpu`` for this host (least-used GPU that fits, lowest position on a tie, then its
