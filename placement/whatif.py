@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RUNS = 20_000
 MAX_WORK = 400_000  # runs (comparisons included) x simulated GPUs
+RANKING_COST = 10  # the planner's ranking costs about this many GPU-runs per host and GPU-run
 SYNC_WORK = 4_000  # at most this much is answered at once; more runs as a Celery task
 PROGRESS_EVERY = 250
 
@@ -183,7 +184,7 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
     params = normalize(data)
     scenario, fabric = scenario_from(params)
     sim = Simulator(scenario, fabric)  # raises SimulationError for a cluster without usable GPUs
-    work = planned_runs(params) * sim.gpu_count
+    work = work_units(params, scenario, sim)
     if work > MAX_WORK:
         raise SimulationError(
             "runs",
@@ -191,6 +192,19 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
             f"limit of {MAX_WORK:,}; use fewer runs or a smaller cluster",
         )
     return params, scenario, fabric, work
+
+
+def work_units(params: dict, scenario: Scenario, sim: Simulator) -> int:
+    """What a report costs, in GPU-runs: runs (comparisons included) x simulated GPUs, weighted where one
+    request costs much more: the planner's ranking looks at every host, and the exact GPU-set search grows
+    with the GPUs of a host (twice per GPU beyond 8)."""
+    work = planned_runs(params) * sim.gpu_count * max(1, len(sim.hosts) // 8)  # each request looks at every host
+    if scenario.host_choice == "ranking":
+        work *= RANKING_COST * len(sim.hosts)
+    if scenario.mode == "passthrough" or params["compare"]:
+        widest = max(len(h.gpus) for h in sim.hosts)
+        work *= 2 ** max(0, widest - 8)
+    return work
 
 
 def has_task_queue() -> bool:
