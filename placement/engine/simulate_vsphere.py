@@ -255,7 +255,7 @@ class VsphereRules(RulesBase):
         states = [host_state(h, self.s) for h in hosts]
         from placement.engine.plan import rank_hosts  # the planner, imported late: it is heavy
 
-        candidates, _ = rank_hosts(states, RequestContext.of(request))
+        candidates, _ = rank_hosts(states, RequestContext.of(request), limit=1)
         if not candidates:
             refusals: list = []
             for host in hosts:
