@@ -50,7 +50,10 @@ class WhatIfRequestSerializer(serializers.Serializer):
     )
     hosts = serializers.IntegerField(min_value=1, max_value=MAX_HOSTS, default=DEFAULTS["hosts"])
     gpus_per_host = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_HOST, default=1)
-    runs = serializers.IntegerField(min_value=1, max_value=MAX_RUNS, default=DEFAULTS["runs"])
+    runs = serializers.IntegerField(
+        min_value=1, max_value=MAX_RUNS, help_text=f"Monte Carlo runs (seeds seed, seed + 1, ...); above {SYNC_WORK:,} "
+        "GPU-runs the run goes to a task",
+    )  # fmt: skip
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=DEFAULTS["seed"])
     until = serializers.ChoiceField(choices=UNTIL, required=False, help_text="Stop rule (default budget)")
     sequence = serializers.ListField(

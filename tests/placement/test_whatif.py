@@ -213,6 +213,7 @@ def test_api_roles_and_anonymous(demo):
         ({"runs": 5000, "sync": True}, "runs", "send it without sync=true"),
         ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "exceeds the limit"),
         ({"mode": "warp"}, "mode", "not a valid choice"),
+        ({"runs": None}, "runs", "may not be null"),
         ({"cluster": "nowhere"}, "cluster", "no cluster named"),
     ],
 )
