@@ -234,6 +234,9 @@ def test_api_large_run_without_a_broker_is_refused_with_the_alternative(demo):
 @pytest.mark.celery_worker
 @pytest.mark.reliability("broker", "large what-if runs as a Celery task")
 def test_api_large_run_goes_to_the_worker_and_is_polled(celery_worker, transactional_db):
+    from django.contrib.auth.models import Group
+
+    Group.objects.get_or_create(name="planner")  # a flushed database (transactional tests) lost the migrated groups
     client = token_client(UserFactory(role="planner"))
     r = client.post("/api/whatif/", {**SMALL, "runs": 6000, "hosts": 1, "gpus_per_host": 1}, format="json")
     assert r.status_code == 202, r.content
