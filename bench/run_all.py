@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("placement_quality.py", "placement_speed.py", "sync_scale.py", "web.py", "plan_e2e.py", "load.py")
+SCRIPTS = (
+    "placement_quality.py",
+    "placement_speed.py",
+    "sync_scale.py",
+    "web.py",
+    "plan_e2e.py",
+    "load.py",
+    "whatif_speed.py",
+)
 
 
 def main() -> int:

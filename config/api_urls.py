@@ -24,6 +24,7 @@ from config.throttles import AnonThrottle, TokenThrottle
 from inventory.api.permissions import PlannerWrites, ReservationOwnerOrAdmin
 from inventory.api.urls import register as register_inventory
 from placement.api import views as placement_views
+from placement.api import whatif as placement_whatif
 
 
 class AuthTokenSerializer(serializers.Serializer):
@@ -128,6 +129,11 @@ class ReservationViewSet(placement_views.ReservationViewSet):
     permission_classes = [PlannerWrites, ReservationOwnerOrAdmin]  # a planner releases only their own
 
 
+class WhatIfViewSet(placement_whatif.WhatIfViewSet):
+    __doc__ = placement_whatif.WhatIfViewSet.__doc__
+    permission_classes = [PlannerWrites]
+
+
 class JsonErrorsMixin:
     """Errors are JSON, also from views whose successful answers are not (YAML schema, HTML docs)."""
 
@@ -150,6 +156,7 @@ router = ApiRouter()
 register_inventory(router)
 router.register("plans", PlanViewSet, basename="plan")  # the prefixes and basenames of placement.api.urls.router
 router.register("reservations", ReservationViewSet, basename="reservation")
+router.register("whatif", WhatIfViewSet, basename="whatif")
 
 urlpatterns = [
     path("token/", TokenView.as_view(), name="api-token"),

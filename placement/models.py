@@ -72,3 +72,36 @@ class HostSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot of host {self.host_id} ({self.fabric_hash[:8]})"
+
+
+class WhatIfRun(models.Model):
+    """A capacity what-if (``placement.whatif``): its parameters, progress while it runs, and its report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Finished"
+        FAILED = "failed", "Failed"
+
+    params = models.JSONField(help_text="The validated what-if parameters")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress_current = models.PositiveIntegerField(default=0, help_text="Runs done")
+    progress_total = models.PositiveIntegerField(default=0, help_text="Runs to do (comparisons included)")
+    result = models.JSONField(null=True, blank=True, help_text="The report once finished")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"what-if #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCESS, self.Status.FAILED)

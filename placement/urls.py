@@ -1,6 +1,6 @@
 from django.urls import path
 
-from placement import views
+from placement import views, views_whatif
 
 app_name = "placement"
 urlpatterns = [
@@ -10,4 +10,6 @@ urlpatterns = [
     path("reservations/", views.reservation_list, name="reservation_list"),
     path("reservations/<int:pk>/", views.reservation_detail, name="reservation_detail"),
     path("reservations/<int:pk>/release/", views.reservation_release, name="reservation_release"),
+    path("whatif/", views_whatif.whatif, name="whatif"),
+    path("whatif/<int:pk>/", views_whatif.whatif_run, name="whatif_run"),
 ]

@@ -58,6 +58,7 @@ def test_every_endpoint_is_documented(schema):
         "/api/hosts/{id}/topology/", "/api/hosts/{id}/smi-capture/", "/api/gpus/", "/api/gpus/{id}/",
         "/api/vms/", "/api/vms/{id}/", "/api/vgpu-profiles/", "/api/vgpu-profiles/{id}/",
         "/api/domains/", "/api/domains/{id}/", "/api/sync-runs/", "/api/sync-runs/{id}/",
+        "/api/whatif/", "/api/whatif/{id}/",
     }  # fmt: skip
     assert set(schema["paths"]) == expected
     assert set(schema["paths"]["/api/vcenters/{id}/"]) == {"get", "put", "patch", "delete"}

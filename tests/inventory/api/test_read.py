@@ -24,7 +24,7 @@ def _results(response) -> list[dict]:
 def test_root_lists_every_endpoint(api):
     root = api.get("/api/").json()
     expected = {"vcenters", "clusters", "hosts", "gpus", "vms", "vgpu-profiles", "domains", "sync-runs", "plans",
-                "reservations", "token", "schema", "docs"}  # fmt: skip
+                "reservations", "token", "schema", "docs", "whatif"}  # fmt: skip
     assert set(root) == expected
     assert root["plans"].endswith("/api/plans/") and root["reservations"].endswith("/api/reservations/")
     for name in expected - {"token", "plans"}:  # token and plans answer POST only

@@ -10,9 +10,7 @@ from placement.engine.request import PlacementRequest
 from placement.engine.synthetic import vgpu_host
 from placement.engine.vgpu import timesliced_view
 
-INFERRED = (
-    "placement IDs of running vGPUs inferred in VM-name order; import `nvidia-smi vgpu -q` for exact ones"
-)
+INFERRED = "placement IDs of running vGPUs inferred in VM-name order; import `nvidia-smi vgpu -q` for exact ones"
 
 
 def _host(*consumers: Consumer) -> HostState:

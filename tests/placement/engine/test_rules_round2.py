@@ -29,9 +29,9 @@ def test_fractional_vgpus_are_ranked_without_p2p_and_keep_intact_nvlink_pairs():
     best = plan(fabric, frac).best
     assert best is not None and best.host == "esx-02"  # the NVLink pairs stay whole for full-size VMs
     assert any("fractional vGPUs do not use NVLink P2P" in line for line in best.explanation)
-    assert any(
-        line.startswith("beats esx-01: takes GPUs from 0 whole NVLink groups") for line in best.explanation
-    ), best.explanation
+    assert any(line.startswith("beats esx-01: takes GPUs from 0 whole NVLink groups") for line in best.explanation), (
+        best.explanation
+    )
     # on the NVLink host alone, the set touches as few intact NVLink pairs as it can: one pair, not two
     alone = plan(Fabric((nvl,)), frac).best
     assert alone is not None and sorted(g.index for g in alone.gpus) == [0, 1]

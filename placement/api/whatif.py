@@ -1,0 +1,145 @@
+"""``/api/whatif/``: start a capacity what-if and poll it (``placement.whatif``).
+
+POST validates the parameters (types and bounds here; boards, profiles, weights, clusters and the size limit in
+the engine, each error naming its field), stores the run and answers 201 with the finished run when it is small,
+or 202 with the queued run and its ``Location`` when it goes to Celery; poll ``GET /api/whatif/{id}/`` until
+``finished`` is true.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS
+from placement.engine.simulate_model import (
+    ALIGNMENTS,
+    HOST_CHOICES,
+    MAX_REQUESTS,
+    MIG_SLOTS,
+    MODES,
+    POLICIES,
+    RULE_SETS,
+    SET_CHOICES,
+    TOPOLOGIES,
+    UNTIL,
+    SimulationError,
+)
+from placement.models import WhatIfRun
+from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, start_whatif
+
+
+class WhatIfRequestSerializer(serializers.Serializer):
+    board = serializers.CharField(max_length=40, default=DEFAULTS["board"], help_text="Catalog board, e.g. A100-80GB")
+    mode = serializers.ChoiceField(choices=MODES, default=DEFAULTS["mode"])
+    policy = serializers.ChoiceField(choices=POLICIES, default=DEFAULTS["policy"], help_text="Same-size assignment")
+    catalog = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        min_length=1,
+        max_length=16,
+        default=DEFAULTS["catalog"],
+        help_text="Offers: vGPU sizes (8C), MIG profiles (3g.40gb) or GPUs per passthrough VM (2)",
+    )
+    weights = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1e6),
+        max_length=16,
+        required=False,
+        allow_null=True,
+        help_text="One weight per catalog entry (default: equal); they must sum to a positive number",
+    )
+    hosts = serializers.IntegerField(min_value=1, max_value=MAX_HOSTS, default=DEFAULTS["hosts"])
+    gpus_per_host = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_HOST, default=1)
+    runs = serializers.IntegerField(
+        min_value=1, max_value=MAX_RUNS, help_text=f"Monte Carlo runs (seeds seed, seed + 1, ...); above {SYNC_WORK:,} "
+        "GPU-runs the run goes to a task",
+    )  # fmt: skip
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=DEFAULTS["seed"])
+    until = serializers.ChoiceField(choices=UNTIL, required=False, help_text="Stop rule (default budget)")
+    sequence = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        max_length=MAX_REQUESTS,
+        required=False,
+        help_text="Explicit arrivals (catalog entries), implies until=sequence",
+    )
+    rules = serializers.ChoiceField(choices=RULE_SETS, default=DEFAULTS["rules"])
+    host_choice = serializers.ChoiceField(choices=HOST_CHOICES, required=False)
+    alignment = serializers.ChoiceField(choices=ALIGNMENTS, required=False, help_text="Article rule set only")
+    departures = serializers.FloatField(min_value=0, max_value=0.99, default=0.0)
+    vcpus = serializers.IntegerField(min_value=0, max_value=4096, default=0)
+    memory_gb = serializers.IntegerField(min_value=0, max_value=65536, default=0)
+    cluster = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="A stored cluster (name or id) instead"
+    )
+    compare = serializers.BooleanField(default=False, help_text="Add the side-by-side comparisons")
+    set_choice = serializers.ChoiceField(choices=SET_CHOICES, default=DEFAULTS["set_choice"])
+    mig_slot = serializers.ChoiceField(choices=MIG_SLOTS, default=DEFAULTS["mig_slot"])
+    topology = serializers.ChoiceField(choices=TOPOLOGIES, default=DEFAULTS["topology"])
+    require_nvlink = serializers.BooleanField(default=False)
+    sync = serializers.BooleanField(
+        required=False, help_text=f"true: answer now or refuse (above {SYNC_WORK:,} GPU-runs); default: decide"
+    )
+
+
+class WhatIfRunSerializer(serializers.ModelSerializer):
+    finished = serializers.BooleanField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+    params = serializers.JSONField(read_only=True, help_text="The validated parameters, defaults filled in")
+    result = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="Once finished: runs, siloed_gb / rejected / placed {p50,p90,p95,p99,max,min,mean}, placeable "
+        "{profile: median count}, worst_seed, worst_run (events and memory maps), distribution, comparisons",
+    )
+
+    class Meta:
+        model = WhatIfRun
+        fields = [
+            "id",
+            "status",
+            "finished",
+            "progress_current",
+            "progress_total",
+            "params",
+            "result",
+            "error",
+            "created_by",
+            "created",
+            "started_at",
+            "finished_at",
+        ]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List what-if runs", description="Newest first."),
+    retrieve=extend_schema(summary="Get a what-if run (poll it until `finished`)"),
+)
+class WhatIfViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Capacity what-ifs: simulate profile catalogs, vGPU modes, policies, MIG layouts and multi-GPU sets."""
+
+    queryset = WhatIfRun.objects.select_related("created_by").order_by("-created", "-id")
+    serializer_class = WhatIfRunSerializer
+
+    @extend_schema(
+        summary="Run a capacity what-if (planner)",
+        request=WhatIfRequestSerializer,
+        responses={
+            201: OpenApiResponse(WhatIfRunSerializer, description="Small enough to answer at once: the finished run"),
+            202: OpenApiResponse(WhatIfRunSerializer, description="Queued as a task: poll the Location"),
+            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+        },
+    )
+    def create(self, request):
+        serializer = WhatIfRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        sync = data.pop("sync", None)
+        try:
+            run = start_whatif(data=data, user=request.user, sync=sync)
+        except SimulationError as exc:
+            return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+        run.refresh_from_db()
+        body = WhatIfRunSerializer(run, context=self.get_serializer_context()).data
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{run.pk}/")
+        code = status.HTTP_201_CREATED if run.finished else status.HTTP_202_ACCEPTED
+        return Response(body, status=code, headers={"Location": location})

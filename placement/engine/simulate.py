@@ -1,0 +1,602 @@
+"""Capacity what-if: a seeded simulation of a request stream against a cluster, and Monte Carlo over seeds.
+
+A *scenario* (``simulate_model.Scenario``) names the board, the mode (same-size, mixed-size, MIG, or whole-GPU
+passthrough), the catalog of offers with their weights, the host and GPU choice, the rule set and the stop rule.
+The cluster is a hypothetical "N hosts x M GPUs of board B" built by ``synthetic`` or the stored inventory's
+``Fabric`` (``placement.selectors.fabric_snapshot``); its running VMs stay where they are.
+
+One run (``run_once``), seeded by ``random.Random(seed)``:
+
+1. The next request: the explicit ``sequence``; or a draw by weight among the offers (``first-rejection``:
+   stop at the first request that does not fit; ``budget``: only offers whose size still fits in the GB not yet
+   requested, rejected requests included, stop when none does, as in Denneman's part 7).
+2. The rule set places it (``simulate_vsphere.VsphereRules``, the engine's rules, is the default;
+   ``simulate_article.ArticleRules`` reproduces the article's tools) or says why not (``REASONS``).
+3. With ``departures`` > 0, after each arrival a random running VM leaves with that probability.
+
+At the end: placed, rejected by reason and by offer, siloed GB (free GB no further VM of an offered profile can
+use, per GPU, so never above the free GB), stranded MIG compute slices, continuous placeable capacity and,
+for multi-GPU VMs, the link class each one got.
+
+**Continuous placeable capacity** of profile p: how many more VMs of p the cluster takes from the end state,
+one after another, each placed by the rule set's own placement and honouring every rule (lock, placement IDs,
+per-GPU maxima, MIG slots, CPU and memory). Each profile is counted on its own from the same end state (not a
+mix). Per GPU, the rule set's placement of p is a function of the GPU's state, so the count is the sum over GPUs
+of each GPU's greedy count, capped per host by its free vCPUs and memory; whole-GPU sets are counted per host by
+repeating the set search.
+
+Monte Carlo (``monte_carlo``) runs seeds ``seed, seed + 1, ...``; every statistic is a true percentile
+(nearest rank), with the max, the mean and the seed of the worst run, which replays alone with ``runs=1``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from placement.engine import mig, synthetic, vgpu
+from placement.engine.model import Fabric, HostState, evolve
+from placement.engine.simulate_article import ArticleRules
+from placement.engine.simulate_model import (
+    ALIGNMENTS,
+    HOST_CHOICES,
+    MAX_REQUESTS,
+    MIG_SLOTS,
+    MODE_VGPU,
+    MODES,
+    POLICIES,
+    REASONS,
+    RULE_SETS,
+    SET_CHOICES,
+    TOPOLOGIES,
+    UNTIL,
+    GpuSim,
+    HostSim,
+    Offer,
+    Scenario,
+    SimulationError,
+    States,
+    board_or_error,
+    canonical,
+    stats,
+)
+from placement.engine.simulate_vsphere import VsphereRules
+
+MAX_HOSTS = 64
+MAX_GPUS_PER_HOST = 16
+TIERS = (2_000, 5_000, 12_500)  # the article's "~p90 / ~p95 / ~p99" tiers: the max over that many runs
+
+
+def validate(s: Scenario) -> Scenario:
+    """Raise SimulationError naming the field for the first problem; return the scenario."""
+    board = board_or_error(s.board)
+    choices = {
+        "mode": MODES,
+        "policy": POLICIES,
+        "rules": RULE_SETS,
+        "host_choice": HOST_CHOICES,
+        "until": UNTIL,
+        "set_choice": SET_CHOICES,
+        "mig_slot": MIG_SLOTS,
+        "alignment": ALIGNMENTS,
+        "topology": TOPOLOGIES,
+    }
+    for name, allowed in choices.items():
+        if getattr(s, name) not in allowed:
+            raise SimulationError(name, f"must be one of {', '.join(allowed)}, got {getattr(s, name)!r}")
+    if not s.offers:
+        raise SimulationError("catalog", "name at least one profile")
+    if not s.cluster:
+        if not 1 <= s.hosts <= MAX_HOSTS:
+            raise SimulationError("hosts", f"must be between 1 and {MAX_HOSTS}, got {s.hosts}")
+        if not 1 <= s.gpus_per_host <= MAX_GPUS_PER_HOST:
+            raise SimulationError("gpus_per_host", f"must be between 1 and {MAX_GPUS_PER_HOST}, got {s.gpus_per_host}")
+    if not 0 <= s.departures < 1:
+        raise SimulationError("departures", f"must be at least 0 and below 1, got {s.departures}")
+    if s.vcpus < 0 or s.memory_gb < 0:
+        raise SimulationError("vcpus" if s.vcpus < 0 else "memory_gb", "must not be negative")
+    if s.until == "sequence":
+        if not s.sequence:
+            raise SimulationError("sequence", "until=sequence needs the arrival sequence")
+        names = {o.name for o in s.offers}
+        for item in s.sequence:
+            if item not in names:
+                raise SimulationError("sequence", f"{item!r} is not in the catalog ({', '.join(sorted(names))})")
+        if len(s.sequence) > MAX_REQUESTS:
+            raise SimulationError("sequence", f"at most {MAX_REQUESTS} requests")
+    if s.rules == "article":
+        if s.mode not in ("same", "mixed"):
+            raise SimulationError("rules", "the article rule set covers same-size and mixed-size vGPU only")
+        if s.host_choice not in ("round-robin", "gpu-round-robin"):
+            raise SimulationError("host_choice", "the article rule set walks hosts or GPUs round robin")
+    elif s.host_choice == "gpu-round-robin":
+        raise SimulationError("host_choice", "gpu-round-robin is the article's rule; use rules=article")
+    if s.mode == "passthrough" and s.topology == "hgx" and not s.cluster:
+        raise SimulationError("topology", "vSphere allows no passthrough on NVSwitch (HGX) boards")
+    if s.topology == "hgx" and s.gpus_per_host != 8 and not s.cluster:
+        raise SimulationError("gpus_per_host", "an HGX board has 8 GPUs")
+    if s.mode == "mig" and board.mig is None:
+        raise SimulationError("board", f"{board.key} does not support MIG")
+    return s
+
+
+def rules_for(s: Scenario, states: States):
+    return ArticleRules(s, states) if s.rules == "article" else VsphereRules(s, states)
+
+
+# ---------------------------------------------------------------- the cluster
+
+
+def hypothetical_fabric(s: Scenario) -> Fabric:
+    """``s.hosts`` hosts of ``s.gpus_per_host`` GPUs of ``s.board`` in the scenario's mode (synthetic fabrics)."""
+    hosts = []
+    for i in range(s.hosts):
+        name = f"host-{i + 1:02d}"
+        if s.mode == "passthrough":
+            if s.topology == "pairs":
+                host = synthetic.nvl_pairs(name, "what-if", n=s.gpus_per_host, board=s.board)
+            else:
+                host = synthetic.pcie_switch_host(
+                    name,
+                    "what-if",
+                    n=s.gpus_per_host,
+                    board=s.board,
+                    model=f"NVIDIA {s.board}",
+                    sockets=1 if s.gpus_per_host < 4 else 2,
+                )
+        elif s.topology == "hgx":
+            host = synthetic.hgx(name, "what-if", board=s.board, vgpu_mode=MODE_VGPU[s.mode])
+            if s.mode == "mig":
+                host = evolve(host, gpus=tuple(evolve(g, mig_enabled=True) for g in host.gpus))
+        else:
+            host = synthetic.vgpu_host(
+                name,
+                "what-if",
+                n=s.gpus_per_host,
+                board=s.board,
+                vgpu_mode=MODE_VGPU.get(s.mode, "sameSize"),
+                policy=s.policy,
+                mig=s.mode == "mig",
+            )
+        hosts.append(evolve(host, assignment_policy=s.policy, cpu_free=256, memory_free_mb=4096 * 1024))
+    return Fabric(tuple(hosts))
+
+
+def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim], list[str]]:
+    """The simulated hosts (GPUs of the scenario's board it can use) and notes on what was left out."""
+    board = board_or_error(s.board)
+    hosts: list[HostSim] = []
+    notes: list[str] = []
+    kept_mode = 0
+    for host in fabric.hosts:
+        if host.problem or host.maintenance or host.stale or host.connection_state != "connected":
+            notes.append(f"{host.name} is left out: it cannot take VMs now")
+            continue
+        gpus: list[GpuSim] = []
+        template_gpus = []
+        for g in sorted(host.gpus, key=lambda g: g.index):
+            if vgpu.board_of(g) is not board:
+                template_gpus.append(g)
+                continue
+            sim, g2 = _gpu_sim(s, len(hosts), len(gpus), g, states)
+            template_gpus.append(g2)
+            if sim is None:
+                kept_mode += 1
+                continue
+            gpus.append(sim)
+        if gpus:
+            template = evolve(
+                host,
+                gpus=tuple(template_gpus),
+                assignment_policy=s.policy if not s.cluster else host.assignment_policy,
+                topology=None,
+            )
+            hosts.append(HostSim(host.name, template, gpus, host.cpu_free, host.memory_free_mb))
+    if kept_mode:
+        notes.append(f"{kept_mode} {s.board} GPU(s) are left out: they hold VMs in another mode")
+    if not hosts:
+        where = f"cluster {s.cluster!r}" if s.cluster else "the cluster"
+        why = f" ({'; '.join(notes)})" if notes else ""
+        raise SimulationError(
+            "cluster" if s.cluster else "board", f"{where} has no {s.board} GPU usable in {s.mode} mode{why}"
+        )
+    return hosts, notes
+
+
+def _gpu_sim(s: Scenario, host_i: int, pos: int, g, states: States) -> tuple[GpuSim | None, object]:
+    """The GPU as simulated (None when it holds VMs of another mode) and the GPU as the template keeps it."""
+    board = vgpu.board_of(g)
+    active = g.active_consumers
+    if s.mode == "passthrough":
+        if g.graphics_type != "direct":
+            if active:
+                return None, g
+            g = evolve(g, graphics_type="direct", vgpu_mode=None, mig_enabled=False)
+        holder = ", ".join(sorted({c.vm for c in active})) or None
+        return GpuSim(host_i, pos, g.pci_id, board, -1, None, holder=holder, fixed=bool(holder)), g
+    want_mig = s.mode == "mig"
+    is_mig = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
+    mode_ok = (
+        g.graphics_type == "sharedDirect"
+        and is_mig == want_mig
+        and (want_mig or g.vgpu_mode == MODE_VGPU[s.mode] or (g.vgpu_mode is None and s.mode == "same"))
+    )
+    if not mode_ok:
+        if active:
+            return None, g
+        g = evolve(g, graphics_type="sharedDirect", vgpu_mode=MODE_VGPU[s.mode], mig_enabled=want_mig)
+    if want_mig:
+        view = mig.mig_view(g)
+        view = replace(view, pci_id="", index=0)
+        owners = [(i.vm, i.profile.name, i.profile.memory_gb, i.slot) for i in view.instances]
+        view = canonical(replace(view, instances=tuple(replace(i, vm="") for i in view.instances)))
+    else:
+        view = vgpu.timesliced_view(g)
+        view = replace(view, pci_id="", index=0)
+        owners = [(r.vm, f"{r.size_gb}C", r.size_gb, r.start_gb) for r in view.residents]
+        if view.mode == "sameSize":
+            view = replace(view, residents=tuple(replace(r, start_gb=None) for r in view.residents))
+        view = canonical(replace(view, residents=tuple(replace(r, vm="") for r in view.residents)))
+    return GpuSim(host_i, pos, g.pci_id, board, states.intern(view), view, owners, fixed=bool(owners)), g
+
+
+def _copy(hosts: list[HostSim]) -> list[HostSim]:
+    return [HostSim(h.name, h.template, [g.clone() for g in h.gpus], h.cpu_free, h.memory_free_mb) for h in hosts]
+
+
+# ---------------------------------------------------------------- one run
+
+
+class Simulator:
+    """A scenario on a cluster, ready to run seeds (the rules' memo tables live as long as it does)."""
+
+    def __init__(self, scenario: Scenario, fabric: Fabric | None = None) -> None:
+        self.s = validate(scenario)
+        self.fabric = fabric if fabric is not None else hypothetical_fabric(scenario)
+        self.states = States(board_or_error(scenario.board))
+        self.hosts, self.notes = sim_hosts(scenario, self.fabric, self.states)
+        self.rules = rules_for(scenario, self.states)
+        self.total_gb = sum(g.capacity_gb for h in self.hosts for g in h.gpus)
+        self.free_gb_start = sum(self.rules.free_gb(g) for h in self.hosts for g in h.gpus)
+        self.gpu_count = sum(len(h.gpus) for h in self.hosts)
+        weights = [o.weight for o in scenario.offers]
+        self._uniform = len(set(weights)) == 1
+        self._all = [i for i, w in enumerate(weights) if w > 0]
+        self._caps = [self._mixed_max(o) * self.gpu_count for o in scenario.offers]
+
+    def run(self, seed: int, *, detail: bool = False) -> dict:
+        s = self.s
+        rng = random.Random(seed)
+        hosts = _copy(self.hosts)
+        rules = self.rules
+        rules.reset()
+        offers = s.offers
+        weights = [o.weight for o in offers]
+        placed_by: Counter = Counter()
+        rejected_by: Counter = Counter()
+        reasons: Counter = Counter()
+        links: Counter = Counter()
+        running: dict[str, tuple[Offer, int, tuple]] = {}
+        events: list[tuple] = []
+        requested = placed_gb = 0
+        budget = self.free_gb_start
+        seq = iter(s.sequence)
+        n_req = 0
+        while n_req < MAX_REQUESTS:
+            offer = self._next(rng, seq, offers, weights, budget - requested, placed_by)
+            if offer is None:
+                break
+            n_req += 1
+            vm = f"vm{n_req}"
+            requested += offer.size_gb
+            out = rules.choose(hosts, offer)
+            if out.host is None:
+                rejected_by[offer.name] += 1
+                reasons[REASONS.get(out.reason, out.reason)] += 1
+                if detail:
+                    events.append((vm, offer.name, None, [], REASONS.get(out.reason, out.reason)))
+                if s.until == "first-rejection":
+                    break
+            else:
+                self._apply(hosts, out, offer, vm)
+                running[vm] = (offer, out.host, out.gpus)
+                placed_by[offer.name] += 1
+                placed_gb += offer.size_gb
+                if offer.gpus > 1:
+                    links[out.link] += 1
+                if detail:
+                    events.append(
+                        (
+                            vm,
+                            offer.name,
+                            hosts[out.host].name,
+                            [hosts[out.host].gpus[p].pci_id for p, _ in out.gpus],
+                            out.gpus[0][1],
+                        )
+                    )
+            if s.departures and running and rng.random() < s.departures:
+                gone = rng.choice(sorted(running, key=lambda v: int(v[2:])))
+                self._remove(hosts, gone, *running.pop(gone))
+                if detail:
+                    events.append((gone, "departure", None, [], ""))
+        return self._result(seed, hosts, n_req, placed_by, rejected_by, reasons, links, placed_gb, events, detail)
+
+    def _next(self, rng, seq, offers, weights, remaining, placed_by) -> Offer | None:
+        s = self.s
+        if s.until == "sequence":
+            name = next(seq, None)
+            return None if name is None else s.offer(name)
+        if s.until == "budget":
+            pool = [i for i, o in enumerate(offers) if o.size_gb <= remaining and weights[i] > 0]
+        elif s.rules == "article":  # part 6: only profiles still below their mixed-size maximum (per GPU, summed)
+            pool = [i for i, o in enumerate(offers) if weights[i] > 0 and placed_by[o.name] < self._caps[i]]
+        else:
+            pool = self._all
+        if not pool:
+            return None
+        if self._uniform:
+            return offers[pool[int(rng.random() * len(pool))]]
+        return offers[rng.choices(pool, weights=[weights[i] for i in pool])[0]]
+
+    def _mixed_max(self, o: Offer) -> int:
+        board = board_or_error(self.s.board)
+        return vgpu.mixed_max(board, board.framebuffer_gb, o.size_gb)
+
+    def _apply(self, hosts: list[HostSim], out, offer: Offer, vm: str) -> None:
+        host = hosts[out.host]
+        views = self.states.views
+        for pos, start in out.gpus:
+            g = host.gpus[pos]
+            if g.view is None:
+                g.holder = vm
+            else:
+                g.sid = self.rules.after(g.sid, offer, start)
+                g.view = views[g.sid]
+            g.owners.append((vm, offer.name, offer.size_gb // offer.gpus, start))
+        host.cpu_free -= self.s.vcpus
+        host.memory_free_mb -= self.s.memory_gb * 1024
+
+    def _remove(self, hosts: list[HostSim], vm: str, offer: Offer, h: int, gpus: tuple) -> None:
+        host = hosts[h]
+        views = self.states.views
+        for pos, start in gpus:
+            g = host.gpus[pos]
+            if g.view is None:
+                g.holder = None
+            else:
+                g.sid = self.rules.after(g.sid, offer, start, remove=True)
+                g.view = views[g.sid]
+            g.owners = [o for o in g.owners if o[0] != vm]
+        host.cpu_free += self.s.vcpus
+        host.memory_free_mb += self.s.memory_gb * 1024
+
+    def _result(self, seed, hosts, n_req, placed_by, rejected_by, reasons, links, placed_gb, events, detail) -> dict:
+        rules = self.rules
+        siloed = stranded_c = stranded_m = free = 0
+        for h in hosts:
+            for g in h.gpus:
+                siloed += rules.siloed_gpu(g)
+                c, m = rules.stranded_gpu(g)
+                stranded_c += c
+                stranded_m += m
+                free += rules.free_gb(g)
+        placeable = {o.name: sum(rules.placeable_host(h, o) for h in hosts) for o in self.s.offers}
+        placed = sum(placed_by.values())
+        out = {
+            "seed": seed,
+            "requests": n_req,
+            "placed": placed,
+            "rejected": sum(rejected_by.values()),
+            "placed_gb": placed_gb,
+            "free_gb": free,
+            "siloed_gb": siloed,
+            "stranded_compute": stranded_c,
+            "stranded_memory_slices": stranded_m,
+            "placed_by_profile": dict(placed_by),
+            "rejected_by_profile": dict(rejected_by),
+            "rejected_by_reason": dict(reasons),
+            "placeable": placeable,
+            "multi_gpu_by_link": dict(links),
+        }
+        if detail:
+            out["events"] = [list(e) for e in events]
+            out["layout"] = layout(hosts, self.s, rules)
+        return out
+
+
+def layout(hosts: list[HostSim], s: Scenario, rules) -> list[dict]:
+    """Per host and GPU: the VMs with their offsets (GB, or MIG slot), the free gaps and the siloed GB."""
+    out = []
+    for h in hosts:
+        gpus = []
+        for g in h.gpus:
+            entry = {
+                "pci_id": g.pci_id,
+                "index": g.pos,
+                "capacity_gb": g.capacity_gb,
+                "free_gb": rules.free_gb(g),
+                "siloed_gb": rules.siloed_gpu(g),
+                "vms": [],
+                "mode": s.mode,
+            }
+            v = g.view
+            if v is None:
+                entry["vms"] = [{"vm": g.holder, "start": 0, "size": g.capacity_gb}] if g.holder else []
+            elif isinstance(v, mig.MigGpu):
+                per = g.capacity_gb // v.geometry.memory_slices
+                entry["slice_gb"] = per
+                entry["vms"] = [
+                    {"vm": vm, "profile": name, "start": slot * per, "size": size, "slot": slot}
+                    for vm, name, size, slot in g.owners
+                ]
+            else:
+                if v.mode == "mixedSize" or (s.rules == "article" and s.mode == "mixed"):
+                    items = [
+                        {"vm": vm, "profile": name, "start": start, "size": size} for vm, name, size, start in g.owners
+                    ]
+                else:  # same-size: no offsets; drawn stacked in arrival order
+                    pos = 0
+                    items = []
+                    for vm, name, size, _ in g.owners:
+                        items.append({"vm": vm, "profile": name, "start": pos, "size": size})
+                        pos += size
+                    entry["lock"] = v.residents[0].profile if v.residents else None
+                entry["vms"] = items
+                if v.mode == "mixedSize":
+                    entry["placement_ids"] = {
+                        f"{o.size_gb}": list(vgpu.placement_ids(g.board, g.capacity_gb, o.size_gb))
+                        for o in s.offers
+                        if o.vgpu is not None
+                    }
+            gpus.append(entry)
+        out.append({"host": h.name, "gpus": gpus})
+    return out
+
+
+# ---------------------------------------------------------------- Monte Carlo
+
+SUMMARY_METRICS = ("siloed_gb", "rejected", "placed", "placed_gb", "stranded_compute", "free_gb")
+_WORKER: dict = {}
+
+
+def _worker_runs(seeds: Sequence[int]) -> list[dict]:
+    sim = _WORKER["sim"]
+    return [_slim(sim.run(seed)) for seed in seeds]
+
+
+def _slim(run: dict) -> dict:
+    return {k: v for k, v in run.items() if k not in ("events", "layout")}
+
+
+def monte_carlo(
+    scenario: Scenario,
+    fabric: Fabric | None = None,
+    *,
+    runs: int,
+    seed: int = 1,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = 250,
+) -> dict:
+    """Run seeds ``seed .. seed + runs - 1`` and summarise; ``workers`` > 1 uses that many processes."""
+    sim = Simulator(scenario, fabric)
+    seeds = list(range(seed, seed + runs))
+    results: list[dict] = []
+    if workers > 1 and runs >= 4 * chunk:
+        import multiprocessing
+
+        # The reachable GPU states and the first chunk are worked out here: the memo tables they fill are
+        # inherited by the forked workers.
+        if hasattr(sim.rules, "warm"):
+            sim.rules.warm(sim.hosts)
+        results.extend(_slim(sim.run(sd)) for sd in seeds[:chunk])
+        rest = seeds[chunk:]
+        size = max(chunk, -(-len(rest) // (workers * 4)))
+        chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+        _WORKER["sim"] = sim
+        ctx = multiprocessing.get_context("fork")
+        try:
+            with ctx.Pool(workers) as pool:
+                for part in pool.imap(_worker_runs, chunks):
+                    results.extend(part)
+                    if progress:
+                        progress(len(results), runs)
+        finally:
+            _WORKER.pop("sim", None)
+    else:
+        for i, sd in enumerate(seeds, 1):
+            results.append(_slim(sim.run(sd)))
+            if progress and (i % chunk == 0 or i == runs):
+                progress(i, runs)
+    return summarise(sim, results)
+
+
+def worst_of(results: list[dict]) -> dict:
+    """The worst run: most siloed GB, then most rejections, then the lowest seed."""
+    return max(results, key=lambda r: (r["siloed_gb"], r["rejected"], -r["seed"]))
+
+
+def summarise(sim: Simulator, results: list[dict]) -> dict:
+    s = sim.s
+    worst = worst_of(results)
+    most_rejected = max(results, key=lambda r: (r["rejected"], r["siloed_gb"], -r["seed"]))
+    out: dict = {
+        "runs": len(results),
+        "scenario": scenario_dict(s),
+        "cluster": {
+            "hosts": len(sim.hosts),
+            "gpus": sim.gpu_count,
+            "total_gb": sim.total_gb,
+            "free_gb_at_start": sim.free_gb_start,
+            "notes": sim.notes,
+        },
+    }
+    for metric in SUMMARY_METRICS:
+        out[metric] = stats([r[metric] for r in results])
+    out["utilization_pct"] = stats(
+        [round(100 * r["placed_gb"] / sim.free_gb_start, 1) if sim.free_gb_start else 0 for r in results]
+    )
+    out["placeable"] = {o.name: stats([r["placeable"][o.name] for r in results])["p50"] for o in s.offers}
+    out["placeable_stats"] = {o.name: stats([r["placeable"][o.name] for r in results]) for o in s.offers}
+    out["placed_by_profile"] = {
+        o.name: stats([r["placed_by_profile"].get(o.name, 0) for r in results]) for o in s.offers
+    }
+    out["rejected_by_reason"] = dict(sum((Counter(r["rejected_by_reason"]) for r in results), Counter()))
+    out["multi_gpu_by_link"] = dict(sum((Counter(r["multi_gpu_by_link"]) for r in results), Counter()))
+    out["distribution"] = {m: sorted(Counter(r[m] for r in results).items()) for m in ("siloed_gb", "rejected")}
+    out["worst_seed"] = worst["seed"]
+    out["worst_rejected_seed"] = most_rejected["seed"]
+    out["worst_run"] = sim.run(worst["seed"], detail=True)
+    if s.rules == "article":
+        ordered = sorted(results, key=lambda r: r["seed"])
+        siloed = sorted(r["siloed_gb"] for r in results)
+        out["article"] = {
+            "median_siloed_gb": siloed[len(siloed) // 2],  # his "median": the upper median
+            "tiers": {
+                str(n): {
+                    "runs": n,
+                    "max_siloed_gb": max(r["siloed_gb"] for r in ordered[:n]),
+                    "max_rejected": max(r["rejected"] for r in ordered[:n]),
+                }
+                for n in TIERS
+                if n <= len(ordered)
+            },
+        }
+    return out
+
+
+def scenario_dict(s: Scenario) -> dict:
+    return {
+        "board": s.board,
+        "mode": s.mode,
+        "policy": s.policy,
+        "rules": s.rules,
+        "host_choice": s.host_choice,
+        "until": s.until,
+        "hosts": s.hosts,
+        "gpus_per_host": s.gpus_per_host,
+        "cluster": s.cluster,
+        "catalog": [o.name for o in s.offers],
+        "weights": [o.weight for o in s.offers],
+        "departures": s.departures,
+        "vcpus": s.vcpus,
+        "memory_gb": s.memory_gb,
+        "set_choice": s.set_choice,
+        "mig_slot": s.mig_slot,
+        "alignment": s.alignment,
+        "topology": s.topology,
+        "require_nvlink": s.require_nvlink,
+        "sequence": list(s.sequence),
+    }
+
+
+def run_sequence(scenario: Scenario, sequence: Sequence[str], fabric: Fabric | None = None) -> dict:
+    """One run of an explicit arrival sequence, with its events and memory maps."""
+    s = replace(scenario, until="sequence", sequence=tuple(sequence))
+    return Simulator(s, fabric).run(0, detail=True)
+
+
+def host_template_of(sim: Simulator, name: str) -> HostState:
+    return next(h.template for h in sim.hosts if h.name == name)

@@ -1,0 +1,384 @@
+"""What a capacity what-if is made of: the scenario, its catalog of offers, the simulated GPUs and hosts.
+
+The simulated GPU state is the engine's own view objects (``vgpu.TimeslicedGpu``, ``mig.MigGpu``) with the
+VM names left out (``vm=""``) and the residents in a canonical order: two GPUs holding the same shapes at
+the same offsets are then equal values, so the rules' answers can be memoised per GPU state. The VM names
+live beside the view, in ``GpuSim.owners``, for the reports and the memory maps.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from gpucatalog.catalog import Board, MigProfile, load_catalog
+from gpucatalog.profiles import VgpuProfileName, parse_profile_name
+from placement.engine import mig, vgpu
+from placement.engine.mig import MigGpu
+from placement.engine.model import HostState, evolve
+from placement.engine.request import RequestError
+from placement.engine.vgpu import TimeslicedGpu
+
+MODES = ("same", "mixed", "mig", "passthrough")
+MODE_VGPU = {"same": "sameSize", "mixed": "mixedSize", "mig": "multiInstanceGpu"}
+POLICIES = ("performance", "consolidation")
+RULE_SETS = ("vsphere", "article")
+HOST_CHOICES = ("drs", "round-robin", "ranking", "gpu-round-robin")
+UNTIL = ("budget", "first-rejection", "sequence")
+SET_CHOICES = ("topology", "first-fit")  # multi-GPU passthrough: the engine's set search, or lowest free indices
+MIG_SLOTS = ("vsphere", "first-fit")  # MIG start slot: vSphere's (3g at slot 4 first), or the lowest free slot
+ALIGNMENTS = ("natural", "placement-ids")  # article rule set, mixed size: part 6 tool, part 7 tool
+TOPOLOGIES = ("pcie", "pairs", "hgx")
+MAX_REQUESTS = 5_000  # per run, whatever the stop rule
+
+# Why a request found no room, in the admin's words (the engine's refusal codes grouped).
+REASONS = {
+    "same-size-lock": "profile-lock",
+    "placement-id": "placement-id",
+    "equal-max": "profile-maximum",
+    "mixed-max": "profile-maximum",
+    "mig-max": "profile-maximum",
+    "mig-me": "profile-maximum",
+    "framebuffer": "no-free-capacity",
+    "mig-compute": "no-free-capacity",
+    "mig-slot": "mig-geometry",
+    "no-nvlink-set": "no-nvlink-set",
+    "no-free-gpus": "no-free-gpus",
+    "cpu": "cpu-memory",
+    "memory": "cpu-memory",
+    "no-gpu": "no-free-capacity",
+}
+REASON_TEXT = {
+    "profile-lock": "same-size lock: the GPUs with room are locked to another profile",
+    "placement-id": "placement-ID alignment: free memory, but no free range at a valid placement ID",
+    "profile-maximum": "the profile's per-GPU maximum is reached",
+    "no-free-capacity": "no GPU has enough free memory (or MIG compute slices)",
+    "mig-geometry": "MIG geometry: free slices, but no free start slot for the profile",
+    "no-nvlink-set": "free GPUs, but none form an NVLink set",
+    "no-free-gpus": "no host has enough free GPUs",
+    "cpu-memory": "no host with a fitting GPU has the CPU or memory",
+}
+
+
+class SimulationError(RequestError):
+    """Bad what-if input; ``field`` names the option."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One entry of the catalog the cluster offers: a vGPU profile, a MIG profile, or N whole GPUs."""
+
+    name: str  # "8C", "3g.40gb", "2x"
+    size_gb: int  # framebuffer the VM takes (all its GPUs for passthrough)
+    weight: float = 1.0
+    vgpu: VgpuProfileName | None = None
+    mig: MigProfile | None = None
+    gpus: int = 1
+
+    @property
+    def profile_name(self) -> str | None:
+        """The vSphere type name a VM of this offer would carry (None for whole GPUs)."""
+        if self.vgpu is not None:
+            return self.vgpu.name
+        if self.mig is not None:
+            return self.mig.name
+        return None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    board: str = "A100-80GB"
+    mode: str = "mixed"
+    offers: tuple[Offer, ...] = ()
+    hosts: int = 1
+    gpus_per_host: int = 1
+    policy: str = "performance"
+    rules: str = "vsphere"
+    host_choice: str = "drs"
+    until: str = "budget"
+    sequence: tuple[str, ...] = ()
+    departures: float = 0.0  # probability that a random running VM leaves after each arrival
+    vcpus: int = 8  # per VM
+    memory_gb: int = 64  # per VM (a full reservation)
+    set_choice: str = "topology"
+    mig_slot: str = "vsphere"
+    alignment: str = "natural"
+    topology: str = "pcie"
+    require_nvlink: bool = False
+    cluster: str = ""  # stored inventory: the cluster's name ("" = the hypothetical cluster)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(sorted({o.size_gb for o in self.offers}))
+
+    def offer(self, name: str) -> Offer:
+        for o in self.offers:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+
+class GpuSim:
+    """One simulated GPU. ``sid`` numbers its state in the scenario's ``States`` table; ``view`` is that state."""
+
+    __slots__ = ("board", "fixed", "holder", "host", "owners", "pci_id", "pos", "sid", "view")
+
+    def __init__(
+        self,
+        host: int,
+        pos: int,
+        pci_id: str,
+        board: Board,
+        sid: int = -1,
+        view=None,
+        owners: list | None = None,
+        holder: str | None = None,
+        fixed: bool = False,
+    ) -> None:
+        self.host = host
+        self.pos = pos  # position in its host (ties between GPUs go to the lower position)
+        self.pci_id = pci_id  # the real (or synthetic) PCI address, for reports
+        self.board = board
+        self.sid = sid
+        self.view: TimeslicedGpu | MigGpu | None = view  # None: a whole GPU (passthrough)
+        self.owners: list[tuple[str, str, int, int | None]] = owners if owners is not None else []
+        self.holder = holder  # passthrough: the VM holding the GPU
+        self.fixed = fixed  # held by a VM of the stored inventory
+
+    def clone(self) -> GpuSim:
+        return GpuSim(
+            self.host,
+            self.pos,
+            self.pci_id,
+            self.board,
+            self.sid,
+            self.view,
+            list(self.owners),
+            self.holder,
+            self.fixed,
+        )
+
+    @property
+    def capacity_gb(self) -> int:
+        return self.board.framebuffer_gb
+
+
+class States:
+    """GPU states (VM-free canonical views) numbered once per simulator: memo tables key on the number."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.views: list = []
+        self.free: list[int] = []  # free GB per state
+        self._ids: dict = {}
+
+    def intern(self, view) -> int:
+        sid = self._ids.get(view)
+        if sid is None:
+            sid = len(self.views)
+            self._ids[view] = sid
+            self.views.append(view)
+            if isinstance(view, MigGpu):
+                self.free.append(view.memory_free * (self.board.framebuffer_gb // view.geometry.memory_slices))
+            else:
+                self.free.append(view.free_gb)
+        return sid
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+
+@dataclass
+class HostSim:
+    name: str
+    template: HostState
+    gpus: list[GpuSim]
+    cpu_free: int
+    memory_free_mb: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where one request went: the host and (GPU position, start GB or MIG slot) per GPU; or why not."""
+
+    host: int | None = None
+    gpus: tuple[tuple[int, int | None], ...] = ()
+    reason: str = ""  # refusal code (see REASONS) when host is None
+    link: str = ""  # multi-GPU: link class of the set
+
+
+# ---------------------------------------------------------------- what both rule sets share
+
+
+def canonical(view):
+    """The view with its residents (instances) in a fixed order, so equal layouts are equal values."""
+    if isinstance(view, vgpu.TimeslicedGpu):
+        rs = view.residents
+        if len(rs) > 1:
+            return evolve(
+                view,
+                residents=tuple(
+                    sorted(rs, key=lambda r: (-1 if r.start_gb is None else r.start_gb, r.size_gb, r.profile))
+                ),
+            )
+        return view
+    if isinstance(view, mig.MigGpu) and len(view.instances) > 1:
+        return evolve(view, instances=tuple(sorted(view.instances, key=lambda i: (i.slot, i.profile.name))))
+    return view
+
+
+class RulesBase:
+    """State bookkeeping both rule sets share: the next GPU state after a VM arrives or leaves, free GB."""
+
+    def __init__(self, scenario: Scenario, states: States) -> None:
+        self.s = scenario
+        self.states = states
+        self.sizes = scenario.sizes
+        self._after: dict = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.pointer = 0
+        self.gpu_pointer = 0
+
+    # ------------------------------------------------------------ one GPU state to the next
+
+    def after(self, sid: int, offer: Offer, start: int | None, *, remove: bool = False) -> int:
+        """The state after adding (or removing) one VM of ``offer`` at ``start`` (GB offset or MIG slot)."""
+        key = (sid, offer.name, start, remove)
+        nxt = self._after.get(key)
+        if nxt is None:
+            view = self.states.views[sid]
+            if offer.mig is not None:
+                if remove:
+                    inst = list(view.instances)
+                    inst.remove(next(i for i in inst if i.slot == start and i.profile == offer.mig))
+                    view = evolve(view, instances=tuple(inst))
+                else:
+                    view = view.with_instance(mig.MigInstance("", offer.mig, start))
+            elif remove:
+                rs = list(view.residents)
+                rs.remove(next(r for r in rs if r.size_gb == offer.size_gb and r.start_gb == start))
+                view = evolve(view, residents=tuple(rs))
+            else:
+                view = view.with_resident(vgpu.Resident("", offer.vgpu.name, offer.size_gb, start))
+            nxt = self.states.intern(canonical(view))
+            self._after[key] = nxt
+        return nxt
+
+    def free_gb(self, g: GpuSim) -> int:
+        if g.view is None:
+            return 0 if g.holder else g.capacity_gb
+        return self.states.free[g.sid]
+
+
+# ---------------------------------------------------------------- parsing the catalog
+
+_MIG_SHORT = re.compile(r"^(\d)-(\d+)c$")  # 3-40C
+_PT = re.compile(r"^(\d+)x?$")  # 2 or 2x
+
+
+def board_or_error(key: str) -> Board:
+    catalog = load_catalog()
+    board = catalog.boards.get(key)
+    if board is None:
+        raise SimulationError("board", f"unknown board {key!r} (known: {', '.join(sorted(catalog.boards))})")
+    return board
+
+
+def parse_offers(
+    board_key: str,
+    mode: str,
+    tokens: list[str] | tuple[str, ...],
+    weights: list[float] | None = None,
+    gpus_per_host: int = 8,
+) -> tuple[Offer, ...]:
+    """The catalog as offers; SimulationError naming ``catalog`` or ``weights`` on bad input."""
+    board = board_or_error(board_key)
+    if mode not in MODES:
+        raise SimulationError("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    tokens = [t.strip() for t in tokens if t and t.strip()]
+    if not tokens:
+        raise SimulationError("catalog", "name at least one profile, e.g. 8C,10C,20C")
+    if weights is None or len(weights) == 0:
+        weights = [1.0] * len(tokens)
+    if len(weights) != len(tokens):
+        raise SimulationError("weights", f"give one weight per catalog entry ({len(tokens)}), got {len(weights)}")
+    for w in weights:
+        if not isinstance(w, int | float) or math.isnan(w) or math.isinf(w) or w < 0:
+            raise SimulationError("weights", f"weights must be finite numbers >= 0, got {w!r}")
+    if sum(weights) <= 0:
+        raise SimulationError("weights", "weights must sum to a positive number")
+    offers: list[Offer] = []
+    for token, weight in zip(tokens, weights, strict=True):
+        offer = _offer(board, mode, token, float(weight), gpus_per_host)
+        if any(o.name == offer.name for o in offers):
+            raise SimulationError("catalog", f"{token!r} is listed twice")
+        offers.append(offer)
+    return tuple(offers)
+
+
+def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: int) -> Offer:
+    text = token.lower()
+    if mode == "passthrough":
+        m = _PT.match(text)
+        if m is None or int(m.group(1)) < 1:
+            raise SimulationError("catalog", f"{token!r}: passthrough entries are GPU counts per VM, e.g. 1,2,4")
+        n = int(m.group(1))
+        if n > gpus_per_host:
+            raise SimulationError("catalog", f"{token!r}: a VM of {n} GPUs does not fit a host of {gpus_per_host}")
+        return Offer(f"{n}x", n * board.framebuffer_gb, weight, gpus=n)
+    if mode == "mig":
+        if board.mig is None:
+            raise SimulationError("board", f"{board.key} does not support MIG")
+        mp = board.mig.by_name(text)
+        if mp is None:
+            short = _MIG_SHORT.match(text)
+            name = f"grid_{board.board_codes[0]}-{text}" if short else text
+            try:
+                parsed = parse_profile_name(name)
+            except ValueError:
+                parsed = None
+            mp = parsed.mig_profile if parsed is not None and parsed.board is board else None
+        if mp is None:
+            known = ", ".join(p.name for p in board.mig.profiles)
+            raise SimulationError("catalog", f"{token!r} is not a MIG profile of {board.key} (known: {known})")
+        return Offer(mp.name, mp.memory_gb, weight, mig=mp)
+    if not board.timesliced:
+        raise SimulationError("board", f"{board.key} has no time-sliced vGPU profiles in the catalog")
+    if mode == "mixed" and not board.supports_mixed_size:
+        raise SimulationError("mode", f"{board.key} has no published mixed-size placement IDs")
+    m = re.match(r"^(\d+)c?$", text)
+    try:
+        parsed = parse_profile_name(text if m is None else f"grid_{board.board_codes[0]}-{m.group(1)}c")
+    except ValueError as exc:
+        sizes = ", ".join(f"{gb}C" for gb in sorted(board.timesliced))
+        raise SimulationError("catalog", f"{token!r} is not a time-sliced profile of {board.key} ({sizes})") from exc
+    if parsed.board is not board or parsed.is_mig or parsed.framebuffer_gb not in board.timesliced:
+        sizes = ", ".join(f"{gb}C" for gb in sorted(board.timesliced))
+        raise SimulationError("catalog", f"{token!r} is not a time-sliced profile of {board.key} ({sizes})")
+    return Offer(f"{parsed.framebuffer_gb}C", parsed.framebuffer_gb, weight, vgpu=parsed)
+
+
+# ---------------------------------------------------------------- statistics
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least p% of the values at or below it."""
+    if not sorted_values:
+        return 0
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def stats(values: list[float]) -> dict:
+    """p50/p90/p95/p99 (nearest rank), max, min and mean of ``values``."""
+    s = sorted(values)
+    out = {f"p{p}": percentile(s, p) for p in PERCENTILES}
+    out["max"] = s[-1] if s else 0
+    out["min"] = s[0] if s else 0
+    out["mean"] = round(sum(s) / len(s), 3) if s else 0
+    return out

@@ -1,0 +1,140 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from placement.engine.simulate_model import (
+    ALIGNMENTS,
+    HOST_CHOICES,
+    MIG_SLOTS,
+    MODES,
+    POLICIES,
+    REASON_TEXT,
+    RULE_SETS,
+    SET_CHOICES,
+    TOPOLOGIES,
+    UNTIL,
+    SimulationError,
+)
+from placement.whatif import prepare, report
+
+OPTION_OF = {
+    name: "--" + name.replace("_", "-")
+    for name in (
+        "board",
+        "mode",
+        "policy",
+        "catalog",
+        "weights",
+        "hosts",
+        "gpus_per_host",
+        "runs",
+        "seed",
+        "until",
+        "rules",
+        "host_choice",
+        "alignment",
+        "sequence",
+        "departures",
+        "vcpus",
+        "memory_gb",
+        "cluster",
+        "set_choice",
+        "mig_slot",
+        "topology",
+        "require_nvlink",
+    )
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Capacity what-if: simulate a seeded request stream (Monte Carlo over --runs seeds) against N hosts x M "
+        "GPUs of a board, or against a stored cluster, and report siloed memory, rejections and placeable capacity."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--board", default="A100-80GB", help="catalog board, e.g. A100-80GB")
+        parser.add_argument("--hosts", type=int, default=1)
+        parser.add_argument("--gpus-per-host", type=int, default=1)
+        parser.add_argument("--mode", default="mixed", help=f"one of {', '.join(MODES)}")
+        parser.add_argument("--policy", default="performance", help=f"one of {', '.join(POLICIES)}")
+        parser.add_argument("--catalog", default="8C,10C,20C", help="offers: 8C,10C,20C / 3g.40gb,1g.10gb / 1,2,4")
+        parser.add_argument("--weights", help="one weight per catalog entry, e.g. 1,2,1 (default: equal)")
+        parser.add_argument("--runs", type=int, default=1000)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--until", default=None, help=f"one of {', '.join(UNTIL)} (default budget)")
+        parser.add_argument("--sequence", help="explicit arrivals, e.g. 8C,20C,8C (implies --until sequence)")
+        parser.add_argument("--rules", default="vsphere", help=f"one of {', '.join(RULE_SETS)}")
+        parser.add_argument("--host-choice", help=f"one of {', '.join(HOST_CHOICES)}")
+        parser.add_argument("--alignment", help=f"article rule set, mixed size: {', '.join(ALIGNMENTS)}")
+        parser.add_argument("--departures", type=float, default=0.0, help="chance a VM leaves after each arrival")
+        parser.add_argument("--vcpus", type=int, default=0, help="vCPUs per VM (host admission)")
+        parser.add_argument("--memory-gb", type=int, default=0, help="memory reservation per VM, GB")
+        parser.add_argument("--cluster", help="a stored cluster (name or id) instead of the hypothetical one")
+        parser.add_argument("--set-choice", default="topology", help=f"passthrough: {', '.join(SET_CHOICES)}")
+        parser.add_argument("--mig-slot", default="vsphere", help=f"MIG: {', '.join(MIG_SLOTS)}")
+        parser.add_argument("--topology", default="pcie", help=f"hypothetical hosts: {', '.join(TOPOLOGIES)}")
+        parser.add_argument("--require-nvlink", action="store_true", help="multi-GPU VMs need an NVLink set")
+        parser.add_argument("--compare", action="store_true", help="add the side-by-side comparisons")
+        parser.add_argument("--workers", type=int, default=2, help="processes for the Monte Carlo")
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    def handle(self, *args, **o):
+        data = {
+            "board": o["board"],
+            "hosts": o["hosts"],
+            "gpus_per_host": o["gpus_per_host"],
+            "mode": o["mode"],
+            "policy": o["policy"],
+            "catalog": o["catalog"],
+            "weights": o["weights"],
+            "runs": o["runs"],
+            "seed": o["seed"],
+            "until": o["until"],
+            "sequence": o["sequence"],
+            "rules": o["rules"],
+            "host_choice": o["host_choice"],
+            "alignment": o["alignment"],
+            "departures": o["departures"],
+            "vcpus": o["vcpus"],
+            "memory_gb": o["memory_gb"],
+            "cluster": o["cluster"] or "",
+            "set_choice": o["set_choice"],
+            "mig_slot": o["mig_slot"],
+            "topology": o["topology"],
+            "require_nvlink": o["require_nvlink"],
+            "compare": o["compare"],
+        }
+        if o["workers"] < 1:
+            raise CommandError("--workers: must be at least 1")
+        try:
+            params, scenario, fabric, _ = prepare({k: v for k, v in data.items() if v is not None})
+            result = report(params, scenario, fabric, workers=o["workers"])
+        except SimulationError as exc:
+            raise CommandError(f"{OPTION_OF.get(exc.field, '--' + exc.field)}: {exc.message}") from None
+        if o["json"]:
+            slim = {k: v for k, v in result.items() if k not in ("worst_run",)}
+            slim["worst_run"] = {k: v for k, v in result["worst_run"].items() if k not in ("layout", "events")}
+            self.stdout.write(json.dumps(slim, indent=2, sort_keys=True))
+            return
+        self.stdout.write(self._text(result))
+
+    def _text(self, r: dict) -> str:
+        s = r["scenario"]
+        where = f"cluster {s['cluster']}" if s["cluster"] else f"{s['hosts']} x {s['gpus_per_host']} {s['board']}"
+        lines = [
+            f"{r['runs']} runs on {where}, {s['mode']} mode, {s['rules']} rules, catalog {','.join(s['catalog'])}",
+            f"{'metric':<12} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}",
+        ]
+        for m in ("siloed_gb", "rejected", "placed", "placed_gb"):
+            st = r[m]
+            lines.append(
+                f"{m:<12} {st['p50']:>7} {st['p90']:>7} {st['p95']:>7} {st['p99']:>7} {st['max']:>7} {st['mean']:>9}"
+            )
+        lines.append("placeable (median): " + ", ".join(f"{k} {v}" for k, v in r["placeable"].items()))
+        for code, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"rejected {n}: {REASON_TEXT.get(code, code)}")
+        lines.append(f"worst seed {r['worst_seed']} (replay: --runs 1 --seed {r['worst_seed']})")
+        for c in r.get("comparisons", []):
+            lines.append(f"{c['key']}: {c.get('recommendation') or c.get('skipped')}")
+        return "\n".join(lines)

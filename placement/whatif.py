@@ -1,0 +1,316 @@
+"""Capacity what-ifs against a hypothetical cluster or the stored inventory (``placement.engine.simulate``).
+
+``scenario_from`` turns the parameters the CLI, the API and the page share into a validated scenario (a
+``SimulationError`` names the field); ``start_whatif`` stores a ``WhatIfRun`` and either runs it at once (small
+runs) or sends it to Celery (large ones); ``execute_run`` is what the task runs. Sizes are bounded by the work
+they cost: runs x simulated GPUs, the comparisons' runs included (two scenarios each, at most 2,000 runs).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.models import Cluster
+from placement.engine.model import Fabric
+from placement.engine.simulate import Simulator, monte_carlo
+from placement.engine.simulate_compare import COMPARISONS, compare
+from placement.engine.simulate_model import (
+    ALIGNMENTS,
+    HOST_CHOICES,
+    MIG_SLOTS,
+    MODES,
+    POLICIES,
+    RULE_SETS,
+    SET_CHOICES,
+    TOPOLOGIES,
+    UNTIL,
+    Scenario,
+    SimulationError,
+    parse_offers,
+)
+from placement.models import WhatIfRun
+from placement.selectors import fabric_snapshot
+
+logger = logging.getLogger(__name__)
+
+MAX_RUNS = 20_000
+MAX_WORK = 400_000  # runs (comparisons included) x simulated GPUs
+RANKING_COST = 10  # the planner's ranking costs about this many GPU-runs per host and GPU-run
+SYNC_WORK = 4_000  # at most this much is answered at once; more runs as a Celery task
+PROGRESS_EVERY = 250
+
+DEFAULTS = {
+    "board": "A100-80GB",
+    "mode": "mixed",
+    "policy": "performance",
+    "catalog": ["8C", "10C", "20C"],
+    "weights": None,
+    "hosts": 1,
+    "gpus_per_host": 1,
+    "runs": 1000,
+    "seed": 1,
+    "until": "budget",
+    "rules": "vsphere",
+    "host_choice": None,
+    "alignment": None,
+    "sequence": [],
+    "departures": 0.0,
+    "vcpus": 0,
+    "memory_gb": 0,
+    "cluster": "",
+    "compare": False,
+    "set_choice": "topology",
+    "mig_slot": "vsphere",
+    "topology": "pcie",
+    "require_nvlink": False,
+}
+CHOICES = {
+    "mode": MODES,
+    "policy": POLICIES,
+    "until": UNTIL,
+    "rules": RULE_SETS,
+    "host_choice": HOST_CHOICES,
+    "alignment": ALIGNMENTS,
+    "set_choice": SET_CHOICES,
+    "mig_slot": MIG_SLOTS,
+    "topology": TOPOLOGIES,
+}
+
+
+def _list(value, field: str) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise SimulationError(field, "give a list or a comma-separated string")
+
+
+def normalize(data: dict) -> dict:
+    """The parameters with defaults filled in; unknown keys are an error naming them."""
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise SimulationError(unknown[0], f"unknown parameter (known: {', '.join(DEFAULTS)})")
+    params = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+    params["catalog"] = [str(x) for x in _list(params["catalog"], "catalog")]
+    params["sequence"] = [str(x) for x in _list(params["sequence"], "sequence")]
+    weights = _list(params["weights"], "weights")
+    try:
+        params["weights"] = [float(w) for w in weights] or None
+    except (TypeError, ValueError) as exc:
+        raise SimulationError("weights", "weights must be numbers") from exc
+    for name, allowed in CHOICES.items():
+        if params[name] is not None and params[name] not in allowed:
+            raise SimulationError(name, f"must be one of {', '.join(allowed)}, got {params[name]!r}")
+    if params["rules"] == "article":
+        single = not params["cluster"] and params["hosts"] * params["gpus_per_host"] == 1
+        params["host_choice"] = params["host_choice"] or ("round-robin" if single else "gpu-round-robin")
+        part7 = params["host_choice"] == "gpu-round-robin"
+        params["alignment"] = params["alignment"] or ("placement-ids" if part7 else "natural")
+    else:
+        params["host_choice"] = params["host_choice"] or "drs"
+        params["alignment"] = params["alignment"] or "natural"
+    if params["sequence"] and params["until"] == "budget" and "until" not in data:
+        params["until"] = "sequence"
+    for name in ("hosts", "gpus_per_host", "runs", "seed", "vcpus", "memory_gb"):
+        if isinstance(params[name], bool) or not isinstance(params[name], int):
+            raise SimulationError(name, f"must be a whole number, got {params[name]!r}")
+    if not 1 <= params["runs"] <= MAX_RUNS:
+        raise SimulationError("runs", f"must be between 1 and {MAX_RUNS:,}, got {params['runs']}")
+    if not 0 <= params["seed"] < 2**31:
+        raise SimulationError("seed", "must be between 0 and 2^31 - 1")
+    return params
+
+
+def resolve_cluster(value: str) -> Cluster:
+    qs = Cluster.objects.filter(stale=False)
+    found = qs.filter(pk=int(value)).first() if str(value).isdigit() else None
+    found = found or qs.filter(name=value).order_by("pk").first()
+    if found is None:
+        choices = ", ".join(qs.order_by("name").values_list("name", flat=True).distinct()[:50]) or "none (sync first)"
+        raise SimulationError("cluster", f"no cluster named {value!r}; choices: {choices}")
+    return found
+
+
+def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
+    """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot."""
+    offers = parse_offers(
+        params["board"],
+        params["mode"],
+        params["catalog"],
+        params["weights"],
+        params["gpus_per_host"] if not params["cluster"] else 16,
+    )
+    fabric = None
+    cluster = ""
+    if params["cluster"]:
+        c = resolve_cluster(params["cluster"])
+        cluster = c.name
+        fabric = fabric_snapshot(clusters=[c.name])
+    scenario = Scenario(
+        board=params["board"],
+        mode=params["mode"],
+        offers=offers,
+        hosts=params["hosts"],
+        gpus_per_host=params["gpus_per_host"],
+        policy=params["policy"],
+        rules=params["rules"],
+        host_choice=params["host_choice"],
+        until=params["until"],
+        sequence=tuple(params["sequence"]),
+        departures=float(params["departures"]),
+        vcpus=params["vcpus"],
+        memory_gb=params["memory_gb"],
+        set_choice=params["set_choice"],
+        mig_slot=params["mig_slot"],
+        alignment=params["alignment"],
+        topology=params["topology"],
+        require_nvlink=bool(params["require_nvlink"]),
+        cluster=cluster,
+    )
+    return scenario, fabric
+
+
+def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
+    """Validate everything (the engine builds the cluster once): (params, scenario, fabric, work)."""
+    params = normalize(data)
+    scenario, fabric = scenario_from(params)
+    sim = Simulator(scenario, fabric)  # raises SimulationError for a cluster without usable GPUs
+    work = work_units(params, scenario, sim)
+    if work > MAX_WORK:
+        raise SimulationError(
+            "runs",
+            f"runs x simulated GPUs{' x comparisons' if params['compare'] else ''} = {work:,} exceeds the "
+            f"limit of {MAX_WORK:,}; use fewer runs or a smaller cluster",
+        )
+    return params, scenario, fabric, work
+
+
+def work_units(params: dict, scenario: Scenario, sim: Simulator) -> int:
+    """What a report costs, in GPU-runs: runs (comparisons included) x simulated GPUs, weighted where one
+    request costs much more: the planner's ranking looks at every host, and the exact GPU-set search grows
+    with the GPUs of a host (twice per GPU beyond 8)."""
+    work = planned_runs(params) * sim.gpu_count * max(1, len(sim.hosts) // 8)  # each request looks at every host
+    if scenario.host_choice == "ranking":
+        work *= RANKING_COST * len(sim.hosts)
+    if scenario.mode == "passthrough" or params["compare"]:
+        widest = max(len(h.gpus) for h in sim.hosts)
+        work *= 2 ** max(0, widest - 8)
+    return work
+
+
+def has_task_queue() -> bool:
+    from config.celery import app
+
+    return not app.conf.task_always_eager
+
+
+COMPARE_RUNS_MAX = 2_000  # runs per scenario of each comparison
+
+
+def planned_runs(params: dict) -> int:
+    """Runs a report makes: the Monte Carlo, plus two scenarios per comparison."""
+    extra = 2 * len(COMPARISONS) * min(params["runs"], COMPARE_RUNS_MAX) if params["compare"] else 0
+    return params["runs"] + extra
+
+
+def report(
+    params: dict, scenario: Scenario, fabric: Fabric | None, *, workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:  # fmt: skip
+    """The Monte Carlo summary, plus the comparisons when asked."""
+    runs = params["runs"]
+    total = planned_runs(params)
+
+    def main_progress(done: int, _: int) -> None:
+        if progress:
+            progress(done, total)
+
+    summary = monte_carlo(scenario, fabric, runs=runs, seed=params["seed"], workers=workers, progress=main_progress)
+    if params["compare"]:
+        compare_runs = min(runs, COMPARE_RUNS_MAX)
+
+        def compare_progress(done: int, _: int) -> None:  # done: scenarios finished
+            if progress:
+                progress(min(runs + done * compare_runs, total), total)
+
+        summary["comparisons"] = compare(
+            replace(scenario, until="budget" if scenario.until == "sequence" else scenario.until, sequence=()),
+            fabric, runs=compare_runs, seed=params["seed"], workers=workers, progress=compare_progress,
+        )  # fmt: skip
+    summary["params"] = params
+    return summary
+
+
+def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRun:
+    """Store a run and execute it now (small, or ``sync``) or queue it; raises SimulationError on bad input.
+
+    Without a task queue (no REDIS_URL) a queued run would block the caller, so runs above ``SYNC_WORK`` are
+    refused then, as they are with ``sync=True``.
+    """
+    params, scenario, fabric, work = prepare(data)
+    inline = work <= SYNC_WORK
+    if not inline and (sync or not has_task_queue()):
+        why = "a synchronous answer" if sync else "this server without a task queue (REDIS_URL is not set)"
+        raise SimulationError(
+            "runs",
+            f"{work:,} GPU-runs is too large for {why} (at most {SYNC_WORK:,}); "
+            + (
+                "send it without sync=true to run it as a task and poll its Location"
+                if sync
+                else "use `manage.py whatif`, or configure Redis and a Celery worker"
+            ),
+        )
+    run = WhatIfRun.objects.create(
+        params=params,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        progress_total=planned_runs(params),
+    )
+    if inline:
+        return execute_run(run_id=run.pk, prepared=(params, scenario, fabric))
+    from placement.tasks import whatif_task
+
+    transaction.on_commit(lambda: whatif_task.delay(run.pk))
+    return run
+
+
+def execute_run(*, run_id: int, prepared: tuple | None = None) -> WhatIfRun:
+    """Run a stored what-if to the end, recording progress; a failure is stored on the run, never raised."""
+    run = WhatIfRun.objects.get(pk=run_id)
+    if run.finished:
+        return run
+    WhatIfRun.objects.filter(pk=run_id).update(status=WhatIfRun.Status.RUNNING, started_at=timezone.now())
+
+    def progress(done: int, total: int) -> None:
+        WhatIfRun.objects.filter(pk=run_id).update(progress_current=done, progress_total=total)
+
+    try:
+        if prepared is None:
+            params, scenario, fabric, _ = prepare(run.params)
+        else:
+            params, scenario, fabric = prepared
+        workers = settings.WHATIF_WORKERS if hasattr(settings, "WHATIF_WORKERS") else 1
+        result = report(params, scenario, fabric, workers=workers, progress=progress)
+    except SimulationError as exc:
+        _finish(run_id, status=WhatIfRun.Status.FAILED, error=f"{exc.field}: {exc.message}")
+    except SoftTimeLimitExceeded:
+        _finish(run_id, status=WhatIfRun.Status.FAILED, error="the simulation exceeded the task time limit")
+    except Exception:
+        logger.exception("what-if run %s failed", run_id)
+        _finish(run_id, status=WhatIfRun.Status.FAILED, error="the simulation failed; see the server log")
+    else:
+        done = planned_runs(params)
+        _finish(run_id, status=WhatIfRun.Status.SUCCESS, result=result, progress_current=done, progress_total=done)
+    return WhatIfRun.objects.get(pk=run_id)
+
+
+def _finish(run_id: int, **fields) -> None:
+    WhatIfRun.objects.filter(pk=run_id).update(finished_at=timezone.now(), **fields)

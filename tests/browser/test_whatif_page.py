@@ -1,0 +1,56 @@
+"""The what-if page in a real Chromium: run a what-if for the demo lab and see its charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DEMO = Path(__file__).resolve().parents[2] / "tools" / "vcsim" / "labs" / "demo.json"
+
+
+@pytest.fixture
+def demo_lab_loaded(transactional_db):
+    from inventory.services import import_inventory
+
+    import_inventory(document=json.loads(DEMO.read_text()), vcenter_name="demo-lab")
+
+
+def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_lab_loaded):
+    page = admin_page
+    page.goto(f"{live_server.url}/")
+    page.click("nav.mainnav >> text=What-if")
+    page.wait_for_url(f"{live_server.url}/whatif/")
+    page.evaluate("window.__samePage = true")
+
+    # a bad catalog is marked on its field, in place
+    page.select_option("#id_cluster", "pcie-cluster")
+    page.select_option("#id_mode", "same")
+    page.fill("#id_catalog", "8C,9C")
+    page.click("#whatif-run")
+    page.locator("#error-catalog:not(:empty)").wait_for()
+    assert "'9C' is not a time-sliced profile of A100-80GB" in page.locator("#error-catalog").inner_text()
+
+    # the demo lab's A100 host, same-size mode, its two running VMs kept: charts appear under the form
+    page.fill("#id_catalog", "8C,10C,20C")
+    page.fill("#id_runs", "200")
+    page.click("#whatif-run")
+    page.locator("#chart-maps svg").wait_for()
+    assert page.evaluate("window.__samePage") is True  # an htmx swap, no page load
+    for chart in ("siloed", "rejected", "placeable", "maps"):
+        svg = page.locator(f"#chart-{chart} svg")
+        assert svg.is_visible()
+        box = svg.bounding_box()
+        assert box["width"] > 300 and box["height"] > 60
+    assert page.locator("#chart-siloed svg line.mark-p50").count() == 1
+    assert page.locator("#chart-siloed svg rect.hist-bar").count() >= 1
+    assert page.locator("#chart-placeable svg rect.placeable").count() == 3
+    maps = page.locator("#chart-maps svg")
+    assert maps.locator("rect.gpu").count() == 2  # the A100 host's two GPUs
+    assert "chat-a" in maps.inner_html() and "chat-b" in maps.inner_html()
+    assert page.locator("#worst-seed").inner_text().isdigit()
+    text = page.locator("#whatif-results").inner_text()
+    assert "200 runs from seed 1" in text and "cluster pcie-cluster" in text

@@ -1,0 +1,241 @@
+"""The what-if simulator against hand-computed outcomes of short arrival sequences, in every mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from placement.engine import vgpu
+from placement.engine.simulate import Simulator, monte_carlo, run_sequence
+from placement.engine.simulate_model import Scenario, SimulationError, parse_offers, percentile, stats
+
+
+def scenario(mode: str, catalog: list[str], *, board: str = "A100-80GB", hosts: int = 1, gpus: int = 1, **kw):
+    offers = parse_offers(board, mode, catalog, kw.pop("weights", None), gpus)
+    return Scenario(board=board, mode=mode, offers=offers, hosts=hosts, gpus_per_host=gpus, vcpus=0, memory_gb=0, **kw)
+
+
+def gpu_map(run: dict) -> list[list[tuple[str, int | None, int]]]:
+    return [[(v["profile"], v["start"], v["size"]) for v in g["vms"]] for h in run["layout"] for g in h["gpus"]]
+
+
+# ---------------------------------------------------------------- same-size mode: the lock and the policy
+
+
+def test_same_size_lock_rejects_another_profile_with_memory_free():
+    # 10C opens GPU 0, 8C goes to the other (neutral) GPU, the second 8C joins it; a 20C finds both locked
+    run = run_sequence(scenario("same", ["8C", "10C", "20C"], gpus=2), ["10C", "8C", "8C", "20C"])
+    assert run["placed"] == 3 and run["rejected"] == 1
+    assert run["rejected_by_reason"] == {"profile-lock": 1}
+    assert [[p for p, _, _ in g] for g in gpu_map(run)] == [["10C"], ["8C", "8C"]]
+    # 70 GB free on GPU 0 takes seven more 10C; GPU 1 (64 GB free, 2 of NVIDIA's 10 x 8C) eight more 8C
+    assert run["placeable"] == {"8C": 8, "10C": 7, "20C": 0}
+    assert run["siloed_gb"] == 0 and run["free_gb"] == 134
+
+
+@pytest.mark.parametrize(
+    ("policy", "placed", "layout"),
+    [("performance", 2, [["10C"], ["10C"]]), ("consolidation", 3, [["10C", "10C"], ["20C"]])],
+)
+def test_spread_rejects_what_pack_places(policy, placed, layout):
+    """DOMAIN 3.3: two 80 GB GPUs, VMs 10, 10, 20 GB: spread puts the 10s apart and rejects the 20."""
+    run = run_sequence(scenario("same", ["10C", "20C"], gpus=2, policy=policy), ["10C", "10C", "20C"])
+    assert run["placed"] == placed
+    assert [[p for p, _, _ in g] for g in gpu_map(run)] == layout
+
+
+# ---------------------------------------------------------------- mixed-size mode: placement IDs
+
+
+def test_mixed_size_places_at_nvidia_placement_ids():
+    # 8C: every start silos 2 GB, the lowest keeping a 40C is 0; 10C: IDs 10..70 are free, 10 keeps the 40C
+    run = run_sequence(scenario("mixed", ["8C", "10C"]), ["8C", "10C"])
+    assert gpu_map(run) == [[("8C", 0, 8), ("10C", 10, 10)]]
+    assert run["siloed_gb"] == 2 and run["free_gb"] == 62  # [8, 10) is reachable by no 8C or 10C ID
+    assert run["placeable"] == {"8C": 6, "10C": 6}  # 8C at 20,32,40,52,60,72; 10C at 20..70
+
+
+def test_mixed_size_rejects_on_placement_id_alignment():
+    # 8C at 0, 12, 20, 32, 40, 52, 60 and 72 fill 64 GB and leave 16 GB in 4 GB holes: no 10C ID is free
+    seq = ["8C"] * 8 + ["10C"]
+    run = run_sequence(scenario("mixed", ["8C", "10C"]), seq)
+    assert sorted(s for _, s, _ in gpu_map(run)[0]) == [0, 12, 20, 32, 40, 52, 60, 72]
+    assert run["rejected_by_reason"] == {"placement-id": 1}
+    assert run["siloed_gb"] == run["free_gb"] == 16
+
+
+def test_mixed_size_maximum_is_a_reason_of_its_own():
+    run = run_sequence(scenario("mixed", ["4C"]), ["4C"] * 17)
+    assert run["placed"] == 16 and run["rejected_by_reason"] == {"profile-maximum": 1}  # NVIDIA: 16 x 4C mixed
+
+
+# ---------------------------------------------------------------- MIG: slots
+
+
+def test_mig_3g_goes_to_slot_4_and_keeps_slot_0_for_a_4g():
+    run = run_sequence(scenario("mig", ["3g.40gb", "4g.40gb"]), ["3g.40gb", "4g.40gb"])
+    assert run["placed"] == 2
+    assert [(v["profile"], v["slot"]) for v in run["layout"][0]["gpus"][0]["vms"]] == [("3g.40gb", 4), ("4g.40gb", 0)]
+    assert run["stranded_compute"] == 0
+
+
+def test_naive_first_free_slot_blocks_the_4g():
+    run = run_sequence(scenario("mig", ["3g.40gb", "4g.40gb"], mig_slot="first-fit"), ["3g.40gb", "4g.40gb"])
+    assert run["placed"] == 1 and run["rejected_by_reason"] == {"mig-geometry": 1}
+
+
+def test_two_3g_strand_one_compute_slice():
+    run = run_sequence(scenario("mig", ["3g.40gb"]), ["3g.40gb", "3g.40gb", "3g.40gb"])
+    assert run["placed"] == 2 and run["stranded_compute"] == 1 and run["rejected_by_reason"] == {"profile-maximum": 1}
+    assert run["placeable"] == {"3g.40gb": 0}
+
+
+# ---------------------------------------------------------------- whole GPUs: link classes
+
+
+@pytest.mark.parametrize(("choice", "links"), [("topology", {"NVLINK": 1}), ("first-fit", {"SYS": 1})])
+def test_multi_gpu_sets_by_link_class(choice, links):
+    # 4 H100 NVL cards bridged in pairs (0-1, 2-3), two per socket: after a 1-GPU VM the engine keeps a pair whole
+    s = scenario("passthrough", ["1", "2"], board="H100-94GB", gpus=4, topology="pairs", set_choice=choice)
+    run = run_sequence(s, ["1x", "2x"])
+    assert run["placed"] == 2 and run["multi_gpu_by_link"] == links
+
+
+def test_nvlink_requirement_rejects_with_its_reason():
+    s = scenario("passthrough", ["1", "2"], board="H100-94GB", gpus=4, topology="pairs", require_nvlink=True)
+    run = run_sequence(s, ["1x", "1x", "1x", "2x"])
+    # the engine keeps pair 2-3 whole while it can: 1x on 0, 1x on 1, the third breaks the last pair
+    assert run["rejected_by_reason"] == {"no-free-gpus": 1}
+    run = run_sequence(replace_choice(s, "first-fit"), ["1x", "2x"])
+    assert run["multi_gpu_by_link"] == {"SYS": 1}  # vSphere's first free GPUs: no NVLink, never refused for it
+
+
+def replace_choice(s: Scenario, choice: str) -> Scenario:
+    from dataclasses import replace
+
+    return replace(s, set_choice=choice)
+
+
+# ---------------------------------------------------------------- host choice and admission
+
+
+def test_round_robin_and_drs_spread_over_hosts_and_cpu_memory_rejects():
+    s = scenario("same", ["40C"], hosts=2, gpus=1, host_choice="round-robin")
+    run = run_sequence(s, ["40C", "40C", "40C"])
+    assert [h["host"] for h in run["layout"]] == ["host-01", "host-02"]
+    assert [len(g["vms"]) for h in run["layout"] for g in h["gpus"]] == [2, 1]
+    from dataclasses import replace
+
+    tight = replace(scenario("same", ["10C"], hosts=1, gpus=1), vcpus=100)  # synthetic hosts have 256 vCPUs
+    run = run_sequence(tight, ["10C", "10C", "10C"])
+    assert run["placed"] == 2 and run["rejected_by_reason"] == {"cpu-memory": 1}
+    assert run["placeable"] == {"10C": 0}  # GPU room left, but no vCPUs
+
+
+def test_ranking_host_choice_uses_the_planner():
+    s = scenario("mixed", ["8C", "10C", "20C"], hosts=2, gpus=2, host_choice="ranking")
+    run = run_sequence(s, ["20C", "8C", "10C", "20C", "10C"])
+    assert run["placed"] == 5 and run["rejected"] == 0
+    assert run["siloed_gb"] <= run["free_gb"]
+
+
+# ---------------------------------------------------------------- Monte Carlo
+
+
+def test_same_seed_same_report_and_worst_seed_replays():
+    s = scenario("mixed", ["8C", "10C", "20C"], hosts=2, gpus=2, departures=0.1)
+    a = monte_carlo(s, runs=150, seed=7)
+    b = monte_carlo(s, runs=150, seed=7)
+    assert a == b
+    assert monte_carlo(s, runs=150, seed=8)["distribution"] != a["distribution"]
+    worst = Simulator(s).run(a["worst_seed"])
+    assert worst["siloed_gb"] == a["siloed_gb"]["max"] == a["worst_run"]["siloed_gb"]
+    assert set(a) >= {"runs", "siloed_gb", "rejected", "placed", "placeable", "worst_seed"}
+    assert set(a["siloed_gb"]) >= {"p50", "p90", "p95", "p99", "max", "mean"}
+
+
+def test_parallel_workers_give_the_same_report():
+    s = scenario("mixed", ["8C", "10C", "20C"])
+    assert monte_carlo(s, runs=1200, seed=3, workers=2, chunk=100) == monte_carlo(s, runs=1200, seed=3)
+
+
+@pytest.mark.parametrize("mode", ["same", "mixed", "mig"])
+def test_siloed_never_exceeds_free(mode):
+    catalog = {
+        "same": ["8C", "10C", "16C"],
+        "mixed": ["8C", "10C", "16C", "20C"],
+        "mig": ["1g.10gb", "3g.40gb", "2g.20gb"],
+    }
+    sim = Simulator(scenario(mode, catalog[mode], hosts=2, gpus=2, departures=0.2))
+    for seed in range(150):
+        run = sim.run(seed)
+        assert 0 <= run["siloed_gb"] <= run["free_gb"], seed
+
+
+def test_mixed_host_choice_is_checked_against_the_engine():
+    sim = Simulator(scenario("mixed", ["8C", "10C", "20C", "40C"], hosts=2, gpus=4))
+    for seed in range(40):
+        sim.run(seed)
+    assert sim.rules._checked > 50  # each compared with vgpu.choose_mixed_gpu (an AssertionError otherwise)
+    # and the memoised per-GPU state numbering matches the engine's own view of the same residents
+    view = sim.states.views[sim.hosts[0].gpus[0].sid]
+    assert isinstance(view, vgpu.TimeslicedGpu) and view.mode == "mixedSize"
+
+
+def test_true_percentiles():
+    values = list(range(1, 101))
+    assert [percentile(values, p) for p in (50, 90, 95, 99)] == [50, 90, 95, 99]
+    assert stats([3, 1, 2]) == {"p50": 2, "p90": 3, "p95": 3, "p99": 3, "max": 3, "min": 1, "mean": 2.0}
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.reliability("api input", "unknown board or profile")
+@pytest.mark.parametrize(
+    ("args", "field", "text"),
+    [
+        (("X100", "mixed", ["8C"]), "board", "unknown board 'X100'"),
+        (("A100-80GB", "mixed", ["9C"]), "catalog", "'9C' is not a time-sliced profile of A100-80GB"),
+        (("A100-80GB", "mig", ["5g.40gb"]), "catalog", "not a MIG profile of A100-80GB"),
+        (("L40S-48GB", "mig", ["1g.10gb"]), "board", "does not support MIG"),
+        (("A100-80GB", "passthrough", ["3"]), "catalog", "does not fit a host of 2"),
+        (("A100-80GB", "mixed", []), "catalog", "at least one profile"),
+        (("A100-80GB", "mixed", ["8C", "8c"]), "catalog", "listed twice"),
+    ],
+)
+def test_catalog_errors_name_the_field(args, field, text):
+    with pytest.raises(SimulationError) as exc:
+        parse_offers(*args, gpus_per_host=2)
+    assert exc.value.field == field and text in exc.value.message
+
+
+@pytest.mark.reliability("api input", "weights not summing to a positive number")
+@pytest.mark.parametrize(
+    ("weights", "text"),
+    [([0, 0], "sum to a positive"), ([1, -1], ">= 0"), ([1], "one weight"), ([float("nan"), 1], "finite")],
+)
+def test_weight_errors(weights, text):
+    with pytest.raises(SimulationError) as exc:
+        parse_offers("A100-80GB", "mixed", ["8C", "10C"], weights)
+    assert exc.value.field == "weights" and text in exc.value.message
+
+
+@pytest.mark.reliability("api input", "scenario outside the limits")
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"hosts": 0}, "hosts"),
+        ({"gpus_per_host": 17}, "gpus_per_host"),
+        ({"departures": 1.0}, "departures"),
+        ({"rules": "article", "host_choice": "drs"}, "host_choice"),
+        ({"host_choice": "gpu-round-robin"}, "host_choice"),
+        ({"until": "sequence"}, "sequence"),
+        ({"until": "sequence", "sequence": ("20C",)}, "sequence"),
+    ],
+)
+def test_scenario_errors_name_the_field(changes, field):
+    from dataclasses import replace
+
+    with pytest.raises(SimulationError) as exc:
+        Simulator(replace(scenario("mixed", ["8C", "10C"]), **changes))
+    assert exc.value.field == field

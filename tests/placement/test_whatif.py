@@ -1,0 +1,324 @@
+"""The what-if around the engine: the service, `manage.py whatif`, `/api/whatif/` and the `/whatif/` page."""
+
+from __future__ import annotations
+
+import json
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from placement import whatif
+from placement.models import WhatIfRun
+from tests.api.support import load_demo, token_client
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+SMALL = {"board": "A100-80GB", "mode": "mixed", "catalog": ["8C", "10C", "20C"], "runs": 200, "seed": 5}
+
+
+@pytest.fixture
+def demo(db):
+    return load_demo()
+
+
+def client_for(role: str | None) -> Client:
+    client = Client()
+    client.force_login(UserFactory(role=role))
+    return client
+
+
+# ---------------------------------------------------------------- the stored inventory
+
+
+def test_demo_cluster_keeps_its_running_vms(demo):
+    """pcie-cluster's A100 host: two running vGPU VMs stay where they are; the simulation fills around them."""
+    _, scenario, fabric, work = whatif.prepare({**SMALL, "cluster": "pcie-cluster", "mode": "same"})
+    from placement.engine.simulate import Simulator
+
+    sim = Simulator(scenario, fabric)
+    assert [h.name for h in sim.hosts] == ["esx-a100-01.lab.local"] and sim.gpu_count == 2
+    held = [o[0] for h in sim.hosts for g in h.gpus for o in g.owners]
+    assert sorted(held) == ["chat-a", "chat-b"]  # batch-x is powered off: it holds nothing
+    assert sim.free_gb_start < sim.total_gb
+    run = sim.run(1, detail=True)
+    vms = [v["vm"] for g in run["layout"][0]["gpus"] for v in g["vms"]]
+    assert {"chat-a", "chat-b"} <= set(vms)
+    assert work == 200 * 2
+
+
+@pytest.mark.reliability("api input", "unknown cluster")
+def test_unknown_cluster_names_the_choices(demo):
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({**SMALL, "cluster": "nope"})
+    assert exc.value.field == "cluster" and "hgx-cluster" in exc.value.message
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({**SMALL, "cluster": "hgx-cluster", "board": "L40S-48GB", "catalog": ["8C"], "mode": "same"})
+    assert exc.value.field == "cluster" and "no L40S-48GB GPU" in exc.value.message
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_command_prints_the_contract_json():
+    out = StringIO()
+    call_command(
+        "whatif",
+        "--board",
+        "A100-80GB",
+        "--hosts",
+        "2",
+        "--gpus-per-host",
+        "2",
+        "--mode",
+        "mixed",
+        "--catalog",
+        "8C,10C,20C",
+        "--runs",
+        "120",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+        "--json",
+        stdout=out,
+    )
+    doc = json.loads(out.getvalue())
+    assert doc["runs"] == 120 and isinstance(doc["worst_seed"], int)
+    for key in ("siloed_gb", "rejected", "placed"):
+        assert {"p50", "p90", "p95", "p99", "max", "mean"} <= set(doc[key])
+        assert doc[key]["p50"] <= doc[key]["p90"] <= doc[key]["p95"] <= doc[key]["p99"] <= doc[key]["max"]
+    assert set(doc["placeable"]) == {"8C", "10C", "20C"}
+    again = StringIO()
+    call_command(
+        "whatif",
+        "--board",
+        "A100-80GB",
+        "--hosts",
+        "2",
+        "--gpus-per-host",
+        "2",
+        "--mode",
+        "mixed",
+        "--catalog",
+        "8C,10C,20C",
+        "--runs",
+        "120",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+        "--json",
+        stdout=again,
+    )
+    assert again.getvalue() == out.getvalue()  # same seed, same report
+
+
+def test_command_text_with_comparisons_and_article_rules():
+    out = StringIO()
+    call_command(
+        "whatif",
+        "--catalog",
+        "8C,10C,20C",
+        "--runs",
+        "300",
+        "--rules",
+        "article",
+        "--until",
+        "first-rejection",
+        "--workers",
+        "1",
+        stdout=out,
+    )
+    assert "300 runs on 1 x 1 A100-80GB, mixed mode, article rules" in out.getvalue()
+    out = StringIO()
+    call_command(
+        "whatif",
+        "--hosts",
+        "1",
+        "--gpus-per-host",
+        "2",
+        "--catalog",
+        "8C,10C",
+        "--runs",
+        "30",
+        "--compare",
+        "--workers",
+        "1",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "catalog: Replacing 8C with 10C removes all siloed capacity on A100-80GB in mixed-size mode" in text
+    assert "multi-gpu:" in text and "mig-layout:" in text
+
+
+@pytest.mark.reliability("api input", "bad what-if options")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--board", "Z9"], "--board: unknown board 'Z9'"),
+        (["--catalog", "8C,7C"], "--catalog: '7C' is not a time-sliced profile"),
+        (["--weights", "0,0", "--catalog", "8C,10C"], "--weights: weights must sum to a positive number"),
+        (["--runs", "20001"], "--runs: must be between 1 and 20,000"),
+        (["--runs", "20000", "--hosts", "64", "--gpus-per-host", "16"], "--runs: runs x simulated GPUs"),
+        (["--mode", "mig", "--catalog", "8C"], "--catalog: '8C' is not a MIG profile"),
+        (["--cluster", "missing"], "--cluster: no cluster named 'missing'"),
+        (["--rules", "article", "--mode", "mig", "--catalog", "3g.40gb"], "--rules: the article rule set covers"),
+    ],
+)
+def test_command_errors_name_the_option(args, message):
+    with pytest.raises(CommandError) as exc:
+        call_command("whatif", *args, "--workers", "1")
+    assert message in str(exc.value)
+
+
+# ---------------------------------------------------------------- the API
+
+
+def test_api_small_run_answers_at_once(demo):
+    client = token_client(UserFactory(role="planner"))
+    r = client.post("/api/whatif/", {**SMALL, "cluster": "pcie-cluster"}, format="json")
+    assert r.status_code == 400 and "they hold VMs in another mode" in r.json()["cluster"][0]  # same-size, in use
+    r = client.post("/api/whatif/", {**SMALL, "cluster": "pcie-cluster", "mode": "same"}, format="json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["finished"] and body["status"] == "success" and r["Location"].endswith(f"/api/whatif/{body['id']}/")
+    assert body["result"]["runs"] == 200 and body["result"]["scenario"]["cluster"] == "pcie-cluster"
+    got = client.get(f"/api/whatif/{body['id']}/").json()
+    assert got["result"]["siloed_gb"] == body["result"]["siloed_gb"]
+    assert client.get("/api/whatif/").json()["count"] == 1
+
+
+@pytest.mark.reliability("security", "viewer cannot start what-ifs")
+def test_api_roles_and_anonymous(demo):
+    assert Client().post("/api/whatif/", SMALL, content_type="application/json").status_code in (401, 403)
+    r = token_client(UserFactory(role="viewer")).post("/api/whatif/", SMALL, format="json")
+    assert r.status_code == 403 and "planner" in r.json()["detail"]
+    assert not WhatIfRun.objects.exists()
+
+
+@pytest.mark.reliability("api input", "bad what-if fields")
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"board": "Q1"}, "board", "unknown board"),
+        ({"catalog": ["8C", "11C"]}, "catalog", "'11C' is not a time-sliced profile"),
+        ({"weights": [0, 0, 0]}, "weights", "sum to a positive number"),
+        ({"weights": [1, 2]}, "weights", "one weight per catalog entry"),
+        ({"runs": 20001}, "runs", "less than or equal to 20000"),
+        ({"runs": 5000, "sync": True}, "runs", "send it without sync=true"),
+        ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "exceeds the limit"),
+        ({"mode": "warp"}, "mode", "not a valid choice"),
+        ({"runs": None}, "runs", "may not be null"),
+        ({"cluster": "nowhere"}, "cluster", "no cluster named"),
+    ],
+)
+def test_api_field_errors(demo, changes, field, text):
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, **changes}, format="json")
+    assert r.status_code == 400, r.content
+    assert field in r.json() and text in " ".join(r.json()[field])
+    assert not WhatIfRun.objects.exists()  # nothing half-written
+
+
+@pytest.mark.reliability("broker", "large what-if without a task queue")
+def test_api_large_run_without_a_broker_is_refused_with_the_alternative(demo):
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, "runs": 5000}, format="json")
+    assert r.status_code == 400
+    assert "manage.py whatif" in r.json()["runs"][0] and "Celery" in r.json()["runs"][0]
+
+
+@pytest.mark.celery_worker
+@pytest.mark.reliability("broker", "large what-if runs as a Celery task")
+def test_api_large_run_goes_to_the_worker_and_is_polled(celery_worker, transactional_db):
+    from django.contrib.auth.models import Group
+
+    Group.objects.get_or_create(name="planner")  # a flushed database (transactional tests) lost the migrated groups
+    client = token_client(UserFactory(role="planner"))
+    r = client.post("/api/whatif/", {**SMALL, "runs": 6000, "hosts": 1, "gpus_per_host": 1}, format="json")
+    assert r.status_code == 202, r.content
+    assert r.json()["status"] == "queued" and not r.json()["finished"]
+    seen = set()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        body = client.get(r["Location"]).json()
+        seen.add(body["status"])
+        if body["finished"]:
+            break
+        time.sleep(0.3)
+    assert body["status"] == "success", body["error"]
+    assert body["result"]["runs"] == 6000 and body["progress_current"] == body["progress_total"] == 6000
+    # the worker's answer is the same as the command's for the same seed
+    out = StringIO()
+    call_command(
+        "whatif", "--catalog", "8C,10C,20C", "--runs", "6000", "--seed", "5", "--workers", "1", "--json", stdout=out
+    )
+    assert json.loads(out.getvalue())["siloed_gb"] == body["result"]["siloed_gb"]
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_page_runs_a_what_if_and_draws_the_charts(demo):
+    client = client_for("planner")
+    page = client.get("/whatif/")
+    assert page.status_code == 200 and b"Capacity what-if" in page.content and b"pcie-cluster" in page.content
+    form = {
+        "cluster": "pcie-cluster",
+        "board": "A100-80GB",
+        "hosts": "1",
+        "gpus_per_host": "1",
+        "mode": "same",
+        "policy": "performance",
+        "catalog": "8C,10C,20C",
+        "weights": "",
+        "runs": "150",
+        "seed": "2",
+        "until": "budget",
+        "rules": "vsphere",
+    }
+    r = client.post("/whatif/", form, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    html = r.content.decode()
+    for chart in ("chart-siloed", "chart-rejected", "chart-placeable", "chart-maps"):
+        assert f'id="{chart}"' in html
+    assert html.count("<svg") == 4 and "class='mark mark-p99'" in html and "chat-a" in html
+    run = WhatIfRun.objects.get()
+    poll = client.get(f"/whatif/{run.pk}/", **HX)
+    assert poll.status_code == 286  # finished: htmx stops polling
+    assert client.get(f"/whatif/{run.pk}/").status_code == 200
+
+
+@pytest.mark.reliability("api input", "bad what-if form fields")
+def test_page_marks_the_bad_field(demo):
+    client = client_for("planner")
+    form = {
+        "board": "A100-80GB",
+        "hosts": "1",
+        "gpus_per_host": "1",
+        "mode": "mixed",
+        "policy": "performance",
+        "catalog": "8C,12C",
+        "weights": "",
+        "runs": "10",
+        "seed": "1",
+        "until": "budget",
+        "rules": "vsphere",
+    }
+    r = client.post("/whatif/", form, **HX)
+    assert r.status_code == 400 and r["HX-Retarget"] == "#whatif-form"
+    assert "&#x27;12C&#x27; is not a time-sliced profile" in r.content.decode()
+    r = client.post("/whatif/", {**form, "catalog": "8C,10C", "weights": "1,x"}, **HX)
+    assert r.status_code == 400 and "weights must be numbers" in r.content.decode()
+
+
+@pytest.mark.reliability("security", "viewer cannot start what-ifs")
+def test_page_needs_login_and_the_planner_role(demo):
+    assert Client().get("/whatif/").status_code == 302
+    viewer = client_for("viewer")
+    assert viewer.get("/whatif/").status_code == 200
+    r = viewer.post("/whatif/", {"catalog": "8C", "runs": "5"}, **HX)
+    assert r.status_code == 403 and not WhatIfRun.objects.exists()
