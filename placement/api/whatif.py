@@ -129,7 +129,7 @@ class WhatIfViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
         },
     )
-    def create(self, request):
+    def create(self, request, *args, **kwargs):  # kwargs: the URL's format suffix
         serializer = WhatIfRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
