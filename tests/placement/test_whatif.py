@@ -64,58 +64,27 @@ def test_unknown_cluster_names_the_choices(demo):
 # ---------------------------------------------------------------- the command
 
 
-def test_command_prints_the_contract_json():
+WHATIF_ARGS = (
+    "--board", "A100-80GB", "--hosts", "2", "--gpus-per-host", "2", "--mode", "mixed", "--catalog", "8C,10C,20C",
+    "--runs", "120", "--seed", "4", "--workers", "1", "--json",
+)  # fmt: skip
+
+
+def _whatif_output() -> str:
     out = StringIO()
-    call_command(
-        "whatif",
-        "--board",
-        "A100-80GB",
-        "--hosts",
-        "2",
-        "--gpus-per-host",
-        "2",
-        "--mode",
-        "mixed",
-        "--catalog",
-        "8C,10C,20C",
-        "--runs",
-        "120",
-        "--seed",
-        "4",
-        "--workers",
-        "1",
-        "--json",
-        stdout=out,
-    )
-    doc = json.loads(out.getvalue())
+    call_command("whatif", *WHATIF_ARGS, stdout=out)
+    return out.getvalue()
+
+
+def test_command_prints_the_contract_json():
+    first = _whatif_output()
+    doc = json.loads(first)
     assert doc["runs"] == 120 and isinstance(doc["worst_seed"], int)
     for key in ("siloed_gb", "rejected", "placed"):
         assert {"p50", "p90", "p95", "p99", "max", "mean"} <= set(doc[key])
         assert doc[key]["p50"] <= doc[key]["p90"] <= doc[key]["p95"] <= doc[key]["p99"] <= doc[key]["max"]
     assert set(doc["placeable"]) == {"8C", "10C", "20C"}
-    again = StringIO()
-    call_command(
-        "whatif",
-        "--board",
-        "A100-80GB",
-        "--hosts",
-        "2",
-        "--gpus-per-host",
-        "2",
-        "--mode",
-        "mixed",
-        "--catalog",
-        "8C,10C,20C",
-        "--runs",
-        "120",
-        "--seed",
-        "4",
-        "--workers",
-        "1",
-        "--json",
-        stdout=again,
-    )
-    assert again.getvalue() == out.getvalue()  # same seed, same report
+    assert _whatif_output() == first  # same seed, same report
 
 
 def test_command_text_with_comparisons_and_article_rules():
