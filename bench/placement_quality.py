@@ -25,10 +25,13 @@ with the default ``performance`` policy. Departures of VMs a placer rejected are
   as framebuffer-bound (4 vCPUs per VM, 128 free vCPUs per host: at most 32 vGPU VMs a host).
 - best class: the fraction of placed multi-GPU passthrough VMs whose ring link class (``ring_class``)
   equals the best class k GPUs can reach on an empty host of the same type; "on NVLink where possible"
-  ("NVL ok"): the same restricted to (host type, k) pairs where that best class is NVLink. The JSON also has
-  ``nvlink_while_free``: of the multi-GPU VMs that arrived while some host had a free NVLink ring of their
-  size, the fraction placed on one. It is not a target: a PCIe Gen4 pair (31.5 GB/s) is faster than a DGX-1
-  NV1 pair (25 GB/s), and the engine ranks by bandwidth.
+  ("NVL ok"): the same restricted to (host type, k) pairs where that best class is NVLink and to VMs that
+  arrived while some host still had a free NVLink ring of their size (when none had, NVLink was not possible:
+  a 4-GPU VM whose only candidate is a DGX-1 with a SYS set free). ``nvlink_on_nvlink_host_types`` gives the
+  share without that second condition. The JSON also has ``nvlink_while_free``: of the multi-GPU VMs that
+  arrived while some host had a free NVLink ring of their size, the fraction placed on one. It is not a
+  target: a PCIe Gen4 pair (31.5 GB/s) is faster than a DGX-1 NV1 pair (25 GB/s), and the engine ranks by
+  bandwidth.
 - stranded GPUs: free passthrough GPUs that cannot join any set of S free GPUs on their host reaching
   the best class S GPUs reach on an empty host of that type, S = the most common multi-GPU size in the
   stream (2 by default): e.g. an H100 NVL card whose bridge partner is taken, a DGX-1 GPU with no free
@@ -516,6 +519,9 @@ def replay(
                     c["multi_placed"] += 1
                     c["multi_best_class"] += cls <= best
                     if best == 0:
+                        c["multi_nvlink_host_type"] += 1
+                        c["multi_nvlink_host_type_placed"] += cls == 0
+                    if best == 0 and nvlink_free:
                         c["multi_nvlink_possible"] += 1
                         c["multi_nvlink_placed"] += cls == 0
                     c["multi_nvlink_free_placed"] += nvlink_free and cls == 0
@@ -543,6 +549,7 @@ def replay(
         "best_class_fraction": ratio(c["multi_best_class"], c["multi_placed"]),
         "nvlink_where_possible": ratio(c["multi_nvlink_placed"], c["multi_nvlink_possible"]),
         "nvlink_possible_vms": c["multi_nvlink_possible"],
+        "nvlink_on_nvlink_host_types": ratio(c["multi_nvlink_host_type_placed"], c["multi_nvlink_host_type"]),
         "nvlink_while_free": ratio(c["multi_nvlink_free_placed"], c["multi_nvlink_free"]),
         "mean_ring_gbps_by_k": {k: round(statistics.fmean(v), 1) for k, v in sorted(gbps_by_k.items())},
         "stranded_size": common,
