@@ -99,6 +99,7 @@ class Scope:
     clusters: tuple[str, ...] = ()
     host_ids: tuple[int, ...] = ()  # a few hosts (an accept, a reservation's replicas), never the estate
     vcenter: str | None = None
+    cluster_ids: tuple[int, ...] = ()  # clusters by primary key: names repeat across vCenters and datacenters
 
     def q(self, prefix: str = "") -> Q:
         q = Q()
@@ -108,6 +109,8 @@ class Scope:
             q &= Q(**{f"{prefix}pk__in" if not prefix else f"{prefix}id__in": self.host_ids})
         if self.vcenter:
             q &= Q(**{f"{prefix}vcenter__name": self.vcenter})
+        if self.cluster_ids:
+            q &= Q(**{f"{prefix}cluster_id__in": self.cluster_ids})
         return q
 
 
@@ -156,6 +159,7 @@ def fabric_snapshot(
     clusters: Sequence[str] | None = None,
     host_ids: Sequence[int] | None = None,
     vcenter: str | None = None,
+    cluster_ids: Sequence[int] | None = None,
     use_cache: bool = True,
 ) -> Fabric:
     """The stored inventory in scope as the engine's ``Fabric``, active reservations included as consumers.
@@ -164,7 +168,7 @@ def fabric_snapshot(
     pair has a link: the stored one, or SYS at 0 GB/s when the host's fabric has not been built.
     ``use_cache=False`` reads every template from the database (what a fresh process does).
     """
-    scope = Scope(tuple(clusters or ()), tuple(host_ids or ()), vcenter)
+    scope = Scope(tuple(clusters or ()), tuple(host_ids or ()), vcenter, tuple(cluster_ids or ()))
     rows = host_rows(scope=scope)
     templates = host_templates(rows=rows, use_cache=use_cache)
     consumers = consumers_by_gpu(scope=scope)

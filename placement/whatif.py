@@ -9,6 +9,7 @@ they cost: runs x simulated GPUs, the comparisons' runs included (two scenarios 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -120,6 +121,10 @@ def normalize(data: dict) -> dict:
         params["alignment"] = params["alignment"] or "natural"
     if params["sequence"] and params["until"] == "budget" and "until" not in data:
         params["until"] = "sequence"
+    if params["sequence"] and params["until"] != "sequence":
+        raise SimulationError(
+            "sequence", f"an arrival sequence is only used with until=sequence (until is {params['until']})"
+        )
     for name in ("hosts", "gpus_per_host", "runs", "seed", "vcpus", "memory_gb"):
         if isinstance(params[name], bool) or not isinstance(params[name], int):
             raise SimulationError(name, f"must be a whole number, got {params[name]!r}")
@@ -130,14 +135,34 @@ def normalize(data: dict) -> dict:
     return params
 
 
-def resolve_cluster(value: str) -> Cluster:
-    qs = Cluster.objects.filter(stale=False)
-    found = qs.filter(pk=int(value)).first() if str(value).isdigit() else None
-    found = found or qs.filter(name=value).order_by("pk").first()
-    if found is None:
-        choices = ", ".join(qs.order_by("name").values_list("name", flat=True).distinct()[:50]) or "none (sync first)"
+_NAME_IN_VCENTER = re.compile(r"^(?P<name>.+) \((?P<vcenter>[^()]+)\)$")  # "gpu (vc-east)", as choices are listed
+
+
+def cluster_choice(c: Cluster) -> str:
+    """A cluster as the choices list it: "name (vCenter)" and its id."""
+    return f"{c.name} ({c.vcenter.name}) id {c.pk}"
+
+
+def resolve_cluster(value: str | int) -> Cluster:
+    """The one live cluster with this id, "name (vCenter)" or name; a name that several vCenters (or
+    datacenters) use is an error listing them with their ids, as is an unknown one."""
+    value = str(value).strip()
+    qs = Cluster.objects.filter(stale=False).select_related("vcenter").order_by("name", "vcenter__name", "pk")
+    if value.isdigit():
+        found = qs.filter(pk=int(value)).first()
+        if found is not None:
+            return found
+    matches = list(qs.filter(name=value))
+    named = _NAME_IN_VCENTER.match(value)
+    if not matches and named:
+        matches = list(qs.filter(name=named["name"], vcenter__name=named["vcenter"]))
+    if len(matches) > 1:
+        choices = ", ".join(cluster_choice(c) for c in matches)
+        raise SimulationError("cluster", f"cluster {value!r} is ambiguous: {choices}; give its id")
+    if not matches:
+        choices = ", ".join(cluster_choice(c) for c in qs[:50]) or "none (sync first)"
         raise SimulationError("cluster", f"no cluster named {value!r}; choices: {choices}")
-    return found
+    return matches[0]
 
 
 def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
@@ -150,11 +175,12 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         params["gpus_per_host"] if not params["cluster"] else 16,
     )
     fabric = None
-    cluster = ""
+    cluster = vcenter = ""
+    cluster_id = None
     if params["cluster"]:
         c = resolve_cluster(params["cluster"])
-        cluster = c.name
-        fabric = fabric_snapshot(clusters=[c.name])
+        cluster, vcenter, cluster_id = c.name, c.vcenter.name, c.pk
+        fabric = fabric_snapshot(clusters=[c.name], vcenter=vcenter, cluster_ids=[c.pk])
     scenario = Scenario(
         board=params["board"],
         mode=params["mode"],
@@ -175,6 +201,8 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         topology=params["topology"],
         require_nvlink=bool(params["require_nvlink"]),
         cluster=cluster,
+        vcenter=vcenter,
+        cluster_id=cluster_id,
     )
     return scenario, fabric
 

@@ -197,7 +197,7 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
     if kept_mode:
         notes.append(f"{kept_mode} {s.board} GPU(s) are left out: they hold VMs in another mode")
     if not hosts:
-        where = f"cluster {s.cluster!r}" if s.cluster else "the cluster"
+        where = f"cluster {s.cluster_label}" if s.cluster else "the cluster"
         why = f" ({'; '.join(notes)})" if notes else ""
         raise SimulationError(
             "cluster" if s.cluster else "board", f"{where} has no {s.board} GPU usable in {s.mode} mode{why}"
@@ -578,6 +578,8 @@ def scenario_dict(s: Scenario) -> dict:
         "hosts": s.hosts,
         "gpus_per_host": s.gpus_per_host,
         "cluster": s.cluster,
+        "vcenter": s.vcenter,
+        "cluster_id": s.cluster_id,
         "catalog": [o.name for o in s.offers],
         "weights": [o.weight for o in s.offers],
         "departures": s.departures,

@@ -107,6 +107,13 @@ class Scenario:
     topology: str = "pcie"
     require_nvlink: bool = False
     cluster: str = ""  # stored inventory: the cluster's name ("" = the hypothetical cluster)
+    vcenter: str = ""  # the stored cluster's vCenter (cluster names repeat across vCenters)
+    cluster_id: int | None = None  # the stored cluster's primary key
+
+    @property
+    def cluster_label(self) -> str:
+        """The stored cluster as an admin reads it: "name (vCenter)"."""
+        return f"{self.cluster} ({self.vcenter})" if self.vcenter else self.cluster
 
     @property
     def sizes(self) -> tuple[int, ...]:

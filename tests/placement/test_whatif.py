@@ -10,10 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from inventory.models import Cluster
 from placement import whatif
 from placement.models import WhatIfRun
 from tests.api.support import load_demo, token_client
-from tests.factories import UserFactory
+from tests.factories import ClusterFactory, GpuFactory, HostFactory, UserFactory, VCenterFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +60,91 @@ def test_unknown_cluster_names_the_choices(demo):
     with pytest.raises(whatif.SimulationError) as exc:
         whatif.prepare({**SMALL, "cluster": "hgx-cluster", "board": "L40S-48GB", "catalog": ["8C"], "mode": "same"})
     assert exc.value.field == "cluster" and "no L40S-48GB GPU" in exc.value.message
+
+
+# ---------------------------------------------------------------- cluster identity: names repeat across vCenters
+
+GPU_SAME = {"board": "H100-80GB", "mode": "same", "catalog": ["10C", "20C"], "runs": 20}
+
+
+@pytest.fixture
+def two_gpu_clusters(db):
+    """Cluster "gpu" in vCenters vc-east (one host, 2 GPUs) and vc-west (one host, 1 GPU)."""
+    east, west = VCenterFactory(name="vc-east"), VCenterFactory(name="vc-west")
+    clusters = {}
+    for vc, gpus in ((east, 2), (west, 1)):
+        cluster = ClusterFactory(vcenter=vc, name="gpu")
+        host = HostFactory(vcenter=vc, cluster=cluster, name=f"esx-{vc.name}.lab.local")
+        for _ in range(gpus):
+            GpuFactory(host=host)
+        clusters[vc.name] = cluster
+    return clusters
+
+
+def _simulated(cluster_value: str) -> tuple[list[str], int, dict]:
+    from placement.engine.simulate import Simulator, scenario_dict
+
+    _, scenario, fabric, _ = whatif.prepare({**GPU_SAME, "cluster": cluster_value})
+    sim = Simulator(scenario, fabric)
+    return [h.name for h in sim.hosts], sim.gpu_count, scenario_dict(scenario)
+
+
+def test_a_cluster_id_simulates_only_that_vcenters_hosts(two_gpu_clusters):
+    east, west = two_gpu_clusters["vc-east"], two_gpu_clusters["vc-west"]
+    hosts, gpus, scenario = _simulated(str(east.pk))
+    assert hosts == ["esx-vc-east.lab.local"] and gpus == 2
+    assert (scenario["cluster"], scenario["vcenter"], scenario["cluster_id"]) == ("gpu", "vc-east", east.pk)
+    hosts, gpus, scenario = _simulated(str(west.pk))
+    assert hosts == ["esx-vc-west.lab.local"] and gpus == 1 and scenario["vcenter"] == "vc-west"
+    assert _simulated("gpu (vc-west)")[:2] == (["esx-vc-west.lab.local"], 1)  # as the choices spell it
+
+
+def test_a_cluster_id_keeps_apart_same_named_clusters_of_one_vcenter(two_gpu_clusters):
+    """Two datacenters of one vCenter may both have a cluster "gpu": the id still picks one."""
+    east = two_gpu_clusters["vc-east"]
+    other = ClusterFactory(vcenter=east.vcenter, name="gpu")
+    GpuFactory(host=HostFactory(vcenter=east.vcenter, cluster=other, name="esx-other-dc.lab.local"))
+    assert _simulated(str(other.pk))[:2] == (["esx-other-dc.lab.local"], 1)
+    assert _simulated(str(east.pk))[:2] == (["esx-vc-east.lab.local"], 2)
+
+
+@pytest.mark.reliability("api input", "cluster name in several vCenters")
+def test_an_ambiguous_cluster_name_is_a_field_error_listing_the_choices(two_gpu_clusters):
+    east, west = two_gpu_clusters["vc-east"], two_gpu_clusters["vc-west"]
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({**GPU_SAME, "cluster": "gpu"})
+    assert exc.value.field == "cluster"
+    assert f"gpu (vc-east) id {east.pk}" in exc.value.message and f"gpu (vc-west) id {west.pk}" in exc.value.message
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**GPU_SAME, "cluster": "gpu"}, format="json")
+    assert r.status_code == 400 and "is ambiguous" in r.json()["cluster"][0]
+    assert not WhatIfRun.objects.exists()
+    with pytest.raises(CommandError, match=r"--cluster: cluster 'gpu' is ambiguous"):
+        call_command("whatif", "--cluster", "gpu", "--board", "H100-80GB", "--mode", "same", "--catalog", "10C")
+
+
+def test_api_report_names_the_clusters_vcenter(two_gpu_clusters):
+    west = two_gpu_clusters["vc-west"]
+    client = token_client(UserFactory(role="planner"))
+    r = client.post("/api/whatif/", {**GPU_SAME, "cluster": str(west.pk)}, format="json")
+    assert r.status_code == 201, r.content
+    scenario = r.json()["result"]["scenario"]
+    assert (scenario["cluster"], scenario["vcenter"], scenario["cluster_id"]) == ("gpu", "vc-west", west.pk)
+    assert r.json()["result"]["cluster"]["gpus"] == 1
+
+
+def test_page_offers_clusters_by_id_with_their_vcenter_and_runs_the_chosen_one(two_gpu_clusters):
+    east = two_gpu_clusters["vc-east"]
+    client = client_for("planner")
+    html = client.get("/whatif/").content.decode()
+    for vc, c in two_gpu_clusters.items():
+        assert f'<option value="{c.pk}">gpu ({vc})</option>' in html
+    form = {"cluster": str(east.pk), "board": "H100-80GB", "hosts": "1", "gpus_per_host": "1", "mode": "same"}
+    form |= {"policy": "performance", "catalog": "10C,20C", "runs": "20", "seed": "1", "until": "budget"}
+    r = client.post("/whatif/", {**form, "rules": "vsphere"}, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    html = r.content.decode()
+    assert "cluster gpu (vc-east)" in html and "esx-vc-east.lab.local" in html and "esx-vc-west" not in html
+    assert "on cluster gpu (vc-east)" in client.get("/whatif/").content.decode()  # the recent runs
 
 
 # ---------------------------------------------------------------- the command
@@ -236,7 +322,7 @@ def test_page_runs_a_what_if_and_draws_the_charts(demo):
     page = client.get("/whatif/")
     assert page.status_code == 200 and b"Capacity what-if" in page.content and b"pcie-cluster" in page.content
     form = {
-        "cluster": "pcie-cluster",
+        "cluster": str(Cluster.objects.get(name="pcie-cluster").pk),
         "board": "A100-80GB",
         "hosts": "1",
         "gpus_per_host": "1",

@@ -121,7 +121,9 @@ class Command(BaseCommand):
 
     def _text(self, r: dict) -> str:
         s = r["scenario"]
-        where = f"cluster {s['cluster']}" if s["cluster"] else f"{s['hosts']} x {s['gpus_per_host']} {s['board']}"
+        where = f"{s['hosts']} x {s['gpus_per_host']} {s['board']}"
+        if s["cluster"]:
+            where = f"cluster {s['cluster']} ({s['vcenter']})"
         lines = [
             f"{r['runs']} runs on {where}, {s['mode']} mode, {s['rules']} rules, catalog {','.join(s['catalog'])}",
             f"{'metric':<12} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}",
