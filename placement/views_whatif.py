@@ -3,6 +3,8 @@ the polling, as on the sync page), and the report with server-rendered SVG chart
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -12,35 +14,105 @@ from django.views.decorators.http import require_GET, require_http_methods
 from gpucatalog.catalog import load_catalog
 from inventory.models import Cluster
 from inventory.roles import PLANNER, has_role
-from placement.engine.simulate_model import MODES, POLICIES, REASON_TEXT, RULE_SETS, UNTIL, SimulationError
+from placement.engine.simulate_model import (
+    ALIGNMENTS,
+    HOST_CHOICES,
+    MIG_SLOTS,
+    MODES,
+    POLICIES,
+    REASON_TEXT,
+    RULE_SETS,
+    SET_CHOICES,
+    TOPOLOGIES,
+    UNTIL,
+    SimulationError,
+)
 from placement.models import WhatIfRun
-from placement.whatif import MAX_RUNS, start_whatif
+from placement.whatif import DEFAULTS, MAX_RUNS, start_whatif
 from placement.whatif_svg import histogram, memory_maps, placeable_bars
 
 HTMX_STOP_POLLING = 286
 RECENT = 10
 
 
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(v, v) for v in values]
+
+
 class WhatIfForm(forms.Form):
+    """The page's what-if: the simple fields, and the advanced ones (``ADVANCED``) in a collapsed section.
+    Ranges and rules are the engine's (``placement.whatif.normalize``, the simulator): an error it raises is
+    shown on the field it names."""
+
     cluster = forms.ChoiceField(choices=(), required=False, label="Cluster")
-    board = forms.ChoiceField(choices=(), initial="A100-80GB")
+    board = forms.ChoiceField(choices=(), initial=DEFAULTS["board"])
     hosts = forms.IntegerField(min_value=1, max_value=64, initial=1)
     gpus_per_host = forms.IntegerField(label="GPUs per host", min_value=1, max_value=16, initial=1)
-    mode = forms.ChoiceField(choices=[(m, m) for m in MODES], initial="mixed")
-    policy = forms.ChoiceField(choices=[(p, p) for p in POLICIES], initial="performance")
+    mode = forms.ChoiceField(choices=_choices(MODES), initial=DEFAULTS["mode"])
+    policy = forms.ChoiceField(choices=_choices(POLICIES), initial=DEFAULTS["policy"])
     catalog = forms.CharField(max_length=200, initial="8C,10C,20C", help_text="8C,10C,20C / 3g.40gb / 1,2,4")
     weights = forms.CharField(max_length=200, required=False, help_text="one per catalog entry; empty: equal")
     runs = forms.IntegerField(min_value=1, max_value=MAX_RUNS, initial=500)
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=1)
-    until = forms.ChoiceField(choices=[(u, u) for u in UNTIL if u != "sequence"], initial="budget")
-    rules = forms.ChoiceField(choices=[(r, r) for r in RULE_SETS], initial="vsphere")
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=DEFAULTS["seed"])
+    until = forms.ChoiceField(choices=_choices(UNTIL), initial=DEFAULTS["until"])
+    rules = forms.ChoiceField(choices=_choices(RULE_SETS), initial=DEFAULTS["rules"])
     compare = forms.BooleanField(required=False, label="Add the comparisons")
+    # advanced
+    departures = forms.FloatField(
+        required=False, initial=DEFAULTS["departures"], label="Departures (probability, 0 to below 1)",
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
+    )  # fmt: skip
+    host_choice = forms.ChoiceField(
+        choices=[("", "default for the rules"), *_choices(HOST_CHOICES)], required=False, label="Host choice"
+    )
+    alignment = forms.ChoiceField(
+        choices=[("", "default for the rules"), *_choices(ALIGNMENTS)], required=False,
+        label="GPU alignment (article rules)",
+    )  # fmt: skip
+    set_choice = forms.ChoiceField(
+        choices=_choices(SET_CHOICES), required=False, initial=DEFAULTS["set_choice"], label="Multi-GPU set choice"
+    )
+    mig_slot = forms.ChoiceField(
+        choices=_choices(MIG_SLOTS), required=False, initial=DEFAULTS["mig_slot"], label="MIG slot rule"
+    )
+    topology = forms.ChoiceField(
+        choices=_choices(TOPOLOGIES),
+        required=False,
+        initial=DEFAULTS["topology"],
+        label="Topology (hypothetical hosts)",
+    )
+    require_nvlink = forms.BooleanField(required=False, label="Require NVLink for multi-GPU VMs")
+    vcpus = forms.IntegerField(required=False, initial=DEFAULTS["vcpus"], label="vCPUs per VM (0: not counted)")
+    memory_gb = forms.IntegerField(
+        required=False, initial=DEFAULTS["memory_gb"], label="Memory GB per VM (0: not counted)"
+    )
+    sequence = forms.CharField(
+        required=False, max_length=20_000, label="Arrival sequence (until=sequence)",
+        widget=forms.TextInput(attrs={"placeholder": "10C,8C,8C,20C"}),
+    )  # fmt: skip
+
+    ADVANCED = (
+        "departures", "host_choice", "alignment", "set_choice", "mig_slot", "topology", "require_nvlink", "vcpus",
+        "memory_gb", "sequence",
+    )  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        clusters = Cluster.objects.filter(stale=False).order_by("name").values_list("name", flat=True).distinct()
-        self.fields["cluster"].choices = [("", "hypothetical: hosts x GPUs below"), *((c, c) for c in clusters)]
+        self.fields["cluster"].choices = [("", "hypothetical: hosts x GPUs below"), *cluster_choices()]
         self.fields["board"].choices = [(b, b) for b in sorted(load_catalog().boards)]
+
+    @property
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.ADVANCED]
+
+    @property
+    def advanced_open(self) -> bool:
+        """Open the advanced section when one of its fields has an error or was changed from its default."""
+        if not self.is_bound:
+            return False
+        if any(self[name].errors for name in self.ADVANCED):
+            return True
+        return any(self.data.get(name) not in (None, "", str(self[name].initial), "0") for name in self.ADVANCED)
 
     def data_for_engine(self) -> dict:
         d = dict(self.cleaned_data)
@@ -49,11 +121,57 @@ class WhatIfForm(forms.Form):
             d["weights"] = [float(w) for w in weights.split(",") if w.strip()] or None
         except ValueError:
             raise SimulationError("weights", "weights must be numbers separated by commas") from None
+        for name in ("host_choice", "alignment", "set_choice", "mig_slot", "topology"):
+            d[name] = d[name] or None  # not sent (or "default"): normalize fills in the default
+        if d["sequence"] and d["until"] == DEFAULTS["until"]:
+            del d["until"]  # the form always sends until; its default lets a sequence imply until=sequence
         return d
 
 
+def cluster_choices() -> list[tuple[str, str]]:
+    """Live clusters keyed by primary key, labelled "name (vCenter)" (plus the id when one vCenter has two
+    clusters of that name, in different datacenters)."""
+    live = Cluster.objects.filter(stale=False).select_related("vcenter")
+    clusters = list(live.order_by("name", "vcenter__name", "pk"))
+    seen = Counter((c.name, c.vcenter_id) for c in clusters)
+    out = []
+    for c in clusters:
+        where = c.vcenter.name if seen[c.name, c.vcenter_id] == 1 else f"{c.vcenter.name}, id {c.pk}"
+        out.append((str(c.pk), f"{c.name} ({where})"))
+    return out
+
+
+def where_of(run: WhatIfRun, labels: dict[str, str] | None = None) -> str:
+    """What a run simulated, for its heading: "cluster name (vCenter)" or "N x M GPUs"."""
+    scenario = (run.result or {}).get("scenario") or {}
+    if scenario.get("cluster"):
+        vcenter = scenario.get("vcenter")
+        return f"cluster {scenario['cluster']}" + (f" ({vcenter})" if vcenter else "")
+    value = str(run.params.get("cluster") or "")
+    if not value:
+        return f"{run.params.get('hosts')} x {run.params.get('gpus_per_host')} GPUs"
+    if labels is None:
+        labels = cluster_labels([run])
+    return f"cluster {labels.get(value, value)}"
+
+
+def cluster_labels(runs: list[WhatIfRun]) -> dict[str, str]:
+    """The clusters that runs name by id, as "name (vCenter)" (one query)."""
+    ids = {int(v) for r in runs if str(v := r.params.get("cluster") or "").isdigit()}
+    clusters = Cluster.objects.filter(pk__in=ids).select_related("vcenter")
+    return {str(c.pk): f"{c.name} ({c.vcenter.name})" for c in clusters}
+
+
+def _recent() -> list[WhatIfRun]:
+    runs = list(WhatIfRun.objects.select_related("created_by")[:RECENT])
+    labels = cluster_labels(runs)
+    for r in runs:
+        r.where = where_of(r, labels)
+    return runs
+
+
 def _context(run: WhatIfRun) -> dict:
-    ctx: dict = {"run": run, "finished": run.finished}
+    ctx: dict = {"run": run, "finished": run.finished, "where": where_of(run)}
     r = run.result
     if run.status == WhatIfRun.Status.SUCCESS and r:
         dist = r.get("distribution", {})
@@ -112,7 +230,7 @@ def whatif(request: HttpRequest) -> HttpResponse:
                     return response
                 return render(request, "placement/whatif_detail.html", _context(run))
         return _form_response(request, form, status=400)
-    recent = WhatIfRun.objects.select_related("created_by")[:RECENT]
+    recent = _recent()
     return render(request, "placement/whatif.html", {"form": WhatIfForm(), "recent": recent})
 
 
@@ -122,7 +240,7 @@ def _form_response(request: HttpRequest, form: WhatIfForm, *, status: int) -> Ht
         response["HX-Retarget"] = "#whatif-form"
         response["HX-Reswap"] = "outerHTML"
         return response
-    recent = WhatIfRun.objects.select_related("created_by")[:RECENT]
+    recent = _recent()
     return render(request, "placement/whatif.html", {"form": form, "recent": recent}, status=status)
 
 
