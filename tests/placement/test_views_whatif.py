@@ -1,0 +1,119 @@
+"""The what-if page's form (``placement.views_whatif.WhatIfForm``): its advanced fields reach the engine, and
+every bad value is marked on the field it concerns (by the form, or by the engine's ``SimulationError``)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.test import Client
+
+from placement.models import WhatIfRun
+from placement.views_whatif import WhatIfForm
+from placement.whatif import DEFAULTS
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+BASE = {
+    "board": "A100-80GB", "hosts": "1", "gpus_per_host": "1", "mode": "mixed", "policy": "performance",
+    "catalog": "8C,10C,20C", "weights": "", "runs": "30", "seed": "1", "until": "budget", "rules": "vsphere",
+}  # fmt: skip
+MIG = {**BASE, "mode": "mig", "catalog": "3g.40gb,4g.40gb", "sequence": "3g.40gb,4g.40gb", "runs": "1"}
+
+
+@pytest.fixture
+def planner() -> Client:
+    client = Client()
+    client.force_login(UserFactory(role="planner"))
+    return client
+
+
+def field_error(page: str, field: str) -> str:
+    m = re.search(rf'<span id="error-{field}" class="field-error">(.*?)</span>', page, re.S)
+    assert m, f"no error span for {field}"
+    return html.unescape(m.group(1))
+
+
+def test_unbound_form_shows_the_engine_defaults_and_a_closed_advanced_section(planner):
+    form = WhatIfForm()
+    for name in ("departures", "set_choice", "mig_slot", "topology", "vcpus", "memory_gb"):
+        assert form[name].initial == DEFAULTS[name]
+    assert not form.advanced_open
+    page = planner.get("/whatif/").content.decode()
+    assert '<details class="advanced" id="whatif-advanced">' in page
+    for name in WhatIfForm.ADVANCED:
+        assert f'id="id_{name}"' in page
+
+
+def test_mig_slot_rule_from_the_page_changes_the_outcome(planner):
+    """vSphere puts a 3g at slot 4 first, so a 4g still fits at slot 0; first-fit takes slot 0 and blocks it."""
+    for mig_slot, placed, rejected in (("vsphere", 2, 0), ("first-fit", 1, 1)):
+        r = planner.post("/whatif/", {**MIG, "mig_slot": mig_slot}, **HX)
+        assert r.status_code == 200, r.content.decode()[:2000]
+        run = WhatIfRun.objects.latest("pk")
+        assert run.params["mig_slot"] == mig_slot and run.params["until"] == "sequence"
+        assert run.result["placed"]["max"] == placed and run.result["rejected"]["max"] == rejected
+    assert "MIG geometry: free slices, but no free start slot" in r.content.decode()
+
+
+def test_every_advanced_field_reaches_the_engine(planner):
+    data = {
+        **BASE, "hosts": "2", "gpus_per_host": "2", "mode": "passthrough", "catalog": "1,2", "departures": "0.3",
+        "host_choice": "round-robin", "set_choice": "first-fit", "topology": "pairs", "require_nvlink": "on",
+        "vcpus": "8", "memory_gb": "64",
+    }  # fmt: skip
+    r = planner.post("/whatif/", data, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    params = WhatIfRun.objects.get().params
+    got = {k: params[k] for k in ("departures", "host_choice", "set_choice", "topology", "require_nvlink")}
+    assert got == {
+        "departures": 0.3, "host_choice": "round-robin", "set_choice": "first-fit", "topology": "pairs",
+        "require_nvlink": True,
+    }  # fmt: skip
+    assert (params["vcpus"], params["memory_gb"], params["mig_slot"]) == (8, 64, DEFAULTS["mig_slot"])
+    scenario = WhatIfRun.objects.get().result["scenario"]
+    assert scenario["require_nvlink"] is True and scenario["departures"] == 0.3
+
+
+def test_empty_advanced_fields_take_the_rule_sets_defaults(planner):
+    r = planner.post("/whatif/", {**BASE, "rules": "article", "until": "first-rejection", "host_choice": ""}, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    params = WhatIfRun.objects.get().params  # article rules on one GPU: the part 6 tool's choices
+    assert (params["host_choice"], params["alignment"], params["set_choice"]) == ("round-robin", "natural", "topology")
+
+
+@pytest.mark.reliability("api input", "bad what-if form fields")
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"departures": "1.5"}, "departures", "must be at least 0 and below 1"),
+        ({"departures": "often"}, "departures", "Enter a number."),
+        ({"host_choice": "teleport"}, "host_choice", "Select a valid choice"),
+        ({"host_choice": "gpu-round-robin"}, "host_choice", "gpu-round-robin is the article's rule"),
+        ({"alignment": "diagonal"}, "alignment", "Select a valid choice"),
+        ({"set_choice": "random"}, "set_choice", "Select a valid choice"),
+        ({"mig_slot": "last"}, "mig_slot", "Select a valid choice"),
+        ({"topology": "torus"}, "topology", "Select a valid choice"),
+        (
+            {"mode": "passthrough", "catalog": "1", "topology": "hgx", "gpus_per_host": "8"},
+            "topology",
+            "no passthrough on NVSwitch",
+        ),
+        ({"vcpus": "-1"}, "vcpus", "must not be negative"),
+        ({"vcpus": "eight"}, "vcpus", "Enter a whole number."),
+        ({"memory_gb": "-64"}, "memory_gb", "must not be negative"),
+        ({"sequence": "8C,99C"}, "sequence", "'99C' is not in the catalog"),
+        ({"until": "sequence"}, "sequence", "until=sequence needs the arrival sequence"),
+        ({"sequence": "8C,10C", "until": "first-rejection"}, "sequence", "only used with until=sequence"),
+    ],
+)
+def test_a_bad_advanced_field_is_marked_and_opens_the_section(planner, changes, field, text):
+    r = planner.post("/whatif/", {**BASE, **changes}, **HX)
+    assert r.status_code == 400 and r["HX-Retarget"] == "#whatif-form"
+    page = r.content.decode()
+    assert text in field_error(page, field)
+    assert '<details class="advanced" id="whatif-advanced" open>' in page
+    assert not WhatIfRun.objects.exists()
