@@ -155,6 +155,22 @@ def where_of(run: WhatIfRun, labels: dict[str, str] | None = None) -> str:
     return f"cluster {labels.get(value, value)}"
 
 
+def advanced_of(run: WhatIfRun) -> list[str]:
+    """The advanced parameters a run changed from their defaults, as "name value", for its heading."""
+    out = []
+    for name in WhatIfForm.ADVANCED:
+        value = run.params.get(name)
+        default = DEFAULTS[name]
+        if name == "host_choice":
+            default = "drs"  # normalize fills it in per rule set; vSphere's is DRS
+        elif name == "alignment" and run.params.get("rules") != "article":
+            continue  # only the article rules align
+        if value not in (None, default, [], ""):
+            shown = ",".join(value) if isinstance(value, list) else value
+            out.append(f"{name.replace('_', ' ')} {shown}")
+    return out
+
+
 def cluster_labels(runs: list[WhatIfRun]) -> dict[str, str]:
     """The clusters that runs name by id, as "name (vCenter)" (one query)."""
     ids = {int(v) for r in runs if str(v := r.params.get("cluster") or "").isdigit()}
@@ -171,7 +187,7 @@ def _recent() -> list[WhatIfRun]:
 
 
 def _context(run: WhatIfRun) -> dict:
-    ctx: dict = {"run": run, "finished": run.finished, "where": where_of(run)}
+    ctx: dict = {"run": run, "finished": run.finished, "where": where_of(run), "advanced": advanced_of(run)}
     r = run.result
     if run.status == WhatIfRun.Status.SUCCESS and r:
         dist = r.get("distribution", {})

@@ -56,7 +56,9 @@ def test_mig_slot_rule_from_the_page_changes_the_outcome(planner):
         run = WhatIfRun.objects.latest("pk")
         assert run.params["mig_slot"] == mig_slot and run.params["until"] == "sequence"
         assert run.result["placed"]["max"] == placed and run.result["rejected"]["max"] == rejected
-    assert "MIG geometry: free slices, but no free start slot" in r.content.decode()
+    page = r.content.decode()
+    assert "MIG geometry: free slices, but no free start slot" in page
+    assert "· mig slot first-fit · sequence 3g.40gb,4g.40gb</span>" in page  # the run's heading
 
 
 def test_every_advanced_field_reaches_the_engine(planner):
