@@ -27,7 +27,7 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     page.evaluate("window.__samePage = true")
 
     # a bad catalog is marked on its field, in place
-    page.select_option("#id_cluster", "pcie-cluster")
+    page.select_option("#id_cluster", label="pcie-cluster (demo-lab)")  # keyed by id, shown with its vCenter
     page.select_option("#id_mode", "same")
     page.fill("#id_catalog", "8C,9C")
     page.click("#whatif-run")
@@ -53,4 +53,37 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     assert "chat-a" in maps.inner_html() and "chat-b" in maps.inner_html()
     assert page.locator("#worst-seed").inner_text().isdigit()
     text = page.locator("#whatif-results").inner_text()
-    assert "200 runs from seed 1" in text and "cluster pcie-cluster" in text
+    assert "200 runs from seed 1" in text and "cluster pcie-cluster (demo-lab)" in text
+
+
+def test_whatif_advanced_mig_slot_rule_and_departures(admin_page, live_server, demo_lab_loaded):
+    """A hypothetical MIG host from the Advanced section: vSphere's slot rule against naive first-fit."""
+    page = admin_page
+    page.goto(f"{live_server.url}/whatif/")
+    advanced = page.locator("#whatif-advanced")
+    assert advanced.get_attribute("open") is None and not page.locator("#id_mig_slot").is_visible()
+    page.select_option("#id_mode", "mig")
+    page.fill("#id_catalog", "3g.40gb,4g.40gb")
+    page.fill("#id_runs", "100")
+    page.click("#whatif-advanced summary")
+    page.locator("#id_mig_slot").wait_for(state="visible")
+
+    seen = {}
+    previous = "none"
+    for rule in ("first-fit", "vsphere"):
+        page.select_option("#id_mig_slot", rule)
+        page.fill("#id_departures", "0.25")
+        page.click("#whatif-run")
+        run = page.locator(f"#whatif-results .whatif-run:not(#{previous})")  # this click's run, not the last one
+        run.locator("#chart-maps svg").wait_for()
+        previous = run.get_attribute("id")
+        assert "departures 0.25" in run.locator(".pagehead").inner_text()
+        for chart in ("siloed", "rejected", "placeable", "maps"):
+            assert run.locator(f"#chart-{chart} svg").is_visible()
+        assert run.locator("#chart-placeable svg rect.placeable").count() == 2  # one bar per MIG profile
+        heading = run.locator(".pagehead").inner_text()
+        assert "mig" in heading and "1 x 1 GPUs" in heading
+        assert ("mig slot first-fit" in heading) == (rule == "first-fit")
+        seen[rule] = run.inner_text()
+        assert page.locator("#whatif-advanced").get_attribute("open") is not None  # still open after the swap
+    assert "MIG geometry" in seen["first-fit"]  # first-fit strands slots that vSphere's rule keeps usable
