@@ -69,7 +69,10 @@ class WhatIfRequestSerializer(serializers.Serializer):
     vcpus = serializers.IntegerField(min_value=0, max_value=4096, default=0)
     memory_gb = serializers.IntegerField(min_value=0, max_value=65536, default=0)
     cluster = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="A stored cluster (name or id) instead"
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text='A stored cluster instead: its id, name or "name (vCenter)" (a name several vCenters share: the id)',
     )
     compare = serializers.BooleanField(default=False, help_text="Add the side-by-side comparisons")
     set_choice = serializers.ChoiceField(choices=SET_CHOICES, default=DEFAULTS["set_choice"])

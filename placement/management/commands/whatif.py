@@ -70,7 +70,7 @@ class Command(BaseCommand):
         parser.add_argument("--departures", type=float, default=0.0, help="chance a VM leaves after each arrival")
         parser.add_argument("--vcpus", type=int, default=0, help="vCPUs per VM (host admission)")
         parser.add_argument("--memory-gb", type=int, default=0, help="memory reservation per VM, GB")
-        parser.add_argument("--cluster", help="a stored cluster (name or id) instead of the hypothetical one")
+        parser.add_argument("--cluster", help='a stored cluster (id, name or "name (vCenter)") instead of hosts x GPUs')
         parser.add_argument("--set-choice", default="topology", help=f"passthrough: {', '.join(SET_CHOICES)}")
         parser.add_argument("--mig-slot", default="vsphere", help=f"MIG: {', '.join(MIG_SLOTS)}")
         parser.add_argument("--topology", default="pcie", help=f"hypothetical hosts: {', '.join(TOPOLOGIES)}")
