@@ -257,6 +257,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": max(REDIS_TIMEOUT, 5.0),
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+# A worker that cannot reach the broker gives up after this many attempts (2 s, 4 s, ... apart: 5 is about 30 s),
+# at start or after losing it, and exits non-zero with the broker's error, for its supervisor (compose, systemd)
+# to restart it; meanwhile /healthz reports no worker. Celery's default (100) retried silently for an hour.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = env.int("BROKER_CONNECTION_MAX_RETRIES", default=5)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Per-vCenter syncs are PeriodicTask rows (created with each vCenter); these are the housekeeping ones.

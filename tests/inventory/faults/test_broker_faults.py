@@ -82,6 +82,26 @@ def test_with_the_broker_dead_health_answers_503_naming_it_without_its_address(d
     assert dead_broker.split("//")[1].split("/")[0] not in response.content.decode()  # no address, no secret
 
 
+@pytest.mark.celery_worker
+@pytest.mark.reliability("broker", "worker started with the broker dead")
+def test_a_worker_started_with_the_broker_dead_exits_non_zero_naming_the_error_not_the_password(
+    transactional_db, tmp_path
+):
+    secret = "broker-pass-s3cret"
+    url = f"redis://:{secret}@127.0.0.1:{free_port()}/0"
+    pool = Workers(url, tmp_path, {"BROKER_CONNECTION_MAX_RETRIES": "2"})
+    try:
+        worker = pool.start(ready=False)
+        returncode = worker.proc.wait(timeout=60)  # 2 s + 4 s of retries; Celery's default retried for an hour
+        log = worker.log.read_text(errors="replace")
+    finally:
+        pool.close()
+    assert returncode != 0, log
+    assert "Cannot connect to redis://" in log and "Connection refused" in log
+    assert "Unrecoverable error" in log
+    assert secret not in log
+
+
 @pytest.mark.reliability("broker", "dead broker during planning")
 def test_with_the_broker_dead_planning_and_reserving_still_work(dead_broker):
     demo_inventory()
