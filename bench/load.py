@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from sync_scale import generate_lab, setup_django  # noqa: E402 - same lab cache and database setup
 from web import load_lab  # noqa: E402 - same import and reservations as the page benchmark
 
-from tests.load.server import Client, collectstatic, production_env, start_gunicorn  # noqa: E402
+from tests.load.server import PORTS, Client, collectstatic, port_range, production_env, start_gunicorn  # noqa: E402
 
 TARGETS_S = {"page": 1.0, "api read": 1.0, "plan": 2.0}
 USER, PASSWORD = "load-bench", "Load-Bench-Passw0rd-9"
@@ -255,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-name", default="gpu_advisor_load_bench")
     parser.add_argument("--fresh", action="store_true", help="re-import the lab even if the database holds it")
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
+    parser.add_argument(
+        "--ports", type=port_range, default=PORTS, help="gunicorn ports FIRST-LAST (default: LOAD_PORTS, 8800-8899)"
+    )
     args = parser.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -272,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     env = production_env(os.environ["DATABASE_URL"])
     log("collectstatic (production serves static files through whitenoise)")
     collectstatic(env)
-    server = start_gunicorn(env, workers=args.workers, timeout=30, name="bench")
+    server = start_gunicorn(env, workers=args.workers, timeout=30, name="bench", ports=args.ports)
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     try:
         log(f"gunicorn on {server.url}; {args.clients} clients for {args.seconds:.0f} s")
