@@ -4,10 +4,17 @@ secrets. 200 when every check passes or only warns (stale inventory), 503 when o
 Checks: the database; with a broker (REDIS_URL) the broker (a ping with a short timeout), the workers (a
 Celery ping) and beat (the last tick the sync watchdog noted); and the oldest stale vCenter. In the embedded
 mode (no broker, tasks in-process) broker, worker and beat say so and pass.
+
+``/healthz`` pings the workers on every call. The overview's health panel takes a worker answer up to
+``HEALTH_PANEL_MAX_AGE`` seconds old, shared by every web process through Redis: a ping waits up to
+``HEALTH_WORKER_TIMEOUT`` for an answer that never comes when the workers are down, and a sync gunicorn worker
+rendering the overview would otherwise be held that long on every view of it.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime
 
 from django.conf import settings
@@ -54,6 +61,34 @@ def _workers() -> dict:
     return {"status": OK, "detail": "a Celery worker answers"}
 
 
+WORKER_CHECK_KEY = "gpu-advisor:health:worker"
+
+
+def _workers_recent(max_age: float) -> dict:
+    """The last worker check of any web process when it is at most ``max_age`` seconds old, else a fresh one
+    (which is kept for the others)."""
+    from inventory.locks import redis_client
+
+    client = redis_client()
+    if max_age > 0:
+        try:
+            raw = client.get(WORKER_CHECK_KEY)
+            cached = json.loads(raw) if raw else None
+            if cached and 0 <= time.time() - cached["at"] <= max_age:
+                return cached["check"]
+        except (ValueError, KeyError, TypeError):
+            pass  # an unreadable entry is replaced below
+        except Exception as exc:
+            return {"status": FAIL, "detail": f"workers not reachable ({type(exc).__name__})"}
+    check = _workers()
+    keep = max(max_age, settings.HEALTH_PANEL_MAX_AGE)
+    try:
+        client.set(WORKER_CHECK_KEY, json.dumps({"at": time.time(), "check": check}), ex=max(int(keep) + 1, 1))
+    except Exception:
+        pass  # the broker check reports Redis trouble
+    return check
+
+
 def _beat() -> dict:
     from inventory.locks import redis_client
     from inventory.tasks import BEAT_TICK_KEY
@@ -91,12 +126,13 @@ def _inventory() -> dict:
     }
 
 
-def health_report() -> dict:
+def health_report(*, worker_max_age: float = 0.0) -> dict:
+    """Every check now; the worker check may be up to ``worker_max_age`` seconds old (0: ping now)."""
     checks = {"database": _database()}
     if settings.REDIS_URL:
         checks["broker"] = _broker()
         if checks["broker"]["status"] == OK:
-            checks["worker"] = _workers()
+            checks["worker"] = _workers_recent(worker_max_age)
         else:
             checks["worker"] = {"status": FAIL, "detail": "unknown: the broker is unreachable"}
         checks["beat"] = _beat()
