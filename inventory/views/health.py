@@ -13,6 +13,7 @@ rendering the overview would otherwise be held that long on every view of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import datetime
@@ -82,10 +83,8 @@ def _workers_recent(max_age: float) -> dict:
             return {"status": FAIL, "detail": f"workers not reachable ({type(exc).__name__})"}
     check = _workers()
     keep = max(max_age, settings.HEALTH_PANEL_MAX_AGE)
-    try:
+    with contextlib.suppress(Exception):  # the broker check reports Redis trouble
         client.set(WORKER_CHECK_KEY, json.dumps({"at": time.time(), "check": check}), ex=max(int(keep) + 1, 1))
-    except Exception:
-        pass  # the broker check reports Redis trouble
     return check
 
 
