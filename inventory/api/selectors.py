@@ -39,6 +39,25 @@ def host_queryset(*, annotate: bool = True) -> QuerySet[Host]:
     return annotate_gpu_counts(qs) if annotate else qs
 
 
+GPU_COUNT_FIELDS = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
+
+
+def attach_gpu_counts(hosts: list[Host]) -> None:
+    """Set the ``annotate_gpu_counts`` fields on these hosts (one query). For a page of a list that neither
+    orders nor filters by them: counting only the page's hosts, not every host before the offset."""
+    if not hosts:
+        return
+    counts = {
+        pk: rest
+        for pk, *rest in annotate_gpu_counts(Host.objects.filter(pk__in=[h.pk for h in hosts])).values_list(
+            "pk", *GPU_COUNT_FIELDS
+        )
+    }
+    for host in hosts:
+        for name, value in zip(GPU_COUNT_FIELDS, counts.get(host.pk, (0, 0, 0, 0)), strict=True):
+            setattr(host, name, value)
+
+
 def cluster_queryset() -> QuerySet[Cluster]:
     """Clusters with ``host_count`` and GPU counts (total, used, reserved, free) over live hosts and GPUs."""
     live = Gpu.objects.filter(host__cluster=OuterRef("pk"), host__stale=False, stale=False)

@@ -44,6 +44,29 @@ def test_hosts_show_vcenter_cluster_and_gpu_counts_with_reservations(api, demo):
     assert (after["gpus_total"], after["gpus_used"], after["gpus_reserved"], after["gpus_free"]) == (4, 2, 1, 1)
 
 
+def test_host_list_pages_count_gpus_like_the_detail_whatever_the_ordering(api, demo):
+    """A list page ordered by name counts only its own hosts (after the offset); by a count, the database orders
+    on the counts. Both must say what each host's detail says, reservations included."""
+    host = Host.objects.get(name=NVL)
+    free_gpu = Gpu.objects.filter(host=host).exclude(consumers__isnull=False).first()
+    factories.ReservationItemFactory(reservation=factories.ReservationFactory(host=host), gpu=free_gpu)
+    counts = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
+    detail = {
+        pk: tuple(api.get(f"/api/hosts/{pk}/").json()[c] for c in counts)
+        for pk in Host.objects.values_list("pk", flat=True)
+    }
+    assert detail[host.pk] == (4, 2, 1, 1)
+    for params in (
+        {"limit": 2, "offset": 1},
+        {"limit": 2, "offset": 2, "ordering": "-gpus_free"},
+        {"min_free_gpus": 1},
+    ):
+        rows = _results(api.get("/api/hosts/", params))
+        assert rows and all(tuple(r[c] for c in counts) == detail[r["id"]] for r in rows), params
+    by_free = _results(api.get("/api/hosts/", {"ordering": "gpus_free,id", "limit": 500}))
+    assert [r["gpus_free"] for r in by_free] == sorted(r["gpus_free"] for r in by_free)
+
+
 def test_same_host_name_in_two_vcenters_is_told_apart(api, demo):
     from tests.api.support import load_demo
 
