@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from sync_scale import setup_django
 
     database = setup_django(args.db_name)
+    import config.wsgi  # noqa: F401 - what a gunicorn worker runs at start (garbage collector settings)
     from django.conf import settings
     from django.db import connection, reset_queries
     from django.test import Client

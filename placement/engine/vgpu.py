@@ -25,6 +25,7 @@ from functools import cache, lru_cache
 
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_device_group_name, parse_profile_name
+from placement.engine.lru import Lru
 from placement.engine.model import Consumer, GpuState
 
 TIMESLICED_KINDS = frozenset({"vgpu", "device-group"})
@@ -148,6 +149,17 @@ def consumer_size_gb(c: Consumer, board: Board | None, capacity: int) -> int:
 
 def consumer_problem(gpu: GpuState) -> str | None:
     """Why this GPU's running time-sliced consumers cannot be interpreted, or None."""
+    known = _PROBLEMS.get(gpu)  # the same GPU state is asked once per host filter pass, on every plan
+    if known is None:
+        known = _consumer_problem(gpu) or ""
+        _PROBLEMS.put(gpu, known)
+    return known or None
+
+
+_PROBLEMS: Lru[str] = Lru(50_000)
+
+
+def _consumer_problem(gpu: GpuState) -> str | None:
     board = board_of(gpu)
     cap = capacity_gb(gpu, board)
     for c in gpu.active_consumers:
