@@ -16,14 +16,16 @@ os.environ.setdefault("DJANGO_ENV", "production")
 try:
     from django.core.wsgi import get_wsgi_application
 
-    from config.startup import check_static_manifest
+    from config.startup import check_static_manifest, warm_caches
 
     application = get_wsgi_application()
     check_static_manifest()
+    warm_caches()
     # A worker keeps large, long-lived caches (the placement snapshot of every host) and a plan or page allocates
     # tens of thousands of small objects: at CPython's default threshold (700) the collector ran that often and
     # each full pass walked the caches, a fifth of a worker's CPU under load (bench/load_cpu.py). Start-up
-    # objects are frozen out of the collector's way, and it runs after 50,000 allocations.
+    # objects (and the warmed caches) are frozen out of the collector's way, and it runs after 50,000 allocations;
+    # under --preload the frozen objects also stay shared with the master instead of being copied on write.
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)

@@ -6,15 +6,16 @@ Celery ping) and beat (the last tick the sync watchdog noted); and the oldest st
 mode (no broker, tasks in-process) broker, worker and beat say so and pass.
 
 ``/healthz`` pings the workers on every call. The overview's health panel takes a worker answer up to
-``HEALTH_PANEL_MAX_AGE`` seconds old, shared by every web process through Redis: a ping waits up to
-``HEALTH_WORKER_TIMEOUT`` for an answer that never comes when the workers are down, and a sync gunicorn worker
-rendering the overview would otherwise be held that long on every view of it.
+``HEALTH_PANEL_MAX_AGE`` seconds old, shared by every web process through Redis, and refreshes an older one in
+the background: a ping waits up to ``HEALTH_WORKER_TIMEOUT`` for an answer that never comes when the workers are
+down, and a sync gunicorn worker rendering the overview would otherwise be held that long on every view of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from datetime import datetime
 
@@ -63,11 +64,16 @@ def _workers() -> dict:
 
 
 WORKER_CHECK_KEY = "gpu-advisor:health:worker"
+WORKER_REFRESH_KEY = "gpu-advisor:health:worker-refresh"
+STALE_FACTOR = 4  # a panel check older than max_age is shown while a fresh one is made, up to this many max_ages
 
 
 def _workers_recent(max_age: float) -> dict:
-    """The last worker check of any web process when it is at most ``max_age`` seconds old, else a fresh one
-    (which is kept for the others)."""
+    """The worker check for the overview's panel, shared by every web process through Redis.
+
+    At most ``max_age`` seconds old: as stored. Older, up to ``STALE_FACTOR`` times that: as stored, while one
+    process pings again in a background thread (the page never waits for a ping that may time out). Older still,
+    or ``max_age`` 0 (``/healthz``): a ping now, stored for the others."""
     from inventory.locks import redis_client
 
     client = redis_client()
@@ -75,16 +81,27 @@ def _workers_recent(max_age: float) -> dict:
         try:
             raw = client.get(WORKER_CHECK_KEY)
             cached = json.loads(raw) if raw else None
-            if cached and 0 <= time.time() - cached["at"] <= max_age:
+            age = time.time() - cached["at"] if cached else None
+            if age is not None and 0 <= age <= max_age:
+                return cached["check"]
+            if age is not None and 0 <= age <= STALE_FACTOR * max_age:
+                ttl = int(settings.HEALTH_WORKER_TIMEOUT) + 5
+                if client.set(WORKER_REFRESH_KEY, "1", nx=True, ex=ttl):  # one refresh at a time, estate-wide
+                    threading.Thread(target=_store_worker_check, args=(client,), daemon=True).start()
                 return cached["check"]
         except (ValueError, KeyError, TypeError):
             pass  # an unreadable entry is replaced below
         except Exception as exc:
             return {"status": FAIL, "detail": f"workers not reachable ({type(exc).__name__})"}
+    return _store_worker_check(client)
+
+
+def _store_worker_check(client) -> dict:
     check = _workers()
-    keep = max(max_age, settings.HEALTH_PANEL_MAX_AGE)
+    keep = STALE_FACTOR * settings.HEALTH_PANEL_MAX_AGE
     with contextlib.suppress(Exception):  # the broker check reports Redis trouble
         client.set(WORKER_CHECK_KEY, json.dumps({"at": time.time(), "check": check}), ex=max(int(keep) + 1, 1))
+        client.delete(WORKER_REFRESH_KEY)
     return check
 
 

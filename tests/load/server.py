@@ -105,7 +105,8 @@ class Gunicorn:
 def start_gunicorn(
     env: dict[str, str], *, workers: int = 3, timeout: int = 30, name: str = "gunicorn", ports: range = PORTS
 ) -> Gunicorn:
-    """``gunicorn config.wsgi`` with ``workers`` sync workers on a free port of ``ports``; returns once it answers."""
+    """``gunicorn config.wsgi --preload`` with ``workers`` sync workers on a free port of ``ports`` (as the README
+    runs it); returns once it answers."""
     port = free_port(ports)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{name}-{port}.log"
@@ -115,6 +116,7 @@ def start_gunicorn(
                 sys.executable, "-m", "gunicorn", "config.wsgi",
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers),
+                "--preload",
                 "--timeout", str(timeout),
                 "--graceful-timeout", "10",
                 "--error-logfile", "-",
