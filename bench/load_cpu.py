@@ -61,13 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     from sync_scale import setup_django
 
     database = setup_django(args.db_name)
-    import config.wsgi  # noqa: F401 - what a gunicorn worker runs at start (garbage collector settings)
     from django.conf import settings
     from django.db import connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from knox.models import AuthToken
     from load import USER, bench_user, request_mix
+
+    import config.wsgi  # noqa: F401 - what a gunicorn worker runs at start (garbage collector settings)
 
     settings.ALLOWED_HOSTS = ["127.0.0.1", "testserver"]
     bench_user()
