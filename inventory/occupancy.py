@@ -26,7 +26,6 @@ from django.db.models import (
     Count,
     Exists,
     ExpressionWrapper,
-    F,
     IntegerField,
     OuterRef,
     Q,
@@ -34,7 +33,6 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -85,15 +83,14 @@ def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
         n = qs.order_by().values("host").annotate(n=Count("pk")).values("n")[:1]
         return Coalesce(Subquery(n, output_field=IntegerField()), Value(0))
 
+    # gpus_free is counted on its own (total - used - reserved = neither held nor reserved): as F() arithmetic
+    # over the other three, Django would inline their subqueries a second time.
     return hosts.annotate(
         gpus_total=count(live),
         gpus_used=count(live.filter(held)),
         gpus_reserved=count(live.filter(reserved).exclude(held)),
-    ).annotate(gpus_free=_free_expr())
-
-
-def _free_expr() -> CombinedExpression:
-    return F("gpus_total") - F("gpus_used") - F("gpus_reserved")
+        gpus_free=count(live.exclude(held).exclude(reserved)),
+    )
 
 
 @dataclass
@@ -169,19 +166,25 @@ def gpu_occupancy(*, gpus: QuerySet[Gpu]) -> list[GpuOccupancy]:
     return [_occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows]
 
 
-def _load(gpus: QuerySet[Gpu], *, vm_names: bool = True) -> tuple[list, dict, dict, dict]:
+def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, dict, dict]:
     """The rows behind ``gpu_occupancy``: live GPUs, their consumers and active reservations, the profiles.
 
     Reservations are read from the (small) reservation item table, not by joining every GPU to it.
-    Without ``vm_names`` the consumers are read without joining their VMs' names (counting only).
+    ``counting`` (summaries over many GPUs) leaves out what only a listing shows: the VMs' names, the GPUs' PCI
+    addresses (a join) and the order (a sort of every GPU of the estate).
     """
-    rows = list(gpus.filter(stale=False).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
-    ids = gpus.filter(stale=False).values("pk")
+    live = gpus.filter(stale=False)
+    if counting:
+        fields = [Value("") if f == "pci_device__pci_id" else f for f in _GPU_FIELDS]
+        rows = list(live.order_by().values_list(*fields))
+    else:
+        rows = list(live.order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
+    ids = live.values("pk")
     consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
     consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
         holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField())
     )
-    if vm_names:
+    if not counting:
         consumer_qs = consumer_qs.order_by("vm__name").values_list("gpu_id", "vm__name", "kind", "profile", "holds")
     else:
         consumer_qs = consumer_qs.order_by().values_list("gpu_id", Value(""), "kind", "profile", "holds")
@@ -300,7 +303,7 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         summary.hosts_with_warnings += bool(warnings or findings)
         host_cluster[pk] = key
     rows: dict[tuple, ModeSummary] = {}
-    gpu_rows, consumers, reservations, profiles = _load(Gpu.objects.filter(host__in=hosts.values("pk")), vm_names=False)
+    gpu_rows, consumers, reservations, profiles = _load(Gpu.objects.filter(host__in=hosts.values("pk")), counting=True)
     for gpu in gpu_rows:
         pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
         key = host_cluster.get(host_id)

@@ -119,6 +119,26 @@ def test_clusters_count_hosts_and_gpus(api, demo):
         assert row["vcenter_name"] == "demo-lab"
 
 
+def test_cluster_list_counts_alike_whether_ordered_by_a_count_or_not(api, demo):
+    """The plain list counts its page's clusters in one grouped query; ordered by a count, the database annotates
+    every cluster. Both must agree, with a reservation, an expired one and powered-off VMs in the lab."""
+    host = Host.objects.get(name=NVL)
+    free_gpus = list(Gpu.objects.filter(host=host).exclude(consumers__isnull=False)[:2])
+    factories.ReservationItemFactory(reservation=factories.ReservationFactory(host=host), gpu=free_gpus[0])
+    expired = factories.ReservationFactory(host=host, expires_at=timezone.now() - timezone.timedelta(minutes=1))
+    factories.ReservationItemFactory(reservation=expired, gpu=free_gpus[1])
+    counts = ("host_count", "gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
+    plain = {r["id"]: tuple(r[c] for c in counts) for r in _results(api.get("/api/clusters/"))}
+    ordered = {
+        r["id"]: tuple(r[c] for c in counts) for r in _results(api.get("/api/clusters/", {"ordering": "-gpus_free"}))
+    }
+    single = {pk: tuple(api.get(f"/api/clusters/{pk}/").json()[c] for c in counts) for pk in plain}
+    assert plain == ordered == single
+    assert plain[host.cluster_id][3] >= 1  # the active reservation counts, the expired one does not
+    for total, used, reserved, free in (v[1:] for v in plain.values()):
+        assert free == total - used - reserved
+
+
 def test_vms_profiles_and_domains(api, demo):
     vm = VirtualMachine.objects.filter(gpu_consumers__isnull=False).first()
     doc = api.get(f"/api/vms/{vm.pk}/").json()
