@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from sync_scale import generate_lab, setup_django  # noqa: E402 - same lab cache and database setup
 from web import load_lab  # noqa: E402 - same import and reservations as the page benchmark
 
-from tests.load.server import Client, collectstatic, production_env, start_gunicorn  # noqa: E402
+from tests.load.server import PORTS, Client, collectstatic, port_range, production_env, start_gunicorn  # noqa: E402
 
 TARGETS_S = {"page": 1.0, "api read": 1.0, "plan": 2.0}
 USER, PASSWORD = "load-bench", "Load-Bench-Passw0rd-9"
@@ -80,6 +80,16 @@ def real_reservations(count: int) -> int:
         request = services.build_request(gpus_per_vm=1, consumption="vgpu", profile=profiles[n % len(profiles)])
         services.reserve(request=request, vm_name=f"load-bench-{n}-{time.time_ns()}", ttl_minutes=30 * 24 * 60)
     return have.count()
+
+
+def analyze() -> None:
+    """Planner statistics for the freshly loaded tables, as autovacuum keeps them on a deployed PostgreSQL (a
+    test server may run with autovacuum off, and a bulk import leaves the planner guessing row counts)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 def bench_user() -> None:
@@ -255,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-name", default="gpu_advisor_load_bench")
     parser.add_argument("--fresh", action="store_true", help="re-import the lab even if the database holds it")
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
+    parser.add_argument(
+        "--ports", type=port_range, default=PORTS, help="gunicorn ports FIRST-LAST (default: LOAD_PORTS, 8800-8899)"
+    )
     args = parser.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -264,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     load_lab(lab_path, fresh=args.fresh, reservations=0)
     log(f"{real_reservations(args.reservations)} active reservations made by the reserve service")
     bench_user()
+    analyze()
     mix = request_mix()
 
     from inventory.models import Gpu, Host, VirtualMachine
@@ -272,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     env = production_env(os.environ["DATABASE_URL"])
     log("collectstatic (production serves static files through whitenoise)")
     collectstatic(env)
-    server = start_gunicorn(env, workers=args.workers, timeout=30, name="bench")
+    server = start_gunicorn(env, workers=args.workers, timeout=30, name="bench", ports=args.ports)
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     try:
         log(f"gunicorn on {server.url}; {args.clients} clients for {args.seconds:.0f} s")

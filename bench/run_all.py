@@ -15,6 +15,7 @@ SCRIPTS = (
     "web.py",
     "plan_e2e.py",
     "load.py",
+    "load_cpu.py",  # on the database load.py filled
     "whatif_speed.py",
 )
 

@@ -290,6 +290,8 @@ STALE_WARN_AFTER = env.int("STALE_WARN_AFTER", default=15 * 60)
 STALE_EXCLUDE_AFTER = env.int("STALE_EXCLUDE_AFTER", default=24 * 3600)
 # Health (/healthz): how long to wait for a worker's ping, and how old beat's last tick may be.
 HEALTH_WORKER_TIMEOUT = env.float("HEALTH_WORKER_TIMEOUT", default=1.0)
+# The overview's health panel reuses a worker check up to this old (seconds, shared through Redis; /healthz never).
+HEALTH_PANEL_MAX_AGE = env.float("HEALTH_PANEL_MAX_AGE", default=15.0)
 HEALTH_BEAT_MAX_AGE = env.float("HEALTH_BEAT_MAX_AGE", default=3 * SYNC_WATCHDOG_SECONDS)
 
 # Inventory behaviour.

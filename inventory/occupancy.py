@@ -26,7 +26,6 @@ from django.db.models import (
     Count,
     Exists,
     ExpressionWrapper,
-    F,
     IntegerField,
     OuterRef,
     Q,
@@ -34,7 +33,6 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -55,9 +53,12 @@ def holding_consumers() -> Q:
     return Q(kind=GpuConsumer.Kind.PASSTHROUGH) | Q(vm__power_state="poweredOn")
 
 
-def _active_reservation_items() -> Q:
+def _active_reservation_items(gpu: OuterRef) -> Exists:
+    """An active, unexpired reservation item holds ``gpu``. Asked of the item table directly: going through
+    Gpu's reverse relation made PostgreSQL scan every active reservation once per host counted."""
+    items = Gpu._meta.get_field("reservation_items").related_model.objects  # placement's, without importing it
     now = timezone.now()
-    return Q(reservation_items__reservation__status="active", reservation_items__reservation__expires_at__gt=now)
+    return Exists(items.filter(gpu=gpu, reservation__status="active", reservation__expires_at__gt=now))
 
 
 def gpu_mode(gpu_graphics_type: str, vgpu_mode: str, mig_enabled: bool) -> str:
@@ -76,21 +77,20 @@ def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
     """
     live = Gpu.objects.filter(host=OuterRef("pk"), stale=False)
     held = Exists(GpuConsumer.objects.filter(holding_consumers(), gpu=OuterRef("pk")))
-    reserved = Exists(Gpu.objects.filter(_active_reservation_items(), pk=OuterRef("pk")))
+    reserved = _active_reservation_items(OuterRef("pk"))
 
     def count(qs: QuerySet[Gpu]) -> Coalesce:
         n = qs.order_by().values("host").annotate(n=Count("pk")).values("n")[:1]
         return Coalesce(Subquery(n, output_field=IntegerField()), Value(0))
 
+    # gpus_free is counted on its own (total - used - reserved = neither held nor reserved): as F() arithmetic
+    # over the other three, Django would inline their subqueries a second time.
     return hosts.annotate(
         gpus_total=count(live),
         gpus_used=count(live.filter(held)),
         gpus_reserved=count(live.filter(reserved).exclude(held)),
-    ).annotate(gpus_free=_free_expr())
-
-
-def _free_expr() -> CombinedExpression:
-    return F("gpus_total") - F("gpus_used") - F("gpus_reserved")
+        gpus_free=count(live.exclude(held).exclude(reserved)),
+    )
 
 
 @dataclass
@@ -166,19 +166,25 @@ def gpu_occupancy(*, gpus: QuerySet[Gpu]) -> list[GpuOccupancy]:
     return [_occupancy(row, consumers.get(row[0], []), reservations.get(row[0], []), profiles) for row in rows]
 
 
-def _load(gpus: QuerySet[Gpu], *, vm_names: bool = True) -> tuple[list, dict, dict, dict]:
+def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, dict, dict]:
     """The rows behind ``gpu_occupancy``: live GPUs, their consumers and active reservations, the profiles.
 
     Reservations are read from the (small) reservation item table, not by joining every GPU to it.
-    Without ``vm_names`` the consumers are read without joining their VMs' names (counting only).
+    ``counting`` (summaries over many GPUs) leaves out what only a listing shows: the VMs' names, the GPUs' PCI
+    addresses (a join) and the order (a sort of every GPU of the estate).
     """
-    rows = list(gpus.filter(stale=False).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
-    ids = gpus.filter(stale=False).values("pk")
+    live = gpus.filter(stale=False)
+    if counting:
+        fields = [Value("") if f == "pci_device__pci_id" else f for f in _GPU_FIELDS]
+        rows = list(live.order_by().values_list(*fields))
+    else:
+        rows = list(live.order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
+    ids = live.values("pk")
     consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
     consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
         holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField())
     )
-    if vm_names:
+    if not counting:
         consumer_qs = consumer_qs.order_by("vm__name").values_list("gpu_id", "vm__name", "kind", "profile", "holds")
     else:
         consumer_qs = consumer_qs.order_by().values_list("gpu_id", Value(""), "kind", "profile", "holds")
@@ -285,8 +291,10 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         hosts = hosts.filter(cluster__in=clusters)
     summaries: dict[tuple[int, int | None], ClusterSummary] = {}
     host_cluster: dict[int, tuple[int, int | None]] = {}
-    for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, warnings, findings in hosts.values_list(
-        "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", "warnings", "fabric_findings"
+    # Whether a host has warnings, asked of the database (decoding two JSON lists per host cost more).
+    warned = ExpressionWrapper(~Q(warnings=[]) | ~Q(fabric_findings=[]), output_field=BooleanField())
+    for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, has_warnings in hosts.values_list(
+        "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", warned
     ).order_by("vcenter__name", "cluster__name"):
         key = (vcenter_id, cluster_id)
         summary = summaries.get(key)
@@ -294,10 +302,13 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
             summary = summaries[key] = ClusterSummary(cluster_id, cluster_name or "(no cluster)", vcenter_name,
                                                       vcenter_id)  # fmt: skip
         summary.hosts += 1
-        summary.hosts_with_warnings += bool(warnings or findings)
+        summary.hosts_with_warnings += bool(has_warnings)
         host_cluster[pk] = key
     rows: dict[tuple, ModeSummary] = {}
-    gpu_rows, consumers, reservations, profiles = _load(Gpu.objects.filter(host__in=hosts.values("pk")), vm_names=False)
+    gpu_rows, consumers, reservations, profiles = _load(Gpu.objects.filter(host__in=hosts.values("pk")), counting=True)
+    # GPUs alike in board, mode and what holds them (kinds, profiles, power; not names) are alike in state: an
+    # estate has few such kinds, so each is worked out once.
+    states: dict[tuple, GpuOccupancy] = {}
     for gpu in gpu_rows:
         pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
         key = host_cluster.get(host_id)
@@ -312,7 +323,11 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         if pk not in consumers and pk not in reservations:
             row.free += 1  # nobody holds or reserves it: no need to work out partial use
             continue
-        occ = _occupancy(gpu, consumers.get(pk, []), reservations.get(pk, []), profiles)
+        held, reserved = consumers.get(pk, []), reservations.get(pk, [])
+        alike = (gpu[3:], tuple(held), tuple(profile for _, profile in reserved))
+        occ = states.get(alike)
+        if occ is None:
+            occ = states[alike] = _occupancy(gpu, held, reserved, profiles)
         setattr(row, occ.state, getattr(row, occ.state) + 1)
         if occ.state == PARTIAL:
             row.free_gb_on_partial += occ.free_gb

@@ -75,6 +75,20 @@ _HOST_STATES: Lru[tuple[tuple, HostTemplate, HostState]] = Lru(TEMPLATES_MAX)
 # One PairLink object per distinct (kind, GB/s, NVLink count): hosts of one type share them (few dozen in all).
 _LINKS: dict[tuple[str, float, int], PairLink] = {}
 _STATS = {"template_hits": 0, "template_misses": 0, "stored_hits": 0}
+# One object per distinct host row and consumer row: what did not change between two requests is the same object,
+# so ``assemble`` compares it with the host's cached state by identity instead of field by field.
+INTERNED_MAX = 200_000
+_ROWS: dict[tuple, HostRow] = {}
+_CONSUMERS: dict[tuple, Consumer] = {}
+
+
+def _interned(table: dict, key: tuple, make) -> object:
+    found = table.get(key)
+    if found is None:
+        if len(table) >= INTERNED_MAX:
+            table.clear()
+        found = table[key] = make(*key)
+    return found
 
 
 def snapshot_stats() -> dict[str, int]:
@@ -85,6 +99,8 @@ def reset_snapshot_cache() -> None:
     """Forget the templates kept in this process (the stored ``HostSnapshot`` rows stay)."""
     _TEMPLATES.clear()
     _HOST_STATES.clear()
+    _ROWS.clear()
+    _CONSUMERS.clear()
     for k in _STATS:
         _STATS[k] = 0
 
@@ -186,7 +202,7 @@ def outdated_vcenters() -> dict[str, Staleness]:
 def host_rows(*, scope: Scope) -> list[HostRow]:
     qs = Host.objects.filter(scope.q()).order_by("name", "vcenter__name", "pk")
     return [
-        HostRow(*values)
+        _interned(_ROWS, values, HostRow)
         for values in qs.values_list(
             "pk",
             "name",
@@ -381,14 +397,16 @@ def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
     for gpu_id, vm, kind, profile, placement_gb, mig_slot, power in GpuConsumer.objects.filter(
         scope.q("gpu__host__")
     ).values_list("gpu_id", "vm__name", "kind", "profile", "placement_gb", "mig_slot", "vm__power_state"):
-        out[gpu_id].append(Consumer(vm, kind, profile or None, placement_gb, mig_slot, power == "poweredOn"))
+        key = (vm, kind, profile or None, placement_gb, mig_slot, power == "poweredOn")
+        out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
     for gpu_id, vm, kind, profile, placement_gb, mig_slot in ReservationItem.objects.filter(
         scope.q("gpu__host__"),
         reservation__status=Reservation.Status.ACTIVE,
         reservation__expires_at__gt=timezone.now(),
     ).values_list("gpu_id", "reservation__vm_name", "kind", "profile", "placement_gb", "mig_slot"):
         kind = "passthrough" if kind == "dynamic-passthrough" else kind
-        out[gpu_id].append(Consumer(f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot))
+        key = (f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot)
+        out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
     return out
 
 

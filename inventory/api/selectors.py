@@ -3,7 +3,7 @@ page costs a constant number of queries whatever its size."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -39,9 +39,30 @@ def host_queryset(*, annotate: bool = True) -> QuerySet[Host]:
     return annotate_gpu_counts(qs) if annotate else qs
 
 
-def cluster_queryset() -> QuerySet[Cluster]:
-    """Clusters with ``host_count`` and GPU counts (total, used, reserved, free) over live hosts and GPUs."""
-    live = Gpu.objects.filter(host__cluster=OuterRef("pk"), host__stale=False, stale=False)
+GPU_COUNT_FIELDS = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
+
+
+def attach_gpu_counts(hosts: list[Host]) -> None:
+    """Set the ``annotate_gpu_counts`` fields on these hosts (one query). For a page of a list that neither
+    orders nor filters by them: counting only the page's hosts, not every host before the offset."""
+    if not hosts:
+        return
+    counts = {
+        pk: rest
+        for pk, *rest in annotate_gpu_counts(Host.objects.filter(pk__in=[h.pk for h in hosts])).values_list(
+            "pk", *GPU_COUNT_FIELDS
+        )
+    }
+    for host in hosts:
+        for name, value in zip(GPU_COUNT_FIELDS, counts.get(host.pk, (0, 0, 0, 0)), strict=True):
+            setattr(host, name, value)
+
+
+CLUSTER_COUNT_FIELDS = ("host_count", *GPU_COUNT_FIELDS)
+
+
+def _held_and_reserved() -> tuple[Exists, Exists]:
+    """Whether a GPU (``OuterRef("pk")``) is held by a consumer now, and whether an active reservation holds it."""
     held = Exists(GpuConsumer.objects.filter(holding_consumers(), gpu=OuterRef("pk")))
     now = timezone.now()
     reserved = Exists(
@@ -49,22 +70,69 @@ def cluster_queryset() -> QuerySet[Cluster]:
             gpu=OuterRef("pk"), reservation__status="active", reservation__expires_at__gt=now
         )
     )
+    return held, reserved
+
+
+def attach_cluster_counts(clusters: list[Cluster]) -> None:
+    """Set the ``cluster_queryset`` counts on these clusters with two grouped queries, one pass over their GPUs
+    (the correlated subqueries of ``cluster_queryset`` walk each cluster's GPUs once per count, 36 ms for 8,000
+    GPUs on PostgreSQL). For a page of a list that does not order by the counts."""
+    if not clusters:
+        return
+    ids = [c.pk for c in clusters]
+    # Uncorrelated sets of GPU ids: PostgreSQL hashes each once (correlated EXISTS ran per GPU and per count).
+    held = Q(pk__in=GpuConsumer.objects.filter(holding_consumers()).values("gpu_id"))
+    reserved = Q(
+        pk__in=reservation_item_model()
+        .objects.filter(reservation__status="active", reservation__expires_at__gt=timezone.now())
+        .values("gpu_id")
+    )
+    hosts = dict(
+        Host.objects.filter(cluster__in=ids, stale=False)
+        .order_by()
+        .values("cluster")
+        .annotate(n=Count("pk"))
+        .values_list("cluster", "n")
+    )
+    gpus = {
+        row[0]: row[1:]
+        for row in Gpu.objects.filter(host__cluster__in=ids, host__stale=False, stale=False)
+        .order_by()
+        .values("host__cluster")
+        .annotate(
+            total=Count("pk"),
+            used=Count("pk", filter=held),
+            reserved=Count("pk", filter=reserved & ~held),
+            free=Count("pk", filter=~held & ~reserved),
+        )
+        .values_list("host__cluster", "total", "used", "reserved", "free")
+    }
+    for cluster in clusters:
+        values = (hosts.get(cluster.pk, 0), *gpus.get(cluster.pk, (0, 0, 0, 0)))
+        for name, value in zip(CLUSTER_COUNT_FIELDS, values, strict=True):
+            setattr(cluster, name, value)
+
+
+def cluster_queryset(*, annotate: bool = True) -> QuerySet[Cluster]:
+    """Clusters with ``host_count`` and GPU counts (total, used, reserved, free) over live hosts and GPUs."""
+    qs = Cluster.objects.select_related("vcenter", "datacenter").order_by("vcenter__name", "name", "id")
+    if not annotate:
+        return qs
+    live = Gpu.objects.filter(host__cluster=OuterRef("pk"), host__stale=False, stale=False)
+    held, reserved = _held_and_reserved()
 
     def count(qs: QuerySet, group: str) -> Coalesce:
         n = qs.order_by().values(group).annotate(n=Count("pk")).values("n")[:1]
         return Coalesce(Subquery(n, output_field=IntegerField()), Value(0))
 
     hosts = Host.objects.filter(cluster=OuterRef("pk"), stale=False)
-    return (
-        Cluster.objects.select_related("vcenter", "datacenter")
-        .annotate(
-            host_count=count(hosts, "cluster"),
-            gpus_total=count(live, "host__cluster"),
-            gpus_used=count(live.filter(held), "host__cluster"),
-            gpus_reserved=count(live.filter(reserved).exclude(held), "host__cluster"),
-        )
-        .annotate(gpus_free=F("gpus_total") - F("gpus_used") - F("gpus_reserved"))
-        .order_by("vcenter__name", "name", "id")
+    return qs.annotate(
+        host_count=count(hosts, "cluster"),
+        gpus_total=count(live, "host__cluster"),
+        gpus_used=count(live.filter(held), "host__cluster"),
+        gpus_reserved=count(live.filter(reserved).exclude(held), "host__cluster"),
+        # not F() arithmetic over the three above, which would inline their subqueries again
+        gpus_free=count(live.exclude(held).exclude(reserved), "host__cluster"),
     )
 
 

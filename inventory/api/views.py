@@ -39,7 +39,7 @@ from inventory.api.serializers import (
     VgpuProfileSerializer,
     VirtualMachineSerializer,
 )
-from inventory.models import Gpu, GpuConsumer, SyncRun, VCenter
+from inventory.models import Cluster, Gpu, GpuConsumer, Host, SyncRun, VCenter
 from inventory.occupancy import gpu_occupancy
 from inventory.topology.svg import render_host_svg
 from inventory.vsphere.connection import VCenterError
@@ -120,7 +120,18 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase
     ordering_fields = ["name", "vcenter__name", "host_count", "gpus_total", "gpus_free", "id"]
 
     def get_queryset(self):
-        return selectors.cluster_queryset()
+        return selectors.cluster_queryset(annotate=self.action != "list" or self._ordered_by_counts())
+
+    def _ordered_by_counts(self) -> bool:
+        ordering = OrderingFilter().get_ordering(self.request, Cluster.objects.none(), self) or []
+        return any(field.lstrip("-") in selectors.CLUSTER_COUNT_FIELDS for field in ordering)
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if "gpus_free" not in queryset.query.annotations:
+            selectors.attach_cluster_counts(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class SvgRenderer(renderers.BaseRenderer):
@@ -142,7 +153,18 @@ class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
     ]  # fmt: skip
 
     def get_queryset(self):
-        return selectors.host_queryset()
+        return selectors.host_queryset(annotate=self.action != "list" or self._ordered_by_counts())
+
+    def _ordered_by_counts(self) -> bool:
+        ordering = OrderingFilter().get_ordering(self.request, Host.objects.none(), self) or []
+        return any(field.lstrip("-") in selectors.GPU_COUNT_FIELDS for field in ordering)
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if "gpus_free" not in queryset.query.annotations:  # neither ordered nor filtered by the counts
+            selectors.attach_gpu_counts(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
         summary="A host's GPU fabric, as JSON or as an SVG drawing (`?format=svg`)",

@@ -4,10 +4,19 @@ secrets. 200 when every check passes or only warns (stale inventory), 503 when o
 Checks: the database; with a broker (REDIS_URL) the broker (a ping with a short timeout), the workers (a
 Celery ping) and beat (the last tick the sync watchdog noted); and the oldest stale vCenter. In the embedded
 mode (no broker, tasks in-process) broker, worker and beat say so and pass.
+
+``/healthz`` pings the workers on every call. The overview's health panel takes a worker answer up to
+``HEALTH_PANEL_MAX_AGE`` seconds old, shared by every web process through Redis, and refreshes an older one in
+the background: a ping waits up to ``HEALTH_WORKER_TIMEOUT`` for an answer that never comes when the workers are
+down, and a sync gunicorn worker rendering the overview would otherwise be held that long on every view of it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
+import time
 from datetime import datetime
 
 from django.conf import settings
@@ -54,6 +63,48 @@ def _workers() -> dict:
     return {"status": OK, "detail": "a Celery worker answers"}
 
 
+WORKER_CHECK_KEY = "gpu-advisor:health:worker"
+WORKER_REFRESH_KEY = "gpu-advisor:health:worker-refresh"
+STALE_FACTOR = 4  # a panel check older than max_age is shown while a fresh one is made, up to this many max_ages
+
+
+def _workers_recent(max_age: float) -> dict:
+    """The worker check for the overview's panel, shared by every web process through Redis.
+
+    At most ``max_age`` seconds old: as stored. Older, up to ``STALE_FACTOR`` times that: as stored, while one
+    process pings again in a background thread (the page never waits for a ping that may time out). Older still,
+    or ``max_age`` 0 (``/healthz``): a ping now, stored for the others."""
+    from inventory.locks import redis_client
+
+    client = redis_client()
+    if max_age > 0:
+        try:
+            raw = client.get(WORKER_CHECK_KEY)
+            cached = json.loads(raw) if raw else None
+            age = time.time() - cached["at"] if cached else None
+            if age is not None and 0 <= age <= max_age:
+                return cached["check"]
+            if age is not None and 0 <= age <= STALE_FACTOR * max_age:
+                ttl = int(settings.HEALTH_WORKER_TIMEOUT) + 5
+                if client.set(WORKER_REFRESH_KEY, "1", nx=True, ex=ttl):  # one refresh at a time, estate-wide
+                    threading.Thread(target=_store_worker_check, args=(client,), daemon=True).start()
+                return cached["check"]
+        except (ValueError, KeyError, TypeError):
+            pass  # an unreadable entry is replaced below
+        except Exception as exc:
+            return {"status": FAIL, "detail": f"workers not reachable ({type(exc).__name__})"}
+    return _store_worker_check(client)
+
+
+def _store_worker_check(client) -> dict:
+    check = _workers()
+    keep = STALE_FACTOR * settings.HEALTH_PANEL_MAX_AGE
+    with contextlib.suppress(Exception):  # the broker check reports Redis trouble
+        client.set(WORKER_CHECK_KEY, json.dumps({"at": time.time(), "check": check}), ex=max(int(keep) + 1, 1))
+        client.delete(WORKER_REFRESH_KEY)
+    return check
+
+
 def _beat() -> dict:
     from inventory.locks import redis_client
     from inventory.tasks import BEAT_TICK_KEY
@@ -91,12 +142,13 @@ def _inventory() -> dict:
     }
 
 
-def health_report() -> dict:
+def health_report(*, worker_max_age: float = 0.0) -> dict:
+    """Every check now; the worker check may be up to ``worker_max_age`` seconds old (0: ping now)."""
     checks = {"database": _database()}
     if settings.REDIS_URL:
         checks["broker"] = _broker()
         if checks["broker"]["status"] == OK:
-            checks["worker"] = _workers()
+            checks["worker"] = _workers_recent(worker_max_age)
         else:
             checks["worker"] = {"status": FAIL, "detail": "unknown: the broker is unreachable"}
         checks["beat"] = _beat()

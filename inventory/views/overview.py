@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -35,7 +36,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "totals": totals,
         "warn_hosts": warn_hosts[:WARNING_HOSTS_SHOWN],
         "warn_more": len(warn_hosts) > WARNING_HOSTS_SHOWN,
-        "health": health_report(),
+        "health": health_report(worker_max_age=settings.HEALTH_PANEL_MAX_AGE),
     }
     return page_or_partial(request, "inventory/overview.html", context)
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_device_group_name, parse_profile_name
+from placement.engine.lru import Lru
 from placement.engine.model import Consumer, GpuState
 
 TIMESLICED_KINDS = frozenset({"vgpu", "device-group"})
@@ -118,13 +119,23 @@ def consumer_profile(c: Consumer) -> VgpuProfileName | None:
     name = c.profile
     if not name:
         return None
+    profile, problem = _profile_named(name)
+    if profile is None:
+        raise ConsumerError(f"VM {c.vm}: {c.kind} profile {name!r} cannot be read ({problem})")
+    return profile
+
+
+@lru_cache(maxsize=4096)
+def _profile_named(name: str) -> tuple[VgpuProfileName | None, str]:
+    """(profile, "") or (None, why not): names come from a fixed catalog, and a plan over an estate reads the same
+    few thousand times."""
     try:
-        return parse_profile_name(name)
+        return parse_profile_name(name), ""
     except ProfileNameError as first:
         try:
-            return parse_device_group_name(name).profile
+            return parse_device_group_name(name).profile, ""
         except ProfileNameError:
-            raise ConsumerError(f"VM {c.vm}: {c.kind} profile {name!r} cannot be read ({first})") from None
+            return None, str(first)
 
 
 def consumer_size_gb(c: Consumer, board: Board | None, capacity: int) -> int:
@@ -138,6 +149,17 @@ def consumer_size_gb(c: Consumer, board: Board | None, capacity: int) -> int:
 
 def consumer_problem(gpu: GpuState) -> str | None:
     """Why this GPU's running time-sliced consumers cannot be interpreted, or None."""
+    known = _PROBLEMS.get(gpu)  # the same GPU state is asked once per host filter pass, on every plan
+    if known is None:
+        known = _consumer_problem(gpu) or ""
+        _PROBLEMS.put(gpu, known)
+    return known or None
+
+
+_PROBLEMS: Lru[str] = Lru(50_000)
+
+
+def _consumer_problem(gpu: GpuState) -> str | None:
     board = board_of(gpu)
     cap = capacity_gb(gpu, board)
     for c in gpu.active_consumers:

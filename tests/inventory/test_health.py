@@ -61,3 +61,46 @@ def test_full_stack_health_follows_the_worker_and_beat(celery_worker, redis_url,
         "status": "fail",
         "detail": f"no Celery worker answered a ping within {settings.HEALTH_WORKER_TIMEOUT:g} s",
     }
+
+
+@pytest.mark.django_db
+def test_overview_panel_reuses_a_recent_worker_check_and_healthz_always_pings(redis_url, settings):
+    """No worker consumes this Redis: a ping fails. A check stored less than HEALTH_PANEL_MAX_AGE ago is what
+    the panel shows (from any process); an older one is shown once more while a ping refreshes it in the
+    background; one older than STALE_FACTOR times the age, or /healthz, pings at once."""
+    import json
+    import time
+
+    from inventory.views.health import STALE_FACTOR, WORKER_CHECK_KEY, WORKER_REFRESH_KEY
+
+    settings.REDIS_URL, settings.HEALTH_WORKER_TIMEOUT, settings.HEALTH_PANEL_MAX_AGE = redis_url, 0.2, 30.0
+    redis_client().delete(WORKER_REFRESH_KEY)
+    viewer = Client()
+    viewer.force_login(UserFactory(username="panel-viewer", role="viewer"))
+    ok = {"status": "ok", "detail": "a Celery worker answers"}
+
+    def store(age: float) -> None:
+        redis_client().set(WORKER_CHECK_KEY, json.dumps({"at": time.time() - age, "check": ok}), ex=600)
+
+    def stored_status() -> str:
+        return json.loads(redis_client().get(WORKER_CHECK_KEY))["check"]["status"]
+
+    def panel_worker_status() -> str:
+        html = viewer.get("/").content.decode()
+        return html.split('data-check="worker" data-status="', 1)[1].split('"', 1)[0]
+
+    store(age=5)
+    assert panel_worker_status() == "ok"  # another process's answer of 5 s ago, no ping
+    assert stored_status() == "ok"
+    assert Client().get("/healthz").json()["checks"]["worker"]["status"] == "fail"  # live, and stored
+    assert panel_worker_status() == "fail"
+
+    store(age=31)  # older than HEALTH_PANEL_MAX_AGE: shown, and pinged again in the background
+    assert panel_worker_status() == "ok"
+    assert wait_for(lambda: stored_status() == "fail", 10)
+    assert panel_worker_status() == "fail"
+
+    store(age=STALE_FACTOR * 30 + 1)  # too old to show: pinged while the page waits
+    assert panel_worker_status() == "fail"
+    redis_client().delete(WORKER_CHECK_KEY)
+    assert panel_worker_status() == "fail"

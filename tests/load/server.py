@@ -1,7 +1,7 @@
 """gunicorn as deployed (production settings from the environment, several workers) and a small HTTP client.
 
 Shared by the load tests (tests/load) and the load benchmark (bench/load.py). Loopback only: the server
-listens on 127.0.0.1 on a port of the range given (8800-8899 by default).
+listens on 127.0.0.1 on a port of the range given (8800-8899 by default, or ``LOAD_PORTS=8400-8499``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS = range(8800, 8900)
+
+
+def port_range(text: str) -> range:
+    """``"8400-8499"`` -> range(8400, 8500); a clear error otherwise."""
+    try:
+        first, last = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"port range {text!r}: expected FIRST-LAST, e.g. 8400-8499") from None
+    if not 0 < first <= last < 65536:
+        raise ValueError(f"port range {text!r}: expected 0 < FIRST <= LAST < 65536")
+    return range(first, last + 1)
+
+
+PORTS = port_range(os.environ.get("LOAD_PORTS", "8800-8899"))
 LOG_DIR = REPO / "var" / "load"  # git-ignored: gunicorn's log of each run
 
 
@@ -89,9 +102,12 @@ class Gunicorn:
                 self.process.wait()
 
 
-def start_gunicorn(env: dict[str, str], *, workers: int = 3, timeout: int = 30, name: str = "gunicorn") -> Gunicorn:
-    """``gunicorn config.wsgi`` with ``workers`` sync workers; returns once it answers HTTP."""
-    port = free_port()
+def start_gunicorn(
+    env: dict[str, str], *, workers: int = 3, timeout: int = 30, name: str = "gunicorn", ports: range = PORTS
+) -> Gunicorn:
+    """``gunicorn config.wsgi --preload`` with ``workers`` sync workers on a free port of ``ports`` (as the README
+    runs it); returns once it answers."""
+    port = free_port(ports)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{name}-{port}.log"
     with log_path.open("w") as log:
@@ -100,6 +116,7 @@ def start_gunicorn(env: dict[str, str], *, workers: int = 3, timeout: int = 30, 
                 sys.executable, "-m", "gunicorn", "config.wsgi",
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers),
+                "--preload",
                 "--timeout", str(timeout),
                 "--graceful-timeout", "10",
                 "--error-logfile", "-",

@@ -44,6 +44,29 @@ def test_hosts_show_vcenter_cluster_and_gpu_counts_with_reservations(api, demo):
     assert (after["gpus_total"], after["gpus_used"], after["gpus_reserved"], after["gpus_free"]) == (4, 2, 1, 1)
 
 
+def test_host_list_pages_count_gpus_like_the_detail_whatever_the_ordering(api, demo):
+    """A list page ordered by name counts only its own hosts (after the offset); by a count, the database orders
+    on the counts. Both must say what each host's detail says, reservations included."""
+    host = Host.objects.get(name=NVL)
+    free_gpu = Gpu.objects.filter(host=host).exclude(consumers__isnull=False).first()
+    factories.ReservationItemFactory(reservation=factories.ReservationFactory(host=host), gpu=free_gpu)
+    counts = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
+    detail = {
+        pk: tuple(api.get(f"/api/hosts/{pk}/").json()[c] for c in counts)
+        for pk in Host.objects.values_list("pk", flat=True)
+    }
+    assert detail[host.pk] == (4, 2, 1, 1)
+    for params in (
+        {"limit": 2, "offset": 1},
+        {"limit": 2, "offset": 2, "ordering": "-gpus_free"},
+        {"min_free_gpus": 1},
+    ):
+        rows = _results(api.get("/api/hosts/", params))
+        assert rows and all(tuple(r[c] for c in counts) == detail[r["id"]] for r in rows), params
+    by_free = _results(api.get("/api/hosts/", {"ordering": "gpus_free,id", "limit": 500}))
+    assert [r["gpus_free"] for r in by_free] == sorted(r["gpus_free"] for r in by_free)
+
+
 def test_same_host_name_in_two_vcenters_is_told_apart(api, demo):
     from tests.api.support import load_demo
 
@@ -94,6 +117,26 @@ def test_clusters_count_hosts_and_gpus(api, demo):
         assert row["gpus_total"] == Gpu.objects.filter(host__in=hosts, stale=False).count()
         assert row["gpus_free"] == row["gpus_total"] - row["gpus_used"] - row["gpus_reserved"]
         assert row["vcenter_name"] == "demo-lab"
+
+
+def test_cluster_list_counts_alike_whether_ordered_by_a_count_or_not(api, demo):
+    """The plain list counts its page's clusters in one grouped query; ordered by a count, the database annotates
+    every cluster. Both must agree, with a reservation, an expired one and powered-off VMs in the lab."""
+    host = Host.objects.get(name=NVL)
+    free_gpus = list(Gpu.objects.filter(host=host).exclude(consumers__isnull=False)[:2])
+    factories.ReservationItemFactory(reservation=factories.ReservationFactory(host=host), gpu=free_gpus[0])
+    expired = factories.ReservationFactory(host=host, expires_at=timezone.now() - timezone.timedelta(minutes=1))
+    factories.ReservationItemFactory(reservation=expired, gpu=free_gpus[1])
+    counts = ("host_count", "gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
+    plain = {r["id"]: tuple(r[c] for c in counts) for r in _results(api.get("/api/clusters/"))}
+    ordered = {
+        r["id"]: tuple(r[c] for c in counts) for r in _results(api.get("/api/clusters/", {"ordering": "-gpus_free"}))
+    }
+    single = {pk: tuple(api.get(f"/api/clusters/{pk}/").json()[c] for c in counts) for pk in plain}
+    assert plain == ordered == single
+    assert plain[host.cluster_id][3] >= 1  # the active reservation counts, the expired one does not
+    for total, used, reserved, free in (v[1:] for v in plain.values()):
+        assert free == total - used - reserved
 
 
 def test_vms_profiles_and_domains(api, demo):

@@ -53,3 +53,19 @@ def test_a_bounded_cache_plans_the_same_as_an_unbounded_one(monkeypatch):
     monkeypatch.setattr(plan_module, "_HOST_MEMO", Lru(3))
     monkeypatch.setattr(gpuset, "_TOPOLOGIES", Lru(1))
     assert [plan(fabric, r).to_dict() for r in requests] == expected
+
+
+def test_consumer_readability_is_cached_per_gpu_state_by_value():
+    """The check is cached per GPU state; a state that differs only in a consumer's profile is a new key, and an
+    equal state built separately gets the same answer."""
+    from placement.engine.model import Consumer, evolve
+    from placement.engine.synthetic import hgx
+    from placement.engine.vgpu import consumer_problem
+
+    gpu = hgx().gpus[0]
+    readable = evolve(gpu, consumers=(Consumer("vm-a", "vgpu", "nvidia_h100xm-10c"),))
+    unreadable = evolve(gpu, consumers=(Consumer("vm-a", "vgpu", "nvidia_h100xm-13z"),))
+    assert consumer_problem(readable) is None
+    assert "nvidia_h100xm-13z" in (consumer_problem(unreadable) or "")
+    assert consumer_problem(evolve(gpu, consumers=(Consumer("vm-a", "vgpu", "nvidia_h100xm-10c"),))) is None
+    assert "cannot be read" in (consumer_problem(evolve(unreadable)) or "")
