@@ -59,12 +59,15 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 class Server:
-    """gunicorn on config.wsgi (as the README runs it), on a port of this suite's range, stopped after the test."""
+    """gunicorn on config.wsgi (as the README runs it, with --preload: a configuration error stops the master once,
+    where two workers failing at once could make gunicorn's arbiter print a traceback of its own while it halts),
+    on a port of this suite's range, stopped after the test."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = _free_port()
         self.proc = subprocess.Popen(
-            [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--timeout", "60"],
+            [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--timeout", "60",
+             "--preload"],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
 
