@@ -52,9 +52,7 @@ def _parse(vgpu_text: str, mig_text: str | None) -> tuple[tuple[RunningVgpu, ...
 def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = None) -> OffsetImport:
     """Store where each running vGPU of ``host`` sits on its GPU; raises OffsetImportError, storing nothing."""
     vgpus, instances = _parse(vgpu_text, mig_text)
-    gpu_pci = list(
-        host.gpus.filter(stale=False).order_by("pci_device__pci_id").values_list("pk", "pci_device__pci_id")
-    )
+    gpu_pci = list(host.gpus.filter(stale=False).order_by("pci_device__pci_id").values_list("pk", "pci_device__pci_id"))
     gpu_by_pci = {pci: pk for pk, pci in gpu_pci}
     index_of = {pci: i for i, (_, pci) in enumerate(gpu_pci)}  # nvidia-smi numbers GPUs in PCI bus order
     slot_of = {(gi.gpu_index, gi.instance_id): gi for gi in instances}

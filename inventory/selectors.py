@@ -232,4 +232,3 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
             for vm in vms
         ],
     }
-

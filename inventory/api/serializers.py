@@ -36,7 +36,13 @@ def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 
 # What a sync writes on the vCenter row: shown, never written through the API.
 VCENTER_STATUS_FIELDS = (
-    "last_sync_status", "last_sync_at", "last_success_at", "last_error", "inventory_stale", "created", "updated",
+    "last_sync_status",
+    "last_sync_at",
+    "last_success_at",
+    "last_error",
+    "inventory_stale",
+    "created",
+    "updated",
 )
 
 
@@ -419,9 +425,7 @@ class SmiCaptureResultSerializer(TopologySerializer):
 class SyncRunSerializer(serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     duration_s = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds, once finished")
-    finished = serializers.SerializerMethodField(
-        help_text="Whether the run is over (success, failed, skipped or lost)"
-    )
+    finished = serializers.SerializerMethodField(help_text="Whether the run is over (success, failed, skipped or lost)")
 
     class Meta:
         model = SyncRun

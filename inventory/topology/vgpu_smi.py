@@ -199,9 +199,7 @@ def parse_mig_lgi(text: str) -> tuple[GpuInstance, ...]:
             raise SmiParseError(f"{profile!r} is not a MIG profile name like 3g.40gb", number)
         if int(size) == 0:
             raise SmiParseError("a GPU instance of size 0", number)
-        found.append(
-            GpuInstance(int(index), profile, int(profile_id), int(instance_id), int(start), int(size), number)
-        )
+        found.append(GpuInstance(int(index), profile, int(profile_id), int(instance_id), int(start), int(size), number))
     if not saw_table and not found:
         raise SmiParseError("no GPU-instance table: this is not `nvidia-smi mig -lgi` output")
     seen: dict[tuple[int, int], int] = {}

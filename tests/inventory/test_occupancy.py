@@ -51,7 +51,11 @@ def test_same_size_lock_partial_and_siloed_memory():
     (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
     # 2 x 30 GB hold 60 of 80 GB; a third 30 GB does not fit, and the lock keeps every other size out
     assert (occ.state, occ.used_gb, occ.locked_profile, occ.siloed_gb, occ.free_gb) == (
-        "used", 60, "grid_a100d-30c", 20, 0
+        "used",
+        60,
+        "grid_a100d-30c",
+        20,
+        0,
     )
     assert counts(gpu.host)[1] == 1  # in use, not free
 

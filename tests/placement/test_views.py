@@ -275,8 +275,9 @@ def test_forms_are_csrf_protected(demo):
     response = client.post("/placement/", {**TWO_PASSTHROUGH, "csrfmiddlewaretoken": token}, **HX)
     assert response.status_code == 200 and 'id="candidate-1"' in response.content.decode()
     request = services.build_request(gpus_per_vm=2, consumption="passthrough")
-    held = services.accept_candidate(request=request, candidate=services.plan_cluster(request=request).best,
-                                     vm_name="held", user=user)  # fmt: skip  (a planner releases their own)
+    held = services.accept_candidate(
+        request=request, candidate=services.plan_cluster(request=request).best, vm_name="held", user=user
+    )  # fmt: skip  (a planner releases their own)
     assert client.post(f"/reservations/{held.pk}/release/").status_code == 403
     held.refresh_from_db()
     assert held.status == Reservation.Status.ACTIVE

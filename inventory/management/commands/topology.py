@@ -152,9 +152,7 @@ class Command(BaseCommand):
         except OffsetImportError as exc:
             raise CommandError(f"{files[exc.field]}: {exc.message}; nothing was stored") from None
         self.stdout.write(
-            self.style.SUCCESS(
-                f"{host.name}: {result.updated} vGPU offset(s) stored, {result.unchanged} unchanged"
-            )
+            self.style.SUCCESS(f"{host.name}: {result.updated} vGPU offset(s) stored, {result.unchanged} unchanged")
         )
         for line in result.matched:
             self.stdout.write(f"  {line}")
