@@ -170,6 +170,7 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
     hosts: list[HostSim] = []
     notes: list[str] = []
     kept_mode = 0
+    boards: Counter[str] = Counter()
     for host in fabric.hosts:
         if host.problem or host.maintenance or host.stale or host.connection_state != "connected":
             notes.append(f"{host.name} is left out: it cannot take VMs now")
@@ -177,7 +178,9 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
         gpus: list[GpuSim] = []
         template_gpus = []
         for g in sorted(host.gpus, key=lambda g: g.index):
-            if vgpu.board_of(g) is not board:
+            found = vgpu.board_of(g)
+            boards[found.key if found is not None else g.model or "unknown board"] += 1
+            if found is not board:
                 template_gpus.append(g)
                 continue
             sim, g2 = _gpu_sim(s, len(hosts), len(gpus), g, states)
@@ -198,10 +201,13 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
         notes.append(f"{kept_mode} {s.board} GPU(s) are left out: they hold VMs in another mode")
     if not hosts:
         where = f"cluster {s.cluster_label}" if s.cluster else "the cluster"
+        field = "cluster" if s.cluster else "board"
+        if s.cluster and board.key not in boards:  # most often the board field left at its default
+            field = "board"
+            have = ", ".join(f"{n} x {b}" for b, n in sorted(boards.items()))
+            notes.append(f"its GPUs: {have}; pick one of those boards")
         why = f" ({'; '.join(notes)})" if notes else ""
-        raise SimulationError(
-            "cluster" if s.cluster else "board", f"{where} has no {s.board} GPU usable in {s.mode} mode{why}"
-        )
+        raise SimulationError(field, f"{where} has no {s.board} GPU usable in {s.mode} mode{why}")
     return hosts, notes
 
 

@@ -59,7 +59,9 @@ def test_unknown_cluster_names_the_choices(demo):
     assert exc.value.field == "cluster" and "hgx-cluster" in exc.value.message
     with pytest.raises(whatif.SimulationError) as exc:
         whatif.prepare({**SMALL, "cluster": "hgx-cluster", "board": "L40S-48GB", "catalog": ["8C"], "mode": "same"})
-    assert exc.value.field == "cluster" and "no L40S-48GB GPU" in exc.value.message
+    # the board is what is wrong (left at another default, most often): it names the cluster's own boards
+    assert exc.value.field == "board" and "no L40S-48GB GPU" in exc.value.message
+    assert "its GPUs: 8 x H100-80GB; pick one of those boards" in exc.value.message
 
 
 # ---------------------------------------------------------------- cluster identity: names repeat across vCenters
