@@ -12,7 +12,6 @@ import http.client
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.conftest import REPO, _database_url_for_subprocess
+from tests.ports import free_port
 
 pytestmark = pytest.mark.reliability("security", "production configuration")
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -29,14 +29,7 @@ PORTS = range(8600, 8700)  # this suite's share of the machine's ports
 
 
 def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8600-8699")
+    return free_port(PORTS)
 
 
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:

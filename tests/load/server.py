@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+from tests.ports import free_port as ports_free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,16 +40,7 @@ LOG_DIR = REPO / "var" / "load"  # git-ignored: gunicorn's log of each run
 
 
 def free_port(ports: range = PORTS) -> int:
-    start = secrets.randbelow(len(ports))
-    for offset in range(len(ports)):
-        port = ports[(start + offset) % len(ports)]
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
+    return ports_free_port(ports)
 
 
 def production_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, _database_url_for_subprocess, require
+from tests.ports import free_port as ports_free_port
 
 FAST = {
     "SYNC_HEARTBEAT_SECONDS": 0.5,
@@ -39,14 +39,7 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str 
 
 
 def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8700-8799")
+    return ports_free_port(PORTS)
 
 
 @dataclass
