@@ -11,7 +11,7 @@ from django.test import Client
 from inventory import tasks
 from inventory.locks import redis_client
 from tests.factories import UserFactory
-from tests.inventory.test_tasks import wait_for
+from tests.waits import wait_for
 
 
 @pytest.mark.django_db

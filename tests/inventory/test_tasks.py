@@ -11,16 +11,7 @@ from inventory import services, tasks
 from inventory.locks import LockBusy, vcenter_sync_lock
 from inventory.models import Gpu, SyncRun, SyncStatus
 from tests.vcsim import free_port_url
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.waits import wait_for
 
 
 @pytest.mark.django_db(transaction=True)

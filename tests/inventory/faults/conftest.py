@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import REPO, _database_url_for_subprocess, require
 from tests.ports import free_port as ports_free_port
+from tests.waits import wait_for
 
 FAST = {
     "SYNC_HEARTBEAT_SECONDS": 0.5,
@@ -26,16 +27,6 @@ FAST = {
     "SYNC_RETRY_BASE_SECONDS": 1.0,
 }
 PORTS = range(8700, 8800)  # this suite's port range (Redis, labs)
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 def free_port() -> int:

@@ -11,8 +11,9 @@ from rest_framework.test import APIClient
 from inventory import locks, services, tasks
 from inventory.models import SyncRun, SyncStatus
 from tests.factories import UserFactory
-from tests.inventory.faults.conftest import Workers, free_port, inventory_rows, register_lab, wait_for
+from tests.inventory.faults.conftest import Workers, free_port, inventory_rows, register_lab
 from tests.vcsim import LABS, start_lab
+from tests.waits import wait_for
 
 pytestmark = pytest.mark.faults
 

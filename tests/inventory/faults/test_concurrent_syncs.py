@@ -11,8 +11,9 @@ from django.db import connection, transaction
 
 from inventory import tasks
 from inventory.models import SyncRun, SyncStatus
-from tests.inventory.faults.conftest import inventory_rows, register_lab, wait_for
+from tests.inventory.faults.conftest import inventory_rows, register_lab
 from tests.vcsim import LABS, start_lab
+from tests.waits import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.celery_worker, pytest.mark.vcsim]
 

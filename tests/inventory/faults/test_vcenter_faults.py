@@ -10,8 +10,9 @@ from inventory import locks, services, tasks
 from inventory.models import SyncRun, SyncStatus
 from placement.engine.request import PlacementRequest
 from placement.services import plan_cluster
-from tests.inventory.faults.conftest import free_port, inventory_rows, register_lab, wait_for
+from tests.inventory.faults.conftest import free_port, inventory_rows, register_lab
 from tests.vcsim import LABS, start_lab
+from tests.waits import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.celery_worker, pytest.mark.vcsim]
 

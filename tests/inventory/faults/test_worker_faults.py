@@ -12,8 +12,9 @@ from django.db import connection, transaction
 from inventory import locks, services, tasks
 from inventory.models import SyncRun, SyncStatus, VCenter
 from tests.conftest import require
-from tests.inventory.faults.conftest import free_port, inventory_rows, register_lab, wait_for
+from tests.inventory.faults.conftest import free_port, inventory_rows, register_lab
 from tests.vcsim import LABS, start_lab
+from tests.waits import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.celery_worker, pytest.mark.vcsim]
 
