@@ -40,6 +40,13 @@ with the default ``performance`` policy. Departures of VMs a placer rejected are
   ``vgpu.siloed_gb``; same-size: free GB beyond what the lock's profile can still add under its maximum).
 - locked GB: free framebuffer on same-size GPUs locked to a profile (usable by that profile only).
 Stranded/siloed/locked are reported at the end and averaged over samples every ``--sample-every`` events.
+
+Chance. Once the stream's live passthrough demand exceeds the cluster (``saturation_index``, the same event for
+every placer), each departure frees on average the placed GPUs over the live VMs of the stream: a placer
+raises that by leaving fewer GPUs idle (``idle_gpus_saturated``), and which of its VMs the stream departs
+decides the rest, differently for each placer. ``--seeds`` therefore also prints ours minus the best baseline
+paired by seed (mean and its 95% interval), and ``--perturbed N`` replays the engine N times with 5% of its
+decisions on the runner-up host to show how far one stream's acceptance moves by chance alone.
 """
 
 from __future__ import annotations
@@ -100,6 +107,24 @@ VGPU_MIX = (
 def ours(fabric: Fabric, request: PlacementRequest) -> Pick | None:
     best = plan(fabric, request, limit=1).best
     return Pick.from_candidate(best) if best is not None else None
+
+
+PERTURB_SHARE = 0.05
+
+
+def ours_perturbed(seed: int, share: float = PERTURB_SHARE) -> Callable[[Fabric, PlacementRequest], Pick | None]:
+    """The engine, except that a seeded ``share`` of its decisions take the runner-up host: a placer of the
+    same quality whose spread over runs shows how far one stream's acceptance moves by chance alone."""
+    rng = random.Random(seed)
+
+    def placer(fabric: Fabric, request: PlacementRequest) -> Pick | None:
+        shown = plan(fabric, request, limit=2).candidates
+        if not shown:
+            return None
+        pick = shown[1] if len(shown) > 1 and rng.random() < share else shown[0]
+        return Pick.from_candidate(pick, "ours_perturbed")
+
+    return placer
 
 
 # ================================================================ part 1: single hosts
@@ -474,12 +499,31 @@ def topo_search_nvlink(host: HostState, k: int) -> bool:
     return search(topo, mask_of(order, free), k, "nvlink").best is not None
 
 
+def saturation_index(fabric: Fabric, stream: Sequence[Event]) -> int | None:
+    """The first event (1-based) after which the stream's live passthrough demand, every arrival counted as
+    if placed, exceeds the cluster's passthrough GPUs: from there on some arrival must be turned away whatever
+    the placer does. The same event for every placer."""
+    capacity = sum(1 for h in fabric.hosts for g in h.gpus if g.graphics_type == "direct")
+    live: dict[str, int] = {}
+    demand = 0
+    for i, e in enumerate(stream, 1):
+        if e.kind == "depart":
+            demand -= live.pop(e.vm, 0)
+        elif e.request is not None and e.request.whole_gpu:
+            live[e.vm] = e.request.gpus_per_vm
+            demand += e.request.gpus_per_vm
+            if demand > capacity:
+                return i
+    return None
+
+
 def replay(
     fabric: Fabric,
     stream: Sequence[Event],
     passthrough: Callable[[Fabric, PlacementRequest], Pick | None],
     vgpu: Callable[[Fabric, PlacementRequest], Pick | None],
     sample_every: int,
+    saturated_from: int | None = None,
 ) -> dict:
     multi = Counter(e.request.gpus_per_vm for e in stream if e.request and e.request.whole_gpu)
     multi_sizes = {k: n for k, n in multi.items() if k > 1}
@@ -490,6 +534,7 @@ def replay(
     gbps_by_k: dict[int, list[float]] = {}
     samples: list[dict[str, int]] = []
     by_shape: dict[str, list[int]] = {}
+    idle_saturated: list[int] = []
     t0 = time.perf_counter()
     for i, e in enumerate(stream, 1):
         if e.kind == "depart":
@@ -506,6 +551,8 @@ def replay(
             c[f"{kind}_demand"] += demand
             by_shape.setdefault(shape, [0, 0])[0] += 1
             nvlink_free = req.whole_gpu and req.gpus_per_vm > 1 and nvlink_set_free(fabric, req)
+            if req.whole_gpu and saturated_from is not None and i >= saturated_from:
+                idle_saturated.append(sum(len(_free_direct(h)) for h in fabric.hosts))
             c["multi_nvlink_free"] += nvlink_free
             pick = (passthrough if req.whole_gpu else vgpu)(fabric, req)
             if pick is not None:
@@ -553,6 +600,8 @@ def replay(
         "nvlink_while_free": ratio(c["multi_nvlink_free_placed"], c["multi_nvlink_free"]),
         "mean_ring_gbps_by_k": {k: round(statistics.fmean(v), 1) for k, v in sorted(gbps_by_k.items())},
         "stranded_size": common,
+        "saturated_from_event": saturated_from,
+        "idle_gpus_saturated": round(statistics.fmean(idle_saturated), 2) if idle_saturated else None,
         "end": end,
         "mean": {k: round(statistics.fmean(s[k] for s in samples), 1) for k in end},
         "seconds": round(time.perf_counter() - t0, 2),
@@ -567,13 +616,19 @@ def run_cluster(args: argparse.Namespace) -> dict:
         "first_fit + vsphere_vgpu": (first_fit, vsphere_vgpu),
         "sum_of_pairs + vsphere_vgpu": (sum_of_pairs, vsphere_vgpu),
     }
-    results = {name: replay(fabric, stream, pt, vg, args.sample_every) for name, (pt, vg) in runs.items()}
+    saturated = saturation_index(fabric, stream)
+    results = {name: replay(fabric, stream, pt, vg, args.sample_every, saturated) for name, (pt, vg) in runs.items()}
     best_baseline = max(r["acceptance"] or 0.0 for n, r in results.items() if n != "ours")
     o = results["ours"]
     targets = {
         "acceptance_at_least_best_baseline": (o["acceptance"] or 0.0) >= best_baseline,
         "every_multi_gpu_vm_on_nvlink_where_host_type_has_it": o["nvlink_where_possible"] in (None, 1.0),
     }
+    perturbed = []
+    for run in range(1, args.perturbed + 1):
+        placer = ours_perturbed(args.seed * 1000 + run)
+        r = replay(fabric, stream, placer, placer, args.sample_every, saturated)
+        perturbed.append({k: r[k] for k in PERTURBED_KEYS} | {"8-GPU": r["acceptance_by_shape"].get("8-GPU")})
     types = Counter(host_type(h) for h in fabric.hosts)
     return {
         "hosts": args.hosts,
@@ -581,6 +636,7 @@ def run_cluster(args: argparse.Namespace) -> dict:
         "mixed_size_hgx_hosts": sum(1 for h in fabric.hosts if h.nvswitch and h.gpus[0].vgpu_mode == "mixedSize"),
         "events": len(stream),
         "results": results,
+        "perturbed": perturbed,
         "targets": targets,
     }
 
@@ -649,6 +705,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--vgpu-share", type=float, default=0.4, help="share of events in the fractional vGPU stream")
     p.add_argument("--mixed-size-share", type=float, default=0.5, help="share of HGX hosts in mixed-size vGPU mode")
     p.add_argument("--sample-every", type=int, default=20)
+    p.add_argument(
+        "--perturbed", type=int, default=0, help="also replay N runs of the engine with 5%% of its decisions on the "
+        "runner-up host, to show how far a stream's acceptance moves by chance (with --seeds)"
+    )  # fmt: skip
     p.add_argument("--skip-single", action="store_true")
     p.add_argument("--skip-cluster", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS / f"{NAME}.json")
@@ -662,6 +722,8 @@ def _seed_list(text: str) -> list[int]:
         seeds.extend(range(int(a), int(b or a) + 1))
     return seeds
 
+
+PERTURBED_KEYS = ("weighted_acceptance_passthrough_gpus", "weighted_acceptance_vgpu_gb", "idle_gpus_saturated")
 
 SEED_COLUMNS = (
     ("pass GPUs", "weighted_acceptance_passthrough_gpus"),
@@ -707,8 +769,72 @@ def run_seeds(args: argparse.Namespace) -> dict:
     means = {label: (sum(r[label][0] for r in table.values()) / n, sum(r[label][1] for r in table.values()) / n)
              for label, _ in SEED_COLUMNS}  # fmt: skip
     print(f"{'mean':>5}" + "".join(f"{f'{o:.1%} / {b:.1%}':>24}" for o, b in means.values()))
+    paired = {label: paired_difference([r[label][0] - r[label][1] for r in table.values()])
+              for label in ("pass GPUs", "8-GPU")}  # fmt: skip
+    print_paired(paired, n)
+    idle = {seed: {name: r["idle_gpus_saturated"] for name, r in res["results"].items()}
+            for seed, res in per_seed.items()}  # fmt: skip
+    print_idle(idle, per_seed)
+    if args.perturbed:
+        print_perturbed(per_seed, table, args.perturbed)
     return {"benchmark": NAME, "seeds": {str(k): v for k, v in per_seed.items()},
-            "table": {str(k): v for k, v in table.items()}, "mean": means}  # fmt: skip
+            "table": {str(k): v for k, v in table.items()}, "mean": means, "paired_difference": paired,
+            "idle_gpus_saturated": {str(k): v for k, v in idle.items()}}  # fmt: skip
+
+
+def print_perturbed(per_seed: dict[int, dict], table: dict[int, dict[str, tuple[float, float]]], runs: int) -> None:
+    print(
+        f"\nchance alone: {runs} runs of the engine with {PERTURB_SHARE:.0%} of its decisions on the runner-up host "
+        "(min - max), against the engine and the best baseline:"
+    )
+    print(f"{'seed':>5}{'pass GPUs perturbed':>24}{'ours / best':>18}{'8-GPU perturbed':>22}{'ours / best':>18}")
+    for seed, res in per_seed.items():
+        runs_ = res["perturbed"]
+        pg = [r["weighted_acceptance_passthrough_gpus"] or 0.0 for r in runs_]
+        e8 = [r["8-GPU"] or 0.0 for r in runs_]
+        (po, pb), (eo, eb) = table[seed]["pass GPUs"], table[seed]["8-GPU"]
+        print(
+            f"{seed:>5}{f'{min(pg):.1%} - {max(pg):.1%}':>24}{f'{po:.1%} / {pb:.1%}':>18}"
+            f"{f'{min(e8):.1%} - {max(e8):.1%}':>22}{f'{eo:.1%} / {eb:.1%}':>18}"
+        )
+
+
+def paired_difference(diffs: Sequence[float]) -> dict[str, float | int]:
+    """Ours minus the best baseline over seeds: mean, standard deviation, a normal 95% interval of the mean
+    and how many seeds are at least even."""
+    n = len(diffs)
+    mean = statistics.fmean(diffs)
+    sd = statistics.stdev(diffs) if n > 1 else 0.0
+    half = 1.96 * sd / n**0.5
+    return {"mean": round(mean, 5), "sd": round(sd, 5), "ci95": (round(mean - half, 5), round(mean + half, 5)),
+            "seeds_at_least_even": sum(d >= 0 for d in diffs), "seeds": n}  # fmt: skip
+
+
+def print_paired(paired: dict[str, dict], n: int) -> None:
+    print(f"\nours minus the best baseline, paired by seed over {n} seeds (points):")
+    for label, d in paired.items():
+        lo, hi = d["ci95"]
+        print(
+            f"  {label:<10} mean {d['mean'] * 100:+.2f}  sd {d['sd'] * 100:.2f}  95% interval of the mean "
+            f"[{lo * 100:+.2f}, {hi * 100:+.2f}]  at least even on {d['seeds_at_least_even']} of {d['seeds']} seeds"
+        )
+
+
+def print_idle(idle: dict[int, dict[str, float | None]], per_seed: dict[int, dict]) -> None:
+    """Free passthrough GPUs at each arrival once the stream's demand exceeds the cluster (the part of the
+    acceptance a placer controls: a GPU left idle there is a GPU another arrival could have used)."""
+    names = list(next(iter(idle.values())))
+    print("\nidle passthrough GPUs per arrival once demand exceeds capacity (lower is better):")
+    print(f"{'seed':>5}{'from event':>12}" + "".join(f"{n:>30}" for n in names))
+    for seed, row in idle.items():
+        start = next(iter(per_seed[seed]["results"].values()))["saturated_from_event"]
+        cells = "".join(f"{'-' if v is None else f'{v:.1f}':>30}" for v in row.values())
+        print(f"{seed:>5}{start if start is not None else '-':>12}{cells}")
+    ours = [r["ours"] for r in idle.values() if r["ours"] is not None]
+    if ours:
+        fewer = sum(1 for r in idle.values() if r["ours"] is not None and all(
+            r["ours"] <= v for n, v in r.items() if n != "ours" and v is not None))  # fmt: skip
+        print(f"ours leaves the fewest GPUs idle on {fewer} of {len(idle)} seeds")
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
