@@ -30,6 +30,31 @@ def link_text(label: str, gbps: float) -> str:
 
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
 
+# How two GPUs reach each other, in nvidia-smi's terms, best first (``model.LINK_KINDS``).
+PATH_WORDS = {
+    "NVSWITCH": "through NVSwitch",
+    "NVLINK": "over NVLink",
+    "PIX": "under one PCIe switch (PIX)",
+    "PXB": "across PCIe switches (PXB)",
+    "PHB": "through the CPU's PCIe host bridge (PHB)",
+    "NODE": "across host bridges of one NUMA node (NODE)",
+    "SYS": "across CPU sockets (SYS)",
+}
+
+
+def paths_text(kinds: Sequence[str]) -> str:
+    """'one pair under one PCIe switch (PIX)' / 'two pairs over NVLink, four across CPU sockets (SYS)': how the
+    pairs of a GPU set reach each other (nvidia-smi's NV# counts as NVLink), best path first."""
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        key = "NVLINK" if kind.startswith("NV") and kind != "NVSWITCH" else kind
+        key = key if key in PATH_WORDS else "SYS"
+        counts[key] = counts.get(key, 0) + 1
+    order = list(PATH_WORDS)
+    parts = [f"{_count(n, 'pair') if i == 0 else _count(n, 'pair').rsplit(' ', 1)[0]} {PATH_WORDS[k]}"
+             for i, (k, n) in enumerate(sorted(counts.items(), key=lambda kv: order.index(kv[0])))]  # fmt: skip
+    return ", ".join(parts)
+
 
 def _count(n: float, what: tuple[str, str] | str) -> str:
     k = round(abs(n))
@@ -136,7 +161,9 @@ def compare(
         elif term == "numa":
             detail = f"{mw.get('numa', _nodes(my_numa))}; {other}: {tw.get('numa', _nodes(their_numa))}"
         elif term == "pcie":
-            detail = f"PCIe proximity cost {-a} vs {-b}"
+            closer = "its GPUs sit closer on PCIe" if a > b else "its GPUs sit further apart on PCIe"
+            both = "pcie" in mw and "pcie" in tw
+            detail = f"{closer}: {mw['pcie']}; {other}: {tw['pcie']}" if both else closer
         elif term == "leave":
             detail = f"{mw.get('leave', 'leaves more free')}; {other} {tw.get('leave', 'leaves less')}"
         elif term == "balance":

@@ -26,7 +26,7 @@ from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Candidate, GpuChoice, Plan, Rejection
-from placement.engine.scorers import Proposal, score_all
+from placement.engine.scorers import Proposal, pair_paths, score_all
 
 PLANNED_VM_PREFIX = "planned-vm"
 
@@ -140,7 +140,7 @@ def _candidates(
     return out
 
 
-WORD_TERMS = frozenset({"class", "numa", "leave", "fragmentation"})
+WORD_TERMS = frozenset({"class", "numa", "pcie", "leave", "fragmentation"})
 
 
 def _words_if_needed(mine: tuple, theirs: tuple, p: Proposal, q: Proposal) -> tuple[dict | None, dict | None]:
@@ -155,6 +155,8 @@ def _words(p: Proposal) -> dict[str, str]:
         f"NUMA node {p.numa_nodes[0]}" if len(p.numa_nodes) == 1 else
         f"spans NUMA nodes {', '.join(map(str, p.numa_nodes))}")}  # fmt: skip
     s = p.set_score
+    if s is not None and len(p.choices) > 1:
+        words["pcie"] = pair_paths(p)
     if s is not None:
         cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch) or "uses up no whole free group"
         leave = leave_text(s.leave, nvswitch=p.host.nvswitch)

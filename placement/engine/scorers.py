@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from placement.engine.explain import class_text, cost_text, fmt_gbps, leave_text
+from placement.engine.explain import class_text, cost_text, fmt_gbps, leave_text, paths_text
 from placement.engine.gpuset import LEAVE_SIZES, SetScore
 from placement.engine.model import UNKNOWN_CAPACITY, HostState
 from placement.engine.request import PlacementRequest
@@ -175,9 +175,13 @@ class PcieProximityScorer:
         s = p.set_score
         if s is None or len(p.choices) < 2:
             return Score(self.name, 0, "")
-        return Score(
-            self.name, -s.pcie_cost, lambda: f"PCIe proximity cost {s.pcie_cost} (sum of link-class ranks over pairs)"
-        )
+        return Score(self.name, -s.pcie_cost, lambda: f"GPU pairs: {pair_paths(p)}")
+
+
+def pair_paths(p: Proposal) -> str:
+    """How the set's GPU pairs reach each other, in words (``explain.paths_text``)."""
+    ids = [c.pci_id for c in p.choices]
+    return paths_text([p.host.link(a, b).kind for i, a in enumerate(ids) for b in ids[i + 1 :]])
 
 
 class LeaveBehindScorer:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from placement.engine.model import Fabric
+from placement.engine.model import Fabric, HostState
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest
+from placement.engine.smi_host import host_from_smi
 from placement.engine.synthetic import mark_busy, nvl_pairs
 
 VECTOR = re.compile(r"-?\d+(?:\.\d+)?/-?\d+(?:\.\d+)?/-?\d+")  # "-63/0/0"
@@ -44,3 +45,24 @@ def test_a_multi_gpu_vm_keeps_the_last_whole_host_of_its_type_and_says_so():
     assert best.host == "esx-01"
     assert "beats esx-02: keeps the last wholly free host of its type whole" in best.explanation[-1]
     assert any(line.startswith("breaks the last wholly free host of its type") for line in last.explanation)
+
+
+def _three_gpus(name: str, first_pair: str) -> HostState:
+    """Three GPUs on one NUMA node, every pair at 25 GB/s: GPU0-GPU1 reach each other by ``first_pair``, the rest
+    across PCIe switches."""
+    rows = [(0, 1, first_pair, 25.0, 0), (0, 2, "PXB", 25.0, 0), (1, 2, "PXB", 25.0, 0)]
+    return host_from_smi(rows, dict.fromkeys(range(3), 0), name=name)
+
+
+def test_pcie_proximity_is_said_as_the_paths_between_the_gpus_not_a_cost():
+    fabric = Fabric((_three_gpus("esx-a", "PIX"), _three_gpus("esx-b", "PXB")))
+    best, other = plan(fabric, PlacementRequest(gpus_per_vm=3, consumption="passthrough")).candidates
+    assert best.host == "esx-a"  # same bottleneck and NUMA node: the closer PCIe paths decide
+    assert "GPU pairs: one pair under one PCIe switch (PIX), two across PCIe switches (PXB)" in best.explanation
+    assert "GPU pairs: three pairs across PCIe switches (PXB)" in other.explanation
+    beat = best.explanation[-1]
+    assert beat == (
+        "beats esx-b: its GPUs sit closer on PCIe: one pair under one PCIe switch (PIX), two across PCIe switches "
+        "(PXB); the runner-up: three pairs across PCIe switches (PXB)"
+    )
+    assert not any("cost" in line and "PCIe" in line for line in best.explanation + other.explanation)
