@@ -75,7 +75,7 @@ def test_plan_page_offers_the_inventorys_clusters_profiles_and_boards(viewer):
     assert "hgx-cluster (demo)" in html and "pcie-cluster (demo)" in html
     assert '<option value="nvidia_h100xm-80c">' in html and '<option value="grid_a100d-20c">' in html
     assert '<option value="L40S-48GB">' in html
-    assert 'hx-trigger="submit, change, keyup changed delay:400ms"' in html
+    assert 'hx-trigger="submit, input delay:400ms"' in html
     assert "Fill in the request" in html
 
 
