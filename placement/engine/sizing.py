@@ -78,7 +78,8 @@ def size_inference(
             proposals.append(Proposal(key, 1, profile, f"{key}: 1 GPU ({fb} GB); smallest fit: {what}"))
         else:
             full = f"grid_{code}-{fb}c" if fb in board.timesliced else None
-            how = f"passthrough or {n} x {full} (full profile, keeps NVLink)" if full else "passthrough"
+            keeps = ", keeps NVLink" if board.nvlink_generation else ""  # L40S and L4 have no NVLink to keep
+            how = f"passthrough or {n} x {full} (full profile{keeps})" if full else "passthrough"
             proposals.append(
                 Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {fb} = {n * fb} GB >= {total:.1f} GiB): {how}")
             )
