@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 
 from inventory.freshness import vcenter_freshness
 from inventory.models import Host, SyncRun, SyncStatus, VCenter
+from inventory.occupancy import PARTIAL, USED
 
 TEMPLATE = "inventory/_table.html"
 STATUS_BADGE = {
@@ -206,7 +207,13 @@ class HostTable(HtmxTable):
     gpu_models = tables.Column(verbose_name="GPU", empty_values=(), orderable=False)
     gpus_total = tables.Column(verbose_name="GPUs", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     gpus_free = tables.Column(verbose_name="Free", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    # In use and Partly used are counted from the GPUs' states, like the cluster's cards; sorting by In use
+    # orders by GPUs held by a VM (both).
     gpus_used = tables.Column(verbose_name="In use", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    gpus_partly = tables.Column(
+        verbose_name="Partly used", empty_values=(), orderable=False,
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+    )  # fmt: skip
     gpus_reserved = tables.Column(verbose_name="Reserved", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     occupancy = tables.Column(verbose_name="Occupancy", orderable=False, empty_values=())
     state = tables.Column(verbose_name="State", empty_values=(), order_by=("connection_state", "maintenance_mode"))
@@ -222,6 +229,7 @@ class HostTable(HtmxTable):
             "gpus_total",
             "gpus_free",
             "gpus_used",
+            "gpus_partly",
             "gpus_reserved",
             "occupancy",
             "state",
@@ -231,6 +239,14 @@ class HostTable(HtmxTable):
 
     def render_model(self, record: Host) -> str:
         return f"{record.vendor} {record.model}".strip() or "\u2013"
+
+    def render_gpus_used(self, record: Host, value: int) -> int:
+        strip = getattr(record, "gpu_strip", None)
+        return value if strip is None else sum(1 for g in strip if g.state == USED)
+
+    def render_gpus_partly(self, record: Host) -> int | str:
+        strip = getattr(record, "gpu_strip", None)
+        return "\u2013" if strip is None else sum(1 for g in strip if g.state == PARTIAL)
 
     def render_occupancy(self, record: Host) -> str:
         return occupancy_strip(getattr(record, "gpu_strip", ()))

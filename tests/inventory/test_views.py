@@ -242,6 +242,22 @@ def test_occupancy_strip_shows_free_used_reserved_and_partial_vgpu(viewer):
     assert "60 GB free of 80" in strip  # the hover title of the partly used vGPU
 
 
+def test_host_rows_count_in_use_and_partly_used_gpus_as_the_cluster_cards_do(viewer):
+    cluster = factories.ClusterFactory()
+    host = factories.HostFactory(cluster=cluster, vcenter=cluster.vcenter, name="esx-vgpu")
+    partial, full = factories.GpuFactory(host=host), factories.GpuFactory(host=host)
+    factories.VgpuProfileFactory(name="nvidia_h100xm-20c", framebuffer_gb=20)
+    factories.VgpuProfileFactory(name="nvidia_h100xm-80c", framebuffer_gb=80)
+    factories.GpuConsumerFactory(gpu=partial, profile="nvidia_h100xm-20c")
+    factories.GpuConsumerFactory(gpu=full, profile="nvidia_h100xm-80c")
+    html = text(viewer.get(f"/clusters/{cluster.pk}/"))
+    cards = re.findall(r"<li><strong>(\d+)</strong><span>([^<]+)</span></li>", html)
+    assert ("1", "in use") in cards and ("1", "partly used vGPU") in cards
+    row = html[html.index("esx-vgpu</a>") :].split("</tr>")[0]
+    cells = re.findall(r'<td class="num"\s*>\s*(\S+?)\s*</td>', row)
+    assert cells == ["2", "0", "1", "1", "0"]  # GPUs, free, in use, partly used, reserved (in use said 2 before)
+
+
 # ------------------------------------------------------------------------------------------- host page
 
 
