@@ -67,7 +67,7 @@ class HostFilterSet(filters.FilterSet):
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all())
     gpu_model = filters.CharFilter(method="filter_gpu_model", label="GPU model contains")
-    mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode")
+    mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
     min_free_gpus = filters.NumberFilter(method="filter_min_free", min_value=0, label="At least N free GPUs")
     connection_state = filters.ChoiceFilter(choices=ConnectionState.choices)
 
@@ -104,7 +104,7 @@ class GpuFilterSet(filters.FilterSet):
     cluster = filters.ModelChoiceFilter(field_name="host__cluster", queryset=Cluster.objects.all())
     model = filters.CharFilter(lookup_expr="icontains")
     pci_id = filters.CharFilter(field_name="pci_device__pci_id")
-    mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode")
+    mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
     graphics_type = filters.ChoiceFilter(choices=GraphicsType.choices)
 
     class Meta:

@@ -212,6 +212,7 @@ def test_cluster_hosts_table_sorts_filters_and_pages(viewer):
     first = text(viewer.get(url))
     assert first.count('class="strip"') >= 25 and "esx-00.lab" in first and "esx-29.lab" not in first
     assert "30 rows" in first  # paginated
+    assert '<option value="" selected>any mode</option>' in first  # not Django's "---------"
     assert "esx-29.lab" in text(viewer.get(url, {"page": 2}))
     assert text(viewer.get(url, {"sort": "-name"})).index("esx-29.lab") > 0
     l40s = text(viewer.get(url, {"gpu_model": "L40S"}))
