@@ -44,6 +44,7 @@ class ReservationTable(tables.Table):
         order_by = ("-created",)
         attrs = {"class": "reservations"}
         row_attrs = {"data-status": lambda record: record.effective_status}
+        empty_text = "No reservation matches. Reserve a candidate on the Placement page to hold its GPUs."
 
     def __init__(self, data, *args, **kwargs) -> None:
         data = data.select_related("host__vcenter").prefetch_related("items__gpu__pci_device")

@@ -401,6 +401,7 @@ def test_reservation_list_shows_every_status_and_filters(viewer):
     assert "consumed-vm" in by_name and "active-vm" not in by_name and "<html" not in by_name
     by_vcenter = viewer.get("/reservations/?vcenter=elsewhere").content.decode()
     assert "active-vm" not in by_vcenter
+    assert "No reservation matches. Reserve a candidate on the Placement page" in by_vcenter  # not a bare header
 
 
 def test_reservation_list_queries_do_not_grow_with_rows(viewer, django_assert_max_num_queries):
