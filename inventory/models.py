@@ -500,6 +500,7 @@ class SyncRun(models.Model):
         MANUAL = "manual", "Manual"
         CLI = "cli", "Command line"
         WATCH = "watch", "Change watcher"
+        IMPORT = "import", "Inventory import"
 
     vcenter = models.ForeignKey(VCenter, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.QUEUED)

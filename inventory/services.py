@@ -962,8 +962,15 @@ def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tup
             )
             vcenter.full_clean()
             vcenter.save()
+        started = timezone.now()
         counts = apply_snapshot(vcenter=vcenter, snapshot=snapshot)
         now = timezone.now()
+        # in the sync history, so "last sync: success" on the vCenter has a run behind it
+        SyncRun.objects.create(
+            vcenter=vcenter, trigger=SyncRun.Trigger.IMPORT, status=SyncStatus.SUCCESS, started_at=started,
+            finished_at=now, counts=counts, progress_current=counts.get("objects", 0),
+            progress_total=counts.get("objects", 0),
+        )  # fmt: skip
         VCenter.objects.filter(pk=vcenter.pk).update(
             last_sync_status=SyncStatus.SUCCESS, last_sync_at=now, last_success_at=now, inventory_stale=False
         )

@@ -520,6 +520,14 @@ def test_a_finished_run_answers_286_and_stops_polling(viewer, demo):
     assert response.status_code == 286 and "login refused" in text(response)
 
 
+def test_an_imported_inventory_is_in_the_sync_history(viewer, demo):
+    run = SyncRun.objects.get(vcenter=demo)
+    assert run.trigger == SyncRun.Trigger.IMPORT and run.status == SyncStatus.SUCCESS and run.finished_at
+    assert run.counts["seen_hosts"] == 4 and run.counts["seen_gpus"] == 18
+    html = text(viewer.get("/syncs/"))
+    assert "Inventory import" in html and "No sync has run yet" not in html  # the vCenter says "last sync: success"
+
+
 def test_a_running_run_keeps_polling(viewer, demo):
     run = factories.SyncRunFactory(vcenter=demo, status=SyncStatus.RUNNING, finished_at=None, progress_current=120)
     response = viewer.get(f"/syncs/{run.pk}/", **HTMX)
