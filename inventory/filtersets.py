@@ -155,9 +155,9 @@ class ResourceDomainFilterSet(filters.FilterSet):
 
 
 class SyncRunFilterSet(filters.FilterSet):
-    vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
-    status = filters.ChoiceFilter(choices=SyncStatus.choices)
-    trigger = filters.ChoiceFilter(choices=SyncRun.Trigger.choices)
+    vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter")
+    status = filters.ChoiceFilter(choices=SyncStatus.choices, empty_label="any status")
+    trigger = filters.ChoiceFilter(choices=SyncRun.Trigger.choices, empty_label="any trigger")
 
     class Meta:
         model = SyncRun

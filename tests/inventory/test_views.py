@@ -526,6 +526,8 @@ def test_an_imported_inventory_is_in_the_sync_history(viewer, demo):
     assert run.counts["seen_hosts"] == 4 and run.counts["seen_gpus"] == 18
     html = text(viewer.get("/syncs/"))
     assert "Inventory import" in html and "No sync has run yet" not in html  # the vCenter says "last sync: success"
+    for label in ("any vCenter", "any status", "any trigger"):  # the history filter's choices, not "---------"
+        assert f'<option value="" selected>{label}</option>' in html
 
 
 def test_a_running_run_keeps_polling(viewer, demo):
