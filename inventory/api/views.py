@@ -39,7 +39,7 @@ from inventory.api.serializers import (
     VgpuProfileSerializer,
     VirtualMachineSerializer,
 )
-from inventory.models import Cluster, Gpu, GpuConsumer, Host, SyncRun, VCenter
+from inventory.models import Gpu, GpuConsumer, SyncRun, VCenter
 from inventory.occupancy import gpu_occupancy
 from inventory.topology.svg import render_host_svg
 from inventory.vsphere.connection import VCenterError
@@ -50,6 +50,34 @@ logger = logging.getLogger(__name__)
 class _ListBase(viewsets.GenericViewSet):
     pagination_class = Pagination
     filter_backends = [DjangoFilterBackend, OrderingFilter]
+
+
+class _PageCountsList(mixins.ListModelMixin, _ListBase):
+    """A list whose GPU counts are annotated in SQL only when the ordering needs them; otherwise only the page's
+    rows are counted, after paging (counting every row before paging was most of the list's cost)."""
+
+    count_fields: tuple[str, ...] = ()
+
+    def queryset_for(self, *, annotate: bool):
+        raise NotImplementedError
+
+    def attach_counts(self, rows: list) -> None:
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.queryset_for(annotate=self.action != "list" or self._ordered_by_counts())
+
+    def _ordered_by_counts(self) -> bool:
+        model = self.serializer_class.Meta.model
+        ordering = OrderingFilter().get_ordering(self.request, model.objects.none(), self) or []
+        return any(field.lstrip("-") in self.count_fields for field in ordering)
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if "gpus_free" not in queryset.query.annotations:  # neither ordered nor filtered by the counts
+            self.attach_counts(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 # ---------------------------------------------------------------------------------------------- vCenters
@@ -114,24 +142,17 @@ class VCenterViewSet(
 
 
 @extend_schema_view(list=extend_schema(summary="List clusters"), retrieve=extend_schema(summary="Get a cluster"))
-class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+class ClusterViewSet(mixins.RetrieveModelMixin, _PageCountsList):
     serializer_class = ClusterSerializer
     filterset_class = filtersets.ClusterFilterSet
     ordering_fields = ["name", "vcenter__name", "host_count", "gpus_total", "gpus_free", "id"]
+    count_fields = selectors.CLUSTER_COUNT_FIELDS
 
-    def get_queryset(self):
-        return selectors.cluster_queryset(annotate=self.action != "list" or self._ordered_by_counts())
+    def queryset_for(self, *, annotate: bool):
+        return selectors.cluster_queryset(annotate=annotate)
 
-    def _ordered_by_counts(self) -> bool:
-        ordering = OrderingFilter().get_ordering(self.request, Cluster.objects.none(), self) or []
-        return any(field.lstrip("-") in selectors.CLUSTER_COUNT_FIELDS for field in ordering)
-
-    def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        if "gpus_free" not in queryset.query.annotations:
-            selectors.attach_cluster_counts(page)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+    def attach_counts(self, rows: list) -> None:
+        selectors.attach_cluster_counts(rows)
 
 
 class SvgRenderer(renderers.BaseRenderer):
@@ -144,7 +165,7 @@ class SvgRenderer(renderers.BaseRenderer):
 
 
 @extend_schema_view(list=extend_schema(summary="List hosts"), retrieve=extend_schema(summary="Get a host"))
-class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
+class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
     serializer_class = HostSerializer
     filterset_class = filtersets.HostFilterSet
     ordering_fields = [
@@ -152,19 +173,13 @@ class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
         "memory_mb", "last_seen", "id",
     ]  # fmt: skip
 
-    def get_queryset(self):
-        return selectors.host_queryset(annotate=self.action != "list" or self._ordered_by_counts())
+    count_fields = selectors.GPU_COUNT_FIELDS
 
-    def _ordered_by_counts(self) -> bool:
-        ordering = OrderingFilter().get_ordering(self.request, Host.objects.none(), self) or []
-        return any(field.lstrip("-") in selectors.GPU_COUNT_FIELDS for field in ordering)
+    def queryset_for(self, *, annotate: bool):
+        return selectors.host_queryset(annotate=annotate)
 
-    def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        if "gpus_free" not in queryset.query.annotations:  # neither ordered nor filtered by the counts
-            selectors.attach_gpu_counts(page)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+    def attach_counts(self, rows: list) -> None:
+        selectors.attach_gpu_counts(rows)
 
     @extend_schema(
         summary="A host's GPU fabric, as JSON or as an SVG drawing (`?format=svg`)",
