@@ -517,6 +517,27 @@ def saturation_index(fabric: Fabric, stream: Sequence[Event]) -> int | None:
     return None
 
 
+def acceptance_bound(fabric: Fabric, stream: Sequence[Event]) -> float | None:
+    """The passthrough GPU-weighted acceptance, departure luck removed, of a placer that never leaves a GPU
+    idle while the stream's live demand exceeds the cluster: the GPUs it holds at each departure are
+    min(capacity, live demand), the most any placer can hold. No placer that does not know which VMs will
+    depart can expect more (``replay``'s ``weighted_acceptance_passthrough_gpus_luck_removed`` is at most this)."""
+    capacity = sum(1 for h in fabric.hosts for g in h.gpus if g.graphics_type == "direct")
+    live: dict[str, int] = {}
+    live_demand = demand = 0
+    held = 0.0
+    for e in stream:
+        if e.kind == "depart":
+            if e.vm in live:
+                held += min(capacity, live_demand) / len(live)
+                live_demand -= live.pop(e.vm)
+        elif e.request is not None and e.request.whole_gpu:
+            live[e.vm] = e.request.gpus_per_vm
+            live_demand += e.request.gpus_per_vm
+            demand += e.request.gpus_per_vm
+    return round((held + min(capacity, live_demand)) / demand, 4) if demand else None
+
+
 def replay(
     fabric: Fabric,
     stream: Sequence[Event],
@@ -535,10 +556,20 @@ def replay(
     samples: list[dict[str, int]] = []
     by_shape: dict[str, list[int]] = {}
     idle_saturated: list[int] = []
+    # Passthrough VMs of the stream still live (placed or not) and the GPUs the placed ones hold: a departure
+    # takes one of them uniformly, so it frees used / live GPUs on average; what it frees beyond that is luck.
+    live_gpus: dict[str, int] = {}
+    used = 0
+    luck = 0.0
     t0 = time.perf_counter()
     for i, e in enumerate(stream, 1):
         if e.kind == "depart":
             req = placed.pop(e.vm, None)
+            if e.vm in live_gpus:
+                freed = req.gpus_per_vm if req is not None else 0
+                luck += freed - used / len(live_gpus)
+                used -= freed
+                del live_gpus[e.vm]
             if req is not None:
                 fabric = release_vm(fabric, e.vm, vcpus=req.vcpus, memory_mb=req.memory_mb)
         else:
@@ -555,6 +586,9 @@ def replay(
                 idle_saturated.append(sum(len(_free_direct(h)) for h in fabric.hosts))
             c["multi_nvlink_free"] += nvlink_free
             pick = (passthrough if req.whole_gpu else vgpu)(fabric, req)
+            if req.whole_gpu:
+                live_gpus[e.vm] = req.gpus_per_vm
+                used += req.gpus_per_vm if pick is not None else 0
             if pick is not None:
                 c[f"{kind}_placed"] += 1
                 c[f"{kind}_demand_placed"] += demand
@@ -580,7 +614,7 @@ def replay(
     arrivals = c["passthrough_arrivals"] + c["vgpu_arrivals"]
     accepted = c["passthrough_placed"] + c["vgpu_placed"]
 
-    def ratio(a: int, b: int) -> float | None:
+    def ratio(a: float, b: int) -> float | None:
         return round(a / b, 4) if b else None
 
     end = samples[-1]
@@ -592,6 +626,10 @@ def replay(
         "acceptance_by_shape": {k: ratio(v[1], v[0]) for k, v in sorted(by_shape.items())},
         "weighted_acceptance_passthrough_gpus": ratio(c["passthrough_demand_placed"], c["passthrough_demand"]),
         "weighted_acceptance_vgpu_gb": ratio(c["vgpu_demand_placed"], c["vgpu_demand"]),
+        "departure_luck_gpus": round(luck, 2),
+        "weighted_acceptance_passthrough_gpus_luck_removed": ratio(
+            c["passthrough_demand_placed"] - luck, c["passthrough_demand"]
+        ),
         "multi_gpu_placed": c["multi_placed"],
         "best_class_fraction": ratio(c["multi_best_class"], c["multi_placed"]),
         "nvlink_where_possible": ratio(c["multi_nvlink_placed"], c["multi_nvlink_possible"]),
@@ -635,6 +673,7 @@ def run_cluster(args: argparse.Namespace) -> dict:
         "host_types": dict(types),
         "mixed_size_hgx_hosts": sum(1 for h in fabric.hosts if h.nvswitch and h.gpus[0].vgpu_mode == "mixedSize"),
         "events": len(stream),
+        "passthrough_bound": acceptance_bound(fabric, stream),
         "results": results,
         "perturbed": perturbed,
         "targets": targets,
@@ -723,7 +762,12 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
-PERTURBED_KEYS = ("weighted_acceptance_passthrough_gpus", "weighted_acceptance_vgpu_gb", "idle_gpus_saturated")
+PERTURBED_KEYS = (
+    "weighted_acceptance_passthrough_gpus",
+    "weighted_acceptance_passthrough_gpus_luck_removed",
+    "weighted_acceptance_vgpu_gb",
+    "idle_gpus_saturated",
+)
 
 SEED_COLUMNS = (
     ("pass GPUs", "weighted_acceptance_passthrough_gpus"),
@@ -775,11 +819,57 @@ def run_seeds(args: argparse.Namespace) -> dict:
     idle = {seed: {name: r["idle_gpus_saturated"] for name, r in res["results"].items()}
             for seed, res in per_seed.items()}  # fmt: skip
     print_idle(idle, per_seed)
+    luck = luck_table(per_seed)
+    paired["pass GPUs, luck removed"] = paired_difference([r["ours"] - r["best"] for r in luck.values()])
+    print_luck(luck, paired["pass GPUs, luck removed"])
     if args.perturbed:
         print_perturbed(per_seed, table, args.perturbed)
     return {"benchmark": NAME, "seeds": {str(k): v for k, v in per_seed.items()},
             "table": {str(k): v for k, v in table.items()}, "mean": means, "paired_difference": paired,
-            "idle_gpus_saturated": {str(k): v for k, v in idle.items()}}  # fmt: skip
+            "idle_gpus_saturated": {str(k): v for k, v in idle.items()},
+            "luck_removed": {str(k): v for k, v in luck.items()}}  # fmt: skip
+
+
+def luck_table(per_seed: dict[int, dict]) -> dict[int, dict[str, float]]:
+    """Per seed, passthrough GPU-weighted acceptance with the departure luck taken out: ours, the best
+    baseline's, the bound no placer can expect to beat, and ours minus the best baseline as measured, as placed
+    (luck removed) and as luck (the difference of the two)."""
+    out: dict[int, dict[str, float]] = {}
+    for seed, res in per_seed.items():
+        rows = res["results"]
+        o = rows["ours"]
+        best = max((r for n, r in rows.items() if n != "ours"),
+                   key=lambda r: r["weighted_acceptance_passthrough_gpus_luck_removed"] or 0.0)  # fmt: skip
+        measured = (o["weighted_acceptance_passthrough_gpus"] or 0.0) - max(
+            r["weighted_acceptance_passthrough_gpus"] or 0.0 for n, r in rows.items() if n != "ours"
+        )
+        ours_, best_ = (o["weighted_acceptance_passthrough_gpus_luck_removed"] or 0.0,
+                        best["weighted_acceptance_passthrough_gpus_luck_removed"] or 0.0)  # fmt: skip
+        out[seed] = {"ours": ours_, "best": best_, "bound": res["passthrough_bound"] or 0.0,
+                     "measured_difference": round(measured, 4), "placement_difference": round(ours_ - best_, 4),
+                     "luck_difference": round(measured - (ours_ - best_), 4)}  # fmt: skip
+    return out
+
+
+def print_luck(luck: dict[int, dict[str, float]], paired: dict) -> None:
+    print(
+        "\npassthrough GPUs with the departure luck taken out (what each placer's GPUs would have freed had every "
+        "departure freed the average, placed GPUs / live VMs; the bound: a placer that never leaves a GPU idle):"
+    )
+    print(f"{'seed':>5}{'ours / best':>18}{'bound':>8}{'ours - best: measured':>24}{'= placement':>13}{'+ luck':>9}")
+    for seed, r in luck.items():
+        pair = f"{r['ours']:.2%} / {r['best']:.2%}"
+        print(
+            f"{seed:>5}{pair:>18}{r['bound']:>8.2%}"
+            f"{r['measured_difference'] * 100:>+24.2f}{r['placement_difference'] * 100:>+13.2f}"
+            f"{r['luck_difference'] * 100:>+9.2f}"
+        )
+    lo, hi = paired["ci95"]
+    print(
+        f"ours at least even with luck removed on {paired['seeds_at_least_even']} of {paired['seeds']} seeds; "
+        f"mean {paired['mean'] * 100:+.2f}, sd {paired['sd'] * 100:.2f}, "
+        f"95% interval of the mean [{lo * 100:+.2f}, {hi * 100:+.2f}]"
+    )
 
 
 def print_perturbed(per_seed: dict[int, dict], table: dict[int, dict[str, tuple[float, float]]], runs: int) -> None:
@@ -787,15 +877,20 @@ def print_perturbed(per_seed: dict[int, dict], table: dict[int, dict[str, tuple[
         f"\nchance alone: {runs} runs of the engine with {PERTURB_SHARE:.0%} of its decisions on the runner-up host "
         "(min - max), against the engine and the best baseline:"
     )
-    print(f"{'seed':>5}{'pass GPUs perturbed':>24}{'ours / best':>18}{'8-GPU perturbed':>22}{'ours / best':>18}")
+    print(
+        f"{'seed':>5}{'pass GPUs perturbed':>24}{'ours / best':>18}{'8-GPU perturbed':>22}{'ours / best':>18}"
+        f"{'luck removed, perturbed':>28}"
+    )
     for seed, res in per_seed.items():
         runs_ = res["perturbed"]
         pg = [r["weighted_acceptance_passthrough_gpus"] or 0.0 for r in runs_]
         e8 = [r["8-GPU"] or 0.0 for r in runs_]
+        lr = [r["weighted_acceptance_passthrough_gpus_luck_removed"] or 0.0 for r in runs_]
         (po, pb), (eo, eb) = table[seed]["pass GPUs"], table[seed]["8-GPU"]
         print(
             f"{seed:>5}{f'{min(pg):.1%} - {max(pg):.1%}':>24}{f'{po:.1%} / {pb:.1%}':>18}"
             f"{f'{min(e8):.1%} - {max(e8):.1%}':>22}{f'{eo:.1%} / {eb:.1%}':>18}"
+            f"{f'{min(lr):.2%} - {max(lr):.2%}':>28}"
         )
 
 

@@ -47,6 +47,30 @@ def test_idle_gpus_are_counted_at_each_passthrough_arrival_from_saturation_on():
     assert r["saturated_from_event"] == 3
 
 
+def test_a_departure_of_a_rejected_vm_is_bad_luck_of_used_over_live_gpus():
+    # 8 passthrough GPUs: a and b fill them, c is turned away; c's departure frees nothing where a departure
+    # frees 8 GPUs / 3 live VMs on average
+    stream = [_arrive("a", 4), _arrive("b", 4), _arrive("c", 4), pq.Event("depart", "c")]
+    r = pq.replay(_fabric(), stream, first_fit, lambda f, q: None, 10)
+    assert r["departure_luck_gpus"] == pytest.approx(-8 / 3, abs=0.01)
+    assert r["weighted_acceptance_passthrough_gpus"] == pytest.approx(8 / 12, abs=1e-4)
+    assert r["weighted_acceptance_passthrough_gpus_luck_removed"] == pytest.approx((8 + 8 / 3) / 12, abs=1e-4)
+    # first fit never left a GPU idle here: it reaches the bound
+    assert pq.acceptance_bound(_fabric(), stream) == pytest.approx((8 / 3 + 8) / 12, abs=1e-4)
+
+
+def test_a_departure_of_a_placed_vm_is_good_luck_and_the_bound_counts_what_no_placer_can_take_back():
+    stream = [_arrive("a", 4), _arrive("b", 4), _arrive("c", 4), pq.Event("depart", "a")]
+    r = pq.replay(_fabric(), stream, first_fit, lambda f, q: None, 10)
+    assert r["departure_luck_gpus"] == pytest.approx(4 - 8 / 3, abs=0.01)
+    # held on average at the departure (8/3) plus held at the end (b's 4)
+    assert r["weighted_acceptance_passthrough_gpus_luck_removed"] == pytest.approx((8 / 3 + 4) / 12, abs=1e-4)
+    # the bound holds every GPU at the end too (c would fit now; it arrived too early for any placer)
+    bound = pq.acceptance_bound(_fabric(), stream)
+    assert bound == pytest.approx((8 / 3 + 8) / 12, abs=1e-4)
+    assert r["weighted_acceptance_passthrough_gpus_luck_removed"] < bound
+
+
 def test_paired_difference_gives_mean_interval_and_even_seeds():
     d = pq.paired_difference([0.01, -0.005, 0.02, 0.0])
     assert d["mean"] == pytest.approx(0.00625)
@@ -60,13 +84,21 @@ def test_seeds_run_prints_paired_statistics_and_idle_gpus(tmp_path: Path, capsys
         ["--seeds", "1-2", "--skip-single", "--hosts", "10", "--events", "300", "--perturbed", "2",
          "--out", str(tmp_path / "q.json")]
     )  # fmt: skip
-    assert set(out["paired_difference"]) == {"pass GPUs", "8-GPU"}
+    assert set(out["paired_difference"]) == {"pass GPUs", "8-GPU", "pass GPUs, luck removed"}
     assert out["paired_difference"]["pass GPUs"]["seeds"] == 2
     assert set(out["idle_gpus_saturated"]) == {"1", "2"}
     text = capsys.readouterr().out
     assert "paired by seed over 2 seeds" in text
     assert "idle passthrough GPUs per arrival once demand exceeds capacity" in text
     assert "chance alone: 2 runs of the engine" in text
+    assert "departure luck taken out" in text
+    assert set(out["luck_removed"]) == {"1", "2"}
+    for seed in ("1", "2"):
+        res = out["seeds"][seed]
+        row = out["luck_removed"][seed]
+        assert row["measured_difference"] == pytest.approx(row["placement_difference"] + row["luck_difference"])
+        for r in res["results"].values():
+            assert r["weighted_acceptance_passthrough_gpus_luck_removed"] <= res["passthrough_bound"]
     assert all(len(out["seeds"][s]["perturbed"]) == 2 for s in ("1", "2"))
 
 
