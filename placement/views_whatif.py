@@ -26,6 +26,7 @@ from placement.engine.simulate_model import (
     TOPOLOGIES,
     UNTIL,
     SimulationError,
+    parse_offers,
 )
 from placement.models import WhatIfRun
 from placement.whatif import DEFAULTS, MAX_RUNS, start_whatif
@@ -114,13 +115,30 @@ class WhatIfForm(forms.Form):
             return True
         return any(self.data.get(name) not in (None, "", str(self[name].initial), "0") for name in self.ADVANCED)
 
+    def clean_weights(self) -> list[float] | None:
+        text = self.cleaned_data.get("weights") or ""
+        try:
+            return [float(w) for w in text.split(",") if w.strip()] or None
+        except ValueError:
+            raise forms.ValidationError("weights must be numbers separated by commas") from None
+
+    def clean(self) -> dict:
+        """The catalog against the board and mode, with its weights, checked whatever else is wrong, so one
+        submit shows every error (the engine's own checks stop at the first)."""
+        cleaned = super().clean()
+        board, mode, catalog = cleaned.get("board"), cleaned.get("mode"), cleaned.get("catalog")
+        if board and mode and catalog:
+            gpus = 16 if cleaned.get("cluster") else cleaned.get("gpus_per_host") or 16  # 16: as for a cluster
+            weights = None if "weights" in self.errors else cleaned.get("weights")
+            try:
+                parse_offers(board, mode, catalog.split(","), weights, gpus)
+            except SimulationError as exc:
+                field = exc.field if exc.field in self.fields and exc.field not in self.errors else None
+                self.add_error(field, exc.message if field else str(exc))
+        return cleaned
+
     def data_for_engine(self) -> dict:
         d = dict(self.cleaned_data)
-        weights = d.pop("weights") or ""
-        try:
-            d["weights"] = [float(w) for w in weights.split(",") if w.strip()] or None
-        except ValueError:
-            raise SimulationError("weights", "weights must be numbers separated by commas") from None
         for name in ("host_choice", "alignment", "set_choice", "mig_slot", "topology"):
             d[name] = d[name] or None  # not sent (or "default"): normalize fills in the default
         if d["sequence"] and d["until"] == DEFAULTS["until"]:

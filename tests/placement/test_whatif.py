@@ -372,6 +372,27 @@ def test_page_marks_the_bad_field(demo):
     assert r.status_code == 400 and "weights must be numbers" in r.content.decode()
 
 
+@pytest.mark.reliability("api input", "bad what-if form fields")
+def test_page_shows_every_bad_field_at_once(demo):
+    """A bad run count, bad weights and a profile the board does not have: one submit names all three (the
+    catalog was checked only once every other field was valid: three submits to find three mistakes)."""
+    client = client_for("planner")
+    form = {"board": "A100-80GB", "hosts": "1", "gpus_per_host": "1", "mode": "mixed", "policy": "performance",
+            "catalog": "8C,99Z", "weights": "a,b", "runs": "-1", "seed": "1", "until": "budget",
+            "rules": "vsphere"}  # fmt: skip
+    r = client.post("/whatif/", form, **HX)
+    html = r.content.decode()
+    assert r.status_code == 400
+    assert "greater than or equal to 1" in html
+    assert "weights must be numbers separated by commas" in html
+    assert "&#x27;99Z&#x27; is not a time-sliced profile" in html
+    assert not WhatIfRun.objects.exists()
+    # the weights are counted against the catalog on the same submit
+    r = client.post("/whatif/", {**form, "catalog": "8C,10C", "weights": "1,2,3"}, **HX)
+    assert r.status_code == 400 and "give one weight per catalog entry (2), got 3" in r.content.decode()
+    assert "greater than or equal to 1" in r.content.decode()
+
+
 @pytest.mark.reliability("security", "viewer cannot start what-ifs")
 def test_page_needs_login_and_the_planner_role(demo):
     assert Client().get("/whatif/").status_code == 302
