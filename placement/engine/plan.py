@@ -352,7 +352,8 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         frag_text = f"{uses}; siloed memory on GPU {view.pci_id} changes by {silo:+d} GB"
     else:
         frag = (float(-opened), float(after.count() - 1))
-        frag_text = f"{uses}; GPU {view.pci_id} will hold {after.count()} vGPUs"
+        n = after.count()
+        frag_text = f"{uses}; GPU {view.pci_id} will hold {n} vGPU{'s' if n != 1 else ''}"
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, placement_gb=start, profile=profile.name)
     return Proposal(

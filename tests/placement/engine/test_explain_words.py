@@ -8,7 +8,7 @@ from placement.engine.model import Fabric, HostState
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest
 from placement.engine.smi_host import host_from_smi
-from placement.engine.synthetic import mark_busy, nvl_pairs
+from placement.engine.synthetic import hgx, mark_busy, nvl_pairs
 
 VECTOR = re.compile(r"-?\d+(?:\.\d+)?/-?\d+(?:\.\d+)?/-?\d+")  # "-63/0/0"
 
@@ -66,3 +66,10 @@ def test_pcie_proximity_is_said_as_the_paths_between_the_gpus_not_a_cost():
         "(PXB); the runner-up: three pairs across PCIe switches (PXB)"
     )
     assert not any("cost" in line and "PCIe" in line for line in best.explanation + other.explanation)
+
+
+def test_a_vgpu_on_an_empty_gpu_says_it_will_hold_one_vgpu_not_1_vgpus():
+    fabric = Fabric((hgx("esx-hgx"),))
+    req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-10c")
+    first = plan(fabric, req).best
+    assert any(line.endswith("will hold 1 vGPU") for line in first.explanation), first.explanation
