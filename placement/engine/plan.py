@@ -50,22 +50,33 @@ def rank_hosts(
     rejected: list[Rejection] = []
     last_whole = _last_whole_hosts(hosts)
     ctx_hash = hash(ctx)
+    seen = _seen_hosts(ctx)
     for host in hosts:
-        memo_key, outcome = _evaluate(host, ctx, ctx_hash)
+        entry = seen.get(id(host))
+        if entry is None or entry[0] is not host:
+            memo_key, outcome = _evaluate(host, ctx, ctx_hash)
+            entry = (host, memo_key, outcome, {})
+            if len(seen) >= HOST_MEMO_MAX:
+                seen.clear()
+            seen[id(host)] = entry
+        _, memo_key, outcome, ranked = entry
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
             continue
         whole = bool(last_whole) and host.ident in last_whole and len(outcome.choices) < len(host.gpus)
-        if whole:
-            outcome = evolve(outcome, last_whole=True)
-        # The ranking key depends on the GPU-level outcome (memo_key) and on the host's CPU/memory headroom;
-        # the explanation is built from the proposal of this very host (its name) only when it is shown.
-        score_key = (memo_key, host.cpu_free, host.memory_free_mb, whole)
-        scored = _SCORE_MEMO.get(score_key)
-        if scored is None:
-            key, _ = scored = score_all(outcome)
-            _SCORE_MEMO.put(score_key, scored)
-        key = scored[0]
+        found = ranked.get(whole)
+        if found is None:
+            if whole:
+                outcome = evolve(outcome, last_whole=True)
+            # The ranking key depends on the GPU-level outcome (memo_key) and on the host's CPU/memory headroom;
+            # the explanation is built from the proposal of this very host (its name) only when it is shown.
+            score_key = (memo_key, host.cpu_free, host.memory_free_mb, whole)
+            scored = _SCORE_MEMO.get(score_key)
+            if scored is None:
+                scored = score_all(outcome)
+                _SCORE_MEMO.put(score_key, scored)
+            found = ranked[whole] = (scored[0], outcome)
+        key, outcome = found
         proposals.append((key, partial(_lines, outcome), outcome))
     proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
     proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
@@ -85,9 +96,24 @@ def _last_whole_hosts(hosts: Sequence[HostState]) -> set[tuple]:
     boards): a request smaller than the host avoids breaking the last of them while another host fits."""
     out: dict[tuple, list] = {}
     for h in hosts:
-        if len(h.gpus) >= WHOLE_HOST_GPUS and all(not g.consumers and not g.reserved for g in h.gpus):
-            out.setdefault(_type_of(h), []).append(h.ident)
+        kind = _whole_type(h)
+        if kind is not None:
+            out.setdefault(kind, []).append(h.ident)
     return {v[0] for v in out.values() if len(v) == 1}
+
+
+_WHOLE: dict[int, tuple[HostState, tuple | None]] = {}  # by identity, as ``_SEEN``
+
+
+def _whole_type(host: HostState) -> tuple | None:
+    """The host's type when it has 8+ GPUs and every one is free, else None."""
+    entry = _WHOLE.get(id(host))
+    if entry is None or entry[0] is not host:
+        whole = len(host.gpus) >= WHOLE_HOST_GPUS and all(not g.consumers and not g.reserved for g in host.gpus)
+        if len(_WHOLE) >= HOST_MEMO_MAX:
+            _WHOLE.clear()
+        _WHOLE[id(host)] = entry = (host, _type_of(host) if whole else None)
+    return entry[1]
 
 
 def _candidates(
@@ -187,6 +213,22 @@ _HOST_MEMO: Lru[Proposal | Rejection] = Lru(HOST_MEMO_MAX)
 
 
 _SCORE_MEMO: Lru[tuple] = Lru(HOST_MEMO_MAX)
+
+# Per request context, what each host object came to (its outcome and ranking key), by identity. Host states
+# are immutable and plans over an estate see the same objects again and again (a reservation replaces one
+# host of thousands; the inventory snapshot keeps unchanged hosts as the same objects), so the memos above,
+# keyed by value, are consulted once per host object and context instead of once per host and request.
+# An entry holds its host, so an id is not reused while it is cached.
+SEEN_CONTEXTS = 32
+_SEEN: Lru[dict[int, tuple]] = Lru(SEEN_CONTEXTS)
+
+
+def _seen_hosts(ctx: RequestContext) -> dict[int, tuple]:
+    seen = _SEEN.get(ctx)
+    if seen is None:
+        seen = {}
+        _SEEN.put(ctx, seen)
+    return seen
 
 
 class _MemoKey(tuple):
@@ -439,3 +481,5 @@ def reset_caches() -> None:
     gpuset.reset_search_cache()
     _HOST_MEMO.clear()
     _SCORE_MEMO.clear()
+    _SEEN.clear()
+    _WHOLE.clear()

@@ -69,3 +69,59 @@ def test_consumer_readability_is_cached_per_gpu_state_by_value():
     assert "nvidia_h100xm-13z" in (consumer_problem(unreadable) or "")
     assert consumer_problem(evolve(gpu, consumers=(Consumer("vm-a", "vgpu", "nvidia_h100xm-10c"),))) is None
     assert "cannot be read" in (consumer_problem(evolve(unreadable)) or "")
+
+
+def test_a_host_object_already_ranked_for_a_request_is_not_evaluated_again(monkeypatch):
+    """Plans over an estate see the same host objects again: each is evaluated once per request shape; a host
+    replaced by a new object (a reservation, a sync) is evaluated again and its new state is what ranks."""
+    plan_module.reset_caches()
+    calls: list[str] = []
+    evaluate = plan_module._evaluate
+
+    def counting(host, ctx, ctx_hash):
+        calls.append(host.name)
+        return evaluate(host, ctx, ctx_hash)
+
+    monkeypatch.setattr(plan_module, "_evaluate", counting)
+    fabric = mixed_cluster(10, seed=2)
+    request = PlacementRequest(gpus_per_vm=2, consumption="passthrough")
+    first = plan(fabric, request).to_dict()
+    assert len(calls) == len(fabric.hosts)
+    calls.clear()
+    assert plan(fabric, PlacementRequest(gpus_per_vm=2, consumption="passthrough")).to_dict() == first
+    assert calls == []  # an equal request, the same host objects
+    best = plan(fabric, request).best
+    busy = mark_busy(fabric.host(best.host), [0, 1, 2, 3, 4, 5, 6, 7], vm="vm-x")
+    changed = fabric.replace_host(busy)
+    after = plan(changed, request)
+    assert calls == [best.host]
+    assert after.best is not None and after.best.host != best.host
+    assert any(r.host == best.host for r in after.rejected)
+    plan(fabric, PlacementRequest(gpus_per_vm=4, consumption="passthrough"))  # another request shape
+    assert len(calls) == 1 + len(fabric.hosts)
+
+
+def test_the_per_host_object_caches_stay_within_their_bounds(monkeypatch):
+    monkeypatch.setattr(plan_module, "HOST_MEMO_MAX", 7)
+    monkeypatch.setattr(plan_module, "_SEEN", Lru(2))
+    monkeypatch.setattr(plan_module, "_WHOLE", {})
+    fabric = mixed_cluster(30, seed=3)
+    for k in (1, 2, 4, 8):
+        for i in range(3):
+            hosts = tuple(mark_busy(h, [i % len(h.gpus)], vm=f"vm{i}") if h.gpus else h for h in fabric.hosts)
+            plan(type(fabric)(hosts), PlacementRequest(gpus_per_vm=k, consumption="passthrough"))
+    assert len(plan_module._SEEN) <= 2
+    assert all(len(seen) <= 7 for seen in plan_module._SEEN._data.values())
+    assert len(plan_module._WHOLE) <= 7
+
+
+def test_plans_are_the_same_with_the_per_host_object_caches_cleared_before_every_request():
+    fabric = mixed_cluster(24, seed=5)
+    requests = [PlacementRequest(gpus_per_vm=k, consumption="passthrough") for k in (1, 2, 4, 8, 2, 1)]
+    plan_module.reset_caches()
+    warm = [plan(fabric, r).to_dict() for r in requests]
+    cold = []
+    for r in requests:
+        plan_module.reset_caches()
+        cold.append(plan(fabric, r).to_dict())
+    assert warm == cold
