@@ -75,9 +75,9 @@ def rank_hosts(
             if scored is None:
                 scored = score_all(outcome)
                 _SCORE_MEMO.put(score_key, scored)
-            found = ranked[whole] = (scored[0], outcome)
-        key, outcome = found
-        proposals.append((key, partial(_lines, outcome), outcome))
+            found = ranked[whole] = (scored[0], outcome, [])
+        key, outcome, lines = found
+        proposals.append((key, partial(_lines_once, outcome, lines), outcome))
     proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
     proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
     rejected.sort(key=lambda r: (r.host, r.vcenter))
@@ -250,6 +250,13 @@ class _MemoKey(tuple):
 
 def _lines(p: Proposal) -> tuple[str, ...]:
     return score_all(p)[1]()
+
+
+def _lines_once(p: Proposal, cell: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """A proposal's explanation, kept in ``cell`` (its host object's entry): a full plan explains every candidate."""
+    if not cell:
+        cell.append(_lines(p))
+    return cell[0]
 
 
 def evaluate_host(host: HostState, ctx: RequestContext) -> Proposal | Rejection:

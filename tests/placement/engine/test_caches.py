@@ -125,3 +125,22 @@ def test_plans_are_the_same_with_the_per_host_object_caches_cleared_before_every
         plan_module.reset_caches()
         cold.append(plan(fabric, r).to_dict())
     assert warm == cold
+
+
+def test_a_full_plan_explains_each_host_object_once_per_request_shape(monkeypatch):
+    plan_module.reset_caches()
+    explained: list[str] = []
+    lines = plan_module._lines
+
+    def counting(p):
+        explained.append(p.host.name)
+        return lines(p)
+
+    monkeypatch.setattr(plan_module, "_lines", counting)
+    fabric = mixed_cluster(12, seed=4)
+    request = PlacementRequest(gpus_per_vm=2, consumption="passthrough")
+    first = plan(fabric, request)
+    assert len(explained) == len(first.candidates) > 1
+    again = plan(fabric, PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
+    assert len(explained) == len(first.candidates)
+    assert again.to_dict() == first.to_dict()
