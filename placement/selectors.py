@@ -101,6 +101,7 @@ def reset_snapshot_cache() -> None:
     _HOST_STATES.clear()
     _ROWS.clear()
     _CONSUMERS.clear()
+    snapshot_codec.clear_cache()
     for k in _STATS:
         _STATS[k] = 0
 

@@ -106,6 +106,39 @@ def test_a_fresh_process_reads_the_stored_snapshots(lab):
     )
 
 
+def test_a_snapshot_stored_by_an_older_codec_is_rebuilt_and_stored_again(lab):
+    from placement import snapshot_codec
+    from placement.models import HostSnapshot
+
+    first = plans(selectors.fabric_snapshot())
+    for row in HostSnapshot.objects.all():
+        row.data = {**row.data, "v": snapshot_codec.VERSION - 1}
+        row.save(update_fields=["data"])
+    selectors.reset_snapshot_cache()
+    assert plans(selectors.fabric_snapshot()) == first
+    assert selectors.snapshot_stats()["stored_hits"] == 0
+    assert {d["v"] for d in HostSnapshot.objects.values_list("data", flat=True)} == {snapshot_codec.VERSION}
+
+
+def test_hosts_of_one_type_share_one_decoded_topology(lab):
+    """A fresh process decodes a topology once per digest, not once per host: the hosts that share one get the
+    very same object (at 1,000 hosts, decoding each host's copy was most of the first plan's snapshot time)."""
+    from placement import snapshot_codec
+    from placement.models import HostSnapshot
+
+    inventory_services.import_inventory(document=demo(), vcenter_name="demo-2")  # each host type twice
+    selectors.fabric_snapshot()
+    rows = list(HostSnapshot.objects.values_list("data", flat=True))
+    digests = [d["tkey"] for d in rows if d["topology"] is not None]
+    assert digests and len(set(digests)) <= len(digests) // 2
+    snapshot_codec.clear_cache()
+    decoded = [snapshot_codec.decode(d, {}) for d in rows if d["topology"] is not None]
+    by_digest: dict[str, object] = {}
+    for digest, (*_, topology, _problem) in zip(digests, decoded, strict=True):
+        assert by_digest.setdefault(digest, topology) is topology
+    assert len(by_digest) == len(set(digests))
+
+
 def test_an_override_is_planned_from_the_new_link(lab):
     nvlink_pair = services.build_request(gpus_per_vm=2, consumption="passthrough", interconnect="nvlink")
     before = services.plan_cluster(request=nvlink_pair)
