@@ -22,7 +22,7 @@ from placement.engine.filters import (
     check_host,
     host_warnings,
 )
-from placement.engine.lru import Lru
+from placement.engine.lru import ByIdentity, Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Candidate, GpuChoice, Plan, Rejection
@@ -52,14 +52,12 @@ def rank_hosts(
     ctx_hash = hash(ctx)
     seen = _seen_hosts(ctx)
     for host in hosts:
-        entry = seen.get(id(host))
-        if entry is None or entry[0] is not host:
+        entry = seen.get(host)
+        if entry is None:
             memo_key, outcome = _evaluate(host, ctx, ctx_hash)
-            entry = (host, memo_key, outcome, {})
-            if len(seen) >= HOST_MEMO_MAX:
-                seen.clear()
-            seen[id(host)] = entry
-        _, memo_key, outcome, ranked = entry
+            entry = (memo_key, outcome, {})
+            seen.put(host, entry)
+        memo_key, outcome, ranked = entry
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
             continue
@@ -102,18 +100,14 @@ def _last_whole_hosts(hosts: Sequence[HostState]) -> set[tuple]:
     return {v[0] for v in out.values() if len(v) == 1}
 
 
-_WHOLE: dict[int, tuple[HostState, tuple | None]] = {}  # by identity, as ``_SEEN``
-
-
 def _whole_type(host: HostState) -> tuple | None:
     """The host's type when it has 8+ GPUs and every one is free, else None."""
-    entry = _WHOLE.get(id(host))
-    if entry is None or entry[0] is not host:
+    kind = _WHOLE.get(host)
+    if kind is None:
         whole = len(host.gpus) >= WHOLE_HOST_GPUS and all(not g.consumers and not g.reserved for g in host.gpus)
-        if len(_WHOLE) >= HOST_MEMO_MAX:
-            _WHOLE.clear()
-        _WHOLE[id(host)] = entry = (host, _type_of(host) if whole else None)
-    return entry[1]
+        kind = _type_of(host) if whole else ()  # () rather than None: "not whole" is cached too
+        _WHOLE.put(host, kind)
+    return kind or None
 
 
 def _candidates(
@@ -221,13 +215,14 @@ _SCORE_MEMO: Lru[tuple] = Lru(HOST_MEMO_MAX)
 # An entry holds its host, so an id is not reused while it is cached. About 1.3 KB per host and request shape
 # (measured: 20 MB for 16 shapes over 1,000 hosts), so only the last few shapes are kept.
 SEEN_CONTEXTS = 8
-_SEEN: Lru[dict[int, tuple]] = Lru(SEEN_CONTEXTS)
+_SEEN: Lru[ByIdentity[tuple]] = Lru(SEEN_CONTEXTS)
+_WHOLE: ByIdentity[tuple] = ByIdentity(HOST_MEMO_MAX)  # each host's type when it is a wholly free 8+ GPU host
 
 
-def _seen_hosts(ctx: RequestContext) -> dict[int, tuple]:
+def _seen_hosts(ctx: RequestContext) -> ByIdentity[tuple]:
     seen = _SEEN.get(ctx)
     if seen is None:
-        seen = {}
+        seen = ByIdentity(HOST_MEMO_MAX)
         _SEEN.put(ctx, seen)
     return seen
 

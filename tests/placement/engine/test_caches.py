@@ -6,7 +6,7 @@ import pytest
 
 from placement.engine import gpuset
 from placement.engine import plan as plan_module
-from placement.engine.lru import Lru
+from placement.engine.lru import ByIdentity, Lru
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest
 from placement.engine.synthetic import mark_busy, mixed_cluster
@@ -34,6 +34,18 @@ def test_caches_stay_within_their_bounds_over_many_distinct_plans(monkeypatch):
     assert len(plan_module._HOST_MEMO) <= 40
     assert len(gpuset._TOPOLOGIES) <= 5
     assert all(len(t.results) <= gpuset.RESULTS_PER_TOPOLOGY for t in gpuset._TOPOLOGIES._data.values())
+
+
+def test_by_identity_keeps_a_value_per_object_not_per_equal_value():
+    cache: ByIdentity[str] = ByIdentity(2)
+    a, b = (1, [2]), (1, [2])  # equal, distinct objects
+    cache.put(a, "a")
+    assert cache.get(a) == "a" and cache.get(b) is None
+    cache.put(b, "b")
+    cache.put((3,), "c")  # full: starts over
+    assert len(cache) == 1 and cache.get(a) is None
+    with pytest.raises(ValueError, match="maxsize"):
+        ByIdentity(0)
 
 
 def test_equal_hosts_built_separately_share_one_memo_entry():
@@ -104,14 +116,14 @@ def test_a_host_object_already_ranked_for_a_request_is_not_evaluated_again(monke
 def test_the_per_host_object_caches_stay_within_their_bounds(monkeypatch):
     monkeypatch.setattr(plan_module, "HOST_MEMO_MAX", 7)
     monkeypatch.setattr(plan_module, "_SEEN", Lru(2))
-    monkeypatch.setattr(plan_module, "_WHOLE", {})
+    monkeypatch.setattr(plan_module, "_WHOLE", ByIdentity(7))
     fabric = mixed_cluster(30, seed=3)
     for k in (1, 2, 4, 8):
         for i in range(3):
             hosts = tuple(mark_busy(h, [i % len(h.gpus)], vm=f"vm{i}") if h.gpus else h for h in fabric.hosts)
             plan(type(fabric)(hosts), PlacementRequest(gpus_per_vm=k, consumption="passthrough"))
     assert len(plan_module._SEEN) <= 2
-    assert all(len(seen) <= 7 for seen in plan_module._SEEN._data.values())
+    assert all(len(seen) <= 7 for seen in plan_module._SEEN._data.values())  # each made with HOST_MEMO_MAX
     assert len(plan_module._WHOLE) <= 7
 
 
