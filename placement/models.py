@@ -68,10 +68,24 @@ class HostSnapshot(models.Model):
 
     host = models.OneToOneField("inventory.Host", on_delete=models.CASCADE, primary_key=True, related_name="+")
     fabric_hash = models.CharField(max_length=40)
-    data = models.JSONField(help_text="GPUs, links, partitions and topology signature (placement.snapshot_codec)")
+    shape = models.CharField(
+        max_length=40, blank=True, default="", db_index=True, help_text="Digest of the host's HostShape"
+    )
+    data = models.JSONField(help_text="GPUs and their primary keys (placement.snapshot_codec)")
 
     def __str__(self) -> str:
         return f"snapshot of host {self.host_id} ({self.fabric_hash[:8]})"
+
+
+class HostShape(models.Model):
+    """Links, NVSwitch partitions and topology signature by GPU position, stored once for all the hosts of one
+    type (``HostSnapshot.shape``). Shapes no snapshot refers to are deleted when snapshots are stored."""
+
+    digest = models.CharField(max_length=40, primary_key=True)
+    data = models.JSONField(help_text="Links, partitions and topology signature (placement.snapshot_codec)")
+
+    def __str__(self) -> str:
+        return f"host shape {self.digest[:8]}"
 
 
 class WhatIfRun(models.Model):

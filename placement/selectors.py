@@ -32,7 +32,7 @@ from placement.engine import gpuset
 from placement.engine.lru import Lru
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, Staleness, evolve
 from placement.engine.request import RequestError
-from placement.models import HostSnapshot, Reservation, ReservationItem
+from placement.models import HostShape, HostSnapshot, Reservation, ReservationItem
 
 CHUNK = 500  # hosts per template query: bounds every IN list
 TEMPLATES_MAX = 20_000  # host templates kept in process (an estate of 5,000 hosts through four rebuilds)
@@ -252,41 +252,56 @@ def host_templates(*, rows: Sequence[HostRow], use_cache: bool = True) -> dict[i
 
 
 def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
-    """Templates stored in ``HostSnapshot`` under the hash each host has now (at most CHUNK hosts)."""
+    """Templates stored in ``HostSnapshot`` under the hash each host has now (at most CHUNK hosts); each shape not
+    yet decoded in this process is read once (one more query)."""
     wanted = {r.pk: r.fabric_hash for r in rows if r.fabric_hash}
+    found = [
+        (host_id, data)
+        for host_id, fabric_hash, data in HostSnapshot.objects.filter(host_id__in=list(wanted)).values_list(
+            "host_id", "fabric_hash", "data"
+        )
+        if wanted.get(host_id) == fabric_hash and data.get("v") == snapshot_codec.VERSION
+    ]
+    missing = sorted({data["shape"] for _, data in found if not snapshot_codec.known_shape(data["shape"])})
+    if missing:
+        for digest, data in HostShape.objects.filter(digest__in=missing).values_list("digest", "data"):
+            snapshot_codec.add_shape(digest, data, _LINKS)
     out = {}
-    for host_id, fabric_hash, data in HostSnapshot.objects.filter(host_id__in=list(wanted)).values_list(
-        "host_id", "fabric_hash", "data"
-    ):
-        if wanted.get(host_id) != fabric_hash:
-            continue
-        decoded = snapshot_codec.decode(data, _LINKS)
-        if decoded is None:
+    for host_id, data in found:
+        decoded = snapshot_codec.decode(data)
+        if decoded is None:  # its shape row is gone (deleted as unused by a concurrent store): rebuilt and stored
             continue
         gpus, pks, links, partitions, topology, problem = decoded
         if topology is not None:
             topology = (gpuset.intern_signature(topology[0]), topology[1])
         template = HostTemplate(gpus, pks, links, partitions, problem=problem, topology=topology)
         out[host_id] = template
-        _TEMPLATES.put((host_id, fabric_hash), template)
+        _TEMPLATES.put((host_id, wanted[host_id]), template)
     _STATS["stored_hits"] += len(out)
     return out
 
 
 def store_templates(*, templates: dict[int, tuple[str, HostTemplate]]) -> None:
-    """Upsert the ``HostSnapshot`` rows of these hosts (one statement per batch)."""
+    """Upsert the ``HostSnapshot`` rows of these hosts and their shapes (a statement per batch), then delete the
+    shapes no snapshot refers to any more."""
     if not templates:
         return
+    snapshots, shapes = [], {}
+    for pk, (fabric_hash, t) in templates.items():
+        data, digest, shape = snapshot_codec.encode(t)
+        shapes[digest] = shape
+        snapshots.append(HostSnapshot(host_id=pk, fabric_hash=fabric_hash, shape=digest, data=data))
+    HostShape.objects.bulk_create(
+        [HostShape(digest=d, data=shape) for d, shape in shapes.items()], ignore_conflicts=True, batch_size=CHUNK
+    )
     HostSnapshot.objects.bulk_create(
-        [
-            HostSnapshot(host_id=pk, fabric_hash=fabric_hash, data=snapshot_codec.encode(t))
-            for pk, (fabric_hash, t) in templates.items()
-        ],
+        snapshots,
         update_conflicts=True,
         unique_fields=["host"],
-        update_fields=["fabric_hash", "data"],
+        update_fields=["fabric_hash", "shape", "data"],
         batch_size=CHUNK,
     )
+    HostShape.objects.exclude(digest__in=HostSnapshot.objects.values("shape")).delete()
 
 
 def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:

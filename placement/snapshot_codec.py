@@ -1,5 +1,11 @@
-"""A host template to and from JSON (the ``HostSnapshot.data`` column): compact lists, decoded without re-deriving
-anything (links and the topology signature come back as they were computed)."""
+"""A host template to and from JSON, in two parts: what is the host's own (its GPUs, their primary keys, a problem)
+in ``HostSnapshot.data``, and its shape (links, NVSwitch partitions and topology signature, all by GPU position)
+in ``HostShape.data`` under a digest that every host of one type shares. Decoded without re-deriving anything
+(links and the topology signature come back as they were computed).
+
+A fresh process reads and decodes each shape once, not once per host: at 1,000 hosts of one type, parsing every
+host's copy of its topology was about half of the first plan's snapshot time.
+"""
 
 from __future__ import annotations
 
@@ -9,69 +15,87 @@ import json
 from placement.engine.lru import Lru
 from placement.engine.model import GpuState, PairLink
 
-VERSION = 2  # 2: the topology carries a digest ("tkey"); rows of another version are rebuilt from the inventory
+VERSION = 3  # 3: the shape is stored apart, once per digest; rows of another version are rebuilt from the inventory
 _GPU_FIELDS = ("pci_id", "index", "board", "model", "memory_mb", "numa_node", "graphics_type", "vgpu_mode",
                "mig_enabled", "module_id", "pcie_switch")  # fmt: skip
 
 
-def encode(template) -> dict:
-    """``template`` is a ``placement.selectors.HostTemplate``."""
+def encode(template) -> tuple[dict, str, dict]:
+    """(host data, shape digest, shape data) of ``template``, a ``placement.selectors.HostTemplate``."""
     order = [g.pci_id for g in template.gpus]
     at = {p: i for i, p in enumerate(order)}
-    topology = _lists(template.topology) if template.topology is not None else None
-    return {
+    shape = {
+        "links": [[at[a], at[b], lk.kind, lk.gbps, lk.nvlinks] for (a, b), lk in template.links.items()],
+        "partitions": [sorted(at[p] for p in part) for part in template.partitions],
+        "topology": _lists(template.topology) if template.topology is not None else None,
+    }
+    digest = _digest(shape)
+    data = {
         "v": VERSION,
         "gpus": [[getattr(g, f) for f in _GPU_FIELDS] for g in template.gpus],
         "pks": list(template.gpu_pks),
-        "links": [[at[a], at[b], lk.kind, lk.gbps, lk.nvlinks] for (a, b), lk in template.links.items()],
-        "partitions": [sorted(at[p] for p in part) for part in template.partitions],
-        "topology": topology,
-        "tkey": _digest(topology) if topology is not None else None,
+        "shape": digest,
         "problem": template.problem,
     }
+    return data, digest, shape
 
 
-# Hosts of one type share one topology (its signature is most of a template): a fresh process decodes it once per
-# digest instead of once per host (at 1,000 hosts this was most of the first plan's snapshot time).
-TOPOLOGIES_MAX = 1_000
-_TOPOLOGIES: Lru[tuple] = Lru(TOPOLOGIES_MAX)
+def _digest(shape: dict) -> str:
+    text = json.dumps(shape, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _digest(topology: list) -> str:
-    return hashlib.sha1(json.dumps(topology, separators=(",", ":")).encode(), usedforsecurity=False).hexdigest()
+SHAPES_MAX = 1_000
+# digest -> (links by position, partitions by position, topology): the decoded shape, shared by its hosts
+_SHAPES: Lru[tuple] = Lru(SHAPES_MAX)
+# (digest, pci ids in order) -> (links, partitions) keyed by pci id: hosts of one type and one board layout
+# (the same PCI addresses) share the very same objects
+_BOUND: Lru[tuple] = Lru(SHAPES_MAX)
 
 
-def _topology(data: dict) -> tuple | None:
-    if data["topology"] is None:
-        return None
-    key = data.get("tkey")
-    topology = _TOPOLOGIES.get(key) if key else None
-    if topology is None:
-        topology = _tuples(data["topology"])
-        if key:
-            _TOPOLOGIES.put(key, topology)
-    return topology
+def known_shape(digest: str) -> bool:
+    """Whether this process has decoded the shape (its row need not be read again)."""
+    return _SHAPES.get(digest) is not None
 
 
-def clear_cache() -> None:
-    _TOPOLOGIES.clear()
-
-
-def decode(data: dict, link_pool: dict) -> tuple | None:
-    """(gpus, gpu_pks, links, partitions, topology, problem), or None for another codec version."""
-    if data.get("v") != VERSION:
-        return None
-    gpus = tuple(GpuState(*row) for row in data["gpus"])
-    order = [g.pci_id for g in gpus]
-    links = {}
+def add_shape(digest: str, data: dict, link_pool: dict) -> None:
+    """Decode a ``HostShape`` row into the process cache (one PairLink per distinct link, from ``link_pool``)."""
+    links = []
     for a, b, kind, gbps, count in data["links"]:
         key = (kind, gbps, count)
         link = link_pool.get(key)
         if link is None:
             link = link_pool.setdefault(key, PairLink(kind, gbps, count))
-        links[(order[a], order[b])] = link
-    partitions = tuple(frozenset(order[i] for i in part) for part in data["partitions"])
-    return gpus, tuple(data["pks"]), links, partitions, _topology(data), data["problem"]
+        links.append((a, b, link))
+    partitions = tuple(tuple(p) for p in data["partitions"])
+    topology = _tuples(data["topology"]) if data["topology"] is not None else None
+    _SHAPES.put(digest, (tuple(links), partitions, topology))
+
+
+def clear_cache() -> None:
+    _SHAPES.clear()
+    _BOUND.clear()
+
+
+def decode(data: dict) -> tuple | None:
+    """(gpus, gpu_pks, links, partitions, topology, problem), or None for another codec version or a shape this
+    process has not been given (``add_shape``)."""
+    if data.get("v") != VERSION:
+        return None
+    shape = _SHAPES.get(data["shape"])
+    if shape is None:
+        return None
+    links_at, partitions_at, topology = shape
+    gpus = tuple(GpuState(*row) for row in data["gpus"])
+    order = tuple(g.pci_id for g in gpus)
+    key = (data["shape"], order)
+    bound = _BOUND.get(key)
+    if bound is None:
+        links = {(order[a], order[b]): link for a, b, link in links_at}
+        partitions = tuple(frozenset(order[i] for i in part) for part in partitions_at)
+        bound = (links, partitions)
+        _BOUND.put(key, bound)
+    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"]
 
 
 def _lists(value):
