@@ -24,9 +24,10 @@ FAILED_STATES = (SyncStatus.FAILED, SyncStatus.LOST)
 @dataclass(frozen=True)
 class Freshness:
     level: str  # fresh | warn | exclude
-    reason: str = ""  # why the inventory is stale, with the time of the last good sync
+    reason: str = ""  # why the inventory is stale, with the time of the last good sync and the sync's error
     since: datetime | None = None  # the last good sync
     age_s: float = 0.0
+    public_reason: str = ""  # the reason without the sync's error, which may name the vCenter's address
 
     @property
     def stale(self) -> bool:
@@ -60,13 +61,24 @@ def vcenter_freshness(vcenter: VCenter, *, now: datetime | None = None) -> Fresh
         else ("no good sync yet")
     )
     why = "last sync failed" if failed else f"no sync for {age_text(age)}"
-    if failed and vcenter.last_error:
-        why += f" ({vcenter.last_error.splitlines()[0][:160]})"
-    reason = f"vCenter {vcenter.name}: {why}; {as_of}"
+    error = f" ({shorten(vcenter.last_error.splitlines()[0])})" if failed and vcenter.last_error.strip() else ""
+    reason, public = f"vCenter {vcenter.name}: {why}{error}; {as_of}", f"vCenter {vcenter.name}: {why}; {as_of}"
     if synced and last is not None and age > settings.STALE_EXCLUDE_AFTER:
-        limit = age_text(settings.STALE_EXCLUDE_AFTER)
-        return Freshness(EXCLUDE, f"{reason}, older than the {limit} limit", last, age)
-    return Freshness(WARN, reason, last, age)
+        limit = f", older than the {age_text(settings.STALE_EXCLUDE_AFTER)} limit"
+        return Freshness(EXCLUDE, reason + limit, last, age, public + limit)
+    return Freshness(WARN, reason, last, age, public)
+
+
+ERROR_CHARS = 200
+
+
+def shorten(text: str, limit: int = ERROR_CHARS) -> str:
+    """``text`` cut at a word boundary with an ellipsis when longer than ``limit`` characters."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return f"{cut}…"
 
 
 def stale_vcenters(*, now: datetime | None = None) -> list[tuple[VCenter, Freshness]]:

@@ -132,7 +132,7 @@ def _inventory() -> dict:
     vc, fresh = stale[0]
     return {
         "status": WARN,
-        "detail": fresh.reason,
+        "detail": fresh.public_reason,  # the sync's error may name the vCenter's address
         "stale_vcenters": len(stale),
         "oldest_stale": {
             "vcenter": vc.name,

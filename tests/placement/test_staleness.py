@@ -83,6 +83,18 @@ def test_a_failed_last_sync_warns_with_its_error_even_when_recent(demo):
         assert len(found) == 1 and "last sync failed (vc.example.com: connection refused)" in found[0]
 
 
+def test_healthz_names_the_stale_vcenter_but_never_its_address_and_long_errors_end_at_a_word(demo, client):
+    """/healthz is anonymous: the sync's error (which names the vCenter's URL) stays on signed-in pages."""
+    error = "https://vc-secret.example.com/sdk: connection refused " + "while retrying the login " * 12
+    synced(demo, ago_s=30, failed=error)
+    detail = client.get("/healthz").json()["checks"]["inventory"]["detail"]
+    assert detail.startswith("vCenter demo: last sync failed; inventory as of ")
+    assert "vc-secret" not in detail and "example.com" not in detail
+    (found,) = warnings_of(plan_cluster(request=ONE_GPU))[0]
+    assert "(https://vc-secret.example.com/sdk: connection refused while retrying" in found
+    assert "login…)" in found or "the…)" in found or "retrying…)" in found  # cut after a whole word
+
+
 @pytest.mark.reliability("vcenter", "stale inventory: older than STALE_EXCLUDE_AFTER")
 def test_past_the_exclusion_limit_hosts_are_rejected_with_that_reason(demo):
     synced(demo, ago_s=7200, failed="vc.example.com: connection refused")
