@@ -30,13 +30,21 @@ from inventory.models import Gpu as GpuRow
 from placement import snapshot_codec
 from placement.engine import gpuset
 from placement.engine.lru import Lru
-from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink, Staleness, evolve
+from placement.engine.model import (
+    RESERVATION_PREFIX,
+    Consumer,
+    Fabric,
+    GpuState,
+    HostState,
+    PairLink,
+    Staleness,
+    evolve,
+)
 from placement.engine.request import RequestError
 from placement.models import HostShape, HostSnapshot, Reservation, ReservationItem
 
 CHUNK = 500  # hosts per template query: bounds every IN list
 TEMPLATES_MAX = 20_000  # host templates kept in process (an estate of 5,000 hosts through four rebuilds)
-RESERVATION_PREFIX = "reservation:"
 SYS_LINK = PairLink("SYS", 0.0)
 
 

@@ -271,14 +271,22 @@ def reason_group(reason: str) -> str:
 def group_rejections(result: Plan, hosts: dict[str, list[dict]]) -> list[dict]:
     """Rejected hosts grouped by reason, most hosts first; a host with several reasons is in each group."""
     groups: dict[str, list[dict]] = {}
+    said: dict[str, set[str]] = {}  # the hosts' own wording of each group's reason
     for rejection in result.rejected:
         host_id, vcenter = _identity(rejection, hosts)
         entry = {"host": rejection.host, "host_id": host_id, "vcenter": vcenter, "reasons": list(rejection.reasons)}
         specific = [r for r in rejection.reasons if not NEEDS_RE.match(r)] or list(rejection.reasons)
-        for key in dict.fromkeys(reason_group(r) for r in specific):
-            groups.setdefault(key, []).append(entry)
+        for reason in specific:
+            key = reason_group(reason)
+            said.setdefault(key, set()).add(reason)
+            if not groups.get(key) or groups[key][-1] is not entry:
+                groups.setdefault(key, []).append(entry)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    return [{"reason": reason, "count": len(entries), "hosts": entries} for reason, entries in ordered]
+    # A reason every host of its group words alike (one host, say) keeps its particulars: GPU, VM, counts.
+    return [
+        {"reason": next(iter(said[key])) if len(said[key]) == 1 else key, "count": len(entries), "hosts": entries}
+        for key, entries in ordered
+    ]
 
 
 # ---------------------------------------------------------------- sizing helper

@@ -18,7 +18,7 @@ from gpucatalog.catalog import Board
 from gpucatalog.profiles import VgpuProfileName
 from placement.engine.mig import MigGpu, mig_view
 from placement.engine.mig import refusal as mig_refusal
-from placement.engine.model import GpuState, HostState
+from placement.engine.model import Consumer, GpuState, HostState
 from placement.engine.request import PlacementRequest
 from placement.engine.vgpu import (
     TIMESLICED_KINDS,
@@ -278,8 +278,7 @@ class ModeGate:
                     self.name, "not-direct", f"GPU {g.pci_id} is in {g.graphics_type} mode, not passthrough (direct)"
                 )
             if active:
-                holder = ", ".join(sorted({c.vm for c in active}))
-                return fail(self.name, "passthrough-assigned", f"GPU {g.pci_id} is assigned to {holder}")
+                return _held(self.name, g.pci_id, active)
             return SUCCESS
         if g.graphics_type != "sharedDirect":
             return fail(
@@ -287,7 +286,7 @@ class ModeGate:
             )
         whole = [c for c in active if c.kind in ("passthrough", "dynamic-passthrough")]
         if whole:
-            return fail(self.name, "passthrough-assigned", f"GPU {g.pci_id} is assigned to {whole[0].vm}")
+            return _held(self.name, g.pci_id, whole)
         mig_mode = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
         if r.consumption == "mig":
             if not mig_mode:
@@ -301,6 +300,14 @@ class ModeGate:
         if mig_mode:
             return fail(self.name, "mig-enabled", f"GPU {g.pci_id} has MIG enabled; time-sliced vGPUs cannot share it")
         return SUCCESS
+
+
+def _held(plugin: str, pci_id: str, holders: Sequence[Consumer]) -> Status:
+    """A whole GPU taken by VMs in vCenter ("passthrough-assigned") or only by the advisor's reservations."""
+    names = ", ".join(sorted({c.holder for c in holders}))
+    if all(c.reservation for c in holders):
+        return fail(plugin, "reservation", f"GPU {pci_id} is held by {names}, an accepted plan not yet in vCenter")
+    return fail(plugin, "passthrough-assigned", f"GPU {pci_id} is assigned to {names}")
 
 
 class SameSizeLock:
@@ -398,6 +405,7 @@ PHRASES = {
     "hgx-mig": "are on an NVSwitch board (vSphere: no MIG-backed vGPU)",
     "not-direct": "are not in passthrough (direct) mode",
     "passthrough-assigned": "are passthrough-assigned",
+    "reservation": "are held by the advisor's reservations",
     "not-shared-direct": "are not in vGPU (sharedDirect) mode",
     "mig-disabled": "do not have MIG enabled",
     "mig-enabled": "have MIG enabled",
@@ -440,6 +448,12 @@ def check_gpus(host: HostState, ctx: RequestContext) -> GpuVerdicts:
     return GpuVerdicts(tuple(eligible), tuple(refused))
 
 
+# codes whose grouped line quotes one GPU's own reason: which profile locks it, which VM holds it
+EXAMPLE_CODES = frozenset(
+    {"same-size-lock", "placement-id", "mig-slot", "framebuffer", "passthrough-assigned", "reservation"}
+)
+
+
 def aggregate(refused: Sequence[tuple[GpuFacts, Status]], total: int, limit: int = MAX_REASONS_PER_HOST) -> list[str]:
     """One line per failure code, most common first; a single GPU keeps its specific reason."""
     by_code: dict[str, list[Status]] = {}
@@ -452,7 +466,7 @@ def aggregate(refused: Sequence[tuple[GpuFacts, Status]], total: int, limit: int
         else:
             phrase = PHRASES.get(code, f"fail {statuses[0].plugin}")
             line = f"{len(statuses)} of {total} GPUs {phrase}"
-            if code in ("same-size-lock", "placement-id", "mig-slot", "framebuffer"):
+            if code in EXAMPLE_CODES:
                 line += f" (e.g. {statuses[0].reason})"
             lines.append(line)
     return lines[:limit]

@@ -27,6 +27,9 @@ def link_rank(kind: str) -> int:
         return len(LINK_KINDS) - 1
 
 
+RESERVATION_PREFIX = "reservation:"  # a consumer named so is the advisor's reservation, not a VM in vCenter
+
+
 @dataclass(frozen=True)
 class Consumer:
     vm: str
@@ -35,6 +38,17 @@ class Consumer:
     placement_gb: int | None = None  # mixed-size start offset when known
     mig_slot: int | None = None  # MIG start memory slice when known
     powered_on: bool = True
+
+    @property
+    def reservation(self) -> bool:
+        return self.vm.startswith(RESERVATION_PREFIX)
+
+    @property
+    def holder(self) -> str:
+        """Who holds the GPU, as an admin reads it: "VM web-1" or "the reservation for web-1"."""
+        if self.reservation:
+            return f"the reservation for {self.vm.removeprefix(RESERVATION_PREFIX)}"
+        return f"VM {self.vm}"
 
     @property
     def holds_device(self) -> bool:

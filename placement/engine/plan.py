@@ -285,7 +285,10 @@ def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection
     if len(eligible) < k:
         reasons = aggregate(verdicts.refused, len(host.gpus))
         if k > 1 or not reasons:
-            reasons.insert(0, f"needs {k} eligible GPU{'s' if k > 1 else ''}, {len(eligible)} of {len(host.gpus)} are")
+            n = len(eligible)
+            reasons.insert(
+                0, f"needs {k} eligible GPU{'s' if k > 1 else ''}, {n} of {len(host.gpus)} {'is' if n == 1 else 'are'}"
+            )
         return Rejection(host.name, tuple(reasons))
     r = ctx.request
     if k == 1 and r.consumption in ("vgpu", "device-group") and ctx.profile is not None:

@@ -192,7 +192,7 @@ def test_planner_reserves_the_chosen_candidate_and_releases_it(planner):
     # the plan now skips the held GPUs
     again = planner.post("/placement/", TWO_PASSTHROUGH, **HX).content.decode()
     why_not = again[again.index('class="why-not"') :]
-    assert L40S in why_not and "GPUs are passthrough-assigned" in why_not  # a reservation holds them
+    assert L40S in why_not and "held by the advisor&#x27;s reservations" in why_not
     detail = planner.get(response["Location"]).content.decode()
     assert 'id="release-button"' in detail
     released = planner.post(f"/reservations/{reservation.pk}/release/", HTTP_HX_REQUEST="true")
@@ -457,7 +457,7 @@ def test_mig_and_mixed_size_reservations_show_slot_and_placement_id(viewer):
     assert "placement ID 40 GB" in viewer.get(f"/reservations/{mixed.pk}/").content.decode()
 
 
-def test_rejections_group_by_reason_without_host_particulars(db):
+def test_rejections_group_by_reason_without_host_particulars_unless_all_say_the_same(db):
     from placement.engine.result import Plan, Rejection
     from placement.views import group_rejections
 
@@ -477,8 +477,9 @@ def test_rejections_group_by_reason_without_host_particulars(db):
     assert groups == {
         "host has fewer than 16 GPUs": ["a", "b"],
         "GPUs are not in passthrough (direct) mode": ["c", "d"],
-        "GPUs are passthrough-assigned": ["c"],
-        "no H100-80GB GPUs": ["e"],
-        "GPU … is locked to grid_a100d-10c by vm-2 (same-size mode)": ["f"],
+        # a group whose hosts word the reason alike keeps its GPU, VM and counts (one host, here)
+        "3 of 8 GPUs are passthrough-assigned (e.g. GPU 0000:18:00.0 is assigned to vm-1)": ["c"],
+        "no H100-80GB GPUs (host has 4 x L40S-48GB)": ["e"],
+        "GPU 0000:3b:00.0 is locked to grid_a100d-10c by vm-2 (same-size mode)": ["f"],
     }
     assert [g["count"] for g in group_rejections(plan, {})][:2] == [2, 2]  # most hosts first

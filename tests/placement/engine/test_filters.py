@@ -15,7 +15,7 @@ from placement.engine.filters import (
     aggregate,
     check_gpus,
 )
-from placement.engine.model import Consumer, Fabric
+from placement.engine.model import RESERVATION_PREFIX, Consumer, Fabric
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.synthetic import hgx, mark_busy, pcie_switch_host, vgpu_host
@@ -60,7 +60,10 @@ def test_board_model():
 def test_passthrough_assigned_is_aggregated():
     host = mark_busy(pcie_switch_host(), range(6))
     p = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=4, consumption="passthrough"))
-    assert p.rejected[0].reasons == ("needs 4 eligible GPUs, 2 of 8 are", "6 of 8 GPUs are passthrough-assigned")
+    assert p.rejected[0].reasons == (
+        "needs 4 eligible GPUs, 2 of 8 are",
+        f"6 of 8 GPUs are passthrough-assigned (e.g. GPU {host.gpus[0].pci_id} is assigned to VM busy-0)",
+    )
 
 
 def test_reserved_gpus_are_not_free():
@@ -109,7 +112,7 @@ def test_hgx_needs_a_whole_partition():
 def test_aggregate_limits_and_keeps_single_reasons():
     host = mark_busy(pcie_switch_host(), [0])
     verdicts = check_gpus(host, ctx())
-    assert aggregate(verdicts.refused, 8) == [f"GPU {host.gpus[0].pci_id} is assigned to busy-0"]
+    assert aggregate(verdicts.refused, 8) == [f"GPU {host.gpus[0].pci_id} is assigned to VM busy-0"]
 
 
 @pytest.mark.reliability("engine input", "invalid placement requests")
@@ -142,3 +145,19 @@ def test_request_validation(kwargs, field):
 def test_device_group_request():
     req = PlacementRequest(gpus_per_vm=2, consumption="device-group", profile="Nvidia:2@grid_a100d-80c%NVLink")
     assert req.validate().effective_interconnect == "nvlink"
+
+
+def test_gpus_held_by_reservations_say_so_apart_from_vms_in_vcenter():
+    """An admin checking vCenter would not find a VM named like a reservation: the reason names the reservation."""
+    host = mark_busy(pcie_switch_host(), [0, 1], vm="llama")
+    host = mark_busy(host, [2, 3, 4], vm=f"{RESERVATION_PREFIX}web-2")
+    p = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=4, consumption="passthrough"))
+    pci = [g.pci_id for g in sorted(host.gpus, key=lambda g: g.pci_id)]
+    assert p.rejected[0].reasons == (
+        "needs 4 eligible GPUs, 3 of 8 are",
+        f"3 of 8 GPUs are held by the advisor's reservations (e.g. GPU {pci[2]} is held by the reservation for "
+        "web-2-2, an accepted plan not yet in vCenter)",
+        f"2 of 8 GPUs are passthrough-assigned (e.g. GPU {pci[0]} is assigned to VM llama-0)",
+    )
+    one = plan(Fabric((mark_busy(pcie_switch_host(), range(7), vm="x"),)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
+    assert one.rejected[0].reasons[0].endswith(", 1 of 8 is")
