@@ -159,5 +159,6 @@ def test_gpus_held_by_reservations_say_so_apart_from_vms_in_vcenter():
         "web-2-2, an accepted plan not yet in vCenter)",
         f"2 of 8 GPUs are passthrough-assigned (e.g. GPU {pci[0]} is assigned to VM llama-0)",
     )
-    one = plan(Fabric((mark_busy(pcie_switch_host(), range(7), vm="x"),)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
+    seven_busy = mark_busy(pcie_switch_host(), range(7), vm="x")
+    one = plan(Fabric((seven_busy,)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
     assert one.rejected[0].reasons[0].endswith(", 1 of 8 is")
