@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Q, Sum
+from django.db.models import Min, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -432,6 +432,19 @@ def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
         key = (f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot)
         out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
     return out
+
+
+def usable_framebuffer_gib() -> dict[str, float]:
+    """Per catalog board, the smallest framebuffer (GiB) its live GPUs in the inventory report: what a whole GPU of
+    that board really holds, a little under its nominal size (the sizing helper's capacity)."""
+    rows = (
+        GpuRow.objects.filter(stale=False, framebuffer_mb__gt=0)
+        .exclude(board="")
+        .values("board")
+        .annotate(smallest=Min("framebuffer_mb"))
+        .order_by()
+    )
+    return {row["board"]: row["smallest"] / 1024 for row in rows}
 
 
 def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int]]:

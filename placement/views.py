@@ -25,7 +25,7 @@ from django_tables2 import RequestConfig
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
 from inventory.roles import PLANNER, has_role, role_required
-from placement import services
+from placement import selectors, services
 from placement.engine.explain import link_text
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
@@ -305,6 +305,7 @@ def sizing(request: HttpRequest) -> HttpResponse:
             result = size_inference(
                 d["params_b"], d["precision"], d["layers"], d["kv_heads"], d["head_dim"], d["context"], d["seqs"],
                 kv_bytes=d["kv_precision"], overhead_frac=d["overhead"],
+                usable_gib=selectors.usable_framebuffer_gib(),
             )  # fmt: skip
         except ValueError as exc:  # the engine names the parameter
             name = str(exc).split(" ", 1)[0]

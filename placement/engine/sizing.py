@@ -1,10 +1,13 @@
 """Inference sizing: how much GPU memory a model needs and which GPU shapes of the catalog hold it.
 
-Sizes are GiB (2**30 bytes), the unit vGPU profiles are named in.
+Sizes are GiB (2**30 bytes), the unit vGPU profiles are named in. A board's whole-GPU capacity is what its GPUs
+in the inventory really have when the caller passes it (``usable_gib``: an H100 NVL sold as 94 GB has 95,830 MiB,
+93.6 GiB, so two of them do not hold 187.4 GiB), else its nominal size, said as such.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gpucatalog.catalog import Catalog, load_catalog
@@ -43,6 +46,7 @@ def size_inference(
     overhead_frac: float = 0.1,
     *,
     catalog: Catalog | None = None,
+    usable_gib: Mapping[str, float] | None = None,
 ) -> Sizing:
     for name, value in (("params_b", params_b), ("bytes_per_param", bytes_per_param), ("layers", layers),
                         ("kv_heads", kv_heads), ("head_dim", head_dim), ("context_len", context_len),
@@ -67,20 +71,24 @@ def size_inference(
     for key in sorted(catalog.boards):
         board = catalog.boards[key]
         fb = board.framebuffer_gb
-        n = next((p for p in POWERS_OF_TWO if p * fb >= total), 0)
+        measured = (usable_gib or {}).get(key)
+        cap = measured if measured else float(fb)
+        one = f"{cap:.1f} GiB usable" if measured else f"{fb} GB nominal, not in the inventory"
+        n = next((p for p in POWERS_OF_TWO if p * cap >= total), 0)
         code = board.board_codes[0]
         if n == 0:
-            proposals.append(Proposal(key, 0, None, f"{key}: {total:.1f} GiB exceeds 8 x {fb} GB"))
+            proposals.append(Proposal(key, 0, None, f"{key}: {total:.1f} GiB exceeds 8 GPUs ({one} each)"))
         elif n == 1:
             fits = sorted(gb for gb in board.timesliced if gb >= total)
             profile = f"grid_{code}-{fits[0]}c" if fits else None
             what = f"time-sliced {profile}" if profile else "a whole GPU"
-            proposals.append(Proposal(key, 1, profile, f"{key}: 1 GPU ({fb} GB); smallest fit: {what}"))
+            proposals.append(Proposal(key, 1, profile, f"{key}: 1 GPU ({one}); smallest fit: {what}"))
         else:
             full = f"grid_{code}-{fb}c" if fb in board.timesliced else None
             keeps = ", keeps NVLink" if board.nvlink_generation else ""  # L40S and L4 have no NVLink to keep
             how = f"passthrough or {n} x {full} (full profile{keeps})" if full else "passthrough"
+            sum_text = f"{n * cap:.1f} GiB" if measured else f"{n * fb} GB"
             proposals.append(
-                Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {fb} = {n * fb} GB >= {total:.1f} GiB): {how}")
+                Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {one} = {sum_text} >= {total:.1f} GiB): {how}")
             )
     return Sizing(round(weights, 3), round(kv, 3), round(overhead, 3), round(total, 3), tuple(proposals), explain)

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 ARGS = ["--params-b", "70", "--layers", "80", "--kv-heads", "8", "--head-dim", "128", "--context", "8192"]
 
 
+@pytest.mark.django_db
 def test_size_shows_every_term_and_a_proposal_per_board():
     out = io.StringIO()
     call_command("size", *ARGS, "--seqs", "16", "--json", stdout=out)
@@ -18,6 +19,22 @@ def test_size_shows_every_term_and_a_proposal_per_board():
     assert any(line.startswith("KV cache: 2 (K and V) x 80 layers") for line in doc["explain"])
 
 
+@pytest.mark.django_db
 def test_bad_sizes_name_the_option():
     with pytest.raises(CommandError, match="--seqs: must be positive"):
         call_command("size", *ARGS, "--seqs", "0")
+
+
+@pytest.mark.django_db
+def test_size_counts_the_framebuffer_the_inventory_reports():
+    """The README's example on the demo lab: its H100 NVL GPUs report 95,830 MiB, so 2 x 93.6 GiB < 187.4 GiB."""
+    from pathlib import Path
+
+    from inventory import services as inventory_services
+
+    lab = Path(__file__).resolve().parents[2] / "tools" / "vcsim" / "labs" / "demo.json"
+    inventory_services.import_inventory(document=json.loads(lab.read_text()), vcenter_name="demo")
+    out = io.StringIO()
+    call_command("size", *ARGS, "--seqs", "16", stdout=out)
+    line = next(x for x in out.getvalue().splitlines() if x.strip().startswith("H100-94GB"))
+    assert "H100-94GB: 4 GPUs (4 x 93.6 GiB usable" in line, line
