@@ -237,7 +237,8 @@ def why_nothing_fits(result: Plan, request: PlacementRequest) -> str:
         return "; ".join(result.unplaced[:3])
     counts = Counter(r.reasons[0] for r in result.rejected if r.reasons)
     top = "; ".join(f"{n} host{'s' if n > 1 else ''}: {reason}" for reason, n in counts.most_common(3))
-    return f"no host can take {request.gpus_per_vm} GPU(s) per VM ({top or 'no hosts in scope'})"
+    k = request.gpus_per_vm
+    return f"no host can take {k} GPU{'' if k == 1 else 's'} per VM ({top or 'no hosts in scope'})"
 
 
 def reserve(*, request: PlacementRequest, vm_name: str, ttl_minutes: int | None = None, user=None) -> list[Reservation]:

@@ -160,7 +160,8 @@ def render_host_svg(fabric: HostFabric, hw: HostHardware, *, occupancy: dict[str
     height = y_legend + 30
 
     out: list[str] = []
-    title = f"GPU fabric of {fabric.host}: {len(fabric.gpus)} GPU(s)"
+    n = len(fabric.gpus)
+    title = f"GPU fabric of {fabric.host}: {n} GPU{'' if n == 1 else 's'}"
     out.append(
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {_n(width)} {_n(height)}' "
         f"width='{_n(width)}' height='{_n(height)}' role='img' {FONT}>"

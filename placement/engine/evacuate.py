@@ -412,7 +412,11 @@ def plan_evacuation(
     else:
         note = "exact: no assignment moves more VMs, more GPUs, or keeps more link classes"
     if repaired:
-        note += f"; {repaired} VM(s) left behind by the search fit on what remained and were added"
+        note += (
+            "; 1 VM left behind by the search fits on what remained and was added"
+            if repaired == 1
+            else f"; {repaired} VMs left behind by the search fit on what remained and were added"
+        )
     if placed + repaired == searcher.root_bound and not optimal:
         note += "; it moves every VM that has a host at all (the most VMs any plan can move)"
     search = Search("bounded" if bounded else "exact", searcher.nodes, optimal, searcher.root_bound, note)

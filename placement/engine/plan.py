@@ -424,7 +424,8 @@ def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Re
     frag = (float(-opened), float(compute_before - compute), float(memory_before - memory))
     frag_text = (
         f"MIG {profile.mig_profile.name} at slot {slot} on GPU {view.pci_id}"
-        f"{' (an empty GPU)' if opened else ''}; stranded after: {compute} compute, {memory} memory slice(s)"
+        f"{' (an empty GPU)' if opened else ''}; stranded after: {compute} compute, {memory} memory "
+        f"slice{'' if memory == 1 else 's'}"
     )
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, mig_slot=slot, profile=profile.name)

@@ -83,7 +83,7 @@ def test_export_then_import_round_trips(tmp_path):
                         "vgpu_mode", "mig_enabled", "profiles", "consumers"}  # fmt: skip
     path = tmp_path / "export.json"
     path.write_text(json.dumps(exported))
-    assert "0 hosts created" in run("inventory", "import", str(path), "--vcenter", "demo")
+    assert "(0 hosts created" in run("inventory", "import", str(path), "--vcenter", "demo")
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def test_command_imports_and_names_the_file_on_error(tmp_path, capsys):
     capture.write_text(vgpu_q(("00000000:41:00.0", "chat-a", "N/A", "0"), ("00000000:41:00.0", "ghost", "N/A", "10")))
     call_command("topology", "import-vgpu", str(capture), "--host", "esx-a100-01.lab.local")
     out = capsys.readouterr().out
-    assert "1 vGPU offset(s) stored" in out and "chat-a on 0000:41:00.0: placement ID 0 GB" in out
+    assert "1 vGPU offset stored" in out and "chat-a on 0000:41:00.0: placement ID 0 GB" in out
     assert "no VM 'ghost'" in out
     capture.write_text("GPU 00000000:41:00.0\n    vGPU ID : 1\n        VM Name : chat-a\n        Placement ID : x\n")
     with pytest.raises(CommandError, match=rf"{capture}: line 4: Placement ID must be .*nothing was stored"):

@@ -483,3 +483,15 @@ def test_rejections_group_by_reason_without_host_particulars_unless_all_say_the_
         "GPU 0000:3b:00.0 is locked to grid_a100d-10c by vm-2 (same-size mode)": ["f"],
     }
     assert [g["count"] for g in group_rejections(plan, {})][:2] == [2, 2]  # most hosts first
+
+
+def test_headings_and_buttons_count_in_plain_english(planner):
+    both = planner.post("/placement/", {**TWO_PASSTHROUGH, "gpus_per_vm": "1", "vms": "2"}, **HX).content.decode()
+    assert "Reserve both VMs" in both and "Reserve all 2" not in both
+    none = planner.post("/placement/", {**TWO_PASSTHROUGH, "gpus_per_vm": "16"}, **HX).content.decode()
+    assert "Why no host fits" in none and "Why not the other" not in none
+    hgx_only = {**TWO_PASSTHROUGH, "gpus_per_vm": "1", "consumption": "vgpu", "profile": "nvidia_h100xm-80c"}
+    one = planner.post("/placement/", hgx_only, **HX).content.decode()
+    heading = re.search(r'class="why-not">\s*<h2>([^<]*)</h2>', one)
+    assert heading is None or heading.group(1) in ("Why not the other host",) or "hosts" in heading.group(1)
+    assert "other 1 host" not in one

@@ -46,8 +46,13 @@ class Command(BaseCommand):
             vcenter, counts = services.import_inventory(document=document, vcenter_name=options["vcenter"])
         except InventoryFileError as exc:
             raise CommandError(f"{path}: {exc}") from None
+        n = {k: counts.get(k, 0) for k in ("seen_hosts", "seen_gpus", "seen_vms", "hosts_created", "warnings")}
         self.stdout.write(
-            f"Imported {path} as vCenter {vcenter.name!r}: {counts.get('seen_hosts', 0)} hosts, "
-            f"{counts.get('seen_gpus', 0)} GPUs, {counts.get('seen_vms', 0)} VMs "
-            f"({counts.get('hosts_created', 0)} hosts created, {counts.get('warnings', 0)} warnings)"
+            f"Imported {path} as vCenter {vcenter.name!r}: {_n(n['seen_hosts'], 'host')}, "
+            f"{_n(n['seen_gpus'], 'GPU')}, {_n(n['seen_vms'], 'VM')} "
+            f"({_n(n['hosts_created'], 'host')} created, {_n(n['warnings'], 'warning')})"
         )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

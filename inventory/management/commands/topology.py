@@ -99,7 +99,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(topo.to_dict(), indent=2))
             return
-        self.stdout.write(f"{len(topo.gpus)} GPU(s), {len(topo.links)} pair(s)")
+        self.stdout.write(f"{_n(len(topo.gpus), 'GPU')}, {_n(len(topo.links), 'pair')}")
         self.stdout.write(f"{'GPU':<5} {'NUMA':<5} CPU affinity")
         for g in topo.gpus:
             numa = "-" if g.numa_node is None else str(g.numa_node)
@@ -152,7 +152,7 @@ class Command(BaseCommand):
         except OffsetImportError as exc:
             raise CommandError(f"{files[exc.field]}: {exc.message}; nothing was stored") from None
         self.stdout.write(
-            self.style.SUCCESS(f"{host.name}: {result.updated} vGPU offset(s) stored, {result.unchanged} unchanged")
+            self.style.SUCCESS(f"{host.name}: {_n(result.updated, 'vGPU offset')} stored, {result.unchanged} unchanged")
         )
         for line in result.matched:
             self.stdout.write(f"  {line}")
@@ -168,7 +168,7 @@ class Command(BaseCommand):
             raise CommandError("--gpus: give exactly two GPU PCI addresses separated by a comma")
         if options["clear"]:
             removed = fabric.clear_link_override(host=host, pci_a=pair[0], pci_b=pair[1])
-            self.stdout.write(f"removed {removed} manual link(s) of {host.name}; fabric rebuilt")
+            self.stdout.write(f"removed {_n(removed, 'manual link')} of {host.name}; fabric rebuilt")
             return
         if not options["kind"]:
             raise CommandError("--kind: required unless --clear")
@@ -191,7 +191,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))
             return
-        self.stdout.write(f"{host.name}: {len(data['gpus'])} GPU(s)")
+        self.stdout.write(f"{host.name}: {_n(len(data['gpus']), 'GPU')}")
         for i, g in enumerate(data["gpus"]):
             self.stdout.write(f"  GPU{i} {g}")
         self.stdout.write(f"\n{'pair':<30} {'kind':<9} {'NV#':>4} {'GB/s':>8}  source")
@@ -221,5 +221,11 @@ class Command(BaseCommand):
         domains = ResourceDomain.objects.filter(host__in=hosts, active=True).count()
         changes = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no changes"
         self.stdout.write(
-            self.style.SUCCESS(f"rebuilt {len(hosts)} host(s): {links} links, {domains} active domains ({changes})")
+            self.style.SUCCESS(
+                f"rebuilt {_n(len(hosts), 'host')}: {_n(links, 'link')}, {_n(domains, 'active domain')} ({changes})"
+            )
         )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

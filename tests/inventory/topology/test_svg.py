@@ -43,7 +43,10 @@ def test_well_formed_with_every_sbdf(name):
     svg = render_host_svg(fabric, hw)
     root = parse(svg)
     assert root.tag == f"{SVG}svg"
-    assert root.find(f"{SVG}title").text == f"GPU fabric of {hw.name}: {len(hw.gpus)} GPU(s)"
+    assert (
+        root.find(f"{SVG}title").text
+        == f"GPU fabric of {hw.name}: {len(hw.gpus)} GPU{'' if len(hw.gpus) == 1 else 's'}"
+    )
     all_text = texts(root)
     for gpu in hw.gpus:
         assert gpu.pci_id in all_text

@@ -113,7 +113,7 @@ def test_reserving_several_vms_returns_one_reservation_per_replica(api):
 def test_a_conflict_says_why(api):
     response = api.post("/api/reservations/", {"gpus_per_vm": 16, "vm_name": "huge"}, format="json")
     assert response.status_code == 409
-    assert "no host can take 16 GPU(s) per VM" in response.json()["detail"]
+    assert "no host can take 16 GPUs per VM" in response.json()["detail"]
 
 
 def test_reservations_filter_and_order(api):
