@@ -212,3 +212,21 @@ def _gpu_pci(host_name: str, index: int) -> str:
     from inventory.models import Gpu
 
     return Gpu.objects.filter(host__name=host_name).order_by("pci_device__pci_id")[index].pci_device.pci_id
+
+
+def test_text_output_shows_the_joint_placement_and_says_how_many_vms_fit(demo_inventory):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^only 2 of 3 VMs fit$"):
+        call_command("plan", "--all-clusters", "--gpus", "1", "--vms", "3", "--anti-affinity", stdout=out)
+    text = out.getvalue()
+    assert "Joint placement of 3 VMs" in text and "replica 3 of 3 has no host" in text
+    hosts = [line.split(": ")[1].split(" (")[0] for line in text.splitlines() if line.startswith("  VM ")]
+    assert sorted(hosts) == ["esx-h100nvl-01.lab.local", "esx-l40s-01.lab.local"]  # anti-affinity: two hosts
+
+
+def test_text_output_says_no_host_fits_once(demo_inventory):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="no host can take this request"):
+        call_command("plan", "--cluster", "pcie-cluster", "--gpus", "16", stdout=out)
+    assert "no host can take" not in out.getvalue().lower()
+    assert out.getvalue().count("x  ") == 3

@@ -103,10 +103,15 @@ class Command(BaseCommand):
                 if request.vms > 1
                 else (result.best is not None)
             )
+            failure = (
+                f"only {len(result.assignment)} of {request.vms} VMs fit"
+                if request.vms > 1 and result.best is not None
+                else "no host can take this request"
+            )
             if o["reserve"]:
                 if not fits:
                     self._emit(document, o["json"])
-                    raise CommandError("--reserve: no host can take this request; nothing reserved")
+                    raise CommandError(f"--reserve: {failure}; nothing reserved")
                 reservations = services.reserve(request=request, vm_name=o["reserve"], ttl_minutes=o["ttl"])
                 document["reservations"] = [
                     {
@@ -122,7 +127,7 @@ class Command(BaseCommand):
                 document["reservation"] = document["reservations"][0]
             self._emit(document, o["json"])
             if not fits:
-                raise CommandError("no host can take this request")
+                raise CommandError(failure)
         except RequestError as exc:
             raise CommandError(f"{OPTION_OF.get(exc.field, exc.field)}: {exc.message}") from None
         except services.ReservationConflict as exc:  # NoCapacity included
@@ -177,9 +182,15 @@ class Command(BaseCommand):
             self.stdout.write(f"{i}. {where}: GPUs {gpus}; {link}; NUMA {numa}")
             for line in c["explanation"]:
                 self.stdout.write(f"     {line}")
-        if not document["candidates"]:
-            self.stdout.write("No host can take this request.")
         for r in document["rejected"]:
             self.stdout.write(f"x  {r['host']}: {'; '.join(r['reasons'])}")
+        if document.get("assignment") or document.get("unplaced"):
+            total = len(document["assignment"]) + len(document["unplaced"])
+            self.stdout.write(f"Joint placement of {total} VMs (each VM's GPUs held before the next is placed):")
+            for a in document["assignment"]:
+                gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in a["gpus"])
+                self.stdout.write(f"  VM {a['vm_index'] + 1}: {a['host']} ({a['vcenter']}): GPUs {gpus}")
+            for line in document["unplaced"]:
+                self.stdout.write(f"  {line}")
         for r in document.get("reservations", []):
             self.stdout.write(f"Reserved for {r['vm_name']} on {r['host']} ({r['vcenter']}) until {r['expires_at']}")
