@@ -512,17 +512,25 @@ def vsphere_settings(reservation: Reservation) -> dict:
             "vcpus_planned": int(request.get("vcpus") or 0) or None,
         },
         "device_group": request.get("profile") if consumption == "device-group" else None,
-        "device_group_note": (
-            "vSphere device group named by the request"
-            if consumption == "device-group"
-            else "the inventory does not store vSphere device group names (vendorDeviceGroupInfo); "
-            "the advisor's own domain of these GPUs is shown instead"
-        ),
+        "device_group_note": _device_group_note(consumption, domain, len(devices)),
         "domain": domain,
         "bottleneck": candidate.get("bottleneck"),
         "explanation": candidate.get("explanation", []),
         "request": request,
     }
+
+
+def _device_group_note(consumption: str, domain: dict | None, devices: int) -> str:
+    if consumption == "device-group":
+        return "vSphere device group named by the request"
+    if domain:
+        return (
+            "the inventory does not store vSphere device group names (vendorDeviceGroupInfo); "
+            "the advisor's own domain of these GPUs is shown instead"
+        )
+    if devices == 1:
+        return "not needed for a single GPU"
+    return "these GPUs share no NVLink, NVSwitch or PCIe-switch domain that a device group could keep together"
 
 
 def _shared_domain(host: Host, gpu_ids: list[int]) -> dict | None:

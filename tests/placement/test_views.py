@@ -372,6 +372,15 @@ def test_vgpu_reservation_names_the_profile_and_the_nvswitch_partition(viewer):
     assert "Fabric Manager partition" in page and "nvidia_h100xm-80c" in page
 
 
+def test_a_single_vgpu_reservation_promises_no_domain_it_does_not_show(viewer):
+    reservation = _reserve("chat-c", gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c")
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    assert doc["domain"] is None and doc["device_group_note"] == "not needed for a single GPU"
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert "shown instead" not in page and "on on" not in page
+    assert f"Start the VM on {reservation.host.name}" in page
+
+
 def test_powercli_quotes_names_safely(viewer):
     reservation = _reserve("it's-mine", gpus_per_vm=1, consumption="passthrough")
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
