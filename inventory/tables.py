@@ -130,6 +130,45 @@ def count_summary(counts: dict) -> list[tuple[str, int]]:
     return shown
 
 
+COUNT_KINDS = {
+    "datacenters": "Datacenters",
+    "clusters": "Clusters",
+    "hosts": "Hosts",
+    "pci": "PCI devices",
+    "numa_nodes": "NUMA nodes",
+    "gpus": "GPUs",
+    "profiles": "vGPU profiles offered",
+    "profile_links": "GPU-profile pairs",
+    "vms": "VMs",
+    "consumers": "GPU devices of VMs (vGPU, passthrough)",
+    "fabric_links": "GPU-to-GPU links",
+    "fabric_domains": "Resource domains (NVLink, NVSwitch, PCIe switch, NUMA)",
+    "fabric_domain_members": "Resource domain members",
+    "fabric_findings": "Fabric findings",
+    "fabric_hashes": "Host fabric fingerprints",
+}
+COUNT_ACTIONS = ("seen", "created", "updated", "changed", "stale", "deleted")
+COUNT_OTHERS = {"objects": "vCenter objects read", "warnings": "Warnings"}
+
+
+def count_table(counts: dict) -> tuple[tuple[str, ...], list[tuple[str, list]]]:
+    """A sync's counts as (action headers, rows of (what, one value per action)), in inventory order; counts
+    outside the kinds (objects read, warnings) as rows of their own."""
+    per_kind: dict[str, dict[str, int]] = {}
+    others: list[tuple[str, int]] = []
+    for key, value in counts.items():
+        action = next((a for a in COUNT_ACTIONS if key.startswith(f"{a}_") or key.endswith(f"_{a}")), None)
+        kind = key.removeprefix(f"{action}_").removesuffix(f"_{action}") if action else None
+        if kind is not None and kind in COUNT_KINDS:
+            per_kind.setdefault(kind, {})[action] = value
+        else:
+            others.append((COUNT_OTHERS.get(key, key.replace("_", " ").capitalize()), value))
+    actions = tuple(a for a in COUNT_ACTIONS if any(a in v for v in per_kind.values()))
+    rows = [(label, [per_kind[k].get(a, "") for a in actions]) for k, label in COUNT_KINDS.items() if k in per_kind]
+    rows += [(label, [value, *[""] * (len(actions) - 1)]) for label, value in sorted(others)]
+    return tuple(a.capitalize() if a != "stale" else "Marked stale" for a in actions), rows
+
+
 def counts_text(counts: dict) -> str:
     return format_html_join(" ", '<span class="tag">{} {}</span>', count_summary(counts or {}))
 

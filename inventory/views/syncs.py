@@ -16,7 +16,7 @@ from inventory import tasks
 from inventory.forms import SyncStartForm
 from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
-from inventory.tables import SyncRunTable, count_summary
+from inventory.tables import SyncRunTable, count_summary, count_table
 from inventory.views.common import page_or_partial
 
 FINISHED = FINISHED_SYNC_STATUSES
@@ -95,5 +95,5 @@ def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
         if finished:
             response["HX-Trigger"] = FINISHED_EVENT
         return response
-    counts = sorted((run.counts or {}).items())
-    return render(request, "inventory/syncs/detail.html", {**context, "counts": counts})
+    headers, rows = count_table(run.counts or {})
+    return render(request, "inventory/syncs/detail.html", {**context, "count_headers": headers, "count_rows": rows})
