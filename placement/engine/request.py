@@ -17,6 +17,11 @@ from gpucatalog.profiles import (
 CONSUMPTIONS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-group")
 INTERCONNECTS = ("nvlink", "same-numa", "same-pcie-switch", "any")
 MAX_GPUS_PER_VM = 16
+# vSphere 8 configuration maximums for one VM: 768 vCPUs, 24 TB of memory
+MAX_VCPUS = 768
+MAX_MEMORY_MB = 24 * 1024 * 1024
+MAX_VMS = 256  # replicas planned jointly in one request
+MAX_FRAMEBUFFER_GB = 1024
 
 
 class RequestError(ValueError):
@@ -86,16 +91,21 @@ class PlacementRequest:
             raise RequestError("gpus_per_vm", f"must be between 1 and {MAX_GPUS_PER_VM}, got {self.gpus_per_vm!r}")
         if self.consumption not in CONSUMPTIONS:
             raise RequestError("consumption", f"must be one of {', '.join(CONSUMPTIONS)}")
-        if self.vms < 1:
-            raise RequestError("vms", f"must be at least 1, got {self.vms}")
+        if not 1 <= self.vms <= MAX_VMS:
+            raise RequestError("vms", f"must be between 1 and {MAX_VMS}, got {self.vms}")
         if self.interconnect not in INTERCONNECTS:
             raise RequestError("interconnect", f"must be one of {', '.join(INTERCONNECTS)}")
-        if self.vcpus < 0:
-            raise RequestError("vcpus", "must not be negative")
-        if self.memory_mb < 0:
-            raise RequestError("memory_mb", "must not be negative")
-        if self.min_framebuffer_gb is not None and self.min_framebuffer_gb <= 0:
-            raise RequestError("min_framebuffer_gb", "must be positive when given")
+        if not 0 <= self.vcpus <= MAX_VCPUS:
+            raise RequestError(
+                "vcpus", f"must be between 0 and {MAX_VCPUS} (vSphere's maximum per VM), got {self.vcpus}"
+            )
+        if not 0 <= self.memory_mb <= MAX_MEMORY_MB:
+            raise RequestError(
+                "memory_mb",
+                f"must be between 0 and {MAX_MEMORY_MB:,} MB (24 TB, vSphere's maximum per VM), got {self.memory_mb:,}",
+            )
+        if self.min_framebuffer_gb is not None and not 0 < self.min_framebuffer_gb <= MAX_FRAMEBUFFER_GB:
+            raise RequestError("min_framebuffer_gb", f"must be between 1 and {MAX_FRAMEBUFFER_GB} GB when given")
         catalog = load_catalog()
         if self.board is not None and self.board not in catalog.boards:
             raise RequestError("board", f"unknown board {self.board!r} (known: {', '.join(sorted(catalog.boards))})")

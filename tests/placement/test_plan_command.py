@@ -69,6 +69,8 @@ def test_smi_mode_reports_a_malformed_capture_with_its_line(tmp_path):
         (["--gpus", "1", "--profile", "grid_a100d-30c"], "--profile: "),
         (["--gpus", "1", "--interconnect", "infiniband"], "--interconnect: "),
         (["--gpus", "1", "--busy", "a,b"], "--busy: "),
+        (["--gpus", "1", "--memory-mb", "99999999999"], "--memory-mb: must be between 0 and 25,165,824 MB"),
+        (["--gpus", "1", "--vcpus", "1000"], "--vcpus: must be between 0 and 768"),
     ],
 )
 def test_bad_arguments_name_the_option(args, message):
@@ -102,7 +104,7 @@ def test_feasible_nowhere_prints_every_hosts_reasons_and_exits_non_zero(demo_inv
     out = io.StringIO()
     with pytest.raises(CommandError, match="no host can take this request"):
         call_command(
-            "plan", "--all-clusters", "--gpus", "1", "--memory-mb", str(64 * 1024 * 1024), "--json", stdout=out
+            "plan", "--all-clusters", "--gpus", "1", "--memory-mb", str(16 * 1024 * 1024), "--json", stdout=out
         )
     doc = json.loads(out.getvalue())
     assert doc["candidates"] == []

@@ -504,3 +504,13 @@ def test_headings_and_buttons_count_in_plain_english(planner):
     heading = re.search(r'class="why-not">\s*<h2>([^<]*)</h2>', one)
     assert heading is None or heading.group(1) in ("Why not the other host",) or "hosts" in heading.group(1)
     assert "other 1 host" not in one
+
+
+def test_the_plan_page_refuses_memory_and_vcpus_beyond_vsphere_maximums(planner):
+    for field, value, message in (
+        ("memory_mb", "99999999999", "must be between 0 and 25,165,824 MB (24 TB, vSphere's maximum per VM)"),
+        ("vcpus", "1000", "must be between 0 and 768 (vSphere's maximum per VM)"),
+    ):
+        response = planner.post("/placement/", {**TWO_PASSTHROUGH, field: value}, **HX)
+        assert response.status_code == 400
+        assert message in field_error(response.content.decode(), field).replace("&#x27;", "'")

@@ -41,6 +41,11 @@ def test_plan_endpoint_returns_the_design_contract(api):
         ({"gpus_per_vm": 1, "interconnect": "warp"}, "interconnect"),
         ({"gpus_per_vm": 2, "profile": "grid_a100d-20c", "interconnect": "nvlink"}, "interconnect"),
         ({}, "gpus_per_vm"),
+        ({"gpus_per_vm": 1, "memory_mb": 99999999999999999999}, "memory_mb"),
+        ({"gpus_per_vm": 1, "memory_mb": 24 * 1024 * 1024 + 1}, "memory_mb"),
+        ({"gpus_per_vm": 1, "vcpus": 769}, "vcpus"),
+        ({"gpus_per_vm": 1, "vms": 257}, "vms"),
+        ({"gpus_per_vm": 1, "min_framebuffer_gb": 10**6}, "min_framebuffer_gb"),
     ],
 )
 def test_bad_plan_requests_name_the_field(api, payload, field):
