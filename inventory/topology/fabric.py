@@ -48,6 +48,7 @@ from inventory.topology.pcie_tree import PciTree, pci_sort_key
 from inventory.topology.smi import SmiGpuIdentity, SmiTopology
 
 NV_KINDS = ("NVLINK", "NVSWITCH")
+SAME_NODE_KINDS = ("PIX", "PXB", "PHB", "NODE")  # nvidia-smi: paths that stay within one NUMA node
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ class _Builder:
                 s.index: g.pci_id for s, g in zip(sorted(smi.gpus, key=lambda s: s.index), self.gpus, strict=True)
             }
 
+        self._check_numa(smi, to_pci)
         count = len(smi.gpus)
         nv_counts = {x.nvlinks for x in smi.links if x.kind == "NVLINK"}
         all_to_all = (
@@ -258,6 +260,22 @@ class _Builder:
         for warning in smi.warnings:
             self.find("info", "smi-warning", f"nvidia-smi capture: {warning}", ())
         return modules
+
+    def _check_numa(self, smi: SmiTopology, to_pci: dict[int, str]) -> None:
+        """A capture that puts two GPUs on one NUMA node where vCenter puts them on two (or the reverse) was taken
+        on another machine, or numbers its GPUs differently: refused rather than overriding what vCenter knows."""
+        for link in smi.links:
+            if link.kind not in SAME_NODE_KINDS and link.kind != "SYS":
+                continue  # NVLink says nothing about NUMA
+            x, y = self.by_id[to_pci[link.a]], self.by_id[to_pci[link.b]]
+            if x.numa is None or y.numa is None or (x.numa == y.numa) == (link.kind != "SYS"):
+                continue
+            where = "one NUMA node" if link.kind != "SYS" else "different NUMA nodes"
+            raise FabricInputError(
+                f"the nvidia-smi capture puts GPU{link.a} and GPU{link.b} ({link.label}) on {where}, but vCenter "
+                f"puts {self.tag(x.pci_id)} on NUMA node {x.numa} and {self.tag(y.pci_id)} on NUMA node {y.numa}; "
+                "was it taken on this host? (with --csv the GPUs are matched by bus id, not by order)"
+            )
 
     def from_overrides(self, overrides: Sequence[FabricLink]) -> None:
         for override in overrides:

@@ -194,6 +194,15 @@ def test_import_smi_with_the_wrong_gpu_count_stores_nothing(demo_inventory, tmp_
     assert snapshot_of_fabric() == before
 
 
+def test_import_smi_of_another_machines_capture_stores_nothing(demo_inventory, tmp_path):
+    """A 4-GPU L40S capture fits the H100 NVL host's GPU count but puts GPUs vCenter has on two NUMA nodes on one."""
+    before = snapshot_of_fabric()
+    path = str(SAMPLES / "l40s-4x-aws-g6e12xlarge-vm.txt")
+    with pytest.raises(CommandError, match=r"on one NUMA node, but vCenter puts GPU\d .* NUMA node \d+; was it taken"):
+        run("import-smi", path, "--host", NVL)
+    assert snapshot_of_fabric() == before and not SmiCapture.objects.exists()
+
+
 def test_import_smi_with_an_unknown_bus_id_stores_nothing(demo_inventory, tmp_path):
     before = snapshot_of_fabric()
     csv = NVL_CSV.replace("00000000:9B:00.0", "00000000:5E:00.0")

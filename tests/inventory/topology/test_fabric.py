@@ -296,13 +296,22 @@ def test_device_group_naming_an_unknown_gpu():
 
 
 @pytest.mark.reliability("topology input", "nvidia-smi capture contradicting vSphere")
-def test_smi_disagreement_is_a_finding_and_smi_wins():
-    smi = parse_smi_topology(H100_NVL_SMI.replace("NODE", "SYS"))
+def test_smi_disagreement_within_a_numa_node_is_a_finding_and_smi_wins():
+    smi = parse_smi_topology(H100_NVL_SMI.replace("NODE", "PHB"))
     fabric = build_fabric(h100_nvl_host(), smi=smi)
-    assert kinds(fabric)[(0, 2)] == "SYS"
+    assert kinds(fabric)[(0, 2)] == "PHB"
     disagree = [f for f in fabric.findings if f.code == "smi-disagrees"]
     assert len(disagree) == 4 and all(f.severity == "info" for f in disagree)
-    assert "reports SYS" in disagree[0].message and "gives NODE" in disagree[0].message
+    assert "reports PHB" in disagree[0].message and "gives NODE" in disagree[0].message
+
+
+@pytest.mark.reliability("topology input", "nvidia-smi capture contradicting vSphere")
+def test_a_capture_that_contradicts_vcenters_numa_nodes_is_refused():
+    """SYS crosses NUMA nodes; vCenter puts these GPUs on one: the capture is from another machine (or another
+    GPU order), so it does not override what vCenter knows."""
+    smi = parse_smi_topology(H100_NVL_SMI.replace("NODE", "SYS"))
+    with pytest.raises(FabricInputError, match=r"puts GPU0 and GPU2 \(SYS\) on different NUMA nodes, but vCenter"):
+        build_fabric(h100_nvl_host(), smi=smi)
 
 
 @pytest.mark.reliability("topology input", "nvidia-smi capture contradicting vSphere")
