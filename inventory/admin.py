@@ -7,7 +7,6 @@ from inventory import models
 
 
 class VCenterForm(forms.ModelForm):
-    url = forms.URLField(assume_scheme="https", help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk")
     password = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,

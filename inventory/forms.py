@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from inventory.models import VCenter
+from inventory.validators import validate_ca_file, validate_vcenter_url
 
 SMI_MAX_BYTES = 256 * 1024  # an nvidia-smi capture is a few KiB; anything above this is refused with 413
 
@@ -16,11 +17,12 @@ class VCenterForm(forms.Form):
     """Add or edit a vCenter. The password is write-only: never rendered back, empty on edit keeps it."""
 
     name = forms.SlugField(max_length=100, help_text="Short unique name (letters, digits, - and _)")
-    url = forms.URLField(
+    url = forms.CharField(
         max_length=300,
-        assume_scheme="https",
+        validators=[validate_vcenter_url],
+        widget=forms.URLInput,
         label="SDK URL",
-        help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk",
+        help_text="HTTPS SDK endpoint, e.g. https://vcenter.example.com/sdk or https://vcsa01/sdk",
     )
     username = forms.CharField(max_length=200)
     password = forms.CharField(
@@ -30,7 +32,11 @@ class VCenterForm(forms.Form):
     )
     verify_tls = forms.BooleanField(required=False, initial=True, label="Verify the TLS certificate")
     ca_file = forms.CharField(
-        max_length=500, required=False, label="CA bundle", help_text="Optional path of a CA bundle on the server"
+        max_length=500,
+        required=False,
+        validators=[validate_ca_file],
+        label="CA bundle",
+        help_text="Optional path of a PEM CA bundle on the server",
     )
     sync_interval_minutes = forms.IntegerField(
         min_value=1, max_value=24 * 60, label="Sync every (minutes)", initial=settings.VCENTER_DEFAULT_SYNC_MINUTES

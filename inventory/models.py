@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from inventory.crypto import decrypt, encrypt
+from inventory.validators import validate_ca_file, validate_vcenter_url
 
 SBDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
@@ -83,11 +84,21 @@ class TrackedModel(models.Model):
 
 class VCenter(models.Model):
     name = models.SlugField(max_length=100, unique=True)
-    url = models.URLField(max_length=300, help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk")
+    # Not a URLField: its validator wants a top-level domain, and on-prem vCenters are often reached by short names.
+    url = models.CharField(
+        max_length=300,
+        validators=[validate_vcenter_url],
+        help_text="SDK endpoint, e.g. https://vcenter.example.com/sdk (HTTPS only)",
+    )
     username = models.CharField(max_length=200)
     password_encrypted = models.TextField(blank=True, editable=False)
     verify_tls = models.BooleanField(default=True, help_text="Verify the vCenter's TLS certificate")
-    ca_file = models.CharField(max_length=500, blank=True, help_text="Optional CA bundle path used when verifying TLS")
+    ca_file = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_ca_file],
+        help_text="Optional path of a PEM CA bundle used when verifying TLS",
+    )
     enabled = models.BooleanField(default=True)
     sync_interval_minutes = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
     last_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)

@@ -25,7 +25,6 @@ from inventory.models import (
     VirtualMachine,
 )
 from inventory.occupancy import FREE, PARTIAL, RESERVED, USED, GpuOccupancy, gpu_mode
-from inventory.vsphere.connection import Endpoint, VCenterConfigError
 
 
 def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -81,20 +80,11 @@ class VCenterSerializer(serializers.ModelSerializer):
             "inventory_stale": {"help_text": "The last sync failed: the stored inventory is from last_success_at"},
         }
 
-    def validate_url(self, value: str) -> str:
-        try:
-            Endpoint(url=value, username="", password="").host_port  # noqa: B018 - validates the URL's shape
-        except VCenterConfigError as exc:
-            raise serializers.ValidationError(exc.message.removeprefix("url: ")) from None
-        return value
-
     def create(self, validated_data: dict) -> VCenter:
         try:
             return services.register_vcenter(**validated_data)
         except DjangoValidationError as exc:
             raise _as_drf_error(exc) from None
-        except VCenterConfigError as exc:
-            raise serializers.ValidationError({"url": [exc.message]}) from None
 
     def update(self, instance: VCenter, validated_data: dict) -> VCenter:
         password = validated_data.pop("password", None)

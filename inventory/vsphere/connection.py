@@ -16,6 +16,8 @@ from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import GetServiceVersions, versionIdMap
 
+from inventory.vsphere.checks import ca_file_reason, sdk_url_problem
+
 
 class VCenterError(Exception):
     """A failure talking to a vCenter. ``retryable`` tells the task whether backing off and retrying can help."""
@@ -65,14 +67,11 @@ class Endpoint:
 
     @property
     def host_port(self) -> tuple[str, int]:
+        # Rows stored before URLs were checked (http://, ...) fail here with the reason, not in the TLS handshake.
+        if problem := sdk_url_problem(self.url):
+            raise VCenterConfigError(f"url: {problem}")
         parts = urlsplit(self.url)
-        if parts.scheme not in {"https", "http"} or not parts.hostname:
-            raise VCenterConfigError(f"url: {self.url!r} is not an https://HOST[:PORT]/sdk URL")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise VCenterConfigError(f"url: the port in {self.url!r} is not a number") from None
-        return parts.hostname, port
+        return parts.hostname, parts.port or 443
 
     @property
     def path(self) -> str:
@@ -87,8 +86,8 @@ def ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
         return ctx
     try:
         return ssl.create_default_context(cafile=endpoint.ca_file or None)
-    except (OSError, ssl.SSLError) as exc:
-        raise VCenterConfigError(f"ca_file: cannot load {endpoint.ca_file!r} ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:
+        raise VCenterConfigError(f"ca_file: {ca_file_reason(endpoint.ca_file, exc)}") from None
 
 
 def translate_error(exc: BaseException, endpoint: Endpoint) -> VCenterError:

@@ -34,3 +34,33 @@ def test_saving_with_an_empty_password_keeps_the_old_one(admin_client):
     admin_client.post(f"/admin/inventory/vcenter/{vc.pk}/change/", form)
     stored = VCenter.objects.get(pk=vc.pk)
     assert stored.get_password() == "New-Secret-10" and "New-Secret-10" not in stored.password_encrypted
+
+
+def admin_add(admin_client, **overrides):
+    form = {"name": "vc-admin", "url": "https://vcsa01/sdk", "username": "svc", "password": SECRET,
+            "verify_tls": "on", "ca_file": "", "enabled": "on", "sync_interval_minutes": "5", **overrides}  # fmt: skip
+    return admin_client.post("/admin/inventory/vcenter/add/", form)
+
+
+@pytest.mark.parametrize("url", ["https://vcsa01/sdk", "https://10.0.0.5:8443/sdk", "https://[fd00::10]/sdk"])
+def test_the_admin_accepts_short_host_names_and_addresses(admin_client, ca_files, url):
+    assert admin_add(admin_client, url=url, ca_file=ca_files["pem"]).status_code == 302
+    assert VCenter.objects.get(name="vc-admin").url == url
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"url": "http://vcsa01/sdk"}, "url", "vCenter's API is HTTPS only: use https://vcsa01/sdk"),
+        ({"url": "https://vc sa01/sdk"}, "url", "must not contain spaces"),
+        ({"ca_file": "missing"}, "ca_file", "does not exist"),
+        ({"ca_file": "not-pem"}, "ca_file", "is not a PEM certificate"),
+    ],
+)
+def test_the_admin_refuses_an_http_url_or_a_bad_ca_file(admin_client, ca_files, overrides, field, message):
+    if "ca_file" in overrides:
+        overrides = {"ca_file": ca_files[overrides["ca_file"]]}
+    response = admin_add(admin_client, **overrides)
+    assert response.status_code == 200  # the form again, with the error
+    assert message in " ".join(response.context["adminform"].form.errors[field])
+    assert not VCenter.objects.exists()

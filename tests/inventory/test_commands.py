@@ -7,6 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inventory.models import VCenter
+from tests import factories
+from tests.inventory.cafiles import BAD_CA_FILES
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +48,66 @@ def test_add_rejects_bad_input(monkeypatch, args, message):
     with pytest.raises(CommandError, match=message):
         call_command(*base)
     assert not VCenter.objects.exists()
+
+
+def add(*args: str) -> str:
+    return run("vcenter", "add", *args, "--user", "svc", "--password-env", "VC_PW")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://vcsa01/sdk", "https://vcsa01:8443/sdk", "https://10.0.0.5/sdk", "https://[fd00::10]:8443/sdk"]
+)
+def test_add_accepts_short_host_names_and_addresses(monkeypatch, url):
+    monkeypatch.setenv("VC_PW", "x")
+    assert f"Added vCenter prod ({url}," in add("prod", "--url", url)
+    assert VCenter.objects.get(name="prod").url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://vc.example.com/sdk", "url: vCenter's API is HTTPS only: use https://vc.example.com/sdk"),
+        ("ftp://vc.example.com/sdk", "url: Enter a valid URL: vCenter's API is HTTPS only, not ftp://"),
+        ("vcsa01/sdk", "url: Enter a valid URL: it must start with https:// (did you mean https://vcsa01/sdk?)"),
+        ("https://vc example/sdk", "url: Enter a valid URL: it must not contain spaces"),
+        ("https:///sdk", "url: Enter a valid URL: the host is missing"),
+    ],
+)
+def test_add_refuses_urls_other_than_https_to_a_host_with_the_reason(monkeypatch, url, message):
+    monkeypatch.setenv("VC_PW", "x")
+    with pytest.raises(CommandError) as info:
+        add("prod", "--url", url)
+    assert str(info.value).startswith(message)
+    assert not VCenter.objects.exists()
+
+
+def test_add_accepts_a_pem_ca_file(monkeypatch, ca_files):
+    monkeypatch.setenv("VC_PW", "x")
+    add("prod", "--url", "https://vcsa01/sdk", "--ca-file", ca_files["pem"])
+    assert VCenter.objects.get(name="prod").ca_file == ca_files["pem"]
+
+
+@pytest.mark.parametrize(("kind", "message"), BAD_CA_FILES.items())
+def test_add_refuses_a_ca_file_that_does_not_load_with_the_reason(monkeypatch, ca_files, kind, message):
+    monkeypatch.setenv("VC_PW", "x")
+    with pytest.raises(CommandError) as info:
+        add("prod", "--url", "https://vcsa01/sdk", "--ca-file", ca_files[kind])
+    assert str(info.value).startswith(f"ca_file: {ca_files[kind]!r} {message}")
+    assert not VCenter.objects.exists()
+
+
+def test_add_names_every_bad_field(monkeypatch, ca_files):
+    monkeypatch.setenv("VC_PW", "x")
+    with pytest.raises(CommandError, match=r"url: vCenter's API is HTTPS only.*; ca_file: .* does not exist"):
+        add("prod", "--url", "http://vcsa01/sdk", "--ca-file", ca_files["missing"])
+
+
+def test_a_stored_http_vcenter_is_listed_and_its_test_names_the_problem():
+    factories.VCenterFactory(name="old", url="http://vc-old.example.com/sdk")  # stored before the checks
+    assert "old\thttp://vc-old.example.com/sdk\t" in run("vcenter", "list")
+    with pytest.raises(CommandError) as info:
+        call_command("vcenter", "test", "old")
+    assert str(info.value) == "url: vCenter's API is HTTPS only: use https://vc-old.example.com/sdk"
 
 
 def test_unknown_vcenter_is_named():

@@ -3,6 +3,7 @@ gives field-level messages and stores nothing, unknown ids are 404, htmx partial
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -18,6 +19,7 @@ from inventory.models import Cluster, Host, SmiCapture, SyncRun, SyncStatus, VCe
 from tests import factories
 from tests.captures import NVL_CAPTURE
 from tests.factories import UserFactory
+from tests.inventory.cafiles import BAD_CA_FILES
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -472,6 +474,69 @@ def test_bad_edit_changes_nothing(admin):
     response = admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-b", url="nope", sync_interval_minutes=9))
     assert response.status_code == 400 and "valid URL" in field_errors(text(response), "url")
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    "url", ["https://vcsa01/sdk", "https://vcsa01:8443/sdk", "https://10.0.0.5/sdk", "https://[fd00::10]:8443/sdk"]
+)
+def test_short_host_names_and_addresses_are_accepted(admin, url):
+    response = admin.post("/vcenters/add/", vcenter_post(url=url))
+    assert response.status_code == 302, field_errors(text(response), "url")
+    assert VCenter.objects.get(name="vc-new").url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://vc-new.example.com/sdk", "vCenter's API is HTTPS only: use https://vc-new.example.com/sdk"),
+        ("ftp://vc-new.example.com/sdk", "HTTPS only, not ftp://"),
+        ("vcsa01/sdk", "must start with https:// (did you mean https://vcsa01/sdk?)"),
+        ("https://vc new/sdk", "must not contain spaces"),
+        ("https:///sdk", "the host is missing"),
+    ],
+)
+def test_urls_other_than_https_to_a_host_are_refused_with_the_reason(admin, url, message):
+    before = state()
+    response = admin.post("/vcenters/add/", vcenter_post(url=url))
+    assert response.status_code == 400 and message in html.unescape(field_errors(text(response), "url"))
+    assert state() == before
+
+
+def test_a_pem_ca_file_is_accepted(admin, ca_files):
+    response = admin.post("/vcenters/add/", vcenter_post(ca_file=ca_files["pem"]))
+    assert response.status_code == 302
+    assert VCenter.objects.get(name="vc-new").ca_file == ca_files["pem"]
+
+
+@pytest.mark.parametrize(("kind", "message"), BAD_CA_FILES.items())
+def test_a_ca_file_that_does_not_load_is_refused_with_the_reason(admin, ca_files, kind, message):
+    before = state()
+    response = admin.post("/vcenters/add/", vcenter_post(ca_file=ca_files[kind]))
+    assert response.status_code == 400 and message in field_errors(text(response), "ca_file")
+    assert state() == before and not VCenter.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("url", "http://b.example.com/sdk", "HTTPS only"), ("ca_file", "missing", "does not exist")],
+)
+def test_an_edit_to_an_http_url_or_a_bad_ca_file_changes_nothing(admin, ca_files, field, value, message):
+    vc = services.register_vcenter(name="vc-b", url="https://b.example.com/sdk", username="u", password="Pw-123456")
+    before = state()
+    value = ca_files.get(value, value)
+    response = admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-b", password="", **{field: value}))
+    assert response.status_code == 400 and message in field_errors(text(response), field)
+    assert state() == before and VCenter.objects.get(pk=vc.pk).ca_file == ""
+
+
+def test_a_stored_http_vcenter_is_listed_and_its_form_names_the_problem(admin):
+    vc = factories.VCenterFactory(name="vc-old", url="http://vc-old.example.com/sdk")  # stored before the checks
+    assert "http://vc-old.example.com/sdk" in text(admin.get("/vcenters/"))
+    assert admin.get(f"/vcenters/{vc.pk}/edit/").status_code == 200
+    response = admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-old", url=vc.url, password=""))
+    assert response.status_code == 400 and "use https://vc-old.example.com/sdk" in field_errors(text(response), "url")
+    fixed = admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-old", url="https://vc-old.example.com/sdk"))
+    assert fixed.status_code == 302 and VCenter.objects.get(pk=vc.pk).url == "https://vc-old.example.com/sdk"
 
 
 def test_remove_asks_first_then_removes_the_vcenter_and_its_schedule(admin, demo):

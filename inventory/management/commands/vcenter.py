@@ -22,7 +22,7 @@ class Command(BaseCommand):
         add.add_argument("--user", required=True)
         add.add_argument("--password-env", required=True, help="name of the environment variable holding the password")
         add.add_argument("--no-verify-tls", action="store_true", help="do not verify the vCenter's TLS certificate")
-        add.add_argument("--ca-file", default="", help="CA bundle to verify the vCenter's certificate with")
+        add.add_argument("--ca-file", default="", help="PEM CA bundle to verify the vCenter's certificate with")
         add.add_argument("--interval", type=int, default=None, help="minutes between scheduled syncs (default 5)")
         sub.add_parser("list", help="list vCenters and their last sync")
         remove = sub.add_parser("remove", help="remove a vCenter and everything collected from it")
@@ -62,8 +62,8 @@ class Command(BaseCommand):
                 sync_interval_minutes=interval,
             )
         except ValidationError as exc:
-            field, messages = next(iter(exc.message_dict.items()))
-            raise CommandError(f"{field}: {' '.join(messages)}") from None
+            errors = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            raise CommandError(errors) from None
         except VCenterError as exc:
             raise CommandError(exc.message) from None
         tls = "verified" if vcenter.verify_tls else "NOT verified"

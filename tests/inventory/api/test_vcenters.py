@@ -11,6 +11,7 @@ from django_celery_beat.models import PeriodicTask
 from inventory.models import VCenter
 from tests import factories
 from tests.api.support import SECRET
+from tests.inventory.cafiles import BAD_CA_FILES
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,67 @@ def test_bad_update_changes_nothing(admin):
     assert response.status_code == 400 and set(response.json()) == {"url"}
     fresh = VCenter.objects.get(pk=vcenter.pk)
     assert (fresh.url, fresh.username) == (vcenter.url, vcenter.username)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://vcsa01/sdk", "https://vcsa01:8443/sdk", "https://10.0.0.5/sdk", "https://[fd00::10]:8443/sdk"]
+)
+def test_short_host_names_and_addresses_are_accepted(admin, url):
+    response = admin.post("/api/vcenters/", {**NEW, "url": url}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["url"] == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://vc-east.example.com/sdk", "vCenter's API is HTTPS only: use https://vc-east.example.com/sdk"),
+        ("ftp://vc-east.example.com/sdk", "HTTPS only, not ftp://"),
+        ("vc-east/sdk", "must start with https:// (did you mean https://vc-east/sdk?)"),
+        ("https://vc east/sdk", "must not contain spaces"),
+        ("https:///sdk", "the host is missing"),
+    ],
+)
+def test_urls_other_than_https_to_a_host_are_400_with_the_reason(admin, url, message):
+    response = admin.post("/api/vcenters/", {**NEW, "url": url}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"url"} and message in response.json()["url"][0]
+    assert not VCenter.objects.exists()
+
+
+def test_an_update_to_an_http_url_is_400_and_changes_nothing(admin):
+    vcenter = factories.VCenterFactory(url="https://vc.example.com/sdk")
+    response = admin.patch(f"/api/vcenters/{vcenter.pk}/", {"url": "http://vc.example.com/sdk"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"url": ["vCenter's API is HTTPS only: use https://vc.example.com/sdk"]}
+    assert VCenter.objects.get(pk=vcenter.pk).url == "https://vc.example.com/sdk"
+
+
+def test_a_pem_ca_file_is_accepted(admin, ca_files):
+    response = admin.post("/api/vcenters/", {**NEW, "ca_file": ca_files["pem"]}, format="json")
+    assert response.status_code == 201 and response.json()["ca_file"] == ca_files["pem"]
+
+
+@pytest.mark.parametrize(("kind", "message"), BAD_CA_FILES.items())
+def test_a_ca_file_that_does_not_load_is_400_with_the_reason(admin, ca_files, kind, message):
+    response = admin.post("/api/vcenters/", {**NEW, "ca_file": ca_files[kind]}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"ca_file"} and message in response.json()["ca_file"][0]
+    assert not VCenter.objects.exists()
+    vcenter = factories.VCenterFactory()
+    response = admin.patch(f"/api/vcenters/{vcenter.pk}/", {"ca_file": ca_files[kind]}, format="json")
+    assert response.status_code == 400 and message in response.json()["ca_file"][0]
+    assert VCenter.objects.get(pk=vcenter.pk).ca_file == ""
+
+
+def test_a_stored_http_vcenter_reads_updates_and_explains_its_failed_test(admin):
+    vcenter = factories.VCenterFactory(url="http://vc-old.example.com/sdk")  # stored before the checks
+    path = f"/api/vcenters/{vcenter.pk}/"
+    assert admin.get("/api/vcenters/").json()["results"][0]["url"] == "http://vc-old.example.com/sdk"
+    assert admin.get(path).json()["url"] == "http://vc-old.example.com/sdk"
+    assert admin.patch(path, {"enabled": False}, format="json").status_code == 200
+    tested = admin.post(f"{path}test/").json()
+    assert tested == {"ok": False, "error": "url: vCenter's API is HTTPS only: use https://vc-old.example.com/sdk"}
 
 
 @pytest.mark.reliability("api input", "read-only fields written")
