@@ -125,6 +125,19 @@ def test_sync_against_the_lab_prints_a_summary(demo_lab, monkeypatch):
     assert "4 hosts, 18 GPUs, 7 VMs" in summary and "round trips" in summary
 
 
+def test_sync_queue_without_a_broker_runs_here_and_says_so(demo_lab, monkeypatch, settings, caplog):
+    """The embedded mode (make demo) has no worker: --queue runs the sync in the process, without Celery's logs."""
+    settings.REDIS_URL = ""
+    monkeypatch.setenv("LAB_PW", demo_lab.password)
+    run("vcenter", "add", "lab", "--url", demo_lab.url, "--user", demo_lab.username, "--password-env", "LAB_PW",
+        "--ca-file", demo_lab.cert_path)  # fmt: skip
+    out, err = io.StringIO(), io.StringIO()
+    call_command("vcenter", "sync", "lab", "--queue", stdout=out, stderr=err)
+    assert err.getvalue() == "no task queue (REDIS_URL is not set): running the sync in this process\n"
+    assert "4 hosts, 18 GPUs, 7 VMs" in out.getvalue()
+    assert not [r for r in caplog.records if r.name.startswith(("kombu", "celery"))]
+
+
 def test_sync_failure_exits_non_zero_with_the_reason(demo_lab, monkeypatch):
     monkeypatch.setenv("LAB_PW", "wrong-password")
     run("vcenter", "add", "lab", "--url", demo_lab.url, "--user", demo_lab.username, "--password-env", "LAB_PW",

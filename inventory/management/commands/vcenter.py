@@ -102,6 +102,10 @@ class Command(BaseCommand):
         """The same path as every trigger: one SyncRun, under the vCenter's lock; skipped (exit 1) when another
         sync of it is pending."""
         vcenter = self._get(name)
+        if queue and not settings.REDIS_URL:
+            # The embedded mode has no worker to queue on: the same sync runs here, not through the eager broker.
+            self.stderr.write("no task queue (REDIS_URL is not set): running the sync in this process")
+            queue = False
         if queue:
             run = self._queued(vcenter, timeout)
         else:
