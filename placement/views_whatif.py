@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from gpucatalog.catalog import load_catalog
 from inventory.models import Cluster
 from inventory.roles import PLANNER, has_role
+from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS, MAX_MEMORY_GB, MAX_VCPUS
 from placement.engine.simulate_model import (
     ALIGNMENTS,
     HOST_CHOICES,
@@ -27,6 +28,7 @@ from placement.engine.simulate_model import (
     UNTIL,
     SimulationError,
     parse_offers,
+    plural,
 )
 from placement.models import WhatIfRun
 from placement.whatif import DEFAULTS, MAX_RUNS, start_whatif
@@ -34,6 +36,21 @@ from placement.whatif_svg import histogram, memory_maps, placeable_bars
 
 HTMX_STOP_POLLING = 286
 RECENT = 10
+# The report's per-run statistics as the tables name them.
+METRIC_LABELS = {
+    "siloed_gb": "Siloed memory (GB)",
+    "rejected": "Rejected requests",
+    "placed": "Placed VMs",
+    "placed_gb": "Placed (GB)",
+    "utilization_pct": "Utilization (%)",
+}
+COMPARISON_LABELS = {
+    "mode": "vGPU mode",
+    "policy": "Assignment policy",
+    "catalog": "Profile catalog",
+    "mig-layout": "MIG layout",
+    "multi-gpu": "Multi-GPU sets",
+}
 
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -47,13 +64,15 @@ class WhatIfForm(forms.Form):
 
     cluster = forms.ChoiceField(choices=(), required=False, label="Cluster")
     board = forms.ChoiceField(choices=(), initial=DEFAULTS["board"])
-    hosts = forms.IntegerField(min_value=1, max_value=64, initial=1)
-    gpus_per_host = forms.IntegerField(label="GPUs per host", min_value=1, max_value=16, initial=1)
+    hosts = forms.IntegerField(min_value=1, max_value=MAX_HOSTS, initial=DEFAULTS["hosts"])
+    gpus_per_host = forms.IntegerField(
+        label="GPUs per host", min_value=1, max_value=MAX_GPUS_PER_HOST, initial=DEFAULTS["gpus_per_host"]
+    )
     mode = forms.ChoiceField(choices=_choices(MODES), initial=DEFAULTS["mode"])
     policy = forms.ChoiceField(choices=_choices(POLICIES), initial=DEFAULTS["policy"])
     catalog = forms.CharField(max_length=200, initial="8C,10C,20C", help_text="8C,10C,20C / 3g.40gb / 1,2,4")
     weights = forms.CharField(max_length=200, required=False, help_text="one per catalog entry; empty: equal")
-    runs = forms.IntegerField(min_value=1, max_value=MAX_RUNS, initial=500)
+    runs = forms.IntegerField(min_value=1, max_value=MAX_RUNS, initial=DEFAULTS["runs"])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=DEFAULTS["seed"])
     until = forms.ChoiceField(choices=_choices(UNTIL), initial=DEFAULTS["until"])
     rules = forms.ChoiceField(choices=_choices(RULE_SETS), initial=DEFAULTS["rules"])
@@ -83,9 +102,15 @@ class WhatIfForm(forms.Form):
         label="Topology (hypothetical hosts)",
     )
     require_nvlink = forms.BooleanField(required=False, label="Require NVLink for multi-GPU VMs")
-    vcpus = forms.IntegerField(required=False, initial=DEFAULTS["vcpus"], label="vCPUs per VM (0: not counted)")
+    # no min_value: the engine's "must not be negative" names the field as the command's and the API's do
+    vcpus = forms.IntegerField(
+        required=False, max_value=MAX_VCPUS, initial=DEFAULTS["vcpus"], label="vCPUs per VM (0: not counted)"
+    )
     memory_gb = forms.IntegerField(
-        required=False, initial=DEFAULTS["memory_gb"], label="Memory GB per VM (0: not counted)"
+        required=False,
+        max_value=MAX_MEMORY_GB,
+        initial=DEFAULTS["memory_gb"],
+        label="Memory GB per VM (0: not counted)",
     )
     sequence = forms.CharField(
         required=False, max_length=20_000, label="Arrival sequence (until=sequence)",
@@ -160,21 +185,22 @@ def cluster_choices() -> list[tuple[str, str]]:
 
 
 def where_of(run: WhatIfRun, labels: dict[str, str] | None = None) -> str:
-    """What a run simulated, for its heading: "cluster name (vCenter)" or "N x M GPUs"."""
+    """What a run simulated, for its heading: "cluster name (vCenter)" or "N hosts x M GPUs"."""
     scenario = (run.result or {}).get("scenario") or {}
     if scenario.get("cluster"):
         vcenter = scenario.get("vcenter")
         return f"cluster {scenario['cluster']}" + (f" ({vcenter})" if vcenter else "")
     value = str(run.params.get("cluster") or "")
     if not value:
-        return f"{run.params.get('hosts')} x {run.params.get('gpus_per_host')} GPUs"
+        return f"{plural(run.params.get('hosts', 1), 'host')} x {plural(run.params.get('gpus_per_host', 1), 'GPU')}"
     if labels is None:
         labels = cluster_labels([run])
     return f"cluster {labels.get(value, value)}"
 
 
 def advanced_of(run: WhatIfRun) -> list[str]:
-    """The advanced parameters a run changed from their defaults, as "name value", for its heading."""
+    """The advanced parameters a run changed from their defaults, as "name value" (or "8 vCPUs per VM"), for its
+    heading."""
     out = []
     for name in WhatIfForm.ADVANCED:
         value = run.params.get(name)
@@ -183,7 +209,15 @@ def advanced_of(run: WhatIfRun) -> list[str]:
             default = "drs"  # normalize fills it in per rule set; vSphere's is DRS
         elif name == "alignment" and run.params.get("rules") != "article":
             continue  # only the article rules align
-        if value not in (None, default, [], ""):
+        if value in (None, default, [], ""):
+            continue
+        if name == "vcpus":
+            out.append(f"{plural(value, 'vCPU')} per VM")
+        elif name == "memory_gb":
+            out.append(f"memory {value:,} GB per VM")
+        elif name == "require_nvlink":
+            out.append("NVLink required")
+        else:
             shown = ",".join(value) if isinstance(value, list) else value
             out.append(f"{name.replace('_', ' ')} {shown}")
     return out
@@ -209,7 +243,7 @@ def _context(run: WhatIfRun) -> dict:
     r = run.result
     if run.status == WhatIfRun.Status.SUCCESS and r:
         dist = r.get("distribution", {})
-        ctx["metrics"] = [(m, r[m]) for m in ("siloed_gb", "rejected", "placed", "placed_gb", "utilization_pct")]
+        ctx["metrics"] = [(label, r[m]) for m, label in METRIC_LABELS.items()]
         ctx["reasons"] = [
             (REASON_TEXT.get(k, k), v) for k, v in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1])
         ]
@@ -219,10 +253,13 @@ def _context(run: WhatIfRun) -> dict:
         worst = r["worst_run"]
         ctx["maps_svg"] = memory_maps(
             worst["layout"],
-            title=f"Worst run (seed {worst['seed']}): {worst['siloed_gb']} GB siloed, {worst['rejected']} rejected",
+            title=f"Worst run (seed {worst['seed']}): {worst['siloed_gb']} GB siloed, "
+            f"{plural(worst['rejected'], 'request')} rejected",
         )
         ctx["scenario"] = r["scenario"]
-        ctx["comparisons"] = r.get("comparisons", [])
+        ctx["comparisons"] = [
+            {**c, "label": COMPARISON_LABELS.get(c["key"], c["key"])} for c in r.get("comparisons", [])
+        ]
         ctx["article"] = r.get("article")
     return ctx
 

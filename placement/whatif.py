@@ -3,7 +3,8 @@
 ``scenario_from`` turns the parameters the CLI, the API and the page share into a validated scenario (a
 ``SimulationError`` names the field); ``start_whatif`` stores a ``WhatIfRun`` and either runs it at once (small
 runs) or sends it to Celery (large ones); ``execute_run`` is what the task runs. Sizes are bounded by the work
-they cost: runs x simulated GPUs, the comparisons' runs included (two scenarios each, at most 2,000 runs).
+they cost: runs x simulated GPUs of every scenario simulated, the comparisons' included (each distinct scenario
+once, at most 2,000 runs; the user's own run is not repeated).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import replace
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -21,7 +21,7 @@ from django.utils import timezone
 from inventory.models import Cluster
 from placement.engine.model import Fabric
 from placement.engine.simulate import Simulator, monte_carlo
-from placement.engine.simulate_compare import COMPARISONS, compare
+from placement.engine.simulate_compare import compare, plan, scenarios
 from placement.engine.simulate_model import (
     ALIGNMENTS,
     HOST_CHOICES,
@@ -43,9 +43,18 @@ logger = logging.getLogger(__name__)
 
 MAX_RUNS = 20_000
 MAX_WORK = 400_000  # runs (comparisons included) x simulated GPUs
-RANKING_COST = 10  # the planner's ranking costs about this many GPU-runs per host and GPU-run
-SYNC_WORK = 4_000  # at most this much is answered at once; more runs as a Celery task
+# The planner's ranking looks at every GPU of the cluster for every request: one GPU-run with it costs about this
+# many GPU-runs per simulated GPU, counting at least 4 GPUs for its fixed cost per request (measured on 1 x 1 to
+# 4 x 4 GPUs: 1.3-2 ms per GPU-run and GPU, 3 ms below 4 GPUs, against 0.25 ms per GPU-run with DRS host choice).
+RANKING_COST = 8
+RANKING_MIN_GPUS = 4
+# At most this much work is answered at once, in the web process when there is no task queue (make demo); more
+# runs as a Celery task. Measured on a 2-core machine, one worker, each in a fresh process (cold memo tables):
+# 8,000 GPU-runs took 0.7-2.8 s whatever the mode, host count or comparisons (2 x 4 A100 with the comparisons,
+# 100 runs, docs/whatif.md's example: 6,400 GPU-runs, 1.3-2.8 s; 1 x 16 MIG, 500 runs: 1.2 s).
+SYNC_WORK = 8_000
 PROGRESS_EVERY = 250
+COMPARE_RUNS_MAX = 2_000  # runs per scenario of each comparison
 
 DEFAULTS = {
     "board": "A100-80GB",
@@ -55,7 +64,7 @@ DEFAULTS = {
     "weights": None,
     "hosts": 1,
     "gpus_per_host": 1,
-    "runs": 1000,
+    "runs": 500,
     "seed": 1,
     "until": "budget",
     "rules": "vsphere",
@@ -212,7 +221,7 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
     params = normalize(data)
     scenario, fabric = scenario_from(params)
     sim = Simulator(scenario, fabric)  # raises SimulationError for a cluster without usable GPUs
-    work = work_units(params, scenario, sim)
+    work = work_units(params, scenario, sim, fabric)
     if work > MAX_WORK:
         raise SimulationError(
             "runs",
@@ -222,17 +231,43 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
     return params, scenario, fabric, work
 
 
-def work_units(params: dict, scenario: Scenario, sim: Simulator) -> int:
-    """What a report costs, in GPU-runs: runs (comparisons included) x simulated GPUs, weighted where one
-    request costs much more: the planner's ranking looks at every host, and the exact GPU-set search grows
-    with the GPUs of a host (twice per GPU beyond 8)."""
-    work = planned_runs(params) * sim.gpu_count * max(1, len(sim.hosts) // 8)  # each request looks at every host
+def scenario_work(scenario: Scenario, runs: int, gpus: int, hosts: int, widest: int) -> int:
+    """What ``runs`` runs of one scenario cost, in GPU-runs: runs x simulated GPUs, weighted where one request
+    costs much more: each request looks at every host, the planner's ranking looks at every GPU, and the exact
+    GPU-set search grows with the GPUs of a host (twice per GPU beyond 8)."""
+    work = runs * gpus * max(1, hosts // 8)
     if scenario.host_choice == "ranking":
-        work *= RANKING_COST * len(sim.hosts)
-    if scenario.mode == "passthrough" or params["compare"]:
-        widest = max(len(h.gpus) for h in sim.hosts)
+        work *= RANKING_COST * max(gpus, RANKING_MIN_GPUS)
+    if scenario.mode == "passthrough":
         work *= 2 ** max(0, widest - 8)
     return work
+
+
+def work_units(params: dict, scenario: Scenario, sim: Simulator, fabric: Fabric | None = None) -> int:
+    """What a report costs, in GPU-runs: the user's Monte Carlo plus every scenario the comparisons add."""
+    widest = max(len(h.gpus) for h in sim.hosts)
+    work = scenario_work(scenario, params["runs"], sim.gpu_count, len(sim.hosts), widest)
+    compare_runs = min(params["runs"], COMPARE_RUNS_MAX)
+    for s in comparison_scenarios(params, scenario):
+        if fabric is None:  # hypothetical hosts: every GPU is simulated
+            work += scenario_work(s, compare_runs, s.hosts * s.gpus_per_host, s.hosts, s.gpus_per_host)
+            continue
+        try:
+            other = Simulator(s, fabric)
+        except SimulationError:
+            continue  # the comparison is skipped: it costs nothing
+        widest = max(len(h.gpus) for h in other.hosts)
+        work += scenario_work(s, compare_runs, other.gpu_count, len(other.hosts), widest)
+    return work
+
+
+def comparison_scenarios(params: dict, scenario: Scenario) -> list[Scenario]:
+    """The scenarios the comparisons run besides the user's own Monte Carlo (which they reuse when it has as
+    many runs); none without ``compare``."""
+    if not params["compare"]:
+        return []
+    reuse = params["runs"] <= COMPARE_RUNS_MAX
+    return [s for s in scenarios(plan(scenario)) if not (reuse and s == scenario)]
 
 
 def has_task_queue() -> bool:
@@ -241,13 +276,9 @@ def has_task_queue() -> bool:
     return not app.conf.task_always_eager
 
 
-COMPARE_RUNS_MAX = 2_000  # runs per scenario of each comparison
-
-
-def planned_runs(params: dict) -> int:
-    """Runs a report makes: the Monte Carlo, plus two scenarios per comparison."""
-    extra = 2 * len(COMPARISONS) * min(params["runs"], COMPARE_RUNS_MAX) if params["compare"] else 0
-    return params["runs"] + extra
+def planned_runs(params: dict, scenario: Scenario) -> int:
+    """Runs a report makes: the Monte Carlo, plus those of each scenario the comparisons add."""
+    return params["runs"] + len(comparison_scenarios(params, scenario)) * min(params["runs"], COMPARE_RUNS_MAX)
 
 
 def report(
@@ -256,7 +287,7 @@ def report(
 ) -> dict:  # fmt: skip
     """The Monte Carlo summary, plus the comparisons when asked."""
     runs = params["runs"]
-    total = planned_runs(params)
+    total = planned_runs(params, scenario)
 
     def main_progress(done: int, _: int) -> None:
         if progress:
@@ -271,8 +302,8 @@ def report(
                 progress(min(runs + done * compare_runs, total), total)
 
         summary["comparisons"] = compare(
-            replace(scenario, until="budget" if scenario.until == "sequence" else scenario.until, sequence=()),
-            fabric, runs=compare_runs, seed=params["seed"], workers=workers, progress=compare_progress,
+            scenario, fabric, runs=compare_runs, seed=params["seed"], workers=workers, progress=compare_progress,
+            known={scenario: summary} if compare_runs == runs else None,
         )  # fmt: skip
     summary["params"] = params
     return summary
@@ -294,13 +325,13 @@ def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRu
             + (
                 "send it without sync=true to run it as a task and poll its Location"
                 if sync
-                else "use `manage.py whatif`, or configure Redis and a Celery worker"
+                else "use fewer runs, run it with the command manage.py whatif, or configure Redis and a Celery worker"
             ),
         )
     run = WhatIfRun.objects.create(
         params=params,
         created_by=user if getattr(user, "is_authenticated", False) else None,
-        progress_total=planned_runs(params),
+        progress_total=planned_runs(params, scenario),
     )
     if inline:
         return execute_run(run_id=run.pk, prepared=(params, scenario, fabric))
@@ -325,6 +356,7 @@ def execute_run(*, run_id: int, prepared: tuple | None = None) -> WhatIfRun:
             params, scenario, fabric, _ = prepare(run.params)
         else:
             params, scenario, fabric = prepared
+        done = planned_runs(params, scenario)
         workers = settings.WHATIF_WORKERS if hasattr(settings, "WHATIF_WORKERS") else 1
         result = report(params, scenario, fabric, workers=workers, progress=progress)
     except SimulationError as exc:
@@ -335,7 +367,6 @@ def execute_run(*, run_id: int, prepared: tuple | None = None) -> WhatIfRun:
         logger.exception("what-if run %s failed", run_id)
         _finish(run_id, status=WhatIfRun.Status.FAILED, error="the simulation failed; see the server log")
     else:
-        done = planned_runs(params)
         _finish(run_id, status=WhatIfRun.Status.SUCCESS, result=result, progress_current=done, progress_total=done)
     return WhatIfRun.objects.get(pk=run_id)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+from placement.engine.simulate_model import plural
+
 FONT = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'"
 COLOURS = {
     "bar": "#5c8fd6",
@@ -70,7 +72,7 @@ def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", wi
         body.append(
             f"<rect class='hist-bar' x='{x_of(v) + 0.5:.1f}' y='{top + plot_h - h:.1f}' "
             f"width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{COLOURS['bar']}'>"
-            f"<title>{escape(f'{v}{unit}: {n} runs')}</title></rect>"
+            f"<title>{escape(f'{v}{unit}: ' + plural(n, 'run'))}</title></rect>"
         )
     step = max(1, span // 8)
     for v in range(lo, hi + 1, step):
@@ -115,8 +117,9 @@ def placeable_bars(placeable: dict, *, title: str = "Placeable capacity per prof
 
 
 def memory_maps(layout: list[dict], *, title: str, width: int = 760) -> str:
-    """Per GPU, its framebuffer from 0 GB to the end: each VM where it sits (placement ID or MIG slot), free
-    gaps in white, the GPU's siloed GB in its label, and ticks at the placement IDs of the offered sizes."""
+    """Per GPU, its framebuffer from 0 GB to the end: each VM where it sits (placement ID or MIG slot; a
+    passthrough VM by its name and GPU count), free gaps in white, the GPU's siloed GB in its label, and ticks at
+    the placement IDs of the offered sizes."""
     gpus = [(h["host"], g) for h in layout for g in h["gpus"]]
     row, left, top = 44, 190, 30
     height = top + row * max(len(gpus), 1) + 24
@@ -153,20 +156,26 @@ def memory_maps(layout: list[dict], *, title: str, width: int = 760) -> str:
                     f"stroke='{COLOURS['id']}'><title>{escape(f'{sizes} GB placement ID {s}')}</title></line>"
                 )
         for vm in g["vms"]:
-            name = str(vm.get("profile") or "")
-            colour = colour_of.setdefault(name, VM_COLOURS[len(colour_of) % len(VM_COLOURS)])
             x = left + int(vm["start"]) * scale
             w = int(vm["size"]) * scale
-            where = f"slot {vm['slot']}" if "slot" in vm else f"at {vm['start']} GB"
-            tip = f"{vm['vm']}: {name} {vm['size']} GB {where}"
+            if g.get("mode") == "passthrough":  # a whole GPU: its VM names it (the GPUs of one VM share a colour)
+                name = str(vm["vm"])
+                label = f"{name} ({vm['gpus']}-GPU)" if vm.get("gpus") else name
+                tip = f"{label} passthrough VM: the whole GPU ({vm['size']} GB)"
+                short = label
+            else:
+                name = str(vm.get("profile") or "")
+                where = f"slot {vm['slot']}" if "slot" in vm else f"at {vm['start']} GB"
+                tip = f"{vm['vm']}: {name} {vm['size']} GB {where}"
+                label = f"{name}@{vm['start']}" if w > 60 else name
+                short = name
+            colour = colour_of.setdefault(name, VM_COLOURS[len(colour_of) % len(VM_COLOURS)])
             body.append(
                 f"<rect class='vm' x='{x:.1f}' y='{y + 4}' width='{w:.1f}' height='{row - 14}' fill='{colour}' "
                 f"stroke='{COLOURS['stroke']}'><title>{escape(tip)}</title></rect>"
             )
             if w > 26:
-                body.append(
-                    _text(x + w / 2, y + 20, f"{name}@{vm['start']}" if w > 60 else name, size=9, anchor="middle")
-                )
+                body.append(_text(x + w / 2, y + 20, label if w > 60 else short, size=9, anchor="middle"))
     axis_y = top + row * max(len(gpus), 1) + 12
     body.append(_text(left, axis_y, "0 GB", size=10, fill=COLOURS["muted"]))
     if gpus:

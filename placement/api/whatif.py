@@ -1,22 +1,25 @@
 """``/api/whatif/``: start a capacity what-if and poll it (``placement.whatif``).
 
-POST validates the parameters (types and bounds here; boards, profiles, weights, clusters and the size limit in
-the engine, each error naming its field), stores the run and answers 201 with the finished run when it is small,
+POST validates the parameters (types and bounds, the board, the cluster, and the catalog against the board, mode
+and weights here, every bad field in one answer as the page does; the other cross-field rules and the size limit
+in the engine, each error naming its field), stores the run and answers 201 with the finished run when it is small,
 or 202 with the queued run and its ``Location`` when it goes to Celery; poll ``GET /api/whatif/{id}/`` until
-``finished`` is true.
+``finished`` is true. Every field has the defaults of the page and the command (``placement.whatif.DEFAULTS``).
 """
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.fields import SkipField
 from rest_framework.response import Response
 
-from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS
+from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS, MAX_MEMORY_GB, MAX_VCPUS
 from placement.engine.simulate_model import (
     ALIGNMENTS,
     HOST_CHOICES,
     MAX_REQUESTS,
+    MAX_WEIGHT,
     MIG_SLOTS,
     MODES,
     POLICIES,
@@ -25,9 +28,11 @@ from placement.engine.simulate_model import (
     TOPOLOGIES,
     UNTIL,
     SimulationError,
+    board_or_error,
+    parse_offers,
 )
 from placement.models import WhatIfRun
-from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, start_whatif
+from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, resolve_cluster, start_whatif
 
 
 class WhatIfRequestSerializer(serializers.Serializer):
@@ -42,17 +47,19 @@ class WhatIfRequestSerializer(serializers.Serializer):
         help_text="Offers: vGPU sizes (8C), MIG profiles (3g.40gb) or GPUs per passthrough VM (2)",
     )
     weights = serializers.ListField(
-        child=serializers.FloatField(min_value=0, max_value=1e6),
+        child=serializers.FloatField(min_value=0, max_value=MAX_WEIGHT),
         max_length=16,
         required=False,
         allow_null=True,
         help_text="One weight per catalog entry (default: equal); they must sum to a positive number",
     )
     hosts = serializers.IntegerField(min_value=1, max_value=MAX_HOSTS, default=DEFAULTS["hosts"])
-    gpus_per_host = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_HOST, default=1)
+    gpus_per_host = serializers.IntegerField(
+        min_value=1, max_value=MAX_GPUS_PER_HOST, default=DEFAULTS["gpus_per_host"]
+    )
     runs = serializers.IntegerField(
-        min_value=1, max_value=MAX_RUNS, help_text=f"Monte Carlo runs (seeds seed, seed + 1, ...); above {SYNC_WORK:,} "
-        "GPU-runs the run goes to a task",
+        min_value=1, max_value=MAX_RUNS, default=DEFAULTS["runs"],
+        help_text=f"Monte Carlo runs (seeds seed, seed + 1, ...); above {SYNC_WORK:,} GPU-runs the run goes to a task",
     )  # fmt: skip
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=DEFAULTS["seed"])
     until = serializers.ChoiceField(choices=UNTIL, required=False, help_text="Stop rule (default budget)")
@@ -65,9 +72,13 @@ class WhatIfRequestSerializer(serializers.Serializer):
     rules = serializers.ChoiceField(choices=RULE_SETS, default=DEFAULTS["rules"])
     host_choice = serializers.ChoiceField(choices=HOST_CHOICES, required=False)
     alignment = serializers.ChoiceField(choices=ALIGNMENTS, required=False, help_text="Article rule set only")
-    departures = serializers.FloatField(min_value=0, max_value=0.99, default=0.0)
-    vcpus = serializers.IntegerField(min_value=0, max_value=4096, default=0)
-    memory_gb = serializers.IntegerField(min_value=0, max_value=65536, default=0)
+    departures = serializers.FloatField(min_value=0, max_value=0.99, default=DEFAULTS["departures"])
+    vcpus = serializers.IntegerField(
+        min_value=0, max_value=MAX_VCPUS, default=DEFAULTS["vcpus"], help_text="Per VM (0: not counted)"
+    )
+    memory_gb = serializers.IntegerField(
+        min_value=0, max_value=MAX_MEMORY_GB, default=DEFAULTS["memory_gb"], help_text="Per VM (0: not counted)"
+    )
     cluster = serializers.CharField(
         max_length=200,
         required=False,
@@ -83,6 +94,63 @@ class WhatIfRequestSerializer(serializers.Serializer):
         required=False, help_text=f"true: answer now or refuse (above {SYNC_WORK:,} GPU-runs); default: decide"
     )
 
+    def validate_board(self, value: str) -> str:
+        try:
+            board_or_error(value)
+        except SimulationError as exc:
+            raise serializers.ValidationError(exc.message) from None
+        return value
+
+    def validate_cluster(self, value: str) -> str:
+        if value.strip():
+            try:
+                resolve_cluster(value)
+            except SimulationError as exc:
+                raise serializers.ValidationError(exc.message) from None
+        return value
+
+    def to_internal_value(self, data):
+        """The fields, and the catalog against the board, mode and weights whatever else is wrong, so one answer
+        names every bad field (the engine's own checks stop at the first)."""
+        errors: dict = {}
+        value = None
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict) or not hasattr(data, "get"):
+                raise
+            errors = dict(exc.detail)
+        fields = value if value is not None else self._valid_fields(data, errors)
+        bad = self._catalog_error(fields, cluster=bool(data.get("cluster")))
+        if bad is not None and bad[0] not in errors:
+            errors[bad[0]] = [bad[1]]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def _valid_fields(self, data, errors: dict) -> dict:
+        """The fields the catalog check needs that are valid on their own (their defaults when absent)."""
+        out = {}
+        for name in ("board", "mode", "catalog", "weights", "gpus_per_host"):
+            if name in errors:
+                continue
+            try:
+                out[name] = self.fields[name].run_validation(data.get(name, serializers.empty))
+            except (serializers.ValidationError, SkipField):
+                continue
+        return out
+
+    @staticmethod
+    def _catalog_error(fields: dict, *, cluster: bool) -> tuple[str, str] | None:
+        if not {"board", "mode", "catalog"} <= fields.keys():
+            return None
+        gpus = MAX_GPUS_PER_HOST if cluster else fields.get("gpus_per_host", MAX_GPUS_PER_HOST)
+        try:
+            parse_offers(fields["board"], fields["mode"], fields["catalog"], fields.get("weights"), gpus)
+        except SimulationError as exc:
+            return exc.field, exc.message
+        return None
+
 
 class WhatIfRunSerializer(serializers.ModelSerializer):
     finished = serializers.BooleanField(read_only=True)
@@ -92,7 +160,8 @@ class WhatIfRunSerializer(serializers.ModelSerializer):
         read_only=True,
         allow_null=True,
         help_text="Once finished: runs, siloed_gb / rejected / placed {p50,p90,p95,p99,max,min,mean}, placeable "
-        "{profile: median count}, worst_seed, worst_run (events and memory maps), distribution, comparisons",
+        "{profile: median count}, worst_seed, worst_run (events and memory maps), distribution, comparisons (each "
+        "with a note and the changed parameters when it ran another scenario than yours, or skipped with why)",
     )
 
     class Meta:

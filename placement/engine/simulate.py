@@ -60,12 +60,15 @@ from placement.engine.simulate_model import (
     States,
     board_or_error,
     canonical,
+    plural,
     stats,
 )
 from placement.engine.simulate_vsphere import VsphereRules
 
 MAX_HOSTS = 64
 MAX_GPUS_PER_HOST = 16
+MAX_VCPUS = 768  # per VM: vSphere 8's configuration maximum
+MAX_MEMORY_GB = 24_576  # per VM: vSphere 8's 24 TB
 TIERS = (2_000, 5_000, 12_500)  # the article's "~p90 / ~p95 / ~p99" tiers: the max over that many runs
 
 
@@ -97,6 +100,12 @@ def validate(s: Scenario) -> Scenario:
         raise SimulationError("departures", f"must be at least 0 and below 1, got {s.departures}")
     if s.vcpus < 0 or s.memory_gb < 0:
         raise SimulationError("vcpus" if s.vcpus < 0 else "memory_gb", "must not be negative")
+    if s.vcpus > MAX_VCPUS:
+        raise SimulationError("vcpus", f"at most {MAX_VCPUS} vCPUs per VM (vSphere's maximum), got {s.vcpus:,}")
+    if s.memory_gb > MAX_MEMORY_GB:
+        raise SimulationError(
+            "memory_gb", f"at most {MAX_MEMORY_GB:,} GB per VM (vSphere's 24 TB maximum), got {s.memory_gb:,}"
+        )
     if s.until == "sequence":
         if not s.sequence:
             raise SimulationError("sequence", "until=sequence needs the arrival sequence")
@@ -198,7 +207,8 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
             )
             hosts.append(HostSim(host.name, template, gpus, host.cpu_free, host.memory_free_mb))
     if kept_mode:
-        notes.append(f"{kept_mode} {s.board} GPU(s) are left out: they hold VMs in another mode")
+        are, hold = ("is", "it holds") if kept_mode == 1 else ("are", "they hold")
+        notes.append(f"{plural(kept_mode, s.board + ' GPU')} {are} left out: {hold} VMs in another mode")
     if not hosts:
         where = f"cluster {s.cluster_label}" if s.cluster else "the cluster"
         field = "cluster" if s.cluster else "board"
@@ -428,8 +438,11 @@ def layout(hosts: list[HostSim], s: Scenario, rules) -> list[dict]:
                 "mode": s.mode,
             }
             v = g.view
-            if v is None:
+            if v is None:  # a whole GPU: its VM (and the offer, e.g. "2x", when the simulation placed it)
+                offer = next((name for vm, name, _, _ in g.owners if vm == g.holder), None)
                 entry["vms"] = [{"vm": g.holder, "start": 0, "size": g.capacity_gb}] if g.holder else []
+                if offer is not None:
+                    entry["vms"][0]["gpus"] = s.offer(offer).gpus
             elif isinstance(v, mig.MigGpu):
                 per = g.capacity_gb // v.geometry.memory_slices
                 entry["slice_gb"] = per

@@ -31,6 +31,7 @@ MIG_SLOTS = ("vsphere", "first-fit")  # MIG start slot: vSphere's (3g at slot 4 
 ALIGNMENTS = ("natural", "placement-ids")  # article rule set, mixed size: part 6 tool, part 7 tool
 TOPOLOGIES = ("pcie", "pairs", "hgx")
 MAX_REQUESTS = 5_000  # per run, whatever the stop rule
+MAX_WEIGHT = 1_000_000  # per catalog entry: only the ratios matter
 
 # Why a request found no room, in the admin's words (the engine's refusal codes grouped).
 REASONS = {
@@ -63,6 +64,11 @@ REASON_TEXT = {
 
 class SimulationError(RequestError):
     """Bad what-if input; ``field`` names the option."""
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """The count with its noun agreeing: "1 run", "2 runs", "1,000 GPUs" (``words``: an irregular plural)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 @dataclass(frozen=True)
@@ -315,6 +321,10 @@ def parse_offers(
     for w in weights:
         if not isinstance(w, int | float) or math.isnan(w) or math.isinf(w) or w < 0:
             raise SimulationError("weights", f"weights must be finite numbers >= 0, got {w!r}")
+        if w > MAX_WEIGHT:
+            raise SimulationError(
+                "weights", f"weights must be at most {MAX_WEIGHT:,} (only their ratios count), got {w:g}"
+            )
     if sum(weights) <= 0:
         raise SimulationError("weights", "weights must sum to a positive number")
     offers: list[Offer] = []
@@ -334,7 +344,9 @@ def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: in
             raise SimulationError("catalog", f"{token!r}: passthrough entries are GPU counts per VM, e.g. 1,2,4")
         n = int(m.group(1))
         if n > gpus_per_host:
-            raise SimulationError("catalog", f"{token!r}: a VM of {n} GPUs does not fit a host of {gpus_per_host}")
+            raise SimulationError(
+                "catalog", f"{token!r}: a VM of {n} GPUs does not fit a host of {plural(gpus_per_host, 'GPU')}"
+            )
         return Offer(f"{n}x", n * board.framebuffer_gb, weight, gpus=n)
     if mode == "mig":
         if board.mig is None:

@@ -60,6 +60,9 @@ class VsphereRules(RulesBase):
         self._steps: dict = {}
         self._per_gpu: dict = {}
         self._checked = 0
+        # per mode: the per-GPU answer memoised per GPU state, and the host's choice made of them
+        self._gpu_answer = {"same": self._same_per_gpu, "mixed": self._mixed_per_gpu, "mig": self._mig_per_gpu}
+        self._host_choice = {"same": self._same_choice, "mixed": self._mixed_choice, "mig": self._mig_choice}
 
     # ------------------------------------------------------------ one host
 
@@ -79,18 +82,16 @@ class VsphereRules(RulesBase):
         if hit is None:
             if len(self._choice) > MEMO_MAX:
                 self._choice.clear()
-            if self.s.mode == "mixed":
-                pos, start, code = self._mixed_choice(host, offer)
-                if self._checked < CROSS_CHECKS:
-                    self._checked += 1
-                    engine = self._gpu_choice(self._views(host), offer)
-                    if engine != (pos, start, code):
-                        raise AssertionError(
-                            f"mixed-size host choice drifted from vgpu.choose_mixed_gpu: "
-                            f"{engine} != {(pos, start, code)}"
-                        )
-            else:
-                pos, start, code = self._gpu_choice(self._views(host), offer)
+            # the host's answer from per-GPU answers memoised per GPU state (a host of many GPUs has too many
+            # states to memoise whole), checked against the engine's own host-level choice CROSS_CHECKS times
+            pos, start, code = self._host_choice[self.s.mode](host, offer)
+            if self._checked < CROSS_CHECKS:
+                self._checked += 1
+                engine = self._gpu_choice(self._views(host), offer)
+                if engine != (pos, start, code):
+                    raise AssertionError(
+                        f"{self.s.mode} host choice drifted from the engine's: {engine} != {(pos, start, code)}"
+                    )
             hit = Outcome(reason=code) if pos is None else Outcome(gpus=((pos, start),))
             self._choice[key] = hit
         return hit
@@ -153,6 +154,71 @@ class VsphereRules(RulesBase):
                     best = ((used, g.pos), g.pos, start)
             else:
                 refusals.append((free, refused))
+        if best is not None:
+            return best[1], best[2], ""
+        return None, None, _most_telling(refusals)
+
+    def _same_per_gpu(self, sid: int, offer: Offer) -> tuple:
+        """(fits, refusal, VMs on it, free GB) of one same-size GPU state, from ``_step``."""
+        key = (sid, offer.name)
+        one = self._per_gpu.get(key)
+        if one is None:
+            view = self.states.views[sid]
+            nxt, _, refused = self._step(sid, offer)
+            one = (nxt is not None, refused, view.count(), view.free_gb)
+            self._per_gpu[key] = one
+        return one
+
+    def _same_choice(self, host: HostSim, offer: Offer) -> tuple[int | None, int | None, str]:
+        """``vgpu.choose_same_size_gpu`` for this host from per-GPU answers memoised per GPU state (as
+        ``_mixed_choice``): spread takes the compatible GPU with the fewest VMs, pack the one with the most
+        among those already in use (else the first), lowest position on a tie."""
+        best = None
+        refusals = []
+        pack = self.s.policy == "consolidation"
+        for g in host.gpus:
+            fits, refused, count, free = self._same_per_gpu(g.sid, offer)
+            if not fits:
+                refusals.append((free, refused))
+                continue
+            # pack: the fullest GPU in use, else the first compatible one; spread: the emptiest
+            rank = ((0, -count) if count else (1, 0)) if pack else (count, 0)
+            if best is None or (rank, g.pos) < best[0]:
+                best = ((rank, g.pos), g.pos)
+        if best is not None:
+            return best[1], None, ""
+        return None, None, _most_telling(refusals)
+
+    def _mig_per_gpu(self, sid: int, offer: Offer) -> tuple:
+        """(slot or None, refusal, the GPU's key in ``mig.choose_mig_gpu`` without its position, free memory
+        slices) of one MIG GPU state, from ``_step``."""
+        key = (sid, offer.name)
+        one = self._per_gpu.get(key)
+        if one is None:
+            view = self.states.views[sid]
+            nxt, slot, refused = self._step(sid, offer)
+            rank = None
+            if nxt is not None and self.s.mig_slot == "vsphere":
+                keep = mig.keep_vector(view.geometry, self.states.views[nxt].state())
+                rank = (view.compute_free, tuple(-x for x in keep))
+            one = (slot if nxt is not None else None, refused, rank, view.memory_free)
+            self._per_gpu[key] = one
+        return one
+
+    def _mig_choice(self, host: HostSim, offer: Offer) -> tuple[int | None, int | None, str]:
+        """``mig.choose_mig_gpu`` (or, for ``mig_slot="first-fit"``, the first GPU with a free slot) for this
+        host from per-GPU answers memoised per GPU state, as ``_mixed_choice`` does for mixed size: a host of many
+        MIG GPUs has too many states to memoise whole."""
+        best = None
+        refusals = []
+        for g in host.gpus:
+            slot, refused, rank, free = self._mig_per_gpu(g.sid, offer)
+            if slot is None:
+                refusals.append((free, refused))
+            elif rank is None:  # first-fit: the first GPU that takes it
+                return g.pos, slot, ""
+            elif best is None or (rank, g.pos) < best[0]:
+                best = ((rank, g.pos), g.pos, slot)
         if best is not None:
             return best[1], best[2], ""
         return None, None, _most_telling(refusals)
@@ -353,8 +419,7 @@ class VsphereRules(RulesBase):
             self._siloed(sid)
             for offer in self.s.offers:
                 self._placeable(sid, offer)
-                if self.s.mode == "mixed":
-                    self._mixed_per_gpu(sid, offer)
+                self._gpu_answer[self.s.mode](sid, offer)
                 nxt = self._step(sid, offer)[0]
                 if nxt is not None and nxt not in seen:
                     seen.add(nxt)

@@ -82,7 +82,7 @@ def test_whatif_advanced_mig_slot_rule_and_departures(admin_page, live_server, d
             assert run.locator(f"#chart-{chart} svg").is_visible()
         assert run.locator("#chart-placeable svg rect.placeable").count() == 2  # one bar per MIG profile
         heading = run.locator(".pagehead").inner_text()
-        assert "mig" in heading and "1 x 1 GPUs" in heading
+        assert "mig" in heading and "1 host x 1 GPU" in heading
         assert ("mig slot first-fit" in heading) == (rule == "first-fit")
         seen[rule] = run.inner_text()
         assert page.locator("#whatif-advanced").get_attribute("open") is not None  # still open after the swap

@@ -119,3 +119,75 @@ def test_a_bad_advanced_field_is_marked_and_opens_the_section(planner, changes, 
     assert text in field_error(page, field)
     assert '<details class="advanced" id="whatif-advanced" open>' in page
     assert not WhatIfRun.objects.exists()
+
+
+# ---------------------------------------------------------------- a new user's first runs (embedded mode)
+
+
+def test_small_comparisons_run_on_the_page(planner):
+    """A100-80GB, 1 host x 4 GPUs, 100 runs, the comparisons: "4,400 GPU-runs is too large for this server"."""
+    r = planner.post("/whatif/", {**BASE, "gpus_per_host": "4", "runs": "100", "compare": "on"}, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    page = r.content.decode()
+    assert WhatIfRun.objects.get().status == WhatIfRun.Status.SUCCESS
+    for key in ("mode", "policy", "catalog", "mig-layout", "multi-gpu"):
+        assert f'<tr id="compare-{key}">' in page
+    # the comparisons that had to change the scenario say so, on the page as in the report
+    assert "MIG layouts compared with MIG mode and the default MIG catalog 3g.40gb,2g.20gb,1g.10gb" in page
+    assert "Multi-GPU set choices compared with passthrough mode" in html.unescape(page)
+    assert "<td>MIG layout</td>" in page and "<td>mig-layout</td>" not in page
+
+
+def test_a_run_too_large_for_the_server_names_the_command_without_markdown(planner):
+    r = planner.post("/whatif/", {**BASE, "runs": "20000"}, **HX)
+    assert r.status_code == 400
+    error = field_error(r.content.decode(), "runs")
+    assert "too large for this server without a task queue" in error
+    assert "run it with the command manage.py whatif" in error and "`" not in r.content.decode()
+
+
+def test_passthrough_memory_maps_name_the_vm_of_each_gpu(planner):
+    """H100-80GB passthrough, 2 x 8 GPUs, catalog 1,2,4: every used GPU was labelled just "@0"."""
+    data = {**BASE, "board": "H100-80GB", "mode": "passthrough", "hosts": "2", "gpus_per_host": "8",
+            "catalog": "1,2,4", "runs": "20"}  # fmt: skip
+    r = planner.post("/whatif/", data, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    maps = re.search(r'<figure id="chart-maps">(.*?)</figure>', r.content.decode(), re.S).group(1)
+    labels = re.findall(r"<text [^>]*font-size='9'[^>]*>([^<]*)</text>", maps)
+    assert labels and all(re.fullmatch(r"vm\d+ \([124]-GPU\)", label) for label in labels), labels
+    assert "@" not in "".join(labels)
+    assert "passthrough VM: the whole GPU (80 GB)" in maps
+
+
+def test_the_run_shows_plain_labels_and_agreeing_plurals(planner):
+    r = planner.post("/whatif/", {**BASE, "runs": "1", "memory_gb": "64", "vcpus": "8"}, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    page = html.unescape(r.content.decode())
+    for label in ("Siloed memory (GB)", "Rejected requests", "Placed VMs", "Placed (GB)", "Utilization (%)"):
+        assert f"<td>{label}</td>" in page
+    for raw in ("siloed_gb", "placed_gb", "utilization_pct", "memory gb"):
+        assert f">{raw}<" not in page and raw not in page.split('class="pagehead"')[1].split("</div>")[0]
+    heading = page.split('class="pagehead"')[1].split("</div>")[0]
+    assert "1 run from seed 1 · 1 host x 1 GPU · 8 vCPUs per VM · memory 64 GB per VM" in heading
+    assert "1 x 1 GPUs" not in page and "1 runs" not in page
+    r = planner.post("/whatif/", {**BASE, "hosts": "2", "gpus_per_host": "4", "runs": "2"}, **HX)
+    assert "2 runs from seed 1 · 2 hosts x 4 GPUs" in r.content.decode()
+    assert "2 runs" in planner.get("/whatif/").content.decode()  # the recent runs
+
+
+@pytest.mark.reliability("api input", "what-if numbers above their maximum")
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"memory_gb": "99999999"}, "memory_gb", "less than or equal to 24576"),
+        ({"vcpus": "769"}, "vcpus", "less than or equal to 768"),
+        ({"weights": "1,20000000,1"}, "weights", "weights must be at most 1,000,000"),
+    ],
+)
+def test_numbers_above_their_maximum_are_marked_on_their_field(planner, changes, field, text):
+    r = planner.post("/whatif/", {**BASE, **changes, "runs": "-1"}, **HX)
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert text in field_error(page, field)
+    assert "greater than or equal to 1" in field_error(page, "runs")  # with the other bad field, at once
+    assert not WhatIfRun.objects.exists()

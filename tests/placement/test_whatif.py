@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
 SMALL = {"board": "A100-80GB", "mode": "mixed", "catalog": ["8C", "10C", "20C"], "runs": 200, "seed": 5}
+LARGE = whatif.SYNC_WORK + 1_000  # runs of one GPU that are too many to answer at once
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def test_command_text_with_comparisons_and_article_rules():
         "1",
         stdout=out,
     )
-    assert "300 runs on 1 x 1 A100-80GB, mixed mode, article rules" in out.getvalue()
+    assert "300 runs on 1 host x 1 A100-80GB, mixed mode, article rules" in out.getvalue()
     out = StringIO()
     call_command(
         "whatif",
@@ -267,7 +268,7 @@ def test_api_roles_and_anonymous(demo):
         ({"weights": [0, 0, 0]}, "weights", "sum to a positive number"),
         ({"weights": [1, 2]}, "weights", "one weight per catalog entry"),
         ({"runs": 20001}, "runs", "less than or equal to 20000"),
-        ({"runs": 5000, "sync": True}, "runs", "send it without sync=true"),
+        ({"runs": LARGE, "sync": True}, "runs", "send it without sync=true"),
         ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "exceeds the limit"),
         ({"mode": "warp"}, "mode", "not a valid choice"),
         ({"runs": None}, "runs", "may not be null"),
@@ -283,7 +284,7 @@ def test_api_field_errors(demo, changes, field, text):
 
 @pytest.mark.reliability("broker", "large what-if without a task queue")
 def test_api_large_run_without_a_broker_is_refused_with_the_alternative(demo):
-    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, "runs": 5000}, format="json")
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, "runs": LARGE}, format="json")
     assert r.status_code == 400
     assert "manage.py whatif" in r.json()["runs"][0] and "Celery" in r.json()["runs"][0]
 
@@ -295,7 +296,7 @@ def test_api_large_run_goes_to_the_worker_and_is_polled(celery_worker, transacti
 
     Group.objects.get_or_create(name="planner")  # a flushed database (transactional tests) lost the migrated groups
     client = token_client(UserFactory(role="planner"))
-    r = client.post("/api/whatif/", {**SMALL, "runs": 6000, "hosts": 1, "gpus_per_host": 1}, format="json")
+    r = client.post("/api/whatif/", {**SMALL, "runs": LARGE, "hosts": 1, "gpus_per_host": 1}, format="json")
     assert r.status_code == 202, r.content
     assert r.json()["status"] == "queued" and not r.json()["finished"]
     seen = set()
@@ -307,11 +308,11 @@ def test_api_large_run_goes_to_the_worker_and_is_polled(celery_worker, transacti
             break
         time.sleep(0.3)
     assert body["status"] == "success", body["error"]
-    assert body["result"]["runs"] == 6000 and body["progress_current"] == body["progress_total"] == 6000
+    assert body["result"]["runs"] == LARGE and body["progress_current"] == body["progress_total"] == LARGE
     # the worker's answer is the same as the command's for the same seed
     out = StringIO()
     call_command(
-        "whatif", "--catalog", "8C,10C,20C", "--runs", "6000", "--seed", "5", "--workers", "1", "--json", stdout=out
+        "whatif", "--catalog", "8C,10C,20C", "--runs", str(LARGE), "--seed", "5", "--workers", "1", "--json", stdout=out
     )
     assert json.loads(out.getvalue())["siloed_gb"] == body["result"]["siloed_gb"]
 
@@ -400,3 +401,145 @@ def test_page_needs_login_and_the_planner_role(demo):
     assert viewer.get("/whatif/").status_code == 200
     r = viewer.post("/whatif/", {"catalog": "8C", "runs": "5"}, **HX)
     assert r.status_code == 403 and not WhatIfRun.objects.exists()
+
+
+# ---------------------------------------------------------------- a new user's first runs (embedded mode)
+
+DOC_EXAMPLE = {**SMALL, "hosts": 2, "gpus_per_host": 4, "runs": 100, "seed": 1, "compare": True}
+
+
+def test_the_documented_comparison_answers_at_once_without_a_task_queue(demo):
+    """docs/whatif.md's example (2 x 4 A100, 100 runs, the comparisons) was "8,800 GPU-runs is too large": each
+    comparison counted as runs of the user's whole cluster, twice, the scenarios they share included."""
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", DOC_EXAMPLE, format="json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert [c["key"] for c in body["result"]["comparisons"]] == ["mode", "policy", "catalog", "mig-layout", "multi-gpu"]
+    catalog = next(c for c in body["result"]["comparisons"] if c["key"] == "catalog")
+    assert catalog["recommendation"].startswith("Replacing 8C with 10C removes all siloed capacity on A100-80GB")
+    # each distinct scenario runs once: the user's run is the mode comparison's B and the catalog's A
+    assert body["progress_total"] == body["progress_current"] == 100 + 7 * 100
+
+
+@pytest.mark.parametrize(("hosts", "gpus", "runs"), [(1, 4, 100), (2, 4, 100), (1, 1, 500), (1, 2, 250)])
+def test_small_comparisons_fit_the_in_process_limit(hosts, gpus, runs):
+    params, scenario, _, work = whatif.prepare({**SMALL, "hosts": hosts, "gpus_per_host": gpus, "runs": runs,
+                                                "compare": True})  # fmt: skip
+    assert work <= whatif.SYNC_WORK
+    assert scenario not in whatif.comparison_scenarios(params, scenario)  # the user's run is reused
+
+
+def test_the_planners_ranking_is_counted_by_the_gpus_it_ranks():
+    """With the planner's ranking a run on 1 x 8 GPUs costs 30 times a DRS one (measured): 100 runs took 10 s in
+    process, under the old 10 x hosts weight."""
+    _, _, _, work = whatif.prepare({**SMALL, "hosts": 1, "gpus_per_host": 8, "runs": 100, "host_choice": "ranking"})
+    assert work > whatif.SYNC_WORK
+
+
+def test_command_comparisons_say_which_scenario_they_ran():
+    out = StringIO()
+    call_command("whatif", "--hosts", "1", "--gpus-per-host", "2", "--catalog", "8C,10C,20C", "--runs", "20",
+                 "--compare", "--workers", "1", stdout=out)  # fmt: skip
+    lines = {line.split(":")[0]: line for line in out.getvalue().splitlines() if ": " in line}
+    assert lines["mig-layout"].startswith(
+        "mig-layout: MIG layouts compared with MIG mode and the default MIG catalog 3g.40gb,2g.20gb,1g.10gb (yours: "
+        "mixed-size mode, catalog 8C,10C,20C), since your catalog has no MIG profiles. For this MIG catalog"
+    )
+    assert "hosts of NVLink pairs (yours: mixed-size mode, catalog 8C,10C,20C, PCIe-only hosts)" in lines["multi-gpu"]
+    assert lines["mode"].startswith("mode: Use ")  # the user's own scenario: no note
+    out = StringIO()
+    call_command("whatif", "--mode", "mig", "--catalog", "3g.40gb", "--board", "H100-80GB", "--runs", "10",
+                 "--compare", "--workers", "1", stdout=out)  # fmt: skip
+    assert "mode: skipped: it compares time-sliced vGPU profiles; your catalog is for MIG mode" in out.getvalue()
+
+
+def test_api_comparisons_carry_the_scenario_they_ran(demo):
+    data = {**SMALL, "hosts": 1, "gpus_per_host": 2, "runs": 20, "compare": True}
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", data, format="json")
+    assert r.status_code == 201, r.content
+    by_key = {c["key"]: c for c in r.json()["result"]["comparisons"]}
+    assert by_key["mig-layout"]["changed"] == {"mode": "mig", "catalog": ["3g.40gb", "2g.20gb", "1g.10gb"]}
+    assert by_key["mig-layout"]["note"].endswith("since your catalog has no MIG profiles.")
+    assert by_key["multi-gpu"]["changed"]["topology"] == "pairs" and "note" not in by_key["mode"]
+
+
+def test_plurals_agree_in_the_command_text():
+    out = StringIO()
+    call_command("whatif", "--runs", "1", "--workers", "1", stdout=out)
+    assert out.getvalue().startswith("1 run on 1 host x 1 A100-80GB, mixed mode")
+    out = StringIO()
+    call_command("whatif", "--runs", "2", "--hosts", "2", "--workers", "1", stdout=out)
+    assert out.getvalue().startswith("2 runs on 2 hosts x 1 A100-80GB")
+    assert "siloed_gb" not in out.getvalue() and "siloed GB" in out.getvalue()  # plain row names
+
+
+@pytest.mark.reliability("api input", "bad what-if options")
+@pytest.mark.parametrize("args", [["--weights", "-1,2"], ["--weights=-1,2"], ["--weights", "-0.5,1"]])
+def test_command_refuses_negative_weights_naming_the_option(args):
+    """argparse took "-1,2" for an option ("expected one argument"); it is read as the value and refused."""
+    with pytest.raises(CommandError, match=r"^--weights: weights must be finite numbers >= 0, got -"):
+        call_command("whatif", "--catalog", "8C,10C", *args, "--workers", "1")
+
+
+def test_command_help_says_how_to_give_a_leading_minus():
+    from placement.management.commands.whatif import Command
+
+    assert "--weights -1,2 or --weights=-1,2" in Command().create_parser("manage.py", "whatif").format_help()
+
+
+@pytest.mark.reliability("api input", "what-if numbers above their maximum")
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"memory_gb": 99_999_999}, "memory_gb", "at most 24,576 GB per VM"),
+        ({"vcpus": 100_000}, "vcpus", "at most 768 vCPUs per VM"),
+        ({"weights": [1, 2e7, 1]}, "weights", "at most 1,000,000"),
+    ],
+)
+def test_every_number_has_a_maximum_naming_its_field(changes, field, text):
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({**SMALL, **changes})
+    assert exc.value.field == field and text in exc.value.message
+    option = "--" + field.replace("_", "-")
+    value = ",".join(str(int(w)) for w in changes[field]) if field == "weights" else str(changes[field])
+    with pytest.raises(CommandError, match=f"^{option}: "):
+        call_command("whatif", f"{option}={value}", "--workers", "1")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"memory_gb": 99_999_999}, "memory_gb", "less than or equal to 24576"),
+        ({"vcpus": 769}, "vcpus", "less than or equal to 768"),
+    ],
+)
+def test_api_numbers_have_their_maximum(changes, field, text):
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, **changes}, format="json")
+    assert r.status_code == 400 and text in r.json()[field][0]
+
+
+def test_api_runs_defaults_like_the_page_and_the_command(demo):
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {"catalog": ["8C"]}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["params"]["runs"] == whatif.DEFAULTS["runs"] == 500
+    from placement.management.commands.whatif import Command
+    from placement.views_whatif import WhatIfForm
+
+    assert WhatIfForm().fields["runs"].initial == 500
+    assert Command().create_parser("manage.py", "whatif").parse_args([]).runs == 500
+
+
+@pytest.mark.reliability("api input", "bad what-if fields")
+def test_api_reports_every_bad_field_at_once(demo):
+    client = token_client(UserFactory(role="planner"))
+    r = client.post("/api/whatif/", {"board": "Z1", "catalog": ["8C"]}, format="json")
+    assert r.status_code == 400 and list(r.json()) == ["board"]  # runs has its default: no "required"
+    assert "unknown board 'Z1'" in r.json()["board"][0]
+    r = client.post("/api/whatif/", {"runs": -1, "hosts": 0, "catalog": ["8C", "99Z"], "cluster": "nowhere"},
+                    format="json")  # fmt: skip
+    assert r.status_code == 400
+    assert set(r.json()) == {"runs", "hosts", "catalog", "cluster"}
+    assert "'99Z' is not a time-sliced profile" in r.json()["catalog"][0]
+    r = client.post("/api/whatif/", {"runs": 0, "catalog": ["8C", "10C"], "weights": [1, 2, 3]}, format="json")
+    assert set(r.json()) == {"runs", "weights"} and "one weight per catalog entry (2), got 3" in r.json()["weights"][0]
+    assert not WhatIfRun.objects.exists()

@@ -1,4 +1,5 @@
 import json
+import re
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,8 +15,9 @@ from placement.engine.simulate_model import (
     TOPOLOGIES,
     UNTIL,
     SimulationError,
+    plural,
 )
-from placement.whatif import prepare, report
+from placement.whatif import DEFAULTS, prepare, report
 
 OPTION_OF = {
     name: "--" + name.replace("_", "-")
@@ -46,11 +48,30 @@ OPTION_OF = {
 }
 
 
+# The report's per-run statistics, as the text table names them.
+METRIC_LABELS = {
+    "siloed_gb": "siloed GB",
+    "rejected": "rejected",
+    "placed": "placed VMs",
+    "placed_gb": "placed GB",
+    "utilization_pct": "utilization %",
+}
+# argparse reads a value that starts with "-" as an option unless it is a plain negative number, so "--weights
+# -1,2" would stop at "expected one argument"; values such as -1,2 or -0.5,1 are read as values instead, and the
+# engine then refuses the negative weight naming --weights.
+NUMBER_LIST = re.compile(r"^-\d*\.?\d+(,\s*-?\d*\.?\d*)*$")
+
+
 class Command(BaseCommand):
     help = (
         "Capacity what-if: simulate a seeded request stream (Monte Carlo over --runs seeds) against N hosts x M "
         "GPUs of a board, or against a stored cluster, and report siloed memory, rejections and placeable capacity."
     )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser._negative_number_matcher = NUMBER_LIST
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--board", default="A100-80GB", help="catalog board, e.g. A100-80GB")
@@ -59,8 +80,12 @@ class Command(BaseCommand):
         parser.add_argument("--mode", default="mixed", help=f"one of {', '.join(MODES)}")
         parser.add_argument("--policy", default="performance", help=f"one of {', '.join(POLICIES)}")
         parser.add_argument("--catalog", default="8C,10C,20C", help="offers: 8C,10C,20C / 3g.40gb,1g.10gb / 1,2,4")
-        parser.add_argument("--weights", help="one weight per catalog entry, e.g. 1,2,1 (default: equal)")
-        parser.add_argument("--runs", type=int, default=1000)
+        parser.add_argument(
+            "--weights",
+            help="one weight per catalog entry, e.g. 1,2,1 (default: equal); numbers >= 0, at most 1,000,000 "
+            "(a list starting with a minus sign is read as the value: --weights -1,2 or --weights=-1,2)",
+        )
+        parser.add_argument("--runs", type=int, default=DEFAULTS["runs"], help="Monte Carlo runs (1 to 20,000)")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--until", default=None, help=f"one of {', '.join(UNTIL)} (default budget)")
         parser.add_argument("--sequence", help="explicit arrivals, e.g. 8C,20C,8C (implies --until sequence)")
@@ -68,8 +93,8 @@ class Command(BaseCommand):
         parser.add_argument("--host-choice", help=f"one of {', '.join(HOST_CHOICES)}")
         parser.add_argument("--alignment", help=f"article rule set, mixed size: {', '.join(ALIGNMENTS)}")
         parser.add_argument("--departures", type=float, default=0.0, help="chance a VM leaves after each arrival")
-        parser.add_argument("--vcpus", type=int, default=0, help="vCPUs per VM (host admission)")
-        parser.add_argument("--memory-gb", type=int, default=0, help="memory reservation per VM, GB")
+        parser.add_argument("--vcpus", type=int, default=0, help="vCPUs per VM (host admission), 0 to 768")
+        parser.add_argument("--memory-gb", type=int, default=0, help="memory reservation per VM, GB, 0 to 24,576")
         parser.add_argument("--cluster", help='a stored cluster (id, name or "name (vCenter)") instead of hosts x GPUs')
         parser.add_argument("--set-choice", default="topology", help=f"passthrough: {', '.join(SET_CHOICES)}")
         parser.add_argument("--mig-slot", default="vsphere", help=f"MIG: {', '.join(MIG_SLOTS)}")
@@ -121,22 +146,27 @@ class Command(BaseCommand):
 
     def _text(self, r: dict) -> str:
         s = r["scenario"]
-        where = f"{s['hosts']} x {s['gpus_per_host']} {s['board']}"
+        where = f"{plural(s['hosts'], 'host')} x {s['gpus_per_host']} {s['board']}"
         if s["cluster"]:
             where = f"cluster {s['cluster']} ({s['vcenter']})"
         lines = [
-            f"{r['runs']} runs on {where}, {s['mode']} mode, {s['rules']} rules, catalog {','.join(s['catalog'])}",
-            f"{'metric':<12} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}",
+            f"{plural(r['runs'], 'run')} on {where}, {s['mode']} mode, {s['rules']} rules, "
+            f"catalog {','.join(s['catalog'])}",
+            f"{'per run':<14} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}",
         ]
-        for m in ("siloed_gb", "rejected", "placed", "placed_gb"):
+        for m, label in METRIC_LABELS.items():
             st = r[m]
             lines.append(
-                f"{m:<12} {st['p50']:>7} {st['p90']:>7} {st['p95']:>7} {st['p99']:>7} {st['max']:>7} {st['mean']:>9}"
+                f"{label:<14} {st['p50']:>7} {st['p90']:>7} {st['p95']:>7} {st['p99']:>7} {st['max']:>7} "
+                f"{st['mean']:>9}"
             )
         lines.append("placeable (median): " + ", ".join(f"{k} {v}" for k, v in r["placeable"].items()))
         for code, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
             lines.append(f"rejected {n}: {REASON_TEXT.get(code, code)}")
         lines.append(f"worst seed {r['worst_seed']} (replay: --runs 1 --seed {r['worst_seed']})")
         for c in r.get("comparisons", []):
-            lines.append(f"{c['key']}: {c.get('recommendation') or c.get('skipped')}")
+            if c.get("skipped"):
+                lines.append(f"{c['key']}: skipped: {c['skipped']}")
+            else:
+                lines.append(f"{c['key']}: {c['note'] + ' ' if c.get('note') else ''}{c['recommendation']}")
         return "\n".join(lines)
