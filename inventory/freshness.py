@@ -9,6 +9,7 @@ syncing (enabled): last good sync older than ``STALE_WARN_AFTER`` seconds is sta
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from django.utils import timezone
 from inventory.models import SyncStatus, VCenter
 
 FRESH, WARN, EXCLUDE = "fresh", "warn", "exclude"
+ERROR_CHARS = 200  # of the sync error's first line in a plan warning, cut at a word
 FAILED_STATES = (SyncStatus.FAILED, SyncStatus.LOST)
 
 
@@ -61,24 +63,13 @@ def vcenter_freshness(vcenter: VCenter, *, now: datetime | None = None) -> Fresh
         else ("no good sync yet")
     )
     why = "last sync failed" if failed else f"no sync for {age_text(age)}"
-    error = f" ({shorten(vcenter.last_error.splitlines()[0])})" if failed and vcenter.last_error.strip() else ""
+    first_line = vcenter.last_error.strip().splitlines()[0] if failed and vcenter.last_error.strip() else ""
+    error = f" ({textwrap.shorten(first_line, ERROR_CHARS, placeholder='…')})" if first_line else ""
     reason, public = f"vCenter {vcenter.name}: {why}{error}; {as_of}", f"vCenter {vcenter.name}: {why}; {as_of}"
     if synced and last is not None and age > settings.STALE_EXCLUDE_AFTER:
         limit = f", older than the {age_text(settings.STALE_EXCLUDE_AFTER)} limit"
         return Freshness(EXCLUDE, reason + limit, last, age, public + limit)
     return Freshness(WARN, reason, last, age, public)
-
-
-ERROR_CHARS = 200
-
-
-def shorten(text: str, limit: int = ERROR_CHARS) -> str:
-    """``text`` cut at a word boundary with an ellipsis when longer than ``limit`` characters."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:(")
-    return f"{cut}…"
 
 
 def stale_vcenters(*, now: datetime | None = None) -> list[tuple[VCenter, Freshness]]:

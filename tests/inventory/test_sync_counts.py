@@ -43,3 +43,4 @@ def test_the_sync_page_shows_no_raw_count_keys():
     assert "GPUs" in table and "Resource domains (NVLink, NVSwitch, PCIe switch, NUMA)" in table
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", re.sub(r"<[^>]+>", " ", table)), table
     assert "_created" not in client.get("/syncs/").content.decode()
+    assert f'href="/syncs/{run.pk}/#counts">all counts</a>' in html and '<h2 id="counts">' in html
