@@ -960,15 +960,16 @@ def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tup
             )
             vcenter.full_clean()
             vcenter.save()
-        started = timezone.now()
+        # in the sync history, so "last sync: success" on the vCenter has a run behind it; created before the
+        # snapshot is applied so that it is not shown as queued after it started
+        run = SyncRun.objects.create(vcenter=vcenter, trigger=SyncRun.Trigger.IMPORT, status=SyncStatus.RUNNING)
+        SyncRun.objects.filter(pk=run.pk).update(started_at=run.created)
         counts = apply_snapshot(vcenter=vcenter, snapshot=snapshot)
         now = timezone.now()
-        # in the sync history, so "last sync: success" on the vCenter has a run behind it
-        SyncRun.objects.create(
-            vcenter=vcenter, trigger=SyncRun.Trigger.IMPORT, status=SyncStatus.SUCCESS, started_at=started,
-            finished_at=now, counts=counts, progress_current=counts.get("objects", 0),
-            progress_total=counts.get("objects", 0),
-        )  # fmt: skip
+        objects = counts.get("objects", 0)
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=SyncStatus.SUCCESS, finished_at=now, counts=counts, progress_current=objects, progress_total=objects
+        )
         VCenter.objects.filter(pk=vcenter.pk).update(
             last_sync_status=SyncStatus.SUCCESS, last_sync_at=now, last_success_at=now, inventory_stale=False
         )

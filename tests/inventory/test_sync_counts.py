@@ -44,3 +44,13 @@ def test_the_sync_page_shows_no_raw_count_keys():
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", re.sub(r"<[^>]+>", " ", table)), table
     assert "_created" not in client.get("/syncs/").content.decode()
     assert f'href="/syncs/{run.pk}/#counts">all counts</a>' in html and '<h2 id="counts">' in html
+
+
+def test_an_import_run_is_not_started_before_it_was_queued():
+    vcenter, counts = services.import_inventory(
+        document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo"
+    )
+    run = SyncRun.objects.get(vcenter=vcenter)
+    assert run.trigger == SyncRun.Trigger.IMPORT and run.status == "success"
+    assert run.created <= run.started_at <= run.finished_at
+    assert run.counts == counts and run.progress_total == counts["objects"]
