@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inventory import selectors, services
 from inventory.exchange import InventoryFileError
+from inventory.management.text import plural
 from inventory.models import VCenter
 
 
@@ -48,11 +49,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: {exc}") from None
         n = {k: counts.get(k, 0) for k in ("seen_hosts", "seen_gpus", "seen_vms", "hosts_created", "warnings")}
         self.stdout.write(
-            f"Imported {path} as vCenter {vcenter.name!r}: {_n(n['seen_hosts'], 'host')}, "
-            f"{_n(n['seen_gpus'], 'GPU')}, {_n(n['seen_vms'], 'VM')} "
-            f"({_n(n['hosts_created'], 'host')} created, {_n(n['warnings'], 'warning')})"
+            f"Imported {path} as vCenter {vcenter.name!r}: {plural(n['seen_hosts'], 'host')}, "
+            f"{plural(n['seen_gpus'], 'GPU')}, {plural(n['seen_vms'], 'VM')} "
+            f"({plural(n['hosts_created'], 'host')} created, {plural(n['warnings'], 'warning')})"
         )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory import fabric
+from inventory.management.text import plural
 from inventory.models import FabricLink, Host, ResourceDomain
 from inventory.topology.smi import SmiParseError, parse_smi_topology
 
@@ -99,7 +100,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(topo.to_dict(), indent=2))
             return
-        self.stdout.write(f"{_n(len(topo.gpus), 'GPU')}, {_n(len(topo.links), 'pair')}")
+        self.stdout.write(f"{plural(len(topo.gpus), 'GPU')}, {plural(len(topo.links), 'pair')}")
         self.stdout.write(f"{'GPU':<5} {'NUMA':<5} CPU affinity")
         for g in topo.gpus:
             numa = "-" if g.numa_node is None else str(g.numa_node)
@@ -152,7 +153,9 @@ class Command(BaseCommand):
         except OffsetImportError as exc:
             raise CommandError(f"{files[exc.field]}: {exc.message}; nothing was stored") from None
         self.stdout.write(
-            self.style.SUCCESS(f"{host.name}: {_n(result.updated, 'vGPU offset')} stored, {result.unchanged} unchanged")
+            self.style.SUCCESS(
+                f"{host.name}: {plural(result.updated, 'vGPU offset')} stored, {result.unchanged} unchanged"
+            )
         )
         for line in result.matched:
             self.stdout.write(f"  {line}")
@@ -168,7 +171,7 @@ class Command(BaseCommand):
             raise CommandError("--gpus: give exactly two GPU PCI addresses separated by a comma")
         if options["clear"]:
             removed = fabric.clear_link_override(host=host, pci_a=pair[0], pci_b=pair[1])
-            self.stdout.write(f"removed {_n(removed, 'manual link')} of {host.name}; fabric rebuilt")
+            self.stdout.write(f"removed {plural(removed, 'manual link')} of {host.name}; fabric rebuilt")
             return
         if not options["kind"]:
             raise CommandError("--kind: required unless --clear")
@@ -191,7 +194,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))
             return
-        self.stdout.write(f"{host.name}: {_n(len(data['gpus']), 'GPU')}")
+        self.stdout.write(f"{host.name}: {plural(len(data['gpus']), 'GPU')}")
         for i, g in enumerate(data["gpus"]):
             self.stdout.write(f"  GPU{i} {g}")
         self.stdout.write(f"\n{'pair':<30} {'kind':<9} {'NV#':>4} {'GB/s':>8}  source")
@@ -222,10 +225,7 @@ class Command(BaseCommand):
         changes = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "no changes"
         self.stdout.write(
             self.style.SUCCESS(
-                f"rebuilt {_n(len(hosts), 'host')}: {_n(links, 'link')}, {_n(domains, 'active domain')} ({changes})"
+                f"rebuilt {plural(len(hosts), 'host')}: {plural(links, 'link')}, "
+                f"{plural(domains, 'active domain')} ({changes})"
             )
         )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
