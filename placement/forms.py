@@ -15,6 +15,7 @@ from django import forms
 from inventory.models import Cluster, Gpu, VgpuProfile
 from placement import services
 from placement.engine.request import CONSUMPTIONS, INTERCONNECTS, MAX_GPUS_PER_VM, PlacementRequest, RequestError
+from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
 REQUEST_FIELDS = (
     "gpus_per_vm", "consumption", "profile", "board", "min_framebuffer_gb", "interconnect", "vcpus", "memory_mb",
@@ -121,13 +122,20 @@ class PlanForm(forms.Form):
 class ReserveForm(PlanForm):
     """The request again (re-planned on the server), the chosen candidate, and the VM name to reserve for."""
 
-    vm_name = forms.CharField(label="VM name", max_length=255)
-    ttl_minutes = forms.IntegerField(label="Hold for (minutes)", min_value=1, max_value=7 * 24 * 60, required=False)
+    vm_name = forms.CharField(label="VM name", max_length=VM_NAME_MAX, strip=False)
+    ttl_minutes = forms.IntegerField(label="Hold for (minutes)", min_value=1, max_value=TTL_MAX_MINUTES, required=False)
     rank = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
     host = forms.CharField(max_length=255, required=False, widget=forms.HiddenInput)
     host_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     vcenter = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
     pci_ids = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
+
+    def clean_vm_name(self) -> str:
+        value = self.cleaned_data["vm_name"]
+        problem = vm_name_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value
 
     def clean(self) -> dict:
         data = super().clean()

@@ -31,6 +31,7 @@ from placement.selectors import (  # noqa: F401
     resolve_host,
     vm_sizes,
 )
+from placement.validators import ttl_problem, vm_name_problem
 
 RESERVE_ATTEMPTS = 6  # whole re-plans of one reserve() call when its hosts filled up meanwhile
 
@@ -130,13 +131,15 @@ def _same_choice(a: Candidate, b: Candidate) -> bool:
     return a.ident == b.ident and key(a) == key(b)
 
 
-def _check_reservation_input(vm_name: str, ttl_minutes: int | None) -> int:
-    if not vm_name or len(vm_name) > 255:
-        raise RequestError("vm_name", "must be 1 to 255 characters")
-    ttl = ttl_minutes or settings.RESERVATION_TTL_MINUTES
-    if ttl <= 0:
-        raise RequestError("ttl_minutes", "must be positive")
-    return ttl
+def check_reservation_input(vm_name: str, ttl_minutes: int | None, *, replicas: int = 1) -> int:
+    """The reservation's lifetime in minutes; raises RequestError naming ``vm_name`` or ``ttl_minutes``."""
+    problem = vm_name_problem(vm_name or "", replicas=replicas)
+    if problem:
+        raise RequestError("vm_name", problem)
+    problem = ttl_problem(ttl_minutes)
+    if problem:
+        raise RequestError("ttl_minutes", problem)
+    return ttl_minutes if ttl_minutes is not None else settings.RESERVATION_TTL_MINUTES
 
 
 def _lock_host(candidate: Candidate) -> Host:
@@ -208,7 +211,7 @@ def accept_candidate(
     The host (by ``candidate.host_id``) is locked, then planned again with every active reservation: the
     candidate must still be what the engine would choose, or the accept fails with ReservationConflict.
     """
-    ttl = _check_reservation_input(vm_name, ttl_minutes)
+    ttl = check_reservation_input(vm_name, ttl_minutes)
     request.validate()
     with transaction.atomic():
         host = _lock_host(candidate)
@@ -251,8 +254,8 @@ def reserve(*, request: PlacementRequest, vm_name: str, ttl_minutes: int | None 
     RESERVE_ATTEMPTS times. Raises NoCapacity (nothing fits, with the reasons), ReservationConflict (still
     contended after the last attempt) or RequestError (bad input, naming the field).
     """
-    ttl = _check_reservation_input(vm_name, ttl_minutes)
     request.validate()
+    ttl = check_reservation_input(vm_name, ttl_minutes, replicas=request.vms)
     names = replica_names(vm_name, request.vms)
     taken = sorted(
         Reservation.objects.filter(vm_name__in=names, status=Reservation.Status.ACTIVE).values_list(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from urllib.parse import urlencode
+import unicodedata
+from urllib.parse import urlencode, urlsplit
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -379,8 +380,9 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     numa_affinity = settings["vm_settings"]["numa.nodeAffinity"]
     powercli = render_to_string(
         "placement/reservation.ps1",
-        {"r": reservation, "s": settings, "numa_affinity": numa_affinity, "ps": _powershell_values(settings)},
-    )
+        {"r": reservation, "s": settings, "numa_affinity": numa_affinity,
+         "ps": _powershell_values(settings, urlsplit(reservation.host.vcenter.url).hostname or "")},
+    )  # fmt: skip
     fmt = request.GET.get("format", "")
     if fmt == "json":
         response = JsonResponse({**settings, "powercli": powercli}, json_dumps_params={"indent": 2})
@@ -399,17 +401,41 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )  # fmt: skip
 
 
+# PowerShell ends a single-quoted string at any of these, so each is doubled inside one
+_PS_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
 def ps_quote(value: str) -> str:
-    """A PowerShell single-quoted string literal (a quote inside is doubled; nothing is interpolated)."""
-    return "'" + str(value).replace("'", "''") + "'"
+    """A PowerShell single-quoted string literal (every quote inside is doubled; nothing is interpolated)."""
+    text = str(value)
+    for quote in _PS_QUOTES:
+        text = text.replace(quote, quote * 2)
+    return f"'{text}'"
 
 
-def _powershell_values(settings: dict) -> dict:
+def ps_comment(value: str) -> str:
+    """``ps_quote`` for a comment line: control and invisible characters shown as escapes (a line break would
+    end the comment and run the rest of the name as code)."""
+    text = "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _INVISIBLE else ch
+        for ch in str(value)
+    )
+    return ps_quote(text)
+
+
+def _powershell_values(settings: dict, server: str) -> dict:
+    """Values the PowerCLI template puts in code (``ps_quote``) and in comments (``ps_comment``); ``server`` is
+    the vCenter's host name as ``Connect-VIServer`` shows it."""
     pci_ids = [d["pci_id"] for d in settings["devices"]]
     return {
         "vm": ps_quote(settings["reservation"]["vm_name"]),
         "host": ps_quote(settings["host"]["name"]),
-        "vcenter": settings["host"]["vcenter"],
+        "vm_comment": ps_comment(settings["reservation"]["vm_name"]),
+        "host_comment": ps_comment(settings["host"]["name"]),
+        "vcenter_comment": ps_comment(settings["host"]["vcenter"]),
+        "server": ps_quote(server),
+        "server_comment": ps_comment(server),
         "pci_ids": ", ".join(ps_quote(p) for p in pci_ids),
         "pci_list": ", ".join(pci_ids),
         "devices": [

@@ -1,12 +1,31 @@
 """Request and response shapes of the placement API (every field documented in /api/schema/)."""
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
 from placement.engine.request import CONSUMPTIONS, INTERCONNECTS, MAX_GPUS_PER_VM
 from placement.models import Reservation
+from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
 
-class PlanRequestSerializer(serializers.Serializer):
+class KnownFieldsOnly(serializers.Serializer):
+    """Refuses fields it does not have (a typo such as ``profle`` would otherwise plan without the profile),
+    together with any other field's error."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        errors = {str(name): [f"unknown field; accepted: {', '.join(self.fields)}"] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class PlanRequestSerializer(KnownFieldsOnly):
     gpus_per_vm = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_VM)
     consumption = serializers.ChoiceField(choices=CONSUMPTIONS, required=False)
     profile = serializers.CharField(required=False, allow_null=True, max_length=120)
@@ -23,9 +42,18 @@ class PlanRequestSerializer(serializers.Serializer):
 
 class ReserveSerializer(PlanRequestSerializer):
     vm_name = serializers.CharField(
-        max_length=250, help_text="Name the VM will have; with vms > 1 the replicas are vm_name-1 .. vm_name-N"
+        max_length=VM_NAME_MAX,
+        trim_whitespace=False,
+        help_text="Name the VM will have (vSphere's rules: at most 80 characters, no control characters); with "
+        "vms > 1 the replicas are vm_name-1 .. vm_name-N",
     )
-    ttl_minutes = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 60)
+    ttl_minutes = serializers.IntegerField(required=False, min_value=1, max_value=TTL_MAX_MINUTES)
+
+    def validate_vm_name(self, value: str) -> str:
+        problem = vm_name_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
 
 # --------------------------------------------------------------------------- plan responses

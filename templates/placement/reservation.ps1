@@ -1,7 +1,9 @@
-{% autoescape off %}# GPU Placement Advisor: reservation #{{ r.pk }} for VM {{ ps.vm }} on {{ ps.host }} (vCenter {{ ps.vcenter }})
-# Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer). The VM must be powered off.
-$vm = Get-VM -Name {{ ps.vm }}
-$vmhost = Get-VMHost -Name {{ ps.host }}
+{% autoescape off %}# GPU Placement Advisor: reservation #{{ r.pk }} for VM {{ ps.vm_comment }} on {{ ps.host_comment }} (vCenter {{ ps.vcenter_comment }})
+# Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer {{ ps.server_comment }}). The VM must be powered off.
+$server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }} }
+if (-not $server) { throw ('not connected to vCenter ' + {{ ps.server }} + ': run Connect-VIServer first') }
+$vm = Get-VM -Name {{ ps.vm }} -Server $server
+$vmhost = Get-VMHost -Name {{ ps.host }} -Server $server
 if ($vm.VMHost.Id -ne $vmhost.Id) { Move-VM -VM $vm -Destination $vmhost | Out-Null }  # place it on the planned host
 
 # Full memory reservation (GPU VMs need all guest memory reserved){% if s.vm_settings.memory_reservation_gb %}; planned size {{ s.vm_settings.memory_reservation_gb }} GB{% endif %}

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from inventory import services as inventory_services
+from placement.models import Reservation
 from tests.conftest import TEST_DATA
 from tests.vcsim import LABS
 
@@ -232,3 +233,21 @@ def test_text_output_says_no_host_fits_once(demo_inventory):
         call_command("plan", "--cluster", "pcie-cluster", "--gpus", "16", stdout=out)
     assert "no host can take" not in out.getvalue().lower()
     assert out.getvalue().count("x  ") == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--reserve", "x", "--ttl", "0"], "--ttl: must be between 1 and 10080 minutes"),
+        (["--reserve", "x", "--ttl", "99999999"], "--ttl: must be between 1 and 10080 minutes"),
+        (["--reserve", ""], "--reserve: must not be blank"),
+        (["--reserve", "   "], "--reserve: must not be blank"),
+        (["--reserve", "a\nWrite-Host x"], r"--reserve: must not contain control or invisible characters \(U\+000A"),
+        (["--reserve", "x" * 79, "--vms", "2"], "--reserve: must be at most 80 characters with the replica suffix -2"),
+        (["--ttl", "30"], "--ttl: only applies with --reserve"),
+    ],
+)
+def test_reservation_arguments_are_checked_as_the_api_checks_them(demo_inventory, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("--cluster", "pcie-cluster", "--gpus", "1", *args)
+    assert not Reservation.objects.exists()

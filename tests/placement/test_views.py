@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -225,7 +226,11 @@ def test_a_taken_candidate_gives_the_conflict_message_and_fresh_results(planner)
     ("extra", "field", "message"),
     [
         ({"vm_name": ""}, "vm_name", "This field is required"),
-        ({"vm_name": "x" * 256}, "vm_name", "at most 255 characters"),
+        ({"vm_name": "x" * 81}, "vm_name", "at most 80 characters"),
+        ({"vm_name": "   "}, "vm_name", "must not be blank"),
+        ({"vm_name": "a\nWrite-Host owned #"}, "vm_name", "control or invisible characters (U+000A at position 2)"),
+        ({"vm_name": "a\u202eb"}, "vm_name", "control or invisible characters (U+202E"),
+        ({"vm_name": " lead"}, "vm_name", "must not start or end with a space"),
         ({"vm_name": "ok", "ttl_minutes": "0"}, "ttl_minutes", "greater than or equal to 1"),
         ({"vm_name": "ok", "gpus_per_vm": "0"}, "gpus_per_vm", "greater than or equal to 1"),
     ],
@@ -385,6 +390,32 @@ def test_powercli_quotes_names_safely(viewer):
     reservation = _reserve("it's-mine", gpus_per_vm=1, consumption="passthrough")
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
     assert "Get-VM -Name 'it''s-mine'" in ps and "&#x27;" not in ps
+
+
+def test_powercli_doubles_every_quote_powershell_reads_as_a_single_quote(viewer):
+    # PowerShell ends a single-quoted string at U+2018..U+201B as well as at the ASCII quote
+    reservation = _reserve("a\u2019; Stop-Computer; \u2018b", gpus_per_vm=1, consumption="passthrough")
+    ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
+    assert "Get-VM -Name 'a\u2019\u2019; Stop-Computer; \u2018\u2018b' -Server $server" in ps
+
+
+def test_powercli_keeps_a_stored_name_with_a_line_break_inside_its_comment(viewer):
+    # names are refused with control characters now; one stored before (or a host name from vCenter) stays inert
+    reservation = _reserve("ok", gpus_per_vm=1, consumption="passthrough")
+    Reservation.objects.filter(pk=reservation.pk).update(vm_name="nl\r\nWrite-Host PWNED #")
+    ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
+    first, second = ps.splitlines()[:2]
+    assert "for VM 'nl\\r\\nWrite-Host PWNED #' on" in first and second.startswith("# Review")
+    assert "Get-VM -Name 'nl\r\nWrite-Host PWNED #' -Server $server" in ps  # inside a quoted string: inert
+
+
+def test_powercli_works_on_the_reservations_vcenter_only(viewer):
+    reservation = _reserve("scoped", gpus_per_vm=1, consumption="passthrough")
+    ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
+    server = urlsplit(reservation.host.vcenter.url).hostname
+    assert f"$server = $global:DefaultVIServers | Where-Object {{ $_.Name -eq '{server}' }}" in ps
+    assert "Get-VM -Name 'scoped' -Server $server" in ps and "Get-VMHost -Name" in ps
+    assert all("-Server $server" in line for line in ps.splitlines() if "Get-VMHost -Name" in line)
 
 
 def test_reservation_list_shows_every_status_and_filters(viewer):

@@ -74,6 +74,9 @@ class Command(BaseCommand):
                 return
             if o["vcenter"]:
                 raise RequestError("vcenter", "only applies to --evacuate")
+            reserving = o["reserve"] is not None
+            if o["ttl"] is not None and not reserving:
+                raise RequestError("ttl_minutes", "only applies with --reserve")
             if o["gpus"] is None:
                 raise RequestError("gpus_per_vm", "is required")
             request = services.build_request(
@@ -89,8 +92,10 @@ class Command(BaseCommand):
                 anti_affinity=o["anti_affinity"],
                 clusters=o["cluster"] or (),
             )
+            if reserving:
+                services.check_reservation_input(o["reserve"], o["ttl"], replicas=request.vms)
             if o["smi"]:
-                if o["reserve"]:
+                if reserving:
                     raise RequestError("vm_name", "reservations need the stored inventory (--cluster), not --smi")
                 result = services.plan_smi(text=self._read(o["smi"]), request=request, busy=self._busy(o["busy"]))
             else:
@@ -108,7 +113,7 @@ class Command(BaseCommand):
                 if request.vms > 1 and result.best is not None
                 else "no host can take this request"
             )
-            if o["reserve"]:
+            if reserving:
                 if not fits:
                     self._emit(document, o["json"])
                     raise CommandError(f"--reserve: {failure}; nothing reserved")

@@ -46,12 +46,33 @@ def test_plan_endpoint_returns_the_design_contract(api):
         ({"gpus_per_vm": 1, "vcpus": 769}, "vcpus"),
         ({"gpus_per_vm": 1, "vms": 257}, "vms"),
         ({"gpus_per_vm": 1, "min_framebuffer_gb": 10**6}, "min_framebuffer_gb"),
+        ({"gpus_per_vm": 1, "profle": "grid_a100d-10c"}, "profle"),
+        ({"gpus_per_vm": 1, "host_id": 1}, "host_id"),
     ],
 )
 def test_bad_plan_requests_name_the_field(api, payload, field):
     response = api.post("/api/plans/", payload, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+@pytest.mark.reliability("api input", "bad plan and reservation requests")
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"vm_name": "nl\r\nWrite-Host PWNED #"}, "vm_name", "control or invisible characters (U+000D"),
+        ({"vm_name": "   "}, "vm_name", "must not be blank"),
+        ({"vm_name": "x" * 81}, "vm_name", "80 characters"),
+        ({"vm_name": "x" * 79, "vms": 2}, "vm_name", "at most 80 characters with the replica suffix -2"),
+        ({"vm_name": "ok", "ttl_minutes": 0}, "ttl_minutes", "greater than or equal to 1"),
+        ({"vm_name": "ok", "host_id": 1}, "host_id", "unknown field"),
+    ],
+)
+def test_bad_reservations_name_the_field_and_store_nothing(api, payload, field, message):
+    response = api.post("/api/reservations/", {"gpus_per_vm": 1, **payload}, format="json")
+    assert response.status_code == 400
+    assert message in " ".join(response.json()[field])
+    assert not Reservation.objects.exists()
 
 
 @pytest.mark.reliability("api input", "nothing fits (plan empty, reservation 409 with the reason)")
