@@ -7,14 +7,15 @@ field it names. Choices (clusters, boards, vGPU profiles) come from the stored i
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from functools import cached_property
 
 from django import forms
 
-from inventory.models import Cluster, Gpu, VgpuProfile
+from inventory.models import Gpu, VgpuProfile
 from placement import services
 from placement.engine.request import CONSUMPTIONS, INTERCONNECTS, MAX_GPUS_PER_VM, PlacementRequest, RequestError
+from placement.selectors import live_clusters
 from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
 REQUEST_FIELDS = (
@@ -31,13 +32,15 @@ CONSUMPTION_HELP = {
 
 
 def cluster_choices() -> list[tuple[str, str]]:
-    """One choice per cluster name (the request selects by name); the label names every vCenter holding it."""
-    vcenters: dict[str, list[str]] = defaultdict(list)
-    for name, vcenter in (
-        Cluster.objects.filter(stale=False).order_by("name", "vcenter__name").values_list("name", "vcenter__name")
-    ):
-        vcenters[name].append(vcenter)
-    return [(name, f"{name} ({', '.join(vcs)})") for name, vcs in sorted(vcenters.items())]
+    """Live clusters keyed by primary key (names repeat across vCenters), labelled "name (vCenter)" (plus the id
+    when one vCenter has two clusters of that name, in different datacenters)."""
+    clusters = list(live_clusters())
+    seen = Counter((c.name, c.vcenter_id) for c in clusters)
+    out = []
+    for c in clusters:
+        where = c.vcenter.name if seen[c.name, c.vcenter_id] == 1 else f"{c.vcenter.name}, id {c.pk}"
+        out.append((str(c.pk), f"{c.name} ({where})"))
+    return out
 
 
 def board_choices() -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ the engine rejects it with that reason and plans the others.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -139,18 +140,48 @@ class Scope:
         return q
 
 
-def check_clusters(*, names: Iterable[str]) -> None:
-    """Raise RequestError naming the field and the choices when a cluster name is unknown."""
-    names = list(names)
-    if not names:
-        return
-    known = set(Cluster.objects.filter(name__in=names, stale=False).values_list("name", flat=True))
-    missing = [n for n in names if n not in known]
-    if missing:
-        choices = list(Cluster.objects.filter(stale=False).order_by("name").values_list("name", flat=True).distinct())
-        raise RequestError(
-            "clusters", f"no cluster named {missing[0]!r}; choices: {', '.join(choices[:50]) or 'none (sync first)'}"
-        )
+_NAME_IN_VCENTER = re.compile(r"^(?P<name>.+) \((?P<vcenter>[^()]+)\)$")  # "gpu (vc-east)", as choices are listed
+
+
+def cluster_label(c: Cluster) -> str:
+    """A cluster as the choices list it: "name (vCenter) id N" (``c.vcenter`` selected)."""
+    return f"{c.name} ({c.vcenter.name}) id {c.pk}"
+
+
+def live_clusters():
+    return Cluster.objects.filter(stale=False).select_related("vcenter").order_by("name", "vcenter__name", "pk")
+
+
+def find_clusters(value: str | int) -> list[Cluster]:
+    """Live clusters ``value`` names: its id, "name (vCenter)" or a name (several when vCenters share it)."""
+    value = str(value).strip()
+    qs = live_clusters()
+    if value.isdigit():
+        found = qs.filter(pk=int(value)).first()
+        if found is not None:
+            return [found]
+    matches = list(qs.filter(name=value))
+    named = _NAME_IN_VCENTER.match(value)
+    if not matches and named:
+        matches = list(qs.filter(name=named["name"], vcenter__name=named["vcenter"]))
+    return matches
+
+
+def resolve_clusters(values: Iterable[str | int], *, field: str = "clusters") -> list[Cluster]:
+    """The live clusters ``values`` name, each exactly one; raises RequestError naming ``field`` and listing
+    the choices (with their vCenter and id) for a name that is unknown or that several vCenters use."""
+    out: dict[int, Cluster] = {}
+    for value in values:
+        matches = find_clusters(value)
+        if len(matches) > 1:
+            choices = ", ".join(cluster_label(c) for c in matches)
+            raise RequestError(field, f"cluster {value!r} is in several vCenters: {choices}; give its id or "
+                                      "\"name (vCenter)\"")  # fmt: skip
+        if not matches:
+            choices = ", ".join(cluster_label(c) for c in live_clusters()[:50]) or "none (sync first)"
+            raise RequestError(field, f"no cluster named {value!r}; choices: {choices}")
+        out.setdefault(matches[0].pk, matches[0])
+    return list(out.values())
 
 
 def host_matches(*, name: str, vcenter: str | None = None) -> list[Host]:

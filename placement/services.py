@@ -26,8 +26,8 @@ from placement.engine.smi_host import host_from_smi
 from placement.models import Reservation, ReservationItem
 from placement.selectors import (  # noqa: F401
     RESERVATION_PREFIX,
-    check_clusters,
     fabric_snapshot,
+    resolve_clusters,
     resolve_host,
     vm_sizes,
 )
@@ -80,11 +80,15 @@ def expire_reservations() -> int:
 
 
 def plan_cluster(*, request: PlacementRequest, clusters: list[str] | None = None, limit: int | None = None) -> Plan:
-    """Rank every host of the clusters in scope (all when none); raises RequestError for an unknown cluster."""
-    scope = list(clusters or request.clusters or ())
-    check_clusters(names=scope)
+    """Rank every host of the clusters in scope (all when none). A cluster is named by its id, "name (vCenter)"
+    or a name only one vCenter uses (``selectors.resolve_clusters``: RequestError otherwise)."""
+    scope = resolve_clusters(clusters or request.clusters or ())
     expire_reservations()
-    return plan(fabric_snapshot(clusters=scope or None), request, limit=limit)
+    if not scope:
+        return plan(fabric_snapshot(), request, limit=limit)
+    # the snapshot holds exactly the clusters in scope; the engine's own scope filter compares names only
+    fabric = fabric_snapshot(cluster_ids=[c.pk for c in scope])
+    return plan(fabric, dataclasses.replace(request, clusters=()), limit=limit)
 
 
 def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = (), name: str = "smi-host") -> Plan:

@@ -3,8 +3,6 @@ the polling, as on the sync page), and the report with server-rendered SVG chart
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -30,6 +28,7 @@ from placement.engine.simulate_model import (
     parse_offers,
     plural,
 )
+from placement.forms import cluster_choices
 from placement.models import WhatIfRun
 from placement.whatif import DEFAULTS, MAX_RUNS, start_whatif
 from placement.whatif_svg import histogram, memory_maps, placeable_bars
@@ -169,19 +168,6 @@ class WhatIfForm(forms.Form):
         if d["sequence"] and d["until"] == DEFAULTS["until"]:
             del d["until"]  # the form always sends until; its default lets a sequence imply until=sequence
         return d
-
-
-def cluster_choices() -> list[tuple[str, str]]:
-    """Live clusters keyed by primary key, labelled "name (vCenter)" (plus the id when one vCenter has two
-    clusters of that name, in different datacenters)."""
-    live = Cluster.objects.filter(stale=False).select_related("vcenter")
-    clusters = list(live.order_by("name", "vcenter__name", "pk"))
-    seen = Counter((c.name, c.vcenter_id) for c in clusters)
-    out = []
-    for c in clusters:
-        where = c.vcenter.name if seen[c.name, c.vcenter_id] == 1 else f"{c.vcenter.name}, id {c.pk}"
-        out.append((str(c.pk), f"{c.name} ({where})"))
-    return out
 
 
 def where_of(run: WhatIfRun, labels: dict[str, str] | None = None) -> str:

@@ -10,7 +10,6 @@ once, at most 2,000 runs; the user's own run is not repeated).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -37,7 +36,7 @@ from placement.engine.simulate_model import (
     parse_offers,
 )
 from placement.models import WhatIfRun
-from placement.selectors import fabric_snapshot
+from placement.selectors import cluster_label, fabric_snapshot, find_clusters, live_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -144,33 +143,16 @@ def normalize(data: dict) -> dict:
     return params
 
 
-_NAME_IN_VCENTER = re.compile(r"^(?P<name>.+) \((?P<vcenter>[^()]+)\)$")  # "gpu (vc-east)", as choices are listed
-
-
-def cluster_choice(c: Cluster) -> str:
-    """A cluster as the choices list it: "name (vCenter)" and its id."""
-    return f"{c.name} ({c.vcenter.name}) id {c.pk}"
-
-
 def resolve_cluster(value: str | int) -> Cluster:
     """The one live cluster with this id, "name (vCenter)" or name; a name that several vCenters (or
     datacenters) use is an error listing them with their ids, as is an unknown one."""
-    value = str(value).strip()
-    qs = Cluster.objects.filter(stale=False).select_related("vcenter").order_by("name", "vcenter__name", "pk")
-    if value.isdigit():
-        found = qs.filter(pk=int(value)).first()
-        if found is not None:
-            return found
-    matches = list(qs.filter(name=value))
-    named = _NAME_IN_VCENTER.match(value)
-    if not matches and named:
-        matches = list(qs.filter(name=named["name"], vcenter__name=named["vcenter"]))
+    matches = find_clusters(value)
     if len(matches) > 1:
-        choices = ", ".join(cluster_choice(c) for c in matches)
-        raise SimulationError("cluster", f"cluster {value!r} is ambiguous: {choices}; give its id")
+        choices = ", ".join(cluster_label(c) for c in matches)
+        raise SimulationError("cluster", f"cluster {str(value).strip()!r} is ambiguous: {choices}; give its id")
     if not matches:
-        choices = ", ".join(cluster_choice(c) for c in qs[:50]) or "none (sync first)"
-        raise SimulationError("cluster", f"no cluster named {value!r}; choices: {choices}")
+        choices = ", ".join(cluster_label(c) for c in live_clusters()[:50]) or "none (sync first)"
+        raise SimulationError("cluster", f"no cluster named {str(value).strip()!r}; choices: {choices}")
     return matches[0]
 
 

@@ -36,7 +36,13 @@ class PlanRequestSerializer(KnownFieldsOnly):
     vcpus = serializers.IntegerField(min_value=0, default=0)
     memory_mb = serializers.IntegerField(min_value=0, default=0)
     anti_affinity = serializers.BooleanField(default=False)
-    clusters = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+    clusters = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        help_text='Clusters in scope (none: every cluster), each by id, "name (vCenter)" or a name only one vCenter '
+        "uses",
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
 
 

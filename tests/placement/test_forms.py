@@ -10,13 +10,15 @@ from tests.factories import ClusterFactory, GpuFactory, HostFactory, VCenterFact
 pytestmark = pytest.mark.django_db
 
 
-def test_a_cluster_name_in_two_vcenters_is_one_choice_naming_both():
+def test_a_cluster_name_in_two_vcenters_is_two_choices_by_id_each_naming_its_vcenter():
     a, b = VCenterFactory(name="vc-east"), VCenterFactory(name="vc-west")
-    ClusterFactory(name="gpu", vcenter=a)
-    ClusterFactory(name="gpu", vcenter=b)
-    ClusterFactory(name="edge", vcenter=b)
+    east = ClusterFactory(name="gpu", vcenter=a)
+    west = ClusterFactory(name="gpu", vcenter=b)
+    edge = ClusterFactory(name="edge", vcenter=b)
     ClusterFactory(name="gone", vcenter=b, stale=True)
-    assert PlanForm().fields["clusters"].choices == [("edge", "edge (vc-west)"), ("gpu", "gpu (vc-east, vc-west)")]
+    assert PlanForm().fields["clusters"].choices == [
+        (str(edge.pk), "edge (vc-west)"), (str(east.pk), "gpu (vc-east)"), (str(west.pk), "gpu (vc-west)")
+    ]  # fmt: skip
 
 
 def test_boards_and_profiles_come_from_the_inventory():
@@ -32,12 +34,14 @@ def test_boards_and_profiles_come_from_the_inventory():
 
 
 def test_a_valid_form_builds_the_request_with_the_default_consumption():
-    ClusterFactory(name="gpu")
-    form = PlanForm({"gpus_per_vm": "2", "profile": " nvidia_h100xm-80c ", "clusters": ["gpu"], "anti_affinity": "on"})
+    gpu = ClusterFactory(name="gpu")
+    form = PlanForm(
+        {"gpus_per_vm": "2", "profile": " nvidia_h100xm-80c ", "clusters": [str(gpu.pk)], "anti_affinity": "on"}
+    )
     assert form.is_valid(), form.errors
     request = form.placement_request
     assert request.consumption == "vgpu" and request.profile == "nvidia_h100xm-80c"
-    assert request.clusters == ("gpu",) and request.anti_affinity is True
+    assert request.clusters == (str(gpu.pk),) and request.anti_affinity is True
     assert (request.vms, request.vcpus, request.memory_mb, request.interconnect) == (1, 0, 0, "any")
     whole = PlanForm({"gpus_per_vm": "1"})
     assert whole.is_valid() and whole.placement_request.consumption == "passthrough"

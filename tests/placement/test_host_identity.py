@@ -22,8 +22,11 @@ def twins():
         inventory_services.import_inventory(document=document, vcenter_name=name)
 
 
+BOTH = ["pcie-cluster (east)", "pcie-cluster (west)"]  # one cluster name in two vCenters, each named
+
+
 def one_gpu():
-    return services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=["pcie-cluster"])
+    return services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=BOTH)
 
 
 def test_candidates_and_rejections_carry_the_host_key_and_vcenter(twins):
@@ -81,15 +84,36 @@ def test_evacuating_an_ambiguous_name_lists_the_vcenters(twins):
 
 
 def test_joint_replicas_with_anti_affinity_take_distinct_hosts_in_one_transaction(twins):
-    request = services.build_request(
-        gpus_per_vm=1, consumption="passthrough", vms=3, anti_affinity=True, clusters=["pcie-cluster"]
-    )
+    request = services.build_request(gpus_per_vm=1, consumption="passthrough", vms=3, anti_affinity=True, clusters=BOTH)
     reservations = services.reserve(request=request, vm_name="svc")
     assert [r.vm_name for r in reservations] == ["svc-1", "svc-2", "svc-3"]
     assert len({r.host_id for r in reservations}) == 3
     too_many = services.build_request(
-        gpus_per_vm=1, consumption="passthrough", vms=7, anti_affinity=True, clusters=["pcie-cluster"]
+        gpus_per_vm=1, consumption="passthrough", vms=7, anti_affinity=True, clusters=BOTH
     )
     with pytest.raises(services.NoCapacity, match="replica 7 of 7 has no host"):
         services.reserve(request=too_many, vm_name="wide")
     assert not Reservation.objects.filter(vm_name__startswith="wide").exists()  # none, not some
+
+
+def test_a_cluster_name_two_vcenters_use_is_refused_with_the_choices_and_each_can_be_picked(twins):
+    with pytest.raises(services.RequestError, match=r"cluster 'pcie-cluster' is in several vCenters: "
+                       r"pcie-cluster \(east\) id \d+, pcie-cluster \(west\) id \d+; give its id"):  # fmt: skip
+        services.plan_cluster(
+            request=services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=["pcie-cluster"])
+        )
+    west = services.plan_cluster(
+        request=services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=["pcie-cluster (west)"])
+    )
+    assert west.candidates and {c.vcenter for c in west.candidates} == {"west"}
+    assert {r.vcenter for r in west.rejected} <= {"west"}
+    east_id = Host.objects.get(name=west.candidates[0].host, vcenter__name="east").cluster_id
+    by_id = services.plan_cluster(
+        request=services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=[str(east_id)])
+    )
+    assert {c.vcenter for c in by_id.candidates} == {"east"}
+    (reservation,) = services.reserve(
+        request=services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=["pcie-cluster (west)"]),
+        vm_name="only-west",
+    )
+    assert reservation.host.vcenter.name == "west"

@@ -37,7 +37,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--smi", metavar="FILE", help="nvidia-smi topo -m capture of one host")
-        source.add_argument("--cluster", action="append", metavar="NAME", help="cluster(s) in scope (repeatable)")
+        source.add_argument(
+            "--cluster",
+            action="append",
+            metavar="CLUSTER",
+            help='cluster in scope by id, "name (vCenter)" or a name one vCenter uses (repeatable)',
+        )
         source.add_argument("--all-clusters", action="store_true", help="every cluster in the inventory")
         source.add_argument("--evacuate", metavar="HOST", help="re-place every GPU VM of HOST elsewhere")
         parser.add_argument(
