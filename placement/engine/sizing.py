@@ -2,11 +2,15 @@
 
 Sizes are GiB (2**30 bytes), the unit vGPU profiles are named in. A board's whole-GPU capacity is what its GPUs
 in the inventory really have when the caller passes it (``usable_gib``: an H100 NVL sold as 94 GB has 95,830 MiB,
-93.6 GiB, so two of them do not hold 187.4 GiB), else its nominal size, said as such.
+93.6 GiB, so two of them do not hold 187.4 GiB), else its nominal size read as 10**9 bytes, in GiB, said as such.
+That reading is a lower bound of what a board exposes (an L4 sold as 24 GB reports 23,034 MiB, 22.5 GiB, where
+24 GB is 22.4 GiB; an H100 80GB reports 79.6 GiB, where 80 GB is 74.5), so a board not in the inventory is never
+said to hold more than it does.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -51,8 +55,12 @@ def size_inference(
     for name, value in (("params_b", params_b), ("bytes_per_param", bytes_per_param), ("layers", layers),
                         ("kv_heads", kv_heads), ("head_dim", head_dim), ("context_len", context_len),
                         ("concurrent_seqs", concurrent_seqs), ("kv_bytes", kv_bytes)):  # fmt: skip
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
         if value <= 0:
             raise ValueError(f"{name} must be positive, got {value}")
+    if not math.isfinite(overhead_frac):
+        raise ValueError(f"overhead_frac must be a finite number, got {overhead_frac}")
     if overhead_frac < 0:
         raise ValueError("overhead_frac must not be negative")
     weights = params_b * 1e9 * bytes_per_param / GIB
@@ -72,12 +80,12 @@ def size_inference(
         board = catalog.boards[key]
         fb = board.framebuffer_gb
         measured = (usable_gib or {}).get(key)
-        cap = measured if measured else float(fb)
-        one = f"{cap:.1f} GiB usable" if measured else f"{fb} GB nominal, not in the inventory"
+        cap = measured if measured else fb * 1e9 / GIB
+        one = f"{cap:.1f} GiB usable" if measured else f"{cap:.1f} GiB from {fb} GB nominal, not in the inventory"
         n = next((p for p in POWERS_OF_TWO if p * cap >= total), 0)
         code = board.board_codes[0]
         if n == 0:
-            proposals.append(Proposal(key, 0, None, f"{key}: {total:.1f} GiB exceeds 8 GPUs ({one} each)"))
+            proposals.append(Proposal(key, 0, None, f"{key}: {total:.1f} GiB exceeds 8 GPUs (each {one})"))
         elif n == 1:
             fits = sorted(gb for gb in board.timesliced if gb >= total)
             profile = f"grid_{code}-{fits[0]}c" if fits else None
@@ -87,8 +95,7 @@ def size_inference(
             full = f"grid_{code}-{fb}c" if fb in board.timesliced else None
             keeps = ", keeps NVLink" if board.nvlink_generation else ""  # L40S and L4 have no NVLink to keep
             how = f"passthrough or {n} x {full} (full profile{keeps})" if full else "passthrough"
-            sum_text = f"{n * cap:.1f} GiB" if measured else f"{n * fb} GB"
             proposals.append(
-                Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {one} = {sum_text} >= {total:.1f} GiB): {how}")
+                Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {one} = {n * cap:.1f} GiB >= {total:.1f} GiB): {how}")
             )
     return Sizing(round(weights, 3), round(kv, 3), round(overhead, 3), round(total, 3), tuple(proposals), explain)

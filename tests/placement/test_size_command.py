@@ -38,3 +38,21 @@ def test_size_counts_the_framebuffer_the_inventory_reports():
     call_command("size", *ARGS, "--seqs", "16", stdout=out)
     line = next(x for x in out.getvalue().splitlines() if x.strip().startswith("H100-94GB"))
     assert "H100-94GB: 4 GPUs (4 x 93.6 GiB usable" in line, line
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "Infinity"])
+@pytest.mark.parametrize("option", ["--params-b", "--bytes-per-param", "--kv-bytes", "--overhead"])
+def test_non_finite_numbers_name_the_option(option, value):
+    """Python reads "nan" and "inf" as floats: without a check the JSON output says NaN (not JSON) and exits 0."""
+    args = [*ARGS[2:], f"--params-b={value}"] if option == "--params-b" else [*ARGS, f"{option}={value}"]
+    with pytest.raises(CommandError, match=f"^{option}: must be a finite number, got "):
+        call_command("size", *args, "--json", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_boards_not_in_the_inventory_are_sized_in_gib():
+    out = io.StringIO()
+    call_command("size", *ARGS, "--seqs", "16", stdout=out)
+    line = next(x for x in out.getvalue().splitlines() if x.strip().startswith("L4-24GB"))
+    assert line.strip() == "L4-24GB: 187.4 GiB exceeds 8 GPUs (each 22.4 GiB from 24 GB nominal, not in the inventory)"
