@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io/ioutil"
@@ -24,6 +25,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/vmware/govmomi/simulator"
 )
 
 func main() {
@@ -60,6 +63,10 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "gpulab: -listen %q: %v\n", *listen, err)
 		return 2
 	}
+	if !*useTLS && *certOut != "" {
+		fmt.Fprintln(os.Stderr, "gpulab: -cert-out requires -tls=true")
+		return 2
+	}
 
 	start := time.Now()
 	lab, warnings, err := LoadLab(*labPath)
@@ -68,6 +75,15 @@ func run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+
+	// Hold the address while the lab is built: a busy port fails now, in one line, not as a panic in
+	// vcsim's NewServer (which binds it again right after this listener is closed).
+	held, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, listenError(*listen, err))
+		return 1
+	}
+	defer held.Close()
 
 	ctx := context.Background()
 	model := newModel()
@@ -90,25 +106,31 @@ func run() int {
 
 	// Credentials: a non-default Listen.User makes SessionManager.Login accept only this pair.
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}
+	var certPEM []byte
 	if *useTLS {
 		cert, pemBytes, err := selfSignedCert(*listen)
+		certPEM = pemBytes
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gpulab: certificate: %v\n", err)
 			return 1
 		}
 		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if *certOut != "" {
-			if err := ioutil.WriteFile(*certOut, pemBytes, 0644); err != nil {
-				fmt.Fprintf(os.Stderr, "gpulab: -cert-out: %v\n", err)
-				return 1
-			}
-		}
-	} else if *certOut != "" {
-		fmt.Fprintln(os.Stderr, "gpulab: -cert-out requires -tls=true")
-		return 2
 	}
 
-	server := model.Service.NewServer()
+	held.Close()
+	server, err := newServer(model.Service)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, listenError(*listen, err))
+		return 1
+	}
+	defer server.Close()
+	// Written once the port is bound: a start that fails leaves no certificate behind.
+	if *certOut != "" {
+		if err := ioutil.WriteFile(*certOut, certPEM, 0644); err != nil {
+			fmt.Fprintf(os.Stderr, "gpulab: -cert-out: %v\n", err)
+			return 1
+		}
+	}
 	// Delay is applied per SOAP call by Service.call; Model.Create stored a pointer to
 	// model.DelayConfig, so setting it now (after building) leaves the build fast.
 	model.DelayConfig.Delay = *delayMS
@@ -118,16 +140,41 @@ func run() int {
 	log.Printf("lab %q: %d clusters, %d hosts, %d GPUs, %d VMs; ready in %.2fs",
 		lab.Name, len(lab.Clusters), len(lab.Hosts), countGPUs(lab), len(lab.VMs), time.Since(start).Seconds())
 
+	// Before READY: a caller may send SIGTERM as soon as it has read the line.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+
 	out := bufio.NewWriter(os.Stdout)
 	fmt.Fprintf(out, "READY %s\n", u.String())
 	out.Flush()
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Printf("received %s, shutting down", s)
-	server.Close()
 	return 0
+}
+
+// newServer starts vcsim's server, which panics when it cannot bind (another process took the
+// address between held.Close and this call).
+func newServer(service *simulator.Service) (server *simulator.Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return service.NewServer(), nil
+}
+
+// listenError words a bind failure as "gpulab: listen 127.0.0.1:8989: address already in use".
+func listenError(listen string, err error) string {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		err = opErr.Err
+	}
+	var sysErr *os.SyscallError
+	if errors.As(err, &sysErr) {
+		err = sysErr.Err
+	}
+	return fmt.Sprintf("gpulab: listen %s: %v", listen, err)
 }
 
 func countGPUs(lab *Lab) int {
