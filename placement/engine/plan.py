@@ -76,8 +76,9 @@ def rank_hosts(
             found = ranked[whole] = (scored[0], outcome, [])
         key, outcome, lines = found
         proposals.append((key, partial(_lines_once, outcome, lines), outcome))
-    proposals.sort(key=lambda t: (t[2].host.name, t[2].host.vcenter))
-    proposals.sort(key=lambda t: t[0], reverse=True)  # stable: equal keys stay in host-name order
+    # equal keys: fresh inventory before stale, then by host name (stable sorts)
+    proposals.sort(key=lambda t: (bool(t[2].warnings), t[2].host.name, t[2].host.vcenter))
+    proposals.sort(key=lambda t: t[0], reverse=True)
     rejected.sort(key=lambda r: (r.host, r.vcenter))
     return _candidates(proposals, vm_index, limit), rejected
 
@@ -110,6 +111,13 @@ def _whole_type(host: HostState) -> tuple | None:
     return kind or None
 
 
+def _name_beside(other: HostState, host: HostState) -> str:
+    """The other host's name, with its vCenter when it differs (names repeat across vCenters)."""
+    if other.vcenter and other.vcenter != host.vcenter:
+        return f"{other.name} ({other.vcenter})"
+    return other.name
+
+
 def _candidates(
     proposals: list[tuple[tuple, Callable[[], tuple[str, ...]], Proposal]], vm_index: int, limit: int | None
 ) -> list[Candidate]:
@@ -122,27 +130,31 @@ def _candidates(
         # score = bottleneck GB/s plus a tail below 0.1 that orders the remaining terms by dense rank
         tail = 0.099 * (len(distinct) - rank_of[key]) / len(distinct)
         score = round(link[1] + tail, 9)
-        lines = (*explain(), *p.notes)
+        lines = (*p.warnings, *explain(), *p.notes)  # a warning first: automation reads explanation[0]
         if len(proposals) > 1:
             j = 1 if i == 0 else i - 1
             other = proposals[j]
             verb = "beats" if i == 0 else "ranks below"
             mine, theirs = (key, other[0])
             other_link = _link(other[2])
-            lines = (
-                *lines,
-                compare(
-                    verb,
-                    other[2].host.name,
-                    mine,
-                    theirs,
-                    link,
-                    other_link,
-                    len(p.numa_nodes),
-                    len(other[2].numa_nodes),
-                    *_words_if_needed(mine, theirs, p, other[2]),
-                ),
+            versus = compare(
+                verb,
+                _name_beside(other[2].host, p.host),
+                mine,
+                theirs,
+                link,
+                other_link,
+                len(p.numa_nodes),
+                len(other[2].numa_nodes),
+                *_words_if_needed(mine, theirs, p, other[2]),
             )
+            if mine == theirs and bool(p.warnings) != bool(other[2].warnings):
+                versus = versus.replace(
+                    "; ordered by host name",
+                    "; ranked after it: this host's inventory is stale" if p.warnings else
+                    "; ranked first: its inventory is fresh, the other's is stale",
+                )  # fmt: skip
+            lines = (*lines, versus)
         out.append(
             Candidate(
                 host=p.host.name,
@@ -274,7 +286,7 @@ def _evaluate(host: HostState, ctx: RequestContext, ctx_hash: int) -> tuple[tupl
         return key, Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
     warnings = host_warnings(host)  # per host, after the memo (hosts alike in GPUs may differ in freshness)
     if warnings:
-        return key, evolve(outcome, host=host, notes=(*warnings, *outcome.notes))
+        return key, evolve(outcome, host=host, warnings=warnings)
     return key, (outcome if outcome.host is host else evolve(outcome, host=host))
 
 

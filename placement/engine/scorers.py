@@ -41,6 +41,7 @@ class Proposal:
     notes: tuple[str, ...] = ()
     numa_unknown: bool = False  # some GPU of the set has no known NUMA node
     last_whole: bool = False  # the set breaks the last wholly free host of its type (set by the planner)
+    warnings: tuple[str, ...] = ()  # the host's own (stale inventory): first in its explanation, never in the memo
 
     @property
     def groups_broken(self) -> int:

@@ -130,3 +130,23 @@ def test_hosts_of_a_down_vcenter_show_their_last_known_state_as_stale(demo):
     assert "last known: Connected, stale since" in cluster and '<span class="badge ok">ok</span>' not in cluster
     overview = viewer.get("/").content.decode()
     assert 'data-check="inventory" data-status="warn"' in overview
+
+
+def test_a_stale_host_ranks_after_an_equal_fresh_one_of_another_vcenter_and_says_so_first(demo):
+    fresh, _ = inventory_services.import_inventory(
+        document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo-2"
+    )
+    VCenter.objects.filter(pk=fresh.pk).update(enabled=True)
+    synced(fresh, ago_s=60)
+    synced(demo, ago_s=1200)  # same hosts, same names: only the freshness differs
+    two = PlacementRequest(gpus_per_vm=2, consumption="passthrough")
+    plan = plan_cluster(request=two)
+    first, second = plan.candidates[:2]
+    assert first.host == second.host and (first.vcenter, second.vcenter) == ("demo-2", "demo")
+    assert warnings_of(plan)[0] == [] and second.explanation[0].startswith(WARNING)
+    assert first.explanation[-1].endswith(
+        f"ties with {second.host} (demo); ranked first: its inventory is fresh, the other's is stale"
+    )
+    assert second.explanation[-1].endswith(
+        f"ties with {first.host} (demo-2); ranked after it: this host's inventory is stale"
+    )
