@@ -1,6 +1,7 @@
 """Filters of the reservations list (``/api/reservations/?status=active&vcenter=prod``)."""
 
 import django_filters
+from django.db.models import Q, QuerySet
 
 from placement.models import Reservation
 
@@ -11,7 +12,9 @@ class ReservationFilterSet(django_filters.FilterSet):
     host_id = django_filters.NumberFilter(
         field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1
     )
-    vcenter = django_filters.CharFilter(field_name="host__vcenter__name", help_text="vCenter name")
+    vcenter = django_filters.CharFilter(
+        method="filter_vcenter", help_text="vCenter id (as the other lists take it) or name"
+    )
     ordering = django_filters.OrderingFilter(
         fields=(("created", "created"), ("expires_at", "expires_at"), ("vm_name", "vm_name"), ("status", "status")),
         help_text="created, expires_at, vm_name or status; prefix - for descending",
@@ -20,3 +23,9 @@ class ReservationFilterSet(django_filters.FilterSet):
     class Meta:
         model = Reservation
         fields = ["status", "vm_name", "host_id", "vcenter"]
+
+    def filter_vcenter(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if value.isdigit():
+            return queryset.filter(Q(vcenter_id=int(value)) | Q(vcenter__name=value))
+        return queryset.filter(vcenter__name=value)

@@ -16,6 +16,9 @@ class Reservation(models.Model):
 
     vm_name = models.CharField(max_length=255, help_text="Name the VM will have in vCenter")
     host = models.ForeignKey("inventory.Host", on_delete=models.CASCADE, related_name="reservations")
+    # the host's vCenter, kept on the row so the database holds one active reservation per VM name and vCenter
+    # (VM names repeat across vCenters)
+    vcenter = models.ForeignKey("inventory.VCenter", on_delete=models.CASCADE, related_name="+")
     request = models.JSONField(help_text="The placement request that produced the plan")
     candidate = models.JSONField(help_text="The accepted candidate as the plan showed it")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
@@ -30,12 +33,19 @@ class Reservation(models.Model):
         ordering = ["-created", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["vm_name"], condition=models.Q(status="active"), name="one_active_reservation_per_vm"
+                fields=["vcenter", "vm_name"],
+                condition=models.Q(status="active"),
+                name="one_active_reservation_per_vm_and_vcenter",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.vm_name} on {self.host} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.vcenter_id is None and self.host_id is not None:
+            self.vcenter_id = self.host.vcenter_id
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

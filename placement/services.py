@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -169,19 +169,40 @@ def _replan_host(host: Host, request: PlacementRequest) -> Plan:
     return plan(fabric_snapshot(host_ids=[host.pk]), single)
 
 
+def _check_name_free(vm_name: str, host: Host) -> None:
+    """RequestError when ``vm_name`` already holds an active reservation in the host's vCenter (names repeat
+    across vCenters: the same name in another vCenter is another VM)."""
+    held = (
+        Reservation.objects.filter(vm_name=vm_name, vcenter_id=host.vcenter_id, status=Reservation.Status.ACTIVE)
+        .select_related("host", "vcenter")
+        .first()
+    )
+    if held is not None:
+        raise RequestError(
+            "vm_name",
+            f"{vm_name!r} already holds an active reservation in vCenter {held.vcenter.name} (#{held.pk} on "
+            f"{held.host.name}): release it or choose another name",
+        )
+
+
 def _create_reservation(
     *, host: Host, request: PlacementRequest, candidate: Candidate, vm_name: str, ttl: int, user
 ) -> Reservation:
-    if Reservation.objects.filter(vm_name=vm_name, status=Reservation.Status.ACTIVE).exists():
-        raise RequestError("vm_name", f"{vm_name!r} already holds an active reservation")
-    reservation = Reservation.objects.create(
-        vm_name=vm_name,
-        host=host,
-        request=dataclasses.asdict(request),
-        candidate=candidate.to_dict(),
-        expires_at=timezone.now() + timedelta(minutes=ttl),
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-    )
+    _check_name_free(vm_name, host)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent reservation of the name is told apart below
+            reservation = Reservation.objects.create(
+                vm_name=vm_name,
+                host=host,
+                vcenter_id=host.vcenter_id,
+                request=dataclasses.asdict(request),
+                candidate=candidate.to_dict(),
+                expires_at=timezone.now() + timedelta(minutes=ttl),
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+            )
+    except IntegrityError:
+        _check_name_free(vm_name, host)
+        raise
     wanted = {g.pci_id for g in candidate.gpus}
     gpus = {
         pci: pk
@@ -220,8 +241,7 @@ def accept_candidate(
     with transaction.atomic():
         host = _lock_host(candidate)
         expire_reservations()
-        if Reservation.objects.filter(vm_name=vm_name, status=Reservation.Status.ACTIVE).exists():
-            raise RequestError("vm_name", f"{vm_name!r} already holds an active reservation")
+        _check_name_free(vm_name, host)
         again = _replan_host(host, request)
         if not again.candidates or not _same_choice(again.candidates[0], candidate):
             reasons = "; ".join(r for rej in again.rejected for r in rej.reasons[:2])
@@ -260,14 +280,7 @@ def reserve(*, request: PlacementRequest, vm_name: str, ttl_minutes: int | None 
     """
     request.validate()
     ttl = check_reservation_input(vm_name, ttl_minutes, replicas=request.vms)
-    names = replica_names(vm_name, request.vms)
-    taken = sorted(
-        Reservation.objects.filter(vm_name__in=names, status=Reservation.Status.ACTIVE).values_list(
-            "vm_name", flat=True
-        )
-    )
-    if taken:
-        raise RequestError("vm_name", f"{taken[0]!r} already holds an active reservation")
+    names = replica_names(vm_name, request.vms)  # each checked in the vCenter of its host (_create_reservation)
     last = ""
     for _attempt in range(RESERVE_ATTEMPTS):
         result = plan_cluster(request=request)

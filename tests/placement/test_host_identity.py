@@ -117,3 +117,16 @@ def test_a_cluster_name_two_vcenters_use_is_refused_with_the_choices_and_each_ca
         vm_name="only-west",
     )
     assert reservation.host.vcenter.name == "west"
+
+
+def test_one_vm_name_can_be_reserved_once_per_vcenter(twins):
+    def in_(vcenter: str):
+        return services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=[f"pcie-cluster ({vcenter})"])
+
+    (east,) = services.reserve(request=in_("east"), vm_name="llama-70b-01")
+    (west,) = services.reserve(request=in_("west"), vm_name="llama-70b-01")  # another VM of that name
+    assert (east.vcenter.name, west.vcenter.name) == ("east", "west")
+    with pytest.raises(services.RequestError, match=rf"'llama-70b-01' already holds an active reservation in vCenter "
+                       rf"east \(#{east.pk} on {east.host.name}\): release it or choose another name"):  # fmt: skip
+        services.reserve(request=in_("east"), vm_name="llama-70b-01")
+    assert Reservation.objects.filter(vm_name="llama-70b-01").count() == 2

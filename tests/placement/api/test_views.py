@@ -157,6 +157,9 @@ def test_reservations_filter_and_order(api):
     assert "alpha" in {r["vm_name"] for r in by_host} and all(r["host_id"] == alpha.host_id for r in by_host)
     assert api.get("/api/reservations/", {"vcenter": "demo"}).json()["count"] == 3
     assert api.get("/api/reservations/", {"vcenter": "other"}).json()["count"] == 0
+    vcenter_id = alpha.host.vcenter_id
+    assert api.get("/api/reservations/", {"vcenter": vcenter_id}).json()["count"] == 3  # the id, as other lists
+    assert api.get("/api/reservations/", {"vcenter": vcenter_id + 1000}).json()["count"] == 0
     assert api.get("/api/reservations/", {"vm_name": "amm"}).json()["count"] == 1
     assert api.get("/api/reservations/", {"limit": 1}).json()["next"]
 
