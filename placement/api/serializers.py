@@ -4,7 +4,15 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from placement.engine.request import CONSUMPTIONS, INTERCONNECTS, MAX_GPUS_PER_VM
+from placement.engine.request import (
+    CONSUMPTIONS,
+    INTERCONNECTS,
+    MAX_FRAMEBUFFER_GB,
+    MAX_GPUS_PER_VM,
+    MAX_MEMORY_MB,
+    MAX_VCPUS,
+    MAX_VMS,
+)
 from placement.models import Reservation
 from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
@@ -29,12 +37,25 @@ class PlanRequestSerializer(KnownFieldsOnly):
     gpus_per_vm = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_VM)
     consumption = serializers.ChoiceField(choices=CONSUMPTIONS, required=False)
     profile = serializers.CharField(required=False, allow_null=True, max_length=120)
-    vms = serializers.IntegerField(min_value=1, max_value=256, default=1)
+    vms = serializers.IntegerField(min_value=1, max_value=MAX_VMS, default=1)
     board = serializers.CharField(required=False, allow_null=True, max_length=40)
-    min_framebuffer_gb = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    min_framebuffer_gb = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_FRAMEBUFFER_GB
+    )
     interconnect = serializers.ChoiceField(choices=INTERCONNECTS, default="any")
-    vcpus = serializers.IntegerField(min_value=0, default=0)
-    memory_mb = serializers.IntegerField(min_value=0, default=0)
+    # the engine's bounds here too, so that every field's error comes back at once and the schema shows them
+    vcpus = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_VCPUS,
+        default=0,
+        error_messages={"max_value": f"must be between 0 and {MAX_VCPUS} (vSphere's maximum per VM)"},
+    )
+    memory_mb = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_MEMORY_MB,
+        default=0,
+        error_messages={"max_value": f"must be between 0 and {MAX_MEMORY_MB:,} MB (24 TB, vSphere's maximum per VM)"},
+    )
     anti_affinity = serializers.BooleanField(default=False)
     clusters = serializers.ListField(
         child=serializers.CharField(max_length=200),

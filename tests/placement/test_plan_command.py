@@ -233,6 +233,8 @@ def test_text_output_says_no_host_fits_once(demo_inventory):
         call_command("plan", "--cluster", "pcie-cluster", "--gpus", "16", stdout=out)
     assert "no host can take" not in out.getvalue().lower()
     assert out.getvalue().count("x  ") == 3
+    rejected = [line for line in out.getvalue().splitlines() if line.startswith("x  ")]
+    assert all(line.split(":")[0].endswith(".lab.local (demo)") for line in rejected)  # names repeat across vCenters
 
 
 @pytest.mark.parametrize(

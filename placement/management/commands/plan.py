@@ -193,7 +193,8 @@ class Command(BaseCommand):
             for line in c["explanation"]:
                 self.stdout.write(f"     {line}")
         for r in document["rejected"]:
-            self.stdout.write(f"x  {r['host']}: {'; '.join(r['reasons'])}")
+            where = f"{r['host']} ({r['vcenter']})" if r.get("vcenter") else r["host"]
+            self.stdout.write(f"x  {where}: {'; '.join(r['reasons'])}")
         if document.get("assignment") or document.get("unplaced"):
             total = len(document["assignment"]) + len(document["unplaced"])
             self.stdout.write(f"Joint placement of {total} VMs (each VM's GPUs held before the next is placed):")

@@ -56,6 +56,18 @@ def test_bad_plan_requests_name_the_field(api, payload, field):
     assert field in response.json()
 
 
+def test_every_out_of_range_field_is_named_at_once_and_the_schema_shows_the_bounds(api):
+    response = api.post("/api/plans/", {"gpus_per_vm": 1, "vcpus": 1000, "memory_mb": 99999999999}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert "vSphere's maximum per VM" in body["vcpus"][0] and "24 TB" in body["memory_mb"][0]
+    schema = api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]["PlanRequestRequest"][
+        "properties"
+    ]
+    assert schema["vcpus"]["maximum"] == 768 and schema["memory_mb"]["maximum"] == 24 * 1024 * 1024
+    assert schema["min_framebuffer_gb"]["maximum"] == 1024
+
+
 @pytest.mark.reliability("api input", "bad plan and reservation requests")
 @pytest.mark.parametrize(
     ("payload", "field", "message"),
