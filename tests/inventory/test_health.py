@@ -61,6 +61,10 @@ def test_full_stack_health_follows_the_worker_and_beat(celery_worker, redis_url,
         "status": "fail",
         "detail": f"no Celery worker answered a ping within {settings.HEALTH_WORKER_TIMEOUT:g} s",
     }
+    # beat's tick is noted by a worker: with no worker its age says nothing about beat (restart the worker)
+    settings.HEALTH_BEAT_MAX_AGE = 0.0
+    beat = client.get("/healthz").json()["checks"]["beat"]
+    assert beat["status"] == "warn" and beat["detail"].startswith("unknown while no worker runs (a worker notes")
 
 
 @pytest.mark.django_db
