@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,6 +14,17 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 SUPPORTED_DB_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
+
+
+@contextmanager
+def configuration_errors_exit(status: int) -> Iterator[None]:
+    """A misconfigured variable is the operator's to fix: one line naming it on stderr, exit ``status``, no
+    traceback (the same line from manage.py, gunicorn, the Celery worker and beat)."""
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(status)
 
 
 def database_from_env(url: str, default_sqlite: Path) -> dict:

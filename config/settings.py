@@ -157,8 +157,13 @@ STORAGES = {
 # BEHIND_TLS_PROXY trusts its X-Forwarded-Proto/-For, SECURE_SSL_REDIRECT=false leaves the redirect to it.
 BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SESSION_COOKIE_SECURE = PRODUCTION
-CSRF_COOKIE_SECURE = PRODUCTION
+# Load balancers and probes ask over plain HTTP and do not follow a redirect to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# SECURE_COOKIES=false is only for trying production mode over plain HTTP on a private network: browsers drop
+# Secure cookies over HTTP (except on localhost), so signing in would fail CSRF. check --deploy warns (W012, W016).
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=PRODUCTION)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION

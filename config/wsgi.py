@@ -6,20 +6,21 @@ A server started from here refuses to run on the development secret key or with 
 
 import gc
 import os
-import sys
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.wsgi import get_wsgi_application
+
+from config.env import configuration_errors_exit
+from config.startup import check_static_manifest, warm_caches
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_ENV", "production")
 
-try:
-    from django.core.wsgi import get_wsgi_application
-
-    from config.startup import check_static_manifest, warm_caches
-
-    application = get_wsgi_application()
+# One line naming the variable (as manage.py prints it), not a traceback per worker. Exit status 4 is gunicorn's
+# "app failed to load": its master stops instead of starting new workers that fail the same way.
+with configuration_errors_exit(4):
+    # Before the middleware loads: whitenoise would warn about the missing STATIC_ROOT first, in two more lines.
     check_static_manifest()
+    application = get_wsgi_application()
     warm_caches()
     # A worker keeps large, long-lived caches (the placement snapshot of every host) and a plan or page allocates
     # tens of thousands of small objects: at CPython's default threshold (700) the collector ran that often and
@@ -29,8 +30,3 @@ try:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-except ImproperlyConfigured as exc:
-    # One line naming the variable (as manage.py prints it), not a traceback per worker. Exit status 4 is
-    # gunicorn's "app failed to load": its master stops instead of starting new workers that fail the same way.
-    print(f"configuration error: {exc}", file=sys.stderr, flush=True)
-    sys.exit(4)

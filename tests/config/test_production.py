@@ -9,13 +9,16 @@ development /static/ was a 404.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from cryptography.fernet import Fernet
@@ -77,13 +80,21 @@ class Server:
         pytest.fail("gunicorn did not answer within 90 s")
 
     def get(self, path: str, headers: dict | None = None) -> tuple[int, dict[str, str], str]:
+        status, headers, _, body = self.request("GET", path, headers=headers)
+        return status, headers, body
+
+    def request(
+        self, method: str, path: str, body: str | None = None, headers: dict | None = None
+    ) -> tuple[int, dict[str, str], list[str], str]:
+        """Status, headers (the last of each name), every Set-Cookie header, and the body."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request("GET", path, headers={"Host": "127.0.0.1", **(headers or {})})
+            conn.request(method, path, body=body, headers={"Host": "127.0.0.1", **(headers or {})})
             response = conn.getresponse()
             headers = {k.lower(): v for k, v in response.getheaders()}
-            body = response.read()
-            return response.status, headers, body.decode() if "content-encoding" not in headers else ""
+            cookies = response.msg.get_all("Set-Cookie") or []
+            content = response.read()
+            return response.status, headers, cookies, content.decode() if "content-encoding" not in headers else ""
         finally:
             conn.close()
 
@@ -159,6 +170,8 @@ def test_gunicorn_in_production_without_collectstatic_refuses_to_start(servers, 
     assert server.exit_code() != 0
     out = server.output()
     assert "configuration error: STATIC_ROOT:" in out and "collectstatic" in out
+    # the one line, without whitenoise's "UserWarning: No directory at: ..." (two lines) before it
+    assert [line for line in out.splitlines() if line.strip()] == [out.strip()], out
 
 
 def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(servers, tmp_path, transactional_db):
@@ -192,6 +205,57 @@ def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(serve
     assert status == 404 and body == '{"detail": "not found"}'
     status, headers, _ = server.get("/accounts/login/")  # plain HTTP: redirected to HTTPS
     assert status == 301 and headers["location"] == "https://127.0.0.1/accounts/login/"
+
+
+def test_healthz_answers_plain_http_probes_despite_the_ssl_redirect(servers, tmp_path, transactional_db):
+    """A load balancer's probe asks over plain HTTP and does not follow a redirect: /healthz answers it itself."""
+    env = production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess(), BEHIND_TLS_PROXY="true")
+    collected = manage(env, "collectstatic", "--noinput")
+    assert collected.returncode == 0, collected.stderr
+    server = servers(env)
+    server.wait_ready()
+    status, headers, body = server.get("/healthz")
+    assert status in {200, 503}, (status, headers)
+    assert json.loads(body)["checks"]["database"]["status"] == "ok"
+    status, headers, _ = server.get("/accounts/login/")  # every other page still goes to HTTPS
+    assert status == 301 and headers["location"] == "https://127.0.0.1/accounts/login/"
+
+
+def test_secure_cookies_off_lets_production_mode_sign_in_over_plain_http(servers, tmp_path, transactional_db):
+    """Trying production mode on a private network without TLS, under a host name (browsers accept Secure cookies
+    over plain HTTP only from localhost): SECURE_COOKIES=false, and check --deploy says what that costs."""
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("sre", password="a long enough password")
+    env = production_env(
+        tmp_path, DATABASE_URL=_database_url_for_subprocess(), SECURE_SSL_REDIRECT="false", SECURE_COOKIES="false"
+    )
+    deploy = manage(env, "check", "--deploy")
+    assert deploy.returncode == 0, deploy.stderr
+    assert re.findall(r"security\.W\d+", deploy.stdout + deploy.stderr) == [
+        "security.W008",
+        "security.W012",
+        "security.W016",
+    ]
+    collected = manage(env, "collectstatic", "--noinput")
+    assert collected.returncode == 0, collected.stderr
+    server = servers(env)
+    server.wait_ready()
+    host = {"Host": "advisor.example.com"}
+
+    status, _, cookies, html = server.request("GET", "/accounts/login/", headers=host)
+    assert status == 200 and "Sign in" in html
+    csrf = SimpleCookie("\n".join(cookies))["csrftoken"]
+    assert not csrf["secure"], cookies  # a browser keeps it over http://advisor.example.com
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    form = urlencode({"username": "sre", "password": "a long enough password", "csrfmiddlewaretoken": token})
+    status, headers, cookies, _ = server.request(
+        "POST", "/accounts/login/", form,
+        {**host, "Cookie": f"csrftoken={csrf.value}", "Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert status == 302 and headers["location"] == "/", (status, headers)
+    session = SimpleCookie("\n".join(cookies))["sessionid"]
+    assert session.value and not session["secure"]
 
 
 def test_gunicorn_in_development_serves_static_files(servers, tmp_path, transactional_db):
