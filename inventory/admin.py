@@ -4,18 +4,27 @@ from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from inventory import models
+from inventory.validators import NEW_SERVER_REASON, same_server
 
 
 class VCenterForm(forms.ModelForm):
     password = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        help_text="Stored encrypted; leave empty to keep the current password.",
+        help_text="Stored encrypted; leave empty to keep it (a URL to another host or port needs it again).",
     )
 
     class Meta:
         model = models.VCenter
         fields = ["name", "url", "username", "password", "verify_tls", "ca_file", "enabled", "sync_interval_minutes"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # self.instance still holds the stored values here (the form's are copied onto it after clean()).
+        moved = "url" in data and not same_server(self.instance.url, data["url"])
+        if self.instance.pk and self.instance.has_password and moved and not data.get("password"):
+            self.add_error("password", NEW_SERVER_REASON)
+        return data
 
     def save(self, commit: bool = True) -> models.VCenter:
         vcenter = super().save(commit=False)

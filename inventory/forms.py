@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from inventory.models import VCenter
+from inventory.models import MAX_SYNC_INTERVAL_MINUTES, VCENTER_NAME_TAKEN, VCenter
 from inventory.validators import validate_ca_file, validate_vcenter_url
 
 SMI_MAX_BYTES = 256 * 1024  # an nvidia-smi capture is a few KiB; anything above this is refused with 413
@@ -39,7 +39,10 @@ class VCenterForm(forms.Form):
         help_text="Optional path of a PEM CA bundle on the server",
     )
     sync_interval_minutes = forms.IntegerField(
-        min_value=1, max_value=24 * 60, label="Sync every (minutes)", initial=settings.VCENTER_DEFAULT_SYNC_MINUTES
+        min_value=1,
+        max_value=MAX_SYNC_INTERVAL_MINUTES,
+        label="Sync every (minutes)",
+        initial=settings.VCENTER_DEFAULT_SYNC_MINUTES,
     )
     enabled = forms.BooleanField(required=False, initial=True, label="Scheduled syncs enabled")
 
@@ -53,16 +56,18 @@ class VCenterForm(forms.Form):
             self.fields["password"].help_text = "Stored encrypted; never shown again."
         else:
             self.fields["password"].help_text = (
-                "Leave empty to keep the stored password." if instance.has_password else "No password is stored."
+                "Leave empty to keep the stored password (a URL to another host or port needs it again)."
+                if instance.has_password
+                else "No password is stored."
             )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
-        others = VCenter.objects.filter(name=name)
+        others = VCenter.objects.filter(name__iexact=name)
         if self.instance is not None:
             others = others.exclude(pk=self.instance.pk)
         if others.exists():
-            raise ValidationError("A vCenter with this name already exists.")
+            raise ValidationError(VCENTER_NAME_TAKEN)
         return name
 
     def add_service_error(self, exc: ValidationError) -> None:

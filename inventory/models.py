@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -82,6 +83,10 @@ class TrackedModel(models.Model):
         abstract = True
 
 
+MAX_SYNC_INTERVAL_MINUTES = 7 * 24 * 60
+VCENTER_NAME_TAKEN = "a vCenter with this name already exists (names are compared ignoring case)"
+
+
 class VCenter(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     # Not a URLField: its validator wants a top-level domain, and on-prem vCenters are often reached by short names.
@@ -100,7 +105,9 @@ class VCenter(models.Model):
         help_text="Optional path of a PEM CA bundle used when verifying TLS",
     )
     enabled = models.BooleanField(default=True)
-    sync_interval_minutes = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    sync_interval_minutes = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(MAX_SYNC_INTERVAL_MINUTES)]
+    )
     last_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -114,9 +121,19 @@ class VCenter(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "vCenter"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"), name="vcenter_name_unique_ignoring_case", violation_error_message=VCENTER_NAME_TAKEN
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # The constraint's own check would be an error of the whole form; this one names the field.
+        if self.name and VCenter.objects.filter(name__iexact=self.name).exclude(pk=self.pk).exists():
+            raise ValidationError({"name": VCENTER_NAME_TAKEN})
 
     def set_password(self, raw: str) -> None:
         self.password_encrypted = encrypt(raw) if raw else ""

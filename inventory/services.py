@@ -47,6 +47,7 @@ from inventory.models import (
     VirtualMachine,
 )
 from inventory.signals import inventory_applied
+from inventory.validators import NEW_SERVER_REASON, same_server
 from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError, VCenterTimeoutError
 from inventory.vsphere.snapshot import HostSnap, InventorySnapshot, VmSnap, is_gpu
 
@@ -95,7 +96,9 @@ def register_vcenter(
         verify_tls=verify_tls,
         ca_file=ca_file,
         enabled=enabled,
-        sync_interval_minutes=sync_interval_minutes or settings.VCENTER_DEFAULT_SYNC_MINUTES,
+        sync_interval_minutes=(
+            settings.VCENTER_DEFAULT_SYNC_MINUTES if sync_interval_minutes is None else sync_interval_minutes
+        ),
     )
     vcenter.set_password(password)
     vcenter.full_clean()  # the field validators check the URL and the CA file as the connection will use them
@@ -143,21 +146,35 @@ def unschedule_vcenter_sync(*, vcenter_id: int) -> None:
 
 @transaction.atomic
 def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: Any) -> VCenter:
-    """Change a vCenter's settings; an empty or missing ``password`` keeps the stored one.
+    """Change a vCenter's settings; an empty or missing ``password`` keeps the stored one, but only on the same
+    server: a URL to another scheme, host or port needs the password again.
 
     Raises ValidationError naming the field; nothing is saved then.
     """
     unknown = sorted(set(fields) - set(VCENTER_FIELDS))
     if unknown:
         raise ValidationError({unknown[0]: "is not a vCenter setting"})
+    moved = False
+    if not password and "url" in fields:
+        # The stored row, not the instance: a caller may have changed the instance's URL already.
+        stored = VCenter.objects.filter(pk=vcenter.pk).values_list("url", "password_encrypted").first()
+        moved = bool(stored and stored[1] and not same_server(stored[0], fields["url"]))
     for key, value in fields.items():
         setattr(vcenter, key, value)
     if password:
         vcenter.set_password(password)
-    # A stored URL or CA file left out of the change is not checked again: a row saved before these checks existed
-    # (an http:// URL), or whose CA file has since gone, can still be disabled or renamed; connecting names the
-    # problem until it is fixed.
-    vcenter.full_clean(exclude=[f for f in ("url", "ca_file") if f not in fields])
+    errors: dict[str, list[str]] = {}
+    try:
+        # A stored URL or CA file left out of the change is not checked again: a row saved before these checks
+        # existed (an http:// URL), or whose CA file has since gone, can still be disabled or renamed; connecting
+        # names the problem until it is fixed.
+        vcenter.full_clean(exclude=[f for f in ("url", "ca_file") if f not in fields])
+    except ValidationError as exc:
+        errors = exc.message_dict
+    if moved and "url" not in errors:  # a URL that is not valid is reported first, alone
+        errors["password"] = [NEW_SERVER_REASON]
+    if errors:
+        raise ValidationError(errors)
     vcenter.save()
     return vcenter
 
@@ -944,13 +961,37 @@ def _consumer_for(vm: VmSnap, pci_id: str) -> tuple[str | None, str | None]:
 # ---------------------------------------------------------------------------------------------- import
 
 
+class ImportTargetError(Exception):
+    """The vCenter named for an import is a live one: its inventory comes from vCenter itself."""
+
+
+def _live_because(vcenter: VCenter) -> list[str]:
+    """Why ``vcenter`` is a live vCenter (nothing for an offline one, which only imports fill)."""
+    reasons = []
+    if vcenter.enabled:
+        reasons.append("its scheduled syncs are enabled")
+    if vcenter.has_password:
+        reasons.append("it has a password to log in with")
+    if vcenter.sync_runs.exclude(trigger=SyncRun.Trigger.IMPORT).filter(status=SyncStatus.SUCCESS).exists():
+        reasons.append(f"it was synced from {vcenter.url}")
+    return reasons
+
+
 def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tuple[VCenter, dict[str, int]]:
-    """Load an inventory document (export or lab file) as the inventory of a (created) offline vCenter."""
+    """Load an inventory document (export or lab file) as the inventory of a (created) offline vCenter.
+
+    Raises ImportTargetError for a live vCenter: imported hosts would mix with the ones its syncs collect.
+    """
     from inventory.exchange import snapshot_from_document
 
     snapshot = snapshot_from_document(document)
     with transaction.atomic():
-        vcenter = VCenter.objects.filter(name=vcenter_name).first()
+        vcenter = VCenter.objects.filter(name__iexact=vcenter_name).first()
+        if vcenter is not None and (reasons := _live_because(vcenter)):
+            raise ImportTargetError(
+                f"vCenter {vcenter.name!r} is a live vCenter ({'; '.join(reasons)}): an import would mix its hosts "
+                "into that inventory. Imports go into offline vCenters only: name a new one"
+            )
         if vcenter is None:
             vcenter = VCenter(
                 name=vcenter_name,
@@ -971,7 +1012,11 @@ def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tup
             status=SyncStatus.SUCCESS, finished_at=now, counts=counts, progress_current=objects, progress_total=objects
         )
         VCenter.objects.filter(pk=vcenter.pk).update(
-            last_sync_status=SyncStatus.SUCCESS, last_sync_at=now, last_success_at=now, inventory_stale=False
+            last_sync_status=SyncStatus.SUCCESS,
+            last_sync_at=now,
+            last_success_at=now,
+            last_error="",
+            inventory_stale=False,
         )
     inventory_applied.send(sender=VCenter, vcenter=vcenter, counts=counts)
     return vcenter, counts

@@ -6,6 +6,8 @@ connects; these wrap them as Django validators so each path reports them on the 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 
 from inventory.vsphere.checks import ca_file_problem, sdk_url_problem
@@ -21,3 +23,28 @@ def validate_ca_file(value: str) -> None:
     """A CA bundle this process can read and load as PEM certificates, as the connection will load it."""
     if value and (problem := ca_file_problem(value)):
         raise ValidationError(problem, code="invalid")
+
+
+# What a vCenter edit that moves the password to another server must include (``same_server``).
+NEW_SERVER_REASON = "required when the URL changes: the stored password is only sent to the server it was entered for"
+
+
+def _server(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number
+        return None
+    return parts.scheme.lower(), (parts.hostname or "").rstrip("."), port
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two vCenter URLs reach the same server: same scheme, host (any case) and port; the path may differ.
+
+    A stored password may follow a URL only to the same server: anyone allowed to edit a vCenter could otherwise
+    point it at a server of theirs and have the next connection test or sync send them the password.
+    """
+    if a == b:
+        return True
+    server = _server(a)
+    return server is not None and server == _server(b)

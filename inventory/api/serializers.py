@@ -10,9 +10,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from inventory import services
 from inventory.models import (
+    VCENTER_NAME_TAKEN,
     Cluster,
     Gpu,
     GpuConsumer,
@@ -46,7 +48,8 @@ VCENTER_STATUS_FIELDS = (
 
 
 class VCenterSerializer(serializers.ModelSerializer):
-    """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one."""
+    """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one, unless
+    the URL moves to another scheme, host or port (``inventory.validators.same_server``): that needs it again."""
 
     password = serializers.CharField(
         write_only=True,
@@ -55,7 +58,10 @@ class VCenterSerializer(serializers.ModelSerializer):
         trim_whitespace=False,
         max_length=500,
         style={"input_type": "password"},
-        help_text="Write-only; never returned. Empty or missing on update keeps the stored password.",
+        help_text=(
+            "Write-only; never returned. Empty or missing on update keeps the stored password, except when the URL "
+            "changes to another scheme, host or port: then it is required again."
+        ),
     )
     has_password = serializers.BooleanField(read_only=True, help_text="Whether a password is stored")
 
@@ -76,7 +82,12 @@ class VCenterSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = list(VCENTER_STATUS_FIELDS)
         extra_kwargs = {
-            "sync_interval_minutes": {"help_text": "Minutes between scheduled syncs", "max_value": 7 * 24 * 60},
+            "name": {
+                "validators": [
+                    UniqueValidator(queryset=VCenter.objects.all(), lookup="iexact", message=VCENTER_NAME_TAKEN)
+                ]
+            },
+            "sync_interval_minutes": {"help_text": "Minutes between scheduled syncs"},
             "inventory_stale": {"help_text": "The last sync failed: the stored inventory is from last_success_at"},
         }
 
@@ -350,11 +361,14 @@ class VgpuProfileSerializer(serializers.ModelSerializer):
 
 class ResourceDomainSerializer(serializers.ModelSerializer):
     host_name = serializers.CharField(source="host.name", read_only=True)
+    vcenter = serializers.IntegerField(source="host.vcenter_id", read_only=True)
+    vcenter_name = serializers.CharField(source="host.vcenter.name", read_only=True)
     gpus = serializers.SerializerMethodField(help_text="Member GPUs' PCI addresses")
 
     class Meta:
         model = ResourceDomain
-        fields = ["id", "domain_id", "host", "host_name", "kind", "name", "version", "active", "gpus", "created"]
+        fields = ["id", "domain_id", "host", "host_name", "vcenter", "vcenter_name", "kind", "name", "version",
+                  "active", "gpus", "created"]  # fmt: skip
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_gpus(self, domain: ResourceDomain) -> list[str]:

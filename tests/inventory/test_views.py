@@ -427,12 +427,13 @@ def test_admin_adds_a_vcenter_with_its_schedule_and_the_password_is_never_shown(
 
 def test_editing_with_an_empty_password_keeps_it_and_updates_the_schedule(admin):
     vc = services.register_vcenter(name="vc-a", url="https://a.example.com/sdk", username="u", password="Old-Pw-123")
-    response = admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-a", password="", sync_interval_minutes=15))
+    form = vcenter_post(name="vc-a", url=vc.url, password="", sync_interval_minutes=15)
+    response = admin.post(f"/vcenters/{vc.pk}/edit/", form)
     assert response.status_code == 302
     vc.refresh_from_db()
     assert vc.get_password() == "Old-Pw-123" and vc.sync_interval_minutes == 15
     assert PeriodicTask.objects.get(name="sync vCenter vc-a").interval.every == 15
-    admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-a", password="Brand-New-456"))
+    admin.post(f"/vcenters/{vc.pk}/edit/", vcenter_post(name="vc-a", url=vc.url, password="Brand-New-456"))
     vc.refresh_from_db()
     assert vc.get_password() == "Brand-New-456"
 

@@ -1,0 +1,109 @@
+"""A stored vCenter password is only ever sent to the server it was entered for: changing the URL's scheme, host
+or port needs the password again, on every path that edits a vCenter (service, API, page, admin)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from inventory import services
+from inventory.models import VCenter
+from inventory.validators import same_server
+from tests import factories
+from tests.api.support import api_as  # noqa: F401
+from tests.inventory.test_views import admin, field_errors, text, vcenter_post  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "Stored-Secret-77"
+OLD_URL = "https://vc-a.example.com/sdk"
+ELSEWHERE = "https://attacker.example.net/sdk"
+REASON = "required when the URL changes: the stored password is only sent to the server it was entered for"
+
+
+@pytest.fixture
+def vcenter() -> VCenter:
+    return services.register_vcenter(name="vc-a", url=OLD_URL, username="svc", password=SECRET)
+
+
+def stored(vc: VCenter) -> tuple[str, str]:
+    vc = VCenter.objects.get(pk=vc.pk)
+    return vc.url, vc.get_password()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (OLD_URL, "https://VC-A.example.com/other-path", True),
+        (OLD_URL, "https://vc-a.example.com:443/sdk", True),
+        ("https://[FD00::10]/sdk", "https://[fd00::10]:443/sdk", True),
+        (OLD_URL, "https://vc-a.example.com:8443/sdk", False),
+        (OLD_URL, ELSEWHERE, False),
+        ("http://vc-a.example.com/sdk", OLD_URL, False),  # the scheme too
+        (OLD_URL, "https://vc-a.example.com:port/sdk", False),
+    ],
+)
+def test_same_server_compares_scheme_host_and_port(a, b, same):
+    assert same_server(a, b) is same
+
+
+@pytest.mark.parametrize("password", [None, ""])
+def test_the_service_refuses_a_new_server_without_the_password(vcenter, password):
+    with pytest.raises(ValidationError) as info:
+        services.update_vcenter(vcenter=vcenter, url=ELSEWHERE, password=password)
+    assert info.value.message_dict == {"password": [REASON]}
+    assert stored(vcenter) == (OLD_URL, SECRET)
+
+
+def test_the_service_accepts_a_new_server_with_a_password_and_a_new_path_without(vcenter):
+    services.update_vcenter(vcenter=vcenter, url="https://vc-a.example.com/sdk2", enabled=False)
+    assert stored(vcenter) == ("https://vc-a.example.com/sdk2", SECRET)
+    services.update_vcenter(vcenter=vcenter, url=ELSEWHERE, password="Other-Secret-8")
+    assert stored(vcenter) == (ELSEWHERE, "Other-Secret-8")
+
+
+def test_a_vcenter_without_a_stored_password_can_move(vcenter):
+    VCenter.objects.filter(pk=vcenter.pk).update(password_encrypted="")
+    vcenter.refresh_from_db()
+    services.update_vcenter(vcenter=vcenter, url=ELSEWHERE)
+    assert stored(vcenter) == (ELSEWHERE, "")
+
+
+def test_api_patch_of_the_url_alone_is_400_naming_password(api_as, vcenter):  # noqa: F811
+    admin_api = api_as("admin")
+    path = f"/api/vcenters/{vcenter.pk}/"
+    response = admin_api.patch(path, {"url": ELSEWHERE, "ca_file": ""}, format="json")
+    assert response.status_code == 400 and response.json() == {"password": [REASON]}
+    put = {"name": "vc-a", "url": ELSEWHERE, "username": "svc", "password": ""}
+    assert admin_api.put(path, put, format="json").json() == {"password": [REASON]}
+    assert stored(vcenter) == (OLD_URL, SECRET)
+    assert admin_api.patch(path, {"url": ELSEWHERE, "password": "New-Secret-9"}, format="json").status_code == 200
+    assert stored(vcenter) == (ELSEWHERE, "New-Secret-9")
+
+
+def test_page_edit_to_another_server_needs_the_password(admin, vcenter):  # noqa: F811
+    response = admin.post(f"/vcenters/{vcenter.pk}/edit/", vcenter_post(name="vc-a", url=ELSEWHERE, password=""))
+    assert response.status_code == 400 and "required when the URL changes" in field_errors(text(response), "password")
+    assert stored(vcenter) == (OLD_URL, SECRET)
+    moved = admin.post(f"/vcenters/{vcenter.pk}/edit/", vcenter_post(name="vc-a", url=ELSEWHERE, password="Pw-New-1"))
+    assert moved.status_code == 302 and stored(vcenter) == (ELSEWHERE, "Pw-New-1")
+
+
+def test_admin_site_edit_to_another_server_needs_the_password(client, vcenter):
+    client.force_login(get_user_model().objects.create_superuser("root", password="x-Long-Passw0rd"))
+    form = {"name": "vc-a", "url": ELSEWHERE, "username": "svc", "password": "", "verify_tls": "on",
+            "ca_file": "", "enabled": "on", "sync_interval_minutes": "5"}  # fmt: skip
+    response = client.post(f"/admin/inventory/vcenter/{vcenter.pk}/change/", form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["password"] == [REASON]
+    assert stored(vcenter) == (OLD_URL, SECRET)
+    form["url"] = "https://vc-a.example.com/sdk"  # same server: the empty password keeps the stored one
+    assert client.post(f"/admin/inventory/vcenter/{vcenter.pk}/change/", form).status_code == 302
+    assert stored(vcenter) == (OLD_URL, SECRET)
+
+
+def test_a_factory_vcenter_keeps_its_password_on_other_edits():
+    vc = factories.VCenterFactory(password=SECRET)
+    services.update_vcenter(vcenter=vc, url=vc.url, username="someone-else", password="")
+    assert VCenter.objects.get(pk=vc.pk).get_password() == SECRET
