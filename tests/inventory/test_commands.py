@@ -34,9 +34,9 @@ def test_add_list_remove(monkeypatch):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["bad name", "--url", "https://x/sdk"], "name: "),
-        (["ok", "--url", "not a url"], "url: "),
-        (["ok", "--url", "https://x:port/sdk"], "url: "),
+        (["bad name", "--url", "https://x/sdk"], "vcenter name: "),
+        (["ok", "--url", "not a url"], "--url: "),
+        (["ok", "--url", "https://x:port/sdk"], "--url: "),
         (["ok", "--url", "https://x/sdk", "--password-env", "MISSING_VAR"], "--password-env: the environment variable"),
     ],
 )
@@ -66,11 +66,11 @@ def test_add_accepts_short_host_names_and_addresses(monkeypatch, url):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://vc.example.com/sdk", "url: vCenter's API is HTTPS only: use https://vc.example.com/sdk"),
-        ("ftp://vc.example.com/sdk", "url: Enter a valid URL: vCenter's API is HTTPS only, not ftp://"),
-        ("vcsa01/sdk", "url: Enter a valid URL: it must start with https:// (did you mean https://vcsa01/sdk?)"),
-        ("https://vc example/sdk", "url: Enter a valid URL: it must not contain spaces"),
-        ("https:///sdk", "url: Enter a valid URL: the host is missing"),
+        ("http://vc.example.com/sdk", "--url: vCenter's API is HTTPS only: use https://vc.example.com/sdk"),
+        ("ftp://vc.example.com/sdk", "--url: Enter a valid URL: vCenter's API is HTTPS only, not ftp://"),
+        ("vcsa01/sdk", "--url: Enter a valid URL: it must start with https:// (did you mean https://vcsa01/sdk?)"),
+        ("https://vc example/sdk", "--url: Enter a valid URL: it must not contain spaces"),
+        ("https:///sdk", "--url: Enter a valid URL: the host is missing"),
     ],
 )
 def test_add_refuses_urls_other_than_https_to_a_host_with_the_reason(monkeypatch, url, message):
@@ -92,13 +92,13 @@ def test_add_refuses_a_ca_file_that_does_not_load_with_the_reason(monkeypatch, c
     monkeypatch.setenv("VC_PW", "x")
     with pytest.raises(CommandError) as info:
         add("prod", "--url", "https://vcsa01/sdk", "--ca-file", ca_files[kind])
-    assert str(info.value).startswith(f"ca_file: {ca_files[kind]!r} {message}")
+    assert str(info.value).startswith(f"--ca-file: {ca_files[kind]!r} {message}")
     assert not VCenter.objects.exists()
 
 
 def test_add_names_every_bad_field(monkeypatch, ca_files):
     monkeypatch.setenv("VC_PW", "x")
-    with pytest.raises(CommandError, match=r"url: vCenter's API is HTTPS only.*; ca_file: .* does not exist"):
+    with pytest.raises(CommandError, match=r"^--url: vCenter's API is HTTPS only.*; --ca-file: .* does not exist"):
         add("prod", "--url", "http://vcsa01/sdk", "--ca-file", ca_files["missing"])
 
 
@@ -112,7 +112,7 @@ def test_a_stored_http_vcenter_is_listed_and_its_test_names_the_problem():
 
 def test_unknown_vcenter_is_named():
     for action in ("sync", "test", "remove"):
-        with pytest.raises(CommandError, match="name: no vCenter named 'ghost'"):
+        with pytest.raises(CommandError, match=r"^vcenter name: no vCenter named 'ghost'"):
             call_command("vcenter", action, "ghost")
 
 

@@ -1,10 +1,11 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+
+from inventory.management.base import InventoryCommand
 
 
-class Command(BaseCommand):
+class Command(InventoryCommand):
     help = "Create or reset the demo administrator and print its one-time password."
 
     def add_arguments(self, parser):

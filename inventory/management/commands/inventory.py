@@ -2,15 +2,17 @@ import json
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
 
 from inventory import selectors, services
 from inventory.exchange import InventoryFileError
+from inventory.management.base import InventoryCommand
 from inventory.management.text import plural
 from inventory.models import VCenter
 
 
-class Command(BaseCommand):
+class Command(InventoryCommand):
     help = "Export the normalized inventory as JSON, or import an inventory/lab JSON document."
 
     def add_arguments(self, parser):
@@ -47,6 +49,12 @@ class Command(BaseCommand):
             vcenter, counts = services.import_inventory(document=document, vcenter_name=options["vcenter"])
         except InventoryFileError as exc:
             raise CommandError(f"{path}: {exc}") from None
+        except services.ImportTargetError as exc:
+            raise CommandError(f"--vcenter: {exc}") from None
+        except ValidationError as exc:  # a name that is not a valid vCenter name
+            messages = exc.message_dict.get("name") or [m for msgs in exc.message_dict.values() for m in msgs]
+            errors = " ".join(messages)
+            raise CommandError(f"--vcenter: {errors}") from None
         n = {k: counts.get(k, 0) for k in ("seen_hosts", "seen_gpus", "seen_vms", "hosts_created", "warnings")}
         self.stdout.write(
             f"Imported {path} as vCenter {vcenter.name!r}: {plural(n['seen_hosts'], 'host')}, "

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from inventory import fabric
+from inventory.management.base import InventoryCommand
 from inventory.management.text import plural
 from inventory.models import FabricLink, Host, ResourceDomain
 from inventory.topology.smi import SmiParseError, parse_smi_topology
@@ -41,7 +42,7 @@ def _host(name: str, vcenter: str | None) -> Host:
     return live[0]
 
 
-class Command(BaseCommand):
+class Command(InventoryCommand):
     help = "nvidia-smi topology captures and stored GPU fabrics (links, resource domains, health findings)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,17 +1,52 @@
+import argparse
 import os
+import re
 import time
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
+from rest_framework.exceptions import ValidationError
 
 from inventory import services
+from inventory.api.serializers import VCenterCreateSerializer
+from inventory.management.base import InventoryCommand
 from inventory.models import SyncRun, SyncStatus, VCenter
 from inventory.vsphere.connection import VCenterError, connect
 
+# `vcenter add` checks its input with the API's serializer; its errors name the option, not the model field.
+ADD_OPTIONS = {
+    "name": "vcenter name",
+    "url": "--url",
+    "username": "--user",
+    "password": "--password-env",
+    "verify_tls": "--no-verify-tls",
+    "ca_file": "--ca-file",
+    "sync_interval_minutes": "--interval",
+}
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-class Command(BaseCommand):
+
+class _RefusePassword(argparse.Action):
+    """``--password VALUE``: refused without repeating the value (it would end up in logs and scrollback)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            "--password: a password is not taken on the command line (shell history, process list); put it in an "
+            "environment variable and give that variable's name with --password-env"
+        )
+
+
+def _option_errors(errors: dict) -> str:
+    parts = []
+    for field, messages in errors.items():
+        label = ADD_OPTIONS.get(field)
+        text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+        parts.append(f"{label}: {text}" if label else text)
+    return "; ".join(parts)
+
+
+class Command(InventoryCommand):
     help = "Manage the vCenters the advisor polls: add, list, remove, test, sync."
 
     def add_arguments(self, parser):
@@ -21,9 +56,12 @@ class Command(BaseCommand):
         add.add_argument("--url", required=True, help="https://HOST[:PORT]/sdk")
         add.add_argument("--user", required=True)
         add.add_argument("--password-env", required=True, help="name of the environment variable holding the password")
+        add.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
         add.add_argument("--no-verify-tls", action="store_true", help="do not verify the vCenter's TLS certificate")
         add.add_argument("--ca-file", default="", help="PEM CA bundle to verify the vCenter's certificate with")
-        add.add_argument("--interval", type=int, default=None, help="minutes between scheduled syncs (default 5)")
+        add.add_argument(
+            "--interval", type=int, default=None, help="minutes between scheduled syncs (default 5, at most 10080)"
+        )
         sub.add_parser("list", help="list vCenters and their last sync")
         remove = sub.add_parser("remove", help="remove a vCenter and everything collected from it")
         remove.add_argument("name")
@@ -42,28 +80,31 @@ class Command(BaseCommand):
     def _get(self, name: str) -> VCenter:
         vcenter = VCenter.objects.filter(name=name).first()
         if vcenter is None:
-            raise CommandError(f"name: no vCenter named {name!r}")
+            raise CommandError(f"vcenter name: no vCenter named {name!r}")
         return vcenter
 
     def _add(self, name, url, user, password_env, no_verify_tls, ca_file, interval, **_):
+        if not ENV_NAME.fullmatch(password_env):
+            # Not echoed: what was given here may well be the password itself.
+            raise CommandError(
+                "--password-env: that is not an environment variable name; give the NAME of a variable holding the "
+                "password (export VC_PASSWORD=...; --password-env VC_PASSWORD)"
+            )
         password = os.environ.get(password_env)
         if password is None:
             raise CommandError(f"--password-env: the environment variable {password_env!r} is not set")
-        if VCenter.objects.filter(name=name).exists():
-            raise CommandError(f"name: a vCenter named {name!r} already exists")
+        if not password:
+            raise CommandError(f"--password-env: the environment variable {password_env!r} is empty")
+        data = {"name": name, "url": url, "username": user, "password": password, "verify_tls": not no_verify_tls}
+        data["ca_file"] = ca_file
+        if interval is not None:
+            data["sync_interval_minutes"] = interval
+        serializer = VCenterCreateSerializer(data=data)
         try:
-            vcenter = services.register_vcenter(
-                name=name,
-                url=url,
-                username=user,
-                password=password,
-                verify_tls=not no_verify_tls,
-                ca_file=ca_file,
-                sync_interval_minutes=interval,
-            )
+            serializer.is_valid(raise_exception=True)
+            vcenter = serializer.save()
         except ValidationError as exc:
-            errors = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
-            raise CommandError(errors) from None
+            raise CommandError(_option_errors(exc.detail)) from None
         except VCenterError as exc:
             raise CommandError(exc.message) from None
         tls = "verified" if vcenter.verify_tls else "NOT verified"

@@ -22,10 +22,11 @@ import time
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import close_old_connections
 
 from inventory import services
+from inventory.management.base import InventoryCommand
 from inventory.models import SyncRun, VCenter
 from inventory.vsphere.connection import Endpoint, VCenterError, connect
 from inventory.vsphere.watcher import Change, ResyncRequired, Watcher
@@ -42,7 +43,7 @@ class _LimitReached(Exception):
     pass
 
 
-class Command(BaseCommand):
+class Command(InventoryCommand):
     help = "Watch a vCenter with WaitForUpdatesEx and resync it fully when power states, hosts or devices change."
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -73,7 +74,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, name: str, **options: Any) -> None:
         vcenter = VCenter.objects.filter(name=name).first()
         if vcenter is None:
-            raise CommandError(f"name: no vCenter named {name!r}")
+            raise CommandError(f"vcenter name: no vCenter named {name!r}")
         if options["max_wait"] < 1:
             raise CommandError("--max-wait: must be at least 1 second")
         if options["debounce"] < 0:
