@@ -1,8 +1,15 @@
-"""django-filter FilterSets for the inventory: one per list, shared by the pages and the REST API."""
+"""django-filter FilterSets for the inventory: one per list, shared by the pages and the REST API.
+
+A value a filter cannot read is an error naming the filter (400 from the API, a message on the page), never a
+filter silently left out: yes/no filters take true/false, 1/0 or yes/no, counts take whole numbers.
+"""
 
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from inventory.models import (
@@ -21,6 +28,66 @@ from inventory.models import (
     VirtualMachine,
 )
 from inventory.occupancy import annotate_gpu_counts
+
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+ANY_WORDS = frozenset({"", "unknown"})  # "unknown": what Django's yes/no select sends for its blank choice
+
+
+def _yes_no(value: object) -> bool | None:
+    """True, False, or None for no filter; raises ValidationError for anything else."""
+    if value is None or isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    if word in ANY_WORDS:
+        return None
+    raise ValidationError("Enter true or false (or 1/0, yes/no).", code="invalid")
+
+
+class YesNoSelect(forms.Select):
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs, choices=[("", "any"), ("true", "yes"), ("false", "no")])
+
+    def format_value(self, value: object) -> list[str]:
+        try:
+            flag = _yes_no(value)
+        except ValidationError:
+            return [str(value)]
+        return [{True: "true", False: "false"}.get(flag, "")]
+
+
+class YesNoField(forms.NullBooleanField):
+    widget = YesNoSelect
+
+    def to_python(self, value: object) -> bool | None:
+        return _yes_no(value)
+
+
+class YesNoFilter(filters.BooleanFilter):
+    """A BooleanFilter that refuses what it cannot read (django-filter's own one ignores ``1``, ``yes`` and
+    ``banana`` alike and returns every row)."""
+
+    field_class = YesNoField
+
+
+class CountFilter(filters.NumberFilter):
+    """A whole number, 0 or more (a NumberFilter takes decimals: ``2.5`` was read as 2)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", 2**31 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class InventoryFilterSet(filters.FilterSet):
+    FILTER_DEFAULTS = {**filters.FilterSet.FILTER_DEFAULTS, models.BooleanField: {"filter_class": YesNoFilter}}
+
 
 MODE_CHOICES = (
     ("passthrough", "Passthrough"),
@@ -44,7 +111,7 @@ def gpu_mode_q(mode: str, prefix: str = "") -> Q:
     return ~shared & ~mig
 
 
-class VCenterFilterSet(filters.FilterSet):
+class VCenterFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
     last_sync_status = filters.ChoiceFilter(choices=SyncStatus.choices)
 
@@ -53,7 +120,7 @@ class VCenterFilterSet(filters.FilterSet):
         fields = ["q", "enabled", "inventory_stale", "last_sync_status"]
 
 
-class ClusterFilterSet(filters.FilterSet):
+class ClusterFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
 
@@ -62,13 +129,13 @@ class ClusterFilterSet(filters.FilterSet):
         fields = ["q", "vcenter", "stale"]
 
 
-class HostFilterSet(filters.FilterSet):
+class HostFilterSet(InventoryFilterSet):
     q = filters.CharFilter(method="filter_q", label="Name or model contains")
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
     cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all())
     gpu_model = filters.CharFilter(method="filter_gpu_model", label="GPU model contains")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
-    min_free_gpus = filters.NumberFilter(method="filter_min_free", min_value=0, label="At least N free GPUs")
+    min_free_gpus = CountFilter(method="filter_min_free", label="At least N free GPUs")
     connection_state = filters.ChoiceFilter(choices=ConnectionState.choices)
 
     class Meta:
@@ -90,15 +157,13 @@ class HostFilterSet(filters.FilterSet):
             return qs
         return qs.filter(Exists(Gpu.objects.filter(gpu_mode_q(value), host=OuterRef("pk"), stale=False)))
 
-    def filter_min_free(self, qs: QuerySet[Host], name: str, value) -> QuerySet[Host]:
-        if value in (None, ""):
-            return qs
+    def filter_min_free(self, qs: QuerySet[Host], name: str, value: int) -> QuerySet[Host]:
         if "gpus_free" not in qs.query.annotations:
             qs = annotate_gpu_counts(qs)
-        return qs.filter(gpus_free__gte=int(value))
+        return qs.filter(gpus_free__gte=value)
 
 
-class GpuFilterSet(filters.FilterSet):
+class GpuFilterSet(InventoryFilterSet):
     host = filters.ModelChoiceFilter(queryset=Host.objects.all())
     vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
     cluster = filters.ModelChoiceFilter(field_name="host__cluster", queryset=Cluster.objects.all())
@@ -116,12 +181,12 @@ class GpuFilterSet(filters.FilterSet):
         return qs.filter(gpu_mode_q(value)) if value else qs
 
 
-class VirtualMachineFilterSet(filters.FilterSet):
+class VirtualMachineFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
     host = filters.ModelChoiceFilter(queryset=Host.objects.all())
     power_state = filters.ChoiceFilter(choices=PowerState.choices)
-    has_gpu = filters.BooleanFilter(method="filter_has_gpu", label="Uses a GPU")
+    has_gpu = YesNoFilter(method="filter_has_gpu", label="Uses a GPU")
 
     class Meta:
         model = VirtualMachine
@@ -136,25 +201,26 @@ class VirtualMachineFilterSet(filters.FilterSet):
         return qs.filter(uses) if value else qs.exclude(uses)
 
 
-class VgpuProfileFilterSet(filters.FilterSet):
+class VgpuProfileFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
-    is_mig = filters.BooleanFilter(field_name="mig_compute_slices", lookup_expr="isnull", exclude=True, label="MIG")
+    is_mig = YesNoFilter(field_name="mig_compute_slices", lookup_expr="isnull", exclude=True, label="MIG")
 
     class Meta:
         model = VgpuProfile
         fields = ["q", "board", "series", "framebuffer_gb", "is_mig"]
 
 
-class ResourceDomainFilterSet(filters.FilterSet):
+class ResourceDomainFilterSet(InventoryFilterSet):
     host = filters.ModelChoiceFilter(queryset=Host.objects.all())
+    vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
     kind = filters.ChoiceFilter(choices=ResourceDomain.Kind.choices)
 
     class Meta:
         model = ResourceDomain
-        fields = ["host", "kind", "active", "domain_id"]
+        fields = ["host", "vcenter", "kind", "active", "domain_id"]
 
 
-class SyncRunFilterSet(filters.FilterSet):
+class SyncRunFilterSet(InventoryFilterSet):
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter")
     status = filters.ChoiceFilter(choices=SyncStatus.choices, empty_label="any status")
     trigger = filters.ChoiceFilter(choices=SyncRun.Trigger.choices, empty_label="any trigger")

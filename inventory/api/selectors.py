@@ -163,7 +163,7 @@ def profile_queryset() -> QuerySet[VgpuProfile]:
 def domain_queryset() -> QuerySet[ResourceDomain]:
     members = Gpu.objects.select_related("pci_device").order_by("pci_device__pci_id")
     return (
-        ResourceDomain.objects.select_related("host")
+        ResourceDomain.objects.select_related("host__vcenter")
         .prefetch_related(Prefetch("members", queryset=members))
         .order_by("host__name", "host_id", "kind", "domain_id", "id")
     )

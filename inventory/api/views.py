@@ -15,12 +15,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from inventory import fabric, filtersets, services, tasks
 from inventory.api import selectors
+from inventory.api.ordering import StrictOrderingFilter
 from inventory.api.pagination import Pagination
 from inventory.api.permissions import AdminWrites, PlannerWrites
 from inventory.api.serializers import (
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 class _ListBase(viewsets.GenericViewSet):
     pagination_class = Pagination
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
 
 
 class _PageCountsList(mixins.ListModelMixin, _ListBase):
@@ -69,7 +69,7 @@ class _PageCountsList(mixins.ListModelMixin, _ListBase):
 
     def _ordered_by_counts(self) -> bool:
         model = self.serializer_class.Meta.model
-        ordering = OrderingFilter().get_ordering(self.request, model.objects.none(), self) or []
+        ordering = StrictOrderingFilter().get_ordering(self.request, model.objects.none(), self) or []
         return any(field.lstrip("-") in self.count_fields for field in ordering)
 
     def list(self, request, *args, **kwargs):
@@ -92,7 +92,9 @@ class _PageCountsList(mixins.ListModelMixin, _ListBase):
         request=VCenterCreateSerializer,
         responses={201: VCenterSerializer},
     ),
-    update=extend_schema(summary="Replace a vCenter's settings (admin); an empty password keeps the stored one"),
+    update=extend_schema(
+        summary="Replace a vCenter's settings (admin); an empty password keeps the stored one (not for a new server)"
+    ),
     partial_update=extend_schema(summary="Change some of a vCenter's settings (admin)"),
     destroy=extend_schema(summary="Remove a vCenter, its inventory and its sync schedule (admin)"),
 )
@@ -316,7 +318,7 @@ class VgpuProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _List
 class ResourceDomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):
     serializer_class = ResourceDomainSerializer
     filterset_class = filtersets.ResourceDomainFilterSet
-    ordering_fields = ["host__name", "kind", "domain_id", "created", "id"]
+    ordering_fields = ["host__name", "host__vcenter__name", "kind", "domain_id", "created", "id"]
 
     def get_queryset(self):
         return selectors.domain_queryset()

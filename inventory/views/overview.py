@@ -74,4 +74,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "filter": filterset,
         "table": table,
     }
-    return page_or_partial(request, "inventory/cluster_detail.html", context, partials={"hosts-table": "hosts"})
+    status = 200 if valid else 400
+    return page_or_partial(
+        request, "inventory/cluster_detail.html", context, partials={"hosts-table": "hosts"}, status=status
+    )

@@ -6,6 +6,8 @@ server answers HTTP 286, which makes htmx swap the final state in and stop polli
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +21,9 @@ from inventory.roles import ADMIN, role_required
 from inventory.tables import SyncRunTable, count_summary, count_table
 from inventory.views.common import page_or_partial
 
+if TYPE_CHECKING:
+    from inventory.filtersets import SyncRunFilterSet
+
 FINISHED = FINISHED_SYNC_STATUSES
 HTMX_STOP_POLLING = 286
 FINISHED_EVENT = "sync-finished"
@@ -28,25 +33,30 @@ def is_finished(run: SyncRun) -> bool:
     return run.status in FINISHED
 
 
-def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncStartForm]:
+def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool]:
     from inventory.filtersets import SyncRunFilterSet
 
     runs = SyncRun.objects.select_related("vcenter")
     filterset = SyncRunFilterSet(request.GET or None, queryset=runs, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
     table = SyncRunTable(filterset.qs if valid else runs.none(), order_by="-created")
+    if not valid:
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
+        table.empty_text = f"The filter is not valid ({problems})."
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
-    return table, filterset
+    return table, filterset, valid
 
 
 @require_GET
 def sync_list(request: HttpRequest) -> HttpResponse:
-    table, filterset = _history(request)
+    table, filterset, valid = _history(request)
     active = list(
         SyncRun.objects.filter(status__in=PENDING_SYNC_STATUSES).select_related("vcenter").order_by("-created")[:10]
     )
     context = {"table": table, "filter": filterset, "active": active, "start_form": SyncStartForm()}
-    return page_or_partial(request, "inventory/syncs/list.html", context, partials={"syncs-table": "history"})
+    return page_or_partial(
+        request, "inventory/syncs/list.html", context, partials={"syncs-table": "history"}, status=200 if valid else 400
+    )
 
 
 @require_POST
@@ -60,7 +70,7 @@ def sync_start(request: HttpRequest) -> HttpResponse:
             response["HX-Retarget"] = "#start-form"
             response["HX-Reswap"] = "outerHTML"
             return response
-        table, filterset = _history(request)
+        table, filterset, _ = _history(request)
         context = {"table": table, "filter": filterset, "active": [], "start_form": form}
         return render(request, "inventory/syncs/list.html", context, status=400)
     vcenter = form.cleaned_data["vcenter"]

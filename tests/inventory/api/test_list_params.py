@@ -1,0 +1,155 @@
+"""List query parameters the API cannot read are a 400 naming the parameter, never a silently ignored filter, page
+size or ordering: yes/no filters, counts, limit/offset and ordering. Domains say which vCenter they belong to."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from inventory.models import Host, ResourceDomain, VCenter, VirtualMachine
+from tests import factories
+from tests.inventory.test_views import viewer  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+LISTS = ["/api/vcenters/", "/api/clusters/", "/api/hosts/", "/api/gpus/", "/api/vms/", "/api/vgpu-profiles/",
+         "/api/domains/", "/api/sync-runs/"]  # fmt: skip
+
+
+def rows(response) -> list[dict]:
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def ids(response) -> set[int]:
+    return {r["id"] for r in rows(response)}
+
+
+# ---------------------------------------------------------------------------------------------- yes/no filters
+
+
+@pytest.mark.parametrize(
+    ("yes", "no"), [("true", "false"), ("1", "0"), ("yes", "no"), ("TRUE", "False"), ("Yes", "NO")]
+)
+def test_yes_no_filters_read_true_false_1_0_yes_no(api, demo, yes, no):
+    with_gpu = set(VirtualMachine.objects.filter(gpu_consumers__isnull=False).values_list("pk", flat=True))
+    everyone = set(VirtualMachine.objects.values_list("pk", flat=True))
+    assert with_gpu and with_gpu != everyone
+    assert ids(api.get("/api/vms/", {"has_gpu": yes})) == with_gpu
+    assert ids(api.get("/api/vms/", {"has_gpu": no})) == everyone - with_gpu
+    live = factories.VCenterFactory(name="live", enabled=True)
+    assert ids(api.get("/api/vcenters/", {"enabled": yes})) == {live.pk}
+    assert ids(api.get("/api/vcenters/", {"enabled": no})) == {demo.pk}
+    assert ids(api.get("/api/vcenters/", {"enabled": ""})) == {live.pk, demo.pk}  # empty: no filter
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/api/vms/", "has_gpu"), ("/api/vms/", "stale"), ("/api/vcenters/", "enabled"), ("/api/hosts/", "stale"),
+     ("/api/hosts/", "maintenance_mode"), ("/api/gpus/", "mig_enabled"), ("/api/vgpu-profiles/", "is_mig"),
+     ("/api/domains/", "active"), ("/api/clusters/", "stale"), ("/api/vcenters/", "inventory_stale")],
+)  # fmt: skip
+@pytest.mark.parametrize("value", ["banana", "2", "t", "unknownish"])
+def test_yes_no_filters_refuse_other_values_naming_the_filter(api, demo, path, name, value):
+    response = api.get(path, {name: value})
+    assert response.status_code == 400, response.content
+    assert response.json() == {name: ["Enter true or false (or 1/0, yes/no)."]}
+
+
+def test_the_cluster_page_refuses_a_bad_yes_no_filter_naming_it(viewer, demo):  # noqa: F811
+    cluster = Host.objects.filter(vcenter=demo).first().cluster
+    response = viewer.get(f"/clusters/{cluster.pk}/", {"maintenance_mode": "banana"})
+    assert response.status_code == 400
+    assert "The filter is not valid (maintenance_mode: Enter true or false" in response.content.decode()
+    assert viewer.get(f"/clusters/{cluster.pk}/", {"maintenance_mode": "0"}).status_code == 200
+    assert viewer.get(f"/clusters/{cluster.pk}/", {"stale": "unknown"}).status_code == 200  # the select's "any"
+
+
+def test_the_sync_history_refuses_a_bad_filter_naming_it(viewer, demo):  # noqa: F811
+    response = viewer.get("/syncs/", {"status": "exploded"})
+    assert response.status_code == 400 and "The filter is not valid (status: " in response.content.decode()
+
+
+# ---------------------------------------------------------------------------------------------- counts
+
+
+@pytest.mark.parametrize("value", ["2.5", "-1", "two", "1e3"])
+def test_min_free_gpus_takes_whole_numbers_only(api, demo, value):
+    response = api.get("/api/hosts/", {"min_free_gpus": value})
+    assert response.status_code == 400 and list(response.json()) == ["min_free_gpus"]
+
+
+def test_min_free_gpus_counts_free_gpus(api, demo):
+    free = {h["id"]: h["gpus_free"] for h in rows(api.get("/api/hosts/", {"limit": 500}))}
+    assert {h["id"] for h in rows(api.get("/api/hosts/", {"min_free_gpus": "3"}))} == {
+        pk for pk, n in free.items() if n >= 3
+    }
+
+
+# ---------------------------------------------------------------------------------------------- limit, offset
+
+
+@pytest.mark.parametrize("path", LISTS)
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", "+5"])
+def test_a_bad_limit_is_400_with_the_allowed_range(api, demo, path, limit):
+    response = api.get(path, {"limit": limit})
+    assert response.status_code == 400, response.content
+    assert response.json() == {"limit": ["Enter a whole number from 1 to 500 (a larger one is read as 500)."]}
+
+
+@pytest.mark.parametrize("offset", ["-1", "abc", "2.0"])
+def test_a_bad_offset_is_400(api, demo, offset):
+    response = api.get("/api/hosts/", {"offset": offset})
+    assert response.status_code == 400 and response.json() == {"offset": ["Enter a whole number, 0 or more."]}
+
+
+def test_good_limits_and_offsets_still_page(api, demo):
+    assert len(rows(api.get("/api/hosts/", {"limit": "1"}))) == 1
+    assert len(rows(api.get("/api/hosts/", {"limit": "100000"}))) == Host.objects.count()  # read as 500
+    assert rows(api.get("/api/hosts/", {"offset": "9" * 40})) == []
+    assert len(rows(api.get("/api/hosts/", {"limit": "", "offset": ""}))) == Host.objects.count()
+
+
+# ---------------------------------------------------------------------------------------------- ordering
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_an_unknown_ordering_is_400_naming_the_fields_allowed(api, demo, path):
+    response = api.get(path, {"ordering": "password_encrypted"})
+    assert response.status_code == 400, response.content
+    (message,) = response.json()["ordering"]
+    assert message.startswith("cannot order by 'password_encrypted': use ") and "id" in message
+
+
+def test_ordering_takes_known_fields_in_either_direction(api, demo):
+    names = [h["name"] for h in rows(api.get("/api/hosts/", {"ordering": "-name,id"}))]
+    assert names == sorted(names, reverse=True)
+    assert rows(api.get("/api/hosts/", {"ordering": "name,"}))
+    for bad in ("--name", "name,?", "name,-bogus"):
+        response = api.get("/api/hosts/", {"ordering": bad})
+        assert response.status_code == 400 and list(response.json()) == ["ordering"], bad
+
+
+def test_the_schema_lists_the_ordering_fields_and_the_paging_minimums(api):
+    schema = yaml.safe_load(api.get("/api/schema/").content)
+    params = {p["name"]: p for p in schema["paths"]["/api/hosts/"]["get"]["parameters"]}
+    enum = params["ordering"]["schema"]["items"]["enum"]
+    assert {"name", "-name", "gpus_free", "-gpus_free"} <= set(enum) and "password_encrypted" not in enum
+    assert params["limit"]["schema"]["minimum"] == 1 and params["offset"]["schema"]["minimum"] == 0
+    assert params["min_free_gpus"]["schema"]["type"] == "integer"
+
+
+# ---------------------------------------------------------------------------------------------- domains
+
+
+def test_domains_name_their_vcenter_and_filter_by_it(api, demo):
+    other = factories.HostFactory(vcenter=factories.VCenterFactory(name="other"))
+    factories.ResourceDomainFactory(host=other, domain_id="elsewhere")
+    domain = ResourceDomain.objects.filter(host__vcenter=demo).select_related("host").first()
+    doc = api.get(f"/api/domains/{domain.pk}/").json()
+    assert (doc["host"], doc["vcenter"], doc["vcenter_name"]) == (domain.host_id, demo.pk, "demo-lab")
+    listed = rows(api.get("/api/domains/", {"vcenter": demo.pk, "limit": 500}))
+    assert listed and {d["vcenter_name"] for d in listed} == {"demo-lab"}
+    assert {
+        d["vcenter_name"] for d in rows(api.get("/api/domains/", {"vcenter": VCenter.objects.get(name="other").pk}))
+    } == {"other"}
