@@ -7,6 +7,7 @@ SBDF per host. Objects that vanish from vCenter are marked ``stale`` (with ``las
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -18,7 +19,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from inventory.crypto import decrypt, encrypt
-from inventory.validators import validate_ca_file, validate_vcenter_url
+from inventory.validators import same_server, validate_ca_file, validate_vcenter_url
 
 SBDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
@@ -87,6 +88,13 @@ MAX_SYNC_INTERVAL_MINUTES = 7 * 24 * 60
 VCENTER_NAME_TAKEN = "a vCenter with this name already exists (names are compared ignoring case)"
 
 
+def vcenter_server_taken(name: str) -> str:
+    return (
+        f"already registered as vCenter {name!r}: that URL reaches the same server (same scheme, host and port), "
+        "and syncing one vCenter twice would count its GPUs twice"
+    )
+
+
 class VCenter(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     # Not a URLField: its validator wants a top-level domain, and on-prem vCenters are often reached by short names.
@@ -134,6 +142,16 @@ class VCenter(models.Model):
         # The constraint's own check would be an error of the whole form; this one names the field.
         if self.name and VCenter.objects.filter(name__iexact=self.name).exclude(pk=self.pk).exists():
             raise ValidationError({"name": VCENTER_NAME_TAKEN})
+
+    def validate_unique(self, exclude: Collection[str] | None = None) -> None:
+        super().validate_unique(exclude=exclude)
+        # One vCenter per server, whatever the path or the host's case: two would sync the same GPUs twice.
+        # Checked only with the URL (an edit that leaves the URL alone, or an invalid URL, is not refused here).
+        if not self.url or (exclude and "url" in exclude):
+            return
+        for name, url in VCenter.objects.exclude(pk=self.pk).values_list("name", "url"):
+            if same_server(url, self.url):
+                raise ValidationError({"url": vcenter_server_taken(name)})
 
     def set_password(self, raw: str) -> None:
         self.password_encrypted = encrypt(raw) if raw else ""

@@ -27,6 +27,7 @@ from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from inventory import locks
 from inventory.bulk import BATCH, update_field, upsert
+from inventory.crypto import SecretDecryptionError
 from inventory.fabric import rebuild_fabrics
 from inventory.locks import HeldLock, LockBusy, run_owner, vcenter_sync_lock
 from inventory.models import (
@@ -66,15 +67,37 @@ class SyncFailed(Exception):
 # ---------------------------------------------------------------------------------------------- vCenters
 
 
+class PasswordUnreadable(VCenterConfigError):
+    """The stored password cannot be decrypted with the configured keys (FIELD_ENCRYPTION_KEY changed)."""
+
+
 def endpoint_for(vcenter: VCenter) -> Endpoint:
+    """How to connect to ``vcenter``; PasswordUnreadable (a VCenterError) when its stored password is unreadable."""
+    try:
+        password = vcenter.get_password()
+    except SecretDecryptionError as exc:
+        raise PasswordUnreadable(f"{vcenter.url}: {exc}") from None
     return Endpoint(
         url=vcenter.url,
         username=vcenter.username,
-        password=vcenter.get_password(),
+        password=password,
         verify_tls=vcenter.verify_tls,
         ca_file=vcenter.ca_file,
         timeout=float(settings.VCENTER_CONNECT_TIMEOUT),
     )
+
+
+# Any constant: the PostgreSQL advisory lock that serialises the "one vCenter per server" check with its write.
+_VCENTER_SERVER_LOCK = 0x76635352
+
+
+def _lock_vcenter_servers() -> None:
+    """Hold, until the transaction ends, the lock under which a vCenter's URL is checked against the others' and
+    saved: without it two concurrent adds of one server could both pass ``VCenter.validate_unique``. SQLite write
+    transactions are IMMEDIATE, which serialises them already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_VCENTER_SERVER_LOCK])
 
 
 @transaction.atomic
@@ -101,7 +124,10 @@ def register_vcenter(
         ),
     )
     vcenter.set_password(password)
-    vcenter.full_clean()  # the field validators check the URL and the CA file as the connection will use them
+    _lock_vcenter_servers()
+    # the field validators check the URL and the CA file as the connection will use them; validate_unique that no
+    # other vCenter has the same server
+    vcenter.full_clean()
     vcenter.save()  # the receiver creates its beat schedule
     return vcenter
 
@@ -163,6 +189,8 @@ def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: A
         setattr(vcenter, key, value)
     if password:
         vcenter.set_password(password)
+    if "url" in fields:
+        _lock_vcenter_servers()
     errors: dict[str, list[str]] = {}
     try:
         # A stored URL or CA file left out of the change is not checked again: a row saved before these checks
@@ -180,7 +208,8 @@ def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: A
 
 
 def test_vcenter_connection(*, vcenter: VCenter) -> dict[str, str]:
-    """Log in and return what the vCenter says about itself; raises VCenterError with a safe message."""
+    """Log in and return what the vCenter says about itself; raises VCenterError with a safe message
+    (PasswordUnreadable when the stored password cannot be decrypted)."""
     from inventory.vsphere.connection import connect
 
     with connect(endpoint_for(vcenter)) as si:
@@ -271,10 +300,7 @@ def collect_from_vcenter(vcenter: VCenter, *, progress: Callable[[int], None] | 
     from inventory.vsphere.collector import collect
     from inventory.vsphere.connection import connect, count_round_trips, translate_error
 
-    try:
-        endpoint = endpoint_for(vcenter)
-    except Exception as exc:  # a password that no configured key decrypts
-        raise VCenterConfigError(f"{vcenter.url}: {exc}") from None
+    endpoint = endpoint_for(vcenter)
     with connect(endpoint) as si:
         counter = count_round_trips(si)
         try:
@@ -468,6 +494,13 @@ def reap_lost_syncs(*, vcenter_id: int | None = None) -> list[int]:
             logger.warning("lock of lost sync #%s not released (it expires by itself)", run.pk, exc_info=True)
         logger.warning("sync #%s of vCenter %s %s", run.pk, run.vcenter.name, message)
     return reaped
+
+
+def reap_before_reading() -> None:
+    """Run the watchdog for a page or API answer about syncs: its periodic task runs on a worker, so with every
+    worker dead a killed run would otherwise be shown running for good. One SELECT when nothing is due; writes
+    only for runs that are lost."""
+    reap_lost_syncs()
 
 
 def purge_stale(*, older_than_days: int | None = None) -> dict[str, int]:
@@ -999,6 +1032,7 @@ def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tup
                 username="import",
                 enabled=False,
             )
+            _lock_vcenter_servers()
             vcenter.full_clean()
             vcenter.save()
         # in the sync history, so "last sync: success" on the vCenter has a run behind it; created before the
