@@ -128,13 +128,22 @@ class VCenterViewSet(
         summary="Test the connection to a vCenter (admin)",
         description="Logs in with the stored settings: `ok` with the version, or `ok: false` with the error.",
         request=None,
-        responses={200: VCenterTestSerializer},
+        responses={
+            200: VCenterTestSerializer,
+            409: OpenApiResponse(
+                VCenterTestSerializer,
+                description="The stored password cannot be decrypted with the configured FIELD_ENCRYPTION_KEY: "
+                "`ok: false` saying so; store the password again (or restore the old key)",
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None, format=None):
         vcenter = self.get_object()
         try:
             about = services.test_vcenter_connection(vcenter=vcenter)
+        except services.PasswordUnreadable as exc:  # nothing was tried: the server's configuration is at fault
+            return Response({"ok": False, "error": exc.message}, status=409)
         except VCenterError as exc:
             return Response({"ok": False, "error": exc.message})
         return Response({"ok": True, **about})
@@ -339,6 +348,14 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase
 
     def get_queryset(self):
         return SyncRun.objects.select_related("vcenter").order_by("-created", "-id")
+
+    def list(self, request, *args, **kwargs):
+        services.reap_before_reading()
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        services.reap_before_reading()
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         summary="Start a sync of a vCenter (admin)",

@@ -81,8 +81,8 @@ class Command(InventoryCommand):
             raise CommandError("--debounce: must not be negative")
         try:
             endpoint = services.endpoint_for(vcenter)
-        except Exception as exc:  # a password no configured key decrypts; the message carries no secret
-            raise CommandError(f"{vcenter.name}: cannot read the stored credentials ({type(exc).__name__})") from None
+        except services.PasswordUnreadable as exc:
+            raise CommandError(exc.message) from None
 
         self.vcenter = vcenter
         # WaitForUpdatesEx legitimately stays silent for --max-wait seconds: the socket timeout must outlast it.
