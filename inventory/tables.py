@@ -121,12 +121,16 @@ COUNT_LABELS = (("seen_hosts", "hosts"), ("seen_gpus", "GPUs"), ("seen_vms", "VM
 CHANGE_SUFFIXES = ("_created", "_updated", "_stale", "_changed", "_deleted")
 
 
+def changed_rows(counts: dict) -> int:
+    """How many rows a sync wrote: the "changes" of the pages, the "changed" of ``manage.py vcenter sync``."""
+    return sum(v for k, v in counts.items() if k.endswith(CHANGE_SUFFIXES) and isinstance(v, int))
+
+
 def count_summary(counts: dict) -> list[tuple[str, int]]:
     """The few numbers worth a glance: what was seen, and how many rows changed."""
     shown = [(label, counts[key]) for key, label in COUNT_LABELS if key in counts]
-    changes = sum(v for k, v in counts.items() if k.endswith(CHANGE_SUFFIXES) and isinstance(v, int))
     if counts:
-        shown.append(("changes", changes))
+        shown.append(("changes", changed_rows(counts)))
     return shown
 
 

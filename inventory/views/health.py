@@ -63,6 +63,11 @@ def _workers() -> dict:
     return {"status": OK, "detail": "a Celery worker answers"}
 
 
+def ping_workers() -> dict:
+    """The worker check now: a Celery ping waiting up to ``HEALTH_WORKER_TIMEOUT`` for an answer."""
+    return _workers()
+
+
 WORKER_CHECK_KEY = "gpu-advisor:health:worker"
 WORKER_REFRESH_KEY = "gpu-advisor:health:worker-refresh"
 STALE_FACTOR = 4  # a panel check older than max_age is shown while a fresh one is made, up to this many max_ages
@@ -94,6 +99,17 @@ def _workers_recent(max_age: float) -> dict:
         except Exception as exc:
             return {"status": FAIL, "detail": f"workers not reachable ({type(exc).__name__})"}
     return _store_worker_check(client)
+
+
+def no_worker_answers() -> bool:
+    """Whether the (cached, ``HEALTH_PANEL_MAX_AGE``) worker check says no Celery worker answered a ping; False in
+    the embedded mode, which has no workers to ask, and when the check cannot be made (the broker check says why)."""
+    if not settings.REDIS_URL:
+        return False
+    try:
+        return _workers_recent(settings.HEALTH_PANEL_MAX_AGE)["status"] == FAIL
+    except Exception:
+        return False
 
 
 def _store_worker_check(client) -> dict:

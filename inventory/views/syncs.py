@@ -1,7 +1,8 @@
 """Syncs: start a sync of a vCenter (admin role), watch it with htmx polling, read the history.
 
 The run partial polls itself every second while the run is queued or running; once it is finished the
-server answers HTTP 286, which makes htmx swap the final state in and stop polling.
+server answers HTTP 286, which makes htmx swap the final state in and stop polling. On the run's own page the
+whole run section polls (card, facts and counts), so the finished values show without a reload.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from inventory import tasks
+from inventory import services, tasks
 from inventory.forms import SyncStartForm
 from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
@@ -33,6 +34,22 @@ def is_finished(run: SyncRun) -> bool:
     return run.status in FINISHED
 
 
+def _no_worker(runs: list[SyncRun]) -> bool:
+    """Whether a queued run among ``runs`` waits with no worker answering (asked only when one is queued)."""
+    from inventory.views.health import no_worker_answers
+
+    return any(r.status == SyncStatus.QUEUED for r in runs) and no_worker_answers()
+
+
+def _run_context(run: SyncRun) -> dict:
+    return {
+        "run": run,
+        "finished": is_finished(run),
+        "summary": count_summary(run.counts or {}),
+        "no_worker": _no_worker([run]),
+    }
+
+
 def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool]:
     from inventory.filtersets import SyncRunFilterSet
 
@@ -49,11 +66,18 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool
 
 @require_GET
 def sync_list(request: HttpRequest) -> HttpResponse:
+    services.reap_before_reading()
     table, filterset, valid = _history(request)
     active = list(
         SyncRun.objects.filter(status__in=PENDING_SYNC_STATUSES).select_related("vcenter").order_by("-created")[:10]
     )
-    context = {"table": table, "filter": filterset, "active": active, "start_form": SyncStartForm()}
+    context = {
+        "table": table,
+        "filter": filterset,
+        "active": active,
+        "start_form": SyncStartForm(),
+        "no_worker": _no_worker(active),
+    }
     return page_or_partial(
         request, "inventory/syncs/list.html", context, partials={"syncs-table": "history"}, status=200 if valid else 400
     )
@@ -77,8 +101,7 @@ def sync_start(request: HttpRequest) -> HttpResponse:
     run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.MANUAL)
     run.refresh_from_db()  # eager: the task already ran, show its outcome
     if htmx:
-        context = {"run": run, "finished": is_finished(run), "summary": count_summary(run.counts or {})}
-        response = render(request, "inventory/syncs/_run.html", context)
+        response = render(request, "inventory/syncs/_run.html", _run_context(run))
         if is_finished(run):
             response["HX-Trigger"] = FINISHED_EVENT
         return response
@@ -97,13 +120,19 @@ def sync_start(request: HttpRequest) -> HttpResponse:
 @require_GET
 def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
     """One run: the polled partial for htmx (286 once finished), the detail page otherwise."""
+    services.reap_before_reading()
     run = get_object_or_404(SyncRun.objects.select_related("vcenter"), pk=pk)
-    finished = is_finished(run)
-    context = {"run": run, "finished": finished, "summary": count_summary(run.counts or {})}
+    context = _run_context(run)
+    finished = context["finished"]
+    # The detail page polls for its whole run section (?detail=1: card, facts and counts); the list for the card.
+    detail = not getattr(request, "htmx", None) or request.GET.get("detail") == "1"
+    if detail:
+        headers, rows = count_table(run.counts or {})
+        context.update(count_headers=headers, count_rows=rows)
     if getattr(request, "htmx", None):
-        response = render(request, "inventory/syncs/_run.html", context, status=HTMX_STOP_POLLING if finished else 200)
+        template = "inventory/syncs/_run_detail.html" if detail else "inventory/syncs/_run.html"
+        response = render(request, template, context, status=HTMX_STOP_POLLING if finished else 200)
         if finished:
             response["HX-Trigger"] = FINISHED_EVENT
         return response
-    headers, rows = count_table(run.counts or {})
-    return render(request, "inventory/syncs/detail.html", {**context, "count_headers": headers, "count_rows": rows})
+    return render(request, "inventory/syncs/detail.html", context)

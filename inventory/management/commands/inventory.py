@@ -45,6 +45,8 @@ class Command(InventoryCommand):
             raise CommandError(
                 f"file: {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from None
+        except RecursionError:
+            raise CommandError(f"file: {path} is nested too deep to be an inventory document") from None
         try:
             vcenter, counts = services.import_inventory(document=document, vcenter_name=options["vcenter"])
         except InventoryFileError as exc:

@@ -12,7 +12,9 @@ from inventory import services
 from inventory.api.serializers import VCenterCreateSerializer
 from inventory.management.base import InventoryCommand
 from inventory.models import SyncRun, SyncStatus, VCenter
-from inventory.vsphere.connection import VCenterError, connect
+from inventory.tables import changed_rows
+from inventory.views.health import OK, ping_workers
+from inventory.vsphere.connection import VCenterError
 
 # `vcenter add` checks its input with the API's serializer; its errors name the option, not the model field.
 ADD_OPTIONS = {
@@ -24,6 +26,7 @@ ADD_OPTIONS = {
     "ca_file": "--ca-file",
     "sync_interval_minutes": "--interval",
 }
+NO_WORKER = "no Celery worker answered a ping: the run stays queued until one starts (celery -A config worker)"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -133,11 +136,10 @@ class Command(InventoryCommand):
     def _test(self, name, **_):
         vcenter = self._get(name)
         try:
-            with connect(services.endpoint_for(vcenter)) as si:
-                about = si.content.about
-                self.stdout.write(f"{vcenter.name}: {about.fullName} (API {about.apiVersion}, {about.apiType})")
-        except VCenterError as exc:
+            about = services.test_vcenter_connection(vcenter=vcenter)
+        except VCenterError as exc:  # a connection failure, or a stored password no configured key decrypts
             raise CommandError(exc.message) from None
+        self.stdout.write(f"{vcenter.name}: {about['full_name']} (API {about['api_version']}, {about['api_type']})")
 
     def _sync(self, name, queue=False, timeout=None, **_):
         """The same path as every trigger: one SyncRun, under the vCenter's lock; skipped (exit 1) when another
@@ -160,7 +162,7 @@ class Command(InventoryCommand):
         self.stdout.write(
             f"Synced {name} in {run.duration_s:.1f} s, {run.round_trips} round trips: {c.get('seen_hosts', 0)} hosts, "
             f"{c.get('seen_gpus', 0)} GPUs, {c.get('seen_vms', 0)} VMs; changed: "
-            f"{sum(v for k, v in c.items() if k.endswith(('_created', '_updated', '_stale', '_deleted')))} rows, "
+            f"{changed_rows(c)} rows, "
             f"{c.get('warnings', 0)} warnings"
         )
 
@@ -170,6 +172,13 @@ class Command(InventoryCommand):
         with transaction.atomic():
             run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.CLI)
         self.stderr.write(f"sync #{run.pk} of {vcenter.name}: {run.status}")
+        if run.status == SyncStatus.QUEUED and ping_workers()["status"] != OK:
+            # Without a worker nothing would change for the whole wait: say so now. The run stays queued for a
+            # worker that starts later (the watchdog marks it lost after SYNC_QUEUE_TIMEOUT).
+            message = f"sync #{run.pk} of {vcenter.name}: {NO_WORKER}"
+            if timeout is None:
+                raise CommandError(f"{message}; give --timeout SECONDS to wait for one")
+            self.stderr.write(f"{message}; waiting up to {timeout:.0f} s (--timeout)")
         wait = timeout if timeout is not None else settings.CELERY_TASK_TIME_LIMIT + settings.SYNC_LOST_AFTER
         deadline = time.monotonic() + wait
         while True:
