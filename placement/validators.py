@@ -11,6 +11,11 @@ TTL_MAX_MINUTES = 7 * 24 * 60
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 
 
+def is_invisible(char: str) -> bool:
+    """A control, format, separator, surrogate or private-use character."""
+    return unicodedata.category(char) in _INVISIBLE
+
+
 def vm_name_problem(name: str, *, replicas: int = 1) -> str | None:
     """Why ``name`` cannot name the VM (and its replicas ``name-1`` .. ``name-N``), or None."""
     if not name.strip():
@@ -18,7 +23,7 @@ def vm_name_problem(name: str, *, replicas: int = 1) -> str | None:
     if name != name.strip():
         return "must not start or end with a space"
     for position, char in enumerate(name, start=1):
-        if unicodedata.category(char) in _INVISIBLE:
+        if is_invisible(char):
             return f"must not contain control or invisible characters (U+{ord(char):04X} at position {position})"
     suffix = len(f"-{replicas}") if replicas > 1 else 0
     if len(name) + suffix > VM_NAME_MAX:

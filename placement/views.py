@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from urllib.parse import urlencode, urlsplit
 
 from django.core.exceptions import PermissionDenied
@@ -34,6 +33,7 @@ from placement.engine.sizing import Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
 from placement.tables import ReservationPageFilterSet, ReservationTable, reservations_with_status
+from placement.validators import is_invisible
 
 SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
 TOP_REASONS = 3
@@ -403,7 +403,6 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 # PowerShell ends a single-quoted string at any of these, so each is doubled inside one
 _PS_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 
 
 def ps_quote(value: str) -> str:
@@ -417,10 +416,7 @@ def ps_quote(value: str) -> str:
 def ps_comment(value: str) -> str:
     """``ps_quote`` for a comment line: control and invisible characters shown as escapes (a line break would
     end the comment and run the rest of the name as code)."""
-    text = "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _INVISIBLE else ch
-        for ch in str(value)
-    )
+    text = "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible(ch) else ch for ch in str(value))
     return ps_quote(text)
 
 

@@ -174,12 +174,18 @@ def test_gunicorn_in_production_without_collectstatic_refuses_to_start(servers, 
     assert [line for line in out.splitlines() if line.strip()] == [out.strip()], out
 
 
-def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(servers, tmp_path, transactional_db):
-    env = production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess(), BEHIND_TLS_PROXY="true")
+def collected_and_served(servers, env: dict):
+    """gunicorn in production after ``collectstatic``, ready for requests."""
     collected = manage(env, "collectstatic", "--noinput")
     assert collected.returncode == 0, collected.stderr
     server = servers(env)
     server.wait_ready()
+    return server
+
+
+def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(servers, tmp_path, transactional_db):
+    env = production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess(), BEHIND_TLS_PROXY="true")
+    server = collected_and_served(servers, env)
     https = {"X-Forwarded-Proto": "https"}  # as the TLS proxy in front says
 
     status, headers, html = server.get("/accounts/login/", https)
@@ -210,10 +216,7 @@ def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(serve
 def test_healthz_answers_plain_http_probes_despite_the_ssl_redirect(servers, tmp_path, transactional_db):
     """A load balancer's probe asks over plain HTTP and does not follow a redirect: /healthz answers it itself."""
     env = production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess(), BEHIND_TLS_PROXY="true")
-    collected = manage(env, "collectstatic", "--noinput")
-    assert collected.returncode == 0, collected.stderr
-    server = servers(env)
-    server.wait_ready()
+    server = collected_and_served(servers, env)
     status, headers, body = server.get("/healthz")
     assert status in {200, 503}, (status, headers)
     assert json.loads(body)["checks"]["database"]["status"] == "ok"
@@ -237,10 +240,7 @@ def test_secure_cookies_off_lets_production_mode_sign_in_over_plain_http(servers
         "security.W012",
         "security.W016",
     ]
-    collected = manage(env, "collectstatic", "--noinput")
-    assert collected.returncode == 0, collected.stderr
-    server = servers(env)
-    server.wait_ready()
+    server = collected_and_served(servers, env)
     host = {"Host": "advisor.example.com"}
 
     status, _, cookies, html = server.request("GET", "/accounts/login/", headers=host)
