@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from inventory import models
+from inventory import models, services
 from inventory.validators import NEW_SERVER_REASON, same_server
 
 
@@ -19,6 +19,9 @@ class VCenterForm(forms.ModelForm):
         fields = ["name", "url", "username", "password", "verify_tls", "ca_file", "enabled", "sync_interval_minutes"]
 
     def clean(self) -> dict:
+        # Before ModelForm's validate_unique compares the URL with the other vCenters' servers; the admin validates
+        # and saves in one transaction, which keeps the lock until the row is written.
+        services.lock_vcenter_servers()
         data = super().clean()
         # self.instance still holds the stored values here (the form's are copied onto it after clean()).
         moved = "url" in data and not same_server(self.instance.url, data["url"])

@@ -91,7 +91,7 @@ def endpoint_for(vcenter: VCenter) -> Endpoint:
 _VCENTER_SERVER_LOCK = 0x76635352
 
 
-def _lock_vcenter_servers() -> None:
+def lock_vcenter_servers() -> None:
     """Hold, until the transaction ends, the lock under which a vCenter's URL is checked against the others' and
     saved: without it two concurrent adds of one server could both pass ``VCenter.validate_unique``. SQLite write
     transactions are IMMEDIATE, which serialises them already."""
@@ -124,7 +124,7 @@ def register_vcenter(
         ),
     )
     vcenter.set_password(password)
-    _lock_vcenter_servers()
+    lock_vcenter_servers()
     # the field validators check the URL and the CA file as the connection will use them; validate_unique that no
     # other vCenter has the same server
     vcenter.full_clean()
@@ -190,7 +190,7 @@ def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: A
     if password:
         vcenter.set_password(password)
     if "url" in fields:
-        _lock_vcenter_servers()
+        lock_vcenter_servers()
     errors: dict[str, list[str]] = {}
     try:
         # A stored URL or CA file left out of the change is not checked again: a row saved before these checks
@@ -1032,7 +1032,7 @@ def import_inventory(*, document: dict, vcenter_name: str, url: str = "") -> tup
                 username="import",
                 enabled=False,
             )
-            _lock_vcenter_servers()
+            lock_vcenter_servers()
             vcenter.full_clean()
             vcenter.save()
         # in the sync history, so "last sync: success" on the vCenter has a run behind it; created before the

@@ -2,6 +2,9 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+
+from inventory import services
 
 from inventory.models import VCenter
 from tests import factories
@@ -64,3 +67,19 @@ def test_the_admin_refuses_an_http_url_or_a_bad_ca_file(admin_client, ca_files, 
     assert response.status_code == 200  # the form again, with the error
     assert message in " ".join(response.context["adminform"].form.errors[field])
     assert not VCenter.objects.exists()
+
+
+def test_the_admin_checks_the_server_under_the_lock_it_saves_under(admin_client, monkeypatch):
+    """Two admins adding one server at once: the check and the write happen under the lock the services take."""
+    seen = []
+    real = services.lock_vcenter_servers
+
+    def spy() -> None:
+        seen.append((connection.in_atomic_block, VCenter.objects.filter(name="vc-admin").exists()))
+        real()
+
+    monkeypatch.setattr(services, "lock_vcenter_servers", spy)
+    assert admin_add(admin_client).status_code == 302
+    assert seen == [(True, False)]  # taken inside the transaction, before the row exists
+    assert admin_add(admin_client, name="vc-admin-2", url="https://VCSA01:443/other").status_code == 200
+    assert VCenter.objects.filter(name="vc-admin-2").count() == 0
