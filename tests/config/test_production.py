@@ -222,6 +222,12 @@ def test_healthz_answers_plain_http_probes_despite_the_ssl_redirect(servers, tmp
     assert json.loads(body)["checks"]["database"]["status"] == "ok"
     status, headers, _ = server.get("/accounts/login/")  # every other page still goes to HTTPS
     assert status == 301 and headers["location"] == "https://127.0.0.1/accounts/login/"
+    # probes ask by the address, which ALLOWED_HOSTS (the names users reach the app by) does not list
+    for probe in ("10.20.30.40:8000", "[fd00::7]"):
+        status, headers, body = server.get("/healthz", headers={"Host": probe})
+        assert status in {200, 503} and json.loads(body)["checks"]["database"]["status"] == "ok", (status, body)
+    status, _, _ = server.get("/accounts/login/", headers={"Host": "10.20.30.40:8000"})
+    assert status == 400  # every other page still refuses a host it does not serve
 
 
 def test_secure_cookies_off_lets_production_mode_sign_in_over_plain_http(servers, tmp_path, transactional_db):

@@ -5,7 +5,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from inventory import services
-
 from inventory.models import VCenter
 from tests import factories
 
