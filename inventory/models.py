@@ -575,7 +575,13 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["vcenter", "status"], name="syncrun_vcenter_status")]
+        indexes = [
+            models.Index(fields=["vcenter", "status"], name="syncrun_vcenter_status"),
+            # the sync list and the API, newest first, over the whole retained history
+            models.Index(fields=["-created", "-id"], name="syncrun_newest_first"),
+            # the watchdog, run on every read of the sync pages: a few pending runs among many finished ones
+            models.Index(fields=["status"], condition=Q(status__in=PENDING_SYNC_STATUSES), name="syncrun_pending"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(progress_current__lte=F("progress_total")) | Q(progress_total=0),

@@ -113,4 +113,4 @@ def note_beat_tick() -> None:
 
 @shared_task
 def purge_stale_task() -> dict:
-    return services.purge_stale()
+    return {**services.purge_stale(), "sync_runs": services.purge_sync_history()}

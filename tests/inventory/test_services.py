@@ -183,3 +183,40 @@ def test_purge_removes_only_long_stale_objects():
     assert services.purge_stale(older_than_days=1)["host"] == 0
     Host.objects.filter(stale=True).update(last_seen="2000-01-01T00:00:00Z")
     assert services.purge_stale(older_than_days=1)["host"] == 1
+
+
+def test_sync_history_keeps_recent_runs_pending_ones_and_each_vcenters_newest():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventory.models import SyncRun, SyncStatus
+    from inventory.tasks import purge_stale_task
+    from tests.factories import SyncRunFactory, VCenterFactory
+
+    a, b = VCenterFactory(), VCenterFactory()
+    old = timezone.now() - timedelta(days=120)
+
+    def run(vcenter, status, *, trigger=SyncRun.Trigger.SCHEDULE, aged=True):
+        r = SyncRunFactory(vcenter=vcenter, status=status, trigger=trigger)
+        if aged:
+            SyncRun.objects.filter(pk=r.pk).update(created=old)
+        return r.pk
+
+    expired = [run(a, SyncStatus.SUCCESS), run(a, SyncStatus.FAILED), run(a, SyncStatus.SKIPPED)]
+    kept = {
+        "a's newest success by import": run(a, SyncStatus.SUCCESS, trigger=SyncRun.Trigger.IMPORT),
+        "a's newest scheduled success": run(a, SyncStatus.SUCCESS),
+        "a's pending run": run(a, SyncStatus.RUNNING),
+        "a's recent failure": run(a, SyncStatus.FAILED, aged=False),
+        "b's newest run, old and failed": run(b, SyncStatus.FAILED),
+    }
+    expired.append(run(a, SyncStatus.LOST))
+    kept["a's newest run"] = run(a, SyncStatus.LOST, aged=False)
+
+    assert purge_stale_task()["sync_runs"] == len(expired)
+    left = set(SyncRun.objects.values_list("pk", flat=True))
+    assert {name for name, pk in kept.items() if pk not in left} == set()
+    assert left.isdisjoint(expired)
+    assert services.purge_sync_history() == 0  # nothing more to delete
+    assert services.purge_sync_history(older_than_days=0) == 1  # a's recent failure: not its newest run
