@@ -171,7 +171,8 @@ def resolve_clusters(values: Iterable[str | int], *, field: str = "clusters") ->
     """The live clusters ``values`` name, each exactly one; raises RequestError naming ``field`` and listing
     the choices (with their vCenter and id) for a name that is unknown or that several vCenters use."""
     out: dict[int, Cluster] = {}
-    for value in values:
+    for raw in values:
+        value = str(raw).strip()
         matches = find_clusters(value)
         if len(matches) > 1:
             choices = ", ".join(cluster_label(c) for c in matches)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from inventory.models import Cluster
 from placement.engine.model import Fabric
+from placement.engine.request import RequestError
 from placement.engine.simulate import Simulator, monte_carlo
 from placement.engine.simulate_compare import compare, plan, scenarios
 from placement.engine.simulate_model import (
@@ -36,7 +37,7 @@ from placement.engine.simulate_model import (
     parse_offers,
 )
 from placement.models import WhatIfRun
-from placement.selectors import cluster_label, fabric_snapshot, find_clusters, live_clusters
+from placement.selectors import fabric_snapshot, resolve_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -144,16 +145,14 @@ def normalize(data: dict) -> dict:
 
 
 def resolve_cluster(value: str | int) -> Cluster:
-    """The one live cluster with this id, "name (vCenter)" or name; a name that several vCenters (or
-    datacenters) use is an error listing them with their ids, as is an unknown one."""
-    matches = find_clusters(value)
-    if len(matches) > 1:
-        choices = ", ".join(cluster_label(c) for c in matches)
-        raise SimulationError("cluster", f"cluster {str(value).strip()!r} is ambiguous: {choices}; give its id")
-    if not matches:
-        choices = ", ".join(cluster_label(c) for c in live_clusters()[:50]) or "none (sync first)"
-        raise SimulationError("cluster", f"no cluster named {str(value).strip()!r}; choices: {choices}")
-    return matches[0]
+    """The one live cluster with this id, "name (vCenter)" or name, worded as plans word it
+    (``selectors.resolve_clusters``)."""
+    try:
+        return resolve_clusters([value], field="cluster")[0]
+    except SimulationError:
+        raise
+    except RequestError as exc:
+        raise SimulationError(exc.field, exc.message) from None
 
 
 def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:

@@ -119,9 +119,9 @@ def test_an_ambiguous_cluster_name_is_a_field_error_listing_the_choices(two_gpu_
     assert exc.value.field == "cluster"
     assert f"gpu (vc-east) id {east.pk}" in exc.value.message and f"gpu (vc-west) id {west.pk}" in exc.value.message
     r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**GPU_SAME, "cluster": "gpu"}, format="json")
-    assert r.status_code == 400 and "is ambiguous" in r.json()["cluster"][0]
+    assert r.status_code == 400 and "is in several vCenters" in r.json()["cluster"][0]
     assert not WhatIfRun.objects.exists()
-    with pytest.raises(CommandError, match=r"--cluster: cluster 'gpu' is ambiguous"):
+    with pytest.raises(CommandError, match=r"--cluster: cluster 'gpu' is in several vCenters"):
         call_command("whatif", "--cluster", "gpu", "--board", "H100-80GB", "--mode", "same", "--catalog", "10C")
 
 
