@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from inventory import services
-from inventory.models import VCenter
+from inventory.models import FabricLink, Gpu, GpuConsumer, PciDevice, ResourceDomain, VCenter
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -82,3 +82,49 @@ def test_the_admin_checks_the_server_under_the_lock_it_saves_under(admin_client,
     assert seen == [(True, False)]  # taken inside the transaction, before the row exists
     assert admin_add(admin_client, name="vc-admin-2", url="https://VCSA01:443/other").status_code == 200
     assert VCenter.objects.filter(name="vc-admin-2").count() == 0
+
+
+def _estate(hosts: int) -> None:
+    """Hosts with two GPUs and a link each, in two vCenters under the same host names."""
+    a, b = factories.VCenterFactory(), factories.VCenterFactory()
+    for i in range(hosts):
+        vcenter = a if i % 2 else b
+        host = factories.HostFactory(vcenter=vcenter, name=f"esx-{i // 2:03d}")
+        link = factories.FabricLinkFactory(host=host)
+        factories.GpuConsumerFactory(gpu=link.gpu_a)
+        factories.ResourceDomainFactory(host=host).members.add(link.gpu_a, link.gpu_b)
+
+
+SYNCED = ["host", "gpu", "pcidevice", "virtualmachine", "gpuconsumer", "fabriclink", "resourcedomain", "numanode"]
+
+
+def test_synced_inventory_is_read_only_and_its_pages_list_no_estate_wide_choices(admin_client):
+    """A sync overwrites any edit, and the edit forms listed every GPU or PCI device of the estate as options: one
+    page of a 1,000-host estate ran 32,000 queries and timed out its worker."""
+    _estate(6)
+    for model in (ResourceDomain, GpuConsumer, FabricLink, Gpu, PciDevice):
+        name = model._meta.model_name
+        body = admin_client.get(f"/admin/inventory/{name}/{model.objects.first().pk}/change/").content.decode()
+        assert "<select" not in body, name
+        assert 'value="Save"' not in body, name
+    assert admin_client.get("/admin/inventory/fabriclink/add/").status_code == 403
+    vcenter = VCenter.objects.first()  # removed on the vCenters page, which counts what goes instead of listing it
+    assert admin_client.get(f"/admin/inventory/vcenter/{vcenter.pk}/delete/").status_code == 403
+
+
+def test_inventory_lists_show_the_vcenter_and_their_queries_do_not_grow_with_the_rows(admin_client):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(model: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = admin_client.get(f"/admin/inventory/{model}/")
+        assert response.status_code == 200, model
+        return len(ctx.captured_queries)
+
+    _estate(2)
+    few = {model: queries(model) for model in SYNCED}
+    _estate(10)
+    assert {model: queries(model) for model in SYNCED} == few
+    body = admin_client.get("/admin/inventory/host/?q=esx-000").content.decode()
+    names = {vc.name for vc in VCenter.objects.all()}
+    assert all(name in body for name in names)  # two rows called esx-000, told apart by their vCenter
