@@ -87,6 +87,7 @@ class Board:
     timesliced: dict[int, TimeSlicedProfile] = field(default_factory=dict)
     mig: MigGeometry | None = None
     pci_device_ids: tuple[int, ...] = ()
+    vgpu_series: tuple[str, ...] = ()  # "C", "Q", "B", "A" types NVIDIA publishes for the board; () when unknown
 
     @property
     def supports_mixed_size(self) -> bool:
@@ -165,6 +166,7 @@ def _board(key: str, raw: dict) -> Board:
         timesliced=timesliced,
         mig=mig,
         pci_device_ids=ids,
+        vgpu_series=tuple(raw.get("vgpu_series") or ()),
     )
 
 

@@ -11,6 +11,8 @@ from gpucatalog.catalog import Board, Catalog, MigProfile, load_catalog
 PROFILE_RE = re.compile(r"^(grid|nvidia)_([a-z0-9]+)-(?:([0-9])-)?([0-9]+)([a-z]+)$")
 DEVICE_GROUP_RE = re.compile(r"^(?P<vendor>[A-Za-z]+):(?P<count>[0-9]+)@(?P<profile>[^%\s]+)(?:%(?P<link>\w+))?$")
 SERIES = {"c": "C", "q": "Q", "b": "B", "a": "A"}
+SERIES_WORDS = {"C": "C-series (compute)", "Q": "Q-series (workstation)", "B": "B-series (business)",
+                "A": "A-series (app)"}  # fmt: skip
 
 
 class ProfileNameError(ValueError):
@@ -119,3 +121,25 @@ def parse_device_group_name(name: str, *, catalog: Catalog | None = None) -> Dev
         profile=parse_profile_name(m["profile"], catalog=catalog),
         link=m["link"],
     )
+
+
+def series_problem(profile: VgpuProfileName) -> str | None:
+    """Why the profile's board has no vGPU type of the profile's series (H100 has no Q types), naming what the
+    board offers; None when the board runs the series or its series are not in the catalog."""
+    board = profile.board
+    if board is None or not board.vgpu_series or profile.series in board.vgpu_series:
+        return None
+    series = ", ".join(SERIES_WORDS.get(s, s) for s in board.vgpu_series)
+    offers = f"{series}{' only' if len(board.vgpu_series) == 1 else ''}"
+    kinds = []
+    if "C" in board.vgpu_series and board.timesliced:
+        sizes = ", ".join(f"{gb}C" for gb in sorted(board.timesliced))
+        example = f"{profile.name.split('_', 1)[0]}_{profile.board_code}-{max(board.timesliced)}c"
+        kinds.append(f"time-sliced {sizes} (e.g. {example})")
+    if "C" in board.vgpu_series and board.mig is not None:
+        kinds.append("MIG-backed " + ", ".join(
+            f"{p.compute_slices}-{p.memory_gb}C" for p in board.mig.profiles if not p.media_extensions))  # fmt: skip
+    if kinds:
+        offers += ": " + " and ".join(kinds)
+    what = SERIES_WORDS.get(profile.series, profile.series)
+    return f"{board.key} has no {what} vGPU profiles, so {profile.name} does not exist; it offers {offers}"

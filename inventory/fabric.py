@@ -350,10 +350,11 @@ def _store(hosts: Sequence[Host], fabrics: dict[int, HostFabric], rows: dict[int
 
 
 def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts):
-    """Set ``Host.fabric_hash`` to a digest of what a reader of the fabric sees (GPU rows, links, domains).
+    """Set ``Host.fabric_hash`` to a digest of what a reader of the fabric sees (GPU rows, links, domains, and the
+    vGPU types vCenter lists for the host).
 
     Readers (the placement snapshot) cache a host's fabric under its digest, so any change to the GPUs, their
-    modes, links or domains gives the host a new digest; an unchanged rebuild writes nothing.
+    modes, links, domains or offered vGPU types gives the host a new digest; an unchanged rebuild writes nothing.
     """
     modes: dict[int, list[tuple]] = defaultdict(list)
     for row in (
@@ -362,6 +363,11 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
         .order_by("pk")
     ):
         modes[row[0]].append(row[1:])
+    offered: dict[int, list[str]] = defaultdict(list)
+    for host_id, name in Host.supported_profiles.through.objects.filter(host_id__in=host_ids).values_list(
+        "host_id", "vgpuprofile__name"
+    ):
+        offered[host_id].append(name.lower())
     stored = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "fabric_hash"))
     changed = []
     for host_id in host_ids:
@@ -372,6 +378,7 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
             modes.get(host_id, []),
             sorted((lk.a, lk.b, lk.kind, float(lk.gbps), lk.nvlinks) for lk in fabric.links),
             sorted((d.id, d.kind, tuple(sorted(d.members))) for d in fabric.domains),
+            sorted(offered.get(host_id, ())),
         )
         digest = hashlib.sha1(repr(content).encode(), usedforsecurity=False).hexdigest()
         if stored.get(host_id) != digest:

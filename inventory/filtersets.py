@@ -220,9 +220,13 @@ class ResourceDomainFilterSet(InventoryFilterSet):
         fields = ["host", "vcenter", "kind", "active", "domain_id"]
 
 
+# A sync run is queued, running or finished; "never synced" is a vCenter's state, never a run's.
+SYNC_RUN_STATUSES = [(value, label) for value, label in SyncStatus.choices if value != SyncStatus.NEVER]
+
+
 class SyncRunFilterSet(InventoryFilterSet):
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter")
-    status = filters.ChoiceFilter(choices=SyncStatus.choices, empty_label="any status")
+    status = filters.ChoiceFilter(choices=SYNC_RUN_STATUSES, empty_label="any status")
     trigger = filters.ChoiceFilter(choices=SyncRun.Trigger.choices, empty_label="any trigger")
 
     class Meta:

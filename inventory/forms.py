@@ -11,6 +11,13 @@ from inventory.models import MAX_SYNC_INTERVAL_MINUTES, VCENTER_NAME_TAKEN, VCen
 from inventory.validators import validate_ca_file, validate_vcenter_url
 
 SMI_MAX_BYTES = 256 * 1024  # an nvidia-smi capture is a few KiB; anything above this is refused with 413
+EMBEDDED_SCHEDULE = "no scheduled syncs in the embedded mode: use Sync now"
+
+
+def syncs_run_on_schedule() -> bool:
+    """Whether Celery beat runs the vCenters' sync schedules: only with a broker (``REDIS_URL``). In the embedded
+    mode (no broker, tasks in-process) nothing runs on a schedule, as the overview's Health card says."""
+    return bool(settings.REDIS_URL)
 
 
 class VCenterForm(forms.Form):
@@ -51,6 +58,12 @@ class VCenterForm(forms.Form):
         if instance is not None and not kwargs.get("initial"):
             kwargs["initial"] = {f: getattr(instance, f) for f in self.base_fields if f != "password"}
         super().__init__(*args, **kwargs)
+        if not syncs_run_on_schedule():
+            self.fields[
+                "sync_interval_minutes"
+            ].help_text = (
+                f"Kept for a deployment with a broker and Celery beat; {EMBEDDED_SCHEDULE} (vCenters or Syncs page)."
+            )
         if instance is None:
             self.fields["password"].required = True
             self.fields["password"].help_text = "Stored encrypted; never shown again."

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.freshness import vcenter_freshness
 from inventory.models import Host, SyncRun, SyncStatus, VCenter
 from inventory.occupancy import PARTIAL, USED
@@ -33,9 +34,27 @@ def status_badge(status: str, label: str | None = None) -> str:
 def when(value) -> str:
     if value is None:
         return mark_safe('<span class="faint">never</span>')
+    # The date and the time each stay whole; a narrow column puts the time under the date.
     return format_html(
-        '<span class="nowrap" title="{}">{}</span>', value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S")
+        '<span class="when" title="{}"><span class="nowrap">{}</span> <span class="nowrap">{}</span></span>',
+        value.isoformat(),
+        value.strftime("%Y-%m-%d"),
+        value.strftime("%H:%M:%S"),
     )
+
+
+def sort_problem(table: tables.Table, request) -> str:
+    """Why the request's sort parameter names no sortable column of ``table`` ("" when it is fine or absent):
+    django-tables2 ignores such a value, and the pages answer it like a bad filter value instead."""
+    field = table.prefixed_order_by_field
+    value = request.GET.get(field, "")
+    if not value:
+        return ""
+    names = [column.name for column in table.columns if column.orderable]
+    wrong = [term for term in value.split(",") if term.strip().removeprefix("-") not in names]
+    if not wrong:
+        return ""
+    return f"{field}: {', '.join(wrong)} is not a column to sort by (one of {', '.join(names)})"
 
 
 class HtmxTable(tables.Table):
@@ -56,9 +75,15 @@ class VCenterTable(HtmxTable):
     last_sync_at = tables.Column(verbose_name="Last sync")
     last_success_at = tables.Column(verbose_name="Last good sync")
     inventory_stale = tables.Column(verbose_name="Inventory")
-    sync_interval_minutes = tables.Column(verbose_name="Schedule", attrs={"td": {"class": "nowrap"}})
+    sync_interval_minutes = tables.Column(verbose_name="Schedule")
     host_count = tables.Column(verbose_name="Hosts", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
-    actions = tables.Column(verbose_name="", orderable=False, empty_values=())
+    # Kept in view when a narrow window scrolls the table (sticky, app.css), its buttons wrap instead of widening it.
+    actions = tables.Column(
+        verbose_name="",
+        orderable=False,
+        empty_values=(),
+        attrs={"td": {"class": "actions"}, "th": {"class": "actions"}},
+    )
 
     class Meta(HtmxTable.Meta):
         model = VCenter
@@ -75,12 +100,15 @@ class VCenterTable(HtmxTable):
             "actions",
         )
         empty_text = "No vCenter yet."
+        template_name = "inventory/vcenters/_table.html"  # a line under each row for the connection test's answer
+        row_attrs = {"data-id": lambda record: record.pk}
 
     def __init__(self, *args, can_admin: bool = False, **kwargs) -> None:
+        self.can_admin = can_admin
         super().__init__(*args, exclude=() if can_admin else ("actions",), **kwargs)
 
     def render_name(self, record: VCenter) -> str:
-        return format_html("<strong>{}</strong>", record.name)
+        return format_html('<strong class="nowrap">{}</strong>', record.name)
 
     def render_actions(self, record: VCenter) -> str:
         # Rendered here rather than with a TemplateColumn: a template per row would re-run every context processor.
@@ -114,6 +142,8 @@ class VCenterTable(HtmxTable):
         text = f"every {record.sync_interval_minutes} min"
         if not record.enabled:
             return format_html('<span class="badge off">paused</span> <span class="faint">{}</span>', text)
+        if not syncs_run_on_schedule():
+            return format_html('<span class="faint" data-schedule="none">{}</span>', EMBEDDED_SCHEDULE)
         return text
 
 

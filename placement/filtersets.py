@@ -25,7 +25,13 @@ class ReservationFilterSet(django_filters.FilterSet):
         fields = ["status", "vm_name", "host_id", "vcenter"]
 
     def filter_vcenter(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        if value.isdigit():
-            return queryset.filter(Q(vcenter_id=int(value)) | Q(vcenter__name=value))
-        return queryset.filter(vcenter__name=value)
+        return queryset.filter(vcenter_q(value))
+
+
+def vcenter_q(value: str) -> Q:
+    """Reservations of the vCenter ``value`` names: its id (as the other lists take it) or its name (any case:
+    names are unique regardless of case). Shared by the API's filter and the reservations page."""
+    value = value.strip()
+    if value.isdigit():
+        return Q(vcenter_id=int(value)) | Q(vcenter__name__iexact=value)
+    return Q(vcenter__name__iexact=value)

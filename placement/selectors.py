@@ -17,6 +17,7 @@ the engine rejects it with that reason and plans the others.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -59,6 +60,8 @@ class HostTemplate:
     partitions: tuple[frozenset[str], ...]
     problem: str = ""
     topology: tuple | None = None  # gpuset.signature_of for these GPUs, links and partitions (computed once)
+    # Host.supported_profiles (vCenter's config.sharedPassthruGpuTypes), lower case; part of the fabric hash
+    offered_profiles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -311,10 +314,12 @@ def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
         decoded = snapshot_codec.decode(data)
         if decoded is None:  # its shape row is gone (deleted as unused by a concurrent store): rebuilt and stored
             continue
-        gpus, pks, links, partitions, topology, problem = decoded
+        gpus, pks, links, partitions, topology, problem, offered = decoded
         if topology is not None:
             topology = (gpuset.intern_signature(topology[0]), topology[1])
-        template = HostTemplate(gpus, pks, links, partitions, problem=problem, topology=topology)
+        template = HostTemplate(
+            gpus, pks, links, partitions, problem=problem, topology=topology, offered_profiles=_offered(offered)
+        )
         out[host_id] = template
         _TEMPLATES.put((host_id, wanted[host_id]), template)
     _STATS["stored_hits"] += len(out)
@@ -345,7 +350,7 @@ def store_templates(*, templates: dict[int, tuple[str, HostTemplate]]) -> None:
 
 
 def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
-    """Build the templates of at most CHUNK hosts from the database (three queries)."""
+    """Build the templates of at most CHUNK hosts from the database (four queries)."""
     if len(host_ids) > CHUNK:
         raise ValueError(f"at most {CHUNK} hosts per read")
     gpu_rows: dict[int, list[tuple]] = defaultdict(list)
@@ -377,14 +382,34 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
     ).values_list("resourcedomain__host_id", "resourcedomain_id", "resourcedomain__kind", "resourcedomain__domain_id",
                   "gpu_id"):  # fmt: skip
         domain_rows[host_id].append(tuple(rest))
+    offered: dict[int, set[str]] = defaultdict(set)
+    for host_id, name in Host.supported_profiles.through.objects.filter(host_id__in=host_ids).values_list(
+        "host_id", "vgpuprofile__name"
+    ):
+        offered[host_id].add(name.lower())
     out = {}
     for host_id in host_ids:
         try:
-            out[host_id] = build_template(gpu_rows.get(host_id, []), link_rows.get(host_id, []),
-                                          domain_rows.get(host_id, []))  # fmt: skip
+            template = build_template(gpu_rows.get(host_id, []), link_rows.get(host_id, []),
+                                      domain_rows.get(host_id, []))  # fmt: skip
         except (KeyError, ValueError, TypeError) as exc:
-            out[host_id] = HostTemplate((), (), {}, (), problem=f"{type(exc).__name__}: {exc}")
+            template = HostTemplate((), (), {}, (), problem=f"{type(exc).__name__}: {exc}")
+        if offered.get(host_id):
+            template = dataclasses.replace(template, offered_profiles=_offered(frozenset(offered[host_id])))
+        out[host_id] = template
     return out
+
+
+# One frozenset per distinct list of offered vGPU types: hosts of one type share it (and its rejection text cache).
+_OFFERED: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _offered(names: frozenset[str]) -> frozenset[str]:
+    if not names:
+        return frozenset()
+    if len(_OFFERED) >= 4096:
+        _OFFERED.clear()
+    return _OFFERED.setdefault(names, names)
 
 
 def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) -> HostTemplate:
@@ -550,6 +575,7 @@ def assemble(
             problem=t.problem,
             outdated=staleness,
             topology=t.topology,
+            offered_profiles=t.offered_profiles,
         )
         _HOST_STATES.put(row.pk, (key, t, state))
         states.append(state)

@@ -16,8 +16,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
-from inventory.models import Gpu, Host, VirtualMachine
+from inventory.models import Gpu, GpuConsumer, Host, VirtualMachine
 from placement.engine.evacuate import EvacuationPlan, VmSize, plan_evacuation
+from placement.engine.explain import hosts_phrase
 from placement.engine.model import Fabric
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
@@ -115,11 +116,15 @@ def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = ()
     return plan(Fabric((host,)), request)
 
 
-def plan_host_evacuation(*, host_name: str, vcenter: str | None = None) -> EvacuationPlan:
+def plan_host_evacuation(
+    *, host_name: str = "", vcenter: str | None = None, host: Host | None = None
+) -> EvacuationPlan:
     """Where every GPU VM of the host goes if it leaves, as one joint assignment with each VM's vCPUs and
-    memory admitted (``engine.evacuate``); the name is resolved per vCenter (RequestError naming ``evacuate``
-    and the matching vCenters when ambiguous)."""
-    host = resolve_host(name=host_name, vcenter=vcenter, field="evacuate")
+    memory admitted (``engine.evacuate``). The host is given as an object (the page and the API, by primary key)
+    or by name, resolved per vCenter (RequestError naming ``evacuate`` and the matching vCenters when
+    ambiguous)."""
+    if host is None:
+        host = resolve_host(name=host_name, vcenter=vcenter, field="evacuate")
     expire_reservations()
     fabric = fabric_snapshot(clusters=[host.cluster.name] if host.cluster else None, vcenter=host.vcenter.name)
     if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
@@ -170,8 +175,11 @@ def _replan_host(host: Host, request: PlacementRequest) -> Plan:
 
 
 def _check_name_free(vm_name: str, host: Host) -> None:
-    """RequestError when ``vm_name`` already holds an active reservation in the host's vCenter (names repeat
-    across vCenters: the same name in another vCenter is another VM)."""
+    """RequestError naming ``vm_name`` when the name is taken in the host's vCenter (names repeat across vCenters:
+    the same name in another vCenter is another VM): by an active reservation, or by a live VM that holds a GPU
+    (passthrough or vGPU). The reservation's script would find that VM by name, move it and add devices to it,
+    and the reservation would never be consumed. A VM created without GPUs (a shell waiting for its devices) is
+    what a reservation may name: the sync that shows it on its host with the GPUs consumes the reservation."""
     held = (
         Reservation.objects.filter(vm_name=vm_name, vcenter_id=host.vcenter_id, status=Reservation.Status.ACTIVE)
         .select_related("host", "vcenter")
@@ -182,6 +190,22 @@ def _check_name_free(vm_name: str, host: Host) -> None:
             "vm_name",
             f"{vm_name!r} already holds an active reservation in vCenter {held.vcenter.name} (#{held.pk} on "
             f"{held.host.name}): release it or choose another name",
+        )
+    uses = list(
+        GpuConsumer.objects.filter(vm__name=vm_name, vm__vcenter_id=host.vcenter_id, vm__stale=False)
+        .select_related("vm__host", "vm__vcenter", "gpu__host", "gpu__pci_device")
+        .order_by("gpu__host__name", "gpu__pci_device__pci_id")
+    )
+    if uses:
+        vm = uses[0].vm
+        where = vm.host.name if vm.host is not None else uses[0].gpu.host.name
+        gpus = ", ".join(f"{u.gpu.pci_device.pci_id}{f' ({u.profile})' if u.profile else ''}" for u in uses[:4])
+        more = f" and {len(uses) - 4} more" if len(uses) > 4 else ""
+        raise RequestError(
+            "vm_name",
+            f"{vm_name!r} is a VM in vCenter {vm.vcenter.name} on {where} that already uses GPU"
+            f"{'s' if len(uses) > 1 else ''} {gpus}{more}: a reservation under its name would move it and add "
+            "devices to it; choose the name of a new VM (or of one created without GPUs)",
         )
 
 
@@ -263,7 +287,7 @@ def why_nothing_fits(result: Plan, request: PlacementRequest) -> str:
     if result.unplaced:
         return "; ".join(result.unplaced[:3])
     counts = Counter(r.reasons[0] for r in result.rejected if r.reasons)
-    top = "; ".join(f"{n} host{'s' if n > 1 else ''}: {reason}" for reason, n in counts.most_common(3))
+    top = "; ".join(hosts_phrase(n, reason) for reason, n in counts.most_common(3))
     k = request.gpus_per_vm
     return f"no host can take {k} GPU{'' if k == 1 else 's'} per VM ({top or 'no hosts in scope'})"
 

@@ -15,7 +15,7 @@ import json
 from placement.engine.lru import Lru
 from placement.engine.model import GpuState, PairLink
 
-VERSION = 3  # 3: the shape is stored apart, once per digest; rows of another version are rebuilt from the inventory
+VERSION = 4  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types. Other versions are rebuilt
 _GPU_FIELDS = ("pci_id", "index", "board", "model", "memory_mb", "numa_node", "graphics_type", "vgpu_mode",
                "mig_enabled", "module_id", "pcie_switch")  # fmt: skip
 
@@ -36,6 +36,7 @@ def encode(template) -> tuple[dict, str, dict]:
         "pks": list(template.gpu_pks),
         "shape": digest,
         "problem": template.problem,
+        "profiles": sorted(template.offered_profiles),
     }
     return data, digest, shape
 
@@ -78,8 +79,8 @@ def clear_cache() -> None:
 
 
 def decode(data: dict) -> tuple | None:
-    """(gpus, gpu_pks, links, partitions, topology, problem), or None for another codec version or a shape this
-    process has not been given (``add_shape``)."""
+    """(gpus, gpu_pks, links, partitions, topology, problem, offered profiles), or None for another codec version or
+    a shape this process has not been given (``add_shape``)."""
     if data.get("v") != VERSION:
         return None
     shape = _SHAPES.get(data["shape"])
@@ -95,7 +96,8 @@ def decode(data: dict) -> tuple | None:
         partitions = tuple(frozenset(order[i] for i in part) for part in partitions_at)
         bound = (links, partitions)
         _BOUND.put(key, bound)
-    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"]
+    profiles = frozenset(data.get("profiles") or ())
+    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"], profiles
 
 
 def _lists(value):

@@ -22,9 +22,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_tables2 import RequestConfig
 
+from gpucatalog.catalog import load_catalog
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
 from inventory.roles import PLANNER, has_role, role_required
+from inventory.tables import sort_problem
 from placement import selectors, services
 from placement.engine.explain import link_text
 from placement.engine.request import PlacementRequest, RequestError
@@ -34,6 +36,7 @@ from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
 from placement.tables import ReservationPageFilterSet, ReservationTable, reservations_with_status
 from placement.validators import is_invisible
+from placement.vm_settings import large_bar_settings
 
 SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
 TOP_REASONS = 3
@@ -45,8 +48,8 @@ GENERALIZE = (  # host-specific numbers out of the host-level reasons (engine/fi
     (re.compile(r"^no (\S+) GPUs \(host has .*\)$"), r"no \1 GPUs"),
     (re.compile(r"^host has \d+ free vCPUs, the VM needs (\d+)$"), r"host has fewer than \1 free vCPUs"),
     (
-        re.compile(r"^host has \d+ GB unreserved memory, the VM needs a full (\d+) GB reservation$"),
-        r"host has less than \1 GB unreserved memory (full reservation)",
+        re.compile(r"^host has \d+ GiB unreserved memory, the VM needs a full (\d+) GiB reservation$"),
+        r"host has less than \1 GiB unreserved memory (full reservation)",
     ),
 )
 PROFILE_GB_RE = re.compile(r"-(\d+)[a-z]$")  # grid_h100-80c -> 80
@@ -70,7 +73,20 @@ def plan(request: HttpRequest) -> HttpResponse:
         form = PlanForm(data)
     else:
         form = PlanForm()
-    return _render_plan(request, form)
+    response = _render_plan(request, form)
+    if request.method == "POST" and request.htmx:
+        # The address follows the request: reload, Back and a bookmark bring the same plan back (the GET above
+        # renders it). Only the request's fields go there; never the CSRF token, nor the VM name and hold, so
+        # reloading never repeats a reservation.
+        response["HX-Push-Url"] = plan_url(request.POST)
+    return response
+
+
+def plan_url(data) -> str:
+    """The plan page's address for the request fields of ``data`` (a QueryDict), empty values left out."""
+    pairs = [(name, value) for name in REQUEST_FIELDS for value in data.getlist(name) if value.strip()]
+    url = reverse("placement:plan")
+    return f"{url}?{urlencode(pairs)}" if pairs else url
 
 
 @require_POST
@@ -162,7 +178,7 @@ def _render_plan(request: HttpRequest, form: PlanForm, *, conflict: str = "", st
     errors = form.errors if form.is_bound else {}
     context["field_errors"] = [(name, "; ".join(errors.get(name, []))) for name in ERROR_FIELDS]
     context["form_errors"] = list(errors.get("__all__", []))
-    if request.htmx:
+    if request.htmx and not request.htmx.history_restore_request:  # a restore from history wants the whole page
         target = request.htmx.target or ""
         partial = "planner" if target == "planner" else "results"
         context["oob_errors"] = partial == "results"
@@ -362,13 +378,24 @@ def sizing_proposals(result: Sizing) -> list[dict]:
 
 @require_GET
 def reservation_list(request: HttpRequest) -> HttpResponse:
-    filterset = ReservationPageFilterSet(request.GET or None, queryset=reservations_with_status())
-    table = ReservationTable(filterset.qs)
+    reservations = reservations_with_status()
+    filterset = ReservationPageFilterSet(request.GET or None, queryset=reservations)
+    # A value the filter cannot use (an unknown status, a sort by no column) is a 400 that says so, as on the
+    # cluster page, rather than a list of every reservation.
+    valid = not filterset.is_bound or filterset.is_valid()
+    problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
+    if sorting := sort_problem(ReservationTable(reservations.none()), request):
+        problems.append(sorting)
+        valid = False
+    table = ReservationTable(filterset.qs if valid else reservations.none())
+    if not valid:
+        table.empty_text = f"The filter is not valid ({'; '.join(problems)})."
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     context = {"filter": filterset, "table": table}
+    status = 200 if valid else 400
     if request.htmx:
-        return render(request, "placement/reservation_list.html#reservation-table", context)
-    return render(request, "placement/reservation_list.html", context)
+        return render(request, "placement/reservation_list.html#reservation-table", context, status=status)
+    return render(request, "placement/reservation_list.html", context, status=status)
 
 
 @require_GET
@@ -506,6 +533,7 @@ def vsphere_settings(reservation: Reservation) -> dict:
         devices.append(device)
     numa_nodes = candidate.get("numa_nodes") or sorted({d["numa_node"] for d in devices if d["numa_node"] is not None})
     memory_mb = int(request.get("memory_mb") or 0)
+    large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items)
     domain = _shared_domain(host, [i.gpu_id for i in items])
     return {
         "reservation": {
@@ -532,7 +560,11 @@ def vsphere_settings(reservation: Reservation) -> dict:
             "memory_mb_planned": memory_mb or None,
             "memory_reservation_gb": math.ceil(memory_mb / 1024) if memory_mb else None,
             "vcpus_planned": int(request.get("vcpus") or 0) or None,
+            **(large_bar.vm_settings() if large_bar else {}),
         },
+        "large_bar": (
+            {"gpu_memory_gb": large_bar.gpu_memory_gb, "mmio_size_gb": large_bar.mmio_size_gb} if large_bar else None
+        ),
         "device_group": request.get("profile") if consumption == "device-group" else None,
         "device_group_note": _device_group_note(consumption, domain, len(devices)),
         "domain": domain,
@@ -540,6 +572,14 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "explanation": candidate.get("explanation", []),
         "request": request,
     }
+
+
+def _framebuffer_mb(gpu) -> int:
+    """The GPU's memory as vCenter reports it, else its board's (a passthrough GPU vCenter says little about)."""
+    if gpu.framebuffer_mb:
+        return gpu.framebuffer_mb
+    board = load_catalog().boards.get(gpu.board or "")
+    return board.framebuffer_gb * 1024 if board else 0
 
 
 def _device_group_note(consumption: str, domain: dict | None, devices: int) -> str:

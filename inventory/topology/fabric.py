@@ -274,7 +274,8 @@ class _Builder:
             raise FabricInputError(
                 f"the nvidia-smi capture puts GPU{link.a} and GPU{link.b} ({link.label}) on {where}, but vCenter "
                 f"puts {self.tag(x.pci_id)} on NUMA node {x.numa} and {self.tag(y.pci_id)} on NUMA node {y.numa}; "
-                "was it taken on this host? (with --csv the GPUs are matched by bus id, not by order)"
+                "was it taken on this host? (given the output of nvidia-smi --query-gpu=index,pci.bus_id,module_id "
+                "--format=csv too, the GPUs are matched by bus id, not by order)"
             )
 
     def from_overrides(self, overrides: Sequence[FabricLink]) -> None:

@@ -26,6 +26,8 @@ COLOURS = {
     "bridge": "#e3e8ee",
     "gpu-free": "#ffffff",
     "gpu-used": "#ffe3b3",
+    "gpu-reserved": "#fff8e8",  # drawn with a dashed amber border: held for a planned VM, not used yet
+    "reserved-stroke": "#d08a00",
     "gpu-stroke": "#37474f",
     "pcie": "#78909c",
     "nvlink": "#76b900",
@@ -96,9 +98,17 @@ def _short_model(model: str) -> str:
     return " ".join(words) or model
 
 
-def render_host_svg(fabric: HostFabric, hw: HostHardware, *, occupancy: dict[str, str] | None = None) -> str:
-    """SVG (a complete ``<svg>`` document) of ``fabric``; ``occupancy`` maps GPU pci id -> VM name."""
+def render_host_svg(
+    fabric: HostFabric,
+    hw: HostHardware,
+    *,
+    occupancy: dict[str, str] | None = None,
+    reserved: dict[str, str] | None = None,
+) -> str:
+    """SVG (a complete ``<svg>`` document) of ``fabric``; ``occupancy`` maps GPU pci id -> VM name, ``reserved``
+    GPU pci id -> the VM names of the reservations holding it (a GPU a VM uses is drawn as used)."""
     occupancy = {k.strip().lower(): v for k, v in (occupancy or {}).items()}
+    reserved = {k.strip().lower(): v for k, v in (reserved or {}).items()}
     tree = PciTree(tuple(hw.pci))
     graph = fabric.graph
     index = {g: i for i, g in enumerate(fabric.gpus)}
@@ -291,19 +301,23 @@ def render_host_svg(fabric: HostFabric, hw: HostHardware, *, occupancy: dict[str
 
     for g in fabric.gpus:
         box = gpu_box[g]
-        vm = occupancy.get(g)
-        fill = COLOURS["gpu-used"] if vm else COLOURS["gpu-free"]
+        vm, held = occupancy.get(g), reserved.get(g)
         model = _short_model(models.get(g, graph.nodes[g].get("model", "")) if g in graph else models.get(g, ""))
-        tooltip = f"GPU{index[g]} {g} {model}" + (f", used by {vm}" if vm else ", free")
+        tooltip = f"GPU{index[g]} {g} {model}" + (f", used by {vm}" if vm else "" if held else ", free")
+        tooltip += f", reserved for {held}" if held else ""
         out.append(f"<g><title>{escape(tooltip)}</title>")
-        out.append(_rect(box, fill=fill, stroke=COLOURS["gpu-stroke"], width=1.5, rx=6))
+        if vm:
+            out.append(_rect(box, fill=COLOURS["gpu-used"], stroke=COLOURS["gpu-stroke"], width=1.5, rx=6))
+        elif held:
+            out.append(
+                _rect(box, fill=COLOURS["gpu-reserved"], stroke=COLOURS["reserved-stroke"], width=2, rx=6, dash="6 3")
+            )
+        else:
+            out.append(_rect(box, fill=COLOURS["gpu-free"], stroke=COLOURS["gpu-stroke"], width=1.5, rx=6))
         out.append(_text(box.cx, box.y + 19, _clip(f"GPU{index[g]} \u00b7 {model}", 21), weight="bold", size=12))
         out.append(_text(box.cx, box.y + 37, g, size=12, fill=COLOURS["muted"]))
-        out.append(
-            _text(
-                box.cx, box.y + 56, _clip(f"VM {vm}", 21) if vm else "free", size=12, weight="bold" if vm else "normal"
-            )
-        )
+        label = _clip(f"VM {vm}", 21) if vm else _clip(f"reserved: {held}", 21) if held else "free"
+        out.append(_text(box.cx, box.y + 56, label, size=12, weight="bold" if vm or held else "normal"))
         out.append("</g>")
 
     out.extend(_legend(MARGIN, y_legend))
@@ -322,12 +336,17 @@ def _swatch(kind: str, x: float, y: float) -> str:
         return _rect(_Box(x, y - 8, 26, 16), fill="none", stroke=COLOURS["switch-outline"], dash="6 4")
     if kind == "pair-outline":
         return _rect(_Box(x, y - 8, 26, 16), fill="none", stroke=COLOURS["pair-outline"], dash="4 3")
+    if kind == "gpu-reserved":
+        return _rect(
+            _Box(x, y - 8, 26, 16), fill=COLOURS["gpu-reserved"], stroke=COLOURS["reserved-stroke"], width=2, dash="6 3"
+        )
     return _rect(_Box(x, y - 8, 26, 16), fill=COLOURS[kind], stroke=COLOURS["gpu-stroke"])
 
 
 LEGEND = (
     ("gpu-free", "free GPU"),
     ("gpu-used", "GPU used by a VM"),
+    ("gpu-reserved", "reserved GPU"),
     ("nvlink", "NVLink (NV#, GB/s per direction)"),
     ("nvswitch", "NVSwitch"),
     ("pcie", "PCIe"),

@@ -139,6 +139,9 @@ def _beat() -> dict:
     return {"status": state, "detail": detail, "last_tick": last.isoformat()}
 
 
+STALE_NAMED = 5  # stale vCenters the inventory check names one by one; the rest are counted
+
+
 def _inventory() -> dict:
     from inventory.freshness import stale_vcenters
 
@@ -146,9 +149,19 @@ def _inventory() -> dict:
     if not stale:
         return {"status": OK, "detail": "no stale vCenter", "stale_vcenters": 0}
     vc, fresh = stale[0]
+    # Every stale vCenter is named (up to STALE_NAMED, then counted), not only the oldest; the public reasons
+    # leave out the sync's error, which may name the vCenter's address.
+    reasons = [f.public_reason for _, f in stale[:STALE_NAMED]]
+    if len(stale) == 1:
+        detail = fresh.public_reason
+    else:
+        names = ", ".join(v.name for v, _ in stale[:STALE_NAMED])
+        more = f" and {len(stale) - STALE_NAMED} more" if len(stale) > STALE_NAMED else ""
+        detail = f"{len(stale)} stale vCenters: {names}{more}"
     return {
         "status": WARN,
-        "detail": fresh.public_reason,  # the sync's error may name the vCenter's address
+        "detail": detail,
+        "reasons": reasons,
         "stale_vcenters": len(stale),
         "oldest_stale": {
             "vcenter": vc.name,

@@ -16,22 +16,25 @@ from inventory.roles import PLANNER, role_required
 from inventory.topology.svg import render_host_svg
 
 
-def _svg_occupancy(host: Host, gpus: list) -> dict[str, str]:
-    """GPU pci id -> the text the drawing shows: VMs using it, and reservations holding it."""
-    labels: dict[str, str] = {}
+def _svg_occupancy(host: Host, gpus: list) -> tuple[dict[str, str], dict[str, str]]:
+    """GPU pci id -> the VMs using it, and GPU pci id -> the VMs of the reservations holding it (the drawing
+    shows a reserved GPU in its own style)."""
+    used: dict[str, str] = {}
+    reserved: dict[str, str] = {}
     for gpu in gpus:
-        names = [c.vm_name for c in gpu.consumers]
-        names += [f"reserved: {r.vm_name}" for r in gpu.reservations]
-        if names:
-            labels[gpu.pci_id] = ", ".join(names)
-    return labels
+        if gpu.consumers:
+            used[gpu.pci_id] = ", ".join(c.vm_name for c in gpu.consumers)
+        if gpu.reservations:
+            reserved[gpu.pci_id] = ", ".join(r.vm_name for r in gpu.reservations)
+    return used, reserved
 
 
 def host_svg(host: Host, gpus: list | None = None) -> str:
     result, hw = fabric.current_fabric(host)
     if gpus is None:
         gpus = occupancy.host_gpu_details(host=host)
-    return render_host_svg(result, hw, occupancy=_svg_occupancy(host, gpus))
+    used, reserved = _svg_occupancy(host, gpus)
+    return render_host_svg(result, hw, occupancy=used, reserved=reserved)
 
 
 def _host_context(host: Host) -> dict:

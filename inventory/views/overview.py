@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 from django_tables2 import RequestConfig
 
 from inventory import occupancy, selectors
+from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.models import Cluster, Host
-from inventory.tables import HostTable
+from inventory.tables import HostTable, sort_problem
 from inventory.views.common import page_or_partial
 from inventory.views.health import health_report
 
@@ -37,14 +38,47 @@ def overview(request: HttpRequest) -> HttpResponse:
         "warn_hosts": warn_hosts[:WARNING_HOSTS_SHOWN],
         "warn_more": len(warn_hosts) > WARNING_HOSTS_SHOWN,
         "health": health_report(worker_max_age=settings.HEALTH_PANEL_MAX_AGE),
+        "scheduled": syncs_run_on_schedule(),
+        "embedded_schedule": EMBEDDED_SCHEDULE,
     }
     return page_or_partial(request, "inventory/overview.html", context)
 
 
 @require_GET
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    """The clusters are listed on the overview."""
-    return redirect("/#clusters")
+    """Every cluster with its vCenter, live hosts and GPU counts, each linking to its page (the overview breaks
+    the same GPUs down by model and mode). Hosts outside any cluster are one line per vCenter, without a page."""
+    summaries = {(s.vcenter_id, s.cluster_id): s for s in occupancy.cluster_summaries()}
+    rows = []
+    for cluster in Cluster.objects.select_related("vcenter").order_by("vcenter__name", "name", "pk"):
+        rows.append(
+            _cluster_row(
+                cluster.pk,
+                cluster.name,
+                cluster.vcenter.name,
+                summaries.pop((cluster.vcenter_id, cluster.pk), None),
+                stale=cluster.stale,
+            )
+        )
+    for summary in summaries.values():  # hosts outside any cluster
+        rows.append(_cluster_row(None, summary.name, summary.vcenter, summary))
+    return page_or_partial(request, "inventory/cluster_list.html", {"rows": rows})
+
+
+def _cluster_row(pk: int | None, name: str, vcenter: str, summary, *, stale: bool = False) -> dict:
+    def total(attr: str) -> int:
+        return summary.total(attr) if summary else 0
+
+    return {
+        "pk": pk,
+        "name": name,
+        "vcenter": vcenter,
+        "stale": stale,
+        "hosts": summary.hosts if summary else 0,
+        "hosts_with_warnings": summary.hosts_with_warnings if summary else 0,
+        "models": sorted({r.model for r in summary.rows}) if summary else [],
+        **{attr: total(attr) for attr in ("gpus", "free", "used", "partial", "reserved")},
+    }
 
 
 @require_GET
@@ -55,12 +89,15 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     hosts = occupancy.annotate_gpu_counts(Host.objects.filter(cluster=cluster)).select_related("vcenter")
     filterset = HostFilterSet(request.GET or None, queryset=hosts, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
+    problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
+    if sorting := sort_problem(HostTable(hosts.none()), request):
+        problems.append(sorting)
+        valid = False
     table = HostTable(
         filterset.qs if filterset.is_bound and valid else hosts if valid else hosts.none(), order_by="name"
     )
     if not valid:
-        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
-        table.empty_text = f"The filter is not valid ({problems})."
+        table.empty_text = f"The filter is not valid ({'; '.join(problems)})."
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     page_hosts = [row.record for row in table.page.object_list] if table.page else []
     strips = occupancy.gpus_by_host(host_ids=[h.pk for h in page_hosts])

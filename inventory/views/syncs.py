@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from inventory import services, tasks
-from inventory.forms import SyncStartForm
+from inventory.forms import SyncStartForm, syncs_run_on_schedule
 from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
-from inventory.tables import SyncRunTable, count_summary, count_table
+from inventory.tables import SyncRunTable, count_summary, count_table, sort_problem
 from inventory.views.common import page_or_partial
 
 if TYPE_CHECKING:
@@ -56,10 +56,13 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool
     runs = SyncRun.objects.select_related("vcenter")
     filterset = SyncRunFilterSet(request.GET or None, queryset=runs, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
+    problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
+    if sorting := sort_problem(SyncRunTable(runs.none()), request):
+        problems.append(sorting)
+        valid = False
     table = SyncRunTable(filterset.qs if valid else runs.none(), order_by="-created")
     if not valid:
-        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items())
-        table.empty_text = f"The filter is not valid ({problems})."
+        table.empty_text = f"The filter is not valid ({'; '.join(problems)})."
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return table, filterset, valid
 
@@ -77,6 +80,7 @@ def sync_list(request: HttpRequest) -> HttpResponse:
         "active": active,
         "start_form": SyncStartForm(),
         "no_worker": _no_worker(active),
+        "scheduled": syncs_run_on_schedule(),
     }
     return page_or_partial(
         request, "inventory/syncs/list.html", context, partials={"syncs-table": "history"}, status=200 if valid else 400

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_tables2 import RequestConfig
 
 from inventory import selectors, services
-from inventory.forms import VCenterForm
+from inventory.forms import EMBEDDED_SCHEDULE, VCenterForm, syncs_run_on_schedule
 from inventory.models import VCenter
 from inventory.roles import ADMIN, has_role, role_required
 from inventory.tables import VCenterTable
@@ -25,9 +25,8 @@ def vcenter_list(request: HttpRequest) -> HttpResponse:
     services.reap_before_reading()
     table = VCenterTable(selectors.vcenter_list(), can_admin=has_role(request.user, ADMIN), order_by="name")
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    return page_or_partial(
-        request, "inventory/vcenters/list.html", {"table": table}, partials={"vcenters-table": "table"}
-    )
+    context = {"table": table, "scheduled": syncs_run_on_schedule()}
+    return page_or_partial(request, "inventory/vcenters/list.html", context, partials={"vcenters-table": "table"})
 
 
 def _form_page(request: HttpRequest, form: VCenterForm, vcenter: VCenter | None, status: int = 200) -> HttpResponse:
@@ -47,9 +46,13 @@ def vcenter_create(request: HttpRequest) -> HttpResponse:
             except VCenterError as exc:  # a URL the connector cannot use
                 form.add_error("url", exc.message)
             else:
-                messages.success(
-                    request, f"vCenter {vcenter.name} added; it syncs every {vcenter.sync_interval_minutes} min."
-                )
+                if not syncs_run_on_schedule():
+                    when = f"{EMBEDDED_SCHEDULE} (here or on the Syncs page)."
+                elif vcenter.enabled:
+                    when = f"it syncs every {vcenter.sync_interval_minutes} min."
+                else:
+                    when = "its scheduled syncs are paused."
+                messages.success(request, f"vCenter {vcenter.name} added; {when}")
                 return redirect("inventory:vcenters")
         return _form_page(request, form, None, status=400)
     return _form_page(request, form, None)

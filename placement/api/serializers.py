@@ -104,12 +104,17 @@ class CandidateSerializer(serializers.Serializer):
     host_id = serializers.IntegerField(allow_null=True, help_text="Host primary key (null for a capture)")
     vcenter = serializers.CharField(default="", help_text="The host's vCenter")
     gpus = GpuChoiceSerializer(many=True)
-    score = serializers.FloatField(help_text="Higher is better; the integer part is the bottleneck in GB/s")
+    score = serializers.FloatField(
+        help_text="Higher is better; the integer part is the bottleneck in GB/s (0 when no link is used)"
+    )
     bottleneck = BottleneckSerializer(
-        allow_null=True, help_text="Weakest link of the GPU set; null for a single GPU (no GPU-to-GPU link)"
+        allow_null=True,
+        help_text="Weakest link of the GPU set; null when no GPU-to-GPU link is used: a single GPU, or fractional "
+        "vGPUs (no peer-to-peer between them)",
     )
     interconnect = serializers.CharField(
-        help_text='The bottleneck in words: "NV12 318 GB/s", or "single GPU" for a 1-GPU set'
+        help_text='The bottleneck in words: "NV12 318 GB/s"; "single GPU" for a 1-GPU set; "interconnect not used '
+        '(fractional vGPUs)" for a set of fractional vGPUs'
     )
     numa_nodes = serializers.ListField(child=serializers.IntegerField())
     explanation = serializers.ListField(child=serializers.CharField())
@@ -172,3 +177,33 @@ class ConflictSerializer(serializers.Serializer):
     detail = serializers.CharField(
         help_text="Why nothing was reserved: no room (with the hosts' reasons) or contention"
     )
+
+
+class EvacuationSearchSerializer(serializers.Serializer):
+    method = serializers.CharField(help_text='"exact" (every assignment considered) or "bounded" (see note)')
+    nodes = serializers.IntegerField(help_text="Host rankings made")
+    optimal = serializers.BooleanField(help_text="The answer is proven to move the most VMs it can")
+    upper_bound = serializers.IntegerField(help_text="No assignment moves more VMs than this")
+    note = serializers.CharField()
+
+
+class EvacuationMoveSerializer(serializers.Serializer):
+    vm = serializers.CharField(help_text="The VM's name in the host's vCenter")
+    from_gpus = serializers.ListField(child=serializers.CharField(), help_text="PCI addresses it holds now")
+    target = CandidateSerializer(allow_null=True, help_text="Where it goes; null when it cannot move")
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Why it cannot move, or notes")
+
+
+class CannotMoveSerializer(serializers.Serializer):
+    vm = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class EvacuationSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    host_id = serializers.IntegerField(allow_null=True)
+    vcenter = serializers.CharField()
+    complete = serializers.BooleanField(help_text="Every GPU VM of the host has a target")
+    search = EvacuationSearchSerializer(allow_null=True)
+    moves = EvacuationMoveSerializer(many=True, help_text="One per GPU VM of the host")
+    cannot_move = CannotMoveSerializer(many=True, help_text="The VMs without a target, with the reasons")

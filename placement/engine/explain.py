@@ -22,10 +22,47 @@ def class_text(rank: int) -> str:
     return CLASS_LABELS.get(rank, "SYS")
 
 
+# Candidate.bottleneck labels that name no link: one GPU, or fractional vGPUs (no GPU-to-GPU traffic)
+LOCAL_LABEL = "LOCAL"
+UNUSED_LABEL = "UNUSED"
+UNUSED_TEXT = "interconnect not used (fractional vGPUs)"
+
+
 def link_text(label: str, gbps: float) -> str:
-    if label == "LOCAL":
+    if label == LOCAL_LABEL:
         return "single GPU"
+    if label == UNUSED_LABEL:
+        return UNUSED_TEXT
     return f"{label} {fmt_gbps(gbps)} GB/s"
+
+
+# A host-level reason's subject and verb ("host has 2 GPUs ..."), so a count of hosts can take its place
+_PLURAL_VERBS = {"has": "have", "is": "are", "does": "do", "was": "were"}
+
+
+def hosts_heading(count: int, reason: str) -> tuple[str, str]:
+    """A group of ``count`` hosts sharing ``reason``, as (count, rest): a reason whose subject is "host" gets the count
+    as its subject, never the noun twice ("1 host" "has 2 GPUs, the VM needs 4", "3 hosts" "have fewer than 4
+    GPUs", "2 hosts'" "inventory is stale"); any other reason follows the count ("2 hosts" "no H100-80GB GPUs")."""
+    return _heading(count, reason)[:2]
+
+
+def hosts_phrase(count: int, reason: str) -> str:
+    """``hosts_heading`` as one line: "1 host has 2 GPUs, the VM needs 4"; "2 hosts: no H100-80GB GPUs"."""
+    head, rest, subject = _heading(count, reason)
+    return f"{head} {rest}" if subject else f"{head}: {rest}"
+
+
+def _heading(count: int, reason: str) -> tuple[str, str, bool]:
+    noun = "host" if count == 1 else "hosts"
+    first, _, rest = reason.partition(" ")
+    verb, _, tail = rest.partition(" ")
+    if first == "host" and verb in _PLURAL_VERBS:
+        return f"{count} {noun}", f"{verb if count == 1 else _PLURAL_VERBS[verb]} {tail}".rstrip(), True
+    if first == "host" and verb == "inventory":
+        possessive = "'s" if count == 1 else "'"
+        return f"{count} {noun}{possessive}", rest, True
+    return f"{count} {noun}", reason, False
 
 
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
@@ -187,4 +224,4 @@ def _nodes(n: int) -> str:
 
 def b_fmt(v) -> str:
     mem, cpu = v
-    return f"{cpu} vCPUs + {mem // 1024} GB"
+    return f"{cpu} vCPUs + {mem // 1024} GiB"

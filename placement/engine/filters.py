@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gpucatalog.catalog import Board
-from gpucatalog.profiles import VgpuProfileName
+from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine.mig import MigGpu, mig_view
 from placement.engine.mig import refusal as mig_refusal
 from placement.engine.model import Consumer, GpuState, HostState
@@ -136,8 +137,8 @@ class Admission:
             return fail(
                 self.name,
                 "memory",
-                f"host has {host.memory_free_mb // 1024} GB unreserved memory, the VM needs a full "
-                f"{r.memory_mb // 1024} GB reservation",
+                f"host has {host.memory_free_mb // 1024} GiB unreserved memory, the VM needs a full "
+                f"{r.memory_mb // 1024} GiB reservation",
             )
         return SUCCESS
 
@@ -153,6 +154,61 @@ class BoardModel:
             return SUCCESS
         have = ", ".join(f"{n} x {b}" for b, n in sorted(boards.items())) or "no GPUs"
         return fail(self.name, "board", f"no {ctx.board.key} GPUs (host has {have})")
+
+
+class ProfileOffered:
+    """vSphere runs only the vGPU types it lists for the host (``config.sharedPassthruGpuTypes``): when the list is
+    known, the profile must be on it (a GPU of its board is not eligible otherwise)."""
+
+    name = "ProfileOffered"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        profile = ctx.profile
+        offered = host.offered_profiles
+        if profile is None or not offered or profile.name in offered:
+            return SUCCESS
+        board = profile.board.key if profile.board is not None else None
+        if not any(g.board == board for g in host.gpus):  # no GPU of its board: BoardModel says so
+            return SUCCESS
+        return fail(
+            self.name, "profile-offered", f"host does not offer {profile.name} ({offered_text(offered, profile)})"
+        )
+
+
+def offered_text(offered: frozenset[str], profile: VgpuProfileName) -> str:
+    """What the host offers of the profile's board, e.g. "vCenter lists nvidia_h100xm-4c ... -80c and MIG-backed
+    nvidia_h100xm-1-10c ... -7-80c for H100-80GB"."""
+    board = profile.board.key if profile.board is not None else profile.board_code
+    return _offered_text(offered, board)
+
+
+@lru_cache(maxsize=1024)
+def _offered_text(offered: frozenset[str], board: str) -> str:
+    timesliced, mig = [], []
+    for name in offered:
+        try:
+            p = parse_profile_name(name)
+        except ProfileNameError:
+            continue
+        key = p.board.key if p.board is not None else p.board_code
+        if key == board:
+            (mig if p.is_mig else timesliced).append((p.mig_compute_slices or 0, p.framebuffer_gb, p.name))
+    if not timesliced and not mig:
+        return f"vCenter lists no {board} profiles for it"
+    parts = [_span([n for *_, n in sorted(timesliced)])] if timesliced else []
+    if mig:
+        parts.append(f"MIG-backed {_span([n for *_, n in sorted(mig)])}")
+    return f"vCenter lists {' and '.join(parts)} for {board}"
+
+
+def _span(names: list[str]) -> str:
+    """A few names in full; more as "nvidia_h100xm-4c ... -80c" (first and last, the board prefix said once)."""
+    if len(names) <= 3:
+        return ", ".join(names)
+    first, last = names[0], names[-1]
+    prefix = first.split("-", 1)[0]
+    tail = last[len(prefix) :] if last.startswith(prefix + "-") else last
+    return f"{first} ... {tail}"
 
 
 class FramebufferMinimum:
@@ -199,6 +255,7 @@ HOST_FILTERS = (
     ClusterScope(),
     HasGpus(),
     BoardModel(),
+    ProfileOffered(),
     FramebufferMinimum(),
     Admission(),
     ConsumersReadable(),

@@ -148,6 +148,9 @@ class HostState:
     vcenter: str = ""  # the vCenter's name: host names are unique only within one vCenter
     problem: str = ""  # why the host's stored inventory could not be read (the host is then rejected)
     outdated: Staleness | None = None  # the vCenter's data is stale: a warning, or a rejection past the limit
+    # the vGPU types vCenter lists for the host (config.sharedPassthruGpuTypes), lower case; empty when unknown (a
+    # host known only from a capture, or a vCenter that lists none): then no profile is refused for missing here
+    offered_profiles: frozenset[str] = frozenset()
     # gpuset.signature_of(host), precomputed by whoever builds many hosts from one template; it depends only on
     # the GPUs' pci ids, NUMA nodes and switches, the links and the partitions (never on consumers)
     topology: tuple | None = field(default=None, compare=False, repr=False)

@@ -13,7 +13,15 @@ from dataclasses import replace
 from functools import partial
 
 from placement.engine import gpuset, mig, vgpu
-from placement.engine.explain import KEY_TERMS, compare, cost_text, leave_text
+from placement.engine.explain import (
+    KEY_TERMS,
+    LOCAL_LABEL,
+    UNUSED_LABEL,
+    compare,
+    cost_text,
+    hosts_phrase,
+    leave_text,
+)
 from placement.engine.filters import (
     GpuFacts,
     RequestContext,
@@ -125,8 +133,7 @@ def _candidates(
     rank_of = {k: i for i, k in enumerate(distinct)}
     out = []
     for i, (key, explain, p) in enumerate(proposals[:limit] if limit is not None else proposals):
-        s = p.set_score
-        link = (s.bottleneck_label, s.bottleneck_gbps) if s is not None and len(p.choices) > 1 else ("LOCAL", 0.0)
+        link = _link(p)
         # score = bottleneck GB/s plus a tail below 0.1 that orders the remaining terms by dense rank
         tail = 0.099 * (len(distinct) - rank_of[key]) / len(distinct)
         score = round(link[1] + tail, 9)
@@ -204,8 +211,14 @@ def _words(p: Proposal) -> dict[str, str]:
 
 
 def _link(p: Proposal) -> tuple[str, float]:
+    """The set's bottleneck link; ("LOCAL", 0) for one GPU and ("UNUSED", 0) for fractional vGPUs, which never
+    talk over it (no NVLink P2P, and the interconnect is not scored for them)."""
     s = p.set_score
-    return (s.bottleneck_label, s.bottleneck_gbps) if s is not None and len(p.choices) > 1 else ("LOCAL", 0.0)
+    if s is None or len(p.choices) < 2:
+        return (LOCAL_LABEL, 0.0)
+    if p.request.fractional:
+        return (UNUSED_LABEL, 0.0)
+    return (s.bottleneck_label, s.bottleneck_gbps)
 
 
 # ---------------------------------------------------------------- one host
@@ -469,26 +482,60 @@ def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate]
     reserved (no two replicas share a GPU) and, with anti-affinity, their hosts are excluded."""
     request = ctx.request
     state = fabric
-    used_hosts: set[tuple] = set()
+    used_hosts: dict[tuple, tuple[HostState, int]] = {}  # ident -> (host, the first replica it holds, from 1)
     assignment: list[Candidate] = []
     unplaced: list[str] = []
     for v in range(request.vms):
         hosts = [h for h in state.hosts if not (request.anti_affinity and h.ident in used_hosts)]
         candidates, rejected = rank_hosts(hosts, ctx, vm_index=v)
         if not candidates:
-            why = "; ".join(f"{r.host}: {r.reasons[0]}" for r in rejected[:3]) or "no hosts left"
+            excluded = list(used_hosts.values()) if request.anti_affinity else []
+            why = why_unplaced(rejected, excluded) or "no hosts left"
             unplaced.append(f"replica {v + 1} of {request.vms} has no host ({why})")
             continue
         best = candidates[0]
         assignment.append(best)
-        used_hosts.add(best.ident)
         state = apply_candidate(state, best, request, f"{PLANNED_VM_PREFIX}{v + 1}")
         host = state.host(best.host, host_id=best.host_id, vcenter=best.vcenter)
+        used_hosts.setdefault(best.ident, (host, v + 1))
         taken = {g.pci_id for g in best.gpus}
         state = state.replace_host(
             replace(host, gpus=tuple(replace(g, reserved=True) if g.pci_id in taken else g for g in host.gpus))
         )
     return assignment, unplaced
+
+
+UNPLACED_GROUPS = 8  # reasons named in one unplaced replica's line (the rest are counted)
+UNPLACED_NAMES = 4  # hosts named per reason shared by many
+
+
+def why_unplaced(rejected: Sequence[Rejection], excluded: Sequence[tuple[HostState, int]] = ()) -> str:
+    """Why no host takes a replica: the hosts excluded by anti-affinity ("esx-1 already holds replica 1
+    (anti-affinity)"), then every reason of every rejected host, hosts sharing a reason grouped ("2 hosts have
+    2 GPUs, the VM needs 4: esx-2, esx-3"), most hosts first."""
+    vcenters = {r.vcenter for r in rejected} | {h.vcenter for h, _ in excluded}
+    several = len(vcenters) > 1
+
+    def named(host: str, vcenter: str) -> str:
+        return f"{host} ({vcenter})" if several and vcenter else host
+
+    parts = [f"{named(h.name, h.vcenter)} already holds replica {n} (anti-affinity)" for h, n in excluded]
+    groups: dict[str, list[str]] = {}
+    for r in rejected:
+        for reason in dict.fromkeys(r.reasons):
+            groups.setdefault(reason, []).append(named(r.host, r.vcenter))
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))  # stable: first seen first among equals
+    for reason, names in ordered[:UNPLACED_GROUPS]:
+        if len(names) == 1:
+            parts.append(f"{names[0]}: {reason}")
+            continue
+        shown = ", ".join(names[:UNPLACED_NAMES])
+        more = f" and {len(names) - UNPLACED_NAMES} more" if len(names) > UNPLACED_NAMES else ""
+        parts.append(f"{hosts_phrase(len(names), reason)}: {shown}{more}")
+    if len(ordered) > UNPLACED_GROUPS:
+        rest = len(ordered) - UNPLACED_GROUPS
+        parts.append(f"{rest} more reason{'s' if rest != 1 else ''}")
+    return "; ".join(parts)
 
 
 def cache_stats() -> dict[str, int]:

@@ -12,6 +12,7 @@ from gpucatalog.profiles import (
     VgpuProfileName,
     parse_device_group_name,
     parse_profile_name,
+    series_problem,
 )
 
 CONSUMPTIONS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-group")
@@ -127,6 +128,9 @@ class PlacementRequest:
             )
         if profile.board is None:
             raise RequestError("profile", f"board code {profile.board_code!r} of {profile.name} is not in the catalog")
+        problem = series_problem(profile)
+        if problem:
+            raise RequestError("profile", problem)
         if profile.is_mig and self.consumption != "mig":
             raise RequestError("profile", f"{profile.name} is MIG-backed; use consumption 'mig'")
         if self.consumption == "mig" and not profile.is_mig:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from placement.engine.explain import LOCAL_LABEL, UNUSED_LABEL, link_text
+
 
 @dataclass(frozen=True)
 class GpuChoice:
@@ -20,7 +22,7 @@ class Candidate:
     vm_index: int
     gpus: tuple[GpuChoice, ...]
     score: float  # monotone in the ranking key, higher is better; integer part = bottleneck GB/s
-    bottleneck: tuple[str, float]  # ("NV18", 477.0); ("LOCAL", 0.0) for one GPU
+    bottleneck: tuple[str, float]  # ("NV18", 477.0); ("LOCAL", 0.0) for one GPU; ("UNUSED", 0.0) for fractional vGPUs
     numa_nodes: tuple[int, ...]
     explanation: tuple[str, ...]
     key: tuple = field(default=(), compare=False, repr=False)  # the lexicographic ranking key
@@ -32,25 +34,27 @@ class Candidate:
         """Same as ``HostState.ident`` of the candidate's host."""
         return ("pk", self.host_id) if self.host_id is not None else ("name", self.vcenter, self.host)
 
+    @property
+    def uses_interconnect(self) -> bool:
+        """Whether the VM's GPUs talk over a link: not for one GPU, nor for fractional vGPUs (no NVLink P2P)."""
+        return len(self.gpus) > 1 and self.bottleneck[0] not in (LOCAL_LABEL, UNUSED_LABEL)
+
     def to_dict(self) -> dict:
-        """JSON shape; ``bottleneck`` is null for a single GPU (no link to name) and ``interconnect`` says
-        it in words: "single GPU", or "NV12 318 GB/s" for a set."""
-        single = len(self.gpus) < 2
+        """JSON shape; ``bottleneck`` is null when no link is used (a single GPU, fractional vGPUs) and
+        ``interconnect`` says it in words: "single GPU", "interconnect not used (fractional vGPUs)", or
+        "NV12 318 GB/s" for a set."""
+        linked = self.uses_interconnect
         return {
             "host": self.host,
             "host_id": self.host_id,
             "vcenter": self.vcenter,
             "gpus": [_gpu_dict(g) for g in self.gpus],
             "score": self.score,
-            "bottleneck": None if single else {"label": self.bottleneck[0], "gbps": self.bottleneck[1]},
-            "interconnect": "single GPU" if single else f"{self.bottleneck[0]} {_gbps(self.bottleneck[1])} GB/s",
+            "bottleneck": {"label": self.bottleneck[0], "gbps": self.bottleneck[1]} if linked else None,
+            "interconnect": link_text(*self.bottleneck) if len(self.gpus) > 1 else "single GPU",
             "numa_nodes": list(self.numa_nodes),
             "explanation": list(self.explanation),
         }
-
-
-def _gbps(x: float) -> str:
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
 def _gpu_dict(g: GpuChoice) -> dict:

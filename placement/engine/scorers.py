@@ -285,7 +285,7 @@ class HeadroomScorer:
         mem = p.host.memory_free_mb - p.request.memory_mb
         if p.host.cpu_free >= UNKNOWN_CAPACITY:
             return Score(self.name, (mem, cpu), "CPU/memory headroom unknown (topology capture only)")
-        return Score(self.name, (mem, cpu), lambda: f"headroom after admission: {cpu} vCPUs, {mem // 1024} GB memory")
+        return Score(self.name, (mem, cpu), lambda: f"headroom after admission: {cpu} vCPUs, {mem // 1024} GiB memory")
 
 
 SCORERS = (

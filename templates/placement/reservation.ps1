@@ -4,11 +4,18 @@ $server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }} 
 if (-not $server) { throw ('not connected to vCenter ' + {{ ps.server }} + ': run Connect-VIServer first') }
 $vm = Get-VM -Name {{ ps.vm }} -Server $server
 $vmhost = Get-VMHost -Name {{ ps.host }} -Server $server
-if ($vm.VMHost.Id -ne $vmhost.Id) { Move-VM -VM $vm -Destination $vmhost | Out-Null }  # place it on the planned host
+{% if s.large_bar %}# Large-BAR GPUs ({{ s.large_bar.gpu_memory_gb }} GB passed through) power on only under EFI firmware. Switching the
+# firmware of an installed guest makes it unbootable, so this script stops instead of changing it.
+if ($vm.ExtensionData.Config.Firmware -ne 'efi') { throw ('VM ' + $vm.Name + ' boots with ' + $vm.ExtensionData.Config.Firmware + ' firmware: GPUs with large BARs need EFI (set Boot Options > Firmware to EFI before installing the guest)') }
+{% endif %}if ($vm.VMHost.Id -ne $vmhost.Id) { Move-VM -VM $vm -Destination $vmhost | Out-Null }  # place it on the planned host
 
 # Full memory reservation (GPU VMs need all guest memory reserved){% if s.vm_settings.memory_reservation_gb %}; planned size {{ s.vm_settings.memory_reservation_gb }} GB{% endif %}
 $vm | Get-VMResourceConfiguration | Set-VMResourceConfiguration -MemReservationGB $vm.MemoryGB | Out-Null
-{% if numa_affinity %}
+{% if s.large_bar %}
+# 64-bit MMIO for the GPUs' BARs: their memory rounded up to a power of two, doubled
+New-AdvancedSetting -Entity $vm -Name 'pciPassthru.use64bitMMIO' -Value 'TRUE' -Force -Confirm:$false | Out-Null
+New-AdvancedSetting -Entity $vm -Name 'pciPassthru.64bitMMIOSizeGB' -Value '{{ s.large_bar.mmio_size_gb }}' -Force -Confirm:$false | Out-Null
+{% endif %}{% if numa_affinity %}
 # vCPUs and memory on the GPUs' NUMA node
 New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value '{{ numa_affinity }}' -Force -Confirm:$false | Out-Null
 {% endif %}{% if s.consumption == "passthrough" %}

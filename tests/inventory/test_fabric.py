@@ -370,3 +370,24 @@ def test_capture_constant_is_a_four_gpu_matrix():
 
     topo = parse_smi_topology(NVL_CAPTURE)
     assert len(topo.gpus) == 4 and not topo.warnings
+
+
+@pytest.mark.django_db
+def test_the_fabric_hash_covers_the_vgpu_types_vcenter_lists_for_the_host():
+    """The placement snapshot is cached under the hash: a sync that changes the host's offered profiles must change
+    it, or plans would go on using the old list."""
+    services.import_inventory(document=demo(), vcenter_name="demo")
+    before = dict(Host.objects.values_list("name", "fabric_hash"))
+    doc = demo()
+    for gpu in lab_host(HGX)["gpus"]:
+        assert "nvidia_h100xm-20c" in gpu["profiles"]
+    for host in doc["hosts"]:
+        if host["name"] == HGX:
+            for gpu in host["gpus"]:
+                gpu["profiles"].remove("nvidia_h100xm-20c")
+    services.import_inventory(document=doc, vcenter_name="demo")
+    after = dict(Host.objects.values_list("name", "fabric_hash"))
+    assert after[HGX] != before[HGX]
+    assert {n: h for n, h in after.items() if n != HGX} == {n: h for n, h in before.items() if n != HGX}
+    services.import_inventory(document=demo(), vcenter_name="demo")
+    assert dict(Host.objects.values_list("name", "fabric_hash")) == before

@@ -65,7 +65,7 @@ def test_admission_refuses_a_target_without_the_memory_reservation(a100_pair):
     VirtualMachine.objects.filter(name="chat-b").update(memory_mb=1024 * 1024, memory_reservation_mb=1024 * 1024)
     doc = evacuate()
     assert moved(doc) == {"chat-a": TWIN, "chat-b": None}
-    assert any("needs a full 1024 GB reservation" in r for r in doc["cannot_move"][0]["reasons"])
+    assert any("needs a full 1024 GiB reservation" in r for r in doc["cannot_move"][0]["reasons"])
 
 
 def test_vms_already_running_on_the_target_count_against_admission(a100_pair):

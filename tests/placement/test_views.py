@@ -119,7 +119,7 @@ def test_no_host_fits_shows_an_empty_state_with_the_top_reasons(viewer):
     html = viewer.post("/placement/", {**TWO_PASSTHROUGH, "gpus_per_vm": "16"}, **HX).content.decode()
     assert "No host fits this request" in html and 'id="candidate-1"' not in html
     empty = html[html.index("empty-state") : html.index("why-not")]
-    assert "<strong>4 hosts</strong>: host has fewer than 16 GPUs" in empty  # 2, 4, 4 and 8 GPUs: one reason
+    assert "<strong>4 hosts</strong> have fewer than 16 GPUs" in empty  # 2, 4, 4 and 8 GPUs: one reason
 
 
 @pytest.mark.parametrize(
@@ -358,6 +358,25 @@ def test_passthrough_reservation_json_and_powercli_carry_the_devices(viewer):
     assert "VmiopBackingInfo" not in ps
     download = viewer.get(f"/reservations/{reservation.pk}/?format=powercli")
     assert download["Content-Disposition"].startswith("attachment") and download.content.decode() == ps
+
+
+def test_large_bar_passthrough_gpus_get_efi_and_64_bit_mmio_sized_for_both(viewer):
+    """Two H100 NVL cards (94 GB each) power on only in an EFI VM with 64-bit MMIO of 512 GB (188 GB rounded up to a
+    power of two, doubled); the script checks the firmware instead of switching an installed guest's."""
+    reservation = _reserve("llm-2", gpus_per_vm=2, consumption="passthrough")
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    assert doc["large_bar"] == {"gpu_memory_gb": 188, "mmio_size_gb": 512}
+    assert doc["vm_settings"]["firmware"] == "efi" and doc["vm_settings"]["pciPassthru.use64bitMMIO"] == "TRUE"
+    assert doc["vm_settings"]["pciPassthru.64bitMMIOSizeGB"] == "512"
+    ps = doc["powercli"]
+    assert "New-AdvancedSetting -Entity $vm -Name 'pciPassthru.64bitMMIOSizeGB' -Value '512'" in ps
+    assert "New-AdvancedSetting -Entity $vm -Name 'pciPassthru.use64bitMMIO' -Value 'TRUE'" in ps
+    assert ps.index("Config.Firmware -ne 'efi'") < ps.index("Move-VM") < ps.index("New-PassthroughDevice")
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert "pciPassthru.64bitMMIOSizeGB = 512" in page and "firmware <strong>EFI</strong>" in page
+    vgpu = _reserve("train-2", gpus_per_vm=2, consumption="vgpu", profile="nvidia_h100xm-80c")
+    doc = viewer.get(f"/reservations/{vgpu.pk}/?format=json").json()
+    assert doc["large_bar"] is None and "firmware" not in doc["vm_settings"] and "MMIO" not in doc["powercli"]
 
 
 def test_vgpu_reservation_names_the_profile_and_the_nvswitch_partition(viewer):

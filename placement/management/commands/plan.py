@@ -186,7 +186,7 @@ class Command(BaseCommand):
             return
         for i, c in enumerate(document["candidates"], 1):
             gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in c["gpus"])
-            link = f"bottleneck {c['interconnect']}" if c["bottleneck"] else "single GPU"
+            link = f"bottleneck {c['interconnect']}" if c["bottleneck"] else c["interconnect"]
             numa = ",".join(map(str, c["numa_nodes"])) or "-"
             where = f"{c['host']} ({c['vcenter']})" if c.get("vcenter") else c["host"]
             self.stdout.write(f"{i}. {where}: GPUs {gpus}; {link}; NUMA {numa}")

@@ -41,7 +41,7 @@ def test_admission_refuses_a_host_without_the_vcpus_or_memory():
     roomy = nvl_pairs("esx-03", cluster="c", cpu_free=64, memory_free_mb=128 * 1024)
     ev = plan_evacuation(Fabric((src, small, roomy)), "esx-01", sizes=sizes)
     assert not ev.complete  # vCPUs on esx-03, but not the 256 GB memory reservation
-    assert any("needs a full 256 GB reservation" in r for r in ev.moves[0].reasons)
+    assert any("needs a full 256 GiB reservation" in r for r in ev.moves[0].reasons)
     enough = nvl_pairs("esx-04", cluster="c", cpu_free=64, memory_free_mb=300 * 1024)
     ev = plan_evacuation(Fabric((src, small, roomy, enough)), "esx-01", sizes=sizes)
     assert targets(ev) == {"big": "esx-04"}

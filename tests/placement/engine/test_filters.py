@@ -46,7 +46,7 @@ def test_cluster_scope_and_admission():
     req = PlacementRequest(gpus_per_vm=1, consumption="passthrough", clusters=("gpu-b",), memory_mb=128 * 1024)
     assert "outside gpu-b" in ClusterScope().filter(host, ctx(req)).reason
     status = Admission().filter(host, ctx(req))
-    assert status.code == "memory" and "full 128 GB reservation" in status.reason
+    assert status.code == "memory" and "full 128 GiB reservation" in status.reason
     req = PlacementRequest(gpus_per_vm=1, consumption="passthrough", vcpus=16)
     assert Admission().filter(host, ctx(req)).code == "cpu"
 
