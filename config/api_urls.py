@@ -25,6 +25,7 @@ from inventory.api.permissions import PlannerWrites, ReservationOwnerOrAdmin
 from inventory.api.urls import register as register_inventory
 from placement.api import views as placement_views
 from placement.api import whatif as placement_whatif
+from placement.api.evacuation import HostEvacuationView
 
 
 class AuthTokenSerializer(serializers.Serializer):
@@ -161,6 +162,7 @@ router.register("whatif", WhatIfViewSet, basename="whatif")
 urlpatterns = [
     path("token/", TokenView.as_view(), name="api-token"),
     path("plans/", PlanViewSet.as_view({"post": "create"}), name="api-plan"),  # the historical name
+    path("hosts/<int:pk>/evacuation/", HostEvacuationView.as_view(), name="api-host-evacuation"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,

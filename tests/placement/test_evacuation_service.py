@@ -93,3 +93,53 @@ def test_plan_command_evacuate_json_carries_the_search_and_what_cannot_move(a100
     lines = text.getvalue().splitlines()
     assert lines[0] == f"Evacuating {SOURCE} (lab): 1 of 2 GPU VMs can move"
     assert f"-> chat-b: {TWIN} GPUs" in text.getvalue() and "x  chat-a: cannot move" in lines
+
+
+@pytest.fixture
+def viewer(client):
+    """Any signed-in user reads an evacuation plan: it reserves and changes nothing."""
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("viewer", password="a long enough password"))
+    return client
+
+
+def test_the_api_gives_the_evacuation_by_host_id(a100_pair, viewer):
+    VirtualMachine.objects.filter(name="chat-a").update(vcpus=100)
+    source = Host.objects.get(name=SOURCE)
+    response = viewer.get(f"/api/hosts/{source.pk}/evacuation/")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc == json.loads(json.dumps(evacuate()))  # the service's answer, as the CLI prints it
+    assert moved(doc) == {"chat-a": None, "chat-b": TWIN} and doc["complete"] is False
+    assert viewer.get("/api/hosts/999999/evacuation/").status_code == 404
+    assert viewer.post(f"/api/hosts/{source.pk}/evacuation/").status_code == 405
+
+
+def test_the_evacuation_is_in_the_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operation = schema["paths"]["/api/hosts/{id}/evacuation/"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Evacuation")
+
+
+def test_the_evacuation_page_says_what_moves_where_and_what_cannot(a100_pair, viewer):
+    VirtualMachine.objects.filter(name="chat-a").update(vcpus=100)
+    source, twin = Host.objects.get(name=SOURCE), Host.objects.get(name=TWIN)
+    response = viewer.get(f"/inventory/hosts/{source.pk}/evacuation/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "1 of 2 GPU VMs can move; 1 cannot" in body
+    assert f'href="/inventory/hosts/{twin.pk}/"' in body and "cannot move" in body
+    assert "host has 56 free vCPUs, the VM needs 100" in body
+    assert viewer.get(f"/inventory/hosts/{twin.pk}/evacuation/").content.decode().count("nothing to move") == 1
+    assert viewer.get("/inventory/hosts/999999/evacuation/").status_code == 404
+
+
+def test_the_host_page_links_to_its_evacuation(a100_pair, viewer):
+    source = Host.objects.get(name=SOURCE)
+    assert (
+        f'href="/inventory/hosts/{source.pk}/evacuation/"'
+        in viewer.get(f"/inventory/hosts/{source.pk}/").content.decode()
+    )
