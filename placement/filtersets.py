@@ -7,7 +7,11 @@ from placement.models import Reservation
 
 
 class ReservationFilterSet(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=Reservation.Status.choices)
+    status = django_filters.ChoiceFilter(
+        choices=Reservation.Status.choices,
+        method="filter_status",
+        help_text="The effective status: an active reservation past its expiry is expired",
+    )
     vm_name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the VM name")
     host_id = django_filters.NumberFilter(
         field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1
@@ -16,13 +20,21 @@ class ReservationFilterSet(django_filters.FilterSet):
         method="filter_vcenter", help_text="vCenter id (as the other lists take it) or name"
     )
     ordering = django_filters.OrderingFilter(
-        fields=(("created", "created"), ("expires_at", "expires_at"), ("vm_name", "vm_name"), ("status", "status")),
+        fields=(
+            ("created", "created"),
+            ("expires_at", "expires_at"),
+            ("vm_name", "vm_name"),
+            ("effective_status", "status"),
+        ),
         help_text="created, expires_at, vm_name or status; prefix - for descending",
     )
 
     class Meta:
         model = Reservation
         fields = ["status", "vm_name", "host_id", "vcenter"]
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(effective_status=value)  # the queryset is ``selectors.reservations_with_status``
 
     def filter_vcenter(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(vcenter_q(value))

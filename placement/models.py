@@ -51,6 +51,13 @@ class Reservation(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE and self.expires_at > timezone.now()
 
+    @property
+    def status_now(self) -> str:
+        """The status as of now: active past ``expires_at`` is expired before housekeeping stores it."""
+        if self.status == self.Status.ACTIVE and not self.is_active:
+            return self.Status.EXPIRED
+        return self.status
+
 
 class ReservationItem(models.Model):
     reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="items")

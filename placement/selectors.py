@@ -23,8 +23,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Min, Q, Sum
-from django.db.models.functions import Greatest
+from django.db.models import Case, CharField, F, Min, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
@@ -580,3 +580,15 @@ def assemble(
         _HOST_STATES.put(row.pk, (key, t, state))
         states.append(state)
     return Fabric(tuple(states))
+
+
+def reservations_with_status() -> QuerySet[Reservation]:
+    """Reservations with ``effective_status``: an active one past ``expires_at`` counts as expired before the
+    housekeeping task marks it (it runs every 5 minutes, and on every plan and reserve)."""
+    return Reservation.objects.annotate(
+        effective_status=Case(
+            When(status=Reservation.Status.ACTIVE, expires_at__lte=Now(), then=Value(Reservation.Status.EXPIRED)),
+            default=F("status"),
+            output_field=CharField(),
+        )
+    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import django_filters
 import django_tables2 as tables
-from django.db.models import Case, CharField, F, QuerySet, Value, When
-from django.db.models.functions import Now
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -14,17 +13,6 @@ from django.utils.safestring import mark_safe
 
 from placement.filtersets import vcenter_q
 from placement.models import Reservation
-
-
-def reservations_with_status() -> QuerySet[Reservation]:
-    """Reservations with ``effective_status`` (active past ``expires_at`` counts as expired)."""
-    return Reservation.objects.annotate(
-        effective_status=Case(
-            When(status=Reservation.Status.ACTIVE, expires_at__lte=Now(), then=Value(Reservation.Status.EXPIRED)),
-            default=F("status"),
-            output_field=CharField(),
-        )
-    )
 
 
 class ReservationTable(tables.Table):
@@ -90,10 +78,8 @@ class ReservationTable(tables.Table):
 
 
 class ReservationPageFilterSet(django_filters.FilterSet):
-    """The page's filters: status is the effective one (``reservations_with_status``), host by name.
-
-    The API's ``placement.filtersets.ReservationFilterSet`` filters the stored status and the host's key.
-    """
+    """The page's filters: status is the effective one (``reservations_with_status``), as in the API, host by name
+    (the API's ``placement.filtersets.ReservationFilterSet`` takes the host's key)."""
 
     status = django_filters.ChoiceFilter(
         choices=Reservation.Status.choices, method="filter_status", label="Status", empty_label="any status"

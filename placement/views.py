@@ -34,7 +34,8 @@ from placement.engine.result import Candidate, Plan
 from placement.engine.sizing import Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
-from placement.tables import ReservationPageFilterSet, ReservationTable, reservations_with_status
+from placement.selectors import reservations_with_status
+from placement.tables import ReservationPageFilterSet, ReservationTable
 from placement.validators import is_invisible
 from placement.vm_settings import large_bar_settings
 

@@ -163,6 +163,12 @@ class ReservationSerializer(serializers.ModelSerializer):
     host = serializers.CharField(source="host.name", read_only=True)
     host_id = serializers.IntegerField(read_only=True)
     vcenter = serializers.CharField(source="host.vcenter.name", read_only=True)
+    status = serializers.ChoiceField(
+        source="status_now",
+        choices=Reservation.Status.choices,
+        read_only=True,
+        help_text="As of now: an active reservation past expires_at is expired",
+    )
     active = serializers.BooleanField(source="is_active", read_only=True)
     request = StoredRequestSerializer(read_only=True, help_text="The placement request that produced the plan")
     candidate = CandidateSerializer(read_only=True, help_text="The accepted candidate as the plan showed it")

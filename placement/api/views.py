@@ -13,7 +13,7 @@ from placement.api.serializers import (
 )
 from placement.engine.request import RequestError
 from placement.filtersets import ReservationFilterSet
-from placement.models import Reservation
+from placement.selectors import reservations_with_status
 
 
 def _request_from(data: dict):
@@ -65,7 +65,7 @@ class ReservationViewSet(
 ):
     """Accepted plans: POST plans and reserves the best placement; DELETE releases it."""
 
-    queryset = Reservation.objects.select_related("host", "host__vcenter").order_by("-created", "-id")
+    queryset = reservations_with_status().select_related("host", "host__vcenter").order_by("-created", "-id")
     serializer_class = ReservationSerializer
     filterset_class = ReservationFilterSet
 

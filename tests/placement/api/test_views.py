@@ -176,6 +176,27 @@ def test_reservations_filter_and_order(api):
     assert api.get("/api/reservations/", {"limit": 1}).json()["next"]
 
 
+def test_a_reservation_past_its_expiry_is_expired_in_the_list_before_housekeeping_runs(api):
+    """The stored status turns expired only when housekeeping runs (every 5 minutes, or on the next plan): a
+    script counting active reservations meanwhile counted the expired ones."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for name in ("old", "new"):
+        assert api.post("/api/reservations/", {"gpus_per_vm": 1, "vm_name": name}, format="json").status_code == 201
+    Reservation.objects.filter(vm_name="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+    active = api.get("/api/reservations/", {"status": "active"}).json()["results"]
+    assert [r["vm_name"] for r in active] == ["new"]
+    expired = api.get("/api/reservations/", {"status": "expired"}).json()["results"]
+    assert [(r["vm_name"], r["status"], r["active"]) for r in expired] == [("old", "expired", False)]
+    old = Reservation.objects.get(vm_name="old")
+    assert old.status == "active"  # nothing stored by reading
+    assert api.get(f"/api/reservations/{old.pk}/").json()["status"] == "expired"
+    ordered = api.get("/api/reservations/", {"ordering": "status"}).json()["results"]
+    assert [r["status"] for r in ordered] == ["active", "expired"]
+
+
 @pytest.mark.reliability("api input", "bad filter values")
 def test_bad_reservation_filters_name_the_field(api):
     response = api.get("/api/reservations/", {"status": "bogus"})
