@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -41,6 +42,35 @@ def when(value) -> str:
         value.strftime("%Y-%m-%d"),
         value.strftime("%H:%M:%S"),
     )
+
+
+MAX_PER_PAGE = 100
+
+
+class BoundedRequestConfig(tables.RequestConfig):
+    """django-tables2's RequestConfig with ``?per_page=`` between 1 and ``MAX_PER_PAGE``: unbounded, one request
+    rendered every host of a 1,000-host cluster (or the whole sync history) into one page."""
+
+    def configure(self, table: tables.Table) -> tables.Table:
+        table.request = self.request
+        order_by = self.request.GET.getlist(table.prefixed_order_by_field)
+        if order_by:
+            table.order_by = order_by
+        kwargs = dict(self.paginate) if hasattr(self.paginate, "items") else {}
+        for arg in ("page", "per_page"):
+            try:
+                kwargs[arg] = int(self.request.GET[getattr(table, f"prefixed_{arg}_field")])
+            except (ValueError, KeyError):
+                pass
+        if "per_page" in kwargs:
+            kwargs["per_page"] = max(1, min(kwargs["per_page"], MAX_PER_PAGE))
+        try:
+            table.paginate(**kwargs)
+        except PageNotAnInteger:
+            table.page = table.paginator.page(1)
+        except EmptyPage:
+            table.page = table.paginator.page(table.paginator.num_pages)
+        return table
 
 
 def sort_problem(table: tables.Table, request) -> str:

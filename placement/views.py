@@ -20,13 +20,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_tables2 import RequestConfig
 
 from gpucatalog.catalog import load_catalog
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
 from inventory.roles import PLANNER, has_role, role_required
-from inventory.tables import sort_problem
+from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
 from placement.engine.explain import link_text
 from placement.engine.request import PlacementRequest, RequestError
@@ -391,7 +390,7 @@ def reservation_list(request: HttpRequest) -> HttpResponse:
     table = ReservationTable(filterset.qs if valid else reservations.none())
     if not valid:
         table.empty_text = f"The filter is not valid ({'; '.join(problems)})."
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    BoundedRequestConfig(request, paginate={"per_page": 50}).configure(table)
     context = {"filter": filterset, "table": table}
     status = 200 if valid else 400
     if request.htmx:

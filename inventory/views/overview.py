@@ -7,12 +7,11 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
-from django_tables2 import RequestConfig
 
 from inventory import occupancy, selectors
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.models import Cluster, Host
-from inventory.tables import HostTable, sort_problem
+from inventory.tables import BoundedRequestConfig, HostTable, sort_problem
 from inventory.views.common import page_or_partial
 from inventory.views.health import health_report
 
@@ -98,7 +97,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not valid:
         table.empty_text = f"The filter is not valid ({'; '.join(problems)})."
-    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    BoundedRequestConfig(request, paginate={"per_page": 25}).configure(table)
     page_hosts = [row.record for row in table.page.object_list] if table.page else []
     strips = occupancy.gpus_by_host(host_ids=[h.pk for h in page_hosts])
     for host in page_hosts:

@@ -13,13 +13,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_tables2 import RequestConfig
 
 from inventory import services, tasks
 from inventory.forms import SyncStartForm, syncs_run_on_schedule
 from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
-from inventory.tables import SyncRunTable, count_summary, count_table, sort_problem
+from inventory.tables import BoundedRequestConfig, SyncRunTable, count_summary, count_table, sort_problem
 from inventory.views.common import page_or_partial
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool
     table = SyncRunTable(filterset.qs if valid else runs.none(), order_by="-created")
     if not valid:
         table.empty_text = f"The filter is not valid ({'; '.join(problems)})."
-    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    BoundedRequestConfig(request, paginate={"per_page": 25}).configure(table)
     return table, filterset, valid
 
 

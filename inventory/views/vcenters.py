@@ -7,13 +7,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_tables2 import RequestConfig
 
 from inventory import selectors, services
 from inventory.forms import EMBEDDED_SCHEDULE, VCenterForm, syncs_run_on_schedule
 from inventory.models import VCenter
 from inventory.roles import ADMIN, has_role, role_required
-from inventory.tables import VCenterTable
+from inventory.tables import BoundedRequestConfig, VCenterTable
 from inventory.views.common import page_or_partial
 from inventory.vsphere.connection import VCenterError
 
@@ -24,7 +23,7 @@ FORM_FIELDS = ("name", "url", "username", "verify_tls", "ca_file", "enabled", "s
 def vcenter_list(request: HttpRequest) -> HttpResponse:
     services.reap_before_reading()
     table = VCenterTable(selectors.vcenter_list(), can_admin=has_role(request.user, ADMIN), order_by="name")
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    BoundedRequestConfig(request, paginate={"per_page": 50}).configure(table)
     context = {"table": table, "scheduled": syncs_run_on_schedule()}
     return page_or_partial(request, "inventory/vcenters/list.html", context, partials={"vcenters-table": "table"})
 
