@@ -40,6 +40,8 @@ from placement.vm_settings import large_bar_settings
 
 SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
 TOP_REASONS = 3
+# hosts listed under one rejection reason; the rest are counted (a plan over 2,000 hosts listed every one: 0.5 MB)
+SHOWN_REJECTED_HOSTS = 20
 COMPARISON_PREFIXES = ("beats ", "ranks below ", "ties with ")
 PCI_RE = re.compile(r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b")
 ERROR_FIELDS = (*REQUEST_FIELDS, "vm_name", "ttl_minutes")  # fields whose messages the results swap in (oob)
@@ -301,7 +303,13 @@ def group_rejections(result: Plan, hosts: dict[str, list[dict]]) -> list[dict]:
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     # A reason every host of its group words alike (one host, say) keeps its particulars: GPU, VM, counts.
     return [
-        {"reason": next(iter(said[key])) if len(said[key]) == 1 else key, "count": len(entries), "hosts": entries}
+        {
+            "reason": next(iter(said[key])) if len(said[key]) == 1 else key,
+            "count": len(entries),
+            "hosts": entries,
+            "shown": entries[:SHOWN_REJECTED_HOSTS],
+            "more": max(0, len(entries) - SHOWN_REJECTED_HOSTS),
+        }
         for key, entries in ordered
     ]
 

@@ -65,9 +65,17 @@ class PlanRequestSerializer(KnownFieldsOnly):
         "uses",
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    rejected_limit = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100000,
+        help_text="At most this many rejected hosts in the answer (rejected_count gives them all); none: every "
+        "one. Over a whole estate the rejections are most of the answer (2,000 hosts: about 1 MB)",
+    )
 
 
 class ReserveSerializer(PlanRequestSerializer):
+    rejected_limit = None  # a reservation's answer lists no rejections
     vm_name = serializers.CharField(
         max_length=VM_NAME_MAX,
         trim_whitespace=False,
@@ -134,6 +142,7 @@ class RejectionSerializer(serializers.Serializer):
 class PlanSerializer(serializers.Serializer):
     candidates = CandidateSerializer(many=True, help_text="Alternative hosts for one VM, best first")
     rejected = RejectionSerializer(many=True, help_text="Hosts that cannot take the VM, with the reasons")
+    rejected_count = serializers.IntegerField(help_text="Rejected hosts in all, also those rejected_limit left out")
     assignment = AssignedCandidateSerializer(
         many=True, required=False, help_text="vms > 1: the joint placement, one entry per replica"
     )

@@ -17,7 +17,7 @@ from placement.selectors import reservations_with_status
 
 
 def _request_from(data: dict):
-    fields = {k: v for k, v in data.items() if k not in {"limit", "vm_name", "ttl_minutes"}}
+    fields = {k: v for k, v in data.items() if k not in {"limit", "rejected_limit", "vm_name", "ttl_minutes"}}
     fields["consumption"] = fields.get("consumption") or services.default_consumption(fields.get("profile"))
     return services.build_request(**fields)
 
@@ -49,7 +49,12 @@ class PlanViewSet(viewsets.ViewSet):
             )
         except RequestError as exc:
             return _error(exc)
-        return Response(plan.to_dict())
+        doc = plan.to_dict()
+        doc["rejected_count"] = len(doc["rejected"])
+        keep = serializer.validated_data.get("rejected_limit")
+        if keep is not None:
+            doc["rejected"] = doc["rejected"][:keep]
+        return Response(doc)
 
 
 RESERVATIONS = PolymorphicProxySerializer(

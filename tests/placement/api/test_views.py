@@ -176,6 +176,19 @@ def test_reservations_filter_and_order(api):
     assert api.get("/api/reservations/", {"limit": 1}).json()["next"]
 
 
+def test_rejected_limit_trims_the_rejections_and_the_count_gives_them_all(api):
+    body = {"gpus_per_vm": 16}
+    full = api.post("/api/plans/", body, format="json").json()
+    assert full["rejected_count"] == len(full["rejected"]) == 4
+    trimmed = api.post("/api/plans/", {**body, "rejected_limit": 1}, format="json").json()
+    assert trimmed["rejected_count"] == 4 and trimmed["rejected"] == full["rejected"][:1]
+    assert api.post("/api/plans/", {**body, "rejected_limit": 0}, format="json").json()["rejected"] == []
+    bad = api.post("/api/plans/", {**body, "rejected_limit": -1}, format="json")
+    assert bad.status_code == 400 and "rejected_limit" in bad.json()
+    refused = api.post("/api/reservations/", {"gpus_per_vm": 1, "vm_name": "x", "rejected_limit": 1}, format="json")
+    assert refused.status_code == 400 and "rejected_limit" in refused.json()  # not a reservation field
+
+
 def test_a_reservation_past_its_expiry_is_expired_in_the_list_before_housekeeping_runs(api):
     """The stored status turns expired only when housekeeping runs (every 5 minutes, or on the next plan): a
     script counting active reservations meanwhile counted the expired ones."""
