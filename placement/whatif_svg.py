@@ -116,11 +116,19 @@ def placeable_bars(placeable: dict, *, title: str = "Placeable capacity per prof
     return _svg(width, height, body, title, "chart placeable")
 
 
-def memory_maps(layout: list[dict], *, title: str, width: int = 760) -> str:
+MAX_MAP_GPUS = 32
+
+
+def memory_maps(layout: list[dict], *, title: str, width: int = 760, limit: int = MAX_MAP_GPUS) -> str:
     """Per GPU, its framebuffer from 0 GB to the end: each VM where it sits (placement ID or MIG slot; a
     passthrough VM by its name and GPU count), free gaps in white, the GPU's siloed GB in its label, and ticks at
-    the placement IDs of the offered sizes."""
+    the placement IDs of the offered sizes. Past ``limit`` GPUs (a stored cluster of 100 hosts drew 800 rows, 2 MB
+    of page) only the most siloed are drawn, in their order, and the title says so."""
     gpus = [(h["host"], g) for h in layout for g in h["gpus"]]
+    if len(gpus) > limit:
+        worst = sorted(range(len(gpus)), key=lambda i: (-gpus[i][1]["siloed_gb"], -gpus[i][1]["free_gb"], i))[:limit]
+        title = f"{title} · the {limit} most siloed of {len(gpus)} GPUs"
+        gpus = [gpus[i] for i in sorted(worst)]
     row, left, top = 44, 190, 30
     height = top + row * max(len(gpus), 1) + 24
     plot_w = width - left - 16
