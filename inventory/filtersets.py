@@ -48,6 +48,16 @@ def _yes_no(value: object) -> bool | None:
     raise ValidationError("Enter true or false (or 1/0, yes/no).", code="invalid")
 
 
+class IdFilter(filters.ModelChoiceFilter):
+    """A host or cluster by primary key (an unknown id is a 400), typed rather than picked: the browsable API drew a
+    select of every host of the estate, 2,000 options of which half repeated a name (names repeat across
+    vCenters)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("widget", forms.NumberInput(attrs={"min": 1}))
+        super().__init__(*args, **kwargs)
+
+
 class YesNoSelect(forms.Select):
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs, choices=[("", "any"), ("true", "yes"), ("false", "no")])
@@ -132,7 +142,7 @@ class ClusterFilterSet(InventoryFilterSet):
 class HostFilterSet(InventoryFilterSet):
     q = filters.CharFilter(method="filter_q", label="Name or model contains")
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
-    cluster = filters.ModelChoiceFilter(queryset=Cluster.objects.all())
+    cluster = IdFilter(queryset=Cluster.objects.all(), help_text="Cluster id")
     gpu_model = filters.CharFilter(method="filter_gpu_model", label="GPU model contains")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
     min_free_gpus = CountFilter(method="filter_min_free", label="At least N free GPUs")
@@ -164,9 +174,9 @@ class HostFilterSet(InventoryFilterSet):
 
 
 class GpuFilterSet(InventoryFilterSet):
-    host = filters.ModelChoiceFilter(queryset=Host.objects.all())
+    host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
     vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
-    cluster = filters.ModelChoiceFilter(field_name="host__cluster", queryset=Cluster.objects.all())
+    cluster = IdFilter(field_name="host__cluster", queryset=Cluster.objects.all(), help_text="Cluster id")
     model = filters.CharFilter(lookup_expr="icontains")
     pci_id = filters.CharFilter(field_name="pci_device__pci_id")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
@@ -184,7 +194,7 @@ class GpuFilterSet(InventoryFilterSet):
 class VirtualMachineFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
     vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
-    host = filters.ModelChoiceFilter(queryset=Host.objects.all())
+    host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
     power_state = filters.ChoiceFilter(choices=PowerState.choices)
     has_gpu = YesNoFilter(method="filter_has_gpu", label="Uses a GPU")
 
@@ -211,7 +221,7 @@ class VgpuProfileFilterSet(InventoryFilterSet):
 
 
 class ResourceDomainFilterSet(InventoryFilterSet):
-    host = filters.ModelChoiceFilter(queryset=Host.objects.all())
+    host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
     vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
     kind = filters.ChoiceFilter(choices=ResourceDomain.Kind.choices)
 

@@ -153,3 +153,24 @@ def test_domains_name_their_vcenter_and_filter_by_it(api, demo):
     assert {
         d["vcenter_name"] for d in rows(api.get("/api/domains/", {"vcenter": VCenter.objects.get(name="other").pk}))
     } == {"other"}
+
+
+# ---------------------------------------------------------------------------------------------- host and cluster ids
+
+
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [("/api/hosts/", "cluster"), ("/api/gpus/", "host"), ("/api/gpus/", "cluster"), ("/api/vms/", "host"),
+     ("/api/domains/", "host")],
+)  # fmt: skip
+def test_the_browsable_api_takes_hosts_and_clusters_by_id_without_listing_the_estate(viewer, url, param):  # noqa: F811
+    """Its filter form drew a select of every host (2,000 options, half of them the same names in another vCenter)."""
+    gpu = factories.GpuFactory(host=factories.HostFactory(name="esx-twin"))
+    factories.GpuFactory(host=factories.HostFactory(name="esx-twin"))
+    page = viewer.get(url, HTTP_ACCEPT="text/html").content.decode()
+    assert f'<select name="{param}"' not in page and f'name="{param}"' in page
+    assert ">esx-twin</option>" not in page
+    target = gpu.host if param == "host" else gpu.host.cluster
+    assert viewer.get(url, {param: target.pk}).status_code == 200
+    response = viewer.get(url, {param: 999999})
+    assert response.status_code == 400 and param in response.json()
