@@ -105,6 +105,15 @@ def test_candidates_show_gpu_details_and_host_links(viewer):
     assert "NV18" in html and "nvidia_h100xm-80c" in html and "vCenter demo" in html
 
 
+def test_the_link_codes_of_the_candidates_are_explained_in_words(viewer):
+    """An admin reads 'bottleneck PIX' or 'NODE': the page says what each code means."""
+    html = viewer.post("/placement/", TWO_PASSTHROUGH, **HX).content.decode()
+    codes = html[html.index('id="link-codes"') :]
+    for code in ("NV#", "PIX", "PXB", "PHB", "NODE", "SYS"):
+        assert f"<dt>{code}</dt>" in codes
+    assert "one PCIe switch between them" in codes
+
+
 def test_why_not_groups_rejected_hosts_by_reason_with_links(viewer):
     html = viewer.post("/placement/", TWO_PASSTHROUGH, **HX).content.decode()
     why_not = html[html.index('class="why-not"') :]
