@@ -24,7 +24,7 @@ def load_demo(name: str = "demo-lab"):
 
 @pytest.fixture
 def demo(db):
-    """The demo lab imported as vCenter ``demo-lab`` (4 hosts, 7 VMs)."""
+    """The demo lab imported as vCenter ``demo-lab`` (5 hosts, 8 VMs)."""
     return load_demo()
 
 

@@ -121,7 +121,7 @@ def test_add_the_vcsim_lab_as_a_vcenter_sync_it_and_watch_it_finish(admin_page, 
     run_card.wait_for()
     page.locator(".run-card[data-status=success]").wait_for(timeout=60_000)
     run = SyncRun.objects.get(vcenter=vcenter)
-    assert run.status == "success" and Host.objects.filter(vcenter=vcenter).count() == 4
+    assert run.status == "success" and Host.objects.filter(vcenter=vcenter).count() == 5
     assert "Finished in" in run_card.inner_text() and "round trip" in run_card.inner_text()
     page.locator(f"#syncs-table >> text=#{run.pk}").wait_for()  # the history refreshed itself
 
@@ -140,7 +140,7 @@ def test_cluster_hosts_filter_and_sort_in_place(admin_page, live_server):
     cluster = Cluster.objects.get(name="pcie-cluster")
     page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
     rows = page.locator("#hosts-table tbody tr")
-    assert rows.count() == 3
+    assert rows.count() == 4  # L40S, A100, H100 NVL and A30 hosts
     page.evaluate("window.__marker = 'same page'")  # survives only if htmx swaps instead of navigating
     page.fill("input[name=gpu_model]", "L40S")
     page.locator("#hosts-table tbody tr").first.wait_for()
@@ -148,7 +148,7 @@ def test_cluster_hosts_filter_and_sort_in_place(admin_page, live_server):
     assert "esx-l40s-01.lab.local" in rows.first.inner_text()
     assert "gpu_model=L40S" in page.url  # pushed, so the filtered view can be bookmarked
     page.fill("input[name=gpu_model]", "")
-    page.wait_for_function("document.querySelectorAll('#hosts-table tbody tr').length === 3")
+    page.wait_for_function("document.querySelectorAll('#hosts-table tbody tr').length === 4")
     page.click("#hosts-table th >> text=Free")
     page.wait_for_function("document.querySelector('#hosts-table th.asc, #hosts-table th.desc') !== null")
     assert page.evaluate("window.__marker") == "same page"

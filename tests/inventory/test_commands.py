@@ -122,7 +122,7 @@ def test_sync_against_the_lab_prints_a_summary(demo_lab, monkeypatch):
         "--ca-file", demo_lab.cert_path)  # fmt: skip
     assert "VMware vCenter Server" in run("vcenter", "test", "lab")
     summary = run("vcenter", "sync", "lab")
-    assert "4 hosts, 18 GPUs, 7 VMs" in summary and "round trips" in summary
+    assert "5 hosts, 20 GPUs, 8 VMs" in summary and "round trips" in summary
 
 
 def test_sync_queue_without_a_broker_runs_here_and_says_so(demo_lab, monkeypatch, settings, caplog):
@@ -134,7 +134,7 @@ def test_sync_queue_without_a_broker_runs_here_and_says_so(demo_lab, monkeypatch
     out, err = io.StringIO(), io.StringIO()
     call_command("vcenter", "sync", "lab", "--queue", stdout=out, stderr=err)
     assert err.getvalue() == "no task queue (REDIS_URL is not set): running the sync in this process\n"
-    assert "4 hosts, 18 GPUs, 7 VMs" in out.getvalue()
+    assert "5 hosts, 20 GPUs, 8 VMs" in out.getvalue()
     assert not [r for r in caplog.records if r.name.startswith(("kombu", "celery"))]
 
 

@@ -19,7 +19,7 @@ def broken(mutate) -> dict:
 
 def test_demo_lab_is_a_valid_document():
     snapshot = snapshot_from_document(DEMO)
-    assert snapshot.counts() == {"datacenters": 1, "clusters": 2, "hosts": 4, "gpus": 18, "vms": 7}
+    assert snapshot.counts() == {"datacenters": 1, "clusters": 2, "hosts": 5, "gpus": 20, "vms": 8}
 
 
 @pytest.mark.reliability("parsers", "inventory document: bad fields")
@@ -64,8 +64,8 @@ def test_demo_lab_is_a_valid_document():
         ),
         (lambda d: d["vms"][0].update(host="nowhere"), "$.vms[0].host", "unknown host"),
         (lambda d: d["vms"][0].update(memory_reservation_mb=10**9), "$.vms[0].memory_reservation_mb", "exceeds"),
-        (lambda d: d["vms"].append(dict(d["vms"][0])), "$.vms[7].name", "duplicate VM"),
-        (lambda d: d["hosts"].append(dict(d["hosts"][0])), "$.hosts[4].name", "duplicate host"),
+        (lambda d: d["vms"].append(dict(d["vms"][0])), "$.vms[8].name", "duplicate VM"),
+        (lambda d: d["hosts"].append(dict(d["hosts"][0])), "$.hosts[5].name", "duplicate host"),
         (lambda d: d["hosts"][0].update(cpu={"sockets": "two"}), "$.hosts[0].cpu.sockets", "must be int"),
         (lambda d: d["hosts"][0].update(maintenance="yes"), "$.hosts[0].maintenance", "must be bool"),
     ],

@@ -291,7 +291,7 @@ def test_rebuild_queries_do_not_grow_with_hosts_or_pairs():
     few = queries_for(list(Host.objects.filter(vcenter__name="one")))
     many = queries_for(list(Host.objects.exclude(vcenter__name="one")))
     assert many <= few <= 20
-    assert FabricLink.objects.count() == 3 * (28 + 6 + 1 + 6)
+    assert FabricLink.objects.count() == 3 * (28 + 6 + 1 + 6 + 1)  # GPU pairs: HGX, L40S, A100, NVL, A30
 
 
 @pytest.mark.django_db
@@ -336,7 +336,7 @@ def test_topology_svg_of_every_demo_host_is_well_formed_and_shows_every_gpu(clie
     services.import_inventory(document=demo(), vcenter_name="demo")
     client.force_login(get_user_model().objects.create_user("ops", password="x-Long-Passw0rd"))
     lab = {h["name"]: h for h in demo()["hosts"]}
-    assert Host.objects.count() == 4
+    assert Host.objects.count() == 5
     for host in Host.objects.all():
         url = reverse("inventory:host_topology_svg", args=[host.pk])
         assert url == f"/inventory/hosts/{host.pk}/topology.svg"

@@ -23,10 +23,10 @@ def demo() -> dict:
 
 def test_import_then_reimport_is_idempotent():
     _vcenter, counts = services.import_inventory(document=demo(), vcenter_name="demo")
-    assert counts["gpus_created"] == 18 and counts["hosts_created"] == 4
+    assert counts["gpus_created"] == 20 and counts["hosts_created"] == 5
     _, again = services.import_inventory(document=demo(), vcenter_name="demo")
     assert sum(v for k, v in again.items() if k.endswith(("_created", "_updated", "_stale", "_deleted"))) == 0
-    assert Gpu.objects.count() == 18
+    assert Gpu.objects.count() == 20
 
 
 def test_vanished_host_and_vm_are_marked_stale_not_deleted_and_come_back():
@@ -42,7 +42,7 @@ def test_vanished_host_and_vm_are_marked_stale_not_deleted_and_come_back():
     assert Gpu.objects.filter(host=host, stale=True).count() == len(gone["gpus"])
     assert all(VirtualMachine.objects.get(name=n).stale for n in gone_vms)
     assert not GpuConsumer.objects.filter(gpu__host=host).exists()
-    assert Host.objects.filter(stale=False).count() == 3
+    assert Host.objects.filter(stale=False).count() == 4
 
     services.import_inventory(document=demo(), vcenter_name="demo")
     host.refresh_from_db()

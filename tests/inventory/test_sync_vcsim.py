@@ -72,8 +72,9 @@ def test_sync_stores_exactly_what_the_lab_describes(lab_vcenter):
     )
     assert sorted(c["name"] for c in stored["clusters"]) == sorted(c["name"] for c in lab["clusters"])
     assert all(not h["warnings"] for h in stored["hosts"]), [h["warnings"] for h in stored["hosts"]]
-    # MIG is inferred from the vGPU types a GPU offers when vCenter (API < 8.0.3) does not report vgpuMode.
-    assert not Gpu.objects.filter(mig_enabled=True).exists()
+    # MIG is inferred from the vGPU types a GPU offers when vCenter (API < 8.0.3) does not report vgpuMode:
+    # only the A30 host's GPUs offer nothing but MIG-backed types (the A100s and H100s offer time-sliced ones too).
+    assert {g.host.name for g in Gpu.objects.filter(mig_enabled=True)} == {"esx-a30-01.lab.local"}
 
     lab_vcenter.refresh_from_db()
     assert lab_vcenter.last_sync_status == SyncStatus.SUCCESS and not lab_vcenter.inventory_stale
@@ -190,6 +191,6 @@ def test_vcenter_dying_mid_sync_commits_nothing(db):
 def test_sync_run_records_progress_counts_and_round_trips(lab_vcenter):
     run = services.sync_vcenter(vcenter=lab_vcenter)
     assert run.progress_current == run.progress_total > 0
-    assert run.counts["seen_gpus"] == 18 and run.counts["seen_hosts"] == 4 and run.counts["seen_vms"] == 7
+    assert run.counts["seen_gpus"] == 20 and run.counts["seen_hosts"] == 5 and run.counts["seen_vms"] == 8
     assert run.finished_at >= run.started_at
     assert SyncRun.objects.filter(vcenter=lab_vcenter).count() == 1

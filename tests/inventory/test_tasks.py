@@ -27,8 +27,8 @@ def test_sync_runs_in_a_real_celery_worker(celery_worker, demo_lab):
     assert run.status == SyncStatus.QUEUED
     done = wait_for(lambda: SyncRun.objects.filter(pk=run.pk, status__in=["success", "failed"]).first())
     assert done.status == SyncStatus.SUCCESS, done.error
-    assert done.counts["seen_gpus"] == 18
-    assert Gpu.objects.filter(host__vcenter=vcenter).count() == 18
+    assert done.counts["seen_gpus"] == 20
+    assert Gpu.objects.filter(host__vcenter=vcenter).count() == 20
 
 
 @pytest.mark.django_db(transaction=True)

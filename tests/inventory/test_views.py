@@ -542,7 +542,7 @@ def test_a_stored_http_vcenter_is_listed_and_its_form_names_the_problem(admin):
 
 def test_remove_asks_first_then_removes_the_vcenter_and_its_schedule(admin, demo):
     confirm = admin.get(f"/vcenters/{demo.pk}/delete/")
-    assert confirm.status_code == 200 and "4 hosts" in text(confirm)
+    assert confirm.status_code == 200 and "5 hosts" in text(confirm)
     assert VCenter.objects.filter(pk=demo.pk).exists()
     services.schedule_vcenter_sync(vcenter=demo)
     response = admin.post(f"/vcenters/{demo.pk}/delete/")
@@ -589,7 +589,7 @@ def test_a_finished_run_answers_286_and_stops_polling(viewer, demo):
 def test_an_imported_inventory_is_in_the_sync_history(viewer, demo):
     run = SyncRun.objects.get(vcenter=demo)
     assert run.trigger == SyncRun.Trigger.IMPORT and run.status == SyncStatus.SUCCESS and run.finished_at
-    assert run.counts["seen_hosts"] == 4 and run.counts["seen_gpus"] == 18
+    assert run.counts["seen_hosts"] == 5 and run.counts["seen_gpus"] == 20
     html = text(viewer.get("/syncs/"))
     assert "Inventory import" in html and "No sync has run yet" not in html  # the vCenter says "last sync: success"
     for label in ("any vCenter", "any status", "any trigger"):  # the history filter's choices, not "---------"
@@ -646,7 +646,7 @@ def test_admin_syncs_the_vcsim_lab_from_the_page(admin, lab_vcenter):
     assert response.status_code == 302 and response["Location"] == reverse("inventory:sync_run", args=[run.pk])
     assert run.status == SyncStatus.SUCCESS and run.counts and run.round_trips > 0
     assert admin.get(f"/syncs/{run.pk}/", **HTMX).status_code == 286
-    assert Host.objects.filter(vcenter=lab_vcenter).count() == 4
+    assert Host.objects.filter(vcenter=lab_vcenter).count() == 5
 
 
 # ------------------------------------------------------------------------------------------- queries

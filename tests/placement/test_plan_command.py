@@ -109,7 +109,7 @@ def test_feasible_nowhere_prints_every_hosts_reasons_and_exits_non_zero(demo_inv
         )
     doc = json.loads(out.getvalue())
     assert doc["candidates"] == []
-    assert len(doc["rejected"]) == 4
+    assert len(doc["rejected"]) == 5
     assert all(r["reasons"] for r in doc["rejected"])
 
 
@@ -232,7 +232,7 @@ def test_text_output_says_no_host_fits_once(demo_inventory):
     with pytest.raises(CommandError, match="no host can take this request"):
         call_command("plan", "--cluster", "pcie-cluster", "--gpus", "16", stdout=out)
     assert "no host can take" not in out.getvalue().lower()
-    assert out.getvalue().count("x  ") == 3
+    assert out.getvalue().count("x  ") == 4
     rejected = [line for line in out.getvalue().splitlines() if line.startswith("x  ")]
     assert all(line.split(":")[0].endswith(".lab.local (demo)") for line in rejected)  # names repeat across vCenters
 

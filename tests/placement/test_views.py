@@ -128,7 +128,7 @@ def test_no_host_fits_shows_an_empty_state_with_the_top_reasons(viewer):
     html = viewer.post("/placement/", {**TWO_PASSTHROUGH, "gpus_per_vm": "16"}, **HX).content.decode()
     assert "No host fits this request" in html and 'id="candidate-1"' not in html
     empty = html[html.index("empty-state") : html.index("why-not")]
-    assert "<strong>4 hosts</strong> have fewer than 16 GPUs" in empty  # 2, 4, 4 and 8 GPUs: one reason
+    assert "<strong>5 hosts</strong> have fewer than 16 GPUs" in empty  # 2, 2, 4, 4 and 8 GPUs: one reason
 
 
 @pytest.mark.parametrize(

@@ -119,12 +119,12 @@ def test_a_reason_shared_by_many_hosts_lists_twenty_and_counts_the_rest(planner,
     from placement.views import SHOWN_REJECTED_HOSTS
 
     document = json.loads((LABS / "demo.json").read_text())
-    for i in range(6):  # 4 more hosts each: 28 in all, none with 16 GPUs
+    for i in range(6):  # 5 more hosts each: 35 in all, none with 16 GPUs
         inventory_services.import_inventory(document=document, vcenter_name=f"copy-{i}")
     response = planner.get("/placement/", {"gpus_per_vm": 16})
     body = response.content.decode()
     group = body[body.index('class="reason-group"') :]
     group = group[: group.index("</details>")]
-    assert "28 hosts" in group
+    assert "35 hosts" in group
     assert group.count('href="/inventory/hosts/') == SHOWN_REJECTED_HOSTS == 20
-    assert "and 8 more hosts for this reason" in group
+    assert "and 15 more hosts for this reason" in group

@@ -3,7 +3,7 @@
 
     python3 tools/vcsim/make_demo_lab.py            # writes labs/demo.json and labs/edge.json
 
-demo.json: datacenter GPU-DC, clusters hgx-cluster and pcie-cluster, 4 GPU hosts (18 GPUs).
+demo.json: datacenter GPU-DC, clusters hgx-cluster and pcie-cluster, 5 GPU hosts (20 GPUs).
 edge.json: small lab with the fault/edge cases a collector must cope with (host without NUMA info,
 disconnected / maintenance hosts, standalone host, MIG, dynamic DirectPath I/O, suspended VM).
 """
@@ -11,7 +11,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_scale_lab import A100_PCIE_80, AMD_RP, H100_NVL, L40S, HostBuilder, dumps, hgx_h100_host  # noqa: E402
+from make_scale_lab import (  # noqa: E402
+    A30, A100_PCIE_80, AMD_RP, H100_NVL, L40S, HostBuilder, dumps, hgx_h100_host, profile_gb)
 
 
 def vgpu(vm, profile, kind="vgpu"):
@@ -87,6 +88,22 @@ def demo():
     nvl[3]["consumers"].append(pt("llama-8b-nvl"))
     hosts.append(b.h)
     vms.append(vm("llama-8b-nvl", b.h["name"], 16, 131072))
+
+    # 5. Dell R7615 (1-socket AMD EPYC Genoa), 2x A30 24GB PCIe on separate root ports, NUMA 0, MIG enabled
+    #    (MIG-backed vGPU: the host lists only the A30's MIG-backed C types). GPU0 has a 2-slice MIG vGPU.
+    b = HostBuilder("esx-a30-01.lab.local", "pcie-cluster", "Dell Inc.", "PowerEdge R7615",
+                    1, 24, 48, 524288, cpu_model="AMD EPYC 9254 24-Core Processor")
+    b.mgmt_nic(0, bus=0x00, ident=AMD_RP)
+    mig_types = [p for p in A30["profiles"] if profile_gb(p)[1]]
+    a30 = []
+    for bus in (0x40, 0xc0):
+        rp = b.root_port(bus, 0, slot=1, fn=1, ident=AMD_RP)
+        g = b.gpu(bus + 1, rp, 0, A30, "sharedDirect", "multiInstanceGpu", mig_enabled=True)
+        g["profiles"] = list(mig_types)
+        a30.append(g)
+    a30[0]["consumers"].append(vgpu("rag-embed", "grid_a30-2-12c", "mig"))
+    hosts.append(b.h)
+    vms.append(vm("rag-embed", b.h["name"], 8, 65536))
 
     return {"name": "demo", "datacenter": "GPU-DC",
             "clusters": [{"name": "hgx-cluster"}, {"name": "pcie-cluster"}],

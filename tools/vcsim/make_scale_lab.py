@@ -36,6 +36,11 @@ A100_PCIE_80 = {
                  "grid_a100d-8c", "grid_a100d-4c", "grid_a100d-1-10c", "grid_a100d-2-20c", "grid_a100d-3-40c",
                  "grid_a100d-4-40c", "grid_a100d-7-80c"],
 }
+A30 = {
+    "device_id": "0x20b7", "model": "NVIDIA A30", "memory_mb": 24576,
+    "profiles": ["grid_a30-24c", "grid_a30-12c", "grid_a30-8c", "grid_a30-6c", "grid_a30-4c",
+                 "grid_a30-1-6c", "grid_a30-2-12c", "grid_a30-4-24c"],
+}
 L40S = {
     "device_id": "0x26b9", "model": "NVIDIA L40S", "memory_mb": 46068,
     "profiles": ["nvidia_l40s-48c", "nvidia_l40s-24c", "nvidia_l40s-16c", "nvidia_l40s-12c",

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 HGX = "esx-hgx-01.lab.local"
 NVL = "esx-h100nvl-01.lab.local"
-NAMES = [HGX, NVL, "esx-a100-01.lab.local", "esx-l40s-01.lab.local"]
+NAMES = [HGX, NVL, "esx-a100-01.lab.local", "esx-l40s-01.lab.local", "esx-a30-01.lab.local"]
 
 
 def _results(response) -> list[dict]:

@@ -43,7 +43,7 @@ def test_a_sync_started_through_the_api_finishes_and_is_polled(api_as, lab_vcent
     polled = admin.get(started["Location"]).json()
     assert polled["status"] == "success" and polled["finished"] is True, polled
     assert polled["counts"] and polled["duration_s"] is not None and polled["error"] == ""
-    assert Host.objects.filter(vcenter=lab_vcenter).count() == 4
+    assert Host.objects.filter(vcenter=lab_vcenter).count() == 5
     assert admin.get(f"/api/vcenters/{lab_vcenter.pk}/").json()["last_sync_status"] == "success"
 
 

@@ -134,7 +134,7 @@ def test_redis_restarted_during_a_sync_the_sync_completes_and_the_next_one_too(
         wait_for(lambda: SyncRun.objects.get(pk=run.pk).finished, 90, what="the sync to finish")
         run.refresh_from_db()
         assert run.status == SyncStatus.SUCCESS, run.error
-        assert inventory_rows(vcenter)["gpus"] == 18
+        assert inventory_rows(vcenter)["gpus"] == 20
         assert locks.holder(vcenter.pk) == ""
 
         def next_sync_done():

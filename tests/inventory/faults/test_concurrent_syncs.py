@@ -61,7 +61,7 @@ def test_two_syncs_requested_at_once_run_once_and_the_other_row_says_so(workers,
         winner.refresh_from_db()
         assert winner.status == SyncStatus.SUCCESS, winner.error
         assert SyncRun.objects.filter(vcenter=vcenter, status=SyncStatus.SUCCESS).count() == 1
-        assert inventory_rows(vcenter)["gpus"] == 18
+        assert inventory_rows(vcenter)["gpus"] == 20
 
         # The CLI can also queue on the worker and wait for the result.
         out = []

@@ -18,7 +18,7 @@ from tests.waits import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.celery_worker, pytest.mark.vcsim]
 
-DEMO_GPUS = 18
+DEMO_GPUS = 20
 
 
 def status_of(run_id: int) -> str:

@@ -56,8 +56,8 @@ def test_initial_result_covers_every_host_and_vm_then_a_power_off_is_reported(de
         assert initial.initial
         kinds = {(c.type, c.kind) for c in initial.changes}
         assert kinds == {("HostSystem", "enter"), ("VirtualMachine", "enter")}
-        assert sum(c.type == "HostSystem" for c in initial.changes) == 4
-        assert sum(c.type == "VirtualMachine" for c in initial.changes) == 7
+        assert sum(c.type == "HostSystem" for c in initial.changes) == 5
+        assert sum(c.type == "VirtualMachine" for c in initial.changes) == 8
         # Only the change-relevant paths are watched.
         for change in initial.changes:
             allowed = WATCH_HOST_PROPERTIES if change.type == "HostSystem" else WATCH_VM_PROPERTIES

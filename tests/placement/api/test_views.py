@@ -28,7 +28,7 @@ def test_plan_endpoint_returns_the_design_contract(api):
     best = doc["candidates"][0]
     assert best["host"] == "esx-hgx-01.lab.local" and best["bottleneck"]["label"] == "NV18"
     assert {r["host"] for r in doc["rejected"]} == {"esx-a100-01.lab.local", "esx-h100nvl-01.lab.local",
-                                                     "esx-l40s-01.lab.local"}  # fmt: skip
+                                                     "esx-l40s-01.lab.local", "esx-a30-01.lab.local"}  # fmt: skip
 
 
 @pytest.mark.reliability("api input", "bad plan and reservation requests")
@@ -91,7 +91,7 @@ def test_bad_reservations_name_the_field_and_store_nothing(api, payload, field, 
 def test_feasible_nowhere_is_an_empty_plan_with_reasons(api):
     response = api.post("/api/plans/", {"gpus_per_vm": 16}, format="json")
     assert response.status_code == 200
-    assert response.json()["candidates"] == [] and len(response.json()["rejected"]) == 4
+    assert response.json()["candidates"] == [] and len(response.json()["rejected"]) == 5
 
 
 def test_reserve_list_and_release(api):
@@ -179,9 +179,9 @@ def test_reservations_filter_and_order(api):
 def test_rejected_limit_trims_the_rejections_and_the_count_gives_them_all(api):
     body = {"gpus_per_vm": 16}
     full = api.post("/api/plans/", body, format="json").json()
-    assert full["rejected_count"] == len(full["rejected"]) == 4
+    assert full["rejected_count"] == len(full["rejected"]) == 5
     trimmed = api.post("/api/plans/", {**body, "rejected_limit": 1}, format="json").json()
-    assert trimmed["rejected_count"] == 4 and trimmed["rejected"] == full["rejected"][:1]
+    assert trimmed["rejected_count"] == 5 and trimmed["rejected"] == full["rejected"][:1]
     assert api.post("/api/plans/", {**body, "rejected_limit": 0}, format="json").json()["rejected"] == []
     bad = api.post("/api/plans/", {**body, "rejected_limit": -1}, format="json")
     assert bad.status_code == 400 and "rejected_limit" in bad.json()
