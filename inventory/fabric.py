@@ -28,6 +28,7 @@ from django.db.models import OuterRef, Subquery
 
 from inventory.bulk import assign_changed, update_field, upsert
 from inventory.models import FabricLink, Gpu, Host, LinkOverride, NumaNode, PciDevice, ResourceDomain, SmiCapture
+from inventory.selectors import offered_profile_names
 from inventory.topology.fabric import build_fabric
 from inventory.topology.model import (
     FabricInputError,
@@ -363,11 +364,7 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
         .order_by("pk")
     ):
         modes[row[0]].append(row[1:])
-    offered: dict[int, list[str]] = defaultdict(list)
-    for host_id, name in Host.supported_profiles.through.objects.filter(host_id__in=host_ids).values_list(
-        "host_id", "vgpuprofile__name"
-    ):
-        offered[host_id].append(name.lower())
+    offered = offered_profile_names(host_ids=host_ids)
     stored = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "fabric_hash"))
     changed = []
     for host_id in host_ids:

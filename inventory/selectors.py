@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from django.db.models import Count, Q, QuerySet
 
 from inventory.models import Cluster, Gpu, Host, SyncRun, VCenter
@@ -44,6 +47,17 @@ def inventory_summary() -> dict:
 
 def recent_sync_runs(*, limit: int = 10) -> QuerySet[SyncRun]:
     return SyncRun.objects.select_related("vcenter").order_by("-created", "-id")[:limit]
+
+
+def offered_profile_names(*, host_ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    """Per host, the vGPU types vCenter lists for it (``config.sharedPassthruGpuTypes``), lower case; hosts that
+    list none are left out. One query; the fabric hash and the placement snapshot both read it."""
+    offered: dict[int, set[str]] = defaultdict(set)
+    for host_id, name in Host.supported_profiles.through.objects.filter(host_id__in=list(host_ids)).values_list(
+        "host_id", "vgpuprofile__name"
+    ):
+        offered[host_id].add(name.lower())
+    return {host_id: frozenset(names) for host_id, names in offered.items()}
 
 
 def _hex(value: int) -> str:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
 from inventory.models import Gpu as GpuRow
+from inventory.selectors import offered_profile_names
 from placement import snapshot_codec
 from placement.engine import gpuset
 from placement.engine.lru import Lru
@@ -382,11 +383,7 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
     ).values_list("resourcedomain__host_id", "resourcedomain_id", "resourcedomain__kind", "resourcedomain__domain_id",
                   "gpu_id"):  # fmt: skip
         domain_rows[host_id].append(tuple(rest))
-    offered: dict[int, set[str]] = defaultdict(set)
-    for host_id, name in Host.supported_profiles.through.objects.filter(host_id__in=host_ids).values_list(
-        "host_id", "vgpuprofile__name"
-    ):
-        offered[host_id].add(name.lower())
+    offered = offered_profile_names(host_ids=host_ids)
     out = {}
     for host_id in host_ids:
         try:
@@ -395,21 +392,23 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
         except (KeyError, ValueError, TypeError) as exc:
             template = HostTemplate((), (), {}, (), problem=f"{type(exc).__name__}: {exc}")
         if offered.get(host_id):
-            template = dataclasses.replace(template, offered_profiles=_offered(frozenset(offered[host_id])))
+            template = dataclasses.replace(template, offered_profiles=_offered(offered[host_id]))
         out[host_id] = template
     return out
 
 
 # One frozenset per distinct list of offered vGPU types: hosts of one type share it (and its rejection text cache).
-_OFFERED: dict[frozenset[str], frozenset[str]] = {}
+_OFFERED: Lru[frozenset[str]] = Lru(4096)
 
 
 def _offered(names: frozenset[str]) -> frozenset[str]:
     if not names:
         return frozenset()
-    if len(_OFFERED) >= 4096:
-        _OFFERED.clear()
-    return _OFFERED.setdefault(names, names)
+    shared = _OFFERED.get(names)
+    if shared is None:
+        _OFFERED.put(names, names)
+        shared = names
+    return shared
 
 
 def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) -> HostTemplate:
