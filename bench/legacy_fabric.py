@@ -3,7 +3,8 @@
 ``bench/plan_e2e.py`` times it against ``placement.selectors.fabric_snapshot`` in the same process, and a test
 checks both give the engine the same input. It rebuilds every host from the ORM on every call and its IN lists
 grow with the estate (SQLite refuses them beyond about a thousand hosts): never use it in the product. The only
-change from the original is that hosts carry their primary key and vCenter, so plans compare one to one.
+changes from the original are that hosts carry their primary key and vCenter, and the fabric's caveats on their GPUs
+(``placement.selectors.caveats_of``), so plans compare one to one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def legacy_fabric_for(
     """
     from inventory.models import FabricLink, GpuConsumer, ResourceDomain, VirtualMachine
     from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
+    from placement.selectors import caveats_of
 
     qs = Host.objects.select_related("cluster", "vcenter").order_by("name", "vcenter__name", "pk")
     if clusters:
@@ -116,6 +118,7 @@ def legacy_fabric_for(
                 stale=host.stale or host.vcenter_id is None,
                 host_id=host.pk,
                 vcenter=host.vcenter.name,
+                caveats=caveats_of(host.fabric_findings, live={g.pci_id for g in gpu_states}),
             )
         )
     return Fabric(tuple(states))

@@ -351,11 +351,12 @@ def _store(hosts: Sequence[Host], fabrics: dict[int, HostFabric], rows: dict[int
 
 
 def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts):
-    """Set ``Host.fabric_hash`` to a digest of what a reader of the fabric sees (GPU rows, links, domains, and the
-    vGPU types vCenter lists for the host).
+    """Set ``Host.fabric_hash`` to a digest of what a reader of the fabric sees (GPU rows, links, domains, its
+    findings, and the vGPU types vCenter lists for the host).
 
     Readers (the placement snapshot) cache a host's fabric under its digest, so any change to the GPUs, their
-    modes, links, domains or offered vGPU types gives the host a new digest; an unchanged rebuild writes nothing.
+    modes, links, domains, findings or offered vGPU types gives the host a new digest; an unchanged rebuild
+    writes nothing.
     """
     modes: dict[int, list[tuple]] = defaultdict(list)
     for row in (
@@ -376,6 +377,7 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
             sorted((lk.a, lk.b, lk.kind, float(lk.gbps), lk.nvlinks) for lk in fabric.links),
             sorted((d.id, d.kind, tuple(sorted(d.members))) for d in fabric.domains),
             sorted(offered.get(host_id, ())),
+            sorted((f.severity, f.code, f.message, f.gpus) for f in fabric.findings),
         )
         digest = hashlib.sha1(repr(content).encode(), usedforsecurity=False).hexdigest()
         if stored.get(host_id) != digest:

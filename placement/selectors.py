@@ -35,6 +35,7 @@ from placement.engine import gpuset
 from placement.engine.lru import Lru
 from placement.engine.model import (
     RESERVATION_PREFIX,
+    Caveat,
     Consumer,
     Fabric,
     GpuState,
@@ -63,6 +64,7 @@ class HostTemplate:
     topology: tuple | None = None  # gpuset.signature_of for these GPUs, links and partitions (computed once)
     # Host.supported_profiles (vCenter's config.sharedPassthruGpuTypes), lower case; part of the fabric hash
     offered_profiles: frozenset[str] = frozenset()
+    caveats: tuple[Caveat, ...] = ()  # the fabric's warnings on its GPUs (Host.fabric_findings); in the fabric hash
 
 
 @dataclass(frozen=True)
@@ -315,11 +317,18 @@ def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
         decoded = snapshot_codec.decode(data)
         if decoded is None:  # its shape row is gone (deleted as unused by a concurrent store): rebuilt and stored
             continue
-        gpus, pks, links, partitions, topology, problem, offered = decoded
+        gpus, pks, links, partitions, topology, problem, offered, caveats = decoded
         if topology is not None:
             topology = (gpuset.intern_signature(topology[0]), topology[1])
         template = HostTemplate(
-            gpus, pks, links, partitions, problem=problem, topology=topology, offered_profiles=_offered(offered)
+            gpus,
+            pks,
+            links,
+            partitions,
+            problem=problem,
+            topology=topology,
+            offered_profiles=_offered(offered),
+            caveats=caveats,
         )
         out[host_id] = template
         _TEMPLATES.put((host_id, wanted[host_id]), template)
@@ -384,6 +393,7 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
                   "gpu_id"):  # fmt: skip
         domain_rows[host_id].append(tuple(rest))
     offered = offered_profile_names(host_ids=host_ids)
+    findings = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "fabric_findings"))
     out = {}
     for host_id in host_ids:
         try:
@@ -393,8 +403,24 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
             template = HostTemplate((), (), {}, (), problem=f"{type(exc).__name__}: {exc}")
         if offered.get(host_id):
             template = dataclasses.replace(template, offered_profiles=_offered(offered[host_id]))
+        caveats = caveats_of(findings.get(host_id), live={g.pci_id for g in template.gpus})
+        if caveats:
+            template = dataclasses.replace(template, caveats=caveats)
         out[host_id] = template
     return out
+
+
+def caveats_of(findings: object, *, live: set[str]) -> tuple[Caveat, ...]:
+    """The fabric's warnings that name GPUs of the host (``Host.fabric_findings``: [{severity, code, message,
+    gpus}]); anything else in the list (info, findings on no live GPU, an odd entry) is left out."""
+    out = []
+    for f in findings if isinstance(findings, list) else ():
+        if not isinstance(f, dict) or f.get("severity") != "warning" or not isinstance(f.get("message"), str):
+            continue
+        gpus = frozenset(g for g in f.get("gpus") or () if g in live)
+        if gpus:
+            out.append(Caveat(gpus, f["message"]))
+    return tuple(out)
 
 
 # One frozenset per distinct list of offered vGPU types: hosts of one type share it (and its rejection text cache).
@@ -575,6 +601,7 @@ def assemble(
             outdated=staleness,
             topology=t.topology,
             offered_profiles=t.offered_profiles,
+            caveats=t.caveats,
         )
         _HOST_STATES.put(row.pk, (key, t, state))
         states.append(state)

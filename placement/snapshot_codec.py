@@ -13,9 +13,10 @@ import hashlib
 import json
 
 from placement.engine.lru import Lru
-from placement.engine.model import GpuState, PairLink
+from placement.engine.model import Caveat, GpuState, PairLink
 
-VERSION = 4  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types. Other versions are rebuilt
+VERSION = 5  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats.
+# Other versions are rebuilt
 _GPU_FIELDS = ("pci_id", "index", "board", "model", "memory_mb", "numa_node", "graphics_type", "vgpu_mode",
                "mig_enabled", "module_id", "pcie_switch")  # fmt: skip
 
@@ -37,6 +38,7 @@ def encode(template) -> tuple[dict, str, dict]:
         "shape": digest,
         "problem": template.problem,
         "profiles": sorted(template.offered_profiles),
+        "caveats": [[sorted(c.gpus), c.text] for c in template.caveats],
     }
     return data, digest, shape
 
@@ -79,8 +81,8 @@ def clear_cache() -> None:
 
 
 def decode(data: dict) -> tuple | None:
-    """(gpus, gpu_pks, links, partitions, topology, problem, offered profiles), or None for another codec version or
-    a shape this process has not been given (``add_shape``)."""
+    """(gpus, gpu_pks, links, partitions, topology, problem, offered profiles, caveats), or None for another codec
+    version or a shape this process has not been given (``add_shape``)."""
     if data.get("v") != VERSION:
         return None
     shape = _SHAPES.get(data["shape"])
@@ -97,7 +99,8 @@ def decode(data: dict) -> tuple | None:
         bound = (links, partitions)
         _BOUND.put(key, bound)
     profiles = frozenset(data.get("profiles") or ())
-    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"], profiles
+    caveats = tuple(Caveat(frozenset(gpus_of), text) for gpus_of, text in data.get("caveats") or ())
+    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"], profiles, caveats
 
 
 def _lists(value):

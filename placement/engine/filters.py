@@ -11,7 +11,7 @@ Set-level rules (NVLink ring, Fabric Manager partitions, same NUMA / switch) liv
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -112,6 +112,14 @@ def host_warnings(host: HostState) -> tuple[str, ...]:
     if host.outdated is not None and not host.outdated.exclude:
         return (f"warning: stale inventory, {host.outdated.reason}",)
     return ()
+
+
+def caveat_lines(host: HostState, pci_ids: Iterable[str]) -> tuple[str, ...]:
+    """What the inventory could not tell about the chosen GPUs, one line per fabric finding naming any of them."""
+    if not host.caveats:
+        return ()
+    chosen = set(pci_ids)
+    return tuple(f"caution: {c.text}" for c in host.caveats if c.gpus & chosen)
 
 
 class ClusterScope:

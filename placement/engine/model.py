@@ -132,6 +132,15 @@ class Staleness:
 
 
 @dataclass(frozen=True)
+class Caveat:
+    """Something the inventory could not tell about some of the host's GPUs (e.g. NVLink bridges no capture shows,
+    a GPU without a NUMA node): a candidate using any of ``gpus`` says so, its ranking rests on what is known."""
+
+    gpus: frozenset[str]
+    text: str
+
+
+@dataclass(frozen=True)
 class HostState:
     name: str
     cluster: str
@@ -151,6 +160,7 @@ class HostState:
     # the vGPU types vCenter lists for the host (config.sharedPassthruGpuTypes), lower case; empty when unknown (a
     # host known only from a capture, or a vCenter that lists none): then no profile is refused for missing here
     offered_profiles: frozenset[str] = frozenset()
+    caveats: tuple[Caveat, ...] = ()  # the fabric's findings on its GPUs (inventory.topology.fabric)
     # gpuset.signature_of(host), precomputed by whoever builds many hosts from one template; it depends only on
     # the GPUs' pci ids, NUMA nodes and switches, the links and the partitions (never on consumers)
     topology: tuple | None = field(default=None, compare=False, repr=False)

@@ -26,6 +26,7 @@ from placement.engine.filters import (
     GpuFacts,
     RequestContext,
     aggregate,
+    caveat_lines,
     check_gpus,
     check_host,
     host_warnings,
@@ -137,7 +138,8 @@ def _candidates(
         # score = bottleneck GB/s plus a tail below 0.1 that orders the remaining terms by dense rank
         tail = 0.099 * (len(distinct) - rank_of[key]) / len(distinct)
         score = round(link[1] + tail, 9)
-        lines = (*p.warnings, *explain(), *p.notes)  # a warning first: automation reads explanation[0]
+        caveats = caveat_lines(p.host, (c.pci_id for c in p.choices))
+        lines = (*p.warnings, *explain(), *caveats, *p.notes)  # a warning first: automation reads explanation[0]
         if len(proposals) > 1:
             j = 1 if i == 0 else i - 1
             other = proposals[j]

@@ -342,3 +342,23 @@ def test_unchanged_hosts_keep_their_state_objects_between_requests(lab):
     assert any(c.vm.endswith("llm") for g in after[reserved].gpus for c in g.consumers)
     assert after[maintenance].maintenance and not first[maintenance].maintenance
     assert_same_as_cold()
+
+
+def test_a_candidate_says_what_the_inventory_cannot_tell_about_its_gpus_until_a_capture_tells_it(lab):
+    """The demo's H100 NVL cards share PCIe switches and vCenter shows no NVLink bridges: the plan ranks the pair
+    by what is known (PIX) and says so; once a capture shows NV12 the caution goes and the pair is NVLink."""
+    nvl = Host.objects.get(name=NVL)
+    request = services.build_request(gpus_per_vm=2, consumption="passthrough", clusters=["pcie-cluster"])
+    before = {c.host_id: c for c in services.plan_cluster(request=request).candidates}
+    cautions = [line for line in before[nvl.pk].explanation if line.startswith("caution:")]
+    picked = {g.pci_id for g in before[nvl.pk].gpus}
+    assert len(cautions) == 1 and "no NVLink is known: import an nvidia-smi topo -m capture" in cautions[0]
+    assert all(pci in cautions[0] for pci in picked)
+    assert not any(
+        line.startswith("caution:") for c in before.values() if c.host_id != nvl.pk for line in c.explanation
+    )
+    assert_same_as_cold()  # stored snapshots carry the caveats too
+    inventory_fabric.import_smi_capture(host=nvl, text=NVL_CAPTURE)
+    after = {c.host_id: c for c in services.plan_cluster(request=request).candidates}[nvl.pk]
+    assert after.bottleneck[0] == "NV12" and not any(line.startswith("caution:") for line in after.explanation)
+    assert_same_as_cold()

@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 
 from placement.engine.evacuate import plan_evacuation
-from placement.engine.model import Consumer, Fabric
+from placement.engine.model import Caveat, Consumer, Fabric
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.sizing import size_inference
@@ -148,3 +148,18 @@ def test_sizing_llama_70b_fp16():
     assert len(s.explain) == 4
     small = size_inference(8, 2, layers=32, kv_heads=8, head_dim=128, context_len=4096, concurrent_seqs=4)
     assert {p.board: p for p in small.proposals}["H100-80GB"].profile == "grid_h100-20c"
+
+
+def test_a_candidate_names_what_the_inventory_cannot_tell_about_its_own_gpus_only():
+    host = nvl_pairs("nvl", "c", n=4)
+    a, b, c, d = (g.pci_id for g in host.gpus)
+    caveat = Caveat(frozenset({c, d}), f"H100 NVL {c} and {d} share a PCIe switch but no NVLink is known")
+    host = replace(host, gpus=tuple(replace(g, consumers=(Consumer("busy", "passthrough"),)) if g.pci_id in {a, b}
+                                    else g for g in host.gpus), caveats=(caveat,))  # fmt: skip
+    [candidate] = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=2, consumption="passthrough")).candidates
+    assert {g.pci_id for g in candidate.gpus} == {c, d}
+    assert [line for line in candidate.explanation if line.startswith("caution:")] == [f"caution: {caveat.text}"]
+    freed = replace(host, gpus=tuple(replace(g, consumers=()) if g.pci_id in {a, b} else g for g in host.gpus))
+    one = plan(Fabric((replace(freed, caveats=(Caveat(frozenset({"0000:ff:00.0"}), "elsewhere"),)),)),
+               PlacementRequest(gpus_per_vm=1, consumption="passthrough")).candidates[0]  # fmt: skip
+    assert not any(line.startswith("caution:") for line in one.explanation)
