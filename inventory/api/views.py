@@ -39,6 +39,7 @@ from inventory.api.serializers import (
     VgpuProfileSerializer,
     VirtualMachineSerializer,
 )
+from inventory.downloads import svg_disposition
 from inventory.models import Gpu, GpuConsumer, SyncRun, VCenter
 from inventory.occupancy import gpu_occupancy
 from inventory.topology.svg import render_host_svg
@@ -226,7 +227,7 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
             ):
                 occupancy.setdefault(pci_id, []).append(vm)
             svg = render_host_svg(result, hw, occupancy={k: ", ".join(v) for k, v in occupancy.items()})
-            return Response(svg, headers={"Content-Disposition": f'inline; filename="{host.name}-topology.svg"'})
+            return Response(svg, headers={"Content-Disposition": svg_disposition(host.name)})
         return Response(fabric.stored_fabric(host))
 
     def handle_exception(self, exc):

@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from inventory import fabric, occupancy
+from inventory.downloads import svg_disposition
 from inventory.forms import SMI_MAX_BYTES, SmiCaptureForm
 from inventory.models import Host, NumaNode, SmiCapture
 from inventory.roles import PLANNER, role_required
@@ -131,5 +132,5 @@ def host_topology_svg(request: HttpRequest, pk: int) -> HttpResponse:
     """The host's GPU fabric drawn as SVG: PCIe tree, NUMA nodes, NVLink/NVSwitch, GPUs with their VMs."""
     host = get_object_or_404(Host, pk=pk)
     response = HttpResponse(host_svg(host), content_type="image/svg+xml; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="{host.name}-topology.svg"'
+    response["Content-Disposition"] = svg_disposition(host.name)
     return response
