@@ -4,7 +4,7 @@ from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from inventory import models, services
-from inventory.validators import NEW_SERVER_REASON, same_server
+from inventory.validators import password_needed
 
 
 class VCenterForm(forms.ModelForm):
@@ -24,9 +24,16 @@ class VCenterForm(forms.ModelForm):
         services.lock_vcenter_servers()
         data = super().clean()
         # self.instance still holds the stored values here (the form's are copied onto it after clean()).
-        moved = "url" in data and not same_server(self.instance.url, data["url"])
-        if self.instance.pk and self.instance.has_password and moved and not data.get("password"):
-            self.add_error("password", NEW_SERVER_REASON)
+        if self.instance.pk and self.instance.has_password and not data.get("password"):
+            changes = {k: data[k] for k in ("url", "verify_tls", "ca_file") if k in data}
+            reason = password_needed(
+                url=self.instance.url,
+                verify_tls=self.instance.verify_tls,
+                ca_file=self.instance.ca_file,
+                changes=changes,
+            )
+            if reason:
+                self.add_error("password", reason)
         return data
 
     def save(self, commit: bool = True) -> models.VCenter:

@@ -49,7 +49,7 @@ from inventory.models import (
     VirtualMachine,
 )
 from inventory.signals import inventory_applied
-from inventory.validators import NEW_SERVER_REASON, same_server
+from inventory.validators import password_needed
 from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError, VCenterTimeoutError
 from inventory.vsphere.snapshot import HostSnap, InventorySnapshot, VmSnap, is_gpu
 
@@ -173,19 +173,25 @@ def unschedule_vcenter_sync(*, vcenter_id: int) -> None:
 
 @transaction.atomic
 def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: Any) -> VCenter:
-    """Change a vCenter's settings; an empty or missing ``password`` keeps the stored one, but only on the same
-    server: a URL to another scheme, host or port needs the password again.
+    """Change a vCenter's settings; an empty or missing ``password`` keeps the stored one, but only for the same
+    server verified the same way: a URL to another scheme, host or port, TLS verification turned off or another CA
+    file needs the password again (``inventory.validators.password_needed``).
 
     Raises ValidationError naming the field; nothing is saved then.
     """
     unknown = sorted(set(fields) - set(VCENTER_FIELDS))
     if unknown:
         raise ValidationError({unknown[0]: "is not a vCenter setting"})
-    moved = False
-    if not password and "url" in fields:
-        # The stored row, not the instance: a caller may have changed the instance's URL already.
-        stored = VCenter.objects.filter(pk=vcenter.pk).values_list("url", "password_encrypted").first()
-        moved = bool(stored and stored[1] and not same_server(stored[0], fields["url"]))
+    needs_password = None
+    if not password and {"url", "verify_tls", "ca_file"} & set(fields):
+        # The stored row, not the instance: a caller may have changed the instance's fields already.
+        stored = (
+            VCenter.objects.filter(pk=vcenter.pk)
+            .values_list("url", "verify_tls", "ca_file", "password_encrypted")
+            .first()
+        )
+        if stored and stored[3]:
+            needs_password = password_needed(url=stored[0], verify_tls=stored[1], ca_file=stored[2], changes=fields)
     for key, value in fields.items():
         setattr(vcenter, key, value)
     if password:
@@ -200,8 +206,8 @@ def update_vcenter(*, vcenter: VCenter, password: str | None = None, **fields: A
         vcenter.full_clean(exclude=[f for f in ("url", "ca_file") if f not in fields])
     except ValidationError as exc:
         errors = exc.message_dict
-    if moved and "url" not in errors:  # a URL that is not valid is reported first, alone
-        errors["password"] = [NEW_SERVER_REASON]
+    if needs_password and "url" not in errors:  # a URL that is not valid is reported first, alone
+        errors["password"] = [needs_password]
     if errors:
         raise ValidationError(errors)
     vcenter.save()

@@ -6,6 +6,7 @@ connects; these wrap them as Django validators so each path reports them on the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -27,6 +28,15 @@ def validate_ca_file(value: str) -> None:
 
 # What a vCenter edit that moves the password to another server must include (``same_server``).
 NEW_SERVER_REASON = "required when the URL changes: the stored password is only sent to the server it was entered for"
+# The same for edits that change how that server is recognised (``password_needed``).
+TLS_OFF_REASON = (
+    "required when TLS verification is turned off: the stored password is only sent to a server verified as it was "
+    "when the password was entered"
+)
+NEW_CA_REASON = (
+    "required when the CA file changes: the stored password is only sent to a server verified as it was when the "
+    "password was entered"
+)
 
 
 def _server(url: str) -> tuple[str, str, int | None] | None:
@@ -48,3 +58,18 @@ def same_server(a: str, b: str) -> bool:
         return True
     server = _server(a)
     return server is not None and server == _server(b)
+
+
+def password_needed(*, url: str, verify_tls: bool, ca_file: str, changes: Mapping[str, object]) -> str | None:
+    """Why an edit of a vCenter whose stored settings are (url, verify_tls, ca_file) must carry the password again,
+    or None. Anyone allowed to edit a vCenter could otherwise have the stored password sent to a server of theirs:
+    by moving the URL, or, with control of DNS or the network path, by turning verification off or trusting a CA
+    of theirs. Pointing at the system's trust store (an empty CA file) or turning verification on needs nothing."""
+    if "url" in changes and not same_server(url, str(changes["url"] or "")):
+        return NEW_SERVER_REASON
+    if verify_tls and "verify_tls" in changes and not changes["verify_tls"]:
+        return TLS_OFF_REASON
+    new_ca = str(changes.get("ca_file") or "")
+    if "ca_file" in changes and new_ca and new_ca != (ca_file or ""):
+        return NEW_CA_REASON
+    return None

@@ -49,7 +49,8 @@ VCENTER_STATUS_FIELDS = (
 
 class VCenterSerializer(serializers.ModelSerializer):
     """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one, unless
-    the URL moves to another scheme, host or port (``inventory.validators.same_server``): that needs it again."""
+    the URL moves to another scheme, host or port, TLS verification is turned off or the CA file changes
+    (``inventory.validators.password_needed``): that needs it again."""
 
     password = serializers.CharField(
         write_only=True,

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from inventory import services
 from inventory.models import VCenter
-from inventory.validators import same_server
+from inventory.validators import NEW_CA_REASON, TLS_OFF_REASON, same_server
 from tests import factories
 from tests.api.support import api_as  # noqa: F401
 from tests.inventory.test_views import admin, field_errors, text, vcenter_post  # noqa: F401
@@ -107,3 +107,50 @@ def test_a_factory_vcenter_keeps_its_password_on_other_edits():
     vc = factories.VCenterFactory(password=SECRET)
     services.update_vcenter(vcenter=vc, url=vc.url, username="someone-else", password="")
     assert VCenter.objects.get(pk=vc.pk).get_password() == SECRET
+
+
+# A security review: with control of DNS or the network path, turning verification off or trusting a CA of one's
+# own gets the stored password as surely as moving the URL.
+TLS_OFF = TLS_OFF_REASON
+NEW_CA = NEW_CA_REASON
+
+
+@pytest.mark.parametrize("password", [None, ""])
+def test_the_service_refuses_tls_off_or_another_ca_without_the_password(vcenter, ca_files, password):
+    for change, reason in (({"verify_tls": False}, TLS_OFF), ({"ca_file": ca_files["pem"]}, NEW_CA)):
+        with pytest.raises(ValidationError) as info:
+            services.update_vcenter(vcenter=vcenter, password=password, **change)
+        assert info.value.message_dict == {"password": [reason]}
+    vc = VCenter.objects.get(pk=vcenter.pk)
+    assert (vc.verify_tls, vc.ca_file, vc.get_password()) == (True, "", SECRET)
+
+
+def test_what_keeps_or_strengthens_verification_needs_no_password(vcenter, ca_files):
+    services.update_vcenter(vcenter=vcenter, ca_file=ca_files["pem"], password="With-It-1")
+    services.update_vcenter(vcenter=vcenter, ca_file=ca_files["pem"], verify_tls=True, enabled=False)  # unchanged
+    services.update_vcenter(vcenter=vcenter, ca_file="")  # back to the system's trust store
+    services.update_vcenter(vcenter=vcenter, verify_tls=False, password="With-It-2")
+    services.update_vcenter(vcenter=vcenter, verify_tls=True)  # verification back on
+    vc = VCenter.objects.get(pk=vcenter.pk)
+    assert (vc.verify_tls, vc.ca_file, vc.get_password()) == (True, "", "With-It-2")
+
+
+def test_api_page_and_admin_refuse_tls_off_without_the_password(api_as, admin, client, vcenter):  # noqa: F811
+    path = f"/api/vcenters/{vcenter.pk}/"
+    assert api_as("admin").patch(path, {"verify_tls": False}, format="json").json() == {"password": [TLS_OFF]}
+    page = admin.post(f"/vcenters/{vcenter.pk}/edit/", vcenter_post(name="vc-a", url=OLD_URL, password="",
+                                                                      verify_tls=None))  # fmt: skip
+    assert page.status_code == 400 and "TLS verification is turned off" in field_errors(text(page), "password")
+    client.force_login(get_user_model().objects.create_superuser("root", password="x-Long-Passw0rd"))
+    form = {
+        "name": "vc-a",
+        "url": OLD_URL,
+        "username": "svc",
+        "password": "",
+        "ca_file": "",
+        "enabled": "on",
+        "sync_interval_minutes": "5",
+    }  # fmt: skip  (no verify_tls: the box unticked)
+    response = client.post(f"/admin/inventory/vcenter/{vcenter.pk}/change/", form)
+    assert response.context["adminform"].form.errors["password"] == [TLS_OFF]
+    assert VCenter.objects.get(pk=vcenter.pk).verify_tls is True
