@@ -11,7 +11,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_out
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from knox.auth import TokenAuthentication
 from knox.views import LoginView as KnoxLoginView
 from rest_framework import serializers, status
@@ -149,8 +149,9 @@ class SchemaView(JsonErrorsMixin, SpectacularAPIView):
     """The OpenAPI document (YAML, or JSON with ``?format=json``)."""
 
 
-class DocsView(JsonErrorsMixin, SpectacularSwaggerView):
-    """Swagger UI over the schema."""
+class DocsView(JsonErrorsMixin, SpectacularSwaggerSplitView):
+    """Swagger UI over the schema; its setup script is served from ``?script`` rather than inline (the pages' CSP
+    runs no inline script)."""
 
 
 router = ApiRouter()

@@ -2,6 +2,7 @@ from collections.abc import Callable
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 
 from inventory.views.health import healthz
 
@@ -28,3 +29,37 @@ class LoginRequiredExceptApiMiddleware(LoginRequiredMiddleware):
         if getattr(view_func, "cls", None) is not None and request.path.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class PrivateAnswersMiddleware:
+    """An answer to a signed-in user (a session, or a token on the API) is theirs: ``Cache-Control: private,
+    no-store`` unless the view set its own, so neither a shared proxy nor the browser's disk cache keeps
+    reservations, vCenter settings or a new API token."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META
+        if signed_in and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_store=True)
+        return response
+
+
+class StandaloneSvgMiddleware:
+    """A fabric drawing opened on its own (``topology.svg``, the API's ``?format=svg``) is a document a browser
+    would run scripts in: it gets a policy that runs nothing and loads nothing (CSPMiddleware, outside this one,
+    keeps a policy already set)."""
+
+    POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.get("Content-Type", "").startswith("image/svg+xml"):
+            response["Content-Security-Policy"] = self.POLICY
+        return response

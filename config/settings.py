@@ -79,6 +79,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.HealthzAnyHostMiddleware",
+    "config.middleware.PrivateAnswersMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.StandaloneSvgMiddleware",
     "config.api_errors.ApiErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -171,6 +174,21 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 X_FRAME_OPTIONS = "DENY"
+# Pages load scripts only from here (htmx, the app's own; no inline script anywhere, Swagger UI's setup included);
+# inline style attributes stay allowed (the fabric drawings and a few templates use them), images may be data: URIs
+# (Swagger UI's icons). A name that got past escaping could still not run anything.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Login lockout (django-axes): LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock that
 # pair out for LOGIN_COOLOFF_MINUTES, on the login page, the admin's and POST /api/token/ alike. An admin
