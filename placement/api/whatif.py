@@ -14,6 +14,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.fields import SkipField
 from rest_framework.response import Response
 
+from placement.api.serializers import KnownFieldsOnly
 from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS, MAX_MEMORY_GB, MAX_VCPUS
 from placement.engine.simulate_model import (
     ALIGNMENTS,
@@ -35,7 +36,7 @@ from placement.models import WhatIfRun
 from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, resolve_cluster, start_whatif
 
 
-class WhatIfRequestSerializer(serializers.Serializer):
+class WhatIfRequestSerializer(KnownFieldsOnly):
     board = serializers.CharField(max_length=40, default=DEFAULTS["board"], help_text="Catalog board, e.g. A100-80GB")
     mode = serializers.ChoiceField(choices=MODES, default=DEFAULTS["mode"])
     policy = serializers.ChoiceField(choices=POLICIES, default=DEFAULTS["policy"], help_text="Same-size assignment")

@@ -542,4 +542,7 @@ def test_api_reports_every_bad_field_at_once(demo):
     assert "'99Z' is not a time-sliced profile" in r.json()["catalog"][0]
     r = client.post("/api/whatif/", {"runs": 0, "catalog": ["8C", "10C"], "weights": [1, 2, 3]}, format="json")
     assert set(r.json()) == {"runs", "weights"} and "one weight per catalog entry (2), got 3" in r.json()["weights"][0]
+    # a typo is refused like on /api/plans/, not run without it (a security review found it silently ignored)
+    r = client.post("/api/whatif/", {"board": "A100-80GB", "catalog": ["8C"], "run": 40, "hosts": 0}, format="json")
+    assert r.status_code == 400 and set(r.json()) == {"run", "hosts"} and "unknown field" in r.json()["run"][0]
     assert not WhatIfRun.objects.exists()
