@@ -48,3 +48,21 @@ def test_a_free_fixed_port_serves_writes_the_certificate_and_stops_cleanly(gpula
     finally:
         lab.stop()
     assert lab.process.returncode == 0
+
+
+@pytest.mark.reliability("vcsim lab", "bad lab file")
+def test_vm_names_vcsim_cannot_create_are_refused_naming_the_field(gpulab_binary, tmp_path):
+    """A security review's hostile lab crashed gpulab (a Go panic in vcsim's folder code) on a VM name with a slash
+    or of 300 characters; such names are now lab errors like any other."""
+    import json
+
+    lab = json.loads((LABS / "demo.json").read_text())
+    lab["vms"][0]["name"] = "chat</svg><script>x</script>"
+    lab["vms"][1]["name"] = "v" * 81
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(lab))
+    proc = subprocess.run([str(gpulab_binary), "-lab", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert 'lab: vms[0].name: "chat</svg><script>x</script>" contains a slash' in proc.stderr
+    assert "lab: vms[1].name: 81 characters: vSphere allows at most 80" in proc.stderr
+    assert "panic" not in proc.stderr

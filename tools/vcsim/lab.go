@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 type Lab struct {
@@ -272,6 +273,12 @@ func (lab *Lab) Validate() error {
 		p := fmt.Sprintf("vms[%d]", i)
 		if v.Name == "" {
 			e.add(p+".name", "missing")
+		} else if n := utf8.RuneCountInString(v.Name); n > 80 {
+			// vSphere's limit; vcsim panics creating the VM's folder for longer names
+			e.add(p+".name", "%d characters: vSphere allows at most 80", n)
+		} else if strings.ContainsAny(v.Name, "/\\") {
+			// vSphere stores "/" as %2f; vcsim makes the name a folder path and panics on it
+			e.add(p+".name", "%q contains a slash, which the simulator cannot create a VM folder for", v.Name)
 		} else if _, dup := vms[v.Name]; dup {
 			e.add(p+".name", "duplicate VM name %q", v.Name)
 		} else {
