@@ -102,10 +102,14 @@ def translate_error(exc: BaseException, endpoint: Endpoint) -> VCenterError:
     if isinstance(exc, vim.fault.NotAuthenticated):
         return VCenterRetrievalError(f"{where}: the vCenter session ended during the sync (not authenticated)")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return VCenterTlsError(
-            f"{where}: TLS certificate verification failed ({exc.verify_message}); install the vCenter CA, set a "
-            "CA file, or turn TLS verification off for this vCenter"
-        )
+        if endpoint.ca_file:  # most often a vCenter whose certificate was renewed or replaced since
+            advice = (
+                f"the certificate is not signed by the CA in {endpoint.ca_file}: if the vCenter's certificate "
+                "was replaced, set a CA file with its new CA"
+            )
+        else:
+            advice = "install the vCenter CA, set a CA file, or turn TLS verification off for this vCenter"
+        return VCenterTlsError(f"{where}: TLS certificate verification failed ({exc.verify_message}); {advice}")
     if isinstance(exc, ssl.SSLError):
         return VCenterTlsError(f"{where}: TLS handshake failed ({exc.reason or exc})")
     if isinstance(exc, socket.timeout | TimeoutError):

@@ -106,6 +106,20 @@ def test_tls_verification_is_on_by_default(demo_lab):
     assert exc.value.error.retryable is False
 
 
+def test_a_certificate_the_configured_ca_did_not_sign_names_the_ca_file(demo_lab, ca_files):
+    """As after a vCenter's certificate is renewed: the error points at the CA file to change, not at installing
+    a CA or turning verification off."""
+    vcenter = services.register_vcenter(
+        name="rotated", url=demo_lab.url, username=demo_lab.username, password=demo_lab.password,
+        ca_file=ca_files["pem"],
+    )  # fmt: skip
+    with pytest.raises(services.SyncFailed) as exc:
+        services.sync_vcenter(vcenter=vcenter)
+    error = exc.value.run.error
+    assert "TLS certificate verification failed" in error and f"not signed by the CA in {ca_files['pem']}" in error
+    assert "turn TLS verification off" not in error
+
+
 def test_tls_verification_can_be_turned_off_per_vcenter(demo_lab):
     vcenter = services.register_vcenter(
         name="lab-noverify",
