@@ -3,7 +3,9 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from inventory.filtersets import YesNoFilter
 from placement.models import Reservation
+from placement.reservation_health import needing_attention, not_needing_attention
 
 
 class ReservationFilterSet(django_filters.FilterSet):
@@ -19,6 +21,11 @@ class ReservationFilterSet(django_filters.FilterSet):
     vcenter = django_filters.CharFilter(
         method="filter_vcenter", help_text="vCenter id (as the other lists take it) or name"
     )
+    needs_attention = YesNoFilter(
+        method="filter_needs_attention",
+        help_text="true: only active reservations the inventory changed under (a non-empty problems list); false: "
+        "the others",
+    )
     ordering = django_filters.OrderingFilter(
         fields=(
             ("created", "created"),
@@ -31,7 +38,7 @@ class ReservationFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Reservation
-        fields = ["status", "vm_name", "host_id", "vcenter"]
+        fields = ["status", "vm_name", "host_id", "vcenter", "needs_attention"]
 
     def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(effective_status=value)  # the queryset is ``selectors.reservations_with_status``
@@ -39,11 +46,22 @@ class ReservationFilterSet(django_filters.FilterSet):
     def filter_vcenter(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(vcenter_q(value))
 
+    def filter_needs_attention(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        return filter_needs_attention(queryset, value)
+
+
+def filter_needs_attention(queryset: QuerySet, value: bool | None) -> QuerySet:
+    """``needs_attention``: the reservations with problems (``placement.reservation_health``), or the others."""
+    if value is None:
+        return queryset
+    return needing_attention(queryset) if value else not_needing_attention(queryset)
+
 
 def vcenter_q(value: str) -> Q:
     """Reservations of the vCenter ``value`` names: its id (as the other lists take it) or its name (any case:
     names are unique regardless of case). Shared by the API's filter and the reservations page."""
     value = value.strip()
+    removed = Q(vcenter__isnull=True, vcenter_name__iexact=value)  # the name kept when it was removed
     if value.isdigit():
-        return Q(vcenter_id=int(value)) | Q(vcenter__name__iexact=value)
-    return Q(vcenter__name__iexact=value)
+        return Q(vcenter_id=int(value)) | Q(vcenter__name__iexact=value) | removed
+    return Q(vcenter__name__iexact=value) | removed

@@ -15,16 +15,25 @@ class Reservation(models.Model):
         RELEASED = "released", "Released"
 
     vm_name = models.CharField(max_length=255, help_text="Name the VM will have in vCenter")
-    host = models.ForeignKey("inventory.Host", on_delete=models.CASCADE, related_name="reservations")
+    # Host and vCenter are kept by name too: removing them from the inventory (a vCenter removed, a stale host
+    # purged) keeps the reservation's history, with the names it had (placement.receivers releases active ones).
+    host = models.ForeignKey(
+        "inventory.Host", on_delete=models.SET_NULL, null=True, blank=True, related_name="reservations"
+    )
     # the host's vCenter, kept on the row so the database holds one active reservation per VM name and vCenter
     # (VM names repeat across vCenters)
-    vcenter = models.ForeignKey("inventory.VCenter", on_delete=models.CASCADE, related_name="+")
+    vcenter = models.ForeignKey("inventory.VCenter", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    host_name = models.CharField(max_length=255, blank=True, help_text="The host's name when reserved or removed")
+    vcenter_name = models.CharField(max_length=100, blank=True, help_text="The vCenter's name when reserved or removed")
     request = models.JSONField(help_text="The placement request that produced the plan")
     candidate = models.JSONField(help_text="The accepted candidate as the plan showed it")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     created = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why the hold ended when the advisor ended it (its vCenter was removed)"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -40,12 +49,31 @@ class Reservation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.vm_name} on {self.host} ({self.status})"
+        return f"{self.vm_name} on {self.host_label} ({self.status})"
 
     def save(self, *args, **kwargs) -> None:
-        if self.vcenter_id is None and self.host_id is not None:
-            self.vcenter_id = self.host.vcenter_id
+        if self.host_id is not None:
+            if self.vcenter_id is None:
+                self.vcenter_id = self.host.vcenter_id
+            if not self.host_name:
+                self.host_name = self.host.name
+        if self.vcenter_id is not None and not self.vcenter_name:
+            self.vcenter_name = self.vcenter.name
         super().save(*args, **kwargs)
+
+    @property
+    def host_label(self) -> str:
+        """The host's name now, or the name it had with "(removed)" once it left the inventory."""
+        if self.host_id is not None:
+            return self.host.name
+        return f"{self.host_name or 'unknown host'} (removed)"
+
+    @property
+    def vcenter_label(self) -> str:
+        """The vCenter's name now, or the name it had with "(removed)" once it was removed."""
+        if self.vcenter_id is not None:
+            return self.vcenter.name
+        return f"{self.vcenter_name or 'unknown vCenter'} (removed)"
 
     @property
     def is_active(self) -> bool:
@@ -61,7 +89,10 @@ class Reservation(models.Model):
 
 class ReservationItem(models.Model):
     reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="items")
-    gpu = models.ForeignKey("inventory.Gpu", on_delete=models.CASCADE, related_name="reservation_items")
+    gpu = models.ForeignKey(
+        "inventory.Gpu", on_delete=models.SET_NULL, null=True, blank=True, related_name="reservation_items"
+    )
+    pci_id = models.CharField(max_length=16, blank=True, help_text="The GPU's PCI address (kept when it is removed)")
     kind = models.CharField(max_length=24)
     profile = models.CharField(max_length=100, blank=True)
     placement_gb = models.PositiveIntegerField(null=True, blank=True)
@@ -72,7 +103,12 @@ class ReservationItem(models.Model):
         constraints = [models.UniqueConstraint(fields=["reservation", "gpu"], name="one_item_per_gpu")]
 
     def __str__(self) -> str:
-        return f"{self.reservation.vm_name} holds {self.gpu}"
+        return f"{self.reservation.vm_name} holds {self.gpu if self.gpu_id else f'{self.pci_id} (removed)'}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.gpu_id is not None and not self.pci_id:
+            self.pci_id = self.gpu.pci_device.pci_id
+        super().save(*args, **kwargs)
 
 
 class HostSnapshot(models.Model):

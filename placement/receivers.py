@@ -1,5 +1,8 @@
 import logging
 
+from django.db.models import QuerySet
+
+from inventory.models import Host, VCenter
 from placement import services
 
 logger = logging.getLogger(__name__)
@@ -10,3 +13,20 @@ def reconcile_after_sync(sender, vcenter, counts, **kwargs) -> None:
     result = services.reconcile_reservations()
     if any(result.values()):
         logger.info("reservations after syncing %s: %s", vcenter.name, result)
+
+
+def vcenter_removed(sender, instance: VCenter, **kwargs) -> None:
+    """pre_delete of a vCenter: its reservations stay as history (names copied), the active ones are released."""
+    released = services.close_for_removed_vcenter(vcenter=instance)
+    if released:
+        logger.info("released %d active reservations of removed vCenter %s", released, instance.name)
+
+
+def host_removed(sender, instance: Host, origin=None, **kwargs) -> None:
+    """pre_delete of a host (a stale host purged, or the cascade of its vCenter's removal)."""
+    origin_model = origin.model if isinstance(origin, QuerySet) else type(origin)
+    if origin_model is VCenter:
+        return  # vcenter_removed covers every reservation of the vCenter at once, with the vCenter's reason
+    released = services.close_for_removed_host(host=instance)
+    if released:
+        logger.info("released %d active reservations of removed host %s", released, instance.name)

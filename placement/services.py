@@ -12,14 +12,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
-from inventory.models import Gpu, GpuConsumer, Host, VirtualMachine
+from inventory.models import Gpu, GpuConsumer, Host, VCenter, VirtualMachine
 from placement.engine.evacuate import EvacuationPlan, VmSize, plan_evacuation
 from placement.engine.explain import hosts_phrase
-from placement.engine.model import Fabric
+from placement.engine.model import Fabric, HostState, evolve
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
@@ -129,8 +129,17 @@ def plan_host_evacuation(
     fabric = fabric_snapshot(clusters=[host.cluster.name] if host.cluster else None, vcenter=host.vcenter.name)
     if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
         fabric = Fabric((*fabric.hosts, *fabric_snapshot(host_ids=[host.pk]).hosts))
+    if host.stale:
+        # A host that left vCenter runs nothing: its reservations are problems to show (reservation_health), not
+        # VMs to move. Its template may still list the GPUs its fabric had, with the reservations on them.
+        fabric = Fabric(tuple(_without_reservations(h) if h.host_id == host.pk else h for h in fabric.hosts))
     sizes = {vm: VmSize(vcpus, memory_mb) for vm, (vcpus, memory_mb) in vm_sizes(host_id=host.pk).items()}
     return plan_evacuation(fabric, host.name, host_id=host.pk, sizes=sizes)
+
+
+def _without_reservations(host: HostState) -> HostState:
+    gpus = tuple(evolve(g, consumers=tuple(c for c in g.consumers if not c.reservation)) for g in host.gpus)
+    return evolve(host, gpus=gpus)
 
 
 def _same_choice(a: Candidate, b: Candidate) -> bool:
@@ -188,8 +197,8 @@ def _check_name_free(vm_name: str, host: Host) -> None:
     if held is not None:
         raise RequestError(
             "vm_name",
-            f"{vm_name!r} already holds an active reservation in vCenter {held.vcenter.name} (#{held.pk} on "
-            f"{held.host.name}): release it or choose another name",
+            f"{vm_name!r} already holds an active reservation in vCenter {held.vcenter_label} (#{held.pk} on "
+            f"{held.host_label}): release it or choose another name",
         )
     uses = list(
         GpuConsumer.objects.filter(vm__name=vm_name, vm__vcenter_id=host.vcenter_id, vm__stale=False)
@@ -219,6 +228,8 @@ def _create_reservation(
                 vm_name=vm_name,
                 host=host,
                 vcenter_id=host.vcenter_id,
+                host_name=host.name,
+                vcenter_name=host.vcenter.name,
                 request=dataclasses.asdict(request),
                 candidate=candidate.to_dict(),
                 expires_at=timezone.now() + timedelta(minutes=ttl),
@@ -237,6 +248,7 @@ def _create_reservation(
         ReservationItem(
             reservation=reservation,
             gpu_id=gpus[g.pci_id],
+            pci_id=g.pci_id,
             kind=request.consumption,
             profile=g.profile or "",
             placement_gb=g.placement_gb,
@@ -343,6 +355,61 @@ def _reserve_chosen(
 def release_reservation(*, reservation: Reservation) -> None:
     Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
         status=Reservation.Status.RELEASED, closed_at=timezone.now()
+    )
+
+
+def _keep_history(reservations, *, reason: str) -> int:
+    """Copy the host names and the GPUs' PCI addresses onto ``reservations`` (their foreign keys are about to be
+    set to NULL) and release the ones active now with ``reason``; return how many were released."""
+    reservations.filter(host__isnull=False).update(
+        host_name=Subquery(Host.objects.filter(pk=OuterRef("host_id")).values("name")[:1])
+    )
+    ReservationItem.objects.filter(reservation__in=reservations.values("pk"), pci_id="", gpu__isnull=False).update(
+        pci_id=Subquery(Gpu.objects.filter(pk=OuterRef("gpu_id")).values("pci_device__pci_id")[:1])
+    )
+    return reservations.filter(status=Reservation.Status.ACTIVE, expires_at__gt=timezone.now()).update(
+        status=Reservation.Status.RELEASED, closed_at=timezone.now(), close_reason=reason
+    )
+
+
+def removed_vcenter_reason(vcenter: VCenter) -> str:
+    return f"vCenter {vcenter.name} was removed from the advisor"
+
+
+def close_for_removed_vcenter(*, vcenter: VCenter) -> int:
+    """Before ``vcenter`` is deleted: its reservations keep their names, its active ones are released."""
+    reservations = Reservation.objects.filter(vcenter=vcenter)
+    reservations.update(vcenter_name=vcenter.name)
+    return _keep_history(reservations, reason=removed_vcenter_reason(vcenter))
+
+
+def close_for_removed_host(*, host: Host) -> int:
+    """Before ``host`` is deleted (a stale host purged after the retention period, or by hand): its reservations
+    keep its name, its active ones are released."""
+    vcenter = VCenter.objects.filter(pk=host.vcenter_id).values_list("name", flat=True).first() or "unknown"
+    gone = " after it had left vCenter" if host.stale else ""
+    reason = f"host {host.name} (vCenter {vcenter}) was removed from the inventory{gone}"
+    return _keep_history(Reservation.objects.filter(host=host), reason=reason)
+
+
+def vcenter_removal_effect(vcenter: VCenter) -> str:
+    """What removing ``vcenter`` does to its reservations, in a sentence (``inventory.removal``); "" for none."""
+    reservations = Reservation.objects.filter(vcenter=vcenter)
+    active = list(
+        reservations.filter(status=Reservation.Status.ACTIVE, expires_at__gt=timezone.now())
+        .order_by("vm_name")
+        .values_list("vm_name", flat=True)
+    )
+    closed = reservations.count() - len(active)
+    kept = f"{closed} closed reservation{'s' if closed != 1 else ''} of {vcenter.name} stay in the history"
+    if not active:
+        return f"{kept}." if closed else ""
+    names = ", ".join(active[:10]) + (f" and {len(active) - 10} more" if len(active) > 10 else "")
+    n = len(active)
+    return (
+        f"{n} active reservation{'s' if n != 1 else ''} of {vcenter.name} ({names}) "
+        f'{"is" if n == 1 else "are"} released with the reason "{removed_vcenter_reason(vcenter)}" and kept in '
+        f"the history{f'; {kept}' if closed else ''}."
     )
 
 

@@ -33,6 +33,7 @@ from placement.engine.result import Candidate, Plan
 from placement.engine.sizing import Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
+from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
 from placement.selectors import reservations_with_status
 from placement.tables import ReservationPageFilterSet, ReservationTable
 from placement.validators import is_invisible
@@ -409,15 +410,21 @@ def reservation_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(
-        reservations_with_status().select_related("host__vcenter", "host__cluster", "created_by"), pk=pk
+        reservations_with_status().select_related("host__vcenter", "host__cluster", "vcenter", "created_by"), pk=pk
     )
+    problems = problems_of(reservation)
     settings = vsphere_settings(reservation)
+    settings["problems"] = problems
     numa_affinity = settings["vm_settings"]["numa.nodeAffinity"]
+    server = urlsplit(reservation.vcenter.url).hostname or "" if reservation.vcenter_id else ""
     powercli = render_to_string(
         "placement/reservation.ps1",
         {"r": reservation, "s": settings, "numa_affinity": numa_affinity,
-         "ps": _powershell_values(settings, urlsplit(reservation.host.vcenter.url).hostname or "")},
+         "ps": _powershell_values(settings, server)},
     )  # fmt: skip
+    if problems:  # the script was made for an inventory that changed: it says so before anything runs
+        warning = "".join(f"# {visible_text(p)}\n" for p in [*problems, SCRIPT_OUT_OF_DATE])
+        powercli = f"# WARNING: this reservation needs attention.\n{warning}{powercli}"
     fmt = request.GET.get("format", "")
     if fmt == "json":
         response = JsonResponse({**settings, "powercli": powercli}, json_dumps_params={"indent": 2})
@@ -431,7 +438,7 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "placement/reservation_detail.html",
         {"r": reservation, "s": settings, "powercli": powercli, "json": json.dumps(settings, indent=2),
-         "numa_affinity": numa_affinity,
+         "numa_affinity": numa_affinity, "problems": problems, "out_of_date": SCRIPT_OUT_OF_DATE,
          "can_release": has_role(request.user, PLANNER) and may_change_owned(request.user, reservation)},
     )  # fmt: skip
 
@@ -451,8 +458,12 @@ def ps_quote(value: str) -> str:
 def ps_comment(value: str) -> str:
     """``ps_quote`` for a comment line: control and invisible characters shown as escapes (a line break would
     end the comment and run the rest of the name as code)."""
-    text = "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible(ch) else ch for ch in str(value))
-    return ps_quote(text)
+    return ps_quote(visible_text(value))
+
+
+def visible_text(value: str) -> str:
+    """``value`` with control and invisible characters shown as escapes (safe on one comment line)."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible(ch) else ch for ch in str(value))
 
 
 def _powershell_values(settings: dict, server: str) -> dict:
@@ -509,10 +520,13 @@ def vsphere_settings(reservation: Reservation) -> dict:
     request = reservation.request or {}
     candidate = reservation.candidate or {}
     consumption = request.get("consumption") or "passthrough"
-    items = list(reservation.items.select_related("gpu__pci_device__numa_node").order_by("gpu__pci_device__pci_id"))
+    items = list(reservation.items.select_related("gpu__pci_device__numa_node").order_by("pci_id"))
     index_of = {g.get("pci_id"): g.get("index") for g in candidate.get("gpus", [])}
     devices = []
     for item in items:
+        if item.gpu is None:  # removed from the inventory with its host (the reservation is history)
+            devices.append(_removed_device(item, index_of))
+            continue
         gpu, pci = item.gpu, item.gpu.pci_device
         device = {
             "pci_id": pci.pci_id,
@@ -541,8 +555,8 @@ def vsphere_settings(reservation: Reservation) -> dict:
         devices.append(device)
     numa_nodes = candidate.get("numa_nodes") or sorted({d["numa_node"] for d in devices if d["numa_node"] is not None})
     memory_mb = int(request.get("memory_mb") or 0)
-    large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items)
-    domain = _shared_domain(host, [i.gpu_id for i in items])
+    large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items if item.gpu)
+    domain = _shared_domain(host, [i.gpu_id for i in items if i.gpu_id]) if host else None
     return {
         "reservation": {
             "id": reservation.pk,
@@ -554,10 +568,10 @@ def vsphere_settings(reservation: Reservation) -> dict:
             "created_by": reservation.created_by.username if reservation.created_by else None,
         },
         "host": {
-            "id": host.pk,
-            "name": host.name,
-            "vcenter": host.vcenter.name,
-            "cluster": host.cluster.name if host.cluster else None,
+            "id": reservation.host_id,
+            "name": host.name if host else reservation.host_name,
+            "vcenter": host.vcenter.name if host else reservation.vcenter_name,
+            "cluster": host.cluster.name if host and host.cluster else None,
         },
         "consumption": consumption,
         "devices": devices,
@@ -579,6 +593,27 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "bottleneck": candidate.get("bottleneck"),
         "explanation": candidate.get("explanation", []),
         "request": request,
+    }
+
+
+def _removed_device(item, index_of: dict) -> dict:
+    """A device whose GPU row was removed from the inventory: what the reservation itself kept."""
+    return {
+        "pci_id": item.pci_id,
+        "index": index_of.get(item.pci_id),
+        "model": "(removed)",
+        "board": "",
+        "vendor_id": None,
+        "device_id": None,
+        "hardware_label": "",
+        "numa_node": None,
+        "kind": item.kind,
+        "profile": item.profile,
+        "placement_gb": item.placement_gb,
+        "mig_slot": item.mig_slot,
+        "backing": BACKINGS.get(item.kind, BACKINGS["vgpu"]),
+        "backing_settings": {"id": item.pci_id} if item.kind == "passthrough" else {"vgpu": item.profile},
+        "removed": True,
     }
 
 

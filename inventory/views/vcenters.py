@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from inventory import selectors, services
 from inventory.forms import EMBEDDED_SCHEDULE, VCenterForm, syncs_run_on_schedule
 from inventory.models import VCenter
+from inventory.removal import vcenter_removal_effects
 from inventory.roles import ADMIN, has_role, role_required
 from inventory.tables import BoundedRequestConfig, VCenterTable
 from inventory.views.common import page_or_partial
@@ -103,10 +104,12 @@ def vcenter_test(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(ADMIN)
 def vcenter_delete(request: HttpRequest, pk: int) -> HttpResponse:
     vcenter = get_object_or_404(VCenter, pk=pk)
+    effects = vcenter_removal_effects(vcenter)  # what other apps lose with it (placement: its reservations)
     if request.method == "POST":
         name = vcenter.name
         services.remove_vcenter(vcenter=vcenter)
-        messages.success(request, f"vCenter {name} removed with its inventory and its sync schedule.")
+        also = "".join(f" {text}" for text in effects)
+        messages.success(request, f"vCenter {name} removed with its inventory and its sync schedule.{also}")
         return redirect("inventory:vcenters")
     counts = {
         "hosts": vcenter.hosts.count(),
@@ -114,4 +117,5 @@ def vcenter_delete(request: HttpRequest, pk: int) -> HttpResponse:
         "vms": vcenter.vms.count(),
         "runs": vcenter.sync_runs.count(),
     }
-    return render(request, "inventory/vcenters/delete.html", {"vcenter": vcenter, "counts": counts})
+    context = {"vcenter": vcenter, "counts": counts, "effects": effects}
+    return render(request, "inventory/vcenters/delete.html", context)

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from placement.engine.request import (
@@ -14,6 +15,7 @@ from placement.engine.request import (
     MAX_VMS,
 )
 from placement.models import Reservation
+from placement.reservation_health import problems_of
 from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
 
@@ -169,9 +171,22 @@ class StoredRequestSerializer(serializers.Serializer):
 
 
 class ReservationSerializer(serializers.ModelSerializer):
-    host = serializers.CharField(source="host.name", read_only=True)
-    host_id = serializers.IntegerField(read_only=True)
-    vcenter = serializers.CharField(source="host.vcenter.name", read_only=True)
+    host = serializers.SerializerMethodField(
+        help_text="The host's name; once the host was removed from the inventory, the name it had (host_id null)"
+    )
+    host_id = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null once the host was removed")
+    vcenter = serializers.SerializerMethodField(
+        help_text="The host's vCenter; once the vCenter was removed, the name it had"
+    )
+    close_reason = serializers.CharField(
+        read_only=True, help_text="Why the hold ended when the advisor ended it (its vCenter or host was removed)"
+    )
+    problems = serializers.SerializerMethodField(
+        help_text="What the inventory changed under an active reservation, one sentence each (its host or a GPU gone "
+        "from vCenter, a GPU in another mode, locked to another vGPU profile or held by another VM, a VM of this "
+        "name holding GPUs on another host). Always present: [] when fine and for closed reservations. A "
+        "reservation with problems keeps its GPUs: release it and plan again"
+    )
     status = serializers.ChoiceField(
         source="status_now",
         choices=Reservation.Status.choices,
@@ -184,8 +199,18 @@ class ReservationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Reservation
-        fields = ["id", "vm_name", "host", "host_id", "vcenter", "status", "active", "request", "candidate", "created",
-                  "expires_at", "closed_at"]  # fmt: skip
+        fields = ["id", "vm_name", "host", "host_id", "vcenter", "status", "active", "problems", "request",
+                  "candidate", "created", "expires_at", "closed_at", "close_reason"]  # fmt: skip
+
+    def get_host(self, reservation: Reservation) -> str:
+        return reservation.host.name if reservation.host_id else reservation.host_name
+
+    def get_vcenter(self, reservation: Reservation) -> str:
+        return reservation.vcenter.name if reservation.vcenter_id else reservation.vcenter_name
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_problems(self, reservation: Reservation) -> list[str]:
+        return problems_of(reservation)  # the views read them for a whole page at once (attach_problems)
 
 
 class ConflictSerializer(serializers.Serializer):

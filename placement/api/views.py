@@ -13,6 +13,7 @@ from placement.api.serializers import (
 )
 from placement.engine.request import RequestError
 from placement.filtersets import ReservationFilterSet
+from placement.reservation_health import attach_problems
 from placement.selectors import reservations_with_status
 
 
@@ -70,9 +71,16 @@ class ReservationViewSet(
 ):
     """Accepted plans: POST plans and reserves the best placement; DELETE releases it."""
 
-    queryset = reservations_with_status().select_related("host", "host__vcenter").order_by("-created", "-id")
+    queryset = reservations_with_status().select_related("host", "vcenter").order_by("-created", "-id")
     serializer_class = ReservationSerializer
     filterset_class = ReservationFilterSet
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self.get_serializer(attach_problems(page), many=True).data)
+        return Response(self.get_serializer(attach_problems(queryset), many=True).data)
 
     @extend_schema(
         request=ReserveSerializer,

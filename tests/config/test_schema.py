@@ -66,6 +66,16 @@ def test_every_endpoint_is_documented(schema):
     assert set(schema["paths"]["/api/sync-runs/"]) == {"get", "post"}
 
 
+def test_reservations_document_their_problems_and_the_needs_attention_filter(schema):
+    reservation = schema["components"]["schemas"]["Reservation"]
+    problems = reservation["properties"]["problems"]
+    assert problems["type"] == "array" and problems["items"]["type"] == "string" and problems["readOnly"]
+    assert "[] when fine" in problems["description"] and "problems" in reservation["required"]
+    assert {"close_reason", "host", "host_id", "vcenter"} <= set(reservation["properties"])
+    params = {p["name"] for p in schema["paths"]["/api/reservations/"]["get"]["parameters"]}
+    assert "needs_attention" in params
+
+
 def test_operation_ids_are_unique(schema):
     ids = [op["operationId"] for _, _, op in _operations(schema)]
     assert len(ids) == len(set(ids))

@@ -12,6 +12,7 @@ from inventory import services
 from inventory.api.serializers import VCenterCreateSerializer
 from inventory.management.base import InventoryCommand
 from inventory.models import SyncRun, SyncStatus, VCenter
+from inventory.removal import vcenter_removal_effects
 from inventory.tables import changed_rows
 from inventory.views.health import OK, ping_workers
 from inventory.vsphere.connection import VCenterError
@@ -130,8 +131,12 @@ class Command(InventoryCommand):
             )
 
     def _remove(self, name, **_):
-        services.remove_vcenter(vcenter=self._get(name))
+        vcenter = self._get(name)
+        effects = vcenter_removal_effects(vcenter)
+        services.remove_vcenter(vcenter=vcenter)
         self.stdout.write(f"Removed vCenter {name}")
+        for text in effects:
+            self.stdout.write(text)
 
     def _test(self, name, **_):
         vcenter = self._get(name)
@@ -144,6 +149,8 @@ class Command(InventoryCommand):
     def _sync(self, name, queue=False, timeout=None, **_):
         """The same path as every trigger: one SyncRun, under the vCenter's lock; skipped (exit 1) when another
         sync of it is pending."""
+        if timeout is not None and not 0 < timeout < float("inf"):  # NaN compares false too
+            raise CommandError(f"--timeout: must be a number of seconds above 0, not {timeout:g}")
         vcenter = self._get(name)
         if queue and not settings.REDIS_URL:
             # The embedded mode has no worker to queue on: the same sync runs here, not through the eager broker.
