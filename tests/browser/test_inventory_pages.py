@@ -144,13 +144,13 @@ def test_cluster_hosts_filter_and_sort_in_place(admin_page, live_server):
     page.evaluate("window.__marker = 'same page'")  # survives only if htmx swaps instead of navigating
     page.fill("input[name=gpu_model]", "L40S")
     page.locator("#hosts-table tbody tr").first.wait_for()
-    page.wait_for_function("document.querySelectorAll('#hosts-table tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#hosts-table tbody tr').length === 1")
     assert "esx-l40s-01.lab.local" in rows.first.inner_text()
     assert "gpu_model=L40S" in page.url  # pushed, so the filtered view can be bookmarked
     page.fill("input[name=gpu_model]", "")
-    page.wait_for_function("document.querySelectorAll('#hosts-table tbody tr').length === 4")
+    page.wait_for_function("() => document.querySelectorAll('#hosts-table tbody tr').length === 4")
     page.click("#hosts-table th >> text=Free")
-    page.wait_for_function("document.querySelector('#hosts-table th.asc, #hosts-table th.desc') !== null")
+    page.wait_for_function("() => document.querySelector('#hosts-table th.asc, #hosts-table th.desc') !== null")
     assert page.evaluate("window.__marker") == "same page"
 
 
