@@ -261,6 +261,7 @@ SPECTACULAR_SETTINGS = {
         "GpuConsumerKindEnum": "inventory.models.GpuConsumer.Kind",
         "ResourceDomainKindEnum": "inventory.models.ResourceDomain.Kind",
         "ReservationStatusEnum": "placement.models.Reservation.Status",
+        "PowerStateEnum": "inventory.models.PowerState",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

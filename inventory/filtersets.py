@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from inventory import occupancy
 from inventory.models import (
     Cluster,
     ConnectionState,
@@ -27,7 +28,7 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
-from inventory.occupancy import annotate_gpu_counts
+from inventory.occupancy import MODE_LABELS, annotate_gpu_counts
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
@@ -99,26 +100,28 @@ class InventoryFilterSet(filters.FilterSet):
     FILTER_DEFAULTS = {**filters.FilterSet.FILTER_DEFAULTS, models.BooleanField: {"filter_class": YesNoFilter}}
 
 
-MODE_CHOICES = (
-    ("passthrough", "Passthrough"),
-    (VgpuMode.SAME_SIZE, "vGPU same-size"),
-    (VgpuMode.MIXED_SIZE, "vGPU mixed-size"),
-    (VgpuMode.MIG, "MIG"),
-)
+MODE_CHOICES = tuple((mode, MODE_LABELS[mode]) for mode, _ in occupancy.MODE_CHOICES)
 
 
 def gpu_mode_q(mode: str, prefix: str = "") -> Q:
-    """GPUs in ``mode`` (passthrough, sameSize, mixedSize, multiInstanceGpu); ``prefix`` for related lookups."""
+    """GPUs in ``mode`` (a key of ``occupancy.MODE_CHOICES``, as ``occupancy.gpu_mode`` gives it); ``prefix`` for
+    related lookups."""
     f = {k: f"{prefix}{k}" for k in ("graphics_type", "vgpu_mode", "mig_enabled")}
     shared = Q(**{f["graphics_type"]: GraphicsType.SHARED_DIRECT})
     mig = Q(**{f["mig_enabled"]: True}) | Q(**{f["vgpu_mode"]: VgpuMode.MIG})
     if mode == VgpuMode.MIG:
-        return mig
+        return shared & mig
     if mode == VgpuMode.MIXED_SIZE:
         return shared & Q(**{f["vgpu_mode"]: VgpuMode.MIXED_SIZE}) & ~mig
     if mode == VgpuMode.SAME_SIZE:
         return shared & Q(**{f"{f['vgpu_mode']}__in": ["", VgpuMode.SAME_SIZE]}) & ~mig
-    return ~shared & ~mig
+    if mode == occupancy.SHARED_MODE:
+        return Q(**{f["graphics_type"]: GraphicsType.SHARED})
+    if mode == occupancy.BASIC_MODE:
+        return Q(**{f["graphics_type"]: GraphicsType.BASIC})
+    if mode == occupancy.UNKNOWN_MODE:
+        return ~Q(**{f"{f['graphics_type']}__in": GraphicsType.values})
+    return Q(**{f["graphics_type"]: GraphicsType.DIRECT})
 
 
 class VCenterFilterSet(InventoryFilterSet):

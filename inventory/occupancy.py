@@ -4,6 +4,10 @@ Selectors only (no writes). A GPU is *in use* when a consumer holds it now (stat
 other kind while its VM is powered on), *reserved* when an active, unexpired reservation holds it and no VM
 does yet, and *free* otherwise. Reserved GPUs are never counted as free.
 
+*Unavailable* is idle capacity no plan can use, counted apart from free: a GPU neither held nor reserved on a host
+in maintenance mode, disconnected or not responding, or a GPU whose graphics type takes no compute VM (``shared``
+vSGA, ``basic``, or unknown). Plans reject both, so neither is free.
+
 Reservations belong to the placement app; they are read here through the ORM relation ``reservation_items``
 (no import of ``placement``), so the inventory shows them without depending on the planner.
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -32,20 +37,76 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inventory.models import Cluster, Gpu, GpuConsumer, GraphicsType, Host, VgpuMode, VgpuProfile
+from inventory.models import (
+    Cluster,
+    ConnectionState,
+    Gpu,
+    GpuConsumer,
+    GraphicsType,
+    Host,
+    PowerState,
+    VgpuMode,
+    VgpuProfile,
+)
 from inventory.profile_limits import board_framebuffer_gb, max_equal, mig_slices
 
-FREE, USED, PARTIAL, RESERVED = "free", "used", "partial", "reserved"
+FREE, USED, PARTIAL, RESERVED, UNAVAILABLE = "free", "used", "partial", "reserved", "unavailable"
+# Modes of GPUs no compute VM can use (their graphics type is neither direct nor sharedDirect).
+SHARED_MODE, BASIC_MODE, UNKNOWN_MODE = "shared", "basic", "unknown"
+NOT_COMPUTE_MODES = (SHARED_MODE, BASIC_MODE, UNKNOWN_MODE)
+VGPU_MODES = (VgpuMode.SAME_SIZE, VgpuMode.MIXED_SIZE, VgpuMode.MIG)
 MODE_LABELS = {
     "passthrough": "Passthrough",
     VgpuMode.SAME_SIZE: "vGPU same-size",
     VgpuMode.MIXED_SIZE: "vGPU mixed-size",
     VgpuMode.MIG: "MIG",
+    SHARED_MODE: "Shared (vSGA), not for compute",
+    BASIC_MODE: "Basic graphics, not for compute",
+    UNKNOWN_MODE: "Graphics type unknown",
 }
+# Every value of ``gpu_mode`` (the API's ``mode``), with what it means.
+MODE_CHOICES = (
+    ("passthrough", "Passthrough (graphics type direct)"),
+    (VgpuMode.SAME_SIZE, "vGPU same-size (sharedDirect; also when vCenter does not report the mode)"),
+    (VgpuMode.MIXED_SIZE, "vGPU mixed-size (sharedDirect)"),
+    (VgpuMode.MIG, "MIG-backed vGPU (sharedDirect with MIG enabled)"),
+    (SHARED_MODE, "Shared (vSGA): no compute VM can use it"),
+    (BASIC_MODE, "Basic graphics: no compute VM can use it"),
+    (UNKNOWN_MODE, "Graphics type unknown: no plan uses it"),
+)
+COMPUTE_GRAPHICS_TYPES = (GraphicsType.DIRECT, GraphicsType.SHARED_DIRECT)
+# Written on a GPU's notes by the sync when vCenter did not report the vGPU mode and the GPU's vGPUs prove it.
+MIXED_SIZE_INFERRED_NOTE = (
+    "vCenter does not report the vGPU mode; mixed-size is inferred from vGPUs of different sizes on this GPU"
+)
+
+
+def host_available_q(prefix: str = "") -> Q:
+    """Hosts a plan may use: seen by the last sync, connected and not in maintenance mode (``prefix`` for
+    related lookups)."""
+    return Q(
+        **{
+            f"{prefix}stale": False,
+            f"{prefix}connection_state": ConnectionState.CONNECTED,
+            f"{prefix}maintenance_mode": False,
+        }
+    )
+
+
+def host_unavailable_reason(host: Host) -> str:
+    """Why no plan uses ``host`` (its idle GPUs count as unavailable), or "" when plans may use it."""
+    if host.stale:
+        return "not seen by the last sync"
+    if host.connection_state != ConnectionState.CONNECTED:
+        return host.get_connection_state_display().lower()
+    if host.maintenance_mode:
+        return "in maintenance mode"
+    return ""
 
 
 def holding_consumers() -> Q:
@@ -62,16 +123,25 @@ def _active_reservation_items(gpu: OuterRef) -> Exists:
 
 
 def gpu_mode(gpu_graphics_type: str, vgpu_mode: str, mig_enabled: bool) -> str:
-    """The GPU's mode key: passthrough, sameSize, mixedSize or multiInstanceGpu."""
-    if mig_enabled or vgpu_mode == VgpuMode.MIG:
-        return VgpuMode.MIG
+    """The GPU's mode key (``MODE_CHOICES``), as the placement engine reads the graphics type: only ``direct``
+    takes passthrough VMs and only ``sharedDirect`` takes vGPUs; any other type is a mode of its own."""
+    if gpu_graphics_type == GraphicsType.DIRECT:
+        return "passthrough"
     if gpu_graphics_type == GraphicsType.SHARED_DIRECT:
+        if mig_enabled or vgpu_mode == VgpuMode.MIG:
+            return VgpuMode.MIG
         return vgpu_mode or VgpuMode.SAME_SIZE
-    return "passthrough"
+    if gpu_graphics_type == GraphicsType.SHARED:
+        return SHARED_MODE
+    if gpu_graphics_type == GraphicsType.BASIC:
+        return BASIC_MODE
+    return UNKNOWN_MODE
 
 
 def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
-    """Hosts with ``gpus_total``, ``gpus_used``, ``gpus_reserved`` and ``gpus_free`` (stale GPUs left out).
+    """Hosts with ``gpus_total``, ``gpus_used``, ``gpus_reserved``, ``gpus_free`` and ``gpus_unavailable`` (stale
+    GPUs left out). Total = used + reserved + free + unavailable: of the GPUs neither held nor reserved, those a
+    plan can use are free, the others (host unavailable, graphics type not for compute) unavailable.
 
     Correlated subqueries: one query for any number of hosts, usable for ordering and filtering.
     """
@@ -85,11 +155,15 @@ def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
 
     # gpus_free is counted on its own (total - used - reserved = neither held nor reserved): as F() arithmetic
     # over the other three, Django would inline their subqueries a second time.
+    idle = live.exclude(held).exclude(reserved)
+    usable = Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES)
+    available = host_available_q()
     return hosts.annotate(
         gpus_total=count(live),
         gpus_used=count(live.filter(held)),
         gpus_reserved=count(live.filter(reserved).exclude(held)),
-        gpus_free=count(live.exclude(held).exclude(reserved)),
+        gpus_free=Case(When(available, then=count(idle.filter(usable))), default=Value(0)),
+        gpus_unavailable=Case(When(available, then=count(idle.exclude(usable))), default=count(idle)),
     )
 
 
@@ -99,9 +173,9 @@ class GpuOccupancy:
     host_id: int
     pci_id: str
     model: str
-    mode: str  # passthrough | sameSize | mixedSize | multiInstanceGpu
+    mode: str  # a MODE_CHOICES key
     memory_gb: int
-    state: str = FREE  # free | used | partial | reserved
+    state: str = FREE  # free | used | partial | reserved | unavailable
     used_gb: int = 0  # framebuffer held by VMs (the whole GPU for passthrough)
     reserved_gb: int = 0
     siloed_gb: int = 0
@@ -109,10 +183,12 @@ class GpuOccupancy:
     locked_profile: str = ""  # same-size lock
     consumers: list[str] = field(default_factory=list)  # "vm (profile)"
     reservations: list[str] = field(default_factory=list)  # reserved-for VM names
+    mode_inferred: bool = False  # mixed-size inferred by the sync (vCenter did not report the mode)
+    host_available: bool = True
 
     @property
     def free_gb(self) -> int:
-        if self.state in (USED, RESERVED) and self.mode == "passthrough":
+        if self.state == UNAVAILABLE or (self.state in (USED, RESERVED) and self.mode not in VGPU_MODES):
             return 0
         return max(self.memory_gb - self.used_gb - self.reserved_gb - self.siloed_gb, 0)
 
@@ -125,17 +201,19 @@ class GpuOccupancy:
 
     @property
     def mode_label(self) -> str:
-        return MODE_LABELS.get(self.mode, self.mode)
+        return mode_label(self.mode, inferred=self.mode_inferred)
 
     @property
     def title(self) -> str:
         """One line for a hover title: state, who holds it, what is left."""
-        parts = [f"{self.pci_id} {self.model}", MODE_LABELS.get(self.mode, self.mode), self.state]
+        parts = [f"{self.pci_id} {self.model}", self.mode_label, self.state]
+        if not self.host_available:
+            parts.append("host unavailable to plans")
         if self.consumers:
             parts.append("VMs: " + ", ".join(self.consumers))
         if self.reservations:
             parts.append("reserved for " + ", ".join(self.reservations))
-        if self.mode != "passthrough" and self.state != FREE:
+        if self.mode in VGPU_MODES and self.state not in (FREE, UNAVAILABLE):
             parts.append(f"{self.free_gb} GB free of {self.memory_gb}")
         if self.locked_profile:
             parts.append(f"locked to {self.locked_profile}")
@@ -156,8 +234,22 @@ def _profiles() -> dict[str, tuple[int, str, int]]:
     }
 
 
+def mode_label(mode: str, *, inferred: bool = False) -> str:
+    label = MODE_LABELS.get(mode, mode)
+    return f"{label} (inferred)" if inferred else label
+
+
 _GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb", "graphics_type", "vgpu_mode",
-               "mig_enabled", "board")  # fmt: skip
+               "mig_enabled", "board", "mode_inferred", "host_available")  # fmt: skip
+
+
+def _with_row_flags(gpus: QuerySet[Gpu]) -> QuerySet[Gpu]:
+    return gpus.annotate(
+        mode_inferred=ExpressionWrapper(
+            Q(vgpu_mode=VgpuMode.MIXED_SIZE, notes__contains=MIXED_SIZE_INFERRED_NOTE), output_field=BooleanField()
+        ),
+        host_available=ExpressionWrapper(host_available_q("host__"), output_field=BooleanField()),
+    )
 
 
 def gpu_occupancy(*, gpus: QuerySet[Gpu]) -> list[GpuOccupancy]:
@@ -176,9 +268,9 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
     live = gpus.filter(stale=False)
     if counting:
         fields = [Value("") if f == "pci_device__pci_id" else f for f in _GPU_FIELDS]
-        rows = list(live.order_by().values_list(*fields))
+        rows = list(_with_row_flags(live).order_by().values_list(*fields))
     else:
-        rows = list(live.order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
+        rows = list(_with_row_flags(live).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
     ids = live.values("pk")
     consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
     consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
@@ -202,14 +294,18 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
 
 
 def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
-    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board = row
+    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board, inferred, available = row
     mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
     memory_gb = board_framebuffer_gb(board) or round(fb_mb / 1024)
-    occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb)
+    occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb, mode_inferred=bool(inferred),
+                       host_available=bool(available))  # fmt: skip
     held = [c for c in consumers if c[3]]
     occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _ in consumers]
     occ.reservations = [vm for vm, _ in reservations]
-    if mode == "passthrough" or any(kind in ("passthrough", "dynamic-passthrough") for _, kind, _, _ in held):
+    if not held and not reservations and (mode in NOT_COMPUTE_MODES or not available):
+        occ.state = UNAVAILABLE
+        return occ
+    if mode not in VGPU_MODES or any(kind in ("passthrough", "dynamic-passthrough") for _, kind, _, _ in held):
         if held:
             occ.state, occ.used_gb = USED, memory_gb
         elif reservations:
@@ -256,18 +352,20 @@ def _stranded_mig(board: str, instances: Iterable[str]) -> int:
 class ModeSummary:
     model: str
     mode: str
+    inferred: bool = False  # mixed-size inferred by the sync
     gpus: int = 0
     free: int = 0
     used: int = 0
     partial: int = 0
     reserved: int = 0
-    free_gb_on_partial: int = 0
+    unavailable: int = 0  # idle, but no plan can use them (host unavailable, graphics type not for compute)
+    free_gb_on_partial: int = 0  # on available hosts only
     siloed_gb: int = 0
     stranded_slices: int = 0
 
     @property
     def mode_label(self) -> str:
-        return MODE_LABELS.get(self.mode, self.mode)
+        return mode_label(self.mode, inferred=self.inferred)
 
 
 @dataclass
@@ -291,8 +389,11 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         hosts = hosts.filter(cluster__in=clusters)
     summaries: dict[tuple[int, int | None], ClusterSummary] = {}
     host_cluster: dict[int, tuple[int, int | None]] = {}
-    # Whether a host has warnings, asked of the database (decoding two JSON lists per host cost more).
-    warned = ExpressionWrapper(~Q(warnings=[]) | ~Q(fabric_findings=[]), output_field=BooleanField())
+    # Whether a host has warnings, asked of the database (decoding two JSON lists per host cost more). A host no
+    # plan can use (maintenance, disconnected, not responding) is one: the overview lists it under warnings.
+    warned = ExpressionWrapper(
+        ~Q(warnings=[]) | ~Q(fabric_findings=[]) | ~host_available_q(), output_field=BooleanField()
+    )
     for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, has_warnings in hosts.values_list(
         "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", warned
     ).order_by("vcenter__name", "cluster__name"):
@@ -311,17 +412,22 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
     states: dict[tuple, GpuOccupancy] = {}
     for gpu in gpu_rows:
         pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
+        inferred, available = bool(gpu[9]), bool(gpu[10])
         key = host_cluster.get(host_id)
         if key is None:
             continue
         mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
-        row = rows.get((key, model, mode))
+        row = rows.get((key, model, mode, inferred))
         if row is None:
-            row = rows[(key, model, mode)] = ModeSummary(model, mode)
+            row = rows[(key, model, mode, inferred)] = ModeSummary(model, mode, inferred)
             summaries[key].rows.append(row)
         row.gpus += 1
         if pk not in consumers and pk not in reservations:
-            row.free += 1  # nobody holds or reserves it: no need to work out partial use
+            # nobody holds or reserves it: no need to work out partial use
+            if available and mode not in NOT_COMPUTE_MODES:
+                row.free += 1
+            else:
+                row.unavailable += 1
             continue
         held, reserved = consumers.get(pk, []), reservations.get(pk, [])
         alike = (gpu[3:], tuple(held), tuple(profile for _, profile in reserved))
@@ -329,12 +435,12 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         if occ is None:
             occ = states[alike] = _occupancy(gpu, held, reserved, profiles)
         setattr(row, occ.state, getattr(row, occ.state) + 1)
-        if occ.state == PARTIAL:
+        if occ.state == PARTIAL and available:
             row.free_gb_on_partial += occ.free_gb
         row.siloed_gb += occ.siloed_gb
         row.stranded_slices += occ.stranded_slices
     for s in summaries.values():
-        s.rows.sort(key=lambda r: (r.model, r.mode))
+        s.rows.sort(key=lambda r: (r.model, r.mode, r.inferred))
     return sorted(summaries.values(), key=lambda s: (s.vcenter, s.name))
 
 
@@ -346,7 +452,8 @@ def gpus_by_host(*, host_ids: Iterable[int]) -> dict[int, list[GpuOccupancy]]:
     return dict(out)
 
 
-TOTAL_FIELDS = ("gpus", "free", "used", "partial", "reserved", "free_gb_on_partial", "siloed_gb", "stranded_slices")
+TOTAL_FIELDS = ("gpus", "free", "used", "partial", "reserved", "unavailable", "free_gb_on_partial", "siloed_gb",
+                "stranded_slices")  # fmt: skip
 
 
 def overview_totals(summaries: Iterable[ClusterSummary]) -> dict[str, int]:
@@ -359,7 +466,7 @@ def overview_totals(summaries: Iterable[ClusterSummary]) -> dict[str, int]:
     return totals
 
 
-STATE_LABELS = {FREE: "free", USED: "in use", PARTIAL: "partly used", RESERVED: "reserved"}
+STATE_LABELS = {FREE: "free", USED: "in use", PARTIAL: "partly used", RESERVED: "reserved", UNAVAILABLE: "unavailable"}
 
 
 @dataclass
@@ -370,6 +477,14 @@ class ConsumerRow:
     mig_slot: int | None
     placement_gb: int | None
     powered_on: bool
+    power_state: str = PowerState.ON
+
+    @property
+    def power_note(self) -> str:
+        """The VM's power state when it holds the GPU without running ("powered off", "suspended"), else ""."""
+        if self.power_state == PowerState.ON:
+            return ""
+        return dict(PowerState.choices).get(self.power_state, self.power_state).lower()
 
 
 @dataclass
@@ -414,7 +529,15 @@ def host_gpu_details(*, host: Host) -> list[GpuDetail]:
     consumers: dict[int, list[ConsumerRow]] = defaultdict(list)
     for c in GpuConsumer.objects.filter(gpu__in=occs).select_related("vm").order_by("vm__name"):
         consumers[c.gpu_id].append(
-            ConsumerRow(c.vm.name, c.kind, c.profile, c.mig_slot, c.placement_gb, c.vm.power_state == "poweredOn")
+            ConsumerRow(
+                c.vm.name,
+                c.kind,
+                c.profile,
+                c.mig_slot,
+                c.placement_gb,
+                c.vm.power_state == PowerState.ON,
+                c.vm.power_state,
+            )
         )
     item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
     now = timezone.now()
@@ -441,7 +564,7 @@ def host_gpu_details(*, host: Host) -> list[GpuDetail]:
 
 def summarize(gpus: Iterable[GpuOccupancy | GpuDetail]) -> dict[str, int]:
     """Counts of a list of GPUs by state, and the GB left on the partly used ones."""
-    out = {"total": 0, FREE: 0, USED: 0, PARTIAL: 0, RESERVED: 0, "free_gb": 0}
+    out = {"total": 0, FREE: 0, USED: 0, PARTIAL: 0, RESERVED: 0, UNAVAILABLE: 0, "free_gb": 0}
     for g in gpus:
         out["total"] += 1
         out[g.state] += 1

@@ -48,6 +48,7 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
+from inventory.occupancy import MIXED_SIZE_INFERRED_NOTE
 from inventory.signals import inventory_applied
 from inventory.validators import password_needed
 from inventory.vsphere.connection import Endpoint, VCenterConfigError, VCenterError, VCenterTimeoutError
@@ -902,10 +903,17 @@ def _derive_gpus(
                 or any(p.is_mig for p in used)
                 or (bool(listed) and all(p.is_mig for p in listed))
             )
+        inferred = False
         if graphics_type == GraphicsType.DIRECT:
             vgpu_mode = ""
         elif mig and not vgpu_mode:
             vgpu_mode = VgpuMode.MIG
+        elif not vgpu_mode and graphics_type == GraphicsType.SHARED_DIRECT:
+            # vCenter did not report the mode; same-size mode cannot run vGPUs of two sizes on one GPU, so these
+            # prove mixed-size (stored, so the pages, the API and the placement engine read the same mode).
+            sizes = {p.framebuffer_gb for p in consumer_profiles.get(dev.pci_id, ()) if p is not None}
+            if len(sizes) > 1:
+                vgpu_mode, inferred = VgpuMode.MIXED_SIZE, True
         p = passthru.get(dev.pci_id)
         out.append(
             {
@@ -921,7 +929,7 @@ def _derive_gpus(
                 "hardware_label": p.hardware_label if p else "",
                 "module_id": snap.module_ids.get(dev.pci_id),
                 "health": Gpu.Health.WARNING if note else Gpu.Health.OK,
-                "notes": "; ".join(note),
+                "notes": "; ".join([*note, MIXED_SIZE_INFERRED_NOTE] if inferred else note),
                 "stale": False,
                 "profiles": profile_names,
             }

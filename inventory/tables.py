@@ -343,6 +343,17 @@ class HostTable(HtmxTable):
     def render_model(self, record: Host) -> str:
         return f"{record.vendor} {record.model}".strip() or "\u2013"
 
+    def render_gpus_free(self, record: Host, value: int) -> str:
+        unavailable = getattr(record, "gpus_unavailable", 0)
+        if not unavailable:
+            return str(value)
+        return format_html(
+            '{} <span class="faint" title="idle GPUs no plan can use (host unavailable or graphics mode not for '
+            'compute)">({} unavailable)</span>',
+            value,
+            unavailable,
+        )
+
     def render_gpus_used(self, record: Host, value: int) -> int:
         strip = getattr(record, "gpu_strip", None)
         return value if strip is None else sum(1 for g in strip if g.state == USED)

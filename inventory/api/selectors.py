@@ -16,7 +16,10 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
-from inventory.occupancy import annotate_gpu_counts, holding_consumers
+from inventory.occupancy import COMPUTE_GRAPHICS_TYPES, annotate_gpu_counts, holding_consumers, host_available_q
+
+# What a plan can use of an idle GPU (``inventory.occupancy``): a connected host out of maintenance, a compute mode.
+USABLE = host_available_q("host__") & Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES)
 
 
 def reservation_item_model():
@@ -39,23 +42,7 @@ def host_queryset(*, annotate: bool = True) -> QuerySet[Host]:
     return annotate_gpu_counts(qs) if annotate else qs
 
 
-GPU_COUNT_FIELDS = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free")
-
-
-def attach_gpu_counts(hosts: list[Host]) -> None:
-    """Set the ``annotate_gpu_counts`` fields on these hosts (one query). For a page of a list that neither
-    orders nor filters by them: counting only the page's hosts, not every host before the offset."""
-    if not hosts:
-        return
-    counts = {
-        pk: rest
-        for pk, *rest in annotate_gpu_counts(Host.objects.filter(pk__in=[h.pk for h in hosts])).values_list(
-            "pk", *GPU_COUNT_FIELDS
-        )
-    }
-    for host in hosts:
-        for name, value in zip(GPU_COUNT_FIELDS, counts.get(host.pk, (0, 0, 0, 0)), strict=True):
-            setattr(host, name, value)
+GPU_COUNT_FIELDS = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free", "gpus_unavailable")
 
 
 CLUSTER_COUNT_FIELDS = ("host_count", *GPU_COUNT_FIELDS)
@@ -103,18 +90,20 @@ def attach_cluster_counts(clusters: list[Cluster]) -> None:
             total=Count("pk"),
             used=Count("pk", filter=held),
             reserved=Count("pk", filter=reserved & ~held),
-            free=Count("pk", filter=~held & ~reserved),
+            free=Count("pk", filter=~held & ~reserved & USABLE),
+            unavailable=Count("pk", filter=~held & ~reserved & ~USABLE),
         )
-        .values_list("host__cluster", "total", "used", "reserved", "free")
+        .values_list("host__cluster", "total", "used", "reserved", "free", "unavailable")
     }
     for cluster in clusters:
-        values = (hosts.get(cluster.pk, 0), *gpus.get(cluster.pk, (0, 0, 0, 0)))
+        values = (hosts.get(cluster.pk, 0), *gpus.get(cluster.pk, (0, 0, 0, 0, 0)))
         for name, value in zip(CLUSTER_COUNT_FIELDS, values, strict=True):
             setattr(cluster, name, value)
 
 
 def cluster_queryset(*, annotate: bool = True) -> QuerySet[Cluster]:
-    """Clusters with ``host_count`` and GPU counts (total, used, reserved, free) over live hosts and GPUs."""
+    """Clusters with ``host_count`` and GPU counts (total, used, reserved, free, unavailable) over live hosts and
+    GPUs."""
     qs = Cluster.objects.select_related("vcenter", "datacenter").order_by("vcenter__name", "name", "id")
     if not annotate:
         return qs
@@ -132,7 +121,8 @@ def cluster_queryset(*, annotate: bool = True) -> QuerySet[Cluster]:
         gpus_used=count(live.filter(held), "host__cluster"),
         gpus_reserved=count(live.filter(reserved).exclude(held), "host__cluster"),
         # not F() arithmetic over the three above, which would inline their subqueries again
-        gpus_free=count(live.exclude(held).exclude(reserved), "host__cluster"),
+        gpus_free=count(live.exclude(held).exclude(reserved).filter(USABLE), "host__cluster"),
+        gpus_unavailable=count(live.exclude(held).exclude(reserved).exclude(USABLE), "host__cluster"),
     )
 
 

@@ -19,6 +19,7 @@ from inventory.models import (
     Gpu,
     GpuConsumer,
     Host,
+    PowerState,
     ResourceDomain,
     SyncRun,
     VCenter,
@@ -26,7 +27,17 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
-from inventory.occupancy import FREE, PARTIAL, RESERVED, USED, GpuOccupancy, gpu_mode
+from inventory.occupancy import (
+    FREE,
+    MIXED_SIZE_INFERRED_NOTE,
+    MODE_CHOICES,
+    PARTIAL,
+    RESERVED,
+    UNAVAILABLE,
+    USED,
+    GpuOccupancy,
+    gpu_mode,
+)
 
 
 def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -135,14 +146,26 @@ class GpuCountsSerializer(serializers.Serializer):
 
     gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
     gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
-    gpus_free = serializers.IntegerField(read_only=True, help_text="GPUs neither used nor reserved")
+    gpus_free = serializers.IntegerField(
+        read_only=True,
+        help_text="GPUs neither used nor reserved that a plan can use: the host is connected and not in maintenance "
+        "mode, and the GPU's graphics type is direct or sharedDirect",
+    )
+    gpus_unavailable = serializers.IntegerField(
+        read_only=True,
+        help_text="GPUs neither used nor reserved that no plan can use: every such GPU of a host in maintenance mode, "
+        "disconnected or not responding, and GPUs whose graphics type is shared, basic or unknown",
+    )
 
 
 class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     datacenter_name = serializers.CharField(source="datacenter.name", default=None, read_only=True)
     host_count = serializers.IntegerField(read_only=True, help_text="Hosts (not stale)")
-    gpus_total = serializers.IntegerField(read_only=True, help_text="GPUs on the cluster's hosts (not stale)")
+    gpus_total = serializers.IntegerField(
+        read_only=True,
+        help_text="GPUs on the cluster's hosts (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable",
+    )
 
     class Meta:
         model = Cluster
@@ -160,13 +183,16 @@ class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "gpus_used",
             "gpus_reserved",
             "gpus_free",
+            "gpus_unavailable",
         ]
 
 
 class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     cluster_name = serializers.CharField(source="cluster.name", default=None, read_only=True)
-    gpus_total = serializers.IntegerField(read_only=True, help_text="GPUs (not stale)")
+    gpus_total = serializers.IntegerField(
+        read_only=True, help_text="GPUs (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable"
+    )
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -197,6 +223,7 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "gpus_used",
             "gpus_reserved",
             "gpus_free",
+            "gpus_unavailable",
         ]
 
 
@@ -205,10 +232,16 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
 
 class GpuConsumerSerializer(serializers.ModelSerializer):
     vm_name = serializers.CharField(source="vm.name", read_only=True)
+    vm_power_state = serializers.ChoiceField(
+        source="vm.power_state",
+        choices=PowerState.choices,
+        read_only=True,
+        help_text="The VM's power state: a powered-off or suspended VM still holds a passthrough GPU",
+    )
 
     class Meta:
         model = GpuConsumer
-        fields = ["vm", "vm_name", "kind", "profile", "placement_gb", "mig_slot"]
+        fields = ["vm", "vm_name", "vm_power_state", "kind", "profile", "placement_gb", "mig_slot"]
 
 
 class GpuReservationSerializer(serializers.Serializer):
@@ -232,9 +265,17 @@ class GpuSerializer(serializers.ModelSerializer):
         source="pci_device.numa_node.node_id", default=None, read_only=True, help_text="Host NUMA node, if known"
     )
     consumers = GpuConsumerSerializer(many=True, read_only=True)
-    mode = serializers.SerializerMethodField(help_text="passthrough, sameSize, mixedSize or multiInstanceGpu")
+    mode = serializers.SerializerMethodField(
+        help_text="How plans can use the GPU: " + "; ".join(f"{key}: {text}" for key, text in MODE_CHOICES)
+    )
+    mode_inferred = serializers.SerializerMethodField(
+        help_text="True when vCenter did not report the vGPU mode and the sync inferred mixedSize from vGPUs of "
+        "different sizes on the GPU"
+    )
     state = serializers.SerializerMethodField(
-        help_text="free, used, partial (vGPU with room left) or reserved; null for a stale GPU"
+        help_text="free, used, partial (vGPU with room left), reserved, or unavailable (neither used nor reserved, but "
+        "no plan can use it: its host is in maintenance mode, disconnected or not responding, or its mode is shared, "
+        "basic or unknown); null for a stale GPU"
     )
     free_gb = serializers.SerializerMethodField(help_text="Framebuffer GB still free; null for a stale GPU")
     locked_profile = serializers.SerializerMethodField(help_text="Same-size mode: the vGPU profile it is locked to")
@@ -253,6 +294,7 @@ class GpuSerializer(serializers.ModelSerializer):
             "board",
             "framebuffer_mb",
             "mode",
+            "mode_inferred",
             "graphics_type",
             "vgpu_mode",
             "mig_enabled",
@@ -279,14 +321,18 @@ class GpuSerializer(serializers.ModelSerializer):
             items = list(active_reservation_items().filter(gpu=gpu)[:1])
         return GpuReservationSerializer(items[0]).data if items else None
 
-    @extend_schema_field(serializers.ChoiceField(choices=["passthrough", *VgpuMode.values]))
+    @extend_schema_field(serializers.ChoiceField(choices=[key for key, _ in MODE_CHOICES]))
     def get_mode(self, gpu: Gpu) -> str:
         return gpu_mode(gpu.graphics_type, gpu.vgpu_mode, gpu.mig_enabled)
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_mode_inferred(self, gpu: Gpu) -> bool:
+        return gpu.vgpu_mode == VgpuMode.MIXED_SIZE and MIXED_SIZE_INFERRED_NOTE in gpu.notes
 
     def _occupancy(self, gpu: Gpu) -> GpuOccupancy | None:
         return self.context.get("occupancy", {}).get(gpu.pk)
 
-    @extend_schema_field(serializers.ChoiceField(choices=[FREE, USED, PARTIAL, RESERVED], allow_null=True))
+    @extend_schema_field(serializers.ChoiceField(choices=[FREE, USED, PARTIAL, RESERVED, UNAVAILABLE], allow_null=True))
     def get_state(self, gpu: Gpu) -> str | None:
         occ = self._occupancy(gpu)
         return occ.state if occ else None

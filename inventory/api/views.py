@@ -40,8 +40,8 @@ from inventory.api.serializers import (
     VirtualMachineSerializer,
 )
 from inventory.downloads import svg_disposition
-from inventory.models import Gpu, GpuConsumer, SyncRun, VCenter
-from inventory.occupancy import gpu_occupancy
+from inventory.models import Gpu, GpuConsumer, Host, SyncRun, VCenter
+from inventory.occupancy import annotate_gpu_counts, gpu_occupancy
 from inventory.topology.svg import render_host_svg
 from inventory.vsphere.connection import VCenterError
 
@@ -157,7 +157,7 @@ class VCenterViewSet(
 class ClusterViewSet(mixins.RetrieveModelMixin, _PageCountsList):
     serializer_class = ClusterSerializer
     filterset_class = filtersets.ClusterFilterSet
-    ordering_fields = ["name", "vcenter__name", "host_count", "gpus_total", "gpus_free", "id"]
+    ordering_fields = ["name", "vcenter__name", "host_count", "gpus_total", "gpus_free", "gpus_unavailable", "id"]
     count_fields = selectors.CLUSTER_COUNT_FIELDS
 
     def queryset_for(self, *, annotate: bool):
@@ -182,7 +182,7 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
     filterset_class = filtersets.HostFilterSet
     ordering_fields = [
         "name", "vcenter__name", "cluster__name", "gpus_total", "gpus_free", "gpus_used", "gpus_reserved",
-        "memory_mb", "last_seen", "id",
+        "gpus_unavailable", "memory_mb", "last_seen", "id",
     ]  # fmt: skip
 
     count_fields = selectors.GPU_COUNT_FIELDS
@@ -191,7 +191,14 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
         return selectors.host_queryset(annotate=annotate)
 
     def attach_counts(self, rows: list) -> None:
-        selectors.attach_gpu_counts(rows)
+        """The page's counts in one query (``annotate_gpu_counts``, as when the list is ordered by them)."""
+        if not rows:
+            return
+        annotated = annotate_gpu_counts(Host.objects.filter(pk__in=[h.pk for h in rows]))
+        counts = {pk: rest for pk, *rest in annotated.values_list("pk", *self.count_fields)}
+        for host in rows:
+            for name, value in zip(self.count_fields, counts.get(host.pk, (0,) * len(self.count_fields)), strict=True):
+                setattr(host, name, value)
 
     @extend_schema(
         summary="A host's GPU fabric, as JSON or as an SVG drawing (`?format=svg`)",

@@ -24,11 +24,13 @@ def overview(request: HttpRequest) -> HttpResponse:
     clusters = occupancy.cluster_summaries()
     warn_qs = (
         Host.objects.filter(stale=False)
-        .exclude(Q(warnings=[]) & Q(fabric_findings=[]))
+        .exclude(Q(warnings=[]) & Q(fabric_findings=[]) & occupancy.host_available_q())
         .select_related("vcenter", "cluster")
         .order_by("name", "vcenter__name")
     )
     warn_hosts = list(warn_qs[: WARNING_HOSTS_SHOWN + 1])
+    for host in warn_hosts:
+        host.unavailable_reason = occupancy.host_unavailable_reason(host)
     totals = occupancy.overview_totals(clusters)
     context = {
         "vcenters": vcenters,
@@ -76,7 +78,7 @@ def _cluster_row(pk: int | None, name: str, vcenter: str, summary, *, stale: boo
         "hosts": summary.hosts if summary else 0,
         "hosts_with_warnings": summary.hosts_with_warnings if summary else 0,
         "models": sorted({r.model for r in summary.rows}) if summary else [],
-        **{attr: total(attr) for attr in ("gpus", "free", "used", "partial", "reserved")},
+        **{attr: total(attr) for attr in ("gpus", "free", "used", "partial", "reserved", "unavailable")},
     }
 
 

@@ -94,14 +94,16 @@ class HostUsable:
     name = "HostUsable"
 
     def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        # A host the last sync did not see is gone; its connection state and maintenance flag are only the last
+        # ones known, so they would name the wrong reason.
+        if host.stale:
+            return fail(self.name, "host-state", "host inventory is stale (last sync did not see it)")
         if host.problem:
             return fail(self.name, "host-inventory", f"host inventory cannot be used: {host.problem}")
         if host.connection_state != "connected":
             return fail(self.name, "host-state", f"host is {host.connection_state}")
         if host.maintenance:
             return fail(self.name, "host-state", "host is in maintenance mode")
-        if host.stale:
-            return fail(self.name, "host-state", "host inventory is stale (last sync did not see it)")
         if host.outdated is not None and host.outdated.exclude:
             return fail(self.name, "stale-inventory", f"inventory too old to plan on: {host.outdated.reason}")
         return SUCCESS

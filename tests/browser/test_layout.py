@@ -135,3 +135,22 @@ def test_overview_and_reservations_never_widen_the_page(admin_page, live_server)
             assert page_width(page) <= width, (url, width)
         if width == 1280:
             assert overflowing_tables(page) == []  # the reservations table fits 1280 px
+
+
+def test_a_long_or_right_to_left_name_from_vcenter_neither_widens_nor_reorders_the_host_page(admin_page, live_server):
+    """A security review's lab: a cluster name with U+202E reversed the host page's subtitle after it (vendor,
+    model, CPUs read backwards), and a 300-character host name made the page 5,334 px wide."""
+    from inventory.models import Cluster, Host
+
+    load_demo()
+    host = Host.objects.get(name="esx-l40s-01.lab.local")
+    Host.objects.filter(pk=host.pk).update(name="esx-" + "very-long-" * 30 + "name.lab.local")
+    Cluster.objects.filter(pk=host.cluster_id).update(name="pcie\u202ecluster")
+    page = admin_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/inventory/hosts/{host.pk}/")
+    assert page_width(page) <= 1280
+    isolated = page.locator(".subtitle bdi").evaluate_all("els => els.map(e => getComputedStyle(e).unicodeBidi)")
+    assert isolated and set(isolated) == {"isolate"}
+    names = page.locator(".subtitle bdi").all_inner_texts()
+    assert "pcie\u202ecluster" in names and host.vendor in names and host.model in names

@@ -138,7 +138,7 @@ def test_host_gpu_details_name_consumers_reservations_lock_and_numa():
     ]
     assert expired.reservation_id not in [r.reservation_id for r in rows[reserved.pk].reservations]
     assert occupancy.summarize(rows.values()) == {
-        "total": 3, "free": 0, "used": 1, "partial": 1, "reserved": 1, "free_gb": 60,
+        "total": 3, "free": 0, "used": 1, "partial": 1, "reserved": 1, "unavailable": 0, "free_gb": 60,
     }  # fmt: skip
 
 

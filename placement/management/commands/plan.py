@@ -171,6 +171,9 @@ class Command(BaseCommand):
             if t:
                 gpus = ", ".join(g["pci_id"] for g in t["gpus"])
                 self.stdout.write(f"-> {m['vm']}: {t['host']} GPUs {gpus}")
+                for line in t["explanation"]:  # what --json carries and a reader must not miss
+                    if line.startswith(("warning:", "caution:")):
+                        self.stdout.write(f"     {line}")
             else:
                 self.stdout.write(f"x  {m['vm']}: cannot move")
             for line in m["reasons"]:
