@@ -123,6 +123,13 @@ class VCenter(models.Model):
     inventory_stale = models.BooleanField(
         default=False, help_text="The last sync failed: stored inventory is from last_success_at"
     )
+    instance_uuid = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The vCenter's own id (ServiceContent.about.instanceUuid), recorded by its syncs: a sync refuses an "
+        "inventory another registration of the same vCenter already holds",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

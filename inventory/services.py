@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection, models, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from gpucatalog.catalog import Board, load_catalog
@@ -388,6 +388,7 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
     try:
         snapshot = collector(vcenter, progress=progress)
         with transaction.atomic():
+            _check_one_registration(vcenter, snapshot.instance_uuid)
             counts = apply_snapshot(vcenter=vcenter, snapshot=snapshot)
             finished = timezone.now()
             SyncRun.objects.filter(pk=run.pk).update(
@@ -403,6 +404,7 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
                 last_success_at=finished,
                 last_error="",
                 inventory_stale=False,
+                instance_uuid=snapshot.instance_uuid or F("instance_uuid"),
             )
     except VCenterError as exc:
         if isinstance(exc.__context__, SoftTimeLimitExceeded):  # the limit fired inside a vCenter call
@@ -430,6 +432,21 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
     logger.info("synced vCenter %s: %s", vcenter.name, run.counts)
     inventory_applied.send(sender=VCenter, vcenter=vcenter, counts=run.counts)
     return run
+
+
+def _check_one_registration(vcenter: VCenter, instance_uuid: str) -> None:
+    """Refuse the inventory of a vCenter another registration already syncs: the URL check compares server names,
+    which an IP address, an IPv6 literal or a short host name get past, and both would count every GPU. Under the
+    lock that registrations take, so two first syncs of one vCenter cannot both pass."""
+    if not instance_uuid:
+        return
+    lock_vcenter_servers()
+    other = VCenter.objects.filter(instance_uuid=instance_uuid).exclude(pk=vcenter.pk).values_list("name", "url")
+    if found := other.first():
+        raise VCenterConfigError(
+            f"{vcenter.url} is the same vCenter as {found[0]!r} ({found[1]}, instance {instance_uuid}): syncing both "
+            "would count its GPUs twice; remove one of the two"
+        )
 
 
 def _time_limit(vcenter: VCenter, run: SyncRun) -> NoReturn:

@@ -53,6 +53,7 @@ VCENTER_STATUS_FIELDS = (
     "last_success_at",
     "last_error",
     "inventory_stale",
+    "instance_uuid",
     "created",
     "updated",
 )

@@ -144,7 +144,9 @@ def collect(
         except Exception:  # noqa: S110 - the session logout destroys it too
             pass
 
-    snapshot = InventorySnapshot(api_version=content.about.apiVersion, warnings=missing)
+    snapshot = InventorySnapshot(
+        api_version=content.about.apiVersion, instance_uuid=str(content.about.instanceUuid or ""), warnings=missing
+    )
     snapshot.datacenters = [map_datacenter(ref, props) for ref, props in datacenters]
     dc_refs = {dc.moref for dc in snapshot.datacenters}
     clusters = {ref for ref, is_cluster, _ in compute_raw if is_cluster}

@@ -119,6 +119,7 @@ class InventorySnapshot:
     vms: list[VmSnap] = field(default_factory=list)
     round_trips: int = 0
     api_version: str = ""
+    instance_uuid: str = ""  # ServiceContent.about.instanceUuid; empty for an imported document
     warnings: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
