@@ -179,3 +179,27 @@ def test_import_reports_bad_files(tmp_path, content, message):
 def test_export_of_an_unknown_vcenter_is_named():
     with pytest.raises(CommandError, match="--vcenter: no vCenter named 'ghost'"):
         call_command("inventory", "export", "--vcenter", "ghost")
+
+
+def test_set_rotates_the_password_and_the_ca_file_and_names_what_it_refuses(monkeypatch, ca_files):
+    """An SRE rotating a vCenter's password or its certificate had only the page or the API (a trial)."""
+    monkeypatch.setenv("VC_PW", "Old-Pa55word")
+    run("vcenter", "add", "prod", "--url", "https://vc.example.com/sdk", "--user", "svc", "--password-env", "VC_PW")
+    monkeypatch.setenv("VC_NEW", "New-Pa55word")
+    out = run("vcenter", "set", "prod", "--password-env", "VC_NEW", "--interval", "15")
+    assert "Changed vCenter prod (--interval, --password-env)" in out and "New-Pa55word" not in out
+    vc = VCenter.objects.get(name="prod")
+    assert (vc.get_password(), vc.sync_interval_minutes) == ("New-Pa55word", 15)
+    with pytest.raises(CommandError, match=r"--password-env: required when the CA file changes"):
+        run("vcenter", "set", "prod", "--ca-file", ca_files["pem"])  # a new CA needs the password again
+    run("vcenter", "set", "prod", "--ca-file", ca_files["pem"], "--password-env", "VC_NEW", "--disable")
+    vc.refresh_from_db()
+    assert (vc.ca_file, vc.enabled, vc.get_password()) == (ca_files["pem"], False, "New-Pa55word")
+    with pytest.raises(CommandError, match=r"--password-env: required when TLS verification is turned off"):
+        run("vcenter", "set", "prod", "--no-verify-tls")
+    with pytest.raises(CommandError, match=r"--interval: "):
+        run("vcenter", "set", "prod", "--interval", "0")
+    with pytest.raises(CommandError, match="nothing to change"):
+        run("vcenter", "set", "prod")
+    with pytest.raises(CommandError, match="vcenter name: no vCenter named 'nope'"):
+        run("vcenter", "set", "nope", "--enable")

@@ -9,7 +9,7 @@ from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from inventory import services
-from inventory.api.serializers import VCenterCreateSerializer
+from inventory.api.serializers import VCenterCreateSerializer, VCenterSerializer
 from inventory.management.base import InventoryCommand
 from inventory.models import SyncRun, SyncStatus, VCenter
 from inventory.removal import vcenter_removal_effects
@@ -26,6 +26,7 @@ ADD_OPTIONS = {
     "verify_tls": "--no-verify-tls",
     "ca_file": "--ca-file",
     "sync_interval_minutes": "--interval",
+    "enabled": "--enable/--disable",
 }
 NO_WORKER = "no Celery worker answered a ping: the run stays queued until one starts (celery -A config worker)"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -51,7 +52,7 @@ def _option_errors(errors: dict) -> str:
 
 
 class Command(InventoryCommand):
-    help = "Manage the vCenters the advisor polls: add, list, remove, test, sync."
+    help = "Manage the vCenters the advisor polls: add, set, list, remove, test, sync."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -66,6 +67,25 @@ class Command(InventoryCommand):
         add.add_argument(
             "--interval", type=int, default=None, help="minutes between scheduled syncs (default 5, at most 10080)"
         )
+        change = sub.add_parser(
+            "set",
+            help="change a vCenter's settings: rotate its password, a new CA file, URL, user, interval; what is not "
+            "given is kept (a URL to another server, TLS verification turned off or another CA file need "
+            "--password-env too)",
+        )
+        change.add_argument("name")
+        change.add_argument("--url", help="https://HOST[:PORT]/sdk")
+        change.add_argument("--user")
+        change.add_argument("--password-env", help="name of the environment variable holding the new password")
+        change.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
+        tls = change.add_mutually_exclusive_group()
+        tls.add_argument("--verify-tls", dest="verify_tls", action="store_const", const=True, default=None)
+        tls.add_argument("--no-verify-tls", dest="verify_tls", action="store_const", const=False)
+        change.add_argument("--ca-file", help="PEM CA bundle to verify the vCenter's certificate with ('' for none)")
+        change.add_argument("--interval", type=int, default=None, help="minutes between scheduled syncs (1 to 10080)")
+        state = change.add_mutually_exclusive_group()
+        state.add_argument("--enable", dest="enabled", action="store_const", const=True, default=None)
+        state.add_argument("--disable", dest="enabled", action="store_const", const=False)
         sub.add_parser("list", help="list vCenters and their last sync")
         remove = sub.add_parser("remove", help="remove a vCenter and everything collected from it")
         remove.add_argument("name")
@@ -87,7 +107,8 @@ class Command(InventoryCommand):
             raise CommandError(f"vcenter name: no vCenter named {name!r}")
         return vcenter
 
-    def _add(self, name, url, user, password_env, no_verify_tls, ca_file, interval, **_):
+    @staticmethod
+    def _password(password_env: str) -> str:
         if not ENV_NAME.fullmatch(password_env):
             # Not echoed: what was given here may well be the password itself.
             raise CommandError(
@@ -99,6 +120,10 @@ class Command(InventoryCommand):
             raise CommandError(f"--password-env: the environment variable {password_env!r} is not set")
         if not password:
             raise CommandError(f"--password-env: the environment variable {password_env!r} is empty")
+        return password
+
+    def _add(self, name, url, user, password_env, no_verify_tls, ca_file, interval, **_):
+        password = self._password(password_env)
         data = {"name": name, "url": url, "username": user, "password": password, "verify_tls": not no_verify_tls}
         data["ca_file"] = ca_file
         if interval is not None:
@@ -114,6 +139,30 @@ class Command(InventoryCommand):
         tls = "verified" if vcenter.verify_tls else "NOT verified"
         self.stdout.write(
             f"Added vCenter {vcenter.name} ({vcenter.url}, TLS {tls}, sync every {vcenter.sync_interval_minutes} min)"
+        )
+
+    def _set(self, name, url, user, password_env, verify_tls, ca_file, interval, enabled, **_):
+        vcenter = self._get(name)
+        given = {"url": url, "username": user, "verify_tls": verify_tls, "ca_file": ca_file, "enabled": enabled,
+                 "sync_interval_minutes": interval}  # fmt: skip
+        data = {k: v for k, v in given.items() if v is not None}
+        if password_env is not None:
+            data["password"] = self._password(password_env)
+        if not data:
+            raise CommandError("nothing to change: give at least one of --url, --user, --password-env, --verify-tls, "
+                               "--no-verify-tls, --ca-file, --interval, --enable, --disable")  # fmt: skip
+        serializer = VCenterSerializer(instance=vcenter, data=data, partial=True)
+        try:
+            serializer.is_valid(raise_exception=True)
+            vcenter = serializer.save()
+        except ValidationError as exc:
+            raise CommandError(_option_errors(exc.detail)) from None
+        changed = ", ".join(ADD_OPTIONS.get(k, k) for k in data)
+        tls = "verified" if vcenter.verify_tls else "NOT verified"
+        state = "enabled" if vcenter.enabled else "disabled"
+        self.stdout.write(
+            f"Changed vCenter {vcenter.name} ({changed}): {vcenter.url}, TLS {tls}, "
+            f"sync every {vcenter.sync_interval_minutes} min, {state}"
         )
 
     def _list(self, **_):
