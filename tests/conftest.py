@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.browser.csp import csp_refusals, watch_csp
+
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.reliability_plugin", "pytester"]  # the reliability table; pytester tests the plugin
 
@@ -236,11 +238,14 @@ def admin_page(browser, live_server, transactional_db, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    watch_csp(page)  # every browser test also checks that nothing it did ran into the Content-Security-Policy
     browser_login(page, live_server.url, "browser-admin")
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    refused = csp_refusals(page)
     context.close()
+    assert refused == [], f"the Content-Security-Policy refused: {refused}"
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.csp import csp_refusals, watch_csp
+
 pytestmark = pytest.mark.browser
 
 DEMO = Path(__file__).resolve().parents[2] / "tools" / "vcsim" / "labs" / "demo.json"
@@ -31,6 +33,7 @@ def test_plan_reserve_list_and_release(admin_page, live_server, demo_lab_loaded)
     from placement.models import Reservation
 
     page = admin_page
+    watch_csp(page)
     page.goto(f"{live_server.url}/placement/")
     page.evaluate("window.__samePage = true")  # lost on a full page load
 
@@ -95,6 +98,7 @@ def test_plan_reserve_list_and_release(admin_page, live_server, demo_lab_loaded)
     assert reservation.status == Reservation.Status.RELEASED
     page.goto(f"{live_server.url}/reservations/?status=released")
     assert "browser-llm" in page.locator("#reservation-table").inner_text()
+    assert csp_refusals(page) == []  # along the whole journey: no inline handler or eval the policy blocked
 
 
 def test_sizing_helper_fills_the_request(admin_page, live_server, demo_lab_loaded):
