@@ -144,7 +144,7 @@ def test_a_long_or_right_to_left_name_from_vcenter_neither_widens_nor_reorders_t
 
     load_demo()
     host = Host.objects.get(name="esx-l40s-01.lab.local")
-    Host.objects.filter(pk=host.pk).update(name="esx-" + "very-long-" * 30 + "name.lab.local")
+    Host.objects.filter(pk=host.pk).update(name="esx-" + "unbrokenname" * 19 + ".lab.local")  # 242 of 255
     Cluster.objects.filter(pk=host.cluster_id).update(name="pcie\u202ecluster")
     page = admin_page
     page.set_viewport_size({"width": 1280, "height": 900})
