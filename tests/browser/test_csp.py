@@ -58,3 +58,18 @@ def test_a_drawing_opened_on_its_own_runs_nothing(admin_page, live_server):
     response = admin_page.request.get(f"{live_server.url}/inventory/hosts/{hgx.pk}/topology.svg")
     assert response.status == 200 and response.headers["content-type"].startswith("image/svg+xml")
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_the_schedule_editor_in_the_admin_runs_its_script_under_the_policy(admin_page, live_server):
+    """django-celery-beat's periodic task form ships an inline script (the crontab in words), which the policy
+    refused: the README sends admins there to change a vCenter's schedule. The fixture fails on any refusal."""
+    from django_celery_beat.models import CrontabSchedule
+
+    crontab = CrontabSchedule.objects.create(minute="*/5", hour="*")
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/django_celery_beat/periodictask/add/")
+    assert page.locator(".field-crontab_translation").is_hidden()
+    page.select_option("#id_crontab", str(crontab.pk))
+    help_text = page.locator(".field-crontab .help")
+    help_text.locator("text=Translation:").wait_for()
+    assert "Translation: " in help_text.inner_text() and "5" in help_text.inner_text()
