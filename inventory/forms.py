@@ -69,7 +69,8 @@ class VCenterForm(forms.Form):
             self.fields["password"].help_text = "Stored encrypted; never shown again."
         else:
             self.fields["password"].help_text = (
-                "Leave empty to keep the stored password (a URL to another host or port needs it again)."
+                "Leave empty to keep the stored password; it is needed again for a URL to another host or port, "
+                "for turning TLS verification off and for another CA bundle."
                 if instance.has_password
                 else "No password is stored."
             )
@@ -108,3 +109,8 @@ class SmiCaptureForm(forms.Form):
 
 class SyncStartForm(forms.Form):
     vcenter = forms.ModelChoiceField(queryset=VCenter.objects.order_by("name"), empty_label=None, label="vCenter")
+
+    def __init__(self, *args, **kwargs) -> None:
+        # its own ids: the Syncs page also has the history filter's vCenter field (id_vcenter)
+        kwargs.setdefault("auto_id", "start_%s")
+        super().__init__(*args, **kwargs)

@@ -616,6 +616,23 @@ def test_sync_history_lists_runs_with_counts_durations_and_errors(viewer, demo):
     assert "certificate verify failed" in only_failed and "GPUs 18" not in only_failed and "<html" not in only_failed
 
 
+def test_the_syncs_page_gives_each_vcenter_field_its_own_id(admin, demo):
+    """A UI trial: the start form and the history filter both rendered id="id_vcenter" (the filter's label focused
+    the start form's select)."""
+    import re
+
+    html = text(admin.get("/syncs/"))
+    ids = re.findall(r'id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)
+    assert 'for="start_vcenter"' in html and 'id="start_vcenter"' in html
+
+
+def test_the_vcenter_edit_page_says_when_the_password_is_needed_again(admin):
+    vc = services.register_vcenter(name="vc-pw", url="https://vc-pw.example.com/sdk", username="u", password="Pw-12345")
+    html = text(admin.get(f"/vcenters/{vc.pk}/edit/"))
+    assert "for turning TLS verification off and for another CA bundle" in html
+
+
 def test_starting_a_sync_of_an_unknown_vcenter_is_a_field_error(admin):
     response = admin.post("/syncs/start/", {"vcenter": 999999}, **HTMX)
     assert response.status_code == 400 and "Select a valid choice" in text(response)
