@@ -310,9 +310,11 @@ class HostTable(HtmxTable):
     gpu_models = tables.Column(verbose_name="GPU", empty_values=(), orderable=False)
     gpus_total = tables.Column(verbose_name="GPUs", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     gpus_free = tables.Column(verbose_name="Free", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
-    # In use and Partly used are counted from the GPUs' states, like the cluster's cards; sorting by In use
-    # orders by GPUs held by a VM (both).
-    gpus_used = tables.Column(verbose_name="In use", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    # In use and Partly used are counted from the GPUs' states, like the cluster's cards; the database knows only
+    # GPUs held by a VM (both), so neither sorts (a sort by a number the column does not show reads as broken).
+    gpus_used = tables.Column(
+        verbose_name="In use", orderable=False, attrs={"td": {"class": "num"}, "th": {"class": "num"}}
+    )
     gpus_partly = tables.Column(
         verbose_name="Partly used", empty_values=(), orderable=False,
         attrs={"td": {"class": "num"}, "th": {"class": "num"}},

@@ -631,6 +631,14 @@ def test_the_syncs_page_gives_each_vcenter_field_its_own_id(admin, demo):
     assert 'for="start_vcenter"' in html and 'id="start_vcenter"' in html
 
 
+def test_the_hosts_table_sorts_only_by_what_its_columns_show(viewer, demo):
+    """A UI trial: "In use" showed wholly used GPUs but sorted by GPUs held by any VM (partly used included)."""
+    from inventory.models import Cluster
+
+    html = text(viewer.get(f"/clusters/{Cluster.objects.get(name='pcie-cluster').pk}/"))
+    assert "sort=gpus_free" in html and "sort=gpus_used" not in html
+
+
 def test_the_vcenter_edit_page_says_when_the_password_is_needed_again(admin):
     vc = services.register_vcenter(name="vc-pw", url="https://vc-pw.example.com/sdk", username="u", password="Pw-12345")
     html = text(admin.get(f"/vcenters/{vc.pk}/edit/"))
