@@ -54,6 +54,9 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     assert page.locator("#worst-seed").inner_text().isdigit()
     text = page.locator("#whatif-results").inner_text()
     assert "200 runs from seed 1" in text and "cluster pcie-cluster (demo-lab)" in text
+    page.set_viewport_size({"width": 800, "height": 900})  # half a screen: the charts scale, the page stays
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    assert page.locator("#chart-siloed svg").bounding_box()["width"] < 800
 
 
 def test_whatif_advanced_mig_slot_rule_and_departures(admin_page, live_server, demo_lab_loaded):
