@@ -70,6 +70,9 @@ class ReservationTable(tables.Table):
         )
 
     def _when(self, value) -> str:
+        # a DateTimeColumn renders None too, and localtime(None) is now: an open reservation has no "Closed"
+        if value is None:
+            return "\u2014"
         # the date and the time each stay whole (a narrow column puts the time under the date)
         local = timezone.localtime(value)
         return format_html(

@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -36,7 +37,7 @@ from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
 from placement.selectors import reservations_with_status
 from placement.tables import ReservationPageFilterSet, ReservationTable
-from placement.validators import is_invisible
+from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, is_invisible
 from placement.vm_settings import large_bar_settings
 
 SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
@@ -45,6 +46,7 @@ TOP_REASONS = 3
 SHOWN_REJECTED_HOSTS = 20
 COMPARISON_PREFIXES = ("beats ", "ranks below ", "ties with ")
 PCI_RE = re.compile(r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b")
+RESERVE_LIMITS = {"vm_name_max": VM_NAME_MAX, "ttl_max_minutes": TTL_MAX_MINUTES}  # the "Reserve as" inputs
 ERROR_FIELDS = (*REQUEST_FIELDS, "vm_name", "ttl_minutes")  # fields whose messages the results swap in (oob)
 GENERALIZE = (  # host-specific numbers out of the host-level reasons (engine/filters.py wording)
     (re.compile(r"^host has \d+ GPUs, the VM needs (\d+)$"), r"host has fewer than \1 GPUs"),
@@ -164,7 +166,7 @@ def _find_candidate(candidates: tuple[Candidate, ...], form: ReserveForm) -> Can
 
 
 def _render_plan(request: HttpRequest, form: PlanForm, *, conflict: str = "", status: int = 200) -> HttpResponse:
-    context: dict = {"form": form, "conflict": conflict, "sizing_form": SizingForm()}
+    context: dict = {"form": form, "conflict": conflict, "sizing_form": SizingForm(), **RESERVE_LIMITS}
     if form.is_bound:
         valid = form.is_valid()
         placement_request = form.cleaned_data.get("request")  # also when only vm_name/ttl_minutes failed
@@ -346,7 +348,7 @@ def sizing(request: HttpRequest) -> HttpResponse:
         status = 400
     if request.htmx:
         return render(request, "placement/plan.html#sizing-results", context, status=status)
-    return render(request, "placement/plan.html", {**context, "form": PlanForm()}, status=status)
+    return render(request, "placement/plan.html", {**context, "form": PlanForm(), **RESERVE_LIMITS}, status=status)
 
 
 def sizing_proposals(result: Sizing) -> list[dict]:
@@ -361,9 +363,20 @@ def sizing_proposals(result: Sizing) -> list[dict]:
         .distinct()
     ):
         offered.setdefault((board, gb), name)
+    most = _most_per_host()
+    nvlinked = _most_nvlinked()
     out = []
     for p in result.proposals:
         uses = []
+        # NVLink is kept only where a domain of the inventory joins that many GPUs of the board (L40S has none,
+        # A30 bridges join pairs): asking for it otherwise is a request no host can meet
+        keeps_nvlink = p.gpus > 1 and nvlinked.get(p.board, 0) >= p.gpus
+        explain = p.explain
+        if p.gpus > 1 and not keeps_nvlink and ", keeps NVLink" in explain:
+            joined = nvlinked.get(p.board, 0)
+            explain = explain.replace(
+                ", keeps NVLink", f", NVLink here joins at most {joined} of them" if joined > 1 else ", no NVLink here"
+            )
         if p.gpus and p.board in present:  # another board would only be refused by the form
             uses.append({"label": f"{p.gpus} x passthrough", "params": {"gpus_per_vm": p.gpus, "board": p.board}})
             if p.profile:
@@ -372,14 +385,39 @@ def sizing_proposals(result: Sizing) -> list[dict]:
                 uses.append({
                     "label": f"{p.gpus} x {name}",
                     "params": {"gpus_per_vm": p.gpus, "consumption": "vgpu", "profile": name, "board": p.board,
-                               "interconnect": "nvlink" if p.gpus > 1 else "any"},
+                               "interconnect": "nvlink" if keeps_nvlink else "any"},
                 })  # fmt: skip
         for use in uses:
             use["query"] = urlencode(use["params"])
-        out.append({"board": p.board, "gpus": p.gpus, "profile": p.profile, "explain": p.explain,
-                    "in_inventory": p.board in present, "uses": uses})  # fmt: skip
+        out.append({"board": p.board, "gpus": p.gpus, "profile": p.profile, "explain": explain,
+                    "in_inventory": p.board in present, "uses": uses,
+                    "too_many": p.board in present and p.gpus > most.get(p.board, 0),
+                    "most_per_host": most.get(p.board, 0)})  # fmt: skip
     out.sort(key=lambda x: (not x["in_inventory"], x["gpus"] == 0, x["board"]))
     return out
+
+
+def _most_per_host() -> dict[str, int]:
+    """Per board, the most GPUs of it one host of the inventory has."""
+    most: dict[str, int] = {}
+    rows = Gpu.objects.filter(stale=False).exclude(board="").values("board", "host").annotate(n=Count("pk"))
+    for row in rows.order_by():
+        most[row["board"]] = max(most.get(row["board"], 0), row["n"])
+    return most
+
+
+def _most_nvlinked() -> dict[str, int]:
+    """Per board, the most GPUs of it one active NVLink or NVSwitch domain of the inventory joins."""
+    most: dict[str, int] = {}
+    rows = (
+        Gpu.objects.filter(stale=False, domains__active=True, domains__kind__in=NVLINK_KINDS)
+        .exclude(board="")
+        .values("board", "domains")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows.order_by():
+        most[row["board"]] = max(most.get(row["board"], 0), row["n"])
+    return most
 
 
 # ---------------------------------------------------------------- reservations
@@ -415,6 +453,10 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     problems = problems_of(reservation)
     settings = vsphere_settings(reservation)
     settings["problems"] = problems
+    held = reservation.effective_status == Reservation.Status.ACTIVE
+    not_runnable = script_stop_reasons(reservation, problems)
+    settings["held"] = held
+    settings["not_runnable"] = not_runnable
     numa_affinity = settings["vm_settings"]["numa.nodeAffinity"]
     server = urlsplit(reservation.vcenter.url).hostname or "" if reservation.vcenter_id else ""
     powercli = render_to_string(
@@ -425,6 +467,8 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if problems:  # the script was made for an inventory that changed: it says so before anything runs
         warning = "".join(f"# {visible_text(p)}\n" for p in [*problems, SCRIPT_OUT_OF_DATE])
         powercli = f"# WARNING: this reservation needs attention.\n{warning}{powercli}"
+    if not_runnable:  # run as it is, the script stops before touching anything; the reader removes the line
+        powercli = f"throw {ps_quote(visible_text(' '.join(not_runnable)) + SCRIPT_THROW_TAIL)}\n{powercli}"
     fmt = request.GET.get("format", "")
     if fmt == "json":
         response = JsonResponse({**settings, "powercli": powercli}, json_dumps_params={"indent": 2})
@@ -438,9 +482,30 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "placement/reservation_detail.html",
         {"r": reservation, "s": settings, "powercli": powercli, "json": json.dumps(settings, indent=2),
-         "numa_affinity": numa_affinity, "problems": problems, "out_of_date": SCRIPT_OUT_OF_DATE,
+         "numa_affinity": numa_affinity, "problems": problems, "out_of_date": SCRIPT_OUT_OF_DATE, "held": held,
+         "not_runnable": not_runnable,
          "can_release": has_role(request.user, PLANNER) and may_change_owned(request.user, reservation)},
     )  # fmt: skip
+
+
+SCRIPT_THROW_TAIL = " (remove this line only to apply these settings anyway)"
+
+
+def script_stop_reasons(reservation: Reservation, problems: list[str]) -> list[str]:
+    """Why the reservation's PowerCLI script must not run as it is (it then starts with a ``throw``)."""
+    reasons = []
+    status = getattr(reservation, "effective_status", reservation.status)
+    if status in (Reservation.Status.RELEASED, Reservation.Status.EXPIRED):
+        reasons.append(f"Reservation #{reservation.pk} is {status}: its GPUs are no longer held for this VM.")
+    elif status == Reservation.Status.CONSUMED:
+        reasons.append(f"Reservation #{reservation.pk} is consumed: VM {reservation.vm_name} already holds its GPUs.")
+    if reservation.vcenter_id is None:
+        reasons.append(f"vCenter {reservation.vcenter_name or '(unknown)'} was removed from the advisor.")
+    elif reservation.host_id is None:
+        reasons.append(f"Host {reservation.host_name or '(unknown)'} was removed from the inventory.")
+    if problems:
+        reasons.append("The inventory changed under this reservation: the settings are out of date.")
+    return reasons
 
 
 # PowerShell ends a single-quoted string at any of these, so each is doubled inside one
@@ -505,13 +570,13 @@ BACKINGS = {
     "mig": "VirtualPCIPassthroughVmiopBackingInfo",
     "device-group": "VirtualPCIPassthroughVmiopBackingInfo",
 }
-GROUP_KINDS = (
+NVLINK_KINDS = (
     ResourceDomain.Kind.NVLINK_PAIR,
     ResourceDomain.Kind.NVLINK_DOMAIN,
     ResourceDomain.Kind.NVSWITCH_PARTITION,
     ResourceDomain.Kind.NVSWITCH_BOARD,
-    ResourceDomain.Kind.PCIE_SWITCH,
 )
+GROUP_KINDS = (*NVLINK_KINDS, ResourceDomain.Kind.PCIE_SWITCH)
 
 
 def vsphere_settings(reservation: Reservation) -> dict:
@@ -601,7 +666,7 @@ def _removed_device(item, index_of: dict) -> dict:
     return {
         "pci_id": item.pci_id,
         "index": index_of.get(item.pci_id),
-        "model": "(removed)",
+        "model": None,  # unknown: the GPU row went with its host ("removed" says so)
         "board": "",
         "vendor_id": None,
         "device_id": None,

@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
@@ -15,6 +15,13 @@ from placement.engine.request import RequestError
 from placement.filtersets import ReservationFilterSet
 from placement.reservation_health import attach_problems
 from placement.selectors import reservations_with_status
+
+# "Try it out" on /api/docs/ starts from the first example; without one Swagger UI makes a body from the schema
+# (16 GPUs, profile "string", ...) that the endpoint refuses
+PLAN_EXAMPLE = OpenApiExample("Two GPUs", value={"gpus_per_vm": 2}, request_only=True)
+RESERVE_EXAMPLE = OpenApiExample(
+    "One GPU for an hour", value={"gpus_per_vm": 1, "vm_name": "llm-inference-01", "ttl_minutes": 60}, request_only=True
+)
 
 
 def _request_from(data: dict):
@@ -34,6 +41,7 @@ class PlanViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=PlanRequestSerializer,
+        examples=[PLAN_EXAMPLE],
         responses={
             200: PlanSerializer,
             400: OpenApiResponse(
@@ -84,6 +92,7 @@ class ReservationViewSet(
 
     @extend_schema(
         request=ReserveSerializer,
+        examples=[RESERVE_EXAMPLE],
         responses={
             201: OpenApiResponse(
                 RESERVATIONS,

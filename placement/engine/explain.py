@@ -159,8 +159,12 @@ def compare(
     their_numa: int,
     mine_words: dict[str, str] | None = None,
     theirs_words: dict[str, str] | None = None,
+    tie_order: str = "host name",
 ) -> str:
     """'beats esx-02: NV18 477 GB/s vs PIX 31.5 GB/s' naming the first ranking term that differs.
+
+    ``tie_order``: what put equal keys in their order, named when every term ties ("vCenter name" between two
+    hosts of the same name).
 
     ``mine_words``/``theirs_words``: each side's own sentences for terms whose values are vectors
     ("leave": what the choice uses up and leaves; "fragmentation"; "numa"), so the comparison reads as
@@ -215,7 +219,7 @@ def compare(
         else:
             detail = term
         return f"{verb} {other_host}: {detail}"
-    return f"ties with {other_host}; ordered by host name"
+    return f"ties with {other_host}; ordered by {tie_order}"
 
 
 def _nodes(n: int) -> str:

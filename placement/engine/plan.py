@@ -146,6 +146,8 @@ def _candidates(
             verb = "beats" if i == 0 else "ranks below"
             mine, theirs = (key, other[0])
             other_link = _link(other[2])
+            # equal keys sort by host name, then vCenter name (above): name the one that differed
+            tie_order = "vCenter name" if other[2].host.name == p.host.name else "host name"
             versus = compare(
                 verb,
                 _name_beside(other[2].host, p.host),
@@ -156,10 +158,11 @@ def _candidates(
                 len(p.numa_nodes),
                 len(other[2].numa_nodes),
                 *_words_if_needed(mine, theirs, p, other[2]),
+                tie_order=tie_order,
             )
             if mine == theirs and bool(p.warnings) != bool(other[2].warnings):
                 versus = versus.replace(
-                    "; ordered by host name",
+                    f"; ordered by {tie_order}",
                     "; ranked after it: this host's inventory is stale" if p.warnings else
                     "; ranked first: its inventory is fresh, the other's is stale",
                 )  # fmt: skip

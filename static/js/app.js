@@ -35,3 +35,30 @@ document.addEventListener("htmx:beforeRequest", function (evt) {
     box.textContent = "The paste is larger than " + Math.round(limit / 1024) + " KiB; an nvidia-smi capture is a few KiB.";
   }
 });
+// htmx checks a request's inputs (hx-include ones too) and, when one is invalid, sends nothing and shows nothing:
+// the browser only draws its bubble for a form it submits itself. Put the message under the field
+// (#error-<name>, where the page has one, as the server's 400 answers do), else ask the browser to show it.
+document.addEventListener("htmx:validation:failed", function (evt) {
+  var elt = evt.detail.elt;
+  var box = elt.name ? document.getElementById("error-" + elt.name) : null;
+  if (!box) {
+    elt.reportValidity();
+    return;
+  }
+  box.textContent = elt.validationMessage;
+  box.setAttribute("data-client-error", "");
+});
+// Errors of the request's other fields answered an earlier request (a stale "VM name" error under a refused
+// hold would point at the wrong field): clear them when this one is halted; a field's own browser message
+// goes when a request with it valid is sent (the server's answer then speaks for it).
+document.addEventListener("htmx:configRequest", function (evt) {
+  var failed = (evt.detail.errors || []).map(function (e) { return e.elt.name; });
+  Object.keys(evt.detail.parameters).forEach(function (name) {
+    if (failed.indexOf(name) >= 0) return;
+    var box = document.getElementById("error-" + name);
+    if (box && (failed.length || box.hasAttribute("data-client-error"))) {
+      box.textContent = "";
+      box.removeAttribute("data-client-error");
+    }
+  });
+});
