@@ -372,7 +372,7 @@ def sizing_proposals(result: Sizing) -> list[dict]:
         # A30 bridges join pairs): asking for it otherwise is a request no host can meet
         keeps_nvlink = p.gpus > 1 and nvlinked.get(p.board, 0) >= p.gpus
         explain = p.explain
-        if p.gpus > 1 and not keeps_nvlink and ", keeps NVLink" in explain:
+        if p.gpus > 1 and not keeps_nvlink and p.board in present and ", keeps NVLink" in explain:
             joined = nvlinked.get(p.board, 0)
             explain = explain.replace(
                 ", keeps NVLink", f", NVLink here joins at most {joined} of them" if joined > 1 else ", no NVLink here"

@@ -120,6 +120,8 @@ def test_use_this_asks_for_nvlink_only_where_the_inventory_keeps_it_for_that_man
     assert vgpu["A30-24GB"] and vgpu["A30-24GB"][0]["params"]["interconnect"] == "any"
     assert vgpu["H100-80GB"][0]["params"]["interconnect"] == "nvlink"
     assert "keeps NVLink" not in by_board["A30-24GB"]["explain"]
+    # a board the inventory has none of keeps the catalog's words (what it would keep, were it bought)
+    assert "keeps NVLink" in by_board["A100-40GB"]["explain"] and not by_board["A100-40GB"]["in_inventory"]
 
 
 def test_a_proposal_no_host_can_hold_says_so_instead_of_in_inventory(demo):
