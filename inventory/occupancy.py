@@ -86,6 +86,11 @@ MIXED_SIZE_INFERRED_NOTE = (
 )
 
 
+def gpu_usable_q() -> Q:
+    """GPUs an idle one of which is free rather than unavailable: on an available host, in a compute mode."""
+    return host_available_q("host__") & Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES)
+
+
 def host_available_q(prefix: str = "") -> Q:
     """Hosts a plan may use: seen by the last sync, connected and not in maintenance mode (``prefix`` for
     related lookups)."""

@@ -22,10 +22,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from inventory.models import GpuConsumer
+from placement.engine.model import Consumer
+from placement.engine.vgpu import TIMESLICED_KINDS
 from placement.models import Reservation, ReservationItem
 
 WHOLE_GPU_KINDS = frozenset({"passthrough", "dynamic-passthrough"})
-TIMESLICED_KINDS = frozenset({"vgpu", "device-group"})
 MODE_WORDS = {
     "direct": "passthrough (direct)",
     "sharedDirect": "vGPU (sharedDirect)",
@@ -42,11 +43,6 @@ def _when(moment: datetime | None) -> str:
     if moment is None:
         return "an earlier sync"
     return f"the sync of {timezone.localtime(moment):%Y-%m-%d %H:%M}"
-
-
-def _holds_device(kind: str, power_state: str) -> bool:
-    """As the engine's ``Consumer.holds_device``: passthrough pins its GPU even powered off."""
-    return kind == "passthrough" or power_state == "poweredOn"
 
 
 def active_now(scope: QuerySet[Reservation]) -> QuerySet[Reservation]:
@@ -83,7 +79,7 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
         .values_list("gpu_id", "vm__name", "kind", "profile", "vm__power_state")
         .distinct()
     ):
-        if _holds_device(kind, power):
+        if Consumer(vm, kind, profile, powered_on=power == "poweredOn").holds_device:
             on_gpu[gpu_id].append((vm, kind, profile or ""))
     named: dict[tuple[str, int], list[tuple[int, str, str]]] = defaultdict(list)
     for vm, vcenter_id, host_id, host, pci in (

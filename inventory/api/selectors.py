@@ -16,10 +16,9 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
-from inventory.occupancy import COMPUTE_GRAPHICS_TYPES, annotate_gpu_counts, holding_consumers, host_available_q
+from inventory.occupancy import annotate_gpu_counts, gpu_usable_q, holding_consumers
 
-# What a plan can use of an idle GPU (``inventory.occupancy``): a connected host out of maintenance, a compute mode.
-USABLE = host_available_q("host__") & Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES)
+USABLE = gpu_usable_q()
 
 
 def reservation_item_model():
