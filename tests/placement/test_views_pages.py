@@ -96,6 +96,19 @@ def test_a_bad_status_or_sort_is_a_400_that_says_so(planner, reservations, query
         assert "on-demo" not in html and "on-other" not in html  # not everything
 
 
+def test_filtering_the_reservations_keeps_the_tables_sort_and_page_size(planner, reservations):
+    """The filter form sends the sort and page size the table shows: the table's htmx answer (a header click)
+    updates them in the form out of band (a UI trial: typing in a filter dropped the sort)."""
+    hidden = '<input type="hidden" name="sort" value="-vm_name"><input type="hidden" name="per_page" value="10">'
+    page = planner.get("/reservations/?sort=-vm_name&per_page=10").content.decode()
+    start = page.index('<form class="filters"')
+    form = page[start : page.index("</form>", start)]
+    assert hidden in form
+    table = planner.get("/reservations/?sort=-vm_name&per_page=10", HTTP_HX_REQUEST="true",
+                        HTTP_HX_TARGET="reservation-table").content.decode()  # fmt: skip
+    assert "<html" not in table and f'<span id="reservation-filters-keep" hx-swap-oob="true">{hidden}</span>' in table
+
+
 def test_the_vcenter_filter_takes_an_id_or_a_name(planner, reservations, demo):
     for value in (str(demo.pk), "demo-lab", "DEMO-LAB"):
         html = planner.get("/reservations/", {"vcenter": value}).content.decode()
