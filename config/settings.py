@@ -329,6 +329,9 @@ HEALTH_BEAT_MAX_AGE = env.float("HEALTH_BEAT_MAX_AGE", default=3 * SYNC_WATCHDOG
 INVENTORY_STALE_RETENTION_DAYS = env.int("INVENTORY_STALE_RETENTION_DAYS", default=14)
 # Finished sync runs older than this are deleted (each vCenter keeps its newest run and newest success per trigger).
 SYNC_HISTORY_RETENTION_DAYS = env.int("SYNC_HISTORY_RETENTION_DAYS", default=90)
+# A vCenter's CA file must lie under this folder when set (else any path the process can read): the admins who
+# register vCenters then cannot use the field to learn which files exist on the server.
+VCENTER_CA_DIR = env.str("VCENTER_CA_DIR", default="")
 VCENTER_DEFAULT_SYNC_MINUTES = env.int("VCENTER_DEFAULT_SYNC_MINUTES", default=5)
 VCENTER_CONNECT_TIMEOUT = env.int("VCENTER_CONNECT_TIMEOUT", default=30)
 SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=30.0)

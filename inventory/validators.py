@@ -6,9 +6,11 @@ connects; these wrap them as Django validators so each path reports them on the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from inventory.vsphere.checks import ca_file_problem, sdk_url_problem
@@ -21,9 +23,24 @@ def validate_vcenter_url(value: str) -> None:
 
 
 def validate_ca_file(value: str) -> None:
-    """A CA bundle this process can read and load as PEM certificates, as the connection will load it."""
-    if value and (problem := ca_file_problem(value)):
+    """A CA bundle this process can read and load as PEM certificates, as the connection will load it; with
+    ``VCENTER_CA_DIR`` set, only a file under that folder (checked before the file is read, so the answer for a
+    path elsewhere never tells whether it exists)."""
+    if not value:
+        return
+    folder = settings.VCENTER_CA_DIR
+    if folder and not _inside(value, folder):
+        raise ValidationError(f"must be a file under {folder} (VCENTER_CA_DIR)", code="invalid")
+    if problem := ca_file_problem(value):
         raise ValidationError(problem, code="invalid")
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        real, root = os.path.realpath(path), os.path.realpath(folder)
+        return real != root and os.path.commonpath([real, root]) == root
+    except ValueError:  # a NUL byte, or paths that cannot be compared
+        return False
 
 
 # What a vCenter edit that moves the password to another server must include (``same_server``).

@@ -1,6 +1,8 @@
 """The vCenter field validators, as the model (and so every path that saves a vCenter) applies them; and how a
 row stored before they existed still reads, edits and explains itself."""
 
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -9,6 +11,7 @@ from inventory.models import SyncStatus, VCenter
 from inventory.validators import validate_ca_file, validate_vcenter_url
 from inventory.vsphere.connection import VCenterConfigError
 from tests import factories
+from tests.api.support import api_as  # noqa: F401
 from tests.inventory.cafiles import BAD_CA_FILES
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +95,25 @@ def test_a_stored_ca_file_that_no_longer_loads_does_not_block_other_changes(ca_f
     assert BAD_CA_FILES[kind] in info.value.message_dict["ca_file"][0]
     with pytest.raises(VCenterConfigError, match=f"^ca_file: .*{BAD_CA_FILES[kind]}"):
         services.test_vcenter_connection(vcenter=vcenter)
+
+
+def test_with_a_ca_folder_a_ca_file_elsewhere_is_refused_without_saying_whether_it_exists(ca_files, settings, api_as):  # noqa: F811
+    """A security review: the field told an admin-role user which server files exist ("does not exist" for
+    /root/.ssh/id_rsa, "is not a PEM certificate" for /etc/passwd). VCENTER_CA_DIR confines it."""
+    folder = str(Path(ca_files["pem"]).parent)
+    settings.VCENTER_CA_DIR = folder
+    validate_ca_file(ca_files["pem"])  # inside: loaded and checked as before
+    with pytest.raises(ValidationError, match="is not a PEM certificate"):
+        validate_ca_file(ca_files["not-pem"])
+    answers = set()
+    for path in ("/etc/passwd", "/root/.ssh/id_rsa", "/no/such/file", f"{folder}/../outside.pem", folder):
+        with pytest.raises(ValidationError) as info:
+            validate_ca_file(path)
+        answers.add(info.value.messages[0])
+    assert answers == {f"must be a file under {folder} (VCENTER_CA_DIR)"}
+    body = {"name": "probe", "url": "https://vc.example.com/sdk", "username": "u", "password": "Pw-123456",
+            "ca_file": "/etc/passwd"}  # fmt: skip
+    response = api_as("admin").post("/api/vcenters/", body, format="json")
+    assert response.status_code == 400 and response.json() == {
+        "ca_file": [f"must be a file under {folder} (VCENTER_CA_DIR)"]
+    }
