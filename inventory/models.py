@@ -344,6 +344,9 @@ class Gpu(TrackedModel):
     framebuffer_mb = models.PositiveIntegerField(default=0)
     graphics_type = models.CharField(max_length=20, choices=GraphicsType.choices, blank=True)
     vgpu_mode = models.CharField(max_length=20, choices=VgpuMode.choices, blank=True)
+    vgpu_mode_inferred = models.BooleanField(
+        default=False, help_text="vCenter did not report the vGPU mode; the sync inferred it from the running vGPUs"
+    )
     mig_enabled = models.BooleanField(default=False)
     passthrough_enabled = models.BooleanField(default=False)
     passthrough_active = models.BooleanField(default=False)

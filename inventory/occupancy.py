@@ -31,6 +31,7 @@ from django.db.models import (
     Count,
     Exists,
     ExpressionWrapper,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -80,7 +81,7 @@ MODE_CHOICES = (
     (UNKNOWN_MODE, "Graphics type unknown: no plan uses it"),
 )
 COMPUTE_GRAPHICS_TYPES = (GraphicsType.DIRECT, GraphicsType.SHARED_DIRECT)
-# Written on a GPU's notes by the sync when vCenter did not report the vGPU mode and the GPU's vGPUs prove it.
+# Written on a GPU's notes for whoever reads them; the flag readers use is Gpu.vgpu_mode_inferred.
 MIXED_SIZE_INFERRED_NOTE = (
     "vCenter does not report the vGPU mode; mixed-size is inferred from vGPUs of different sizes on this GPU"
 )
@@ -250,9 +251,7 @@ _GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb",
 
 def _with_row_flags(gpus: QuerySet[Gpu]) -> QuerySet[Gpu]:
     return gpus.annotate(
-        mode_inferred=ExpressionWrapper(
-            Q(vgpu_mode=VgpuMode.MIXED_SIZE, notes__contains=MIXED_SIZE_INFERRED_NOTE), output_field=BooleanField()
-        ),
+        mode_inferred=F("vgpu_mode_inferred"),
         host_available=ExpressionWrapper(host_available_q("host__"), output_field=BooleanField()),
     )
 

@@ -940,6 +940,7 @@ def _derive_gpus(
                 "framebuffer_mb": memory_mb,
                 "graphics_type": graphics_type,
                 "vgpu_mode": vgpu_mode,
+                "vgpu_mode_inferred": inferred,
                 "mig_enabled": mig,
                 "passthrough_enabled": bool(p and p.enabled),
                 "passthrough_active": bool(p and p.active),

@@ -23,13 +23,11 @@ from inventory.models import (
     ResourceDomain,
     SyncRun,
     VCenter,
-    VgpuMode,
     VgpuProfile,
     VirtualMachine,
 )
 from inventory.occupancy import (
     FREE,
-    MIXED_SIZE_INFERRED_NOTE,
     MODE_CHOICES,
     PARTIAL,
     RESERVED,
@@ -328,7 +326,7 @@ class GpuSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.BooleanField())
     def get_mode_inferred(self, gpu: Gpu) -> bool:
-        return gpu.vgpu_mode == VgpuMode.MIXED_SIZE and MIXED_SIZE_INFERRED_NOTE in gpu.notes
+        return gpu.vgpu_mode_inferred
 
     def _occupancy(self, gpu: Gpu) -> GpuOccupancy | None:
         return self.context.get("occupancy", {}).get(gpu.pk)
