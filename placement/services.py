@@ -401,7 +401,10 @@ def vcenter_removal_effect(vcenter: VCenter) -> str:
         .values_list("vm_name", flat=True)
     )
     closed = reservations.count() - len(active)
-    kept = f"{closed} closed reservation{'s' if closed != 1 else ''} of {vcenter.name} stay in the history"
+    kept = (
+        f"{closed} closed reservation{'s' if closed != 1 else ''} of {vcenter.name} "
+        f"{'stays' if closed == 1 else 'stay'} in the history"
+    )
     if not active:
         return f"{kept}." if closed else ""
     names = ", ".join(active[:10]) + (f" and {len(active) - 10} more" if len(active) > 10 else "")

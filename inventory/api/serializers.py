@@ -137,6 +137,15 @@ class VCenterTestSerializer(serializers.Serializer):
     error = serializers.CharField(required=False, help_text="Why the connection failed")
 
 
+class VCenterRemovedSerializer(serializers.Serializer):
+    """What removing a vCenter did: the vCenter, its inventory and schedule are gone; ``effects`` says what else
+    changed (placement: its active reservations released and kept in the history)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    effects = serializers.ListField(child=serializers.CharField(), help_text="One sentence per app affected")
+
+
 # ---------------------------------------------------------------------------------------------- clusters, hosts
 
 

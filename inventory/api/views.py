@@ -34,6 +34,7 @@ from inventory.api.serializers import (
     SyncRunSerializer,
     TopologySerializer,
     VCenterCreateSerializer,
+    VCenterRemovedSerializer,
     VCenterSerializer,
     VCenterTestSerializer,
     VgpuProfileSerializer,
@@ -42,6 +43,7 @@ from inventory.api.serializers import (
 from inventory.downloads import svg_disposition
 from inventory.models import Gpu, GpuConsumer, Host, SyncRun, VCenter
 from inventory.occupancy import annotate_gpu_counts, gpu_occupancy
+from inventory.removal import vcenter_removal_effects
 from inventory.topology.svg import render_host_svg
 from inventory.vsphere.connection import VCenterError
 
@@ -97,7 +99,12 @@ class _PageCountsList(mixins.ListModelMixin, _ListBase):
         summary="Replace a vCenter's settings (admin); an empty password keeps the stored one (not for a new server)"
     ),
     partial_update=extend_schema(summary="Change some of a vCenter's settings (admin)"),
-    destroy=extend_schema(summary="Remove a vCenter, its inventory and its sync schedule (admin)"),
+    destroy=extend_schema(
+        summary="Remove a vCenter, its inventory and its sync schedule (admin)",
+        description="Answers what it removed and, in `effects`, what else changed: active reservations on its hosts "
+        "are released with a reason and kept in the history.",
+        responses={200: VCenterRemovedSerializer},
+    ),
 )
 class VCenterViewSet(
     mixins.ListModelMixin,
@@ -122,8 +129,11 @@ class VCenterViewSet(
         vcenter = serializer.save()
         return Response(VCenterSerializer(vcenter, context=self.get_serializer_context()).data, status=201)
 
-    def perform_destroy(self, instance: VCenter) -> None:
-        services.remove_vcenter(vcenter=instance)
+    def destroy(self, request, *args, **kwargs):
+        vcenter = self.get_object()
+        removed = {"id": vcenter.pk, "name": vcenter.name, "effects": vcenter_removal_effects(vcenter)}
+        services.remove_vcenter(vcenter=vcenter)
+        return Response(VCenterRemovedSerializer(removed).data)
 
     @extend_schema(
         summary="Test the connection to a vCenter (admin)",

@@ -74,7 +74,7 @@ def test_the_delete_page_names_the_active_reservations_and_removing_keeps_them_r
     page = admin().get(f"/vcenters/{demo.pk}/delete/").content.decode()
     assert (
         '1 active reservation of demo (res-l40s2) is released with the reason "vCenter demo was removed from the '
-        'advisor" and kept in the history; 1 closed reservation of demo stay in the history.'
+        'advisor" and kept in the history; 1 closed reservation of demo stays in the history.'
     ) in page.replace("&quot;", '"')
     response = admin().post(f"/vcenters/{demo.pk}/delete/", follow=True)
     assert response.status_code == 200 and "1 active reservation of demo (res-l40s2) is released" in (
@@ -88,7 +88,12 @@ def test_the_delete_page_names_the_active_reservations_and_removing_keeps_them_r
 def test_the_api_delete_keeps_the_reservations_and_every_view_of_them_renders(held, demo):
     active, closed = held
     host = active.host.name
-    assert admin_api().delete(f"/api/vcenters/{demo.pk}/").status_code == 204
+    response = admin_api().delete(f"/api/vcenters/{demo.pk}/")
+    assert response.status_code == 200
+    assert response.json()["effects"] == [
+        '1 active reservation of demo (res-l40s2) is released with the reason "vCenter demo was removed from the '
+        'advisor" and kept in the history; 1 closed reservation of demo stays in the history.'
+    ]
     assert_kept(active, closed, "vCenter demo was removed from the advisor")
     body = admin_api().get(f"/api/reservations/{active.pk}/").json()
     assert body["host"] == host and body["host_id"] is None and body["vcenter"] == "demo"
