@@ -15,7 +15,8 @@ import json
 from placement.engine.lru import Lru
 from placement.engine.model import Caveat, GpuState, PairLink
 
-VERSION = 5  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats.
+VERSION = 6  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats;
+# 6: NVLink 4/5 at NVIDIA's published 25/50 GB/s a link (shapes hold link figures).
 # Other versions are rebuilt
 _GPU_FIELDS = ("pci_id", "index", "board", "model", "memory_mb", "numa_node", "graphics_type", "vgpu_mode",
                "mig_enabled", "module_id", "pcie_switch")  # fmt: skip

@@ -157,7 +157,7 @@ class FabricLinkFactory(factory.django.DjangoModelFactory):
     gpu_b = factory.SubFactory(GpuFactory, host=factory.SelfAttribute("..host"))
     kind = models.LinkKind.NVSWITCH
     link_count = 18
-    gbps = 477.0
+    gbps = 450.0
     source = models.LinkSource.PLATFORM_CATALOG
 
 

@@ -20,8 +20,12 @@ PCIE_PATH_FACTOR = {"PIX": 1.0, "PXB": 1.0, "PHB": 0.8, "NODE": 0.6, "SYS": 0.5}
 DEFAULT_INTER_SOCKET_GBPS = 10.0
 
 # Bonded NVLink counts seen in `nvidia-smi topo -m` mapped to the NVLink generation they imply.
-# 12 links: A100 SXM4 (NVSwitch gen 2) or A100 PCIe bridges; 18: H100/H200 SXM; 4/8: PCIe NVL bridges.
-NVLINK_GENERATION_BY_COUNT = {12: 3, 18: 4, 4: 4, 8: 4}
+# 12 links: A100 SXM4 (NVSwitch gen 2) or A100/H100 NVL PCIe bridges (25 GB/s a link either way); 18: H100/H200 SXM.
+# NV4 says nothing of the generation: see NARROW_BRIDGE_GBPS.
+NVLINK_GENERATION_BY_COUNT = {12: 3, 18: 4, 8: 4}
+# NV4 between PCIe cards of unknown board is the 2-slot NVLink 3 bridge of the A40, RTX A6000 and RTX 3090
+# (their datasheets: 112.5 GB/s both directions over 4 links), far below the 4 x 25 GB/s of data-center links.
+NARROW_BRIDGE_GBPS = {4: 56.2}
 
 # NVLink links per GPU for SXM boards behind NVSwitch, by board family (catalog key prefix).
 _SXM_LINK_KEYS = {"A100": "A100-SXM", "H100": "H100-SXM", "H200": "H200-SXM", "B200": "B200"}
@@ -52,6 +56,8 @@ def link_gbps(
     if kind in ("NVLINK", "NVSWITCH"):
         if nvlinks <= 0:
             raise ValueError(f"link kind {kind} needs a positive NVLink count, got {nvlinks}")
+        if nvlink_generation is None and nvlinks in NARROW_BRIDGE_GBPS:
+            return NARROW_BRIDGE_GBPS[nvlinks]
         generation = nvlink_generation or guess_nvlink_generation(nvlinks)
         return catalog.nvlink_gbps(generation, nvlinks)
     pcie = catalog.pcie_gbps(pcie_gen)

@@ -292,7 +292,7 @@ def render_host_svg(
             _text(
                 (left + right) / 2,
                 y_bar + 16,
-                f"NVSwitch \u00b7 {len(boxes)} GPUs all-to-all \u00b7 {gbps:g} GB/s per GPU pair",
+                f"NVSwitch \u00b7 {len(boxes)} GPUs all-to-all \u00b7 {gbps:g} GB/s per GPU, per direction",
                 size=12,
                 weight="bold",
                 fill="#ffffff",

@@ -123,7 +123,7 @@ class CandidateSerializer(serializers.Serializer):
         "vGPUs (no peer-to-peer between them)",
     )
     interconnect = serializers.CharField(
-        help_text='The bottleneck in words: "NV12 318 GB/s"; "single GPU" for a 1-GPU set; "interconnect not used '
+        help_text='The bottleneck in words: "NV12 300 GB/s"; "single GPU" for a 1-GPU set; "interconnect not used '
         '(fractional vGPUs)" for a set of fractional vGPUs'
     )
     numa_nodes = serializers.ListField(child=serializers.IntegerField())

@@ -161,7 +161,7 @@ def compare(
     theirs_words: dict[str, str] | None = None,
     tie_order: str = "host name",
 ) -> str:
-    """'beats esx-02: NV18 477 GB/s vs PIX 31.5 GB/s' naming the first ranking term that differs.
+    """'beats esx-02: NV18 450 GB/s vs PIX 31.5 GB/s' naming the first ranking term that differs.
 
     ``tie_order``: what put equal keys in their order, named when every term ties ("vCenter name" between two
     hosts of the same name).

@@ -22,7 +22,7 @@ class Candidate:
     vm_index: int
     gpus: tuple[GpuChoice, ...]
     score: float  # monotone in the ranking key, higher is better; integer part = bottleneck GB/s
-    bottleneck: tuple[str, float]  # ("NV18", 477.0); ("LOCAL", 0.0) for one GPU; ("UNUSED", 0.0) for fractional vGPUs
+    bottleneck: tuple[str, float]  # ("NV18", 450.0); ("LOCAL", 0.0) for one GPU; ("UNUSED", 0.0) for fractional vGPUs
     numa_nodes: tuple[int, ...]
     explanation: tuple[str, ...]
     key: tuple = field(default=(), compare=False, repr=False)  # the lexicographic ranking key
@@ -42,7 +42,7 @@ class Candidate:
     def to_dict(self) -> dict:
         """JSON shape; ``bottleneck`` is null when no link is used (a single GPU, fractional vGPUs) and
         ``interconnect`` says it in words: "single GPU", "interconnect not used (fractional vGPUs)", or
-        "NV12 318 GB/s" for a set."""
+        "NV12 300 GB/s" for a set."""
         linked = self.uses_interconnect
         return {
             "host": self.host,

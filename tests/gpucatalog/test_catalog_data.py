@@ -33,7 +33,7 @@ def test_board_lookup_by_pci_id_and_name():
 
 def test_bandwidth_model():
     catalog = load_catalog()
-    assert catalog.nvlink_gbps(4, 18) == 477.0
+    assert catalog.nvlink_gbps(4, 18) == 450.0
     assert catalog.nvlink_gbps(3, 12) == 300.0
     assert catalog.pcie_gbps(5) == 63.0
     assert catalog.pcie_gbps(None) == 31.5

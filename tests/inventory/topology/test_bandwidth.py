@@ -17,19 +17,21 @@ from inventory.topology.bandwidth import (
 
 def test_nvlink_uses_the_catalog_per_link_figure():
     assert link_gbps("NVLINK", nvlinks=12, nvlink_generation=3) == 300.0
-    assert link_gbps("NVLINK", nvlinks=18, nvlink_generation=4) == 477.0
-    assert link_gbps("NVSWITCH", nvlinks=18, nvlink_generation=5) == round(53.1 * 18, 1)
+    assert link_gbps("NVLINK", nvlinks=18, nvlink_generation=4) == 450.0  # NVIDIA: 900 GB/s both ways
+    assert link_gbps("NVLINK", nvlinks=12, nvlink_generation=4) == 300.0  # H100 NVL pair: 600 GB/s both ways
+    assert link_gbps("NVSWITCH", nvlinks=18, nvlink_generation=5) == 900.0  # B200: 1.8 TB/s both ways
 
 
-@pytest.mark.parametrize(("links", "generation"), [(12, 3), (18, 4), (4, 4), (8, 4), (2, None)])
+@pytest.mark.parametrize(("links", "generation"), [(12, 3), (18, 4), (4, None), (8, 4), (2, None)])
 def test_generation_guessed_from_link_count(links, generation):
     assert guess_nvlink_generation(links) == generation
 
 
 def test_unknown_generation_guesses_from_count():
     assert link_gbps("NVLINK", nvlinks=12) == 300.0  # A100
-    assert link_gbps("NVLINK", nvlinks=18) == 477.0  # H100/H200
-    assert link_gbps("NVLINK", nvlinks=4) == 106.0  # PCIe NVL bridge, gen 4
+    assert link_gbps("NVLINK", nvlinks=18) == 450.0  # H100/H200
+    assert link_gbps("NVLINK", nvlinks=4) == 56.2  # A40 / RTX A6000 / RTX 3090 bridge: 112.5 GB/s both ways
+    assert link_gbps("NVLINK", nvlinks=4, nvlink_generation=4) == 100.0  # a known board's own links
 
 
 def test_pcie_classes_follow_the_factor_table():
@@ -54,10 +56,15 @@ def test_sys_uses_the_inter_socket_model_capped_below_node():
 )
 def test_classes_are_ordered_best_to_worst(pcie_gen, socket):
     values = [
-        link_gbps(kind, nvlinks=4, pcie_gen=pcie_gen, inter_socket_gbps=socket)
+        link_gbps(kind, nvlinks=12, pcie_gen=pcie_gen, inter_socket_gbps=socket)
         for kind in ("NVLINK", "PIX", "PXB", "PHB", "NODE", "SYS")
     ]
     assert values == sorted(values, reverse=True)
+
+
+def test_a_workstation_bridge_beats_the_pcie_of_its_cards():
+    # A40 / RTX A6000 / RTX 3090 are PCIe Gen4 cards: their NV4 bridge (56 GB/s) is still their best path.
+    assert link_gbps("NVLINK", nvlinks=4) > link_gbps("PIX", pcie_gen=4)
 
 
 @pytest.mark.reliability("topology input", "unknown link kinds and NVLink counts")

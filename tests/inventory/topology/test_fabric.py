@@ -192,7 +192,7 @@ def test_hgx_h100_board_is_all_to_all_nvswitch():
     assert len(fabric.links) == 28
     assert {x.kind for x in fabric.links} == {"NVSWITCH"}
     assert {x.source for x in fabric.links} == {"platform-catalog"}
-    assert {(x.nvlinks, x.gbps) for x in fabric.links} == {(18, 477.0)}
+    assert {(x.nvlinks, x.gbps) for x in fabric.links} == {(18, 450.0)}
     assert members(fabric, "nvswitch-board") == [set(range(8))]
     assert members(fabric, "pcie-switch") == [{0, 1}, {2, 3}, {4, 5}, {6, 7}]
     assert members(fabric, "numa-node") == [{0, 1, 2, 3}, {4, 5, 6, 7}]
@@ -264,7 +264,7 @@ def test_h100_nvl_after_smi_import():
     k = kinds(fabric)
     assert k[(0, 1)] == "NVLINK" and k[(2, 3)] == "NVLINK" and k[(1, 2)] == "NODE"
     link = fabric.link(*H100_NVL_GPUS[:2])
-    assert (link.nvlinks, link.gbps, link.source) == (12, 318.0, "smi-import")  # H100 is NVLink 4
+    assert (link.nvlinks, link.gbps, link.source) == (12, 300.0, "smi-import")  # H100 NVL: 600 GB/s both ways
     assert fabric.link(H100_NVL_GPUS[0], H100_NVL_GPUS[2]).source == "pci-tree"  # smi agreed
     assert members(fabric, "nvlink-pair") == [{0, 1}, {2, 3}]
     assert fabric.findings == ()
@@ -348,7 +348,7 @@ def test_manual_override_wins_over_smi():
     override = FabricLink(H100_NVL_GPUS[1], H100_NVL_GPUS[0], "NVLINK", 4, 0.0, "anything")
     fabric = build_fabric(h100_nvl_host(), smi=parse_smi_topology(H100_NVL_SMI), overrides=(override,))
     link = fabric.link(*H100_NVL_GPUS[:2])
-    assert (link.a, link.kind, link.nvlinks, link.gbps, link.source) == (H100_NVL_GPUS[0], "NVLINK", 4, 106.0, "manual")
+    assert (link.a, link.kind, link.nvlinks, link.gbps, link.source) == (H100_NVL_GPUS[0], "NVLINK", 4, 100.0, "manual")
     with pytest.raises(FabricInputError, match=r"0000:99:00\.0 is not a GPU"):
         build_fabric(h100_nvl_host(), overrides=(dataclasses.replace(override, a="0000:99:00.0"),))
     with pytest.raises(FabricInputError, match="kind 'FAST'"):

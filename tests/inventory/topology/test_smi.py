@@ -106,7 +106,7 @@ def test_partial_dgx_capture_warns_about_missing_rows_and_pairs():
 def test_nvlink_bandwidth_uses_generation_guess_and_override():
     text = (SAMPLES / "hgx-a100-nps4-epyc7763.txt").read_text()
     assert parse_smi_topology(text).link(0, 1).gbps == 300.0  # NV12 -> gen 3, 25 GB/s per link
-    assert parse_smi_topology(text, nvlink_generation=4).link(0, 1).gbps == 318.0
+    assert parse_smi_topology(text, nvlink_generation=4).link(0, 1).gbps == 300.0
 
 
 def test_to_dict_contract():
@@ -196,7 +196,7 @@ GPU1    NV18     X      72-143  N/A             12
 """
     topo = parse_smi_topology(text)
     assert [(g.numa_node, g.gpu_numa_id) for g in topo.gpus] == [(0, 4), (None, 12)]
-    assert topo.link(0, 1).gbps == 477.0  # NV18 -> NVLink 4
+    assert topo.link(0, 1).gbps == 450.0  # NV18 -> NVLink 4
 
 
 def test_single_gpu_capture():

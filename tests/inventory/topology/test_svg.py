@@ -92,7 +92,7 @@ def test_nvswitch_board_is_one_bar_not_28_edges():
     root = parse(render_host_svg(build_fabric(hw), hw))
     assert not list(root.iter(f"{SVG}path"))  # NVLink arcs are paths; an NVSwitch board has none
     bars = [t for t in texts(root) if t.startswith("NVSwitch \u00b7 8 GPUs")]
-    assert bars == ["NVSwitch \u00b7 8 GPUs all-to-all \u00b7 477 GB/s per GPU pair"]
+    assert bars == ["NVSwitch \u00b7 8 GPUs all-to-all \u00b7 450 GB/s per GPU, per direction"]
 
 
 def test_nvlink_pairs_are_drawn_with_their_bandwidth():
@@ -100,7 +100,7 @@ def test_nvlink_pairs_are_drawn_with_their_bandwidth():
     fabric = build_fabric(hw, smi=parse_smi_topology(H100_NVL_SMI))
     root = parse(render_host_svg(fabric, hw))
     assert len(list(root.iter(f"{SVG}path"))) == 2
-    assert texts(root).count("NV12 \u00b7 318 GB/s") == 2
+    assert texts(root).count("NV12 \u00b7 300 GB/s") == 2
     dashed = [r for r in root.iter(f"{SVG}rect") if r.get("stroke-dasharray") == "4 3"]
     assert len(dashed) == 2 + 1  # two pair outlines, one legend swatch
 

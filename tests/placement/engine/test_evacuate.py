@@ -60,7 +60,7 @@ def test_admission_counts_the_vms_already_moved_to_a_host():
 
 
 def crafted_greedy_trap() -> Fabric:
-    """a-pcie (2 GPUs on a NODE pair) sorts first; greedy gives it the only free NVLink pair (318 GB/s beats
+    """a-pcie (2 GPUs on a NODE pair) sorts first; greedy gives it the only free NVLink pair (300 GB/s beats
     PIX), and b-nvlink, which runs on NVLink and needs it, is stranded."""
     src = with_vms(
         nvl_pairs("esx-01", cluster="c"),
@@ -97,7 +97,7 @@ def test_passthrough_nvlink_vm_keeps_nvlink_and_a_pcie_only_cluster_lists_it_wit
     )
     pcie = pcie_switch_host("esx-00", cluster="c", board="H100-94GB")  # ranked before esx-02 by name only
     ev = plan_evacuation(Fabric((src, pcie, nvl_pairs("esx-02", cluster="c"))), "esx-01")
-    assert targets(ev) == {"llm": "esx-02"} and ev.moves[0].target.bottleneck == ("NV12", 318.0)
+    assert targets(ev) == {"llm": "esx-02"} and ev.moves[0].target.bottleneck == ("NV12", 300.0)
     ev = plan_evacuation(Fabric((src, pcie)), "esx-01")
     reasons = ev.moves[0].reasons
     assert ev.moves[0].target is None and "needs one elsewhere" in reasons[0]

@@ -23,7 +23,7 @@ def test_a_single_gpu_has_a_null_bottleneck_and_says_single_gpu():
     assert doc["bottleneck"] is None and doc["interconnect"] == "single GPU"
     assert not any("LOCAL" in line for line in c.explanation)
     pair = plan(_fabric(), PlacementRequest(gpus_per_vm=2, consumption="passthrough")).best.to_dict()
-    assert pair["bottleneck"] == {"label": "NV12", "gbps": 318.0} and pair["interconnect"] == "NV12 318 GB/s"
+    assert pair["bottleneck"] == {"label": "NV12", "gbps": 300.0} and pair["interconnect"] == "NV12 300 GB/s"
 
 
 def test_leave_behind_is_said_in_whole_groups_not_vectors():

@@ -30,8 +30,8 @@ def test_to_dict_matches_the_design_contract():
     }  # fmt: skip
     assert set(c["gpus"][0]) == {"pci_id", "index"}
     assert set(c["bottleneck"]) == {"label", "gbps"}
-    assert c["host"] == "esx-01" and c["bottleneck"] == {"label": "NV12", "gbps": 318.0}
-    assert "beats esx-02: NV12 318 GB/s vs PIX 31.5 GB/s" in c["explanation"]
+    assert c["host"] == "esx-01" and c["bottleneck"] == {"label": "NV12", "gbps": 300.0}
+    assert "beats esx-02: NV12 300 GB/s vs PIX 31.5 GB/s" in c["explanation"]
     assert d["rejected"][0]["host"] == "esx-03"
     scores = [x["score"] for x in d["candidates"]]
     assert scores == sorted(scores, reverse=True)
@@ -125,12 +125,12 @@ def test_evacuation_keeps_nvlink_class():
 
 
 def test_smi_host_can_be_planned():
-    links = [(0, 1, "NV12", 318.0, 12), (2, 3, "NV12", 318.0, 12)]
+    links = [(0, 1, "NV12", 300.0, 12), (2, 3, "NV12", 300.0, 12)]
     links += [(a, b, "SYS", 22.0, 0) for a, b in ((0, 2), (0, 3), (1, 2), (1, 3))]
     host = host_from_smi(links, {0: 0, 1: 0, 2: 1, 3: 1}, busy={0})
     p = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
     c = p.candidates[0]
-    assert [g.pci_id for g in c.gpus] == ["gpu2", "gpu3"] and c.bottleneck == ("NV12", 318.0)
+    assert [g.pci_id for g in c.gpus] == ["gpu2", "gpu3"] and c.bottleneck == ("NV12", 300.0)
 
 
 def test_dgx1_eight_gpus_ring():
