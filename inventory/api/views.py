@@ -40,11 +40,10 @@ from inventory.api.serializers import (
     VgpuProfileSerializer,
     VirtualMachineSerializer,
 )
-from inventory.downloads import svg_disposition
-from inventory.models import Gpu, GpuConsumer, Host, SyncRun, VCenter
+from inventory.downloads import host_svg, svg_disposition
+from inventory.models import Gpu, Host, SyncRun, VCenter
 from inventory.occupancy import annotate_gpu_counts, gpu_occupancy
 from inventory.removal import vcenter_removal_effects
-from inventory.topology.svg import render_host_svg
 from inventory.vsphere.connection import VCenterError
 
 logger = logging.getLogger(__name__)
@@ -235,15 +234,7 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
         """The host's stored GPU fabric: links, resource domains and health findings (or its drawing)."""
         host = get_object_or_404(selectors.host_queryset(annotate=False), pk=pk)
         if request.accepted_renderer.format == "svg":
-            result, hw = fabric.current_fabric(host)
-            occupancy: dict[str, list[str]] = {}
-            for pci_id, vm in (
-                GpuConsumer.objects.filter(gpu__host=host, gpu__stale=False)
-                .order_by("vm__name")
-                .values_list("gpu__pci_device__pci_id", "vm__name")
-            ):
-                occupancy.setdefault(pci_id, []).append(vm)
-            svg = render_host_svg(result, hw, occupancy={k: ", ".join(v) for k, v in occupancy.items()})
+            svg = host_svg(host)  # what the host page draws: consumers and reservations
             return Response(svg, headers={"Content-Disposition": svg_disposition(host.name)})
         return Response(fabric.stored_fabric(host))
 

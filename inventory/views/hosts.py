@@ -10,32 +10,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from inventory import fabric, occupancy
-from inventory.downloads import svg_disposition
+from inventory.downloads import host_svg, svg_disposition
 from inventory.forms import SMI_MAX_BYTES, SmiCaptureForm
 from inventory.models import Host, NumaNode, SmiCapture
 from inventory.roles import PLANNER, role_required
-from inventory.topology.svg import render_host_svg
-
-
-def _svg_occupancy(host: Host, gpus: list) -> tuple[dict[str, str], dict[str, str]]:
-    """GPU pci id -> the VMs using it, and GPU pci id -> the VMs of the reservations holding it (the drawing
-    shows a reserved GPU in its own style)."""
-    used: dict[str, str] = {}
-    reserved: dict[str, str] = {}
-    for gpu in gpus:
-        if gpu.consumers:
-            used[gpu.pci_id] = ", ".join(c.vm_name for c in gpu.consumers)
-        if gpu.reservations:
-            reserved[gpu.pci_id] = ", ".join(r.vm_name for r in gpu.reservations)
-    return used, reserved
-
-
-def host_svg(host: Host, gpus: list | None = None) -> str:
-    result, hw = fabric.current_fabric(host)
-    if gpus is None:
-        gpus = occupancy.host_gpu_details(host=host)
-    used, reserved = _svg_occupancy(host, gpus)
-    return render_host_svg(result, hw, occupancy=used, reserved=reserved)
 
 
 def _host_context(host: Host) -> dict:

@@ -111,3 +111,20 @@ def test_smi_capture_needs_the_planner_role(host, api_as):
     assert response.status_code == 403 and not SmiCapture.objects.exists()
     response = api_as("planner").post(f"/api/hosts/{host.pk}/smi-capture/", {"text": CAPTURE}, format="json")
     assert response.status_code == 201
+
+
+def test_the_api_drawing_shows_reservations_as_the_page_does(api, host):
+    """A reserved GPU was drawn "free" by `?format=svg` while the host page drew it reserved (report-C LOW 1)."""
+    from placement import services as placement_services
+
+    (reservation,) = placement_services.reserve(
+        request=placement_services.build_request(gpus_per_vm=1, consumption="passthrough", board="H100-94GB"),
+        vm_name="held-by-svg-test",
+    )
+    (pci,) = reservation.items.values_list("pci_id", flat=True)
+    body = api.get(f"/api/hosts/{host.pk}/topology/", {"format": "svg"}).content.decode()
+    page = APIClient()
+    page.force_login(UserFactory())
+    drawing = page.get(f"/inventory/hosts/{host.pk}/topology.svg").content.decode()
+    assert "held-by-svg-test" in body and body == drawing
+    assert pci in body
