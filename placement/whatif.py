@@ -287,7 +287,18 @@ def report(
             known={scenario: summary} if compare_runs == runs else None,
         )  # fmt: skip
     summary["params"] = params
+    summary["notes"] = report_notes(params)
     return summary
+
+
+def report_notes(params: dict) -> list[str]:
+    """What a reader of the figures must know about the rules they were computed under."""
+    if params["rules"] != "article":
+        return []
+    return [
+        "Article rules: siloed GB is the article's re-pack estimate and can exceed the free memory; the default "
+        "rules count it on the GPUs' real offsets (never above the free GB)"
+    ]
 
 
 def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRun:

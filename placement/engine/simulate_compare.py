@@ -17,6 +17,7 @@ comparisons (or the user's own Monte Carlo, passed as ``known``) share runs once
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -364,6 +365,16 @@ def _nvlink_share(summary: dict) -> float:
     return 100.0 * sum(v for k, v in links.items() if k in ("NVLINK", "NVSWITCH")) / total if total else 0.0
 
 
+def _apart(a: dict, b: dict) -> bool:
+    """Whether two means differ by more than run-to-run noise: two standard errors of their difference."""
+    return abs(a["mean"] - b["mean"]) > 2 * math.hypot(a.get("sem", 0), b.get("sem", 0))
+
+
+def _noise(a: dict, b: dict) -> bool:
+    """No metric that decides differs beyond noise."""
+    return not any(_apart(a[m], b[m]) for m in ("utilization_pct", "rejected", "siloed_gb", "stranded_compute"))
+
+
 def _recommend(key: str, board: Board, la: str, lb: str, a: dict, b: dict, swaps: list) -> str:
     ua, ub = a["utilization_pct"]["mean"], b["utilization_pct"]["mean"]
     ra, rb = a["rejected"]["mean"], b["rejected"]["mean"]
@@ -380,18 +391,28 @@ def _recommend(key: str, board: Board, la: str, lb: str, a: dict, b: dict, swaps
         ca, cb = a["stranded_compute"]["mean"], b["stranded_compute"]["mean"]
         if (ua, -ra, -ca) == (ub, -rb, -cb):
             return "The MIG slot order makes no difference for this catalog."
-        w, lo = (
-            ((la, ua, ra, ca), (lb, ub, rb, cb))
-            if (ua, -ra, -ca) > (ub, -rb, -cb)
-            else ((lb, ub, rb, cb), (la, ua, ra, ca))
+        numbers = (
+            f"utilization {ua:.1f}% vs {ub:.1f}%, {ra:.2f} vs {rb:.2f} rejections per run, {ca:.2f} vs {cb:.2f} "
+            "stranded compute slices"
         )
+        if _noise(a, b):
+            return (
+                f"The MIG slot order makes no meaningful difference for this catalog ({la} vs {lb}: {numbers}; "
+                "within the run-to-run noise)."
+            )
+        better = "costs" if (ub, -rb, -cb) > (ua, -ra, -ca) else "saves"
         return (
-            f"For this MIG catalog the {w[0]} uses the GPUs better than the {lo[0]}: utilization {w[1]:.1f}% vs "
-            f"{lo[1]:.1f}%, {w[2]:.2f} vs {lo[2]:.2f} rejections per run, {w[3]:.2f} vs {lo[3]:.2f} stranded "
-            "compute slices."
+            f"vSphere's slot choice is not a setting; for this MIG catalog it {better} capacity against the "
+            f"{lb} ({la} vs {lb}: {numbers}): weigh that when choosing the MIG profiles to offer."
         )
     if (ua, ra, sa) == (ub, rb, sb):
         same = f"{la} and {lb} give the same utilization, rejections and siloed memory here: either will do."
+        return same[0].upper() + same[1:]
+    if _noise(a, b):
+        same = (
+            f"{la} and {lb} differ by no more than the run-to-run noise here (utilization {ua:.1f}% vs {ub:.1f}%, "
+            f"{ra:.2f} vs {rb:.2f} rejections per run, mean siloed {sa:.1f} vs {sb:.1f} GB): either will do."
+        )
         return same[0].upper() + same[1:]
     b_better = (ub, -rb, -sb) > (ua, -ra, -sa)
     w, lo = ((lb, ub, rb, sb), (la, ua, ra, sa)) if b_better else ((la, ua, ra, sa), (lb, ub, rb, sb))

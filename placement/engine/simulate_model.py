@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass
 
 from gpucatalog.catalog import Board, MigProfile, load_catalog
@@ -394,10 +395,11 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def stats(values: list[float]) -> dict:
-    """p50/p90/p95/p99 (nearest rank), max, min and mean of ``values``."""
+    """p50/p90/p95/p99 (nearest rank), max, min, mean and the standard error of the mean of ``values``."""
     s = sorted(values)
     out = {f"p{p}": percentile(s, p) for p in PERCENTILES}
     out["max"] = s[-1] if s else 0
     out["min"] = s[0] if s else 0
     out["mean"] = round(sum(s) / len(s), 3) if s else 0
+    out["sem"] = round(statistics.stdev(s) / math.sqrt(len(s)), 4) if len(s) > 1 else 0
     return out

@@ -193,6 +193,9 @@ def test_command_text_with_comparisons_and_article_rules():
         stdout=out,
     )
     assert "300 runs on 1 host x 1 A100-80GB, mixed mode, article rules" in out.getvalue()
+    assert "note: Article rules: siloed GB is the article's re-pack estimate and can exceed the free memory" in (
+        out.getvalue()
+    )
     out = StringIO()
     call_command(
         "whatif",
@@ -212,6 +215,7 @@ def test_command_text_with_comparisons_and_article_rules():
     text = out.getvalue()
     assert "catalog: Replacing 8C with 10C removes all siloed capacity on A100-80GB in mixed-size mode" in text
     assert "multi-gpu:" in text and "mig-layout:" in text
+    assert "note:" not in text  # the default rules count siloed memory on real offsets
 
 
 @pytest.mark.reliability("api input", "bad what-if options")
@@ -443,8 +447,10 @@ def test_command_comparisons_say_which_scenario_they_ran():
     lines = {line.split(":")[0]: line for line in out.getvalue().splitlines() if ": " in line}
     assert lines["mig-layout"].startswith(
         "mig-layout: MIG layouts compared with MIG mode and the default MIG catalog 3g.40gb,2g.20gb,1g.10gb (yours: "
-        "mixed-size mode, catalog 8C,10C,20C), since your catalog has no MIG profiles. For this MIG catalog"
+        "mixed-size mode, catalog 8C,10C,20C), since your catalog has no MIG profiles. "
     )
+    verdict = lines["mig-layout"].split("no MIG profiles. ")[1]
+    assert verdict.startswith(("The MIG slot order makes no", "vSphere's slot choice is not a setting"))
     assert "hosts of NVLink pairs (yours: mixed-size mode, catalog 8C,10C,20C, PCIe-only hosts)" in lines["multi-gpu"]
     assert lines["mode"].startswith("mode: Use ")  # the user's own scenario: no note
     out = StringIO()

@@ -164,6 +164,7 @@ class Command(BaseCommand):
         for code, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
             lines.append(f"rejected {n}: {REASON_TEXT.get(code, code)}")
         lines.append(f"worst seed {r['worst_seed']} (replay: --runs 1 --seed {r['worst_seed']})")
+        lines.extend(f"note: {n}" for n in r.get("notes", []))
         for c in r.get("comparisons", []):
             if c.get("skipped"):
                 lines.append(f"{c['key']}: skipped: {c['skipped']}")

@@ -202,7 +202,7 @@ def test_same_size_and_mig_host_choice_per_gpu_is_checked_against_the_engine(mod
 def test_true_percentiles():
     values = list(range(1, 101))
     assert [percentile(values, p) for p in (50, 90, 95, 99)] == [50, 90, 95, 99]
-    assert stats([3, 1, 2]) == {"p50": 2, "p90": 3, "p95": 3, "p99": 3, "max": 3, "min": 1, "mean": 2.0}
+    assert stats([3, 1, 2]) == {"p50": 2, "p90": 3, "p95": 3, "p99": 3, "max": 3, "min": 1, "mean": 2.0, "sem": 0.5774}
 
 
 # ---------------------------------------------------------------- bad input

@@ -95,3 +95,38 @@ def test_the_report_carries_the_note_and_the_values_it_changed(key):
     assert out[key]["note"].endswith("since your catalog has no MIG profiles." if key == "mig-layout" else "VMs.")
     assert out[key]["changed"]["mode"] == ("mig" if key == "mig-layout" else "passthrough")
     assert "note" not in out["mode"] and out["mode"]["recommendation"]
+
+
+def _summary(utilization: list[float], rejected: list[float]) -> dict:
+    from placement.engine.simulate_model import stats
+
+    zeros = [0.0] * len(utilization)
+    return {
+        "utilization_pct": stats(utilization),
+        "rejected": stats(rejected),
+        "siloed_gb": stats(zeros),
+        "stranded_compute": stats(zeros),
+    }
+
+
+def test_a_difference_within_the_noise_recommends_nothing():
+    """92.7% vs 92.1% over noisy runs was a "uses the GPUs better" recommendation (report-C LOW 4)."""
+    from gpucatalog.catalog import load_catalog
+
+    board = load_catalog().boards["A100-80GB"]
+    noisy_a = _summary([80.0, 100.0, 90.0, 98.0, 86.0] * 20, [2, 1, 2, 2, 1] * 20)
+    noisy_b = _summary([81.0, 99.0, 91.0, 97.0, 87.5] * 20, [2, 1, 2, 1, 2] * 20)
+    text = simulate_compare._recommend(
+        "mig-layout", board, "vSphere slot choice", "naive first free slot", noisy_a, noisy_b, []
+    )
+    assert text.startswith("The MIG slot order makes no meaningful difference") and "run-to-run noise" in text
+    clear_b = _summary([96.0, 97.0, 95.0, 96.5, 97.5] * 20, [0, 0, 0, 1, 0] * 20)
+    text = simulate_compare._recommend(
+        "mig-layout", board, "vSphere slot choice", "naive first free slot", noisy_a, clear_b, []
+    )
+    assert text.startswith("vSphere's slot choice is not a setting; for this MIG catalog it costs capacity")
+    text = simulate_compare._recommend("mode", board, "same-size", "mixed-size", noisy_a, noisy_b, [])
+    assert "differ by no more than the run-to-run noise" in text
+    assert simulate_compare._recommend("mode", board, "same-size", "mixed-size", noisy_a, clear_b, []).startswith(
+        "Use mixed-size mode"
+    )
