@@ -160,9 +160,10 @@ class WhatIfRunSerializer(serializers.ModelSerializer):
     result = serializers.JSONField(
         read_only=True,
         allow_null=True,
-        help_text="Once finished: runs, siloed_gb / rejected / placed {p50,p90,p95,p99,max,min,mean}, placeable "
+        help_text="Once finished: runs, siloed_gb / rejected / placed {p50,p90,p95,p99,max,min,mean,sem}, placeable "
         "{profile: median count}, worst_seed, worst_run (events and memory maps), distribution, comparisons (each "
-        "with a note and the changed parameters when it ran another scenario than yours, or skipped with why)",
+        "with a note and the changed parameters when it ran another scenario than yours, or skipped with why), "
+        "notes (what the rules mean for the figures)",
     )
 
     class Meta:
