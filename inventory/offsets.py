@@ -5,17 +5,34 @@ to the host's stored consumers by GPU PCI address and VM name, and writes ``GpuC
 ``GpuConsumer.mig_slot`` in one transaction. A sync keeps them (it diffs kind and profile only); a consumer
 that vCenter drops (VM powered off or moved) goes with its offsets, since the next power-on may place it
 elsewhere. Without an import the planner infers offsets and says so.
+
+Every offset is checked before anything is stored: the vGPU Name or GPU-instance profile must be the VM's
+profile in vCenter, a time-sliced vGPU must start at a placement ID of its size (mixed-size mode, catalog) and
+fit the framebuffer, a GPU instance must start at a valid slot of its profile (catalog MIG geometry), and no
+two ranges may overlap on a GPU, counting offsets kept from an earlier import. Any violation raises
+``OffsetImportError`` naming the line, VM, GPU and rule, and nothing is stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from inventory.models import GpuConsumer, Host
+from gpucatalog.catalog import Board, load_catalog
+from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
+from inventory.models import GpuConsumer, GraphicsType, Host, VgpuMode
 from inventory.topology.smi import SmiParseError
-from inventory.topology.vgpu_smi import GpuInstance, RunningVgpu, parse_mig_lgi, parse_vgpu_query
+from inventory.topology.vgpu_smi import (
+    GpuInstance,
+    RunningVgpu,
+    parse_mig_lgi,
+    parse_vgpu_query,
+    vgpu_type_suffix,
+)
+
+TIMESLICED = (GpuConsumer.Kind.VGPU, GpuConsumer.Kind.DEVICE_GROUP)
 
 
 class OffsetImportError(ValueError):
@@ -33,6 +50,34 @@ class OffsetImport:
     unchanged: int = 0
     matched: list[str] = field(default_factory=list)  # "vm on 0000:3b:00.0: placement 20 GB"
     warnings: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # stored offsets of VMs this capture does not show
+    unheld: list[str] = field(default_factory=list)  # GPU instances in `mig -lgi` that no VM in vCenter holds
+
+
+@dataclass(frozen=True)
+class _Gpu:
+    pk: int
+    pci: str
+    index: int | None  # nvidia-smi's GPU number; None for a GPU the NVIDIA host driver does not claim
+    board: Board | None
+    mode: str  # vgpu_mode as vCenter reports it, "" when unknown
+    framebuffer_gb: int
+
+    @property
+    def label(self) -> str:
+        number = f" {self.index}" if self.index is not None else ""
+        return f"GPU{number} ({self.pci}{f', {self.board.key}' if self.board else ''})"
+
+
+@dataclass(frozen=True)
+class _Range:
+    """What a VM or GPU instance takes on a GPU: [start, end) in GB (time-sliced) or memory slices (MIG)."""
+
+    vm: str
+    start: int
+    end: int
+    line: int | None  # where the capture shows it; None for an offset kept from an earlier import
+    what: str  # "placement ID 40", "GPU instance 3 at slices 4-5"
 
 
 def _parse(vgpu_text: str, mig_text: str | None) -> tuple[tuple[RunningVgpu, ...], tuple[GpuInstance, ...]]:
@@ -49,12 +94,183 @@ def _parse(vgpu_text: str, mig_text: str | None) -> tuple[tuple[RunningVgpu, ...
     return vgpus, instances
 
 
+def _host_gpus(host: Host, vgpus: Iterable[RunningVgpu]) -> dict[str, _Gpu]:
+    """The host's GPUs by PCI address, numbered as ESXi's nvidia-smi numbers them.
+
+    nvidia-smi counts only the GPUs the NVIDIA host driver claims (vGPU, MIG, vSGA), in PCI bus order; a GPU in
+    DirectPath passthrough belongs to the passthrough driver and is not counted. A GPU that ``vgpu -q`` lists
+    is claimed whatever vCenter says.
+    """
+    catalog = load_catalog()
+    in_capture = {v.gpu_pci_id for v in vgpus}
+    rows = host.gpus.filter(stale=False).order_by("pci_device__pci_id")
+    fields = ("pk", "pci_device__pci_id", "board", "graphics_type", "passthrough_active", "vgpu_mode", "framebuffer_mb")
+    gpus: dict[str, _Gpu] = {}
+    index = 0
+    for pk, pci, board_key, graphics_type, passthrough, mode, framebuffer_mb in rows.values_list(*fields):
+        claimed = pci in in_capture or not (graphics_type == GraphicsType.DIRECT or passthrough)
+        board = catalog.boards.get(board_key) if board_key else None
+        gb = board.framebuffer_gb if board else framebuffer_mb // 1024
+        gpus[pci] = _Gpu(pk, pci, index if claimed else None, board, mode or "", gb)
+        index += claimed
+    return gpus
+
+
+def _vcenter_profile(consumer: GpuConsumer) -> tuple[VgpuProfileName | None, str]:
+    try:
+        return parse_profile_name(consumer.profile), ""
+    except ProfileNameError as exc:
+        return None, str(exc)
+
+
+def _check_name(v: RunningVgpu, consumer: GpuConsumer, where: str) -> str | None:
+    """Raise when the driver's vGPU Name is another type than the VM's profile in vCenter; a warning when the
+    name cannot be read as a type."""
+    if not v.vgpu_name:
+        return None
+    suffix = vgpu_type_suffix(v.vgpu_name)
+    if suffix is None:
+        return f"{where}: vGPU Name {v.vgpu_name!r} of {v.vm_name} is not a vGPU type name; not compared"
+    if not consumer.profile.lower().endswith("_" + suffix):
+        raise OffsetImportError(
+            "vgpu",
+            f"{where}: vgpu -q shows {v.vm_name} on GPU {v.gpu_pci_id} as {v.vgpu_name}, but vCenter reports its "
+            f"profile as {consumer.profile} (a capture from another host, or taken before the last sync?)",
+        )
+    return None
+
+
+def _check_kind(v: RunningVgpu, consumer: GpuConsumer, where: str) -> None:
+    mig = v.gpu_instance_id is not None
+    if mig and consumer.kind != GpuConsumer.Kind.MIG:
+        raise OffsetImportError(
+            "vgpu",
+            f"{where}: vgpu -q shows {v.vm_name} on MIG GPU instance {v.gpu_instance_id} of GPU {v.gpu_pci_id}, "
+            f"but vCenter reports it as {consumer.get_kind_display()} ({consumer.profile or 'no profile'})",
+        )
+    if not mig and consumer.kind not in TIMESLICED:
+        raise OffsetImportError(
+            "vgpu",
+            f"{where}: vgpu -q shows {v.vm_name} on GPU {v.gpu_pci_id} as a time-sliced vGPU (no GPU instance), "
+            f"but vCenter reports it as {consumer.get_kind_display()} ({consumer.profile or 'no profile'})",
+        )
+
+
+def _timesliced_range(
+    v: RunningVgpu, start: int, profile: VgpuProfileName, gpu: _Gpu, where: str, warnings: list[str]
+) -> _Range:
+    """The framebuffer range [start, start+size) in GB of a time-sliced vGPU, checked against the catalog."""
+    size = profile.framebuffer_gb
+    vm = f"{v.vm_name} ({profile.name}, {size} GB)"
+    if gpu.mode == VgpuMode.MIXED_SIZE:
+        sliced = gpu.board.timesliced.get(size) if gpu.board else None
+        ids = sliced.placement_ids_gb if sliced else None
+        if ids is None:
+            model = gpu.board.key if gpu.board else "this GPU model"
+            warnings.append(
+                f"{where}: the catalog has no mixed-size placement IDs for {size} GB vGPUs on {model}; "
+                f"placement ID {start} of {v.vm_name} was not checked against them"
+            )
+        elif start not in ids:
+            raise OffsetImportError(
+                "vgpu",
+                f"{where}: {vm} on {gpu.label} is at placement ID {start}, but in mixed-size mode a {size} GB "
+                f"vGPU starts only at placement IDs {', '.join(map(str, ids))} of its GPU model (catalog)",
+            )
+    if gpu.framebuffer_gb and start + size > gpu.framebuffer_gb:
+        raise OffsetImportError(
+            "vgpu",
+            f"{where}: {vm} on {gpu.label} at placement ID {start} would end at {start + size} GB, past the "
+            f"GPU's {gpu.framebuffer_gb} GB framebuffer",
+        )
+    return _Range(v.vm_name, start, start + size, v.line, f"placement ID {start}")
+
+
+def _overlap(ranges: list[_Range], new: _Range) -> _Range | None:
+    return next((r for r in ranges if new.start < r.end and r.start < new.end), None)
+
+
+def _check_instances(
+    instances: Iterable[GpuInstance], by_index: dict[int, _Gpu], holder: dict[tuple[int, int], str],
+    host: Host, warnings: list[str],
+) -> None:  # fmt: skip
+    """Every GPU instance in ``mig -lgi``: on a claimed MIG GPU, a profile of its model, at a valid start slot,
+    of the profile's size, not overlapping another instance, at most one media-extension (+me) instance."""
+    taken: dict[int, list[_Range]] = {}
+    media: dict[int, GpuInstance] = {}
+    unchecked: set[int] = set()
+    for gi in sorted(instances, key=lambda x: x.line):
+        where = f"line {gi.line}"
+        gpu = by_index.get(gi.gpu_index)
+        held = f", held by {holder[gi.gpu_index, gi.instance_id]}" if (gi.gpu_index, gi.instance_id) in holder else ""
+        what = f"MIG {gi.profile} (GPU instance {gi.instance_id}{held})"
+        if gpu is None:
+            numbered = ", ".join(f"{g.index}: {g.pci}" for g in by_index.values()) or "none"
+            raise OffsetImportError(
+                "mig",
+                f"{where}: mig -lgi shows {what} on GPU {gi.gpu_index}, but the NVIDIA driver on {host.name} numbers "
+                f"only these GPUs ({numbered}; GPUs in passthrough are not counted)",
+            )
+        if gpu.mode in (VgpuMode.SAME_SIZE, VgpuMode.MIXED_SIZE):
+            raise OffsetImportError(
+                "mig",
+                f"{where}: mig -lgi shows {what} on {gpu.label}, but vCenter reports that GPU in "
+                f"{VgpuMode(gpu.mode).label.lower()} time-sliced mode, not MIG (a capture from another host?)",
+            )
+        end = gi.start + gi.size
+        if gpu.board is None:
+            if gi.gpu_index not in unchecked:
+                unchecked.add(gi.gpu_index)
+                warnings.append(f"{gpu.label}: GPU model not in the catalog; MIG slots not checked against it")
+        elif gpu.board.mig is None:
+            raise OffsetImportError(
+                "mig", f"{where}: mig -lgi shows {what} on {gpu.label}, but a {gpu.board.key} has no MIG mode"
+            )
+        else:
+            geometry = gpu.board.mig
+            profile = geometry.by_name(gi.profile)
+            if profile is None:
+                known = ", ".join(p.name for p in geometry.profiles)
+                raise OffsetImportError(
+                    "mig", f"{where}: {gpu.label} has no MIG profile {gi.profile} ({what}); it offers {known}"
+                )
+            if gi.size != profile.memory_slices:
+                raise OffsetImportError(
+                    "mig",
+                    f"{where}: {what} on {gpu.label} spans {gi.size} memory slices; a {gi.profile} spans "
+                    f"{profile.memory_slices}",
+                )
+            if gi.start not in profile.placements or end > geometry.memory_slices:
+                raise OffsetImportError(
+                    "mig",
+                    f"{where}: {what} on {gpu.label} starts at memory slice {gi.start}, but a {gi.profile} "
+                    f"can only start at slice {', '.join(map(str, profile.placements))}",
+                )
+        if gi.profile.endswith("+me"):
+            other = media.setdefault(gi.gpu_index, gi)
+            if other is not gi:
+                raise OffsetImportError(
+                    "mig",
+                    f"{where}: {what} and GPU instance {other.instance_id} (line {other.line}) on {gpu.label} "
+                    "both have media extensions (+me); a GPU has only one",
+                )
+        new = _Range("", gi.start, end, gi.line, f"GPU instance {gi.instance_id} at slices {gi.start}-{end - 1}")
+        clash = _overlap(taken.setdefault(gi.gpu_index, []), new)
+        if clash is not None:
+            raise OffsetImportError(
+                "mig",
+                f"{where}: {what} on {gpu.label} at memory slices {gi.start}-{end - 1} overlaps {clash.what} "
+                f"(line {clash.line}): GPU instances never share memory slices",
+            )
+        taken[gi.gpu_index].append(new)
+
+
 def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = None) -> OffsetImport:
     """Store where each running vGPU of ``host`` sits on its GPU; raises OffsetImportError, storing nothing."""
     vgpus, instances = _parse(vgpu_text, mig_text)
-    gpu_pci = list(host.gpus.filter(stale=False).order_by("pci_device__pci_id").values_list("pk", "pci_device__pci_id"))
-    gpu_by_pci = {pci: pk for pk, pci in gpu_pci}
-    index_of = {pci: i for i, (_, pci) in enumerate(gpu_pci)}  # nvidia-smi numbers GPUs in PCI bus order
+    gpus = _host_gpus(host, vgpus)
+    by_pk = {g.pk: g for g in gpus.values()}
+    by_index = {g.index: g for g in gpus.values() if g.index is not None}
     slot_of = {(gi.gpu_index, gi.instance_id): gi for gi in instances}
     consumers = {
         (c.gpu_id, c.vm.name): c
@@ -62,38 +278,88 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
     }
     result = OffsetImport()
     changes: list[GpuConsumer] = []
+    seen: dict[tuple[str, str], int] = {}
+    ranges: dict[str, list[_Range]] = {}  # time-sliced framebuffer ranges per GPU, in GB
+    slices: dict[str, list[_Range]] = {}  # GPU instances of the VMs matched, per GPU, in memory slices
+    holder: dict[tuple[int, int], str] = {}  # (nvidia-smi GPU number, GPU instance id) -> VM in the capture
+    in_capture: set[int] = set()  # consumers whose offset this capture shows
     for v in vgpus:
         where = f"line {v.line}"
-        if v.gpu_pci_id not in gpu_by_pci:
-            known = ", ".join(sorted(gpu_by_pci)) or "none"
+        gpu = gpus.get(v.gpu_pci_id)
+        if gpu is None:
+            known = ", ".join(sorted(gpus)) or "none"
             raise OffsetImportError("vgpu", f"{where}: GPU {v.gpu_pci_id} is not a GPU of {host.name} ({known})")
-        consumer = consumers.get((gpu_by_pci[v.gpu_pci_id], v.vm_name))
+        if v.gpu_instance_id is not None and gpu.index is not None:
+            holder.setdefault((gpu.index, v.gpu_instance_id), v.vm_name)
+        consumer = consumers.get((gpu.pk, v.vm_name))
         if consumer is None:
             result.warnings.append(
                 f"{where}: vCenter reports no VM {v.vm_name!r} on GPU {v.gpu_pci_id} (sync first?); skipped"
             )
             continue
-        placement, slot = consumer.placement_gb, consumer.mig_slot
-        if v.gpu_instance_id is not None:
-            if not instances:
-                raise OffsetImportError(
-                    "mig", f"{v.vm_name} runs on MIG GPU instance {v.gpu_instance_id}: add `nvidia-smi mig -lgi`"
-                )
-            gi = slot_of.get((index_of[v.gpu_pci_id], v.gpu_instance_id))
-            if gi is None:
-                raise OffsetImportError(
-                    "mig",
-                    f"GPU {index_of[v.gpu_pci_id]} ({v.gpu_pci_id}) has no GPU instance {v.gpu_instance_id}, "
-                    f"which {v.vm_name} uses ({where} of vgpu -q)",
-                )
-            slot = gi.start
-            result.matched.append(f"{v.vm_name} on {v.gpu_pci_id}: MIG {gi.profile} at memory slice {gi.start}")
-        elif v.placement_id is not None:
-            placement = v.placement_id
-            result.matched.append(f"{v.vm_name} on {v.gpu_pci_id}: placement ID {v.placement_id} GB")
-        else:
+        if v.gpu_instance_id is None and v.placement_id is None:
             result.warnings.append(f"{where}: {v.vm_name} shows no placement ID (older driver); skipped")
             continue
+        in_capture.add(consumer.pk)
+        if v.gpu_instance_id is not None and not instances:
+            raise OffsetImportError(
+                "mig", f"{v.vm_name} runs on MIG GPU instance {v.gpu_instance_id}: add `nvidia-smi mig -lgi`"
+            )
+        gi = slot_of.get((gpu.index, v.gpu_instance_id)) if v.gpu_instance_id is not None else None
+        if v.gpu_instance_id is not None and gi is None:
+            raise OffsetImportError(
+                "mig",
+                f"GPU {gpu.index} ({v.gpu_pci_id}) has no GPU instance {v.gpu_instance_id}, "
+                f"which {v.vm_name} uses ({where} of vgpu -q)",
+            )
+        first = seen.setdefault((gpu.pci, v.vm_name), v.line)
+        if first != v.line:
+            raise OffsetImportError(
+                "vgpu", f"{where}: vgpu -q lists {v.vm_name} on GPU {gpu.pci} twice (first at line {first})"
+            )
+        _check_kind(v, consumer, where)
+        unread = _check_name(v, consumer, where)
+        if unread:
+            result.warnings.append(unread)
+        profile, problem = _vcenter_profile(consumer)
+        if profile is None:
+            result.warnings.append(
+                f"{where}: {v.vm_name}'s profile in vCenter cannot be read ({problem}); its offset was not checked"
+            )
+        placement, slot = consumer.placement_gb, consumer.mig_slot
+        if gi is not None:
+            other = holder[gpu.index, gi.instance_id]  # type: ignore[index]
+            if other != v.vm_name:
+                raise OffsetImportError(
+                    "vgpu",
+                    f"{where}: {v.vm_name} and {other} both run on GPU instance {gi.instance_id} of {gpu.label}",
+                )
+            expected = profile.mig_profile.name if profile and profile.mig_profile else None
+            if expected and gi.profile != expected:
+                raise OffsetImportError(
+                    "mig",
+                    f"line {gi.line}: GPU instance {gi.instance_id} on {gpu.label}, which {v.vm_name} uses "
+                    f"({where} of vgpu -q), is a MIG {gi.profile}, but vCenter reports {v.vm_name}'s profile as "
+                    f"{consumer.profile} (MIG {expected})",
+                )
+            slot = gi.start
+            what = f"GPU instance {gi.instance_id} at slices {gi.start}-{gi.start + gi.size - 1}"
+            slices.setdefault(gpu.pci, []).append(_Range(v.vm_name, gi.start, gi.start + gi.size, gi.line, what))
+            result.matched.append(f"{v.vm_name} on {v.gpu_pci_id}: MIG {gi.profile} at memory slice {gi.start}")
+        elif v.placement_id is not None:
+            if profile is not None:
+                new = _timesliced_range(v, v.placement_id, profile, gpu, where, result.warnings)
+                clash = _overlap(ranges.setdefault(gpu.pci, []), new)
+                if clash is not None:
+                    raise OffsetImportError(
+                        "vgpu",
+                        f"{where}: {v.vm_name} on {gpu.label} would take {new.start}-{new.end} GB from "
+                        f"placement ID {new.start}, overlapping {clash.vm} at {clash.what} (line {clash.line}), "
+                        f"{clash.start}-{clash.end} GB: two vGPUs never share framebuffer",
+                    )
+                ranges[gpu.pci].append(new)
+            placement = v.placement_id
+            result.matched.append(f"{v.vm_name} on {v.gpu_pci_id}: placement ID {v.placement_id} GB")
         if (placement, slot) == (consumer.placement_gb, consumer.mig_slot):
             result.unchanged += 1
             continue
@@ -101,7 +367,65 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
         changes.append(consumer)
     if not result.matched:
         raise OffsetImportError("vgpu", "no vGPU in the capture matches a VM vCenter reports on " + host.name)
+    _check_instances(instances, by_index, holder, host, result.warnings)
+    kept_slots = _kept(consumers.values(), in_capture, by_pk, ranges, slices, result)
+    _unheld(instances, by_index, holder, kept_slots, consumers, result)
     with transaction.atomic():
         GpuConsumer.objects.bulk_update(changes, ["placement_gb", "mig_slot"])
     result.updated = len(changes)
     return result
+
+
+def _kept(
+    consumers: Iterable[GpuConsumer], in_capture: set[int], by_pk: dict[int, _Gpu], ranges: dict[str, list[_Range]],
+    slices: dict[str, list[_Range]], result: OffsetImport,
+) -> dict[tuple[str, int], str]:  # fmt: skip
+    """List the stored offsets this capture leaves in place (VMs it does not show), refusing one that overlaps
+    an offset of the capture; returns the kept MIG slots by (GPU, slot)."""
+    kept_slots: dict[tuple[str, int], str] = {}
+    for c in sorted(consumers, key=lambda x: (x.gpu.pci_device.pci_id, x.vm.name)):
+        if c.pk in in_capture or (c.placement_gb is None and c.mig_slot is None):
+            continue
+        pci = c.gpu.pci_device.pci_id
+        profile, _ = _vcenter_profile(c)
+        if c.mig_slot is not None:
+            kept_slots[pci, c.mig_slot] = c.vm.name
+            result.kept.append(f"{c.vm.name} on {pci}: MIG slot {c.mig_slot}")
+            size = profile.mig_profile.memory_slices if profile and profile.mig_profile else 1
+            kept = _Range(c.vm.name, c.mig_slot, c.mig_slot + size, None, f"MIG slot {c.mig_slot}")
+            part, unit, clash = "mig", "memory slices", _overlap(slices.get(pci, []), kept)
+        else:
+            result.kept.append(f"{c.vm.name} on {pci}: placement ID {c.placement_gb} GB")
+            if profile is None or c.kind not in TIMESLICED:
+                continue
+            start = c.placement_gb or 0
+            kept = _Range(c.vm.name, start, start + profile.framebuffer_gb, None, f"placement ID {start}")
+            part, unit, clash = "vgpu", "GB", _overlap(ranges.get(pci, []), kept)
+        if clash is not None:
+            gpu = by_pk.get(c.gpu_id)
+            raise OffsetImportError(
+                part,
+                f"line {clash.line}: {clash.vm} on {gpu.label if gpu else pci} takes {clash.what}, overlapping "
+                f"{c.vm.name} ({c.profile}), which keeps {kept.what} ({kept.start}-{kept.end - 1} {unit}) from an "
+                "earlier import because this capture does not show it: sync the vCenter and take the captures again",
+            )
+    return kept_slots
+
+
+def _unheld(
+    instances: Iterable[GpuInstance], by_index: dict[int, _Gpu], holder: dict[tuple[int, int], str],
+    kept_slots: dict[tuple[str, int], str], consumers: dict[tuple[int, str], GpuConsumer], result: OffsetImport,
+) -> None:  # fmt: skip
+    """Warn about GPU instances no VM in vCenter holds: their slots are taken, but the planner does not see them."""
+    known = {(gpu_pk, vm) for gpu_pk, vm in consumers}
+    for gi in sorted(instances, key=lambda x: x.line):
+        gpu = by_index[gi.gpu_index]  # _check_instances refused GPU numbers the host does not have
+        vm = holder.get((gi.gpu_index, gi.instance_id))
+        if (vm is not None and (gpu.pk, vm) in known) or (vm is None and (gpu.pci, gi.start) in kept_slots):
+            continue
+        whose = f"; vgpu -q shows {vm} on it, a VM vCenter does not report on this GPU (sync first?)" if vm else ""
+        result.unheld.append(
+            f"line {gi.line}: {gpu.label}: GPU instance {gi.instance_id}, MIG {gi.profile} at memory slices "
+            f"{gi.start}-{gi.start + gi.size - 1}, is held by no VM vCenter reports{whose}; the planner does not "
+            "count these slices as used and may place a new instance on them"
+        )

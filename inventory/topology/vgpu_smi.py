@@ -30,6 +30,8 @@ _LGI_ROW = re.compile(
     r"^\|\s*([0-9]{1,9})\s+MIG\s+(\S+)\s+([0-9]{1,9})\s+([0-9]{1,9})\s+([0-9]{1,9}):([0-9]{1,9})\s*\|$"
 )
 _LGI_RULE = re.compile(r"^\+[-=+]+\+$|^\|[=]+\|$")
+# The vGPU type at the end of a driver's vGPU Name: "GRID A100D-20C", "NVIDIA H100XM-1-10C", "... DC-3Q".
+_VGPU_TYPE = re.compile(r"(?:^|\s)([A-Za-z0-9]+(?:-[0-9])?-[0-9]{1,6}[A-Za-z]+)$")
 _LGI_HEADER_WORDS = ("GPU instances", "GPU   Name", "ID       ID", "Start:Size", "Profile", "Placement")
 MAX_TEXT = 256 * 1024
 
@@ -62,6 +64,13 @@ def sbdf(domain: str, bus: str, device: str, function: str) -> str:
     if value > 0xFFFF:
         raise ValueError(f"PCI domain {domain} does not fit 16 bits")
     return f"{value:04x}:{bus.lower()}:{device.lower()}.{function}"
+
+
+def vgpu_type_suffix(vgpu_name: str) -> str | None:
+    """The vGPU type a driver's ``vGPU Name`` ends in, spelled as in a vSphere type name after its ``grid_`` or
+    ``nvidia_`` prefix ("GRID A100D-20C" -> "a100d-20c"); None when the name does not end in a type."""
+    match = _VGPU_TYPE.search(vgpu_name.strip())
+    return match.group(1).lower() if match else None
 
 
 def _lines(text: str, what: str) -> list[str]:

@@ -162,6 +162,15 @@ class Command(InventoryCommand):
             self.stdout.write(f"  {line}")
         for warning in result.warnings:
             self.stdout.write(self.style.WARNING(f"warning: {warning}"))
+        if result.kept:
+            self.stdout.write(
+                self.style.WARNING(
+                    "warning: kept from an earlier import, because this capture does not show these VMs (the "
+                    f"planner still uses them): {'; '.join(result.kept)}"
+                )
+            )
+        for unheld in result.unheld:
+            self.stdout.write(self.style.WARNING(f"warning: {options['mig_lgi']}: {unheld}"))
 
     # ------------------------------------------------------------------ override
 
