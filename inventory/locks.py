@@ -49,7 +49,7 @@ def run_owner(run_id: int) -> str:
 
 def run_id_of(owner: str) -> int | None:
     prefix, _, rest = (owner or "").partition(":")
-    return int(rest) if prefix == "run" and rest.isdigit() else None
+    return int(rest) if prefix == "run" and rest.isascii() and rest.isdigit() else None
 
 
 def lock_name(vcenter_id: int) -> str:

@@ -2,10 +2,22 @@
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django_filters.constants import EMPTY_VALUES
 
+from inventory.api.ordering import with_tie_breaker
 from inventory.filtersets import YesNoFilter
 from placement.models import Reservation
 from placement.reservation_health import needing_attention, not_needing_attention
+
+
+class TieBreakingOrderingFilter(django_filters.OrderingFilter):
+    """Ends every asked order in the primary key, as the inventory lists do (``with_tie_breaker``)."""
+
+    def filter(self, qs: QuerySet, value) -> QuerySet:
+        if value in EMPTY_VALUES:
+            return qs
+        ordering = [self.get_ordering_value(param) for param in value if param not in EMPTY_VALUES]
+        return qs.order_by(*with_tie_breaker(ordering))
 
 
 class ReservationFilterSet(django_filters.FilterSet):
@@ -26,7 +38,7 @@ class ReservationFilterSet(django_filters.FilterSet):
         help_text="true: only active reservations the inventory changed under (a non-empty problems list); false: "
         "the others",
     )
-    ordering = django_filters.OrderingFilter(
+    ordering = TieBreakingOrderingFilter(
         fields=(
             ("created", "created"),
             ("expires_at", "expires_at"),
@@ -62,6 +74,6 @@ def vcenter_q(value: str) -> Q:
     names are unique regardless of case). Shared by the API's filter and the reservations page."""
     value = value.strip()
     removed = Q(vcenter__isnull=True, vcenter_name__iexact=value)  # the name kept when it was removed
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() takes "²", which int() refuses
         return Q(vcenter_id=int(value)) | Q(vcenter__name__iexact=value) | removed
     return Q(vcenter__name__iexact=value) | removed

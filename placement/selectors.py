@@ -162,7 +162,7 @@ def find_clusters(value: str | int) -> list[Cluster]:
     """Live clusters ``value`` names: its id, "name (vCenter)" or a name (several when vCenters share it)."""
     value = str(value).strip()
     qs = live_clusters()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() takes "²", which int() refuses
         found = qs.filter(pk=int(value)).first()
         if found is not None:
             return [found]

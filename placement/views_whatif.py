@@ -211,7 +211,7 @@ def advanced_of(run: WhatIfRun) -> list[str]:
 
 def cluster_labels(runs: list[WhatIfRun]) -> dict[str, str]:
     """The clusters that runs name by id, as "name (vCenter)" (one query)."""
-    ids = {int(v) for r in runs if str(v := r.params.get("cluster") or "").isdigit()}
+    ids = {int(v) for r in runs if (v := str(r.params.get("cluster") or "")).isascii() and v.isdigit()}
     clusters = Cluster.objects.filter(pk__in=ids).select_related("vcenter")
     return {str(c.pk): f"{c.name} ({c.vcenter.name})" for c in clusters}
 

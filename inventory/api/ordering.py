@@ -10,6 +10,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
 
+def with_tie_breaker(terms: list[str]) -> list[str]:
+    """``terms`` ending in the primary key: rows that tie on the asked fields keep one order from page to page (a
+    limit/offset page of ``?ordering=model`` repeated some GPUs and never showed others)."""
+    if not terms or any(term.removeprefix("-") in ("id", "pk") for term in terms):
+        return terms
+    return [*terms, "pk"]
+
+
 class StrictOrderingFilter(OrderingFilter):
     ordering_description = "Fields to order by, comma-separated; prefix - for descending"
 
@@ -22,7 +30,7 @@ class StrictOrderingFilter(OrderingFilter):
             raise ValidationError(
                 {self.ordering_param: [f"cannot order by {listed}: use {', '.join(valid)} (prefix - for descending)"]}
             )
-        return terms
+        return with_tie_breaker(terms)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         fields = getattr(view, "ordering_fields", None)
