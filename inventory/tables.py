@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_tables2 as tables
 from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.db.models import QuerySet
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -56,6 +57,7 @@ class BoundedRequestConfig(tables.RequestConfig):
         order_by = self.request.GET.getlist(table.prefixed_order_by_field)
         if order_by:
             table.order_by = order_by
+        _end_in_primary_key(table)
         kwargs = dict(self.paginate) if hasattr(self.paginate, "items") else {}
         for arg in ("page", "per_page"):
             try:
@@ -71,6 +73,18 @@ class BoundedRequestConfig(tables.RequestConfig):
         except EmptyPage:
             table.page = table.paginator.page(table.paginator.num_pages)
         return table
+
+
+def _end_in_primary_key(table: tables.Table) -> None:
+    """Rows that tie on the sorted column keep one order from page to page (as the API's lists do): without it a
+    page could repeat a row of the previous one and never show another."""
+    rows = getattr(table.data, "data", None)
+    if not isinstance(rows, QuerySet):
+        return
+    current = list(rows.query.order_by) or list(rows.model._meta.ordering)
+    if any(isinstance(term, str) and term.lstrip("-") in ("pk", "id") for term in current):
+        return
+    table.data.data = rows.order_by(*current, "pk")
 
 
 def sort_problem(table: tables.Table, request) -> str:

@@ -24,3 +24,16 @@ def test_a_page_past_the_end_shows_the_last(viewer):  # noqa: F811
     factories.SyncRunFactory.create_batch(30, vcenter=factories.VCenterFactory())
     response = viewer.get("/syncs/", {"per_page": "10", "page": "99"})
     assert response.context["table"].page.number == 3
+
+
+@pytest.mark.parametrize("sort", ["status", "-status", "trigger", "round_trips"])
+def test_pages_of_a_sort_on_a_shared_value_show_every_row_once(viewer, sort):  # noqa: F811
+    """Every sync run below shares its state and vCenter: without the primary key at the end of the order, pages
+    of one row could repeat a run and never show another (as the API's lists did, trial A H3)."""
+    vcenter = factories.VCenterFactory()
+    runs = factories.SyncRunFactory.create_batch(12, vcenter=vcenter)
+    seen = []
+    for page in range(1, len(runs) + 1):
+        response = viewer.get("/syncs/", {"per_page": "1", "page": str(page), "sort": sort})
+        seen += [row.record.pk for row in response.context["table"].page.object_list]
+    assert sorted(seen) == sorted(r.pk for r in runs)
