@@ -69,7 +69,7 @@ def _norm(pci_id: str) -> str:
 
 def _short_name(gpu: GpuHardware) -> str:
     name = load_catalog().pci_device_names.get(gpu.device_id) or gpu.model or f"GPU {gpu.device_id:#06x}"
-    words = [w for w in name.split() if not w.upper().endswith("GB") or not w[:-2].isdigit()]
+    words = [w for w in name.split() if not w.upper().endswith("GB") or not (w[:-2].isascii() and w[:-2].isdigit())]
     return " ".join(words) or name
 
 
@@ -230,6 +230,7 @@ class _Builder:
             }
 
         self._check_numa(smi, to_pci)
+        degraded = self._check_nvlink_counts(smi, to_pci)
         count = len(smi.gpus)
         nv_counts = {x.nvlinks for x in smi.links if x.kind == "NVLINK"}
         all_to_all = (
@@ -242,12 +243,23 @@ class _Builder:
         for link in smi.links:
             a, b = sorted((to_pci[link.a], to_pci[link.b]))
             self.smi_pairs.add((a, b))
-            kind = ("NVSWITCH" if all_to_all else "NVLINK") if link.kind == "NVLINK" else link.kind
             current = self.links[(a, b)]
+            # pairs of the platform's NVSwitch board stay NVSwitch when some of its links are down
+            on_switch = all_to_all or current.kind == "NVSWITCH"
+            kind = ("NVSWITCH" if on_switch else "NVLINK") if link.kind == "NVLINK" else link.kind
             if current.kind == kind and current.nvlinks == link.nvlinks:
                 continue
             expected = current.source == "pci-tree" and kind in NV_KINDS
-            if not expected:
+            if (a, b) in degraded:
+                self.find(
+                    "warning",
+                    "nvlink-degraded",
+                    f"nvidia-smi reports {link.label} between {self.tag(a)} and {self.tag(b)}, where their NVSwitch "
+                    f"board gives NV{current.nvlinks}: NVLinks of these GPUs may be down (check `nvidia-smi nvlink "
+                    "--status` on the host); using the capture",
+                    (a, b),
+                )
+            elif not expected:
                 self.find(
                     "info",
                     "smi-disagrees",
@@ -261,9 +273,66 @@ class _Builder:
             self.find("info", "smi-warning", f"nvidia-smi capture: {warning}", ())
         return modules
 
+    def _check_nvlink_counts(self, smi: SmiTopology, to_pci: dict[int, str]) -> set[tuple[str, str]]:
+        """NVLink counts the host's board cannot have are refused; return the board pairs with fewer links.
+
+        An SXM GPU has a fixed number of NVLinks (catalog ``nvlink_links_per_gpu``: 12 on A100, 18 on H100/H200),
+        so NV# above it is impossible. Behind NVSwitch (the platform source) every pair shows all of them: a
+        capture where no pair of the board does (NV12 between H100 SXM modules) comes from another machine; some
+        pairs below it are NVLinks down, a warning.
+        """
+        retry = (
+            "was it taken on this host? (given the output of nvidia-smi --query-gpu=index,pci.bus_id,module_id "
+            "--format=csv too, the GPUs are matched by bus id, not by order)"
+        )
+        board_pairs: list[tuple[str, str, FabricLink]] = []
+        for link in smi.links:
+            a, b = sorted((to_pci[link.a], to_pci[link.b]))
+            x, y = self.by_id[a], self.by_id[b]
+            if link.kind == "NVLINK" and x.sxm and y.sxm and x.board is not None and y.board is not None:
+                most = min(nvswitch_links_per_gpu(x.board), nvswitch_links_per_gpu(y.board))
+                if link.nvlinks > most:
+                    raise FabricInputError(
+                        f"the nvidia-smi capture reports {link.label} between GPU{link.a} and GPU{link.b}, but "
+                        f"{self.tag(a)} and {self.tag(b)} are {x.short_name} modules with {most} NVLinks each; "
+                        f"{retry}"
+                    )
+            current = self.links[(a, b)]
+            if current.kind == "NVSWITCH" and current.source == "platform-catalog":
+                board_pairs.append((a, b, link))
+        fewer = {
+            (a, b): link
+            for a, b, link in board_pairs
+            if link.kind != "NVLINK" or link.nvlinks != self.links[(a, b)].nvlinks
+        }
+        if board_pairs and len(fewer) == len(board_pairs):
+            labels = sorted({link.label for link in fewer.values()})
+            a, b, _ = board_pairs[0]
+            raise FabricInputError(
+                f"the nvidia-smi capture reports {' and '.join(labels)} between the GPUs of the NVSwitch board, but "
+                f"{self.by_id[a].short_name} modules behind NVSwitches show NV{self.links[(a, b)].nvlinks} between "
+                f"every pair; {retry}"
+            )
+        return set(fewer)
+
     def _check_numa(self, smi: SmiTopology, to_pci: dict[int, str]) -> None:
-        """A capture that puts two GPUs on one NUMA node where vCenter puts them on two (or the reverse) was taken
-        on another machine, or numbers its GPUs differently: refused rather than overriding what vCenter knows."""
+        """A capture that puts two GPUs on one NUMA node where vCenter puts them on two (or the reverse), or on a
+        NUMA node the host does not have, was taken on another machine, or numbers its GPUs differently: refused
+        rather than overriding what vCenter knows."""
+        retry = (
+            "was it taken on this host? (given the output of nvidia-smi --query-gpu=index,pci.bus_id,module_id "
+            "--format=csv too, the GPUs are matched by bus id, not by order)"
+        )
+        host_nodes = sorted({n.id for n in self.hw.numa_nodes} | {g.numa for g in self.gpus if g.numa is not None})
+        captured = [(s, self.by_id[to_pci[s.index]]) for s in smi.gpus if s.numa_node is not None]
+        if host_nodes and not smi.numa_derived:  # derived nodes are numbered by CPU order, not as the host does
+            for s, _ in captured:
+                if s.numa_node not in host_nodes:
+                    raise FabricInputError(
+                        f"the nvidia-smi capture puts GPU{s.index} on NUMA node {s.numa_node}, but host "
+                        f"{self.hw.name} has NUMA node{'s' if len(host_nodes) > 1 else ''} "
+                        f"{', '.join(map(str, host_nodes))} only; {retry}"
+                    )
         for link in smi.links:
             if link.kind not in SAME_NODE_KINDS and link.kind != "SYS":
                 continue  # NVLink says nothing about NUMA
@@ -274,9 +343,23 @@ class _Builder:
             raise FabricInputError(
                 f"the nvidia-smi capture puts GPU{link.a} and GPU{link.b} ({link.label}) on {where}, but vCenter "
                 f"puts {self.tag(x.pci_id)} on NUMA node {x.numa} and {self.tag(y.pci_id)} on NUMA node {y.numa}; "
-                "was it taken on this host? (given the output of nvidia-smi --query-gpu=index,pci.bus_id,module_id "
-                "--format=csv too, the GPUs are matched by bus id, not by order)"
+                f"{retry}"
             )
+        # the NUMA Affinity column, for the pairs whose path says nothing about NUMA (NVLink)
+        for i, (s, x) in enumerate(captured):
+            for t, y in captured[i + 1 :]:
+                if x.numa is None or y.numa is None or (s.numa_node == t.numa_node) == (x.numa == y.numa):
+                    continue
+                where = (
+                    f"both on NUMA node {s.numa_node}"
+                    if s.numa_node == t.numa_node
+                    else f"on NUMA nodes {s.numa_node} and {t.numa_node}"
+                )
+                there = f"both on NUMA node {x.numa}" if x.numa == y.numa else f"on NUMA nodes {x.numa} and {y.numa}"
+                raise FabricInputError(
+                    f"the nvidia-smi capture puts GPU{s.index} and GPU{t.index} {where}, but vCenter puts "
+                    f"{self.tag(x.pci_id)} and {self.tag(y.pci_id)} {there}; {retry}"
+                )
 
     def from_overrides(self, overrides: Sequence[FabricLink]) -> None:
         for override in overrides:

@@ -60,6 +60,8 @@ class SmiTopology:
     links: tuple[SmiLink, ...]
     nics: tuple[str, ...]
     warnings: tuple[str, ...]
+    # NUMA nodes were not printed (no NUMA Affinity column) but derived: their numbers are not the host's
+    numa_derived: bool = False
 
     def link(self, a: int, b: int) -> SmiLink | None:
         a, b = min(a, b), max(a, b)
@@ -286,7 +288,8 @@ def parse_smi_topology(
         if readable == 0 and not missing:
             raise SmiParseError("no GPU-to-GPU cell holds a link label (X, NV#, PIX, PXB, PHB, NODE, SYS)", header.line)
         raise SmiParseError("no GPU pair can be determined from the rows present", header.line)
-    if "NUMA Affinity" not in header.info:
+    numa_derived = "NUMA Affinity" not in header.info
+    if numa_derived:
         gpus = _derive_numa(gpus, links, warnings)
     unknown = [f"GPU{g.index}" for g in gpus if g.numa_node is None]
     if unknown:
@@ -295,7 +298,7 @@ def parse_smi_topology(
             "node is known; capture with a recent nvidia-smi (NUMA Affinity column) to fix"
         )
     nics = tuple(nic_legend.get(c, c) for c in header.matrix if not _GPU_NAME.match(c))
-    return SmiTopology(tuple(gpus), tuple(links), nics, tuple(warnings))
+    return SmiTopology(tuple(gpus), tuple(links), nics, tuple(warnings), numa_derived)
 
 
 def _first_cpu(affinity: str) -> int:

@@ -28,11 +28,17 @@ UNUSED_LABEL = "UNUSED"
 UNUSED_TEXT = "interconnect not used (fractional vGPUs)"
 
 
+# A pair a truncated nvidia-smi capture has no label for (``smi_host.UNKNOWN_KIND``): ranked as the slowest path
+UNKNOWN_LABEL = "UNKNOWN"
+
+
 def link_text(label: str, gbps: float) -> str:
     if label == LOCAL_LABEL:
         return "single GPU"
     if label == UNUSED_LABEL:
         return UNUSED_TEXT
+    if label == UNKNOWN_LABEL:
+        return f"unknown path (not in the capture; ranked as {fmt_gbps(gbps)} GB/s)"
     return f"{label} {fmt_gbps(gbps)} GB/s"
 
 
@@ -76,6 +82,7 @@ PATH_WORDS = {
     "PHB": "through the CPU's PCIe host bridge (PHB)",
     "NODE": "across host bridges of one NUMA node (NODE)",
     "SYS": "across CPU sockets (SYS)",
+    UNKNOWN_LABEL: "of unknown path (not in the capture)",
 }
 
 

@@ -30,9 +30,26 @@ def samples() -> list[Path]:
     return files
 
 
+# NVSwitch boards take time-sliced vGPU only under vSphere, and a multi-GPU VM one Fabric Manager partition, which
+# needs the module ids (nvidia-smi --query-gpu): these captures are planned as an NVLink device group of 2 vGPUs.
+NVSWITCH_PROFILES = {"dgx-a100-PARTIAL": "grid_a100-40c", "hgx-a100-nps4-epyc7763": "grid_a100d-80c"}
+
+
+def module_csv(tmp_path: Path, modules: list[int]) -> str:
+    lines = ["index, pci.bus_id, module_id"]
+    lines += [f"{i}, 00000000:{0x10 + i:02X}:00.0, {m}" for i, m in enumerate(modules)]
+    path = tmp_path / "query-gpu.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
 @pytest.mark.parametrize("capture", samples(), ids=lambda p: p.stem)
-def test_smi_mode_prints_the_contract_for_every_capture(capture):
-    doc = run("--smi", str(capture), "--gpus", "2")
+def test_smi_mode_prints_the_contract_for_every_capture(capture, tmp_path):
+    extra: list[str] = []
+    if capture.stem in NVSWITCH_PROFILES:
+        extra = ["--consumption", "device-group", "--profile", NVSWITCH_PROFILES[capture.stem]]
+        extra += ["--csv", module_csv(tmp_path, list(range(1, 9)))]
+    doc = run("--smi", str(capture), "--gpus", "2", *extra)
     assert set(doc) >= {"candidates", "rejected"}
     assert doc["candidates"], doc["rejected"]
     best = doc["candidates"][0]
@@ -41,8 +58,11 @@ def test_smi_mode_prints_the_contract_for_every_capture(capture):
     assert set(best["bottleneck"]) == {"label", "gbps"}
 
 
-def test_smi_mode_prefers_the_nvlink_pair_on_the_same_numa_node_and_honours_busy():
-    doc = run("--smi", str(SAMPLES / "hgx-a100-nps4-epyc7763.txt"), "--gpus", "2", "--busy", "0")
+def test_smi_mode_prefers_the_nvlink_pair_on_the_same_numa_node_and_honours_busy(tmp_path):
+    # modules chosen so that each Fabric Manager pair (1,3 / 2,4 / 5,7 / 6,8) sits on one NUMA node
+    csv = module_csv(tmp_path, [1, 3, 2, 4, 5, 7, 6, 8])
+    group = ["--consumption", "device-group", "--profile", "grid_a100d-80c", "--csv", csv]
+    doc = run("--smi", str(SAMPLES / "hgx-a100-nps4-epyc7763.txt"), "--gpus", "2", "--busy", "0", *group)
     best = doc["candidates"][0]
     indices = sorted(g["index"] for g in best["gpus"])
     assert 0 not in indices

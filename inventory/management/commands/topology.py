@@ -126,14 +126,18 @@ class Command(InventoryCommand):
             source = options["csv"] if exc.part == "csv" else options["file"]
             raise CommandError(f"{source}: {exc}; nothing was stored") from None
         nv = sum(1 for x in result.links if x.kind in ("NVLINK", "NVSWITCH"))
+        loud = sum(1 for f in result.findings if f.severity != "info")
+        loud_text = f" ({plural(loud, 'warning')}: read them below)" if loud else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"imported the capture for {host.name} ({capture.gpu_count} GPUs): {len(result.links)} links "
                 f"({nv} NVLink/NVSwitch), {len(result.domains)} domains, {len(result.findings)} findings"
+                f"{loud_text}"
             )
         )
         for f in result.findings:
-            self.stdout.write(f"  {f.severity}: {f.code}: {f.message}")
+            line = f"  {f.severity}: {f.code}: {f.message}"
+            self.stdout.write(line if f.severity == "info" else self.style.WARNING(line))
 
     # ------------------------------------------------------------------ import-vgpu
 

@@ -3,9 +3,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.topology.smi import SmiParseError
+from inventory.topology.bandwidth import link_gbps
+from inventory.topology.smi import SmiParseError, parse_gpu_query_csv, parse_smi_topology
 from placement import services
-from placement.engine.request import RequestError
+from placement.engine.request import PlacementRequest, RequestError
+from placement.engine.result import Plan
+from placement.engine.smi_host import MODULE_ID_QUERY, build_smi_host, plan_smi_host
 
 # Request fields as the command line spells them.
 OPTION_OF = {
@@ -20,6 +23,7 @@ OPTION_OF = {
     "memory_mb": "--memory-mb",
     "clusters": "--cluster",
     "busy": "--busy",
+    "csv": "--csv",
     "vm_name": "--reserve",
     "ttl_minutes": "--ttl",
     "evacuate": "--evacuate",
@@ -59,6 +63,12 @@ class Command(BaseCommand):
         parser.add_argument("--vcpus", type=int, default=0)
         parser.add_argument("--memory-mb", type=int, default=0)
         parser.add_argument("--busy", default="", help="with --smi: busy GPU indices, e.g. 0,4")
+        parser.add_argument(
+            "--csv",
+            metavar="FILE",
+            help=f"with --smi: output of `{MODULE_ID_QUERY}` on the same host (module ids: the Fabric Manager "
+            "partitions of an NVSwitch board)",
+        )
         parser.add_argument("--limit", type=int, help="show at most this many candidates")
         parser.add_argument(
             "--reserve",
@@ -69,6 +79,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     def handle(self, *args, **o):
+        self._numa_unknown: set[str] = set()  # --smi: GPUs whose NUMA node the capture lacks, for the headings
         try:
             if o["evacuate"]:
                 result = services.plan_host_evacuation(host_name=o["evacuate"], vcenter=o["vcenter"])
@@ -102,12 +113,18 @@ class Command(BaseCommand):
             if o["smi"]:
                 if reserving:
                     raise RequestError("vm_name", "reservations need the stored inventory (--cluster), not --smi")
-                result = services.plan_smi(text=self._read(o["smi"]), request=request, busy=self._busy(o["busy"]))
+                result, warnings, numa_unknown = self._plan_smi(o, request)
+                self._numa_unknown = numa_unknown
             else:
                 if o["busy"]:
                     raise RequestError("busy", "only applies to --smi (the inventory knows what is busy)")
+                if o["csv"]:
+                    raise RequestError("csv", "only applies to --smi (the inventory has the module ids)")
+                warnings = []
                 result = services.plan_cluster(request=request, limit=o["limit"])
             document = result.to_dict()
+            if o["smi"]:
+                document["warnings"] = warnings
             fits = (
                 result.best is not None and len(result.assignment) == request.vms
                 if request.vms > 1
@@ -145,11 +162,49 @@ class Command(BaseCommand):
         except SmiParseError as exc:  # only the capture's parser speaks for --smi; it names the line
             raise CommandError(f"--smi: {exc}") from None
 
-    def _read(self, path: str) -> str:
+    def _read(self, path: str, option: str = "--smi") -> str:
         try:
             return Path(path).read_text(errors="strict")
         except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"--smi: cannot read {path!r} ({getattr(exc, 'strerror', None) or exc})") from None
+            raise CommandError(f"{option}: cannot read {path!r} ({getattr(exc, 'strerror', None) or exc})") from None
+
+    def _plan_smi(self, o: dict, request: PlacementRequest) -> tuple[Plan, list[str], set[str]]:
+        """Plan on the host a capture describes; also the capture's warnings and the GPUs of unknown NUMA node."""
+        board = request.target_board  # --board or the profile's: the GPUs' NVLink generation, PCIe gen, memory
+        bw = {"nvlink_generation": board.nvlink_generation, "pcie_gen": board.pcie_gen} if board else {}
+        topology = parse_smi_topology(self._read(o["smi"]), **bw)
+        indices = {g.index for g in topology.gpus}
+        busy = self._busy(o["busy"])
+        for index in busy:
+            if index not in indices:
+                raise RequestError("busy", f"GPU {index} is not in the capture (GPUs {min(indices)}..{max(indices)})")
+        modules = None
+        if o["csv"]:
+            try:
+                identities = parse_gpu_query_csv(self._read(o["csv"], "--csv"))
+            except SmiParseError as exc:
+                raise CommandError(f"--csv: {exc}") from None
+            listed = {i.index for i in identities}
+            if listed != indices:
+                raise RequestError(
+                    "csv",
+                    f"lists GPU indices {', '.join(map(str, sorted(listed)))} but the capture has "
+                    f"{', '.join(map(str, sorted(indices)))}: were both taken on the same host?",
+                )
+            modules = {i.index: i.module_id for i in identities}
+        smi = build_smi_host(
+            [(link.a, link.b, link.kind, link.gbps, link.nvlinks) for link in topology.links],
+            {g.index: g.numa_node for g in topology.gpus},
+            busy=busy,
+            board=board.key if board else None,
+            memory_mb=board.framebuffer_gb * 1024 if board else 0,
+            unknown_pair_gbps=link_gbps("SYS", pcie_gen=bw.get("pcie_gen")),
+            module_ids=modules,
+            vgpu_profile=request.vgpu_profile,
+        )
+        warnings = [f"nvidia-smi capture: {w}" for w in topology.warnings] + list(smi.notes)
+        numa_unknown = {g.pci_id for g in smi.host.gpus if g.numa_node is None}
+        return plan_smi_host(smi, request), warnings, numa_unknown
 
     def _busy(self, text: str) -> tuple[int, ...]:
         if not text.strip():
@@ -187,10 +242,16 @@ class Command(BaseCommand):
             for move in document.get("moves", []):
                 self.stdout.write(json.dumps(move))
             return
+        for line in document.get("warnings", []):
+            self.stdout.write(self.style.WARNING(f"warning: {line}"))
+        unknown_numa = self._numa_unknown
         for i, c in enumerate(document["candidates"], 1):
             gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in c["gpus"])
             link = f"bottleneck {c['interconnect']}" if c["bottleneck"] else c["interconnect"]
             numa = ",".join(map(str, c["numa_nodes"])) or "-"
+            unknown = [g["pci_id"] for g in c["gpus"] if g.get("pci_id") in unknown_numa]
+            if unknown:
+                numa = f"{numa} + unknown for {', '.join(unknown)}" if c["numa_nodes"] else "unknown"
             where = f"{c['host']} ({c['vcenter']})" if c.get("vcenter") else c["host"]
             self.stdout.write(f"{i}. {where}: GPUs {gpus}; {link}; NUMA {numa}")
             for line in c["explanation"]:

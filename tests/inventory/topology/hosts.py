@@ -92,6 +92,20 @@ def hgx_h100_host(*, module_ids: bool = False) -> HostHardware:
     return HostHardware("esx-hgx-01", "Intel(R) Xeon(R) Platinum 8480+", 2, tuple(pci), tuple(gpus), numa)
 
 
+def hgx_h100_smi(
+    label: str = "NV18", numa: tuple[int, ...] = (0, 0, 0, 0, 1, 1, 1, 1), pairs: dict | None = None
+) -> str:
+    """`nvidia-smi topo -m` of ``hgx_h100_host``: every pair ``label`` (``pairs`` overrides some, by index pair),
+    GPU i on NUMA node ``numa[i]``."""
+    pairs = {tuple(sorted(k)): v for k, v in (pairs or {}).items()}
+    lines = ["$ nvidia-smi topo -m", "\t" + "\t".join(f"GPU{i}" for i in range(8)) + "\tCPU Affinity\tNUMA Affinity"]
+    for i in range(8):
+        cells = ["X" if i == j else pairs.get((min(i, j), max(i, j)), label) for j in range(8)]
+        cpus = f"{numa[i] * 56}-{numa[i] * 56 + 55}"
+        lines.append(f"GPU{i}\t" + "\t".join(cells) + f"\t{cpus}\t{numa[i]}")
+    return "\n".join(lines) + "\n"
+
+
 H100_NVL_GPUS = ["0000:17:00.0", "0000:18:00.0", "0000:65:00.0", "0000:66:00.0"]
 
 

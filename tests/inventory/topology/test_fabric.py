@@ -28,6 +28,7 @@ from tests.inventory.topology.hosts import (
     gpu_fn,
     h100_nvl_host,
     hgx_h100_host,
+    hgx_h100_smi,
     l40s_host,
 )
 from tests.inventory.topology.test_smi import SAMPLES
@@ -218,13 +219,13 @@ def test_hgx_partitions_follow_module_ids():
 
 def test_hgx_module_ids_from_smi_identities():
     hw = hgx_h100_host()
-    text = (SAMPLES / "hgx-a100-nps4-epyc7763.txt").read_text()
+    text = hgx_h100_smi()  # the host's own capture: NV18 everywhere, GPU0-3 on NUMA node 0, GPU4-7 on 1
     modules = [2, 4, 1, 3, 7, 5, 8, 6]
     ids = [SmiGpuIdentity(i, pci, m) for i, (pci, m) in enumerate(zip(HGX_GPUS, modules, strict=True))]
     fabric = build_fabric(hw, smi=parse_smi_topology(text), smi_identities=ids)
     assert members(fabric, "nvswitch-partition")[3:5] == [{2, 3}, {0, 1}]
-    # every pair is NV12 in the capture: an NVSwitch board, taken from the capture
-    assert {(x.kind, x.nvlinks, x.source) for x in fabric.links} == {("NVSWITCH", 12, "smi-import")}
+    # the capture agrees with the platform's all-to-all NVSwitch board
+    assert {(x.kind, x.nvlinks) for x in fabric.links} == {("NVSWITCH", 18)}
     assert "module-id-assumed" not in codes(fabric)
 
 
