@@ -23,14 +23,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from gpucatalog.catalog import load_catalog
+from gpucatalog.profiles import ProfileNameError
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
 from inventory.roles import PLANNER, has_role, role_required
 from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
-from placement.engine.explain import link_text
 from placement.engine.request import PlacementRequest, RequestError
-from placement.engine.result import Candidate, Plan
+from placement.engine.result import Candidate, Plan, candidate_link_text
 from placement.engine.sizing import Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
@@ -273,7 +273,7 @@ def _candidate_view(c: Candidate, rank: int, hosts: dict[str, list[dict]]) -> di
         "pci_ids": ",".join(sorted(g.pci_id for g in c.gpus)),
         "bottleneck_label": c.bottleneck[0],
         "bottleneck_gbps": c.bottleneck[1],
-        "link": link_text(*c.bottleneck),
+        "link": candidate_link_text(*c.bottleneck),
         "numa_nodes": list(c.numa_nodes),
         "explanation": [line for line in lines if line not in comparison],
         "comparison": comparison,
@@ -545,6 +545,10 @@ def _powershell_values(settings: dict, server: str) -> dict:
         "server_comment": ps_comment(server),
         "pci_ids": ", ".join(ps_quote(p) for p in pci_ids),
         "pci_list": ", ".join(pci_ids),
+        "device_group": ps_quote(settings.get("device_group") or ""),
+        "device_group_comment": ps_comment(settings.get("device_group") or ""),
+        "nvlink_group_comment": ps_comment(settings.get("nvlink_group") or ""),
+        "profile_comment": ps_comment(next((d["profile"] or "" for d in settings["devices"]), "")),
         "devices": [
             {**d, "profile_ps": ps_quote(d["profile"]), "hardware_label_ps": ps_quote(d["hardware_label"])}
             for d in settings["devices"]
@@ -622,6 +626,8 @@ def vsphere_settings(reservation: Reservation) -> dict:
     memory_mb = int(request.get("memory_mb") or 0)
     large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items if item.gpu)
     domain = _shared_domain(host, [i.gpu_id for i in items if i.gpu_id]) if host else None
+    nvlink_group = _nvlink_device_group(request)
+    group = _device_group_name(consumption, request, domain, nvlink_group, len(devices))
     return {
         "reservation": {
             "id": reservation.pk,
@@ -652,10 +658,12 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "large_bar": (
             {"gpu_memory_gb": large_bar.gpu_memory_gb, "mmio_size_gb": large_bar.mmio_size_gb} if large_bar else None
         ),
-        "device_group": request.get("profile") if consumption == "device-group" else None,
-        "device_group_note": _device_group_note(consumption, domain, len(devices)),
+        "device_group": group,
+        "device_group_note": _device_group_note(consumption, domain, len(devices), request, group),
+        "nvlink_group": nvlink_group,
         "domain": domain,
         "bottleneck": candidate.get("bottleneck"),
+        "interconnect": candidate.get("interconnect"),
         "explanation": candidate.get("explanation", []),
         "request": request,
     }
@@ -690,9 +698,56 @@ def _framebuffer_mb(gpu) -> int:
     return board.framebuffer_gb * 1024 if board else 0
 
 
-def _device_group_note(consumption: str, domain: dict | None, devices: int) -> str:
+def _nvlink_device_group(request: dict) -> str | None:
+    """The vendor device group keeping the request's vGPUs on one NVLink domain (``Nvidia:2@<profile>%NVLink``)."""
+    try:
+        return PlacementRequest(
+            gpus_per_vm=int(request.get("gpus_per_vm") or 1),
+            consumption=request.get("consumption") or "passthrough",
+            profile=request.get("profile"),
+        ).nvlink_device_group()
+    except (ProfileNameError, TypeError, ValueError):
+        return None
+
+
+def _device_group_name(
+    consumption: str, request: dict, domain: dict | None, nvlink_group: str | None, devices: int
+) -> str | None:
+    """The vendor name of the device group a device-group reservation adds: the request's own when it gave one,
+    else ``Nvidia:N@<profile>%NVLink`` for a set on one NVLink/NVSwitch domain,
+    ``Nvidia:N@<profile>`` otherwise."""
+    if consumption != "device-group":
+        return None
+    profile = request.get("profile") or ""
+    if "@" in profile:
+        return profile
+    if nvlink_group and domain and domain["kind"] in NVLINK_KINDS:
+        return nvlink_group
+    return f"Nvidia:{devices}@{profile}" if profile else None
+
+
+def _device_group_note(
+    consumption: str, domain: dict | None, devices: int, request: dict | None = None, group: str | None = None
+) -> str:
+    request = request or {}
     if consumption == "device-group":
-        return "vSphere device group named by the request"
+        where = f" on {domain['name']}" if domain else ""
+        if "@" in (request.get("profile") or ""):
+            return f"vendor device group named by the request; vSphere places its {devices} vGPUs as one unit{where}"
+        if group and group.endswith("%NVLink"):
+            return (
+                f"the vendor's name for {devices} x {request.get('profile')} on NVLink, not read from vCenter: the "
+                f"inventory does not store the host's device group list, vendorDeviceGroupInfo; vSphere places its "
+                f"vGPUs as one unit{where}"
+            )
+        return (
+            f"{devices} x {request.get('profile')} as one vendor device group; these GPUs share no NVLink domain, so "
+            "the group gets no NVLink P2P"
+        )
+    if consumption == "vgpu" and devices > 1:
+        nvlink = _nvlink_device_group(request)
+        instead = f"; for NVLink plan consumption device-group instead (vendor device group {nvlink})" if nvlink else ""
+        return f"none: these {devices} vGPUs are added one by one and get no NVLink P2P{instead}"
     if domain:
         return (
             "the inventory does not store vSphere device group names (vendorDeviceGroupInfo); "

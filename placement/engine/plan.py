@@ -34,8 +34,8 @@ from placement.engine.filters import (
 from placement.engine.lru import ByIdentity, Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
-from placement.engine.result import Candidate, GpuChoice, Plan, Rejection
-from placement.engine.scorers import Proposal, pair_paths, score_all
+from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
+from placement.engine.scorers import Proposal, no_p2p_words, pair_paths, score_all
 
 PLANNED_VM_PREFIX = "planned-vm"
 
@@ -139,7 +139,8 @@ def _candidates(
         tail = 0.099 * (len(distinct) - rank_of[key]) / len(distinct)
         score = round(link[1] + tail, 9)
         caveats = caveat_lines(p.host, (c.pci_id for c in p.choices))
-        lines = (*p.warnings, *explain(), *caveats, *p.notes)  # a warning first: automation reads explanation[0]
+        # a warning first: automation reads explanation[0]
+        lines = (*p.warnings, *p.set_warnings, *explain(), *caveats, *p.notes)
         if len(proposals) > 1:
             j = 1 if i == 0 else i - 1
             other = proposals[j]
@@ -208,21 +209,25 @@ def _words(p: Proposal) -> dict[str, str]:
         words["leave"] = f"{cost}{extra} ({leave})"
     if p.frag_text:
         words["fragmentation"] = p.frag_text
-    if s is not None and p.request.fractional and len(p.choices) > 1:
+    if s is not None and p.request.no_p2p and len(p.choices) > 1:
         n = s.groups_broken
         what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
-        words["class"] = f"takes GPUs from {n} whole {what}{'s' if n != 1 else ''} (fractional vGPUs cannot use them)"
+        words["class"] = (
+            f"takes GPUs from {n} whole {what}{'s' if n != 1 else ''} ({no_p2p_words(p.request)} cannot use them)"
+        )
     return words
 
 
 def _link(p: Proposal) -> tuple[str, float]:
-    """The set's bottleneck link; ("LOCAL", 0) for one GPU and ("UNUSED", 0) for fractional vGPUs, which never
-    talk over it (no NVLink P2P, and the interconnect is not scored for them)."""
+    """The set's bottleneck link; ("LOCAL", 0) for one GPU, ("UNUSED", 0) for fractional vGPUs and ("SEPARATE", 0)
+    for separately assigned vGPUs, which never talk over it (no NVLink P2P, and the interconnect is not scored)."""
     s = p.set_score
     if s is None or len(p.choices) < 2:
         return (LOCAL_LABEL, 0.0)
     if p.request.fractional:
         return (UNUSED_LABEL, 0.0)
+    if p.request.no_p2p:
+        return (SEPARATE_LABEL, 0.0)
     return (s.bottleneck_label, s.bottleneck_gbps)
 
 
@@ -323,6 +328,8 @@ def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection
     r = ctx.request
     if k == 1 and r.consumption in ("vgpu", "device-group") and ctx.profile is not None:
         outcome = _single_vgpu(host, ctx, eligible)
+    elif r.separate_vgpus and ctx.profile is not None:
+        outcome = _separate_vgpus(host, ctx, eligible)
     elif k == 1 and r.consumption == "mig" and ctx.profile is not None:
         outcome = _single_mig(host, ctx, eligible)
     else:
@@ -372,8 +379,6 @@ def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposa
         notes.append(
             "dynamic DirectPath picks any matching device at power-on: pin these GPUs (hardware label) to keep the set"
         )
-    if r.consumption in ("vgpu", "device-group") and r.gpus_per_vm > 1 and r.consumption != "device-group":
-        notes.append("the host assigns each vGPU by its policy; a device group keeps this set together")
     return Proposal(host, r, choices, result.best, numa, notes=tuple(notes), numa_unknown=numa_unknown)
 
 
@@ -396,6 +401,144 @@ def _numa(f: GpuFacts) -> tuple[int, ...]:
     return (f.gpu.numa_node,) if f.gpu.numa_node is not None else ()
 
 
+def _policy_pick(
+    views: Sequence[vgpu.TimeslicedGpu], profile, policy: str
+) -> tuple[vgpu.TimeslicedGpu, int | None] | None:
+    """(GPU, mixed-size start) the host gives the next ``profile`` vGPU: same-size GPUs by the assignment policy,
+    else mixed-size GPUs (least used; the policy is ignored there); None when no GPU takes it."""
+    same = [v for v in views if v.mode == "sameSize"]
+    if same:
+        view = vgpu.choose_same_size_gpu(same, profile, policy)
+        if view is not None:
+            return view, None
+    return vgpu.choose_mixed_gpu([v for v in views if v.mode == "mixedSize"], profile)
+
+
+def _policy_words(policy: str) -> str:
+    how = (
+        "the compatible GPU with the fewest vGPUs"
+        if policy != "consolidation"
+        else "a GPU already locked to this profile before a neutral one"
+    )
+    return f"host policy {policy} (same-size mode): vSphere picks {how}"
+
+
+def _gpu_name(host: HostState, pci_id: str) -> str:
+    """ "0000:18:00.0 (module 1)": the module id is how HGX partitions are named."""
+    module = host.gpu(pci_id).module_id
+    return f"{pci_id} (module {module})" if module is not None else pci_id
+
+
+def _nvlink_capacity(topo: gpuset.Topology, free: int) -> tuple[float, ...]:
+    """``gpuset.leave_vector`` counting only NVLink-class groups (whole Fabric Manager partitions on NVSwitch boards):
+    vGPUs gain nothing from PCIe sets on the host's best class, only device groups and passthrough VMs from NVLink."""
+    nv = gpuset.leave_vector(topo, free)[: len(gpuset.LEAVE_SIZES)]
+    return nv + nv
+
+
+def _vgpu_set_score(host: HostState, eligible, chosen: Sequence[str]) -> gpuset.SetScore:
+    """What the host's own choice of GPUs for vGPUs costs: whole free NVLink groups / Fabric Manager partitions
+    among the empty eligible GPUs before and after (a GPU already running vGPUs is in no free group)."""
+    topo, order = gpuset.topology_for(host)
+    empty = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible if not f.timesliced.residents))
+    mask = gpuset.mask_of(order, chosen)
+    k = len(chosen)
+    ring = round(topo.ring(mask), 1) if k > 1 else 0.0
+    return gpuset.SetScore(
+        mask=mask,
+        bottleneck_gbps=ring,
+        bottleneck_label=topo.label_of_bottleneck(mask, ring) if k > 1 else "LOCAL",
+        numa_count=topo.numa_count(mask),
+        pcie_cost=topo.pcie_cost(mask),
+        leave=_nvlink_capacity(topo, empty & ~mask),
+        leave_before=_nvlink_capacity(topo, empty),
+        ring_class=topo.ring_class(mask) if k > 1 else -1,
+        best_class=topo.best_class(k) if k > 1 else -1,
+        groups_broken=topo.groups_broken(empty, mask),
+    )
+
+
+def _broken_groups(host: HostState, eligible, pci_id: str) -> list[str]:
+    """What one more vGPU on empty GPU ``pci_id`` breaks that a VM needing NVLink cannot get back elsewhere on the
+    host: the last wholly free Fabric Manager partition of a size (NVSwitch boards), or an intact NVLink group."""
+    topo, order = gpuset.topology_for(host)
+    empty = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible if not f.timesliced.residents))
+    bit = gpuset.mask_of(order, (pci_id,))
+    if not empty & bit:
+        return []
+    out = []
+    if host.nvswitch:
+        for size in gpuset.LEAVE_SIZES:
+            whole = [p for p in topo.partitions if bin(p).count("1") == size and p & empty == p]
+            if len(whole) == 1 and whole[0] & bit:
+                out.append(f"the last free {size}-GPU partition ({_members(host, order, whole[0])})")
+        return out
+    for group in topo.groups:
+        if group & bit and group & empty == group:
+            n = bin(group).count("1")
+            what = "an intact NVLink pair" if n == 2 else f"an intact {n}-GPU NVLink group"
+            out.append(f"{what} ({_members(host, order, group)})")
+    return out
+
+
+def _members(host: HostState, order: tuple[str, ...], mask: int) -> str:
+    pcis = gpuset.pci_of(order, mask)
+    modules = [host.gpu(p).module_id for p in pcis]
+    if None in modules:
+        return ", ".join(pcis)
+    mods = sorted(m for m in modules if m is not None)
+    if mods == list(range(mods[0], mods[-1] + 1)):
+        return f"modules {mods[0]}-{mods[-1]}"
+    return "modules " + ",".join(map(str, mods))
+
+
+def _single_cost(host: HostState, eligible, pci_id: str) -> tuple:
+    """Ranking value of the leave-behind cost of one vGPU on ``pci_id`` (higher is better), as LeaveBehind orders a
+    single GPU: NVLink pairs first, then larger groups."""
+    return tuple(reversed(_vgpu_set_score(host, eligible, (pci_id,)).leave_loss[: len(gpuset.LEAVE_SIZES)]))
+
+
+def _last_partition_warning(host: HostState, ctx: RequestContext, eligible, view, mode_words: str) -> str:
+    """A warning when the GPU the host's policy picks breaks the last free partition of a size or an intact NVLink
+    group, naming a GPU that would not and what the admin can do (vSphere cannot pin a vGPU to a GPU)."""
+    broken = _broken_groups(host, eligible, view.pci_id)
+    if not broken:
+        return ""
+    profile = ctx.profile
+    assert profile is not None
+    fits = [
+        f.gpu.pci_id
+        for f in eligible
+        if (vgpu.same_size_refusal if f.timesliced.mode == "sameSize" else vgpu.mixed_refusal)(f.timesliced, profile)
+        is None
+    ]
+    mine = _single_cost(host, eligible, view.pci_id)
+    better = max(fits, key=lambda p: _single_cost(host, eligible, p), default=None)  # fits are in PCI order
+    advice = []
+    if better is not None and _single_cost(host, eligible, better) > mine:
+        advice.append(f"{_gpu_name(host, better)} would keep it, but vSphere cannot pin a vGPU to a GPU")
+    else:
+        advice.append("no GPU of this host would keep it")
+    if view.mode == "sameSize" and host.assignment_policy != "consolidation":
+        views = [f.timesliced for f in eligible]
+        packed = vgpu.choose_same_size_gpu(views, profile, "consolidation")
+        if packed is not None and not _broken_groups(host, eligible, packed.pci_id):
+            advice.append(
+                "with the host's shared passthrough GPU assignment policy set to consolidation (host > Configure > "
+                "Hardware > Graphics > Host Graphics: 'Group VMs on GPU until full') vSphere would put it on "
+                f"{_gpu_name(host, packed.pci_id)}"
+            )
+    what = "partition" if host.nvswitch else "NVLink group"
+    advice.append(
+        f"to keep the {what} free, plan this VM on a host that keeps its own (they rank first), or power it on only "
+        f"after the VM that needs the {what} holds it"
+    )
+    return (
+        f"warning: {mode_words} will put it on {_gpu_name(host, view.pci_id)}, breaking {' and '.join(broken)}: "
+        + "; ".join(advice)
+    )
+
+
 def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:
     profile = ctx.profile
     assert profile is not None
@@ -407,12 +550,8 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         if view is None:
             return Rejection(host.name, (f"no GPU is compatible with {profile.name}",))
         policy = host.assignment_policy
-        how = (
-            "the compatible GPU with the fewest vGPUs"
-            if policy != "consolidation"
-            else "a GPU already locked to this profile before a neutral one"
-        )
-        policy_text = f"host policy {policy} (same-size mode): vSphere picks {how}: GPU {view.pci_id}"
+        policy_text = f"{_policy_words(policy)}: GPU {view.pci_id}"
+        mode_words = f"vSphere's {policy} policy"
         after = view.with_resident(vgpu.Resident("?", profile.name, profile.framebuffer_gb, None))
     else:
         picked = vgpu.choose_mixed_gpu(views.values(), profile)
@@ -420,6 +559,7 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
             return Rejection(host.name, (f"no mixed-size GPU has a free placement ID for {profile.name}",))
         view, start = picked
         policy_text = f"mixed-size mode (policy ignored): least-used GPU {view.pci_id}, placement ID {start} GB"
+        mode_words = "vSphere (mixed-size mode: least-used GPU)"
         after = view.with_resident(vgpu.Resident("?", profile.name, profile.framebuffer_gb, start))
     # Compare what the choice costs, not what is left: "empty GPUs left" would favour the emptiest host.
     opened = 0 if view.residents else 1
@@ -434,9 +574,75 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         frag_text = f"{uses}; GPU {view.pci_id} will hold {n} vGPU{'s' if n != 1 else ''}"
     f = next(x for x in eligible if x.gpu.pci_id == view.pci_id)
     choice = GpuChoice(f.gpu.pci_id, f.gpu.index, placement_gb=start, profile=profile.name)
+    warning = _last_partition_warning(host, ctx, eligible, view, mode_words)
     return Proposal(
-        host, ctx.request, (choice,), None, _numa(f), frag, frag_text, policy_text, numa_unknown=not _numa(f)
-    )
+        host, ctx.request, (choice,), _vgpu_set_score(host, eligible, (view.pci_id,)), _numa(f), frag, frag_text,
+        policy_text, numa_unknown=not _numa(f), set_warnings=(warning,) if warning else (),
+    )  # fmt: skip
+
+
+def _separate_vgpus(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:
+    """Several vGPUs added one by one: the host assigns each by its own policy (the engine's model of it applied
+    k times, one vGPU per GPU), so the advisor predicts those GPUs rather than choosing a set; none gets NVLink P2P."""
+    r = ctx.request
+    profile = ctx.profile
+    assert profile is not None
+    k = r.gpus_per_vm
+    group = r.nvlink_device_group()
+    topo, order = gpuset.topology_for(host)
+    # On an NVSwitch board a multi-GPU VM of full-size vGPUs runs only on one Fabric Manager partition (DOMAIN 3.7)
+    partitioned = host.nvswitch and not r.fractional
+    if partitioned:
+        free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
+        if not any(bin(p).count("1") == k and p & free == p for p in topo.partitions):
+            return Rejection(host.name, (f"no free Fabric Manager partition of {k} GPUs among the eligible ones",))
+    views = [f.timesliced for f in eligible]
+    picks: list[tuple[vgpu.TimeslicedGpu, int | None]] = []
+    for _ in range(k):
+        picked = _policy_pick(views, profile, host.assignment_policy)
+        if picked is None:
+            why = f"only {len(picks)} of {k} {profile.name} vGPUs find a compatible GPU (one vGPU per GPU)"
+            return Rejection(host.name, (why,))
+        picks.append(picked)
+        views = [v for v in views if v.pci_id != picked[0].pci_id]
+    chosen = [v.pci_id for v, _ in picks]
+    by_pci = {f.gpu.pci_id: f for f in eligible}
+    facts = [by_pci[p] for p in chosen]
+    names = ", then ".join(_gpu_name(host, p) for p in chosen)
+    if r.interconnect in ("same-numa", "same-pcie-switch"):
+        attr = "numa_node" if r.interconnect == "same-numa" else "pcie_switch"
+        values = {getattr(f.gpu, attr) for f in facts}
+        if len(values) != 1 or None in values:
+            where = "one NUMA node" if r.interconnect == "same-numa" else "one PCIe switch"
+            return Rejection(host.name, (f"the host's policy would assign {names}: not on {where}",))
+    choices = tuple(GpuChoice(p, by_pci[p].gpu.index, placement_gb=start, profile=profile.name)
+                    for p, (_, start) in zip(chosen, picks, strict=True))  # fmt: skip
+    numa = tuple(sorted({f.gpu.numa_node for f in facts if f.gpu.numa_node is not None}))
+    same = all(v.mode == "sameSize" for v, _ in picks)
+    head = _policy_words(host.assignment_policy) if same else "mixed-size mode (policy ignored): least-used GPU"
+    policy_text = f"{head}, one vGPU at a time: {names}"
+    warnings = []
+    mask = gpuset.mask_of(order, chosen)
+    # Asked for NVLink (evacuating a VM from NVLinked GPUs asks for it too), the VM is still placed: its vGPUs had no
+    # NVLink P2P to lose, and the warning says what would give it
+    asked = r.interconnect == "nvlink"
+    if group is not None and (host.nvswitch or topo.groups or asked):
+        unit = "one Fabric Manager partition" if host.nvswitch else "one NVLink domain"
+        if not (host.nvswitch or topo.groups):
+            unit += " (this host has none)"
+        prefix = "NVLink was asked for, but " if asked else ""
+        by = f"the host's {host.assignment_policy} policy" if same else "the host (mixed-size mode: least-used GPU)"
+        warnings.append(
+            f"warning: {prefix}vSphere assigns these {k} vGPUs one at a time by {by} ({names}): "
+            f"separately assigned vGPUs get no NVLink P2P; for NVLink request consumption device-group, vendor "
+            f"device group {group}, which vSphere places whole on {unit}"
+            + ("" if not partitioned or mask in topo.partitions else
+               f"; {' and '.join(chosen)} are not one Fabric Manager partition, so the VM gets none")
+        )  # fmt: skip
+    return Proposal(
+        host, r, choices, _vgpu_set_score(host, eligible, chosen), numa, policy_text=policy_text,
+        numa_unknown=any(f.gpu.numa_node is None for f in facts), set_warnings=tuple(warnings),
+    )  # fmt: skip
 
 
 def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Rejection:

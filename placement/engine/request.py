@@ -72,6 +72,28 @@ class PlacementRequest:
         return p is not None and not p.is_full_framebuffer
 
     @property
+    def separate_vgpus(self) -> bool:
+        """Several time-sliced vGPUs added one by one (not a device group): the host assigns each by its policy and
+        none of them gets NVLink P2P (DOMAIN 3.6)."""
+        return self.consumption == "vgpu" and self.gpus_per_vm > 1
+
+    @property
+    def no_p2p(self) -> bool:
+        """A multi-GPU request whose GPUs never talk peer-to-peer: fractional or separately assigned vGPUs."""
+        return self.gpus_per_vm > 1 and (self.fractional or self.separate_vgpus)
+
+    def nvlink_device_group(self) -> str | None:
+        """The vendor device group that keeps this request's vGPUs on one NVLink domain or Fabric Manager partition
+        (``Nvidia:2@nvidia_h100xm-80c%NVLink``); None when no such group exists (one GPU, fractional or MIG)."""
+        group = self.device_group
+        if group is not None:
+            return group.name if group.link and group.link.lower() == "nvlink" else None
+        p = self.vgpu_profile
+        if self.gpus_per_vm < 2 or p is None or not p.is_full_framebuffer:
+            return None
+        return f"Nvidia:{self.gpus_per_vm}@{p.name}%NVLink"
+
+    @property
     def effective_interconnect(self) -> str:
         group = self.device_group
         if group is not None and group.link and group.link.lower() == "nvlink":

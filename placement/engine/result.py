@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 
 from placement.engine.explain import LOCAL_LABEL, UNUSED_LABEL, link_text
 
+# Candidate.bottleneck label of vGPUs the host assigns one at a time (consumption "vgpu", several GPUs): they get no
+# NVLink P2P whatever links their GPUs share, so no link is claimed for them
+SEPARATE_LABEL = "SEPARATE"
+SEPARATE_TEXT = "no NVLink P2P (separately assigned vGPUs)"
+NO_LINK_LABELS = (LOCAL_LABEL, UNUSED_LABEL, SEPARATE_LABEL)
+
+
+def candidate_link_text(label: str, gbps: float) -> str:
+    """``explain.link_text`` that also words the label of separately assigned vGPUs."""
+    return SEPARATE_TEXT if label == SEPARATE_LABEL else link_text(label, gbps)
+
 
 @dataclass(frozen=True)
 class GpuChoice:
@@ -37,11 +48,12 @@ class Candidate:
     @property
     def uses_interconnect(self) -> bool:
         """Whether the VM's GPUs talk over a link: not for one GPU, nor for fractional vGPUs (no NVLink P2P)."""
-        return len(self.gpus) > 1 and self.bottleneck[0] not in (LOCAL_LABEL, UNUSED_LABEL)
+        return len(self.gpus) > 1 and self.bottleneck[0] not in NO_LINK_LABELS
 
     def to_dict(self) -> dict:
         """JSON shape; ``bottleneck`` is null when no link is used (a single GPU, fractional vGPUs) and
-        ``interconnect`` says it in words: "single GPU", "interconnect not used (fractional vGPUs)", or
+        ``interconnect`` says it in words: "single GPU", "interconnect not used (fractional vGPUs)", "no NVLink P2P
+        (separately assigned vGPUs)", or
         "NV12 300 GB/s" for a set."""
         linked = self.uses_interconnect
         return {
@@ -51,7 +63,7 @@ class Candidate:
             "gpus": [_gpu_dict(g) for g in self.gpus],
             "score": self.score,
             "bottleneck": {"label": self.bottleneck[0], "gbps": self.bottleneck[1]} if linked else None,
-            "interconnect": link_text(*self.bottleneck) if len(self.gpus) > 1 else "single GPU",
+            "interconnect": candidate_link_text(*self.bottleneck) if len(self.gpus) > 1 else "single GPU",
             "numa_nodes": list(self.numa_nodes),
             "explanation": list(self.explanation),
         }

@@ -42,6 +42,9 @@ class Proposal:
     numa_unknown: bool = False  # some GPU of the set has no known NUMA node
     last_whole: bool = False  # the set breaks the last wholly free host of its type (set by the planner)
     warnings: tuple[str, ...] = ()  # the host's own (stale inventory): first in its explanation, never in the memo
+    # what the host's own GPU choice costs or lacks (a vGPU breaking the last free partition, separately assigned
+    # vGPUs without NVLink): after the host's warnings, before the rest of the explanation
+    set_warnings: tuple[str, ...] = ()
 
     @property
     def groups_broken(self) -> int:
@@ -70,7 +73,7 @@ class LinkClassFitScorer:
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
-        if s is not None and len(p.choices) > 1 and p.request.fractional:
+        if s is not None and len(p.choices) > 1 and p.request.no_p2p:
             return _fractional_groups(self.name, p, s)
         if s is None or len(p.choices) < 2 or s.best_class < 0:
             return Score(self.name, 0, "")
@@ -91,18 +94,24 @@ class LinkClassFitScorer:
         )
 
 
+def no_p2p_words(request: PlacementRequest) -> str:
+    """Why the request's vGPUs cannot use NVLink: "fractional vGPUs" or "separately assigned vGPUs"."""
+    return "fractional vGPUs" if request.fractional else "separately assigned vGPUs"
+
+
 def _fractional_groups(name: str, p: Proposal, s: SetScore) -> Score:
-    """Fractional vGPUs cannot use NVLink: they pay for every intact NVLink group or Fabric Manager
-    partition they take GPUs from, so full-size multi-GPU VMs keep those groups."""
+    """Fractional or separately assigned vGPUs cannot use NVLink: they pay for every intact NVLink group or Fabric
+    Manager partition they take GPUs from, so VMs that can use those groups (device groups, passthrough) keep them."""
     what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
+    who = no_p2p_words(p.request)
     n = s.groups_broken
     if n == 0:
-        return Score(name, 0, f"fractional vGPUs: takes no GPU of a whole {what}")
+        return Score(name, 0, f"{who}: takes no GPU of a whole {what}")
     plural = "s" if n > 1 else ""
     return Score(
         name,
         -n,
-        f"fractional vGPUs: takes GPUs from {n} whole {what}{plural}, which full-size multi-GPU VMs could use; "
+        f"{who}: takes GPUs from {n} whole {what}{plural}, which full-size multi-GPU VMs could use; "
         "ranked after hosts where it breaks fewer",
     )
 
@@ -136,6 +145,8 @@ class InterconnectScorer:
             return Score(self.name, 0.0, "")
         if p.request.fractional:
             return Score(self.name, 0.0, "fractional vGPUs do not use NVLink P2P: link bandwidth is not scored")
+        if p.request.no_p2p:
+            return Score(self.name, 0.0, "separately assigned vGPUs get no NVLink P2P: link bandwidth is not scored")
         return Score(
             self.name,
             s.bottleneck_gbps,

@@ -39,10 +39,18 @@ $change.Device.Backing.AllowedDevice = @($allowed)
 $change.Device.Backing.CustomLabel = {{ d.hardware_label_ps }}
 $spec.DeviceChange += $change
 {% endfor %}(Get-View -VIObject $vm).ReconfigVM($spec)
+{% elif s.consumption == "device-group" and s.device_group %}
+# Device group {{ ps.device_group_comment }}: {{ ps.devices|length }} x {{ ps.profile_comment }} placed by vSphere as one unit
+# (planned on {{ ps.pci_list }}). Add it in the vSphere Client: Edit Settings > Add New Device > PCI Device >
+# the device group {{ ps.device_group_comment }}. The vSphere API adds it as a device group of the VM
+# (vim.vm.VirtualDeviceGroups, API 8.0.0.1 and later); this script does not build that specification.
+# Do NOT add {{ ps.devices|length }} separate vGPUs instead: vGPUs added one by one are not equivalent, they get no NVLink P2P{% if s.domain.kind == "nvswitch-partition" %}
+# and no Fabric Manager partition{% endif %}.
+Write-Warning ('add the device group ' + {{ ps.device_group }} + ' to VM ' + $vm.Name + ' in the vSphere Client (Add New Device > PCI Device): this script does not add it')
 {% else %}
-# vGPU: one VirtualPCIPassthrough per device with the profile as its VMIOP backing{% if s.device_group %}
-# Device group {{ s.device_group }}: to keep the members bound as one group, add it in the vSphere Client
-# (Add New Device > PCI Device > the device group); the equivalent vGPUs are:{% endif %}
+# vGPU: one VirtualPCIPassthrough per device with the profile as its VMIOP backing{% if s.consumption == "vgpu" and ps.devices|length > 1 %}
+# The host assigns each vGPU by its assignment policy, one at a time: these vGPUs get no NVLink P2P{% if s.nvlink_group %};
+# for NVLink, reserve with consumption device-group instead (vendor device group {{ ps.nvlink_group_comment }}){% endif %}.{% endif %}
 $spec = New-Object VMware.Vim.VirtualMachineConfigSpec
 {% for d in ps.devices %}$change = New-Object VMware.Vim.VirtualDeviceConfigSpec
 $change.Operation = [VMware.Vim.VirtualDeviceConfigSpecOperation]::add

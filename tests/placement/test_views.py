@@ -388,21 +388,25 @@ def test_large_bar_passthrough_gpus_get_efi_and_64_bit_mmio_sized_for_both(viewe
     assert doc["large_bar"] is None and "firmware" not in doc["vm_settings"] and "MMIO" not in doc["powercli"]
 
 
-def test_vgpu_reservation_names_the_profile_and_the_nvswitch_partition(viewer):
+def test_vgpu_reservation_names_the_profile_and_says_separate_vgpus_get_no_nvlink(viewer):
+    """Two vGPUs added one by one land where the host's policy puts them (modules 1 and 2 of the HGX, no partition)
+    and get no NVLink P2P: the settings say so and name the device group that would keep NVLink (fix D)."""
     reservation = _reserve("train-1", gpus_per_vm=2, consumption="vgpu", profile="nvidia_h100xm-80c")
     doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
     pcis = [i.gpu.pci_device.pci_id for i in reservation.items.order_by("gpu__pci_device__pci_id")]
-    assert [d["pci_id"] for d in doc["devices"]] == pcis and len(pcis) == 2
+    assert [d["pci_id"] for d in doc["devices"]] == pcis == ["0000:18:00.0", "0000:1a:00.0"]
     assert {d["profile"] for d in doc["devices"]} == {"nvidia_h100xm-80c"}
     assert {d["backing"] for d in doc["devices"]} == {"VirtualPCIPassthroughVmiopBackingInfo"}
-    assert doc["domain"]["kind"] == "nvswitch-partition" and doc["domain"]["exact"] is True
-    assert doc["device_group"] is None and "does not store vSphere device group names" in doc["device_group_note"]
+    assert doc["bottleneck"] is None and doc["interconnect"] == "no NVLink P2P (separately assigned vGPUs)"
+    assert doc["device_group"] is None and "get no NVLink P2P" in doc["device_group_note"]
+    assert "Nvidia:2@nvidia_h100xm-80c%NVLink" in doc["device_group_note"]
     ps = doc["powercli"]
     assert ps.count("$change.Device.Backing.Vgpu = 'nvidia_h100xm-80c'") == 2
     assert "(Get-View -VIObject $vm).ReconfigVM($spec)" in ps and "Get-PassthroughDevice" not in ps
-    assert all(pci in ps for pci in pcis)
+    assert all(pci in ps for pci in pcis) and "no NVLink P2P" in ps and "Nvidia:2@nvidia_h100xm-80c%NVLink" in ps
     page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
-    assert "Fabric Manager partition" in page and "nvidia_h100xm-80c" in page
+    assert "Separately assigned vGPUs get no" in page and "Nvidia:2@nvidia_h100xm-80c%NVLink" in page
+    assert "NV18" not in page  # no link is claimed for them
 
 
 def test_a_single_vgpu_reservation_promises_no_domain_it_does_not_show(viewer):

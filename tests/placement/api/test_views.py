@@ -26,7 +26,12 @@ def test_plan_endpoint_returns_the_design_contract(api):
     assert response.status_code == 200, response.content
     doc = response.json()
     best = doc["candidates"][0]
-    assert best["host"] == "esx-hgx-01.lab.local" and best["bottleneck"]["label"] == "NV18"
+    # two vGPUs added one by one get no NVLink P2P (fix D); a device group of them keeps NV18
+    assert best["host"] == "esx-hgx-01.lab.local" and best["bottleneck"] is None
+    assert best["interconnect"] == "no NVLink P2P (separately assigned vGPUs)"
+    group = {"gpus_per_vm": 2, "consumption": "device-group", "profile": "nvidia_h100xm-80c"}
+    grouped = api.post("/api/plans/", group, format="json").json()["candidates"][0]
+    assert grouped["host"] == "esx-hgx-01.lab.local" and grouped["bottleneck"]["label"] == "NV18"
     assert {r["host"] for r in doc["rejected"]} == {"esx-a100-01.lab.local", "esx-h100nvl-01.lab.local",
                                                      "esx-l40s-01.lab.local", "esx-a30-01.lab.local"}  # fmt: skip
 

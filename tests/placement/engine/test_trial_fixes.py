@@ -120,8 +120,12 @@ def test_a_fractional_vgpu_set_has_no_bottleneck():
     assert doc["bottleneck"] is None
     assert doc["interconnect"] == "interconnect not used (fractional vGPUs)"
     assert best.score < 1  # no GB/s in the score: the interconnect is not scored for them
-    full = plan(fabric, vgpu("grid_a100d-80c", gpus=2)).best
+    # full-size vGPUs keep their link only as a device group; added one by one they get no NVLink P2P (fix D)
+    group = PlacementRequest(gpus_per_vm=2, consumption="device-group", profile="grid_a100d-80c")
+    full = plan(fabric, group).best
     assert full is not None and full.to_dict()["bottleneck"] is not None
+    separate = plan(fabric, vgpu("grid_a100d-80c", gpus=2)).best
+    assert separate is not None and separate.to_dict()["bottleneck"] is None
 
 
 # ---------------------------------------------------------------- 6. memory from MB / 1024 is GiB
