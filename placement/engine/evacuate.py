@@ -42,7 +42,7 @@ from placement.engine.filters import RequestContext
 from placement.engine.model import Consumer, Fabric, HostState
 from placement.engine.plan import apply_candidate, evaluate_host, rank_hosts
 from placement.engine.request import PlacementRequest, RequestError
-from placement.engine.result import Candidate, Rejection
+from placement.engine.result import Candidate, Rejection, candidate_link_text
 
 EXACT_VMS = 12  # VMs searched exactly
 NODE_BUDGET = 4000  # host rankings (one VM over every host) per evacuation
@@ -183,15 +183,17 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
     )
     notes: list[str] = []
     try:
-        full = n > 1 and (whole or not request.fractional)
+        no_p2p = request.no_p2p
         framebuffer = request.vgpu_profile.framebuffer_gb if request.vgpu_profile else 10**6
     except ProfileNameError as exc:
         return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"cannot re-plan {vm}: {exc}")
-    nvlink = full and source_class == 0
-    if nvlink and request.effective_interconnect != "nvlink":
+    if no_p2p:  # fractional or separately assigned vGPUs: their GPUs never talk, there is no link class to keep
+        if source_class == 0:
+            why = "fractional vGPUs" if request.fractional else "separately assigned vGPUs"
+            notes.append(f"{why}: NVLink P2P does not apply, any GPUs with room will do")
+        source_class = -1
+    elif n > 1 and source_class == 0 and request.effective_interconnect != "nvlink":
         request = replace(request, interconnect="nvlink")
-    elif n > 1 and source_class == 0 and not full:
-        notes.append("fractional vGPUs: NVLink P2P does not apply, any GPUs with room will do")
     try:
         request.validate()
     except RequestError as exc:
@@ -337,9 +339,11 @@ def _move_notes(job: _Job, target: Candidate, state: Fabric) -> tuple[str, ...]:
         now = _target_class(state, target)
         was = class_text(job.source_class)
         if now <= job.source_class:
-            notes.insert(0, f"keeps its {was} link class: {link_text(*target.bottleneck)}")
+            notes.insert(0, f"keeps its {was} link class: {candidate_link_text(*target.bottleneck)}")
         else:
-            notes.insert(0, f"link class drops from {was} to {class_text(now)}: {link_text(*target.bottleneck)}")
+            notes.insert(
+                0, f"link class drops from {was} to {class_text(now)}: {candidate_link_text(*target.bottleneck)}"
+            )
     return tuple(notes)
 
 

@@ -30,6 +30,18 @@ def test_fractional_multi_vgpu_vm_on_nvswitch_gpus_evacuates_without_asking_for_
     assert ev.complete and ev.search.method == "exact" and ev.search.optimal
 
 
+def test_separately_assigned_full_vgpus_evacuate_without_a_link_class_to_keep():
+    """Two full-size vGPUs added one by one have no NVLink P2P (DOMAIN 3.6): the move neither asks for NVLink nor
+    claims it "keeps its NVLink link class" (it read "SEPARATE 0 GB/s")."""
+    full = Consumer("pair", "vgpu", "grid_h100-80c")
+    src = with_vms(hgx("esx-01", cluster="c"), {0: [full], 1: [full]})
+    ev = plan_evacuation(Fabric((src, hgx("esx-02", cluster="c"))), "esx-01")
+    move = ev.moves[0]
+    assert move.target is not None and move.target.host == "esx-02" and move.request.interconnect == "any"
+    assert any(r.startswith("separately assigned vGPUs: NVLink P2P does not apply") for r in move.reasons)
+    assert not any("link class" in r or "SEPARATE" in r for r in move.reasons)
+
+
 def test_admission_refuses_a_host_without_the_vcpus_or_memory():
     src = with_vms(nvl_pairs("esx-01", cluster="c"), {0: [Consumer("big", "passthrough")]})
     small = nvl_pairs("esx-02", cluster="c", cpu_free=16, memory_free_mb=512 * 1024)
