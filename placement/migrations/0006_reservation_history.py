@@ -22,6 +22,12 @@ def copy_names(apps, schema_editor):
     ReservationItem.objects.filter(gpu__isnull=False).update(
         pci_id=Subquery(Gpu.objects.filter(pk=OuterRef("gpu_id")).values("pci_device__pci_id")[:1])
     )
+    if schema_editor.connection.vendor == "postgresql":
+        # Updating a row twice in one transaction queues its deferred foreign-key checks, and PostgreSQL refuses the
+        # ALTER TABLEs below while any are pending ("cannot ALTER TABLE ... because it has pending trigger
+        # events"): run the checks now, then defer again as Django's constraints are declared.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):

@@ -20,8 +20,9 @@ import (
 
 const apiVersion = "7.0.3.0"
 
-// newModel returns an empty VPX model (no default datacenter/hosts/VMs) advertising API 7.0.3.0.
-func newModel() *simulator.Model {
+// newModel returns an empty VPX model (no default datacenter/hosts/VMs) advertising API 7.0.3.0 and
+// the lab's vCenter instance UUID.
+func newModel(instanceUUID string) *simulator.Model {
 	m := simulator.VPX()
 	m.Datacenter = 0
 	m.Portgroup = 0
@@ -37,6 +38,7 @@ func newModel() *simulator.Model {
 	m.ServiceContent.About.Version = "7.0.3"
 	m.ServiceContent.About.Build = "21477706"
 	m.ServiceContent.About.FullName = "VMware vCenter Server 7.0.3 build-21477706 (gpulab/vcsim)"
+	m.ServiceContent.About.InstanceUuid = instanceUUID
 	return m
 }
 

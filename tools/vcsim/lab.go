@@ -7,6 +7,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,9 @@ type Lab struct {
 	Clusters   []LabCluster `json:"clusters"`
 	Hosts      []LabHost    `json:"hosts"`
 	VMs        []LabVM      `json:"vms"`
+	// The vCenter's instance UUID (ServiceContent.about.instanceUuid); default derived from the lab
+	// (labInstanceUUID), so two labs served at once are two vCenters to a client that tells them apart by it.
+	InstanceUUID string `json:"instance_uuid,omitempty"`
 }
 
 type LabCluster struct {
@@ -229,7 +234,32 @@ func LoadLab(path string) (*Lab, []string, error) {
 	if err := lab.Validate(); err != nil {
 		return nil, warnings, err
 	}
+	if lab.InstanceUUID == "" {
+		lab.InstanceUUID = labInstanceUUID(lab.Name, data)
+	}
 	return lab, warnings, nil
+}
+
+var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// namespaceURL is RFC 4122's URL namespace (Python's uuid.NAMESPACE_URL).
+var namespaceURL = [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+
+// labInstanceUUID is the name-based (version 5) UUID of "gpulab:<lab name>" in the URL namespace, the same
+// for every run of a lab (Python: uuid.uuid5(uuid.NAMESPACE_URL, "gpulab:" + name)); a lab without a name
+// gets the one of "gpulab:sha256:<hex of the file's bytes>". Stock vcsim serves one fixed UUID to every
+// instance, which made every lab look like the same vCenter.
+func labInstanceUUID(name string, data []byte) string {
+	if name == "" {
+		name = fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+	}
+	h := sha1.New()
+	h.Write(namespaceURL[:])
+	h.Write([]byte("gpulab:" + name))
+	u := h.Sum(nil)[:16]
+	u[6] = (u[6] & 0x0f) | 0x50 // version 5
+	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
 // Validate checks the lab strictly and fills in defaults.
@@ -237,6 +267,12 @@ func (lab *Lab) Validate() error {
 	e := &labError{}
 	if lab.Datacenter == "" {
 		lab.Datacenter = "GPU-DC"
+	}
+	if lab.InstanceUUID != "" {
+		if !uuidRe.MatchString(strings.ToLower(lab.InstanceUUID)) {
+			e.add("instance_uuid", "%q is not a UUID (8-4-4-4-12 hex digits, e.g. 5f0c2f6e-1b7a-4c1e-9d2a-3e4f5a6b7c8d)", lab.InstanceUUID)
+		}
+		lab.InstanceUUID = strings.ToLower(lab.InstanceUUID)
 	}
 
 	clusters := map[string]bool{}

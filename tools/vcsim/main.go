@@ -86,7 +86,7 @@ func run() int {
 	defer held.Close()
 
 	ctx := context.Background()
-	model := newModel()
+	model := newModel(lab.InstanceUUID)
 	if err := model.Create(); err != nil {
 		fmt.Fprintf(os.Stderr, "gpulab: vcsim model: %v\n", err)
 		return 1
@@ -137,8 +137,8 @@ func run() int {
 
 	u := *server.URL
 	u.User = nil
-	log.Printf("lab %q: %d clusters, %d hosts, %d GPUs, %d VMs; ready in %.2fs",
-		lab.Name, len(lab.Clusters), len(lab.Hosts), countGPUs(lab), len(lab.VMs), time.Since(start).Seconds())
+	log.Printf("lab %q (vCenter instance %s): %d clusters, %d hosts, %d GPUs, %d VMs; ready in %.2fs",
+		lab.Name, lab.InstanceUUID, len(lab.Clusters), len(lab.Hosts), countGPUs(lab), len(lab.VMs), time.Since(start).Seconds())
 
 	// Before READY: a caller may send SIGTERM as soon as it has read the line.
 	sig := make(chan os.Signal, 1)

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
-from inventory import services
+from inventory import crypto, services
 from inventory.api.serializers import VCenterCreateSerializer, VCenterSerializer
 from inventory.management.base import InventoryCommand
 from inventory.models import SyncRun, SyncStatus, VCenter
@@ -51,8 +51,12 @@ def _option_errors(errors: dict) -> str:
     return "; ".join(parts)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class Command(InventoryCommand):
-    help = "Manage the vCenters the advisor polls: add, set, list, remove, test, sync."
+    help = "Manage the vCenters the advisor polls: add, set, list, remove, test, sync, rekey."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -97,6 +101,11 @@ class Command(InventoryCommand):
             "--queue", action="store_true", help="run it on the Celery worker (as the page and API do) and wait"
         )
         sync.add_argument("--timeout", type=float, default=None, help="with --queue: seconds to wait for the result")
+        sub.add_parser(
+            "rekey",
+            help="re-encrypt every stored vCenter password with the first key of FIELD_ENCRYPTION_KEY (after a key "
+            "rotation; all or nothing)",
+        )
 
     def handle(self, *args, action: str, **options):
         getattr(self, f"_{action}")(**options)
@@ -194,6 +203,40 @@ class Command(InventoryCommand):
         except VCenterError as exc:  # a connection failure, or a stored password no configured key decrypts
             raise CommandError(exc.message) from None
         self.stdout.write(f"{vcenter.name}: {about['full_name']} (API {about['api_version']}, {about['api_type']})")
+
+    def _rekey(self, **_):
+        """After a key rotation (FIELD_ENCRYPTION_KEY=NEW,OLD): stored passwords stop depending on the old keys.
+        One transaction: when any password no configured key reads, nothing is rewritten."""
+        with transaction.atomic():
+            stored = list(VCenter.objects.select_for_update().exclude(password_encrypted="").order_by("name"))
+            unreadable = []
+            rewritten: dict[int, str] = {}
+            for vcenter in stored:
+                if crypto.is_current(vcenter.password_encrypted):
+                    continue
+                try:
+                    rewritten[vcenter.pk] = crypto.reencrypt(vcenter.password_encrypted)
+                except crypto.SecretDecryptionError:
+                    unreadable.append(vcenter.name)
+            if unreadable:
+                raise CommandError(
+                    f"vCenter{'s' if len(unreadable) > 1 else ''} {', '.join(unreadable)}: {crypto.UNREADABLE}; "
+                    "nothing was re-encrypted. Add the key it was stored with to FIELD_ENCRYPTION_KEY (after the "
+                    "first), or enter the password again (vcenter set NAME --password-env VAR), then run vcenter "
+                    "rekey again"
+                )
+            for pk, token in rewritten.items():
+                VCenter.objects.filter(pk=pk).update(password_encrypted=token)
+        without = VCenter.objects.filter(password_encrypted="").count()
+        current = len(stored) - len(rewritten)
+        self.stdout.write(
+            f"Re-encrypted {_count(len(rewritten), 'vCenter password')} with the first key of FIELD_ENCRYPTION_KEY "
+            f"({current} already encrypted with it, {_count(without, 'vCenter')} without a password)."
+        )
+        self.stdout.write(
+            "Every stored password now reads with the first key alone: the other keys can be removed from "
+            "FIELD_ENCRYPTION_KEY (keep them with the database dumps taken before now, which still need them)."
+        )
 
     def _sync(self, name, queue=False, timeout=None, **_):
         """The same path as every trigger: one SyncRun, under the vCenter's lock; skipped (exit 1) when another
