@@ -405,7 +405,11 @@ class EqualSizeMaximum:
         cap = equal_size_max(view.board, view.capacity_gb, ctx.profile.framebuffer_gb)
         n = view.count(ctx.profile.name)
         if n >= cap:
-            return fail(self.name, "equal-max", f"GPU {f.gpu.pci_id} holds {n} x {ctx.profile.name} (maximum {cap})")
+            holders = sorted({c.holder for c in f.gpu.consumers if c.holds_device})
+            by = f" ({', '.join(holders[:3])}{' ...' if len(holders) > 3 else ''})" if holders else ""
+            return fail(
+                self.name, "equal-max", f"GPU {f.gpu.pci_id} holds {n} x {ctx.profile.name}{by}, its maximum {cap}"
+            )
         return SUCCESS
 
 
@@ -478,7 +482,7 @@ PHRASES = {
     "mig-enabled": "have MIG enabled",
     "mixed-mig": "hold time-sliced vGPUs",
     "same-size-lock": "are locked to another profile (same-size mode)",
-    "equal-max": "are at the same-size maximum",
+    "equal-max": "are full with this profile (same-size maximum)",
     "framebuffer": "lack free framebuffer",
     "mixed-max": "are at the mixed-size maximum",
     "placement-id": "have no free placement ID for the profile",
@@ -517,7 +521,7 @@ def check_gpus(host: HostState, ctx: RequestContext) -> GpuVerdicts:
 
 # codes whose grouped line quotes one GPU's own reason: which profile locks it, which VM holds it
 EXAMPLE_CODES = frozenset(
-    {"same-size-lock", "placement-id", "mig-slot", "framebuffer", "passthrough-assigned", "reservation"}
+    {"same-size-lock", "placement-id", "mig-slot", "framebuffer", "passthrough-assigned", "reservation", "equal-max"}
 )
 
 

@@ -18,6 +18,7 @@ NUMA, switches, partitions; not names), so a cluster of identical hosts costs on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import combinations
@@ -485,6 +486,15 @@ def _meets(topo: Topology, mask: int, interconnect: str) -> bool:
     return True
 
 
+def partition_refusal(partitions: Sequence[int], k: int) -> str:
+    """Why no Fabric Manager partition takes a ``k``-GPU VM: none is free, or none of that size exists at all."""
+    sizes = sorted({bin(p).count("1") for p in partitions})
+    if k not in sizes:
+        listed = ", ".join(map(str, sizes[:-1])) + f" or {sizes[-1]}" if len(sizes) > 1 else str(sizes[0])
+        return f"this NVSwitch board's Fabric Manager partitions hold {listed} GPUs: a {k}-GPU VM cannot get one"
+    return f"no free Fabric Manager partition of {k} GPUs among the eligible ones"
+
+
 def _search(
     topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool, fractional: bool = False
 ) -> SearchResult:
@@ -494,7 +504,7 @@ def _search(
     candidates = [m for m in _candidates(topo, free, k, use_partitions) if _meets(topo, m, interconnect)]
     if not candidates:
         if topo.partitions and use_partitions and k > 1:
-            return SearchResult(None, 0, f"no free Fabric Manager partition of {k} GPUs among the eligible ones")
+            return SearchResult(None, 0, partition_refusal(topo.partitions, k))
         what = {"same-numa": "on one NUMA node", "same-pcie-switch": "behind one PCIe switch"}.get(interconnect, "")
         return SearchResult(None, 0, f"no {k} eligible GPUs {what}".strip())
     nv_only = interconnect == "nvlink" and k > 1

@@ -595,7 +595,7 @@ def _separate_vgpus(host: HostState, ctx: RequestContext, eligible) -> Proposal 
     if partitioned:
         free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
         if not any(bin(p).count("1") == k and p & free == p for p in topo.partitions):
-            return Rejection(host.name, (f"no free Fabric Manager partition of {k} GPUs among the eligible ones",))
+            return Rejection(host.name, (gpuset.partition_refusal(topo.partitions, k),))
     views = [f.timesliced for f in eligible]
     picks: list[tuple[vgpu.TimeslicedGpu, int | None]] = []
     for _ in range(k):

@@ -109,6 +109,25 @@ def test_hgx_needs_a_whole_partition():
     assert "no free Fabric Manager partition of 4 GPUs" in p.rejected[0].reasons[0]
 
 
+def test_a_partition_size_an_hgx_never_has_is_said_so():
+    """ "no free Fabric Manager partition of 3 GPUs" implied one might free up (report-C LOW 6)."""
+    req = PlacementRequest(gpus_per_vm=3, consumption="vgpu", profile="grid_h100-80c")
+    reason = plan(Fabric((hgx(),)), req).rejected[0].reasons[0]
+    assert reason == "this NVSwitch board's Fabric Manager partitions hold 1, 2, 4 or 8 GPUs: a 3-GPU VM cannot get one"
+
+
+def test_gpus_full_with_the_profile_name_who_holds_them():
+    """ "3 of 8 GPUs are at the same-size maximum" named no VM (report-C LOW 6)."""
+    full = Consumer("llm-a", "vgpu", "grid_h100-80c")
+    host = hgx()
+    gpus = tuple(replace(g, consumers=(full,)) if g.index < 3 else g for g in host.gpus)
+    req = PlacementRequest(gpus_per_vm=8, consumption="device-group", profile="grid_h100-80c")
+    reasons = plan(Fabric((replace(host, gpus=gpus),)), req).rejected[0].reasons
+    line = next(r for r in reasons if "same-size maximum" in r)
+    assert line.startswith("3 of 8 GPUs are full with this profile (same-size maximum) (e.g. GPU ")
+    assert "holds 1 x grid_h100-80c (VM llm-a), its maximum 1)" in line
+
+
 def test_aggregate_limits_and_keeps_single_reasons():
     host = mark_busy(pcie_switch_host(), [0])
     verdicts = check_gpus(host, ctx())
