@@ -79,17 +79,17 @@ class LinkClassFitScorer:
             return Score(self.name, 0, "")
         k = len(p.choices)
         if s.ring_class <= s.best_class:
-            return Score(self.name, 0, lambda: f"link class {class_text(s.ring_class)}: the best this host reaches "
-                         f"for {k} GPUs")  # fmt: skip
+            return Score(self.name, 0, lambda: f"link class {class_text(s.ring_class)}: the best this host type "
+                         f"reaches for {k} GPUs")  # fmt: skip
         # Below its host's best class, a set on an NVLink host also breaks NVLink groups it cannot use: it ranks
         # after a below-best set on a host without NVLink.
         return Score(
             self.name,
             -2 if s.best_class == 0 else -1,
             lambda: (
-                f"link class {class_text(s.ring_class)}, below the {class_text(s.best_class)} this host reaches "
-                f"for {k} GPUs: ranked after hosts where the set gets its host's best class (keeps "
-                f"{class_text(s.best_class)} groups whole for VMs that use them)"
+                f"link class {class_text(s.ring_class)}, below the {class_text(s.best_class)} this host type "
+                f"reaches for {k} GPUs with them free: ranked after hosts where the set gets its host's best class "
+                f"(keeps {class_text(s.best_class)} groups whole for VMs that use them)"
             ),
         )
 

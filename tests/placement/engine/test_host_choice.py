@@ -39,8 +39,8 @@ def test_multi_gpu_vm_prefers_its_hosts_best_class_over_faster_links_that_break_
     p = plan(fabric, req)
     assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
     best, other = p.candidates
-    assert "link class NODE: the best this host reaches for 2 GPUs" in best.explanation
-    assert any("below the NVLINK this host reaches for 2 GPUs" in line for line in other.explanation)
+    assert "link class NODE: the best this host type reaches for 2 GPUs" in best.explanation
+    assert any("below the NVLINK this host type reaches for 2 GPUs with them free" in line for line in other.explanation)
     assert any(line.startswith("beats esx-01: its set reaches the best link class") for line in best.explanation)
     # bandwidth still decides between hosts that both give their best class, and on a single host
     fabric2 = Fabric((broken, l40s_2socket("esx-02"), nvl_pairs("esx-03")))
@@ -111,5 +111,5 @@ def test_below_best_class_a_set_goes_where_it_breaks_no_nvlink_pair():
     p = plan(Fabric((nvl, pcie)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
     assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
     assert p.candidates[1].bottleneck[1] > p.best.bottleneck[1]
-    assert any("below the NVLINK this host reaches" in line for line in p.candidates[1].explanation)
+    assert any("below the NVLINK this host type reaches" in line for line in p.candidates[1].explanation)
     assert "the other's would also take GPUs from NVLink pairs it cannot use" in p.best.explanation[-1]
