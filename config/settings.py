@@ -294,7 +294,18 @@ CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = env.int("BROKER_CONNECTION_MAX_RETRIES", default=5)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler that also notes its own tick in Redis for /healthz (inventory/beat.py).
+CELERY_BEAT_SCHEDULER = "inventory.beat:Scheduler"
+# Capacity what-ifs: at most WHATIF_MAX_PARALLEL run at once (0: no limit); others stay queued and wait for a
+# free slot without holding a worker process, so a worker with 2 or more processes always has one for syncs and
+# the watchdog. WHATIF_QUEUE sends them to a queue of their own: a plain `celery -A config worker` still runs it
+# with everything else; a deployment can give it its own worker (`-Q whatif`) and run the other with `-Q celery`.
+WHATIF_MAX_PARALLEL = env.int("WHATIF_MAX_PARALLEL", default=1)
+WHATIF_QUEUE = env.str("WHATIF_QUEUE", default="")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+if WHATIF_QUEUE and WHATIF_QUEUE != CELERY_TASK_DEFAULT_QUEUE:
+    CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, WHATIF_QUEUE: {}}  # each bound by its own name
+    CELERY_TASK_ROUTES = {"placement.tasks.whatif_task": {"queue": WHATIF_QUEUE}}
 # Per-vCenter syncs are PeriodicTask rows (created with each vCenter); these are the housekeeping ones.
 SYNC_WATCHDOG_SECONDS = env.float("SYNC_WATCHDOG_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
@@ -315,11 +326,15 @@ SYNC_HEARTBEAT_SECONDS = env.float("SYNC_HEARTBEAT_SECONDS", default=10.0)
 SYNC_LOST_AFTER = env.float("SYNC_LOST_AFTER", default=45.0)
 SYNC_LOCK_TTL = env.float("SYNC_LOCK_TTL", default=60.0)
 SYNC_QUEUE_TIMEOUT = env.float("SYNC_QUEUE_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 300.0)
+# Sooner than that, the watchdog marks a queued run lost when its task message is in no queue and held by no
+# worker (Redis restarted without its data): checked once the run has waited SYNC_QUEUE_GRACE seconds.
+SYNC_QUEUE_GRACE = env.float("SYNC_QUEUE_GRACE", default=60.0)
 # Staleness (seconds): hosts of a vCenter whose last sync failed, or succeeded longer ago than STALE_WARN_AFTER,
 # carry a warning in every plan; past STALE_EXCLUDE_AFTER they are not planned on.
 STALE_WARN_AFTER = env.int("STALE_WARN_AFTER", default=15 * 60)
 STALE_EXCLUDE_AFTER = env.int("STALE_EXCLUDE_AFTER", default=24 * 3600)
-# Health (/healthz): how long to wait for a worker's ping, and how old beat's last tick may be.
+# Health (/healthz): how long to wait for a worker's ping (tried twice on a connection error), and how old beat's
+# last tick (noted by beat itself) may be.
 HEALTH_WORKER_TIMEOUT = env.float("HEALTH_WORKER_TIMEOUT", default=1.0)
 # The overview's health panel reuses a worker check up to this old (seconds, shared through Redis; /healthz never).
 HEALTH_PANEL_MAX_AGE = env.float("HEALTH_PANEL_MAX_AGE", default=15.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -518,6 +519,45 @@ def reap_lost_syncs(*, vcenter_id: int | None = None) -> list[int]:
         except Exception:
             logger.warning("lock of lost sync #%s not released (it expires by itself)", run.pk, exc_info=True)
         logger.warning("sync #%s of vCenter %s %s", run.pk, run.vcenter.name, message)
+    return reaped
+
+
+UNSENT_RECHECK_SECONDS = 1.0  # a worker moves a message from the queue into its unacked set in a few ms
+
+
+def reap_unsent_syncs() -> list[int]:
+    """The watchdog's broker check: mark lost, at once, a queued run whose task message is gone from the broker
+    (in no queue, held by no worker: Redis restarted without its data), instead of after ``SYNC_QUEUE_TIMEOUT``
+    during which the vCenter gets no sync. Only runs that waited ``SYNC_QUEUE_GRACE`` seconds past their (retry)
+    time are asked about, each missing one twice; nothing is decided when the broker cannot be read."""
+    from inventory.broker import sync_runs_with_a_message
+
+    due = timezone.now() - timedelta(seconds=settings.SYNC_QUEUE_GRACE)
+    waiting = set(
+        SyncRun.objects.filter(status=SyncStatus.QUEUED)
+        .filter(Q(not_before__isnull=True, created__lt=due) | Q(not_before__lt=due))
+        .values_list("pk", flat=True)
+    )
+    if not waiting:
+        return []
+    present = sync_runs_with_a_message()
+    if present is None or not (waiting - present):
+        return []
+    time.sleep(UNSENT_RECHECK_SECONDS)  # a message in flight between the queue and a worker is seen now
+    again = sync_runs_with_a_message()
+    if again is None:
+        return []
+    message = (
+        "lost: its task message is no longer in the broker and no worker holds it (was Redis restarted without "
+        "its data?); nothing was applied: request the sync again"
+    )
+    reaped = []
+    for run in SyncRun.objects.filter(pk__in=waiting - present - again).select_related("vcenter"):
+        if SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+            status=SyncStatus.LOST, finished_at=timezone.now(), error=message
+        ):
+            reaped.append(run.pk)
+            logger.warning("sync #%s of vCenter %s %s", run.pk, run.vcenter.name, message)
     return reaped
 
 

@@ -1,8 +1,13 @@
 """Celery tasks: thin wrappers around placement services."""
 
+import logging
+import random
+
 from celery import shared_task
 
 from placement import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task
@@ -10,9 +15,16 @@ def expire_reservations_task() -> dict:
     return services.reconcile_reservations()
 
 
-@shared_task(acks_late=True)
-def whatif_task(run_id: int) -> dict:
-    from placement.whatif import execute_run
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def whatif_task(self, run_id: int) -> dict:
+    from placement.whatif import WAIT_SECONDS, claim_slot, execute_run
 
-    run = execute_run(run_id=run_id)
+    if not self.request.is_eager:
+        waiting = claim_slot(run_id=run_id)
+        if waiting is not None:
+            if not self.request.retries:
+                logger.info("what-if #%s %s", run_id, waiting)
+            # Sent again for later: this worker process is free meanwhile for syncs and the watchdog.
+            raise self.retry(countdown=WAIT_SECONDS * random.uniform(0.8, 1.2))
+    run = execute_run(run_id=run_id, claimed=not self.request.is_eager)
     return {"run": run.pk, "status": run.status}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -333,12 +334,45 @@ def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRu
     return run
 
 
-def execute_run(*, run_id: int, prepared: tuple | None = None) -> WhatIfRun:
-    """Run a stored what-if to the end, recording progress; a failure is stored on the run, never raised."""
+# A queued run waiting for a slot (WHATIF_MAX_PARALLEL) asks again this often, without holding a worker process.
+WAIT_SECONDS = 10.0
+
+
+def claim_slot(*, run_id: int) -> str | None:
+    """Mark a queued (or redelivered) run running when fewer than ``WHATIF_MAX_PARALLEL`` others run; else return
+    why it waits (it stays queued). Simulations are long and CPU-bound: uncapped, a few of them take every worker
+    process and syncs and the watchdog wait behind them. A run started longer ago than the task's hard time limit
+    cannot still be running (its worker died): it does not count."""
+    limit = settings.WHATIF_MAX_PARALLEL
+    now = timezone.now()
+    pending = (WhatIfRun.Status.QUEUED, WhatIfRun.Status.RUNNING)
+    with transaction.atomic():
+        if limit > 0:
+            # Locking every pending run serializes two claims: the second sees the first one's run as running.
+            rows = WhatIfRun.objects.select_for_update().filter(status__in=pending).order_by("pk")
+            alive_since = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+            running = [
+                pk
+                for pk, status, started in rows.values_list("pk", "status", "started_at")
+                if pk != run_id and status == WhatIfRun.Status.RUNNING and started and started > alive_since
+            ]
+            if len(running) >= limit:
+                return (
+                    f"waits for a free slot: {len(running)} what-if {'run' if len(running) == 1 else 'runs'} "
+                    f"running, at most {limit} at once (WHATIF_MAX_PARALLEL)"
+                )
+        WhatIfRun.objects.filter(pk=run_id, status__in=pending).update(status=WhatIfRun.Status.RUNNING, started_at=now)
+    return None
+
+
+def execute_run(*, run_id: int, prepared: tuple | None = None, claimed: bool = False) -> WhatIfRun:
+    """Run a stored what-if to the end, recording progress; a failure is stored on the run, never raised.
+    ``claimed``: ``claim_slot`` already marked it running."""
     run = WhatIfRun.objects.get(pk=run_id)
     if run.finished:
         return run
-    WhatIfRun.objects.filter(pk=run_id).update(status=WhatIfRun.Status.RUNNING, started_at=timezone.now())
+    if not claimed:
+        WhatIfRun.objects.filter(pk=run_id).update(status=WhatIfRun.Status.RUNNING, started_at=timezone.now())
 
     def progress(done: int, total: int) -> None:
         WhatIfRun.objects.filter(pk=run_id).update(progress_current=done, progress_total=total)
