@@ -31,7 +31,7 @@ from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan, candidate_link_text
-from placement.engine.sizing import Sizing, size_inference
+from placement.engine.sizing import KEEPS_NVLINK, Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
@@ -372,20 +372,21 @@ def sizing_proposals(result: Sizing) -> list[dict]:
         # A30 bridges join pairs): asking for it otherwise is a request no host can meet
         keeps_nvlink = p.gpus > 1 and nvlinked.get(p.board, 0) >= p.gpus
         explain = p.explain
-        if p.gpus > 1 and not keeps_nvlink and p.board in present and ", keeps NVLink" in explain:
+        if p.gpus > 1 and not keeps_nvlink and p.board in present and KEEPS_NVLINK in explain:
             joined = nvlinked.get(p.board, 0)
             explain = explain.replace(
-                ", keeps NVLink", f", NVLink here joins at most {joined} of them" if joined > 1 else ", no NVLink here"
+                KEEPS_NVLINK, f", NVLink here joins at most {joined} of them" if joined > 1 else ", no NVLink here"
             )
         if p.gpus and p.board in present:  # another board would only be refused by the form
             uses.append({"label": f"{p.gpus} x passthrough", "params": {"gpus_per_vm": p.gpus, "board": p.board}})
             if p.profile:
                 size = PROFILE_GB_RE.search(p.profile)
                 name = offered.get((p.board, int(size.group(1)) if size else 0), p.profile)
+                # several vGPUs of one VM keep NVLink only as a device group; added one by one they get none
                 uses.append({
-                    "label": f"{p.gpus} x {name}",
-                    "params": {"gpus_per_vm": p.gpus, "consumption": "vgpu", "profile": name, "board": p.board,
-                               "interconnect": "nvlink" if keeps_nvlink else "any"},
+                    "label": f"{p.gpus} x {name}{' (device group)' if keeps_nvlink else ''}",
+                    "params": {"gpus_per_vm": p.gpus, "consumption": "device-group" if keeps_nvlink else "vgpu",
+                               "profile": name, "board": p.board},
                 })  # fmt: skip
         for use in uses:
             use["query"] = urlencode(use["params"])

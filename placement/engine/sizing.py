@@ -19,6 +19,8 @@ from gpucatalog.catalog import Catalog, load_catalog
 GIB = 2**30
 POWERS_OF_TWO = (1, 2, 4, 8)
 
+KEEPS_NVLINK = ", NVLink as a device group"
+
 
 @dataclass(frozen=True)
 class Proposal:
@@ -93,7 +95,8 @@ def size_inference(
             proposals.append(Proposal(key, 1, profile, f"{key}: 1 GPU ({one}); smallest fit: {what}"))
         else:
             full = f"grid_{code}-{fb}c" if fb in board.timesliced else None
-            keeps = ", keeps NVLink" if board.nvlink_generation else ""  # L40S and L4 have no NVLink to keep
+            # L40S and L4 have no NVLink to keep; vGPUs of one VM keep it only as a device group (DOMAIN 3.6)
+            keeps = KEEPS_NVLINK if board.nvlink_generation else ""
             how = f"passthrough or {n} x {full} (full profile{keeps})" if full else "passthrough"
             proposals.append(
                 Proposal(key, n, full, f"{key}: {n} GPUs ({n} x {one} = {n * cap:.1f} GiB >= {total:.1f} GiB): {how}")

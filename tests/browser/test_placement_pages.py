@@ -114,5 +114,6 @@ def test_sizing_helper_fills_the_request(admin_page, live_server, demo_lab_loade
     page.locator("#candidate-1", has_text="esx-hgx-01.lab.local").wait_for()
     assert page.input_value("#id_gpus_per_vm") == "2"
     assert page.input_value("#id_profile") == "nvidia_h100xm-80c" and page.input_value("#id_vms") == "1"
+    assert page.input_value("#id_consumption") == "device-group"  # vGPUs added one by one would get no NVLink
     assert "NV18" in page.locator("#candidate-1").inner_text()
     assert "gpus_per_vm=2" in page.url  # the filled request is a shareable link

@@ -115,13 +115,16 @@ def test_use_this_asks_for_nvlink_only_where_the_inventory_keeps_it_for_that_man
     """D8: "Use this: 4 x grid_l40s-48c" (no NVLink on L40S) and "8 x grid_a30-24c" (A30 bridges join pairs) set
     interconnect=nvlink, a request no host can meet; the HGX's 2 x H100 keeps NVLink (NVSwitch)."""
     by_board = proposals_for(70)
-    vgpu = {b: [u for u in p["uses"] if u["params"].get("consumption") == "vgpu"] for b, p in by_board.items()}
-    assert vgpu["L40S-48GB"] and vgpu["L40S-48GB"][0]["params"]["interconnect"] == "any"
-    assert vgpu["A30-24GB"] and vgpu["A30-24GB"][0]["params"]["interconnect"] == "any"
-    assert vgpu["H100-80GB"][0]["params"]["interconnect"] == "nvlink"
-    assert "keeps NVLink" not in by_board["A30-24GB"]["explain"]
+    kinds = {b: {u["params"].get("consumption") for u in p["uses"]} for b, p in by_board.items()}
+    # separately added vGPUs where no NVLink joins that many GPUs; a device group (which keeps NVLink) on the HGX
+    assert kinds["L40S-48GB"] == {None, "vgpu"} and kinds["A30-24GB"] == {None, "vgpu"}
+    assert kinds["H100-80GB"] == {None, "device-group"}
+    hgx = next(u for u in by_board["H100-80GB"]["uses"] if u["params"].get("consumption") == "device-group")
+    assert hgx["label"] == "2 x nvidia_h100xm-80c (device group)" and "interconnect" not in hgx["params"]
+    assert "NVLink as a device group" not in by_board["A30-24GB"]["explain"]
     # a board the inventory has none of keeps the catalog's words (what it would keep, were it bought)
-    assert "keeps NVLink" in by_board["A100-40GB"]["explain"] and not by_board["A100-40GB"]["in_inventory"]
+    assert "NVLink as a device group" in by_board["A100-40GB"]["explain"]
+    assert not by_board["A100-40GB"]["in_inventory"]
 
 
 def test_a_proposal_no_host_can_hold_says_so_instead_of_in_inventory(demo):

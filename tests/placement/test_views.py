@@ -316,10 +316,10 @@ def test_sizing_shows_every_term_and_fills_the_form(viewer):
     assert "weights: 70B params x 2 bytes = 130.4 GiB" in html
     assert "2 (K and V) x 80 layers x 8 KV heads x 128 head dim x 8192 tokens x 4 sequences x 2 bytes" in html
     assert "total: 154.4 GiB" in html
-    # H100 80GB is in the inventory: 2 GPUs, passthrough or the host's own full profile (keeps NVLink)
+    # H100 80GB is in the inventory: 2 GPUs, passthrough or the host's own full profile as an NVLink device group
     assert "/placement/?gpus_per_vm=2&amp;board=H100-80GB" in html
     assert "board=B200-180GB" not in html  # no such GPUs here: nothing to fill in
-    assert "consumption=vgpu&amp;profile=nvidia_h100xm-80c&amp;board=H100-80GB&amp;interconnect=nvlink" in html
+    assert "consumption=device-group&amp;profile=nvidia_h100xm-80c&amp;board=H100-80GB" in html
     full = viewer.post("/placement/sizing/", data)
     assert full.status_code == 200 and 'id="plan-form"' in full.content.decode()
 

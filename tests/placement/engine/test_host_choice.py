@@ -40,7 +40,9 @@ def test_multi_gpu_vm_prefers_its_hosts_best_class_over_faster_links_that_break_
     assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
     best, other = p.candidates
     assert "link class NODE: the best this host type reaches for 2 GPUs" in best.explanation
-    assert any("below the NVLINK this host type reaches for 2 GPUs with them free" in line for line in other.explanation)
+    assert any(
+        "below the NVLINK this host type reaches for 2 GPUs with them free" in line for line in other.explanation
+    )
     assert any(line.startswith("beats esx-01: its set reaches the best link class") for line in best.explanation)
     # bandwidth still decides between hosts that both give their best class, and on a single host
     fabric2 = Fabric((broken, l40s_2socket("esx-02"), nvl_pairs("esx-03")))

@@ -17,8 +17,8 @@ def _by_board() -> dict:
 
 def test_a_full_profile_keeps_nvlink_only_on_boards_that_have_it():
     by_board = _by_board()
-    assert "(full profile, keeps NVLink)" in by_board["H100-80GB"].explain
-    assert "(full profile, keeps NVLink)" in by_board["A30-24GB"].explain
+    assert "(full profile, NVLink as a device group)" in by_board["H100-80GB"].explain
+    assert "(full profile, NVLink as a device group)" in by_board["A30-24GB"].explain
     for board in ("L40S-48GB", "L4-24GB"):  # PCIe-only cards: nothing to keep
         assert "NVLink" not in by_board[board].explain, by_board[board].explain
         assert "(full profile)" in by_board[board].explain
