@@ -8,24 +8,20 @@ sizing function; nothing is stored unless a planner reserves, and the reservatio
 from __future__ import annotations
 
 import json
-import math
 import re
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from gpucatalog.catalog import load_catalog
-from gpucatalog.profiles import ProfileNameError
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
-from inventory.models import Gpu, Host, ResourceDomain, VgpuProfile
+from inventory.models import Gpu, Host, VgpuProfile
 from inventory.roles import PLANNER, has_role, role_required
 from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
@@ -33,12 +29,12 @@ from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan, candidate_link_text
 from placement.engine.sizing import KEEPS_NVLINK, Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
+from placement.handout import NVLINK_KINDS, reservation_handout
 from placement.models import Reservation
-from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
+from placement.reservation_health import SCRIPT_OUT_OF_DATE
 from placement.selectors import reservations_with_status
 from placement.tables import ReservationPageFilterSet, ReservationTable
-from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, is_invisible
-from placement.vm_settings import large_bar_settings
+from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX
 
 SHOWN_CANDIDATES = 10  # the rest are counted, not drawn: a 1,000-host cluster would otherwise render 1,000 cards
 TOP_REASONS = 3
@@ -451,110 +447,24 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(
         reservations_with_status().select_related("host__vcenter", "host__cluster", "vcenter", "created_by"), pk=pk
     )
-    problems = problems_of(reservation)
-    settings = vsphere_settings(reservation)
-    settings["problems"] = problems
-    held = reservation.effective_status == Reservation.Status.ACTIVE
-    not_runnable = script_stop_reasons(reservation, problems)
-    settings["held"] = held
-    settings["not_runnable"] = not_runnable
-    numa_affinity = settings["vm_settings"]["numa.nodeAffinity"]
-    server = urlsplit(reservation.vcenter.url).hostname or "" if reservation.vcenter_id else ""
-    powercli = render_to_string(
-        "placement/reservation.ps1",
-        {"r": reservation, "s": settings, "numa_affinity": numa_affinity,
-         "ps": _powershell_values(settings, server)},
-    )  # fmt: skip
-    if problems:  # the script was made for an inventory that changed: it says so before anything runs
-        warning = "".join(f"# {visible_text(p)}\n" for p in [*problems, SCRIPT_OUT_OF_DATE])
-        powercli = f"# WARNING: this reservation needs attention.\n{warning}{powercli}"
-    if not_runnable:  # run as it is, the script stops before touching anything; the reader removes the line
-        powercli = f"throw {ps_quote(visible_text(' '.join(not_runnable)) + SCRIPT_THROW_TAIL)}\n{powercli}"
+    h = reservation_handout(reservation)
     fmt = request.GET.get("format", "")
     if fmt == "json":
-        response = JsonResponse({**settings, "powercli": powercli}, json_dumps_params={"indent": 2})
+        response = JsonResponse(h.document, json_dumps_params={"indent": 2})
         response["Content-Disposition"] = f'attachment; filename="reservation-{reservation.pk}.json"'
         return response
     if fmt == "powercli":
-        response = HttpResponse(powercli, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(h.powercli, content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="reservation-{reservation.pk}.ps1"'
         return response
     return render(
         request,
         "placement/reservation_detail.html",
-        {"r": reservation, "s": settings, "powercli": powercli, "json": json.dumps(settings, indent=2),
-         "numa_affinity": numa_affinity, "problems": problems, "out_of_date": SCRIPT_OUT_OF_DATE, "held": held,
-         "not_runnable": not_runnable,
+        {"r": reservation, "s": h.settings, "powercli": h.powercli, "json": json.dumps(h.settings, indent=2),
+         "numa_affinity": h.numa_affinity, "problems": h.problems, "out_of_date": SCRIPT_OUT_OF_DATE,
+         "held": h.held, "not_runnable": h.not_runnable,
          "can_release": has_role(request.user, PLANNER) and may_change_owned(request.user, reservation)},
     )  # fmt: skip
-
-
-SCRIPT_THROW_TAIL = " (remove this line only to apply these settings anyway)"
-
-
-def script_stop_reasons(reservation: Reservation, problems: list[str]) -> list[str]:
-    """Why the reservation's PowerCLI script must not run as it is (it then starts with a ``throw``)."""
-    reasons = []
-    status = getattr(reservation, "effective_status", reservation.status)
-    if status in (Reservation.Status.RELEASED, Reservation.Status.EXPIRED):
-        reasons.append(f"Reservation #{reservation.pk} is {status}: its GPUs are no longer held for this VM.")
-    elif status == Reservation.Status.CONSUMED:
-        reasons.append(f"Reservation #{reservation.pk} is consumed: VM {reservation.vm_name} already holds its GPUs.")
-    if reservation.vcenter_id is None:
-        reasons.append(f"vCenter {reservation.vcenter_name or '(unknown)'} was removed from the advisor.")
-    elif reservation.host_id is None:
-        reasons.append(f"Host {reservation.host_name or '(unknown)'} was removed from the inventory.")
-    if problems:
-        reasons.append("The inventory changed under this reservation: the settings are out of date.")
-    return reasons
-
-
-# PowerShell ends a single-quoted string at any of these, so each is doubled inside one
-_PS_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
-
-
-def ps_quote(value: str) -> str:
-    """A PowerShell single-quoted string literal (every quote inside is doubled; nothing is interpolated)."""
-    text = str(value)
-    for quote in _PS_QUOTES:
-        text = text.replace(quote, quote * 2)
-    return f"'{text}'"
-
-
-def ps_comment(value: str) -> str:
-    """``ps_quote`` for a comment line: control and invisible characters shown as escapes (a line break would
-    end the comment and run the rest of the name as code)."""
-    return ps_quote(visible_text(value))
-
-
-def visible_text(value: str) -> str:
-    """``value`` with control and invisible characters shown as escapes (safe on one comment line)."""
-    return "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible(ch) else ch for ch in str(value))
-
-
-def _powershell_values(settings: dict, server: str) -> dict:
-    """Values the PowerCLI template puts in code (``ps_quote``) and in comments (``ps_comment``); ``server`` is
-    the vCenter's host name as ``Connect-VIServer`` shows it."""
-    pci_ids = [d["pci_id"] for d in settings["devices"]]
-    return {
-        "vm": ps_quote(settings["reservation"]["vm_name"]),
-        "host": ps_quote(settings["host"]["name"]),
-        "vm_comment": ps_comment(settings["reservation"]["vm_name"]),
-        "host_comment": ps_comment(settings["host"]["name"]),
-        "vcenter_comment": ps_comment(settings["host"]["vcenter"]),
-        "server": ps_quote(server),
-        "server_comment": ps_comment(server),
-        "pci_ids": ", ".join(ps_quote(p) for p in pci_ids),
-        "pci_list": ", ".join(pci_ids),
-        "device_group": ps_quote(settings.get("device_group") or ""),
-        "device_group_comment": ps_comment(settings.get("device_group") or ""),
-        "nvlink_group_comment": ps_comment(settings.get("nvlink_group") or ""),
-        "profile_comment": ps_comment(next((d["profile"] or "" for d in settings["devices"]), "")),
-        "devices": [
-            {**d, "profile_ps": ps_quote(d["profile"]), "hardware_label_ps": ps_quote(d["hardware_label"])}
-            for d in settings["devices"]
-        ],
-    }
 
 
 @require_POST
@@ -566,213 +476,3 @@ def reservation_release(request: HttpRequest, pk: int) -> HttpResponse:
     services.release_reservation(reservation=reservation)
     url = reverse("placement:reservation_detail", args=[pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-BACKINGS = {
-    "passthrough": "VirtualPCIPassthroughDeviceBackingInfo",
-    "dynamic-passthrough": "VirtualPCIPassthroughDynamicBackingInfo",
-    "vgpu": "VirtualPCIPassthroughVmiopBackingInfo",
-    "mig": "VirtualPCIPassthroughVmiopBackingInfo",
-    "device-group": "VirtualPCIPassthroughVmiopBackingInfo",
-}
-NVLINK_KINDS = (
-    ResourceDomain.Kind.NVLINK_PAIR,
-    ResourceDomain.Kind.NVLINK_DOMAIN,
-    ResourceDomain.Kind.NVSWITCH_PARTITION,
-    ResourceDomain.Kind.NVSWITCH_BOARD,
-)
-GROUP_KINDS = (*NVLINK_KINDS, ResourceDomain.Kind.PCIE_SWITCH)
-
-
-def vsphere_settings(reservation: Reservation) -> dict:
-    """The devices a reservation holds and what the admin sets in vSphere for them (also the JSON download)."""
-    host = reservation.host
-    request = reservation.request or {}
-    candidate = reservation.candidate or {}
-    consumption = request.get("consumption") or "passthrough"
-    items = list(reservation.items.select_related("gpu__pci_device__numa_node").order_by("pci_id"))
-    index_of = {g.get("pci_id"): g.get("index") for g in candidate.get("gpus", [])}
-    devices = []
-    for item in items:
-        if item.gpu is None:  # removed from the inventory with its host (the reservation is history)
-            devices.append(_removed_device(item, index_of))
-            continue
-        gpu, pci = item.gpu, item.gpu.pci_device
-        device = {
-            "pci_id": pci.pci_id,
-            "index": index_of.get(pci.pci_id),
-            "model": gpu.model,
-            "board": gpu.board,
-            "vendor_id": f"0x{pci.vendor_id:04x}",
-            "device_id": f"0x{pci.device_id:04x}",
-            "hardware_label": gpu.hardware_label,
-            "numa_node": pci.numa_node.node_id if pci.numa_node else None,
-            "kind": item.kind,
-            "profile": item.profile,
-            "placement_gb": item.placement_gb,
-            "mig_slot": item.mig_slot,
-            "backing": BACKINGS.get(item.kind, BACKINGS["vgpu"]),
-        }
-        if item.kind == "passthrough":
-            device["backing_settings"] = {"id": pci.pci_id}
-        elif item.kind == "dynamic-passthrough":
-            device["backing_settings"] = {
-                "allowedDevice": [{"vendorId": pci.vendor_id, "deviceId": pci.device_id}],
-                "customLabel": gpu.hardware_label,
-            }
-        else:
-            device["backing_settings"] = {"vgpu": item.profile}
-        devices.append(device)
-    numa_nodes = candidate.get("numa_nodes") or sorted({d["numa_node"] for d in devices if d["numa_node"] is not None})
-    memory_mb = int(request.get("memory_mb") or 0)
-    large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items if item.gpu)
-    domain = _shared_domain(host, [i.gpu_id for i in items if i.gpu_id]) if host else None
-    nvlink_group = _nvlink_device_group(request)
-    group = _device_group_name(consumption, request, domain, nvlink_group, len(devices))
-    return {
-        "reservation": {
-            "id": reservation.pk,
-            "vm_name": reservation.vm_name,
-            "status": getattr(reservation, "effective_status", reservation.status),
-            "created": reservation.created.isoformat(),
-            "expires_at": reservation.expires_at.isoformat(),
-            "closed_at": reservation.closed_at.isoformat() if reservation.closed_at else None,
-            "created_by": reservation.created_by.username if reservation.created_by else None,
-        },
-        "host": {
-            "id": reservation.host_id,
-            "name": host.name if host else reservation.host_name,
-            "vcenter": host.vcenter.name if host else reservation.vcenter_name,
-            "cluster": host.cluster.name if host and host.cluster else None,
-        },
-        "consumption": consumption,
-        "devices": devices,
-        "numa_nodes": numa_nodes,
-        "vm_settings": {
-            "numa.nodeAffinity": ",".join(str(n) for n in numa_nodes),
-            "memory_reservation": "full: reserve all guest memory (memoryReservationLockedToMax)",
-            "memory_mb_planned": memory_mb or None,
-            "memory_reservation_gb": math.ceil(memory_mb / 1024) if memory_mb else None,
-            "vcpus_planned": int(request.get("vcpus") or 0) or None,
-            **(large_bar.vm_settings() if large_bar else {}),
-        },
-        "large_bar": (
-            {"gpu_memory_gb": large_bar.gpu_memory_gb, "mmio_size_gb": large_bar.mmio_size_gb} if large_bar else None
-        ),
-        "device_group": group,
-        "device_group_note": _device_group_note(consumption, domain, len(devices), request, group),
-        "nvlink_group": nvlink_group,
-        "domain": domain,
-        "bottleneck": candidate.get("bottleneck"),
-        "interconnect": candidate.get("interconnect"),
-        "explanation": candidate.get("explanation", []),
-        "request": request,
-    }
-
-
-def _removed_device(item, index_of: dict) -> dict:
-    """A device whose GPU row was removed from the inventory: what the reservation itself kept."""
-    return {
-        "pci_id": item.pci_id,
-        "index": index_of.get(item.pci_id),
-        "model": None,  # unknown: the GPU row went with its host ("removed" says so)
-        "board": "",
-        "vendor_id": None,
-        "device_id": None,
-        "hardware_label": "",
-        "numa_node": None,
-        "kind": item.kind,
-        "profile": item.profile,
-        "placement_gb": item.placement_gb,
-        "mig_slot": item.mig_slot,
-        "backing": BACKINGS.get(item.kind, BACKINGS["vgpu"]),
-        "backing_settings": {"id": item.pci_id} if item.kind == "passthrough" else {"vgpu": item.profile},
-        "removed": True,
-    }
-
-
-def _framebuffer_mb(gpu) -> int:
-    """The GPU's memory as vCenter reports it, else its board's (a passthrough GPU vCenter says little about)."""
-    if gpu.framebuffer_mb:
-        return gpu.framebuffer_mb
-    board = load_catalog().boards.get(gpu.board or "")
-    return board.framebuffer_gb * 1024 if board else 0
-
-
-def _nvlink_device_group(request: dict) -> str | None:
-    """The vendor device group keeping the request's vGPUs on one NVLink domain (``Nvidia:2@<profile>%NVLink``)."""
-    try:
-        return PlacementRequest(
-            gpus_per_vm=int(request.get("gpus_per_vm") or 1),
-            consumption=request.get("consumption") or "passthrough",
-            profile=request.get("profile"),
-        ).nvlink_device_group()
-    except (ProfileNameError, TypeError, ValueError):
-        return None
-
-
-def _device_group_name(
-    consumption: str, request: dict, domain: dict | None, nvlink_group: str | None, devices: int
-) -> str | None:
-    """The vendor name of the device group a device-group reservation adds: the request's own when it gave one,
-    else ``Nvidia:N@<profile>%NVLink`` for a set on one NVLink/NVSwitch domain,
-    ``Nvidia:N@<profile>`` otherwise."""
-    if consumption != "device-group":
-        return None
-    profile = request.get("profile") or ""
-    if "@" in profile:
-        return profile
-    if nvlink_group and domain and domain["kind"] in NVLINK_KINDS:
-        return nvlink_group
-    return f"Nvidia:{devices}@{profile}" if profile else None
-
-
-def _device_group_note(
-    consumption: str, domain: dict | None, devices: int, request: dict | None = None, group: str | None = None
-) -> str:
-    request = request or {}
-    if consumption == "device-group":
-        where = f" on {domain['name']}" if domain else ""
-        if "@" in (request.get("profile") or ""):
-            return f"vendor device group named by the request; vSphere places its {devices} vGPUs as one unit{where}"
-        if group and group.endswith("%NVLink"):
-            return (
-                f"the vendor's name for {devices} x {request.get('profile')} on NVLink, not read from vCenter: the "
-                f"inventory does not store the host's device group list, vendorDeviceGroupInfo; vSphere places its "
-                f"vGPUs as one unit{where}"
-            )
-        return (
-            f"{devices} x {request.get('profile')} as one vendor device group; these GPUs share no NVLink domain, so "
-            "the group gets no NVLink P2P"
-        )
-    if consumption == "vgpu" and devices > 1:
-        nvlink = _nvlink_device_group(request)
-        instead = f"; for NVLink plan consumption device-group instead (vendor device group {nvlink})" if nvlink else ""
-        return f"none: these {devices} vGPUs are added one by one and get no NVLink P2P{instead}"
-    if domain:
-        return (
-            "the inventory does not store vSphere device group names (vendorDeviceGroupInfo); "
-            "the advisor's own domain of these GPUs is shown instead"
-        )
-    if devices == 1:
-        return "not needed for a single GPU"
-    return "these GPUs share no NVLink, NVSwitch or PCIe-switch domain that a device group could keep together"
-
-
-def _shared_domain(host: Host, gpu_ids: list[int]) -> dict | None:
-    """The smallest active NVLink/NVSwitch/PCIe-switch domain of the host holding every reserved GPU."""
-    if not gpu_ids:
-        return None
-    wanted = set(gpu_ids)
-    best = None
-    for domain in ResourceDomain.objects.filter(host=host, active=True, kind__in=GROUP_KINDS).prefetch_related(
-        "members"
-    ):
-        members = {m.pk for m in domain.members.all()}
-        if wanted <= members and (best is None or len(members) < best[0]):
-            best = (len(members), domain)
-    if best is None:
-        return None
-    domain = best[1]
-    return {"domain_id": domain.domain_id, "kind": domain.kind, "name": domain.name, "size": best[0],
-            "exact": best[0] == len(wanted)}  # fmt: skip
