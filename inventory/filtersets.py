@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from inventory import occupancy
 from inventory.models import (
@@ -28,7 +29,16 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
-from inventory.occupancy import MODE_LABELS, annotate_gpu_counts
+from inventory.occupancy import (
+    FREE,
+    MODE_LABELS,
+    PARTIAL,
+    RESERVED,
+    UNAVAILABLE,
+    USED,
+    annotate_gpu_counts,
+    gpu_occupancy,
+)
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
@@ -85,6 +95,7 @@ class YesNoFilter(filters.BooleanFilter):
     field_class = YesNoField
 
 
+@extend_schema_field({"type": "integer"})
 class CountFilter(filters.NumberFilter):
     """A whole number, 0 or more (a NumberFilter takes decimals: ``2.5`` was read as 2)."""
 
@@ -97,7 +108,16 @@ class CountFilter(filters.NumberFilter):
 
 
 class InventoryFilterSet(filters.FilterSet):
-    FILTER_DEFAULTS = {**filters.FilterSet.FILTER_DEFAULTS, models.BooleanField: {"filter_class": YesNoFilter}}
+    # Whole-number model fields (framebuffer_gb, ...) take whole numbers, 0 or more: ``0.5`` and ``-3`` are a 400.
+    FILTER_DEFAULTS = {
+        **filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": YesNoFilter},
+        **{
+            field: {"filter_class": CountFilter}
+            for field in (models.IntegerField, models.SmallIntegerField, models.BigIntegerField,
+                          models.PositiveIntegerField, models.PositiveSmallIntegerField, models.PositiveBigIntegerField)
+        },
+    }  # fmt: skip
 
 
 MODE_CHOICES = tuple((mode, MODE_LABELS[mode]) for mode, _ in occupancy.MODE_CHOICES)
@@ -176,6 +196,16 @@ class HostFilterSet(InventoryFilterSet):
         return qs.filter(gpus_free__gte=value)
 
 
+# What ``GpuOccupancy.state`` says of a GPU (the API's ``state``), with what it means.
+GPU_STATE_CHOICES = (
+    (FREE, "free: no VM or reservation holds it, and a plan can use it"),
+    (USED, "used: VMs hold it (a vGPU GPU with no room left)"),
+    (PARTIAL, "partial: vGPUs hold part of it, with room left"),
+    (RESERVED, "reserved: an active reservation holds it and no VM yet"),
+    (UNAVAILABLE, "unavailable: idle, but no plan can use it (host unavailable, or not a compute mode)"),
+)
+
+
 class GpuFilterSet(InventoryFilterSet):
     host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
     vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
@@ -184,14 +214,29 @@ class GpuFilterSet(InventoryFilterSet):
     pci_id = filters.CharFilter(field_name="pci_device__pci_id")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
     graphics_type = filters.ChoiceFilter(choices=GraphicsType.choices)
+    state = filters.ChoiceFilter(
+        choices=GPU_STATE_CHOICES,
+        method="filter_state",
+        label="State",
+        empty_label="any state",
+        help_text="The GPU's state as the list shows it (stale GPUs have none and never match)",
+    )
 
     class Meta:
         model = Gpu
         fields = ["host", "vcenter", "cluster", "model", "board", "pci_id", "mode", "graphics_type", "mig_enabled",
-                  "stale"]  # fmt: skip
+                  "stale", "state"]  # fmt: skip
 
     def filter_mode(self, qs: QuerySet[Gpu], name: str, value: str) -> QuerySet[Gpu]:
         return qs.filter(gpu_mode_q(value)) if value else qs
+
+    def filter_state(self, qs: QuerySet[Gpu], name: str, value: str) -> QuerySet[Gpu]:
+        """The state ``gpu_occupancy`` gives each GPU (it weighs consumers, power states, reservations and vGPU
+        room, which SQL alone does not), for the GPUs the other filters leave: four queries, then one."""
+        if not value:
+            return qs
+        occupancy = gpu_occupancy(gpus=Gpu.objects.filter(pk__in=qs.values("pk")))
+        return qs.filter(pk__in=[o.gpu_id for o in occupancy if o.state == value])
 
 
 class VirtualMachineFilterSet(InventoryFilterSet):

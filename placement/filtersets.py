@@ -5,7 +5,7 @@ from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
 from inventory.api.ordering import with_tie_breaker
-from inventory.filtersets import YesNoFilter
+from inventory.filtersets import CountFilter, YesNoFilter
 from placement.models import Reservation
 from placement.reservation_health import needing_attention, not_needing_attention
 
@@ -27,9 +27,8 @@ class ReservationFilterSet(django_filters.FilterSet):
         help_text="The effective status: an active reservation past its expiry is expired",
     )
     vm_name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the VM name")
-    host_id = django_filters.NumberFilter(
-        field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1
-    )
+    # a whole number: ``1.5`` was read as 1
+    host_id = CountFilter(field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1)
     vcenter = django_filters.CharFilter(
         method="filter_vcenter", help_text="vCenter id (as the other lists take it) or name"
     )

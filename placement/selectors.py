@@ -158,28 +158,52 @@ def live_clusters():
     return Cluster.objects.filter(stale=False).select_related("vcenter").order_by("name", "vcenter__name", "pk")
 
 
+def _as_id(value: str) -> int | None:
+    # str.isdigit() takes "²", which int() refuses; 19 digits and more are past any primary key
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
+def _lookup_clusters(values: Sequence[str]) -> dict[str, list[Cluster]]:
+    """What each of ``values`` names (``find_clusters``' rules), read with one query whatever their number."""
+    ids = {i for i in map(_as_id, values) if i is not None}
+    pairs = {v: (m["name"], m["vcenter"]) for v in values if (m := _NAME_IN_VCENTER.match(v))}
+    names = set(values) | {name for name, _ in pairs.values()}
+    rows = list(live_clusters().filter(Q(pk__in=ids) | Q(name__in=names)))
+    by_id = {c.pk: c for c in rows}
+    by_name: dict[str, list[Cluster]] = defaultdict(list)
+    for c in rows:  # in live_clusters' order
+        by_name[c.name].append(c)
+    found: dict[str, list[Cluster]] = {}
+    for value in values:
+        pk = _as_id(value)
+        if pk is not None and pk in by_id:
+            found[value] = [by_id[pk]]
+            continue
+        matches = list(by_name.get(value, ()))
+        if not matches and value in pairs:
+            name, vcenter = pairs[value]
+            matches = [c for c in by_name.get(name, ()) if c.vcenter.name == vcenter]
+        found[value] = matches
+    return found
+
+
 def find_clusters(value: str | int) -> list[Cluster]:
     """Live clusters ``value`` names: its id, "name (vCenter)" or a name (several when vCenters share it)."""
     value = str(value).strip()
-    qs = live_clusters()
-    if value.isascii() and value.isdigit():  # str.isdigit() takes "²", which int() refuses
-        found = qs.filter(pk=int(value)).first()
-        if found is not None:
-            return [found]
-    matches = list(qs.filter(name=value))
-    named = _NAME_IN_VCENTER.match(value)
-    if not matches and named:
-        matches = list(qs.filter(name=named["name"], vcenter__name=named["vcenter"]))
-    return matches
+    return _lookup_clusters([value])[value]
 
 
 def resolve_clusters(values: Iterable[str | int], *, field: str = "clusters") -> list[Cluster]:
     """The live clusters ``values`` name, each exactly one; raises RequestError naming ``field`` and listing
-    the choices (with their vCenter and id) for a name that is unknown or that several vCenters use."""
+    the choices (with their vCenter and id) for a name that is unknown or that several vCenters use.
+
+    A value given twice is looked up once, and all of them with one query (one per entry made a long list hold
+    a web worker for seconds)."""
+    wanted = list(dict.fromkeys(str(raw).strip() for raw in values))
+    found = _lookup_clusters(wanted)
     out: dict[int, Cluster] = {}
-    for raw in values:
-        value = str(raw).strip()
-        matches = find_clusters(value)
+    for value in wanted:
+        matches = found[value]
         if len(matches) > 1:
             choices = ", ".join(cluster_label(c) for c in matches)
             raise RequestError(field, f"cluster {value!r} is in several vCenters: {choices}; give its id or "

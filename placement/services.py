@@ -294,14 +294,41 @@ def replica_names(vm_name: str, vms: int) -> list[str]:
     return [vm_name] if vms == 1 else [f"{vm_name}-{i}" for i in range(1, vms + 1)]
 
 
+# A 409 names at most this many distinct rejection reasons (and how many hosts the others cover).
+WHY_REASONS_SHOWN = 8
+
+
+def _wrong_board_prefix(request: PlacementRequest) -> str | None:
+    """How the engine's board filter begins its reason for a host without the requested board's GPUs."""
+    try:
+        board = request.target_board
+    except Exception:  # an unreadable profile: validate() has refused it before any plan
+        return None
+    return f"no {board.key} GPUs (host has " if board is not None else None
+
+
 def why_nothing_fits(result: Plan, request: PlacementRequest) -> str:
-    """One line for a 409: the unplaced replicas, or the most common first rejection reasons."""
+    """One line for a 409: the unplaced replicas, or every distinct first rejection reason with its number of hosts.
+
+    Hosts that have the requested board come first: theirs is the reason that matters ("8 of 8 GPUs are at the
+    same-size maximum"), not that the other hosts carry other boards. Past WHY_REASONS_SHOWN reasons the line
+    says how many hosts were left out."""
     if result.unplaced:
-        return "; ".join(result.unplaced[:3])
+        more = len(result.unplaced) - 3
+        return "; ".join(result.unplaced[:3]) + (f"; and {more} more" if more > 0 else "")
     counts = Counter(r.reasons[0] for r in result.rejected if r.reasons)
-    top = "; ".join(hosts_phrase(n, reason) for reason, n in counts.most_common(3))
+    wrong_board = _wrong_board_prefix(request)
+    ordered = sorted(
+        counts.items(), key=lambda item: (wrong_board is not None and item[0].startswith(wrong_board), -item[1])
+    )
+    parts = [hosts_phrase(n, reason) for reason, n in ordered[:WHY_REASONS_SHOWN]]
+    left = ordered[WHY_REASONS_SHOWN:]
+    if left:
+        hosts = sum(n for _, n in left)
+        parts.append(f"and {hosts} more host{'' if hosts == 1 else 's'} for {len(left)} other reason"
+                     f"{'' if len(left) == 1 else 's'}")  # fmt: skip
     k = request.gpus_per_vm
-    return f"no host can take {k} GPU{'' if k == 1 else 's'} per VM ({top or 'no hosts in scope'})"
+    return f"no host can take {k} GPU{'' if k == 1 else 's'} per VM ({'; '.join(parts) or 'no hosts in scope'})"
 
 
 def reserve(*, request: PlacementRequest, vm_name: str, ttl_minutes: int | None = None, user=None) -> list[Reservation]:

@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from config.api_input import KnownFieldsOnly, StrictCharField, StrictModelSerializerMixin
 from inventory import services
 from inventory.models import (
     VCENTER_NAME_TAKEN,
@@ -57,12 +58,13 @@ VCENTER_STATUS_FIELDS = (
 )
 
 
-class VCenterSerializer(serializers.ModelSerializer):
+class VCenterSerializer(StrictModelSerializerMixin, KnownFieldsOnly, serializers.ModelSerializer):
     """A vCenter as automation manages it. On update an empty or missing ``password`` keeps the stored one, unless
     the URL moves to another scheme, host or port, TLS verification is turned off or the CA file changes
-    (``inventory.validators.password_needed``): that needs it again."""
+    (``inventory.validators.password_needed``): that needs it again. Unknown and read-only fields in a body are a
+    400 naming them; text fields take JSON strings only."""
 
-    password = serializers.CharField(
+    password = StrictCharField(
         write_only=True,
         required=False,
         allow_blank=True,
@@ -117,7 +119,7 @@ class VCenterSerializer(serializers.ModelSerializer):
 
 
 class VCenterCreateSerializer(VCenterSerializer):
-    password = serializers.CharField(
+    password = StrictCharField(
         write_only=True,
         max_length=500,
         trim_whitespace=False,
@@ -166,6 +168,13 @@ class GpuCountsSerializer(serializers.Serializer):
     )
 
 
+INVENTORY_STALE_HELP = (
+    "The vCenter's last sync failed: what this shows is what its last successful sync "
+    "(vcenter_last_success_at) collected, and may have changed since"
+)
+LAST_SUCCESS_HELP = "When the vCenter was last synced successfully (null: never)"
+
+
 class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     datacenter_name = serializers.CharField(source="datacenter.name", default=None, read_only=True)
@@ -202,6 +211,12 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
         read_only=True, help_text="GPUs (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable"
     )
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+    inventory_stale = serializers.BooleanField(
+        source="vcenter.inventory_stale", read_only=True, help_text=INVENTORY_STALE_HELP
+    )
+    vcenter_last_success_at = serializers.DateTimeField(
+        source="vcenter.last_success_at", read_only=True, allow_null=True, help_text=LAST_SUCCESS_HELP
+    )
 
     class Meta:
         model = Host
@@ -226,6 +241,8 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "default_graphics_type",
             "stale",
             "last_seen",
+            "inventory_stale",
+            "vcenter_last_success_at",
             "warnings",
             "gpus_total",
             "gpus_used",
@@ -253,7 +270,7 @@ class GpuConsumerSerializer(serializers.ModelSerializer):
 
 
 class GpuReservationSerializer(serializers.Serializer):
-    """The active reservation holding this GPU (placement's reservation, read through the ORM relation)."""
+    """An active reservation holding this GPU (placement's reservation, read through the ORM relation)."""
 
     id = serializers.IntegerField(source="reservation.id")
     vm_name = serializers.CharField(source="reservation.vm_name")
@@ -287,7 +304,16 @@ class GpuSerializer(serializers.ModelSerializer):
     )
     free_gb = serializers.SerializerMethodField(help_text="Framebuffer GB still free; null for a stale GPU")
     locked_profile = serializers.SerializerMethodField(help_text="Same-size mode: the vGPU profile it is locked to")
-    reservation = serializers.SerializerMethodField(help_text="The active reservation holding this GPU, or null")
+    reservations = serializers.SerializerMethodField(
+        help_text="The active reservations holding this GPU, oldest first ([] when none; a vGPU GPU can be shared "
+        "by several)"
+    )
+    inventory_stale = serializers.BooleanField(
+        source="host.vcenter.inventory_stale", read_only=True, help_text=INVENTORY_STALE_HELP
+    )
+    vcenter_last_success_at = serializers.DateTimeField(
+        source="host.vcenter.last_success_at", read_only=True, allow_null=True, help_text=LAST_SUCCESS_HELP
+    )
 
     class Meta:
         model = Gpu
@@ -313,21 +339,23 @@ class GpuSerializer(serializers.ModelSerializer):
             "health",
             "stale",
             "last_seen",
+            "inventory_stale",
+            "vcenter_last_success_at",
             "state",
             "free_gb",
             "locked_profile",
             "consumers",
-            "reservation",
+            "reservations",
         ]
 
-    @extend_schema_field(GpuReservationSerializer(allow_null=True))
-    def get_reservation(self, gpu: Gpu) -> dict | None:
+    @extend_schema_field(GpuReservationSerializer(many=True))
+    def get_reservations(self, gpu: Gpu) -> list[dict]:
         items = getattr(gpu, "active_reservation_items", None)
         if items is None:  # not prefetched: ask the relation
             from inventory.api.selectors import active_reservation_items
 
-            items = list(active_reservation_items().filter(gpu=gpu)[:1])
-        return GpuReservationSerializer(items[0]).data if items else None
+            items = list(active_reservation_items().filter(gpu=gpu))
+        return GpuReservationSerializer(items, many=True).data
 
     @extend_schema_field(serializers.ChoiceField(choices=[key for key, _ in MODE_CHOICES]))
     def get_mode(self, gpu: Gpu) -> str:
@@ -466,9 +494,9 @@ class TopologySerializer(serializers.Serializer):
     findings = FabricFindingSerializer(many=True)
 
 
-class SmiCaptureSerializer(serializers.Serializer):
-    text = serializers.CharField(help_text="Output of `nvidia-smi topo -m` on the ESXi host", trim_whitespace=False)
-    query_csv = serializers.CharField(
+class SmiCaptureSerializer(KnownFieldsOnly):
+    text = StrictCharField(help_text="Output of `nvidia-smi topo -m` on the ESXi host", trim_whitespace=False)
+    query_csv = StrictCharField(
         required=False, allow_blank=True, help_text="`nvidia-smi --query-gpu=index,pci.bus_id,module_id --format=csv`"
     )
 
@@ -515,5 +543,5 @@ class SyncRunSerializer(serializers.ModelSerializer):
         return run.finished
 
 
-class SyncRunCreateSerializer(serializers.Serializer):
+class SyncRunCreateSerializer(KnownFieldsOnly):
     vcenter = serializers.PrimaryKeyRelatedField(queryset=VCenter.objects.all(), help_text="Id of the vCenter to sync")

@@ -18,6 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from config.api_input import CheckedFormat, KnownQueryParams
 from inventory import fabric, filtersets, services, tasks
 from inventory.api import selectors
 from inventory.api.ordering import StrictOrderingFilter
@@ -49,9 +50,11 @@ from inventory.vsphere.connection import VCenterError
 logger = logging.getLogger(__name__)
 
 
-class _ListBase(viewsets.GenericViewSet):
+class _ListBase(CheckedFormat, viewsets.GenericViewSet):
+    """Lists refuse query parameters they do not take (``KnownQueryParams``) and formats they cannot answer in."""
+
     pagination_class = Pagination
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    filter_backends = [KnownQueryParams, DjangoFilterBackend, StrictOrderingFilter]
 
 
 class _PageCountsList(mixins.ListModelMixin, _ListBase):
@@ -220,6 +223,10 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
         responses={
             (200, "application/json"): TopologySerializer,
             (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR, description="The fabric drawn as SVG"),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`format` names no format this endpoint answers in: {format: [message naming them]}",
+            ),
         },
         filters=False,
     )  # fmt: skip
@@ -281,7 +288,11 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List GPUs", description="With their consumers and the active reservation, if any."),
+    list=extend_schema(
+        summary="List GPUs",
+        description="With their consumers and the active reservations holding them; `?state=` filters by the "
+        "state each GPU shows.",
+    ),
     retrieve=extend_schema(summary="Get a GPU"),
 )
 class GpuViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase):

@@ -1,10 +1,9 @@
 """Request and response shapes of the placement API (every field documented in /api/schema/)."""
 
-from collections.abc import Mapping
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api_input import KnownFieldsOnly, StrictCharField
 from placement.engine.request import (
     CONSUMPTIONS,
     INTERCONNECTS,
@@ -18,29 +17,28 @@ from placement.models import Reservation
 from placement.reservation_health import problems_of
 from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
+# A plan or reservation names at most this many clusters: each is looked up, and 9,000 copies of one name held a
+# web worker past its timeout.
+MAX_CLUSTERS = 100
 
-class KnownFieldsOnly(serializers.Serializer):
-    """Refuses fields it does not have (a typo such as ``profle`` would otherwise plan without the profile),
-    together with any other field's error."""
+
+class ClusterRefField(serializers.CharField):
+    """A cluster by name (text) or by id (text or a whole number); other JSON types are refused."""
 
     def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
-        errors = {str(name): [f"unknown field; accepted: {', '.join(self.fields)}"] for name in unknown}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({**exc.detail, **errors}) from None
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            raise serializers.ValidationError(
+                "Give a cluster as its name or id: text in double quotes, or a whole number", code="invalid"
+            )
+        return super().to_internal_value(data)
 
 
 class PlanRequestSerializer(KnownFieldsOnly):
     gpus_per_vm = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_VM)
     consumption = serializers.ChoiceField(choices=CONSUMPTIONS, required=False)
-    profile = serializers.CharField(required=False, allow_null=True, max_length=120)
+    profile = StrictCharField(required=False, allow_null=True, max_length=120)
     vms = serializers.IntegerField(min_value=1, max_value=MAX_VMS, default=1)
-    board = serializers.CharField(required=False, allow_null=True, max_length=40)
+    board = StrictCharField(required=False, allow_null=True, max_length=40)
     min_framebuffer_gb = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_FRAMEBUFFER_GB
     )
@@ -60,11 +58,15 @@ class PlanRequestSerializer(KnownFieldsOnly):
     )
     anti_affinity = serializers.BooleanField(default=False)
     clusters = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+        child=ClusterRefField(max_length=200),
         required=False,
         default=list,
+        max_length=MAX_CLUSTERS,
+        error_messages={
+            "max_length": f"at most {MAX_CLUSTERS} clusters per request: name fewer, or none for every cluster"
+        },
         help_text='Clusters in scope (none: every cluster), each by id, "name (vCenter)" or a name only one vCenter '
-        "uses",
+        f"uses; at most {MAX_CLUSTERS}, a cluster named twice counts once",
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
     rejected_limit = serializers.IntegerField(
@@ -75,10 +77,13 @@ class PlanRequestSerializer(KnownFieldsOnly):
         "one. Over a whole estate the rejections are most of the answer (2,000 hosts: about 1 MB)",
     )
 
+    def validate_clusters(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # a repeated name is looked up once
+
 
 class ReserveSerializer(PlanRequestSerializer):
     rejected_limit = None  # a reservation's answer lists no rejections
-    vm_name = serializers.CharField(
+    vm_name = StrictCharField(
         max_length=VM_NAME_MAX,
         trim_whitespace=False,
         help_text="Name the VM will have (vSphere's rules: at most 80 characters, no control characters); with "
@@ -128,6 +133,23 @@ class CandidateSerializer(serializers.Serializer):
     )
     numa_nodes = serializers.ListField(child=serializers.IntegerField())
     explanation = serializers.ListField(child=serializers.CharField())
+
+
+class StoredCandidateSerializer(CandidateSerializer):
+    """A reservation's accepted candidate as it was stored. Reservations made by older versions lack some keys
+    (``host_id``, ``vcenter``, ``interconnect``): they read as null (``vcenter`` as "") rather than failing."""
+
+    host_id = serializers.IntegerField(
+        allow_null=True, default=None, help_text="Host primary key (null for a capture, or a reservation made by an "
+        "older version)"
+    )  # fmt: skip
+    bottleneck = BottleneckSerializer(allow_null=True, default=None, help_text="Weakest link of the GPU set, or null")
+    interconnect = serializers.CharField(
+        allow_null=True, default=None, help_text="The bottleneck in words; null for a reservation made by an older "
+        "version"
+    )  # fmt: skip
+    numa_nodes = serializers.ListField(child=serializers.IntegerField(), default=list)
+    explanation = serializers.ListField(child=serializers.CharField(), default=list)
 
 
 class AssignedCandidateSerializer(CandidateSerializer):
@@ -195,7 +217,7 @@ class ReservationSerializer(serializers.ModelSerializer):
     )
     active = serializers.BooleanField(source="is_active", read_only=True)
     request = StoredRequestSerializer(read_only=True, help_text="The placement request that produced the plan")
-    candidate = CandidateSerializer(read_only=True, help_text="The accepted candidate as the plan showed it")
+    candidate = StoredCandidateSerializer(read_only=True, help_text="The accepted candidate as the plan showed it")
 
     class Meta:
         model = Reservation

@@ -1,8 +1,10 @@
 from django.db import transaction
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from config.api_input import CheckedFormat, KnownQueryParams
 from placement import services
 from placement.api.serializers import (
     ConflictSerializer,
@@ -34,7 +36,7 @@ def _error(exc: RequestError) -> Response:
     return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
 
 
-class PlanViewSet(viewsets.ViewSet):
+class PlanViewSet(CheckedFormat, viewsets.ViewSet):
     """Rank every host of the stored inventory for a new GPU VM; explain each candidate and rejection."""
 
     serializer_class = PlanRequestSerializer
@@ -75,12 +77,13 @@ RESERVATIONS = PolymorphicProxySerializer(
 
 
 class ReservationViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    CheckedFormat, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     """Accepted plans: POST plans and reserves the best placement; DELETE releases it."""
 
     queryset = reservations_with_status().select_related("host", "vcenter").order_by("-created", "-id")
     serializer_class = ReservationSerializer
+    filter_backends = [KnownQueryParams, DjangoFilterBackend]
     filterset_class = ReservationFilterSet
 
     def list(self, request, *args, **kwargs):

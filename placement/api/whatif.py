@@ -14,7 +14,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.fields import SkipField
 from rest_framework.response import Response
 
-from placement.api.serializers import KnownFieldsOnly
+from config.api_input import CheckedFormat, KnownFieldsOnly, KnownQueryParams, StrictCharField
+from placement.api.serializers import ClusterRefField
 from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS, MAX_MEMORY_GB, MAX_VCPUS
 from placement.engine.simulate_model import (
     ALIGNMENTS,
@@ -37,7 +38,7 @@ from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, resolve_cluster, sta
 
 
 class WhatIfRequestSerializer(KnownFieldsOnly):
-    board = serializers.CharField(max_length=40, default=DEFAULTS["board"], help_text="Catalog board, e.g. A100-80GB")
+    board = StrictCharField(max_length=40, default=DEFAULTS["board"], help_text="Catalog board, e.g. A100-80GB")
     mode = serializers.ChoiceField(choices=MODES, default=DEFAULTS["mode"])
     policy = serializers.ChoiceField(choices=POLICIES, default=DEFAULTS["policy"], help_text="Same-size assignment")
     catalog = serializers.ListField(
@@ -80,7 +81,7 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
     memory_gb = serializers.IntegerField(
         min_value=0, max_value=MAX_MEMORY_GB, default=DEFAULTS["memory_gb"], help_text="Per VM (0: not counted)"
     )
-    cluster = serializers.CharField(
+    cluster = ClusterRefField(
         max_length=200,
         required=False,
         allow_blank=True,
@@ -188,11 +189,12 @@ class WhatIfRunSerializer(serializers.ModelSerializer):
     list=extend_schema(summary="List what-if runs", description="Newest first."),
     retrieve=extend_schema(summary="Get a what-if run (poll it until `finished`)"),
 )
-class WhatIfViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WhatIfViewSet(CheckedFormat, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Capacity what-ifs: simulate profile catalogs, vGPU modes, policies, MIG layouts and multi-GPU sets."""
 
     queryset = WhatIfRun.objects.select_related("created_by").order_by("-created", "-id")
     serializer_class = WhatIfRunSerializer
+    filter_backends = [KnownQueryParams]  # no filters: only paging and format
 
     @extend_schema(
         summary="Run a capacity what-if (planner)",

@@ -86,7 +86,7 @@ def test_gpus_show_host_vcenter_mode_numa_consumers_and_reservation(api, demo):
     assert doc["mode"] in {"passthrough", "sameSize", "mixedSize", "multiInstanceGpu"}
     assert isinstance(doc["numa_node"], int)
     assert doc["consumers"][0]["vm"] == consumer.vm_id and doc["consumers"][0]["vm_name"] == consumer.vm.name
-    assert doc["state"] in {"used", "partial"} and doc["reservation"] is None
+    assert doc["state"] in {"used", "partial"} and doc["reservations"] == []
 
     free = Gpu.objects.filter(host__name=NVL, consumers__isnull=True).first()
     assert api.get(f"/api/gpus/{free.pk}/").json()["state"] == "free"
@@ -94,9 +94,9 @@ def test_gpus_show_host_vcenter_mode_numa_consumers_and_reservation(api, demo):
     factories.ReservationItemFactory(reservation=reservation, gpu=free)
     doc = api.get(f"/api/gpus/{free.pk}/").json()
     assert doc["state"] == "reserved"  # never shown as free
-    assert doc["reservation"]["id"] == reservation.pk and doc["reservation"]["vm_name"] == "llm-7"
+    assert [(r["id"], r["vm_name"]) for r in doc["reservations"]] == [(reservation.pk, "llm-7")]
     listed = next(g for g in _results(api.get("/api/gpus/", {"host": free.host_id})) if g["id"] == free.pk)
-    assert listed["reservation"]["vm_name"] == "llm-7"
+    assert [r["vm_name"] for r in listed["reservations"]] == ["llm-7"]
 
 
 def test_expired_and_released_reservations_do_not_hold_a_gpu(api, demo):
@@ -106,7 +106,7 @@ def test_expired_and_released_reservations_do_not_hold_a_gpu(api, demo):
     released = factories.ReservationFactory(host=gpu.host, status="released")
     factories.ReservationItemFactory(reservation=released, gpu=gpu)
     doc = api.get(f"/api/gpus/{gpu.pk}/").json()
-    assert doc["state"] == "free" and doc["reservation"] is None
+    assert doc["state"] == "free" and doc["reservations"] == []
 
 
 def test_clusters_count_hosts_and_gpus(api, demo):

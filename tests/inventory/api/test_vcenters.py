@@ -195,9 +195,12 @@ def test_a_stored_http_vcenter_reads_updates_and_explains_its_failed_test(admin)
 @pytest.mark.reliability("api input", "read-only fields written")
 def test_status_fields_are_read_only(admin):
     vcenter = factories.VCenterFactory()
-    doc = admin.patch(
+    response = admin.patch(
         f"/api/vcenters/{vcenter.pk}/", {"last_sync_status": "success", "inventory_stale": True}, format="json"
-    ).json()
+    )
+    assert response.status_code == 400 and set(response.json()) == {"last_sync_status", "inventory_stale"}
+    assert "read-only field" in response.json()["last_sync_status"][0]
+    doc = admin.get(f"/api/vcenters/{vcenter.pk}/").json()
     assert doc["last_sync_status"] == "never" and doc["inventory_stale"] is False
 
 

@@ -1,0 +1,1 @@
+from tests.api.support import api, api_as, demo  # noqa: F401
