@@ -23,7 +23,6 @@ from placement.engine.model import Fabric, HostState, evolve
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
-from placement.engine.smi_host import host_from_smi
 from placement.models import Reservation, ReservationItem
 from placement.selectors import (  # noqa: F401
     RESERVATION_PREFIX,
@@ -90,30 +89,6 @@ def plan_cluster(*, request: PlacementRequest, clusters: list[str] | None = None
     # the snapshot holds exactly the clusters in scope; the engine's own scope filter compares names only
     fabric = fabric_snapshot(cluster_ids=[c.pk for c in scope])
     return plan(fabric, dataclasses.replace(request, clusters=()), limit=limit)
-
-
-def plan_smi(*, text: str, request: PlacementRequest, busy: tuple[int, ...] = (), name: str = "smi-host") -> Plan:
-    """Plan on one host described by an ``nvidia-smi topo -m`` capture (raises SmiParseError)."""
-    from inventory.topology.bandwidth import link_gbps
-    from inventory.topology.smi import parse_smi_topology
-
-    board = request.target_board  # --board: the capture's GPUs are this board (its NVLink generation, PCIe gen)
-    bw = {"nvlink_generation": board.nvlink_generation, "pcie_gen": board.pcie_gen} if board else {}
-    topology = parse_smi_topology(text, **bw)
-    indices = {g.index for g in topology.gpus}
-    for index in busy:
-        if index not in indices:
-            raise RequestError("busy", f"GPU {index} is not in the capture (GPUs {min(indices)}..{max(indices)})")
-    host = host_from_smi(
-        [(link.a, link.b, link.kind, link.gbps, link.nvlinks) for link in topology.links],
-        {g.index: g.numa_node for g in topology.gpus},
-        name=name,
-        busy=busy,
-        board=board.key if board else None,
-        memory_mb=board.framebuffer_gb * 1024 if board else 0,
-        unknown_pair_gbps=link_gbps("SYS", pcie_gen=bw.get("pcie_gen")),
-    )
-    return plan(Fabric((host,)), request)
 
 
 def plan_host_evacuation(

@@ -1,7 +1,10 @@
 from django.db import transaction
+from django.http import HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_input import CheckedFormat, KnownQueryParams
@@ -15,6 +18,7 @@ from placement.api.serializers import (
 )
 from placement.engine.request import RequestError
 from placement.filtersets import ReservationFilterSet
+from placement.handout import reservation_handout
 from placement.reservation_health import attach_problems
 from placement.selectors import reservations_with_status
 
@@ -126,3 +130,29 @@ class ReservationViewSet(
     def destroy(self, request, *args, **kwargs):
         services.release_reservation(reservation=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="A reservation's vSphere settings and PowerCLI script",
+        description="What the reservation page shows and its JSON download: the devices with their backings, the "
+        "VM settings (NUMA affinity, memory reservation, large-BAR MMIO), the device group, `problems`, `held`, "
+        "`not_runnable` (why the script starts with a `throw`) and the script itself in `powercli`.",
+        responses={200: OpenApiTypes.OBJECT},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="settings", pagination_class=None, filter_backends=[])
+    def vsphere_settings(self, request, pk=None, format=None):
+        return Response(reservation_handout(self.get_object()).document)
+
+    @extend_schema(
+        summary="A reservation's PowerCLI script (text/plain)",
+        description="The same script as the page's download; it starts with a `throw` saying why when it must not "
+        "run as it is (released, expired, consumed, removed, or the inventory changed under it).",
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def powercli(self, request, pk=None, format=None):
+        reservation = self.get_object()
+        response = HttpResponse(reservation_handout(reservation).powercli, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="reservation-{reservation.pk}.ps1"'
+        return response
