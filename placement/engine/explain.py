@@ -8,7 +8,8 @@ from functools import lru_cache
 from placement.engine.gpuset import LEAVE_SIZES
 
 KEY_TERMS = (
-    "class", "whole", "interconnect", "numa", "pcie", "leave", "fragmentation", "balance", "policy", "headroom"
+    "class", "whole", "interconnect", "numa", "pcie", "leave", "fragmentation", "balance", "pickcost", "policy",
+    "headroom",
 )  # fmt: skip
 CLASS_LABELS = {-1: "LOCAL", 0: "NVLINK", 1: "NVLINK", 2: "PIX", 3: "PXB", 4: "PHB", 5: "NODE", 6: "SYS"}
 
@@ -212,7 +213,7 @@ def compare(
             closer = "its GPUs sit closer on PCIe" if a > b else "its GPUs sit further apart on PCIe"
             both = "pcie" in mw and "pcie" in tw
             detail = f"{closer}: {mw['pcie']}; {other}: {tw['pcie']}" if both else closer
-        elif term == "leave":
+        elif term in ("leave", "pickcost"):
             detail = f"{mw.get('leave', 'leaves more free')}; {other} {tw.get('leave', 'leaves less')}"
         elif term == "balance":
             detail = f"CPU/GPU balance mismatch {-a:.3f} vs {-b:.3f} (free GB per free vCPU against the VM's)"

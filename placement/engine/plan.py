@@ -185,7 +185,7 @@ def _candidates(
     return out
 
 
-WORD_TERMS = frozenset({"class", "numa", "pcie", "leave", "fragmentation"})
+WORD_TERMS = frozenset({"class", "numa", "pcie", "leave", "fragmentation", "pickcost"})
 
 
 def _words_if_needed(mine: tuple, theirs: tuple, p: Proposal, q: Proposal) -> tuple[dict | None, dict | None]:

@@ -3,8 +3,8 @@
 The ranking key of a proposal is the tuple of its scorers' values in ``SCORERS`` order, compared
 lexicographically (higher is better): link-class fit (does a multi-GPU set use the best link class its
 host offers for that size), interconnect bottleneck, NUMA span, PCIe proximity, what the GPU-set leaves
-behind, CPU/GPU-memory balance (time-sliced vGPU), vGPU/MIG fragmentation, then CPU/memory headroom
-(DRS-like) last.
+behind, vGPU/MIG fragmentation, CPU/GPU-memory balance (time-sliced vGPU), what the host's own pick of a
+single vGPU's GPU costs in whole groups, then CPU/memory headroom (DRS-like) last.
 
 Within one host every proposal has the same link-class fit, so the set chosen on a host is still decided
 by bandwidth first; the fit term only orders hosts: a multi-GPU VM goes to a host where it gets the best
@@ -203,10 +203,12 @@ class LeaveBehindScorer:
     before it splits an intact pair or an empty host."""
 
     name = "LeaveBehind"
+    # where a single time-sliced vGPU's cost ranks: after the CPU/GPU balance (``PickCostScorer``)
+    single_vgpu = False
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
-        if s is None:
+        if s is None or _single_vgpu(p) != self.single_vgpu:
             return Score(self.name, (), "")
         loss = s.leave_loss
         n = len(LEAVE_SIZES)
@@ -215,6 +217,20 @@ class LeaveBehindScorer:
         last = -1.0 if p.last_whole and single else 0.0
         value = (*reversed(nv), last, *reversed(best)) if single else (*nv, last, *best)
         return Score(self.name, value, lambda: _leave_words(p, s, single))
+
+
+def _single_vgpu(p: Proposal) -> bool:
+    return len(p.choices) == 1 and p.request.consumption in TIMESLICED_KINDS
+
+
+class PickCostScorer(LeaveBehindScorer):
+    """LeaveBehind for one time-sliced vGPU, ranked after the CPU/GPU balance: the host's policy picks its GPU, so
+    what that pick costs in whole NVLink groups or partitions only separates hosts the balance ties on (on the
+    cluster replay, ranking it first placed less vGPU memory: ``bench/placement_quality.py``); a pick that breaks
+    the last free partition of a size is a warning either way."""
+
+    name = "PickCost"
+    single_vgpu = True
 
 
 def _leave_words(p: Proposal, s: SetScore, single: bool) -> str:
@@ -308,6 +324,7 @@ SCORERS = (
     LeaveBehindScorer(),
     FragmentationScorer(),
     BalanceScorer(),
+    PickCostScorer(),
     PolicyScorer(),
     HeadroomScorer(),
 )

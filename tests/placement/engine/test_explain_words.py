@@ -73,3 +73,15 @@ def test_a_vgpu_on_an_empty_gpu_says_it_will_hold_one_vgpu_not_1_vgpus():
     req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-10c")
     first = plan(fabric, req).best
     assert any(line.endswith("will hold 1 vGPU") for line in first.explanation), first.explanation
+
+
+def test_every_ranking_term_has_its_name_in_order():
+    """The comparison names the first differing term by position: a scorer added without its term shifted every
+    name after it ("128 vCPUs + 896 GiB" became "policy")."""
+    from placement.engine.explain import KEY_TERMS
+    from placement.engine.scorers import SCORERS
+
+    names = [s.name for s in SCORERS]
+    assert len(KEY_TERMS) == len(names)
+    assert names[KEY_TERMS.index("balance")] == "Balance" and names[KEY_TERMS.index("pickcost")] == "PickCost"
+    assert names[KEY_TERMS.index("leave")] == "LeaveBehind" and names[-1] == "Headroom"
