@@ -310,6 +310,7 @@ if WHATIF_QUEUE and WHATIF_QUEUE != CELERY_TASK_DEFAULT_QUEUE:
 SYNC_WATCHDOG_SECONDS = env.float("SYNC_WATCHDOG_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "expire-and-reconcile-reservations": {"task": "placement.tasks.expire_reservations_task", "schedule": 300.0},
+    "reap-lost-whatif-runs": {"task": "placement.tasks.reap_whatif_runs_task", "schedule": 300.0},
     "purge-long-stale-inventory": {"task": "inventory.tasks.purge_stale_task", "schedule": 6 * 3600.0},
     "sync-watchdog": {
         "task": "inventory.tasks.sync_watchdog_task",

@@ -15,6 +15,13 @@ def expire_reservations_task() -> dict:
     return services.reconcile_reservations()
 
 
+@shared_task
+def reap_whatif_runs_task() -> dict:
+    from placement.whatif import reap_lost_runs
+
+    return {"lost": reap_lost_runs()}
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def whatif_task(self, run_id: int) -> dict:
     from placement.whatif import WAIT_SECONDS, claim_slot, execute_run

@@ -365,6 +365,23 @@ def claim_slot(*, run_id: int) -> str | None:
     return None
 
 
+LOST_RUN_ERROR = (
+    "lost: its worker stopped (killed or restarted) before it finished and the task was not delivered again; "
+    "nothing is wrong with the parameters: start it again"
+)
+
+
+def reap_lost_runs() -> int:
+    """Mark failed the runs still ``running`` past the task's hard time limit plus the broker's visibility timeout:
+    no worker can still run them, and a killed worker's task would have been delivered again (and restarted the
+    run) by then. Without this they said "Simulating" for ever. Returns how many."""
+    limit = settings.CELERY_TASK_TIME_LIMIT + settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 0)
+    cutoff = timezone.now() - timedelta(seconds=limit)
+    return WhatIfRun.objects.filter(status=WhatIfRun.Status.RUNNING, started_at__lt=cutoff).update(
+        status=WhatIfRun.Status.FAILED, error=LOST_RUN_ERROR, finished_at=timezone.now()
+    )
+
+
 def execute_run(*, run_id: int, prepared: tuple | None = None, claimed: bool = False) -> WhatIfRun:
     """Run a stored what-if to the end, recording progress; a failure is stored on the run, never raised.
     ``claimed``: ``claim_slot`` already marked it running."""

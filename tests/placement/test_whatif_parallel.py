@@ -108,3 +108,28 @@ def test_a_waiting_what_if_leaves_the_worker_to_syncs_and_runs_once_the_slot_fre
     wait_for(lambda: WhatIfRun.objects.get(pk=run.pk).finished, 120, what="the waiting what-if to run")
     run.refresh_from_db()
     assert run.status == WhatIfRun.Status.SUCCESS, run.error
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_is_marked_failed_once_no_delivery_can_restart_it(settings):
+    """A what-if whose worker was killed said "Simulating" for ever (operator trial B): past the hard time limit
+    plus the broker's visibility timeout no worker runs it and no redelivery can restart it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from placement.models import WhatIfRun
+    from placement.tasks import reap_whatif_runs_task
+    from placement.whatif import LOST_RUN_ERROR
+
+    limit = settings.CELERY_TASK_TIME_LIMIT + settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    now = timezone.now()
+    dead = WhatIfRun.objects.create(params={}, status="running", started_at=now - timedelta(seconds=limit + 5))
+    alive = WhatIfRun.objects.create(params={}, status="running", started_at=now - timedelta(seconds=limit - 60))
+    queued = WhatIfRun.objects.create(params={}, status="queued")
+    assert reap_whatif_runs_task() == {"lost": 1}
+    dead.refresh_from_db()
+    assert dead.status == "failed" and dead.error == LOST_RUN_ERROR and dead.finished_at is not None
+    assert WhatIfRun.objects.get(pk=alive.pk).status == "running"
+    assert WhatIfRun.objects.get(pk=queued.pk).status == "queued"
+    assert "placement.tasks.reap_whatif_runs_task" in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
