@@ -295,6 +295,35 @@ class SyncSkipped(Exception):
         self.run = run
 
 
+CANCELLED_PREFIX = "skipped: cancelled by "
+
+
+class NotCancellable(Exception):
+    """Only a queued run can be cancelled; the message says why this one cannot."""
+
+
+def cancel_sync(*, run: SyncRun, by: str) -> SyncRun:
+    """Cancel a queued run: it becomes ``skipped`` ("cancelled by NAME at HH:MM:SS") and its task message, when a
+    worker takes it, is dropped (``tasks.sync_vcenter_task``), so the vCenter's next sync can be requested at once. A
+    running sync is never stopped halfway: it ends by itself, or the watchdog marks it lost."""
+    reason = f"cancelled by {by} at {_when(timezone.now())}"
+    if not SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+        status=SyncStatus.SKIPPED, finished_at=timezone.now(), error=f"skipped: {reason}"
+    ):
+        run.refresh_from_db()
+        raise NotCancellable(
+            f"sync #{run.pk} is {run.status}, not queued: only a queued sync can be cancelled"
+            + (
+                " (a running one ends by itself, or the watchdog marks it lost)"
+                if run.status == SyncStatus.RUNNING
+                else ""
+            )
+        )
+    run.refresh_from_db()
+    logger.info("sync #%s of vCenter %s %s", run.pk, run.vcenter.name, reason)
+    return run
+
+
 def skip_run(run: SyncRun, reason: str, blocked_by: int | None = None) -> SyncRun:
     if blocked_by is not None and not SyncRun.objects.filter(pk=blocked_by).exists():
         blocked_by = None

@@ -35,6 +35,8 @@ def sync_vcenter_task(self, vcenter_id: int, trigger: str = "schedule", run_id: 
     run = SyncRun.objects.filter(pk=run_id, vcenter_id=vcenter_id).first() if run_id else None
     if vcenter is None:
         return {"status": "skipped", "reason": f"vCenter {vcenter_id} no longer exists"}
+    if run is not None and run.status == SyncStatus.SKIPPED and run.error.startswith(services.CANCELLED_PREFIX):
+        return {"status": "skipped", "run": run.pk, "reason": run.error}  # an admin cancelled it while queued
     if run is not None and run.status != SyncStatus.QUEUED:
         # Redelivered after its worker died (the watchdog marked the run lost) or already handled: a new request.
         run = None

@@ -378,6 +378,23 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ListBase
         return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
+        summary="Cancel a queued sync (admin)",
+        description='A queued run becomes `skipped` ("cancelled by NAME at ...") and its task is dropped when a '
+        "worker takes it, so another sync of the vCenter can be requested at once. A running sync is not stopped "
+        "halfway (409): it ends by itself or the watchdog marks it lost.",
+        request=None,
+        responses={200: SyncRunSerializer, 409: OpenApiResponse(description="The run is not queued: why")},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None, format=None):
+        run = self.get_object()
+        try:
+            run = services.cancel_sync(run=run, by=request.user.get_username())
+        except services.NotCancellable as exc:
+            return Response({"detail": str(exc)}, status=409)
+        return Response(SyncRunSerializer(run, context=self.get_serializer_context()).data)
+
+    @extend_schema(
         summary="Start a sync of a vCenter (admin)",
         description=(
             "Queues a sync (a Celery task; run in-process when there is no broker) and answers 202 with the run. "

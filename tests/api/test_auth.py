@@ -212,6 +212,7 @@ def _writes(demo_ids: dict) -> list[tuple[str, str, dict | None, str, int]]:
         ("post", f"/api/vcenters/{demo_ids['vcenter']}/test/", None, "admin", 200),
         ("delete", f"/api/vcenters/{demo_ids['vcenter']}/", None, "admin", 200),
         ("post", "/api/sync-runs/", {"vcenter": demo_ids["vcenter"]}, "admin", 202),
+        ("post", f"/api/sync-runs/{demo_ids['queued_run']}/cancel/", None, "admin", 200),
         ("post", f"/api/hosts/{demo_ids['host']}/smi-capture/", {"text": demo_ids["capture"]}, "planner", 201),
         ("post", "/api/plans/", {"gpus_per_vm": 1}, "planner", 200),
         ("post", "/api/reservations/", {"gpus_per_vm": 1, "vm_name": "new-vm"}, "planner", 201),
@@ -220,7 +221,7 @@ def _writes(demo_ids: dict) -> list[tuple[str, str, dict | None, str, int]]:
 
 
 WRITE_NAMES = ["vcenter-create", "vcenter-put", "vcenter-patch", "vcenter-test", "vcenter-delete", "sync-start",
-               "smi-capture", "plan", "reserve", "release"]  # fmt: skip
+               "sync-cancel", "smi-capture", "plan", "reserve", "release"]  # fmt: skip
 
 
 @pytest.fixture
@@ -237,6 +238,8 @@ def write_targets(settings, demo):
         "host": host.pk,
         "reservation": reservation.pk,
         "capture": CAPTURE_8,
+        # on another vCenter: a queued run of the demo one would skip the sync-start write
+        "queued_run": factories.SyncRunFactory(status="queued", started_at=None, finished_at=None).pk,
     }
 
 

@@ -60,6 +60,7 @@ def test_every_endpoint_is_documented(schema):
         "/api/gpus/", "/api/gpus/{id}/",
         "/api/vms/", "/api/vms/{id}/", "/api/vgpu-profiles/", "/api/vgpu-profiles/{id}/",
         "/api/domains/", "/api/domains/{id}/", "/api/sync-runs/", "/api/sync-runs/{id}/",
+        "/api/sync-runs/{id}/cancel/",
         "/api/whatif/", "/api/whatif/{id}/",
     }  # fmt: skip
     assert set(schema["paths"]) == expected

@@ -203,3 +203,17 @@ def test_set_rotates_the_password_and_the_ca_file_and_names_what_it_refuses(monk
         run("vcenter", "set", "prod")
     with pytest.raises(CommandError, match="vcenter name: no vCenter named 'nope'"):
         run("vcenter", "set", "nope", "--enable")
+
+
+def test_cancel_drops_the_queued_sync_and_says_why_when_there_is_none():
+    vcenter = factories.VCenterFactory(name="lab2")
+    run_ = factories.SyncRunFactory(vcenter=vcenter, status="queued", started_at=None, finished_at=None)
+    out = run("vcenter", "cancel", "lab2")
+    assert f"sync #{run_.pk} of lab2: skipped: cancelled by manage.py vcenter cancel at " in out
+    run_.refresh_from_db()
+    assert run_.status == "skipped"
+    with pytest.raises(CommandError, match="lab2: no queued sync to cancel; nothing is pending"):
+        run("vcenter", "cancel", "lab2")
+    running = factories.SyncRunFactory(vcenter=vcenter, status="running", finished_at=None)
+    with pytest.raises(CommandError, match=f"sync #{running.pk} is running \\(it ends by itself\\)"):
+        run("vcenter", "cancel", "lab2")

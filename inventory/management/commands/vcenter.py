@@ -101,6 +101,8 @@ class Command(InventoryCommand):
             "--queue", action="store_true", help="run it on the Celery worker (as the page and API do) and wait"
         )
         sync.add_argument("--timeout", type=float, default=None, help="with --queue: seconds to wait for the result")
+        cancel = sub.add_parser("cancel", help="cancel the vCenter's queued sync (a running one ends by itself)")
+        cancel.add_argument("name")
         sub.add_parser(
             "rekey",
             help="re-encrypt every stored vCenter password with the first key of FIELD_ENCRYPTION_KEY (after a key "
@@ -109,6 +111,20 @@ class Command(InventoryCommand):
 
     def handle(self, *args, action: str, **options):
         getattr(self, f"_{action}")(**options)
+
+    def _cancel(self, name, **_):
+        vcenter = self._get(name)
+        queued = list(vcenter.sync_runs.filter(status=SyncStatus.QUEUED).order_by("pk"))
+        if not queued:
+            running = vcenter.sync_runs.filter(status=SyncStatus.RUNNING).first()
+            what = f"sync #{running.pk} is running (it ends by itself)" if running else "nothing is pending"
+            raise CommandError(f"{name}: no queued sync to cancel; {what}")
+        for run in queued:
+            try:
+                run = services.cancel_sync(run=run, by="manage.py vcenter cancel")
+            except services.NotCancellable as exc:  # it started meanwhile
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"sync #{run.pk} of {name}: {run.error}")
 
     def _get(self, name: str) -> VCenter:
         vcenter = VCenter.objects.filter(name=name).first()

@@ -58,3 +58,32 @@ def test_a_failing_sync_is_a_failed_run_with_its_error(settings):
     assert started.status_code == 202, started.content
     run = admin.get(f"/api/sync-runs/{started.json()['id']}/").json()
     assert run["status"] == "failed" and run["finished"] is True and "127.0.0.1" in run["error"]
+
+
+def test_an_admin_cancels_a_queued_sync_and_its_task_is_dropped(api_as):
+    """A queued sync whose worker never came blocked its vCenter with no way out but waiting (operator trial B)."""
+    from inventory import tasks
+
+    vcenter = factories.VCenterFactory()
+    run = factories.SyncRunFactory(vcenter=vcenter, status="queued", started_at=None, finished_at=None)
+    admin = api_as("admin")
+    doc = admin.post(f"/api/sync-runs/{run.pk}/cancel/").json()
+    assert doc["status"] == "skipped" and doc["error"].startswith("skipped: cancelled by ")
+    assert doc["finished"] is True
+    # its message, when a worker takes it, runs nothing (no new run, nothing collected)
+    assert tasks.sync_vcenter_task.apply(kwargs={"vcenter_id": vcenter.pk, "run_id": run.pk}).get() == {
+        "status": "skipped",
+        "run": run.pk,
+        "reason": doc["error"],
+    }
+    assert SyncRun.objects.filter(vcenter=vcenter).count() == 1
+    again = admin.post(f"/api/sync-runs/{run.pk}/cancel/")
+    assert again.status_code == 409 and "is skipped, not queued" in again.json()["detail"]
+
+
+def test_a_running_sync_is_not_cancelled(api_as):
+    run = factories.SyncRunFactory(status="running", finished_at=None)
+    response = api_as("admin").post(f"/api/sync-runs/{run.pk}/cancel/")
+    assert response.status_code == 409 and "ends by itself" in response.json()["detail"]
+    run.refresh_from_db()
+    assert run.status == "running"
