@@ -7,6 +7,7 @@ vCenter sync; every problem is reported with the JSON path of the field and the 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from inventory.vsphere.snapshot import (
@@ -97,6 +98,23 @@ def _non_negative(obj: dict, key: str, path: str, default: int = 0) -> int:
     return value
 
 
+def _boot_time(obj: dict, path: str, power_state: str) -> datetime | None:
+    value = _get(obj, "boot_time", path, str, required=False)
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InventoryFileError(
+            f"{path}.boot_time", f"{value!r} is not an ISO 8601 time with a zone (2026-11-30T08:00:00Z)"
+        )
+    if power_state != "poweredOn":
+        raise InventoryFileError(f"{path}.boot_time", "only a poweredOn VM has a boot time")
+    return when
+
+
 def snapshot_from_document(doc: Any) -> InventorySnapshot:
     """Validate an inventory/lab document and return the snapshot it describes."""
     if not isinstance(doc, dict):
@@ -140,16 +158,18 @@ def snapshot_from_document(doc: Any) -> InventorySnapshot:
         reservation = _non_negative(v, "memory_reservation_mb", path)
         if reservation > memory:
             raise InventoryFileError(f"{path}.memory_reservation_mb", "exceeds memory_mb")
+        power_state = _choice(v, "power_state", path, POWER_STATES, "poweredOn")
         vms.append(
             VmSnap(
                 moref=f"vm:{name}",
                 name=name,
                 host_moref=f"host:{host_name or vm_hosts.get(name)}" if (host_name or name in vm_hosts) else None,
-                power_state=_choice(v, "power_state", path, POWER_STATES, "poweredOn"),
+                power_state=power_state,
                 vcpus=_non_negative(v, "cpus", path),
                 memory_mb=memory,
                 memory_reservation_mb=reservation,
                 devices=tuple(vm_devices.get(name, ())),
+                boot_time=_boot_time(v, path, power_state),
             )
         )
     for name in sorted(set(vm_hosts) - declared):

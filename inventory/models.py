@@ -402,6 +402,7 @@ class VirtualMachine(TrackedModel):
     vcpus = models.PositiveIntegerField(default=0)
     memory_mb = models.PositiveBigIntegerField(default=0)
     memory_reservation_mb = models.PositiveBigIntegerField(default=0)
+    boot_time = models.DateTimeField(null=True, blank=True, help_text="vCenter's runtime.bootTime (last power-on)")
 
     class Meta:
         ordering = ["name"]
@@ -430,6 +431,14 @@ class GpuConsumer(models.Model):
     profile = models.CharField(max_length=100, blank=True, help_text="vGPU type for vgpu/mig kinds")
     placement_gb = models.PositiveIntegerField(null=True, blank=True, help_text="Mixed-size placement ID")
     mig_slot = models.PositiveSmallIntegerField(null=True, blank=True, help_text="MIG start memory slice")
+    # Offsets hold for one power-on of the VM (vSphere picks them when it powers on): the import records when it
+    # read them and the VM's boot time then; a sync that sees another boot time, profile or kind clears them.
+    offsets_imported_at = models.DateTimeField(
+        null=True, blank=True, help_text="When nvidia-smi output last confirmed placement_gb / mig_slot"
+    )
+    offsets_boot_time = models.DateTimeField(
+        null=True, blank=True, help_text="The VM's boot time when the offsets were imported"
+    )
 
     class Meta:
         ordering = ["gpu", "vm"]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from django.db import transaction
+from django.utils import timezone
 
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
@@ -278,6 +280,7 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
     }
     result = OffsetImport()
     changes: list[GpuConsumer] = []
+    now = timezone.now()
     seen: dict[tuple[str, str], int] = {}
     ranges: dict[str, list[_Range]] = {}  # time-sliced framebuffer ranges per GPU, in GB
     slices: dict[str, list[_Range]] = {}  # GPU instances of the VMs matched, per GPU, in memory slices
@@ -362,8 +365,10 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
             result.matched.append(f"{v.vm_name} on {v.gpu_pci_id}: placement ID {v.placement_id} GB")
         if (placement, slot) == (consumer.placement_gb, consumer.mig_slot):
             result.unchanged += 1
-            continue
+        else:
+            result.updated += 1
         consumer.placement_gb, consumer.mig_slot = placement, slot
+        consumer.offsets_imported_at, consumer.offsets_boot_time = now, consumer.vm.boot_time
         changes.append(consumer)
     if not result.matched:
         raise OffsetImportError("vgpu", "no vGPU in the capture matches a VM vCenter reports on " + host.name)
@@ -371,9 +376,16 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
     kept_slots = _kept(consumers.values(), in_capture, by_pk, ranges, slices, result)
     _unheld(instances, by_index, holder, kept_slots, consumers, result)
     with transaction.atomic():
-        GpuConsumer.objects.bulk_update(changes, ["placement_gb", "mig_slot"])
-    result.updated = len(changes)
+        GpuConsumer.objects.bulk_update(
+            changes, ["placement_gb", "mig_slot", "offsets_imported_at", "offsets_boot_time"]
+        )
     return result
+
+
+def _imported(c: GpuConsumer) -> str:
+    if c.offsets_imported_at is None:
+        return " (imported by an earlier version, date not recorded)"
+    return f" (imported {c.offsets_imported_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
 
 
 def _kept(
@@ -390,12 +402,12 @@ def _kept(
         profile, _ = _vcenter_profile(c)
         if c.mig_slot is not None:
             kept_slots[pci, c.mig_slot] = c.vm.name
-            result.kept.append(f"{c.vm.name} on {pci}: MIG slot {c.mig_slot}")
+            result.kept.append(f"{c.vm.name} on {pci}: MIG slot {c.mig_slot}{_imported(c)}")
             size = profile.mig_profile.memory_slices if profile and profile.mig_profile else 1
             kept = _Range(c.vm.name, c.mig_slot, c.mig_slot + size, None, f"MIG slot {c.mig_slot}")
             part, unit, clash = "mig", "memory slices", _overlap(slices.get(pci, []), kept)
         else:
-            result.kept.append(f"{c.vm.name} on {pci}: placement ID {c.placement_gb} GB")
+            result.kept.append(f"{c.vm.name} on {pci}: placement ID {c.placement_gb} GB{_imported(c)}")
             if profile is None or c.kind not in TIMESLICED:
                 continue
             start = c.placement_gb or 0

@@ -242,6 +242,7 @@ def inventory_document(*, vcenter: VCenter | None = None, include_stale: bool = 
                 "cpus": vm.vcpus,
                 "memory_mb": vm.memory_mb,
                 "memory_reservation_mb": vm.memory_reservation_mb,
+                **({"boot_time": vm.boot_time.isoformat()} if vm.boot_time and vm.power_state == "poweredOn" else {}),
             }
             for vm in vms
         ],

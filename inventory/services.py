@@ -833,6 +833,7 @@ def _vm_fields(v: VmSnap, hosts: dict) -> dict[str, Any]:
         "vcpus": v.vcpus,
         "memory_mb": v.memory_mb,
         "memory_reservation_mb": min(v.memory_reservation_mb, v.memory_mb),
+        "boot_time": v.boot_time,
         "stale": False,
     }
 
@@ -1093,6 +1094,11 @@ def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, 
                 pass
     host_pks = [hosts[s.moref].pk for s in snapshot.hosts]
     existing = {(c.vm_id, c.gpu_id): c for c in GpuConsumer.objects.filter(gpu__host_id__in=host_pks)}
+    boot_of = {vms[v.moref].pk: v.boot_time for v in snapshot.vms if v.moref in vms}
+    for key, fields in desired.items():
+        if _offsets_outdated(existing.get(key), fields, boot_of.get(key[0])):
+            fields.update(placement_gb=None, mig_slot=None, offsets_imported_at=None, offsets_boot_time=None)
+            counts["consumer_offsets_cleared"] += 1
     upsert(
         GpuConsumer,
         existing,
@@ -1105,6 +1111,20 @@ def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, 
     if gone:
         GpuConsumer.objects.filter(pk__in=gone).delete()
         counts["consumers_deleted"] += len(gone)
+
+
+def _offsets_outdated(consumer: GpuConsumer | None, fields: dict[str, Any], boot_time: datetime | None) -> bool:
+    """Imported offsets describe one power-on of the VM with one profile: another boot time (vSphere chose the
+    placement again), kind or profile make them a guess, so the planner infers them again."""
+    if consumer is None or (consumer.placement_gb is None and consumer.mig_slot is None):
+        return False
+    if consumer.offsets_imported_at is None:  # imported before boot times were recorded: only a profile change
+        return (consumer.kind, consumer.profile) != (fields["kind"], fields["profile"])
+    return (consumer.kind, consumer.profile, consumer.offsets_boot_time) != (
+        fields["kind"],
+        fields["profile"],
+        boot_time,
+    )
 
 
 def _consumer_for(vm: VmSnap, pci_id: str) -> tuple[str | None, str | None]:

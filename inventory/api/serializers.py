@@ -266,7 +266,9 @@ class GpuConsumerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GpuConsumer
-        fields = ["vm", "vm_name", "vm_power_state", "kind", "profile", "placement_gb", "mig_slot"]
+        fields = [
+            "vm", "vm_name", "vm_power_state", "kind", "profile", "placement_gb", "mig_slot", "offsets_imported_at"
+        ]  # fmt: skip
 
 
 class GpuReservationSerializer(serializers.Serializer):
@@ -393,7 +395,7 @@ class VmGpuSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GpuConsumer
-        fields = ["gpu", "pci_id", "host", "kind", "profile", "placement_gb", "mig_slot"]
+        fields = ["gpu", "pci_id", "host", "kind", "profile", "placement_gb", "mig_slot", "offsets_imported_at"]
 
 
 class VirtualMachineSerializer(serializers.ModelSerializer):
@@ -415,6 +417,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer):
             "vcpus",
             "memory_mb",
             "memory_reservation_mb",
+            "boot_time",
             "stale",
             "last_seen",
             "gpus",

@@ -40,6 +40,7 @@ VM_PROPERTIES = [
     "name",
     "runtime.host",
     "runtime.powerState",
+    "runtime.bootTime",
     "config.hardware.numCPU",
     "config.hardware.memoryMB",
     "config.memoryAllocation.reservation",

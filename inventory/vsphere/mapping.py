@@ -6,6 +6,7 @@ ids above 0x7fff arrive negative; they are folded back into 0..0xffff here.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pyVmomi import vim
@@ -179,4 +180,12 @@ def map_vm(ref: str, props: dict[str, Any]) -> VmSnap:
         memory_mb=int(props.get("config.hardware.memoryMB") or 0),
         memory_reservation_mb=max(int(reservation or 0), 0),
         devices=devices,
+        boot_time=_boot_time(props.get("runtime.bootTime")),
     )
+
+
+def _boot_time(value: Any) -> datetime | None:
+    """An aware datetime, or None (powered off, or an answer without a usable time)."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

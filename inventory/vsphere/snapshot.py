@@ -7,6 +7,7 @@ both paths share one apply step (``inventory.services.apply_snapshot``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class VmSnap:
     memory_mb: int = 0
     memory_reservation_mb: int = 0
     devices: tuple[VmDeviceSnap, ...] = ()
+    # runtime.bootTime: vGPU placement IDs and MIG instances are chosen at power-on, so a new boot time
+    # invalidates offsets imported from nvidia-smi for the earlier one
+    boot_time: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,13 @@ def test_demo_lab_is_a_valid_document():
         (lambda d: d["hosts"].append(dict(d["hosts"][0])), "$.hosts[5].name", "duplicate host"),
         (lambda d: d["hosts"][0].update(cpu={"sockets": "two"}), "$.hosts[0].cpu.sockets", "must be int"),
         (lambda d: d["hosts"][0].update(maintenance="yes"), "$.hosts[0].maintenance", "must be bool"),
+        (lambda d: d["vms"][0].update(boot_time="2026-11-30 08:00"), "$.vms[0].boot_time", "with a zone"),
+        (lambda d: d["vms"][0].update(boot_time="yesterday"), "$.vms[0].boot_time", "not an ISO 8601 time"),
+        (
+            lambda d: d["vms"][0].update(boot_time="2026-11-30T08:00:00Z", power_state="poweredOff"),
+            "$.vms[0].boot_time",
+            "only a poweredOn VM",
+        ),
     ],
 )
 def test_bad_fields_are_named(mutate, path, reason):

@@ -117,3 +117,55 @@ def test_command_imports_and_names_the_file_on_error(tmp_path, capsys):
     capture.write_text("GPU 00000000:41:00.0\n    vGPU ID : 1\n        VM Name : chat-a\n        Placement ID : x\n")
     with pytest.raises(CommandError, match=rf"{capture}: line 4: Placement ID must be .*nothing was stored"):
         call_command("topology", "import-vgpu", str(capture), "--host", "esx-a100-01.lab.local")
+
+
+def demo_with(boot: dict[str, str] | None = None, profile: dict[str, str] | None = None) -> dict:
+    doc = json.loads((LABS / "demo.json").read_text())
+    for vm in doc["vms"]:
+        if boot and vm["name"] in boot:
+            vm["boot_time"] = boot[vm["name"]]
+    for host in doc["hosts"]:
+        for gpu in host["gpus"]:
+            for c in gpu.get("consumers", ()):
+                if profile and c["vm"] in profile:
+                    c["profile"] = profile[c["vm"]]
+    return doc
+
+
+def sync(doc: dict) -> dict:
+    return import_inventory(document=doc, vcenter_name="lab")[1]
+
+
+CHAT = (("00000000:41:00.0", "chat-a", "N/A", "0"), ("00000000:C1:00.0", "chat-b", "N/A", "40"))
+BOOT = {"chat-a": "2026-11-30T08:00:00+00:00", "chat-b": "2026-11-30T09:00:00+00:00"}
+
+
+def test_offsets_hold_for_one_boot_of_the_vm():
+    """vSphere picks a vGPU's placement when the VM powers on: a sync that sees another boot time (a power cycle
+    between two syncs) clears the imported offset, so plans say it is inferred again; the same boot keeps it."""
+    sync(demo_with(BOOT))
+    host = Host.objects.get(name="esx-a100-01.lab.local")
+    import_vgpu_offsets(host=host, vgpu_text=vgpu_q(*CHAT))
+    stored = GpuConsumer.objects.select_related("vm").get(vm__name="chat-a")
+    assert stored.offsets_imported_at is not None
+    assert stored.offsets_boot_time.isoformat() == BOOT["chat-a"]
+    assert sync(demo_with(BOOT)).get("consumer_offsets_cleared", 0) == 0
+    assert offsets(host.name) == {"chat-a": (0, None), "chat-b": (40, None)}
+    counts = sync(demo_with(BOOT | {"chat-b": "2026-11-30T10:30:00+00:00"}))
+    assert counts["consumer_offsets_cleared"] == 1
+    assert offsets(host.name) == {"chat-a": (0, None), "chat-b": (None, None)}
+    cleared = GpuConsumer.objects.get(vm__name="chat-b")
+    assert (cleared.offsets_imported_at, cleared.offsets_boot_time) == (None, None)
+
+
+def test_a_new_profile_clears_the_offset_and_legacy_offsets_survive_a_boot_time():
+    sync(demo_with(BOOT))
+    host = Host.objects.get(name="esx-a100-01.lab.local")
+    import_vgpu_offsets(host=host, vgpu_text=vgpu_q(*CHAT))
+    # an offset imported by an earlier version (no import time recorded) cannot be tied to a boot: it stays
+    GpuConsumer.objects.filter(vm__name="chat-b").update(offsets_imported_at=None, offsets_boot_time=None)
+    sync(demo_with(BOOT | {"chat-b": "2026-11-30T10:30:00+00:00"}))
+    assert offsets(host.name) == {"chat-a": (0, None), "chat-b": (40, None)}
+    counts = sync(demo_with(BOOT | {"chat-b": "2026-11-30T10:30:00+00:00"}, profile={"chat-a": "grid_a100d-20c"}))
+    assert counts["consumer_offsets_cleared"] == 1
+    assert offsets(host.name) == {"chat-a": (None, None), "chat-b": (40, None)}

@@ -4,6 +4,7 @@ lists the offsets it keeps from an earlier import."""
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -313,8 +314,9 @@ def test_offsets_kept_from_an_earlier_import_are_listed(hosts, tmp_path, capsys)
     assert "0 vGPU offsets stored, 2 unchanged" in out
     assert (
         "warning: kept from an earlier import, because this capture does not show these VMs (the planner still uses "
-        "them): mx-c on 0000:c1:00.0: placement ID 32 GB" in out
+        "them): mx-c on 0000:c1:00.0: placement ID 32 GB (imported 20" in out
     )
+    assert re.search(r"placement ID 32 GB \(imported \d{4}-\d\d-\d\d \d\d:\d\d UTC\)", out)
     assert offsets(MIX)["mx-c"] == (32, None)
 
 

@@ -78,6 +78,9 @@ def test_sync_stores_exactly_what_the_lab_describes(lab_vcenter):
 
     lab_vcenter.refresh_from_db()
     assert lab_vcenter.last_sync_status == SyncStatus.SUCCESS and not lab_vcenter.inventory_stale
+    # runtime.bootTime: set for powered-on VMs only (imported vGPU offsets hold for one boot)
+    booted = {v.name: v.boot_time is not None for v in lab_vcenter.vms.all()}
+    assert booted == {v["name"]: v.get("power_state", "poweredOn") == "poweredOn" for v in lab["vms"]}
 
 
 def test_resync_without_changes_writes_no_inventory_rows(lab_vcenter):
@@ -208,3 +211,22 @@ def test_sync_run_records_progress_counts_and_round_trips(lab_vcenter):
     assert run.counts["seen_gpus"] == 20 and run.counts["seen_hosts"] == 5 and run.counts["seen_vms"] == 8
     assert run.finished_at >= run.started_at
     assert SyncRun.objects.filter(vcenter=lab_vcenter).count() == 1
+
+
+def test_a_vms_boot_time_is_collected_from_runtime_boot_time(gpulab_binary, tmp_path):
+    """Imported vGPU offsets hold for one power-on: the sync reads runtime.bootTime to tell a new one."""
+    lab = lab_document()
+    lab["vms"][0]["boot_time"] = "2026-11-30T08:15:00Z"
+    path = tmp_path / "lab.json"
+    path.write_text(json.dumps(lab))
+    served = start_lab(path)
+    try:
+        vcenter = services.register_vcenter(
+            name="booted", url=served.url, username=served.username, password=served.password,
+            ca_file=served.cert_path,
+        )  # fmt: skip
+        services.sync_vcenter(vcenter=vcenter)
+    finally:
+        served.stop()
+    vm = vcenter.vms.get(name=lab["vms"][0]["name"])
+    assert vm.boot_time.isoformat() == "2026-11-30T08:15:00+00:00"

@@ -66,3 +66,17 @@ def test_vm_names_vcsim_cannot_create_are_refused_naming_the_field(gpulab_binary
     assert 'lab: vms[0].name: "chat</svg><script>x</script>" contains a slash' in proc.stderr
     assert "lab: vms[1].name: 81 characters: vSphere allows at most 80" in proc.stderr
     assert "panic" not in proc.stderr
+
+
+def test_a_boot_time_that_is_not_rfc3339_or_of_a_powered_off_vm_is_refused(gpulab_binary, tmp_path):
+    import json
+
+    lab = json.loads((LABS / "demo.json").read_text())
+    lab["vms"][0]["boot_time"] = "2026-11-30 08:00"
+    lab["vms"][1].update(boot_time="2026-11-30T08:00:00Z", power_state="poweredOff")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(lab))
+    proc = subprocess.run([str(gpulab_binary), "-lab", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert 'lab: vms[0].boot_time: "2026-11-30 08:00" is not an RFC 3339 time with a zone' in proc.stderr
+    assert "lab: vms[1].boot_time: only a poweredOn VM has a boot time" in proc.stderr

@@ -271,6 +271,15 @@ func (b *builder) vms() error {
 				return fmt.Errorf("power on VM %s: %w", v.Name, err)
 			}
 		}
+		if v.PowerState == "poweredOn" {
+			// vcsim 0.24 leaves runtime.bootTime unset; vCenter reports it for every powered-on VM
+			boot := time.Now().UTC()
+			if v.BootTime != "" {
+				boot, _ = time.Parse(time.RFC3339, v.BootTime) // validated in lab.go
+			}
+			sv := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+			simulator.Map.WithLock(sv, func() { sv.Runtime.BootTime = &boot })
+		}
 		if v.PowerState == "suspended" {
 			t, err := vm.Suspend(b.ctx)
 			if err == nil {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -124,6 +125,8 @@ type LabVM struct {
 	CPUs                int    `json:"cpus"`
 	MemoryMB            int64  `json:"memory_mb"`
 	MemoryReservationMB *int64 `json:"memory_reservation_mb"`
+	// runtime.bootTime of a powered-on VM (RFC 3339); default: when gpulab built the lab
+	BootTime string `json:"boot_time"`
 }
 
 // ---------------------------------------------------------------------------
@@ -329,6 +332,13 @@ func (lab *Lab) Validate() error {
 			v.PowerState = "poweredOn"
 		} else if !powerStates[v.PowerState] {
 			e.add(p+".power_state", "%q is not one of poweredOn|poweredOff|suspended", v.PowerState)
+		}
+		if v.BootTime != "" {
+			if _, err := time.Parse(time.RFC3339, v.BootTime); err != nil {
+				e.add(p+".boot_time", "%q is not an RFC 3339 time with a zone (2026-11-30T08:00:00Z)", v.BootTime)
+			} else if v.PowerState != "poweredOn" {
+				e.add(p+".boot_time", "only a poweredOn VM has a boot time")
+			}
 		}
 		if v.CPUs <= 0 {
 			e.add(p+".cpus", "missing or not > 0")

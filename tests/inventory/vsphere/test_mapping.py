@@ -1,5 +1,7 @@
 """Mapping pyVmomi data objects (as the SOAP decoder builds them) into snapshot dataclasses."""
 
+from datetime import UTC, datetime
+
 from pyVmomi import vim
 
 from inventory.vsphere.mapping import map_host, map_numa, map_pci_device, map_vm, resolve_datacenters
@@ -88,3 +90,12 @@ def test_datacenter_resolution_follows_folders_and_survives_loops():
     resolved = resolve_datacenters(parents, {"datacenter-1"})
     assert resolved["domain-c1"] == "datacenter-1"
     assert "loop-a" not in resolved
+
+
+def test_boot_time_is_read_as_an_aware_time_and_anything_else_is_none():
+    aware = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    assert map_vm("vm-1", {"name": "a", "runtime.bootTime": aware}).boot_time == aware
+    naive = map_vm("vm-1", {"name": "a", "runtime.bootTime": datetime(2026, 11, 30, 8, 0)}).boot_time
+    assert naive == aware  # the SOAP decoder's times are UTC
+    assert map_vm("vm-1", {"name": "a", "runtime.bootTime": "2026-11-30"}).boot_time is None
+    assert map_vm("vm-1", {"name": "a"}).boot_time is None
