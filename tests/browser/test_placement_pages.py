@@ -35,6 +35,12 @@ def test_plan_reserve_list_and_release(admin_page, live_server, demo_lab_loaded)
     page = admin_page
     watch_csp(page)
     page.goto(f"{live_server.url}/placement/")
+    # the first Tab stop skips the ten navigation links straight to the form
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
     page.evaluate("window.__samePage = true")  # lost on a full page load
 
     # a 2-GPU request: the candidate appears as the field changes, no submit
@@ -72,8 +78,9 @@ def test_plan_reserve_list_and_release(admin_page, live_server, demo_lab_loaded)
     page.locator("#error-vcpus:empty").wait_for(state="attached")
     best.wait_for()
 
-    # reserve the best candidate
+    # reserve the best candidate: its button names the host for a screen reader (ten "Reserve" buttons otherwise)
     page.fill("#id_vm_name", "browser-llm")
+    assert page.get_by_role("button", name=re.compile(rf"Reserve candidate #1: {re.escape(BEST)}")).count() == 1
     best.locator("button.reserve-button").click()
     page.wait_for_url(re.compile(r"/reservations/\d+/$"))
     reservation = Reservation.objects.get(vm_name="browser-llm")

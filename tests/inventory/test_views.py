@@ -716,3 +716,14 @@ def test_htmx_2_is_vendored_and_clusters_have_their_list(viewer):
     assert (vendored / "LICENSE").exists() and "2.0" in (vendored / "README.md").read_text()
     response = viewer.get("/clusters/")  # its own page (tests/inventory/test_page_fixes.py), no longer a redirect
     assert response.status_code == 200 and "<h1>Clusters</h1>" in text(response)
+
+
+def test_a_missing_page_keeps_the_navigation(admin, client):
+    """Production 404s were Django's bare "Not Found" page with no way back."""
+    page = admin.get("/clusters/999999/")
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "<h1>Not found</h1>" in html and 'href="/placement/"' in html and "Skip to content" in html
+    assert "/clusters/999999/" in html
+    anonymous = client.get("/no-such-page/")
+    assert anonymous.status_code == 404 and "Log out" not in anonymous.content.decode()
