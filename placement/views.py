@@ -279,7 +279,7 @@ def _candidate_view(c: Candidate, rank: int, hosts: dict[str, list[dict]]) -> di
 
 def reason_group(reason: str) -> str:
     """A rejection reason without its per-host particulars, so hosts failing the same way group together."""
-    text = re.sub(r" \(e\.g\. .*\)$", "", reason)
+    text = re.sub(r", e\.g\. .*$", "", reason)
     text = re.sub(r"^\d+ of \d+ GPUs ", "GPUs ", text)
     for pattern, replacement in GENERALIZE:
         text = pattern.sub(replacement, text)

@@ -481,7 +481,7 @@ PHRASES = {
     "mig-disabled": "do not have MIG enabled",
     "mig-enabled": "have MIG enabled",
     "mixed-mig": "hold time-sliced vGPUs",
-    "same-size-lock": "are locked to another profile (same-size mode)",
+    "same-size-lock": "are locked to another profile",
     "equal-max": "are full with this profile (same-size maximum)",
     "framebuffer": "lack free framebuffer",
     "mixed-max": "are at the mixed-size maximum",
@@ -538,6 +538,6 @@ def aggregate(refused: Sequence[tuple[GpuFacts, Status]], total: int, limit: int
             phrase = PHRASES.get(code, f"fail {statuses[0].plugin}")
             line = f"{len(statuses)} of {total} GPUs {phrase}"
             if code in EXAMPLE_CODES:
-                line += f" (e.g. {statuses[0].reason})"
+                line += f", e.g. {statuses[0].reason}"  # the reason may hold parentheses of its own
             lines.append(line)
     return lines[:limit]

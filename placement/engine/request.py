@@ -156,7 +156,7 @@ class PlacementRequest:
         if profile.is_mig and self.consumption != "mig":
             raise RequestError("profile", f"{profile.name} is MIG-backed; use consumption 'mig'")
         if self.consumption == "mig" and not profile.is_mig:
-            raise RequestError("profile", f"{profile.name} is time-sliced; MIG needs a profile like grid_a100-3-20c")
+            raise RequestError("profile", f"{profile.name} is time-sliced; {_mig_hint(profile)}")
         if self.board is not None and self.board != profile.board.key:
             raise RequestError("board", f"board {self.board} contradicts profile {profile.name} ({profile.board.key})")
         if self.min_framebuffer_gb is not None and profile.framebuffer_gb < self.min_framebuffer_gb:
@@ -171,3 +171,18 @@ class PlacementRequest:
                 f"({profile.framebuffer_gb} of {profile.board.framebuffer_gb} GB)",
             )
         return self
+
+
+def _mig_hint(profile: VgpuProfileName) -> str:
+    """A MIG-backed type of the same board, spelled like the request (the same size where one exists)."""
+    board = profile.board
+    if board is None or board.mig is None:
+        return f"{board.key if board else profile.board_code} has no MIG-backed vGPU types"
+    choices = [p for p in board.mig.profiles if not p.media_extensions]
+    same = [p for p in choices if p.memory_gb == profile.framebuffer_gb]
+    example = (same or choices)[0]
+    prefix = profile.name.split("_", 1)[0]
+    return (
+        f"MIG needs a MIG-backed type such as {prefix}_{profile.board_code}-{example.compute_slices}-"
+        f"{example.memory_gb}c"
+    )

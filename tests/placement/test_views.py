@@ -538,8 +538,8 @@ def test_rejections_group_by_reason_without_host_particulars_unless_all_say_the_
         rejected=(
             Rejection("a", ("host has 4 GPUs, the VM needs 16",)),
             Rejection("b", ("host has 8 GPUs, the VM needs 16",)),
-            Rejection("c", ("needs 2 eligible GPUs, 1 of 8 are", "3 of 8 GPUs are passthrough-assigned (e.g. GPU "
-                            "0000:18:00.0 is assigned to vm-1)", "4 of 8 GPUs are not in passthrough (direct) mode")),
+            Rejection("c", ("needs 2 eligible GPUs, 1 of 8 are", "3 of 8 GPUs are passthrough-assigned, e.g. GPU "
+                            "0000:18:00.0 is assigned to vm-1", "4 of 8 GPUs are not in passthrough (direct) mode")),
             Rejection("d", ("needs 2 eligible GPUs, 0 of 2 are", "2 of 2 GPUs are not in passthrough (direct) mode")),
             Rejection("e", ("no H100-80GB GPUs (host has 4 x L40S-48GB)",)),
             Rejection("f", ("GPU 0000:3b:00.0 is locked to grid_a100d-10c by vm-2 (same-size mode)",)),
@@ -550,7 +550,7 @@ def test_rejections_group_by_reason_without_host_particulars_unless_all_say_the_
         "host has fewer than 16 GPUs": ["a", "b"],
         "GPUs are not in passthrough (direct) mode": ["c", "d"],
         # a group whose hosts word the reason alike keeps its GPU, VM and counts (one host, here)
-        "3 of 8 GPUs are passthrough-assigned (e.g. GPU 0000:18:00.0 is assigned to vm-1)": ["c"],
+        "3 of 8 GPUs are passthrough-assigned, e.g. GPU 0000:18:00.0 is assigned to vm-1": ["c"],
         "no H100-80GB GPUs (host has 4 x L40S-48GB)": ["e"],
         "GPU 0000:3b:00.0 is locked to grid_a100d-10c by vm-2 (same-size mode)": ["f"],
     }

@@ -62,7 +62,7 @@ def test_passthrough_assigned_is_aggregated():
     p = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=4, consumption="passthrough"))
     assert p.rejected[0].reasons == (
         "needs 4 eligible GPUs, 2 of 8 are",
-        f"6 of 8 GPUs are passthrough-assigned (e.g. GPU {host.gpus[0].pci_id} is assigned to VM busy-0)",
+        f"6 of 8 GPUs are passthrough-assigned, e.g. GPU {host.gpus[0].pci_id} is assigned to VM busy-0",
     )
 
 
@@ -124,8 +124,36 @@ def test_gpus_full_with_the_profile_name_who_holds_them():
     req = PlacementRequest(gpus_per_vm=8, consumption="device-group", profile="grid_h100-80c")
     reasons = plan(Fabric((replace(host, gpus=gpus),)), req).rejected[0].reasons
     line = next(r for r in reasons if "same-size maximum" in r)
-    assert line.startswith("3 of 8 GPUs are full with this profile (same-size maximum) (e.g. GPU ")
-    assert "holds 1 x grid_h100-80c (VM llm-a), its maximum 1)" in line
+    assert line.startswith("3 of 8 GPUs are full with this profile (same-size maximum), e.g. GPU ")
+    assert line.endswith("holds 1 x grid_h100-80c (VM llm-a), its maximum 1")
+
+
+def test_gpus_locked_to_another_profile_read_as_one_sentence():
+    """An estate admin's trial: "4 of 8 GPUs are locked to another profile (same-size mode) (e.g. GPU ... by vm
+    (same-size mode))" doubled its parentheses."""
+    lock = Consumer("vm-02586", "vgpu", "grid_h100-40c")
+    host = hgx()
+    gpus = tuple(replace(g, consumers=(lock,)) if g.index < 4 else g for g in host.gpus)
+    req = PlacementRequest(gpus_per_vm=8, consumption="device-group", profile="grid_h100-80c")
+    reasons = plan(Fabric((replace(host, gpus=gpus),)), req).rejected[0].reasons
+    line = next(r for r in reasons if "locked" in r)
+    assert line.startswith("4 of 8 GPUs are locked to another profile, e.g. GPU ")
+    assert line.endswith(" is locked to grid_h100-40c by vm-02586 (same-size mode)")
+
+
+@pytest.mark.parametrize(
+    ("profile", "hint"),
+    [
+        ("nvidia_h100xm-40c", "MIG needs a MIG-backed type such as nvidia_h100xm-3-40c"),
+        ("grid_a30-24c", "MIG needs a MIG-backed type such as grid_a30-4-24c"),
+        ("grid_l40s-24q", "L40S-48GB has no MIG-backed vGPU types"),
+    ],
+)
+def test_a_time_sliced_profile_asked_as_mig_suggests_its_own_boards_type(profile, hint):
+    """It suggested grid_a100-3-20c whatever the board (an H100 request got an A100 profile)."""
+    with pytest.raises(RequestError) as exc:
+        PlacementRequest(gpus_per_vm=1, consumption="mig", profile=profile).validate()
+    assert str(exc.value) == f"profile: {profile} is time-sliced; {hint}"
 
 
 def test_aggregate_limits_and_keeps_single_reasons():
@@ -174,9 +202,9 @@ def test_gpus_held_by_reservations_say_so_apart_from_vms_in_vcenter():
     pci = [g.pci_id for g in sorted(host.gpus, key=lambda g: g.pci_id)]
     assert p.rejected[0].reasons == (
         "needs 4 eligible GPUs, 3 of 8 are",
-        f"3 of 8 GPUs are held by the advisor's reservations (e.g. GPU {pci[2]} is held by the reservation for "
-        "web-2-2, an accepted plan not yet in vCenter)",
-        f"2 of 8 GPUs are passthrough-assigned (e.g. GPU {pci[0]} is assigned to VM llama-0)",
+        f"3 of 8 GPUs are held by the advisor's reservations, e.g. GPU {pci[2]} is held by the reservation for "
+        "web-2-2, an accepted plan not yet in vCenter",
+        f"2 of 8 GPUs are passthrough-assigned, e.g. GPU {pci[0]} is assigned to VM llama-0",
     )
     seven_busy = mark_busy(pcie_switch_host(), range(7), vm="x")
     one = plan(Fabric((seven_busy,)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
