@@ -23,6 +23,22 @@ def class_text(rank: int) -> str:
     return CLASS_LABELS.get(rank, "SYS")
 
 
+# What a link class rank means to a vSphere admin: "GPUs joined by ..."
+CLASS_WORDS = {
+    0: "NVLink",
+    1: "NVLink",
+    2: "one PCIe switch",
+    3: "several PCIe switches",
+    4: "the CPU's PCIe host bridge",
+    5: "PCIe host bridges of one CPU socket",
+    6: "the link between CPU sockets",
+}
+
+
+def class_words(rank: int) -> str:
+    return CLASS_WORDS.get(rank, CLASS_WORDS[6])
+
+
 # Candidate.bottleneck labels that name no link: one GPU, or fractional vGPUs (no GPU-to-GPU traffic)
 LOCAL_LABEL = "LOCAL"
 UNUSED_LABEL = "UNUSED"
@@ -115,7 +131,7 @@ def _group_name(size: int, nvlink: bool, nvswitch: bool) -> tuple[str, str]:
         return ("whole NVLink pair", "whole NVLink pairs") if size == 2 else (
             f"whole {size}-GPU NVLink set", f"whole {size}-GPU NVLink sets")  # fmt: skip
     what = "pair" if size == 2 else f"{size}-GPU set"
-    return (f"{what} on the host's best link class", f"{what}s on the host's best link class")
+    return (f"{what} on the host's fastest links", f"{what}s on the host's fastest links")
 
 
 def _groups(vector: Sequence[float], *, nvswitch: bool, sign: int = 1) -> list[str]:
@@ -187,17 +203,17 @@ def compare(
             detail = f"{mw['class']}; {other}: {tw['class']}"
         elif term == "class" and min(a, b) < 0 and max(a, b) < 0:  # both below their host's best: -1 vs -2
             detail = (
-                "both sets fall below their host's best link class; the other's would also take GPUs from NVLink "
+                "neither set gets the fastest link its host offers; the other's would also take GPUs from NVLink "
                 "pairs it cannot use"
                 if a > b
-                else "both sets fall below their host's best link class; this one would also take GPUs from NVLink "
+                else "neither set gets the fastest link its host offers; this one would also take GPUs from NVLink "
                 "pairs it cannot use"
             )
         elif term == "class":
             detail = (
-                "its set reaches the best link class its host offers, the other's falls below it"
+                "its GPUs get the fastest link their host offers, the other's do not"
                 if a > b
-                else "its set falls below the best link class its host offers, the other's reaches it"
+                else "its GPUs do not get the fastest link their host offers, the other's do"
             )
         elif term == "whole":
             detail = (

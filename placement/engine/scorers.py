@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from placement.engine.explain import class_text, cost_text, fmt_gbps, leave_text, paths_text
+from placement.engine.explain import UNKNOWN_LABEL, class_words, cost_text, fmt_gbps, leave_text, paths_text
 from placement.engine.gpuset import LEAVE_SIZES, SetScore
 from placement.engine.model import UNKNOWN_CAPACITY, HostState
 from placement.engine.request import PlacementRequest
@@ -79,19 +79,25 @@ class LinkClassFitScorer:
             return Score(self.name, 0, "")
         k = len(p.choices)
         if s.ring_class <= s.best_class:
-            return Score(self.name, 0, lambda: f"link class {class_text(s.ring_class)}: the best this host type "
-                         f"reaches for {k} GPUs")  # fmt: skip
+            return Score(self.name, 0, lambda: f"GPUs joined by {_joined_by(s)}: the fastest link this "
+                         f"host type offers for {k} GPUs")  # fmt: skip
         # Below its host's best class, a set on an NVLink host also breaks NVLink groups it cannot use: it ranks
         # after a below-best set on a host without NVLink.
         return Score(
             self.name,
             -2 if s.best_class == 0 else -1,
             lambda: (
-                f"link class {class_text(s.ring_class)}, below the {class_text(s.best_class)} this host type "
-                f"reaches for {k} GPUs with them free: ranked after hosts where the set gets its host's best class "
-                f"(keeps {class_text(s.best_class)} groups whole for VMs that use them)"
+                f"GPUs joined by {_joined_by(s)}, slower than the {class_words(s.best_class)} this host "
+                f"type offers for {k} GPUs when they are free: ranked after hosts where the set gets the fastest link "
+                f"(keeps {class_words(s.best_class)} groups whole for VMs that use them)"
             ),
         )
+
+
+def _joined_by(s: SetScore) -> str:
+    """The set's slowest link in words; a pair a partial capture does not show is "a path the capture does not
+    show" (ranked like the slowest class, never called a CPU-socket link)."""
+    return "a path the capture does not show" if s.bottleneck_label == UNKNOWN_LABEL else class_words(s.ring_class)
 
 
 def no_p2p_words(request: PlacementRequest) -> str:
@@ -236,7 +242,7 @@ class PickCostScorer(LeaveBehindScorer):
 def _leave_words(p: Proposal, s: SetScore, single: bool) -> str:
     text = leave_text(s.leave, nvswitch=p.host.nvswitch)
     cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch)
-    text += f"; {cost}" if cost else "; costs no whole free group (fills a hole)"
+    text += f"; {cost}" if cost else "; breaks up no whole free group (takes GPUs whose partners are already in use)"
     if p.last_whole and single:
         text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
     return text

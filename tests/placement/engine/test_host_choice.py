@@ -39,11 +39,17 @@ def test_multi_gpu_vm_prefers_its_hosts_best_class_over_faster_links_that_break_
     p = plan(fabric, req)
     assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
     best, other = p.candidates
-    assert "link class NODE: the best this host type reaches for 2 GPUs" in best.explanation
-    assert any(
-        "below the NVLINK this host type reaches for 2 GPUs with them free" in line for line in other.explanation
+    assert (
+        "GPUs joined by PCIe host bridges of one CPU socket: the fastest link this host type offers for 2 GPUs"
+        in best.explanation
     )
-    assert any(line.startswith("beats esx-01: its set reaches the best link class") for line in best.explanation)
+    assert any(
+        "slower than the NVLink this host type offers for 2 GPUs when they are free" in line
+        for line in other.explanation
+    )
+    assert any(
+        line.startswith("beats esx-01: its GPUs get the fastest link their host offers") for line in best.explanation
+    )
     # bandwidth still decides between hosts that both give their best class, and on a single host
     fabric2 = Fabric((broken, l40s_2socket("esx-02"), nvl_pairs("esx-03")))
     assert plan(fabric2, req).best.host == "esx-03"
@@ -64,12 +70,15 @@ def test_single_gpu_fills_a_hole_then_takes_from_a_large_block_before_breaking_a
     req = PlacementRequest(gpus_per_vm=1, consumption="passthrough")
     p = plan(Fabric((pair_only, empty_l40s)), req)
     assert p.best.host == "esx-02"  # splitting an 8-GPU block leaves its pairs; the NVL pair would be lost
-    assert any("uses up one 8-GPU set on the host's best link class" in line for line in p.best.explanation)
+    assert any("uses up one 8-GPU set on the host's fastest links" in line for line in p.best.explanation)
     assert any("uses up one whole NVLink pair" in line for line in p.candidates[1].explanation)
     hole = mark_busy(nvl_pairs("esx-03"), (1, 2, 3, 4, 5, 6, 7))  # GPU 0 alone: its bridge partner is taken
     p = plan(Fabric((pair_only, empty_l40s, hole)), req)
     assert p.best.host == "esx-03" and p.best.gpus[0].index == 0
-    assert any("costs no whole free group (fills a hole)" in line for line in p.best.explanation)
+    assert any(
+        "breaks up no whole free group (takes GPUs whose partners are already in use)" in line
+        for line in p.best.explanation
+    )
 
 
 def _vgpu(name: str, cpu_free: int):
@@ -113,5 +122,5 @@ def test_below_best_class_a_set_goes_where_it_breaks_no_nvlink_pair():
     p = plan(Fabric((nvl, pcie)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
     assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
     assert p.candidates[1].bottleneck[1] > p.best.bottleneck[1]
-    assert any("below the NVLINK this host type reaches" in line for line in p.candidates[1].explanation)
+    assert any("slower than the NVLink this host type offers" in line for line in p.candidates[1].explanation)
     assert "the other's would also take GPUs from NVLink pairs it cannot use" in p.best.explanation[-1]
