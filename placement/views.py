@@ -437,7 +437,7 @@ def reservation_list(request: HttpRequest) -> HttpResponse:
     BoundedRequestConfig(request, paginate={"per_page": 50}).configure(table)
     context = {"filter": filterset, "table": table}
     status = 200 if valid else 400
-    if request.htmx:
+    if request.htmx and not request.htmx.history_restore_request:  # Back/Forward restores ask for the whole page
         return render(request, "placement/reservation_list.html#reservation-table", context, status=status)
     return render(request, "placement/reservation_list.html", context, status=status)
 

@@ -727,3 +727,15 @@ def test_a_missing_page_keeps_the_navigation(admin, client):
     assert "/clusters/999999/" in html
     anonymous = client.get("/no-such-page/")
     assert anonymous.status_code == 404 and "Log out" not in anonymous.content.decode()
+
+
+def test_a_back_forward_restore_of_a_cluster_page_carries_no_out_of_band_filter_inputs(viewer):
+    """An estate admin's trial: htmx logged oobErrorNoTarget on Back: the restored whole page carried a second,
+    out-of-band copy of the filter form's hidden sort/page-size inputs."""
+    cluster = factories.ClusterFactory(name="restore")
+    factories.HostFactory(cluster=cluster, vcenter=cluster.vcenter, name="esx-r.lab")
+    url = f"/clusters/{cluster.pk}/?sort=name"
+    restored = text(viewer.get(url, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"))
+    assert "<html" in restored and restored.count('id="host-filters-keep"') == 1
+    partial = text(viewer.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="hosts-table"))
+    assert "<html" not in partial and partial.count('id="host-filters-keep" hx-swap-oob="true"') == 1

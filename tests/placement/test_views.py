@@ -471,6 +471,12 @@ def test_reservation_list_shows_every_status_and_filters(viewer):
     assert "active-vm" in only_active and "lapsed-vm" not in only_active
     by_name = viewer.get("/reservations/?vm_name=consumed", HTTP_HX_REQUEST="true").content.decode()
     assert "consumed-vm" in by_name and "active-vm" not in by_name and "<html" not in by_name
+    # Back/Forward over the pushed filter states: htmx asks for the whole page (the table alone replaced the body)
+    restored = viewer.get(
+        "/reservations/?vm_name=consumed", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    ).content.decode()
+    assert "<html" in restored and "consumed-vm" in restored
+    assert restored.count('id="reservation-filters-keep"') == 1  # no out-of-band copy without its target
     by_vcenter = viewer.get("/reservations/?vcenter=elsewhere").content.decode()
     assert "active-vm" not in by_vcenter
     assert "No reservation matches. Reserve a candidate on the Placement page" in by_vcenter  # not a bare header
