@@ -36,6 +36,7 @@ from placement.engine.simulate_model import (
     Scenario,
     SimulationError,
     parse_offers,
+    plural,
 )
 from placement.models import WhatIfRun
 from placement.selectors import fabric_snapshot, resolve_clusters
@@ -203,20 +204,17 @@ def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
     params = normalize(data)
     scenario, fabric = scenario_from(params)
     sim = Simulator(scenario, fabric)  # raises SimulationError for a cluster without usable GPUs
-    work = work_units(params, scenario, sim, fabric)
+    cost = work_model(params, scenario, sim, fabric)
+    work = cost(params["runs"])
     if work > MAX_WORK:
-        raise SimulationError(
-            "runs",
-            f"runs x simulated GPUs{' x comparisons' if params['compare'] else ''} = {work:,} exceeds the "
-            f"limit of {MAX_WORK:,}; use fewer runs or a smaller cluster",
-        )
+        raise SimulationError("runs", too_much_work(params, scenario, sim, cost))
     return params, scenario, fabric, work
 
 
 def scenario_work(scenario: Scenario, runs: int, gpus: int, hosts: int, widest: int) -> int:
     """What ``runs`` runs of one scenario cost, in GPU-runs: runs x simulated GPUs, weighted where one request
     costs much more: each request looks at every host, the planner's ranking looks at every GPU, and the exact
-    GPU-set search grows with the GPUs of a host (twice per GPU beyond 8)."""
+    GPU-set search grows with the GPUs of a host (twice per GPU beyond 8). ``work_formula`` words it."""
     work = runs * gpus * max(1, hosts // 8)
     if scenario.host_choice == "ranking":
         work *= RANKING_COST * max(gpus, RANKING_MIN_GPUS)
@@ -225,22 +223,90 @@ def scenario_work(scenario: Scenario, runs: int, gpus: int, hosts: int, widest: 
     return work
 
 
-def work_units(params: dict, scenario: Scenario, sim: Simulator, fabric: Fabric | None = None) -> int:
-    """What a report costs, in GPU-runs: the user's Monte Carlo plus every scenario the comparisons add."""
+def work_formula(scenario: Scenario, runs: int, gpus: int, hosts: int, widest: int) -> str:
+    """``scenario_work`` in words, factor by factor: "200 runs x 549 simulated GPUs x 9 (75 hosts / 8)"."""
+    parts = [plural(runs, "run"), plural(gpus, "simulated GPU")]
+    if hosts // 8 > 1:
+        parts.append(f"{hosts // 8} ({hosts:,} hosts / 8)")
+    if scenario.host_choice == "ranking":
+        parts.append(f"{RANKING_COST * max(gpus, RANKING_MIN_GPUS):,} (the planner's ranking)")
+    if scenario.mode == "passthrough" and widest > 8:
+        parts.append(f"{2 ** (widest - 8):,} (GPU-set search on hosts of {widest} GPUs)")
+    return " x ".join(parts)
+
+
+def work_model(params: dict, scenario: Scenario, sim: Simulator, fabric: Fabric | None = None) -> Callable[[int], int]:
+    """runs -> what a report of that many runs costs, in GPU-runs: the user's Monte Carlo plus every scenario the
+    comparisons add (``scenario_work`` each). The clusters are built once: the limit's message asks it for many
+    run counts."""
     widest = max(len(h.gpus) for h in sim.hosts)
-    work = scenario_work(scenario, params["runs"], sim.gpu_count, len(sim.hosts), widest)
-    compare_runs = min(params["runs"], COMPARE_RUNS_MAX)
-    for s in comparison_scenarios(params, scenario):
+    terms = []  # (scenario, simulated GPUs, hosts, widest host) of every comparison scenario that runs
+    for s in comparison_scenarios({**params, "runs": COMPARE_RUNS_MAX + 1}, scenario):  # the user's included
+        if s == scenario:
+            terms.append((s, sim.gpu_count, len(sim.hosts), widest))
+            continue
         if fabric is None:  # hypothetical hosts: every GPU is simulated
-            work += scenario_work(s, compare_runs, s.hosts * s.gpus_per_host, s.hosts, s.gpus_per_host)
+            terms.append((s, s.hosts * s.gpus_per_host, s.hosts, s.gpus_per_host))
             continue
         try:
             other = Simulator(s, fabric)
         except SimulationError:
             continue  # the comparison is skipped: it costs nothing
-        widest = max(len(h.gpus) for h in other.hosts)
-        work += scenario_work(s, compare_runs, other.gpu_count, len(other.hosts), widest)
-    return work
+        terms.append((s, other.gpu_count, len(other.hosts), max(len(h.gpus) for h in other.hosts)))
+
+    def cost(runs: int) -> int:
+        work = scenario_work(scenario, runs, sim.gpu_count, len(sim.hosts), widest)
+        compare_runs = min(runs, COMPARE_RUNS_MAX)
+        for s, gpus, hosts, wide in terms:
+            if s == scenario and runs <= COMPARE_RUNS_MAX:
+                continue  # the comparisons reuse the user's own run
+            work += scenario_work(s, compare_runs, gpus, hosts, wide)
+        return work
+
+    return cost
+
+
+def work_units(params: dict, scenario: Scenario, sim: Simulator, fabric: Fabric | None = None) -> int:
+    """What a report costs, in GPU-runs: the user's Monte Carlo plus every scenario the comparisons add."""
+    return work_model(params, scenario, sim, fabric)(params["runs"])
+
+
+def max_runs_within(cost: Callable[[int], int], limit: int = MAX_WORK) -> int:
+    """The most runs whose ``cost`` stays within ``limit`` (0 when even one run does not); cost grows with runs."""
+    if cost(1) > limit:
+        return 0
+    low, high = 1, MAX_RUNS  # cost(low) <= limit always
+    while low < high:
+        mid = (low + high + 1) // 2
+        if cost(mid) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def too_much_work(params: dict, scenario: Scenario, sim: Simulator, cost: Callable[[int], int]) -> str:
+    """The limit's refusal: what the asked runs cost, factor by factor, and the most runs this cluster allows
+    (from the same ``cost``)."""
+    runs, gpus, hosts = params["runs"], sim.gpu_count, len(sim.hosts)
+    widest = max(len(h.gpus) for h in sim.hosts)
+    where = f"cluster {scenario.cluster_label}" if scenario.cluster else "this cluster"
+
+    def costs(n: int) -> str:
+        own, total = scenario_work(scenario, n, gpus, hosts, widest), cost(n)
+        text = f"{work_formula(scenario, n, gpus, hosts, widest)} = {own:,} GPU-runs"
+        if total != own:
+            text += f", plus {total - own:,} for the comparisons' scenarios = {total:,}"
+        return f"{text}, above the limit of {MAX_WORK:,}"
+
+    fits = max_runs_within(cost)
+    if fits == 0:
+        instead = (
+            "the drs host choice or a smaller cluster" if scenario.host_choice == "ranking" else "a smaller cluster"
+        )
+        return f"{costs(1)}: {where} is too large for even 1 run; use {instead}"
+    with_compare = " with the comparisons" if params["compare"] else ""
+    return f"{costs(runs)}: at most {plural(fits, 'run')}{with_compare} for {where}"
 
 
 def comparison_scenarios(params: dict, scenario: Scenario) -> list[Scenario]:

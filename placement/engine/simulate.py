@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from gpucatalog.catalog import Board
 from placement.engine import mig, synthetic, vgpu
 from placement.engine.model import Fabric, HostState, evolve
 from placement.engine.simulate_article import ArticleRules
@@ -60,8 +61,11 @@ from placement.engine.simulate_model import (
     States,
     board_or_error,
     canonical,
+    offer_type,
     plural,
+    spell_offers,
     stats,
+    type_of_name,
 )
 from placement.engine.simulate_vsphere import VsphereRules
 
@@ -173,9 +177,48 @@ def hypothetical_fabric(s: Scenario) -> Fabric:
     return Fabric(tuple(hosts))
 
 
+def type_names(fabric: Fabric, board: Board) -> Counter[str]:
+    """The vGPU type names the cluster's GPUs of ``board`` offer (their host's ``offered_profiles``) and run
+    (their consumers' profiles), each counted once per GPU that offers or runs it."""
+    names: Counter[str] = Counter()
+    for host in fabric.hosts:
+        for g in host.gpus:
+            if vgpu.board_of(g) is not board:
+                continue
+            here = set(host.offered_profiles)
+            for c in g.active_consumers:
+                try:
+                    profile = vgpu.consumer_profile(c)
+                except vgpu.ConsumerError:
+                    continue  # e.g. a MIG consumer stored as "3g.40gb": no type name to learn
+                if profile is not None:
+                    here.add(profile.name)
+            names.update(here)
+    return names
+
+
+def respeller(s: Scenario):
+    """name -> the name the simulation uses for it: a vGPU type an offer is (same board, size, series, however
+    spelled) takes the offer's spelling; any other name stays as it is. The same-size lock compares names, so
+    the cluster's running VMs and the what-if's VMs of one type must carry one name."""
+    board = board_or_error(s.board)
+    spelling = {}
+    for o in s.offers:
+        key = offer_type(o, board)
+        if key is not None:
+            spelling[key] = o.vgpu.name if o.vgpu is not None else o.mig_type
+    spelling = {k: v for k, v in spelling.items() if v}
+
+    def respell(name: str) -> str:
+        return spelling.get(type_of_name(name), name) if spelling else name
+
+    return respell
+
+
 def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim], list[str]]:
     """The simulated hosts (GPUs of the scenario's board it can use) and notes on what was left out."""
     board = board_or_error(s.board)
+    respell = respeller(s)
     hosts: list[HostSim] = []
     notes: list[str] = []
     kept_mode = 0
@@ -192,7 +235,7 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
             if found is not board:
                 template_gpus.append(g)
                 continue
-            sim, g2 = _gpu_sim(s, len(hosts), len(gpus), g, states)
+            sim, g2 = _gpu_sim(s, len(hosts), len(gpus), g, states, respell)
             template_gpus.append(g2)
             if sim is None:
                 kept_mode += 1
@@ -204,6 +247,7 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
                 gpus=tuple(template_gpus),
                 assignment_policy=s.policy if not s.cluster else host.assignment_policy,
                 topology=None,
+                offered_profiles=frozenset(respell(n) for n in host.offered_profiles),
             )
             hosts.append(HostSim(host.name, template, gpus, host.cpu_free, host.memory_free_mb))
     if kept_mode:
@@ -221,8 +265,9 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
     return hosts, notes
 
 
-def _gpu_sim(s: Scenario, host_i: int, pos: int, g, states: States) -> tuple[GpuSim | None, object]:
-    """The GPU as simulated (None when it holds VMs of another mode) and the GPU as the template keeps it."""
+def _gpu_sim(s: Scenario, host_i: int, pos: int, g, states: States, respell=None) -> tuple[GpuSim | None, object]:
+    """The GPU as simulated (None when it holds VMs of another mode) and the GPU as the template keeps it;
+    ``respell`` names the running vGPUs as the offers of their type (``respeller``)."""
     board = vgpu.board_of(g)
     active = g.active_consumers
     if s.mode == "passthrough":
@@ -251,6 +296,8 @@ def _gpu_sim(s: Scenario, host_i: int, pos: int, g, states: States) -> tuple[Gpu
     else:
         view = vgpu.timesliced_view(g)
         view = replace(view, pci_id="", index=0)
+        if respell is not None:
+            view = replace(view, residents=tuple(replace(r, profile=respell(r.profile)) for r in view.residents))
         owners = [(r.vm, f"{r.size_gb}C", r.size_gb, r.start_gb) for r in view.residents]
         if view.mode == "sameSize":
             view = replace(view, residents=tuple(replace(r, start_gb=None) for r in view.residents))
@@ -270,17 +317,20 @@ class Simulator:
 
     def __init__(self, scenario: Scenario, fabric: Fabric | None = None) -> None:
         self.s = validate(scenario)
+        if fabric is not None:  # a stored cluster: its own spelling of each offered vGPU type
+            board = board_or_error(scenario.board)
+            self.s = replace(self.s, offers=spell_offers(self.s.offers, board, type_names(fabric, board)))
         self.fabric = fabric if fabric is not None else hypothetical_fabric(scenario)
         self.states = States(board_or_error(scenario.board))
-        self.hosts, self.notes = sim_hosts(scenario, self.fabric, self.states)
-        self.rules = rules_for(scenario, self.states)
+        self.hosts, self.notes = sim_hosts(self.s, self.fabric, self.states)
+        self.rules = rules_for(self.s, self.states)
         self.total_gb = sum(g.capacity_gb for h in self.hosts for g in h.gpus)
         self.free_gb_start = sum(self.rules.free_gb(g) for h in self.hosts for g in h.gpus)
         self.gpu_count = sum(len(h.gpus) for h in self.hosts)
-        weights = [o.weight for o in scenario.offers]
+        weights = [o.weight for o in self.s.offers]
         self._uniform = len(set(weights)) == 1
         self._all = [i for i, w in enumerate(weights) if w > 0]
-        self._caps = [self._mixed_max(o) * self.gpu_count for o in scenario.offers]
+        self._caps = [self._mixed_max(o) * self.gpu_count for o in self.s.offers]
 
     def run(self, seed: int, *, detail: bool = False) -> dict:
         s = self.s

@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from gpucatalog.catalog import Board, MigProfile, load_catalog
-from gpucatalog.profiles import VgpuProfileName, parse_profile_name
+from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine import mig, vgpu
 from placement.engine.mig import MigGpu
 from placement.engine.model import HostState, evolve
@@ -82,6 +85,8 @@ class Offer:
     vgpu: VgpuProfileName | None = None
     mig: MigProfile | None = None
     gpus: int = 1
+    # MIG-backed: the vSphere type name the stored cluster spells the profile with ("" = unknown, see spell_offers)
+    mig_type: str = ""
 
     @property
     def profile_name(self) -> str | None:
@@ -89,7 +94,7 @@ class Offer:
         if self.vgpu is not None:
             return self.vgpu.name
         if self.mig is not None:
-            return self.mig.name
+            return self.mig_type or self.mig.name
         return None
 
 
@@ -379,6 +384,62 @@ def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: in
         sizes = ", ".join(f"{gb}C" for gb in sorted(board.timesliced))
         raise SimulationError("catalog", f"{token!r} is not a time-sliced profile of {board.key} ({sizes})")
     return Offer(f"{parsed.framebuffer_gb}C", parsed.framebuffer_gb, weight, vgpu=parsed)
+
+
+# ---------------------------------------------------------------- one vGPU type, however it is spelled
+
+
+def vgpu_type(profile: VgpuProfileName) -> tuple | None:
+    """What makes two vGPU type names one type whatever their spelling (``grid_`` or ``nvidia_``, any of the
+    board's codes: ``grid_h100-8c`` and ``nvidia_h100xm-8c``): board, framebuffer, series and MIG compute slices.
+    None for a board the catalog does not know (its names are compared as spelled)."""
+    if profile.board is None:
+        return None
+    return (profile.board.key, profile.framebuffer_gb, profile.series, profile.mig_compute_slices)
+
+
+@lru_cache(maxsize=4096)
+def type_of_name(name: str) -> tuple | None:
+    """``vgpu_type`` of a vGPU type name, or None when the name cannot be read."""
+    try:
+        return vgpu_type(parse_profile_name(name))
+    except ProfileNameError:
+        return None
+
+
+def offer_type(offer: Offer, board: Board) -> tuple | None:
+    """The vGPU type of a time-sliced or MIG-backed offer on ``board`` (None for whole GPUs and ``+me`` MIG
+    profiles, which have no vGPU type)."""
+    if offer.vgpu is not None:
+        return vgpu_type(offer.vgpu)
+    if offer.mig is not None and not offer.mig.media_extensions:
+        return (board.key, offer.mig.memory_gb, "C", offer.mig.compute_slices)
+    return None
+
+
+def spell_offers(offers: Iterable[Offer], board: Board, names: Counter[str]) -> tuple[Offer, ...]:
+    """The offers spelled as a stored cluster spells them: each vGPU offer takes the name of its type that
+    ``names`` (the type names the cluster's GPUs offer and run, with how often) counts most, the first in name
+    order on a tie. A catalog entry ("8C") is read as ``grid_<first board code>-8c``, while an H100 SXM cluster
+    runs ``nvidia_h100xm-8c``: a what-if VM takes the type the host offers, so it joins the GPUs that run it,
+    and the planner's ranking finds it among the host's offered types. Offers of a type the cluster never names
+    are kept as they are."""
+    by_type: dict[tuple, list[tuple[int, str]]] = {}
+    for name, n in names.items():
+        key = type_of_name(name)
+        if key is not None:
+            by_type.setdefault(key, []).append((-n, name))
+    out = []
+    for offer in offers:
+        spelled = by_type.get(offer_type(offer, board))
+        if spelled:
+            name = min(spelled)[1]
+            if offer.vgpu is not None:
+                offer = replace(offer, vgpu=parse_profile_name(name))
+            else:
+                offer = replace(offer, mig_type=name)
+        out.append(offer)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- statistics

@@ -451,7 +451,7 @@ def ranking_request(s: Scenario, offer: Offer) -> PlacementRequest:
 
         board = board_or_error(s.board)
         consumption = "mig"
-        profile = f"grid_{board.board_codes[0]}-{offer.mig.compute_slices}-{offer.mig.memory_gb}c"
+        profile = offer.mig_type or f"grid_{board.board_codes[0]}-{offer.mig.compute_slices}-{offer.mig.memory_gb}c"
     else:
         consumption, profile = "passthrough", None
     return PlacementRequest(

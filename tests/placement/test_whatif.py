@@ -14,7 +14,15 @@ from inventory.models import Cluster
 from placement import whatif
 from placement.models import WhatIfRun
 from tests.api.support import load_demo, token_client
-from tests.factories import ClusterFactory, GpuFactory, HostFactory, UserFactory, VCenterFactory
+from tests.factories import (
+    ClusterFactory,
+    GpuConsumerFactory,
+    GpuFactory,
+    HostFactory,
+    UserFactory,
+    VCenterFactory,
+    VgpuProfileFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +71,40 @@ def test_unknown_cluster_names_the_choices(demo):
     # the board is what is wrong (left at another default, most often): it names the cluster's own boards
     assert exc.value.field == "board" and "no L40S-48GB GPU" in exc.value.message
     assert "its GPUs: 8 x H100-80GB; pick one of those boards" in exc.value.message
+
+
+@pytest.fixture
+def h100_sxm_cluster(db) -> Cluster:
+    """Trial C's gpu-cluster-00 in small: an H100 SXM host offering the nvidia_h100xm types, two GPUs each running
+    one nvidia_h100xm-8c VM (72 GB free each) and one empty GPU."""
+    cluster = ClusterFactory(vcenter=VCenterFactory(name="scale"), name="gpu-cluster-00")
+    host = HostFactory(vcenter=cluster.vcenter, cluster=cluster, name="esx-00-001.scale.local")
+    for gb in (4, 8, 10, 16, 20, 40, 80):
+        host.supported_profiles.add(VgpuProfileFactory(name=f"nvidia_h100xm-{gb}c", framebuffer_gb=gb))
+    for i in range(2):
+        GpuConsumerFactory(gpu=GpuFactory(host=host), vm__name=f"chat-{i}", profile="nvidia_h100xm-8c")
+    GpuFactory(host=host)
+    return cluster
+
+
+def test_catalog_8c_joins_gpus_locked_to_the_clusters_8c_spelling(h100_sxm_cluster):
+    """Trial C finding 1: catalog "8C" counted every GPU locked to nvidia_h100xm-8c as "locked to another
+    profile" (8,118 GB "siloed", 0 placeable). 8C VMs join them: nothing is siloed or refused."""
+    data = {"cluster": "gpu-cluster-00", "board": "H100-80GB", "mode": "same", "catalog": ["8C"], "runs": 1}
+    params, scenario, fabric, _ = whatif.prepare(data)
+    result = whatif.report(params, scenario, fabric)
+    assert result["cluster"]["free_gb_at_start"] == 72 + 72 + 80
+    assert result["rejected_by_reason"] == {}
+    assert result["siloed_gb"]["max"] == 0
+    # 9 more 8C on each locked GPU and 10 on the empty one (NVIDIA's 10 x 8C per GPU)
+    assert result["placed_by_profile"]["8C"]["max"] == 9 + 9 + 10
+    worst = result["worst_run"]["layout"][0]["gpus"]
+    assert [g["lock"] for g in worst] == ["nvidia_h100xm-8c"] * 3
+    assert sum(len(g["vms"]) for g in worst) == 30  # the two running VMs stay, 28 join them
+    # the page's catalog 8C,10C,20C: what the locked GPUs have free, 8C VMs can still use; it is never siloed
+    params, scenario, fabric, _ = whatif.prepare({**data, "catalog": ["8C", "10C", "20C"], "runs": 20})
+    result = whatif.report(params, scenario, fabric)
+    assert result["siloed_gb"]["max"] == 0 and result["placed_by_profile"]["8C"]["max"] > 0
 
 
 # ---------------------------------------------------------------- cluster identity: names repeat across vCenters
@@ -218,6 +260,62 @@ def test_command_text_with_comparisons_and_article_rules():
     assert "note:" not in text  # the default rules count siloed memory on real offsets
 
 
+# ---------------------------------------------------------------- the size limit
+
+
+def _refused(data: dict) -> str:
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare(data)
+    assert exc.value.field == "runs"
+    return exc.value.message
+
+
+def test_the_size_limit_names_its_cost_and_the_most_runs_that_fit():
+    """Trial C finding 5: "runs x simulated GPUs = 988,200" for 200 runs on 549 GPUs, which is not runs x GPUs,
+    and no way to tell how many runs would do. Each factor is named, and the largest run count that fits."""
+    big = {**SMALL, "hosts": 64, "gpus_per_host": 16, "runs": 20_000}
+    message = _refused(big)
+    assert message == (
+        "20,000 runs x 1,024 simulated GPUs x 8 (64 hosts / 8) = 163,840,000 GPU-runs, above the limit of "
+        "400,000: at most 48 runs for this cluster"
+    )
+    assert whatif.prepare({**big, "runs": 48})[3] == 48 * 1_024 * 8 <= whatif.MAX_WORK
+    assert "at most 48 runs" in _refused({**big, "runs": 49})
+
+
+def test_the_size_limit_counts_the_comparisons_in_the_runs_it_allows():
+    """The comparisons run at most 2,000 runs of each of their scenarios: 9,000 x 16 + 256,000 = 400,000."""
+    data = {**SMALL, "hosts": 4, "gpus_per_host": 4, "runs": 20_000, "compare": True}
+    assert _refused(data) == (
+        "20,000 runs x 16 simulated GPUs = 320,000 GPU-runs, plus 256,000 for the comparisons' scenarios = 576,000, "
+        "above the limit of 400,000: at most 9,000 runs with the comparisons for this cluster"
+    )
+    assert whatif.prepare({**data, "runs": 9_000})[3] == whatif.MAX_WORK
+    assert "at most 9,000 runs" in _refused({**data, "runs": 9_001})
+
+
+def test_the_size_limit_says_when_not_even_one_run_fits():
+    message = _refused({**SMALL, "hosts": 64, "gpus_per_host": 16, "runs": 1, "host_choice": "ranking"})
+    assert message == (
+        "1 run x 1,024 simulated GPUs x 8 (64 hosts / 8) x 8,192 (the planner's ranking) = 67,108,864 GPU-runs, "
+        "above the limit of 400,000: this cluster is too large for even 1 run; use the drs host choice or a "
+        "smaller cluster"
+    )
+
+
+def test_the_size_limit_on_a_stored_cluster_counts_its_simulated_hosts(db):
+    """The page's 500 runs on a stored cluster of 16 one-GPU hosts: 500 x 16 x 2 fits; 20,000 do not."""
+    cluster = ClusterFactory(vcenter=VCenterFactory(name="scale"), name="wide")
+    for i in range(16):
+        GpuFactory(host=HostFactory(vcenter=cluster.vcenter, cluster=cluster, name=f"esx-{i:02d}.scale.local"))
+    data = {**GPU_SAME, "cluster": str(cluster.pk), "runs": 20_000}
+    assert _refused(data) == (
+        "20,000 runs x 16 simulated GPUs x 2 (16 hosts / 8) = 640,000 GPU-runs, above the limit of 400,000: at most "
+        "12,500 runs for cluster wide (scale)"
+    )
+    assert whatif.prepare({**data, "runs": 12_500})[3] == whatif.MAX_WORK
+
+
 @pytest.mark.reliability("api input", "bad what-if options")
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -226,7 +324,7 @@ def test_command_text_with_comparisons_and_article_rules():
         (["--catalog", "8C,7C"], "--catalog: '7C' is not a time-sliced profile"),
         (["--weights", "0,0", "--catalog", "8C,10C"], "--weights: weights must sum to a positive number"),
         (["--runs", "20001"], "--runs: must be between 1 and 20,000"),
-        (["--runs", "20000", "--hosts", "64", "--gpus-per-host", "16"], "--runs: runs x simulated GPUs"),
+        (["--runs", "20000", "--hosts", "64", "--gpus-per-host", "16"], "--runs: 20,000 runs x 1,024 simulated GPUs"),
         (["--mode", "mig", "--catalog", "8C"], "--catalog: '8C' is not a MIG profile"),
         (["--cluster", "missing"], "--cluster: no cluster named 'missing'"),
         (["--rules", "article", "--mode", "mig", "--catalog", "3g.40gb"], "--rules: the article rule set covers"),
@@ -273,7 +371,7 @@ def test_api_roles_and_anonymous(demo):
         ({"weights": [1, 2]}, "weights", "one weight per catalog entry"),
         ({"runs": 20001}, "runs", "less than or equal to 20000"),
         ({"runs": LARGE, "sync": True}, "runs", "send it without sync=true"),
-        ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "exceeds the limit"),
+        ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "above the limit of 400,000: at most 48 runs"),
         ({"mode": "warp"}, "mode", "not a valid choice"),
         ({"runs": None}, "runs", "may not be null"),
         ({"cluster": "nowhere"}, "cluster", "no cluster named"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from placement.engine import vgpu
+from placement.engine import synthetic, vgpu
+from placement.engine.model import Consumer, Fabric, evolve
 from placement.engine.simulate import Simulator, monte_carlo, run_sequence
 from placement.engine.simulate_model import Scenario, SimulationError, parse_offers, percentile, stats
 
@@ -257,3 +258,71 @@ def test_scenario_errors_name_the_field(changes, field):
     with pytest.raises(SimulationError) as exc:
         Simulator(replace(scenario("mixed", ["8C", "10C"]), **changes))
     assert exc.value.field == field
+
+
+# ---------------------------------------------------------------- a stored cluster's own spelling of the types
+
+H100_NAMES = frozenset(f"nvidia_h100xm-{gb}c" for gb in (4, 5, 8, 10, 16, 20, 40, 80)) | frozenset(
+    {"nvidia_h100xm-1-10c", "nvidia_h100xm-3-40c", "nvidia_h100xm-7-80c"}
+)
+
+
+def stored_h100(locks: tuple[str | None, ...], *, mig: bool = False) -> Fabric:
+    """One stored host of H100 SXM GPUs offering the nvidia_h100xm names; GPU i runs one VM of ``locks[i]``."""
+    host = synthetic.vgpu_host("esx-00-001", "gpu-cluster-00", n=len(locks), board="H100-80GB", mig=mig)
+    kind = "mig" if mig else "vgpu"
+    gpus = tuple(
+        evolve(g, consumers=(Consumer(f"vm-{i}", kind, profile=lock),) if lock else ())
+        for i, (g, lock) in enumerate(zip(host.gpus, locks, strict=True))
+    )
+    host = evolve(host, gpus=gpus, offered_profiles=H100_NAMES, cpu_free=256, memory_free_mb=4096 * 1024)
+    return Fabric((host,))
+
+
+def stored(mode: str, catalog: list[str], **kw) -> Scenario:
+    return scenario(mode, catalog, board="H100-80GB", cluster="gpu-cluster-00", vcenter="scale", **kw)
+
+
+@pytest.mark.parametrize("host_choice", ["drs", "ranking"])
+def test_catalog_entries_join_gpus_running_the_clusters_spelling_of_their_type(host_choice):
+    """Trial C finding 1: "8C" read as grid_h100-8c never matched GPUs locked to nvidia_h100xm-8c: every one was
+    "locked to another profile" (all its free memory siloed, 0 placeable). The what-if VM takes the type the
+    host offers, nvidia_h100xm-8c, and joins them."""
+    fabric = stored_h100(("nvidia_h100xm-8c", "nvidia_h100xm-8c"))
+    s = stored("same", ["8C"], host_choice=host_choice)
+    sim = Simulator(s, fabric)
+    assert sim.s.offer("8C").vgpu.name == "nvidia_h100xm-8c"
+    run = sim.run(1, detail=True)
+    # 2 x 72 GB free: nine more 8C on each GPU (NVIDIA's 10 x 8C per GPU), nothing siloed, nothing refused
+    assert run["placed"] == 18 and run["rejected"] == 0 and run["rejected_by_reason"] == {}
+    assert run["siloed_gb"] == 0 and run["free_gb"] == 0
+    assert [g["lock"] for g in run["layout"][0]["gpus"]] == ["nvidia_h100xm-8c"] * 2
+    # from the cluster as it stands, the 8C capacity is those 18
+    assert monte_carlo(s, fabric, runs=1, seed=1)["placed_by_profile"]["8C"]["max"] == 18
+
+
+def test_another_type_of_the_same_size_still_locks_the_gpu():
+    """Spelling aside, the lock holds: 10C and 8C are different types, and so is a GPU of another series."""
+    fabric = stored_h100(("nvidia_h100xm-10c", None))
+    run = run_sequence(stored("same", ["8C"]), ["8C", "8C"], fabric)
+    assert [[v["profile"] for v in g["vms"]] for g in run["layout"][0]["gpus"]] == [["10C"], ["8C", "8C"]]
+    assert run["placeable"] == {"8C": 8}  # only on the GPU the 8C VMs opened: 10 - 2
+    assert run["siloed_gb"] == 70  # the 10C GPU's 70 GB free take no 8C
+
+
+def test_a_cluster_spelling_grid_names_keeps_them_and_hypothetical_hosts_need_none():
+    fabric = stored_h100(("grid_h100-8c", None))
+    fabric = Fabric((evolve(fabric.hosts[0], offered_profiles=frozenset()),))
+    assert Simulator(stored("same", ["8C"]), fabric).s.offer("8C").vgpu.name == "grid_h100-8c"
+    assert Simulator(scenario("same", ["8C"], board="H100-80GB")).s.offer("8C").vgpu.name == "grid_h100-8c"
+
+
+def test_the_planners_ranking_finds_mig_offers_under_the_hosts_names():
+    """The ranking host choice asks the planner, which refuses a type the host does not offer: a MIG catalog entry
+    takes the host's name for it (nvidia_h100xm-3-40c, not grid_h100-3-40c)."""
+    fabric = stored_h100((None, None), mig=True)
+    s = stored("mig", ["3g.40gb"], host_choice="ranking")
+    sim = Simulator(s, fabric)
+    assert sim.s.offer("3g.40gb").mig_type == "nvidia_h100xm-3-40c"
+    run = sim.run(1)
+    assert run["placed"] == 4 and run["rejected"] == 0  # two 3g.40gb per GPU

@@ -121,3 +121,23 @@ def test_same_size_never_overcommits(sizes, policy):
         assert len({r.profile for r in v.residents}) <= 1
         if v.residents:
             assert v.count() <= vgpu.equal_size_max(b, 80, v.residents[0].size_gb)
+
+
+def test_a_request_is_the_type_name_the_host_offers_not_any_spelling_of_it():
+    """The live planner compares type names as vSphere does: a GPU locked to nvidia_h100xm-8c takes another
+    nvidia_h100xm-8c; grid_h100-8c (the catalog's same board and size, another driver's spelling) is a name this
+    host does not offer, refused as such, not joined onto the GPU. (The what-if, whose catalog entries name a size,
+    takes the host's spelling instead: tests/placement/engine/test_simulate.py.)"""
+    from placement.engine.model import evolve
+
+    host = vgpu_host("esx-00-001", n=1, board="H100-80GB")
+    gpu = evolve(host.gpus[0], consumers=(Consumer("vm-02586", "vgpu", profile="nvidia_h100xm-8c"),))
+    offered = frozenset(f"nvidia_h100xm-{gb}c" for gb in (4, 8, 10, 16, 20, 40, 80))
+    fabric = Fabric((evolve(host, gpus=(gpu,), offered_profiles=offered),))
+    joins = plan(fabric, PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="nvidia_h100xm-8c"))
+    assert [c.gpus[0].pci_id for c in joins.candidates] == [gpu.pci_id]
+    other = plan(fabric, PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-8c"))
+    assert not other.candidates
+    assert other.rejected[0].reasons == (
+        "host does not offer grid_h100-8c (vCenter lists nvidia_h100xm-4c ... -80c for H100-80GB)",
+    )
