@@ -1,7 +1,8 @@
-"""The three roles, as Django groups: viewer (read), planner (plans, reservations, smi imports), admin
-(vCenters, syncs, overrides). Each role includes the ones before it; superusers hold every role.
+"""The three roles, as Django groups: viewer (read and plan), planner (reservations, what-ifs, smi imports),
+admin (vCenters, syncs, overrides). Each role includes the ones before it; superusers hold every role.
 
-Every signed-in user can read (the viewer role is the floor), so the groups only grant writes.
+Every signed-in user can read and request plans (the viewer role is the floor: a plan stores nothing), so the
+groups only grant writes.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.urls import get_resolver, get_urlconf
+from django.utils.log import log_response
 
 VIEWER = "viewer"
 PLANNER = "planner"
 ADMIN = "admin"
 ROLES = (VIEWER, PLANNER, ADMIN)  # weakest first
 ROLE_HELP = {
-    VIEWER: "read every page and API list",
-    PLANNER: "request plans, reserve and release, import nvidia-smi captures",
+    VIEWER: "read every page and API list, request plans (a plan stores nothing)",
+    PLANNER: "reserve and release, run what-ifs, import nvidia-smi captures",
     ADMIN: "add, edit and remove vCenters, start syncs, override GPU links",
 }
 
@@ -51,12 +55,22 @@ def role_required(role: str) -> Callable:
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if not has_role(request.user, role):
-                raise PermissionDenied(f"this needs the {role} role")
+                return forbidden(request, f"this needs the {role} role")
             return view(request, *args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
+    """The site's 403 page for a page request refused by a role or ownership check, logged as one WARNING line.
+
+    Raising PermissionDenied instead would make Django log the refusal with its traceback, so any viewer could
+    fill the log with them."""
+    response = get_resolver(get_urlconf()).resolve_error_handler(403)(request, exception=PermissionDenied(reason))
+    log_response("Forbidden (%s): %s", reason, request.path, response=response, request=request)
+    return response
 
 
 def roles_context(request) -> dict:

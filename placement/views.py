@@ -11,7 +11,6 @@ import json
 import re
 from urllib.parse import urlencode
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -22,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, VgpuProfile
-from inventory.roles import PLANNER, has_role, role_required
+from inventory.roles import PLANNER, forbidden, has_role, role_required
 from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
 from placement.engine.request import PlacementRequest, RequestError
@@ -472,7 +471,7 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def reservation_release(request: HttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(Reservation, pk=pk)
     if not may_change_owned(request.user, reservation):
-        raise PermissionDenied(ReservationOwnerOrAdmin.message)
+        return forbidden(request, ReservationOwnerOrAdmin.message)
     services.release_reservation(reservation=reservation)
     url = reverse("placement:reservation_detail", args=[pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -80,6 +80,22 @@ def test_delete_revokes_the_token_it_is_sent_with():
     assert _with_token(revoked).delete("/api/token/").status_code == 401
 
 
+def test_token_requests_create_no_session():
+    """A token client needs no cookie: neither getting nor revoking a token starts a session (axes records the
+    sign-in and sign-out without one)."""
+    from axes.models import AccessLog
+    from django.contrib.sessions.models import Session
+
+    UserFactory(username="automation", role="viewer")
+    response = _token_for("automation")
+    assert response.status_code == 200
+    assert "sessionid" not in response.cookies and not response.has_header("Set-Cookie")
+    revoked = _with_token(response.json()["token"]).delete("/api/token/")
+    assert revoked.status_code == 204 and "sessionid" not in revoked.cookies
+    assert not Session.objects.exists()
+    assert AccessLog.objects.filter(username="automation").count() == 1  # the sign-in is still logged
+
+
 @pytest.mark.reliability("security", "revoked or expired token")
 def test_delete_without_a_token_is_401_also_with_a_session():
     response = APIClient().delete("/api/token/")
@@ -87,6 +103,44 @@ def test_delete_without_a_token_is_401_also_with_a_session():
     client = APIClient()
     client.force_login(UserFactory(role="viewer"))
     assert client.delete("/api/token/").status_code == 401  # a session has no token to revoke
+
+
+@pytest.mark.reliability("security", "revoked or expired token")
+def test_a_new_password_revokes_every_token_of_the_user():
+    user = UserFactory(username="automation", role="planner")
+    first, second = _token_for("automation").json()["token"], _token_for("automation").json()["token"]
+    other = _token_for(UserFactory(username="someone-else", role="viewer").username).json()["token"]
+    user.refresh_from_db()
+    user.last_name = "renamed"
+    user.save()  # any other change keeps the tokens
+    assert _with_token(first).get("/api/hosts/").status_code == 200
+    user.groups.clear()  # so does a role taken away: roles are checked on every request
+    refused = _with_token(first).post("/api/reservations/", {"gpus_per_vm": 1, "vm_name": "x"}, format="json")
+    assert refused.status_code == 403
+
+    user.set_password("Another-Passw0rd-456")
+    user.save()
+    for token in (first, second):
+        response = _with_token(token).get("/api/hosts/")
+        assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+    assert not AuthToken.objects.filter(user=user).exists()
+    assert _with_token(other).get("/api/hosts/").status_code == 200  # another user's token stays
+    assert _token_for("automation", "Another-Passw0rd-456").status_code == 200  # a new one with the new password
+
+
+def test_a_password_hash_upgrade_at_sign_in_keeps_the_tokens(settings):
+    """Django re-hashes a password stored with an older hasher when it is checked: the same password, no change."""
+    user = UserFactory(username="automation", role="viewer")
+    token = _token_for("automation").json()["token"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    user.set_password(PASSWORD)
+    user.save()  # a real change: the token got with the same password before it goes too
+    token = _token_for("automation").json()["token"]
+    old_hash = get_user_model().objects.get(pk=user.pk).password
+    settings.PASSWORD_HASHERS = [*settings.PASSWORD_HASHERS[1:], settings.PASSWORD_HASHERS[0]]  # MD5 now old
+    assert _token_for("automation").status_code == 200  # signs in, upgrading the stored hash
+    assert get_user_model().objects.get(pk=user.pk).password != old_hash
+    assert _with_token(token).get("/api/hosts/").status_code == 200
 
 
 @pytest.mark.reliability("security", "revoked or expired token")
@@ -214,14 +268,13 @@ def _writes(demo_ids: dict) -> list[tuple[str, str, dict | None, str, int]]:
         ("post", "/api/sync-runs/", {"vcenter": demo_ids["vcenter"]}, "admin", 202),
         ("post", f"/api/sync-runs/{demo_ids['queued_run']}/cancel/", None, "admin", 200),
         ("post", f"/api/hosts/{demo_ids['host']}/smi-capture/", {"text": demo_ids["capture"]}, "planner", 201),
-        ("post", "/api/plans/", {"gpus_per_vm": 1}, "planner", 200),
         ("post", "/api/reservations/", {"gpus_per_vm": 1, "vm_name": "new-vm"}, "planner", 201),
         ("delete", f"/api/reservations/{demo_ids['reservation']}/", None, "planner", 204),
     ]
 
 
 WRITE_NAMES = ["vcenter-create", "vcenter-put", "vcenter-patch", "vcenter-test", "vcenter-delete", "sync-start",
-               "sync-cancel", "smi-capture", "plan", "reserve", "release"]  # fmt: skip
+               "sync-cancel", "smi-capture", "reserve", "release"]  # fmt: skip
 
 
 @pytest.fixture
@@ -265,3 +318,16 @@ def test_every_write_needs_its_role(index, write_targets, api_as):
     actor = token_client(write_targets["owner"]) if WRITE_NAMES[index] == "release" else api_as(role)
     response = getattr(actor, method)(path, body, format="json")
     assert response.status_code == success, response.content
+
+
+@pytest.mark.parametrize("role", [None, "viewer"])
+def test_any_signed_in_user_requests_a_plan_and_nothing_is_stored(role, write_targets, api_as):
+    """A plan stores nothing, so it needs no role, as on the plan page; reserving it does."""
+    before = _stored()
+    response = api_as(role).post("/api/plans/", {"gpus_per_vm": 1}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["candidates"]
+    assert _stored() == before
+    refused = api_as(role).post("/api/reservations/", {"gpus_per_vm": 1, "vm_name": "new-vm"}, format="json")
+    assert refused.status_code == 403 and refused.json() == {"detail": "this needs the planner role"}
+    assert _stored() == before

@@ -1,14 +1,16 @@
 """Roles: groups created by a migration, each role includes the weaker ones, superusers hold all."""
 
+import logging
+
 import pytest
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from rest_framework.test import APIRequestFactory
 
 from inventory.api.permissions import AdminWrites, PlannerWrites
-from inventory.roles import ADMIN, PLANNER, ROLES, VIEWER, has_role, role_required, user_roles
+from inventory.roles import ADMIN, PLANNER, ROLE_HELP, ROLES, VIEWER, has_role, role_required, user_roles
+from tests import factories
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,10 +40,44 @@ def test_role_required_refuses_a_weaker_role():
     view = role_required(PLANNER)(lambda request: HttpResponse("ok"))
     request = RequestFactory().post("/x")
     request.user = UserFactory(role=VIEWER)
-    with pytest.raises(PermissionDenied, match="planner role"):
-        view(request)
+    assert view(request).status_code == 403
     request.user = UserFactory(role=PLANNER)
     assert view(request).status_code == 200
+
+
+def _page_client(role: str | None) -> Client:
+    client = Client()
+    client.force_login(UserFactory(role=role))
+    return client
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "reason"),
+    [
+        (VIEWER, "get", "/vcenters/add/", "this needs the admin role"),
+        (PLANNER, "get", "/vcenters/add/", "this needs the admin role"),
+        (VIEWER, "post", "/placement/reserve/", "this needs the planner role"),
+    ],
+)
+def test_a_refused_page_is_one_warning_line_without_a_traceback(role, method, path, reason, caplog):
+    client = _page_client(role)
+    with caplog.at_level(logging.DEBUG, logger="django.request"):
+        response = getattr(client, method)(path)
+    assert response.status_code == 403
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert [(r.levelname, r.getMessage()) for r in records] == [("WARNING", f"Forbidden ({reason}): {path}")]
+    assert records[0].exc_info is None
+
+
+def test_releasing_another_planners_reservation_on_the_page_is_one_line_too(caplog):
+    reservation = factories.ReservationFactory(created_by=UserFactory(role=PLANNER))
+    path = f"/reservations/{reservation.pk}/release/"
+    with caplog.at_level(logging.DEBUG, logger="django.request"):
+        response = _page_client(PLANNER).post(path)
+    assert response.status_code == 403
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert [r.levelname for r in records] == ["WARNING"] and records[0].exc_info is None
+    assert "only the planner who made this reservation" in records[0].getMessage()
 
 
 @pytest.mark.parametrize(("permission", "role"), [(PlannerWrites, PLANNER), (AdminWrites, ADMIN)])
@@ -52,3 +88,9 @@ def test_api_permissions_read_for_all_write_for_the_role(permission, role):
         request = getattr(factory, method)("/api/x/")
         request.user = user
         assert permission().has_permission(request, None) is allowed
+
+
+def test_the_role_help_says_who_plans():
+    """``manage.py role --help`` reads it: plans need no role (they store nothing), reservations do."""
+    assert "request plans" in ROLE_HELP[VIEWER]
+    assert "plan" not in ROLE_HELP[PLANNER] and "reserve" in ROLE_HELP[PLANNER]

@@ -1,6 +1,6 @@
 """Roles on every write, from the URL conf: a viewer's POST/PUT/PATCH/DELETE to any page or API URL is refused
-and stores nothing; a planner is refused every admin write (vCenters, syncs); the admin site is staff-only;
-the API token admin never shows a token."""
+and stores nothing (a plan, which stores nothing, is open to every signed-in user); a planner is refused every
+admin write (vCenters, syncs); the admin site is staff-only; the API token admin never shows a token."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.reliability("security", "write 
 ADMIN_PAGES = ("/vcenters/", "/syncs/start/")  # page writes that need the admin role
 PLANNER_PAGES = ("/placement/reserve/", "/reservations/", "/inventory/hosts/")  # ... the planner role
 READ_ONLY_POSTS = ("/placement/", "/placement/sizing/")  # forms that plan or size: nothing is stored
+READ_ONLY_API_POSTS = ("/api/plans/", "/api/plans.")  # ... and the API's plan (also with a format suffix)
 ADMIN_API = ("/api/vcenters", "/api/sync-runs")
 
 
@@ -39,7 +40,11 @@ def test_a_viewer_writes_nothing_anywhere(ids):  # noqa: F811
     api, page = token_client(UserFactory(role="viewer")), _page_client("viewer")
     before = _stored()
     for url in _write_urls(ids):
-        if url.startswith("/api/"):
+        if url.startswith(READ_ONLY_API_POSTS):
+            assert api.post(url, {"gpus_per_vm": 1}, format="json").status_code == 200, url
+            for method in ("put", "patch", "delete"):
+                assert getattr(api, method)(url, {}, format="json").status_code == 405, (method, url)
+        elif url.startswith("/api/"):
             for method in ("post", "put", "patch", "delete"):
                 response = getattr(api, method)(url, {}, format="json")
                 assert response.status_code in (403, 405), (method, url, response.status_code)
