@@ -104,28 +104,77 @@ def visible_text(value: str) -> str:
 
 
 def _powershell_values(settings: dict, server: str) -> dict:
-    """Values the PowerCLI template puts in code (``ps_quote``) and in comments (``ps_comment``); ``server`` is
-    the vCenter's host name as ``Connect-VIServer`` shows it."""
+    """Every value the PowerCLI template prints, made safe for where it goes: ``ps_quote`` in code, ``ps_comment`` /
+    ``visible_text`` in comments, numbers as numbers. The template prints nothing else (a raw PCI id once ended a
+    comment line and ran the rest as code). ``server`` is the vCenter's host name as ``Connect-VIServer`` shows it.
+    A ``*_note`` is a comment line put above the code line holding that name when the name has invisible or control
+    characters (the code must match vCenter's name exactly, so it keeps them; the note shows them escaped)."""
+    reservation, host = settings["reservation"], settings["host"]
     pci_ids = [d["pci_id"] for d in settings["devices"]]
+    large_bar = settings["large_bar"] or {}
+    vm_settings = settings["vm_settings"]
     return {
-        "vm": ps_quote(settings["reservation"]["vm_name"]),
-        "host": ps_quote(settings["host"]["name"]),
-        "vm_comment": ps_comment(settings["reservation"]["vm_name"]),
-        "host_comment": ps_comment(settings["host"]["name"]),
-        "vcenter_comment": ps_comment(settings["host"]["vcenter"]),
+        "reservation_id": _number(reservation["id"]),
+        "vm": ps_quote(reservation["vm_name"]),
+        "vm_note": invisible_note("VM name", reservation["vm_name"]),
+        "host": ps_quote(host["name"]),
+        "host_note": invisible_note("host name", host["name"]),
+        "vm_comment": ps_comment(reservation["vm_name"]),
+        "host_comment": ps_comment(host["name"]),
+        "vcenter_comment": ps_comment(host["vcenter"]),
         "server": ps_quote(server),
+        "server_note": invisible_note("vCenter address", server, lines=2),
         "server_comment": ps_comment(server),
         "pci_ids": ", ".join(ps_quote(p) for p in pci_ids),
-        "pci_list": ", ".join(pci_ids),
+        "pci_ids_note": invisible_note("PCI address list", ", ".join(pci_ids)),
+        "pci_list": visible_text(", ".join(pci_ids)),
+        "device_count": _number(len(pci_ids)),
         "device_group": ps_quote(settings.get("device_group") or ""),
+        "device_group_note": invisible_note("device group name", settings.get("device_group") or ""),
         "device_group_comment": ps_comment(settings.get("device_group") or ""),
         "nvlink_group_comment": ps_comment(settings.get("nvlink_group") or ""),
         "profile_comment": ps_comment(next((d["profile"] or "" for d in settings["devices"]), "")),
+        "gpu_memory_gb": _number(large_bar.get("gpu_memory_gb")),
+        "mmio_size_gb": ps_quote(_number(large_bar.get("mmio_size_gb"))),
+        "memory_reservation_gb": _number(vm_settings.get("memory_reservation_gb")),
+        "numa_affinity": ps_quote(vm_settings["numa.nodeAffinity"]),
         "devices": [
-            {**d, "profile_ps": ps_quote(d["profile"]), "hardware_label_ps": ps_quote(d["hardware_label"])}
+            {
+                "pci_comment": visible_text(d["pci_id"]),
+                "vendor_id": _hex_literal(d["vendor_id"]),
+                "device_id": _hex_literal(d["device_id"]),
+                "profile_ps": ps_quote(d["profile"] or ""),
+                "profile_note": invisible_note("vGPU profile", d["profile"] or ""),
+                "hardware_label_ps": ps_quote(d["hardware_label"]),
+                "hardware_label_note": invisible_note("hardware label", d["hardware_label"]),
+                "mig_slot": _number(d["mig_slot"]),
+                "placement_gb": _number(d["placement_gb"]),
+            }
             for d in settings["devices"]
         ],
     }
+
+
+def invisible_note(what: str, value: str, *, lines: int = 1) -> str:
+    """A comment line for above a code line whose ``what`` holds invisible or control characters (a bidi override
+    shows the rest of the line reversed in an editor), with the value escaped; "" for a plain value."""
+    if not any(is_invisible(ch) for ch in str(value)):
+        return ""
+    where = "the next line" if lines == 1 else f"the next {lines} lines"
+    return (
+        f"# NOTE: the {what} on {where} holds invisible or control characters, kept because it must match "
+        f"vCenter exactly; escaped, it is {ps_comment(value)}\n"
+    )
+
+
+def _number(value) -> str:
+    """An integer as PowerShell reads it; "" for None (the template prints it only when it is set)."""
+    return "" if value is None else str(int(value))
+
+
+def _hex_literal(value: str | None) -> str:
+    """A PCI vendor or device id (``0x10de``) as a PowerShell number literal; ``$null`` when unknown."""
+    return "$null" if value is None else f"0x{int(value, 16):04x}"
 
 
 BACKINGS = {

@@ -2,10 +2,14 @@
 
 Values are pyVmomi data objects (never managed objects read lazily). vSphere reports shorts signed, so PCI
 ids above 0x7fff arrive negative; they are folded back into 0..0xffff here.
+
+PCI addresses are checked here, once: one that is not an SBDF address (``0000:3b:00.0``) is dropped with a host
+warning, so no later step (the database, the pages, the PowerCLI script) ever sees it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +25,7 @@ from inventory.vsphere.snapshot import (
     PciDeviceSnap,
     VmDeviceSnap,
     VmSnap,
+    is_sbdf,
 )
 
 MB = 1024 * 1024
@@ -36,6 +41,32 @@ def _ref(obj: Any) -> str | None:
 
 def _pci_id(value: Any) -> str:
     return str(value or "").strip().lower()
+
+
+NOT_SBDF = "is not a PCI address like 0000:3b:00.0"
+
+
+def _shown(value: Any) -> str:
+    """A value vCenter sent, quoted with its control and invisible characters escaped, cut to 40 characters."""
+    text = str(value)
+    return repr(text[:40]) + ("..." if len(text) > 40 else "")
+
+
+def _sbdf(value: Any, what: str, warnings: list[str] | None, outcome: str = "ignored") -> str | None:
+    """``value`` as a normalized PCI address; None when it is empty or not an address (then ``what``, the field
+    that held it, and ``outcome`` are warned in ``warnings``)."""
+    pci_id = _pci_id(value)
+    if not pci_id:
+        return None
+    if is_sbdf(pci_id):
+        return pci_id
+    if warnings is not None:
+        warnings.append(f"{what} {_shown(value)} {NOT_SBDF}; {outcome}")
+    return None
+
+
+def _kept(items: Iterable[Any]) -> tuple:
+    return tuple(item for item in items if item is not None)
 
 
 def map_datacenter(ref: str, props: dict[str, Any]) -> DatacenterSnap:
@@ -60,10 +91,25 @@ def resolve_datacenters(parents: dict[str, str | None], datacenters: set[str]) -
     return resolved
 
 
-def map_pci_device(dev: Any) -> PciDeviceSnap:
-    parent = _pci_id(getattr(dev, "parentBridge", None)) or None
+def map_pci_device(dev: Any, warnings: list[str] | None = None) -> PciDeviceSnap | None:
+    """The device, or None when its id is not a PCI address (warned in ``warnings``: the device is skipped)."""
+    name = (
+        " ".join(str(getattr(dev, f, "") or "") for f in ("vendorName", "deviceName") if getattr(dev, f, None))
+        or f"{u16(dev.vendorId):04x}:{u16(dev.deviceId):04x}"
+    )
+    pci_id = _sbdf(dev.id, f"PCI device {name}: id (hardware.pciDevice.id)", warnings, "the device is skipped")
+    if pci_id is None:
+        if warnings is not None and not _pci_id(dev.id):
+            warnings.append(f"PCI device {name}: vCenter reported no id (hardware.pciDevice.id); the device is skipped")
+        return None
+    parent = _sbdf(
+        getattr(dev, "parentBridge", None),
+        f"PCI device {pci_id}: parent bridge (parentBridge)",
+        warnings,
+        "its parent link is dropped",
+    )
     return PciDeviceSnap(
-        pci_id=_pci_id(dev.id),
+        pci_id=pci_id,
         class_id=u16(dev.classId),
         vendor_id=u16(dev.vendorId),
         device_id=u16(dev.deviceId),
@@ -75,7 +121,7 @@ def map_pci_device(dev: Any) -> PciDeviceSnap:
     )
 
 
-def map_numa(numa_info: Any) -> tuple[NumaNodeSnap, ...] | None:
+def map_numa(numa_info: Any, warnings: list[str] | None = None) -> tuple[NumaNodeSnap, ...] | None:
     if numa_info is None or not getattr(numa_info, "numaNode", None):
         return None
     nodes = []
@@ -86,15 +132,23 @@ def map_numa(numa_info: Any) -> tuple[NumaNodeSnap, ...] | None:
                 node_id=int(node.typeId),
                 cpu_ids=tuple(sorted(int(c) for c in (node.cpuID or []))),
                 memory_mb=int(length) // MB if length else None,
-                pci_ids=tuple(_pci_id(p) for p in (getattr(node, "pciId", None) or [])),
+                pci_ids=_kept(
+                    _sbdf(raw, f"NUMA node {int(node.typeId)}: PCI id (pciId)", warnings)
+                    for raw in (getattr(node, "pciId", None) or [])
+                ),
             )
         )
     return tuple(sorted(nodes, key=lambda n: n.node_id))
 
 
-def map_graphics_info(info: Any) -> GraphicsInfoSnap:
+def map_graphics_info(info: Any, warnings: list[str] | None = None) -> GraphicsInfoSnap | None:
+    """The GPU's graphics entry, or None when its PCI id is not an address (warned in ``warnings``)."""
+    what = f"graphics entry {_shown(info.deviceName or '')}: PCI id (config.graphicsInfo.pciId)"
+    pci_id = _sbdf(info.pciId, what, warnings, "the entry is skipped")
+    if pci_id is None:
+        return None
     return GraphicsInfoSnap(
-        pci_id=_pci_id(info.pciId),
+        pci_id=pci_id,
         device_name=str(info.deviceName or ""),
         vendor_name=str(info.vendorName or ""),
         graphics_type=str(info.graphicsType or ""),
@@ -104,9 +158,14 @@ def map_graphics_info(info: Any) -> GraphicsInfoSnap:
     )
 
 
-def map_passthru(info: Any) -> PassthruInfoSnap:
+def map_passthru(info: Any, warnings: list[str] | None = None) -> PassthruInfoSnap | None:
+    """The device's passthrough state, or None when its PCI id is not an address (warned in ``warnings``)."""
+    what = "passthrough entry: PCI id (config.pciPassthruInfo.id)"
+    pci_id = _sbdf(info.id, what, warnings, "the entry is skipped")
+    if pci_id is None:
+        return None
     return PassthruInfoSnap(
-        pci_id=_pci_id(info.id),
+        pci_id=pci_id,
         enabled=bool(info.passthruEnabled),
         active=bool(info.passthruActive),
         capable=bool(info.passthruCapable),
@@ -122,8 +181,10 @@ def map_host(ref: str, props: dict[str, Any], clusters: set[str]) -> HostSnap:
     device_types: dict[str, str] = {}
     if gconfig is not None:
         for dt in gconfig.deviceType or []:
-            device_types[_pci_id(dt.deviceId)] = str(dt.graphicsType or "")
-    numa = map_numa(props.get("hardware.numaInfo"))
+            what = "graphics setting: PCI id (config.graphicsConfig.deviceType.deviceId)"
+            if device_id := _sbdf(dt.deviceId, what, warnings, "the setting is skipped"):
+                device_types[device_id] = str(dt.graphicsType or "")
+    numa = map_numa(props.get("hardware.numaInfo"), warnings)
     if numa is None:
         warnings.append("the host reports no NUMA information (hardware.numaInfo); GPU NUMA nodes are unknown")
     return HostSnap(
@@ -143,10 +204,10 @@ def map_host(ref: str, props: dict[str, Any], clusters: set[str]) -> HostSnap:
         assignment_policy=str(getattr(gconfig, "sharedPassthruAssignmentPolicy", "") or ""),
         default_graphics_type=str(getattr(gconfig, "hostDefaultGraphicsType", "") or ""),
         device_graphics_types=device_types,
-        pci_devices=tuple(map_pci_device(d) for d in (props.get("hardware.pciDevice") or [])),
+        pci_devices=_kept(map_pci_device(d, warnings) for d in (props.get("hardware.pciDevice") or [])),
         numa_nodes=numa,
-        graphics=tuple(map_graphics_info(g) for g in (props.get("config.graphicsInfo") or [])),
-        passthru=tuple(map_passthru(p) for p in (props.get("config.pciPassthruInfo") or [])),
+        graphics=_kept(map_graphics_info(g, warnings) for g in (props.get("config.graphicsInfo") or [])),
+        passthru=_kept(map_passthru(p, warnings) for p in (props.get("config.pciPassthruInfo") or [])),
         shared_gpu_types=tuple(sorted({str(t) for t in (props.get("config.sharedPassthruGpuTypes") or [])})),
         warnings=tuple(warnings),
     )
@@ -159,9 +220,10 @@ def map_vm_device(device: Any) -> VmDeviceSnap | None:
     if isinstance(backing, vim.vm.device.VirtualPCIPassthrough.VmiopBackingInfo):
         return VmDeviceSnap(kind="vgpu", profile=str(backing.vgpu or "") or None)
     if isinstance(backing, vim.vm.device.VirtualPCIPassthrough.DeviceBackingInfo):
-        return VmDeviceSnap(kind="passthrough", pci_id=_pci_id(backing.id) or None)
+        # a backing id that is not an address matches no GPU: the device counts as one with no known GPU
+        return VmDeviceSnap(kind="passthrough", pci_id=_sbdf(backing.id, "", None))
     if isinstance(backing, vim.vm.device.VirtualPCIPassthrough.DynamicBackingInfo):
-        return VmDeviceSnap(kind="dynamic-passthrough", pci_id=_pci_id(backing.assignedId) or None)
+        return VmDeviceSnap(kind="dynamic-passthrough", pci_id=_sbdf(backing.assignedId, "", None))
     dvx = getattr(vim.vm.device.VirtualPCIPassthrough, "DvxBackingInfo", None)
     if dvx is not None and isinstance(backing, dvx):
         return VmDeviceSnap(kind="device-group", profile=str(getattr(backing, "deviceClass", "") or "") or None)

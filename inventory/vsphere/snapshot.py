@@ -6,8 +6,18 @@ both paths share one apply step (``inventory.services.apply_snapshot``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# A PCI address as vSphere writes it (segment:bus:device.function, lower case): 0000:3b:00.0
+SBDF_RE = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
+
+
+def is_sbdf(value: str) -> bool:
+    """``value`` is a lower-case PCI address like ``0000:3b:00.0`` (nothing before or after it, not even a line
+    break: ``$`` would allow one)."""
+    return SBDF_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,26 @@
-{% autoescape off %}# GPU Placement Advisor: reservation #{{ r.pk }} for VM {{ ps.vm_comment }} on {{ ps.host_comment }} (vCenter {{ ps.vcenter_comment }})
+{% autoescape off %}# GPU Placement Advisor: reservation #{{ ps.reservation_id }} for VM {{ ps.vm_comment }} on {{ ps.host_comment }} (vCenter {{ ps.vcenter_comment }})
 # Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer {{ ps.server_comment }}). The VM must be powered off.
-$server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }} }
+{{ ps.server_note }}$server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }} }
 if (-not $server) { throw ('not connected to vCenter ' + {{ ps.server }} + ': run Connect-VIServer first') }
-$vm = Get-VM -Name {{ ps.vm }} -Server $server
-$vmhost = Get-VMHost -Name {{ ps.host }} -Server $server
-{% if s.large_bar %}# Large-BAR GPUs ({{ s.large_bar.gpu_memory_gb }} GB passed through) power on only under EFI firmware. Switching the
+{{ ps.vm_note }}$vm = Get-VM -Name {{ ps.vm }} -Server $server
+{{ ps.host_note }}$vmhost = Get-VMHost -Name {{ ps.host }} -Server $server
+{% if s.large_bar %}# Large-BAR GPUs ({{ ps.gpu_memory_gb }} GB passed through) power on only under EFI firmware. Switching the
 # firmware of an installed guest makes it unbootable, so this script stops instead of changing it.
 if ($vm.ExtensionData.Config.Firmware -ne 'efi') { throw ('VM ' + $vm.Name + ' boots with ' + $vm.ExtensionData.Config.Firmware + ' firmware: GPUs with large BARs need EFI (set Boot Options > Firmware to EFI before installing the guest)') }
 {% endif %}if ($vm.VMHost.Id -ne $vmhost.Id) { Move-VM -VM $vm -Destination $vmhost | Out-Null }  # place it on the planned host
 
-# Full memory reservation (GPU VMs need all guest memory reserved){% if s.vm_settings.memory_reservation_gb %}; planned size {{ s.vm_settings.memory_reservation_gb }} GB{% endif %}
+# Full memory reservation (GPU VMs need all guest memory reserved){% if s.vm_settings.memory_reservation_gb %}; planned size {{ ps.memory_reservation_gb }} GB{% endif %}
 $vm | Get-VMResourceConfiguration | Set-VMResourceConfiguration -MemReservationGB $vm.MemoryGB | Out-Null
 {% if s.large_bar %}
 # 64-bit MMIO for the GPUs' BARs: their memory rounded up to a power of two, doubled
 New-AdvancedSetting -Entity $vm -Name 'pciPassthru.use64bitMMIO' -Value 'TRUE' -Force -Confirm:$false | Out-Null
-New-AdvancedSetting -Entity $vm -Name 'pciPassthru.64bitMMIOSizeGB' -Value '{{ s.large_bar.mmio_size_gb }}' -Force -Confirm:$false | Out-Null
+New-AdvancedSetting -Entity $vm -Name 'pciPassthru.64bitMMIOSizeGB' -Value {{ ps.mmio_size_gb }} -Force -Confirm:$false | Out-Null
 {% endif %}{% if numa_affinity %}
 # vCPUs and memory on the GPUs' NUMA node
-New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value '{{ numa_affinity }}' -Force -Confirm:$false | Out-Null
+New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value {{ ps.numa_affinity }} -Force -Confirm:$false | Out-Null
 {% endif %}{% if s.consumption == "passthrough" %}
 # DirectPath I/O: the planned GPUs by PCI address
-$wanted = @({{ ps.pci_ids }})
+{{ ps.pci_ids_note }}$wanted = @({{ ps.pci_ids }})
 $devices = Get-PassthroughDevice -VMHost $vmhost -Type Pci | Where-Object { $wanted -contains $_.ExtensionData.PciDevice.Id }
 if (@($devices).Count -ne $wanted.Count) { throw "expected $($wanted.Count) passthrough devices on $($vmhost.Name), found $(@($devices).Count)" }
 foreach ($device in $devices) { New-PassthroughDevice -VM $vm -PassthroughDevice $device | Out-Null }
@@ -36,19 +36,19 @@ $allowed = New-Object VMware.Vim.VirtualPCIPassthroughAllowedDevice
 $allowed.VendorId = {{ d.vendor_id }}
 $allowed.DeviceId = {{ d.device_id }}
 $change.Device.Backing.AllowedDevice = @($allowed)
-$change.Device.Backing.CustomLabel = {{ d.hardware_label_ps }}
+{{ d.hardware_label_note }}$change.Device.Backing.CustomLabel = {{ d.hardware_label_ps }}
 $spec.DeviceChange += $change
 {% endfor %}(Get-View -VIObject $vm).ReconfigVM($spec)
 {% elif s.consumption == "device-group" and s.device_group %}
-# Device group {{ ps.device_group_comment }}: {{ ps.devices|length }} x {{ ps.profile_comment }} placed by vSphere as one unit
+# Device group {{ ps.device_group_comment }}: {{ ps.device_count }} x {{ ps.profile_comment }} placed by vSphere as one unit
 # (planned on {{ ps.pci_list }}). Add it in the vSphere Client: Edit Settings > Add New Device > PCI Device >
 # the device group {{ ps.device_group_comment }}. The vSphere API adds it as a device group of the VM
 # (vim.vm.VirtualDeviceGroups, API 8.0.0.1 and later); this script does not build that specification.
-# Do NOT add {{ ps.devices|length }} separate vGPUs instead: vGPUs added one by one are not equivalent, they get no NVLink P2P{% if s.domain.kind == "nvswitch-partition" %}
+# Do NOT add {{ ps.device_count }} separate vGPUs instead: vGPUs added one by one are not equivalent, they get no NVLink P2P{% if s.domain.kind == "nvswitch-partition" %}
 # and no Fabric Manager partition{% endif %}.
-Write-Warning ('add the device group ' + {{ ps.device_group }} + ' to VM ' + $vm.Name + ' in the vSphere Client (Add New Device > PCI Device): this script does not add it')
+{{ ps.device_group_note }}Write-Warning ('add the device group ' + {{ ps.device_group }} + ' to VM ' + $vm.Name + ' in the vSphere Client (Add New Device > PCI Device): this script does not add it')
 {% else %}
-# vGPU: one VirtualPCIPassthrough per device with the profile as its VMIOP backing{% if s.consumption == "vgpu" and ps.devices|length > 1 %}
+# vGPU: one VirtualPCIPassthrough per device with the profile as its VMIOP backing{% if s.consumption == "vgpu" and s.devices|length > 1 %}
 # The host assigns each vGPU by its assignment policy, one at a time: these vGPUs get no NVLink P2P{% if s.nvlink_group %};
 # for NVLink, reserve with consumption device-group instead (vendor device group {{ ps.nvlink_group_comment }}){% endif %}.{% endif %}
 $spec = New-Object VMware.Vim.VirtualMachineConfigSpec
@@ -57,7 +57,7 @@ $change.Operation = [VMware.Vim.VirtualDeviceConfigSpecOperation]::add
 $change.Device = New-Object VMware.Vim.VirtualPCIPassthrough
 $change.Device.Key = -{{ forloop.counter|add:100 }}
 $change.Device.Backing = New-Object VMware.Vim.VirtualPCIPassthroughVmiopBackingInfo
-$change.Device.Backing.Vgpu = {{ d.profile_ps }}  # planned on {{ d.pci_id }}{% if d.mig_slot is not None %}, MIG slot {{ d.mig_slot }}{% endif %}{% if d.placement_gb is not None %}, placement ID {{ d.placement_gb }} GB{% endif %}
+{{ d.profile_note }}$change.Device.Backing.Vgpu = {{ d.profile_ps }}  # planned on {{ d.pci_comment }}{% if d.mig_slot %}, MIG slot {{ d.mig_slot }}{% endif %}{% if d.placement_gb %}, placement ID {{ d.placement_gb }} GB{% endif %}
 $spec.DeviceChange += $change
 {% endfor %}(Get-View -VIObject $vm).ReconfigVM($spec)
 {% endif %}{% endautoescape %}

@@ -104,7 +104,7 @@ def test_the_api_delete_keeps_the_reservations_and_every_view_of_them_renders(he
     page = admin().get(f"/reservations/{active.pk}/")
     assert page.status_code == 200
     text = page.content.decode()
-    assert f"{host} (vCenter demo): removed from the inventory with its vCenter" in text
+    assert f"<bdi>{host}</bdi> (vCenter <bdi>demo</bdi>): removed from the inventory with its vCenter" in text
     assert "vCenter demo was removed" in text
     assert admin().get(f"/reservations/{active.pk}/?format=powercli").status_code == 200
     listing = admin().get("/reservations/?host=l40s").content.decode()

@@ -193,7 +193,7 @@ def test_a_reservation_of_a_removed_vcenter_shows_dashes_one_removed_and_no_runn
     assert "<td>\u2014 / \u2014</td>" in page
     shown = page.split('id="powercli"')[0]
     assert shown.count("(removed)") == 1  # the device's own mark; the host line says it in words
-    assert f"{host} (vCenter demo-lab): removed from the inventory with its vCenter" in page
+    assert f"<bdi>{host}</bdi> (vCenter <bdi>demo-lab</bdi>): removed from the inventory with its vCenter" in page
     script = detail(reservation, "powercli")
     assert script.splitlines()[0].startswith("throw '") and "vCenter demo-lab was removed" in script.splitlines()[0]
 

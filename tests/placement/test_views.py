@@ -102,7 +102,7 @@ def test_candidates_show_gpu_details_and_host_links(viewer):
     html = viewer.post("/placement/", {**TWO_PASSTHROUGH, "profile": "nvidia_h100xm-80c"}, **HX).content.decode()
     hgx = Host.objects.get(name=HGX)
     assert f'href="/inventory/hosts/{hgx.pk}/"' in html
-    assert "NV18" in html and "nvidia_h100xm-80c" in html and "vCenter demo" in html
+    assert "NV18" in html and "nvidia_h100xm-80c" in html and "vCenter <bdi>demo</bdi>" in html
 
 
 def test_the_link_codes_of_the_candidates_are_explained_in_words(viewer):
@@ -415,7 +415,7 @@ def test_a_single_vgpu_reservation_promises_no_domain_it_does_not_show(viewer):
     assert doc["domain"] is None and doc["device_group_note"] == "not needed for a single GPU"
     page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
     assert "shown instead" not in page and "on on" not in page
-    assert f"Start the VM on {reservation.host.name}" in page
+    assert f"Start the VM on <bdi>{reservation.host.name}</bdi>" in page
 
 
 def test_powercli_quotes_names_safely(viewer):
