@@ -77,7 +77,7 @@ def _hex(obj: dict, key: str, path: str, *, required: bool = True, default: int 
 
 
 def _sbdf(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not SBDF_RE.match(value.lower()):
+    if not isinstance(value, str) or not SBDF_RE.fullmatch(value.lower()):
         raise InventoryFileError(path, f"{value!r} is not a PCI address like 0000:3b:00.0")
     return value.lower()
 

@@ -25,7 +25,7 @@ SBDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
 def validate_sbdf(value: str) -> None:
-    if not SBDF_RE.match(value or ""):
+    if not SBDF_RE.fullmatch(value or ""):
         raise ValidationError(f"{value!r} is not a PCI address of the form 0000:3b:00.0 (lowercase hex)")
 
 

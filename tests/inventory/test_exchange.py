@@ -29,6 +29,11 @@ def test_demo_lab_is_a_valid_document():
         (lambda d: d.pop("hosts"), "$.hosts", "missing"),
         (lambda d: d["hosts"][0].pop("name"), "$.hosts[0].name", "missing"),
         (lambda d: d["hosts"][1]["gpus"][0].update(pci_id="3b:00.0"), "$.hosts[1].gpus[0].pci_id", "not a PCI address"),
+        (  # `$` matched before a trailing line break: the address then went into scripts with it
+            lambda d: d["hosts"][1]["gpus"][0].update(pci_id="0000:3b:00.0\n"),
+            "$.hosts[1].gpus[0].pci_id",
+            "not a PCI address",
+        ),
         (
             lambda d: d["hosts"][1]["gpus"][0].update(memory_mb=-5),
             "$.hosts[1].gpus[0].memory_mb",

@@ -216,3 +216,13 @@ def test_smi_capture_keeps_history_and_rejects_a_negative_gpu_count():
     second = factories.SmiCaptureFactory(host=first.host)
     assert first.host.smi_captures.count() == 2 and second.imported_at >= first.imported_at
     assert_integrity_error(lambda: factories.SmiCaptureFactory(gpu_count=-1))
+
+
+def test_a_pci_address_with_a_trailing_line_break_is_not_valid():
+    from django.core.exceptions import ValidationError
+
+    from inventory.models import validate_sbdf
+
+    validate_sbdf("0000:3b:00.0")
+    with pytest.raises(ValidationError):
+        validate_sbdf("0000:3b:00.0\n")
