@@ -1259,6 +1259,7 @@ def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, 
     for snap in snapshot.hosts:
         host = hosts[snap.moref]
         gpu_ids = {d["pci_id"]: gpus[pci[(host.pk, d["pci_id"])].pk].pk for d in derived[snap.moref]}
+        board_of = {d["pci_id"]: d["board"] for d in derived[snap.moref]}
         for g in snap.graphics:
             if g.pci_id not in gpu_ids:
                 continue
@@ -1272,6 +1273,10 @@ def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, 
                     warnings[snap.name].append(f"VM {vm.name} is listed on GPU {g.pci_id} but has no GPU device")
                     continue
                 desired[(vms[ref].pk, gpu_ids[g.pci_id])] = {"kind": kind, "profile": profile or ""}
+                if kind == "vgpu" and profile:
+                    problem = _running_profile_problem(profile, board_of.get(g.pci_id, ""))
+                    if problem:
+                        warnings[snap.name].append(f"GPU {g.pci_id}: VM {vm.name} runs vGPU type {profile}, {problem}")
         # Passthrough backings name their device even when graphicsInfo does not list the VM (powered off).
         for vm in snapshot.vms:
             if vm.host_moref != snap.moref:
@@ -1305,6 +1310,27 @@ def _apply_consumers(snapshot, hosts, vms, pci, gpus, derived, counts: Counter, 
     if gone:
         GpuConsumer.objects.filter(pk__in=gone).delete()
         counts["consumers_deleted"] += len(gone)
+
+
+def _running_profile_problem(profile: str, gpu_board: str) -> str | None:
+    """Why the vGPU type a running VM holds cannot be read against its GPU; the VM still holds the GPU (stored), but
+    its size and lock are only as good as the name."""
+    try:
+        parsed = parse_profile_name(profile)
+    except ProfileNameError as exc:
+        return f"which the catalog cannot read ({exc}): its framebuffer and lock are unknown to the planner"
+    if parsed.board is None:
+        return (
+            f"whose board code {parsed.board_code!r} is not in the catalog: its {parsed.framebuffer_gb} GB and "
+            "same-size lock are taken from the name"
+        )
+    if gpu_board and parsed.board.key != gpu_board:
+        return f"{_article(parsed.board.key)} type on {_article(gpu_board)} GPU: check the VM's vGPU type in vCenter"
+    return None
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[:1].upper() in 'AEFHILMNORSX' else 'a'} {word}"
 
 
 def _offsets_outdated(consumer: GpuConsumer | None, fields: dict[str, Any], boot_time: datetime | None) -> bool:

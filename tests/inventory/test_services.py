@@ -220,3 +220,23 @@ def test_sync_history_keeps_recent_runs_pending_ones_and_each_vcenters_newest():
     assert left.isdisjoint(expired)
     assert services.purge_sync_history() == 0  # nothing more to delete
     assert services.purge_sync_history(older_than_days=0) == 1  # a's recent failure: not its newest run
+
+
+@pytest.mark.parametrize(
+    ("profile", "warning"),
+    [
+        ("nvidia_zz99-37q", "whose board code 'zz99' is not in the catalog: its 37 GB and same-size lock are taken "
+         "from the name"),
+        ("grid_h100-40c", "an H100-80GB type on an A100-80GB GPU: check the VM's vGPU type in vCenter"),
+    ],
+)  # fmt: skip
+def test_a_running_vgpu_type_the_catalog_cannot_match_to_its_gpu_is_a_host_warning(profile, warning):
+    """An SRE's trial: an unknown type a VM runs was stored and planned around silently (only advertised types
+    were warned about)."""
+    doc = json.loads((LABS / "demo.json").read_text())
+    host = next(h for h in doc["hosts"] if h["name"] == "esx-a100-01.lab.local")
+    consumer = next(c for g in host["gpus"] for c in g.get("consumers", ()) if c["vm"] == "chat-a")
+    consumer["profile"] = profile
+    services.import_inventory(document=doc, vcenter_name="lab")
+    stored = Host.objects.get(name="esx-a100-01.lab.local")
+    assert any(w.endswith(f"VM chat-a runs vGPU type {profile}, {warning}") for w in stored.warnings), stored.warnings
