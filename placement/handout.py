@@ -46,11 +46,11 @@ def reservation_handout(reservation: Reservation) -> Handout:
     settings["held"] = held
     settings["not_runnable"] = not_runnable
     numa_affinity = settings["vm_settings"]["numa.nodeAffinity"]
-    server = urlsplit(reservation.vcenter.url).hostname or "" if reservation.vcenter_id else ""
+    server, port = _server_of(reservation.vcenter.url) if reservation.vcenter_id else ("", None)
     powercli = render_to_string(
         "placement/reservation.ps1",
         {"r": reservation, "s": settings, "numa_affinity": numa_affinity,
-         "ps": _powershell_values(settings, server)},
+         "ps": _powershell_values(settings, server, port)},
     )  # fmt: skip
     if problems:  # the script was made for an inventory that changed: it says so before anything runs
         warning = "".join(f"# {visible_text(p)}\n" for p in [*problems, SCRIPT_OUT_OF_DATE])
@@ -103,7 +103,18 @@ def visible_text(value: str) -> str:
     return "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible(ch) else ch for ch in str(value))
 
 
-def _powershell_values(settings: dict, server: str) -> dict:
+def _server_of(url: str) -> tuple[str, int | None]:
+    """(host name, port when not 443) of a vCenter URL: Connect-VIServer needs -Port for another port, and two
+    vCenters on one address differ only by it."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # stored URLs are validated; an old row may not be
+        port = None
+    return parts.hostname or "", port if port not in (None, 443) else None
+
+
+def _powershell_values(settings: dict, server: str, port: int | None = None) -> dict:
     """Every value the PowerCLI template prints, made safe for where it goes: ``ps_quote`` in code, ``ps_comment`` /
     ``visible_text`` in comments, numbers as numbers. The template prints nothing else (a raw PCI id once ended a
     comment line and ran the rest as code). ``server`` is the vCenter's host name as ``Connect-VIServer`` shows it.
@@ -123,6 +134,10 @@ def _powershell_values(settings: dict, server: str) -> dict:
         "host_comment": ps_comment(host["name"]),
         "vcenter_comment": ps_comment(host["vcenter"]),
         "server": ps_quote(server),
+        # Connect-VIServer -Port, and the session that matches it, for a vCenter not on 443
+        "port_comment": f" -Port {_number(port)}" if port else "",
+        "port_match": f" -and $_.Port -eq {_number(port)}" if port else "",
+        "server_label": ps_quote(f"{server}:{port}" if port else server),
         "server_note": invisible_note("vCenter address", server, lines=2),
         "server_comment": ps_comment(server),
         "pci_ids": ", ".join(ps_quote(p) for p in pci_ids),

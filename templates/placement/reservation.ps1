@@ -1,7 +1,7 @@
 {% autoescape off %}# GPU Placement Advisor: reservation #{{ ps.reservation_id }} for VM {{ ps.vm_comment }} on {{ ps.host_comment }} (vCenter {{ ps.vcenter_comment }})
-# Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer {{ ps.server_comment }}). The VM must be powered off.
-{{ ps.server_note }}$server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }} }
-if (-not $server) { throw ('not connected to vCenter ' + {{ ps.server }} + ': run Connect-VIServer first') }
+# Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer {{ ps.server_comment }}{{ ps.port_comment }}). The VM must be powered off.
+{{ ps.server_note }}$server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }}{{ ps.port_match }} }
+if (-not $server) { throw ('not connected to vCenter ' + {{ ps.server_label }} + ': run Connect-VIServer first') }
 {{ ps.vm_note }}$vm = Get-VM -Name {{ ps.vm }} -Server $server
 {{ ps.host_note }}$vmhost = Get-VMHost -Name {{ ps.host }} -Server $server
 {% if s.large_bar %}# Large-BAR GPUs ({{ ps.gpu_memory_gb }} GB passed through) power on only under EFI firmware. Switching the

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from inventory import services as inventory_services
-from inventory.models import Host
+from inventory.models import Host, VCenter
 from placement import services
 from placement.models import Reservation
 from tests.factories import UserFactory
@@ -583,3 +583,17 @@ def test_the_plan_page_refuses_memory_and_vcpus_beyond_vsphere_maximums(planner)
         response = planner.post("/placement/", {**TWO_PASSTHROUGH, field: value}, **HX)
         assert response.status_code == 400
         assert message in field_error(response.content.decode(), field).replace("&#x27;", "'")
+
+
+def test_powercli_names_the_port_of_a_vcenter_not_on_443(viewer):
+    """An estate admin's trial: two vCenters on one address (ports 8997, 8998) selected the same session, and
+    Connect-VIServer without -Port reaches neither."""
+    reservation = _reserve("ported", gpus_per_vm=1, consumption="passthrough")
+    VCenter.objects.filter(pk=reservation.host.vcenter_id).update(url="https://vc.example.com:8997/sdk")
+    ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
+    assert "(Connect-VIServer 'vc.example.com' -Port 8997)" in ps
+    assert "Where-Object { $_.Name -eq 'vc.example.com' -and $_.Port -eq 8997 }" in ps
+    assert "throw ('not connected to vCenter ' + 'vc.example.com:8997' + ': run Connect-VIServer first')" in ps
+    VCenter.objects.filter(pk=reservation.host.vcenter_id).update(url="https://vc.example.com:443/sdk")
+    ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
+    assert "Where-Object { $_.Name -eq 'vc.example.com' }" in ps and "-Port" not in ps
