@@ -32,12 +32,12 @@ upper bound on movable VMs, so a bounded answer shows how far from optimal it ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine import gpuset
-from placement.engine.explain import class_text, link_text
+from placement.engine.explain import class_words, link_text
 from placement.engine.filters import RequestContext
 from placement.engine.model import Consumer, Fabric, HostState
 from placement.engine.plan import apply_candidate, evaluate_host, rank_hosts
@@ -327,22 +327,42 @@ def _why_not(job: _Job, state: Fabric, alone: bool) -> tuple[str, ...]:
         lines.append(
             f"{job.vm} would fit if moved alone; the plan moves more VMs (or GPUs) by giving that room to others"
         )
-    lines.extend(f"{r.host}: {'; '.join(r.reasons)}" for r in rejected[:5])
+    lines.extend(_grouped(rejected))
     if not state.hosts:
         lines.append("no other usable host in the cluster")
     return tuple(lines)
+
+
+def _grouped(rejected: Sequence[Rejection], groups: int = 5, names: int = 3) -> list[str]:
+    """Hosts refusing for the same reasons on one line, most hosts first: "12 hosts (esx-01, esx-02, esx-03, ...):
+    host is in maintenance mode" (at 1,000 hosts, one line per host repeated the same reason for the first five)."""
+    by_reason: dict[str, list[str]] = {}
+    for r in rejected:
+        by_reason.setdefault("; ".join(r.reasons), []).append(r.host)
+    lines = []
+    for reason, hosts in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:groups]:
+        if len(hosts) == 1:
+            lines.append(f"{hosts[0]}: {reason}")
+        else:
+            shown = ", ".join(hosts[:names]) + (", ..." if len(hosts) > names else "")
+            lines.append(f"{len(hosts)} hosts ({shown}): {reason}")
+    if len(by_reason) > groups:
+        rest = sum(len(h) for _, h in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))[groups:])
+        lines.append(f"{rest} more host{'s' if rest != 1 else ''} for other reasons")
+    return lines
 
 
 def _move_notes(job: _Job, target: Candidate, state: Fabric) -> tuple[str, ...]:
     notes = list(job.notes)
     if job.source_class >= 0:
         now = _target_class(state, target)
-        was = class_text(job.source_class)
+        was = class_words(job.source_class)
         if now <= job.source_class:
-            notes.insert(0, f"keeps its {was} link class: {candidate_link_text(*target.bottleneck)}")
+            notes.insert(0, f"its GPUs stay joined by {was}: {candidate_link_text(*target.bottleneck)}")
         else:
             notes.insert(
-                0, f"link class drops from {was} to {class_text(now)}: {candidate_link_text(*target.bottleneck)}"
+                0,
+                f"its GPUs go from {was} to {class_words(now)} (slower): {candidate_link_text(*target.bottleneck)}",
             )
     return tuple(notes)
 

@@ -39,7 +39,7 @@ def test_separately_assigned_full_vgpus_evacuate_without_a_link_class_to_keep():
     move = ev.moves[0]
     assert move.target is not None and move.target.host == "esx-02" and move.request.interconnect == "any"
     assert any(r.startswith("separately assigned vGPUs: NVLink P2P does not apply") for r in move.reasons)
-    assert not any("link class" in r or "SEPARATE" in r for r in move.reasons)
+    assert not any("joined by" in r or "link class" in r or "SEPARATE" in r for r in move.reasons)
 
 
 def test_admission_refuses_a_host_without_the_vcpus_or_memory():
@@ -98,7 +98,7 @@ def test_joint_assignment_places_what_greedy_strands():
     assert joint.complete and joint.search.method == "exact" and joint.search.optimal
     b = next(m for m in joint.moves if m.vm == "b-nvlink")
     assert b.request.interconnect == "nvlink" and b.target.bottleneck[0] == "NV12"
-    assert b.reasons[0].startswith("keeps its NVLINK link class")
+    assert b.reasons[0].startswith("its GPUs stay joined by NVLink: ")
     taken = [(m.target.host, g.pci_id) for m in joint.moves for g in m.target.gpus]
     assert len(taken) == len(set(taken))
 
@@ -180,3 +180,16 @@ def test_vms_the_engine_cannot_read_are_listed_not_fatal():
     ev = plan_evacuation(Fabric((src, hgx("esx-02", cluster="c"))), "esx-01")
     assert targets(ev) == {"odd": None, "ok": "esx-02"}
     assert "different kinds" in ev.cannot_move[0].reasons[0]
+
+
+def test_hosts_refusing_for_the_same_reason_share_one_line():
+    """An estate admin's trial: a VM that cannot move listed the first five hosts by name, each with the same reason,
+    and nothing about the rest."""
+    src = with_vms(nvl_pairs("esx-00", cluster="c"), {0: [Consumer("big", "passthrough")]})
+    small = [nvl_pairs(f"esx-{i:02d}", cluster="c", cpu_free=16) for i in range(1, 8)]
+    busy = mark_busy(nvl_pairs("esx-08", cluster="c"), range(8))
+    ev = plan_evacuation(Fabric((src, *small, busy)), "esx-00", sizes={"big": VmSize(vcpus=32, memory_mb=1024)})
+    reasons = ev.moves[0].reasons
+    assert "7 hosts (esx-01, esx-02, esx-03, ...): host has 16 free vCPUs, the VM needs 32" in reasons, reasons
+    assert sum(r.startswith("esx-08: ") for r in reasons) == 1
+    assert not any(r.startswith("esx-04: ") for r in reasons)
