@@ -51,6 +51,7 @@ type builder struct {
 	pools   map[string]*object.ResourcePool
 	vmRefs  map[string]types.ManagedObjectReference
 	folders *object.DatacenterFolders
+	refs    *refAllocator
 }
 
 func buildLab(ctx context.Context, m *simulator.Model, lab *Lab) (dsDir string, err error) {
@@ -62,6 +63,9 @@ func buildLab(ctx context.Context, m *simulator.Model, lab *Lab) (dsDir string, 
 		hosts:  map[string]*object.HostSystem{},
 		pools:  map[string]*object.ResourcePool{},
 		vmRefs: map[string]types.ManagedObjectReference{},
+	}
+	if b.refs, err = newRefAllocator(); err != nil {
+		return "", err
 	}
 	b.dsDir, err = ioutil.TempDir(datastoreParent(), "gpulab-ds-")
 	if err != nil {
@@ -75,6 +79,7 @@ func buildLab(ctx context.Context, m *simulator.Model, lab *Lab) (dsDir string, 
 	if err = b.vms(); err != nil {
 		return b.dsDir, err
 	}
+	b.refs.done()
 	t2 := time.Now()
 	b.hostHardware()
 	if os.Getenv("GPULAB_TIMING") != "" {
@@ -103,53 +108,77 @@ func datastoreParent() string {
 
 func (b *builder) inventory() error {
 	root := object.NewRootFolder(b.c)
-	dc, err := root.CreateDatacenter(b.ctx, b.lab.Datacenter)
-	if err != nil {
-		return fmt.Errorf("create datacenter: %w", err)
-	}
-	b.folders, err = dc.Folders(b.ctx)
+	err := b.refs.within("datacenter", b.lab.Datacenter, 0, func() error {
+		dc, err := root.CreateDatacenter(b.ctx, b.lab.Datacenter)
+		if err != nil {
+			return fmt.Errorf("create datacenter: %w", err)
+		}
+		b.folders, err = dc.Folders(b.ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	clusters := map[string]*object.ClusterComputeResource{}
 	for _, cl := range b.lab.Clusters {
-		cc, err := b.folders.HostFolder.CreateCluster(b.ctx, cl.Name, types.ClusterConfigSpecEx{})
-		if err != nil {
-			return fmt.Errorf("create cluster %s: %w", cl.Name, err)
-		}
-		clusters[cl.Name] = cc
-	}
-	for i := range b.lab.Hosts {
-		h := &b.lab.Hosts[i]
-		spec := types.HostConnectSpec{HostName: h.Name}
-		var task *object.Task
-		if h.Cluster != nil {
-			task, err = clusters[*h.Cluster].AddHost(b.ctx, spec, true, nil, nil)
-		} else {
-			task, err = b.folders.HostFolder.AddStandaloneHost(b.ctx, spec, true, nil, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("add host %s: %w", h.Name, err)
-		}
-		info, err := task.WaitForResult(b.ctx, nil)
-		if err != nil {
-			return fmt.Errorf("add host %s: %w", h.Name, err)
-		}
-		host := object.NewHostSystem(b.c, info.Result.(types.ManagedObjectReference))
-		b.hosts[h.Name] = host
-		pool, err := host.ResourcePool(b.ctx)
-		if err != nil {
-			return fmt.Errorf("resource pool of %s: %w", h.Name, err)
-		}
-		b.pools[h.Name] = pool
-		// one shared "local" datastore (same directory) mounted on every host, for VM files
-		dss, err := host.ConfigManager().DatastoreSystem(b.ctx)
+		err := b.refs.within("cluster", cl.Name, 0, func() error {
+			cc, err := b.folders.HostFolder.CreateCluster(b.ctx, cl.Name, types.ClusterConfigSpecEx{})
+			if err != nil {
+				return fmt.Errorf("create cluster %s: %w", cl.Name, err)
+			}
+			clusters[cl.Name] = cc
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if _, err = dss.CreateLocalDatastore(b.ctx, "LocalDS_0", b.dsDir); err != nil {
-			return fmt.Errorf("datastore on %s: %w", h.Name, err)
+	}
+	for i := range b.lab.Hosts {
+		h := &b.lab.Hosts[i]
+		// Adding a standalone host allocates its ComputeResource's EnvironmentBrowser before the host,
+		// adding one to a cluster does not: skip that number for a clustered host, so that moving a
+		// host into or out of a cluster keeps its moref.
+		skip := int64(0)
+		if h.Cluster != nil {
+			skip = 1
 		}
+		if err := b.refs.within("host", h.Name, skip, func() error { return b.addHost(h, clusters) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *builder) addHost(h *LabHost, clusters map[string]*object.ClusterComputeResource) error {
+	spec := types.HostConnectSpec{HostName: h.Name}
+	var task *object.Task
+	var err error
+	if h.Cluster != nil {
+		task, err = clusters[*h.Cluster].AddHost(b.ctx, spec, true, nil, nil)
+	} else {
+		task, err = b.folders.HostFolder.AddStandaloneHost(b.ctx, spec, true, nil, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("add host %s: %w", h.Name, err)
+	}
+	info, err := task.WaitForResult(b.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add host %s: %w", h.Name, err)
+	}
+	host := object.NewHostSystem(b.c, info.Result.(types.ManagedObjectReference))
+	b.hosts[h.Name] = host
+	pool, err := host.ResourcePool(b.ctx)
+	if err != nil {
+		return fmt.Errorf("resource pool of %s: %w", h.Name, err)
+	}
+	b.pools[h.Name] = pool
+	// one shared "local" datastore (same directory) mounted on every host, for VM files
+	dss, err := host.ConfigManager().DatastoreSystem(b.ctx)
+	if err != nil {
+		return err
+	}
+	if _, err = dss.CreateLocalDatastore(b.ctx, "LocalDS_0", b.dsDir); err != nil {
+		return fmt.Errorf("datastore on %s: %w", h.Name, err)
 	}
 	return nil
 }
@@ -228,66 +257,73 @@ func (b *builder) vms() error {
 	uses := b.consumersByVM()
 	for i := range b.lab.VMs {
 		v := &b.lab.VMs[i]
-		host := b.hosts[v.Host]
-		res := int64(0)
-		if v.MemoryReservationMB != nil {
-			res = *v.MemoryReservationMB
+		if err := b.refs.within("vm", v.Name, 0, func() error { return b.createVM(v, uses[v.Name]) }); err != nil {
+			return err
 		}
-		limit := int64(-1)
-		spec := types.VirtualMachineConfigSpec{
-			Name:     v.Name,
-			GuestId:  string(types.VirtualMachineGuestOsIdentifierUbuntu64Guest),
-			NumCPUs:  int32(v.CPUs),
-			MemoryMB: v.MemoryMB,
-			Files:    &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
-			MemoryAllocation: &types.ResourceAllocationInfo{
-				Reservation:           &res,
-				ExpandableReservation: types.NewBool(false),
-				Limit:                 &limit,
-				Shares:                &types.SharesInfo{Level: types.SharesLevelNormal, Shares: int32(v.MemoryMB * 10)},
-			},
-			DeviceChange: b.pciDevices(uses[v.Name]),
+	}
+	return nil
+}
+
+func (b *builder) createVM(v *LabVM, uses []gpuUse) error {
+	host := b.hosts[v.Host]
+	res := int64(0)
+	if v.MemoryReservationMB != nil {
+		res = *v.MemoryReservationMB
+	}
+	limit := int64(-1)
+	spec := types.VirtualMachineConfigSpec{
+		Name:     v.Name,
+		GuestId:  string(types.VirtualMachineGuestOsIdentifierUbuntu64Guest),
+		NumCPUs:  int32(v.CPUs),
+		MemoryMB: v.MemoryMB,
+		Files:    &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+		MemoryAllocation: &types.ResourceAllocationInfo{
+			Reservation:           &res,
+			ExpandableReservation: types.NewBool(false),
+			Limit:                 &limit,
+			Shares:                &types.SharesInfo{Level: types.SharesLevelNormal, Shares: int32(v.MemoryMB * 10)},
+		},
+		DeviceChange: b.pciDevices(uses),
+	}
+	if res == v.MemoryMB {
+		spec.MemoryReservationLockedToMax = types.NewBool(true)
+	}
+	task, err := b.folders.VmFolder.CreateVM(b.ctx, spec, b.pools[v.Host], host)
+	if err != nil {
+		return fmt.Errorf("create VM %s: %w", v.Name, err)
+	}
+	info, err := task.WaitForResult(b.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create VM %s: %w", v.Name, err)
+	}
+	ref := info.Result.(types.ManagedObjectReference)
+	b.vmRefs[v.Name] = ref
+	vm := object.NewVirtualMachine(b.c, ref)
+	if v.PowerState == "poweredOn" || v.PowerState == "suspended" {
+		t, err := vm.PowerOn(b.ctx)
+		if err == nil {
+			err = t.Wait(b.ctx)
 		}
-		if res == v.MemoryMB {
-			spec.MemoryReservationLockedToMax = types.NewBool(true)
-		}
-		task, err := b.folders.VmFolder.CreateVM(b.ctx, spec, b.pools[v.Host], host)
 		if err != nil {
-			return fmt.Errorf("create VM %s: %w", v.Name, err)
+			return fmt.Errorf("power on VM %s: %w", v.Name, err)
 		}
-		info, err := task.WaitForResult(b.ctx, nil)
+	}
+	if v.PowerState == "poweredOn" {
+		// vcsim 0.24 leaves runtime.bootTime unset; vCenter reports it for every powered-on VM
+		boot := time.Now().UTC()
+		if v.BootTime != "" {
+			boot, _ = time.Parse(time.RFC3339, v.BootTime) // validated in lab.go
+		}
+		sv := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+		simulator.Map.WithLock(sv, func() { sv.Runtime.BootTime = &boot })
+	}
+	if v.PowerState == "suspended" {
+		t, err := vm.Suspend(b.ctx)
+		if err == nil {
+			err = t.Wait(b.ctx)
+		}
 		if err != nil {
-			return fmt.Errorf("create VM %s: %w", v.Name, err)
-		}
-		ref := info.Result.(types.ManagedObjectReference)
-		b.vmRefs[v.Name] = ref
-		vm := object.NewVirtualMachine(b.c, ref)
-		if v.PowerState == "poweredOn" || v.PowerState == "suspended" {
-			t, err := vm.PowerOn(b.ctx)
-			if err == nil {
-				err = t.Wait(b.ctx)
-			}
-			if err != nil {
-				return fmt.Errorf("power on VM %s: %w", v.Name, err)
-			}
-		}
-		if v.PowerState == "poweredOn" {
-			// vcsim 0.24 leaves runtime.bootTime unset; vCenter reports it for every powered-on VM
-			boot := time.Now().UTC()
-			if v.BootTime != "" {
-				boot, _ = time.Parse(time.RFC3339, v.BootTime) // validated in lab.go
-			}
-			sv := simulator.Map.Get(ref).(*simulator.VirtualMachine)
-			simulator.Map.WithLock(sv, func() { sv.Runtime.BootTime = &boot })
-		}
-		if v.PowerState == "suspended" {
-			t, err := vm.Suspend(b.ctx)
-			if err == nil {
-				err = t.Wait(b.ctx)
-			}
-			if err != nil {
-				return fmt.Errorf("suspend VM %s: %w", v.Name, err)
-			}
+			return fmt.Errorf("suspend VM %s: %w", v.Name, err)
 		}
 	}
 	return nil
