@@ -30,6 +30,21 @@ HGX8_PARTITIONS_BY_MODULE = (
     (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,),
 )  # fmt: skip
 
+# What vSphere refuses on an NVSwitch (HGX) board (DOMAIN.md 3.7: time-sliced vGPU only). The engine's HgxRules asks it
+# of a request, the inventory of a GPU's mode (an idle passthrough or MIG GPU there is unavailable, not free).
+NVSWITCH_REFUSES_PASSTHROUGH = "passthrough"
+NVSWITCH_REFUSES_MIG = "mig"
+
+
+def nvswitch_refusal(*, whole_gpu: bool, mig: bool) -> str:
+    """What vSphere refuses of a use on an NVSwitch board: ``NVSWITCH_REFUSES_PASSTHROUGH`` for a whole GPU
+    (passthrough), ``NVSWITCH_REFUSES_MIG`` for a MIG-backed vGPU, "" for a time-sliced vGPU (allowed)."""
+    if whole_gpu:
+        return NVSWITCH_REFUSES_PASSTHROUGH
+    if mig:
+        return NVSWITCH_REFUSES_MIG
+    return ""
+
 
 @dataclass(frozen=True)
 class MigProfile:

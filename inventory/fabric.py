@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
+from inventory import occupancy
 from inventory.bulk import assign_changed, update_field, upsert
 from inventory.models import FabricLink, Gpu, Host, LinkOverride, NumaNode, PciDevice, ResourceDomain, SmiCapture
 from inventory.selectors import offered_profile_names
@@ -537,7 +538,30 @@ def stored_fabric(host: Host) -> dict:
         )
     kinds = [k for k, _ in ResourceDomain.Kind.choices]
     domains.sort(key=lambda d: (not d["active"], kinds.index(d["kind"]), len(d["gpus"]) * -1, d["name"], d["id"]))
-    return {"host": host.name, "gpus": gpus, "links": links, "domains": domains, "findings": list(host.fabric_findings)}
+    findings = list(host.fabric_findings)
+    if mode_finding := nvswitch_mode_finding(host):
+        findings.append(mode_finding)
+    return {"host": host.name, "gpus": gpus, "links": links, "domains": domains, "findings": findings}
+
+
+NVSWITCH_MODE_CODE = "nvswitch-mode-unusable"
+
+
+def nvswitch_mode_finding(host: Host) -> dict | None:
+    """A warning for the GPUs of an NVSwitch board in passthrough or MIG mode, which no plan can use (their idle
+    capacity counts as unavailable). Worked out when read, from the GPUs' current modes: a sync that changes a
+    mode needs no fabric rebuild for it."""
+    pcis = occupancy.nvswitch_refused_gpus(host=host)
+    if not pcis:
+        return None
+    n = len(pcis)
+    return {
+        "severity": "warning",
+        "code": NVSWITCH_MODE_CODE,
+        "message": f"vSphere places only time-sliced vGPU on NVSwitch boards: {n} GPU{'s' if n != 1 else ''} in "
+        "passthrough/MIG mode cannot be used (set them to vGPU, graphics type sharedDirect, with MIG off)",
+        "gpus": pcis,
+    }
 
 
 # --------------------------------------------------------------------------- manual links

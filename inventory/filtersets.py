@@ -202,7 +202,11 @@ GPU_STATE_CHOICES = (
     (USED, "used: VMs hold it (a vGPU GPU with no room left)"),
     (PARTIAL, "partial: vGPUs hold part of it, with room left"),
     (RESERVED, "reserved: an active reservation holds it and no VM yet"),
-    (UNAVAILABLE, "unavailable: idle, but no plan can use it (host unavailable, or not a compute mode)"),
+    (
+        UNAVAILABLE,
+        "unavailable: idle, but no plan can use it (host unavailable, not a compute mode, or passthrough or MIG on "
+        "an NVSwitch board)",
+    ),
 )
 
 
@@ -290,3 +294,79 @@ class SyncRunFilterSet(InventoryFilterSet):
     class Meta:
         model = SyncRun
         fields = ["vcenter", "status", "trigger"]
+
+
+# ------------------------------------------------------------------------------ estate-wide pages
+
+
+class ClusterChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Cluster) -> str:
+        return f"{obj.name} ({obj.vcenter.name})"  # cluster names repeat across vCenters
+
+
+class ClusterChoiceFilter(filters.ModelChoiceFilter):
+    """A cluster picked by name, with its vCenter in the label."""
+
+    field_class = ClusterChoiceField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("queryset", Cluster.objects.select_related("vcenter").order_by("vcenter__name", "name", "pk"))
+        kwargs.setdefault("empty_label", "any cluster")
+        super().__init__(*args, **kwargs)
+
+
+class HostListFilterSet(HostFilterSet):
+    """The estate-wide host page (``/inventory/hosts/``): the API's host filters, with the vCenter and cluster
+    picked from lists and a "with warnings" filter."""
+
+    vcenter = filters.ModelChoiceFilter(
+        queryset=VCenter.objects.order_by("name"), empty_label="any vCenter", label="vCenter"
+    )
+    cluster = ClusterChoiceFilter(label="Cluster")
+    connection_state = filters.ChoiceFilter(choices=ConnectionState.choices, empty_label="any")
+    warnings = YesNoFilter(method="filter_warnings", label="With warnings")
+
+    class Meta(HostFilterSet.Meta):
+        fields = ["q", "vcenter", "cluster", "gpu_model", "mode", "min_free_gpus", "connection_state",
+                  "maintenance_mode", "warnings", "stale"]  # fmt: skip
+
+    def filter_warnings(self, qs: QuerySet[Host], name: str, value: bool | None) -> QuerySet[Host]:
+        """The hosts the overview lists under "Hosts with warnings" (or the others)."""
+        if value is None:
+            return qs
+        warned = occupancy.host_warned_q()
+        return qs.filter(warned) if value else qs.exclude(warned)
+
+
+class GpuListFilterSet(GpuFilterSet):
+    """The GPU page (``/inventory/gpus/``). ``state`` is validated here but applied by the view, from the
+    occupancy it reads anyway for the state counts (``GpuFilterSet.filter_state`` would read it a second time)."""
+
+    q = filters.CharFilter(method="filter_q", label="Host or PCI address contains")
+    vcenter = filters.ModelChoiceFilter(
+        field_name="host__vcenter",
+        queryset=VCenter.objects.order_by("name"),
+        empty_label="any vCenter",
+        label="vCenter",
+    )
+    cluster = ClusterChoiceFilter(field_name="host__cluster", label="Cluster")
+    model = filters.CharFilter(method="filter_model", label="GPU model contains")
+    state = filters.ChoiceFilter(
+        choices=[(value, occupancy.STATE_LABELS[value]) for value, _ in GPU_STATE_CHOICES],
+        method="filter_state",
+        label="State",
+        empty_label="any state",
+    )
+
+    class Meta:
+        model = Gpu
+        fields = ["q", "state", "model", "mode", "vcenter", "cluster", "host"]
+
+    def filter_q(self, qs: QuerySet[Gpu], name: str, value: str) -> QuerySet[Gpu]:
+        return qs.filter(Q(host__name__icontains=value) | Q(pci_device__pci_id__icontains=value)) if value else qs
+
+    def filter_model(self, qs: QuerySet[Gpu], name: str, value: str) -> QuerySet[Gpu]:
+        return qs.filter(Q(model__icontains=value) | Q(board__icontains=value)) if value else qs
+
+    def filter_state(self, qs: QuerySet[Gpu], name: str, value: str) -> QuerySet[Gpu]:
+        return qs

@@ -5,8 +5,10 @@ other kind while its VM is powered on), *reserved* when an active, unexpired res
 does yet, and *free* otherwise. Reserved GPUs are never counted as free.
 
 *Unavailable* is idle capacity no plan can use, counted apart from free: a GPU neither held nor reserved on a host
-in maintenance mode, disconnected or not responding, or a GPU whose graphics type takes no compute VM (``shared``
-vSGA, ``basic``, or unknown). Plans reject both, so neither is free.
+in maintenance mode, disconnected or not responding, a GPU whose graphics type takes no compute VM (``shared``
+vSGA, ``basic``, or unknown), or a passthrough or MIG GPU on an NVSwitch (HGX) board, where vSphere places only
+time-sliced vGPU (``gpucatalog.catalog.nvswitch_refusal``, the rule of the engine's HgxRules). Plans reject all
+of them, so none is free.
 
 Reservations belong to the placement app; they are read here through the ORM relation ``reservation_items``
 (no import of ``placement``), so the inventory shows them without depending on the planner.
@@ -24,6 +26,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 
 from django.db.models import (
     BooleanField,
@@ -37,12 +41,15 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    TextField,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
+from django.db.models.lookups import Contains
 from django.utils import timezone
 
+from gpucatalog.catalog import nvswitch_refusal
 from inventory.models import (
     Cluster,
     ConnectionState,
@@ -51,6 +58,7 @@ from inventory.models import (
     GraphicsType,
     Host,
     PowerState,
+    ResourceDomain,
     VgpuMode,
     VgpuProfile,
 )
@@ -88,8 +96,59 @@ MIXED_SIZE_INFERRED_NOTE = (
 
 
 def gpu_usable_q() -> Q:
-    """GPUs an idle one of which is free rather than unavailable: on an available host, in a compute mode."""
-    return host_available_q("host__") & Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES)
+    """GPUs an idle one of which is free rather than unavailable: on an available host, in a compute mode that
+    the host's board allows."""
+    return host_available_q("host__") & _mode_usable_q()
+
+
+def _mode_usable_q() -> Q:
+    """GPUs whose mode a plan can use (whatever their host's state): a compute graphics type, and not a mode that
+    vSphere refuses on the host's NVSwitch board."""
+    return Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES) & ~(Q(host_id__in=nvswitch_hosts()) & _nvswitch_modes_q())
+
+
+def nvswitch_hosts() -> QuerySet:
+    """Ids of the hosts the planner treats as NVSwitch boards (``HostState.nvswitch``: an active Fabric Manager
+    partition of two or more GPUs). Asked as "an active NVSwitch board domain": the fabric builds one for each set
+    of GPUs joined by NVSwitch (two or more), always together with the partition of all of them, so both name the
+    same hosts; counting partition members instead cost a join and a grouping over every domain. An uncorrelated
+    subquery: the database works it out once per query."""
+    return ResourceDomain.objects.filter(kind=ResourceDomain.Kind.NVSWITCH_BOARD, active=True).values("host_id")
+
+
+def nvswitch_refused(mode: str) -> bool:
+    """Whether vSphere refuses a GPU in ``mode`` (a ``MODE_CHOICES`` key) on an NVSwitch board."""
+    return bool(nvswitch_refusal(whole_gpu=mode == "passthrough", mig=mode == VgpuMode.MIG))
+
+
+def _nvswitch_modes_q() -> Q:
+    """GPUs in a mode ``nvswitch_refused`` names (as ``gpu_mode`` reads the columns)."""
+    by_mode = {
+        "passthrough": Q(graphics_type=GraphicsType.DIRECT),
+        VgpuMode.MIG: Q(graphics_type=GraphicsType.SHARED_DIRECT) & (Q(mig_enabled=True) | Q(vgpu_mode=VgpuMode.MIG)),
+    }
+    return reduce(or_, (q for mode, q in by_mode.items() if nvswitch_refused(mode)))
+
+
+def nvswitch_refused_gpus(*, host: Host) -> list[str]:
+    """PCI ids of the live GPUs of ``host`` in a mode vSphere refuses on its NVSwitch board (none elsewhere)."""
+    gpus = Gpu.objects.filter(_nvswitch_modes_q(), host=host, stale=False, host_id__in=nvswitch_hosts())
+    return sorted(gpus.values_list("pci_device__pci_id", flat=True))
+
+
+NVSWITCH_UNAVAILABLE = "vSphere places only time-sliced vGPU on NVSwitch boards (no passthrough, no MIG)"
+NOT_COMPUTE_UNAVAILABLE = "its graphics mode takes no compute VM"
+
+
+def unavailable_reason(*, mode: str, host_available: bool, on_nvswitch: bool) -> str:
+    """Why an idle GPU is unavailable to plans, or "" when a plan can use it."""
+    if not host_available:
+        return "the host is not available to plans (maintenance, disconnected, not responding or not synced)"
+    if mode in NOT_COMPUTE_MODES:
+        return NOT_COMPUTE_UNAVAILABLE
+    if on_nvswitch and nvswitch_refused(mode):
+        return NVSWITCH_UNAVAILABLE
+    return ""
 
 
 def host_available_q(prefix: str = "") -> Q:
@@ -113,6 +172,31 @@ def host_unavailable_reason(host: Host) -> str:
     if host.maintenance_mode:
         return "in maintenance mode"
     return ""
+
+
+# A fabric finding of these severities makes a host "with warnings"; "info" findings (module ids assumed, ...) are
+# notes that the host page shows, not warnings.
+WARNING_SEVERITIES = ("warning", "error")
+
+
+def findings_of_severity_q(severities: Iterable[str]) -> Q:
+    """Hosts with a fabric finding of one of ``severities``. Matched in the JSON text, as PostgreSQL (jsonb) and
+    SQLite (Django's json.dumps) both write it: ``"severity": "warning"``. A message cannot fake the match, since
+    its quotes are escaped; JSON containment would be exact but SQLite has none."""
+    text = Cast("fabric_findings", TextField())
+    return reduce(or_, (Q(Contains(text, Value(f'"severity": "{severity}"'))) for severity in severities))
+
+
+def host_warned_q() -> Q:
+    """Hosts listed under "Hosts with warnings" and counted in a cluster's warning count: unavailable to plans
+    (maintenance, disconnected, not responding), a sync warning, or a fabric finding of severity warning or
+    error. Info-level findings alone do not count."""
+    return ~host_available_q() | ~Q(warnings=[]) | findings_of_severity_q(WARNING_SEVERITIES)
+
+
+def host_info_only_q() -> Q:
+    """Hosts whose only notes are info-level fabric findings (not ``host_warned_q``)."""
+    return ~Q(fabric_findings=[]) & ~host_warned_q()
 
 
 def holding_consumers() -> Q:
@@ -162,7 +246,7 @@ def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
     # gpus_free is counted on its own (total - used - reserved = neither held nor reserved): as F() arithmetic
     # over the other three, Django would inline their subqueries a second time.
     idle = live.exclude(held).exclude(reserved)
-    usable = Q(graphics_type__in=COMPUTE_GRAPHICS_TYPES)
+    usable = _mode_usable_q()
     available = host_available_q()
     return hosts.annotate(
         gpus_total=count(live),
@@ -191,6 +275,12 @@ class GpuOccupancy:
     reservations: list[str] = field(default_factory=list)  # reserved-for VM names
     mode_inferred: bool = False  # mixed-size inferred by the sync (vCenter did not report the mode)
     host_available: bool = True
+    on_nvswitch: bool = False  # the host is an NVSwitch board (see ``nvswitch_hosts``)
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why no plan can use this GPU's free capacity ("" when one can)."""
+        return unavailable_reason(mode=self.mode, host_available=self.host_available, on_nvswitch=self.on_nvswitch)
 
     @property
     def free_gb(self) -> int:
@@ -215,6 +305,8 @@ class GpuOccupancy:
         parts = [f"{self.pci_id} {self.model}", self.mode_label, self.state]
         if not self.host_available:
             parts.append("host unavailable to plans")
+        elif self.on_nvswitch and nvswitch_refused(self.mode):
+            parts.append(NVSWITCH_UNAVAILABLE)
         if self.consumers:
             parts.append("VMs: " + ", ".join(self.consumers))
         if self.reservations:
@@ -246,13 +338,14 @@ def mode_label(mode: str, *, inferred: bool = False) -> str:
 
 
 _GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb", "graphics_type", "vgpu_mode",
-               "mig_enabled", "board", "mode_inferred", "host_available")  # fmt: skip
+               "mig_enabled", "board", "mode_inferred", "host_available", "on_nvswitch")  # fmt: skip
 
 
 def _with_row_flags(gpus: QuerySet[Gpu]) -> QuerySet[Gpu]:
     return gpus.annotate(
         mode_inferred=F("vgpu_mode_inferred"),
         host_available=ExpressionWrapper(host_available_q("host__"), output_field=BooleanField()),
+        on_nvswitch=ExpressionWrapper(Q(host_id__in=nvswitch_hosts()), output_field=BooleanField()),
     )
 
 
@@ -298,15 +391,15 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
 
 
 def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
-    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board, inferred, available = row
+    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board, inferred, available, nvs = row
     mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
     memory_gb = board_framebuffer_gb(board) or round(fb_mb / 1024)
     occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb, mode_inferred=bool(inferred),
-                       host_available=bool(available))  # fmt: skip
+                       host_available=bool(available), on_nvswitch=bool(nvs))  # fmt: skip
     held = [c for c in consumers if c[3]]
     occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _ in consumers]
     occ.reservations = [vm for vm, _ in reservations]
-    if not held and not reservations and (mode in NOT_COMPUTE_MODES or not available):
+    if not held and not reservations and occ.unavailable_reason:
         occ.state = UNAVAILABLE
         return occ
     if mode not in VGPU_MODES or any(kind in ("passthrough", "dynamic-passthrough") for _, kind, _, _ in held):
@@ -362,14 +455,22 @@ class ModeSummary:
     used: int = 0
     partial: int = 0
     reserved: int = 0
-    unavailable: int = 0  # idle, but no plan can use them (host unavailable, graphics type not for compute)
-    free_gb_on_partial: int = 0  # on available hosts only
+    unavailable: int = 0  # idle, but no plan can use them (host unavailable, graphics type not for compute, ...)
+    free_gb_on_partial: int = 0  # what plans can use: on available hosts, in a mode the board allows
+    unavailable_reasons: dict[str, int] = field(default_factory=dict)  # unavailable_reason -> GPUs
     siloed_gb: int = 0
     stranded_slices: int = 0
 
     @property
     def mode_label(self) -> str:
         return mode_label(self.mode, inferred=self.inferred)
+
+    @property
+    def unavailable_title(self) -> str:
+        """The reasons of the unavailable GPUs, with counts when there are several ("3: reason; 2: reason")."""
+        if len(self.unavailable_reasons) == 1:
+            return next(iter(self.unavailable_reasons))
+        return "; ".join(f"{n}: {why}" for why, n in sorted(self.unavailable_reasons.items()))
 
 
 @dataclass
@@ -393,11 +494,8 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         hosts = hosts.filter(cluster__in=clusters)
     summaries: dict[tuple[int, int | None], ClusterSummary] = {}
     host_cluster: dict[int, tuple[int, int | None]] = {}
-    # Whether a host has warnings, asked of the database (decoding two JSON lists per host cost more). A host no
-    # plan can use (maintenance, disconnected, not responding) is one: the overview lists it under warnings.
-    warned = ExpressionWrapper(
-        ~Q(warnings=[]) | ~Q(fabric_findings=[]) | ~host_available_q(), output_field=BooleanField()
-    )
+    # Whether a host has warnings, asked of the database (decoding two JSON lists per host cost more).
+    warned = ExpressionWrapper(host_warned_q(), output_field=BooleanField())
     for pk, cluster_id, cluster_name, vcenter_id, vcenter_name, has_warnings in hosts.values_list(
         "pk", "cluster_id", "cluster__name", "vcenter_id", "vcenter__name", warned
     ).order_by("vcenter__name", "cluster__name"):
@@ -416,7 +514,7 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
     states: dict[tuple, GpuOccupancy] = {}
     for gpu in gpu_rows:
         pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
-        inferred, available = bool(gpu[9]), bool(gpu[10])
+        inferred, available, on_nvswitch = bool(gpu[9]), bool(gpu[10]), bool(gpu[11])
         key = host_cluster.get(host_id)
         if key is None:
             continue
@@ -426,12 +524,14 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
             row = rows[(key, model, mode, inferred)] = ModeSummary(model, mode, inferred)
             summaries[key].rows.append(row)
         row.gpus += 1
+        why = unavailable_reason(mode=mode, host_available=available, on_nvswitch=on_nvswitch)
         if pk not in consumers and pk not in reservations:
             # nobody holds or reserves it: no need to work out partial use
-            if available and mode not in NOT_COMPUTE_MODES:
-                row.free += 1
-            else:
+            if why:
                 row.unavailable += 1
+                row.unavailable_reasons[why] = row.unavailable_reasons.get(why, 0) + 1
+            else:
+                row.free += 1
             continue
         held, reserved = consumers.get(pk, []), reservations.get(pk, [])
         alike = (gpu[3:], tuple(held), tuple(profile for _, profile in reserved))
@@ -439,13 +539,36 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
         if occ is None:
             occ = states[alike] = _occupancy(gpu, held, reserved, profiles)
         setattr(row, occ.state, getattr(row, occ.state) + 1)
-        if occ.state == PARTIAL and available:
+        if occ.state == UNAVAILABLE:
+            row.unavailable_reasons[why] = row.unavailable_reasons.get(why, 0) + 1
+        if occ.state == PARTIAL and not why:
             row.free_gb_on_partial += occ.free_gb
         row.siloed_gb += occ.siloed_gb
         row.stranded_slices += occ.stranded_slices
     for s in summaries.values():
         s.rows.sort(key=lambda r: (r.model, r.mode, r.inferred))
     return sorted(summaries.values(), key=lambda s: (s.vcenter, s.name))
+
+
+def partial_gpu_counts(*, host_ids: Iterable[int]) -> dict[int, int]:
+    """Per host, its live GPUs that are partly used vGPU GPUs (state ``PARTIAL``: VMs hold vGPUs and room is left),
+    as ``cluster_summaries`` counts them; hosts with none are left out. Four queries for any number of hosts."""
+    gpus = Gpu.objects.filter(host_id__in=list(host_ids), pk__in=GpuConsumer.objects.values("gpu_id"))  # held ones
+    rows, consumers, reservations, profiles = _load(gpus, counting=True)
+    out: dict[int, int] = defaultdict(int)
+    states: dict[tuple, str] = {}
+    for gpu in rows:
+        held = consumers.get(gpu[0])
+        if not held:  # a GPU no consumer is on is free, reserved or unavailable, never partly used
+            continue
+        reserved = reservations.get(gpu[0], [])
+        alike = (gpu[3:], tuple(held), tuple(profile for _, profile in reserved))
+        state = states.get(alike)
+        if state is None:
+            state = states[alike] = _occupancy(gpu, held, reserved, profiles).state
+        if state == PARTIAL:
+            out[gpu[1]] += 1
+    return dict(out)
 
 
 def gpus_by_host(*, host_ids: Iterable[int]) -> dict[int, list[GpuOccupancy]]:

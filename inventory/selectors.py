@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.db.models import Count, Q, QuerySet
 
 from inventory.models import Cluster, Gpu, Host, SyncRun, VCenter
+from inventory.occupancy import partial_gpu_counts
 
 
 def vcenter_list() -> QuerySet[VCenter]:
@@ -24,6 +25,24 @@ def host_list(*, cluster: Cluster | None = None, include_stale: bool = True) -> 
     if not include_stale:
         qs = qs.filter(stale=False)
     return qs.order_by("cluster__name", "name")
+
+
+def attach_partial_counts(rows: Iterable[Host | Cluster]) -> None:
+    """Set ``gpus_partial`` (partly used vGPU GPUs, ``occupancy.partial_gpu_counts``) on hosts and clusters that
+    lack it: a cluster counts its hosts that are not stale, as its other counts do. One pass for all the rows."""
+    todo = [r for r in rows if not hasattr(r, "gpus_partial")]
+    if not todo:
+        return
+    cluster_ids = [r.pk for r in todo if isinstance(r, Cluster)]
+    cluster_of = dict(Host.objects.filter(cluster__in=cluster_ids, stale=False).values_list("pk", "cluster_id"))
+    host_ids = {r.pk for r in todo if isinstance(r, Host)} | set(cluster_of)
+    per_host = partial_gpu_counts(host_ids=host_ids)
+    per_cluster: dict[int, int] = defaultdict(int)
+    for host_id, n in per_host.items():
+        if host_id in cluster_of:
+            per_cluster[cluster_of[host_id]] += n
+    for r in todo:
+        r.gpus_partial = per_cluster.get(r.pk, 0) if isinstance(r, Cluster) else per_host.get(r.pk, 0)
 
 
 def gpu_list(*, host: Host) -> QuerySet[Gpu]:

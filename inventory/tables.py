@@ -14,8 +14,8 @@ from django.utils.safestring import mark_safe
 
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.freshness import vcenter_freshness
-from inventory.models import Host, SyncRun, SyncStatus, VCenter
-from inventory.occupancy import PARTIAL, USED
+from inventory.models import Gpu, Host, SyncRun, SyncStatus, VCenter
+from inventory.occupancy import FREE, PARTIAL, STATE_LABELS, UNAVAILABLE, USED, VGPU_MODES, GpuOccupancy
 
 TEMPLATE = "inventory/_table.html"
 STATUS_BADGE = {
@@ -85,6 +85,16 @@ def _end_in_primary_key(table: tables.Table) -> None:
     if any(isinstance(term, str) and term.lstrip("-") in ("pk", "id") for term in current):
         return
     table.data.data = rows.order_by(*current, "pk")
+
+
+def ordered_rows(table: tables.Table, request) -> QuerySet:
+    """The table's rows in the order the request sorts them (ending in the primary key), every page: what an
+    export of the table writes."""
+    order_by = request.GET.getlist(table.prefixed_order_by_field)
+    if order_by:
+        table.order_by = order_by
+    _end_in_primary_key(table)
+    return table.data.data
 
 
 def sort_problem(table: tables.Table, request) -> str:
@@ -404,9 +414,181 @@ class HostTable(HtmxTable):
             parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
         if record.maintenance_mode:
             parts.append(mark_safe('<span class="badge warn">maintenance</span>'))
-        if record.warnings or record.fabric_findings:
-            n = len(record.warnings or ()) + len(record.fabric_findings or ())
+        # info-level fabric findings (module ids assumed, ...) are notes on the host page, not warnings
+        loud = [f for f in record.fabric_findings or () if not isinstance(f, dict) or f.get("severity") != "info"]
+        if record.warnings or loud:
+            n = len(record.warnings or ()) + len(loud)
             parts.append(format_html('<span class="badge warn" title="warnings and fabric findings">{} ⚠</span>', n))
         if not parts:
             parts.append(mark_safe('<span class="badge ok">ok</span>'))
         return format_html_join(" ", "{}", ((p,) for p in parts))
+
+
+def host_state_counts(record: Host) -> tuple[int, int]:
+    """(in use, partly used) of a host row, counted from its occupancy strip as the cluster cards count them."""
+    strip = getattr(record, "gpu_strip", ())
+    return sum(1 for g in strip if g.state == USED), sum(1 for g in strip if g.state == PARTIAL)
+
+
+class EstateHostTable(HostTable):
+    """Hosts of every vCenter (``/inventory/hosts/``): the cluster page's table with each host's cluster (host and
+    cluster names repeat across vCenters)."""
+
+    htmx_id = "estate-hosts-table"
+    name = tables.Column(
+        verbose_name="Host",
+        linkify=lambda record: reverse("inventory:host_detail", args=[record.pk]),
+        order_by=("name", "vcenter__name"),
+    )
+    cluster = tables.Column(
+        verbose_name="Cluster",
+        accessor="cluster__name",
+        empty_values=(),
+        order_by=("cluster__name", "vcenter__name", "name"),
+        linkify=lambda record: (
+            reverse("inventory:cluster_detail", args=[record.cluster_id]) if record.cluster_id else None
+        ),
+    )
+
+    class Meta(HostTable.Meta):
+        sequence = ("name", "vcenter", "cluster", *HostTable.Meta.sequence[2:])
+
+    def render_cluster(self, value: str | None) -> str:
+        return value if value is not None else "(no cluster)"
+
+
+NUMBER = {"td": {"class": "num"}, "th": {"class": "num"}}
+GPU_STATE_BADGE = {FREE: "ok", USED: "off", PARTIAL: "info", UNAVAILABLE: "warn"}
+
+
+class GpuTable(HtmxTable):
+    """GPUs of every host (``/inventory/gpus/``) with the state the overview counts them in. The state, mode and
+    GB come from ``occupancy.gpu_occupancy`` (passed in per GPU id), so neither sorts."""
+
+    htmx_id = "gpus-table"
+    host = tables.Column(
+        verbose_name="Host",
+        accessor="host__name",
+        order_by=("host__name", "host__vcenter__name", "pci_device__pci_id"),
+        linkify=lambda record: reverse("inventory:host_detail", args=[record.host_id]),
+    )
+    vcenter = tables.Column(
+        verbose_name="vCenter", accessor="host__vcenter__name", order_by=("host__vcenter__name", "host__name")
+    )
+    cluster = tables.Column(
+        verbose_name="Cluster",
+        accessor="host__cluster__name",
+        empty_values=(),
+        order_by=("host__cluster__name", "host__vcenter__name", "host__name"),
+    )
+    pci_id = tables.Column(verbose_name="PCI address", accessor="pci_device__pci_id", attrs={"td": {"class": "mono"}})
+    model = tables.Column(verbose_name="Model", order_by=("model", "board"))
+    mode = tables.Column(verbose_name="Mode", empty_values=(), orderable=False)
+    state = tables.Column(verbose_name="State", empty_values=(), orderable=False)
+    memory_gb = tables.Column(
+        verbose_name="Memory GB",
+        empty_values=(),
+        orderable=False,
+        attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+    )
+    free_gb = tables.Column(
+        verbose_name="Free GB", empty_values=(), orderable=False, attrs={"td": {"class": "num"}, "th": {"class": "num"}}
+    )
+    holders = tables.Column(verbose_name="VMs and reservations", empty_values=(), orderable=False)
+
+    class Meta(HtmxTable.Meta):
+        model = Gpu
+        fields = ()
+        sequence = ("host", "vcenter", "cluster", "pci_id", "model", "mode", "state", "memory_gb", "free_gb", "holders")
+        empty_text = "No GPU matches."
+
+    def __init__(self, *args, occupancy: dict[int, GpuOccupancy], **kwargs) -> None:
+        self.occupancy = occupancy
+        super().__init__(*args, **kwargs)
+
+    def _occ(self, record: Gpu) -> GpuOccupancy | None:
+        return self.occupancy.get(record.pk)
+
+    def render_cluster(self, value: str | None) -> str:
+        return value if value is not None else "(no cluster)"
+
+    def render_mode(self, record: Gpu) -> str:
+        occ = self._occ(record)
+        return occ.mode_label if occ else "\u2013"
+
+    def render_state(self, record: Gpu) -> str:
+        occ = self._occ(record)
+        if occ is None:
+            return "\u2013"
+        title = occ.unavailable_reason if occ.state == UNAVAILABLE else occ.title
+        return format_html(
+            '<span class="badge {} {}" title="{}">{}</span>',
+            occ.state,
+            GPU_STATE_BADGE.get(occ.state, ""),
+            title,
+            STATE_LABELS.get(occ.state, occ.state),
+        )
+
+    def render_memory_gb(self, record: Gpu) -> int | str:
+        occ = self._occ(record)
+        return occ.memory_gb if occ else "\u2013"
+
+    def render_free_gb(self, record: Gpu) -> str:
+        occ = self._occ(record)
+        if occ is None:
+            return "\u2013"
+        if occ.siloed_gb or occ.stranded_slices:
+            extra = f"{occ.siloed_gb} GB siloed" if occ.siloed_gb else f"{occ.stranded_slices} MIG slices stranded"
+            return format_html('{} <span class="faint">({})</span>', occ.free_gb, extra)
+        return str(occ.free_gb)
+
+    def render_holders(self, record: Gpu) -> str:
+        occ = self._occ(record)
+        if occ is None or not (occ.consumers or occ.reservations):
+            return ""
+        parts = [format_html("{}", ", ".join(occ.consumers))] if occ.consumers else []
+        if occ.reservations:
+            parts.append(
+                format_html('<span class="badge reserved">reserved for</span> {}', ", ".join(occ.reservations))
+            )
+        return format_html_join(" ", "{}", ((p,) for p in parts))
+
+
+GPU_CSV_FIELDS = ("pk", "host__name", "host__vcenter__name", "host__cluster__name", "pci_device__pci_id", "model",
+                  "board", "host_id")  # fmt: skip
+
+
+def gpu_csv_row(values: tuple, occ: GpuOccupancy | None) -> list:
+    """One GPU (its ``GPU_CSV_FIELDS``, read as values: 8,000 model instances took seconds) as ``GPU_CSV_HEADER``
+    says, with what ``GpuTable`` shows of it."""
+    _pk, host, vcenter, cluster, pci_id, model, board, host_id = values
+    if occ is None:
+        return [host, vcenter, cluster or "", pci_id, model, board, *[""] * 11, host_id]
+    in_vgpu_mode = occ.mode in VGPU_MODES
+    return [
+        host, vcenter, cluster or "", pci_id, model, board, occ.mode_label, STATE_LABELS.get(occ.state, occ.state),
+        occ.unavailable_reason if occ.state == UNAVAILABLE else "", occ.memory_gb,
+        occ.used_gb if in_vgpu_mode else "", occ.reserved_gb if in_vgpu_mode else "", occ.free_gb, occ.siloed_gb,
+        occ.stranded_slices, "; ".join(occ.consumers), "; ".join(occ.reservations), host_id,
+    ]  # fmt: skip
+
+
+GPU_CSV_HEADER = ("Host", "vCenter", "Cluster", "PCI address", "Model", "Board", "Mode", "State",
+                  "Unavailable because", "Memory GB", "vGPU GB in use", "vGPU GB reserved", "Free GB", "Siloed GB",
+                  "Stranded MIG slices", "VMs", "Reserved for", "Host id")  # fmt: skip
+
+
+def host_csv_row(host: Host) -> list:
+    """One host as ``HOST_CSV_HEADER`` says, with the counts ``EstateHostTable`` shows (``gpu_strip`` set)."""
+    used, partly = host_state_counts(host)
+    return [
+        host.name, host.vcenter.name, host.cluster.name if host.cluster_id else "",
+        f"{host.vendor} {host.model}".strip(), ", ".join(getattr(host, "gpu_model_names", ())),
+        host.gpus_total, host.gpus_free, host.gpus_unavailable, used, partly, host.gpus_reserved,
+        host.get_connection_state_display(), host.maintenance_mode, host.stale,
+        len(host.warnings or ()) + len(host.fabric_findings or ()), host.pk,
+    ]  # fmt: skip
+
+
+HOST_CSV_HEADER = ("Host", "vCenter", "Cluster", "Server", "GPU models", "GPUs", "Free", "Unavailable", "In use",
+                   "Partly used", "Reserved", "Connection", "Maintenance", "Stale", "Warnings", "Host id")  # fmt: skip

@@ -3,11 +3,14 @@
 from django.urls import path
 
 from inventory import views
+from inventory.views import lists
 
 app_name = "inventory"
 urlpatterns = [
     path("clusters/", views.cluster_list, name="clusters"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster_detail"),
+    path("inventory/hosts/", lists.host_list, name="hosts"),
+    path("inventory/gpus/", lists.gpu_list, name="gpus"),
     path("inventory/hosts/<int:pk>/", views.host_detail, name="host_detail"),
     path("inventory/hosts/<int:pk>/smi/", views.host_import_smi, name="host_import_smi"),
     path("inventory/hosts/<int:pk>/topology.svg", views.host_topology_svg, name="host_topology_svg"),

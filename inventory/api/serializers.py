@@ -37,6 +37,7 @@ from inventory.occupancy import (
     GpuOccupancy,
     gpu_mode,
 )
+from inventory.selectors import attach_partial_counts
 
 
 def _as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -151,21 +152,49 @@ class VCenterRemovedSerializer(serializers.Serializer):
 # ---------------------------------------------------------------------------------------------- clusters, hosts
 
 
-class GpuCountsSerializer(serializers.Serializer):
-    """What the occupancy annotations add to clusters and hosts (``inventory.occupancy``)."""
+class GpuCountsListSerializer(serializers.ListSerializer):
+    """A list of clusters or hosts: their ``gpus_partial`` counted for the whole page at once."""
 
-    gpus_used = serializers.IntegerField(read_only=True, help_text="GPUs with at least one VM")
-    gpus_reserved = serializers.IntegerField(read_only=True, help_text="Unused GPUs held by an active reservation")
+    def to_representation(self, data):
+        rows = list(data.all() if hasattr(data, "all") else data)
+        attach_partial_counts(rows)
+        return super().to_representation(rows)
+
+
+class GpuCountsSerializer(serializers.Serializer):
+    """What the occupancy annotations add to clusters and hosts (``inventory.occupancy``). The overview's split
+    of the same GPUs: in use = gpus_used - gpus_partial, partly used = gpus_partial, reserved, free, unavailable."""
+
+    gpus_used = serializers.IntegerField(
+        read_only=True,
+        help_text="GPUs a VM holds now (static passthrough even when the VM is off; dynamic passthrough or vGPUs while "
+        "it runs), full or not: the gpus_partial among them still have room for more vGPUs. The overview's 'in use' "
+        "is gpus_used - gpus_partial",
+    )
+    gpus_partial = serializers.IntegerField(
+        read_only=True,
+        help_text="Of gpus_used, the partly used vGPU GPUs: VMs hold vGPUs on them and a profile still fits in the "
+        "framebuffer left (the overview's 'partly used vGPU')",
+    )
+    gpus_reserved = serializers.IntegerField(
+        read_only=True, help_text="GPUs no VM holds that an active, unexpired reservation holds"
+    )
     gpus_free = serializers.IntegerField(
         read_only=True,
         help_text="GPUs neither used nor reserved that a plan can use: the host is connected and not in maintenance "
-        "mode, and the GPU's graphics type is direct or sharedDirect",
+        "mode, the GPU's graphics type is direct or sharedDirect, and on an NVSwitch (HGX) board the GPU is in "
+        "time-sliced vGPU mode",
     )
     gpus_unavailable = serializers.IntegerField(
         read_only=True,
         help_text="GPUs neither used nor reserved that no plan can use: every such GPU of a host in maintenance mode, "
-        "disconnected or not responding, and GPUs whose graphics type is shared, basic or unknown",
+        "disconnected or not responding, GPUs whose graphics type is shared, basic or unknown, and passthrough or "
+        "MIG GPUs on an NVSwitch (HGX) board (vSphere places only time-sliced vGPU there)",
     )
+
+    def to_representation(self, instance):
+        attach_partial_counts([instance])  # a no-op when the list already counted it
+        return super().to_representation(instance)
 
 
 INVENTORY_STALE_HELP = (
@@ -181,7 +210,8 @@ class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     host_count = serializers.IntegerField(read_only=True, help_text="Hosts (not stale)")
     gpus_total = serializers.IntegerField(
         read_only=True,
-        help_text="GPUs on the cluster's hosts (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable",
+        help_text="GPUs on the cluster's hosts (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable "
+        "(gpus_partial is part of gpus_used)",
     )
 
     class Meta:
@@ -198,17 +228,21 @@ class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "host_count",
             "gpus_total",
             "gpus_used",
+            "gpus_partial",
             "gpus_reserved",
             "gpus_free",
             "gpus_unavailable",
         ]
+        list_serializer_class = GpuCountsListSerializer
 
 
 class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     cluster_name = serializers.CharField(source="cluster.name", default=None, read_only=True)
     gpus_total = serializers.IntegerField(
-        read_only=True, help_text="GPUs (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable"
+        read_only=True,
+        help_text="GPUs (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable (gpus_partial is part "
+        "of gpus_used)",
     )
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
     inventory_stale = serializers.BooleanField(
@@ -246,10 +280,12 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "warnings",
             "gpus_total",
             "gpus_used",
+            "gpus_partial",
             "gpus_reserved",
             "gpus_free",
             "gpus_unavailable",
         ]
+        list_serializer_class = GpuCountsListSerializer
 
 
 # ---------------------------------------------------------------------------------------------- GPUs

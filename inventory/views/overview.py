@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
@@ -22,11 +22,17 @@ WARNING_HOSTS_SHOWN = 50
 def overview(request: HttpRequest) -> HttpResponse:
     vcenters = list(selectors.vcenter_list())
     clusters = occupancy.cluster_summaries()
+    live = Host.objects.filter(stale=False)
+    # Hosts no plan can use first, then those with an error, then the others: what needs attention is never cut
+    # off by the limit below.
     warn_qs = (
-        Host.objects.filter(stale=False)
-        .exclude(Q(warnings=[]) & Q(fabric_findings=[]) & occupancy.host_available_q())
+        live.filter(occupancy.host_warned_q())
+        .annotate(
+            unavailable=ExpressionWrapper(~occupancy.host_available_q(), output_field=BooleanField()),
+            has_error=ExpressionWrapper(occupancy.findings_of_severity_q(("error",)), output_field=BooleanField()),
+        )
         .select_related("vcenter", "cluster")
-        .order_by("name", "vcenter__name")
+        .order_by(F("unavailable").desc(), F("has_error").desc(), "name", "vcenter__name")
     )
     warn_hosts = list(warn_qs[: WARNING_HOSTS_SHOWN + 1])
     for host in warn_hosts:
@@ -38,6 +44,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "totals": totals,
         "warn_hosts": warn_hosts[:WARNING_HOSTS_SHOWN],
         "warn_more": len(warn_hosts) > WARNING_HOSTS_SHOWN,
+        "warn_total": warn_qs.count() if len(warn_hosts) > WARNING_HOSTS_SHOWN else len(warn_hosts),
+        "info_only_hosts": live.filter(occupancy.host_info_only_q()).count(),
         "health": health_report(worker_max_age=settings.HEALTH_PANEL_MAX_AGE),
         "scheduled": syncs_run_on_schedule(),
         "embedded_schedule": EMBEDDED_SCHEDULE,

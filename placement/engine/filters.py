@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from gpucatalog.catalog import Board
+from gpucatalog.catalog import NVSWITCH_REFUSES_MIG, NVSWITCH_REFUSES_PASSTHROUGH, Board, nvswitch_refusal
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine.mig import MigGpu, mig_view
 from placement.engine.mig import refusal as mig_refusal
@@ -317,13 +317,14 @@ class HgxRules:
     def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
         if not f.host.nvswitch:
             return SUCCESS
-        if ctx.request.whole_gpu:
+        refused = nvswitch_refusal(whole_gpu=ctx.request.whole_gpu, mig=ctx.request.consumption == "mig")
+        if refused == NVSWITCH_REFUSES_PASSTHROUGH:
             return fail(
                 self.name,
                 "hgx-passthrough",
                 f"GPU {f.gpu.pci_id} is on an NVSwitch board: vSphere allows no passthrough",
             )
-        if ctx.request.consumption == "mig":
+        if refused == NVSWITCH_REFUSES_MIG:
             return fail(
                 self.name, "hgx-mig", f"GPU {f.gpu.pci_id} is on an NVSwitch board: vSphere allows no MIG-backed vGPU"
             )

@@ -266,7 +266,7 @@ def test_the_host_page_and_the_api_say_a_holding_vm_is_not_running(demo, api, pa
     assert vms
     VirtualMachine.objects.filter(pk=vms[0].pk).update(power_state="poweredOff")
     html = page.get(f"/inventory/hosts/{host.pk}/").content.decode()
-    assert f'{vms[0].name} <span class="power-note">(powered off)</span>' in html
+    assert f'<bdi>{vms[0].name}</bdi> <span class="power-note">(powered off)</span>' in html
     consumers = [c for g in api.get("/api/gpus/", {"host": host.pk}).json()["results"] for c in g["consumers"]]
     mine = [c for c in consumers if c["vm_name"] == vms[0].name]
     assert mine and all(c["vm_power_state"] == "poweredOff" for c in mine)

@@ -181,3 +181,18 @@ def test_no_url_or_format_suffix_answers_500_to_an_admin(ids):
             failures.append(f"{method.upper()} {url}: {response.status_code} is not JSON")
     assert not failures, "\n".join(failures)
     assert len(calls) > 700
+
+
+@pytest.mark.reliability("security", "anonymous access")
+def test_list_exports_need_a_login_and_answer_an_admin(ids):
+    """The walker requests each route without a query: the CSV exports of the estate lists are a query away."""
+    exports = ("/inventory/hosts/?export=csv", "/inventory/gpus/?export=csv", "/inventory/gpus/?export=csv&state=free")
+    for url in exports:
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next="), url
+    pages = Client()
+    pages.force_login(UserFactory(username="exporter", role="viewer"))
+    for url in exports:
+        response = pages.get(url)
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv"), url
+        assert b"".join(response.streaming_content).startswith(b"Host,vCenter,Cluster,"), url

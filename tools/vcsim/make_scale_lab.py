@@ -7,7 +7,11 @@
 (4 PCIe switches, 2 NUMA nodes, 4 NVSwitch functions); other GPU counts (0..16) get a simpler
 2-socket PCIe server topology (pairs of GPUs behind a PCIe switch). VMs are spread over hosts
 with a mix of vGPU (time-sliced, same-size), MIG, passthrough and GPU-less VMs, consistent with
-each GPU's graphics type, the same-size rule and the GPU's framebuffer.
+each GPU's graphics type, the same-size rule and the GPU's framebuffer. A MIG-enabled GPU lists only
+MIG-backed vGPU types, as a GPU in MIG mode reports them, so the advisor reads an idle one as MIG too.
+On 8-GPU (HGX) hosts the passthrough and MIG shares are configurations vSphere cannot place on an
+NVSwitch board (time-sliced vGPU only, docs/domain.md 3.7): the advisor counts their idle GPUs as
+unavailable, which the lab keeps on purpose.
 
 This module also holds the topology builders used by make_demo_lab.py.
 """
@@ -56,6 +60,22 @@ def profile_gb(p):
     """Framebuffer GB and MIG flag of a vGPU type name (grid_a100d-20c -> 20, nvidia_h100xm-3-40c -> 40)."""
     parts = p.split("-")
     return int(parts[-1].rstrip("abcqme")), len(parts) == 3
+
+
+def gpu_profiles(board, graphics_type, mig_enabled):
+    """The vGPU types a GPU lists: none in passthrough (direct), only MIG-backed ones with MIG enabled
+    (a GPU in MIG mode offers no time-sliced type), otherwise the board's time-sliced and MIG types."""
+    if graphics_type == "direct":
+        return []
+    return [p for p in board["profiles"] if profile_gb(p)[1] or not mig_enabled]
+
+
+def set_mig(gpu, board, enabled):
+    """Turn MIG on or off on a lab GPU, with its mode and the vGPU types it then lists."""
+    gpu["mig_enabled"] = enabled
+    if enabled:
+        gpu["vgpu_mode"] = "multiInstanceGpu"
+    gpu["profiles"] = gpu_profiles(board, gpu["graphics_type"], enabled)
 
 
 def sbdf(bus, slot=0, fn=0):
@@ -112,7 +132,7 @@ class HostBuilder:
              "memory_mb": board["memory_mb"], "numa_node": socket, "pcie_path": self.path(parent),
              "graphics_type": graphics_type, "vgpu_mode": vgpu_mode, "mig_enabled": mig_enabled,
              "module_id": module_id, "hardware_label": hardware_label,
-             "profiles": [] if graphics_type == "direct" else list(board["profiles"]),
+             "profiles": gpu_profiles(board, graphics_type, mig_enabled),
              "consumers": []}
         self.h["gpus"].append(g)
         self._numa(socket, g["pci_id"])
@@ -247,9 +267,7 @@ def make_scale_lab(clusters, hosts_per_cluster, gpus, nvms, seed):
                     mig = False
                 b = pcie_gpu_host(hname, cname, board, gpus, gt)
                 for g in b.h["gpus"]:
-                    g["mig_enabled"] = mig
-                    if mig:
-                        g["vgpu_mode"] = "multiInstanceGpu"
+                    set_mig(g, board, mig)
             host = b.h
             host["assignment_policy"] = rng.choice(["performance", "consolidation"])
             if rng.random() < 0.01:

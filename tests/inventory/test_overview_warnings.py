@@ -1,0 +1,97 @@
+"""The overview's "Hosts with warnings" at scale (trial report C, finding 3): hosts no plan can use come first, then
+hosts with an error, then the other warnings, so the limit never hides what needs attention; info-level fabric
+findings (module ids assumed on every HGX host) make no host "with warnings" and are one line with a count; the
+cluster rows' warning count and the cluster table's state column follow the same rule."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+
+import pytest
+from django.test import Client
+
+from inventory import occupancy, services
+from inventory.models import Host
+from tests.factories import UserFactory
+from tests.vcsim import LABS
+
+pytestmark = pytest.mark.django_db
+overview_views = importlib.import_module("inventory.views.overview")  # the package exports a view of that name
+
+HGX, L40S, A100, NVL, A30 = (
+    "esx-hgx-01.lab.local",
+    "esx-l40s-01.lab.local",
+    "esx-a100-01.lab.local",
+    "esx-h100nvl-01.lab.local",
+    "esx-a30-01.lab.local",
+)
+INFO = {
+    "severity": "info",
+    "code": "module-id-assumed",
+    "message": 'module ids of the NVSwitch board are unknown; "severity": "warning" is only quoted here',
+    "gpus": [],
+}
+ERROR = {"severity": "error", "code": "fabric-broken", "message": "the fabric could not be built", "gpus": []}
+
+
+@pytest.fixture
+def estate():
+    """The demo lab with: A100 and A30 carrying only an info finding, HGX an error, H100 NVL its two NVLink
+    warnings (from the lab), and L40S (last by name) in maintenance mode."""
+    vcenter, _ = services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
+    assert [f["severity"] for f in Host.objects.get(name=NVL).fabric_findings] == ["warning", "warning"]
+    Host.objects.filter(name__in=[A100, A30]).update(fabric_findings=[INFO])
+    Host.objects.filter(name=HGX).update(fabric_findings=[INFO, ERROR])
+    Host.objects.filter(name=L40S).update(maintenance_mode=True)
+    return vcenter
+
+
+@pytest.fixture
+def page():
+    client = Client()
+    client.force_login(UserFactory(username="warn-page", role="viewer"))
+    return client
+
+
+def listed(html: str) -> list[str]:
+    table = html.split('id="warning-table"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<a href="/inventory/hosts/\d+/">([^<]+)</a>', table)
+
+
+def test_info_findings_alone_do_not_make_a_host_with_warnings(estate):
+    warned = set(Host.objects.filter(occupancy.host_warned_q()).values_list("name", flat=True))
+    assert warned == {HGX, NVL, L40S}
+    info_only = set(Host.objects.filter(occupancy.host_info_only_q()).values_list("name", flat=True))
+    assert info_only == {A100, A30}  # a message quoting a severity does not count as one
+    rows = {s.name: s.hosts_with_warnings for s in occupancy.cluster_summaries()}
+    assert rows == {"hgx-cluster": 1, "pcie-cluster": 2}
+    assert occupancy.overview_totals(occupancy.cluster_summaries())["hosts_with_warnings"] == 3
+
+
+def test_unavailable_hosts_come_first_then_errors_then_warnings(estate, page):
+    html = page.get("/").content.decode()
+    assert listed(html) == [L40S, HGX, NVL]
+    assert "2 hosts have only info-level notes" in html
+    assert 'id="warn-more"' not in html
+
+
+def test_the_limit_cuts_warnings_before_it_cuts_unavailable_hosts(estate, page, monkeypatch):
+    monkeypatch.setattr(overview_views, "WARNING_HOSTS_SHOWN", 2)
+    Host.objects.filter(name=A30).update(connection_state="notResponding")  # first by name after A100
+    html = page.get("/").content.decode()
+    assert listed(html) == [A30, L40S]
+    assert "Only the first 2 of 4 are shown" in html
+
+
+def test_the_cluster_table_state_column_counts_no_info_finding(estate, page):
+    cluster = Host.objects.get(name=A100).cluster
+    html = page.get(f"/clusters/{cluster.pk}/").content.decode()
+    rows = {
+        name: row
+        for row in html.split("<tr")[1:]
+        if (name := next((n for n in (L40S, A100, NVL, A30) if n in row), None))
+    }
+    assert "⚠" not in rows[A100] and "⚠" not in rows[A30]
+    assert "2 ⚠" in rows[NVL]
