@@ -69,6 +69,32 @@ class IdFilter(filters.ModelChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class VCenterChoiceField(forms.ModelChoiceField):
+    """A vCenter by id or by name (ignoring case, as names are unique that way): the reservations list took either,
+    the inventory lists only the id."""
+
+    def to_python(self, value: object) -> VCenter | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if not text.isascii() or not text.isdigit():
+            found = self.queryset.filter(name__iexact=text).first()
+            if found is None:
+                raise ValidationError(f"no vCenter with id or name {text!r}", code="invalid_choice")
+            return found
+        return super().to_python(text)
+
+
+@extend_schema_field({"type": "string", "description": "vCenter id or name"})
+class VCenterFilter(filters.ModelChoiceFilter):
+    field_class = VCenterChoiceField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("queryset", VCenter.objects.all())
+        kwargs.setdefault("help_text", "vCenter id or name")
+        super().__init__(*args, **kwargs)
+
+
 class YesNoSelect(forms.Select):
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs, choices=[("", "any"), ("true", "yes"), ("false", "no")])
@@ -155,7 +181,7 @@ class VCenterFilterSet(InventoryFilterSet):
 
 class ClusterFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
-    vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
+    vcenter = VCenterFilter()
 
     class Meta:
         model = Cluster
@@ -164,7 +190,7 @@ class ClusterFilterSet(InventoryFilterSet):
 
 class HostFilterSet(InventoryFilterSet):
     q = filters.CharFilter(method="filter_q", label="Name or model contains")
-    vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
+    vcenter = VCenterFilter()
     cluster = IdFilter(queryset=Cluster.objects.all(), help_text="Cluster id")
     gpu_model = filters.CharFilter(method="filter_gpu_model", label="GPU model contains")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
@@ -212,7 +238,7 @@ GPU_STATE_CHOICES = (
 
 class GpuFilterSet(InventoryFilterSet):
     host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
-    vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
+    vcenter = VCenterFilter(field_name="host__vcenter")
     cluster = IdFilter(field_name="host__cluster", queryset=Cluster.objects.all(), help_text="Cluster id")
     model = filters.CharFilter(lookup_expr="icontains")
     pci_id = filters.CharFilter(field_name="pci_device__pci_id")
@@ -245,7 +271,7 @@ class GpuFilterSet(InventoryFilterSet):
 
 class VirtualMachineFilterSet(InventoryFilterSet):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains")
-    vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.all())
+    vcenter = VCenterFilter()
     host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
     power_state = filters.ChoiceFilter(choices=PowerState.choices)
     has_gpu = YesNoFilter(method="filter_has_gpu", label="Uses a GPU")
@@ -274,7 +300,7 @@ class VgpuProfileFilterSet(InventoryFilterSet):
 
 class ResourceDomainFilterSet(InventoryFilterSet):
     host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
-    vcenter = filters.ModelChoiceFilter(field_name="host__vcenter", queryset=VCenter.objects.all())
+    vcenter = VCenterFilter(field_name="host__vcenter")
     kind = filters.ChoiceFilter(choices=ResourceDomain.Kind.choices)
 
     class Meta:

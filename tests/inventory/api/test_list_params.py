@@ -174,3 +174,15 @@ def test_the_browsable_api_takes_hosts_and_clusters_by_id_without_listing_the_es
     assert viewer.get(url, {param: target.pk}).status_code == 200
     response = viewer.get(url, {param: 999999})
     assert response.status_code == 400 and param in response.json()
+
+
+@pytest.mark.parametrize("path", ["/api/clusters/", "/api/hosts/", "/api/gpus/", "/api/vms/", "/api/domains/"])
+def test_vcenter_filters_take_an_id_or_a_name_like_the_reservations_list(api, demo, path):
+    """An SRE's trial: `?vcenter=demo-lab` was a 400 on the inventory lists and the way to filter reservations."""
+    factories.HostFactory(vcenter=factories.VCenterFactory(name="other"))
+    by_id = ids(api.get(path, {"vcenter": demo.pk, "limit": 500}))
+    assert by_id
+    assert ids(api.get(path, {"vcenter": "demo-lab", "limit": 500})) == by_id
+    assert ids(api.get(path, {"vcenter": "DEMO-LAB", "limit": 500})) == by_id
+    unknown = api.get(path, {"vcenter": "nope"})
+    assert unknown.status_code == 400 and unknown.json() == {"vcenter": ["no vCenter with id or name 'nope'"]}
