@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 BEAT_TICK_KEY = "gpu-advisor:beat:last-tick"
 NOTE_EVERY = 10.0  # seconds between two notes: far below HEALTH_BEAT_MAX_AGE (90 s by default)
+# After Redis comes back without its data (the tick included), beat notes a tick again within one note period plus
+# its longest sleep between two ticks (django-celery-beat's 5 s), or a little later when sending the tasks that fell
+# due meanwhile takes a while: until then a missing tick says nothing about beat (/healthz says "unknown").
+TICK_AGAIN_WITHIN = NOTE_EVERY + 5.0 + 10.0
 QUIET_ENTRIES = {"sync-watchdog"}  # sent every SYNC_WATCHDOG_SECONDS: their "Sending due task" line is DEBUG
 
 

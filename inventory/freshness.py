@@ -62,7 +62,10 @@ def vcenter_freshness(vcenter: VCenter, *, now: datetime | None = None) -> Fresh
         if last
         else ("no good sync yet")
     )
-    why = "last sync failed" if failed else f"no sync for {age_text(age)}"
+    if vcenter.last_sync_status == SyncStatus.LOST:  # set only when the watchdog reaps a run whose worker died
+        why = "last sync was lost (its worker stopped)"
+    else:
+        why = "last sync failed" if failed else f"no sync for {age_text(age)}"
     first_line = vcenter.last_error.strip().splitlines()[0] if failed and vcenter.last_error.strip() else ""
     error = f" ({textwrap.shorten(first_line, ERROR_CHARS, placeholder='…')})" if first_line else ""
     reason, public = f"vCenter {vcenter.name}: {why}{error}; {as_of}", f"vCenter {vcenter.name}: {why}; {as_of}"

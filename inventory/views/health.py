@@ -139,17 +139,41 @@ def _beat() -> dict:
     from inventory.locks import redis_client
 
     try:
-        raw = redis_client().get(BEAT_TICK_KEY)
+        client = redis_client()
+        raw = client.get(BEAT_TICK_KEY)
     except Exception as exc:
         return {"status": FAIL, "detail": f"unknown: Redis unreachable ({type(exc).__name__})"}
     if not raw:
-        return {"status": FAIL, "detail": "no beat tick recorded (is `celery -A config beat` running?)"}
+        return no_beat_tick(_redis_uptime(client))
     last = datetime.fromisoformat(raw.decode())
     age = (timezone.now() - last).total_seconds()
     limit = settings.HEALTH_BEAT_MAX_AGE
     state = OK if age <= limit else FAIL
     detail = f"last tick {age:.0f} s ago" + ("" if state == OK else f", more than {limit:g} s")
     return {"status": state, "detail": detail, "last_tick": last.isoformat()}
+
+
+def _redis_uptime(client) -> float | None:
+    """Seconds since Redis started, None when it does not say (INFO disabled, or an error)."""
+    try:
+        return float(client.info("server")["uptime_in_seconds"])
+    except Exception:
+        return None
+
+
+def no_beat_tick(redis_uptime: float | None) -> dict:
+    """The beat check when Redis holds no tick. The tick lives only in Redis: right after Redis (re)started without
+    its data, beat has had no chance to note one yet, so that is "unknown" (warn) for ``TICK_AGAIN_WITHIN``
+    seconds of Redis' uptime, and a failure after that (or when Redis' uptime cannot be read)."""
+    from inventory.beat import TICK_AGAIN_WITHIN
+
+    if redis_uptime is not None and 0 <= redis_uptime < TICK_AGAIN_WITHIN:
+        return {
+            "status": WARN,
+            "detail": f"unknown: no beat tick seen since Redis (re)started {redis_uptime:.0f} s ago; "
+            f"beat notes one within {TICK_AGAIN_WITHIN:g} s",
+        }
+    return {"status": FAIL, "detail": "no beat tick recorded (is `celery -A config beat` running?)"}
 
 
 STALE_NAMED = 5  # stale vCenters the inventory check names one by one; the rest are counted

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
+from shutil import which
 
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
-from inventory.beat import BEAT_TICK_KEY, note_beat_tick
+from inventory import services
+from inventory.beat import BEAT_TICK_KEY, TICK_AGAIN_WITHIN, note_beat_tick
+from inventory.freshness import vcenter_freshness
 from inventory.locks import redis_client
+from inventory.models import SyncStatus, VCenter
+from inventory.views.health import no_beat_tick
+from tests import factories
 from tests.factories import UserFactory
+from tests.inventory.faults.conftest import OwnRedis, free_port
 from tests.waits import wait_for
 
 
@@ -106,3 +115,77 @@ def test_overview_panel_reuses_a_recent_worker_check_and_healthz_always_pings(re
     assert panel_worker_status() == "fail"
     redis_client().delete(WORKER_CHECK_KEY)
     assert panel_worker_status() == "fail"
+
+
+NO_TICK = {"status": "fail", "detail": "no beat tick recorded (is `celery -A config beat` running?)"}
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test only, restarted by it (never the shared one), without persistence."""
+    if which("redis-server") is None:
+        pytest.fail("redis-server is not installed: this test restarts a Redis of its own (apt install redis-server)")
+    server = OwnRedis(free_port())
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.mark.django_db
+@pytest.mark.reliability("broker", "Redis restarted: beat's tick gone")
+def test_right_after_a_redis_restart_a_missing_beat_tick_is_unknown_not_a_dead_beat(private_redis, settings, client):
+    """Trial B, 6: the tick lives only in Redis, so a restart without its data took it along, and /healthz said
+    beat was not running (503) for the seconds until beat noted its next one."""
+    settings.REDIS_URL = private_redis.url
+    note_beat_tick()
+    assert client.get("/healthz").json()["checks"]["beat"]["status"] == "ok"
+
+    private_redis.kill()
+    private_redis.start()
+    beat = client.get("/healthz").json()["checks"]["beat"]
+    assert beat["status"] == "warn", beat
+    assert beat["detail"].startswith("unknown: no beat tick seen since Redis (re)started ")
+    assert beat["detail"].endswith(f" s ago; beat notes one within {TICK_AGAIN_WITHIN:g} s")
+
+    viewer = Client()
+    viewer.force_login(UserFactory(username="beat-panel-viewer", role="viewer"))
+    assert 'data-check="beat" data-status="warn"' in viewer.get("/").content.decode()  # the overview's panel
+
+    note_beat_tick()  # beat's next tick (inventory.beat.Scheduler.note_alive)
+    assert client.get("/healthz").json()["checks"]["beat"]["detail"].startswith("last tick ")
+
+
+def test_a_beat_tick_still_missing_a_tick_period_after_redis_started_is_a_failure():
+    assert no_beat_tick(0.0)["status"] == "warn"
+    assert no_beat_tick(TICK_AGAIN_WITHIN - 1)["status"] == "warn"
+    assert no_beat_tick(TICK_AGAIN_WITHIN) == NO_TICK
+    assert no_beat_tick(86_400.0) == NO_TICK
+    assert no_beat_tick(None) == NO_TICK  # Redis does not say how long it has been up (INFO disabled)
+
+
+@pytest.mark.django_db
+def test_a_vcenter_whose_last_sync_was_lost_says_lost_not_failed(settings, client):
+    """Trial B, 7: a run reaped because its worker died is "lost" everywhere else; health and freshness said the
+    sync "failed"."""
+    settings.REDIS_URL = ""
+    good = timezone.now() - timedelta(minutes=10)
+    vcenter = factories.VCenterFactory(name="lab", last_sync_status=SyncStatus.RUNNING, last_success_at=good)
+    silent = timezone.now() - timedelta(seconds=settings.SYNC_LOST_AFTER + 60)
+    run = factories.SyncRunFactory(
+        vcenter=vcenter, status=SyncStatus.RUNNING, started_at=silent, heartbeat_at=silent, finished_at=None
+    )
+    assert services.reap_lost_syncs() == [run.pk]  # the watchdog: no heartbeat since the worker was killed
+    vcenter = VCenter.objects.get(pk=vcenter.pk)
+    assert vcenter.last_sync_status == SyncStatus.LOST
+
+    inventory = client.get("/healthz").json()["checks"]["inventory"]
+    assert inventory["status"] == "warn"
+    assert inventory["detail"].startswith("vCenter lab: last sync was lost (its worker stopped); inventory as of ")
+    fresh = vcenter_freshness(vcenter)
+    assert fresh.reason.startswith(f"vCenter lab: last sync was lost (its worker stopped) (sync #{run.pk} lost: ")
+    assert "failed" not in fresh.reason
+
+    VCenter.objects.filter(pk=vcenter.pk).update(last_sync_status=SyncStatus.FAILED, last_error="refused")
+    assert vcenter_freshness(VCenter.objects.get(pk=vcenter.pk)).public_reason.startswith(
+        "vCenter lab: last sync failed; inventory as of "
+    )
