@@ -9,7 +9,7 @@ from inventory import selectors, services
 from inventory.exchange import InventoryFileError
 from inventory.management.base import InventoryCommand
 from inventory.management.text import plural
-from inventory.models import VCenter
+from inventory.management.vcenters import resolve_vcenter
 
 
 class Command(InventoryCommand):
@@ -26,11 +26,7 @@ class Command(InventoryCommand):
 
     def handle(self, *args, action: str, **options):
         if action == "export":
-            vcenter = None
-            if options["vcenter"]:
-                vcenter = VCenter.objects.filter(name=options["vcenter"]).first()
-                if vcenter is None:
-                    raise CommandError(f"--vcenter: no vCenter named {options['vcenter']!r}")
+            vcenter = resolve_vcenter(options["vcenter"]) if options["vcenter"] else None
             document = selectors.inventory_document(vcenter=vcenter, include_stale=options["include_stale"])
             self.stdout.write(json.dumps(document, indent=2))
             return

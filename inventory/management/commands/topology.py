@@ -10,13 +10,16 @@ topology rebuild [--host NAME] [--vcenter NAME]
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 
+from gpucatalog.catalog import load_catalog
 from inventory import fabric
 from inventory.management.base import InventoryCommand
 from inventory.management.text import plural
+from inventory.management.vcenters import resolve_vcenter
 from inventory.models import FabricLink, Host, ResourceDomain
 from inventory.topology.smi import SmiParseError, parse_smi_topology
 
@@ -28,14 +31,15 @@ def _read(path: str, what: str) -> bytes:
         raise CommandError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
-def _host(name: str, vcenter: str | None) -> Host:
+def _host(name: str, vcenter_name: str | None) -> Host:
     hosts = Host.objects.filter(name=name).select_related("vcenter")
+    vcenter = resolve_vcenter(vcenter_name) if vcenter_name else None
     if vcenter:
-        hosts = hosts.filter(vcenter__name=vcenter)
+        hosts = hosts.filter(vcenter=vcenter)
     found = list(hosts.order_by("stale", "vcenter__name"))
     live = [h for h in found if not h.stale] or found
     if not live:
-        raise CommandError(f"no host named {name!r}{f' in vCenter {vcenter!r}' if vcenter else ''}")
+        raise CommandError(f"no host named {name!r}{f' in vCenter {vcenter.name!r}' if vcenter else ''}")
     if len(live) > 1:
         names = ", ".join(h.vcenter.name for h in live)
         raise CommandError(f"host {name!r} exists in several vCenters ({names}): pass --vcenter")
@@ -189,6 +193,12 @@ class Command(InventoryCommand):
             return
         if not options["kind"]:
             raise CommandError("--kind: required unless --clear")
+        most = max(load_catalog().nvlink_links_per_gpu.values())  # a GPU has no more NVLinks than that to bond
+        if not 0 <= options["nvlinks"] <= most:
+            raise CommandError(f"--nvlinks: must be between 0 and {most}, not {options['nvlinks']}")
+        if not 0 <= options["gbps"] < math.inf:  # NaN compares false
+            raise CommandError(f"--gbps: must be a number of GB/s, 0 or more (0: from the bandwidth model), not "
+                               f"{options['gbps']:g}")  # fmt: skip
         try:
             result = fabric.set_link_override(
                 host=host, pci_a=pair[0], pci_b=pair[1], kind=options["kind"].upper(),
@@ -231,7 +241,7 @@ class Command(InventoryCommand):
         else:
             qs = Host.objects.filter(stale=False).order_by("name")
             if options.get("vcenter"):
-                qs = qs.filter(vcenter__name=options["vcenter"])
+                qs = qs.filter(vcenter=resolve_vcenter(options["vcenter"]))
             hosts = list(qs)
         counts = fabric.rebuild_fabrics(hosts=hosts)
         links = FabricLink.objects.filter(host__in=hosts).count()

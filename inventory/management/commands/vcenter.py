@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from inventory import crypto, services
 from inventory.api.serializers import VCenterCreateSerializer, VCenterSerializer
 from inventory.management.base import InventoryCommand
+from inventory.management.vcenters import resolve_vcenter
 from inventory.models import SyncRun, SyncStatus, VCenter
 from inventory.removal import vcenter_removal_effects
 from inventory.tables import changed_rows
@@ -118,19 +119,16 @@ class Command(InventoryCommand):
         if not queued:
             running = vcenter.sync_runs.filter(status=SyncStatus.RUNNING).first()
             what = f"sync #{running.pk} is running (it ends by itself)" if running else "nothing is pending"
-            raise CommandError(f"{name}: no queued sync to cancel; {what}")
+            raise CommandError(f"{vcenter.name}: no queued sync to cancel; {what}")
         for run in queued:
             try:
                 run = services.cancel_sync(run=run, by="manage.py vcenter cancel")
             except services.NotCancellable as exc:  # it started meanwhile
                 raise CommandError(str(exc)) from None
-            self.stdout.write(f"sync #{run.pk} of {name}: {run.error}")
+            self.stdout.write(f"sync #{run.pk} of {vcenter.name}: {run.error}")
 
     def _get(self, name: str) -> VCenter:
-        vcenter = VCenter.objects.filter(name=name).first()
-        if vcenter is None:
-            raise CommandError(f"vcenter name: no vCenter named {name!r}")
-        return vcenter
+        return resolve_vcenter(name, option="vcenter name")
 
     @staticmethod
     def _password(password_env: str) -> str:
@@ -208,7 +206,7 @@ class Command(InventoryCommand):
         vcenter = self._get(name)
         effects = vcenter_removal_effects(vcenter)
         services.remove_vcenter(vcenter=vcenter)
-        self.stdout.write(f"Removed vCenter {name}")
+        self.stdout.write(f"Removed vCenter {vcenter.name}")
         for text in effects:
             self.stdout.write(text)
 
@@ -270,13 +268,13 @@ class Command(InventoryCommand):
             try:
                 run = services.sync_vcenter(vcenter=vcenter, trigger=SyncRun.Trigger.CLI)
             except services.SyncSkipped as exc:
-                raise CommandError(f"sync #{exc.run.pk} of {name} {exc.run.error}") from None
+                raise CommandError(f"sync #{exc.run.pk} of {vcenter.name} {exc.run.error}") from None
             except services.SyncFailed as exc:
-                raise CommandError(f"sync #{exc.run.pk} of {name} failed: {exc.error.message}") from None
+                raise CommandError(f"sync #{exc.run.pk} of {vcenter.name} failed: {exc.error.message}") from None
         c = run.counts
         self.stdout.write(
-            f"Synced {name} in {run.duration_s:.1f} s, {run.round_trips} round trips: {c.get('seen_hosts', 0)} hosts, "
-            f"{c.get('seen_gpus', 0)} GPUs, {c.get('seen_vms', 0)} VMs; changed: "
+            f"Synced {vcenter.name} in {run.duration_s:.1f} s, {run.round_trips} round trips: "
+            f"{c.get('seen_hosts', 0)} hosts, {c.get('seen_gpus', 0)} GPUs, {c.get('seen_vms', 0)} VMs; changed: "
             f"{changed_rows(c)} rows, "
             f"{c.get('warnings', 0)} warnings"
         )

@@ -27,7 +27,8 @@ from django.db import close_old_connections
 
 from inventory import services
 from inventory.management.base import InventoryCommand
-from inventory.models import SyncRun, VCenter
+from inventory.management.vcenters import resolve_vcenter
+from inventory.models import SyncRun
 from inventory.vsphere.connection import Endpoint, VCenterError, connect
 from inventory.vsphere.watcher import Change, ResyncRequired, Watcher
 
@@ -41,6 +42,30 @@ class _Stopped(BaseException):
 
 class _LimitReached(Exception):
     pass
+
+
+# The longest wait, debounce or reconnect delay taken. A longer WaitForUpdatesEx also stretches the socket timeout
+# (it must outlast the wait), so a dead connection would go unnoticed for that long.
+MAX_SECONDS = 3600
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Refuse a number out of range (NaN included), naming the option; nothing is adjusted silently."""
+    seconds = {
+        "max_wait": (1, MAX_SECONDS),
+        "debounce": (0, MAX_SECONDS),
+        "retry_initial": (0, MAX_SECONDS),
+        "retry_max": (options["retry_initial"], MAX_SECONDS),
+    }
+    for key, (low, high) in seconds.items():
+        value = options[key]
+        if not low <= value <= high:  # NaN compares false
+            bound = f"--retry-initial ({low:g})" if key == "retry_max" else f"{low:g}"
+            shown = value if isinstance(value, int) else f"{value:g}"
+            raise CommandError(f"--{key.replace('_', '-')}: must be between {bound} and {high} seconds, not {shown}")
+    for key in ("max_cycles", "max_resyncs"):
+        if options[key] is not None and options[key] < 1:
+            raise CommandError(f"--{key.replace('_', '-')}: must be 1 or more, not {options[key]}")
 
 
 class Command(InventoryCommand):
@@ -72,13 +97,8 @@ class Command(InventoryCommand):
     # ------------------------------------------------------------------------------------------ entry
 
     def handle(self, *args: Any, name: str, **options: Any) -> None:
-        vcenter = VCenter.objects.filter(name=name).first()
-        if vcenter is None:
-            raise CommandError(f"vcenter name: no vCenter named {name!r}")
-        if options["max_wait"] < 1:
-            raise CommandError("--max-wait: must be at least 1 second")
-        if options["debounce"] < 0:
-            raise CommandError("--debounce: must not be negative")
+        vcenter = resolve_vcenter(name, option="vcenter name")
+        _check_options(options)
         try:
             endpoint = services.endpoint_for(vcenter)
         except services.PasswordUnreadable as exc:
@@ -89,8 +109,8 @@ class Command(InventoryCommand):
         self.endpoint = dataclasses.replace(endpoint, timeout=max(endpoint.timeout, options["max_wait"] + 30))
         self.max_wait: int = options["max_wait"]
         self.debounce: float = options["debounce"]
-        self.retry_initial: float = max(0.0, options["retry_initial"])
-        self.retry_max: float = max(self.retry_initial, options["retry_max"])
+        self.retry_initial: float = options["retry_initial"]
+        self.retry_max: float = options["retry_max"]
         self.max_cycles: int | None = options["max_cycles"]
         self.max_resyncs: int | None = options["max_resyncs"]
         self.cycles = 0

@@ -2,13 +2,17 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
+from inventory.management.vcenters import resolve_vcenter
+from inventory.models import Host
 from inventory.topology.bandwidth import link_gbps
 from inventory.topology.smi import SmiParseError, parse_gpu_query_csv, parse_smi_topology
 from placement import services
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Plan
 from placement.engine.smi_host import MODULE_ID_QUERY, build_smi_host, plan_smi_host
+from placement.selectors import resolve_host
 
 # Request fields as the command line spells them.
 OPTION_OF = {
@@ -29,7 +33,26 @@ OPTION_OF = {
     "evacuate": "--evacuate",
     "vcenter": "--vcenter",
     "host_id": "--reserve",
+    "limit": "--limit",
 }
+# What a new VM's request takes and an evacuation does not (it moves the host's VMs as they are): dest, option.
+NOT_FOR_EVACUATION = (
+    ("gpus", "--gpus"),
+    ("consumption", "--consumption"),
+    ("profile", "--profile"),
+    ("vms", "--vms"),
+    ("anti_affinity", "--anti-affinity"),
+    ("board", "--board"),
+    ("min_framebuffer_gb", "--min-framebuffer-gb"),
+    ("interconnect", "--interconnect"),
+    ("vcpus", "--vcpus"),
+    ("memory_mb", "--memory-mb"),
+    ("busy", "--busy"),
+    ("csv", "--csv"),
+    ("limit", "--limit"),
+    ("reserve", "--reserve"),
+    ("ttl", "--ttl"),
+)
 
 
 class Command(BaseCommand):
@@ -55,21 +78,22 @@ class Command(BaseCommand):
         parser.add_argument("--gpus", type=int, help="GPUs per VM (1-16)")
         parser.add_argument("--consumption", help="passthrough, dynamic-passthrough, vgpu, mig or device-group")
         parser.add_argument("--profile", help="vGPU type, e.g. grid_a100d-40c, nvidia_h100xm-3-40c")
-        parser.add_argument("--vms", type=int, default=1, help="replicas to place jointly")
+        parser.add_argument("--vms", type=int, help="replicas to place jointly (default 1)")
         parser.add_argument("--anti-affinity", action="store_true", help="replicas on different hosts")
         parser.add_argument("--board", help="catalog board, e.g. H100-80GB")
         parser.add_argument("--min-framebuffer-gb", type=int)
-        parser.add_argument("--interconnect", default="any", help="nvlink, same-numa, same-pcie-switch or any")
-        parser.add_argument("--vcpus", type=int, default=0)
-        parser.add_argument("--memory-mb", type=int, default=0)
-        parser.add_argument("--busy", default="", help="with --smi: busy GPU indices, e.g. 0,4")
+        # No defaults here: --evacuate refuses what it was given, and the request supplies its own defaults.
+        parser.add_argument("--interconnect", help="nvlink, same-numa, same-pcie-switch or any (default any)")
+        parser.add_argument("--vcpus", type=int)
+        parser.add_argument("--memory-mb", type=int)
+        parser.add_argument("--busy", help="with --smi: busy GPU indices, e.g. 0,4")
         parser.add_argument(
             "--csv",
             metavar="FILE",
             help=f"with --smi: output of `{MODULE_ID_QUERY}` on the same host (module ids: the Fabric Manager "
             "partitions of an NVSwitch board)",
         )
-        parser.add_argument("--limit", type=int, help="show at most this many candidates")
+        parser.add_argument("--limit", type=int, help="show at most this many candidates (1 or more)")
         parser.add_argument(
             "--reserve",
             metavar="VM_NAME",
@@ -82,7 +106,7 @@ class Command(BaseCommand):
         self._numa_unknown: set[str] = set()  # --smi: GPUs whose NUMA node the capture lacks, for the headings
         try:
             if o["evacuate"]:
-                result = services.plan_host_evacuation(host_name=o["evacuate"], vcenter=o["vcenter"])
+                result = services.plan_host_evacuation(host=self._evacuated_host(o))
                 if o["json"]:
                     self._emit(result.to_dict(), True, evacuation=True)
                 else:
@@ -95,6 +119,8 @@ class Command(BaseCommand):
                 raise RequestError("ttl_minutes", "only applies with --reserve")
             if o["gpus"] is None:
                 raise RequestError("gpus_per_vm", "is required")
+            if o["limit"] is not None and o["limit"] < 1:
+                raise RequestError("limit", "must be 1 or more")
             request = services.build_request(
                 gpus_per_vm=o["gpus"],
                 consumption=o["consumption"] or services.default_consumption(o["profile"]),
@@ -162,6 +188,22 @@ class Command(BaseCommand):
         except SmiParseError as exc:  # only the capture's parser speaks for --smi; it names the line
             raise CommandError(f"--smi: {exc}") from None
 
+    def _evacuated_host(self, o: dict) -> Host:
+        """The --evacuate host (in the --vcenter given, found ignoring case); refuses request options and a host
+        that is gone from its vCenter (it runs no VMs to move)."""
+        for dest, option in NOT_FOR_EVACUATION:
+            if o[dest] is not None and o[dest] is not False:  # 0 is given (0 == False)
+                raise CommandError(f"{option}: does not apply to --evacuate")
+        vcenter = resolve_vcenter(o["vcenter"]) if o["vcenter"] else None
+        host = resolve_host(name=o["evacuate"], vcenter=vcenter.name if vcenter else None, field="evacuate")
+        if host.stale:
+            since = f"{timezone.localtime(host.last_seen):%Y-%m-%d %H:%M}" if host.last_seen else "an earlier sync"
+            raise CommandError(
+                f"--evacuate: host {host.name} is stale since {since}: gone from vCenter {host.vcenter.name} (last "
+                "seen by the sync of that time), so it runs no VMs to move"
+            )
+        return host
+
     def _read(self, path: str, option: str = "--smi") -> str:
         try:
             return Path(path).read_text(errors="strict")
@@ -206,8 +248,8 @@ class Command(BaseCommand):
         numa_unknown = {g.pci_id for g in smi.host.gpus if g.numa_node is None}
         return plan_smi_host(smi, request), warnings, numa_unknown
 
-    def _busy(self, text: str) -> tuple[int, ...]:
-        if not text.strip():
+    def _busy(self, text: str | None) -> tuple[int, ...]:
+        if not text or not text.strip():
             return ()
         try:
             return tuple(sorted({int(x) for x in text.split(",") if x.strip()}))

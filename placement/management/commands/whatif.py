@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 from django.core.management.base import BaseCommand, CommandError
@@ -47,6 +48,8 @@ OPTION_OF = {
     )
 }
 
+
+DEFAULT_WORKERS = 2
 
 # The report's per-run statistics, as the text table names them.
 METRIC_LABELS = {
@@ -101,7 +104,9 @@ class Command(BaseCommand):
         parser.add_argument("--topology", default="pcie", help=f"hypothetical hosts: {', '.join(TOPOLOGIES)}")
         parser.add_argument("--require-nvlink", action="store_true", help="multi-GPU VMs need an NVLink set")
         parser.add_argument("--compare", action="store_true", help="add the side-by-side comparisons")
-        parser.add_argument("--workers", type=int, default=2, help="processes for the Monte Carlo")
+        parser.add_argument(
+            "--workers", type=int, default=DEFAULT_WORKERS, help="processes for the Monte Carlo (at most one a CPU)"
+        )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args, **o):
@@ -130,8 +135,9 @@ class Command(BaseCommand):
             "require_nvlink": o["require_nvlink"],
             "compare": o["compare"],
         }
-        if o["workers"] < 1:
-            raise CommandError("--workers: must be at least 1")
+        most = max(DEFAULT_WORKERS, os.cpu_count() or 1)  # one process a CPU; more only fork without gain
+        if not 1 <= o["workers"] <= most:
+            raise CommandError(f"--workers: must be between 1 and {most} (this machine's CPUs), not {o['workers']}")
         try:
             params, scenario, fabric, _ = prepare({k: v for k, v in data.items() if v is not None})
             result = report(params, scenario, fabric, workers=o["workers"])
