@@ -163,7 +163,14 @@ def warm(hosts: int, reps: int, rss: bool) -> dict:
             old_plan, old_engine = timed(plan, old_fabric, request)
             row["old_ms"] = old_build + old_engine
             row["old_build_ms"] = old_build
-            row["same_plan_as_old"] = old_plan.to_dict() == plan(fabric, request).to_dict()
+            mine, theirs = plan(fabric, request).to_dict(), old_plan.to_dict()
+            row["same_plan_as_old"] = mine == theirs
+            # the old read predates the hosts' offered vGPU types: where a host does not offer the profile, the
+            # new plan says so first, the old one names the next reason (the same hosts are rejected)
+            row["same_candidates_as_old"] = mine["candidates"] == theirs["candidates"]
+            row["same_rejected_hosts_as_old"] = {r["host"] for r in mine["rejected"]} == {
+                r["host"] for r in theirs["rejected"]
+            }
         else:
             row["old_error"] = old_error
         out["shapes"][label] = row
@@ -291,9 +298,14 @@ def main() -> int:
             print(f"{db:<11}{hosts:>6}  {label:<9}{fmt(w['e2e_ms']):>7}{fmt(w['build_ms']):>7}"
                   f"{fmt(w['engine_ms']):>7}  {fmt(c['e2e_ms']):>7}{fmt(c['build_ms']):>7}{fmt(c['engine_ms']):>7}  "
                   f"{old:>8}{ratio:>8}")  # fmt: skip
-        same = [w["same_plan_as_old"] for w in r["warm"]["shapes"].values() if "same_plan_as_old" in w]
-        if same:
-            print(f"{'':<17}same plans as the old path: {sum(same)} of {len(same)} request shapes")
+        shapes = [w for w in r["warm"]["shapes"].values() if "same_plan_as_old" in w]
+        if shapes:
+            same = sum(w["same_plan_as_old"] for w in shapes)
+            cands = sum(w["same_candidates_as_old"] for w in shapes)
+            hosts_ = sum(w["same_rejected_hosts_as_old"] for w in shapes)
+            print(f"{'':<17}same plans as the old path: {same} of {len(shapes)} request shapes (same candidates: "
+                  f"{cands}, same rejected hosts: {hosts_}; a reason can differ where the old read, which predates "
+                  "offered vGPU types, names another)")  # fmt: skip
         errors = {w.get("old_error") for w in r["warm"]["shapes"].values()} - {None}
         if errors:
             print(f"{'':<17}old path on {db}: {errors.pop()}")
