@@ -19,7 +19,7 @@ from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from inventory.models import Gpu, GpuConsumer, Host, VCenter, VirtualMachine
 from placement.engine.evacuate import EvacuationPlan, VmSize, plan_evacuation
 from placement.engine.explain import hosts_phrase
-from placement.engine.model import Fabric, HostState, evolve
+from placement.engine.model import Fabric
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
@@ -100,21 +100,23 @@ def plan_host_evacuation(
     ambiguous)."""
     if host is None:
         host = resolve_host(name=host_name, vcenter=vcenter, field="evacuate")
+    if host.stale:
+        raise RequestError("evacuate", gone_host_reason(host))
     expire_reservations()
     fabric = fabric_snapshot(clusters=[host.cluster.name] if host.cluster else None, vcenter=host.vcenter.name)
     if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
         fabric = Fabric((*fabric.hosts, *fabric_snapshot(host_ids=[host.pk]).hosts))
-    if host.stale:
-        # A host that left vCenter runs nothing: its reservations are problems to show (reservation_health), not
-        # VMs to move. Its template may still list the GPUs its fabric had, with the reservations on them.
-        fabric = Fabric(tuple(_without_reservations(h) if h.host_id == host.pk else h for h in fabric.hosts))
     sizes = {vm: VmSize(vcpus, memory_mb) for vm, (vcpus, memory_mb) in vm_sizes(host_id=host.pk).items()}
     return plan_evacuation(fabric, host.name, host_id=host.pk, sizes=sizes)
 
 
-def _without_reservations(host: HostState) -> HostState:
-    gpus = tuple(evolve(g, consumers=tuple(c for c in g.consumers if not c.reservation)) for g in host.gpus)
-    return evolve(host, gpus=gpus)
+def gone_host_reason(host: Host) -> str:
+    """Why a stale host (gone from vCenter at the last sync) has nothing to evacuate: it runs no VM."""
+    since = f"{timezone.localtime(host.last_seen):%Y-%m-%d %H:%M}" if host.last_seen else "an earlier sync"
+    return (
+        f"host {host.name} is stale since {since}: gone from vCenter {host.vcenter.name} (last seen by the sync of "
+        "that time), so it runs no VMs to move"
+    )
 
 
 def _same_choice(a: Candidate, b: Candidate) -> bool:

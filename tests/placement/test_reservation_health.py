@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from inventory import services as inventory_services
 from inventory.models import Host
 from placement import selectors, services
+from placement.engine.request import RequestError
 from placement.models import Reservation
 from tests.factories import UserFactory
 from tests.vcsim import LABS
@@ -181,8 +182,16 @@ def test_a_reservation_whose_host_left_vcenter_is_flagged_and_not_moved_by_an_ev
     assert problem.startswith(f"Host {A30} is gone from vCenter demo: last seen by the sync of ")
     host = Host.objects.get(pk=r.host_id)
     assert host.stale
-    after = services.plan_host_evacuation(host=host).to_dict()
-    assert not any(m["vm"].startswith("reservation:") for m in after["moves"])
+    # a host gone from vCenter runs nothing: its evacuation says so (page and API 409, CLI exit 1) instead of an
+    # empty plan ("0 of 0 GPU VMs can move"), and never moves its reservations
+    with pytest.raises(RequestError) as exc:
+        services.plan_host_evacuation(host=host)
+    assert exc.value.field == "evacuate" and f"host {A30} is stale since " in exc.value.message
+    assert exc.value.message.endswith("(last seen by the sync of that time), so it runs no VMs to move")
+    answer = api().get(f"/api/hosts/{host.pk}/evacuation/")
+    assert answer.status_code == 409 and answer.json() == {"evacuate": [exc.value.message]}
+    page = viewer().get(f"/inventory/hosts/{host.pk}/evacuation/")
+    assert page.status_code == 409 and "so it runs no VMs to move" in page.content.decode()
 
 
 def test_a_vm_of_the_reserved_name_holding_gpus_on_another_host_is_flagged_not_consumed(doc):

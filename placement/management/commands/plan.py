@@ -2,7 +2,6 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from inventory.management.vcenters import resolve_vcenter
 from inventory.models import Host
@@ -197,11 +196,7 @@ class Command(BaseCommand):
         vcenter = resolve_vcenter(o["vcenter"]) if o["vcenter"] else None
         host = resolve_host(name=o["evacuate"], vcenter=vcenter.name if vcenter else None, field="evacuate")
         if host.stale:
-            since = f"{timezone.localtime(host.last_seen):%Y-%m-%d %H:%M}" if host.last_seen else "an earlier sync"
-            raise CommandError(
-                f"--evacuate: host {host.name} is stale since {since}: gone from vCenter {host.vcenter.name} (last "
-                "seen by the sync of that time), so it runs no VMs to move"
-            )
+            raise CommandError(f"--evacuate: {services.gone_host_reason(host)}")
         return host
 
     def _read(self, path: str, option: str = "--smi") -> str:
