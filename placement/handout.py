@@ -12,10 +12,10 @@ from django.template.loader import render_to_string
 from gpucatalog.catalog import load_catalog
 from gpucatalog.profiles import ProfileNameError
 from inventory.models import Host, ResourceDomain
+from inventory.text import is_invisible, visible_text
 from placement.engine.request import PlacementRequest
 from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
-from placement.validators import is_invisible
 from placement.vm_settings import large_bar_settings
 
 
@@ -96,11 +96,6 @@ def ps_comment(value: str) -> str:
     """``ps_quote`` for a comment line: control and invisible characters shown as escapes (a line break would
     end the comment and run the rest of the name as code)."""
     return ps_quote(visible_text(value))
-
-
-def visible_text(value: str) -> str:
-    """``value`` with control and invisible characters shown as escapes (safe on one comment line)."""
-    return "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible(ch) else ch for ch in str(value))
 
 
 def _server_of(url: str) -> tuple[str, int | None]:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
+from inventory.text import is_invisible  # a line break would end the comment line of the PowerCLI script
+
+__all__ = ["TTL_MAX_MINUTES", "VM_NAME_MAX", "is_invisible", "ttl_problem", "vm_name_problem"]
 
 VM_NAME_MAX = 80  # vSphere's limit for a virtual machine's name
 TTL_MAX_MINUTES = 7 * 24 * 60
-# Control, format (zero-width, bidirectional overrides), separator and surrogate/private characters: never part
-# of a VM name an admin types, and a line break would end the comment line of the PowerCLI script it goes into.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
-
-
-def is_invisible(char: str) -> bool:
-    """A control, format, separator, surrogate or private-use character."""
-    return unicodedata.category(char) in _INVISIBLE
 
 
 def vm_name_problem(name: str, *, replicas: int = 1) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from inventory.text import visible_text
 from inventory.topology.model import HostFabric, HostHardware
 from inventory.topology.pcie_tree import PciTree
 
@@ -71,7 +72,7 @@ def _text(
 ) -> str:
     return (
         f"<text x='{_n(x)}' y='{_n(y)}' font-size='{size}' text-anchor='{anchor}' font-weight='{weight}' "
-        f"fill='{fill}'>{escape(text)}</text>"
+        f"fill='{fill}'>{escape(visible_text(text))}</text>"
     )
 
 
@@ -176,7 +177,7 @@ def render_host_svg(
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {_n(width)} {_n(height)}' "
         f"width='{_n(width)}' height='{_n(height)}' role='img' {FONT}>"
     )
-    out.append(f"<title>{escape(title)}</title>")
+    out.append(f"<title>{escape(visible_text(title))}</title>")
     kinds = ", ".join(sorted({link.kind for link in fabric.links})) or "none"
     out.append(f"<desc>{escape(f'Link classes present: {kinds}')}</desc>")
     out.append(_text(MARGIN, 28, title, size=16, anchor="start", weight="bold"))
@@ -305,7 +306,7 @@ def render_host_svg(
         model = _short_model(models.get(g, graph.nodes[g].get("model", "")) if g in graph else models.get(g, ""))
         tooltip = f"GPU{index[g]} {g} {model}" + (f", used by {vm}" if vm else "" if held else ", free")
         tooltip += f", reserved for {held}" if held else ""
-        out.append(f"<g><title>{escape(tooltip)}</title>")
+        out.append(f"<g><title>{escape(visible_text(tooltip))}</title>")
         if vm:
             out.append(_rect(box, fill=COLOURS["gpu-used"], stroke=COLOURS["gpu-stroke"], width=1.5, rx=6))
         elif held:

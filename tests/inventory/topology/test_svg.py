@@ -116,3 +116,13 @@ def test_numa_bands_and_pcie_tree_labels():
         "GPU2 \u00b7 L40S",
         "GPU3 \u00b7 L40S",
     ]
+
+
+def test_an_override_character_in_a_name_is_drawn_escaped_not_applied():
+    """A security review: a host or VM name from vCenter holding U+202E reversed the rest of its label in the
+    drawing (pages isolate names with <bdi>; SVG text has no such element)."""
+    hw = l40s_host()
+    root = parse(render_host_svg(build_fabric(hw), hw, occupancy={"0000:03:00.0": "vm\u202egnp.exe"}))
+    labels = texts(root) + [t.text or "" for t in root.iter(f"{SVG}title")]
+    assert not any("\u202e" in t for t in labels)
+    assert "VM vm\\u202egnp.exe" in texts(root)
