@@ -203,7 +203,7 @@ def test_gunicorn_in_production_serves_pages_static_files_and_plain_errors(serve
     status, headers, _ = server.get("/", https)
     assert status == 302 and headers["location"].startswith("/accounts/login/")
     status, headers, body = server.get("/no-such-page/", https)
-    assert status == 404 and "Not Found" in body  # a plain 404, not the debug page listing every URL
+    assert status == 404 and "<h1>Not found</h1>" in body  # the site's 404 page, not the debug page listing every URL
     assert "URLconf" not in body and "accounts/login/" not in body and "api/" not in body
     status, headers, body = server.get("/static/no-such-file.css", https)
     assert status == 404 and "URLconf" not in body and "DEBUG" not in body and "Traceback" not in body
