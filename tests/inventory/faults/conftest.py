@@ -208,3 +208,15 @@ def inventory_rows(vcenter) -> dict[str, int]:
         "vms": VirtualMachine.objects.filter(vcenter=vcenter).count(),
         "consumers": GpuConsumer.objects.filter(gpu__host__vcenter=vcenter).count(),
     }
+
+
+def wait_lock_freed(vcenter, run) -> None:
+    """A run is marked finished inside the vCenter's sync lock, which its worker frees right after: wait for that
+    (CI under load once looked in between). A later request's sync may hold the lock by then."""
+    from inventory import locks
+
+    def freed() -> bool:
+        holder = locks.run_id_of(locks.holder(vcenter.pk))
+        return holder is None or holder > run.pk
+
+    wait_for(freed, 10, what=f"run {run.pk} to free the vCenter's lock")

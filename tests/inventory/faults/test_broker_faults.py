@@ -8,10 +8,10 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from inventory import locks, services, tasks
+from inventory import services, tasks
 from inventory.models import SyncRun, SyncStatus
 from tests.factories import UserFactory
-from tests.inventory.faults.conftest import Workers, free_port, inventory_rows, register_lab
+from tests.inventory.faults.conftest import Workers, free_port, inventory_rows, register_lab, wait_lock_freed
 from tests.vcsim import LABS, start_lab
 from tests.waits import wait_for
 
@@ -135,7 +135,7 @@ def test_redis_restarted_during_a_sync_the_sync_completes_and_the_next_one_too(
         run.refresh_from_db()
         assert run.status == SyncStatus.SUCCESS, run.error
         assert inventory_rows(vcenter)["gpus"] == 20
-        assert locks.holder(vcenter.pk) == ""
+        wait_lock_freed(vcenter, run)
 
         def next_sync_done():
             with transaction.atomic():
