@@ -80,7 +80,10 @@ class VCenterChoiceField(forms.ModelChoiceField):
         if not text.isascii() or not text.isdigit():
             found = self.queryset.filter(name__iexact=text).first()
             if found is None:
-                raise ValidationError(f"no vCenter with id or name {text!r}", code="invalid_choice")
+                # a parameter, not formatted in: django-filter applies `message % params` (a "%" in the value 500'd)
+                raise ValidationError(
+                    "no vCenter with id or name %(value)s", code="invalid_choice", params={"value": repr(text)}
+                )
             return found
         return super().to_python(text)
 

@@ -186,3 +186,5 @@ def test_vcenter_filters_take_an_id_or_a_name_like_the_reservations_list(api, de
     assert ids(api.get(path, {"vcenter": "DEMO-LAB", "limit": 500})) == by_id
     unknown = api.get(path, {"vcenter": "nope"})
     assert unknown.status_code == 400 and unknown.json() == {"vcenter": ["no vCenter with id or name 'nope'"]}
+    percent = api.get(path, {"vcenter": "50%s\x02"})  # Schemathesis: a "%" in the value 500'd
+    assert percent.status_code == 400 and percent.json() == {"vcenter": ["no vCenter with id or name '50%s\\x02'"]}
