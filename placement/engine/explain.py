@@ -9,7 +9,7 @@ from placement.engine.gpuset import LEAVE_SIZES
 
 KEY_TERMS = (
     "class", "whole", "interconnect", "numa", "pcie", "leave", "fragmentation", "balance", "pickcost", "policy",
-    "headroom",
+    "fill", "headroom",
 )  # fmt: skip
 CLASS_LABELS = {-1: "LOCAL", 0: "NVLINK", 1: "NVLINK", 2: "PIX", 3: "PXB", 4: "PHB", 5: "NODE", 6: "SYS"}
 
@@ -238,6 +238,13 @@ def compare(
                 detail = f"fragments less: {mw['fragmentation']}; {other}: {tw['fragmentation']}"
             else:
                 detail = "fragments less"
+        elif term == "fill":
+            detail = (
+                f"fills a host already in use ({-a} passthrough GPUs stay free vs {-b}): emptier hosts stay whole "
+                "for larger VMs"
+                if a > b
+                else f"its host keeps more passthrough GPUs free ({-a} vs {-b}): the fuller host is filled first"
+            )
         elif term == "headroom":
             detail = f"CPU/memory headroom {b_fmt(a)} vs {b_fmt(b)}"
         else:

@@ -124,3 +124,23 @@ def test_below_best_class_a_set_goes_where_it_breaks_no_nvlink_pair():
     assert p.candidates[1].bottleneck[1] > p.best.bottleneck[1]
     assert any("slower than the NVLink this host type offers" in line for line in p.candidates[1].explanation)
     assert "the other's would also take GPUs from NVLink pairs it cannot use" in p.best.explanation[-1]
+
+
+def test_among_otherwise_equal_hosts_a_whole_gpu_fills_the_fuller_one():
+    """Both hosts have a GPU whose NVLink partner is busy (a hole): the pick costs no whole group on either. The VM
+    goes to the host left with fewer free GPUs (best fit), not the emptier one (DRS-like headroom spread them, and
+    the cluster replay left more GPUs idle for the 8-GPU VMs that need a whole host)."""
+    a = mark_busy(nvl_pairs("esx-a"), [0])
+    b = mark_busy(nvl_pairs("esx-b"), [0, 2])
+    p = plan(Fabric((a, b)), PlacementRequest(gpus_per_vm=1, consumption="passthrough"))
+    assert [c.host for c in p.candidates] == ["esx-b", "esx-a"]
+    assert "5 passthrough GPUs of this host stay free: a host already in use is filled before an emptier one" in (
+        p.best.explanation
+    )
+    assert p.best.explanation[-1] == (
+        "beats esx-a: fills a host already in use (5 passthrough GPUs stay free vs 6): emptier hosts stay whole for "
+        "larger VMs"
+    )
+    hosts = Fabric((vgpu_host("esx-v1"), vgpu_host("esx-v2")))
+    vgpu = plan(hosts, PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-40c"))
+    assert vgpu.candidates and not any("stay free" in line for c in vgpu.candidates for line in c.explanation)
