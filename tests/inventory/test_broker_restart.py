@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from shutil import which
 
 import pytest
 from django.db import transaction
@@ -22,31 +21,13 @@ from django.db import transaction
 from inventory import tasks
 from inventory.models import SyncRun, SyncStatus
 from tests.conftest import REPO, _database_url_for_subprocess
-from tests.inventory.faults.conftest import FAST, OwnRedis, Worker, Workers, free_port, register_lab
+from tests.inventory.faults.conftest import FAST, Worker, Workers, register_lab
 from tests.vcsim import LABS, start_lab
 from tests.waits import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.celery_worker, pytest.mark.vcsim]
 
 OUTAGE_SECONDS = 3.0  # Redis down about as long as in the trial: shorter than the worker's first two retries
-
-
-@pytest.fixture
-def private_redis():
-    """A redis-server of this test only (never the shared one), without persistence like compose's."""
-    if which("redis-server") is None:
-        pytest.fail("redis-server is not installed: this test restarts a Redis of its own (apt install redis-server)")
-    server = OwnRedis(free_port())
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def fast_sync_settings(settings):
-    for key, value in FAST.items():
-        setattr(settings, key, value)
-    return settings
 
 
 def start_worker(pool: Workers, log: Path) -> Worker:
@@ -89,10 +70,10 @@ def finished(run_id: int) -> SyncRun | None:
 
 @pytest.mark.reliability("broker", "Redis restarted while a prefork worker holds an unacknowledged sync")
 def test_a_redis_restart_with_a_sync_in_flight_leaves_the_worker_running_and_consuming(
-    private_redis, transactional_db, fast_sync_settings, tmp_path, gpulab_binary
+    own_redis, transactional_db, fast_sync_settings, tmp_path, gpulab_binary
 ):
-    fast_sync_settings.REDIS_URL = private_redis.url  # broker and locks on the test's own Redis
-    pool = Workers(private_redis.url, tmp_path, {})
+    fast_sync_settings.REDIS_URL = own_redis.url  # broker and locks on the test's own Redis
+    pool = Workers(own_redis.url, tmp_path, {})
     lab = start_lab(LABS / "demo.json", delay_ms=800)  # a sync of several seconds: in flight during the outage
     try:
         vcenter = register_lab("redis-blip", lab)
@@ -101,9 +82,9 @@ def test_a_redis_restart_with_a_sync_in_flight_leaves_the_worker_running_and_con
             run = tasks.enqueue_sync(vcenter=vcenter)
         wait_for(lambda: SyncRun.objects.filter(pk=run.pk, status="running").exists(), 60, what="the sync to start")
 
-        private_redis.kill()
+        own_redis.kill()
         time.sleep(OUTAGE_SECONDS)
-        private_redis.start()
+        own_redis.start()
 
         # The held sync is not lost: the pool process finishes it (its message is restored or redelivered after
         # the visibility timeout if it does not; the watchdog reaps it if Redis lost it and no worker holds it).

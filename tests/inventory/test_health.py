@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 from datetime import timedelta
-from shutil import which
 
 import pytest
 from django.db import connection
@@ -19,7 +18,6 @@ from inventory.models import SyncStatus, VCenter
 from inventory.views.health import no_beat_tick
 from tests import factories
 from tests.factories import UserFactory
-from tests.inventory.faults.conftest import OwnRedis, free_port
 from tests.waits import wait_for
 
 
@@ -120,28 +118,17 @@ def test_overview_panel_reuses_a_recent_worker_check_and_healthz_always_pings(re
 NO_TICK = {"status": "fail", "detail": "no beat tick recorded (is `celery -A config beat` running?)"}
 
 
-@pytest.fixture
-def private_redis():
-    """A redis-server of this test only, restarted by it (never the shared one), without persistence."""
-    if which("redis-server") is None:
-        pytest.fail("redis-server is not installed: this test restarts a Redis of its own (apt install redis-server)")
-    server = OwnRedis(free_port())
-    server.start()
-    yield server
-    server.kill()
-
-
 @pytest.mark.django_db
 @pytest.mark.reliability("broker", "Redis restarted: beat's tick gone")
-def test_right_after_a_redis_restart_a_missing_beat_tick_is_unknown_not_a_dead_beat(private_redis, settings, client):
+def test_right_after_a_redis_restart_a_missing_beat_tick_is_unknown_not_a_dead_beat(own_redis, settings, client):
     """Trial B, 6: the tick lives only in Redis, so a restart without its data took it along, and /healthz said
     beat was not running (503) for the seconds until beat noted its next one."""
-    settings.REDIS_URL = private_redis.url
+    settings.REDIS_URL = own_redis.url
     note_beat_tick()
     assert client.get("/healthz").json()["checks"]["beat"]["status"] == "ok"
 
-    private_redis.kill()
-    private_redis.start()
+    own_redis.kill()
+    own_redis.start()
     beat = client.get("/healthz").json()["checks"]["beat"]
     assert beat["status"] == "warn", beat
     assert beat["detail"].startswith("unknown: no beat tick seen since Redis (re)started ")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, _database_url_for_subprocess, require
+from tests.conftest import REPO, _database_url_for_subprocess
 from tests.ports import free_port as ports_free_port
 from tests.waits import wait_for
 
@@ -133,13 +133,6 @@ class Workers:
 
 
 @pytest.fixture
-def fast_sync_settings(settings):
-    for key, value in FAST.items():
-        setattr(settings, key, value)
-    return settings
-
-
-@pytest.fixture
 def workers(redis_url, transactional_db, fast_sync_settings, tmp_path):
     fast_sync_settings.REDIS_URL = redis_url
     pool = Workers(redis_url, tmp_path, {})
@@ -176,18 +169,6 @@ class OwnRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis():
-    """A redis-server of this test on a port of its own (never the shared one), killed at the end."""
-    from shutil import which
-
-    require(which("redis-server") is not None, "redis-server is not installed")
-    server = OwnRedis(free_port())
-    server.start()
-    yield server
-    server.kill()
 
 
 def register_lab(name: str, lab) -> object:
