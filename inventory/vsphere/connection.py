@@ -110,8 +110,13 @@ def translate_error(exc: BaseException, endpoint: Endpoint) -> VCenterError:
         else:
             advice = "install the vCenter CA, set a CA file, or turn TLS verification off for this vCenter"
         return VCenterTlsError(f"{where}: TLS certificate verification failed ({exc.verify_message}); {advice}")
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        # The peer closed the connection inside TLS (a vCenter going down or restarting, a proxy dropping it): a
+        # dropped connection a retry can cure, not a certificate or protocol problem.
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        return VCenterRetrievalError(f"{where}: the connection dropped during TLS ({reason})")
     if isinstance(exc, ssl.SSLError):
-        return VCenterTlsError(f"{where}: TLS handshake failed ({exc.reason or exc})")
+        return VCenterTlsError(f"{where}: TLS handshake failed ({getattr(exc, 'reason', None) or exc})")
     if isinstance(exc, socket.timeout | TimeoutError):
         return VCenterTimeoutError(f"{where}: timed out after {endpoint.timeout:g} s")
     if isinstance(exc, ConnectionRefusedError):
