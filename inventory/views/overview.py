@@ -90,13 +90,18 @@ def _cluster_row(pk: int | None, name: str, vcenter: str, summary, *, stale: boo
     }
 
 
+CLUSTER_HOST_FILTERS = (
+    "q", "gpu_model", "mode", "min_free_gpus", "connection_state", "maintenance_mode", "warnings"
+)  # fmt: skip
+
+
 @require_GET
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from inventory.filtersets import HostFilterSet
+    from inventory.filtersets import HostListFilterSet
 
     cluster = get_object_or_404(Cluster.objects.select_related("vcenter"), pk=pk)
     hosts = occupancy.annotate_gpu_counts(Host.objects.filter(cluster=cluster)).select_related("vcenter")
-    filterset = HostFilterSet(request.GET or None, queryset=hosts, request=request)
+    filterset = HostListFilterSet(request.GET or None, queryset=hosts, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
     problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
     if sorting := sort_problem(HostTable(hosts.none()), request):
@@ -118,6 +123,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cluster": cluster,
         "summary": occupancy.overview_totals(summary),
         "filter": filterset,
+        # the cluster is the page's own; a host in maintenance or not responding is what an admin looks for here
+        "shown_filters": CLUSTER_HOST_FILTERS,
         "table": table,
     }
     status = 200 if valid else 400

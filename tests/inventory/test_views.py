@@ -739,3 +739,23 @@ def test_a_back_forward_restore_of_a_cluster_page_carries_no_out_of_band_filter_
     assert "<html" in restored and restored.count('id="host-filters-keep"') == 1
     partial = text(viewer.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="hosts-table"))
     assert "<html" not in partial and partial.count('id="host-filters-keep" hx-swap-oob="true"') == 1
+
+
+def test_a_clusters_hosts_filter_by_connection_state_maintenance_and_warnings(viewer):
+    """An estate admin's trial: the cluster page offered name, GPU model, mode and free count only; the hosts that
+    need attention could be found by typing URL parameters."""
+    cluster = factories.ClusterFactory(name="attention")
+    factories.HostFactory(cluster=cluster, vcenter=cluster.vcenter, name="esx-ok.lab")
+    factories.HostFactory(cluster=cluster, vcenter=cluster.vcenter, name="esx-mm.lab", maintenance_mode=True)
+    factories.HostFactory(cluster=cluster, vcenter=cluster.vcenter, name="esx-nr.lab", connection_state="notResponding")
+    url = f"/clusters/{cluster.pk}/"
+    page = text(viewer.get(url))
+    for name in ("connection_state", "maintenance_mode", "warnings"):
+        assert f'name="{name}"' in page, name
+    assert 'name="cluster"' not in page and 'name="vcenter"' not in page  # the page's own
+    assert "esx-mm.lab" in text(viewer.get(url, {"maintenance_mode": "true"}))
+    assert "esx-ok.lab" not in text(viewer.get(url, {"maintenance_mode": "true"}))
+    only_nr = text(viewer.get(url, {"connection_state": "notResponding"}))
+    assert "esx-nr.lab" in only_nr and "esx-ok.lab" not in only_nr
+    warned = text(viewer.get(url, {"warnings": "true"}))
+    assert "esx-mm.lab" in warned and "esx-nr.lab" in warned and "esx-ok.lab" not in warned
