@@ -33,3 +33,37 @@ def fast_sync_settings(settings):
     for key, value in FAST.items():
         setattr(settings, key, value)
     return settings
+
+
+# The demo lab imported as vCenter "demo", and a viewer's API and page clients (occupancy, NVSwitch and overview tests)
+@pytest.fixture
+def demo():
+    import json
+
+    from inventory import services
+    from tests.vcsim import LABS
+
+    vcenter, _ = services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
+    return vcenter
+
+
+@pytest.fixture
+def api():
+    from rest_framework.test import APIClient
+
+    from tests.factories import UserFactory
+
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="viewer-api", role="viewer"))
+    return client
+
+
+@pytest.fixture
+def page():
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(username="viewer-page", role="viewer"))
+    return client

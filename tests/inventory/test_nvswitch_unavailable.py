@@ -9,15 +9,13 @@ import importlib.util
 import json
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
 from gpucatalog.catalog import nvswitch_refusal
 from inventory import fabric, occupancy, services
 from inventory.models import Gpu, GraphicsType, Host, VgpuMode
 from placement import services as placement_services
 from placement.selectors import fabric_snapshot
-from tests.factories import UserFactory
+from tests.inventory.test_occupancy_usable import counts
 from tests.vcsim import LABS, REPO
 
 pytestmark = pytest.mark.django_db
@@ -34,30 +32,6 @@ scale_lab = _load_scale_lab()
 
 HGX, L40S = "esx-hgx-01.lab.local", "esx-l40s-01.lab.local"
 FINDING = "vSphere places only time-sliced vGPU on NVSwitch boards: 3 GPUs in passthrough/MIG mode cannot be used"
-
-
-@pytest.fixture
-def demo():
-    services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
-
-
-@pytest.fixture
-def api():
-    client = APIClient()
-    client.force_authenticate(UserFactory(username="nvs-api", role="viewer"))
-    return client
-
-
-@pytest.fixture
-def page():
-    client = Client()
-    client.force_login(UserFactory(username="nvs-page", role="viewer"))
-    return client
-
-
-def counts(name: str) -> dict:
-    host = occupancy.annotate_gpu_counts(Host.objects.filter(name=name)).get()
-    return {k: getattr(host, f"gpus_{k}") for k in ("total", "used", "reserved", "free", "unavailable")}
 
 
 def hgx_idle_to_passthrough_and_mig() -> tuple[list[int], list[int]]:

@@ -10,13 +10,10 @@ import json
 import re
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
 from inventory import occupancy, services
 from inventory.exchange import snapshot_from_document
 from inventory.models import Gpu, GraphicsType, Host, VgpuMode, VirtualMachine
-from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -28,26 +25,6 @@ HGX, L40S, A100, NVL, A30 = (
     "esx-h100nvl-01.lab.local",
     "esx-a30-01.lab.local",
 )
-
-
-@pytest.fixture
-def demo():
-    vcenter, _ = services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
-    return vcenter
-
-
-@pytest.fixture
-def api():
-    client = APIClient()
-    client.force_authenticate(UserFactory(username="occ-api", role="viewer"))
-    return client
-
-
-@pytest.fixture
-def page():
-    client = Client()
-    client.force_login(UserFactory(username="occ-page", role="viewer"))
-    return client
 
 
 def counts(name: str) -> dict:

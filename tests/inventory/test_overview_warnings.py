@@ -10,11 +10,9 @@ import json
 import re
 
 import pytest
-from django.test import Client
 
 from inventory import occupancy, services
 from inventory.models import Host
-from tests.factories import UserFactory
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -46,13 +44,6 @@ def estate():
     Host.objects.filter(name=HGX).update(fabric_findings=[INFO, ERROR])
     Host.objects.filter(name=L40S).update(maintenance_mode=True)
     return vcenter
-
-
-@pytest.fixture
-def page():
-    client = Client()
-    client.force_login(UserFactory(username="warn-page", role="viewer"))
-    return client
 
 
 def listed(html: str) -> list[str]:
