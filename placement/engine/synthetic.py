@@ -6,7 +6,8 @@ ids, so hosts built by the same builder share one topology signature (and one ca
 full-framebuffer vGPU on ``sharedDirect`` ones).
 
 Bandwidths are per direction and come from the catalog where it has them: NVLink per link by generation,
-PCIe x16 by generation, inter-socket by CPU family.
+PCIe paths by class and generation and inter-socket by CPU family with the capture parser's figures
+(``gpucatalog.links``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
+from gpucatalog.links import link_gbps
 from placement.engine.gpuset import with_topology
 from placement.engine.model import Consumer, Fabric, GpuState, HostState, PairLink
 
@@ -75,12 +77,16 @@ def _gpu(
     )
 
 
-def _pcie_link(a: GpuState, b: GpuState, pcie_gbps: float, socket_gbps: float) -> PairLink:
+def _pcie_link(a: GpuState, b: GpuState, pcie_gen: int | None, socket_gbps: float) -> PairLink:
+    """The PCIe path between two GPUs, with the product's one figure per class and generation (``gpucatalog.links``,
+    as the capture parser and the fabric builder give it)."""
     if a.numa_node != b.numa_node:
-        return PairLink("SYS", socket_gbps)
-    if a.pcie_switch is not None and a.pcie_switch == b.pcie_switch:
-        return PairLink("PIX", pcie_gbps)
-    return PairLink("NODE", pcie_gbps)
+        kind = "SYS"
+    elif a.pcie_switch is not None and a.pcie_switch == b.pcie_switch:
+        kind = "PIX"
+    else:
+        kind = "NODE"
+    return PairLink(kind, link_gbps(kind, pcie_gen=pcie_gen, inter_socket_gbps=socket_gbps))
 
 
 def _links(gpus: Sequence[GpuState], fn: Callable[[GpuState, GpuState], PairLink]) -> dict[tuple[str, str], PairLink]:
@@ -149,7 +155,6 @@ def dgx1_v100(name: str = "dgx1", cluster: str = "lab", **kw) -> HostState:
     """8 x V100 SXM2 in the DGX-1 hybrid cube mesh (NV1/NV2, NVLink 2), two sockets, PCIe gen 3, Skylake UPI."""
     catalog = load_catalog()
     per_link = catalog.nvlink_gbps(2, 1)
-    pcie = catalog.pcie_gbps(3)
     upi = catalog.inter_socket_gbps["intel_skylake_upi"]
     gpus = [
         _gpu(i, b, board=None, model="Tesla V100-SXM2-32GB", memory_gb=32, numa=i // 4,
@@ -161,7 +166,7 @@ def dgx1_v100(name: str = "dgx1", cluster: str = "lab", **kw) -> HostState:
         n = DGX1_NVLINKS.get((min(a.index, b.index), max(a.index, b.index)))
         if n:
             return PairLink("NVLINK", round(per_link * n, 1), n)
-        return _pcie_link(a, b, pcie, upi)
+        return _pcie_link(a, b, 3, upi)
 
     return _host(name, cluster, gpus, _links(gpus, link), **kw)
 
@@ -206,7 +211,6 @@ def nvl_pairs(
     catalog = load_catalog()
     b = catalog.boards[board]
     nv = catalog.nvlink_gbps(b.nvlink_generation or 4, 12)
-    pcie = catalog.pcie_gbps(b.pcie_gen)
     upi = catalog.inter_socket_gbps["intel_sapphire_rapids_upi"]
     per_socket = max(n // 2, 1)
     gpus = [
@@ -218,7 +222,7 @@ def nvl_pairs(
     def link(a: GpuState, c: GpuState) -> PairLink:
         if a.index // 2 == c.index // 2:
             return PairLink("NVLINK", nv, 12)
-        return _pcie_link(a, c, pcie, upi)
+        return _pcie_link(a, c, b.pcie_gen, upi)
 
     return _host(name, cluster, gpus, _links(gpus, link), **kw)
 
@@ -241,7 +245,7 @@ def pcie_switch_host(
     """GPUs behind PCIe switches (``per_switch`` per switch, PIX), switches spread over ``sockets`` (NODE/SYS)."""
     catalog = load_catalog()
     b = catalog.boards.get(board)
-    pcie = catalog.pcie_gbps(b.pcie_gen if b else 4)
+    pcie_gen = b.pcie_gen if b else 4
     upi = catalog.inter_socket_gbps[cpu]
     memory = b.framebuffer_gb if b else 48
     per_socket = max(n // sockets, 1)
@@ -251,7 +255,7 @@ def pcie_switch_host(
              switch=f"sw{i // per_switch}" if per_switch > 1 else None)
         for i, bus in enumerate(_buses(n))
     ]  # fmt: skip
-    return _host(name, cluster, gpus, _links(gpus, lambda a, c: _pcie_link(a, c, pcie, upi)), **kw)
+    return _host(name, cluster, gpus, _links(gpus, lambda a, c: _pcie_link(a, c, pcie_gen, upi)), **kw)
 
 
 def l40s_2socket(name: str = "l40s", cluster: str = "lab", *, n: int = 8, **kw) -> HostState:
