@@ -291,6 +291,8 @@ def parse_smi_topology(
     numa_derived = "NUMA Affinity" not in header.info
     if numa_derived:
         gpus = _derive_numa(gpus, links, warnings)
+    else:
+        warnings.extend(_sys_within_numa_node(gpus, links))
     unknown = [f"GPU{g.index}" for g in gpus if g.numa_node is None]
     if unknown:
         warnings.append(
@@ -299,6 +301,24 @@ def parse_smi_topology(
         )
     nics = tuple(nic_legend.get(c, c) for c in header.matrix if not _GPU_NAME.match(c))
     return SmiTopology(tuple(gpus), tuple(links), nics, tuple(warnings), numa_derived)
+
+
+def _sys_within_numa_node(gpus: list[SmiGpu], links: list[SmiLink]) -> list[str]:
+    """SYS says the path crosses the link between CPU sockets, so its two GPUs cannot share one NUMA node: a capture
+    saying both is edited, or taken on a VM whose virtual topology hides the sockets; one warning names the pairs."""
+    node = {g.index: g.numa_node for g in gpus}
+    pairs = [
+        f"GPU{x.a}/GPU{x.b}"
+        for x in links
+        if x.kind == "SYS" and node.get(x.a) is not None and node.get(x.a) == node.get(x.b)
+    ]
+    if not pairs:
+        return []
+    shown = ", ".join(pairs[:4]) + (f" and {len(pairs) - 4} more" if len(pairs) > 4 else "")
+    return [
+        f"{shown}: SYS (across CPU sockets) between GPUs the NUMA Affinity column puts on one NUMA node; "
+        "the NUMA advice assumes the column is right: check the capture"
+    ]
 
 
 def _first_cpu(affinity: str) -> int:

@@ -421,3 +421,16 @@ GPU1    NV4      X
     topo = parse_smi_topology(text)
     assert [g.numa_node for g in topo.gpus] == [None, None]
     assert any(w.startswith("NUMA node unknown for GPU0, GPU1") for w in topo.warnings)
+
+
+def test_sys_between_gpus_of_one_numa_node_is_flagged():
+    text = (
+        "        GPU0    GPU1    GPU2    CPU Affinity    NUMA Affinity\n"
+        "GPU0     X      SYS     PIX     0-31    0\n"
+        "GPU1    SYS      X      SYS     0-31    0\n"
+        "GPU2    PIX     SYS      X      32-63   1\n"
+    )
+    warnings = [w for w in parse_smi_topology(text).warnings if "SYS" in w]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("GPU0/GPU1: SYS (across CPU sockets) between GPUs the NUMA Affinity column puts on")
+    assert "GPU1/GPU2" not in warnings[0]  # nodes 0 and 1: SYS is what that says
