@@ -11,6 +11,10 @@ from gpucatalog.catalog import Board, Catalog, MigProfile, load_catalog
 PROFILE_RE = re.compile(r"^(grid|nvidia)_([a-z0-9]+)-(?:([0-9])-)?([0-9]+)([a-z]+)$")
 DEVICE_GROUP_RE = re.compile(r"^(?P<vendor>[A-Za-z]+):(?P<count>[0-9]+)@(?P<profile>[^%\s]+)(?:%(?P<link>\w+))?$")
 SERIES = {"c": "C", "q": "Q", "b": "B", "a": "A"}
+# NVIDIA's MIG-backed C-series types with media extensions (NVDEC/NVJPG/OFA) carry an "ME" suffix: A100D-1-10CME,
+# H100XM-1-10CME, A30-1-6CME, A30-2-12CME; vSphere spells them grid_a100d-1-10cme. They map to the catalog's
+# "+me" MIG profiles (1g.10gb+me), and NVIDIA publishes them for MIG-backed C-series types only.
+MEDIA_SUFFIX = "me"
 SERIES_WORDS = {"C": "C-series (compute)", "Q": "Q-series (workstation)", "B": "B-series (business)",
                 "A": "A-series (app)"}  # fmt: skip
 
@@ -28,6 +32,7 @@ class VgpuProfileName:
     series: str  # "C" compute, "Q" workstation, "B" business, "A" app
     mig_compute_slices: int | None  # None for time-sliced profiles
     mig_profile: MigProfile | None
+    media_extensions: bool = False  # a "...cme" type: MIG-backed with media extensions (a "+me" MIG profile)
 
     @property
     def is_mig(self) -> bool:
@@ -60,8 +65,19 @@ def parse_profile_name(name: str, *, catalog: Catalog | None = None) -> VgpuProf
             "e.g. grid_a100d-20c or nvidia_h100xm-1-10c"
         )
     _, code, slices, gb, series = m.groups()
+    media = series.endswith(MEDIA_SUFFIX) and series[: -len(MEDIA_SUFFIX)] in SERIES
+    if media:
+        series = series[: -len(MEDIA_SUFFIX)]
     if series not in SERIES:
-        raise ProfileNameError(f"profile name {text!r}: unknown series {series!r} (expected one of c, q, b, a)")
+        raise ProfileNameError(
+            f"profile name {text!r}: unknown series {series!r} (expected one of c, q, b, a, or cme for a MIG-backed "
+            "type with media extensions)"
+        )
+    if media and (series != "c" or slices is None):
+        raise ProfileNameError(
+            f"profile name {text!r}: media extensions (ME) exist only on MIG-backed C-series types, "
+            "e.g. grid_a100d-1-10cme"
+        )
     if len(gb) > 6:  # no board has a million GB, and int() refuses more than 4,300 digits
         raise ProfileNameError(f"profile name {text[:40]!r}: a framebuffer of {len(gb)} digits is out of range")
     framebuffer_gb = int(gb)
@@ -80,12 +96,13 @@ def parse_profile_name(name: str, *, catalog: Catalog | None = None) -> VgpuProf
         if mig_slices is not None:
             if board.mig is None:
                 raise ProfileNameError(f"profile name {text!r}: {board.key} does not support MIG")
-            mig_profile = board.mig.profile(mig_slices, framebuffer_gb)
+            mig_profile = board.mig.profile(mig_slices, framebuffer_gb, media)
             if mig_profile is None:
-                known = ", ".join(p.name for p in board.mig.profiles if not p.media_extensions)
+                known = ", ".join(p.name for p in board.mig.profiles if p.media_extensions == media) or "none"
+                what = f"{mig_slices}g.{framebuffer_gb}gb{'+me' if media else ''}"
                 raise ProfileNameError(
-                    f"profile name {text!r}: no MIG profile {mig_slices}g.{framebuffer_gb}gb on {board.key} "
-                    f"(known: {known})"
+                    f"profile name {text!r}: no MIG profile {what} on {board.key} "
+                    f"(known{' with media extensions' if media else ''}: {known})"
                 )
         elif series == "c" and board.timesliced and framebuffer_gb not in board.timesliced:
             sizes = ", ".join(f"{gb}C" for gb in sorted(board.timesliced))
@@ -100,6 +117,7 @@ def parse_profile_name(name: str, *, catalog: Catalog | None = None) -> VgpuProf
         series=SERIES[series],
         mig_compute_slices=mig_slices,
         mig_profile=mig_profile,
+        media_extensions=media,
     )
 
 

@@ -20,7 +20,7 @@ from functools import cache
 
 from gpucatalog.catalog import MigGeometry, MigProfile
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
-from placement.engine.model import GpuState
+from placement.engine.model import RESERVATION_PREFIX, GpuState
 from placement.engine.vgpu import board_of
 
 
@@ -107,12 +107,45 @@ def refusal(gpu: MigGpu, profile: MigProfile) -> tuple[str, str] | None:
             f"{profile.name} needs {profile.compute_slices}",
         )
     if not free_slots(gpu, profile):
-        slots = ", ".join(str(s) for s in profile.placements)
         return (
             "mig-slot",
-            f"GPU {gpu.pci_id} has no free start slot for {profile.name} (slots {slots}; "
-            f"{gpu.memory_free} of {gpu.geometry.memory_slices} memory slices free, not contiguous at a slot)",
+            f"GPU {gpu.pci_id} has no free start slot for {profile.name}: {_slot_refusal(gpu, profile)}",
         )
+    return None
+
+
+def _slot_refusal(gpu: MigGpu, profile: MigProfile) -> str:
+    """Why every start slot of ``profile`` is taken (compute, count and +me already pass): which running instances
+    cover its slots, and whether the free memory slices are merely elsewhere or not contiguous at all."""
+    need, total = profile.memory_slices, gpu.geometry.memory_slices
+    if gpu.memory_free < need:
+        return f"{gpu.memory_free} of {total} memory slices are free, it needs {need}"
+    starts = [s for s in profile.placements if s + need <= total]
+    blockers = {i for s in starts for i in _overlapping(gpu, ((1 << need) - 1) << s)}
+    where = f"slot {starts[0]}" if len(starts) == 1 else f"slots {_or(starts)}"
+    held = f"it starts only at {where}, held by {_held_by(blockers)}"
+    run = _free_run(gpu, need)
+    if run is not None:
+        return f"{held}; memory slices {run[0]}-{run[1]} are free, but it cannot start there"
+    if gpu.memory_free == need:
+        return f"{held}; the {need} free memory slices are not contiguous"
+    return f"{held}; no {need} of the {gpu.memory_free} free memory slices are contiguous"
+
+
+def _or(values: list[int]) -> str:
+    return ", ".join(map(str, values[:-1])) + f" or {values[-1]}" if len(values) > 1 else str(values[0])
+
+
+def _free_run(gpu: MigGpu, length: int) -> tuple[int, int] | None:
+    """The first and last slice of the first free run of at least ``length`` memory slices, or None."""
+    used, start = gpu.memory_used, None
+    for s in range(gpu.geometry.memory_slices + 1):
+        if s < gpu.geometry.memory_slices and not used >> s & 1:
+            start = s if start is None else start
+            continue
+        if start is not None and s - start >= length:
+            return start, s - 1
+        start = None
     return None
 
 
@@ -178,39 +211,128 @@ def place(gpu: MigGpu, vm: str, profile: MigProfile) -> MigGpu | None:
 
 
 def mig_profile_of(name: str | None, geometry: MigGeometry) -> MigProfile | None:
+    """The MIG profile a vGPU type name (``grid_a100d-3-40c``, ``grid_a30-1-6cme``) or a raw MIG name (``3g.40gb``,
+    ``1g.10gb+me``) stands for on a GPU of ``geometry``; None when it names none there."""
+    return _read_mig_profile(name, geometry)[0]
+
+
+def _read_mig_profile(name: str | None, geometry: MigGeometry) -> tuple[MigProfile | None, str]:
+    """(profile, "") or (None, why the name gives no MIG profile of this geometry)."""
     if not name:
-        return None
+        return None, "it names no MIG profile"
     try:
         parsed = parse_profile_name(name)
-    except ProfileNameError:
-        return geometry.by_name(name)  # a raw MIG name such as "3g.40gb"
+    except ProfileNameError as exc:
+        raw = geometry.by_name(name.strip().lower())  # a raw MIG name such as "3g.40gb"
+        return (raw, "") if raw is not None else (None, f"{name!r} cannot be read ({exc})")
     if parsed.mig_compute_slices is None:
-        return None
-    return geometry.profile(parsed.mig_compute_slices, parsed.framebuffer_gb)
+        return None, f"{parsed.name} is a time-sliced type, not MIG-backed"
+    profile = geometry.profile(parsed.mig_compute_slices, parsed.framebuffer_gb, parsed.media_extensions)
+    if profile is None:
+        what = f"{parsed.mig_compute_slices}g.{parsed.framebuffer_gb}gb{'+me' if parsed.media_extensions else ''}"
+        return None, f"{parsed.name} is MIG {what}, which this GPU's MIG geometry does not have"
+    return profile, ""
 
 
 def mig_view(gpu: GpuState) -> MigGpu | None:
-    """The GPU's powered-on MIG instances (slots predicted when not reported); None without MIG geometry."""
+    """The GPU's powered-on MIG instances (slots predicted when not reported); None without MIG geometry.
+
+    A consumer it cannot place (see ``mig_consumer_problem``) is left out: the host filter ConsumersReadable
+    rejects such a host, with the reason, before it is planned."""
+    return _read_mig(gpu)[0]
+
+
+def mig_consumer_problem(gpu: GpuState) -> str | None:
+    """Why a running MIG consumer of this GPU cannot be interpreted (unreadable or foreign profile, no MIG geometry,
+    a reported slot its profile cannot hold, no slot left for it), or None. Such a GPU's free slices are unknown,
+    so its host is rejected with this reason (never treated as free)."""
+    return _read_mig(gpu)[1]
+
+
+def _read_mig(gpu: GpuState) -> tuple[MigGpu | None, str | None]:
+    mig_consumers = [c for c in gpu.active_consumers if c.kind == "mig"]
     board = board_of(gpu)
     if board is None or board.mig is None:
-        return None
+        if not mig_consumers:
+            return None, None
+        c = mig_consumers[0]
+        what = board.key if board is not None else (gpu.model or "this GPU model")
+        profile = c.profile or "(no profile)"
+        return None, f"VM {c.vm}: MIG-backed vGPU {profile} on a GPU ({what}) with no MIG geometry in the catalog"
     view = MigGpu(gpu.pci_id, gpu.index, board.mig)
+    problem = None
     pending = []
-    for c in gpu.active_consumers:
-        if c.kind != "mig":
-            continue
-        profile = mig_profile_of(c.profile, board.mig)
+    for c in mig_consumers:
+        profile, why = _read_mig_profile(c.profile, board.mig)
         if profile is None:
+            problem = problem or f"VM {c.vm}: MIG profile {why}"
             continue
-        if c.mig_slot is not None:
+        if c.mig_slot is None:
+            pending.append((c.vm, profile))
+        elif _fits(view.geometry, view.state(), profile, c.mig_slot):
             view = view.with_instance(MigInstance(c.vm, profile, c.mig_slot))
         else:
-            pending.append((c.vm, profile))
+            misfit = _misfit(view, profile, c.mig_slot)
+            problem = problem or f"VM {c.vm}: its {profile.name} is reported at slot {c.mig_slot}, {misfit}"
+    reported = view
     for vm, profile in sorted(pending, key=lambda x: x[0]):  # inferred in VM-name order
         slot = choose_slot(view, profile)
         if slot is not None:
             view = view.with_instance(MigInstance(vm, profile, slot))
-    return view
+            continue
+        # The instances run, so some layout holds them all: search for one before calling the GPU unreadable.
+        found = _any_layout(reported, sorted(pending, key=lambda x: (-x[1].memory_slices, -x[1].compute_slices, x[0])))
+        if found is not None:
+            return found, problem
+        held = _held_by(view.instances)
+        return view, problem or f"VM {vm}: its {profile.name} fits in no free start slot beside {held}"
+    return view, problem
+
+
+def _any_layout(gpu: MigGpu, pending: list[tuple[str, MigProfile]]) -> MigGpu | None:
+    """``gpu`` with every pending instance at some free start slot (depth-first, at most 7 instances), or None."""
+    if not pending:
+        return gpu
+    (vm, profile), rest = pending[0], pending[1:]
+    for slot in free_slots(gpu, profile):
+        found = _any_layout(gpu.with_instance(MigInstance(vm, profile, slot)), rest)
+        if found is not None:
+            return found
+    return None
+
+
+def _misfit(gpu: MigGpu, profile: MigProfile, slot: int) -> str:
+    """Why a reported instance cannot sit at ``slot`` beside the instances already read."""
+    if slot not in profile.placements or slot + profile.memory_slices > gpu.geometry.memory_slices:
+        return f"where it cannot start (slots {', '.join(map(str, profile.placements))})"
+    clash = _overlapping(gpu, ((1 << profile.memory_slices) - 1) << slot)
+    if clash:
+        return f"overlapping {_held_by(clash)}"
+    if gpu.compute_free < profile.compute_slices:
+        return f"but only {gpu.compute_free} compute slices are left beside the other instances"
+    if profile.media_extensions and any(i.profile.media_extensions for i in gpu.instances):
+        return "a second +me instance (a GPU holds one)"
+    return f"beyond the MIG maximum of {profile.max_per_gpu} x {profile.name}"
+
+
+def _overlapping(gpu: MigGpu, mask: int) -> list[MigInstance]:
+    return [i for i in gpu.instances if i.memory_mask & mask]
+
+
+def _slots_text(i: MigInstance) -> str:
+    last = i.slot + i.profile.memory_slices - 1
+    return f"slot {i.slot}" if last == i.slot else f"slots {i.slot}-{last}"
+
+
+def _held_by(instances: Iterable[MigInstance]) -> str:
+    """Each instance as "VM a's 3g.40gb (slots 0-3)", in slot order (a reservation is named as one)."""
+    return " and ".join(_instance_text(i) for i in sorted(instances, key=lambda i: i.slot))
+
+
+def _instance_text(i: MigInstance) -> str:
+    if i.vm.startswith(RESERVATION_PREFIX):
+        return f"the {i.profile.name} reserved for {i.vm.removeprefix(RESERVATION_PREFIX)} ({_slots_text(i)})"
+    return f"VM {i.vm}'s {i.profile.name} ({_slots_text(i)})"
 
 
 def choose_mig_gpu(gpus: Iterable[MigGpu], profile: MigProfile) -> tuple[MigGpu, int] | None:

@@ -558,7 +558,10 @@ def _single_vgpu(host: HostState, ctx: RequestContext, eligible) -> Proposal | R
         if picked is None:
             return Rejection(host.name, (f"no mixed-size GPU has a free placement ID for {profile.name}",))
         view, start = picked
-        policy_text = f"mixed-size mode (policy ignored): least-used GPU {view.pci_id}, placement ID {start} GB"
+        policy_text = (
+            f"mixed-size mode (policy ignored): least-used GPU {view.pci_id}, "
+            f"{vgpu.start_text(view.board, profile.framebuffer_gb, start)}"
+        )
         mode_words = "vSphere (mixed-size mode: least-used GPU)"
         after = view.with_resident(vgpu.Resident("?", profile.name, profile.framebuffer_gb, start))
     # Compare what the choice costs, not what is left: "empty GPUs left" would favour the emptiest host.

@@ -391,11 +391,17 @@ def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: in
 
 def vgpu_type(profile: VgpuProfileName) -> tuple | None:
     """What makes two vGPU type names one type whatever their spelling (``grid_`` or ``nvidia_``, any of the
-    board's codes: ``grid_h100-8c`` and ``nvidia_h100xm-8c``): board, framebuffer, series and MIG compute slices.
-    None for a board the catalog does not know (its names are compared as spelled)."""
+    board's codes: ``grid_h100-8c`` and ``nvidia_h100xm-8c``): board, framebuffer, series, MIG compute slices and
+    media extensions. None for a board the catalog does not know (its names are compared as spelled)."""
     if profile.board is None:
         return None
-    return (profile.board.key, profile.framebuffer_gb, profile.series, profile.mig_compute_slices)
+    return (
+        profile.board.key,
+        profile.framebuffer_gb,
+        profile.series,
+        profile.mig_compute_slices,
+        profile.media_extensions,
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -408,12 +414,12 @@ def type_of_name(name: str) -> tuple | None:
 
 
 def offer_type(offer: Offer, board: Board) -> tuple | None:
-    """The vGPU type of a time-sliced or MIG-backed offer on ``board`` (None for whole GPUs and ``+me`` MIG
-    profiles, which have no vGPU type)."""
+    """The vGPU type of a time-sliced or MIG-backed offer on ``board`` (``+me`` MIG profiles are the ``...cme``
+    types); None for whole GPUs."""
     if offer.vgpu is not None:
         return vgpu_type(offer.vgpu)
-    if offer.mig is not None and not offer.mig.media_extensions:
-        return (board.key, offer.mig.memory_gb, "C", offer.mig.compute_slices)
+    if offer.mig is not None:
+        return (board.key, offer.mig.memory_gb, "C", offer.mig.compute_slices, offer.mig.media_extensions)
     return None
 
 

@@ -14,7 +14,8 @@ host prefers the least-used GPU, then the start that silos the least memory.
 of any profile in the considered set can cover, where an instance is still placeable when its start is
 a placement ID, ``[start, start + size)`` is entirely free and its profile is below ``max_mixed``. The
 considered set defaults to every time-sliced profile of the board; a what-if run passes the profiles it
-actually offers. Boards whose placement IDs are unpublished fall back to size-aligned starts.
+actually offers. Boards whose placement IDs are unpublished fall back to size-aligned starts, which plans state
+as assumed (``start_text``), never as NVIDIA placement IDs.
 """
 
 from __future__ import annotations
@@ -102,6 +103,28 @@ def placement_ids(board: Board | None, capacity: int, size_gb: int) -> tuple[int
     return tuple(range(0, capacity - size_gb + 1, size_gb))
 
 
+def placement_ids_published(board: Board | None, size_gb: int) -> bool:
+    """Whether the catalog has NVIDIA's mixed-size placement IDs for ``size_gb`` vGPUs of ``board``; when not,
+    ``placement_ids`` assumes size-aligned starts, which a plan must not state as fact (A30-24GB, H200)."""
+    ts = board.timesliced.get(size_gb) if board is not None else None
+    return ts is not None and ts.placement_ids_gb is not None
+
+
+def unpublished_ids_words(board: Board | None) -> str:
+    what = board.key if board is not None else "this GPU model (not in the catalog)"
+    return f"NVIDIA publishes no mixed-size placement IDs for {what}"
+
+
+def start_text(board: Board | None, size_gb: int, start: int | None) -> str:
+    """A mixed-size start as a plan states it: "placement ID 40 GB" when the catalog has NVIDIA's IDs for the size,
+    else the offset marked as assumed, with the reason."""
+    if start is None:
+        return "placement ID unknown"
+    if placement_ids_published(board, size_gb):
+        return f"placement ID {start} GB"
+    return f"offset {start} GB, assumed: {unpublished_ids_words(board)}, so size-aligned starts are used"
+
+
 def mixed_max(board: Board | None, capacity: int, size_gb: int) -> int:
     ts = board.timesliced.get(size_gb) if board is not None else None
     return ts.max_mixed if ts is not None else capacity // size_gb
@@ -148,7 +171,8 @@ def consumer_size_gb(c: Consumer, board: Board | None, capacity: int) -> int:
 
 
 def consumer_problem(gpu: GpuState) -> str | None:
-    """Why this GPU's running time-sliced consumers cannot be interpreted, or None."""
+    """Why this GPU's running time-sliced or MIG consumers cannot be interpreted, or None: the GPU's free memory
+    (or MIG slices) is then unknown, so its host is rejected with this reason rather than the GPU taken as free."""
     known = _PROBLEMS.get(gpu)  # the same GPU state is asked once per host filter pass, on every plan
     if known is None:
         known = _consumer_problem(gpu) or ""
@@ -169,6 +193,12 @@ def _consumer_problem(gpu: GpuState) -> str | None:
             consumer_size_gb(c, board, cap)
         except ConsumerError as exc:
             return f"GPU {gpu.pci_id}: {exc}"
+    if any(c.kind == "mig" for c in gpu.active_consumers):
+        from placement.engine.mig import mig_consumer_problem  # here: mig.py imports this module
+
+        problem = mig_consumer_problem(gpu)
+        if problem:
+            return f"GPU {gpu.pci_id}: {problem}"
     return None
 
 
@@ -285,10 +315,11 @@ def mixed_refusal(view: TimeslicedGpu, profile: VgpuProfileName) -> tuple[str, s
         return ("framebuffer", f"GPU {view.pci_id} has {view.free_gb} GB free, {profile.name} needs {size} GB")
     if not mixed_starts(view, size):
         ids = ", ".join(str(s) for s in placement_ids(view.board, view.capacity_gb, size))
-        return (
-            "placement-id",
-            f"GPU {view.pci_id} has {view.free_gb} GB free but no free {size} GB range at placement IDs {ids}",
-        )
+        if placement_ids_published(view.board, size):
+            where = f"placement IDs {ids}"
+        else:
+            where = f"the assumed size-aligned starts {ids} ({unpublished_ids_words(view.board)})"
+        return ("placement-id", f"GPU {view.pci_id} has {view.free_gb} GB free but no free {size} GB range at {where}")
     return None
 
 

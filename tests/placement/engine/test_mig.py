@@ -79,3 +79,36 @@ def test_mig_packer_never_overlaps_or_exceeds(names):
         assert sum(1 for i in g.instances if i.profile == p) <= p.max_per_gpu
     c, m = mig.stranded(g)
     assert 0 <= c <= g.compute_free and 0 <= m <= g.memory_free
+
+
+def test_a_slot_refusal_names_the_vm_holding_the_only_start_slot():
+    """4g starts only at slot 0 (DOMAIN 3.5): with slots 4-7 free the reason is the VM on slot 0, not contiguity."""
+    g = mig.MigGpu("0000:18:00.0", 0, load_catalog().boards["A100-80GB"].mig)
+    g = g.with_instance(mig.MigInstance("a", g.geometry.by_name("3g.40gb"), 0))
+    code, reason = mig.refusal(g, g.geometry.by_name("4g.40gb"))
+    assert code == "mig-slot"
+    assert reason == (
+        "GPU 0000:18:00.0 has no free start slot for 4g.40gb: it starts only at slot 0, held by VM a's 3g.40gb "
+        "(slots 0-3); memory slices 4-7 are free, but it cannot start there"
+    )
+    assert "contiguous" not in reason
+
+
+def test_a_slot_refusal_says_not_contiguous_only_when_it_is_so():
+    g = _gpu()
+    g = g.with_instance(mig.MigInstance("a", _p("2g.20gb"), 4)).with_instance(mig.MigInstance("b", _p("2g.20gb"), 2))
+    code, reason = mig.refusal(g, _p("3g.40gb"))
+    assert code == "mig-slot"
+    assert reason.endswith(
+        "it starts only at slots 0 or 4, held by VM b's 2g.20gb (slots 2-3) and VM a's 2g.20gb (slots 4-5); "
+        "the 4 free memory slices are not contiguous"
+    )
+
+
+def test_a_slot_refusal_names_a_reservation_as_one():
+    g = _gpu().with_instance(mig.MigInstance("reservation:web-1", _p("4g.40gb"), 0))
+    _, reason = mig.refusal(g, _p("4g.40gb")) or (None, "")
+    assert "MIG maximum" in reason  # one 4g per GPU: the count rule speaks first
+    g = _gpu().with_instance(mig.MigInstance("reservation:web-1", _p("1g.10gb"), 0))
+    _, reason = mig.refusal(g, _p("4g.40gb"))
+    assert "held by the 1g.10gb reserved for web-1 (slot 0)" in reason

@@ -141,3 +141,45 @@ def test_a_request_is_the_type_name_the_host_offers_not_any_spelling_of_it():
     assert other.rejected[0].reasons == (
         "host does not offer grid_h100-8c (vCenter lists nvidia_h100xm-4c ... -80c for H100-80GB)",
     )
+
+
+def test_a_mixed_size_start_is_stated_as_fact_only_where_nvidia_publishes_placement_ids():
+    """A30-24GB has no published mixed-size placement IDs (catalog ``mixed_placement_ids_gb: null``): the size-aligned
+    start the engine uses is an assumption and says so; A100-80GB's IDs are NVIDIA's and stated plainly."""
+    boards = load_catalog().boards
+    assert vgpu.start_text(boards["A100-80GB"], 20, 40) == "placement ID 40 GB"
+    assert vgpu.start_text(boards["A30-24GB"], 6, 0) == (
+        "offset 0 GB, assumed: NVIDIA publishes no mixed-size placement IDs for A30-24GB, "
+        "so size-aligned starts are used"
+    )
+    assert "assumed" in vgpu.start_text(boards["H200-141GB"], 35, 35)
+    assert "placement ID 0 GB" not in vgpu.start_text(boards["A30-24GB"], 6, 0)
+
+
+def test_a_mixed_size_refusal_on_a_board_without_placement_ids_calls_its_starts_assumed():
+    host = vgpu_host("a30mx", n=1, board="A30-24GB", vgpu_mode="mixedSize")
+    held = (Consumer("a", "vgpu", "grid_a30-6c", placement_gb=6), Consumer("b", "vgpu", "grid_a30-6c", placement_gb=12))
+    gpu = replace(host.gpus[0], consumers=held)
+    code, reason = vgpu.mixed_refusal(vgpu.timesliced_view(gpu), parse_profile_name("grid_a30-12c"))
+    assert code == "placement-id"
+    assert reason == (
+        "GPU 0000:18:00.0 has 12 GB free but no free 12 GB range at the assumed size-aligned starts 0, 12 "
+        "(NVIDIA publishes no mixed-size placement IDs for A30-24GB)"
+    )
+    a100 = vgpu_host("a100mx", n=1, board="A100-80GB", vgpu_mode="mixedSize")
+    held = (
+        Consumer("a", "vgpu", "grid_a100d-10c", placement_gb=10),
+        Consumer("b", "vgpu", "grid_a100d-10c", placement_gb=50),
+    )
+    _, reason = vgpu.mixed_refusal(
+        vgpu.timesliced_view(replace(a100.gpus[0], consumers=held)), parse_profile_name("grid_a100d-40c")
+    )
+    assert reason == "GPU 0000:18:00.0 has 60 GB free but no free 40 GB range at placement IDs 0, 40"
+
+
+def test_a_plan_on_a_mixed_size_board_without_placement_ids_calls_the_offset_assumed():
+    host = vgpu_host("a30mx", n=1, board="A30-24GB", vgpu_mode="mixedSize")
+    best = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a30-6c")).best
+    text = " ".join(best.explanation)
+    assert "placement ID 0 GB" not in text
+    assert "offset 0 GB, assumed: NVIDIA publishes no mixed-size placement IDs for A30-24GB" in text
