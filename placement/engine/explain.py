@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 from placement.engine.gpuset import LEAVE_SIZES
 
@@ -124,17 +125,44 @@ def _count(n: float, what: tuple[str, str] | str) -> str:
     return f"{word} {one if k == 1 else many}"
 
 
-def _group_name(size: int, nvlink: bool, nvswitch: bool) -> tuple[str, str]:
+class Naming(NamedTuple):
+    """What the leave-behind sentences need to name a host's groups truthfully: the best link class
+    (``model.link_rank``) each of LEAVE_SIZES reaches on the host with every GPU free, whether its NVLink groups are
+    bridged pairs (H100 NVL cards) rather than a mesh (DGX-1), and whether it has NVLink at all."""
+
+    best: tuple[int, ...] = ()
+    bridged: bool = True
+    nvlink: bool = True
+
+
+DEFAULT_NAMING = Naming()
+# Where a set of the host's best PCIe class sits: "a 4-GPU set on one PCIe switch"; SYS sets are any free GPUs
+_SET_PLACE = {
+    2: "on one PCIe switch",
+    3: "across PCIe switches",
+    4: "behind one CPU host bridge",
+    5: "on one NUMA node",
+}
+
+
+def _group_name(size: int, nvlink: bool, nvswitch: bool, naming: Naming = DEFAULT_NAMING) -> tuple[str, str]:
     if nvswitch:
         return (f"whole {size}-GPU Fabric Manager partition", f"whole {size}-GPU Fabric Manager partitions")
     if nvlink:
-        return ("whole NVLink pair", "whole NVLink pairs") if size == 2 else (
-            f"whole {size}-GPU NVLink set", f"whole {size}-GPU NVLink sets")  # fmt: skip
-    what = "pair" if size == 2 else f"{size}-GPU set"
-    return (f"{what} on the host's fastest links", f"{what}s on the host's fastest links")
+        if size == 2:
+            # a bridged card pair is an "NVLink pair"; in a mesh (DGX-1) a pair is just two GPUs an NVLink joins
+            return ("whole NVLink pair", "whole NVLink pairs") if naming.bridged else (
+                "pair joined by NVLink", "pairs joined by NVLink")  # fmt: skip
+        return (f"whole {size}-GPU NVLink set", f"whole {size}-GPU NVLink sets")
+    rank = naming.best[LEAVE_SIZES.index(size)] if len(naming.best) == len(LEAVE_SIZES) else None
+    place = _SET_PLACE.get(rank) if rank is not None else None
+    if place is None:  # the best any set of this size gets is the link between sockets: any free GPUs
+        return ("pair of free GPUs", "pairs of free GPUs") if size == 2 else (
+            f"set of {size} free GPUs", f"sets of {size} free GPUs")  # fmt: skip
+    return (f"pair {place}", f"pairs {place}") if size == 2 else (f"{size}-GPU set {place}", f"{size}-GPU sets {place}")
 
 
-def _groups(vector: Sequence[float], *, nvswitch: bool, sign: int = 1) -> list[str]:
+def _groups(vector: Sequence[float], *, nvswitch: bool, sign: int = 1, naming: Naming = DEFAULT_NAMING) -> list[str]:
     """Phrases for a capacity vector (``gpuset.leave_vector``/``leave_loss``): NVLink sets, then best-class
     sets that are not already counted as NVLink ones."""
     n = len(LEAVE_SIZES)
@@ -144,11 +172,11 @@ def _groups(vector: Sequence[float], *, nvswitch: bool, sign: int = 1) -> list[s
     parts = []
     for size, x in zip(LEAVE_SIZES, nv, strict=True):
         if sign * x > 0:
-            parts.append(_count(x, _group_name(size, True, nvswitch)))
+            parts.append(_count(x, _group_name(size, True, nvswitch, naming)))
     if not nvswitch:
         for size, x, y in zip(LEAVE_SIZES, best, nv, strict=True):
             if sign * (x - y) > 0 and sign * x > 0:
-                parts.append(_count(x if not y else x - y, _group_name(size, False, nvswitch)))
+                parts.append(_count(x if not y else x - y, _group_name(size, False, nvswitch, naming)))
     return parts
 
 
@@ -157,19 +185,32 @@ def _join(parts: list[str]) -> str:
 
 
 @lru_cache(maxsize=4096)
-def leave_text(leave: Sequence[float], *, nvswitch: bool) -> str:
-    """'leaves two whole NVLink pairs and one free 4-GPU set on its best link class free'."""
+def leave_text(leave: Sequence[float], *, nvswitch: bool, naming: Naming = DEFAULT_NAMING) -> str:
+    """'leaves two whole NVLink pairs and one 4-GPU set on one PCIe switch'; with none left, the smallest group the
+    host has: 'leaves no pair on one PCIe switch free'."""
     if not leave:
         return ""
-    parts = _groups(leave, nvswitch=nvswitch)
-    return f"leaves {_join(parts)}" if parts else "leaves no multi-GPU set free"
+    parts = _groups(leave, nvswitch=nvswitch, naming=naming)
+    if parts:
+        return f"leaves {_join(parts)}"
+    if nvswitch:
+        return "leaves no whole multi-GPU Fabric Manager partition free"
+    smallest = _group_name(2, naming.nvlink, False, naming)[0].removeprefix("whole ")
+    return "leaves no two free GPUs" if smallest == "pair of free GPUs" else f"leaves no {smallest} free"
 
 
 @lru_cache(maxsize=4096)
-def cost_text(loss: Sequence[float], *, nvswitch: bool) -> str:
+def cost_text(loss: Sequence[float], *, nvswitch: bool, naming: Naming = DEFAULT_NAMING) -> str:
     """'uses up one whole NVLink pair'; empty when the choice costs no whole group."""
-    parts = _groups(loss, nvswitch=nvswitch, sign=-1)
+    parts = _groups(loss, nvswitch=nvswitch, sign=-1, naming=naming)
     return f"uses up {_join(parts)}" if parts else ""
+
+
+# A leave-behind sentence on an NVSwitch board whose module ids (so its partitions) are unknown
+PARTITIONS_UNKNOWN = (
+    "Fabric Manager partitions unknown (no module ids): which partitions this keeps whole or breaks is not known, "
+    "nor ranked"
+)
 
 
 def compare(

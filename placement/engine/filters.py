@@ -101,12 +101,24 @@ class HostUsable:
         if host.problem:
             return fail(self.name, "host-inventory", f"host inventory cannot be used: {host.problem}")
         if host.connection_state != "connected":
-            return fail(self.name, "host-state", f"host is {host.connection_state}")
+            return fail(self.name, "host-state", connection_words(host.connection_state))
         if host.maintenance:
             return fail(self.name, "host-state", "host is in maintenance mode")
         if host.outdated is not None and host.outdated.exclude:
             return fail(self.name, "stale-inventory", f"inventory too old to plan on: {host.outdated.reason}")
         return SUCCESS
+
+
+# vSphere's HostSystemConnectionState values other than connected, as an admin reads them
+CONNECTION_WORDS = {
+    "disconnected": "host is disconnected from vCenter",
+    "notResponding": "host is not responding to vCenter",
+}
+
+
+def connection_words(state: str) -> str:
+    """Why a host that is not connected cannot take a VM, in words ("host is not responding to vCenter")."""
+    return CONNECTION_WORDS.get(state, f"host is not connected to vCenter (connection state {state})")
 
 
 def host_warnings(host: HostState) -> tuple[str, ...]:
@@ -135,22 +147,32 @@ class ClusterScope:
 
 
 class Admission:
-    """GPU VMs need a full memory reservation, so free memory must cover all of it."""
+    """GPU VMs need a full memory reservation, so free memory must cover all of it; the host must have the vCPUs
+    too. Every shortfall is reported (``failures``), so the admin does not fix one and then meet the next. A host
+    whose capacity is unknown (known only from a topology capture) is never rejected on it."""
 
     name = "Admission"
 
-    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+    def failures(self, host: HostState, ctx: RequestContext) -> list[Status]:
         r = ctx.request
-        if r.vcpus and host.cpu_free < r.vcpus:
-            return fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs, the VM needs {r.vcpus}")
-        if r.memory_mb and host.memory_free_mb < r.memory_mb:
-            return fail(
-                self.name,
-                "memory",
-                f"host has {host.memory_free_mb // 1024} GiB unreserved memory, the VM needs a full "
-                f"{r.memory_mb // 1024} GiB reservation",
+        out = []
+        if r.vcpus and host.cpu_known and host.cpu_free < r.vcpus:
+            out.append(fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs, the VM needs {r.vcpus}"))
+        if r.memory_mb and host.capacity_known and host.memory_free_mb < r.memory_mb:
+            out.append(
+                fail(
+                    self.name,
+                    "memory",
+                    f"host has {host.memory_free_mb // 1024} GiB unreserved memory, the VM needs a full "
+                    f"{r.memory_mb // 1024} GiB reservation",
+                )
             )
-        return SUCCESS
+        return out
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        """The first shortfall (``check_host`` reports them all)."""
+        found = self.failures(host, ctx)
+        return found[0] if found else SUCCESS
 
 
 class BoardModel:
@@ -503,7 +525,15 @@ class GpuVerdicts:
 
 def check_host(host: HostState, ctx: RequestContext) -> list[Status]:
     """Failing host-filter statuses (all of them, so the user sees every blocker at once)."""
-    return [s for s in (f.filter(host, ctx) for f in HOST_FILTERS) if not s.ok]
+    out: list[Status] = []
+    for f in HOST_FILTERS:
+        if isinstance(f, Admission):
+            out.extend(f.failures(host, ctx))
+            continue
+        status = f.filter(host, ctx)
+        if not status.ok:
+            out.append(status)
+    return out
 
 
 def check_gpus(host: HostState, ctx: RequestContext) -> GpuVerdicts:

@@ -141,6 +141,16 @@ class Caveat:
 
 
 @dataclass(frozen=True)
+class NumaSize:
+    """One NUMA node of a host as vSphere reports it (``hardware.numaInfo.numaNode[]``): its logical CPUs and
+    memory; either may be None when the inventory does not have it."""
+
+    node: int
+    cpus: int | None = None
+    memory_mb: int | None = None
+
+
+@dataclass(frozen=True)
 class HostState:
     name: str
     cluster: str
@@ -164,6 +174,10 @@ class HostState:
     # gpuset.signature_of(host), precomputed by whoever builds many hosts from one template; it depends only on
     # the GPUs' pci ids, NUMA nodes and switches, the links and the partitions (never on consumers)
     topology: tuple | None = field(default=None, compare=False, repr=False)
+    # False for a host known only from a topology capture: its CPU/memory figures (UNKNOWN_CAPACITY) are no real
+    # amounts, so admission is not checked against them and headroom is reported as unknown
+    capacity_known: bool = True
+    numa_sizes: tuple[NumaSize, ...] = ()  # the host's NUMA nodes; empty when the inventory does not give them
 
     @property
     def ident(self) -> tuple:
@@ -183,6 +197,22 @@ class HostState:
     @property
     def nvswitch(self) -> bool:
         return bool(self.partitions)
+
+    @property
+    def partitions_unknown(self) -> bool:
+        """An NVSwitch board whose Fabric Manager partitions are known only as single GPUs: its module ids are not
+        known (a capture without them), so which multi-GPU partitions a choice keeps whole cannot be told."""
+        return bool(self.partitions) and all(len(p) < 2 for p in self.partitions)
+
+    @property
+    def cpu_known(self) -> bool:
+        return self.capacity_known and self.cpu_free < UNKNOWN_CAPACITY
+
+    def numa_size(self, node: int) -> NumaSize | None:
+        for n in self.numa_sizes:
+            if n.node == node:
+                return n
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,7 @@ from placement.engine.explain import (
     LOCAL_LABEL,
     UNUSED_LABEL,
     compare,
-    cost_text,
     hosts_phrase,
-    leave_text,
 )
 from placement.engine.filters import (
     GpuFacts,
@@ -35,7 +33,7 @@ from placement.engine.lru import ByIdentity, Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
-from placement.engine.scorers import Proposal, no_p2p_words, pair_paths, score_all
+from placement.engine.scorers import Proposal, group_texts, no_p2p_words, pair_paths, score_all
 
 PLANNED_VM_PREFIX = "planned-vm"
 
@@ -57,19 +55,23 @@ def rank_hosts(
     """Ranked candidates (the first ``limit`` of them, explained) and every rejection."""
     proposals: list[tuple[tuple, Callable[[], tuple[str, ...]], Proposal]] = []
     rejected: list[Rejection] = []
-    last_whole = _last_whole_hosts(hosts)
     ctx_hash = hash(ctx)
     seen = _seen_hosts(ctx)
+    accepted = []
     for host in hosts:
         entry = seen.get(host)
         if entry is None:
             memo_key, outcome = _evaluate(host, ctx, ctx_hash)
             entry = (memo_key, outcome, {})
             seen.put(host, entry)
-        memo_key, outcome, ranked = entry
-        if isinstance(outcome, Rejection):
-            rejected.append(outcome)
-            continue
+        if isinstance(entry[1], Rejection):
+            rejected.append(entry[1])
+        else:
+            accepted.append((host, entry))
+    # A host is "the last wholly free one of its type" only against another host that could take the request:
+    # with nothing to rank it against (a single captured host) the remark would only read as a penalty.
+    last_whole = _last_whole_hosts(hosts) if len(accepted) > 1 else set()
+    for host, (memo_key, outcome, ranked) in accepted:
         whole = bool(last_whole) and host.ident in last_whole and len(outcome.choices) < len(host.gpus)
         found = ranked.get(whole)
         if found is None:
@@ -77,7 +79,7 @@ def rank_hosts(
                 outcome = evolve(outcome, last_whole=True)
             # The ranking key depends on the GPU-level outcome (memo_key) and on the host's CPU/memory headroom;
             # the explanation is built from the proposal of this very host (its name) only when it is shown.
-            score_key = (memo_key, host.cpu_free, host.memory_free_mb, whole)
+            score_key = (memo_key, host.cpu_free, host.memory_free_mb, host.capacity_known, whole)
             scored = _SCORE_MEMO.get(score_key)
             if scored is None:
                 scored = score_all(outcome)
@@ -203,10 +205,12 @@ def _words(p: Proposal) -> dict[str, str]:
     if s is not None and len(p.choices) > 1:
         words["pcie"] = pair_paths(p)
     if s is not None:
-        cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch) or "uses up no whole free group"
-        leave = leave_text(s.leave, nvswitch=p.host.nvswitch)
+        leave, cost = group_texts(p, s)
         extra = ", breaks the last wholly free host of its type" if p.last_whole else ""
-        words["leave"] = f"{cost}{extra} ({leave})"
+        if p.host.partitions_unknown:
+            words["leave"] = f"{leave}{extra}"
+        else:
+            words["leave"] = f"{cost or 'uses up no whole free group'}{extra} ({leave})"
     if p.frag_text:
         words["fragmentation"] = p.frag_text
     if s is not None and p.request.no_p2p and len(p.choices) > 1:
@@ -716,7 +720,29 @@ def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate]
         state = state.replace_host(
             replace(host, gpus=tuple(replace(g, reserved=True) if g.pci_id in taken else g for g in host.gpus))
         )
+    warning = _models_warning(fabric, assignment)
+    if warning:
+        assignment = [replace(c, explanation=(warning, *c.explanation)) for c in assignment]
     return assignment, unplaced
+
+
+def _models_warning(fabric: Fabric, assignment: Sequence[Candidate]) -> str:
+    """A warning when the placed replicas of one request run on different GPU models (an L40S and an H100 NVL):
+    replicas of one service usually need the same board (framebuffer, model shards)."""
+    models: dict[str, list[int]] = {}
+    for c in assignment:
+        host = fabric.host(c.host, host_id=c.host_id, vcenter=c.vcenter)
+        for board in dict.fromkeys(host.gpu(g.pci_id).board or host.gpu(g.pci_id).model for g in c.gpus):
+            models.setdefault(board, []).append(c.vm_index + 1)
+    if len(models) < 2:
+        return ""
+    where = "; ".join(
+        f"{board}: replica{'s' if len(v) > 1 else ''} {', '.join(map(str, v))}" for board, v in models.items()
+    )
+    return (
+        f"warning: the replicas run on different GPU models ({where}); replicas of one service usually need the same "
+        "board (framebuffer, model shards): name a board in the request to keep them on one"
+    )
 
 
 UNPLACED_GROUPS = 8  # reasons named in one unplaced replica's line (the rest are counted)

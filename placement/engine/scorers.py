@@ -19,9 +19,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from placement.engine.explain import UNKNOWN_LABEL, class_words, cost_text, fmt_gbps, leave_text, paths_text
-from placement.engine.gpuset import LEAVE_SIZES, SetScore
-from placement.engine.model import UNKNOWN_CAPACITY, HostState
+from placement.engine.explain import (
+    PARTITIONS_UNKNOWN,
+    UNKNOWN_LABEL,
+    Naming,
+    class_words,
+    cost_text,
+    fmt_gbps,
+    leave_text,
+    paths_text,
+)
+from placement.engine.gpuset import LEAVE_SIZES, SetScore, topology_for
+from placement.engine.model import HostState
 from placement.engine.request import PlacementRequest
 from placement.engine.result import GpuChoice
 from placement.engine.vgpu import TIMESLICED_KINDS, timesliced_view
@@ -90,7 +99,7 @@ class LinkClassFitScorer:
             lambda: (
                 f"GPUs joined by {_joined_by(s)}, slower than the {class_words(s.best_class)} this host "
                 f"type offers for {k} GPUs when they are free: ranked after hosts where the set gets the fastest link "
-                f"(keeps {class_words(s.best_class)} groups whole for VMs that use them)"
+                f"(keeps {k}-GPU sets joined by {class_words(s.best_class)} whole for VMs that use them)"
             ),
         )
 
@@ -111,6 +120,10 @@ def _fractional_groups(name: str, p: Proposal, s: SetScore) -> Score:
     Manager partition they take GPUs from, so VMs that can use those groups (device groups, passthrough) keep them."""
     what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
     who = no_p2p_words(p.request)
+    if p.host.partitions_unknown:
+        return Score(
+            name, 0, f"{who}: which whole Fabric Manager partitions it takes GPUs from is unknown (no module ids)"
+        )
     n = s.groups_broken
     if n == 0:
         return Score(name, 0, f"{who}: takes no GPU of a whole {what}")
@@ -183,8 +196,38 @@ class NumaScorer:
                 "NUMA node unknown: ranked after hosts whose GPUs' NUMA node is known",
             )
         if len(nodes) == 1:
-            return Score(self.name, -1, lambda: f"NUMA node {nodes[0]}: place the VM's vCPUs and memory there")
+            return Score(self.name, -1, lambda: numa_advice(p.host, p.request, nodes[0]))
         return Score(self.name, -len(nodes), lambda: f"spans NUMA nodes {', '.join(map(str, nodes))}")
+
+
+def numa_advice(host: HostState, request: PlacementRequest, node: int) -> str:
+    """Where the VM's vCPUs and memory belong when its GPUs sit on one NUMA node: on that node when the VM fits it;
+    a VM larger than the node spans nodes (vNUMA), and its first vNUMA node is the one to keep with the GPUs. Said
+    conditionally when the node's size or the VM's is not known."""
+    size = host.numa_size(node)
+    over = []
+    if size is not None:
+        if request.vcpus and size.cpus and request.vcpus > size.cpus:
+            over.append(f"{request.vcpus} vCPUs vs {size.cpus} logical CPUs")
+        if request.memory_mb and size.memory_mb and request.memory_mb > size.memory_mb:
+            over.append(f"{request.memory_mb // 1024} vs {size.memory_mb // 1024} GiB memory")
+    if over:
+        return (
+            f"NUMA node {node}: the VM is larger than the node ({'; '.join(over)}), so it spans NUMA nodes: keep its "
+            f"first vNUMA node on node {node} with the GPUs, or size the VM to fit one node"
+        )
+    fits = (
+        size is not None
+        and bool(request.vcpus and size.cpus and request.memory_mb and size.memory_mb)
+        and request.vcpus <= (size.cpus or 0)
+        and request.memory_mb <= (size.memory_mb or 0)
+    )
+    if fits:
+        return f"NUMA node {node}: place the VM's vCPUs and memory there (the VM fits the node)"
+    return (
+        f"NUMA node {node}: keep the VM's vCPUs and memory there if it fits one NUMA node (a larger VM spans nodes: "
+        "keep its first vNUMA node there)"
+    )
 
 
 class PcieProximityScorer:
@@ -240,10 +283,34 @@ class PickCostScorer(LeaveBehindScorer):
     single_vgpu = True
 
 
+def naming(host: HostState) -> Naming:
+    """How the host's groups are named in the leave-behind sentences (``explain.Naming``)."""
+    topo, _ = topology_for(host)
+    return Naming(
+        tuple(topo.best_class(k) for k in LEAVE_SIZES),
+        all(bin(g).count("1") == 2 for g in topo.groups),
+        any(topo.nv[i][j] for i in range(topo.n) for j in range(i + 1, topo.n)),
+    )
+
+
+def group_texts(p: Proposal, s: SetScore) -> tuple[str, str]:
+    """(what the choice leaves, what it uses up; "" when it uses up no whole group). On an NVSwitch board whose
+    partitions are unknown only that is said: counting its single-GPU partitions would claim nothing is free."""
+    if p.host.partitions_unknown:
+        return PARTITIONS_UNKNOWN, ""
+    words = naming(p.host)
+    return (
+        leave_text(s.leave, nvswitch=p.host.nvswitch, naming=words),
+        cost_text(s.leave_loss, nvswitch=p.host.nvswitch, naming=words),
+    )
+
+
 def _leave_words(p: Proposal, s: SetScore, single: bool) -> str:
-    text = leave_text(s.leave, nvswitch=p.host.nvswitch)
-    cost = cost_text(s.leave_loss, nvswitch=p.host.nvswitch)
-    text += f"; {cost}" if cost else "; breaks up no whole free group (takes GPUs whose partners are already in use)"
+    text, cost = group_texts(p, s)
+    if cost:
+        text += f"; {cost}"
+    elif not p.host.partitions_unknown:
+        text += "; breaks up no whole free group (takes GPUs whose partners are already in use)"
     if p.last_whole and single:
         text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
     return text
@@ -267,7 +334,7 @@ class BalanceScorer:
             profile is None
             or r.consumption not in TIMESLICED_KINDS
             or r.vcpus <= 0
-            or p.host.cpu_free >= UNKNOWN_CAPACITY
+            or not p.host.cpu_known
             or p.host.cpu_free <= 0
         ):
             return Score(self.name, 0.0, "")
@@ -346,7 +413,7 @@ class HeadroomScorer:
     def score(self, p: Proposal) -> Score:
         cpu = p.host.cpu_free - p.request.vcpus
         mem = p.host.memory_free_mb - p.request.memory_mb
-        if p.host.cpu_free >= UNKNOWN_CAPACITY:
+        if not p.host.cpu_known:
             return Score(self.name, (mem, cpu), "CPU/memory headroom unknown (topology capture only)")
         return Score(self.name, (mem, cpu), lambda: f"headroom after admission: {cpu} vCPUs, {mem // 1024} GiB memory")
 

@@ -235,6 +235,7 @@ def build_smi_host(
         partitions=tuple(frozenset(f"gpu{i}" for i in p) for p in partitions),
         cpu_free=UNKNOWN_CAPACITY,
         memory_free_mb=UNKNOWN_CAPACITY,
+        capacity_known=False,  # the capture says nothing of the host's CPUs or memory
     )
     return SmiHost(host, tuple(sorted(on_board)), modules_known, tuple(unknown), tuple(notes))
 
@@ -302,8 +303,8 @@ def plan_smi_host(smi: SmiHost, request: PlacementRequest) -> Plan:
             )
         if smi.nvswitch_gpus and not smi.modules_known and set(chosen) & set(smi.nvswitch_gpus):
             lines.append(
-                "caution: module ids unknown: which Fabric Manager partitions this choice keeps whole or breaks "
-                f"cannot be told; capture `{MODULE_ID_QUERY}` on the host"
+                f"caution: module ids unknown: capture `{MODULE_ID_QUERY}` on the host to know which Fabric Manager "
+                "partitions this choice keeps whole or breaks"
             )
         return replace(c, explanation=(*c.explanation, *lines)) if lines else c
 

@@ -119,3 +119,24 @@ def test_a_set_over_pairs_the_capture_lacks_is_called_unknown_and_flagged(tmp_pa
                 "--profile", "grid_a100-40c", "--csv", csv, as_json=False)  # fmt: skip
     heading = next(line for line in text.splitlines() if line.startswith("1. "))
     assert "bottleneck unknown path (not in the capture" in heading and heading.endswith("NUMA unknown")
+
+
+# ------------------------------------------------------------------ trial D findings 2, 4 and 7
+
+
+def test_a_capture_says_nothing_of_memory_so_a_large_vm_is_not_rejected_for_it():
+    """Trial D finding 2: 1.5 TB was rejected against an invented 976 GiB."""
+    doc = plan("--smi", HGX, "--gpus", "1", "--profile", "grid_a100d-80c", "--vcpus", "96", "--memory-mb", "1500000")
+    best = doc["candidates"][0]
+    assert doc["rejected"] == []
+    assert "CPU/memory headroom unknown (topology capture only)" in best["explanation"]
+
+
+def test_one_vgpu_on_an_idle_board_without_module_ids_makes_no_claim_about_partitions():
+    """Trial D findings 4 and 7: "leaves no multi-GPU set free", "partners already in use" and "the last wholly free
+    host of its type" on an idle board planned alone."""
+    doc = plan("--smi", HGX, "--gpus", "1", "--consumption", "vgpu", "--profile", "grid_a100d-40c")
+    text = "\n".join(doc["candidates"][0]["explanation"])
+    assert "Fabric Manager partitions unknown (no module ids)" in text
+    for false_claim in ("no multi-GPU set free", "partners are already in use", "last wholly free host"):
+        assert false_claim not in text, text

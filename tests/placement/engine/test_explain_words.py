@@ -36,7 +36,7 @@ def test_leave_behind_is_said_in_whole_groups_not_vectors():
     assert any(line.startswith("leaves two whole NVLink pairs") for line in best.explanation), best.explanation
     beat = next(line for line in best.explanation if line.startswith("beats esx-02"))
     assert beat.startswith("beats esx-02: uses up one whole NVLink pair (leaves two whole NVLink pairs")
-    assert "; the runner-up uses up one whole NVLink pair, one 8-GPU set on the host's fastest links" in beat
+    assert "; the runner-up uses up one whole NVLink pair, one set of 8 free GPUs" in beat
 
 
 def test_a_multi_gpu_vm_keeps_the_last_whole_host_of_its_type_and_says_so():

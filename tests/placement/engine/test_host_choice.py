@@ -71,7 +71,7 @@ def test_single_gpu_fills_a_hole_then_takes_from_a_large_block_before_breaking_a
     req = PlacementRequest(gpus_per_vm=1, consumption="passthrough")
     p = plan(Fabric((pair_only, empty_l40s)), req)
     assert p.best.host == "esx-02"  # splitting an 8-GPU block leaves its pairs; the NVL pair would be lost
-    assert any("uses up one 8-GPU set on the host's fastest links" in line for line in p.best.explanation)
+    assert any("uses up one set of 8 free GPUs" in line for line in p.best.explanation)
     assert any("uses up one whole NVLink pair" in line for line in p.candidates[1].explanation)
     hole = mark_busy(nvl_pairs("esx-03"), (1, 2, 3, 4, 5, 6, 7))  # GPU 0 alone: its bridge partner is taken
     p = plan(Fabric((pair_only, empty_l40s, hole)), req)

@@ -31,4 +31,4 @@ def test_a_live_host_not_responding_is_still_rejected_for_its_state():
     host = replace(pcie_switch_host("live"), connection_state="notResponding")
     status = HostUsable().filter(host, RequestContext.of(PlacementRequest(gpus_per_vm=1, consumption="passthrough")))
     assert not status.ok
-    assert status.reason == "host is notResponding"
+    assert status.reason == "host is not responding to vCenter"
