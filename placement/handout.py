@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 from django.template.loader import render_to_string
 
 from gpucatalog.catalog import load_catalog
-from gpucatalog.profiles import ProfileNameError
+from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from inventory.models import Host, ResourceDomain
 from inventory.text import is_invisible, visible_text
 from placement.engine.request import PlacementRequest
+from placement.engine.vgpu import start_text
 from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
 from placement.vm_settings import large_bar_settings
@@ -159,6 +160,7 @@ def _powershell_values(settings: dict, server: str, port: int | None = None) -> 
                 "hardware_label_note": invisible_note("hardware label", d["hardware_label"]),
                 "mig_slot": _number(d["mig_slot"]),
                 "placement_gb": _number(d["placement_gb"]),
+                "placement": visible_text(d["placement"] or ""),
             }
             for d in settings["devices"]
         ],
@@ -229,6 +231,7 @@ def vsphere_settings(reservation: Reservation) -> dict:
             "kind": item.kind,
             "profile": item.profile,
             "placement_gb": item.placement_gb,
+            "placement": start_words(gpu.board, item.profile, item.placement_gb),
             "mig_slot": item.mig_slot,
             "backing": BACKINGS.get(item.kind, BACKINGS["vgpu"]),
         }
@@ -289,6 +292,18 @@ def vsphere_settings(reservation: Reservation) -> dict:
     }
 
 
+def start_words(board_key: str, profile: str, start: int | None) -> str | None:
+    """A mixed-size start in words: "placement ID 40 GB" where NVIDIA publishes the board's placement IDs, else the
+    offset marked as assumed (``vgpu.start_text``); None without a start."""
+    if start is None:
+        return None
+    try:
+        size = parse_profile_name(profile or "").framebuffer_gb
+    except ProfileNameError:
+        return f"offset {start} GB"
+    return start_text(load_catalog().boards.get(board_key or ""), size, start)
+
+
 def _removed_device(item, index_of: dict) -> dict:
     """A device whose GPU row was removed from the inventory: what the reservation itself kept."""
     return {
@@ -303,6 +318,7 @@ def _removed_device(item, index_of: dict) -> dict:
         "kind": item.kind,
         "profile": item.profile,
         "placement_gb": item.placement_gb,
+        "placement": start_words("", item.profile, item.placement_gb),
         "mig_slot": item.mig_slot,
         "backing": BACKINGS.get(item.kind, BACKINGS["vgpu"]),
         "backing_settings": {"id": item.pci_id} if item.kind == "passthrough" else {"vgpu": item.profile},

@@ -57,7 +57,7 @@ $change.Operation = [VMware.Vim.VirtualDeviceConfigSpecOperation]::add
 $change.Device = New-Object VMware.Vim.VirtualPCIPassthrough
 $change.Device.Key = -{{ forloop.counter|add:100 }}
 $change.Device.Backing = New-Object VMware.Vim.VirtualPCIPassthroughVmiopBackingInfo
-{{ d.profile_note }}$change.Device.Backing.Vgpu = {{ d.profile_ps }}  # planned on {{ d.pci_comment }}{% if d.mig_slot %}, MIG slot {{ d.mig_slot }}{% endif %}{% if d.placement_gb %}, placement ID {{ d.placement_gb }} GB{% endif %}
+{{ d.profile_note }}$change.Device.Backing.Vgpu = {{ d.profile_ps }}  # planned on {{ d.pci_comment }}{% if d.mig_slot %}, MIG slot {{ d.mig_slot }}{% endif %}{% if d.placement %}, {{ d.placement }}{% endif %}
 $spec.DeviceChange += $change
 {% endfor %}(Get-View -VIObject $vm).ReconfigVM($spec)
 {% endif %}{% endautoescape %}

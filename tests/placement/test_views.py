@@ -534,6 +534,17 @@ def test_mig_and_mixed_size_reservations_show_slot_and_placement_id(viewer):
     assert doc["devices"][0]["placement_gb"] == 40 and "placement ID 40 GB" in doc["powercli"]
     assert "placement ID 40 GB" in viewer.get(f"/reservations/{mixed.pk}/").content.decode()
 
+    # a board NVIDIA publishes no mixed-size placement IDs for: the start is an assumption, and says so
+    a30 = ReservationFactory(vm_name="mixed-a30", request={"gpus_per_vm": 1, "consumption": "vgpu",
+                                                           "profile": "grid_a30-6c"})  # fmt: skip
+    ReservationItemFactory(reservation=a30, gpu=GpuFactory(host=a30.host, board="A30-24GB", model="NVIDIA A30"),
+                           kind="vgpu", profile="grid_a30-6c", placement_gb=0)  # fmt: skip
+    doc = viewer.get(f"/reservations/{a30.pk}/?format=json").json()
+    assumed = "offset 0 GB, assumed: NVIDIA publishes no mixed-size placement IDs for A30-24GB"
+    assert doc["devices"][0]["placement"].startswith(assumed) and assumed in doc["powercli"]
+    page = viewer.get(f"/reservations/{a30.pk}/").content.decode()
+    assert assumed in page and "placement ID 0 GB" not in page
+
 
 def test_rejections_group_by_reason_without_host_particulars_unless_all_say_the_same(db):
     from placement.engine.result import Plan, Rejection
