@@ -353,11 +353,11 @@ def _store(hosts: Sequence[Host], fabrics: dict[int, HostFabric], rows: dict[int
 
 def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts):
     """Set ``Host.fabric_hash`` to a digest of what a reader of the fabric sees (GPU rows, links, domains, its
-    findings, and the vGPU types vCenter lists for the host).
+    findings, the vGPU types vCenter lists for the host and the size of its NUMA nodes).
 
     Readers (the placement snapshot) cache a host's fabric under its digest, so any change to the GPUs, their
-    modes, links, domains, findings or offered vGPU types gives the host a new digest; an unchanged rebuild
-    writes nothing.
+    modes, links, domains, findings, offered vGPU types or NUMA node sizes gives the host a new digest; an unchanged
+    rebuild writes nothing.
     """
     modes: dict[int, list[tuple]] = defaultdict(list)
     for row in (
@@ -367,6 +367,7 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
     ):
         modes[row[0]].append(row[1:])
     offered = offered_profile_names(host_ids=host_ids)
+    numa_sizes = numa_sizes_by_host(host_ids=host_ids)
     stored = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "fabric_hash"))
     changed = []
     for host_id in host_ids:
@@ -379,6 +380,7 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
             sorted((d.id, d.kind, tuple(sorted(d.members))) for d in fabric.domains),
             sorted(offered.get(host_id, ())),
             sorted((f.severity, f.code, f.message, f.gpus) for f in fabric.findings),
+            numa_sizes.get(host_id, ()),
         )
         digest = hashlib.sha1(repr(content).encode(), usedforsecurity=False).hexdigest()
         if stored.get(host_id) != digest:
@@ -386,6 +388,19 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
     if changed:
         Host.objects.bulk_update(changed, ["fabric_hash"], batch_size=ROW_BATCH)
         counts["fabric_hashes_updated"] += len(changed)
+
+
+def numa_sizes_by_host(*, host_ids: Sequence[int]) -> dict[int, tuple[tuple[int, int | None, int | None], ...]]:
+    """Per host, its NUMA nodes as (node id, logical CPUs or None, memory MB or None), by node id (one query)."""
+    out: dict[int, list[tuple[int, int | None, int | None]]] = defaultdict(list)
+    for host_id, node_id, cpus, memory_mb in (
+        NumaNode.objects.filter(host_id__in=host_ids)
+        .values_list("host_id", "node_id", "cpu_ids", "memory_mb")
+        .order_by("host_id", "node_id")
+    ):
+        count = len(cpus) if isinstance(cpus, list) and cpus else None
+        out[host_id].append((node_id, count, memory_mb or None))
+    return {host_id: tuple(nodes) for host_id, nodes in out.items()}
 
 
 def _store_links(host_ids: list[int], fabrics: dict[int, HostFabric], rows: dict[int, _HostRows], counts) -> None:

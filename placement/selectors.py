@@ -27,6 +27,7 @@ from django.db.models import Case, CharField, F, Min, Q, QuerySet, Sum, Value, W
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
+from inventory.fabric import numa_sizes_by_host
 from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
 from inventory.models import Gpu as GpuRow
 from inventory.selectors import offered_profile_names
@@ -40,6 +41,7 @@ from placement.engine.model import (
     Fabric,
     GpuState,
     HostState,
+    NumaSize,
     PairLink,
     Staleness,
     evolve,
@@ -65,6 +67,7 @@ class HostTemplate:
     # Host.supported_profiles (vCenter's config.sharedPassthruGpuTypes), lower case; part of the fabric hash
     offered_profiles: frozenset[str] = frozenset()
     caveats: tuple[Caveat, ...] = ()  # the fabric's warnings on its GPUs (Host.fabric_findings); in the fabric hash
+    numa_sizes: tuple[NumaSize, ...] = ()  # its NUMA nodes' logical CPUs and memory (words only); in the fabric hash
 
 
 @dataclass(frozen=True)
@@ -341,7 +344,7 @@ def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
         decoded = snapshot_codec.decode(data)
         if decoded is None:  # its shape row is gone (deleted as unused by a concurrent store): rebuilt and stored
             continue
-        gpus, pks, links, partitions, topology, problem, offered, caveats = decoded
+        gpus, pks, links, partitions, topology, problem, offered, caveats, numa = decoded
         if topology is not None:
             topology = (gpuset.intern_signature(topology[0]), topology[1])
         template = HostTemplate(
@@ -353,6 +356,7 @@ def stored_templates(*, rows: Sequence[HostRow]) -> dict[int, HostTemplate]:
             topology=topology,
             offered_profiles=_offered(offered),
             caveats=caveats,
+            numa_sizes=_numa_sizes(numa),
         )
         out[host_id] = template
         _TEMPLATES.put((host_id, wanted[host_id]), template)
@@ -418,6 +422,7 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
         domain_rows[host_id].append(tuple(rest))
     offered = offered_profile_names(host_ids=host_ids)
     findings = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "fabric_findings"))
+    numa = numa_sizes_by_host(host_ids=host_ids)
     out = {}
     for host_id in host_ids:
         try:
@@ -430,8 +435,25 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
         caveats = caveats_of(findings.get(host_id), live={g.pci_id for g in template.gpus})
         if caveats:
             template = dataclasses.replace(template, caveats=caveats)
+        if numa.get(host_id):
+            template = dataclasses.replace(template, numa_sizes=_numa_sizes(numa[host_id]))
         out[host_id] = template
     return out
+
+
+# One tuple per distinct NUMA layout: hosts of one model share it.
+_NUMA: Lru[tuple[NumaSize, ...]] = Lru(4096)
+
+
+def _numa_sizes(nodes: Iterable[Sequence[int | None]]) -> tuple[NumaSize, ...]:
+    key = tuple(tuple(n) for n in nodes)
+    if not key:
+        return ()
+    shared = _NUMA.get(key)
+    if shared is None:
+        shared = tuple(NumaSize(node, cpus, memory_mb) for node, cpus, memory_mb in key)
+        _NUMA.put(key, shared)
+    return shared
 
 
 def caveats_of(findings: object, *, live: set[str]) -> tuple[Caveat, ...]:
@@ -626,6 +648,7 @@ def assemble(
             topology=t.topology,
             offered_profiles=t.offered_profiles,
             caveats=t.caveats,
+            numa_sizes=t.numa_sizes,
         )
         _HOST_STATES.put(row.pk, (key, t, state))
         states.append(state)

@@ -15,8 +15,8 @@ import json
 from placement.engine.lru import Lru
 from placement.engine.model import Caveat, GpuState, PairLink
 
-VERSION = 6  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats;
-# 6: NVLink 4/5 at NVIDIA's published 25/50 GB/s a link (shapes hold link figures).
+VERSION = 7  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats;
+# 6: NVLink 4/5 at NVIDIA's published 25/50 GB/s a link (shapes hold link figures); 7: its NUMA node sizes.
 # Other versions are rebuilt
 _GPU_FIELDS = ("pci_id", "index", "board", "model", "memory_mb", "numa_node", "graphics_type", "vgpu_mode",
                "mig_enabled", "module_id", "pcie_switch")  # fmt: skip
@@ -40,6 +40,7 @@ def encode(template) -> tuple[dict, str, dict]:
         "problem": template.problem,
         "profiles": sorted(template.offered_profiles),
         "caveats": [[sorted(c.gpus), c.text] for c in template.caveats],
+        "numa": [[n.node, n.cpus, n.memory_mb] for n in template.numa_sizes],
     }
     return data, digest, shape
 
@@ -82,8 +83,9 @@ def clear_cache() -> None:
 
 
 def decode(data: dict) -> tuple | None:
-    """(gpus, gpu_pks, links, partitions, topology, problem, offered profiles, caveats), or None for another codec
-    version or a shape this process has not been given (``add_shape``)."""
+    """(gpus, gpu_pks, links, partitions, topology, problem, offered profiles, caveats, NUMA node sizes as
+    [node, cpus, memory MB] lists), or None for another codec version or a shape this process has not been given
+    (``add_shape``)."""
     if data.get("v") != VERSION:
         return None
     shape = _SHAPES.get(data["shape"])
@@ -101,7 +103,8 @@ def decode(data: dict) -> tuple | None:
         _BOUND.put(key, bound)
     profiles = frozenset(data.get("profiles") or ())
     caveats = tuple(Caveat(frozenset(gpus_of), text) for gpus_of, text in data.get("caveats") or ())
-    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"], profiles, caveats
+    numa = data.get("numa") or ()
+    return gpus, tuple(data["pks"]), bound[0], bound[1], topology, data["problem"], profiles, caveats, numa
 
 
 def _lists(value):

@@ -362,3 +362,35 @@ def test_a_candidate_says_what_the_inventory_cannot_tell_about_its_gpus_until_a_
     after = {c.host_id: c for c in services.plan_cluster(request=request).candidates}[nvl.pk]
     assert after.bottleneck[0] == "NV12" and not any(line.startswith("caution:") for line in after.explanation)
     assert_same_as_cold()
+
+
+def test_numa_advice_uses_the_hosts_stored_node_sizes_also_in_a_fresh_process(lab):
+    """vCenter's numaInfo gives each node's CPUs and memory: a VM wider than the node is told it spans nodes (it was
+    told to sit on node 0), one that fits is told so; the sizes survive the stored snapshot."""
+    wide = services.build_request(gpus_per_vm=2, consumption="passthrough", vcpus=120, memory_mb=900_000)
+    small = services.build_request(gpus_per_vm=2, consumption="passthrough", vcpus=8, memory_mb=64 * 1024)
+    for fresh in (False, True):
+        if fresh:
+            selectors.reset_snapshot_cache()
+        fabric = selectors.fabric_snapshot(clusters=["pcie-cluster"])
+        wide_lines = [x for x in plan(fabric, wide).best.explanation if x.startswith("NUMA node")]
+        small_lines = [x for x in plan(fabric, small).best.explanation if x.startswith("NUMA node")]
+        assert wide_lines and "the VM is larger than the node (120 vCPUs vs " in wide_lines[0]
+        assert (
+            "so it spans NUMA nodes" in wide_lines[0] and "place the VM's vCPUs and memory there" not in wide_lines[0]
+        )
+        assert small_lines and small_lines[0].endswith("place the VM's vCPUs and memory there (the VM fits the node)")
+    assert selectors.snapshot_stats()["stored_hits"] > 0
+
+
+def test_a_change_of_numa_node_size_gives_the_host_a_new_fabric_hash(lab):
+    from inventory.models import NumaNode
+
+    host = Host.objects.get(name=NVL)
+    before = host.fabric_hash
+    node = NumaNode.objects.filter(host=host).order_by("node_id").first()
+    node.memory_mb = (node.memory_mb or 0) + 1024
+    node.save(update_fields=["memory_mb"])
+    inventory_fabric.rebuild_fabrics(hosts=[host])
+    host.refresh_from_db()
+    assert host.fabric_hash != before
