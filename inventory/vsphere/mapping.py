@@ -126,7 +126,8 @@ def map_numa(numa_info: Any, warnings: list[str] | None = None) -> tuple[NumaNod
         return None
     nodes = []
     for node in numa_info.numaNode:
-        length = getattr(node, "memoryRangeLength", None)
+        # memorySize (API 8.0) is the node's memory; memoryRangeLength, deprecated since, holds the same value there
+        length = getattr(node, "memorySize", None) or getattr(node, "memoryRangeLength", None)
         nodes.append(
             NumaNodeSnap(
                 node_id=int(node.typeId),

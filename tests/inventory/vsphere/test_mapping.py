@@ -173,3 +173,15 @@ def test_a_vm_backing_id_that_is_not_an_address_matches_no_gpu():
     ]
     vm = map_vm("vm-1", {"name": "llm", "config.hardware.device": devices})
     assert [(d.kind, d.pci_id) for d in vm.devices] == [("passthrough", None), ("dynamic-passthrough", None)]
+
+
+def test_numa_memory_prefers_memory_size_where_vsphere_8_zeroes_the_old_range():
+    info = vim.host.NumaInfo(
+        type="NUMA",
+        numNodes=1,
+        numaNode=[
+            vim.host.NumaNode(typeId=0, cpuID=[0], memoryRangeBegin=0, memoryRangeLength=0, memorySize=4 * 1024**3)
+        ],
+    )
+    (node,) = map_numa(info)
+    assert node.memory_mb == 4096
