@@ -362,9 +362,16 @@ def report_notes(params: dict) -> list[str]:
     """What a reader of the figures must know about the rules they were computed under."""
     if params["rules"] != "article":
         return []
+    if params.get("alignment") == "natural":
+        return [
+            "Article rules (part 6): a VM starts at a multiple of its own size (natural alignment), not at NVIDIA's "
+            "placement IDs; the default rules use NVIDIA's"
+        ]
+    if params.get("mode") != "mixed":
+        return []
     return [
-        "Article rules: siloed GB is the article's re-pack estimate and can exceed the free memory; the default "
-        "rules count it on the GPUs' real offsets (never above the free GB)"
+        "Article rules (part 7): siloed GB is the article's re-pack estimate and can exceed the free memory; the "
+        "default rules count it on the GPUs' real offsets (never above the free GB)"
     ]
 
 

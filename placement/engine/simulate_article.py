@@ -62,7 +62,8 @@ class ArticleRules(RulesBase):
                 hit = (ok, None, (v.free_gb, "same-size-lock" if room else "framebuffer"))
             else:
                 start = self._start(v, g.board, size)
-                hit = (start is not None, start, (v.free_gb, "placement-id" if v.free_gb >= size else "framebuffer"))
+                short = "natural-alignment" if self.s.alignment == "natural" else "placement-id"
+                hit = (start is not None, start, (v.free_gb, short if v.free_gb >= size else "framebuffer"))
             self._fits[key] = hit
         return hit
 

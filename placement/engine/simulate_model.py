@@ -41,6 +41,7 @@ MAX_WEIGHT = 1_000_000  # per catalog entry: only the ratios matter
 REASONS = {
     "same-size-lock": "profile-lock",
     "placement-id": "placement-id",
+    "natural-alignment": "alignment",
     "equal-max": "profile-maximum",
     "mixed-max": "profile-maximum",
     "mig-max": "profile-maximum",
@@ -57,8 +58,9 @@ REASONS = {
 REASON_TEXT = {
     "profile-lock": "same-size lock: the GPUs with room are locked to another profile",
     "placement-id": "placement-ID alignment: free memory, but no free range at a valid placement ID",
+    "alignment": "natural alignment (article rules): free memory, but no free range starting at a multiple of its size",
     "profile-maximum": "the profile's per-GPU maximum is reached",
-    "no-free-capacity": "no GPU has enough free memory (or MIG compute slices)",
+    "no-free-capacity": "no GPU has enough free memory (MIG: free memory or compute slices)",
     "mig-geometry": "MIG geometry: free slices, but no free start slot for the profile",
     "no-nvlink-set": "free GPUs, but none form an NVLink set",
     "no-free-gpus": "no host has enough free GPUs",

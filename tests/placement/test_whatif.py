@@ -61,6 +61,21 @@ def test_demo_cluster_keeps_its_running_vms(demo):
     assert work == 200 * 2
 
 
+def test_the_command_on_a_stored_cluster_says_what_it_simulated(demo):
+    """The JSON and the page had the memory free at the start; the text output had not, so "utilization %" read as a
+    share of the whole cluster."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("whatif", "--cluster", "pcie-cluster", "--board", "A100-80GB", "--mode", "same",
+                 "--catalog", "10C,20C", "--runs", "5", stdout=out)  # fmt: skip
+    text = out.getvalue()
+    assert "simulated: 2 GPUs on 1 host, " in text
+    assert "GB free at the start (utilization % is of that free memory)" in text
+
+
 @pytest.mark.reliability("api input", "unknown cluster")
 def test_unknown_cluster_names_the_choices(demo):
     with pytest.raises(whatif.SimulationError) as exc:
@@ -235,9 +250,13 @@ def test_command_text_with_comparisons_and_article_rules():
         stdout=out,
     )
     assert "300 runs on 1 host x 1 A100-80GB, mixed mode, article rules" in out.getvalue()
-    assert "note: Article rules: siloed GB is the article's re-pack estimate and can exceed the free memory" in (
-        out.getvalue()
-    )
+    # one GPU: part 6's natural alignment, whose siloed GB never exceeds the free memory (no re-pack estimate)
+    assert "note: Article rules (part 6): a VM starts at a multiple of its own size" in out.getvalue()
+    assert "re-pack" not in out.getvalue() and "natural alignment (article rules)" in out.getvalue()
+    part7 = StringIO()
+    call_command("whatif", "--catalog", "8C,10C,20C", "--runs", "20", "--rules", "article", "--hosts", "2",
+                 "--gpus-per-host", "2", "--workers", "1", stdout=part7)  # fmt: skip
+    assert "note: Article rules (part 7): siloed GB is the article's re-pack estimate" in part7.getvalue()
     out = StringIO()
     call_command(
         "whatif",

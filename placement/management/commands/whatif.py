@@ -158,8 +158,17 @@ class Command(BaseCommand):
         lines = [
             f"{plural(r['runs'], 'run')} on {where}, {s['mode']} mode, {s['rules']} rules, "
             f"catalog {','.join(s['catalog'])}",
-            f"{'per run':<14} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}",
         ]
+        c = r.get("cluster") or {}
+        if s["cluster"]:
+            # what the figures are of: the GPUs the run could use, and utilization is of the memory free at the start
+            lines.extend(f"note: {n}" for n in c.get("notes", []))
+            lines.append(
+                f"simulated: {plural(c.get('gpus', 0), 'GPU')} on {plural(c.get('hosts', 0), 'host')}, "
+                f"{c.get('free_gb_at_start', 0)} of {c.get('total_gb', 0)} GB free at the start "
+                "(utilization % is of that free memory)"
+            )
+        lines.append(f"{'per run':<14} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}")
         for m, label in METRIC_LABELS.items():
             st = r[m]
             lines.append(

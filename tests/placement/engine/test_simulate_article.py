@@ -67,6 +67,12 @@ def test_part6_manual_examples():
     assert run["placed_gb"] == 72 and run["siloed_gb"] == 8 and run["rejected"] == 1
 
 
+def test_part6_rejections_name_natural_alignment_not_nvidias_placement_ids():
+    # the published worst layout leaves 24 GB free, none of it a 20 GB range starting at a multiple of 20
+    run = run_sequence(article("mixed", ["8C", "10C", "20C"]), sizes("10,8,10,10,8,10,20"))
+    assert run["rejected_by_reason"] == {"alignment": 1}  # part 6 aligns to the VM's size, not to NVIDIA's IDs
+
+
 def test_part6_worst_layout():
     run = run_sequence(article("mixed", ["8C", "10C", "20C"]), sizes("10,8,10,10,8,10"))
     layout = [(v["start"], v["size"]) for v in run["layout"][0]["gpus"][0]["vms"]]
