@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -273,7 +274,7 @@ def compare(
         elif term in ("leave", "pickcost"):
             detail = f"{mw.get('leave', 'leaves more free')}; {other} {tw.get('leave', 'leaves less')}"
         elif term == "balance":
-            detail = f"CPU/GPU balance mismatch {-a:.3f} vs {-b:.3f} (free GB per free vCPU against the VM's)"
+            detail = _balance_detail(a, b, mw, tw, other)
         elif term == "fragmentation":
             if "fragmentation" in mw and "fragmentation" in tw:
                 detail = f"fragments less: {mw['fragmentation']}; {other}: {tw['fragmentation']}"
@@ -292,6 +293,35 @@ def compare(
             detail = term
         return f"{verb} {other_host}: {detail}"
     return f"ties with {other_host}; ordered by {tie_order}"
+
+
+def apart_text(factor: float, other: float | None = None) -> str:
+    """'2.1x apart' ('the same proportion' below 1.05x); with ``other``, as many decimals as tell the two apart."""
+    digits = 1
+    if other is not None:
+        while digits < 3 and f"{factor:.{digits}f}" == f"{other:.{digits}f}":
+            digits += 1
+    if f"{factor:.{digits}f}" == f"{1:.{digits}f}":
+        return "the same proportion"
+    return f"{factor:.{digits}f}x apart"
+
+
+def _balance_detail(a: float, b: float, mw: dict[str, str], tw: dict[str, str], other: str) -> str:
+    """The CPU/GPU balance term in words: each host's free vGPU framebuffer per free vCPU and how far it is from the
+    VM's, as a factor. The ranking value is minus the log of that factor (0 when not scored: CPUs unknown)."""
+    fa, fb = math.exp(-a), math.exp(-b)
+    closer = "closer to" if a > b else "further from"
+    vm = mw.get("balance-vm") or tw.get("balance-vm")
+    target = f"the VM's {vm} GB per vCPU" if vm else "the VM's"
+    worded = bool(mw or tw)  # the planner's words: a side without a balance was not scored (free vCPUs unknown)
+
+    def side(w: dict[str, str], f: float, g: float) -> str:
+        if "balance" in w:
+            return f"{w['balance']} ({apart_text(f, g)})"
+        return "not compared (free vCPUs unknown)" if worded else apart_text(f, g)
+
+    sides = f"{side(mw, fa, fb)}; {other}: {side(tw, fb, fa)}"
+    return f"its free vGPU framebuffer per free vCPU is {closer} {target}: {sides}"
 
 
 def _nodes(n: int) -> str:

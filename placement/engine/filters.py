@@ -401,19 +401,35 @@ def _held(plugin: str, pci_id: str, holders: Sequence[Consumer]) -> Status:
 
 
 class SameSizeLock:
+    """A GPU locked to another profile; one that is also full says it is full first (the lock is then moot: no
+    vGPU of any type fits until VMs on it power off)."""
+
     name = "SameSizeLock"
 
     def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
         if ctx.profile is None or ctx.request.consumption == "mig" or f.timesliced.mode != "sameSize":
             return SUCCESS
-        lock = f.timesliced.lock
+        view = f.timesliced
+        lock = view.lock
         if lock is not None and lock.profile != ctx.profile.name:
+            cap = equal_size_max(view.board, view.capacity_gb, lock.size_gb)
+            n = view.count(lock.profile)
+            if n >= cap or view.free_gb <= 0:
+                return fail(self.name, "lock-full", _full_text(f.gpu, lock.profile, n, cap if n >= cap else None))
             return fail(
                 self.name,
                 "same-size-lock",
                 f"GPU {f.gpu.pci_id} is locked to {lock.profile} by {lock.vm} (same-size mode)",
             )
         return SUCCESS
+
+
+def _full_text(gpu: GpuState, profile: str, n: int, cap: int | None) -> str:
+    """'GPU X holds 1 x grid_a100d-80c (VM t1d-b), its maximum 1'; without a maximum reached, 'no framebuffer left'."""
+    holders = sorted({c.holder for c in gpu.consumers if c.holds_device})
+    by = f" ({', '.join(holders[:3])}{' ...' if len(holders) > 3 else ''})" if holders else ""
+    tail = f", its maximum {cap}" if cap is not None else ": no framebuffer left"
+    return f"GPU {gpu.pci_id} holds {n} x {profile}{by}{tail}"
 
 
 class EqualSizeMaximum:
@@ -428,11 +444,7 @@ class EqualSizeMaximum:
         cap = equal_size_max(view.board, view.capacity_gb, ctx.profile.framebuffer_gb)
         n = view.count(ctx.profile.name)
         if n >= cap:
-            holders = sorted({c.holder for c in f.gpu.consumers if c.holds_device})
-            by = f" ({', '.join(holders[:3])}{' ...' if len(holders) > 3 else ''})" if holders else ""
-            return fail(
-                self.name, "equal-max", f"GPU {f.gpu.pci_id} holds {n} x {ctx.profile.name}{by}, its maximum {cap}"
-            )
+            return fail(self.name, "equal-max", _full_text(f.gpu, ctx.profile.name, n, cap))
         return SUCCESS
 
 
@@ -505,6 +517,7 @@ PHRASES = {
     "mig-enabled": "have MIG enabled",
     "mixed-mig": "hold time-sliced vGPUs",
     "same-size-lock": "are locked to another profile",
+    "lock-full": "are full with another profile",
     "equal-max": "are full with this profile (same-size maximum)",
     "framebuffer": "lack free framebuffer",
     "mixed-max": "are at the mixed-size maximum",
@@ -552,7 +565,16 @@ def check_gpus(host: HostState, ctx: RequestContext) -> GpuVerdicts:
 
 # codes whose grouped line quotes one GPU's own reason: which profile locks it, which VM holds it
 EXAMPLE_CODES = frozenset(
-    {"same-size-lock", "placement-id", "mig-slot", "framebuffer", "passthrough-assigned", "reservation", "equal-max"}
+    {
+        "same-size-lock",
+        "lock-full",
+        "placement-id",
+        "mig-slot",
+        "framebuffer",
+        "passthrough-assigned",
+        "reservation",
+        "equal-max",
+    }
 )
 
 

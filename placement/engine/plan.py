@@ -9,7 +9,7 @@ leaves behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 from placement.engine import gpuset, mig, vgpu
@@ -33,7 +33,7 @@ from placement.engine.lru import ByIdentity, Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
-from placement.engine.scorers import Proposal, group_texts, no_p2p_words, pair_paths, score_all
+from placement.engine.scorers import Proposal, balance_ratios, group_texts, no_p2p_words, pair_paths, score_all
 
 PLANNED_VM_PREFIX = "planned-vm"
 
@@ -187,7 +187,7 @@ def _candidates(
     return out
 
 
-WORD_TERMS = frozenset({"class", "numa", "pcie", "leave", "fragmentation", "pickcost"})
+WORD_TERMS = frozenset({"class", "numa", "pcie", "leave", "fragmentation", "pickcost", "balance"})
 
 
 def _words_if_needed(mine: tuple, theirs: tuple, p: Proposal, q: Proposal) -> tuple[dict | None, dict | None]:
@@ -213,6 +213,10 @@ def _words(p: Proposal) -> dict[str, str]:
             words["leave"] = f"{cost or 'uses up no whole free group'}{extra} ({leave})"
     if p.frag_text:
         words["fragmentation"] = p.frag_text
+    ratios = balance_ratios(p)
+    if ratios is not None:
+        words["balance"] = f"{ratios[0]:.1f} GB"
+        words["balance-vm"] = f"{ratios[1]:.1f}"
     if s is not None and p.request.no_p2p and len(p.choices) > 1:
         n = s.groups_broken
         what = "Fabric Manager partition" if p.host.nvswitch else "NVLink group"
@@ -351,15 +355,39 @@ OFFSETS_EXACT = "placement IDs and MIG slots of running vGPUs are exact (importe
 
 
 def offsets_note(host: HostState) -> str:
-    """Whether the offsets of the host's running mixed-size vGPUs and MIG instances are exact or inferred."""
-    exact = inferred = 0
+    """Where the offsets of the host's mixed-size vGPUs and MIG instances come from: imported (exact) or inferred for
+    the VMs vCenter runs, the advisor's own choice for VMs this plan places and for reservations (never "imported")."""
+    imported = inferred = placed = reserved = 0
     for g in host.gpus:
-        e, i = vgpu.offsets_known(g)
-        exact, inferred = exact + e, inferred + i
+        for c in g.active_consumers:
+            known = vgpu.offset_known(g, c)
+            if known is None:
+                continue
+            if isinstance(c, PlacedConsumer) or c.vm.startswith(PLANNED_VM_PREFIX):
+                placed += 1
+            elif c.reservation and known:
+                reserved += 1
+            elif known:
+                imported += 1
+            else:
+                inferred += 1
+    parts = []
     if inferred:
         mig_note = " (MIG slots: `nvidia-smi mig -lgi`)" if any(g.mig_enabled for g in host.gpus) else ""
-        return f"{OFFSETS_INFERRED}{mig_note} ({inferred} of {exact + inferred} running)"
-    return OFFSETS_EXACT if exact else ""
+        parts.append(f"{OFFSETS_INFERRED}{mig_note} ({inferred} of {imported + inferred} running)")
+    elif imported:
+        parts.append(OFFSETS_EXACT)
+    own = []
+    if placed:
+        own.append(f"{placed} vGPU{'s' if placed != 1 else ''} this plan places here")
+    if reserved:
+        own.append(f"{reserved} vGPU{'s' if reserved != 1 else ''} held by the advisor's reservations")
+    if own:
+        parts.append(
+            f"the placement IDs and MIG slots of {' and of '.join(own)} are the advisor's own choice, not read from "
+            "the host"
+        )
+    return "; ".join(parts)
 
 
 def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposal | Rejection:
@@ -678,10 +706,16 @@ def _single_mig(host: HostState, ctx: RequestContext, eligible) -> Proposal | Re
 # ---------------------------------------------------------------- replicas and reservations
 
 
+@dataclass(frozen=True)
+class PlacedConsumer(Consumer):
+    """A consumer this plan placed itself (a replica, or an evacuated VM on its target host): its placement ID or MIG
+    slot is the plan's own choice, so a later step of the same plan must not call it imported (``offsets_note``)."""
+
+
 def consumers_for(candidate: Candidate, request: PlacementRequest, vm: str) -> dict[str, Consumer]:
     kind = request.consumption
     return {
-        g.pci_id: Consumer(vm=vm, kind=kind, profile=g.profile, placement_gb=g.placement_gb, mig_slot=g.mig_slot)
+        g.pci_id: PlacedConsumer(vm=vm, kind=kind, profile=g.profile, placement_gb=g.placement_gb, mig_slot=g.mig_slot)
         for g in candidate.gpus
     }
 

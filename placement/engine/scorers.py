@@ -23,6 +23,7 @@ from placement.engine.explain import (
     PARTITIONS_UNKNOWN,
     UNKNOWN_LABEL,
     Naming,
+    apart_text,
     class_words,
     cost_text,
     fmt_gbps,
@@ -328,28 +329,42 @@ class BalanceScorer:
     name = "Balance"
 
     def score(self, p: Proposal) -> Score:
-        r = p.request
-        profile = r.vgpu_profile
-        if (
-            profile is None
-            or r.consumption not in TIMESLICED_KINDS
-            or r.vcpus <= 0
-            or not p.host.cpu_known
-            or p.host.cpu_free <= 0
-        ):
+        ratios = balance_ratios(p)
+        if ratios is None:
             return Score(self.name, 0.0, "")
-        need_gb = profile.framebuffer_gb * r.gpus_per_vm
-        free_gb = free_timesliced_gb(p.host)
-        if need_gb <= 0 or free_gb <= 0:
-            return Score(self.name, 0.0, "")
-        host_ratio = free_gb / p.host.cpu_free
-        vm_ratio = need_gb / r.vcpus
+        host_ratio, vm_ratio = ratios
         value = round(-abs(math.log(host_ratio) - math.log(vm_ratio)), 3)
-        text = (
-            f"CPU/GPU balance: host has {free_gb} GB vGPU framebuffer free for {p.host.cpu_free} free vCPUs "
-            f"({host_ratio:.1f} GB/vCPU), the VM needs {vm_ratio:.1f} GB/vCPU (mismatch {-value:.3f})"
-        )
-        return Score(self.name, value, text)
+        return Score(self.name, value, lambda: f"CPU/GPU balance: {balance_words(p)}")
+
+
+def balance_ratios(p: Proposal) -> tuple[float, float] | None:
+    """(host's free GB per free vCPU, the VM's GB per vCPU), or None when the balance is not scored."""
+    r = p.request
+    profile = r.vgpu_profile
+    if profile is None or r.consumption not in TIMESLICED_KINDS or r.vcpus <= 0:
+        return None
+    if not p.host.cpu_known or p.host.cpu_free <= 0:
+        return None
+    need_gb = profile.framebuffer_gb * r.gpus_per_vm
+    free_gb = free_timesliced_gb(p.host)
+    if need_gb <= 0 or free_gb <= 0:
+        return None
+    return free_gb / p.host.cpu_free, need_gb / r.vcpus
+
+
+def balance_words(p: Proposal) -> str:
+    """'host has 214 GB vGPU framebuffer free for 176 free vCPUs (1.2 GB per free vCPU), the VM needs 2.5 GB per
+    vCPU: 2.1x apart': how far the host's free GPU memory per free vCPU is from the VM's, as a factor (the ranking
+    value is the log of that factor); "" when the balance is not scored."""
+    ratios = balance_ratios(p)
+    if ratios is None:
+        return ""
+    host_ratio, vm_ratio = ratios
+    factor = max(host_ratio, vm_ratio) / min(host_ratio, vm_ratio)
+    return (
+        f"host has {free_timesliced_gb(p.host)} GB vGPU framebuffer free for {p.host.cpu_free} free vCPUs "
+        f"({host_ratio:.1f} GB per free vCPU), the VM needs {vm_ratio:.1f} GB per vCPU: {apart_text(factor)}"
+    )
 
 
 def free_timesliced_gb(host: HostState) -> int:

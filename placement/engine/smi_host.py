@@ -35,7 +35,7 @@ from placement.engine.model import (
     HostState,
     PairLink,
 )
-from placement.engine.plan import plan
+from placement.engine.plan import OFFSETS_EXACT, OFFSETS_INFERRED, plan
 from placement.engine.request import PlacementRequest
 from placement.engine.result import Plan, Rejection
 
@@ -271,6 +271,79 @@ def _needs_partition(request: PlacementRequest) -> bool:
     return request.gpus_per_vm > 1 and not request.whole_gpu and request.consumption != "mig" and not request.fractional
 
 
+def _full_mig(profile: VgpuProfileName | None) -> str | None:
+    """grid_a100d-3-40c -> grid_a100d-7-80c: the MIG-backed type that holds the whole GPU of the profile's board."""
+    if profile is None or not profile.is_mig or profile.board is None or profile.board.mig is None:
+        return None
+    largest = max((p for p in profile.board.mig.profiles if not p.media_extensions), key=lambda p: p.compute_slices)
+    suffix = f"-{profile.mig_compute_slices}-{profile.framebuffer_gb}{profile.series}"
+    if not profile.name.upper().endswith(suffix.upper()):
+        return None
+    name = f"{profile.name[: -len(suffix)]}-{largest.compute_slices}-{largest.memory_gb}{profile.series.lower()}"
+    try:
+        return parse_profile_name(name).name
+    except ProfileNameError:
+        return None
+
+
+MODE_NOT_CAPTURED = (
+    "caution: GPU mode not in the capture: planned as if its GPUs were in {mode} mode; set it in vSphere "
+    "(Host > Configure > Graphics)"
+)
+
+
+def in_request_mode(smi: SmiHost, request: PlacementRequest) -> tuple[HostState, str]:
+    """The captured host with its GPUs in the mode ``request`` needs, and the caution that says so ("" when none).
+
+    ``nvidia-smi topo -m`` says nothing of a GPU's mode (vSphere's graphicsType, vgpuMode), so a GPU off an NVSwitch
+    board is planned in the request's mode: passthrough for whole GPUs, vGPU same-size for vGPUs and device groups,
+    MIG for MIG-backed vGPUs. An NVSwitch board keeps its rules (time-sliced vGPU only). A busy GPU holds a whole GPU
+    in that mode: a passthrough VM, a full-size vGPU or a full-GPU MIG instance of the request's board.
+    """
+    host = smi.host
+    if request.whole_gpu:
+        return host, ""
+    on_board = set(smi.nvswitch_gpus)
+    mig_mode = request.consumption == "mig"
+    profile = request.vgpu_profile
+    full = _full_mig(profile) if mig_mode else _full_size(profile)
+
+    def busy(g: GpuState) -> tuple[Consumer, ...]:
+        if not g.consumers:
+            return ()
+        if full is None:
+            return (Consumer(vm="busy", kind="passthrough"),)
+        if mig_mode:
+            return (Consumer(vm="busy", kind="mig", profile=full, mig_slot=0),)
+        return (Consumer(vm="busy", kind="vgpu", profile=full),)
+
+    gpus = tuple(
+        g
+        if g.index in on_board
+        else replace(
+            g,
+            graphics_type="sharedDirect",
+            vgpu_mode="multiInstanceGpu" if mig_mode else "sameSize",
+            mig_enabled=mig_mode,
+            consumers=busy(g),
+        )
+        for g in host.gpus
+    )
+    if all(g.index in on_board for g in host.gpus):
+        return host, ""
+    mode = "MIG-backed vGPU (sharedDirect, MIG enabled)" if mig_mode else "vGPU (sharedDirect, same-size)"
+    return replace(host, gpus=gpus), MODE_NOT_CAPTURED.format(mode=mode)
+
+
+def _busy_offsets(line: str) -> str:
+    """A plan's offsets note without its imported/inferred part: on a captured host the only running consumers are the
+    GPUs given as busy, each holding its whole GPU, so nothing was imported and nothing needs importing."""
+    if not line.startswith((OFFSETS_EXACT, OFFSETS_INFERRED)):
+        return line
+    _, sep, rest = line.partition("; ")
+    return rest if sep else ""
+
+
 def plan_smi_host(smi: SmiHost, request: PlacementRequest) -> Plan:
     """Plan ``request`` on the captured host; candidates say what the capture leaves unknown about them."""
     host = smi.host
@@ -281,12 +354,21 @@ def plan_smi_host(smi: SmiHost, request: PlacementRequest) -> Plan:
             f"show: capture `{MODULE_ID_QUERY}` on the host and give it with the capture"
         )
         return Plan((), (Rejection(host.name, (reason,), host.host_id, host.vcenter),))
+    if not request.whole_gpu and any(g.board is None and g.memory_mb <= 0 for g in host.gpus):
+        reason = (
+            "the capture does not say which GPU board this host has, so a vGPU cannot be sized on its GPUs: name the "
+            "board (for example --board A100-80GB)"
+        )
+        return Plan((), (Rejection(host.name, (reason,), host.host_id, host.vcenter),))
+    host, mode_caution = in_request_mode(smi, request)
     result = plan(Fabric((host,)), request)
     unknown = {(f"gpu{a}", f"gpu{b}") for a, b in smi.unknown_pairs}
 
     def annotate(c):
         chosen = sorted(g.index for g in c.gpus)
         lines = []
+        if any(g.consumers for g in host.gpus):
+            c = replace(c, explanation=tuple(x for x in map(_busy_offsets, c.explanation) if x))
         pairs = [(a, b) for a, b in combinations(chosen, 2) if (f"gpu{a}", f"gpu{b}") in unknown]
         if pairs:
             named = ", ".join(f"GPU{a}-GPU{b}" for a, b in pairs)
@@ -306,6 +388,8 @@ def plan_smi_host(smi: SmiHost, request: PlacementRequest) -> Plan:
                 f"caution: module ids unknown: capture `{MODULE_ID_QUERY}` on the host to know which Fabric Manager "
                 "partitions this choice keeps whole or breaks"
             )
+        if mode_caution:
+            lines.append(mode_caution)
         return replace(c, explanation=(*c.explanation, *lines)) if lines else c
 
     return Plan(

@@ -229,18 +229,23 @@ def timesliced_view(gpu: GpuState) -> TimeslicedGpu:
     return view
 
 
+def offset_known(gpu: GpuState, c: Consumer) -> bool | None:
+    """Whether a consumer's offset is given (a mixed-size vGPU's placement ID, a MIG instance's start slot); None for
+    consumers that have no offset (same-size vGPUs, whole GPUs)."""
+    if c.kind in TIMESLICED_KINDS and gpu.vgpu_mode == "mixedSize":
+        return c.placement_gb is not None
+    if c.kind == "mig":
+        return c.mig_slot is not None
+    return None
+
+
 def offsets_known(gpu: GpuState) -> tuple[int, int]:
-    """(running consumers whose offset is exact, running consumers whose offset the engine infers): vGPUs on a
-    mixed-size GPU (placement ID) and MIG instances (start slot); other kinds have no offset."""
+    """(running consumers whose offset is given, running consumers whose offset the engine infers)."""
     exact = inferred = 0
     for c in gpu.active_consumers:
-        if c.kind in TIMESLICED_KINDS and gpu.vgpu_mode == "mixedSize":
-            known = c.placement_gb is not None
-        elif c.kind == "mig":
-            known = c.mig_slot is not None
-        else:
-            continue
-        exact, inferred = (exact + 1, inferred) if known else (exact, inferred + 1)
+        known = offset_known(gpu, c)
+        if known is not None:
+            exact, inferred = (exact + 1, inferred) if known else (exact, inferred + 1)
     return exact, inferred
 
 

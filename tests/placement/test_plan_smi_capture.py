@@ -140,3 +140,40 @@ def test_one_vgpu_on_an_idle_board_without_module_ids_makes_no_claim_about_parti
     assert "Fabric Manager partitions unknown (no module ids)" in text
     for false_claim in ("no multi-GPU set free", "partners are already in use", "last wholly free host"):
         assert false_claim not in text, text
+
+
+# ------------------------------------------------------------------ trial E #6: the capture says nothing of the mode
+
+A100X4_NV = """\
+\tGPU0\tGPU1\tGPU2\tGPU3\tCPU Affinity\tNUMA Affinity\tGPU NUMA ID
+GPU0\t X \tNV12\tNODE\tNODE\t0-255\t0\t\tN/A
+GPU1\tNV12\t X \tNODE\tNODE\t0-255\t0\t\tN/A
+GPU2\tNODE\tNODE\t X \tNV12\t0-255\t0\t\tN/A
+GPU3\tNODE\tNODE\tNV12\t X \t0-255\t0\t\tN/A
+"""
+
+
+@pytest.mark.parametrize(
+    ("gpus", "consumption", "profile", "mode"),
+    [
+        ("2", "device-group", "Nvidia:2@grid_a100d-80c%NVLink", "vGPU (sharedDirect, same-size)"),
+        ("1", "vgpu", "grid_a100d-40c", "vGPU (sharedDirect, same-size)"),
+        ("1", "mig", "grid_a100d-3-40c", "MIG-backed vGPU (sharedDirect, MIG enabled)"),
+    ],
+)
+def test_a_pcie_capture_plans_vgpu_device_groups_and_mig_in_the_mode_they_need(
+    tmp_path, gpus, consumption, profile, mode
+):
+    capture = tmp_path / "a100x4-nv.txt"
+    capture.write_text(A100X4_NV)
+    args = ("--smi", str(capture), "--board", "A100-80GB", "--gpus", gpus, "--consumption", consumption)
+    doc = plan(*args, "--profile", profile)
+    assert doc["rejected"] == [] and doc["candidates"]
+    lines = doc["candidates"][0]["explanation"]
+    assert (
+        f"caution: GPU mode not in the capture: planned as if its GPUs were in {mode} mode; set it in vSphere "
+        "(Host > Configure > Graphics)" in lines
+    )
+    assert not any("exact (imported)" in line for line in lines)
+    if consumption == "device-group":
+        assert doc["candidates"][0]["interconnect"] == "NV12 300 GB/s"

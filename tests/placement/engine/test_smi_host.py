@@ -91,5 +91,6 @@ def test_busy_gpus_of_the_board_run_a_full_size_vgpu_not_passthrough():
     smi = build_smi_host(all_to_all(8, 12), numa, busy=range(8), board="A100-80GB", vgpu_profile=request.vgpu_profile)
     assert {(c.kind, c.profile) for g in smi.host.gpus for c in g.consumers} == {("vgpu", "grid_a100d-80c")}
     (rejection,) = plan_smi_host(smi, request).rejected
-    assert "locked to grid_a100d-80c by busy (same-size mode)" in rejection.reasons[0]
+    # full with its 80C: said as full (trial E #11), not as "locked to another profile"
+    assert "holds 1 x grid_a100d-80c (VM busy), its maximum 1" in rejection.reasons[0]
     assert not any("passthrough" in r for r in rejection.reasons)
