@@ -254,6 +254,11 @@ class Host(TrackedModel):
         help_text="Health findings of the last fabric rebuild: [{severity, code, message, gpus}]",
     )
     supported_profiles = models.ManyToManyField(VgpuProfile, blank=True, related_name="hosts")
+    boot_time = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="vCenter's runtime.bootTime of the host (last boot); GPU instances no VM holds last one boot",
+    )
     fabric_hash = models.CharField(
         max_length=40,
         blank=True,
@@ -452,6 +457,36 @@ class GpuConsumer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vm} -> {self.gpu.pci_device.pci_id} ({self.kind})"
+
+
+class UnheldGpuInstance(models.Model):
+    """A MIG GPU instance ``nvidia-smi mig -lgi`` showed that no VM in vCenter holds (left behind, made by hand,
+    or a VM not synced yet). It holds its memory and compute slices all the same, so the planner counts it as used.
+
+    Stored by ``topology import-vgpu --mig-lgi``; the next such import of the host replaces them all. GPU instances
+    do not outlive a host reboot: the planner ignores one recorded under another host boot time than the host's.
+    """
+
+    gpu = models.ForeignKey(Gpu, on_delete=models.CASCADE, related_name="unheld_instances")
+    instance_id = models.PositiveIntegerField(help_text="GPU instance id as nvidia-smi prints it")
+    profile = models.CharField(max_length=20, help_text="MIG profile as nvidia-smi spells it, e.g. 1g.6gb+me")
+    start = models.PositiveSmallIntegerField(help_text="First memory slice")
+    size = models.PositiveSmallIntegerField(help_text="Memory slices")
+    vm_name = models.CharField(
+        max_length=255, blank=True, help_text="The VM vgpu -q showed on it, when vCenter did not report it on this GPU"
+    )
+    imported_at = models.DateTimeField()
+    host_boot_time = models.DateTimeField(null=True, blank=True, help_text="The host's boot time at the import")
+
+    class Meta:
+        ordering = ["gpu", "start"]
+        verbose_name = "GPU instance no VM holds"
+        constraints = [
+            models.UniqueConstraint(fields=["gpu", "instance_id"], name="unheld_instance_per_gpu"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gpu} GPU instance {self.instance_id} ({self.profile}, no VM)"
 
 
 class LinkKind(models.TextChoices):

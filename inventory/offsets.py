@@ -6,6 +6,10 @@ to the host's stored consumers by GPU PCI address and VM name, and writes ``GpuC
 that vCenter drops (VM powered off or moved) goes with its offsets, since the next power-on may place it
 elsewhere. Without an import the planner infers offsets and says so.
 
+GPU instances ``mig -lgi`` shows that no VM in vCenter holds are stored as ``UnheldGpuInstance`` rows: they hold
+their slices, so the planner counts them as used. An import with ``mig -lgi`` replaces the host's rows; one
+without keeps them. They last one boot of the host (the planner ignores rows recorded under another boot time).
+
 Every offset is checked before anything is stored: the vGPU Name or GPU-instance profile must be the VM's
 profile in vCenter, a time-sliced vGPU must start at a placement ID of its size (mixed-size mode, catalog) and
 fit the framebuffer, a GPU instance must start at a valid slot of its profile (catalog MIG geometry), and no
@@ -24,7 +28,7 @@ from django.utils import timezone
 
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
-from inventory.models import GpuConsumer, GraphicsType, Host, VgpuMode
+from inventory.models import GpuConsumer, GraphicsType, Host, UnheldGpuInstance, VgpuMode
 from inventory.topology.smi import SmiParseError
 from inventory.topology.vgpu_smi import (
     GpuInstance,
@@ -52,8 +56,9 @@ class OffsetImport:
     unchanged: int = 0
     matched: list[str] = field(default_factory=list)  # "vm on 0000:3b:00.0: placement 20 GB"
     warnings: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)  # stored offsets of VMs this capture does not show
+    kept: list[str] = field(default_factory=list)  # stored offsets this capture leaves in place, with the reason
     unheld: list[str] = field(default_factory=list)  # GPU instances in `mig -lgi` that no VM in vCenter holds
+    unheld_stored: int = 0  # UnheldGpuInstance rows written (the host's earlier ones replaced)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,14 @@ def _timesliced_range(
                 f"{where}: {vm} on {gpu.label} is at placement ID {start}, but in mixed-size mode a {size} GB "
                 f"vGPU starts only at placement IDs {', '.join(map(str, ids))} of its GPU model (catalog)",
             )
+    elif gpu.mode == VgpuMode.SAME_SIZE and start % size:
+        # Equal-size mode lays vGPUs of one size side by side from 0; the catalog publishes no equal-size placement
+        # IDs to check against, so this is a warning, not a refusal.
+        warnings.append(
+            f"{where}: {vm} on {gpu.label} is at placement ID {start}, which is not a multiple of its {size} GB "
+            f"size: in same-size mode a {size} GB vGPU is expected at 0, {size}, {2 * size} ...; check that the "
+            "capture is from this host (the planner does not use placement IDs in same-size mode)"
+        )
     if gpu.framebuffer_gb and start + size > gpu.framebuffer_gb:
         raise OffsetImportError(
             "vgpu",
@@ -286,6 +299,7 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
     slices: dict[str, list[_Range]] = {}  # GPU instances of the VMs matched, per GPU, in memory slices
     holder: dict[tuple[int, int], str] = {}  # (nvidia-smi GPU number, GPU instance id) -> VM in the capture
     in_capture: set[int] = set()  # consumers whose offset this capture shows
+    no_id: set[int] = set()  # consumers this capture shows without a placement ID (older driver)
     for v in vgpus:
         where = f"line {v.line}"
         gpu = gpus.get(v.gpu_pci_id)
@@ -302,11 +316,14 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
             continue
         if v.gpu_instance_id is None and v.placement_id is None:
             result.warnings.append(f"{where}: {v.vm_name} shows no placement ID (older driver); skipped")
+            no_id.add(consumer.pk)
             continue
         in_capture.add(consumer.pk)
         if v.gpu_instance_id is not None and not instances:
             raise OffsetImportError(
-                "mig", f"{v.vm_name} runs on MIG GPU instance {v.gpu_instance_id}: add `nvidia-smi mig -lgi`"
+                "mig",
+                f"{where}: {v.vm_name} runs on MIG GPU instance {v.gpu_instance_id} of GPU "
+                f"{v.gpu_pci_id}: add the output of `nvidia-smi mig -lgi`, which shows where GPU instances sit",
             )
         gi = slot_of.get((gpu.index, v.gpu_instance_id)) if v.gpu_instance_id is not None else None
         if v.gpu_instance_id is not None and gi is None:
@@ -373,41 +390,64 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
     if not result.matched:
         raise OffsetImportError("vgpu", "no vGPU in the capture matches a VM vCenter reports on " + host.name)
     _check_instances(instances, by_index, holder, host, result.warnings)
-    kept_slots = _kept(consumers.values(), in_capture, by_pk, ranges, slices, result)
-    _unheld(instances, by_index, holder, kept_slots, consumers, result)
+    kept_slots = _kept(consumers.values(), in_capture, no_id, by_pk, ranges, slices, result)
+    unheld = _unheld(instances, by_index, holder, kept_slots, consumers, result)
+    rows = [
+        UnheldGpuInstance(
+            gpu_id=gpu.pk, instance_id=gi.instance_id, profile=gi.profile, start=gi.start, size=gi.size,
+            vm_name=vm or "", imported_at=now, host_boot_time=host.boot_time,
+        )
+        for gpu, gi, vm in unheld
+    ]  # fmt: skip
+    stored = UnheldGpuInstance.objects.filter(gpu__host=host)
+    if not mig_text:  # this capture says nothing about GPU instances: the stored ones stay
+        result.kept += [_unheld_kept(u) for u in stored.select_related("gpu__pci_device")]
     with transaction.atomic():
         GpuConsumer.objects.bulk_update(
             changes, ["placement_gb", "mig_slot", "offsets_imported_at", "offsets_boot_time"]
         )
+        if mig_text:
+            stored.delete()
+            UnheldGpuInstance.objects.bulk_create(rows)
+            result.unheld_stored = len(rows)
     return result
 
 
-def _imported(c: GpuConsumer) -> str:
+def _unheld_kept(u: UnheldGpuInstance) -> str:
+    return (
+        f"GPU instance {u.instance_id} on {u.gpu.pci_device.pci_id} (MIG {u.profile} at memory slices {u.start}-"
+        f"{u.start + u.size - 1}), which no VM holds (imported {u.imported_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
+        "this import has no `nvidia-smi mig -lgi`)"
+    )
+
+
+def _imported(c: GpuConsumer, why: str) -> str:
     if c.offsets_imported_at is None:
-        return " (imported by an earlier version, date not recorded)"
-    return f" (imported {c.offsets_imported_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+        return f" (imported by an earlier version, date not recorded; {why})"
+    return f" (imported {c.offsets_imported_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; {why})"
 
 
 def _kept(
-    consumers: Iterable[GpuConsumer], in_capture: set[int], by_pk: dict[int, _Gpu], ranges: dict[str, list[_Range]],
-    slices: dict[str, list[_Range]], result: OffsetImport,
+    consumers: Iterable[GpuConsumer], in_capture: set[int], no_id: set[int], by_pk: dict[int, _Gpu],
+    ranges: dict[str, list[_Range]], slices: dict[str, list[_Range]], result: OffsetImport,
 ) -> dict[tuple[str, int], str]:  # fmt: skip
-    """List the stored offsets this capture leaves in place (VMs it does not show), refusing one that overlaps
-    an offset of the capture; returns the kept MIG slots by (GPU, slot)."""
+    """List the stored offsets this capture leaves in place (VMs it does not show, or shows without a placement
+    ID), refusing one that overlaps an offset of the capture; returns the kept MIG slots by (GPU, slot)."""
     kept_slots: dict[tuple[str, int], str] = {}
     for c in sorted(consumers, key=lambda x: (x.gpu.pci_device.pci_id, x.vm.name)):
         if c.pk in in_capture or (c.placement_gb is None and c.mig_slot is None):
             continue
         pci = c.gpu.pci_device.pci_id
         profile, _ = _vcenter_profile(c)
+        why = "this capture shows it without a placement ID" if c.pk in no_id else "not in this capture"
         if c.mig_slot is not None:
             kept_slots[pci, c.mig_slot] = c.vm.name
-            result.kept.append(f"{c.vm.name} on {pci}: MIG slot {c.mig_slot}{_imported(c)}")
+            result.kept.append(f"{c.vm.name} on {pci}: MIG slot {c.mig_slot}{_imported(c, why)}")
             size = profile.mig_profile.memory_slices if profile and profile.mig_profile else 1
             kept = _Range(c.vm.name, c.mig_slot, c.mig_slot + size, None, f"MIG slot {c.mig_slot}")
             part, unit, clash = "mig", "memory slices", _overlap(slices.get(pci, []), kept)
         else:
-            result.kept.append(f"{c.vm.name} on {pci}: placement ID {c.placement_gb} GB{_imported(c)}")
+            result.kept.append(f"{c.vm.name} on {pci}: placement ID {c.placement_gb} GB{_imported(c, why)}")
             if profile is None or c.kind not in TIMESLICED:
                 continue
             start = c.placement_gb or 0
@@ -419,7 +459,7 @@ def _kept(
                 part,
                 f"line {clash.line}: {clash.vm} on {gpu.label if gpu else pci} takes {clash.what}, overlapping "
                 f"{c.vm.name} ({c.profile}), which keeps {kept.what} ({kept.start}-{kept.end - 1} {unit}) from an "
-                "earlier import because this capture does not show it: sync the vCenter and take the captures again",
+                f"earlier import ({why}): sync the vCenter and take the captures again",
             )
     return kept_slots
 
@@ -427,17 +467,21 @@ def _kept(
 def _unheld(
     instances: Iterable[GpuInstance], by_index: dict[int, _Gpu], holder: dict[tuple[int, int], str],
     kept_slots: dict[tuple[str, int], str], consumers: dict[tuple[int, str], GpuConsumer], result: OffsetImport,
-) -> None:  # fmt: skip
-    """Warn about GPU instances no VM in vCenter holds: their slots are taken, but the planner does not see them."""
+) -> list[tuple[_Gpu, GpuInstance, str | None]]:  # fmt: skip
+    """The GPU instances no VM in vCenter holds, with the VM vgpu -q shows on one (if any), each with a warning:
+    their slices are taken, and the planner counts them as used."""
     known = {(gpu_pk, vm) for gpu_pk, vm in consumers}
+    found = []
     for gi in sorted(instances, key=lambda x: x.line):
         gpu = by_index[gi.gpu_index]  # _check_instances refused GPU numbers the host does not have
         vm = holder.get((gi.gpu_index, gi.instance_id))
         if (vm is not None and (gpu.pk, vm) in known) or (vm is None and (gpu.pci, gi.start) in kept_slots):
             continue
+        found.append((gpu, gi, vm))
         whose = f"; vgpu -q shows {vm} on it, a VM vCenter does not report on this GPU (sync first?)" if vm else ""
         result.unheld.append(
             f"line {gi.line}: {gpu.label}: GPU instance {gi.instance_id}, MIG {gi.profile} at memory slices "
-            f"{gi.start}-{gi.start + gi.size - 1}, is held by no VM vCenter reports{whose}; the planner does not "
-            "count these slices as used and may place a new instance on them"
+            f"{gi.start}-{gi.start + gi.size - 1}, is held by no VM vCenter reports{whose}; the planner counts "
+            "these slices as used until the host reboots or the next import with `nvidia-smi mig -lgi`"
         )
+    return found

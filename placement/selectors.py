@@ -7,7 +7,7 @@ and as a ``HostSnapshot`` row (one JSON row per host, what a fresh process reads
 saved one by one, or a database migrated before hashes existed: ``topology rebuild`` sets them) is read from its
 rows on every plan.
 What changes between syncs (GPU consumers, active reservations, host state, CPU and memory in use) is
-read on every request with three set-based queries, scoped by a join on the hosts in scope, and laid over
+read on every request with four set-based queries, scoped by a join on the hosts in scope, and laid over
 the templates. No query carries an ``IN`` list that grows with the estate: template reads go
 ``CHUNK`` hosts at a time, scopes are joins.
 
@@ -28,12 +28,23 @@ from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from inventory.fabric import numa_sizes_by_host
-from inventory.models import Cluster, FabricLink, GpuConsumer, Host, ResourceDomain, VCenter, VirtualMachine
+from inventory.models import (
+    Cluster,
+    FabricLink,
+    GpuConsumer,
+    Host,
+    ResourceDomain,
+    UnheldGpuInstance,
+    VCenter,
+    VgpuMode,
+    VirtualMachine,
+)
 from inventory.models import Gpu as GpuRow
 from inventory.selectors import offered_profile_names
 from placement import snapshot_codec
 from placement.engine import gpuset
 from placement.engine.lru import Lru
+from placement.engine.mig import unheld_consumer_name
 from placement.engine.model import (
     RESERVATION_PREFIX,
     Caveat,
@@ -544,7 +555,8 @@ def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) 
 
 
 def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
-    """VMs and active reservations holding GPUs of the hosts in scope, as engine consumers keyed by GPU pk."""
+    """VMs, active reservations and GPU instances no VM holds on GPUs of the hosts in scope, as engine consumers
+    keyed by GPU pk."""
     out: dict[int, list[Consumer]] = defaultdict(list)
     for gpu_id, vm, kind, profile, placement_gb, mig_slot, power in GpuConsumer.objects.filter(
         scope.q("gpu__host__")
@@ -559,7 +571,27 @@ def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
         kind = "passthrough" if kind == "dynamic-passthrough" else kind
         key = (f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot)
         out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
+    _add_unheld(scope, out)
     return out
+
+
+def _add_unheld(scope: Scope, out: dict[int, list[Consumer]]) -> None:
+    """GPU instances ``mig -lgi`` showed with no VM holding them take their slices like any MIG consumer, for one
+    boot of the host: not once the host booted again (the recorded and current boot times differ), not on a GPU
+    vCenter now reports in a time-sliced mode, and not once vCenter reports the VM ``vgpu -q`` showed on it (that
+    VM's consumer stands for the instance)."""
+    rows = (
+        UnheldGpuInstance.objects.filter(scope.q("gpu__host__"))
+        .exclude(gpu__vgpu_mode__in=(VgpuMode.SAME_SIZE, VgpuMode.MIXED_SIZE))
+        .values_list("gpu_id", "instance_id", "profile", "start", "vm_name", "host_boot_time", "gpu__host__boot_time")
+    )
+    for gpu_id, instance_id, profile, start, vm_name, recorded_boot, boot in rows:
+        if recorded_boot is not None and boot is not None and recorded_boot != boot:
+            continue
+        if vm_name and any(c.vm == vm_name for c in out.get(gpu_id, ())):
+            continue
+        key = (unheld_consumer_name(instance_id), "mig", profile, None, start)
+        out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
 
 
 def usable_framebuffer_gib() -> dict[str, float]:

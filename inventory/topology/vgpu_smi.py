@@ -33,6 +33,12 @@ _LGI_RULE = re.compile(r"^\+[-=+]+\+$|^\|[=]+\|$")
 # The vGPU type at the end of a driver's vGPU Name: "GRID A100D-20C", "NVIDIA H100XM-1-10C", "... DC-3Q".
 _VGPU_TYPE = re.compile(r"(?:^|\s)([A-Za-z0-9]+(?:-[0-9])?-[0-9]{1,6}[A-Za-z]+)$")
 _LGI_HEADER_WORDS = ("GPU instances", "GPU   Name", "ID       ID", "Start:Size", "Profile", "Placement")
+# Lines of a vGPU block that always carry a value: printed without a colon, the capture was cut inside the line.
+_VALUE_FIELDS = frozenset(
+    ("Active vGPUs", "vGPU ID", "VM Name", "VM UUID", "vGPU Name", "vGPU Type", "vGPU UUID", "GPU Instance ID",
+     "Placement ID", "Total", "Used", "Free")
+)  # fmt: skip
+_CUT_OFF = "the capture looks cut off"
 MAX_TEXT = 256 * 1024
 
 
@@ -101,6 +107,7 @@ def parse_vgpu_query(text: str) -> tuple[RunningVgpu, ...]:
     current: dict | None = None
     section: tuple[int, str] | None = None  # (indent, name) of the open sub-section, e.g. FB Memory Usage
     saw_gpu = False
+    last = max((n for n, raw in enumerate(lines, 1) if raw.strip()), default=0)
 
     def close() -> None:
         nonlocal current
@@ -144,7 +151,12 @@ def parse_vgpu_query(text: str) -> tuple[RunningVgpu, ...]:
             sub = _SECTION.match(line)
             if sub is None:
                 raise SmiParseError(f"not a 'Name : value' line: {stripped[:60]!r}", number)
-            section = (len(sub.group(1).expandtabs()), sub.group(2).strip())
+            name = sub.group(2).strip()
+            if name in _VALUE_FIELDS:
+                raise SmiParseError(f"{name!r} has no value ({_CUT_OFF})", number)
+            if number == last:  # a sub-section heading with nothing under it ends the text
+                raise SmiParseError(f"{name!r} ends the text with nothing after it ({_CUT_OFF})", number)
+            section = (len(sub.group(1).expandtabs()), name)
             continue
         indent, name, value = len(field.group(1).expandtabs()), field.group(2).strip(), field.group(3)
         if section is not None and indent <= section[0]:
@@ -204,7 +216,7 @@ def parse_mig_lgi(text: str) -> tuple[GpuInstance, ...]:
         if row is None:
             raise SmiParseError(f"not a GPU-instance row of `nvidia-smi mig -lgi`: {stripped[:60]!r}", number)
         index, profile, profile_id, instance_id, start, size = row.groups()
-        if not re.fullmatch(r"\d+g\.\d+gb(\+me)?", profile):
+        if not re.fullmatch(r"[0-9]{1,2}g\.[0-9]{1,4}gb(\+me)?", profile):
             raise SmiParseError(f"{profile!r} is not a MIG profile name like 3g.40gb", number)
         if int(size) == 0:
             raise SmiParseError("a GPU instance of size 0", number)

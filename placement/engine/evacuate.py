@@ -39,6 +39,7 @@ from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine import gpuset
 from placement.engine.explain import class_words, link_text
 from placement.engine.filters import RequestContext
+from placement.engine.mig import is_unheld
 from placement.engine.model import Consumer, Fabric, HostState
 from placement.engine.plan import apply_candidate, evaluate_host, rank_hosts
 from placement.engine.request import PlacementRequest, RequestError
@@ -138,10 +139,12 @@ class _Job:
 
 
 def _vms(host: HostState) -> dict[str, list[tuple[str, Consumer]]]:
+    """The host's VMs with the GPUs they hold; a GPU instance no VM holds is no VM and stays with the host."""
     vms: dict[str, list[tuple[str, Consumer]]] = {}
     for g in sorted(host.gpus, key=lambda g: g.pci_id):
         for c in g.consumers:
-            vms.setdefault(c.vm, []).append((g.pci_id, c))
+            if not is_unheld(c.vm):
+                vms.setdefault(c.vm, []).append((g.pci_id, c))
     return vms
 
 
@@ -434,7 +437,7 @@ def plan_evacuation(
     elif searcher.truncated:
         note = f"stopped after {budget} host rankings: best assignment found so far (never worse than greedy)"
     else:
-        note = "exact: no assignment moves more VMs, more GPUs, or keeps more link classes"
+        note = "the best possible: no assignment moves more VMs, more GPUs, or keeps more link classes"
     if repaired:
         note += (
             "; 1 VM left behind by the search fits on what remained and was added"

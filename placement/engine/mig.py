@@ -14,6 +14,7 @@ exactly by a tiny search over the geometry (at most 8 memory slices).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
@@ -22,6 +23,25 @@ from gpucatalog.catalog import MigGeometry, MigProfile
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine.model import RESERVATION_PREFIX, GpuState
 from placement.engine.vgpu import board_of
+
+# A GPU instance `nvidia-smi mig -lgi` shows that no VM holds is a consumer of kind "mig" named so: its profile is
+# the raw MIG name ("1g.6gb+me") and its slot the instance's start. The parentheses keep it apart from VM names.
+_UNHELD = re.compile(r"GPU instance ([0-9]+) \(no VM\)")
+
+
+def unheld_consumer_name(instance_id: int) -> str:
+    """The consumer name of GPU instance ``instance_id`` when no VM holds it."""
+    return f"GPU instance {instance_id} (no VM)"
+
+
+def is_unheld(vm: str) -> bool:
+    """Whether a consumer is a GPU instance no VM holds (never moved, never a VM to plan)."""
+    return _UNHELD.fullmatch(vm) is not None
+
+
+def _who(vm: str) -> str:
+    match = _UNHELD.fullmatch(vm)
+    return f"GPU instance {match.group(1)}, which no VM holds:" if match else f"VM {vm}:"
 
 
 @dataclass(frozen=True)
@@ -96,15 +116,20 @@ def free_slots(gpu: MigGpu, profile: MigProfile) -> tuple[int, ...]:
 def refusal(gpu: MigGpu, profile: MigProfile) -> tuple[str, str] | None:
     """(code, reason) when ``profile`` cannot be added to this GPU, else None."""
     names = [i.profile.name for i in gpu.instances]
+    unheld = [i for i in gpu.instances if is_unheld(i.vm)]
+    counting = f" (counting {_held_by(unheld)})" if unheld else ""
     if names.count(profile.name) >= profile.max_per_gpu:
-        return ("mig-max", f"GPU {gpu.pci_id} already holds {profile.max_per_gpu} x {profile.name} (MIG maximum)")
+        return (
+            "mig-max",
+            f"GPU {gpu.pci_id} already holds {profile.max_per_gpu} x {profile.name} (MIG maximum){counting}",
+        )
     if profile.media_extensions and any(n.endswith("+me") for n in names):
-        return ("mig-me", f"GPU {gpu.pci_id} already has a +me instance (one per GPU)")
+        return ("mig-me", f"GPU {gpu.pci_id} already has a +me instance (one per GPU){counting}")
     if gpu.compute_free < profile.compute_slices:
         return (
             "mig-compute",
-            f"GPU {gpu.pci_id} has {gpu.compute_free} free compute slices, "
-            f"{profile.name} needs {profile.compute_slices}",
+            f"GPU {gpu.pci_id} has {_count(gpu.compute_free, 'free compute slice')}, "
+            f"{profile.name} needs {profile.compute_slices}{counting}",
         )
     if not free_slots(gpu, profile):
         return (
@@ -130,6 +155,10 @@ def _slot_refusal(gpu: MigGpu, profile: MigProfile) -> str:
     if gpu.memory_free == need:
         return f"{held}; the {need} free memory slices are not contiguous"
     return f"{held}; no {need} of the {gpu.memory_free} free memory slices are contiguous"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _or(values: list[int]) -> str:
@@ -258,14 +287,14 @@ def _read_mig(gpu: GpuState) -> tuple[MigGpu | None, str | None]:
         c = mig_consumers[0]
         what = board.key if board is not None else (gpu.model or "this GPU model")
         profile = c.profile or "(no profile)"
-        return None, f"VM {c.vm}: MIG-backed vGPU {profile} on a GPU ({what}) with no MIG geometry in the catalog"
+        return None, f"{_who(c.vm)} MIG-backed vGPU {profile} on a GPU ({what}) with no MIG geometry in the catalog"
     view = MigGpu(gpu.pci_id, gpu.index, board.mig)
     problem = None
     pending = []
     for c in mig_consumers:
         profile, why = _read_mig_profile(c.profile, board.mig)
         if profile is None:
-            problem = problem or f"VM {c.vm}: MIG profile {why}"
+            problem = problem or f"{_who(c.vm)} MIG profile {why}"
             continue
         if c.mig_slot is None:
             pending.append((c.vm, profile))
@@ -273,7 +302,7 @@ def _read_mig(gpu: GpuState) -> tuple[MigGpu | None, str | None]:
             view = view.with_instance(MigInstance(c.vm, profile, c.mig_slot))
         else:
             misfit = _misfit(view, profile, c.mig_slot)
-            problem = problem or f"VM {c.vm}: its {profile.name} is reported at slot {c.mig_slot}, {misfit}"
+            problem = problem or f"{_who(c.vm)} its {profile.name} is reported at slot {c.mig_slot}, {misfit}"
     reported = view
     for vm, profile in sorted(pending, key=lambda x: x[0]):  # inferred in VM-name order
         slot = choose_slot(view, profile)
@@ -309,7 +338,8 @@ def _misfit(gpu: MigGpu, profile: MigProfile, slot: int) -> str:
     if clash:
         return f"overlapping {_held_by(clash)}"
     if gpu.compute_free < profile.compute_slices:
-        return f"but only {gpu.compute_free} compute slices are left beside the other instances"
+        left = _count(gpu.compute_free, "compute slice")
+        return f"but only {left} {'is' if gpu.compute_free == 1 else 'are'} left beside the other instances"
     if profile.media_extensions and any(i.profile.media_extensions for i in gpu.instances):
         return "a second +me instance (a GPU holds one)"
     return f"beyond the MIG maximum of {profile.max_per_gpu} x {profile.name}"
@@ -330,6 +360,9 @@ def _held_by(instances: Iterable[MigInstance]) -> str:
 
 
 def _instance_text(i: MigInstance) -> str:
+    unheld = _UNHELD.fullmatch(i.vm)
+    if unheld:
+        return f"GPU instance {unheld.group(1)} ({i.profile.name}, {_slots_text(i)}), which no VM holds"
     if i.vm.startswith(RESERVATION_PREFIX):
         return f"the {i.profile.name} reserved for {i.vm.removeprefix(RESERVATION_PREFIX)} ({_slots_text(i)})"
     return f"VM {i.vm}'s {i.profile.name} ({_slots_text(i)})"

@@ -90,7 +90,7 @@ def test_mig_slots_come_from_the_gpu_instance_placement():
         ("not nvidia-smi\n", None, "vgpu", "line 1"),
         (vgpu_q(("00000000:77:00.0", "chat-a", "N/A", "0")), None, "vgpu", "0000:77:00.0 is not a GPU"),
         (vgpu_q(("00000000:41:00.0", "nobody", "N/A", "0")), None, "vgpu", "no vGPU in the capture matches"),
-        (vgpu_q(("00000000:41:00.0", "chat-a", "3", "N/A")), None, "mig", "add `nvidia-smi mig -lgi`"),
+        (vgpu_q(("00000000:41:00.0", "chat-a", "3", "N/A")), None, "mig", "add the output of `nvidia-smi mig -lgi`"),
         (vgpu_q(("00000000:41:00.0", "chat-a", "7", "N/A")), LGI, "mig", "has no GPU instance 7"),
         (vgpu_q(("00000000:41:00.0", "chat-a", "N/A", "0")), "| broken |\n", "mig", "line 1"),
     ],

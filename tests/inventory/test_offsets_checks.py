@@ -155,7 +155,7 @@ def test_a_valid_mixed_size_capture_is_stored(hosts):
             r"grid_a100d-20c",
         ),
         # a MIG-backed vGPU in the capture for a VM vCenter reports as time-sliced
-        ((("00000000:41:00.0", "mx-b", "GRID A100D-20C", "4", "N/A"),), "add `nvidia-smi mig -lgi`"),
+        ((("00000000:41:00.0", "mx-b", "GRID A100D-20C", "4", "N/A"),), "add the output of `nvidia-smi mig -lgi`"),
         (
             (
                 ("00000000:41:00.0", "mx-a", "GRID A100D-40C", "N/A", "40"),
@@ -299,7 +299,8 @@ def test_instances_no_vm_holds_are_listed(hosts, tmp_path, capsys):
     assert "2 vGPU offsets stored" in out
     assert (
         f"warning: {mig}: line 6: GPU 0 (0000:c1:00.0, A100-40GB): GPU instance 9, MIG 1g.5gb at memory slices "
-        "6-6, is held by no VM vCenter reports; the planner does not count these slices as used" in out
+        "6-6, is held by no VM vCenter reports; the planner counts these slices as used until the host reboots or "
+        "the next import with `nvidia-smi mig -lgi`" in out
     )
     assert "instance 3," not in out and "instance 2," not in out
 
@@ -313,10 +314,10 @@ def test_offsets_kept_from_an_earlier_import_are_listed(hosts, tmp_path, capsys)
     out = capsys.readouterr().out
     assert "0 vGPU offsets stored, 2 unchanged" in out
     assert (
-        "warning: kept from an earlier import, because this capture does not show these VMs (the planner still uses "
-        "them): mx-c on 0000:c1:00.0: placement ID 32 GB (imported 20" in out
+        "warning: kept from an earlier import (the planner still uses them): mx-c on 0000:c1:00.0: placement ID "
+        "32 GB (imported 20" in out
     )
-    assert re.search(r"placement ID 32 GB \(imported \d{4}-\d\d-\d\d \d\d:\d\d UTC\)", out)
+    assert re.search(r"placement ID 32 GB \(imported \d{4}-\d\d-\d\d \d\d:\d\d UTC; not in this capture\)", out)
     assert offsets(MIX)["mx-c"] == (32, None)
 
 
@@ -352,3 +353,43 @@ def test_a_kept_mig_slot_the_new_capture_overlaps_is_refused(hosts):
 )  # fmt: skip
 def test_vgpu_type_suffix(name, suffix):
     assert vgpu_type_suffix(name) == suffix
+
+
+def test_a_kept_offset_of_a_vm_shown_without_a_placement_id_says_so(hosts, tmp_path, capsys):
+    """Trial E #7: the capture shows mx-c but without a placement ID; the kept offset must not claim the
+    capture does not show it."""
+    run(MIX, GOOD_MX)
+    capture = tmp_path / "vgpu.txt"
+    capture.write_text(GOOD_MX.replace("        Placement ID                      : 32\n", ""))
+    call_command("topology", "import-vgpu", str(capture), "--host", MIX)
+    out = capsys.readouterr().out
+    assert re.search(r"warning: line \d+: mx-c shows no placement ID \(older driver\); skipped", out)
+    assert re.search(r"mx-c on 0000:c1:00.0: placement ID 32 GB \(imported [^;]*; this capture shows it without a "
+                     r"placement ID\)", out)  # fmt: skip
+    assert "not in this capture" not in out
+
+
+def test_a_mig_vm_without_mig_lgi_names_the_option_not_none(hosts, tmp_path):
+    """Trial E #7: the error read 'None: ... add `nvidia-smi mig -lgi`' (the label of the file not given)."""
+    capture = tmp_path / "vgpu.txt"
+    capture.write_text(GOOD_MIG)
+    with pytest.raises(CommandError) as info:
+        call_command("topology", "import-vgpu", str(capture), "--host", MIG40)
+    message = str(info.value)
+    assert message.startswith(f"{capture}: line 3: mg-4g runs on MIG GPU instance 2 of GPU 0000:c1:00.0: add the "
+                              "output of `nvidia-smi mig -lgi`")  # fmt: skip
+    assert message.endswith("with --mig-lgi FILE; nothing was stored") and "None" not in message
+
+
+def test_a_same_size_placement_id_off_the_size_grid_is_warned_about(hosts):
+    """Trial E #11: chat-a (10C) at placement ID 35 on a same-size GPU was stored without a word."""
+    result = run("esx-a100-01.lab.local", vgpu_q(("00000000:41:00.0", "chat-a", "GRID A100D-10C", "N/A", "35")))
+    assert result.warnings == [
+        "line 3: chat-a (grid_a100d-10c, 10 GB) on GPU 0 (0000:41:00.0, A100-80GB) is at placement ID 35, which is "
+        "not a multiple of its 10 GB size: in same-size mode a 10 GB vGPU is expected at 0, 10, 20 ...; check that "
+        "the capture is from this host (the planner does not use placement IDs in same-size mode)"
+    ]
+    assert (
+        run("esx-a100-01.lab.local", vgpu_q(("00000000:41:00.0", "chat-a", "GRID A100D-10C", "N/A", "30"))).warnings
+        == []
+    )

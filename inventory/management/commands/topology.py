@@ -160,6 +160,8 @@ class Command(InventoryCommand):
         try:
             result = import_vgpu_offsets(host=host, vgpu_text=texts["vgpu"], mig_text=texts.get("mig"))
         except OffsetImportError as exc:
+            if files[exc.field] is None:  # `mig -lgi` is missing: the line is one of vgpu -q; name the option
+                raise CommandError(f"{files['vgpu']}: {exc.message}, with --mig-lgi FILE; nothing was stored") from None
             raise CommandError(f"{files[exc.field]}: {exc.message}; nothing was stored") from None
         self.stdout.write(
             self.style.SUCCESS(
@@ -173,8 +175,7 @@ class Command(InventoryCommand):
         if result.kept:
             self.stdout.write(
                 self.style.WARNING(
-                    "warning: kept from an earlier import, because this capture does not show these VMs (the "
-                    f"planner still uses them): {'; '.join(result.kept)}"
+                    f"warning: kept from an earlier import (the planner still uses them): {'; '.join(result.kept)}"
                 )
             )
         for unheld in result.unheld:

@@ -95,3 +95,34 @@ def test_any_text_gives_a_result_or_a_parse_error(text):
             parser(text)
         except SmiParseError:
             pass
+
+
+GOOD_HEAD = """GPU 00000000:41:00.0
+    Active vGPUs                          : 2
+    vGPU ID                               : 1001
+        VM Name                           : t1a-b
+        vGPU Name                         : GRID A100D-8C
+        GPU Instance ID                   : N/A
+        Placement ID                      : 12
+    vGPU ID                               : 1002
+        VM Name                           : t1b-b
+        vGPU Name                         : GRID A100D-8C
+        GPU Instance ID                   : N/A
+"""
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        ("        Placement ID     ", r"line 12: 'Placement ID' has no value \(the capture looks cut off\)"),
+        ("        Placement ID\n        FB Memory Usage\n", r"line 12: 'Placement ID' has no value"),
+        ("        FB Memory Usage\n", r"line 12: 'FB Memory Usage' ends the text .*the capture looks cut off"),
+        ("        Placem", r"line 12: 'Placem' ends the text .*the capture looks cut off"),
+    ],
+)
+def test_a_capture_cut_inside_a_line_is_an_error_not_a_section(tail, message):
+    """Trial E #7: a `Placement ID` line cut before its colon was read as a sub-section heading, so the VM looked
+    like one without a placement ID (older driver) and the import blamed the driver."""
+    with pytest.raises(SmiParseError, match=message):
+        parse_vgpu_query(GOOD_HEAD + tail)
+    assert [v.placement_id for v in parse_vgpu_query(GOOD_HEAD + "        Placement ID : 60\n")] == [12, 60]

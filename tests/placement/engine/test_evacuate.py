@@ -193,3 +193,18 @@ def test_hosts_refusing_for_the_same_reason_share_one_line():
     assert "7 hosts (esx-01, esx-02, esx-03, ...): host has 16 free vCPUs, the VM needs 32" in reasons, reasons
     assert sum(r.startswith("esx-08: ") for r in reasons) == 1
     assert not any(r.startswith("esx-04: ") for r in reasons)
+
+
+def test_a_gpu_instance_no_vm_holds_is_not_moved_and_still_counts_on_its_gpu():
+    """Trial E #1: a GPU instance `mig -lgi` shows with no VM is no VM to move; on a target it takes its slices."""
+    from placement.engine.mig import unheld_consumer_name
+
+    vm = Consumer("mig-vm", "mig", "grid_a100d-3-40c", mig_slot=0)
+    src = with_vms(vgpu_host("esx-01", cluster="c", n=1, mig=True), {0: [vm, Consumer(unheld_consumer_name(7), "mig",
+                   "1g.10gb", mig_slot=6)]})  # fmt: skip
+    left = Consumer(unheld_consumer_name(2), "mig", "4g.40gb", mig_slot=0)
+    target = with_vms(vgpu_host("esx-02", cluster="c", n=1, mig=True), {0: [left]})
+    ev = plan_evacuation(Fabric((src, target)), "esx-01")
+    assert [m.vm for m in ev.moves] == ["mig-vm"]
+    assert ev.moves[0].target is not None and ev.moves[0].target.gpus[0].mig_slot == 4  # 0-3 held by instance 2
+    assert ev.search.note.count("exact") == 0 and ev.search.note.startswith("the best possible: no assignment")

@@ -112,3 +112,37 @@ def test_a_slot_refusal_names_a_reservation_as_one():
     g = _gpu().with_instance(mig.MigInstance("reservation:web-1", _p("1g.10gb"), 0))
     _, reason = mig.refusal(g, _p("4g.40gb"))
     assert "held by the 1g.10gb reserved for web-1 (slot 0)" in reason
+
+
+def test_a_gpu_instance_no_vm_holds_is_counted_and_named():
+    """Trial E #1: a GPU instance `mig -lgi` shows with no VM holding it takes its slices; refusals name it."""
+    from placement.engine.model import Consumer, GpuState
+
+    unheld = Consumer(mig.unheld_consumer_name(4), "mig", "1g.6gb+me", mig_slot=0)
+    held = Consumer("rag-embed", "mig", "grid_a30-2-12c", mig_slot=2)
+    gpu = GpuState("0000:41:00.0", 0, "A30-24GB", "A30", 24576, 0, "sharedDirect", "multiInstanceGpu", True, None,
+                   None, consumers=(held, unheld))  # fmt: skip
+    view = mig.mig_view(gpu)
+    assert mig.mig_consumer_problem(gpu) is None
+    assert {(i.vm, i.slot) for i in view.instances} == {("rag-embed", 2), ("GPU instance 4 (no VM)", 0)}
+    code, reason = mig.refusal(view, _p("2g.12gb", "A30-24GB"))  # A30: 4 compute slices, 3 in use
+    assert code == "mig-compute"
+    assert reason == (
+        "GPU 0000:41:00.0 has 1 free compute slice, 2g.12gb needs 2 (counting GPU instance 4 (1g.6gb+me, slot 0), "
+        "which no VM holds)"
+    )
+    a100 = _gpu("A100-80GB").with_instance(mig.MigInstance(mig.unheld_consumer_name(7), _p("1g.10gb", "A100-80GB"), 0))
+    code, reason = mig.refusal(a100, _p("4g.40gb", "A100-80GB"))
+    assert code == "mig-slot" and "slot 0, held by GPU instance 7 (1g.10gb, slot 0), which no VM holds" in reason
+    assert mig.choose_slot(view, _p("1g.6gb", "A30-24GB")) == 1
+    code, reason = mig.refusal(view, _p("1g.6gb+me", "A30-24GB"))
+    assert code == "mig-max" and "counting GPU instance 4 (1g.6gb+me, slot 0), which no VM holds" in reason
+    assert mig.is_unheld(unheld.vm) and not mig.is_unheld("GPU instance 4") and not mig.is_unheld("rag-embed")
+
+
+def test_one_free_compute_slice_is_singular():
+    g = _gpu()
+    for i in range(6):
+        g = mig.place(g, f"vm{i}", _p("1g.10gb"))
+    code, reason = mig.refusal(g, _p("2g.20gb"))
+    assert code == "mig-compute" and "has 1 free compute slice, 2g.20gb needs 2" in reason
