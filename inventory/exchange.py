@@ -98,7 +98,8 @@ def _non_negative(obj: dict, key: str, path: str, default: int = 0) -> int:
     return value
 
 
-def _boot_time(obj: dict, path: str, power_state: str) -> datetime | None:
+def _boot_time(obj: dict, path: str, power_state: str | None) -> datetime | None:
+    """An object's optional ``boot_time``; a VM (``power_state`` given) has one only when powered on."""
     value = _get(obj, "boot_time", path, str, required=False)
     if value is None:
         return None
@@ -110,7 +111,7 @@ def _boot_time(obj: dict, path: str, power_state: str) -> datetime | None:
         raise InventoryFileError(
             f"{path}.boot_time", f"{value!r} is not an ISO 8601 time with a zone (2026-11-30T08:00:00Z)"
         )
-    if power_state != "poweredOn":
+    if power_state is not None and power_state != "poweredOn":
         raise InventoryFileError(f"{path}.boot_time", "only a poweredOn VM has a boot time")
     return when
 
@@ -346,6 +347,7 @@ def _host_from_document(
         memory_mb=_non_negative(h, "memory_mb", path),
         connection_state=_choice(h, "connection_state", path, CONNECTION_STATES, "connected"),
         maintenance_mode=_get(h, "maintenance", path, bool, required=False, default=False),
+        boot_time=_boot_time(h, path, None),
         api_version="import",
         assignment_policy=_choice(h, "assignment_policy", path, POLICIES, ""),
         default_graphics_type=_choice(h, "default_graphics_type", path, GRAPHICS_TYPES | {""}, ""),

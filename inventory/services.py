@@ -1012,6 +1012,7 @@ def _host_fields(h: HostSnap, clusters: dict) -> dict[str, Any]:
         "memory_mb": h.memory_mb,
         "connection_state": h.connection_state,
         "maintenance_mode": h.maintenance_mode,
+        "boot_time": h.boot_time,
         "assignment_policy": h.assignment_policy if h.assignment_policy in {"performance", "consolidation"} else "",
         "default_graphics_type": h.default_graphics_type if h.default_graphics_type in GraphicsType.values else "",
         "api_version": h.api_version,

@@ -29,6 +29,7 @@ HOST_PROPERTIES = [
     "config.product.apiVersion",
     "runtime.connectionState",
     "runtime.inMaintenanceMode",
+    "runtime.bootTime",
     "hardware.pciDevice",
     "hardware.numaInfo",
     "config.graphicsInfo",

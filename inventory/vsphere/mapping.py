@@ -201,6 +201,7 @@ def map_host(ref: str, props: dict[str, Any], clusters: set[str]) -> HostSnap:
         memory_mb=int(getattr(hw, "memorySize", 0) or 0) // MB,
         connection_state=str(props.get("runtime.connectionState") or "connected"),
         maintenance_mode=bool(props.get("runtime.inMaintenanceMode")),
+        boot_time=_boot_time(props.get("runtime.bootTime")),
         api_version=str(props.get("config.product.apiVersion") or ""),
         assignment_policy=str(getattr(gconfig, "sharedPassthruAssignmentPolicy", "") or ""),
         default_graphics_type=str(getattr(gconfig, "hostDefaultGraphicsType", "") or ""),

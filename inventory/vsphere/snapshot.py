@@ -76,6 +76,8 @@ class HostSnap:
     memory_mb: int = 0
     connection_state: str = "connected"
     maintenance_mode: bool = False
+    # runtime.bootTime: MIG GPU instances no VM holds (imported from nvidia-smi) do not outlive a host boot
+    boot_time: datetime | None = None
     api_version: str = ""
     assignment_policy: str = ""
     default_graphics_type: str = ""

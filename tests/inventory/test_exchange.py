@@ -75,6 +75,7 @@ def test_demo_lab_is_a_valid_document():
         (lambda d: d["hosts"][0].update(maintenance="yes"), "$.hosts[0].maintenance", "must be bool"),
         (lambda d: d["vms"][0].update(boot_time="2026-11-30 08:00"), "$.vms[0].boot_time", "with a zone"),
         (lambda d: d["vms"][0].update(boot_time="yesterday"), "$.vms[0].boot_time", "not an ISO 8601 time"),
+        (lambda d: d["hosts"][0].update(boot_time="2026-11-30 08:00"), "$.hosts[0].boot_time", "with a zone"),
         (
             lambda d: d["vms"][0].update(boot_time="2026-11-30T08:00:00Z", power_state="poweredOff"),
             "$.vms[0].boot_time",
@@ -93,3 +94,10 @@ def test_bad_fields_are_named(mutate, path, reason):
 def test_not_an_object():
     with pytest.raises(InventoryFileError, match=r"^\$: the document must be a JSON object"):
         snapshot_from_document([1, 2])
+
+
+def test_a_host_boot_time_is_read():
+    doc = broken(lambda d: d["hosts"][0].update(boot_time="2026-11-30T08:00:00Z"))
+    host = snapshot_from_document(doc).hosts[0]
+    assert host.boot_time is not None and host.boot_time.isoformat() == "2026-11-30T08:00:00+00:00"
+    assert snapshot_from_document(broken(lambda d: None)).hosts[0].boot_time is None

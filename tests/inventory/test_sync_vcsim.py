@@ -78,6 +78,9 @@ def test_sync_stores_exactly_what_the_lab_describes(lab_vcenter):
 
     lab_vcenter.refresh_from_db()
     assert lab_vcenter.last_sync_status == SyncStatus.SUCCESS and not lab_vcenter.inventory_stale
+    # a host's runtime.bootTime too: GPU instances no VM holds (imported from nvidia-smi) last one host boot
+    assert Host.objects.filter(vcenter=lab_vcenter).exists()
+    assert not Host.objects.filter(vcenter=lab_vcenter, boot_time__isnull=True).exists()
     # runtime.bootTime: set for powered-on VMs only (imported vGPU offsets hold for one boot)
     booted = {v.name: v.boot_time is not None for v in lab_vcenter.vms.all()}
     assert booted == {v["name"]: v.get("power_state", "poweredOn") == "poweredOn" for v in lab["vms"]}

@@ -185,3 +185,12 @@ def test_numa_memory_prefers_memory_size_where_vsphere_8_zeroes_the_old_range():
     )
     (node,) = map_numa(info)
     assert node.memory_mb == 4096
+
+
+def test_host_boot_time_is_mapped_aware():
+    from datetime import UTC, datetime
+
+    boot = datetime(2026, 11, 30, 8, 0)
+    host = map_host("host-1", {"name": "esx", "runtime.bootTime": boot}, clusters=set())
+    assert host.boot_time == boot.replace(tzinfo=UTC)
+    assert map_host("host-1", {"name": "esx"}, clusters=set()).boot_time is None
