@@ -92,6 +92,30 @@ class TimeSlicedProfile:
     placement_ids_gb: tuple[int, ...] | None  # mixed-size start offsets; None when unpublished
 
 
+NVLINK_BRIDGE = "bridge"
+NVLINK_NVSWITCH = "nvswitch"
+
+
+@dataclass(frozen=True)
+class FormFactor:
+    """One card or baseboard a catalog board covers, by the vSphere type codes it runs ("a100d": the PCIe card)."""
+
+    codes: tuple[str, ...]
+    name: str  # "H100 NVL", "HGX H100 (SXM5)"
+    nvlink: str | None  # NVLINK_BRIDGE, NVLINK_NVSWITCH, or None (no NVLink)
+    nvlink_domain_gpus: tuple[int, ...] = ()  # sizes one NVLink domain can have: (2,) a bridged pair, (2, 4), (8,)
+
+    @property
+    def nvswitch(self) -> bool:
+        """An HGX baseboard: vSphere allows time-sliced vGPU only, several GPUs as one Fabric Manager partition."""
+        return self.nvlink == NVLINK_NVSWITCH
+
+    @property
+    def most_nvlinked(self) -> int:
+        """The most GPUs one NVLink domain of this form joins (0 without NVLink)."""
+        return max(self.nvlink_domain_gpus, default=0) if self.nvlink else 0
+
+
 @dataclass(frozen=True)
 class Board:
     key: str  # "H100-80GB"
@@ -103,10 +127,22 @@ class Board:
     mig: MigGeometry | None = None
     pci_device_ids: tuple[int, ...] = ()
     vgpu_series: tuple[str, ...] = ()  # "C", "Q", "B", "A" types NVIDIA publishes for the board; () when unknown
+    form_factors: tuple[FormFactor, ...] = ()  # the cards and baseboards of this key, by type code; () when unknown
+    memory_type: str = ""  # "HBM3", "GDDR6"; "" when unknown
+    usable_mib: int | None = None  # memory total nvidia-smi reports for a whole GPU; None when no source was found
 
     @property
     def supports_mixed_size(self) -> bool:
         return any(p.placement_ids_gb is not None for p in self.timesliced.values())
+
+    @property
+    def hbm(self) -> bool:
+        return self.memory_type.upper().startswith("HBM")
+
+    def form_factor(self, code: str) -> FormFactor | None:
+        """The card or baseboard that runs the vSphere type code ``code`` ("h100xm": HGX H100)."""
+        code = code.lower()
+        return next((f for f in self.form_factors if code in f.codes), None)
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -182,6 +218,14 @@ def _board(key: str, raw: dict) -> Board:
         mig=mig,
         pci_device_ids=ids,
         vgpu_series=tuple(raw.get("vgpu_series") or ()),
+        form_factors=tuple(
+            FormFactor(
+                tuple(f["vsphere_board_codes"]), f["name"], f.get("nvlink"), tuple(f.get("nvlink_domain_gpus") or ())
+            )
+            for f in raw.get("form_factors") or ()
+        ),
+        memory_type=raw.get("memory_type") or "",
+        usable_mib=raw.get("usable_mib"),
     )
 
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from inventory import occupancy
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host, VgpuProfile
 from inventory.roles import PLANNER, forbidden, has_role, role_required
@@ -26,7 +27,7 @@ from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan, candidate_link_text
-from placement.engine.sizing import KEEPS_NVLINK, Sizing, size_inference
+from placement.engine.sizing import InventoryBoard, Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
 from placement.handout import NVLINK_KINDS, reservation_handout
 from placement.models import Reservation
@@ -52,7 +53,6 @@ GENERALIZE = (  # host-specific numbers out of the host-level reasons (engine/fi
         r"host has less than \1 GiB unreserved memory (full reservation)",
     ),
 )
-PROFILE_GB_RE = re.compile(r"-(\d+)[a-z]$")  # grid_h100-80c -> 80
 NEEDS_RE = re.compile(r"^needs \d+ eligible GPUs?, \d+ of \d+ (?:is|are)$")
 
 
@@ -328,7 +328,7 @@ def sizing(request: HttpRequest) -> HttpResponse:
             result = size_inference(
                 d["params_b"], d["precision"], d["layers"], d["kv_heads"], d["head_dim"], d["context"], d["seqs"],
                 kv_bytes=d["kv_precision"], overhead_frac=d["overhead"],
-                usable_gib=selectors.usable_framebuffer_gib(),
+                inventory=sizing_inventory(),
             )  # fmt: skip
         except ValueError as exc:  # the engine names the parameter
             name = str(exc).split(" ", 1)[0]
@@ -346,46 +346,60 @@ def sizing(request: HttpRequest) -> HttpResponse:
     return render(request, "placement/plan.html", {**context, "form": PlanForm(), **RESERVE_LIMITS}, status=status)
 
 
+def sizing_inventory() -> dict[str, InventoryBoard]:
+    """Per catalog board of the inventory's live GPUs, what they offer the sizing helper: the smallest framebuffer
+    they report, the time-sliced C-series types their hosts list (the spelling a request must use), whether all of
+    them sit on NVSwitch boards (time-sliced vGPU only) and the most of them one NVLink domain joins."""
+    gpus = Gpu.objects.filter(stale=False).exclude(board="").order_by()
+    present = set(gpus.values_list("board", flat=True).distinct())
+    outside_nvswitch = set(
+        gpus.exclude(host_id__in=occupancy.nvswitch_hosts()).values_list("board", flat=True).distinct()
+    )
+    offered: dict[str, dict[int, str]] = {}
+    for name, board, gb in (
+        VgpuProfile.objects.filter(mig_compute_slices__isnull=True, series="C", hosts__isnull=False)
+        .values_list("name", "board", "framebuffer_gb")
+        .distinct()
+        .order_by("name")
+    ):
+        offered.setdefault(board, {}).setdefault(gb, name)
+    usable = selectors.usable_framebuffer_gib()
+    nvlinked = _most_nvlinked()
+    return {
+        board: InventoryBoard(
+            usable_gib=usable.get(board),
+            nvswitch=board not in outside_nvswitch,
+            profiles=offered.get(board, {}),
+            nvlinked=nvlinked.get(board, 0),
+        )
+        for board in present
+    }
+
+
 def sizing_proposals(result: Sizing) -> list[dict]:
     """Each board's proposal with the plan-form values that ask for it (inventory boards first)."""
     present = set(
         Gpu.objects.filter(stale=False).exclude(board="").order_by().values_list("board", flat=True).distinct()
     )
-    offered: dict[tuple[str, int], str] = {}
-    for name, board, gb in (
-        VgpuProfile.objects.filter(mig_compute_slices__isnull=True, hosts__isnull=False)
-        .values_list("name", "board", "framebuffer_gb")
-        .distinct()
-    ):
-        offered.setdefault((board, gb), name)
     most = _most_per_host()
-    nvlinked = _most_nvlinked()
     out = []
     for p in result.proposals:
         uses = []
-        # NVLink is kept only where a domain of the inventory joins that many GPUs of the board (L40S has none,
-        # A30 bridges join pairs): asking for it otherwise is a request no host can meet
-        keeps_nvlink = p.gpus > 1 and nvlinked.get(p.board, 0) >= p.gpus
-        explain = p.explain
-        if p.gpus > 1 and not keeps_nvlink and p.board in present and KEEPS_NVLINK in explain:
-            joined = nvlinked.get(p.board, 0)
-            explain = explain.replace(
-                KEEPS_NVLINK, f", NVLink here joins at most {joined} of them" if joined > 1 else ", no NVLink here"
-            )
         if p.gpus and p.board in present:  # another board would only be refused by the form
-            uses.append({"label": f"{p.gpus} x passthrough", "params": {"gpus_per_vm": p.gpus, "board": p.board}})
+            # the engine words and spells each proposal by what the inventory's GPUs of the board offer: no
+            # passthrough on NVSwitch boards, a device group only where one NVLink domain joins that many GPUs
+            if p.passthrough:
+                uses.append({"label": f"{p.gpus} x passthrough", "params": {"gpus_per_vm": p.gpus, "board": p.board}})
             if p.profile:
-                size = PROFILE_GB_RE.search(p.profile)
-                name = offered.get((p.board, int(size.group(1)) if size else 0), p.profile)
                 # several vGPUs of one VM keep NVLink only as a device group; added one by one they get none
                 uses.append({
-                    "label": f"{p.gpus} x {name}{' (device group)' if keeps_nvlink else ''}",
-                    "params": {"gpus_per_vm": p.gpus, "consumption": "device-group" if keeps_nvlink else "vgpu",
-                               "profile": name, "board": p.board},
+                    "label": f"{p.gpus} x {p.profile}{' (device group)' if p.device_group else ''}",
+                    "params": {"gpus_per_vm": p.gpus, "consumption": "device-group" if p.device_group else "vgpu",
+                               "profile": p.profile, "board": p.board},
                 })  # fmt: skip
         for use in uses:
             use["query"] = urlencode(use["params"])
-        out.append({"board": p.board, "gpus": p.gpus, "profile": p.profile, "explain": explain,
+        out.append({"board": p.board, "gpus": p.gpus, "profile": p.profile, "explain": p.explain,
                     "in_inventory": p.board in present, "uses": uses,
                     "too_many": p.board in present and p.gpus > most.get(p.board, 0),
                     "most_per_host": most.get(p.board, 0)})  # fmt: skip

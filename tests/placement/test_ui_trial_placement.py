@@ -20,7 +20,7 @@ from placement import selectors, services
 from placement.engine.sizing import size_inference
 from placement.models import Reservation
 from placement.tables import ReservationTable
-from placement.views import sizing_proposals
+from placement.views import sizing_inventory, sizing_proposals
 from tests.factories import UserFactory
 from tests.vcsim import LABS
 
@@ -107,7 +107,7 @@ def test_an_open_reservation_has_no_closed_time_in_the_list(demo):
 
 
 def proposals_for(params_b: float) -> dict[str, dict]:
-    result = size_inference(params_b, 2, 80, 8, 128, 8192, 4, usable_gib=selectors.usable_framebuffer_gib())
+    result = size_inference(params_b, 2, 80, 8, 128, 8192, 4, inventory=sizing_inventory())
     return {p["board"]: p for p in sizing_proposals(result)}
 
 
@@ -118,7 +118,7 @@ def test_use_this_asks_for_nvlink_only_where_the_inventory_keeps_it_for_that_man
     kinds = {b: {u["params"].get("consumption") for u in p["uses"]} for b, p in by_board.items()}
     # separately added vGPUs where no NVLink joins that many GPUs; a device group (which keeps NVLink) on the HGX
     assert kinds["L40S-48GB"] == {None, "vgpu"} and kinds["A30-24GB"] == {None, "vgpu"}
-    assert kinds["H100-80GB"] == {None, "device-group"}
+    assert kinds["H100-80GB"] == {"device-group"}  # an NVSwitch board: no passthrough
     hgx = next(u for u in by_board["H100-80GB"]["uses"] if u["params"].get("consumption") == "device-group")
     assert hgx["label"] == "2 x nvidia_h100xm-80c (device group)" and "interconnect" not in hgx["params"]
     assert "NVLink as a device group" not in by_board["A30-24GB"]["explain"]

@@ -316,8 +316,8 @@ def test_sizing_shows_every_term_and_fills_the_form(viewer):
     assert "weights: 70B params x 2 bytes = 130.4 GiB" in html
     assert "2 (K and V) x 80 layers x 8 KV heads x 128 head dim x 8192 tokens x 4 sequences x 2 bytes" in html
     assert "total: 154.4 GiB" in html
-    # H100 80GB is in the inventory: 2 GPUs, passthrough or the host's own full profile as an NVLink device group
-    assert "/placement/?gpus_per_vm=2&amp;board=H100-80GB" in html
+    # H100 80GB is in the inventory on HGX hosts: 2 GPUs as their own full profile in an NVLink device group only
+    assert "/placement/?gpus_per_vm=2&amp;board=H100-80GB" not in html  # an NVSwitch board: no passthrough
     assert "board=B200-180GB" not in html  # no such GPUs here: nothing to fill in
     assert "consumption=device-group&amp;profile=nvidia_h100xm-80c&amp;board=H100-80GB" in html
     full = viewer.post("/placement/sizing/", data)

@@ -4,7 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from placement.engine.sizing import size_inference
-from placement.selectors import usable_framebuffer_gib
+from placement.views import sizing_inventory
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             sizing = size_inference(
                 o["params_b"], o["bytes_per_param"], o["layers"], o["kv_heads"], o["head_dim"], o["context"],
                 o["seqs"], kv_bytes=o["kv_bytes"], overhead_frac=o["overhead"],
-                usable_gib=usable_framebuffer_gib(),
+                inventory=sizing_inventory(),
             )  # fmt: skip
         except ValueError as exc:
             field, _, reason = str(exc).partition(" ")
