@@ -362,7 +362,17 @@ def _store_fabric_hashes(host_ids: list[int], fabrics: dict[int, HostFabric], ro
     modes: dict[int, list[tuple]] = defaultdict(list)
     for row in (
         Gpu.objects.filter(host_id__in=host_ids, stale=False)
-        .values_list("host_id", "pk", "board", "graphics_type", "vgpu_mode", "mig_enabled", "model", "framebuffer_mb")
+        .values_list(
+            "host_id",
+            "pk",
+            "board",
+            "graphics_type",
+            "vgpu_mode",
+            "mig_enabled",
+            "model",
+            "framebuffer_mb",
+            "hardware_label",
+        )
         .order_by("pk")
     ):
         modes[row[0]].append(row[1:])

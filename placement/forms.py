@@ -14,13 +14,20 @@ from django import forms
 
 from inventory.models import Gpu, VgpuProfile
 from placement import services
-from placement.engine.request import CONSUMPTIONS, INTERCONNECTS, MAX_GPUS_PER_VM, PlacementRequest, RequestError
+from placement.engine.request import (
+    CONSUMPTIONS,
+    INTERCONNECTS,
+    MAX_GPUS_PER_VM,
+    MAX_HARDWARE_LABEL,
+    PlacementRequest,
+    RequestError,
+)
 from placement.selectors import live_clusters
 from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
 REQUEST_FIELDS = (
     "gpus_per_vm", "consumption", "profile", "board", "min_framebuffer_gb", "interconnect", "vcpus", "memory_mb",
-    "vms", "anti_affinity", "clusters",
+    "vms", "anti_affinity", "clusters", "hardware_label",
 )  # fmt: skip
 CONSUMPTION_HELP = {
     "passthrough": "DirectPath I/O: whole GPUs by PCI address",
@@ -75,6 +82,10 @@ class PlanForm(forms.Form):
     board = forms.ChoiceField(choices=(), required=False)
     min_framebuffer_gb = forms.IntegerField(label="Min. framebuffer (GB)", min_value=1, required=False)
     interconnect = forms.ChoiceField(choices=[(c, c) for c in INTERCONNECTS], initial="any", required=False)
+    hardware_label = forms.CharField(
+        label="Hardware label", max_length=MAX_HARDWARE_LABEL, required=False,
+        help_text="dynamic-passthrough only: the device's custom label (only GPUs of that hardware label)",
+    )  # fmt: skip
     vcpus = forms.IntegerField(label="vCPUs", min_value=0, initial=0, required=False)
     memory_mb = forms.IntegerField(label="Memory (MB)", min_value=0, initial=0, required=False)
     vms = forms.IntegerField(label="VMs", min_value=1, max_value=256, initial=1, required=False)
@@ -102,6 +113,7 @@ class PlanForm(forms.Form):
         fields = {name: data.get(name) for name in REQUEST_FIELDS}
         fields["profile"] = (fields["profile"] or "").strip() or None
         fields["board"] = fields["board"] or None
+        fields["hardware_label"] = (fields["hardware_label"] or "").strip() or None
         fields["consumption"] = fields["consumption"] or services.default_consumption(fields["profile"])
         fields["clusters"] = list(fields["clusters"] or [])
         for name in ("vcpus", "memory_mb", "vms", "interconnect"):

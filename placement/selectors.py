@@ -415,6 +415,7 @@ def read_templates(*, host_ids: Sequence[int]) -> dict[int, HostTemplate]:
         "vgpu_mode",
         "mig_enabled",
         "module_id",
+        "hardware_label",
     ):
         gpu_rows[row[0]].append(row[1:])
     link_rows: dict[int, list[tuple]] = defaultdict(list)
@@ -522,9 +523,10 @@ def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) 
             mig_enabled=mig_enabled,
             module_id=module_id,
             pcie_switch=switch_of.get(pk),
+            hardware_label=label or "",
         )
-        for i, (pk, pci, board, model, memory_mb, numa, graphics_type, vgpu_mode, mig_enabled, module_id) in enumerate(
-            gpus
+        for i, (pk, pci, board, model, memory_mb, numa, graphics_type, vgpu_mode, mig_enabled, module_id, label) in (
+            enumerate(gpus)
         )
     )
     live = set(pcis)

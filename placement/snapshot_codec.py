@@ -15,11 +15,12 @@ import json
 from placement.engine.lru import Lru
 from placement.engine.model import Caveat, GpuState, PairLink
 
-VERSION = 7  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats;
-# 6: NVLink 4/5 at NVIDIA's published 25/50 GB/s a link (shapes hold link figures); 7: its NUMA node sizes.
+VERSION = 8  # 3: the shape stored apart, once per digest; 4: the host's offered vGPU types; 5: its caveats;
+# 6: NVLink 4/5 at NVIDIA's published 25/50 GB/s a link (shapes hold link figures); 7: its NUMA node sizes;
+# 8: the GPUs' hardware labels.
 # Other versions are rebuilt
 _GPU_FIELDS = ("pci_id", "index", "board", "model", "memory_mb", "numa_node", "graphics_type", "vgpu_mode",
-               "mig_enabled", "module_id", "pcie_switch")  # fmt: skip
+               "mig_enabled", "module_id", "pcie_switch", "hardware_label")  # fmt: skip
 
 
 def encode(template) -> tuple[dict, str, dict]:
@@ -92,7 +93,7 @@ def decode(data: dict) -> tuple | None:
     if shape is None:
         return None
     links_at, partitions_at, topology = shape
-    gpus = tuple(GpuState(*row) for row in data["gpus"])
+    gpus = tuple(GpuState(**dict(zip(_GPU_FIELDS, row, strict=True))) for row in data["gpus"])
     order = tuple(g.pci_id for g in gpus)
     key = (data["shape"], order)
     bound = _BOUND.get(key)

@@ -9,6 +9,7 @@ from placement.engine.request import (
     INTERCONNECTS,
     MAX_FRAMEBUFFER_GB,
     MAX_GPUS_PER_VM,
+    MAX_HARDWARE_LABEL,
     MAX_MEMORY_MB,
     MAX_VCPUS,
     MAX_VMS,
@@ -57,6 +58,13 @@ class PlanRequestSerializer(KnownFieldsOnly):
         error_messages={"max_value": f"must be between 0 and {MAX_MEMORY_MB:,} MB (24 TB, vSphere's maximum per VM)"},
     )
     anti_affinity = serializers.BooleanField(default=False)
+    hardware_label = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length=MAX_HARDWARE_LABEL,
+        help_text="dynamic-passthrough only: the device's custom label; vSphere assigns only GPUs of that hardware "
+        "label (none: any label)",
+    )
     clusters = serializers.ListField(
         child=ClusterRefField(max_length=200),
         required=False,
@@ -190,6 +198,7 @@ class StoredRequestSerializer(serializers.Serializer):
     memory_mb = serializers.IntegerField(default=0)
     anti_affinity = serializers.BooleanField(default=False)
     clusters = serializers.ListField(child=serializers.CharField(), default=list)
+    hardware_label = serializers.CharField(allow_null=True, default=None)
 
 
 class ReservationSerializer(serializers.ModelSerializer):

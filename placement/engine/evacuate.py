@@ -183,6 +183,8 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
         vcpus=size.vcpus if size else 0,
         memory_mb=size.memory_mb if size else 0,
         clusters=(host.cluster,),
+        # a Dynamic DirectPath device powers on only with a GPU of its label: the one its GPUs have here
+        hardware_label=(host.gpu(held[0][0]).hardware_label or None) if kind == "dynamic-passthrough" else None,
     )
     notes: list[str] = []
     try:
@@ -207,6 +209,8 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
         notes.append("powered off: planned so it can power on at the target")
     if kind == "passthrough":
         notes.append("static DirectPath VM: reconfigure its devices on the target host (no vMotion)")
+    if request.hardware_label:
+        notes.append(f"Dynamic DirectPath: kept to GPUs labelled {request.hardware_label!r}, as its GPUs here are")
     key = (-n, -framebuffer, -request.memory_mb, -request.vcpus, vm)
     return _Job(vm, from_gpus, request, RequestContext.of(request), key, source_class, tuple(notes))
 
@@ -227,6 +231,7 @@ def _state_key(host: HostState) -> tuple:
                 g.vgpu_mode,
                 g.mig_enabled,
                 g.reserved,
+                g.hardware_label,
                 tuple(
                     sorted(
                         (c.kind, c.profile or "", c.placement_gb or -1, c.mig_slot or -1) for c in g.active_consumers

@@ -318,6 +318,23 @@ class GpuBoard:
         return SUCCESS
 
 
+class HardwareLabel:
+    """Dynamic DirectPath I/O: vSphere assigns only a GPU whose hardware label matches the device's custom label."""
+
+    name = "HardwareLabel"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        want = ctx.request.hardware_label
+        if want is None or ctx.request.consumption != "dynamic-passthrough" or f.gpu.hardware_label == want:
+            return SUCCESS
+        have = f"hardware label {f.gpu.hardware_label!r}" if f.gpu.hardware_label else "no hardware label"
+        return fail(
+            self.name,
+            "hardware-label",
+            f"GPU {f.gpu.pci_id} has {have}, not {want!r} (Dynamic DirectPath assigns only GPUs of the device's label)",
+        )
+
+
 class GpuFramebuffer:
     name = "GpuFramebuffer"
 
@@ -492,6 +509,7 @@ class MigGeometryFit:
 GPU_FILTERS = (
     NotReserved(),
     GpuBoard(),
+    HardwareLabel(),
     GpuFramebuffer(),
     HgxRules(),
     ModeGate(),
@@ -506,6 +524,7 @@ GPU_FILTERS = (
 PHRASES = {
     "reserved": "are reserved by accepted plans",
     "board": "are another board",
+    "hardware-label": "have another hardware label",
     "framebuffer-min": "have too little framebuffer",
     "hgx-passthrough": "are on an NVSwitch board (vSphere: time-sliced vGPU only, no passthrough)",
     "hgx-mig": "are on an NVSwitch board (vSphere: no MIG-backed vGPU)",
@@ -568,6 +587,7 @@ EXAMPLE_CODES = frozenset(
     {
         "same-size-lock",
         "lock-full",
+        "hardware-label",
         "placement-id",
         "mig-slot",
         "framebuffer",

@@ -75,6 +75,7 @@ class GpuState:
     pcie_switch: str | None  # switch id when behind one
     consumers: tuple[Consumer, ...] = ()
     reserved: bool = False  # held by an accepted plan
+    hardware_label: str = ""  # pciPassthruInfo hardwareLabel: what a Dynamic DirectPath VM's device matches on
 
     @property
     def active_consumers(self) -> tuple[Consumer, ...]:

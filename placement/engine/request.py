@@ -22,6 +22,7 @@ MAX_GPUS_PER_VM = 16
 MAX_VCPUS = 768
 MAX_MEMORY_MB = 24 * 1024 * 1024
 MAX_VMS = 256  # replicas planned jointly in one request
+MAX_HARDWARE_LABEL = 200  # the inventory column (vSphere labels are short free text)
 MAX_FRAMEBUFFER_GB = 1024
 
 
@@ -47,6 +48,9 @@ class PlacementRequest:
     memory_mb: int = 0
     anti_affinity: bool = False
     clusters: tuple[str, ...] = ()
+    # Dynamic DirectPath I/O: vSphere gives the VM a free GPU of the right vendor/device id whose hardware label
+    # matches its device's custom label; None: any label
+    hardware_label: str | None = None
 
     @property
     def whole_gpu(self) -> bool:
@@ -132,6 +136,13 @@ class PlacementRequest:
         catalog = load_catalog()
         if self.board is not None and self.board not in catalog.boards:
             raise RequestError("board", f"unknown board {self.board!r} (known: {', '.join(sorted(catalog.boards))})")
+        if self.hardware_label is not None:
+            if self.consumption != "dynamic-passthrough":
+                raise RequestError(
+                    "hardware_label", "only a Dynamic DirectPath (dynamic-passthrough) device matches a hardware label"
+                )
+            if not isinstance(self.hardware_label, str) or len(self.hardware_label) > MAX_HARDWARE_LABEL:
+                raise RequestError("hardware_label", f"must be a text of at most {MAX_HARDWARE_LABEL} characters")
         if self.whole_gpu:
             if self.profile:
                 raise RequestError("profile", f"{self.consumption} takes whole GPUs, not a vGPU profile; use board")

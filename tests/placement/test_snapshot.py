@@ -394,3 +394,21 @@ def test_a_change_of_numa_node_size_gives_the_host_a_new_fabric_hash(lab):
     inventory_fabric.rebuild_fabrics(hosts=[host])
     host.refresh_from_db()
     assert host.fabric_hash != before
+
+
+def test_hardware_labels_reach_the_engine_from_the_inventory_also_in_a_fresh_process(lab):
+    from inventory.models import Gpu
+
+    host = Host.objects.get(name=NVL)
+    before = host.fabric_hash
+    Gpu.objects.filter(host=host).update(hardware_label="llm-pool")
+    inventory_fabric.rebuild_fabrics(hosts=[host])
+    host.refresh_from_db()
+    assert host.fabric_hash != before  # a label change is a new fabric: cached templates are not reused
+    request = services.build_request(gpus_per_vm=2, consumption="dynamic-passthrough", hardware_label="llm-pool")
+    for fresh in (False, True):
+        if fresh:
+            selectors.reset_snapshot_cache()
+        result = plan(selectors.fabric_snapshot(), request)
+        assert {c.host for c in result.candidates} == {NVL}
+        assert any("have another hardware label" in r for x in result.rejected for r in x.reasons)

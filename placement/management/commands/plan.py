@@ -22,6 +22,7 @@ OPTION_OF = {
     "board": "--board",
     "min_framebuffer_gb": "--min-framebuffer-gb",
     "interconnect": "--interconnect",
+    "hardware_label": "--hardware-label",
     "vcpus": "--vcpus",
     "memory_mb": "--memory-mb",
     "clusters": "--cluster",
@@ -44,6 +45,7 @@ NOT_FOR_EVACUATION = (
     ("board", "--board"),
     ("min_framebuffer_gb", "--min-framebuffer-gb"),
     ("interconnect", "--interconnect"),
+    ("hardware_label", "--hardware-label"),
     ("vcpus", "--vcpus"),
     ("memory_mb", "--memory-mb"),
     ("busy", "--busy"),
@@ -83,6 +85,10 @@ class Command(BaseCommand):
         parser.add_argument("--min-framebuffer-gb", type=int)
         # No defaults here: --evacuate refuses what it was given, and the request supplies its own defaults.
         parser.add_argument("--interconnect", help="nvlink, same-numa, same-pcie-switch or any (default any)")
+        parser.add_argument(
+            "--hardware-label",
+            help="with --consumption dynamic-passthrough: the device's custom label (only GPUs of that hardware label)",
+        )
         parser.add_argument("--vcpus", type=int)
         parser.add_argument("--memory-mb", type=int)
         parser.add_argument("--busy", help="with --smi: busy GPU indices, e.g. 0,4")
@@ -128,6 +134,7 @@ class Command(BaseCommand):
                 board=o["board"],
                 min_framebuffer_gb=o["min_framebuffer_gb"],
                 interconnect=o["interconnect"],
+                hardware_label=o["hardware_label"],
                 vcpus=o["vcpus"],
                 memory_mb=o["memory_mb"],
                 anti_affinity=o["anti_affinity"],

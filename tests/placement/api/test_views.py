@@ -137,6 +137,21 @@ def test_an_unknown_cluster_is_a_400_naming_it_and_the_choices(api):
     assert "'nowhere'" in message and "hgx-cluster" in message and "pcie-cluster" in message
 
 
+def test_a_hardware_label_narrows_a_dynamic_directpath_plan_and_is_refused_for_other_kinds(api):
+    from inventory.fabric import rebuild_fabrics
+    from inventory.models import Gpu, Host
+
+    host = Host.objects.get(name="esx-h100nvl-01.lab.local")
+    Gpu.objects.filter(host=host).update(hardware_label="llm-pool")
+    rebuild_fabrics(hosts=[host])  # as a sync does: the label is part of the host's fabric
+    body = {"gpus_per_vm": 1, "consumption": "dynamic-passthrough", "hardware_label": "llm-pool"}
+    doc = api.post("/api/plans/", body, format="json").json()
+    assert {c["host"] for c in doc["candidates"]} == {"esx-h100nvl-01.lab.local"}
+    response = api.post("/api/plans/", {**body, "consumption": "passthrough"}, format="json")
+    assert response.status_code == 400
+    assert "dynamic-passthrough" in response.json()["hardware_label"][0]
+
+
 def test_joint_plan_shows_the_assignment(api):
     doc = api.post("/api/plans/", {"gpus_per_vm": 1, "vms": 2, "anti_affinity": True}, format="json").json()
     assert [a["vm_index"] for a in doc["assignment"]] == [0, 1] and doc["unplaced"] == []
