@@ -77,6 +77,8 @@ class VCenterChoiceField(forms.ModelChoiceField):
         if value in self.empty_values:
             return None
         text = str(value).strip()
+        if "\x00" in text:  # PostgreSQL text cannot hold it: the lookup would be a 500 (Schemathesis)
+            raise ValidationError("must not contain a NUL character", code="null_characters_not_allowed")
         if not text.isascii() or not text.isdigit():
             found = self.queryset.filter(name__iexact=text).first()
             if found is None:

@@ -188,3 +188,5 @@ def test_vcenter_filters_take_an_id_or_a_name_like_the_reservations_list(api, de
     assert unknown.status_code == 400 and unknown.json() == {"vcenter": ["no vCenter with id or name 'nope'"]}
     percent = api.get(path, {"vcenter": "50%s\x02"})  # Schemathesis: a "%" in the value 500'd
     assert percent.status_code == 400 and percent.json() == {"vcenter": ["no vCenter with id or name '50%s\\x02'"]}
+    nul = api.get(path, {"vcenter": "demo\x00lab"})  # Schemathesis on PostgreSQL: a NUL in the name lookup 500'd
+    assert nul.status_code == 400 and nul.json() == {"vcenter": ["must not contain a NUL character"]}
