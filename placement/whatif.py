@@ -354,8 +354,21 @@ def report(
             known={scenario: summary} if compare_runs == runs else None,
         )  # fmt: skip
     summary["params"] = params
-    summary["notes"] = report_notes(params)
+    summary["notes"] = report_notes(params) + lock_notes(params, summary)
     return summary
+
+
+def lock_notes(params: dict, summary: dict) -> list[str]:
+    """Same-size mode: memory free on GPUs locked to another profile is not siloed by the definition (the lock's own
+    profile can still use it), so a run can show 0 GB siloed beside many lock rejections; say where it went."""
+    locked = (summary.get("rejected_by_reason") or {}).get("profile-lock", 0)
+    if params.get("mode") != "same" or not locked:
+        return []
+    return [
+        f"same-size mode: {locked:,} requests over the {summary.get('runs', 0):,} runs were turned away by a profile "
+        "lock; the free memory of a locked GPU counts as placeable for its own profile (see 'placeable'), not as "
+        "siloed"
+    ]
 
 
 def report_notes(params: dict) -> list[str]:

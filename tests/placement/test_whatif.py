@@ -74,6 +74,9 @@ def test_the_command_on_a_stored_cluster_says_what_it_simulated(demo):
     text = out.getvalue()
     assert "simulated: 2 GPUs on 1 host, " in text
     assert "GB free at the start (utilization % is of that free memory)" in text
+    # siloed 0 GB beside lock rejections read as "nothing stuck": the note says where the memory went
+    assert "rejected " in text and ": same-size lock" in text
+    assert "note: same-size mode: " in text and "were turned away by a profile lock" in text
 
 
 @pytest.mark.reliability("api input", "unknown cluster")
