@@ -17,6 +17,7 @@ from placement.engine.request import PlacementRequest
 from placement.engine.vgpu import start_text
 from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
+from placement.selectors import NVLINK_KINDS
 from placement.vm_settings import large_bar_settings
 
 
@@ -196,12 +197,6 @@ BACKINGS = {
     "mig": "VirtualPCIPassthroughVmiopBackingInfo",
     "device-group": "VirtualPCIPassthroughVmiopBackingInfo",
 }
-NVLINK_KINDS = (
-    ResourceDomain.Kind.NVLINK_PAIR,
-    ResourceDomain.Kind.NVLINK_DOMAIN,
-    ResourceDomain.Kind.NVSWITCH_PARTITION,
-    ResourceDomain.Kind.NVSWITCH_BOARD,
-)
 GROUP_KINDS = (*NVLINK_KINDS, ResourceDomain.Kind.PCIE_SWITCH)
 
 

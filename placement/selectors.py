@@ -23,10 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Case, CharField, F, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, Min, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
+from inventory import occupancy
 from inventory.fabric import numa_sizes_by_host
 from inventory.models import (
     Cluster,
@@ -37,6 +38,7 @@ from inventory.models import (
     UnheldGpuInstance,
     VCenter,
     VgpuMode,
+    VgpuProfile,
     VirtualMachine,
 )
 from inventory.models import Gpu as GpuRow
@@ -58,6 +60,7 @@ from placement.engine.model import (
     evolve,
 )
 from placement.engine.request import RequestError
+from placement.engine.sizing import InventoryBoard
 from placement.models import HostShape, HostSnapshot, Reservation, ReservationItem
 
 CHUNK = 500  # hosts per template query: bounds every IN list
@@ -699,3 +702,56 @@ def reservations_with_status() -> QuerySet[Reservation]:
             output_field=CharField(),
         )
     )
+
+
+def sizing_inventory() -> dict[str, InventoryBoard]:
+    """Per catalog board of the inventory's live GPUs, what they offer the sizing helper: the smallest framebuffer
+    they report, the time-sliced C-series types their hosts list (the spelling a request must use), whether all of
+    them sit on NVSwitch boards (time-sliced vGPU only) and the most of them one NVLink domain joins."""
+    gpus = GpuRow.objects.filter(stale=False).exclude(board="").order_by()
+    present = set(gpus.values_list("board", flat=True).distinct())
+    outside_nvswitch = set(
+        gpus.exclude(host_id__in=occupancy.nvswitch_hosts()).values_list("board", flat=True).distinct()
+    )
+    offered: dict[str, dict[int, str]] = {}
+    for name, board, gb in (
+        VgpuProfile.objects.filter(mig_compute_slices__isnull=True, series="C", hosts__isnull=False)
+        .values_list("name", "board", "framebuffer_gb")
+        .distinct()
+        .order_by("name")
+    ):
+        offered.setdefault(board, {}).setdefault(gb, name)
+    usable = usable_framebuffer_gib()
+    nvlinked = _most_nvlinked()
+    return {
+        board: InventoryBoard(
+            usable_gib=usable.get(board),
+            nvswitch=board not in outside_nvswitch,
+            profiles=offered.get(board, {}),
+            nvlinked=nvlinked.get(board, 0),
+        )
+        for board in present
+    }
+
+
+# domains whose GPUs NVLink (or an NVSwitch) joins
+NVLINK_KINDS = (
+    ResourceDomain.Kind.NVLINK_PAIR,
+    ResourceDomain.Kind.NVLINK_DOMAIN,
+    ResourceDomain.Kind.NVSWITCH_PARTITION,
+    ResourceDomain.Kind.NVSWITCH_BOARD,
+)
+
+
+def _most_nvlinked() -> dict[str, int]:
+    """Per board, the most GPUs of it one active NVLink or NVSwitch domain of the inventory joins."""
+    most: dict[str, int] = {}
+    rows = (
+        GpuRow.objects.filter(stale=False, domains__active=True, domains__kind__in=NVLINK_KINDS)
+        .exclude(board="")
+        .values("board", "domains")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows.order_by():
+        most[row["board"]] = max(most.get(row["board"], 0), row["n"])
+    return most

@@ -19,17 +19,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from inventory import occupancy
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
-from inventory.models import Gpu, Host, VgpuProfile
+from inventory.models import Gpu, Host
 from inventory.roles import PLANNER, forbidden, has_role, role_required
 from inventory.tables import BoundedRequestConfig, sort_problem
 from placement import selectors, services
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan, candidate_link_text
-from placement.engine.sizing import InventoryBoard, Sizing, size_inference
+from placement.engine.sizing import Sizing, size_inference
 from placement.forms import REQUEST_FIELDS, PlanForm, ReserveForm, SizingForm
-from placement.handout import NVLINK_KINDS, reservation_handout
+from placement.handout import reservation_handout
 from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE
 from placement.selectors import reservations_with_status
@@ -328,7 +327,7 @@ def sizing(request: HttpRequest) -> HttpResponse:
             result = size_inference(
                 d["params_b"], d["precision"], d["layers"], d["kv_heads"], d["head_dim"], d["context"], d["seqs"],
                 kv_bytes=d["kv_precision"], overhead_frac=d["overhead"],
-                inventory=sizing_inventory(),
+                inventory=selectors.sizing_inventory(),
             )  # fmt: skip
         except ValueError as exc:  # the engine names the parameter
             name = str(exc).split(" ", 1)[0]
@@ -344,36 +343,6 @@ def sizing(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "placement/plan.html#sizing-results", context, status=status)
     return render(request, "placement/plan.html", {**context, "form": PlanForm(), **RESERVE_LIMITS}, status=status)
-
-
-def sizing_inventory() -> dict[str, InventoryBoard]:
-    """Per catalog board of the inventory's live GPUs, what they offer the sizing helper: the smallest framebuffer
-    they report, the time-sliced C-series types their hosts list (the spelling a request must use), whether all of
-    them sit on NVSwitch boards (time-sliced vGPU only) and the most of them one NVLink domain joins."""
-    gpus = Gpu.objects.filter(stale=False).exclude(board="").order_by()
-    present = set(gpus.values_list("board", flat=True).distinct())
-    outside_nvswitch = set(
-        gpus.exclude(host_id__in=occupancy.nvswitch_hosts()).values_list("board", flat=True).distinct()
-    )
-    offered: dict[str, dict[int, str]] = {}
-    for name, board, gb in (
-        VgpuProfile.objects.filter(mig_compute_slices__isnull=True, series="C", hosts__isnull=False)
-        .values_list("name", "board", "framebuffer_gb")
-        .distinct()
-        .order_by("name")
-    ):
-        offered.setdefault(board, {}).setdefault(gb, name)
-    usable = selectors.usable_framebuffer_gib()
-    nvlinked = _most_nvlinked()
-    return {
-        board: InventoryBoard(
-            usable_gib=usable.get(board),
-            nvswitch=board not in outside_nvswitch,
-            profiles=offered.get(board, {}),
-            nvlinked=nvlinked.get(board, 0),
-        )
-        for board in present
-    }
 
 
 def sizing_proposals(result: Sizing) -> list[dict]:
@@ -411,20 +380,6 @@ def _most_per_host() -> dict[str, int]:
     """Per board, the most GPUs of it one host of the inventory has."""
     most: dict[str, int] = {}
     rows = Gpu.objects.filter(stale=False).exclude(board="").values("board", "host").annotate(n=Count("pk"))
-    for row in rows.order_by():
-        most[row["board"]] = max(most.get(row["board"], 0), row["n"])
-    return most
-
-
-def _most_nvlinked() -> dict[str, int]:
-    """Per board, the most GPUs of it one active NVLink or NVSwitch domain of the inventory joins."""
-    most: dict[str, int] = {}
-    rows = (
-        Gpu.objects.filter(stale=False, domains__active=True, domains__kind__in=NVLINK_KINDS)
-        .exclude(board="")
-        .values("board", "domains")
-        .annotate(n=Count("pk"))
-    )
     for row in rows.order_by():
         most[row["board"]] = max(most.get(row["board"], 0), row["n"])
     return most

@@ -19,8 +19,9 @@ from inventory.models import Host, VCenter
 from placement import selectors, services
 from placement.engine.sizing import size_inference
 from placement.models import Reservation
+from placement.selectors import sizing_inventory
 from placement.tables import ReservationTable
-from placement.views import sizing_inventory, sizing_proposals
+from placement.views import sizing_proposals
 from tests.factories import UserFactory
 from tests.vcsim import LABS
 

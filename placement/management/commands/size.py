@@ -4,7 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from placement.engine.sizing import size_inference
-from placement.views import sizing_inventory
+from placement.selectors import sizing_inventory
 
 
 class Command(BaseCommand):
