@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Case, CharField, Count, F, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
@@ -621,16 +621,57 @@ def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int]]:
     return {name: (vcpus, max(memory, reservation)) for name, vcpus, memory, reservation in rows}
 
 
-def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int]]:
-    """(vCPUs, memory MB) of the powered-on VMs of each host in scope; memory is the larger of size and
-    reservation (GPU VMs reserve all of it)."""
+def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int, int, int]]:
+    """Per host in scope: (vCPUs, memory MB) taken, and of them what active reservations hold (vCPUs, memory MB).
+
+    Memory as vSphere's power-on check counts it, by reservations: a powered-on VM holding a GPU takes all of its
+    memory (vSphere powers it on no other way, so it counts in full even where the inventory has no reservation
+    for it), any other powered-on VM its reservation (its unreserved memory does not stop a power-on). vCPUs:
+    every powered-on VM's. An active reservation holds the vCPUs and memory of the VM it is for, as it holds its
+    GPUs, until a powered-on VM of that name runs on the host."""
+    holds_gpu = Exists(GpuConsumer.objects.filter(vm_id=OuterRef("pk")))
+    reserved = Case(
+        When(holds_gpu, then=Greatest("memory_reservation_mb", "memory_mb")), default=F("memory_reservation_mb")
+    )
     rows = (
         VirtualMachine.objects.filter(scope.q("host__"), stale=False, power_state="poweredOn", host__isnull=False)
         .values("host_id")
-        .annotate(cpu=Sum("vcpus"), mem=Sum(Greatest("memory_reservation_mb", "memory_mb")))
+        .annotate(cpu=Sum("vcpus"), mem=Sum(reserved))
         .values_list("host_id", "cpu", "mem")
     )
-    return {host_id: (cpu or 0, mem or 0) for host_id, cpu, mem in rows}
+    out = {host_id: (cpu or 0, mem or 0, 0, 0) for host_id, cpu, mem in rows}
+    for host_id, vcpus, memory_mb in _reserved_vms(scope):
+        cpu, mem, held_cpu, held_mem = out.get(host_id, (0, 0, 0, 0))
+        out[host_id] = (cpu + vcpus, mem + memory_mb, held_cpu + vcpus, held_mem + memory_mb)
+    return out
+
+
+def _reserved_vms(scope: Scope) -> list[tuple[int, int, int]]:
+    """(host pk, vCPUs, memory MB) of the VM each active reservation in scope is for, unless a live powered-on
+    VM of that name is already on the host (it counts itself)."""
+    running = VirtualMachine.objects.filter(
+        host_id=OuterRef("host_id"), name=OuterRef("vm_name"), stale=False, power_state="poweredOn"
+    )
+    rows = (
+        Reservation.objects.filter(
+            scope.q("host__"),
+            host__isnull=False,
+            status=Reservation.Status.ACTIVE,
+            expires_at__gt=timezone.now(),
+        )
+        .exclude(Exists(running))
+        .values_list("host_id", "request")
+    )
+    out = []
+    for host_id, request in rows:
+        request = request if isinstance(request, dict) else {}
+        out.append((host_id, _count(request.get("vcpus")), _count(request.get("memory_mb"))))
+    return out
+
+
+def _count(value) -> int:
+    """A stored request's vCPUs or memory: a non-negative int (older rows may lack the field)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _by_vm(consumer: Consumer) -> str:
@@ -641,7 +682,7 @@ def assemble(
     rows: Sequence[HostRow],
     templates: dict[int, HostTemplate],
     consumers: dict[int, list[Consumer]],
-    used: dict[int, tuple[int, int]],
+    used: dict[int, tuple[int, int, int, int]],
     outdated: dict[str, Staleness] | None = None,
 ) -> Fabric:
     outdated = outdated or {}
@@ -653,9 +694,9 @@ def assemble(
             held = tuple(
                 (i, tuple(sorted(consumers[pk], key=_by_vm))) for i, pk in enumerate(t.gpu_pks) if pk in consumers
             )
-        cpu, mem = used.get(row.pk, (0, 0))
+        cpu, mem, held_cpu, held_mem = used.get(row.pk, (0, 0, 0, 0))
         staleness = outdated.get(row.vcenter or "")
-        key = (row, held, cpu, mem, staleness)
+        key = (row, held, cpu, mem, held_cpu, held_mem, staleness)
         cached = _HOST_STATES.get(row.pk)
         if cached is not None and cached[1] is t and cached[0] == key:
             states.append(cached[2])
@@ -675,6 +716,8 @@ def assemble(
             assignment_policy=row.assignment_policy or "performance",
             cpu_free=max(row.cpu_threads - cpu, 0),
             memory_free_mb=max(row.memory_mb - mem, 0),
+            reserved_vcpus=held_cpu,
+            reserved_memory_mb=held_mem,
             connection_state=row.connection_state,
             maintenance=row.maintenance,
             stale=row.stale,

@@ -146,6 +146,11 @@ class ClusterScope:
         return SUCCESS
 
 
+def gib(mb: int) -> str:
+    """MB as GiB, to a tenth where it is not whole ("0.5", not "0")."""
+    return f"{mb // 1024}" if mb % 1024 == 0 else f"{mb / 1024:.1f}"
+
+
 class Admission:
     """GPU VMs need a full memory reservation, so free memory must cover all of it; the host must have the vCPUs
     too. Every shortfall is reported (``failures``), so the admin does not fix one and then meet the next. A host
@@ -157,14 +162,20 @@ class Admission:
         r = ctx.request
         out = []
         if r.vcpus and host.cpu_known and host.cpu_free < r.vcpus:
-            out.append(fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs, the VM needs {r.vcpus}"))
+            held = f" after the {host.reserved_vcpus} active reservations hold" if host.reserved_vcpus else ""
+            out.append(fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs{held}, the VM needs {r.vcpus}"))
         if r.memory_mb and host.capacity_known and host.memory_free_mb < r.memory_mb:
+            held = (
+                f" after the {gib(host.reserved_memory_mb)} GiB active reservations hold"
+                if host.reserved_memory_mb
+                else ""
+            )
             out.append(
                 fail(
                     self.name,
                     "memory",
-                    f"host has {host.memory_free_mb // 1024} GiB unreserved memory, the VM needs a full "
-                    f"{r.memory_mb // 1024} GiB reservation",
+                    f"host has {gib(host.memory_free_mb)} GiB unreserved memory{held}, the VM needs a full "
+                    f"{gib(r.memory_mb)} GiB reservation",
                 )
             )
         return out

@@ -161,6 +161,9 @@ class HostState:
     assignment_policy: str = "performance"  # performance (spread) | consolidation (pack)
     cpu_free: int = 0
     memory_free_mb: int = 0
+    # of what is taken, what the advisor's active reservations hold for VMs not running yet (vCenter does not see it)
+    reserved_vcpus: int = 0
+    reserved_memory_mb: int = 0
     connection_state: str = "connected"
     maintenance: bool = False
     stale: bool = False

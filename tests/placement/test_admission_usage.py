@@ -1,0 +1,121 @@
+"""What a host's vCPUs and memory are taken by, as the engine's admission sees them (``selectors.usage_by_host``).
+
+vSphere powers a VM on when the host's unreserved memory covers the VM's reservation: other VMs count by what
+they reserve (GPU VMs reserve all of theirs), not by their configured size. An active reservation holds the
+vCPUs and memory of the VM it is for, as it holds its GPUs, until that VM appears.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from inventory import services as inventory_services
+from inventory.models import Host, PowerState, VirtualMachine
+from placement import services
+from placement.models import Reservation
+from placement.selectors import fabric_snapshot
+from tests.vcsim import LABS
+
+NVL = "esx-h100nvl-01.lab.local"  # 128 logical CPUs, 1 TiB; llama-8b-nvl holds 16 vCPUs and 128 GiB
+GIB = 1024
+
+
+@pytest.fixture
+def inventory(db):
+    inventory_services.import_inventory(document=json.loads((LABS / "demo.json").read_text()), vcenter_name="demo")
+
+
+def nvl_state():
+    host = Host.objects.get(name=NVL)
+    (state,) = fabric_snapshot(host_ids=[host.pk]).hosts
+    return state
+
+
+def one_gpu(**kw):
+    return services.build_request(gpus_per_vm=1, consumption="passthrough", clusters=["pcie-cluster"], **kw)
+
+
+def reserve_on_nvl(vm_name: str, **kw) -> Reservation:
+    request = one_gpu(**kw)
+    candidate = next(c for c in services.plan_cluster(request=request).candidates if c.host == NVL)
+    return services.accept_candidate(request=request, candidate=candidate, vm_name=vm_name)
+
+
+def test_an_active_reservation_holds_its_vcpus_and_memory(inventory):
+    before = nvl_state()
+    reserve_on_nvl("llm-big", vcpus=64, memory_mb=640 * GIB)
+    after = nvl_state()
+    assert (before.cpu_free - after.cpu_free, before.memory_free_mb - after.memory_free_mb) == (64, 640 * GIB)
+
+
+def test_a_second_vm_is_refused_the_memory_a_reservation_holds(inventory):
+    reserve_on_nvl("llm-big", vcpus=32, memory_mb=640 * GIB)
+    result = services.plan_cluster(request=one_gpu(vcpus=32, memory_mb=640 * GIB))
+    assert NVL not in {c.host for c in result.candidates}
+    (rejected,) = [r for r in result.rejected if r.host == NVL]
+    assert any("256 GiB unreserved memory" in reason for reason in rejected.reasons), rejected.reasons
+
+
+def test_released_and_expired_reservations_give_their_vcpus_and_memory_back(inventory):
+    before = nvl_state()
+    held = reserve_on_nvl("a", vcpus=16, memory_mb=64 * GIB)
+    services.release_reservation(reservation=held)
+    late = reserve_on_nvl("b", vcpus=16, memory_mb=64 * GIB)
+    Reservation.objects.filter(pk=late.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    after = nvl_state()
+    assert (after.cpu_free, after.memory_free_mb) == (before.cpu_free, before.memory_free_mb)
+
+
+def test_the_vm_a_reservation_is_for_is_not_counted_twice_once_it_runs_there(inventory):
+    reserve_on_nvl("shell", vcpus=16, memory_mb=64 * GIB)
+    held = nvl_state()
+    host = Host.objects.get(name=NVL)
+    # the VM created by the reservation's script, powered on before the sync that consumes the reservation
+    VirtualMachine.objects.create(
+        vcenter=host.vcenter, moref="vm-shell", name="shell", host=host, power_state=PowerState.ON,
+        vcpus=16, memory_mb=64 * GIB, memory_reservation_mb=64 * GIB,
+    )  # fmt: skip
+    assert (nvl_state().cpu_free, nvl_state().memory_free_mb) == (held.cpu_free, held.memory_free_mb)
+
+
+def test_a_vm_without_gpus_counts_by_its_memory_reservation(inventory):
+    before = nvl_state()
+    host = Host.objects.get(name=NVL)
+    VirtualMachine.objects.create(
+        vcenter=host.vcenter, moref="vm-web", name="web", host=host, power_state=PowerState.ON,
+        vcpus=8, memory_mb=512 * GIB, memory_reservation_mb=0,
+    )  # fmt: skip
+    after = nvl_state()
+    assert after.memory_free_mb == before.memory_free_mb, "unreserved memory of a VM does not block a power-on"
+    assert after.cpu_free == before.cpu_free - 8
+    VirtualMachine.objects.filter(name="web").update(memory_reservation_mb=96 * GIB)
+    assert nvl_state().memory_free_mb == before.memory_free_mb - 96 * GIB
+
+
+def test_a_gpu_vm_counts_all_its_memory_even_with_no_reservation_stored(inventory):
+    # a passthrough or vGPU VM only powers on with all of its memory reserved; a lab may not store the reservation
+    before = nvl_state()
+    VirtualMachine.objects.filter(name="llama-8b-nvl").update(memory_reservation_mb=0)
+    assert nvl_state().memory_free_mb == before.memory_free_mb
+
+
+def test_a_powered_off_vm_takes_nothing(inventory):
+    before = nvl_state()
+    VirtualMachine.objects.filter(name="llama-8b-nvl").update(power_state=PowerState.OFF)
+    after = nvl_state()
+    assert (after.cpu_free - before.cpu_free, after.memory_free_mb - before.memory_free_mb) == (16, 128 * GIB)
+
+
+def test_a_refusal_says_what_active_reservations_hold(inventory):
+    reserve_on_nvl("llm-big", vcpus=100, memory_mb=640 * GIB)
+    result = services.plan_cluster(request=one_gpu(vcpus=32, memory_mb=512 * GIB))
+    (rejected,) = [r for r in result.rejected if r.host == NVL]
+    assert "host has 12 free vCPUs after the 100 active reservations hold, the VM needs 32" in rejected.reasons
+    assert (
+        "host has 256 GiB unreserved memory after the 640 GiB active reservations hold, the VM needs a full "
+        "512 GiB reservation" in rejected.reasons
+    )
