@@ -27,6 +27,45 @@ def configuration_errors_exit(status: int) -> Iterator[None]:
         sys.exit(status)
 
 
+class CheckedEnv(environ.Env):
+    """django-environ's reader, but a number or flag that does not parse names its variable (``ImproperlyConfigured``)
+    instead of a ValueError traceback: django-environ reads STALE_WARN_AFTER=abc as ``int('abc')`` and
+    REDIS_TIMEOUT=abc as ``float('')``."""
+
+    def int(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var, default)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}: must be a whole number, got {raw!r}") from None
+
+    def float(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var, default)
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}: must be a number, got {raw!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ImproperlyConfigured(f"{var}: must be a finite number, got {raw!r}")
+        return value
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        raw = self._raw(var, default)
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in self.BOOLEAN_TRUE_STRINGS:
+            return True
+        if text in ("false", "off", "no", "n", "0", ""):
+            return False
+        raise ImproperlyConfigured(f"{var}: must be true or false, got {raw!r}")
+
+    def _raw(self, var: str, default):
+        return self.get_value(var, cast=str, default=default)
+
+
 def database_from_env(url: str, default_sqlite: Path) -> dict:
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}

@@ -13,6 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
+    CheckedEnv,
     database_from_env,
     dev_encryption_key,
     encryption_keys_from_env,
@@ -22,7 +23,7 @@ from config.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+env = CheckedEnv()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
@@ -340,6 +341,16 @@ HEALTH_WORKER_TIMEOUT = env.float("HEALTH_WORKER_TIMEOUT", default=1.0)
 # The overview's health panel reuses a worker check up to this old (seconds, shared through Redis; /healthz never).
 HEALTH_PANEL_MAX_AGE = env.float("HEALTH_PANEL_MAX_AGE", default=15.0)
 HEALTH_BEAT_MAX_AGE = env.float("HEALTH_BEAT_MAX_AGE", default=3 * SYNC_WATCHDOG_SECONDS)
+
+# Placement admission: how many vCPUs of powered-on VMs and reservations a host's logical CPU may carry. 1 (the
+# default) allows no CPU overcommit on GPU hosts, the usual advice for inference VMs; vSphere itself allows up to
+# 32 per core. A VM never gets more vCPUs than its host has logical CPUs, whatever this says.
+VCPUS_PER_LOGICAL_CPU = env.float("VCPUS_PER_LOGICAL_CPU", default=1.0)
+if not 1 <= VCPUS_PER_LOGICAL_CPU <= 32:
+    raise ImproperlyConfigured(
+        f"VCPUS_PER_LOGICAL_CPU: must be between 1 (no CPU overcommit) and 32 (vSphere's limit), "
+        f"got {VCPUS_PER_LOGICAL_CPU:g}"
+    )
 
 # Inventory behaviour.
 INVENTORY_STALE_RETENTION_DAYS = env.int("INVENTORY_STALE_RETENTION_DAYS", default=14)

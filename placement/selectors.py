@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Case, CharField, Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
@@ -686,6 +687,7 @@ def assemble(
     outdated: dict[str, Staleness] | None = None,
 ) -> Fabric:
     outdated = outdated or {}
+    ratio = settings.VCPUS_PER_LOGICAL_CPU
     states = []
     for row in rows:
         t = templates[row.pk]
@@ -696,7 +698,7 @@ def assemble(
             )
         cpu, mem, held_cpu, held_mem = used.get(row.pk, (0, 0, 0, 0))
         staleness = outdated.get(row.vcenter or "")
-        key = (row, held, cpu, mem, held_cpu, held_mem, staleness)
+        key = (row, held, cpu, mem, held_cpu, held_mem, staleness, ratio)
         cached = _HOST_STATES.get(row.pk)
         if cached is not None and cached[1] is t and cached[0] == key:
             states.append(cached[2])
@@ -714,7 +716,9 @@ def assemble(
             links=t.links,
             partitions=t.partitions,
             assignment_policy=row.assignment_policy or "performance",
-            cpu_free=max(row.cpu_threads - cpu, 0),
+            cpu_free=max(int(row.cpu_threads * ratio) - cpu, 0),
+            cpu_threads=row.cpu_threads,
+            vcpus_per_cpu=ratio,
             memory_free_mb=max(row.memory_mb - mem, 0),
             reserved_vcpus=held_cpu,
             reserved_memory_mb=held_mem,

@@ -161,9 +161,21 @@ class Admission:
     def failures(self, host: HostState, ctx: RequestContext) -> list[Status]:
         r = ctx.request
         out = []
-        if r.vcpus and host.cpu_known and host.cpu_free < r.vcpus:
+        if r.vcpus and host.cpu_known and 0 < host.cpu_threads < r.vcpus:
+            out.append(
+                fail(
+                    self.name,
+                    "cpu",
+                    f"the VM's {r.vcpus} vCPUs exceed the host's {host.cpu_threads} logical CPUs (vSphere powers on "
+                    "no VM with more vCPUs than its host has logical CPUs)",
+                )
+            )
+        elif r.vcpus and host.cpu_known and host.cpu_free < r.vcpus:
             held = f" after the {host.reserved_vcpus} active reservations hold" if host.reserved_vcpus else ""
-            out.append(fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs{held}, the VM needs {r.vcpus}"))
+            policy = f" at {host.vcpus_per_cpu:g} vCPUs per logical CPU" if host.vcpus_per_cpu != 1 else ""
+            out.append(
+                fail(self.name, "cpu", f"host has {host.cpu_free} free vCPUs{policy}{held}, the VM needs {r.vcpus}")
+            )
         if r.memory_mb and host.capacity_known and host.memory_free_mb < r.memory_mb:
             held = (
                 f" after the {gib(host.reserved_memory_mb)} GiB active reservations hold"

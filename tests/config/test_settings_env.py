@@ -31,6 +31,13 @@ def run_check(**env_overrides: str) -> subprocess.CompletedProcess:
         ({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 60}, "FIELD_ENCRYPTION_KEY"),
         ({"DJANGO_ENV": "production", "FIELD_ENCRYPTION_KEY": GOOD_KEY}, "SECRET_KEY"),
         ({"DJANGO_ENV": "staging"}, "DJANGO_ENV"),
+        # numbers and flags that do not parse (django-environ raised a ValueError traceback for these)
+        ({"STALE_WARN_AFTER": "abc"}, "STALE_WARN_AFTER"),
+        ({"REDIS_TIMEOUT": "abc"}, "REDIS_TIMEOUT"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
+        ({"VCPUS_PER_LOGICAL_CPU": "nan"}, "VCPUS_PER_LOGICAL_CPU"),
+        ({"VCPUS_PER_LOGICAL_CPU": "0.5"}, "VCPUS_PER_LOGICAL_CPU"),
+        ({"VCPUS_PER_LOGICAL_CPU": "33"}, "VCPUS_PER_LOGICAL_CPU"),
     ],
 )
 def test_bad_configuration_stops_startup_with_one_line(overrides, variable):

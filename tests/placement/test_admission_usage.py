@@ -119,3 +119,35 @@ def test_a_refusal_says_what_active_reservations_hold(inventory):
         "host has 256 GiB unreserved memory after the 640 GiB active reservations hold, the VM needs a full "
         "512 GiB reservation" in rejected.reasons
     )
+
+
+def test_vcpus_per_logical_cpu_lets_plans_overcommit_cpus(inventory, settings):
+    assert nvl_state().cpu_free == 128 - 16  # 1:1 by default: no CPU overcommit on a GPU host
+    settings.VCPUS_PER_LOGICAL_CPU = 2
+    assert nvl_state().cpu_free == 256 - 16
+    reserve_on_nvl("wide", vcpus=100)
+    # 256 - 16 - 100 = 140 free at 2:1; at 1:1 the host would have refused 128 vCPUs (12 free)
+    assert NVL in {c.host for c in services.plan_cluster(request=one_gpu(vcpus=128)).candidates}
+    settings.VCPUS_PER_LOGICAL_CPU = 1
+    assert NVL not in {c.host for c in services.plan_cluster(request=one_gpu(vcpus=128)).candidates}
+
+
+def test_no_vm_gets_more_vcpus_than_its_host_has_logical_cpus(inventory, settings):
+    settings.VCPUS_PER_LOGICAL_CPU = 4
+    result = services.plan_cluster(request=one_gpu(vcpus=192))
+    (rejected,) = [r for r in result.rejected if r.host == NVL]
+    assert (
+        "the VM's 192 vCPUs exceed the host's 128 logical CPUs (vSphere powers on no VM with more vCPUs than its "
+        "host has logical CPUs)" in rejected.reasons
+    )
+
+
+def test_an_overcommitted_refusal_names_the_policy(inventory, settings):
+    settings.VCPUS_PER_LOGICAL_CPU = 1.5
+    reserve_on_nvl("wide", vcpus=120)
+    result = services.plan_cluster(request=one_gpu(vcpus=64))
+    (rejected,) = [r for r in result.rejected if r.host == NVL]
+    assert (
+        "host has 56 free vCPUs at 1.5 vCPUs per logical CPU after the 120 active reservations hold, the VM needs 64"
+        in (rejected.reasons)
+    )

@@ -56,8 +56,8 @@ def test_admission_refuses_a_target_without_the_vcpus(a100_pair):
     assert moved(doc) == {"chat-a": None, "chat-b": TWIN}
     stuck = doc["cannot_move"][0]
     assert stuck["vm"] == "chat-a"
-    # reasons are given on the state after the other moves: 64 threads less chat-b's 8 vCPUs
-    assert any(f"{TWIN}: host has 56 free vCPUs, the VM needs 100" in r for r in stuck["reasons"])
+    # 100 vCPUs on a 64-thread host: vSphere powers on no such VM, wherever the others went
+    assert any(f"{TWIN}: the VM's 100 vCPUs exceed the host's 64 logical CPUs" in r for r in stuck["reasons"])
     assert not any("would fit if moved alone" in r for r in stuck["reasons"])
 
 
@@ -132,7 +132,7 @@ def test_the_evacuation_page_says_what_moves_where_and_what_cannot(a100_pair, vi
     body = response.content.decode()
     assert "1 of 2 GPU VMs can move; 1 cannot" in body
     assert f'href="/inventory/hosts/{twin.pk}/"' in body and "cannot move" in body
-    assert "host has 56 free vCPUs, the VM needs 100" in body
+    assert "the VM&#x27;s 100 vCPUs exceed the host&#x27;s 64 logical CPUs" in body
     assert viewer.get(f"/inventory/hosts/{twin.pk}/evacuation/").content.decode().count("nothing to move") == 1
     assert viewer.get("/inventory/hosts/999999/evacuation/").status_code == 404
 
