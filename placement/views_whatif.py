@@ -38,6 +38,7 @@ RECENT = 10
 # The report's per-run statistics as the tables name them.
 METRIC_LABELS = {
     "siloed_gb": "Siloed memory (GB)",
+    "locked_gb": "Locked memory (GB)",
     "rejected": "Rejected requests",
     "placed": "Placed VMs",
     "placed_gb": "Placed (GB)",
@@ -229,11 +230,15 @@ def _context(run: WhatIfRun) -> dict:
     r = run.result
     if run.status == WhatIfRun.Status.SUCCESS and r:
         dist = r.get("distribution", {})
-        ctx["metrics"] = [(label, r[m]) for m, label in METRIC_LABELS.items()]
+        same = r["scenario"]["mode"] == "same"
+        # locked GB: same-size only (other modes lock nothing), and absent from runs stored before it existed
+        ctx["metrics"] = [(label, r[m]) for m, label in METRIC_LABELS.items() if m in r and (same or m != "locked_gb")]
         ctx["reasons"] = [
             (REASON_TEXT.get(k, k), v) for k, v in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1])
         ]
         ctx["siloed_svg"] = histogram(dist.get("siloed_gb", []), r["siloed_gb"], title="Siloed GB per run", unit=" GB")
+        if same and "locked_gb" in dist:
+            ctx["locked_svg"] = histogram(dist["locked_gb"], r["locked_gb"], title="Locked GB per run", unit=" GB")
         ctx["rejected_svg"] = histogram(dist.get("rejected", []), r["rejected"], title="Rejected requests per run")
         ctx["placeable_svg"] = placeable_bars(r["placeable"])
         worst = r["worst_run"]

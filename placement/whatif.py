@@ -359,15 +359,25 @@ def report(
 
 
 def lock_notes(params: dict, summary: dict) -> list[str]:
-    """Same-size mode: memory free on GPUs locked to another profile is not siloed by the definition (the lock's own
-    profile can still use it), so a run can show 0 GB siloed beside many lock rejections; say where it went."""
-    locked = (summary.get("rejected_by_reason") or {}).get("profile-lock", 0)
-    if params.get("mode") != "same" or not locked:
+    """Same-size mode: memory free on GPUs locked to a profile is not siloed by the definition (the lock's own
+    profile can still use it), so a run can show 0 GB siloed beside many lock rejections; say where it went (the
+    ``locked_gb`` figures). Other profiles are said to be turned away only when the runs' rejections say so: with
+    one offered profile, locked memory is simply that profile's."""
+    if params.get("mode") != "same":
         return []
+    refused = (summary.get("rejected_by_reason") or {}).get("profile-lock", 0)
+    locked = summary.get("locked_gb") or {}
+    if not refused and not locked.get("max"):
+        return []
+    where = (
+        f"locked GB (mean {locked.get('mean', 0):,.1f}, max {locked.get('max', 0):,} per run) is the free memory of "
+        "GPUs locked to a profile that only that profile can still use"
+    )
+    if not refused:
+        return [f"same-size mode: {where}; no request was turned away by a profile lock in these runs"]
     return [
-        f"same-size mode: {locked:,} requests over the {summary.get('runs', 0):,} runs were turned away by a profile "
-        "lock; the free memory of a locked GPU counts as placeable for its own profile (see 'placeable'), not as "
-        "siloed"
+        f"same-size mode: {refused:,} requests over the {summary.get('runs', 0):,} runs were turned away by a profile "
+        f"lock; {where} (see 'placeable'): it is not counted as siloed"
     ]
 
 

@@ -121,9 +121,9 @@ MAX_MAP_GPUS = 32
 
 def memory_maps(layout: list[dict], *, title: str, width: int = 760, limit: int = MAX_MAP_GPUS) -> str:
     """Per GPU, its framebuffer from 0 GB to the end: each VM where it sits (placement ID or MIG slot; a
-    passthrough VM by its name and GPU count), free gaps in white, the GPU's siloed GB in its label, and ticks at
-    the placement IDs of the offered sizes. Past ``limit`` GPUs (a stored cluster of 100 hosts drew 800 rows, 2 MB
-    of page) only the most siloed are drawn, in their order, and the title says so."""
+    passthrough VM by its name and GPU count), free gaps in white, the GPU's siloed (and, same size, locked) GB in
+    its label, and ticks at the placement IDs of the offered sizes. Past ``limit`` GPUs (a stored cluster of 100
+    hosts drew 800 rows, 2 MB of page) only the most siloed are drawn, in their order, and the title says so."""
     gpus = [(h["host"], g) for h in layout for g in h["gpus"]]
     if len(gpus) > limit:
         worst = sorted(range(len(gpus)), key=lambda i: (-gpus[i][1]["siloed_gb"], -gpus[i][1]["free_gb"], i))[:limit]
@@ -141,6 +141,10 @@ def memory_maps(layout: list[dict], *, title: str, width: int = 760, limit: int 
         label = f"{host} #{g['index']}"
         body.append(_text(left - 8, y + 14, label, anchor="end", size=10))
         silo = f"{g['free_gb']} GB free, {g['siloed_gb']} siloed"
+        gpu_tip = silo
+        if g.get("locked_gb"):  # same size: free memory only the lock's profile can still use
+            silo += f", {g['locked_gb']} locked"
+            gpu_tip = f"{silo} to {g.get('lock') or 'its profile'}"
         body.append(
             _text(
                 left - 8,
@@ -154,7 +158,7 @@ def memory_maps(layout: list[dict], *, title: str, width: int = 760, limit: int 
         fill = COLOURS["siloed"] if g["siloed_gb"] and g["free_gb"] == g["siloed_gb"] else COLOURS["free"]
         body.append(
             f"<rect class='gpu' x='{left}' y='{y + 4}' width='{plot_w}' height='{row - 14}' fill='{fill}' "
-            f"stroke='{COLOURS['stroke']}'><title>{escape(label + ': ' + silo)}</title></rect>"
+            f"stroke='{COLOURS['stroke']}'><title>{escape(label + ': ' + gpu_tip)}</title></rect>"
         )
         for sizes, ids in sorted((g.get("placement_ids") or {}).items(), key=lambda kv: int(kv[0])):
             for s in ids:

@@ -161,10 +161,11 @@ class WhatIfRunSerializer(serializers.ModelSerializer):
     result = serializers.JSONField(
         read_only=True,
         allow_null=True,
-        help_text="Once finished: runs, siloed_gb / rejected / placed {p50,p90,p95,p99,max,min,mean,sem}, placeable "
-        "{profile: median count}, worst_seed, worst_run (events and memory maps), distribution, comparisons (each "
-        "with a note and the changed parameters when it ran another scenario than yours, or skipped with why), "
-        "notes (what the rules mean for the figures)",
+        help_text="Once finished: runs, siloed_gb / locked_gb / rejected / placed {p50,p90,p95,p99,max,min,mean,sem} "
+        "(locked_gb, same size only: free GB of GPUs holding VMs that only the profile they are locked to can still "
+        "use; 0 in other modes), placeable {profile: median count}, worst_seed, worst_run (events and memory maps), "
+        "distribution, comparisons (each with a note and the changed parameters when it ran another scenario than "
+        "yours, or skipped with why), notes (what the rules mean for the figures)",
     )
 
     class Meta:

@@ -15,7 +15,9 @@ One run (``run_once``), seeded by ``random.Random(seed)``:
 3. With ``departures`` > 0, after each arrival a random running VM leaves with that probability.
 
 At the end: placed, rejected by reason and by offer, siloed GB (free GB no further VM of an offered profile can
-use, per GPU, so never above the free GB), stranded MIG compute slices, continuous placeable capacity and,
+use, per GPU, so never above the free GB), locked GB (same size: free GB of GPUs holding VMs that only the
+profile they are locked to can still use, i.e. their free GB minus their siloed GB; every other profile is refused
+there), stranded MIG compute slices, continuous placeable capacity and,
 for multi-GPU VMs, the link class each one got.
 
 **Continuous placeable capacity** of profile p: how many more VMs of p the cluster takes from the end state,
@@ -440,10 +442,11 @@ class Simulator:
 
     def _result(self, seed, hosts, n_req, placed_by, rejected_by, reasons, links, placed_gb, events, detail) -> dict:
         rules = self.rules
-        siloed = stranded_c = stranded_m = free = 0
+        siloed = locked = stranded_c = stranded_m = free = 0
         for h in hosts:
             for g in h.gpus:
                 siloed += rules.siloed_gpu(g)
+                locked += rules.locked_gpu(g)
                 c, m = rules.stranded_gpu(g)
                 stranded_c += c
                 stranded_m += m
@@ -458,6 +461,7 @@ class Simulator:
             "placed_gb": placed_gb,
             "free_gb": free,
             "siloed_gb": siloed,
+            "locked_gb": locked,
             "stranded_compute": stranded_c,
             "stranded_memory_slices": stranded_m,
             "placed_by_profile": dict(placed_by),
@@ -473,7 +477,7 @@ class Simulator:
 
 
 def layout(hosts: list[HostSim], s: Scenario, rules) -> list[dict]:
-    """Per host and GPU: the VMs with their offsets (GB, or MIG slot), the free gaps and the siloed GB."""
+    """Per host and GPU: the VMs with their offsets (GB, or MIG slot), the free gaps, the siloed and locked GB."""
     out = []
     for h in hosts:
         gpus = []
@@ -484,6 +488,7 @@ def layout(hosts: list[HostSim], s: Scenario, rules) -> list[dict]:
                 "capacity_gb": g.capacity_gb,
                 "free_gb": rules.free_gb(g),
                 "siloed_gb": rules.siloed_gpu(g),
+                "locked_gb": rules.locked_gpu(g),
                 "vms": [],
                 "mode": s.mode,
             }
@@ -526,7 +531,7 @@ def layout(hosts: list[HostSim], s: Scenario, rules) -> list[dict]:
 
 # ---------------------------------------------------------------- Monte Carlo
 
-SUMMARY_METRICS = ("siloed_gb", "rejected", "placed", "placed_gb", "stranded_compute", "free_gb")
+SUMMARY_METRICS = ("siloed_gb", "locked_gb", "rejected", "placed", "placed_gb", "stranded_compute", "free_gb")
 _WORKER: dict = {}
 
 
@@ -614,7 +619,9 @@ def summarise(sim: Simulator, results: list[dict]) -> dict:
     }
     out["rejected_by_reason"] = dict(sum((Counter(r["rejected_by_reason"]) for r in results), Counter()))
     out["multi_gpu_by_link"] = dict(sum((Counter(r["multi_gpu_by_link"]) for r in results), Counter()))
-    out["distribution"] = {m: sorted(Counter(r[m] for r in results).items()) for m in ("siloed_gb", "rejected")}
+    out["distribution"] = {
+        m: sorted(Counter(r[m] for r in results).items()) for m in ("siloed_gb", "locked_gb", "rejected")
+    }
     out["worst_seed"] = worst["seed"]
     out["worst_rejected_seed"] = most_rejected["seed"]
     out["worst_run"] = sim.run(worst["seed"], detail=True)

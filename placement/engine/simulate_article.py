@@ -16,6 +16,8 @@ What his tools do (read from their source; docs/whatif.md has the details and th
   Part 7 estimates it by re-packing each GPU's VMs on a natural grid (a reconstruction here: in arrival order,
   each at its first naturally aligned free offset, VMs that no longer fit counted whole) and counting free runs
   shorter than every selected size; it ignores the real offsets and can exceed the free memory.
+- "Locked" (not his figure; the what-if reports it beside siloed): in same-size mode, the free GB of a GPU
+  holding VMs that only its lock's size can still use, i.e. its free GB minus its siloed GB.
 - "Available slots" (part 5) per profile p: ``(capacity - used) // p`` on a GPU locked to p, ``capacity // p`` on
   an unlocked GPU, 0 otherwise.
 """
@@ -34,6 +36,7 @@ class ArticleRules(RulesBase):
         self._fits: dict = {}
         self._count: dict = {}
         self._silo: dict = {}
+        self._lock: dict = {}
 
     # ------------------------------------------------------------ one GPU
 
@@ -145,6 +148,17 @@ class ArticleRules(RulesBase):
                             covered.update(range(s, s + size))
                 n = v.free_gb - len(covered)
             self._silo[g.sid] = n
+        return n
+
+    def locked_gpu(self, g: GpuSim) -> int:
+        """Same size: free GB of a GPU holding VMs that only its lock's size can still use (his "available slots"
+        of that size, in GB): the free GB minus the siloed GB. 0 in mixed-size mode and on an empty GPU."""
+        if self.s.mode != "same":
+            return 0
+        n = self._lock.get(g.sid)
+        if n is None:
+            n = g.view.free_gb - self.siloed_gpu(g) if g.view.residents else 0
+            self._lock[g.sid] = n
         return n
 
     def stranded_gpu(self, g: GpuSim) -> tuple[int, int]:

@@ -63,6 +63,7 @@ def tiling_catalog(board: Board, offers: tuple[Offer, ...]) -> tuple[list[str], 
 def _brief(summary: dict) -> dict:
     return {
         "siloed_gb": summary["siloed_gb"],
+        "locked_gb": summary["locked_gb"],
         "rejected": summary["rejected"],
         "placed": summary["placed"],
         "placed_gb": summary["placed_gb"],
@@ -352,10 +353,11 @@ def _default_mig(board: Board) -> list[str]:
 
 
 def _difference(a: dict, b: dict) -> dict:
-    """B minus A for the means that decide: siloed GB, rejections, placed GB, utilization, stranded slices."""
+    """B minus A for the means that decide (siloed GB, rejections, placed GB, utilization, stranded slices) and
+    for locked GB, which is shown beside siloed GB but decides nothing."""
     return {
         m: round(b[m]["mean"] - a[m]["mean"], 3)
-        for m in ("siloed_gb", "rejected", "placed_gb", "utilization_pct", "stranded_compute")
+        for m in ("siloed_gb", "locked_gb", "rejected", "placed_gb", "utilization_pct", "stranded_compute")
     }
 
 
@@ -375,10 +377,18 @@ def _noise(a: dict, b: dict) -> bool:
     return not any(_apart(a[m], b[m]) for m in ("utilization_pct", "rejected", "siloed_gb", "stranded_compute"))
 
 
+def _locked_words(first: dict, second: dict) -> str:
+    """The words ", mean locked X vs Y GB" in the order the siloed figures are given, or "" when neither side locks any
+    memory (mixed size, MIG, passthrough): only same-size runs have locked GB."""
+    la, lb = (s.get("locked_gb", {}).get("mean", 0) for s in (first, second))
+    return f", mean locked {la:.1f} vs {lb:.1f} GB" if la or lb else ""
+
+
 def _recommend(key: str, board: Board, la: str, lb: str, a: dict, b: dict, swaps: list) -> str:
     ua, ub = a["utilization_pct"]["mean"], b["utilization_pct"]["mean"]
     ra, rb = a["rejected"]["mean"], b["rejected"]["mean"]
     sa, sb = a["siloed_gb"]["mean"], b["siloed_gb"]["mean"]
+    locked = _locked_words(a, b)
     if key == "multi-gpu":
         na, nb = _nvlink_share(a), _nvlink_share(b)
         if na > nb:
@@ -411,14 +421,16 @@ def _recommend(key: str, board: Board, la: str, lb: str, a: dict, b: dict, swaps
     if _noise(a, b):
         same = (
             f"{la} and {lb} differ by no more than the run-to-run noise here (utilization {ua:.1f}% vs {ub:.1f}%, "
-            f"{ra:.2f} vs {rb:.2f} rejections per run, mean siloed {sa:.1f} vs {sb:.1f} GB): either will do."
+            f"{ra:.2f} vs {rb:.2f} rejections per run, mean siloed {sa:.1f} vs {sb:.1f} GB{locked}): either will do."
         )
         return same[0].upper() + same[1:]
     b_better = (ub, -rb, -sb) > (ua, -ra, -sa)
     w, lo = ((lb, ub, rb, sb), (la, ua, ra, sa)) if b_better else ((la, ua, ra, sa), (lb, ub, rb, sb))
+    if b_better:  # the numbers give the better side first
+        locked = _locked_words(b, a)
     numbers = (
         f"utilization {w[1]:.1f}% vs {lo[1]:.1f}%, {w[2]:.2f} vs {lo[2]:.2f} rejections per run, "
-        f"mean siloed {w[3]:.1f} vs {lo[3]:.1f} GB"
+        f"mean siloed {w[3]:.1f} vs {lo[3]:.1f} GB{locked}"
     )
     if key == "catalog":
         if b_better and swaps and b["siloed_gb"]["max"] == 0 and a["siloed_gb"]["max"] > 0:

@@ -57,6 +57,7 @@ class VsphereRules(RulesBase):
         self._choice: dict = {}
         self._count: dict = {}
         self._silo: dict = {}
+        self._lock: dict = {}
         self._steps: dict = {}
         self._per_gpu: dict = {}
         self._checked = 0
@@ -402,14 +403,30 @@ class VsphereRules(RulesBase):
             self._silo[sid] = n
         return n
 
+    def locked_gpu(self, g: GpuSim) -> int:
+        """Free GB of a same-size GPU holding VMs that only the profile it is locked to can still use: its free GB
+        minus its siloed GB (0 for an empty, mixed-size or MIG GPU, and for a whole GPU)."""
+        return 0 if g.view is None else self._locked(g.sid)
+
+    def _locked(self, sid: int) -> int:
+        n = self._lock.get(sid)
+        if n is None:
+            view = self.states.views[sid]
+            if isinstance(view, mig.MigGpu) or view.mode == "mixedSize" or not view.residents:
+                n = 0
+            else:
+                n = view.free_gb - self._siloed(sid)
+            self._lock[sid] = n
+        return n
+
     def stranded_gpu(self, g: GpuSim) -> tuple[int, int]:
         view = g.view
         return mig.stranded(view) if isinstance(view, mig.MigGpu) else (0, 0)
 
     def warm(self, hosts: list[HostSim], limit: int = WARM_STATES) -> int:
         """Number every GPU state reachable from the cluster's by adding offered VMs one at a time (up to
-        ``limit`` states) and fill the per-state answers (next state, placeable counts, siloed GB, the mixed-size
-        start): worker processes forked afterwards share them instead of each finding them again."""
+        ``limit`` states) and fill the per-state answers (next state, placeable counts, siloed and locked GB, the
+        mixed-size start): worker processes forked afterwards share them instead of each finding them again."""
         if self.s.mode == "passthrough":
             return 0
         todo = sorted({g.sid for h in hosts for g in h.gpus})
@@ -417,6 +434,7 @@ class VsphereRules(RulesBase):
         while todo and len(self.states) < limit:
             sid = todo.pop()
             self._siloed(sid)
+            self._locked(sid)
             for offer in self.s.offers:
                 self._placeable(sid, offer)
                 self._gpu_answer[self.s.mode](sid, offer)

@@ -465,9 +465,11 @@ def test_page_runs_a_what_if_and_draws_the_charts(demo):
     r = client.post("/whatif/", form, **HX)
     assert r.status_code == 200, r.content.decode()[:2000]
     html = r.content.decode()
-    for chart in ("chart-siloed", "chart-rejected", "chart-placeable", "chart-maps"):
+    # same-size mode: locked GB gets its histogram beside siloed GB
+    for chart in ("chart-siloed", "chart-locked", "chart-rejected", "chart-placeable", "chart-maps"):
         assert f'id="{chart}"' in html
-    assert html.count("<svg") == 4 and "class='mark mark-p99'" in html and "chat-a" in html
+    assert html.count("<svg") == 5 and "class='mark mark-p99'" in html and "chat-a" in html
+    assert "Locked memory (GB)" in html and "Locked GB per run" in html
     run = WhatIfRun.objects.get()
     poll = client.get(f"/whatif/{run.pk}/", **HX)
     assert poll.status_code == 286  # finished: htmx stops polling
@@ -672,3 +674,87 @@ def test_api_reports_every_bad_field_at_once(demo):
     r = client.post("/api/whatif/", {"board": "A100-80GB", "catalog": ["8C"], "run": 40, "hosts": 0}, format="json")
     assert r.status_code == 400 and set(r.json()) == {"run", "hosts"} and "unknown field" in r.json()["run"][0]
     assert not WhatIfRun.objects.exists()
+
+
+# ---------------------------------------------------------------- locked GB (same size)
+
+SAME_LOCKED = ("--mode", "same", "--catalog", "10C,20C,40C", "--hosts", "1", "--gpus-per-host", "2", "--runs", "30",
+               "--workers", "1")  # fmt: skip
+
+
+def test_command_reports_locked_gb_beside_siloed_gb_in_same_size_mode():
+    """0 GB siloed beside many lock rejections read as "nothing stuck": the report gives the locked GB."""
+    out = StringIO()
+    call_command("whatif", *SAME_LOCKED, stdout=out)
+    text = out.getvalue()
+    rows = {line.split("  ")[0]: line for line in text.splitlines()}
+    assert "siloed GB" in rows and "locked GB" in rows
+    doc_out = StringIO()
+    call_command("whatif", *SAME_LOCKED, "--json", stdout=doc_out)
+    doc = json.loads(doc_out.getvalue())
+    assert {"p50", "p90", "p95", "p99", "max", "min", "mean", "sem"} <= set(doc["locked_gb"])
+    assert doc["locked_gb"]["max"] > 0 and doc["rejected_by_reason"].get("profile-lock", 0) > 0
+    assert "locked_gb" in doc["worst_run"] and dict(doc["distribution"]["locked_gb"])
+    locked = rows["locked GB"].split()
+    assert locked[-2:] == [str(doc["locked_gb"]["max"]), str(doc["locked_gb"]["mean"])]
+    assert f"locked GB (mean {doc['locked_gb']['mean']:,.1f}, max {doc['locked_gb']['max']:,} per run)" in text
+    assert "were turned away by a profile lock" in text
+    mixed = StringIO()
+    call_command("whatif", "--runs", "5", "--workers", "1", stdout=mixed)
+    assert "locked GB" not in mixed.getvalue()  # only same-size GPUs lock: no row of zeros
+
+
+def test_one_offered_profile_has_locked_gb_but_no_claim_that_others_were_refused():
+    out = StringIO()
+    call_command("whatif", "--mode", "same", "--catalog", "10C", "--sequence", "10C", "--runs", "1",
+                 "--workers", "1", "--json", stdout=out)  # fmt: skip
+    doc = json.loads(out.getvalue())
+    assert doc["locked_gb"]["max"] == 70 and doc["rejected_by_reason"] == {}
+    assert doc["notes"] == [
+        "same-size mode: locked GB (mean 70.0, max 70 per run) is the free memory of GPUs locked to a profile that "
+        "only that profile can still use; no request was turned away by a profile lock in these runs"
+    ]
+    assert not any("turned away by a profile lock;" in n for n in doc["notes"])
+    # a run with neither locked memory nor lock rejections has no note
+    assert whatif.lock_notes({"mode": "same"}, {"locked_gb": stats_of(0), "rejected_by_reason": {}}) == []
+    assert whatif.lock_notes({"mode": "mixed"}, {"locked_gb": stats_of(5), "rejected_by_reason": {}}) == []
+
+
+def stats_of(value: int) -> dict:
+    from placement.engine.simulate_model import stats
+
+    return stats([value])
+
+
+def test_api_result_has_locked_gb():
+    client = token_client(UserFactory(role="planner"))
+    data = {**SMALL, "mode": "same", "catalog": ["10C", "20C", "40C"], "gpus_per_host": 2, "runs": 30}
+    r = client.post("/api/whatif/", data, format="json")
+    assert r.status_code == 201, r.content
+    result = r.json()["result"]
+    assert {"p50", "max", "mean", "sem"} <= set(result["locked_gb"]) and result["locked_gb"]["max"] > 0
+    assert all("locked_gb" in g for h in result["worst_run"]["layout"] for g in h["gpus"])
+
+
+def test_page_shows_locked_gb_for_each_comparison_side_and_reads_runs_stored_before_it():
+    client = client_for("planner")
+    form = {"board": "A100-80GB", "hosts": "1", "gpus_per_host": "2", "mode": "same", "policy": "performance",
+            "catalog": "10C,20C,40C", "weights": "", "runs": "20", "seed": "1", "until": "budget",
+            "rules": "vsphere", "compare": "on"}  # fmt: skip
+    r = client.post("/whatif/", form, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    html = r.content.decode()
+    assert '<th class="num">locked GB (mean)</th>' in html
+    run = WhatIfRun.objects.get()
+    policy = next(c for c in run.result["comparisons"] if c["key"] == "policy")
+    assert f"{policy['a']['locked_gb']['mean']} / {policy['b']['locked_gb']['mean']}</td>" in html
+    # a run stored before locked GB existed still renders, without the row and the chart
+    old = dict(run.result)
+    for key in ("locked_gb",):
+        old.pop(key)
+    old["distribution"] = {k: v for k, v in old["distribution"].items() if k != "locked_gb"}
+    run.result = old
+    run.save(update_fields=["result"])
+    page = client.get(f"/whatif/{run.pk}/", **HX)
+    assert page.status_code == 286 and "Locked memory (GB)" not in page.content.decode()
+    assert 'id="chart-locked"' not in page.content.decode()

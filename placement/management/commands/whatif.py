@@ -54,6 +54,7 @@ DEFAULT_WORKERS = 2
 # The report's per-run statistics, as the text table names them.
 METRIC_LABELS = {
     "siloed_gb": "siloed GB",
+    "locked_gb": "locked GB",
     "rejected": "rejected",
     "placed": "placed VMs",
     "placed_gb": "placed GB",
@@ -170,6 +171,8 @@ class Command(BaseCommand):
             )
         lines.append(f"{'per run':<14} {'p50':>7} {'p90':>7} {'p95':>7} {'p99':>7} {'max':>7} {'mean':>9}")
         for m, label in METRIC_LABELS.items():
+            if m == "locked_gb" and s["mode"] != "same":  # only same-size GPUs lock: a row of zeros says nothing
+                continue
             st = r[m]
             lines.append(
                 f"{label:<14} {st['p50']:>7} {st['p90']:>7} {st['p95']:>7} {st['p99']:>7} {st['max']:>7} "
