@@ -4,13 +4,20 @@ from django.db.models import QuerySet
 
 from inventory.models import Host, VCenter
 from placement import services
+from placement.reseat import reseat_reservations
 
 logger = logging.getLogger(__name__)
 
 
 def reconcile_after_sync(sender, vcenter, counts, **kwargs) -> None:
-    """A sync may show the VM a reservation was held for: the reservation is then consumed."""
+    """A sync may show the VM a reservation was held for: the reservation is then consumed. vSphere may have put
+    that VM, or another, on GPUs other vGPU, MIG or device-group reservations were predicted on: those are
+    re-seated on their hosts (``placement.reseat``)."""
     result = services.reconcile_reservations()
+    try:
+        result.update(reseat_reservations(vcenter=vcenter))
+    except Exception:  # the inventory is stored and the sync succeeded: the next sync re-seats again
+        logger.exception("re-seating the reservations of vCenter %s failed", vcenter.name)
     if any(result.values()):
         logger.info("reservations after syncing %s: %s", vcenter.name, result)
 

@@ -4,7 +4,9 @@ A reservation is planned against the inventory of one moment; a later sync may s
 one of its GPUs gone, switched to another mode, locked to another vGPU profile by a running VM (same-size mode)
 or taken by another VM, or a VM with the reservation's name holding GPUs on another host (its PowerCLI script
 would move that VM). Each is a plain sentence naming the GPU, host, VM and vCenter. Nothing is released or
-re-planned here: the admin decides (release, plan again).
+re-planned here: the admin decides (release, plan again); only vGPU, MIG and device-group reservations, whose
+GPUs vSphere picks, are re-seated on their host by the sync (``placement.reseat``), which records here why one
+found no room.
 
 The rules live only here. ``problems_by_reservation`` reads any number of reservations with four queries (the
 reservations, their items with their GPUs, the VMs on those GPUs, and the VMs named like them elsewhere),
@@ -25,6 +27,10 @@ from inventory.models import GpuConsumer
 from placement.engine.model import Consumer
 from placement.engine.vgpu import TIMESLICED_KINDS
 from placement.models import Reservation, ReservationItem
+
+# Reservation.candidate's key for why a vGPU, MIG or device-group reservation found no room when the sync re-seated
+# it (placement.reseat, which writes it)
+RESEAT_PROBLEM = "reseat_problem"
 
 WHOLE_GPU_KINDS = frozenset({"passthrough", "dynamic-passthrough"})
 MODE_WORDS = {
@@ -55,7 +61,7 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
     rows = list(
         active.values_list(
             "pk", "vm_name", "host_id", "host_name", "host__name", "host__stale", "host__last_seen", "vcenter_id",
-            "vcenter_name", "vcenter__name",
+            "vcenter_name", "vcenter__name", f"candidate__{RESEAT_PROBLEM}",
         )
     )  # fmt: skip
     if not rows:
@@ -93,7 +99,19 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
     ):
         named[(vm, vcenter_id)].append((host_id, host, pci))
     out: dict[int, list[str]] = {}
-    for pk, vm_name, host_id, host_name, live_host, host_stale, host_seen, vcenter_id, vc_name, live_vc in rows:
+    for (
+        pk,
+        vm_name,
+        host_id,
+        host_name,
+        live_host,
+        host_stale,
+        host_seen,
+        vcenter_id,
+        vc_name,
+        live_vc,
+        unseated,
+    ) in rows:
         host = live_host or host_name
         vcenter = live_vc or vc_name
         where = f"{host} (vCenter {vcenter})"
@@ -105,6 +123,8 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
         else:
             for item in items.get(pk, ()):
                 found.extend(_item_problems(item, vm_name, where, on_gpu))
+            if isinstance(unseated, str) and unseated:
+                found.append(f"On {where}, {unseated}")
         elsewhere = [(h, name, pci) for h, name, pci in named.get((vm_name, vcenter_id), ()) if h != host_id]
         if elsewhere:
             hosts = sorted({name for _, name, _ in elsewhere})

@@ -127,12 +127,28 @@ def test_a_vgpu_reservation_on_a_gpu_switched_to_passthrough_is_flagged(doc):
     r = reserve("res-hgx", gpus_per_vm=1, profile="nvidia_h100xm-80c")
     assert r.host.name == HGX
     (pci,) = pcis(r)
-    gpu_of(doc, HGX, pci).update(graphics_type="direct", profiles=[], vgpu_mode=None)
+    for gpu in host_of(doc, HGX)["gpus"]:  # every GPU of the host: the reservation has nowhere to move
+        gpu.update(graphics_type="direct", profiles=[], vgpu_mode=None)
     resync(doc)
     assert problems(r) == [
         f"GPU {pci} on {HGX} (vCenter demo) is now in passthrough (direct) mode: it cannot take the vGPU "
-        "nvidia_h100xm-80c reserved for res-hgx"
+        "nvidia_h100xm-80c reserved for res-hgx",
+        f"On {HGX} (vCenter demo), the reserved GPU {pci} can no longer take it and no other GPU of the host has "
+        "room: its VM may not power on there",
     ]
+
+
+def test_a_vgpu_reservation_moves_off_a_gpu_switched_to_passthrough_when_the_host_has_room(doc):
+    # vSphere picks a vGPU's physical GPU at power-on: the host's room is what a vGPU reservation holds
+    r = reserve("res-hgx", gpus_per_vm=1, profile="nvidia_h100xm-80c")
+    (pci,) = pcis(r)
+    gpu_of(doc, HGX, pci).update(graphics_type="direct", profiles=[], vgpu_mode=None)
+    resync(doc)
+    assert problems(r) == []
+    (now,) = pcis(r)
+    assert now != pci
+    r.refresh_from_db()
+    assert r.candidate["reseated_from"] == [pci]
 
 
 def test_a_passthrough_reservation_on_a_gpu_switched_to_vgpu_is_flagged(doc):
@@ -150,13 +166,17 @@ def test_a_vgpu_reservation_locked_out_by_a_running_vm_with_another_profile_is_f
     r = reserve("res-a100", gpus_per_vm=1, profile="grid_a100d-10c")
     assert r.host.name == A100
     (pci,) = pcis(r)
-    gpu = gpu_of(doc, A100, pci)
-    (resident,) = [c for c in gpu["consumers"] if c["profile"] == "grid_a100d-10c"]
-    resident["profile"] = "grid_a100d-20c"
+    locked = {}
+    for gpu in host_of(doc, A100)["gpus"]:  # both A100s: the reservation has nowhere to move
+        (resident,) = [c for c in gpu["consumers"] if c["profile"] == "grid_a100d-10c"]
+        resident["profile"] = "grid_a100d-20c"
+        locked[gpu["pci_id"]] = resident["vm"]
     resync(doc)
     assert problems(r) == [
-        f"GPU {pci} on {A100} (vCenter demo) is locked to grid_a100d-20c by VM {resident['vm']} (same-size mode): "
-        "the vGPU grid_a100d-10c reserved for res-a100 cannot share it"
+        f"GPU {pci} on {A100} (vCenter demo) is locked to grid_a100d-20c by VM {locked[pci]} (same-size mode): "
+        "the vGPU grid_a100d-10c reserved for res-a100 cannot share it",
+        f"On {A100} (vCenter demo), the reserved GPU {pci} can no longer take it and no other GPU of the host has "
+        "room: its VM may not power on there",
     ]
 
 
