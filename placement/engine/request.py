@@ -175,6 +175,14 @@ class PlacementRequest:
                 "min_framebuffer_gb",
                 f"profile {profile.name} has {profile.framebuffer_gb} GB, below the {self.min_framebuffer_gb} GB asked",
             )
+        if self.consumption == "device-group" and not profile.is_full_framebuffer:
+            full = f"{profile.name.rsplit('-', 1)[0]}-{profile.board.framebuffer_gb}{profile.series.lower()}"
+            raise RequestError(
+                "profile",
+                f"a vendor device group holds full-framebuffer vGPUs joined by NVLink (such as "
+                f"Nvidia:{self.gpus_per_vm}@{full}%NVLink); {profile.name} is fractional ({profile.framebuffer_gb} of "
+                f"{profile.board.framebuffer_gb} GB): use consumption 'vgpu' for separate vGPUs",
+            )
         if self.gpus_per_vm > 1 and self.effective_interconnect == "nvlink" and not profile.is_full_framebuffer:
             raise RequestError(
                 "interconnect",
