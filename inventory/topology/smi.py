@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gpucatalog.limits import too_many_gpus
 from inventory.topology.bandwidth import link_gbps
 
 LABEL_KINDS = {"PIX": "PIX", "PXB": "PXB", "PHB": "PHB", "NODE": "NODE", "SYS": "SYS", "SOC": "SYS"}
@@ -299,6 +300,9 @@ def parse_smi_topology(
             f"NUMA node unknown for {', '.join(unknown)}: sets with these GPUs rank after sets whose NUMA "
             "node is known; capture with a recent nvidia-smi (NUMA Affinity column) to fix"
         )
+    too_many = too_many_gpus(len(gpus))
+    if too_many:
+        warnings.append(f"the capture shows {len(gpus)} GPUs; plans reject such a host ({too_many})")
     nics = tuple(nic_legend.get(c, c) for c in header.matrix if not _GPU_NAME.match(c))
     return SmiTopology(tuple(gpus), tuple(links), nics, tuple(warnings), numa_derived)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gpucatalog.catalog import NVSWITCH_REFUSES_MIG, NVSWITCH_REFUSES_PASSTHROUGH, Board, nvswitch_refusal
+from gpucatalog.limits import too_many_gpus
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine.mig import MigGpu, mig_view
 from placement.engine.mig import refusal as mig_refusal
@@ -305,10 +306,21 @@ class ConsumersReadable:
         return SUCCESS
 
 
+class HostSize:
+    """A host above the size the exact GPU-set search handles in reasonable time (``gpucatalog.limits``)."""
+
+    name = "HostSize"
+
+    def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        why = too_many_gpus(len(host.gpus))
+        return fail(self.name, "host-size", why) if why else SUCCESS
+
+
 HOST_FILTERS = (
     HostUsable(),
     ClusterScope(),
     HasGpus(),
+    HostSize(),
     BoardModel(),
     ProfileOffered(),
     FramebufferMinimum(),
