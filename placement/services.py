@@ -37,11 +37,41 @@ RESERVE_ATTEMPTS = 6  # whole re-plans of one reserve() call when its hosts fill
 
 
 class ReservationConflict(Exception):
-    """The accepted candidate is no longer free: another plan or VM took (part of) it. Plan again."""
+    """The accepted candidate is no longer free: another plan or VM took (part of) it. Plan again.
+
+    ``code`` is what the API's 409 carries so a client can branch without reading the sentence: raised as such
+    (``contention``) it means concurrent reservations kept taking the chosen GPUs: retrying later may work."""
+
+    code = "contention"
 
 
 class NoCapacity(ReservationConflict):
-    """No host in scope can take the request (the message says why)."""
+    """No host in scope can take the request (the message says why): retrying the same request will not help."""
+
+    code = "no_capacity"
+
+
+class CandidateChanged(ReservationConflict):
+    """The candidate the caller chose (its host and GPUs) is no longer what that host offers for the request."""
+
+    code = "changed"
+
+
+class ReservationNotActive(Exception):
+    """A release of a reservation whose hold already ended without a release: it expired or was consumed.
+
+    ``code`` is the reservation's status (``expired`` or ``consumed``)."""
+
+    def __init__(self, reservation: Reservation, status: str) -> None:
+        self.reservation = reservation
+        self.status = self.code = status
+        reason = (
+            f"expired at {timezone.localtime(reservation.expires_at):%Y-%m-%d %H:%M %Z}: its GPUs were free for "
+            "other plans since then"
+            if status == Reservation.Status.EXPIRED
+            else "was consumed: a sync found its VM holding GPUs on its host"
+        )
+        super().__init__(f"reservation #{reservation.pk} for {reservation.vm_name} {reason}; nothing released")
 
 
 def default_consumption(profile: str | None) -> str:
@@ -150,7 +180,7 @@ def _lock_host(candidate: Candidate) -> Host:
             raise RequestError("host_id", f"host {candidate.host!r} exists in several vCenters: plan again")
         host = matches[0] if matches else None
     if host is None:
-        raise ReservationConflict(f"host {candidate.host} is no longer in the inventory: plan again")
+        raise CandidateChanged(f"host {candidate.host} is no longer in the inventory: plan again")
     return host
 
 
@@ -258,12 +288,84 @@ def accept_candidate(
         again = _replan_host(host, request)
         if not again.candidates or not _same_choice(again.candidates[0], candidate):
             reasons = "; ".join(r for rej in again.rejected for r in rej.reasons[:2])
-            raise ReservationConflict(
+            raise CandidateChanged(
                 f"{candidate.host} changed since the plan was made"
                 + (f" ({reasons})" if reasons else "")
                 + ": plan again"
             )
         return _create_reservation(host=host, request=request, candidate=candidate, vm_name=vm_name, ttl=ttl, user=user)
+
+
+def reserve_planned(
+    *,
+    request: PlacementRequest,
+    host_id: int,
+    pci_ids: list[str],
+    vm_name: str,
+    ttl_minutes: int | None = None,
+    user=None,
+) -> Reservation:
+    """Reserve the candidate a plan showed (host ``host_id`` with exactly the GPUs ``pci_ids``), or nothing.
+
+    As the plan page's reserve: the request is planned again and the host's candidate must still have those
+    GPUs, then ``accept_candidate`` locks the host and checks it once more. Otherwise CandidateChanged says what
+    the host offers now (or why it offers nothing) and who holds the chosen GPUs. One VM only: replicas are
+    placed jointly, so one chosen candidate does not describe them (RequestError naming ``host_id``)."""
+    if request.vms != 1:
+        raise RequestError(
+            "host_id",
+            f"reserves one chosen candidate, so only with vms 1 (this request has vms {request.vms}): replicas are "
+            "placed jointly; leave host_id and pci_ids out, or reserve each VM of the plan's assignment with vms 1",
+        )
+    request.validate()
+    check_reservation_input(vm_name, ttl_minutes)
+    host = Host.objects.select_related("vcenter", "cluster").filter(pk=host_id).first()
+    if host is None:
+        raise RequestError("host_id", f"no host with id {host_id} in the inventory")
+    scope = resolve_clusters(request.clusters or ())
+    if scope and host.cluster_id not in {c.pk for c in scope}:
+        where = f"cluster {host.cluster.name}" if host.cluster else "no cluster"
+        raise RequestError(
+            "host_id",
+            f"host {host.name} (id {host.pk}, vCenter {host.vcenter.name}) is in {where}, outside the clusters of "
+            "this request",
+        )
+    wanted = sorted(pci_ids)
+    fresh = plan_cluster(request=request)
+    offer = next((c for c in fresh.candidates if c.host_id == host.pk), None)
+    if offer is None or sorted(g.pci_id for g in offer.gpus) != wanted:
+        raise CandidateChanged(_not_offered(host, wanted, offer, fresh))
+    return accept_candidate(request=request, candidate=offer, vm_name=vm_name, ttl_minutes=ttl_minutes, user=user)
+
+
+def _not_offered(host: Host, wanted: list[str], offer: Candidate | None, fresh: Plan) -> str:
+    """Why ``host`` no longer offers the GPUs ``wanted``: what it offers instead (or its rejection reasons), and who
+    holds those GPUs now."""
+    why = []
+    if offer is not None:
+        why.append(f"it now offers {', '.join(sorted(g.pci_id for g in offer.gpus))}")
+    else:
+        rejection = next((r for r in fresh.rejected if r.host_id == host.pk), None)
+        if rejection is not None:
+            why.append("it takes no VM of this request now (" + "; ".join(rejection.reasons[:3]) + ")")
+        else:
+            why.append("it is not planned for this request now")
+    states = fabric_snapshot(host_ids=[host.pk]).hosts
+    for pci_id in wanted:
+        if not states:
+            break
+        try:
+            gpu = states[0].gpu(pci_id)
+        except KeyError:
+            why.append(f"GPU {pci_id} is not on the host (now)")
+            continue
+        holders = [c.holder for c in gpu.active_consumers]
+        if holders:
+            why.append(f"GPU {pci_id} is used by {', '.join(holders[:4])}" + (" and more" if len(holders) > 4 else ""))
+    return (
+        f"{host.name} (id {host.pk}, vCenter {host.vcenter.name}) no longer offers GPUs {', '.join(wanted)} for this "
+        f"request: {'; '.join(why)}; plan again"
+    )
 
 
 def replica_names(vm_name: str, vms: int) -> list[str]:
@@ -356,10 +458,23 @@ def _reserve_chosen(
     return out
 
 
-def release_reservation(*, reservation: Reservation) -> None:
-    Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
-        status=Reservation.Status.RELEASED, closed_at=timezone.now()
-    )
+def release_reservation(*, reservation: Reservation, strict: bool = False) -> str:
+    """Release an active reservation; return its status afterwards (``released``, or why it could not be).
+
+    Releasing a released one changes nothing (a repeated release is not an error). An expired or consumed one
+    stays as it is; with ``strict`` that raises ReservationNotActive instead, so that an API client learns its
+    hold lapsed before it created the VM (the page shows the status anyway)."""
+    now = timezone.now()
+    released = Reservation.objects.filter(
+        pk=reservation.pk, status=Reservation.Status.ACTIVE, expires_at__gt=now
+    ).update(status=Reservation.Status.RELEASED, closed_at=now)
+    if released:
+        return Reservation.Status.RELEASED
+    current = Reservation.objects.filter(pk=reservation.pk).first() or reservation
+    status = current.status_now
+    if strict and status in (Reservation.Status.EXPIRED, Reservation.Status.CONSUMED):
+        raise ReservationNotActive(current, status)
+    return status
 
 
 def _keep_history(reservations, *, reason: str) -> int:

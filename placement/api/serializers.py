@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api_input import KnownFieldsOnly, StrictCharField
+from inventory.models import SBDF_RE
 from placement.engine.request import (
     CONSUMPTIONS,
     INTERCONNECTS,
@@ -89,8 +90,35 @@ class PlanRequestSerializer(KnownFieldsOnly):
         return list(dict.fromkeys(value))  # a repeated name is looked up once
 
 
+def _reserve_ignores(text: str) -> str:
+    return f"{text} Accepted so that a plan's body can be sent as it is; a reservation ignores it."
+
+
 class ReserveSerializer(PlanRequestSerializer):
-    rejected_limit = None  # a reservation's answer lists no rejections
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=1000, help_text=_reserve_ignores("The plan's candidate limit.")
+    )
+    rejected_limit = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100000,
+        help_text=_reserve_ignores("The plan's limit on rejected hosts (a 409 summarises the reasons anyway)."),
+    )
+    host_id = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="With pci_ids: reserve exactly this candidate of POST /api/plans/ (its host_id), not whatever is "
+        "best now. When the host no longer offers those GPUs for the request the answer is 409 with code "
+        '"changed" and what it offers now. vms 1 only (replicas are placed jointly: a 400 on host_id otherwise)',
+    )
+    pci_ids = serializers.ListField(
+        child=StrictCharField(max_length=16),
+        required=False,
+        min_length=1,
+        max_length=MAX_GPUS_PER_VM,
+        help_text="With host_id: the chosen candidate's GPUs, the pci_id of each of its gpus (any order), "
+        "gpus_per_vm of them",
+    )
     vm_name = StrictCharField(
         max_length=VM_NAME_MAX,
         trim_whitespace=False,
@@ -104,6 +132,40 @@ class ReserveSerializer(PlanRequestSerializer):
         if problem:
             raise serializers.ValidationError(problem)
         return value
+
+    def validate_pci_ids(self, value: list[str]) -> list[str]:
+        wanted = [p.lower() for p in value]
+        bad = [p for p in value if not SBDF_RE.fullmatch(p.lower())]
+        if bad:
+            raise serializers.ValidationError(f"{bad[0]!r} is not a PCI address of the form 0000:3b:00.0")
+        twice = sorted({p for p in wanted if wanted.count(p) > 1})
+        if twice:
+            raise serializers.ValidationError(f"{twice[0]} is named twice: a VM's GPUs are distinct")
+        return wanted
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        host_id, pci_ids = attrs.get("host_id"), attrs.get("pci_ids")
+        errors = {}
+        if pci_ids is not None and host_id is None:
+            errors["host_id"] = ["required with pci_ids: the host of the chosen candidate (its host_id)"]
+        if host_id is not None and pci_ids is None:
+            errors["pci_ids"] = ["required with host_id: the chosen candidate's GPUs (the pci_id of each)"]
+        if host_id is not None and attrs.get("vms", 1) > 1:
+            errors["host_id"] = [
+                f"reserves one chosen candidate, so only with vms 1 (this request has vms {attrs['vms']}): replicas "
+                "are placed jointly; leave host_id and pci_ids out, or reserve each VM of the plan's assignment with "
+                "vms 1"
+            ]
+        if pci_ids is not None and len(pci_ids) != attrs["gpus_per_vm"]:
+            errors.setdefault(
+                "pci_ids",
+                [f"names {len(pci_ids)} GPU{'s' if len(pci_ids) != 1 else ''}, the request has gpus_per_vm "
+                 f"{attrs['gpus_per_vm']}: give the chosen candidate's GPUs"],
+            )  # fmt: skip
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 # --------------------------------------------------------------------------- plan responses
@@ -244,10 +306,34 @@ class ReservationSerializer(serializers.ModelSerializer):
         return problems_of(reservation)  # the views read them for a whole page at once (attach_problems)
 
 
+CONFLICT_CODES = {
+    "no_capacity": "no host in scope can take the request (detail gives the hosts' reasons): retrying the same "
+    "request will not help",
+    "contention": "concurrent reservations kept taking the chosen GPUs through every retry: retry later",
+    "changed": "the candidate chosen with host_id and pci_ids is no longer what its host offers (detail says what "
+    "changed): plan again",
+}
+
+
 class ConflictSerializer(serializers.Serializer):
-    detail = serializers.CharField(
-        help_text="Why nothing was reserved: no room (with the hosts' reasons) or contention"
+    code = serializers.ChoiceField(
+        choices=list(CONFLICT_CODES),
+        help_text="What to do next, without reading detail: "
+        + "; ".join(f"{code}: {text}" for code, text in CONFLICT_CODES.items()),
     )
+    detail = serializers.CharField(help_text="Why nothing was reserved, in a sentence")
+
+
+class ReleaseConflictSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=[Reservation.Status.EXPIRED.value, Reservation.Status.CONSUMED.value],
+        help_text="Why the hold had already ended: expired (its GPUs were free for other plans since expires_at) "
+        "or consumed (a sync found its VM holding GPUs on its host)",
+    )
+    status = serializers.ChoiceField(
+        choices=Reservation.Status.choices, help_text="The reservation's status as of now (unchanged by the call)"
+    )
+    detail = serializers.CharField(help_text="The same in a sentence")
 
 
 class EvacuationSearchSerializer(serializers.Serializer):

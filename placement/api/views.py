@@ -2,7 +2,13 @@ from django.db import transaction
 from django.http import HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,6 +19,7 @@ from placement.api.serializers import (
     ConflictSerializer,
     PlanRequestSerializer,
     PlanSerializer,
+    ReleaseConflictSerializer,
     ReservationSerializer,
     ReserveSerializer,
 )
@@ -28,16 +35,27 @@ PLAN_EXAMPLE = OpenApiExample("Two GPUs", value={"gpus_per_vm": 2}, request_only
 RESERVE_EXAMPLE = OpenApiExample(
     "One GPU for an hour", value={"gpus_per_vm": 1, "vm_name": "llm-inference-01", "ttl_minutes": 60}, request_only=True
 )
+RESERVE_CHOSEN_EXAMPLE = OpenApiExample(
+    "The candidate a plan showed",
+    value={"gpus_per_vm": 2, "vm_name": "llm-train-01", "host_id": 4, "pci_ids": ["0000:18:00.0", "0000:19:00.0"]},
+    request_only=True,
+)
+# body fields of a reservation that are not fields of the placement request
+NOT_REQUEST_FIELDS = {"limit", "rejected_limit", "vm_name", "ttl_minutes", "host_id", "pci_ids"}
 
 
 def _request_from(data: dict):
-    fields = {k: v for k, v in data.items() if k not in {"limit", "rejected_limit", "vm_name", "ttl_minutes"}}
+    fields = {k: v for k, v in data.items() if k not in NOT_REQUEST_FIELDS}
     fields["consumption"] = fields.get("consumption") or services.default_consumption(fields.get("profile"))
     return services.build_request(**fields)
 
 
 def _error(exc: RequestError) -> Response:
     return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _conflict(exc: services.ReservationConflict) -> Response:
+    return Response({"code": exc.code, "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
 
 
 class PlanViewSet(CheckedFormat, viewsets.ViewSet):
@@ -83,7 +101,7 @@ RESERVATIONS = PolymorphicProxySerializer(
 class ReservationViewSet(
     CheckedFormat, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
-    """Accepted plans: POST plans and reserves the best placement; DELETE releases it."""
+    """Accepted plans: POST reserves the best placement (or the candidate a plan showed); DELETE releases it."""
 
     queryset = reservations_with_status().select_related("host", "vcenter").order_by("-created", "-id")
     serializer_class = ReservationSerializer
@@ -98,16 +116,34 @@ class ReservationViewSet(
         return Response(self.get_serializer(attach_problems(queryset), many=True).data)
 
     @extend_schema(
+        description="Plans the request and reserves the best placement now. With `host_id` and `pci_ids` (a "
+        "candidate of `POST /api/plans/`) it reserves exactly that candidate, or answers 409 with code `changed` "
+        "when its host no longer offers those GPUs for the request (vms 1 only). The body of a plan is accepted as "
+        "it is: `limit` and `rejected_limit` are ignored.",
         request=ReserveSerializer,
-        examples=[RESERVE_EXAMPLE],
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                description="The reservation's URL, /api/reservations/{id}/ (vms > 1: the first replica's)",
+                response=[201],
+            )
+        ],
+        examples=[RESERVE_EXAMPLE, RESERVE_CHOSEN_EXAMPLE],
         responses={
             201: OpenApiResponse(
                 RESERVATIONS,
                 description="The reservation; for vms > 1 a list with one reservation per replica "
-                "(named vm_name-1 .. vm_name-N), all made in one transaction or none",
+                "(named vm_name-1 .. vm_name-N), all made in one transaction or none. The `Location` header is "
+                "the reservation's URL (for vms > 1 the first replica's)",
             ),
             400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
-            409: OpenApiResponse(ConflictSerializer, description="Nothing fits (the hosts' reasons) or contention"),
+            409: OpenApiResponse(
+                ConflictSerializer,
+                description="Nothing reserved: `code` no_capacity (nothing fits: do not retry), contention (retry "
+                "later) or changed (the chosen candidate is no longer offered: plan again)",
+            ),
         },
     )
     def create(self, request, *args, **kwargs):  # kwargs: the URL's format suffix
@@ -115,20 +151,47 @@ class ReservationViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            reservations = services.reserve(
-                request=_request_from(data), vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"),
-                user=request.user,
-            )  # fmt: skip
+            if data.get("host_id") is not None:
+                reservations = [
+                    services.reserve_planned(
+                        request=_request_from(data), host_id=data["host_id"], pci_ids=data["pci_ids"],
+                        vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"), user=request.user,
+                    )
+                ]  # fmt: skip
+            else:
+                reservations = services.reserve(
+                    request=_request_from(data), vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"),
+                    user=request.user,
+                )  # fmt: skip
         except RequestError as exc:
             return _error(exc)
         except services.ReservationConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return _conflict(exc)
         body = ReservationSerializer(reservations, many=True).data
-        return Response(body[0] if data["vms"] == 1 else body, status=status.HTTP_201_CREATED)
+        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{reservations[0].pk}/")
+        return Response(
+            body[0] if data["vms"] == 1 else body, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
 
+    @extend_schema(
+        description="Releases an active reservation (204). Releasing a released one again is also 204 (nothing "
+        "changes). A reservation whose hold already ended otherwise is not released: 409 with `code` and `status` "
+        "`expired` (its GPUs were free for other plans since `expires_at`) or `consumed` (a sync found its VM).",
+        responses={
+            204: OpenApiResponse(description="Released (or released before)"),
+            409: OpenApiResponse(
+                ReleaseConflictSerializer, description="The hold had already ended: expired or consumed"
+            ),
+        },
+    )
     @transaction.atomic
     def destroy(self, request, *args, **kwargs):
-        services.release_reservation(reservation=self.get_object())
+        try:
+            services.release_reservation(reservation=self.get_object(), strict=True)
+        except services.ReservationNotActive as exc:
+            return Response(
+                {"code": exc.code, "status": exc.status, "detail": str(exc)}, status=status.HTTP_409_CONFLICT
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
