@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, Value, When
@@ -622,8 +623,18 @@ def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int]]:
     return {name: (vcpus, max(memory, reservation)) for name, vcpus, memory, reservation in rows}
 
 
-def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int, int, int]]:
-    """Per host in scope: (vCPUs, memory MB) taken, and of them what active reservations hold (vCPUs, memory MB).
+class Usage(NamedTuple):
+    """What is taken on one host (``usage_by_host``)."""
+
+    vcpus: int = 0
+    memory_mb: int = 0  # as vSphere's power-on check counts it: reservations
+    held_vcpus: int = 0  # of vcpus, what active reservations hold
+    held_memory_mb: int = 0  # of memory_mb, what active reservations hold
+    configured_memory_mb: int = 0  # the configured memory of the powered-on and reserved VMs, reserved or not
+
+
+def usage_by_host(*, scope: Scope) -> dict[int, Usage]:
+    """Per host in scope: what is taken (``Usage``).
 
     Memory as vSphere's power-on check counts it, by reservations: a powered-on VM holding a GPU takes all of its
     memory (vSphere powers it on no other way, so it counts in full even where the inventory has no reservation
@@ -637,13 +648,19 @@ def usage_by_host(*, scope: Scope) -> dict[int, tuple[int, int, int, int]]:
     rows = (
         VirtualMachine.objects.filter(scope.q("host__"), stale=False, power_state="poweredOn", host__isnull=False)
         .values("host_id")
-        .annotate(cpu=Sum("vcpus"), mem=Sum(reserved))
-        .values_list("host_id", "cpu", "mem")
+        .annotate(cpu=Sum("vcpus"), mem=Sum(reserved), configured=Sum(Greatest("memory_reservation_mb", "memory_mb")))
+        .values_list("host_id", "cpu", "mem", "configured")
     )
-    out = {host_id: (cpu or 0, mem or 0, 0, 0) for host_id, cpu, mem in rows}
+    out = {host_id: Usage(cpu or 0, mem or 0, 0, 0, configured or 0) for host_id, cpu, mem, configured in rows}
     for host_id, vcpus, memory_mb in _reserved_vms(scope):
-        cpu, mem, held_cpu, held_mem = out.get(host_id, (0, 0, 0, 0))
-        out[host_id] = (cpu + vcpus, mem + memory_mb, held_cpu + vcpus, held_mem + memory_mb)
+        u = out.get(host_id, Usage())
+        out[host_id] = Usage(
+            u.vcpus + vcpus,
+            u.memory_mb + memory_mb,
+            u.held_vcpus + vcpus,
+            u.held_memory_mb + memory_mb,
+            u.configured_memory_mb + memory_mb,
+        )
     return out
 
 
@@ -683,7 +700,7 @@ def assemble(
     rows: Sequence[HostRow],
     templates: dict[int, HostTemplate],
     consumers: dict[int, list[Consumer]],
-    used: dict[int, tuple[int, int, int, int]],
+    used: dict[int, Usage],
     outdated: dict[str, Staleness] | None = None,
 ) -> Fabric:
     outdated = outdated or {}
@@ -696,9 +713,9 @@ def assemble(
             held = tuple(
                 (i, tuple(sorted(consumers[pk], key=_by_vm))) for i, pk in enumerate(t.gpu_pks) if pk in consumers
             )
-        cpu, mem, held_cpu, held_mem = used.get(row.pk, (0, 0, 0, 0))
+        usage = used.get(row.pk, Usage())
         staleness = outdated.get(row.vcenter or "")
-        key = (row, held, cpu, mem, held_cpu, held_mem, staleness, ratio)
+        key = (row, held, usage, staleness, ratio)
         cached = _HOST_STATES.get(row.pk)
         if cached is not None and cached[1] is t and cached[0] == key:
             states.append(cached[2])
@@ -716,12 +733,14 @@ def assemble(
             links=t.links,
             partitions=t.partitions,
             assignment_policy=row.assignment_policy or "performance",
-            cpu_free=max(int(row.cpu_threads * ratio) - cpu, 0),
+            cpu_free=max(int(row.cpu_threads * ratio) - usage.vcpus, 0),
             cpu_threads=row.cpu_threads,
             vcpus_per_cpu=ratio,
-            memory_free_mb=max(row.memory_mb - mem, 0),
-            reserved_vcpus=held_cpu,
-            reserved_memory_mb=held_mem,
+            memory_free_mb=max(row.memory_mb - usage.memory_mb, 0),
+            memory_mb=row.memory_mb,
+            memory_configured_mb=usage.configured_memory_mb,
+            reserved_vcpus=usage.held_vcpus,
+            reserved_memory_mb=usage.held_memory_mb,
             connection_state=row.connection_state,
             maintenance=row.maintenance,
             stale=row.stale,

@@ -161,6 +161,9 @@ class HostState:
     assignment_policy: str = "performance"  # performance (spread) | consolidation (pack)
     cpu_free: int = 0
     memory_free_mb: int = 0
+    memory_mb: int = 0  # the host's memory; 0 when unknown
+    # the configured memory of its powered-on VMs and reservations, reserved or not (beyond memory_mb: overcommitted)
+    memory_configured_mb: int = 0
     cpu_threads: int = 0  # the host's logical CPUs; 0 when unknown
     vcpus_per_cpu: float = 1.0  # the vCPUs a logical CPU may carry in cpu_free (VCPUS_PER_LOGICAL_CPU)
     # of what is taken, what the advisor's active reservations hold for VMs not running yet (vCenter does not see it)

@@ -79,7 +79,10 @@ def rank_hosts(
                 outcome = evolve(outcome, last_whole=True)
             # The ranking key depends on the GPU-level outcome (memo_key) and on the host's CPU/memory headroom;
             # the explanation is built from the proposal of this very host (its name) only when it is shown.
-            score_key = (memo_key, host.cpu_free, host.memory_free_mb, host.capacity_known, whole)
+            score_key = (
+                memo_key, host.cpu_free, host.memory_free_mb, host.capacity_known, whole, host.memory_configured_mb,
+                host.memory_mb,
+            )  # fmt: skip
             scored = _SCORE_MEMO.get(score_key)
             if scored is None:
                 scored = score_all(outcome)

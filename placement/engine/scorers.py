@@ -430,7 +430,21 @@ class HeadroomScorer:
         mem = p.host.memory_free_mb - p.request.memory_mb
         if not p.host.cpu_known:
             return Score(self.name, (mem, cpu), "CPU/memory headroom unknown (topology capture only)")
-        return Score(self.name, (mem, cpu), lambda: f"headroom after admission: {cpu} vCPUs, {mem // 1024} GiB memory")
+        return Score(self.name, (mem, cpu), lambda: headroom_text(p.host, p.request, cpu, mem))
+
+
+def headroom_text(host: HostState, request: PlacementRequest, cpu: int, mem: int) -> str:
+    """The headroom left, and a caution when the VMs' configured memory would exceed the host's: vSphere admits
+    the VM on reservations, and then reclaims the others' unreserved memory (ballooning, compression, swapping)."""
+    text = f"headroom after admission: {cpu} vCPUs, {mem // 1024} GiB memory"
+    configured = host.memory_configured_mb + request.memory_mb
+    if host.memory_mb and request.memory_mb and configured > host.memory_mb:
+        text += (
+            f"; caution: the VMs' configured memory would be {configured / host.memory_mb:.2f}x the host's "
+            f"{host.memory_mb // 1024} GiB: vSphere admits this VM on reservations and reclaims the other VMs' "
+            "unreserved memory (ballooning, swapping)"
+        )
+    return text
 
 
 SCORERS = (

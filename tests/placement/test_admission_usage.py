@@ -151,3 +151,22 @@ def test_an_overcommitted_refusal_names_the_policy(inventory, settings):
         "host has 56 free vCPUs at 1.5 vCPUs per logical CPU after the 120 active reservations hold, the VM needs 64"
         in (rejected.reasons)
     )
+
+
+def test_a_plan_cautions_when_the_vms_configured_memory_would_exceed_the_hosts(inventory):
+    host = Host.objects.get(name=NVL)
+    VirtualMachine.objects.create(
+        vcenter=host.vcenter, moref="vm-cache", name="cache", host=host, power_state=PowerState.ON,
+        vcpus=8, memory_mb=800 * GIB, memory_reservation_mb=0,
+    )  # fmt: skip
+    result = services.plan_cluster(request=one_gpu(memory_mb=256 * GIB))
+    (candidate,) = [c for c in result.candidates if c.host == NVL]  # admitted: only reservations count
+    # configured: llama-8b-nvl 128 + cache 800 + this VM 256 = 1184 GiB on 1024
+    assert any(
+        "caution: the VMs' configured memory would be 1.16x the host's 1024 GiB: vSphere admits this VM on "
+        "reservations and reclaims the other VMs' unreserved memory (ballooning, swapping)" in line
+        for line in candidate.explanation
+    ), candidate.explanation
+    small = services.plan_cluster(request=one_gpu(memory_mb=64 * GIB))
+    (fits,) = [c for c in small.candidates if c.host == NVL]
+    assert not any("configured memory" in line for line in fits.explanation)
