@@ -21,7 +21,7 @@ import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.conf import settings
@@ -56,6 +56,7 @@ from placement.engine.model import (
     Fabric,
     GpuState,
     HostState,
+    NumaLoad,
     NumaSize,
     PairLink,
     Staleness,
@@ -277,9 +278,12 @@ def fabric_snapshot(
     scope = Scope(tuple(clusters or ()), tuple(host_ids or ()), vcenter, tuple(cluster_ids or ()))
     rows = host_rows(scope=scope)
     templates = host_templates(rows=rows, use_cache=use_cache)
-    consumers = consumers_by_gpu(scope=scope)
-    used = usage_by_host(scope=scope)
-    return assemble(rows, templates, consumers, used, outdated_vcenters())
+    gpu_vms: dict[tuple[str, int], GpuVm] = {}
+    consumers = consumers_by_gpu(scope=scope, gpu_vms=gpu_vms)
+    reserved = _reserved_vms(scope)
+    used = usage_by_host(scope=scope, reserved=reserved)
+    loads = numa_loads(templates, gpu_vms, reserved)
+    return assemble(rows, templates, consumers, used, outdated_vcenters(), loads)
 
 
 def outdated_vcenters() -> dict[str, Staleness]:
@@ -561,25 +565,80 @@ def build_template(gpus: list[tuple], links: list[tuple], domains: list[tuple]) 
     return HostTemplate(states, tuple(g[0] for g in gpus), pair_links, partitions, topology=topology)
 
 
-def consumers_by_gpu(*, scope: Scope) -> dict[int, list[Consumer]]:
+@dataclass
+class GpuVm:
+    """A powered-on VM or an active reservation holding GPUs: its size and its GPUs (``numa_loads``)."""
+
+    vcpus: int = 0
+    memory_mb: int = 0
+    gpu_ids: set[int] = field(default_factory=set)
+
+
+def consumers_by_gpu(*, scope: Scope, gpu_vms: dict[tuple[str, int], GpuVm] | None = None) -> dict[int, list[Consumer]]:
     """VMs, active reservations and GPU instances no VM holds on GPUs of the hosts in scope, as engine consumers
-    keyed by GPU pk."""
+    keyed by GPU pk. ``gpu_vms``, when given, is filled with the powered-on VMs (("vm", pk), with their vCPUs and
+    memory) and the active reservations (("reservation", pk), sizes left 0) holding those GPUs."""
     out: dict[int, list[Consumer]] = defaultdict(list)
-    for gpu_id, vm, kind, profile, placement_gb, mig_slot, power in GpuConsumer.objects.filter(
-        scope.q("gpu__host__")
-    ).values_list("gpu_id", "vm__name", "kind", "profile", "placement_gb", "mig_slot", "vm__power_state"):
+    vms = gpu_vms if gpu_vms is not None else {}
+    for gpu_id, vm, kind, profile, placement_gb, mig_slot, power, vm_id, vcpus, memory, reservation in (
+        GpuConsumer.objects.filter(scope.q("gpu__host__")).values_list(
+            "gpu_id", "vm__name", "kind", "profile", "placement_gb", "mig_slot", "vm__power_state", "vm_id",
+            "vm__vcpus", "vm__memory_mb", "vm__memory_reservation_mb",
+        )
+    ):  # fmt: skip
         key = (vm, kind, profile or None, placement_gb, mig_slot, power == "poweredOn")
         out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
-    for gpu_id, vm, kind, profile, placement_gb, mig_slot in ReservationItem.objects.filter(
+        if power == "poweredOn":
+            held = vms.setdefault(("vm", vm_id), GpuVm(vcpus or 0, max(memory or 0, reservation or 0)))
+            held.gpu_ids.add(gpu_id)
+    for gpu_id, vm, kind, profile, placement_gb, mig_slot, reservation_id in ReservationItem.objects.filter(
         scope.q("gpu__host__"),
         reservation__status=Reservation.Status.ACTIVE,
         reservation__expires_at__gt=timezone.now(),
-    ).values_list("gpu_id", "reservation__vm_name", "kind", "profile", "placement_gb", "mig_slot"):
+    ).values_list("gpu_id", "reservation__vm_name", "kind", "profile", "placement_gb", "mig_slot", "reservation_id"):
         kind = "passthrough" if kind == "dynamic-passthrough" else kind
         key = (f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot)
         out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
+        vms.setdefault(("reservation", reservation_id), GpuVm()).gpu_ids.add(gpu_id)
     _add_unheld(scope, out)
     return out
+
+
+def numa_loads(
+    templates: dict[int, HostTemplate],
+    gpu_vms: dict[tuple[str, int], GpuVm],
+    reserved: Sequence[tuple[int, int, int, int]],
+) -> dict[int, tuple[NumaLoad, ...]]:
+    """Per host, the vCPUs and memory of the GPU VMs and reservations whose GPUs all sit on one NUMA node, by
+    node: an estimate of what that node already carries (an admin following the advice keeps such a VM's vCPUs
+    and memory on its GPUs' node; other VMs are left to vSphere's NUMA scheduler and not counted)."""
+    node_of: dict[int, tuple[int, int | None]] = {}
+    for host_pk, t in templates.items():
+        for pk, g in zip(t.gpu_pks, t.gpus, strict=True):
+            node_of[pk] = (host_pk, g.numa_node)
+    sizes = {pk: (vcpus, memory) for pk, _host, vcpus, memory in reserved}
+    load: dict[int, dict[int, list[int]]] = defaultdict(dict)
+    for (what, pk), vm in gpu_vms.items():
+        if what == "reservation":
+            if pk not in sizes:
+                continue  # its VM runs already and counts itself
+            vcpus, memory = sizes[pk]
+        else:
+            vcpus, memory = vm.vcpus, vm.memory_mb
+        places = {node_of.get(g) for g in vm.gpu_ids}
+        if len(places) != 1:
+            continue
+        (place,) = places
+        if place is None or place[1] is None:
+            continue
+        host_pk, node = place
+        per = load[host_pk].setdefault(node, [0, 0])
+        per[0] += vcpus
+        per[1] += memory
+    return {
+        host_pk: tuple(NumaLoad(node, v, m) for node, (v, m) in sorted(nodes.items()))
+        for host_pk, nodes in load.items()
+    }
 
 
 def _add_unheld(scope: Scope, out: dict[int, list[Consumer]]) -> None:
@@ -633,7 +692,7 @@ class Usage(NamedTuple):
     configured_memory_mb: int = 0  # the configured memory of the powered-on and reserved VMs, reserved or not
 
 
-def usage_by_host(*, scope: Scope) -> dict[int, Usage]:
+def usage_by_host(*, scope: Scope, reserved: Sequence[tuple[int, int, int, int]] | None = None) -> dict[int, Usage]:
     """Per host in scope: what is taken (``Usage``).
 
     Memory as vSphere's power-on check counts it, by reservations: a powered-on VM holding a GPU takes all of its
@@ -642,17 +701,19 @@ def usage_by_host(*, scope: Scope) -> dict[int, Usage]:
     every powered-on VM's. An active reservation holds the vCPUs and memory of the VM it is for, as it holds its
     GPUs, until a powered-on VM of that name runs on the host."""
     holds_gpu = Exists(GpuConsumer.objects.filter(vm_id=OuterRef("pk")))
-    reserved = Case(
+    memory_reserved = Case(
         When(holds_gpu, then=Greatest("memory_reservation_mb", "memory_mb")), default=F("memory_reservation_mb")
     )
     rows = (
         VirtualMachine.objects.filter(scope.q("host__"), stale=False, power_state="poweredOn", host__isnull=False)
         .values("host_id")
-        .annotate(cpu=Sum("vcpus"), mem=Sum(reserved), configured=Sum(Greatest("memory_reservation_mb", "memory_mb")))
+        .annotate(
+            cpu=Sum("vcpus"), mem=Sum(memory_reserved), configured=Sum(Greatest("memory_reservation_mb", "memory_mb"))
+        )
         .values_list("host_id", "cpu", "mem", "configured")
     )
     out = {host_id: Usage(cpu or 0, mem or 0, 0, 0, configured or 0) for host_id, cpu, mem, configured in rows}
-    for host_id, vcpus, memory_mb in _reserved_vms(scope):
+    for _pk, host_id, vcpus, memory_mb in _reserved_vms(scope) if reserved is None else reserved:
         u = out.get(host_id, Usage())
         out[host_id] = Usage(
             u.vcpus + vcpus,
@@ -664,9 +725,9 @@ def usage_by_host(*, scope: Scope) -> dict[int, Usage]:
     return out
 
 
-def _reserved_vms(scope: Scope) -> list[tuple[int, int, int]]:
-    """(host pk, vCPUs, memory MB) of the VM each active reservation in scope is for, unless a live powered-on
-    VM of that name is already on the host (it counts itself)."""
+def _reserved_vms(scope: Scope) -> list[tuple[int, int, int, int]]:
+    """(reservation pk, host pk, vCPUs, memory MB) of the VM each active reservation in scope is for, unless a live
+    powered-on VM of that name is already on the host (it counts itself)."""
     running = VirtualMachine.objects.filter(
         host_id=OuterRef("host_id"), name=OuterRef("vm_name"), stale=False, power_state="poweredOn"
     )
@@ -678,12 +739,12 @@ def _reserved_vms(scope: Scope) -> list[tuple[int, int, int]]:
             expires_at__gt=timezone.now(),
         )
         .exclude(Exists(running))
-        .values_list("host_id", "request")
+        .values_list("pk", "host_id", "request")
     )
     out = []
-    for host_id, request in rows:
+    for pk, host_id, request in rows:
         request = request if isinstance(request, dict) else {}
-        out.append((host_id, _count(request.get("vcpus")), _count(request.get("memory_mb"))))
+        out.append((pk, host_id, _count(request.get("vcpus")), _count(request.get("memory_mb"))))
     return out
 
 
@@ -702,8 +763,10 @@ def assemble(
     consumers: dict[int, list[Consumer]],
     used: dict[int, Usage],
     outdated: dict[str, Staleness] | None = None,
+    loads: dict[int, tuple[NumaLoad, ...]] | None = None,
 ) -> Fabric:
     outdated = outdated or {}
+    loads = loads or {}
     ratio = settings.VCPUS_PER_LOGICAL_CPU
     states = []
     for row in rows:
@@ -715,7 +778,8 @@ def assemble(
             )
         usage = used.get(row.pk, Usage())
         staleness = outdated.get(row.vcenter or "")
-        key = (row, held, usage, staleness, ratio)
+        numa_load = loads.get(row.pk, ())
+        key = (row, held, usage, staleness, ratio, numa_load)
         cached = _HOST_STATES.get(row.pk)
         if cached is not None and cached[1] is t and cached[0] == key:
             states.append(cached[2])
@@ -752,6 +816,7 @@ def assemble(
             offered_profiles=t.offered_profiles,
             caveats=t.caveats,
             numa_sizes=t.numa_sizes,
+            numa_load=numa_load,
         )
         _HOST_STATES.put(row.pk, (key, t, state))
         states.append(state)

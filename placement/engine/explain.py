@@ -10,8 +10,8 @@ from typing import NamedTuple
 from placement.engine.gpuset import LEAVE_SIZES
 
 KEY_TERMS = (
-    "class", "whole", "interconnect", "numa", "pcie", "leave", "fragmentation", "balance", "pickcost", "policy",
-    "fill", "headroom",
+    "class", "whole", "interconnect", "numa", "numaroom", "pcie", "leave", "fragmentation", "balance", "pickcost",
+    "policy", "fill", "headroom",
 )  # fmt: skip
 CLASS_LABELS = {-1: "LOCAL", 0: "NVLINK", 1: "NVLINK", 2: "PIX", 3: "PXB", 4: "PHB", 5: "NODE", 6: "SYS"}
 
@@ -267,6 +267,11 @@ def compare(
             detail = f"{link_text(*my_link)} vs {link_text(*their_link)}"
         elif term == "numa":
             detail = f"{mw.get('numa', _nodes(my_numa))}; {other}: {tw.get('numa', _nodes(their_numa))}"
+        elif term == "numaroom":
+            detail = (
+                f"{mw.get('numaroom', 'its NUMA node has room for the VM')}; {other}: "
+                f"{tw.get('numaroom', 'its NUMA node has room for the VM')}"
+            )
         elif term == "pcie":
             closer = "its GPUs sit closer on PCIe" if a > b else "its GPUs sit further apart on PCIe"
             both = "pcie" in mw and "pcie" in tw

@@ -443,19 +443,22 @@ def search(
     *,
     use_partitions: bool = True,
     fractional: bool = False,
+    crowded: int = 0,
 ) -> SearchResult:
     """Best k-subset of ``free`` under ``interconnect``; cached per (topology, free, k, interconnect).
 
     ``fractional``: the set is for fractional vGPUs, which cannot use NVLink P2P: instead of the ring
     bottleneck the first criterion is how few intact NVLink groups / Fabric Manager partitions it breaks.
+    ``crowded``: the GPUs on NUMA nodes without room for the VM's vCPUs and memory; a set on one such node ranks
+    after a set on one node with room (right after the NUMA span).
     """
-    key = (free, k, interconnect, use_partitions, fractional)
+    key = (free, k, interconnect, use_partitions, fractional, crowded)
     hit = topo.results.get(key)
     if hit is not None:
         _STATS["hits"] += 1
         return hit
     _STATS["misses"] += 1
-    result = _search(topo, free, k, interconnect, use_partitions, fractional)
+    result = _search(topo, free, k, interconnect, use_partitions, fractional, crowded)
     topo.results.put(key, result)
     return result
 
@@ -496,7 +499,13 @@ def partition_refusal(partitions: Sequence[int], k: int) -> str:
 
 
 def _search(
-    topo: Topology, free: int, k: int, interconnect: str, use_partitions: bool, fractional: bool = False
+    topo: Topology,
+    free: int,
+    k: int,
+    interconnect: str,
+    use_partitions: bool,
+    fractional: bool = False,
+    crowded: int = 0,
 ) -> SearchResult:
     n_free = bin(free).count("1")
     if n_free < k:
@@ -533,7 +542,7 @@ def _search(
     if not tier:
         return SearchResult(None, 0, f"no {k} eligible GPUs form an NVLink ring")
     # (b) NUMA span, (c) PCIe proximity
-    tier_b = _keep_min(tier, lambda t: topo.numa_count(t[0]))
+    tier_b = _keep_min(tier, lambda t: (topo.numa_count(t[0]), topo.numa_count(t[0]) == 1 and bool(t[0] & crowded)))
     tier_c = _keep_min(tier_b, lambda t: topo.pcie_cost(t[0]))
     # (d) leave-behind, only on full ties
     if len(tier_c) > 1:

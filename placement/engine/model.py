@@ -152,6 +152,16 @@ class NumaSize:
 
 
 @dataclass(frozen=True)
+class NumaLoad:
+    """What one NUMA node already carries, estimated: the vCPUs and memory of the GPU VMs and reservations whose
+    GPUs all sit on that node (their vCPUs and memory belong there); other VMs are vSphere's NUMA scheduler's."""
+
+    node: int
+    vcpus: int = 0
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
 class HostState:
     name: str
     cluster: str
@@ -187,6 +197,7 @@ class HostState:
     # amounts, so admission is not checked against them and headroom is reported as unknown
     capacity_known: bool = True
     numa_sizes: tuple[NumaSize, ...] = ()  # the host's NUMA nodes; empty when the inventory does not give them
+    numa_load: tuple[NumaLoad, ...] = ()  # per NUMA node, what its GPU VMs and reservations take (estimated)
 
     @property
     def ident(self) -> tuple:
@@ -216,6 +227,15 @@ class HostState:
     @property
     def cpu_known(self) -> bool:
         return self.capacity_known and self.cpu_free < UNKNOWN_CAPACITY
+
+    def numa_room(self, node: int) -> tuple[int | None, int | None, NumaLoad]:
+        """(logical CPUs, memory MB) of NUMA node ``node`` that its GPU VMs and reservations leave (None where the
+        node's size is unknown), with that load."""
+        load = next((n for n in self.numa_load if n.node == node), NumaLoad(node))
+        size = self.numa_size(node)
+        cpus = size.cpus - load.vcpus if size is not None and size.cpus else None
+        memory = size.memory_mb - load.memory_mb if size is not None and size.memory_mb else None
+        return cpus, memory, load
 
     def numa_size(self, node: int) -> NumaSize | None:
         for n in self.numa_sizes:

@@ -33,7 +33,16 @@ from placement.engine.lru import ByIdentity, Lru
 from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
-from placement.engine.scorers import Proposal, balance_ratios, group_texts, no_p2p_words, pair_paths, score_all
+from placement.engine.scorers import (
+    Proposal,
+    balance_ratios,
+    crowded_nodes,
+    group_texts,
+    no_p2p_words,
+    numa_crowding,
+    pair_paths,
+    score_all,
+)
 
 PLANNED_VM_PREFIX = "planned-vm"
 
@@ -81,7 +90,7 @@ def rank_hosts(
             # the explanation is built from the proposal of this very host (its name) only when it is shown.
             score_key = (
                 memo_key, host.cpu_free, host.memory_free_mb, host.capacity_known, whole, host.memory_configured_mb,
-                host.memory_mb,
+                host.memory_mb, host.numa_load,
             )  # fmt: skip
             scored = _SCORE_MEMO.get(score_key)
             if scored is None:
@@ -190,7 +199,7 @@ def _candidates(
     return out
 
 
-WORD_TERMS = frozenset({"class", "numa", "pcie", "leave", "fragmentation", "pickcost", "balance"})
+WORD_TERMS = frozenset({"class", "numa", "numaroom", "pcie", "leave", "fragmentation", "pickcost", "balance"})
 
 
 def _words_if_needed(mine: tuple, theirs: tuple, p: Proposal, q: Proposal) -> tuple[dict | None, dict | None]:
@@ -204,6 +213,13 @@ def _words(p: Proposal) -> dict[str, str]:
     words = {"numa": "NUMA node unknown" if p.numa_unknown or not p.numa_nodes else (
         f"NUMA node {p.numa_nodes[0]}" if len(p.numa_nodes) == 1 else
         f"spans NUMA nodes {', '.join(map(str, p.numa_nodes))}")}  # fmt: skip
+    if len(p.numa_nodes) == 1 and not p.numa_unknown:
+        crowded = numa_crowding(p.host, p.request, p.numa_nodes[0])
+        words["numaroom"] = (
+            f"NUMA node {p.numa_nodes[0]} is crowded ({crowded.split(':', 1)[0]})"
+            if crowded
+            else f"NUMA node {p.numa_nodes[0]} has room for the VM"
+        )
     s = p.set_score
     if s is not None and len(p.choices) > 1:
         words["pcie"] = pair_paths(p)
@@ -310,11 +326,12 @@ def _evaluate(host: HostState, ctx: RequestContext, ctx_hash: int) -> tuple[tupl
     if failing:
         return None, Rejection(host.name, tuple(s.reason for s in failing), host.host_id, host.vcenter)
     sig = gpuset.signature_of(host)[0]
-    key = _MemoKey((sig, host.gpus, host.assignment_policy, ctx),
-                   hash((hash(sig), hash(host.gpus), host.assignment_policy, ctx_hash)))  # fmt: skip
+    crowded = crowded_nodes(host, ctx.request)
+    key = _MemoKey((sig, host.gpus, host.assignment_policy, ctx, crowded),
+                   hash((hash(sig), hash(host.gpus), host.assignment_policy, ctx_hash, crowded)))  # fmt: skip
     outcome = _HOST_MEMO.get(key)
     if outcome is None:
-        outcome = _evaluate_gpus(host, ctx)
+        outcome = _evaluate_gpus(host, ctx, crowded)
         _HOST_MEMO.put(key, outcome)
     if isinstance(outcome, Rejection):
         return key, Rejection(host.name, outcome.reasons, host.host_id, host.vcenter)
@@ -324,7 +341,7 @@ def _evaluate(host: HostState, ctx: RequestContext, ctx_hash: int) -> tuple[tupl
     return key, (outcome if outcome.host is host else evolve(outcome, host=host))
 
 
-def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection:
+def _evaluate_gpus(host: HostState, ctx: RequestContext, crowded: frozenset[int] = frozenset()) -> Proposal | Rejection:
     verdicts = check_gpus(host, ctx)
     k = ctx.request.gpus_per_vm
     eligible = verdicts.eligible
@@ -344,7 +361,7 @@ def _evaluate_gpus(host: HostState, ctx: RequestContext) -> Proposal | Rejection
     elif k == 1 and r.consumption == "mig" and ctx.profile is not None:
         outcome = _single_mig(host, ctx, eligible)
     else:
-        outcome = _gpu_set(host, ctx, eligible, verdicts.refused)
+        outcome = _gpu_set(host, ctx, eligible, verdicts.refused, crowded)
     note = offsets_note(host) if r.consumption in ("vgpu", "device-group", "mig") else ""
     if note and isinstance(outcome, Proposal):
         outcome = evolve(outcome, notes=(*outcome.notes, note))
@@ -393,13 +410,22 @@ def offsets_note(host: HostState) -> str:
     return "; ".join(parts)
 
 
-def _gpu_set(host: HostState, ctx: RequestContext, eligible, refused) -> Proposal | Rejection:
+def _gpu_set(
+    host: HostState, ctx: RequestContext, eligible, refused, crowded: frozenset[int] = frozenset()
+) -> Proposal | Rejection:
     r = ctx.request
     topo, order = gpuset.topology_for(host)
     free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
     fractional = r.fractional and r.gpus_per_vm > 1
+    on_crowded = gpuset.mask_of(order, (g.pci_id for g in host.gpus if g.numa_node in crowded)) if crowded else 0
     result = gpuset.search(
-        topo, free, r.gpus_per_vm, r.effective_interconnect, use_partitions=not fractional, fractional=fractional
+        topo,
+        free,
+        r.gpus_per_vm,
+        r.effective_interconnect,
+        use_partitions=not fractional,
+        fractional=fractional,
+        crowded=on_crowded,
     )
     if result.best is None:
         reasons = [result.reason, *aggregate(refused, len(host.gpus))]

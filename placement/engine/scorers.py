@@ -224,11 +224,78 @@ def numa_advice(host: HostState, request: PlacementRequest, node: int) -> str:
         and request.memory_mb <= (size.memory_mb or 0)
     )
     if fits:
-        return f"NUMA node {node}: place the VM's vCPUs and memory there (the VM fits the node)"
+        crowded = numa_crowding(host, request, node)
+        if crowded:
+            return f"NUMA node {node}: the VM fits the node, but {crowded}"
+        cpus, memory, load = host.numa_room(node)
+        left = (
+            f"; the GPU VMs on its GPUs leave {cpus} logical CPUs and {(memory or 0) // 1024} GiB"
+            if (load.vcpus or load.memory_mb) and cpus is not None and memory is not None
+            else ""
+        )
+        return f"NUMA node {node}: place the VM's vCPUs and memory there (the VM fits the node{left})"
     return (
         f"NUMA node {node}: keep the VM's vCPUs and memory there if it fits one NUMA node (a larger VM spans nodes: "
         "keep its first vNUMA node there)"
     )
+
+
+def numa_crowding(host: HostState, request: PlacementRequest, node: int) -> str:
+    """Why NUMA node ``node`` has no room left for a VM that fits the node, or "": the GPU VMs and reservations on
+    its GPUs (whose vCPUs and memory belong there) already take what the VM needs. An estimate: other VMs float."""
+    cpus, memory, load = host.numa_room(node)
+    size = host.numa_size(node)
+    if size is None:
+        return ""
+    short = []
+    if request.vcpus and cpus is not None and load.vcpus and request.vcpus > cpus:
+        short.append(f"{load.vcpus} of its {size.cpus} logical CPUs ({max(cpus, 0)} left for {request.vcpus} vCPUs)")
+    if request.memory_mb and memory is not None and load.memory_mb and request.memory_mb > memory:
+        short.append(
+            f"{load.memory_mb // 1024} of its {(size.memory_mb or 0) // 1024} GiB ({max(memory, 0) // 1024} GiB left "
+            f"for {request.memory_mb // 1024} GiB)"
+        )
+    if not short:
+        return ""
+    return (
+        f"the GPU VMs and reservations on its GPUs already take {' and '.join(short)}: its vCPUs would contend or its "
+        "memory be remote; ranked after GPU sets on a NUMA node with room (estimated from the VMs holding its GPUs)"
+    )
+
+
+def larger_than_node(host: HostState, request: PlacementRequest, node: int) -> bool:
+    """Whether the VM's vCPUs or memory exceed NUMA node ``node`` itself (it spans nodes wherever it goes)."""
+    size = host.numa_size(node)
+    r = request
+    return size is not None and bool(
+        (r.vcpus and size.cpus and r.vcpus > size.cpus)
+        or (r.memory_mb and size.memory_mb and r.memory_mb > size.memory_mb)
+    )
+
+
+def crowded_nodes(host: HostState, request: PlacementRequest) -> frozenset[int]:
+    """The NUMA nodes whose GPU VMs and reservations leave too little for this VM (``numa_crowding``)."""
+    if not host.numa_load or not (request.vcpus or request.memory_mb):
+        return frozenset()
+    return frozenset(
+        n.node
+        for n in host.numa_load
+        if not larger_than_node(host, request, n.node) and numa_crowding(host, request, n.node)
+    )
+
+
+class NumaRoomScorer:
+    """Among GPU sets on one NUMA node, a node whose GPU VMs and reservations leave room for the VM's vCPUs and
+    memory ranks above one they crowd (``numa_crowding`` says why, in the NUMA line). Within a host the GPU-set
+    search ranks the same way (``gpuset.search``'s ``crowded``)."""
+
+    name = "NumaRoom"
+
+    def score(self, p: Proposal) -> Score:
+        nodes = p.numa_nodes
+        if p.numa_unknown or len(nodes) != 1:
+            return Score(self.name, 0, "")
+        return Score(self.name, -1 if nodes[0] in crowded_nodes(p.host, p.request) else 0, "")
 
 
 class PcieProximityScorer:
@@ -452,6 +519,7 @@ SCORERS = (
     WholeHostScorer(),
     InterconnectScorer(),
     NumaScorer(),
+    NumaRoomScorer(),
     PcieProximityScorer(),
     LeaveBehindScorer(),
     FragmentationScorer(),

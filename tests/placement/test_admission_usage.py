@@ -170,3 +170,25 @@ def test_a_plan_cautions_when_the_vms_configured_memory_would_exceed_the_hosts(i
     small = services.plan_cluster(request=one_gpu(memory_mb=64 * GIB))
     (fits,) = [c for c in small.candidates if c.host == NVL]
     assert not any("configured memory" in line for line in fits.explanation)
+
+
+L40S = "esx-l40s-01.lab.local"  # node 0: GPUs 18, 19 and 38 (embed-svc: 8 vCPUs, 64 GiB); node 1: GPU 98
+
+
+def l40s_state():
+    (state,) = fabric_snapshot(host_ids=[Host.objects.get(name=L40S).pk]).hosts
+    return state
+
+
+def test_numa_load_counts_the_gpu_vms_and_reservations_of_each_node(inventory):
+    assert [(n.node, n.vcpus, n.memory_mb) for n in l40s_state().numa_load] == [(0, 8, 64 * GIB)]
+    request = services.build_request(gpus_per_vm=1, consumption="passthrough", vcpus=16, memory_mb=96 * GIB)
+    lone = next(c for c in services.plan_cluster(request=request).candidates if c.host == L40S)
+    services.accept_candidate(request=request, candidate=lone, vm_name="numa-1")
+    (node,) = lone.numa_nodes
+    load = {n.node: (n.vcpus, n.memory_mb) for n in l40s_state().numa_load}
+    expected = {0: (8, 64 * GIB)}
+    expected[node] = (expected.get(node, (0, 0))[0] + 16, expected.get(node, (0, 0))[1] + 96 * GIB)
+    assert load == expected
+    VirtualMachine.objects.filter(name="embed-svc").update(power_state=PowerState.OFF)  # a powered-off VM takes none
+    assert 0 not in {n.node for n in l40s_state().numa_load} or node == 0

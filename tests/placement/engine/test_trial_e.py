@@ -143,7 +143,7 @@ def test_apart_text_tells_close_factors_apart():
     assert apart_text(2.04, 2.01) == "2.04x apart"
     assert apart_text(1.02) == "the same proportion"
     detail = compare(
-        "beats", "esx-02", (0, 0, 0, 0, 0, 0, 0, -0.693), (0, 0, 0, 0, 0, 0, 0, -2.079), *[("LOCAL", 0)] * 2, 1, 1
+        "beats", "esx-02", (0, 0, 0, 0, 0, 0, 0, 0, -0.693), (0, 0, 0, 0, 0, 0, 0, 0, -2.079), *[("LOCAL", 0)] * 2, 1, 1
     )
     assert "2.0x apart" in detail and "8.0x apart" in detail
 

@@ -1,0 +1,62 @@
+"""NUMA room as a ranking input: among GPU sets on one NUMA node, a node whose GPU VMs already take the vCPUs or
+memory the new VM needs ranks after a node with room, and the explanation says so (an expert's finding D3: the
+engine advised "place the VM's vCPUs and memory there" on a node its GPU VMs had filled)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from placement.engine import synthetic
+from placement.engine.model import Fabric, NumaLoad, NumaSize
+from placement.engine.plan import plan
+from placement.engine.request import PlacementRequest
+
+GIB = 1024
+
+
+def host(load0: NumaLoad) -> object:
+    """Two sockets of two L40S each; GPU 0 (node 0) busy: node 0 has GPU 1 alone, node 1 the free pair 2-3."""
+    h = synthetic.l40s_2socket("l40s", n=4, busy=[0])
+    sizes = (NumaSize(0, 64, 512 * GIB), NumaSize(1, 64, 512 * GIB))
+    return replace(h, numa_sizes=sizes, numa_load=(load0,))
+
+
+def one_gpu(vcpus: int, memory_gib: int) -> PlacementRequest:
+    return PlacementRequest(gpus_per_vm=1, consumption="passthrough", vcpus=vcpus, memory_mb=memory_gib * GIB)
+
+
+def test_with_room_the_lone_gpu_is_taken_and_the_pair_kept():
+    best = plan(Fabric((host(NumaLoad(0, 16, 64 * GIB)),)), one_gpu(16, 64)).best
+    assert [g.index for g in best.gpus] == [1]
+    assert any(
+        "place the VM's vCPUs and memory there (the VM fits the node; the GPU VMs on its GPUs leave 48 logical CPUs "
+        "and 448 GiB)" in line
+        for line in best.explanation
+    ), best.explanation
+
+
+def test_a_node_its_gpu_vms_crowd_ranks_after_a_node_with_room():
+    crowded = host(NumaLoad(0, 56, 128 * GIB))
+    result = plan(Fabric((crowded,)), one_gpu(16, 64))
+    assert result.best.numa_nodes == (1,)
+    (runner_up,) = [c for c in result.candidates if c.numa_nodes == (0,)] or [None]
+    assert runner_up is None or any("is crowded" in line or "already take" in line for line in runner_up.explanation)
+
+
+def test_the_crowded_node_is_said_so_when_it_is_the_only_choice():
+    crowded = synthetic.mark_busy(host(NumaLoad(0, 56, 480 * GIB)), [2, 3])
+    best = plan(Fabric((crowded,)), one_gpu(16, 64)).best
+    assert [g.index for g in best.gpus] == [1]
+    line = next(x for x in best.explanation if x.startswith("NUMA node 0"))
+    assert line == (
+        "NUMA node 0: the VM fits the node, but the GPU VMs and reservations on its GPUs already take 56 of its 64 "
+        "logical CPUs (8 left for 16 vCPUs) and 480 of its 512 GiB (32 GiB left for 64 GiB): its vCPUs would contend "
+        "or its memory be remote; ranked after GPU sets on a NUMA node with room (estimated from the VMs holding its "
+        "GPUs)"
+    )
+
+
+def test_a_vm_larger_than_the_node_is_not_ranked_on_room():
+    # 96 vCPUs never fit a 64-CPU node: it spans nodes wherever it goes, so crowding does not rank it
+    best = plan(Fabric((host(NumaLoad(0, 56, 128 * GIB)),)), one_gpu(96, 64)).best
+    assert [g.index for g in best.gpus] == [1]
