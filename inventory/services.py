@@ -433,6 +433,7 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
     try:
         snapshot = _fitted(vcenter, collector(vcenter, progress=progress))  # its instance UUID is stored below
         with transaction.atomic():
+            _check_same_vcenter(vcenter, snapshot.instance_uuid)
             _check_one_registration(vcenter, snapshot.instance_uuid)
             counts = apply_snapshot(vcenter=vcenter, snapshot=snapshot)
             finished = timezone.now()
@@ -486,6 +487,61 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
     logger.info("synced vCenter %s: %s", vcenter.name, run.counts)
     inventory_applied.send(sender=VCenter, vcenter=vcenter, counts=run.counts)
     return run
+
+
+def identity_changed_message(vcenter: VCenter, old: str, new: str) -> str:
+    """Why a sync of ``vcenter`` refused a vCenter whose instance UUID is ``new`` where its syncs recorded ``old``,
+    and what the admin does about it."""
+    return (
+        f"the vCenter at {vcenter.url} is not the one this registration synced: its instance UUID is {new}, not "
+        f"{old} (a redeployed or replaced vCenter, or another one at this address; its object ids (morefs) do not "
+        "carry over, so its inventory is not applied over the stored one, which is kept as of the last good sync). "
+        f"If this is the vCenter {vcenter.name!r} should sync from now on, confirm it with `manage.py vcenter "
+        f"accept-new-identity {vcenter.name}` (the next sync applies its inventory; hosts and VMs of the old one "
+        "become stale); otherwise point the registration back at the old vCenter, or register the new one under "
+        "a name of its own"
+    )
+
+
+def _check_same_vcenter(vcenter: VCenter, instance_uuid: str) -> None:
+    """Refuse the inventory of another vCenter than the one this registration synced before (its instance UUID
+    changed): applying it would re-key the estate silently. An admin confirms a new vCenter with
+    ``accept_new_identity``; a registration that never recorded a UUID (imported, or not synced yet) records it."""
+    stored = VCenter.objects.filter(pk=vcenter.pk).values_list("instance_uuid", flat=True).first() or ""
+    if stored and instance_uuid and stored.lower() != instance_uuid.lower():
+        raise VCenterConfigError(identity_changed_message(vcenter, stored, instance_uuid))
+
+
+class IdentityUnchanged(Exception):
+    """``accept_new_identity`` found the vCenter still answering with the instance UUID its syncs recorded."""
+
+
+def accept_new_identity(*, vcenter: VCenter, expected: str = "") -> tuple[str, str]:
+    """Confirm that the vCenter now answering at ``vcenter``'s URL is the one it syncs from now on: record its
+    instance UUID, so that the next sync applies its inventory. Returns (old, new) UUIDs. Raises VCenterError when
+    the vCenter cannot be reached, VCenterConfigError when another registration already holds the new UUID or it
+    is not ``expected`` (the UUID the admin read in the failed sync), IdentityUnchanged when nothing changed."""
+    from inventory.vsphere.connection import connect
+
+    with connect(endpoint_for(vcenter)) as si:
+        new = str(si.content.about.instanceUuid or "")
+    if not new:
+        raise VCenterConfigError(f"the vCenter at {vcenter.url} reports no instance UUID: nothing to accept")
+    if expected and expected.strip().lower() != new.lower():
+        raise VCenterConfigError(
+            f"the vCenter at {vcenter.url} answers with instance UUID {new}, not the {expected.strip()} given "
+            "(--expect): nothing was changed"
+        )
+    with transaction.atomic():
+        _check_one_registration(vcenter, new)  # takes the registration lock
+        old = VCenter.objects.select_for_update().filter(pk=vcenter.pk).values_list("instance_uuid", flat=True)[0]
+        if old.lower() == new.lower():
+            raise IdentityUnchanged(
+                f"vCenter {vcenter.name} still has instance UUID {new}, the one its syncs recorded: nothing to accept"
+            )
+        VCenter.objects.filter(pk=vcenter.pk).update(instance_uuid=new)
+    logger.warning("vCenter %s: new instance UUID %s accepted (was %s)", vcenter.name, new, old or "none")
+    return old, new
 
 
 def _check_one_registration(vcenter: VCenter, instance_uuid: str) -> None:

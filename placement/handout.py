@@ -244,6 +244,7 @@ def vsphere_settings(reservation: Reservation) -> dict:
     memory_mb = int(request.get("memory_mb") or 0)
     large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items if item.gpu)
     domain = _shared_domain(host, [i.gpu_id for i in items if i.gpu_id]) if host else None
+    cluster = host.cluster if host else None
     nvlink_group = _nvlink_device_group(request)
     group = _device_group_name(consumption, request, domain, nvlink_group, len(devices))
     return {
@@ -259,9 +260,14 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "host": {
             "id": reservation.host_id,
             "name": host.name if host else reservation.host_name,
+            "moref": (host.moref or None) if host else None,
             "vcenter": host.vcenter.name if host else reservation.vcenter_name,
-            "cluster": host.cluster.name if host and host.cluster else None,
+            "datacenter": cluster.datacenter.name if cluster and cluster.datacenter else None,
+            "cluster": cluster.name if cluster else None,
+            "cluster_id": cluster.pk if cluster else None,
+            "cluster_moref": (cluster.moref or None) if cluster else None,
         },
+        "vcenter": vcenter_identity(reservation),
         "consumption": consumption,
         "devices": devices,
         "numa_nodes": numa_nodes,
@@ -284,6 +290,35 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "interconnect": candidate.get("interconnect"),
         "explanation": candidate.get("explanation", []),
         "request": request,
+    }
+
+
+def vcenter_identity(reservation: Reservation) -> dict:
+    """The reservation's vCenter as Terraform's vSphere provider and Ansible's vmware_guest are pointed at it: its
+    name in the advisor, its SDK URL, server and port (from the stored URL: never a user name or password) and its
+    instance UUID as its last sync recorded it. What the inventory does not hold is null (an imported vCenter has no
+    server or UUID; a removed one only its name)."""
+    vcenter = reservation.vcenter if reservation.vcenter_id else None
+    server = port = url = None
+    if vcenter is not None and vcenter.url:
+        parts = urlsplit(vcenter.url)
+        try:
+            explicit = parts.port
+        except ValueError:  # stored URLs are validated; an old row may not be
+            explicit = None
+        # ".invalid" never resolves (RFC 2606): the placeholder an imported vCenter is registered with
+        if parts.hostname and not parts.hostname.rstrip(".").endswith(".invalid"):
+            server = parts.hostname
+            port = explicit or 443
+            shown = f"[{server}]" if ":" in server else server  # an IPv6 literal
+            url = f"{parts.scheme}://{shown}{f':{explicit}' if explicit else ''}{parts.path}"  # no userinfo
+    return {
+        "id": reservation.vcenter_id,
+        "name": vcenter.name if vcenter is not None else (reservation.vcenter_name or None),
+        "url": url,
+        "server": server,
+        "port": port,
+        "instance_uuid": (vcenter.instance_uuid or None) if vcenter is not None else None,
     }
 
 

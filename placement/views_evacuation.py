@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from inventory.models import Host
 from placement import services
+from placement.api.evacuation import entry_label, evacuation_document
 from placement.engine.request import RequestError
 
 
@@ -17,9 +18,11 @@ def host_evacuation(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(Host.objects.select_related("vcenter", "cluster"), pk=pk)
     plan, error = None, ""
     try:
-        plan = services.plan_host_evacuation(host=host).to_dict()
+        plan = evacuation_document(services.plan_host_evacuation(host=host), host)
     except RequestError as exc:
         error = exc.message
+    for entry in plan["moves"] if plan else ():
+        entry["label"] = entry_label(entry)
     moved = sum(1 for m in plan["moves"] if m["target"]) if plan else 0
     return render(
         request,

@@ -12,7 +12,45 @@ from rest_framework.views import APIView
 from inventory.models import Host
 from placement import services
 from placement.api.serializers import EvacuationSerializer
+from placement.engine.evacuate import EvacuationPlan
+from placement.engine.model import RESERVATION_PREFIX
 from placement.engine.request import RequestError
+from placement.models import Reservation
+
+
+def evacuation_document(plan: EvacuationPlan, host: Host) -> dict:
+    """The plan as the API, the page and ``plan --evacuate --json`` give it. The engine names an active
+    reservation's hold ``reservation:<VM name>`` like a VM; each entry of ``moves`` and ``cannot_move`` says which it
+    is: ``kind`` ("vm" or "reservation"), ``vm_name`` (the VM's name, or the name of the VM the reservation is for)
+    and ``reservation_id`` (null for a VM). ``vm`` stays the engine's consumer name."""
+    doc = plan.to_dict()
+    reserved = {
+        m["vm"].removeprefix(RESERVATION_PREFIX) for m in doc["moves"] if m["vm"].startswith(RESERVATION_PREFIX)
+    }
+    ids: dict[str, int] = {}
+    if reserved:
+        rows = Reservation.objects.filter(
+            host_id=host.pk, status=Reservation.Status.ACTIVE, vm_name__in=reserved
+        ).order_by("pk")
+        for pk, vm_name in rows.values_list("pk", "vm_name"):
+            ids.setdefault(vm_name, pk)  # one active reservation per VM name and vCenter; the oldest if ever two
+    for entry in (*doc["moves"], *doc["cannot_move"]):
+        consumer = entry["vm"]
+        if consumer.startswith(RESERVATION_PREFIX):
+            name = consumer.removeprefix(RESERVATION_PREFIX)
+            entry.update(kind="reservation", vm_name=name, reservation_id=ids.get(name))
+        else:
+            entry.update(kind="vm", vm_name=consumer, reservation_id=None)
+    return doc
+
+
+def entry_label(entry: dict) -> str:
+    """How the page and the command name an entry of ``evacuation_document``: the VM's name, or "reservation #N for
+    <VM name>"."""
+    if entry.get("kind") != "reservation":
+        return entry["vm"]
+    number = f" #{entry['reservation_id']}" if entry.get("reservation_id") is not None else ""
+    return f"reservation{number} for {entry['vm_name']}"
 
 
 class HostEvacuationView(APIView):
@@ -34,4 +72,4 @@ class HostEvacuationView(APIView):
             result = services.plan_host_evacuation(host=host)
         except RequestError as exc:
             return Response({exc.field: [exc.message]}, status=status.HTTP_409_CONFLICT)
-        return Response(result.to_dict())
+        return Response(evacuation_document(result, host))

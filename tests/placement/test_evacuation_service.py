@@ -12,6 +12,7 @@ from django.core.management import call_command
 from inventory import services as inventory_services
 from inventory.models import Host, VirtualMachine
 from placement import services
+from placement.api.evacuation import evacuation_document
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,10 @@ def test_the_api_gives_the_evacuation_by_host_id(a100_pair, viewer):
     response = viewer.get(f"/api/hosts/{source.pk}/evacuation/")
     assert response.status_code == 200
     doc = response.json()
-    assert doc == json.loads(json.dumps(evacuate()))  # the service's answer, as the CLI prints it
+    # the service's answer with each entry's kind, as the CLI prints it
+    expected = evacuation_document(services.plan_host_evacuation(host=source), source)
+    assert doc == json.loads(json.dumps(expected))
+    assert all(m["kind"] == "vm" and m["vm_name"] == m["vm"] for m in doc["moves"])
     assert moved(doc) == {"chat-a": None, "chat-b": TWIN} and doc["complete"] is False
     assert viewer.get("/api/hosts/999999/evacuation/").status_code == 404
     assert viewer.post(f"/api/hosts/{source.pk}/evacuation/").status_code == 405

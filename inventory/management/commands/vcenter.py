@@ -57,7 +57,9 @@ def _count(n: int, noun: str) -> str:
 
 
 class Command(InventoryCommand):
-    help = "Manage the vCenters the advisor polls: add, set, list, remove, test, sync, rekey."
+    help = (
+        "Manage the vCenters the advisor polls: add, set, list, remove, test, sync, cancel, accept-new-identity, rekey."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -104,6 +106,19 @@ class Command(InventoryCommand):
         sync.add_argument("--timeout", type=float, default=None, help="with --queue: seconds to wait for the result")
         cancel = sub.add_parser("cancel", help="cancel the vCenter's queued sync (a running one ends by itself)")
         cancel.add_argument("name")
+        accept = sub.add_parser(
+            "accept-new-identity",
+            help="confirm that the vCenter now answering at NAME's URL (another instance UUID: redeployed or "
+            "replaced) is the one NAME syncs from now on; its syncs refuse it until then. The next sync applies its "
+            "inventory and marks the old vCenter's hosts and VMs stale",
+        )
+        accept.add_argument("name")
+        accept.add_argument(
+            "--expect",
+            metavar="UUID",
+            default="",
+            help="the new instance UUID the failed sync named: refused when the vCenter answers with another one",
+        )
         sub.add_parser(
             "rekey",
             help="re-encrypt every stored vCenter password with the first key of FIELD_ENCRYPTION_KEY (after a key "
@@ -111,7 +126,7 @@ class Command(InventoryCommand):
         )
 
     def handle(self, *args, action: str, **options):
-        getattr(self, f"_{action}")(**options)
+        getattr(self, f"_{action.replace('-', '_')}")(**options)
 
     def _cancel(self, name, **_):
         vcenter = self._get(name)
@@ -217,6 +232,19 @@ class Command(InventoryCommand):
         except VCenterError as exc:  # a connection failure, or a stored password no configured key decrypts
             raise CommandError(exc.message) from None
         self.stdout.write(f"{vcenter.name}: {about['full_name']} (API {about['api_version']}, {about['api_type']})")
+
+    def _accept_new_identity(self, name, expect="", **_):
+        vcenter = self._get(name)
+        try:
+            old, new = services.accept_new_identity(vcenter=vcenter, expected=expect)
+        except services.IdentityUnchanged as exc:
+            raise CommandError(f"accept-new-identity: {exc}") from None
+        except VCenterError as exc:
+            raise CommandError(f"accept-new-identity: {vcenter.name}: {exc.message}") from None
+        self.stdout.write(
+            f"{vcenter.name}: instance UUID {new} accepted (was {old or 'none'}). The next sync applies this "
+            f"vCenter's inventory: run `manage.py vcenter sync {vcenter.name}` now or wait for the schedule."
+        )
 
     def _rekey(self, **_):
         """After a key rotation (FIELD_ENCRYPTION_KEY=NEW,OLD): stored passwords stop depending on the old keys.

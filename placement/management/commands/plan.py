@@ -8,6 +8,7 @@ from inventory.models import Host
 from inventory.topology.bandwidth import link_gbps
 from inventory.topology.smi import SmiParseError, parse_gpu_query_csv, parse_smi_topology
 from placement import services
+from placement.api.evacuation import entry_label, evacuation_document
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Plan
 from placement.engine.smi_host import MODULE_ID_QUERY, build_smi_host, plan_smi_host
@@ -34,6 +35,7 @@ OPTION_OF = {
     "vcenter": "--vcenter",
     "host_id": "--reserve",
     "limit": "--limit",
+    "rejected_limit": "--rejected-limit",
 }
 # What a new VM's request takes and an evacuation does not (it moves the host's VMs as they are): dest, option.
 NOT_FOR_EVACUATION = (
@@ -51,6 +53,7 @@ NOT_FOR_EVACUATION = (
     ("busy", "--busy"),
     ("csv", "--csv"),
     ("limit", "--limit"),
+    ("rejected_limit", "--rejected-limit"),
     ("reserve", "--reserve"),
     ("ttl", "--ttl"),
 )
@@ -100,22 +103,36 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=int, help="show at most this many candidates (1 or more)")
         parser.add_argument(
+            "--rejected-limit",
+            type=int,
+            metavar="N",
+            help="show at most N rejected hosts (0 or more; rejected_count in the JSON gives them all, as the API's "
+            "rejected_limit does); default every one",
+        )
+        parser.add_argument(
             "--reserve",
             metavar="VM_NAME",
             help="reserve the best placement for this VM (with --vms N: VM_NAME-1 .. VM_NAME-N, all or none)",
         )
         parser.add_argument("--ttl", type=int, help="reservation lifetime in minutes")
-        parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="print the plan as JSON (with --reserve: the plan and the reservations made). Any error, a --reserve "
+            "that reserved nothing included, prints nothing on stdout: the error goes to stderr, naming the option, "
+            "and the exit status is 1. A plan in which nothing fits is printed, then exits 1",
+        )
 
     def handle(self, *args, **o):
         self._numa_unknown: set[str] = set()  # --smi: GPUs whose NUMA node the capture lacks, for the headings
         try:
             if o["evacuate"]:
-                result = services.plan_host_evacuation(host=self._evacuated_host(o))
+                host = self._evacuated_host(o)
+                document = evacuation_document(services.plan_host_evacuation(host=host), host)
                 if o["json"]:
-                    self._emit(result.to_dict(), True, evacuation=True)
+                    self._emit(document, True, evacuation=True)
                 else:
-                    self._emit_evacuation(result.to_dict())
+                    self._emit_evacuation(document)
                 return
             if o["vcenter"]:
                 raise RequestError("vcenter", "only applies to --evacuate")
@@ -126,6 +143,8 @@ class Command(BaseCommand):
                 raise RequestError("gpus_per_vm", "is required")
             if o["limit"] is not None and o["limit"] < 1:
                 raise RequestError("limit", "must be 1 or more")
+            if o["rejected_limit"] is not None and o["rejected_limit"] < 0:
+                raise RequestError("rejected_limit", "must be 0 or more")
             request = services.build_request(
                 gpus_per_vm=o["gpus"],
                 consumption=o["consumption"] or services.default_consumption(o["profile"]),
@@ -157,6 +176,9 @@ class Command(BaseCommand):
             document = result.to_dict()
             if o["smi"]:
                 document["warnings"] = warnings
+            document["rejected_count"] = len(document["rejected"])
+            if o["rejected_limit"] is not None:
+                document["rejected"] = document["rejected"][: o["rejected_limit"]]
             fits = (
                 result.best is not None and len(result.assignment) == request.vms
                 if request.vms > 1
@@ -169,8 +191,10 @@ class Command(BaseCommand):
             )
             if reserving:
                 if not fits:
-                    self._emit(document, o["json"])
-                    raise CommandError(f"--reserve: {failure}; nothing reserved")
+                    if not o["json"]:  # a reader sees why; with --json stdout stays empty, as for any error
+                        self._emit(document, False)
+                    hint = " (plan without --reserve for the reasons)" if o["json"] else ""
+                    raise CommandError(f"--reserve: {failure}; nothing reserved{hint}")
                 reservations = services.reserve(request=request, vm_name=o["reserve"], ttl_minutes=o["ttl"])
                 document["reservations"] = [
                     {
@@ -269,12 +293,12 @@ class Command(BaseCommand):
             t = m["target"]
             if t:
                 gpus = ", ".join(g["pci_id"] for g in t["gpus"])
-                self.stdout.write(f"-> {m['vm']}: {t['host']} GPUs {gpus}")
+                self.stdout.write(f"-> {entry_label(m)}: {t['host']} GPUs {gpus}")
                 for line in t["explanation"]:  # what --json carries and a reader must not miss
                     if line.startswith(("warning:", "caution:")):
                         self.stdout.write(f"     {line}")
             else:
-                self.stdout.write(f"x  {m['vm']}: cannot move")
+                self.stdout.write(f"x  {entry_label(m)}: cannot move")
             for line in m["reasons"]:
                 self.stdout.write(f"     {line}")
 
@@ -303,6 +327,9 @@ class Command(BaseCommand):
         for r in document["rejected"]:
             where = f"{r['host']} ({r['vcenter']})" if r.get("vcenter") else r["host"]
             self.stdout.write(f"x  {where}: {'; '.join(r['reasons'])}")
+        left_out = document.get("rejected_count", 0) - len(document["rejected"])
+        if left_out > 0:
+            self.stdout.write(f"x  {left_out} more rejected host{'s' if left_out != 1 else ''} (--rejected-limit)")
         if document.get("assignment") or document.get("unplaced"):
             total = len(document["assignment"]) + len(document["unplaced"])
             self.stdout.write(f"Joint placement of {total} VMs (each VM's GPUs held before the next is placed):")
