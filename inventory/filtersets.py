@@ -6,11 +6,14 @@ filter silently left out: yes/no filters take true/false, 1/0 or yes/no, counts 
 
 from __future__ import annotations
 
+import re
+
 import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 
 from inventory import occupancy
@@ -87,7 +90,12 @@ class VCenterChoiceField(forms.ModelChoiceField):
                     "no vCenter with id or name %(value)s", code="invalid_choice", params={"value": repr(text)}
                 )
             return found
-        return super().to_python(text)
+        try:
+            return super().to_python(text)
+        except ValidationError:  # Django's "Select a valid choice" names neither the value nor what is taken
+            raise ValidationError(
+                "no vCenter with id or name %(value)s", code="invalid_choice", params={"value": repr(text)}
+            ) from None
 
 
 @extend_schema_field({"type": "string", "description": "vCenter id or name"})
@@ -97,6 +105,68 @@ class VCenterFilter(filters.ModelChoiceFilter):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("queryset", VCenter.objects.all())
         kwargs.setdefault("help_text", "vCenter id or name")
+        super().__init__(*args, **kwargs)
+
+
+# "hgx-cluster (lab2)": a cluster as the plan bodies and the choices below write it
+_CLUSTER_IN_VCENTER = re.compile(r"^(?P<name>.+) \((?P<vcenter>[^()]+)\)$")
+_CLUSTER_CHOICES_SHOWN = 50
+
+
+def _cluster_label(cluster: Cluster) -> str:
+    return f"{cluster.name} ({cluster.vcenter.name}) id {cluster.pk}"
+
+
+class ClusterRefField(forms.ModelChoiceField):
+    """A cluster by id, by "name (vCenter)" (the vCenter in any case) or by a name only one vCenter uses, as a plan's
+    ``clusters`` take it; a name several vCenters use is refused listing each with its vCenter and id."""
+
+    def to_python(self, value: object) -> Cluster | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if "\x00" in text:  # PostgreSQL text cannot hold it
+            raise ValidationError("must not contain a NUL character", code="null_characters_not_allowed")
+        clusters = self.queryset.select_related("vcenter")
+        matches: list[Cluster] = []
+        if text.isascii() and text.isdigit() and len(text) < 19:  # 19 digits and more are past any primary key
+            matches = list(clusters.filter(pk=int(text)))
+        if not matches:
+            matches = list(clusters.filter(name=text).order_by("vcenter__name", "pk"))
+        if not matches and (pair := _CLUSTER_IN_VCENTER.match(text)):
+            matches = list(clusters.filter(name=pair["name"], vcenter__name__iexact=pair["vcenter"]).order_by("pk"))
+        matches = [c for c in matches if not c.stale] or matches  # a name: the live cluster over its stale twin
+        if len(matches) == 1:
+            return matches[0]
+        # parameters, not formatted in: django-filter applies `message % params` (a "%" in the value 500'd)
+        if matches:
+            raise ValidationError(
+                'cluster %(value)s is in several vCenters: %(choices)s; give its id or "name (vCenter)"',
+                code="invalid_choice",
+                params={"value": repr(text), "choices": ", ".join(map(_cluster_label, matches))},
+            )
+        shown = clusters.filter(stale=False).order_by("name", "vcenter__name", "pk")[:_CLUSTER_CHOICES_SHOWN]
+        raise ValidationError(
+            "no cluster with id or name %(value)s; choices: %(choices)s",
+            code="invalid_choice",
+            params={"value": repr(text), "choices": ", ".join(map(_cluster_label, shown)) or "none (sync first)"},
+        )
+
+
+CLUSTER_REF_HELP = (
+    'Cluster id, "name (vCenter)" (the vCenter in any case) or a name only one vCenter uses; a name several vCenters '
+    "use is a 400 listing each with its vCenter and id"
+)
+
+
+@extend_schema_field({"type": "string", "description": CLUSTER_REF_HELP})
+class ClusterRefFilter(filters.ModelChoiceFilter):
+    field_class = ClusterRefField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("queryset", Cluster.objects.all())
+        kwargs.setdefault("widget", forms.TextInput)
+        kwargs.setdefault("help_text", CLUSTER_REF_HELP)
         super().__init__(*args, **kwargs)
 
 
@@ -136,6 +206,8 @@ class CountFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", 2**31 - 1)
         super().__init__(*args, **kwargs)
+        if self.extra.get("help_text"):  # the schema override above would drop it
+            set_override(self, "field", {"type": "integer", "description": str(self.extra["help_text"])})
 
 
 class InventoryFilterSet(filters.FilterSet):
@@ -196,7 +268,7 @@ class ClusterFilterSet(InventoryFilterSet):
 class HostFilterSet(InventoryFilterSet):
     q = filters.CharFilter(method="filter_q", label="Name or model contains")
     vcenter = VCenterFilter()
-    cluster = IdFilter(queryset=Cluster.objects.all(), help_text="Cluster id")
+    cluster = ClusterRefFilter()
     gpu_model = filters.CharFilter(method="filter_gpu_model", label="GPU model contains")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
     min_free_gpus = CountFilter(method="filter_min_free", label="At least N free GPUs")
@@ -244,7 +316,7 @@ GPU_STATE_CHOICES = (
 class GpuFilterSet(InventoryFilterSet):
     host = IdFilter(queryset=Host.objects.all(), help_text="Host id")
     vcenter = VCenterFilter(field_name="host__vcenter")
-    cluster = IdFilter(field_name="host__cluster", queryset=Cluster.objects.all(), help_text="Cluster id")
+    cluster = ClusterRefFilter(field_name="host__cluster")
     model = filters.CharFilter(lookup_expr="icontains")
     pci_id = filters.CharFilter(field_name="pci_device__pci_id")
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
@@ -318,7 +390,7 @@ SYNC_RUN_STATUSES = [(value, label) for value, label in SyncStatus.choices if va
 
 
 class SyncRunFilterSet(InventoryFilterSet):
-    vcenter = filters.ModelChoiceFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter")
+    vcenter = VCenterFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter")
     status = filters.ChoiceFilter(choices=SYNC_RUN_STATUSES, empty_label="any status")
     trigger = filters.ChoiceFilter(choices=SyncRun.Trigger.choices, empty_label="any trigger")
 

@@ -1,8 +1,10 @@
 """Filters of the reservations list (``/api/reservations/?status=active&vcenter=prod``)."""
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.constants import EMPTY_VALUES
+from django_filters.fields import BaseCSVField
 
 from inventory.api.ordering import with_tie_breaker
 from inventory.filtersets import CountFilter, YesNoFilter
@@ -10,8 +12,27 @@ from placement.models import Reservation
 from placement.reservation_health import needing_attention, not_needing_attention
 
 
+class OrderingKeysField(BaseCSVField):
+    """The ordering keys, comma-separated; unknown ones are refused naming the keys taken, as the inventory lists'
+    ``StrictOrderingFilter`` words it (Django's "Select a valid choice" named neither)."""
+
+    def clean(self, value):
+        if value not in self.empty_values:
+            keys = [str(key) for key, _ in self.choices if key and not str(key).startswith("-")]
+            unknown = [term for term in value if term and term.removeprefix("-") not in keys]
+            if unknown:
+                raise forms.ValidationError(
+                    "cannot order by %(unknown)s: use %(keys)s (prefix - for descending)",
+                    code="invalid_choice",
+                    params={"unknown": ", ".join(map(repr, unknown)), "keys": ", ".join(keys)},
+                )
+        return super().clean(value)
+
+
 class TieBreakingOrderingFilter(django_filters.OrderingFilter):
     """Ends every asked order in the primary key, as the inventory lists do (``with_tie_breaker``)."""
+
+    base_field_class = OrderingKeysField
 
     def filter(self, qs: QuerySet, value) -> QuerySet:
         if value in EMPTY_VALUES:
@@ -26,9 +47,23 @@ class ReservationFilterSet(django_filters.FilterSet):
         method="filter_status",
         help_text="The effective status: an active reservation past its expiry is expired",
     )
-    vm_name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the VM name")
+    vm_name = django_filters.CharFilter(
+        lookup_expr="icontains",
+        help_text="Part of the VM name (a substring, ignoring case: llm-1 also finds llm-10); vm_name_exact= for "
+        "the whole name",
+    )
+    vm_name_exact = django_filters.CharFilter(
+        field_name="vm_name",
+        help_text="The whole VM name, exactly as written (case-sensitive, as vSphere keeps it); vm_name= for a "
+        "substring",
+    )
     # a whole number: ``1.5`` was read as 1
     host_id = CountFilter(field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1)
+    # the spelling the gpus, vms and domains lists use
+    host = CountFilter(
+        field_name="host_id", help_text="Host primary key (the same filter as host_id)", min_value=1,
+        max_value=2**63 - 1,
+    )  # fmt: skip
     vcenter = django_filters.CharFilter(
         method="filter_vcenter", help_text="vCenter id (as the other lists take it) or name"
     )
@@ -43,13 +78,14 @@ class ReservationFilterSet(django_filters.FilterSet):
             ("expires_at", "expires_at"),
             ("vm_name", "vm_name"),
             ("effective_status", "status"),
+            ("id", "id"),
         ),
-        help_text="created, expires_at, vm_name or status; prefix - for descending",
+        help_text="created, expires_at, vm_name, status or id; prefix - for descending",
     )
 
     class Meta:
         model = Reservation
-        fields = ["status", "vm_name", "host_id", "vcenter", "needs_attention"]
+        fields = ["status", "vm_name", "vm_name_exact", "host_id", "host", "vcenter", "needs_attention"]
 
     def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(effective_status=value)  # the queryset is ``selectors.reservations_with_status``

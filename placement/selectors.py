@@ -218,9 +218,17 @@ def resolve_clusters(values: Iterable[str | int], *, field: str = "clusters") ->
     the choices (with their vCenter and id) for a name that is unknown or that several vCenters use.
 
     A value given twice is looked up once, and all of them with one query (one per entry made a long list hold
-    a web worker for seconds)."""
+    a web worker for seconds). In "name (vCenter)" the vCenter matches ignoring case, as vCenter names are unique
+    that way (``?vcenter=``, ``--vcenter``); the cluster name matches exactly, as vCenter spells it (one more
+    query when some vCenter is written in another case)."""
     wanted = list(dict.fromkeys(str(raw).strip() for raw in values))
     found = _lookup_clusters(wanted)
+    other_case = {v: (m["name"], m["vcenter"].casefold()) for v in wanted if not found[v]
+                  if (m := _NAME_IN_VCENTER.match(v))}  # fmt: skip
+    if other_case:
+        named = list(live_clusters().filter(name__in={name for name, _ in other_case.values()}))
+        for value, (name, vcenter) in other_case.items():
+            found[value] = [c for c in named if c.name == name and c.vcenter.name.casefold() == vcenter]
     out: dict[int, Cluster] = {}
     for value in wanted:
         matches = found[value]

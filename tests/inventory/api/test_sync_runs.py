@@ -26,7 +26,7 @@ def test_start_answers_202_with_the_queued_run_to_poll(api_as, django_capture_on
 
 @pytest.mark.reliability("api input", "bad sync-run requests")
 @pytest.mark.parametrize(("body", "message"), [({}, "required"), ({"vcenter": 999999}, "does not exist"),
-                                               ({"vcenter": "x"}, "incorrect type")])  # fmt: skip
+                                               ({"vcenter": "x"}, "not a valid id")])  # fmt: skip
 def test_start_names_the_bad_field(api_as, body, message):
     response = api_as("admin").post("/api/sync-runs/", body, format="json")
     assert response.status_code == 400
