@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "ResourceDomainKindEnum": "inventory.models.ResourceDomain.Kind",
         "ReservationStatusEnum": "placement.models.Reservation.Status",
         "PowerStateEnum": "inventory.models.PowerState",
+        "EvacuationEntryKindEnum": [("vm", "vm"), ("reservation", "reservation")],
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -37,6 +37,10 @@ class Reservation(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # the API request (its Idempotency-Key) that made this reservation; every replica of one request links to it
+    idempotency_request = models.ForeignKey(
+        "ReservationRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="reservations"
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -85,6 +89,28 @@ class Reservation(models.Model):
         if self.status == self.Status.ACTIVE and not self.is_active:
             return self.Status.EXPIRED
         return self.status
+
+
+class ReservationRequest(models.Model):
+    """An ``Idempotency-Key`` a user sent with ``POST /api/reservations/``: a retry with the same key and body
+    answers the reservations linked to it instead of reserving again (``services.reserve_once``).
+
+    Written in the transaction that makes the reservations, so a failed request leaves no key behind; the unique
+    constraint makes a concurrent retry wait for the first and then answer its reservations. A key is matched for
+    IDEMPOTENCY_KEY_HOURS; an older one is deleted when the same user sends it again."""
+
+    key = models.CharField(max_length=255)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    body_hash = models.CharField(max_length=64, help_text="SHA-256 of the request's canonical JSON body")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["created_by", "key"], name="one_idempotency_key_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key!r} of user {self.created_by_id}"
 
 
 class ReservationItem(models.Model):

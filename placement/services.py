@@ -7,7 +7,10 @@ as reservations (so concurrent requests do not double-book) and reconciles them 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,7 +26,7 @@ from placement.engine.model import Fabric
 from placement.engine.plan import plan
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
-from placement.models import Reservation, ReservationItem
+from placement.models import Reservation, ReservationItem, ReservationRequest
 from placement.selectors import (  # noqa: F401
     RESERVATION_PREFIX,
     fabric_snapshot,
@@ -34,6 +37,7 @@ from placement.selectors import (  # noqa: F401
 from placement.validators import ttl_problem, vm_name_problem
 
 RESERVE_ATTEMPTS = 6  # whole re-plans of one reserve() call when its hosts filled up meanwhile
+IDEMPOTENCY_KEY_HOURS = 24  # how long a reserve's Idempotency-Key answers its retries (as Stripe's keys)
 
 
 class ReservationConflict(Exception):
@@ -58,20 +62,52 @@ class CandidateChanged(ReservationConflict):
 
 
 class ReservationNotActive(Exception):
-    """A release of a reservation whose hold already ended without a release: it expired or was consumed.
+    """A release or renewal of a reservation whose hold already ended: it expired, was consumed or (renewal only)
+    was released.
 
-    ``code`` is the reservation's status (``expired`` or ``consumed``)."""
+    ``code`` is the reservation's status (``expired``, ``consumed`` or ``released``)."""
 
-    def __init__(self, reservation: Reservation, status: str) -> None:
+    REASONS = {
+        Reservation.Status.CONSUMED: "was consumed: a sync found its VM holding GPUs on its host",
+        Reservation.Status.RELEASED: "was released: its GPUs are free for other plans",
+    }
+
+    def __init__(self, reservation: Reservation, status: str, *, action: str = "released") -> None:
         self.reservation = reservation
         self.status = self.code = status
-        reason = (
+        reason = self.REASONS.get(
+            status,
             f"expired at {timezone.localtime(reservation.expires_at):%Y-%m-%d %H:%M %Z}: its GPUs were free for "
-            "other plans since then"
-            if status == Reservation.Status.EXPIRED
-            else "was consumed: a sync found its VM holding GPUs on its host"
+            "other plans since then",
         )
-        super().__init__(f"reservation #{reservation.pk} for {reservation.vm_name} {reason}; nothing released")
+        super().__init__(f"reservation #{reservation.pk} for {reservation.vm_name} {reason}; nothing {action}")
+
+
+class NameTaken(RequestError):
+    """``vm_name`` already holds the active reservation ``reservation`` in the host's vCenter. A RequestError naming
+    ``vm_name`` for the pages and the command; the API answers it with 409 ``name_taken`` and the reservation's id,
+    so that a pipeline can tell it from bad input (a retry whose first request got through finds it there)."""
+
+    code = "name_taken"
+
+    def __init__(self, message: str, *, reservation: Reservation) -> None:
+        super().__init__("vm_name", message)
+        self.reservation = reservation
+
+
+class IdempotencyKeyReused(Exception):
+    """An ``Idempotency-Key`` the user already sent with another body: nothing reserved."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, record: ReservationRequest) -> None:
+        self.record = record
+        ids = ", ".join(f"#{pk}" for pk in record.reservations.order_by("pk").values_list("pk", flat=True))
+        super().__init__(
+            f"Idempotency-Key {record.key!r} was sent at {timezone.localtime(record.created):%Y-%m-%d %H:%M %Z} "
+            f"with another body (it made reservation {ids or '(none left)'}): send a new key for a new request, "
+            "or the same body to get that answer again"
+        )
 
 
 def default_consumption(profile: str | None) -> str:
@@ -192,20 +228,21 @@ def _replan_host(host: Host, request: PlacementRequest) -> Plan:
 
 def _check_name_free(vm_name: str, host: Host) -> None:
     """RequestError naming ``vm_name`` when the name is taken in the host's vCenter (names repeat across vCenters:
-    the same name in another vCenter is another VM): by an active reservation, or by a live VM that holds a GPU
-    (passthrough or vGPU). The reservation's script would find that VM by name, move it and add devices to it,
-    and the reservation would never be consumed. A VM created without GPUs (a shell waiting for its devices) is
-    what a reservation may name: the sync that shows it on its host with the GPUs consumes the reservation."""
+    the same name in another vCenter is another VM): by an active reservation (NameTaken), or by a live VM that
+    holds a GPU (passthrough or vGPU). The reservation's script would find that VM by name, move it and add
+    devices to it, and the reservation would never be consumed. A VM created without GPUs (a shell waiting for its
+    devices) is what a reservation may name: the sync that shows it on its host with the GPUs consumes the
+    reservation."""
     held = (
         Reservation.objects.filter(vm_name=vm_name, vcenter_id=host.vcenter_id, status=Reservation.Status.ACTIVE)
         .select_related("host", "vcenter")
         .first()
     )
     if held is not None:
-        raise RequestError(
-            "vm_name",
+        raise NameTaken(
             f"{vm_name!r} already holds an active reservation in vCenter {held.vcenter_label} (#{held.pk} on "
             f"{held.host_label}): release it or choose another name",
+            reservation=held,
         )
     uses = list(
         GpuConsumer.objects.filter(vm__name=vm_name, vm__vcenter_id=host.vcenter_id, vm__stale=False)
@@ -475,6 +512,70 @@ def release_reservation(*, reservation: Reservation, strict: bool = False) -> st
     if strict and status in (Reservation.Status.EXPIRED, Reservation.Status.CONSUMED):
         raise ReservationNotActive(current, status)
     return status
+
+
+def renew_reservation(*, reservation: Reservation, ttl_minutes: int) -> Reservation:
+    """Hold an active reservation until now + ``ttl_minutes`` (the bounds of reserving); return it as stored.
+
+    Only an active, unexpired hold is renewed (one conditional UPDATE, so a renewal racing the expiry or a release
+    cannot revive it): otherwise ReservationNotActive names its status (``expired``, ``consumed`` or
+    ``released``). RequestError naming ``ttl_minutes`` for a lifetime outside the bounds."""
+    problem = ttl_problem(ttl_minutes) if ttl_minutes is not None else "is required: the new lifetime in minutes"
+    if problem:
+        raise RequestError("ttl_minutes", problem)
+    now = timezone.now()
+    renewed = Reservation.objects.filter(
+        pk=reservation.pk, status=Reservation.Status.ACTIVE, expires_at__gt=now
+    ).update(expires_at=now + timedelta(minutes=ttl_minutes))
+    current = Reservation.objects.select_related("host", "vcenter").get(pk=reservation.pk)
+    if not renewed:
+        status = current.status_now
+        raise ReservationNotActive(
+            current, Reservation.Status.EXPIRED if status == Reservation.Status.ACTIVE else status, action="renewed"
+        )
+    return current
+
+
+def idempotency_body_hash(body: dict) -> str:
+    """SHA-256 of ``body`` as canonical JSON (sorted keys, no spaces): equal for equal bodies in any key order."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def reserve_once(
+    *, key: str | None, body_hash: str, user, make: Callable[[], list[Reservation]]
+) -> tuple[list[Reservation], bool]:
+    """Run ``make`` (a reserve) once per ``user`` and Idempotency-Key ``key``: return its reservations and whether
+    they are a replay of an earlier request's.
+
+    The key is stored first, in the transaction that makes the reservations, so a failed reserve leaves no key
+    (its retry reserves again) and a concurrent request with the same key waits on the key's unique constraint
+    (PostgreSQL; SQLite serialises write transactions anyway) and then answers the first one's reservations: one
+    hold, never two. The same key with another ``body_hash`` raises IdempotencyKeyReused. A key older than
+    IDEMPOTENCY_KEY_HOURS is forgotten (deleted) when it comes again. Without a key ``make`` just runs."""
+    if key is None:
+        return make(), False
+    with transaction.atomic():
+        cutoff = timezone.now() - timedelta(hours=IDEMPOTENCY_KEY_HOURS)
+        ReservationRequest.objects.filter(created_by=user, key=key, created__lte=cutoff).delete()
+        try:
+            with transaction.atomic():
+                record = ReservationRequest.objects.create(key=key, created_by=user, body_hash=body_hash)
+        except IntegrityError:
+            record = ReservationRequest.objects.get(created_by=user, key=key)
+            if record.body_hash != body_hash:
+                raise IdempotencyKeyReused(record) from None
+            replay = list(record.reservations.select_related("host", "vcenter").order_by("pk"))
+            if replay:
+                return replay, True
+            # its reservations were deleted (by hand): nothing to answer, so the key starts again
+            record.delete()
+            record = ReservationRequest.objects.create(key=key, created_by=user, body_hash=body_hash)
+        reservations = make()
+        Reservation.objects.filter(pk__in=[r.pk for r in reservations]).update(idempotency_request=record)
+        for reservation in reservations:
+            reservation.idempotency_request = record
+        return reservations, False
 
 
 def _keep_history(reservations, *, reason: str) -> int:

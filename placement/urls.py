@@ -10,6 +10,7 @@ urlpatterns = [
     path("reservations/", views.reservation_list, name="reservation_list"),
     path("reservations/<int:pk>/", views.reservation_detail, name="reservation_detail"),
     path("reservations/<int:pk>/release/", views.reservation_release, name="reservation_release"),
+    path("reservations/<int:pk>/renew/", views.reservation_renew, name="reservation_renew"),
     path("inventory/hosts/<int:pk>/evacuation/", views_evacuation.host_evacuation, name="host_evacuation"),
     path("whatif/", views_whatif.whatif, name="whatif"),
     path("whatif/<int:pk>/", views_whatif.whatif_run, name="whatif_run"),

@@ -11,11 +11,13 @@ import json
 import re
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -431,7 +433,8 @@ def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {"r": reservation, "s": h.settings, "powercli": h.powercli, "json": json.dumps(h.settings, indent=2),
          "numa_affinity": h.numa_affinity, "problems": h.problems, "out_of_date": SCRIPT_OUT_OF_DATE,
          "held": h.held, "not_runnable": h.not_runnable,
-         "can_release": has_role(request.user, PLANNER) and may_change_owned(request.user, reservation)},
+         "can_release": has_role(request.user, PLANNER) and may_change_owned(request.user, reservation),
+         "ttl_max_minutes": TTL_MAX_MINUTES},
     )  # fmt: skip
 
 
@@ -442,5 +445,30 @@ def reservation_release(request: HttpRequest, pk: int) -> HttpResponse:
     if not may_change_owned(request.user, reservation):
         return forbidden(request, ReservationOwnerOrAdmin.message)
     services.release_reservation(reservation=reservation)
+    url = reverse("placement:reservation_detail", args=[pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@role_required(PLANNER)
+def reservation_renew(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page's Extend: hold the reservation for ``ttl_minutes`` from now (as the API's renew); the page says
+    what happened (a hold that already ended is not renewed)."""
+    reservation = get_object_or_404(Reservation, pk=pk)
+    if not may_change_owned(request.user, reservation):
+        return forbidden(request, "only the planner who made this reservation or an admin can extend it")
+    raw = request.POST.get("ttl_minutes", "").strip()
+    try:
+        renewed = services.renew_reservation(
+            reservation=reservation, ttl_minutes=int(raw) if raw.lstrip("-").isdigit() else None
+        )
+    except RequestError as exc:
+        shown = f" ({raw!r})" if raw else ""
+        messages.error(request, f"Not extended: ttl_minutes{shown} {exc.message}.")
+    except services.ReservationNotActive as exc:
+        messages.error(request, f"Not extended: {exc}.")
+    else:
+        until = timezone.localtime(renewed.expires_at)
+        messages.success(request, f"Extended: the hold for {renewed.vm_name} now ends at {until:%Y-%m-%d %H:%M %Z}.")
     url = reverse("placement:reservation_detail", args=[pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -312,6 +312,9 @@ CONFLICT_CODES = {
     "contention": "concurrent reservations kept taking the chosen GPUs through every retry: retry later",
     "changed": "the candidate chosen with host_id and pci_ids is no longer what its host offers (detail says what "
     "changed): plan again",
+    "name_taken": "vm_name already holds an active reservation in the host's vCenter (reservation_id is that "
+    "reservation: a retry whose first request got through finds it there): use it, release it or choose another "
+    "name (a name a VM using GPUs has there is a 400 on vm_name)",
 }
 
 
@@ -322,6 +325,20 @@ class ConflictSerializer(serializers.Serializer):
         + "; ".join(f"{code}: {text}" for code, text in CONFLICT_CODES.items()),
     )
     detail = serializers.CharField(help_text="Why nothing was reserved, in a sentence")
+    reservation_id = serializers.IntegerField(
+        required=False, help_text="name_taken only: the id of the active reservation that holds vm_name"
+    )
+
+
+class IdempotencyConflictSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["idempotency_key_reused"],
+        help_text="The Idempotency-Key was sent before with another body: nothing reserved",
+    )
+    detail = serializers.CharField(help_text="The key, when it was used and what it made, in a sentence")
+    reservation_ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The reservations the key's first request made"
+    )
 
 
 class ReleaseConflictSerializer(serializers.Serializer):
@@ -329,6 +346,29 @@ class ReleaseConflictSerializer(serializers.Serializer):
         choices=[Reservation.Status.EXPIRED.value, Reservation.Status.CONSUMED.value],
         help_text="Why the hold had already ended: expired (its GPUs were free for other plans since expires_at) "
         "or consumed (a sync found its VM holding GPUs on its host)",
+    )
+    status = serializers.ChoiceField(
+        choices=Reservation.Status.choices, help_text="The reservation's status as of now (unchanged by the call)"
+    )
+    detail = serializers.CharField(help_text="The same in a sentence")
+
+
+class RenewSerializer(KnownFieldsOnly):
+    ttl_minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=TTL_MAX_MINUTES,
+        help_text=f"The hold's new lifetime from now, in minutes (1 to {TTL_MAX_MINUTES}, as when reserving): "
+        "expires_at becomes now + ttl_minutes (shorter than before is allowed)",
+    )
+
+
+class RenewConflictSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=[
+            s.value for s in (Reservation.Status.EXPIRED, Reservation.Status.CONSUMED, Reservation.Status.RELEASED)
+        ],
+        help_text="Why the hold cannot be renewed: expired (its GPUs were free for other plans since expires_at: "
+        "reserve again), consumed (a sync found its VM) or released",
     )
     status = serializers.ChoiceField(
         choices=Reservation.Status.choices, help_text="The reservation's status as of now (unchanged by the call)"
@@ -345,7 +385,15 @@ class EvacuationSearchSerializer(serializers.Serializer):
 
 
 class EvacuationMoveSerializer(serializers.Serializer):
-    vm = serializers.CharField(help_text="The VM's name in the host's vCenter")
+    vm = serializers.CharField(
+        help_text="The consumer's name: a VM's name in the host's vCenter, or \"reservation:<VM name>\" for an "
+        "active reservation's hold (read kind, vm_name and reservation_id)"
+    )
+    kind = serializers.ChoiceField(
+        choices=["vm", "reservation"], help_text="A VM to migrate, or an active reservation whose hold moves"
+    )
+    vm_name = serializers.CharField(help_text="The VM's name; for a reservation, the name of the VM it is for")
+    reservation_id = serializers.IntegerField(allow_null=True, help_text="The reservation's id; null for a VM")
     from_gpus = serializers.ListField(child=serializers.CharField(), help_text="PCI addresses it holds now")
     target = CandidateSerializer(allow_null=True, help_text="Where it goes; null when it cannot move")
     reasons = serializers.ListField(child=serializers.CharField(), help_text="Why it cannot move, or notes")
@@ -353,6 +401,9 @@ class EvacuationMoveSerializer(serializers.Serializer):
 
 class CannotMoveSerializer(serializers.Serializer):
     vm = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["vm", "reservation"])
+    vm_name = serializers.CharField()
+    reservation_id = serializers.IntegerField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())
 
 

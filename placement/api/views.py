@@ -1,3 +1,6 @@
+import dataclasses
+import re
+
 from django.db import transaction
 from django.http import HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
@@ -14,12 +17,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_input import CheckedFormat, KnownQueryParams
+from inventory.api.permissions import PlannerWrites, ReservationOwnerOrAdmin
 from placement import services
 from placement.api.serializers import (
     ConflictSerializer,
+    IdempotencyConflictSerializer,
     PlanRequestSerializer,
     PlanSerializer,
     ReleaseConflictSerializer,
+    RenewConflictSerializer,
+    RenewSerializer,
     ReservationSerializer,
     ReserveSerializer,
 )
@@ -42,6 +49,51 @@ RESERVE_CHOSEN_EXAMPLE = OpenApiExample(
 )
 # body fields of a reservation that are not fields of the placement request
 NOT_REQUEST_FIELDS = {"limit", "rejected_limit", "vm_name", "ttl_minutes", "host_id", "pci_ids"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,255}")  # printable ASCII (the IETF draft's key is an sf-string)
+IDEMPOTENCY_DOC = (
+    "Optional: a key the client makes per reservation request (a UUID, say; 1 to 255 printable ASCII characters, "
+    "bare or as a quoted string), so that retrying after a timeout cannot hold capacity twice. Keys are per user. "
+    "A retry with the same key and the same body (compared after validation: key order, defaults and pci_ids order "
+    "do not matter) reserves nothing and answers the first request's reservation(s) again with 201 and "
+    "`Idempotent-Replayed: true` (their state now: released or expired shows). The same key with another body "
+    "is a 422 with code `idempotency_key_reused`. A retry sent while the first is still running waits for it. "
+    "Only a request that reserved keeps its key (after a 400 or 409 the retry reserves afresh), for "
+    f"{services.IDEMPOTENCY_KEY_HOURS} hours; after that the key is new again."
+)
+
+
+class IdempotencyKeyError(Exception):
+    pass
+
+
+def _idempotency_key(request) -> str | None:
+    """The request's Idempotency-Key (bare, or a quoted sf-string unquoted), None without one; raises
+    IdempotencyKeyError saying why when it is not 1-255 printable ASCII characters."""
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    key = raw
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        key = re.sub(r"\\(.)", r"\1", raw[1:-1])
+    if not IDEMPOTENCY_KEY_RE.fullmatch(key) or not key.strip():
+        raise IdempotencyKeyError(
+            f"must be 1 to 255 printable ASCII characters (a UUID, say), got {len(key)} character"
+            f"{'' if len(key) == 1 else 's'}" + (" outside that range" if key.strip() and len(key) <= 255 else "")
+        )
+    return key
+
+
+def _canonical_body(data: dict, request) -> dict:
+    """What identifies a reserve for its Idempotency-Key: the validated placement request (defaults filled in),
+    the name, the lifetime and the chosen candidate; not the plan-only limits it ignores."""
+    return {
+        "request": dataclasses.asdict(request),
+        "vm_name": data["vm_name"],
+        "ttl_minutes": data.get("ttl_minutes"),
+        "host_id": data.get("host_id"),
+        "pci_ids": sorted(data["pci_ids"]) if data.get("pci_ids") else None,
+    }
 
 
 def _request_from(data: dict):
@@ -56,6 +108,14 @@ def _error(exc: RequestError) -> Response:
 
 def _conflict(exc: services.ReservationConflict) -> Response:
     return Response({"code": exc.code, "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+def _not_active(exc: services.ReservationNotActive) -> Response:
+    return Response({"code": exc.code, "status": exc.status, "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+class RenewOwnerOrAdmin(ReservationOwnerOrAdmin):
+    message = "only the planner who made this reservation or an admin can renew it"
 
 
 class PlanViewSet(CheckedFormat, viewsets.ViewSet):
@@ -123,12 +183,23 @@ class ReservationViewSet(
         request=ReserveSerializer,
         parameters=[
             OpenApiParameter(
+                IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, description=IDEMPOTENCY_DOC
+            ),
+            OpenApiParameter(
                 "Location",
                 OpenApiTypes.URI,
                 OpenApiParameter.HEADER,
                 description="The reservation's URL, /api/reservations/{id}/ (vms > 1: the first replica's)",
                 response=[201],
-            )
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="`true` when the answer is a replay of an earlier request with the same Idempotency-Key "
+                "(nothing was reserved now); absent otherwise",
+                response=[201],
+            ),
         ],
         examples=[RESERVE_EXAMPLE, RESERVE_CHOSEN_EXAMPLE],
         responses={
@@ -136,41 +207,74 @@ class ReservationViewSet(
                 RESERVATIONS,
                 description="The reservation; for vms > 1 a list with one reservation per replica "
                 "(named vm_name-1 .. vm_name-N), all made in one transaction or none. The `Location` header is "
-                "the reservation's URL (for vms > 1 the first replica's)",
+                "the reservation's URL (for vms > 1 the first replica's). A replay of an Idempotency-Key answers "
+                "the first request's reservation(s) with `Idempotent-Replayed: true`",
             ),
-            400: OpenApiResponse(description="A field is invalid: {field: [message]}"),
+            400: OpenApiResponse(
+                description="A field is invalid: {field: [message]}; a malformed Idempotency-Key: "
+                '{"Idempotency-Key": [message]}'
+            ),
             409: OpenApiResponse(
                 ConflictSerializer,
                 description="Nothing reserved: `code` no_capacity (nothing fits: do not retry), contention (retry "
-                "later) or changed (the chosen candidate is no longer offered: plan again)",
+                "later), changed (the chosen candidate is no longer offered: plan again) or name_taken (vm_name "
+                "is held in that vCenter: `reservation_id` is the reservation holding it)",
+            ),
+            422: OpenApiResponse(
+                IdempotencyConflictSerializer,
+                description="The Idempotency-Key was sent before with another body (code idempotency_key_reused): "
+                "nothing reserved",
             ),
         },
     )
     def create(self, request, *args, **kwargs):  # kwargs: the URL's format suffix
+        try:
+            key = _idempotency_key(request)
+        except IdempotencyKeyError as exc:
+            return Response({IDEMPOTENCY_HEADER: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         serializer = ReserveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            if data.get("host_id") is not None:
-                reservations = [
-                    services.reserve_planned(
-                        request=_request_from(data), host_id=data["host_id"], pci_ids=data["pci_ids"],
-                        vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"), user=request.user,
-                    )
-                ]  # fmt: skip
-            else:
-                reservations = services.reserve(
-                    request=_request_from(data), vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"),
-                    user=request.user,
-                )  # fmt: skip
+            placement_request = _request_from(data)
+            reservations, replayed = services.reserve_once(
+                key=key,
+                body_hash=services.idempotency_body_hash(_canonical_body(data, placement_request)),
+                user=request.user,
+                make=lambda: self._reserve(data, placement_request, request.user),
+            )
+        except services.NameTaken as exc:
+            return Response(
+                {"code": exc.code, "detail": exc.message, "reservation_id": exc.reservation.pk},
+                status=status.HTTP_409_CONFLICT,
+            )  # fmt: skip
         except RequestError as exc:
             return _error(exc)
         except services.ReservationConflict as exc:
             return _conflict(exc)
+        except services.IdempotencyKeyReused as exc:
+            return Response(
+                {"code": exc.code, "detail": str(exc),
+                 "reservation_ids": list(exc.record.reservations.order_by("pk").values_list("pk", flat=True))},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )  # fmt: skip
         body = ReservationSerializer(reservations, many=True).data
-        location = request.build_absolute_uri(f"{request.path.rstrip('/')}/{reservations[0].pk}/")
-        return Response(
-            body[0] if data["vms"] == 1 else body, status=status.HTTP_201_CREATED, headers={"Location": location}
+        headers = {"Location": request.build_absolute_uri(f"{request.path.rstrip('/')}/{reservations[0].pk}/")}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body[0] if data["vms"] == 1 else body, status=status.HTTP_201_CREATED, headers=headers)
+
+    @staticmethod
+    def _reserve(data: dict, placement_request, user) -> list:
+        if data.get("host_id") is not None:
+            return [
+                services.reserve_planned(
+                    request=placement_request, host_id=data["host_id"], pci_ids=data["pci_ids"],
+                    vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"), user=user,
+                )
+            ]  # fmt: skip
+        return services.reserve(
+            request=placement_request, vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"), user=user
         )
 
     @extend_schema(
@@ -189,10 +293,44 @@ class ReservationViewSet(
         try:
             services.release_reservation(reservation=self.get_object(), strict=True)
         except services.ReservationNotActive as exc:
-            return Response(
-                {"code": exc.code, "status": exc.status, "detail": str(exc)}, status=status.HTTP_409_CONFLICT
-            )
+            return _not_active(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Renew (extend or shorten) an active reservation's hold",
+        description="Sets `expires_at` to now + `ttl_minutes` (the bounds of reserving) and answers the "
+        "reservation. Planner role; only the planner who made it or an admin (as releasing). Only an active "
+        "hold that has not expired is renewed: otherwise 409 with `code` and `status` expired, consumed or "
+        "released (an expired hold's GPUs may have gone to other plans: reserve again).",
+        request=RenewSerializer,
+        examples=[OpenApiExample("Two more hours", value={"ttl_minutes": 120}, request_only=True)],
+        responses={
+            200: ReservationSerializer,
+            400: OpenApiResponse(description="ttl_minutes is missing or out of bounds: {field: [message]}"),
+            409: OpenApiResponse(RenewConflictSerializer, description="The hold had already ended: nothing renewed"),
+        },
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        pagination_class=None,
+        filter_backends=[],
+        permission_classes=[PlannerWrites, RenewOwnerOrAdmin],
+    )
+    def renew(self, request, pk=None, format=None):
+        reservation = self.get_object()
+        serializer = RenewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            renewed = services.renew_reservation(
+                reservation=reservation, ttl_minutes=serializer.validated_data["ttl_minutes"]
+            )
+        except RequestError as exc:
+            return _error(exc)
+        except services.ReservationNotActive as exc:
+            return _not_active(exc)
+        return Response(ReservationSerializer(renewed).data)
 
     @extend_schema(
         summary="A reservation's vSphere settings and PowerCLI script",

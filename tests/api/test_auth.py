@@ -11,6 +11,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from inventory.models import Host, SmiCapture, SyncRun, VCenter
+from placement import services as placement_services
 from placement.models import Reservation
 from tests import factories
 from tests.api.support import token_client
@@ -270,11 +271,12 @@ def _writes(demo_ids: dict) -> list[tuple[str, str, dict | None, str, int]]:
         ("post", f"/api/hosts/{demo_ids['host']}/smi-capture/", {"text": demo_ids["capture"]}, "planner", 201),
         ("post", "/api/reservations/", {"gpus_per_vm": 1, "vm_name": "new-vm"}, "planner", 201),
         ("delete", f"/api/reservations/{demo_ids['reservation']}/", None, "planner", 204),
+        ("post", f"/api/reservations/{demo_ids['reservation']}/renew/", {"ttl_minutes": 120}, "planner", 200),
     ]
 
 
 WRITE_NAMES = ["vcenter-create", "vcenter-put", "vcenter-patch", "vcenter-test", "vcenter-delete", "sync-start",
-               "sync-cancel", "smi-capture", "reserve", "release"]  # fmt: skip
+               "sync-cancel", "smi-capture", "reserve", "release", "renew"]  # fmt: skip
 
 
 @pytest.fixture
@@ -284,7 +286,11 @@ def write_targets(settings, demo):
     vcenter = demo
     host = Host.objects.get(name="esx-hgx-01.lab.local")
     owner = UserFactory(role="planner")
-    reservation = factories.ReservationFactory(host=host, created_by=owner)  # a planner releases only their own
+    # a planner releases and renews only their own; a real one, as renew answers the reservation
+    (reservation,) = placement_services.reserve(
+        request=placement_services.build_request(gpus_per_vm=1, consumption="passthrough"), vm_name="owned-1",
+        ttl_minutes=60, user=owner,
+    )  # fmt: skip
     return {
         "owner": owner,
         "vcenter": vcenter.pk,
@@ -301,7 +307,7 @@ def _stored() -> tuple:
         list(VCenter.objects.order_by("pk").values_list("pk", "name", "enabled", "updated")),
         SyncRun.objects.count(),
         SmiCapture.objects.count(),
-        list(Reservation.objects.order_by("pk").values_list("pk", "status")),
+        list(Reservation.objects.order_by("pk").values_list("pk", "status", "expires_at")),
     )
 
 
@@ -315,7 +321,8 @@ def test_every_write_needs_its_role(index, write_targets, api_as):
         assert response.status_code == 403, (weaker, response.content)
         assert response.json() == {"detail": f"this needs the {role} role"}
     assert _stored() == before  # nothing stored from a refused request
-    actor = token_client(write_targets["owner"]) if WRITE_NAMES[index] == "release" else api_as(role)
+    owned = WRITE_NAMES[index] in ("release", "renew")  # a planner releases and renews only their own
+    actor = token_client(write_targets["owner"]) if owned else api_as(role)
     response = getattr(actor, method)(path, body, format="json")
     assert response.status_code == success, response.content
 

@@ -98,6 +98,8 @@ def test_the_walker_fills_every_route(ids):
     assert f"/api/hosts/{ids['host']}/smi-capture.json" in urls
     assert f"/api/hosts/{ids['host']}/topology.json" in urls
     assert "/api/.api" in urls and f"/reservations/{ids['reservation']}/release/" in urls
+    assert f"/reservations/{ids['reservation']}/renew/" in urls
+    assert f"/api/reservations/{ids['reservation']}/renew.json" in urls
     assert len(urls) > 150
 
 

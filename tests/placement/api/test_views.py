@@ -111,7 +111,10 @@ def test_reserve_list_and_release(api):
     body = created.json()
     assert body["vm_name"] == "llm-9" and body["active"] and body["status"] == "active"
     again = api.post("/api/reservations/", {"gpus_per_vm": 2, "vm_name": "llm-9"}, format="json")
-    assert again.status_code == 400 and "vm_name" in again.json()
+    # the name is held: a conflict with what is stored (a pipeline's retry finds its reservation), not bad input
+    assert again.status_code == 409, again.content
+    assert again.json()["code"] == "name_taken" and again.json()["reservation_id"] == body["id"]
+    assert "'llm-9' already holds an active reservation" in again.json()["detail"]
     assert api.get("/api/reservations/").json()["count"] == 1
     assert api.delete(f"/api/reservations/{body['id']}/").status_code == 204
     assert Reservation.objects.get(pk=body["id"]).status == "released"
