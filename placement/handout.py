@@ -289,8 +289,17 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "bottleneck": candidate.get("bottleneck"),
         "interconnect": candidate.get("interconnect"),
         "explanation": candidate.get("explanation", []),
+        "reseated": _reseated(candidate),
         "request": request,
     }
+
+
+def _reseated(candidate: dict) -> dict | None:
+    """Where a vGPU, MIG or device-group hold was predicted before a sync re-seated it (``placement.reseat``), and
+    its NUMA nodes then when the move changed them (settings taken before name the old numa.nodeAffinity)."""
+    if not candidate.get("reseated_from"):
+        return None
+    return {"from": list(candidate["reseated_from"]), "numa_nodes_before": candidate.get("reseated_numa_from")}
 
 
 def vcenter_identity(reservation: Reservation) -> dict:

@@ -4,9 +4,9 @@ A reservation is planned against the inventory of one moment; a later sync may s
 one of its GPUs gone, switched to another mode, locked to another vGPU profile by a running VM (same-size mode)
 or taken by another VM, or a VM with the reservation's name holding GPUs on another host (its PowerCLI script
 would move that VM). Each is a plain sentence naming the GPU, host, VM and vCenter. Nothing is released or
-re-planned here: the admin decides (release, plan again); only vGPU, MIG and device-group reservations, whose
-GPUs vSphere picks, are re-seated on their host by the sync (``placement.reseat``), which records here why one
-found no room.
+re-planned here: the admin decides (release, plan again); only Dynamic DirectPath, vGPU, MIG and device-group
+reservations, whose GPUs vSphere picks, are re-seated on their host by the sync (``placement.reseat``), which
+records here why one found no room.
 
 The rules live only here. ``problems_by_reservation`` reads any number of reservations with four queries (the
 reservations, their items with their GPUs, the VMs on those GPUs, and the VMs named like them elsewhere),

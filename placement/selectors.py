@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -276,8 +276,10 @@ def fabric_snapshot(
     vcenter: str | None = None,
     cluster_ids: Sequence[int] | None = None,
     use_cache: bool = True,
+    without_reservations: Collection[int] = (),
 ) -> Fabric:
-    """The stored inventory in scope as the engine's ``Fabric``, active reservations included as consumers.
+    """The stored inventory in scope as the engine's ``Fabric``, active reservations included as consumers
+    (except those in ``without_reservations``: their GPUs, vCPUs and memory count as free).
 
     Hosts are in name order (then vCenter). GPU indices follow PCI bus order (nvidia-smi's order). Every GPU
     pair has a link: the stored one, or SYS at 0 GB/s when the host's fabric has not been built.
@@ -287,8 +289,8 @@ def fabric_snapshot(
     rows = host_rows(scope=scope)
     templates = host_templates(rows=rows, use_cache=use_cache)
     gpu_vms: dict[tuple[str, int], GpuVm] = {}
-    consumers = consumers_by_gpu(scope=scope, gpu_vms=gpu_vms)
-    reserved = _reserved_vms(scope)
+    consumers = consumers_by_gpu(scope=scope, gpu_vms=gpu_vms, without_reservations=without_reservations)
+    reserved = [r for r in _reserved_vms(scope) if r[0] not in without_reservations]
     used = usage_by_host(scope=scope, reserved=reserved)
     loads = numa_loads(templates, gpu_vms, reserved)
     return assemble(rows, templates, consumers, used, outdated_vcenters(), loads)
@@ -582,7 +584,12 @@ class GpuVm:
     gpu_ids: set[int] = field(default_factory=set)
 
 
-def consumers_by_gpu(*, scope: Scope, gpu_vms: dict[tuple[str, int], GpuVm] | None = None) -> dict[int, list[Consumer]]:
+def consumers_by_gpu(
+    *,
+    scope: Scope,
+    gpu_vms: dict[tuple[str, int], GpuVm] | None = None,
+    without_reservations: Collection[int] = (),
+) -> dict[int, list[Consumer]]:
     """VMs, active reservations and GPU instances no VM holds on GPUs of the hosts in scope, as engine consumers
     keyed by GPU pk. ``gpu_vms``, when given, is filled with the powered-on VMs (("vm", pk), with their vCPUs and
     memory) and the active reservations (("reservation", pk), sizes left 0) holding those GPUs."""
@@ -599,11 +606,16 @@ def consumers_by_gpu(*, scope: Scope, gpu_vms: dict[tuple[str, int], GpuVm] | No
         if power == "poweredOn":
             held = vms.setdefault(("vm", vm_id), GpuVm(vcpus or 0, max(memory or 0, reservation or 0)))
             held.gpu_ids.add(gpu_id)
-    for gpu_id, vm, kind, profile, placement_gb, mig_slot, reservation_id in ReservationItem.objects.filter(
+    items = ReservationItem.objects.filter(
         scope.q("gpu__host__"),
         reservation__status=Reservation.Status.ACTIVE,
         reservation__expires_at__gt=timezone.now(),
-    ).values_list("gpu_id", "reservation__vm_name", "kind", "profile", "placement_gb", "mig_slot", "reservation_id"):
+    )
+    if without_reservations:
+        items = items.exclude(reservation_id__in=list(without_reservations))
+    for gpu_id, vm, kind, profile, placement_gb, mig_slot, reservation_id in items.values_list(
+        "gpu_id", "reservation__vm_name", "kind", "profile", "placement_gb", "mig_slot", "reservation_id"
+    ):
         kind = "passthrough" if kind == "dynamic-passthrough" else kind
         key = (f"{RESERVATION_PREFIX}{vm}", kind, profile or None, placement_gb, mig_slot)
         out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))

@@ -24,7 +24,7 @@ from placement.engine.evacuate import EvacuationPlan, VmSize, plan_evacuation
 from placement.engine.explain import hosts_phrase
 from placement.engine.model import Fabric
 from placement.engine.plan import plan
-from placement.engine.request import PlacementRequest, RequestError
+from placement.engine.request import VSPHERE_PICKS_GPU, PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan
 from placement.models import Reservation, ReservationItem, ReservationRequest
 from placement.selectors import (  # noqa: F401
@@ -637,7 +637,10 @@ def vcenter_removal_effect(vcenter: VCenter) -> str:
 
 
 def reconcile_reservations() -> dict[str, int]:
-    """After a sync: a reservation whose VM now exists on its host is consumed; old ones expire."""
+    """After a sync: a reservation whose VM now holds GPUs on its host is consumed; so is a Dynamic DirectPath, vGPU,
+    MIG or device-group one whose VM holds GPUs on another host of its vCenter (vSphere or DRS picks the host of
+    those VMs at power-on: the hold on the planned host would otherwise keep its GPUs, vCPUs and memory until it
+    expired); old ones expire."""
     expired = expire_reservations()
     vm_holds_gpus = VirtualMachine.objects.filter(
         name=OuterRef("vm_name"), host=OuterRef("host"), stale=False, gpu_consumers__isnull=False
@@ -646,4 +649,41 @@ def reconcile_reservations() -> dict[str, int]:
     consumed = 0
     if arrived.exists():  # read first: a sync that changes nothing writes nothing
         consumed = arrived.update(status=Reservation.Status.CONSUMED, closed_at=timezone.now())
-    return {"expired": expired, "consumed": consumed}
+    return {"expired": expired, "consumed": consumed + _consume_started_elsewhere()}
+
+
+def _consume_started_elsewhere() -> int:
+    elsewhere = VirtualMachine.objects.filter(
+        name=OuterRef("vm_name"), host__vcenter=OuterRef("vcenter"), stale=False, gpu_consumers__isnull=False
+    ).exclude(host=OuterRef("host"))
+    picked = Reservation.objects.filter(
+        Exists(elsewhere),
+        Exists(ReservationItem.objects.filter(reservation=OuterRef("pk"), kind__in=VSPHERE_PICKS_GPU)),
+        status=Reservation.Status.ACTIVE,
+        host__isnull=False,
+    ).select_related("host", "vcenter")
+    consumed = 0
+    for reservation in picked:  # rare: a few rows at most
+        kinds = set(reservation.items.values_list("kind", flat=True))
+        started_on = (
+            GpuConsumer.objects.filter(
+                vm__name=reservation.vm_name,
+                vm__host__vcenter_id=reservation.vcenter_id,
+                vm__stale=False,
+                kind__in=kinds,  # the VM as reserved (a VM of that name using GPUs otherwise is another story)
+            )
+            .exclude(vm__host_id=reservation.host_id)
+            .order_by("vm__host__name")
+            .values_list("vm__host__name", flat=True)
+            .first()
+        )
+        if started_on is None:
+            continue
+        reason = (
+            f"its VM {reservation.vm_name} started on host {started_on} instead (vCenter {reservation.vcenter_label}: "
+            f"vSphere picked the host at power-on), so the hold on {reservation.host.name} ended"
+        )
+        consumed += Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
+            status=Reservation.Status.CONSUMED, closed_at=timezone.now(), close_reason=reason[:500]
+        )
+    return consumed

@@ -16,6 +16,10 @@ from gpucatalog.profiles import (
 )
 
 CONSUMPTIONS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-group")
+# Consumptions whose physical GPU vSphere picks when the VM powers on (a Dynamic DirectPath device among those
+# matching its label, a vGPU's GPU by the host's assignment policy, a MIG instance's slot): the advisor can only
+# predict it. Static passthrough names its device in the VM's configuration.
+VSPHERE_PICKS_GPU = ("dynamic-passthrough", "vgpu", "mig", "device-group")
 INTERCONNECTS = ("nvlink", "same-numa", "same-pcie-switch", "any")
 MAX_GPUS_PER_VM = 16
 # vSphere 8 configuration maximums for one VM: 768 vCPUs, 24 TB of memory

@@ -13,9 +13,10 @@ from collections import Counter
 import pytest
 
 from inventory import services as inventory_services
-from inventory.models import Host
-from placement import services
+from inventory.models import GpuConsumer, Host
+from placement import reseat, services
 from placement.models import Reservation, ReservationItem
+from placement.reseat import reseat_reservations
 from placement.reservation_health import problems_by_reservation
 from tests.vcsim import LABS
 
@@ -100,8 +101,11 @@ def test_a_reservation_with_no_room_left_keeps_its_gpu_and_says_so(inventory):
     stuck = [r for r in reservations if r.pk in problems]
     assert len(stuck) == 1 and gpu_of(stuck[0]) == crowded
     assert problems[stuck[0].pk] == [
-        f"On {HGX} (vCenter demo), the reserved GPU {crowded} can no longer take it and no other GPU of the host has "
-        "room: its VM may not power on there"
+        f"On {HGX} (vCenter demo), the reserved GPU {crowded} can no longer take it and the host has no other room "
+        f"for it (5 of 8 GPUs are full with this profile (same-size maximum), e.g. GPU {crowded} holds 2 x "
+        f"{PROFILE} (VM intruder, the reservation for {reservations[0].vm_name}), its maximum 2; 3 of 8 GPUs are full "
+        "with another profile, e.g. GPU 0000:9a:00.0 holds 1 x nvidia_h100xm-80c (VM llama-70b-tp2-a), its maximum "
+        "1): its VM may not power on there"
     ]
     sync_with()  # the intruder powered off and left: the reservation fits again and the problem clears
     assert problems_by_reservation(scope=Reservation.objects.all()) == {}
@@ -159,3 +163,159 @@ def test_a_mig_reservation_moves_too(inventory):
     assert services.plan_cluster(request=request).best is None  # the slot the VM left is held again, not sold
     per_gpu = Counter(gpu_of(r) for r in Reservation.objects.filter(status="active"))
     assert per_gpu[gpu_of(first)] >= 1 and per_gpu[other] <= 1
+
+
+L40S = "esx-l40s-01.lab.local"  # 4 L40S in passthrough: 0000:38:00.0 held by embed-svc; 0000:98:00.0 alone on node 1
+A30 = "esx-a30-01.lab.local"
+
+
+def add_vm(document: dict, host_name: str, vm: str, pci: str | None, kind: str, profile: str | None, cpus: int = 8):
+    host = next(h for h in document["hosts"] if h["name"] == host_name)
+    if pci is not None:
+        gpu = next(g for g in host["gpus"] if g["pci_id"] == pci)
+        gpu["consumers"].append({"vm": vm, "kind": kind, "profile": profile})
+    document["vms"].append(
+        {"name": vm, "host": host_name, "power_state": "poweredOn", "cpus": cpus, "memory_mb": 8192,
+         "memory_reservation_mb": 8192}
+    )  # fmt: skip
+
+
+def test_a_dynamic_directpath_reservation_moves_when_vsphere_gave_its_gpu_to_another_vm(inventory):
+    """A Dynamic DirectPath VM gets any free device matching its label at power-on: vSphere, not the admin, picks."""
+    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", clusters=["pcie-cluster"])
+    best = services.plan_cluster(request=request).best
+    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-1")
+    predicted = gpu_of(held)
+    document = demo()
+    add_vm(document, best.host, "dyn-other", predicted, "dynamic-passthrough", None)
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    held.refresh_from_db()
+    assert held.status == Reservation.Status.ACTIVE
+    assert gpu_of(held) != predicted and held.candidate["reseated_from"] == [predicted]
+    assert problems_by_reservation(scope=Reservation.objects.all()) == {}  # it no longer sits under dyn-other
+
+
+def test_a_move_to_another_numa_node_says_the_affinity_changed(inventory, admin_client):
+    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", board="L40S-48GB")
+    best = services.plan_cluster(request=request).best
+    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-numa")
+    before = held.candidate["numa_nodes"]
+    document = demo()
+    # vSphere gave every free GPU of the reservation's NUMA node to other VMs: only the other node has room
+    host = next(h for h in document["hosts"] if h["name"] == L40S)
+    node_of = {g["pci_id"]: g["numa_node"] for g in host["gpus"]}
+    for i, g in enumerate(host["gpus"]):
+        if node_of[g["pci_id"]] == before[0] and not g["consumers"]:
+            add_vm(document, L40S, f"dyn-taker-{i}", g["pci_id"], "dynamic-passthrough", None)
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    held.refresh_from_db()
+    assert held.status == Reservation.Status.ACTIVE and held.candidate["reseated_numa_from"] == before
+    after = held.candidate["numa_nodes"]
+    assert after and after != before
+    settings = admin_client.get(f"/api/reservations/{held.pk}/settings/").json()
+    assert settings["reseated"]["numa_nodes_before"] == before
+    assert settings["vm_settings"]["numa.nodeAffinity"] == ",".join(map(str, after))
+    body = admin_client.get(f"/reservations/{held.pk}/").content.decode()
+    assert 'id="reseated-numa"' in body and f"set numa.nodeAffinity to {','.join(map(str, after))}" in body
+
+
+def test_a_mig_reservation_whose_slot_a_vm_now_holds_moves_off_that_slot(inventory):
+    """vSphere started a VM at the very MIG slot a reservation was predicted on (its slot read from mig -lgi): the
+    reservation takes the GPU's other free slot; keeping the stale slot made the host unreadable to every MIG plan."""
+    request = services.build_request(gpus_per_vm=1, consumption="mig", profile="grid_a30-2-12c")
+    held = [services.accept_candidate(request=request, candidate=services.plan_cluster(request=request).best,
+                                      vm_name=f"mig-{i}") for i in range(2)]  # fmt: skip
+    (alone,) = [r for r in held if gpu_of(r) == "0000:c1:00.0"]  # the empty A30: 2 slots of 2g, one reserved
+    item = alone.items.get()
+    document = demo()
+    add_vm(document, A30, "mig-intruder", item.pci_id, "mig", "grid_a30-2-12c")
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    assert alone.items.get().mig_slot == item.mig_slot  # the intruder's slot unknown: inferred beside it
+    GpuConsumer.objects.filter(vm__name="mig-intruder").update(mig_slot=item.mig_slot)  # as import-vgpu records it
+    assert reseat_reservations() == {"moved": 1, "no_room": 0}
+    moved = alone.items.get()
+    assert moved.pci_id == item.pci_id and moved.mig_slot != item.mig_slot
+    alone.refresh_from_db()
+    assert alone.candidate["reseated_from"] == [f"{item.pci_id} (MIG slot {item.mig_slot})"]
+    assert problems_by_reservation(scope=Reservation.objects.all()) == {}
+    plan = services.plan_cluster(request=request)  # the host is still read (its other GPU is full)
+    (a30,) = [r for r in plan.rejected if r.host == A30]
+    assert not any("cannot be" in reason or "overlapping" in reason for reason in a30.reasons), a30.reasons
+
+
+def test_a_reserved_vgpu_vm_that_drs_started_on_another_host_ends_the_hold(inventory):
+    """vSphere picks a vGPU VM's host at power-on: the reservation is consumed where the VM started, and the planned
+    host gets its GPU, vCPUs and memory back (they stayed held until the reservation expired)."""
+    request = services.build_request(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c")
+    best = services.plan_cluster(request=request).best
+    held = services.accept_candidate(request=request, candidate=best, vm_name="drs-vm")
+    document = demo()
+    twin = json.loads(json.dumps(next(h for h in document["hosts"] if h["name"] == best.host)))
+    twin["name"] = "esx-a100-02.lab.local"
+    for g in twin["gpus"]:
+        g["consumers"] = []
+    document["hosts"].append(twin)
+    add_vm(document, twin["name"], "drs-vm", twin["gpus"][0]["pci_id"], "vgpu", "grid_a100d-10c")
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    held.refresh_from_db()
+    assert held.status == Reservation.Status.CONSUMED
+    assert held.close_reason == (
+        f"its VM drs-vm started on host {twin['name']} instead (vCenter demo: vSphere picked the host at power-on), "
+        f"so the hold on {best.host} ended"
+    )
+    again = services.plan_cluster(request=request, clusters=[]).candidates
+    assert any(c.host == best.host and c.gpus[0].pci_id == gpu_of(held) for c in again)  # its GPU is free again
+
+
+def test_a_host_in_maintenance_keeps_its_reservations_as_they_are(inventory):
+    reservations = fill(4)
+    before = {r.pk: gpu_of(r) for r in reservations}
+    document = demo()
+    next(h for h in document["hosts"] if h["name"] == HGX)["maintenance"] = True
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    assert {r.pk: gpu_of(r) for r in reservations} == before
+    assert not any(
+        r.candidate.get("reseat_problem") or r.candidate.get("reseated_from") for r in Reservation.objects.all()
+    )
+
+
+def test_vcpus_given_back_are_counted_from_what_the_host_really_carries(inventory):
+    """A host whose VMs already take more vCPUs than it has (cpu_free clamped at 0): the re-seat does not find room
+    by adding the reservation's vCPUs back onto the clamp."""
+    request = services.build_request(
+        gpus_per_vm=1, consumption="dynamic-passthrough", board="L40S-48GB", vcpus=16, memory_mb=16384
+    )
+    best = services.plan_cluster(request=request).best
+    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-cpu")
+    predicted = gpu_of(held)
+    document = demo()
+    add_vm(document, best.host, "dyn-other", predicted, "dynamic-passthrough", None)
+    for i in range(3):  # 3 x 64 vCPUs beside embed-svc's 8 on 128 logical CPUs: 72 over
+        add_vm(document, best.host, f"busy-{i}", None, "", None, cpus=64)
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    held.refresh_from_db()
+    assert gpu_of(held) == predicted  # no room: it keeps its GPU and says why
+    problems = problems_by_reservation(scope=Reservation.objects.all())[held.pk]
+    assert any("host has 0 free vCPUs" in p for p in problems), problems
+
+
+def test_a_reservation_released_while_it_is_re_seated_is_not_rewritten(inventory, monkeypatch):
+    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", clusters=["pcie-cluster"])
+    best = services.plan_cluster(request=request).best
+    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-released")
+    predicted = gpu_of(held)
+    document = demo()
+    add_vm(document, best.host, "dyn-other", predicted, "dynamic-passthrough", None)
+    monkeypatch.setattr("placement.receivers.reseat_reservations", lambda **kw: {})
+    inventory_services.import_inventory(document=document, vcenter_name="demo")
+    real = reseat.fabric_snapshot
+
+    def released_meanwhile(**kwargs):
+        services.release_reservation(reservation=held)  # a release that commits while the host is replayed
+        return real(**kwargs)
+
+    monkeypatch.setattr(reseat, "fabric_snapshot", released_meanwhile)
+    assert reseat.reseat_reservations() == {"moved": 0, "no_room": 0}
+    held.refresh_from_db()
+    assert held.status == Reservation.Status.RELEASED
+    assert gpu_of(held) == predicted and "reseated_from" not in held.candidate

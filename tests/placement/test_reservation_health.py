@@ -133,8 +133,8 @@ def test_a_vgpu_reservation_on_a_gpu_switched_to_passthrough_is_flagged(doc):
     assert problems(r) == [
         f"GPU {pci} on {HGX} (vCenter demo) is now in passthrough (direct) mode: it cannot take the vGPU "
         "nvidia_h100xm-80c reserved for res-hgx",
-        f"On {HGX} (vCenter demo), the reserved GPU {pci} can no longer take it and no other GPU of the host has "
-        "room: its VM may not power on there",
+        f"On {HGX} (vCenter demo), the reserved GPU {pci} can no longer take it and the host has no other room for "
+        "it (8 of 8 GPUs are not in vGPU (sharedDirect) mode): its VM may not power on there",
     ]
 
 
@@ -175,8 +175,9 @@ def test_a_vgpu_reservation_locked_out_by_a_running_vm_with_another_profile_is_f
     assert problems(r) == [
         f"GPU {pci} on {A100} (vCenter demo) is locked to grid_a100d-20c by VM {locked[pci]} (same-size mode): "
         "the vGPU grid_a100d-10c reserved for res-a100 cannot share it",
-        f"On {A100} (vCenter demo), the reserved GPU {pci} can no longer take it and no other GPU of the host has "
-        "room: its VM may not power on there",
+        f"On {A100} (vCenter demo), the reserved GPU {pci} can no longer take it and the host has no other room for "
+        f"it (2 of 2 GPUs are locked to another profile, e.g. GPU {pci} is locked to grid_a100d-20c by "
+        f"{locked[pci]} (same-size mode)): its VM may not power on there",
     ]
 
 
