@@ -96,6 +96,7 @@ class HostRow:
     fabric_hash: str
     assignment_policy: str
     cpu_threads: int
+    cpu_cores: int
     memory_mb: int
     connection_state: str
     maintenance: bool
@@ -315,6 +316,7 @@ def host_rows(*, scope: Scope) -> list[HostRow]:
             "fabric_hash",
             "assignment_policy",
             "cpu_threads",
+            "cpu_cores",
             "memory_mb",
             "connection_state",
             "maintenance_mode",
@@ -819,6 +821,7 @@ def assemble(
             assignment_policy=row.assignment_policy or "performance",
             cpu_free=max(int(row.cpu_threads * ratio) - usage.vcpus, 0),
             cpu_threads=row.cpu_threads,
+            cpu_cores=row.cpu_cores,
             vcpus_per_cpu=ratio,
             memory_free_mb=max(row.memory_mb - usage.memory_mb, 0),
             memory_mb=row.memory_mb,

@@ -175,6 +175,7 @@ class HostState:
     # the configured memory of its powered-on VMs and reservations, reserved or not (beyond memory_mb: overcommitted)
     memory_configured_mb: int = 0
     cpu_threads: int = 0  # the host's logical CPUs; 0 when unknown
+    cpu_cores: int = 0  # the host's physical cores; 0 when unknown
     vcpus_per_cpu: float = 1.0  # the vCPUs a logical CPU may carry in cpu_free (VCPUS_PER_LOGICAL_CPU)
     # of what is taken, what the advisor's active reservations hold for VMs not running yet (vCenter does not see it)
     reserved_vcpus: int = 0
@@ -229,13 +230,30 @@ class HostState:
         return self.capacity_known and self.cpu_free < UNKNOWN_CAPACITY
 
     def numa_room(self, node: int) -> tuple[int | None, int | None, NumaLoad]:
-        """(logical CPUs, memory MB) of NUMA node ``node`` that its GPU VMs and reservations leave (None where the
-        node's size is unknown), with that load."""
+        """(vCPUs as ``numa_vcpus`` counts them, memory MB) of NUMA node ``node`` that its GPU VMs and reservations
+        leave (None where the node's size is unknown), with that load."""
         load = next((n for n in self.numa_load if n.node == node), NumaLoad(node))
         size = self.numa_size(node)
-        cpus = size.cpus - load.vcpus if size is not None and size.cpus else None
+        fit = self.numa_vcpus(node)
+        cpus = fit - load.vcpus if fit else None
         memory = size.memory_mb - load.memory_mb if size is not None and size.memory_mb else None
         return cpus, memory, load
+
+    def numa_vcpus(self, node: int) -> int | None:
+        """The vCPUs NUMA node ``node`` takes without the VM spanning nodes: vSphere sizes a NUMA client by the
+        node's physical cores (hyperthreads count only with numa.vcpu.preferHT), so its logical CPUs scaled by the
+        host's cores per thread when both are known, else its logical CPUs; None when the node's size is unknown."""
+        size = self.numa_size(node)
+        if size is None or not size.cpus:
+            return None
+        if 0 < self.cpu_cores < self.cpu_threads:
+            return max(size.cpus * self.cpu_cores // self.cpu_threads, 1)
+        return size.cpus
+
+    @property
+    def numa_cpu_unit(self) -> str:
+        """What ``numa_vcpus`` counts, in words."""
+        return "cores" if 0 < self.cpu_cores < self.cpu_threads else "logical CPUs"
 
     def numa_size(self, node: int) -> NumaSize | None:
         for n in self.numa_sizes:

@@ -206,10 +206,11 @@ def numa_advice(host: HostState, request: PlacementRequest, node: int) -> str:
     a VM larger than the node spans nodes (vNUMA), and its first vNUMA node is the one to keep with the GPUs. Said
     conditionally when the node's size or the VM's is not known."""
     size = host.numa_size(node)
+    fit = host.numa_vcpus(node)
     over = []
     if size is not None:
-        if request.vcpus and size.cpus and request.vcpus > size.cpus:
-            over.append(f"{request.vcpus} vCPUs vs {size.cpus} logical CPUs")
+        if request.vcpus and fit and request.vcpus > fit:
+            over.append(f"{request.vcpus} vCPUs vs {fit} {host.numa_cpu_unit}")
         if request.memory_mb and size.memory_mb and request.memory_mb > size.memory_mb:
             over.append(f"{request.memory_mb // 1024} vs {size.memory_mb // 1024} GiB memory")
     if over:
@@ -219,8 +220,8 @@ def numa_advice(host: HostState, request: PlacementRequest, node: int) -> str:
         )
     fits = (
         size is not None
-        and bool(request.vcpus and size.cpus and request.memory_mb and size.memory_mb)
-        and request.vcpus <= (size.cpus or 0)
+        and bool(request.vcpus and fit and request.memory_mb and size.memory_mb)
+        and request.vcpus <= (fit or 0)
         and request.memory_mb <= (size.memory_mb or 0)
     )
     if fits:
@@ -229,7 +230,7 @@ def numa_advice(host: HostState, request: PlacementRequest, node: int) -> str:
             return f"NUMA node {node}: the VM fits the node, but {crowded}"
         cpus, memory, load = host.numa_room(node)
         left = (
-            f"; the GPU VMs on its GPUs leave {cpus} logical CPUs and {(memory or 0) // 1024} GiB"
+            f"; the GPU VMs on its GPUs leave {cpus} {host.numa_cpu_unit} and {(memory or 0) // 1024} GiB"
             if (load.vcpus or load.memory_mb) and cpus is not None and memory is not None
             else ""
         )
@@ -249,7 +250,10 @@ def numa_crowding(host: HostState, request: PlacementRequest, node: int) -> str:
         return ""
     short = []
     if request.vcpus and cpus is not None and load.vcpus and request.vcpus > cpus:
-        short.append(f"{load.vcpus} of its {size.cpus} logical CPUs ({max(cpus, 0)} left for {request.vcpus} vCPUs)")
+        short.append(
+            f"{load.vcpus} of its {host.numa_vcpus(node)} {host.numa_cpu_unit} ({max(cpus, 0)} left for "
+            f"{request.vcpus} vCPUs)"
+        )
     if request.memory_mb and memory is not None and load.memory_mb and request.memory_mb > memory:
         short.append(
             f"{load.memory_mb // 1024} of its {(size.memory_mb or 0) // 1024} GiB ({max(memory, 0) // 1024} GiB left "
@@ -266,10 +270,10 @@ def numa_crowding(host: HostState, request: PlacementRequest, node: int) -> str:
 def larger_than_node(host: HostState, request: PlacementRequest, node: int) -> bool:
     """Whether the VM's vCPUs or memory exceed NUMA node ``node`` itself (it spans nodes wherever it goes)."""
     size = host.numa_size(node)
+    fit = host.numa_vcpus(node)
     r = request
     return size is not None and bool(
-        (r.vcpus and size.cpus and r.vcpus > size.cpus)
-        or (r.memory_mb and size.memory_mb and r.memory_mb > size.memory_mb)
+        (r.vcpus and fit and r.vcpus > fit) or (r.memory_mb and size.memory_mb and r.memory_mb > size.memory_mb)
     )
 
 

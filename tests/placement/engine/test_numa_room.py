@@ -60,3 +60,27 @@ def test_a_vm_larger_than_the_node_is_not_ranked_on_room():
     # 96 vCPUs never fit a 64-CPU node: it spans nodes wherever it goes, so crowding does not rank it
     best = plan(Fabric((host(NumaLoad(0, 56, 128 * GIB)),)), one_gpu(96, 64)).best
     assert [g.index for g in best.gpus] == [1]
+
+
+def hyperthreaded(load0: NumaLoad) -> object:
+    """The same host with 32 cores and 64 hyperthreads per socket (vCenter's cpu cores 64, threads 128)."""
+    return replace(host(load0), cpu_cores=64, cpu_threads=128)
+
+
+def test_a_vm_fits_a_node_by_its_cores_not_its_hyperthreads():
+    """vSphere sizes a NUMA client by the node's physical cores (hyperthreads only with numa.vcpu.preferHT): 48
+    vCPUs on a node of 32 cores and 64 threads span two nodes (an expert's finding: the fit compared vCPUs with
+    logical CPUs)."""
+    best = plan(Fabric((hyperthreaded(NumaLoad(0)),)), one_gpu(48, 64)).best
+    line = next(x for x in best.explanation if x.startswith("NUMA node"))
+    assert "the VM is larger than the node (48 vCPUs vs 32 cores)" in line and "spans NUMA nodes" in line, line
+    best = plan(Fabric((hyperthreaded(NumaLoad(0)),)), one_gpu(32, 64)).best
+    line = next(x for x in best.explanation if x.startswith("NUMA node"))
+    assert "place the VM's vCPUs and memory there (the VM fits the node)" in line, line
+
+
+def test_room_on_a_hyperthreaded_node_is_counted_in_cores():
+    crowded = synthetic.mark_busy(hyperthreaded(NumaLoad(0, 24, 64 * GIB)), [2, 3])
+    best = plan(Fabric((crowded,)), one_gpu(16, 64)).best
+    line = next(x for x in best.explanation if x.startswith("NUMA node 0"))
+    assert "already take 24 of its 32 cores (8 left for 16 vCPUs)" in line, line
