@@ -180,11 +180,16 @@ def add_vm(document: dict, host_name: str, vm: str, pci: str | None, kind: str, 
     )  # fmt: skip
 
 
+def reserve_dynamic(vm_name: str, **fields) -> tuple[Reservation, object]:
+    """A 1-GPU Dynamic DirectPath reservation on the L40S host, with the candidate it took."""
+    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", board="L40S-48GB", **fields)
+    best = services.plan_cluster(request=request).best
+    return services.accept_candidate(request=request, candidate=best, vm_name=vm_name), best
+
+
 def test_a_dynamic_directpath_reservation_moves_when_vsphere_gave_its_gpu_to_another_vm(inventory):
     """A Dynamic DirectPath VM gets any free device matching its label at power-on: vSphere, not the admin, picks."""
-    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", clusters=["pcie-cluster"])
-    best = services.plan_cluster(request=request).best
-    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-1")
+    held, best = reserve_dynamic("dyn-1")
     predicted = gpu_of(held)
     document = demo()
     add_vm(document, best.host, "dyn-other", predicted, "dynamic-passthrough", None)
@@ -196,9 +201,7 @@ def test_a_dynamic_directpath_reservation_moves_when_vsphere_gave_its_gpu_to_ano
 
 
 def test_a_move_to_another_numa_node_says_the_affinity_changed(inventory, admin_client):
-    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", board="L40S-48GB")
-    best = services.plan_cluster(request=request).best
-    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-numa")
+    held, _ = reserve_dynamic("dyn-numa")
     before = held.candidate["numa_nodes"]
     document = demo()
     # vSphere gave every free GPU of the reservation's NUMA node to other VMs: only the other node has room
@@ -282,11 +285,7 @@ def test_a_host_in_maintenance_keeps_its_reservations_as_they_are(inventory):
 def test_vcpus_given_back_are_counted_from_what_the_host_really_carries(inventory):
     """A host whose VMs already take more vCPUs than it has (cpu_free clamped at 0): the re-seat does not find room
     by adding the reservation's vCPUs back onto the clamp."""
-    request = services.build_request(
-        gpus_per_vm=1, consumption="dynamic-passthrough", board="L40S-48GB", vcpus=16, memory_mb=16384
-    )
-    best = services.plan_cluster(request=request).best
-    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-cpu")
+    held, best = reserve_dynamic("dyn-cpu", vcpus=16, memory_mb=16384)
     predicted = gpu_of(held)
     document = demo()
     add_vm(document, best.host, "dyn-other", predicted, "dynamic-passthrough", None)
@@ -300,9 +299,7 @@ def test_vcpus_given_back_are_counted_from_what_the_host_really_carries(inventor
 
 
 def test_a_reservation_released_while_it_is_re_seated_is_not_rewritten(inventory, monkeypatch):
-    request = services.build_request(gpus_per_vm=1, consumption="dynamic-passthrough", clusters=["pcie-cluster"])
-    best = services.plan_cluster(request=request).best
-    held = services.accept_candidate(request=request, candidate=best, vm_name="dyn-released")
+    held, best = reserve_dynamic("dyn-released")
     predicted = gpu_of(held)
     document = demo()
     add_vm(document, best.host, "dyn-other", predicted, "dynamic-passthrough", None)
