@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gpucatalog.limits import too_many_gpus
+from gpucatalog.limits import MAX_GPUS_PER_VM, MAX_SEARCH_STATES, refused_sizes, tree_like, twin_classes
 from inventory.topology.bandwidth import link_gbps
 
 LABEL_KINDS = {"PIX": "PIX", "PXB": "PXB", "PHB": "PHB", "NODE": "NODE", "SYS": "SYS", "SOC": "SYS"}
@@ -300,11 +300,40 @@ def parse_smi_topology(
             f"NUMA node unknown for {', '.join(unknown)}: sets with these GPUs rank after sets whose NUMA "
             "node is known; capture with a recent nvidia-smi (NUMA Affinity column) to fix"
         )
-    too_many = too_many_gpus(len(gpus))
+    too_many = _too_complex(gpus, links)
     if too_many:
-        warnings.append(f"the capture shows {len(gpus)} GPUs; plans reject such a host ({too_many})")
+        warnings.append(too_many)
     nics = tuple(nic_legend.get(c, c) for c in header.matrix if not _GPU_NAME.match(c))
     return SmiTopology(tuple(gpus), tuple(links), nics, tuple(warnings), numa_derived)
+
+
+def _too_complex(gpus: list[SmiGpu], links: list[SmiLink]) -> str | None:
+    """Which VM sizes plans refuse on this capture's host (``gpucatalog.limits``: GPUs with the same link to every
+    other GPU and the same NUMA node are interchangeable), or None."""
+    index = {g.index: n for n, g in enumerate(gpus)}
+    pair: dict[tuple[int, int], SmiLink] = {}
+    for x in links:
+        if x.a in index and x.b in index:
+            pair[index[x.a], index[x.b]] = pair[index[x.b], index[x.a]] = x
+    n = len(gpus)
+    if 1 << n <= MAX_SEARCH_STATES:
+        return None
+    classes = twin_classes(n, lambda i, j: _key(pair.get((i, j))), lambda i: gpus[i].numa_node)
+    tree = tree_like(
+        n,
+        lambda i, j: pair[i, j].gbps if (i, j) in pair else 0.0,
+        lambda i, j: KIND_RANK[pair[i, j].kind] if (i, j) in pair else len(KIND_RANK),
+        lambda i, j: (i, j) in pair and pair[i, j].kind == "NVLINK",
+    )
+    refused = refused_sizes([len(c) for c in classes], tree, MAX_GPUS_PER_VM)
+    if not refused:
+        return None
+    sizes = f"{refused[0]}" if len(refused) == 1 else f"{refused[0]} to {refused[-1]}"
+    return f"the capture shows {n} GPUs; plans refuse VMs of {sizes} GPUs on such a host (too many distinct GPU sets)"
+
+
+def _key(link: SmiLink | None) -> tuple | None:
+    return None if link is None else (link.kind, link.nvlinks, link.gbps)
 
 
 def _sys_within_numa_node(gpus: list[SmiGpu], links: list[SmiLink]) -> list[str]:

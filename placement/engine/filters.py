@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gpucatalog.catalog import NVSWITCH_REFUSES_MIG, NVSWITCH_REFUSES_PASSTHROUGH, Board, nvswitch_refusal
-from gpucatalog.limits import too_many_gpus
+from gpucatalog.limits import MAX_SEARCH_STATES, too_complex
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
+from placement.engine import gpuset
 from placement.engine.mig import MigGpu, mig_view
 from placement.engine.mig import refusal as mig_refusal
 from placement.engine.model import Consumer, GpuState, HostState
@@ -307,12 +308,17 @@ class ConsumersReadable:
 
 
 class HostSize:
-    """A host above the size the exact GPU-set search handles in reasonable time (``gpucatalog.limits``)."""
+    """A request above the size the exact GPU-set search handles in reasonable time on this host
+    (``gpucatalog.limits``): counted in distinct GPU sets up to swaps of interchangeable GPUs, so 24 GPUs behind
+    shared PCIe switches plan 1- to 8-GPU VMs, 18 GPUs wired as a mesh plan nothing."""
 
     name = "HostSize"
 
     def filter(self, host: HostState, ctx: RequestContext) -> Status:
-        why = too_many_gpus(len(host.gpus))
+        if 1 << len(host.gpus) <= MAX_SEARCH_STATES:
+            return SUCCESS  # few enough sets and states whatever the wiring
+        topo, _ = gpuset.topology_for(host)
+        why = too_complex([len(c) for c in topo.twins], ctx.request.gpus_per_vm, topo.tree)
         return fail(self.name, "host-size", why) if why else SUCCESS
 
 

@@ -10,6 +10,12 @@ Sets are bitmasks over the host's GPUs in pci-id order. A set is scored lexicogr
     slower classes, so a PCIe pair never stands in for an NVLink pair).
 Remaining ties go to the lowest pci ids.
 
+Interchangeable GPUs (``gpucatalog.limits.twin_classes``: the same links to every other GPU, NUMA node, PCIe
+switch and partitions) are searched once per count: every set is enumerated up to swaps of free interchangeable
+GPUs, as its lowest-pci representative (the one the tie-break picks), and memo tables are keyed by the canonical
+mask (the lowest members of each class). Results are the same as enumerating every set; hosts of 20 or 32 GPUs
+behind shared PCIe switches plan like an 8-GPU box.
+
 The criteria are applied in stages (all sets by (a), the survivors by (b), ...), so (d), the expensive
 one, runs only on full ties. Ring bottlenecks use a degree-2 upper bound to skip hopeless sets, Dirac's
 theorem as a shortcut, and a bitmask DP otherwise. Everything is cached per topology signature (links,
@@ -23,6 +29,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import combinations
 
+from gpucatalog.limits import transitive_groups, tree_like, twin_classes
 from placement.engine.lru import Lru
 from placement.engine.model import NVLINK_CLASS, HostState, link_rank
 
@@ -65,14 +72,14 @@ class SetScore:
 @dataclass(frozen=True)
 class SearchResult:
     best: SetScore | None
-    feasible: int  # sets that met the interconnect/partition constraint
+    feasible: int  # sets that met the interconnect/partition constraint (one per swap of interchangeable GPUs)
     reason: str = ""  # why nothing was found
 
 
 class Topology:
     """One host's GPU fabric in canonical (pci-id sorted) order, with per-mask memo tables."""
 
-    def __init__(self, signature: tuple) -> None:
+    def __init__(self, signature: tuple, *, reductions: bool = True) -> None:
         n, links, numa, switches, partitions = signature
         self.signature = signature
         self.n = n
@@ -100,16 +107,84 @@ class Topology:
         self._best_of_size: dict[tuple[int, int], float] = {}
         self._class: dict[int, int] = {}
         self._best_class: dict[int, int] = {}
+        self._cliques: dict[int, tuple[int, ...] | None] = {}
+        self._tgroups: dict[tuple[float, bool], tuple[int, ...] | None] = {}
         self.results: Lru[SearchResult] = Lru(RESULTS_PER_TOPOLOGY)
         self.groups = tuple(p for p in partitions if p & (p - 1)) if partitions else nvlink_components(self)
         self.capacity: Lru[tuple[float, ...]] = Lru(CAPACITY_PER_TOPOLOGY)
         self._pack: Lru[int] = Lru(CAPACITY_PER_TOPOLOGY * 4)
+        # ``reductions=False``: every set enumerated, every ring searched (the reference the shortcuts are tested on)
+        self.reductions = reductions
+        self.twins = twin_classes(
+            n,
+            lambda i, j: (self.weight[i][j], self.rank[i][j], self.label[i][j], self.nv[i][j]),
+            lambda i: (numa[i], switches[i], tuple(p >> i & 1 for p in partitions)) if reductions else i,
+        )
+        self._class_masks = tuple(_mask(c) for c in self.twins)
+        # per class of two or more GPUs: its mask and the masks of its lowest 0, 1, 2 ... members
+        self._prefixes = tuple(
+            (_mask(c), tuple(_mask(c[:m]) for m in range(len(c) + 1))) for c in self.twins if len(c) > 1
+        )
+        self._singles = _mask(c[0] for c in self.twins if len(c) == 1)
+
+    @cached_property
+    def tree(self) -> bool:
+        """Whether every ring and leave-behind question has a closed form here (``gpucatalog.limits.tree_like``)."""
+        return self.reductions and tree_like(
+            self.n, lambda i, j: self.weight[i][j], lambda i, j: self.rank[i][j], lambda i, j: self.nv[i][j]
+        )
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether any two GPUs are interchangeable."""
+        return bool(self._prefixes)
+
+    def canon(self, mask: int) -> int:
+        """The representative of ``mask`` up to swaps of interchangeable GPUs: the lowest members of each class."""
+        if not self._prefixes:
+            return mask
+        out = mask & self._singles
+        for whole, prefix in self._prefixes:
+            out |= prefix[(mask & whole).bit_count()]
+        return out
+
+    def combos(self, free: int, r: int) -> list[int]:
+        """Masks of the ``r``-subsets of ``free`` up to swaps of free interchangeable GPUs, each as its lowest-pci
+        member (every subset when no two GPUs are interchangeable)."""
+        if not self._prefixes:
+            return [_mask(c) for c in combinations(bits(free), r)]
+        groups = []
+        for whole in self._class_masks:
+            members = bits(free & whole)
+            if members:
+                groups.append(tuple(_mask(members[:m]) for m in range(len(members) + 1)))
+        room = [0] * (len(groups) + 1)  # free GPUs in groups[g:]
+        for g in range(len(groups) - 1, -1, -1):
+            room[g] = room[g + 1] + len(groups[g]) - 1
+        out: list[int] = []
+
+        def walk(g: int, left: int, acc: int) -> None:
+            if left == 0:
+                out.append(acc)
+                return
+            if room[g] < left:
+                return
+            prefix = groups[g]
+            for m in range(min(left, len(prefix) - 1), -1, -1):
+                walk(g + 1, left - m, acc | prefix[m])
+
+        walk(0, r, 0)
+        return out
 
     def disjoint_sets(self, free: int, size: int, max_class: int) -> int:
         """Most disjoint ``size``-subsets of ``free`` whose ring keeps to link class ``max_class`` or better
         (exact: branch on the lowest free GPU, memoised per free mask)."""
         if size < 2 or max_class < 0 or bin(free).count("1") < size:
             return 0
+        cliques = self.cliques(max_class)
+        if cliques is not None:
+            return sum((free & q).bit_count() // size for q in cliques)
+        free = self.canon(free)
         key = (free, size, max_class)
         hit = self._pack.get(key)
         if hit is not None:
@@ -117,14 +192,26 @@ class Topology:
         low = free & -free
         rest = free ^ low
         best = self.disjoint_sets(rest, size, max_class)  # the lowest GPU in no set
-        for combo in combinations(bits(rest), size - 1):
-            m = _mask(combo) | low
+        for combo in self.combos(rest, size - 1):
+            m = combo | low
             if self.ring_class(m) <= max_class:
                 best = max(best, 1 + self.disjoint_sets(free & ~m, size, max_class))
                 if best == bin(free).count("1") // size:
                     break  # every free GPU is in a set: no packing does better
         self._pack.put(key, best)
         return best
+
+    def cliques(self, max_class: int) -> tuple[int, ...] | None:
+        """When "linked at ``max_class`` or better" is transitive (a PCIe tree: the GPUs behind a switch, on a
+        socket; bridged pairs), the masks of its groups, else None. Then a ring keeps to ``max_class`` exactly
+        when its GPUs are in one group (any ring leaving a group crosses a slower link), so the most disjoint sets
+        of a size are counted per group."""
+        if not self.reductions:
+            return None
+        if max_class not in self._cliques:
+            adj = [sum(1 << j for j in range(self.n) if j != i and self.rank[i][j] <= max_class) for i in range(self.n)]
+            self._cliques[max_class] = transitive_groups(adj)
+        return self._cliques[max_class]
 
     def groups_broken(self, free: int, mask: int) -> int:
         """How many intact (wholly free) NVLink groups or Fabric Manager partitions ``mask`` takes GPUs from."""
@@ -147,6 +234,7 @@ class Topology:
 
     def ring(self, mask: int, nv_only: bool = False) -> float:
         """Best ring bottleneck (GB/s) through ``mask``; 0.0 when no ring exists (or one GPU)."""
+        mask = self.canon(mask)
         key = (mask, nv_only)
         value = self._ring.get(key)
         if value is None:
@@ -173,9 +261,22 @@ class Topology:
                 continue
             if t <= 0:
                 break
-            if hamiltonian_cycle(self.adjacency(t, nv_only), mask, members):
+            adj = self.adjacency(t, nv_only)
+            groups = self._threshold_groups(t, nv_only, adj)
+            if groups is not None:
+                if any(mask & g == mask for g in groups):
+                    return t
+            elif hamiltonian_cycle(adj, mask, members):
                 return t
         return 0.0
+
+    def _threshold_groups(self, t: float, nv_only: bool, adj: list[int]) -> tuple[int, ...] | None:
+        key = (t, nv_only)
+        if not self.reductions:
+            return None
+        if key not in self._tgroups:
+            self._tgroups[key] = transitive_groups(adj)
+        return self._tgroups[key]
 
     def label_of_bottleneck(self, mask: int, gbps: float) -> str:
         members = bits(mask)
@@ -190,6 +291,7 @@ class Topology:
     def ring_class(self, mask: int) -> int:
         """Best link class (``model.link_rank``: 0 = NVLink/NVSwitch ... 6 = SYS) a ring through ``mask``
         can keep to (k=2: the pair's class); -1 for fewer than two GPUs."""
+        mask = self.canon(mask)
         cached = self._class.get(mask)
         if cached is not None:
             return cached
@@ -201,6 +303,12 @@ class Topology:
             ranks = sorted({self.rank[i][j] for i, j in combinations(members, 2)})
             value = ranks[-1]
             for r in ranks:
+                groups = self.cliques(r)
+                if groups is not None:
+                    if any(mask & g == mask for g in groups):
+                        value = r
+                        break
+                    continue
                 adj = [
                     sum(1 << j for j in members if j != i and self.rank[i][j] <= r) if mask >> i & 1 else 0
                     for i in range(self.n)
@@ -216,11 +324,16 @@ class Topology:
         capability for that size; on NVSwitch boards only Fabric Manager partitions count)."""
         cached = self._best_class.get(k)
         if cached is None:
+            ranks = sorted({self.rank[i][j] for i in range(self.n) for j in range(i + 1, self.n)})
+            groups = [self.cliques(r) for r in ranks]
             if k < 2 or k > self.n:
                 cached = -1
+            elif all(g is not None for g in groups):
+                # a tree of transitive classes: the best class is the first whose largest group holds k GPUs
+                cached = next(r for r, g in zip(ranks, groups, strict=True) if max(x.bit_count() for x in g) >= k)
             else:
                 pool = [p for p in self.partitions if bin(p).count("1") == k] if self.partitions else None
-                masks = pool if pool else (_mask(c) for c in combinations(range(self.n), k))
+                masks = pool if pool else self.combos((1 << self.n) - 1, k)
                 cached = min((self.ring_class(m) for m in masks), default=-1)
             self._best_class[k] = cached
         return cached
@@ -243,9 +356,8 @@ class Topology:
         best = 0.0
         if len(members) >= size >= 2:
             ceiling = max(self.weight[i][j] for i, j in combinations(members, 2))
-            for combo in combinations(members, size):
-                m = _mask(combo)
-                if size > 2 and ring_upper_bound(self, combo, False) <= best:
+            for m in self.combos(free, size):
+                if size > 2 and ring_upper_bound(self, bits(m), False) <= best:
                     continue
                 best = max(best, self.ring(m))
                 if best >= ceiling:
@@ -466,9 +578,10 @@ def search(
 def search_uncached(
     host: HostState, free_pci: set[str] | frozenset[str], k: int, interconnect: str = "any"
 ) -> SearchResult:
-    """The same exhaustive search on a fresh topology object: no memo shared with other calls."""
+    """The plain exhaustive search on a fresh topology object: no memo shared with other calls, no shortcuts
+    (every set enumerated, every ring searched)."""
     sig, order = signature_of(host)
-    topo = Topology(sig)
+    topo = Topology(sig, reductions=False)
     free = _mask(i for i, p in enumerate(order) if p in free_pci)
     return _search(topo, free, k, interconnect, True)
 
@@ -476,7 +589,7 @@ def search_uncached(
 def _candidates(topo: Topology, free: int, k: int, use_partitions: bool):
     if topo.partitions and use_partitions and k > 1:
         return [p for p in topo.partitions if p & free == p and bin(p).count("1") == k]
-    return [_mask(c) for c in combinations(bits(free), k)]
+    return topo.combos(free, k)
 
 
 def _meets(topo: Topology, mask: int, interconnect: str) -> bool:
@@ -584,7 +697,7 @@ def leave_vector(topo: Topology, remaining: int, use_partitions: bool = True) ->
     the host type reaches for that size (on a host without NVLink: its best PCIe class). Cached per
     topology and free mask (LRU-bounded).
     """
-    key = (remaining, use_partitions)
+    key = (topo.canon(remaining), use_partitions)
     hit = topo.capacity.get(key)
     if hit is not None:
         return hit

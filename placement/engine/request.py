@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from gpucatalog.catalog import Board, load_catalog
+from gpucatalog.limits import MAX_GPUS_PER_VM
 from gpucatalog.profiles import (
     DeviceGroupName,
     ProfileNameError,
@@ -21,7 +22,6 @@ CONSUMPTIONS = ("passthrough", "dynamic-passthrough", "vgpu", "mig", "device-gro
 # predict it. Static passthrough names its device in the VM's configuration.
 VSPHERE_PICKS_GPU = ("dynamic-passthrough", "vgpu", "mig", "device-group")
 INTERCONNECTS = ("nvlink", "same-numa", "same-pcie-switch", "any")
-MAX_GPUS_PER_VM = 16
 # vSphere 8 configuration maximums for one VM: 768 vCPUs, 24 TB of memory
 MAX_VCPUS = 768
 MAX_MEMORY_MB = 24 * 1024 * 1024
