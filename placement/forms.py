@@ -126,8 +126,10 @@ class PlanForm(forms.Form):
         return data
 
     def add_request_error(self, exc: RequestError) -> None:
-        """Put an engine or service error on the field it names (on the form when it names none of them)."""
-        self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        """Put an engine or service error on the field it names (on the form when it names none of them, or a hidden
+        one such as the chosen candidate's host_id, which the page does not show)."""
+        field = self.fields.get(exc.field)
+        self.add_error(exc.field if field is not None and not field.widget.is_hidden else None, exc.message)
 
     @property
     def placement_request(self) -> PlacementRequest:

@@ -12,7 +12,6 @@ import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -101,21 +100,19 @@ def reserve(request: HttpRequest) -> HttpResponse:
     placement_request: PlacementRequest = data["request"]
     try:
         if placement_request.vms > 1:
-            reservations = _reserve_replicas(placement_request, data["vm_name"], data.get("ttl_minutes"), request.user)
-        else:
-            fresh = services.plan_cluster(request=placement_request)
-            chosen = _find_candidate(fresh.candidates, form)
-            if chosen is None:
-                raise services.ReservationConflict(
-                    f"{data['host']} no longer offers GPUs {', '.join(form.pci_id_list)} for this request "
-                    "(another plan or VM took them, or the inventory changed): choose from the refreshed results"
-                )
+            reservations = services.reserve(
+                request=placement_request, vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"),
+                user=request.user,
+            )  # fmt: skip
+        elif data.get("host_id"):
             reservations = [
-                services.accept_candidate(
-                    request=placement_request, candidate=chosen, vm_name=data["vm_name"],
-                    ttl_minutes=data.get("ttl_minutes"), user=request.user,
+                services.reserve_planned(
+                    request=placement_request, host_id=data["host_id"], pci_ids=form.pci_id_list,
+                    vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"), user=request.user,
                 )
             ]  # fmt: skip
+        else:
+            reservations = [_reserve_by_name(placement_request, form, request.user)]
     except RequestError as exc:
         form.add_request_error(exc)
         return _render_plan(request, form, status=400)
@@ -128,21 +125,19 @@ def reserve(request: HttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _reserve_replicas(request: PlacementRequest, vm_name: str, ttl_minutes: int | None, user) -> list[Reservation]:
-    """Every replica of a vms > 1 request, or none."""
-    if hasattr(services, "reserve"):
-        return services.reserve(request=request, vm_name=vm_name, ttl_minutes=ttl_minutes, user=user)
-    fresh = services.plan_cluster(request=request)
-    if len(fresh.assignment) < request.vms:
-        why = "; ".join(fresh.unplaced[:3]) or "no host can take this request"
-        raise services.ReservationConflict(f"only {len(fresh.assignment)} of {request.vms} VMs fit: {why}")
-    with transaction.atomic():
-        return [
-            services.accept_candidate(
-                request=request, candidate=c, vm_name=f"{vm_name}-{i}", ttl_minutes=ttl_minutes, user=user
-            )
-            for i, c in enumerate(fresh.assignment, start=1)
-        ]
+def _reserve_by_name(request: PlacementRequest, form: ReserveForm, user) -> Reservation:
+    """A form that names its host without the inventory's id (drawn by an older page): the re-planned candidate on
+    the host of that name and vCenter with the same GPUs."""
+    data = form.cleaned_data
+    chosen = _find_candidate(services.plan_cluster(request=request).candidates, form)
+    if chosen is None:
+        raise services.CandidateChanged(
+            f"{data['host']} no longer offers GPUs {', '.join(form.pci_id_list)} for this request (another plan or "
+            "VM took them, or the inventory changed): choose from the refreshed results"
+        )
+    return services.accept_candidate(
+        request=request, candidate=chosen, vm_name=data["vm_name"], ttl_minutes=data.get("ttl_minutes"), user=user
+    )
 
 
 def _find_candidate(candidates: tuple[Candidate, ...], form: ReserveForm) -> Candidate | None:

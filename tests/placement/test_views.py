@@ -227,8 +227,23 @@ def test_a_taken_candidate_gives_the_conflict_message_and_fresh_results(planner)
     html = response.content.decode()
     assert response.status_code == 409
     assert "Not reserved:" in html and "no longer offers GPUs 0000:18:00.0, 0000:19:00.0" in html
+    # the same answer as the API's reserve of a chosen candidate: the host's id and vCenter, and who holds the GPUs
+    host = Host.objects.get(name=NVL)
+    assert f"{NVL} (id {host.pk}, vCenter demo)" in html
+    assert "GPU 0000:18:00.0 is used by the reservation for first" in html
     assert 'id="candidate-1"' in html  # the refreshed results: the next best placement
     assert Reservation.objects.filter(vm_name="second").count() == 0
+
+
+def test_a_chosen_host_outside_the_requested_clusters_is_a_form_error_naming_it(planner):
+    fields = candidate_fields(planner, TWO_PASSTHROUGH)
+    host = Host.objects.get(name=NVL)
+    other = next(c for c in host.vcenter.clusters.all() if c.pk != host.cluster_id)
+    response = planner.post("/placement/reserve/", {**fields, "clusters": [str(other.pk)], "vm_name": "llm-9"}, **HX)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert f"host {NVL} (id {host.pk}, vCenter demo) is in cluster {host.cluster.name}, outside the clusters" in html
+    assert not Reservation.objects.exists()
 
 
 @pytest.mark.parametrize(
