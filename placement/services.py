@@ -95,6 +95,18 @@ class NameTaken(RequestError):
         self.reservation = reservation
 
 
+class VmNameInUse(RequestError):
+    """``vm_name`` is a live VM in the host's vCenter that already uses GPUs. A RequestError naming ``vm_name`` for
+    the pages and the command; the API answers it with 409 ``name_in_use`` and the VM's id (``/api/vms/{id}/``), so a
+    pipeline can tell a name clash with a running VM from bad input."""
+
+    code = "name_in_use"
+
+    def __init__(self, message: str, *, vm) -> None:
+        super().__init__("vm_name", message)
+        self.vm = vm
+
+
 class IdempotencyKeyReused(Exception):
     """An ``Idempotency-Key`` the user already sent with another body: nothing reserved."""
 
@@ -254,11 +266,11 @@ def _check_name_free(vm_name: str, host: Host) -> None:
         where = vm.host.name if vm.host is not None else uses[0].gpu.host.name
         gpus = ", ".join(f"{u.gpu.pci_device.pci_id}{f' ({u.profile})' if u.profile else ''}" for u in uses[:4])
         more = f" and {len(uses) - 4} more" if len(uses) > 4 else ""
-        raise RequestError(
-            "vm_name",
+        raise VmNameInUse(
             f"{vm_name!r} is a VM in vCenter {vm.vcenter.name} on {where} that already uses GPU"
             f"{'s' if len(uses) > 1 else ''} {gpus}{more}: a reservation under its name would move it and add "
             "devices to it; choose the name of a new VM (or of one created without GPUs)",
+            vm=vm,
         )
 
 

@@ -314,7 +314,9 @@ CONFLICT_CODES = {
     "changed): plan again",
     "name_taken": "vm_name already holds an active reservation in the host's vCenter (reservation_id is that "
     "reservation: a retry whose first request got through finds it there): use it, release it or choose another "
-    "name (a name a VM using GPUs has there is a 400 on vm_name)",
+    "name",
+    "name_in_use": "vm_name is a VM in the host's vCenter that already uses GPUs (vm_id is that VM): a reservation "
+    "under its name would move it and add devices to it; choose the name of a new VM",
 }
 
 
@@ -327,6 +329,9 @@ class ConflictSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="Why nothing was reserved, in a sentence")
     reservation_id = serializers.IntegerField(
         required=False, help_text="name_taken only: the id of the active reservation that holds vm_name"
+    )
+    vm_id = serializers.IntegerField(
+        required=False, help_text="name_in_use only: the id of the VM (/api/vms/{id}/) that has vm_name and uses GPUs"
     )
 
 

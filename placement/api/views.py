@@ -217,8 +217,9 @@ class ReservationViewSet(
             409: OpenApiResponse(
                 ConflictSerializer,
                 description="Nothing reserved: `code` no_capacity (nothing fits: do not retry), contention (retry "
-                "later), changed (the chosen candidate is no longer offered: plan again) or name_taken (vm_name "
-                "is held in that vCenter: `reservation_id` is the reservation holding it)",
+                "later), changed (the chosen candidate is no longer offered: plan again), name_taken (vm_name "
+                "is held in that vCenter: `reservation_id` is the reservation holding it) or name_in_use (vm_name "
+                "is a VM there that already uses GPUs: `vm_id` is that VM)",
             ),
             422: OpenApiResponse(
                 IdempotencyConflictSerializer,
@@ -248,6 +249,10 @@ class ReservationViewSet(
                 {"code": exc.code, "detail": exc.message, "reservation_id": exc.reservation.pk},
                 status=status.HTTP_409_CONFLICT,
             )  # fmt: skip
+        except services.VmNameInUse as exc:
+            return Response(
+                {"code": exc.code, "detail": exc.message, "vm_id": exc.vm.pk}, status=status.HTTP_409_CONFLICT
+            )
         except RequestError as exc:
             return _error(exc)
         except services.ReservationConflict as exc:

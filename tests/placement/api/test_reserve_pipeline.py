@@ -229,7 +229,7 @@ def test_the_schema_documents_the_choice_the_codes_the_location_and_the_release_
     assert set(conflict["required"]) >= {"code", "detail"}
     code = conflict["properties"]["code"]
     codes = components[(code.get("$ref") or code["allOf"][0]["$ref"]).rsplit("/", 1)[1]]["enum"]
-    assert set(codes) == {"no_capacity", "contention", "changed", "name_taken"}
+    assert set(codes) == {"no_capacity", "contention", "changed", "name_taken", "name_in_use"}
     post = schema["paths"]["/api/reservations/"]["post"]["responses"]
     assert "Location" in post["201"]["headers"] and "first replica" in post["201"]["description"]
     delete = schema["paths"]["/api/reservations/{id}/"]["delete"]["responses"]
