@@ -30,6 +30,7 @@ from placement.api.serializers import (
     ReservationSerializer,
     ReserveSerializer,
 )
+from placement.api.settings_schema import ReservationSettingsSerializer
 from placement.engine.request import RequestError
 from placement.filtersets import ReservationFilterSet
 from placement.handout import reservation_handout
@@ -342,7 +343,7 @@ class ReservationViewSet(
         description="What the reservation page shows and its JSON download: the devices with their backings, the "
         "VM settings (NUMA affinity, memory reservation, large-BAR MMIO), the device group, `problems`, `held`, "
         "`not_runnable` (why the script starts with a `throw`) and the script itself in `powercli`.",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: ReservationSettingsSerializer},
         filters=False,
     )
     @action(detail=True, methods=["get"], url_path="settings", pagination_class=None, filter_backends=[])
