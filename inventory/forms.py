@@ -114,3 +114,13 @@ class SyncStartForm(forms.Form):
         # its own ids: the Syncs page also has the history filter's vCenter field (id_vcenter)
         kwargs.setdefault("auto_id", "start_%s")
         super().__init__(*args, **kwargs)
+
+
+class AcceptIdentityForm(forms.Form):
+    """The instance UUID a refused sync named, typed or pasted by the admin who accepts that vCenter."""
+
+    expect = forms.CharField(
+        label="Instance UUID of the vCenter now answering",
+        max_length=64,
+        help_text="As the failed sync names it. Nothing changes unless the vCenter answers with exactly this UUID.",
+    )

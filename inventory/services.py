@@ -496,10 +496,11 @@ def identity_changed_message(vcenter: VCenter, old: str, new: str) -> str:
         f"the vCenter at {vcenter.url} is not the one this registration synced: its instance UUID is {new}, not "
         f"{old} (a redeployed or replaced vCenter, or another one at this address; its object ids (morefs) do not "
         "carry over, so its inventory is not applied over the stored one, which is kept as of the last good sync). "
-        f"If this is the vCenter {vcenter.name!r} should sync from now on, confirm it with `manage.py vcenter "
-        f"accept-new-identity {vcenter.name}` (the next sync applies its inventory; hosts and VMs of the old one "
-        "become stale); otherwise point the registration back at the old vCenter, or register the new one under "
-        "a name of its own"
+        f"If this is the vCenter {vcenter.name!r} should sync from now on, confirm it on the vCenter's edit page, "
+        f'with POST /api/vcenters/{vcenter.pk}/accept-new-identity/ {{"expect": "{new}"}} or with `manage.py '
+        f"vcenter accept-new-identity {vcenter.name} --expect {new}` (the next sync applies its inventory; hosts "
+        "and VMs of the old one become stale); otherwise point the registration back at the old vCenter, or "
+        "register the new one under a name of its own"
     )
 
 

@@ -21,5 +21,6 @@ urlpatterns = [
     path("vcenters/add/", views.vcenter_create, name="vcenter_add"),
     path("vcenters/<int:pk>/edit/", views.vcenter_edit, name="vcenter_edit"),
     path("vcenters/<int:pk>/test/", views.vcenter_test, name="vcenter_test"),
+    path("vcenters/<int:pk>/accept-identity/", views.vcenter_accept_identity, name="vcenter_accept_identity"),
     path("vcenters/<int:pk>/delete/", views.vcenter_delete, name="vcenter_delete"),
 ]

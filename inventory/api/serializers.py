@@ -129,6 +129,19 @@ class VCenterCreateSerializer(VCenterSerializer):
     )
 
 
+class AcceptIdentitySerializer(KnownFieldsOnly):
+    expect = StrictCharField(
+        max_length=64,
+        help_text="The instance UUID the failed sync named: the vCenter must answer with exactly this one, so that no "
+        "other vCenter is accepted by mistake",
+    )
+
+
+class AcceptIdentityResultSerializer(serializers.Serializer):
+    old = serializers.CharField(allow_blank=True, help_text="The instance UUID the syncs recorded before")
+    new = serializers.CharField(help_text="The instance UUID the next sync applies the inventory of")
+
+
 class VCenterTestSerializer(serializers.Serializer):
     """What a connection test found: the vCenter's version, or the error (safe to show) when it failed."""
 

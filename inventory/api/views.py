@@ -25,6 +25,8 @@ from inventory.api.ordering import StrictOrderingFilter
 from inventory.api.pagination import Pagination
 from inventory.api.permissions import AdminWrites, PlannerWrites
 from inventory.api.serializers import (
+    AcceptIdentityResultSerializer,
+    AcceptIdentitySerializer,
     ClusterSerializer,
     GpuSerializer,
     HostSerializer,
@@ -45,7 +47,7 @@ from inventory.downloads import host_svg, svg_disposition
 from inventory.models import Gpu, Host, SyncRun, VCenter
 from inventory.occupancy import annotate_gpu_counts, gpu_occupancy
 from inventory.removal import vcenter_removal_effects
-from inventory.vsphere.connection import VCenterError
+from inventory.vsphere.connection import VCenterConfigError, VCenterError
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +162,43 @@ class VCenterViewSet(
         except VCenterError as exc:
             return Response({"ok": False, "error": exc.message})
         return Response({"ok": True, **about})
+
+    @extend_schema(
+        summary="Accept the vCenter now answering at this registration's URL (admin)",
+        description="After a sync refused a vCenter whose instance UUID is not the one its syncs recorded (a "
+        "redeployed or replaced vCenter): record the new UUID, so that the next sync applies its inventory (hosts "
+        "and VMs of the old one become stale). `expect` is the UUID the failed sync named; nothing changes unless "
+        "the vCenter answers with exactly it.",
+        request=AcceptIdentitySerializer,
+        responses={
+            200: AcceptIdentityResultSerializer,
+            400: OpenApiResponse(
+                description="`expect` is missing or not what the vCenter answers, or another registration syncs "
+                "that vCenter: {field: [message]}"
+            ),
+            409: OpenApiResponse(
+                description='Nothing changed: {"code": "unchanged" (the vCenter still answers with the recorded '
+                'UUID), "unreachable" (it could not be reached: try again when it answers) or "password_unreadable" '
+                '(the stored password cannot be decrypted), "detail": ...}'
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="accept-new-identity")
+    def accept_new_identity(self, request, pk=None, format=None):
+        vcenter = self.get_object()
+        serializer = AcceptIdentitySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            old, new = services.accept_new_identity(vcenter=vcenter, expected=serializer.validated_data["expect"])
+        except services.IdentityUnchanged as exc:
+            return Response({"code": "unchanged", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except services.PasswordUnreadable as exc:  # nothing was tried: the server's configuration is at fault
+            return Response({"code": "password_unreadable", "detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        except VCenterConfigError as exc:
+            return Response({"expect": [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+        except VCenterError as exc:
+            return Response({"code": "unreachable", "detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        return Response(AcceptIdentityResultSerializer({"old": old, "new": new}).data)
 
 
 # ---------------------------------------------------------------------------------------------- clusters, hosts

@@ -5,6 +5,7 @@ from inventory.views.hosts import host_detail, host_import_smi, host_topology_sv
 from inventory.views.overview import cluster_detail, cluster_list, overview
 from inventory.views.syncs import sync_list, sync_run, sync_start
 from inventory.views.vcenters import (
+    vcenter_accept_identity,
     vcenter_create,
     vcenter_delete,
     vcenter_edit,
@@ -26,6 +27,7 @@ __all__ = [
     "sync_list",
     "sync_run",
     "sync_start",
+    "vcenter_accept_identity",
     "vcenter_create",
     "vcenter_delete",
     "vcenter_edit",

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inventory import selectors, services
-from inventory.forms import EMBEDDED_SCHEDULE, VCenterForm, syncs_run_on_schedule
+from inventory.forms import EMBEDDED_SCHEDULE, AcceptIdentityForm, VCenterForm, syncs_run_on_schedule
 from inventory.models import VCenter
 from inventory.removal import vcenter_removal_effects
 from inventory.roles import ADMIN, has_role, role_required
@@ -29,8 +29,15 @@ def vcenter_list(request: HttpRequest) -> HttpResponse:
     return page_or_partial(request, "inventory/vcenters/list.html", context, partials={"vcenters-table": "table"})
 
 
-def _form_page(request: HttpRequest, form: VCenterForm, vcenter: VCenter | None, status: int = 200) -> HttpResponse:
-    return render(request, "inventory/vcenters/form.html", {"form": form, "vcenter": vcenter}, status=status)
+def _form_page(
+    request: HttpRequest,
+    form: VCenterForm,
+    vcenter: VCenter | None,
+    status: int = 200,
+    identity_form: AcceptIdentityForm | None = None,
+) -> HttpResponse:
+    context = {"form": form, "vcenter": vcenter, "identity_form": identity_form or AcceptIdentityForm()}
+    return render(request, "inventory/vcenters/form.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -98,6 +105,28 @@ def vcenter_test(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, f"{vcenter.name}: {result['error']}")
     return redirect("inventory:vcenters")
+
+
+@require_POST
+@role_required(ADMIN)
+def vcenter_accept_identity(request: HttpRequest, pk: int) -> HttpResponse:
+    """Accept the vCenter now answering at the registration's URL after a sync refused its instance UUID
+    (``services.accept_new_identity``): the edit page again with the reason when nothing changed."""
+    vcenter = get_object_or_404(VCenter, pk=pk)
+    identity_form = AcceptIdentityForm(request.POST)
+    if identity_form.is_valid():
+        try:
+            old, new = services.accept_new_identity(vcenter=vcenter, expected=identity_form.cleaned_data["expect"])
+        except (VCenterError, services.IdentityUnchanged) as exc:
+            identity_form.add_error("expect", getattr(exc, "message", str(exc)))
+        else:
+            messages.success(
+                request,
+                f"vCenter {vcenter.name}: instance UUID {new} accepted (was {old or 'none'}); the next sync applies "
+                "its inventory, and hosts and VMs of the old vCenter become stale.",
+            )
+            return redirect("inventory:vcenters")
+    return _form_page(request, VCenterForm(instance=vcenter), vcenter, status=400, identity_form=identity_form)
 
 
 @require_http_methods(["GET", "POST"])

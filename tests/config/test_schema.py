@@ -55,7 +55,7 @@ def test_every_endpoint_is_documented(schema):
         "/api/token/", "/api/plans/", "/api/reservations/", "/api/reservations/{id}/",
         "/api/reservations/{id}/settings/", "/api/reservations/{id}/powercli/",
         "/api/reservations/{id}/renew/",
-        "/api/vcenters/", "/api/vcenters/{id}/", "/api/vcenters/{id}/test/",
+        "/api/vcenters/", "/api/vcenters/{id}/", "/api/vcenters/{id}/test/", "/api/vcenters/{id}/accept-new-identity/",
         "/api/clusters/", "/api/clusters/{id}/", "/api/hosts/", "/api/hosts/{id}/",
         "/api/hosts/{id}/topology/", "/api/hosts/{id}/smi-capture/", "/api/hosts/{id}/evacuation/",
         "/api/gpus/", "/api/gpus/{id}/",

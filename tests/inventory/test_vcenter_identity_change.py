@@ -16,6 +16,8 @@ from django.core.management import CommandError, call_command
 
 from inventory import services
 from inventory.models import Host, SyncStatus, VCenter
+from tests.api.support import token_client
+from tests.factories import UserFactory
 from tests.vcsim import LABS, Lab, start_lab
 
 pytestmark = [pytest.mark.django_db, pytest.mark.vcsim]
@@ -114,3 +116,47 @@ def test_the_same_vcenter_served_again_syncs_as_before(synced, demo_lab):
         assert services.sync_vcenter(vcenter=synced).status == SyncStatus.SUCCESS
     finally:
         again.stop()
+
+
+def test_an_admin_accepts_the_new_vcenter_through_the_api(synced, demo_lab, tmp_path):
+    admin = token_client(UserFactory(role="admin"))
+    url = f"/api/vcenters/{synced.pk}/accept-new-identity/"
+    unchanged = admin.post(url, {"expect": _uuid_of("demo")}, format="json")
+    assert unchanged.status_code == 409 and unchanged.json()["code"] == "unchanged"
+    assert admin.post(url, {}, format="json").json() == {"expect": ["This field is required."]}
+    planner = token_client(UserFactory(role="planner"))
+    assert planner.post(url, {"expect": _uuid_of("demo")}, format="json").status_code == 403
+    other = _replace(demo_lab, _other_lab_file(tmp_path, "redeployed"), synced)
+    try:
+        with pytest.raises(services.SyncFailed) as failed:
+            services.sync_vcenter(vcenter=synced)
+        new = _uuid_of("redeployed")
+        assert f'POST /api/vcenters/{synced.pk}/accept-new-identity/ {{"expect": "{new}"}}' in failed.value.run.error
+        wrong = admin.post(url, {"expect": str(uuid.uuid4())}, format="json")
+        assert wrong.status_code == 400 and f"answers with instance UUID {new}, not the" in wrong.json()["expect"][0]
+        assert VCenter.objects.get(pk=synced.pk).instance_uuid == _uuid_of("demo")
+        accepted = admin.post(url, {"expect": new}, format="json")
+        assert accepted.status_code == 200 and accepted.json() == {"old": _uuid_of("demo"), "new": new}
+        assert services.sync_vcenter(vcenter=synced).status == SyncStatus.SUCCESS
+    finally:
+        other.stop()
+    down = admin.post(url, {"expect": new}, format="json")  # the lab is stopped: nothing answers there
+    assert down.status_code == 409 and down.json()["code"] == "unreachable"
+
+
+def test_an_admin_accepts_the_new_vcenter_on_its_edit_page(synced, demo_lab, tmp_path, client):
+    client.force_login(UserFactory(role="admin"))
+    page = client.get(f"/vcenters/{synced.pk}/edit/").content.decode()
+    assert 'id="accept-identity"' in page and _uuid_of("demo") in page
+    url = f"/vcenters/{synced.pk}/accept-identity/"
+    other = _replace(demo_lab, _other_lab_file(tmp_path, "redeployed"), synced)
+    try:
+        new = _uuid_of("redeployed")
+        wrong = client.post(url, {"expect": _uuid_of("demo")})
+        assert wrong.status_code == 400 and f"answers with instance UUID {new}, not the" in wrong.content.decode()
+        done = client.post(url, {"expect": new}, follow=True)
+        assert done.redirect_chain[-1][0] == "/vcenters/"
+        assert f"instance UUID {new} accepted" in done.content.decode()
+    finally:
+        other.stop()
+    assert VCenter.objects.get(pk=synced.pk).instance_uuid == new
