@@ -136,8 +136,8 @@ def test_the_api_the_page_and_the_cli_refuse_the_name_of_a_vm_holding_gpus(lab):
     response = api_client().post(
         "/api/reservations/", {"gpus_per_vm": 1, "vm_name": "embed-svc", "clusters": ["pcie-cluster"]}, format="json"
     )
-    assert response.status_code == 400, response.content
-    assert "0000:38:00.0" in response.json()["vm_name"][0]
+    assert response.status_code == 409, response.content  # name_in_use: told apart from bad input
+    assert response.json()["code"] == "name_in_use" and "0000:38:00.0" in response.json()["detail"]
 
     planner = client_for("planner")
     html = planner.post("/placement/", {**FORM, "gpus_per_vm": "1"}, **HX).content.decode()
