@@ -310,14 +310,14 @@ def parse_smi_topology(
 def _too_complex(gpus: list[SmiGpu], links: list[SmiLink]) -> str | None:
     """Which VM sizes plans refuse on this capture's host (``gpucatalog.limits``: GPUs with the same link to every
     other GPU and the same NUMA node are interchangeable), or None."""
-    index = {g.index: n for n, g in enumerate(gpus)}
+    n = len(gpus)
+    if 1 << n <= MAX_SEARCH_STATES:
+        return None  # few enough sets and states whatever the wiring
+    index = {g.index: i for i, g in enumerate(gpus)}
     pair: dict[tuple[int, int], SmiLink] = {}
     for x in links:
         if x.a in index and x.b in index:
             pair[index[x.a], index[x.b]] = pair[index[x.b], index[x.a]] = x
-    n = len(gpus)
-    if 1 << n <= MAX_SEARCH_STATES:
-        return None
     classes = twin_classes(n, lambda i, j: _key(pair.get((i, j))), lambda i: gpus[i].numa_node)
     tree = tree_like(
         n,

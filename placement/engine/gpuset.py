@@ -134,11 +134,6 @@ class Topology:
             self.n, lambda i, j: self.weight[i][j], lambda i, j: self.rank[i][j], lambda i, j: self.nv[i][j]
         )
 
-    @property
-    def symmetric(self) -> bool:
-        """Whether any two GPUs are interchangeable."""
-        return bool(self._prefixes)
-
     def canon(self, mask: int) -> int:
         """The representative of ``mask`` up to swaps of interchangeable GPUs: the lowest members of each class."""
         if not self._prefixes:
