@@ -141,17 +141,12 @@ def _reserve_by_name(request: PlacementRequest, form: ReserveForm, user) -> Rese
 
 
 def _find_candidate(candidates: tuple[Candidate, ...], form: ReserveForm) -> Candidate | None:
-    """The re-planned candidate on the same host (by id when known, else name and vCenter) with the same GPUs."""
+    """The re-planned candidate on the host of the form's name and vCenter with the same GPUs (a form without the
+    host's id; one with it goes through ``services.reserve_planned``)."""
     data = form.cleaned_data
-    wanted = form.pci_id_list
     for c in candidates:
-        host_id = getattr(c, "host_id", None)
-        if data.get("host_id") and host_id is not None:
-            same_host = host_id == data["host_id"]
-        else:
-            same_host = c.host == data["host"] and (not data.get("vcenter") or getattr(c, "vcenter", "") in
-                                                    ("", data["vcenter"]))  # fmt: skip
-        if same_host and sorted(g.pci_id for g in c.gpus) == wanted:
+        same_host = c.host == data["host"] and (not data.get("vcenter") or c.vcenter in ("", data["vcenter"]))
+        if same_host and sorted(g.pci_id for g in c.gpus) == form.pci_id_list:
             return c
     return None
 
