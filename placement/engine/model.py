@@ -28,6 +28,7 @@ def link_rank(kind: str) -> int:
 
 
 RESERVATION_PREFIX = "reservation:"  # a consumer named so is the advisor's reservation, not a VM in vCenter
+PLANNED_VM_PREFIX = "planned-vm"  # + the replica's number from 1: a VM the plan being made places, not one in vCenter
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Consumer:
         """Who holds the GPU, as an admin reads it: "VM web-1" or "the reservation for web-1"."""
         if self.reservation:
             return f"the reservation for {self.vm.removeprefix(RESERVATION_PREFIX)}"
+        if self.vm.startswith(PLANNED_VM_PREFIX) and self.vm.removeprefix(PLANNED_VM_PREFIX).isdigit():
+            return f"replica {self.vm.removeprefix(PLANNED_VM_PREFIX)} of this plan"
         return f"VM {self.vm}"
 
     @property

@@ -30,7 +30,7 @@ from placement.engine.filters import (
     host_warnings,
 )
 from placement.engine.lru import ByIdentity, Lru
-from placement.engine.model import Consumer, Fabric, HostState, evolve, with_consumers
+from placement.engine.model import PLANNED_VM_PREFIX, Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
 from placement.engine.scorers import (
@@ -43,8 +43,6 @@ from placement.engine.scorers import (
     pair_paths,
     score_all,
 )
-
-PLANNED_VM_PREFIX = "planned-vm"
 
 
 def plan(fabric: Fabric, request: PlacementRequest, *, limit: int | None = None) -> Plan:
@@ -759,8 +757,10 @@ def apply_candidate(fabric: Fabric, candidate: Candidate, request: PlacementRequ
 
 
 def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate], list[str]]:
-    """Greedy joint placement: each replica takes the best remaining candidate; earlier replicas' GPUs are
-    reserved (no two replicas share a GPU) and, with anti-affinity, their hosts are excluded."""
+    """Greedy joint placement, as separate reservations made one after another would be: each replica takes the best
+    candidate with the GPUs, CPU and memory of the earlier ones taken (a vGPU or MIG replica goes where the host's
+    own pick puts it, sharing a GPU with an earlier replica when that pick does); with anti-affinity the earlier
+    replicas' hosts are excluded."""
     request = ctx.request
     state = fabric
     used_hosts: dict[tuple, tuple[HostState, int]] = {}  # ident -> (host, the first replica it holds, from 1)
@@ -775,18 +775,30 @@ def place_replicas(fabric: Fabric, ctx: RequestContext) -> tuple[list[Candidate]
             unplaced.append(f"replica {v + 1} of {request.vms} has no host ({why})")
             continue
         best = candidates[0]
+        note = _sharing_note(state, best)
+        if note:
+            best = replace(best, explanation=(*best.explanation, note))
         assignment.append(best)
         state = apply_candidate(state, best, request, f"{PLANNED_VM_PREFIX}{v + 1}")
-        host = state.host(best.host, host_id=best.host_id, vcenter=best.vcenter)
-        used_hosts.setdefault(best.ident, (host, v + 1))
-        taken = {g.pci_id for g in best.gpus}
-        state = state.replace_host(
-            replace(host, gpus=tuple(replace(g, reserved=True) if g.pci_id in taken else g for g in host.gpus))
-        )
+        used_hosts.setdefault(best.ident, (state.host(best.host, host_id=best.host_id, vcenter=best.vcenter), v + 1))
     warning = _models_warning(fabric, assignment)
     if warning:
         assignment = [replace(c, explanation=(warning, *c.explanation)) for c in assignment]
     return assignment, unplaced
+
+
+def _sharing_note(state: Fabric, candidate: Candidate) -> str:
+    """ "shares GPU X with replica 1 of this plan" when a fractional replica lands beside an earlier one: one GPU
+    failure or reset then stops both."""
+    host = state.host(candidate.host, host_id=candidate.host_id, vcenter=candidate.vcenter)
+    shared = []
+    for g in candidate.gpus:
+        holders = [c.holder for c in host.gpu(g.pci_id).consumers if c.vm.startswith(PLANNED_VM_PREFIX)]
+        if holders:
+            shared.append(f"GPU {g.pci_id} with {', '.join(holders)}")
+    if not shared:
+        return ""
+    return f"shares {'; '.join(shared)} (a failure or reset of that GPU stops both)"
 
 
 def _models_warning(fabric: Fabric, assignment: Sequence[Candidate]) -> str:

@@ -98,6 +98,16 @@ def test_bad_reservations_name_the_field_and_store_nothing(api, payload, field, 
     assert not Reservation.objects.exists()
 
 
+def test_mig_replicas_share_a_gpu_as_separate_reservations_do(api):
+    """The A30 host has 6 free 1g slots over two GPUs: three replicas fit, as three separate reservations do."""
+    payload = {"gpus_per_vm": 1, "profile": "grid_a30-1-6c", "vms": 3, "vm_name": "mig-rep"}
+    response = api.post("/api/reservations/", payload, format="json")
+    assert response.status_code == 201, response.content
+    slots = [(r["candidate"]["gpus"][0]["pci_id"], r["candidate"]["gpus"][0]["mig_slot"]) for r in response.json()]
+    assert len(set(slots)) == 3
+    assert len({pci for pci, _ in slots}) == 2  # distinct GPUs first, then a shared one
+
+
 @pytest.mark.reliability("api input", "nothing fits (plan empty, reservation 409 with the reason)")
 def test_feasible_nowhere_is_an_empty_plan_with_reasons(api):
     response = api.post("/api/plans/", {"gpus_per_vm": 16}, format="json")

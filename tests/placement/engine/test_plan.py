@@ -71,12 +71,34 @@ def test_replicas_with_anti_affinity_use_distinct_hosts_and_gpus():
     assert len(used) == len(set(used))
 
 
-def test_vgpu_replicas_never_share_a_gpu():
-    fabric = Fabric((vgpu_host("esx", n=2, board="A100-80GB"),))
+def test_vgpu_replicas_go_where_the_hosts_policy_puts_them_as_separate_vms_would():
+    spread = vgpu_host("esx", n=2, board="A100-80GB")
     req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c", vms=3)
-    p = plan(fabric, req)
-    assert len(p.assignment) == 2 and p.unplaced
-    assert len({c.gpus[0].pci_id for c in p.assignment}) == 2
+    p = plan(Fabric((spread,)), req)
+    assert len(p.assignment) == 3 and not p.unplaced
+    gpus = [c.gpus[0].pci_id for c in p.assignment]
+    assert len(set(gpus[:2])) == 2 and gpus[2] == gpus[0]  # performance policy: the GPU with the fewest vGPUs
+    assert not any(line.startswith("shares GPU") for c in p.assignment[:2] for line in c.explanation)
+    assert f"shares GPU {gpus[0]} with replica 1 of this plan" in " ".join(p.assignment[2].explanation)
+    packed = plan(Fabric((replace(spread, assignment_policy="consolidation"),)), req)
+    assert len({c.gpus[0].pci_id for c in packed.assignment}) == 1  # consolidation: vSphere packs them
+    # eight 10C per 80 GB GPU: 16 replicas fit two GPUs, the 17th names the replicas holding them
+    p = plan(Fabric((spread,)), replace(req, vms=17))
+    assert len(p.assignment) == 16 and len(p.unplaced) == 1
+    assert "of this plan" in p.unplaced[0] and "accepted plans" not in p.unplaced[0]
+
+
+def test_mig_replicas_fill_the_free_slots_of_a_gpu():
+    host = vgpu_host("mig", n=1, board="A30-24GB", mig=True)
+    p = plan(Fabric((host,)), PlacementRequest(gpus_per_vm=1, consumption="mig", profile="grid_a30-1-6c", vms=4))
+    assert len(p.assignment) == 4 and not p.unplaced
+    assert sorted(c.gpus[0].mig_slot for c in p.assignment) == [0, 1, 2, 3]
+
+
+def test_passthrough_replicas_never_share_and_name_the_replica_holding_a_gpu():
+    p = plan(Fabric((nvl_pairs("esx", n=4),)), PlacementRequest(gpus_per_vm=2, consumption="passthrough", vms=3))
+    assert len(p.assignment) == 2 and len(p.unplaced) == 1
+    assert "replica 1 of this plan" in p.unplaced[0] and "VM planned-vm" not in p.unplaced[0]
 
 
 def test_mixed_size_and_mig_choices_are_reported():
