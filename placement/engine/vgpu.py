@@ -199,6 +199,26 @@ def _consumer_problem(gpu: GpuState) -> str | None:
         problem = mig_consumer_problem(gpu)
         if problem:
             return f"GPU {gpu.pci_id}: {problem}"
+    mismatch = _mode_mismatch(gpu)
+    return f"GPU {gpu.pci_id}: {mismatch}" if mismatch else None
+
+
+def _mode_mismatch(gpu: GpuState) -> str | None:
+    """A GPU never runs MIG-backed and time-sliced vGPUs together, and each only in its own mode (DOMAIN 3.1): a
+    consumer of the other kind means vCenter's report of the GPU's mode or of the VM is off, so its memory is
+    unknown."""
+    mig_mode = gpu.mig_enabled or gpu.vgpu_mode == "multiInstanceGpu"
+    for c in gpu.active_consumers:
+        if c.kind == "mig" and not mig_mode:
+            return (
+                f"VM {c.vm} runs the MIG-backed vGPU {c.profile or '(no profile)'}, but the GPU is not in MIG mode "
+                f"({gpu.vgpu_mode or 'no vGPU mode'}): vCenter's report of the GPU's mode or of the VM is out of date"
+            )
+        if c.kind in TIMESLICED_KINDS and mig_mode:
+            return (
+                f"VM {c.vm} runs the time-sliced vGPU {c.profile or '(no profile)'}, but the GPU is in MIG mode: "
+                "vCenter's report of the GPU's mode or of the VM is out of date"
+            )
     return None
 
 

@@ -150,3 +150,20 @@ def test_an_h100_me_consumer_keeps_its_slice():
     assert consumer_problem(gpu) is None
     (instance,) = mig_view(gpu).instances
     assert (instance.profile.name, instance.slot) == ("1g.10gb+me", 6)
+
+
+def test_a_mig_consumer_on_a_gpu_not_in_mig_mode_rejects_its_host_instead_of_an_empty_gpu():
+    """Trial G #2: a 3g.40gb VM on a same-size A100 was skipped by both views, so the GPU was planned as empty for
+    an 80C beside 40 GB in use."""
+    odd = _with(S.vgpu_host("odd", n=1, board="A100-80GB"), Consumer("m", "mig", "grid_a100d-3-40c"))
+    problem = consumer_problem(odd.gpus[0]) or ""
+    assert "VM m runs the MIG-backed vGPU grid_a100d-3-40c, but the GPU is not in MIG mode" in problem
+    ok = S.vgpu_host("ok", n=1, board="A100-80GB")
+    doc = plan(Fabric((odd, ok)), PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-80c"))
+    assert [c.host for c in doc.candidates] == ["ok"]
+    assert "not in MIG mode" in " ".join(doc.rejected[0].reasons)
+
+
+def test_a_time_sliced_consumer_on_a_mig_gpu_is_a_problem():
+    gpu = _with(_mig_host(), Consumer("t", "vgpu", "grid_a100d-20c")).gpus[0]
+    assert "VM t runs the time-sliced vGPU grid_a100d-20c, but the GPU is in MIG mode" in (consumer_problem(gpu) or "")
