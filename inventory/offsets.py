@@ -29,6 +29,7 @@ from django.utils import timezone
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from inventory.models import GpuConsumer, GraphicsType, Host, UnheldGpuInstance, VgpuMode
+from inventory.signals import offsets_imported
 from inventory.topology.smi import SmiParseError
 from inventory.topology.vgpu_smi import (
     GpuInstance,
@@ -59,6 +60,7 @@ class OffsetImport:
     kept: list[str] = field(default_factory=list)  # stored offsets this capture leaves in place, with the reason
     unheld: list[str] = field(default_factory=list)  # GPU instances in `mig -lgi` that no VM in vCenter holds
     unheld_stored: int = 0  # UnheldGpuInstance rows written (the host's earlier ones replaced)
+    followups: list[str] = field(default_factory=list)  # what other apps did with the new offsets (re-seated holds)
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,13 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
             continue
         in_capture.add(consumer.pk)
         if v.gpu_instance_id is not None and not instances:
+            if mig_text:
+                raise OffsetImportError(
+                    "mig",
+                    f"lists no GPU instance, but {v.vm_name} runs on MIG GPU instance {v.gpu_instance_id} of GPU "
+                    f"{v.gpu_pci_id} ({where} of vgpu -q): give `nvidia-smi mig -lgi` of this host, taken while the "
+                    "VM runs",
+                )
             raise OffsetImportError(
                 "mig",
                 f"{where}: {v.vm_name} runs on MIG GPU instance {v.gpu_instance_id} of GPU "
@@ -410,6 +419,8 @@ def import_vgpu_offsets(*, host: Host, vgpu_text: str, mig_text: str | None = No
             stored.delete()
             UnheldGpuInstance.objects.bulk_create(rows)
             result.unheld_stored = len(rows)
+    # The advisor's own vGPU and MIG holds on this host were predicted beside inferred offsets: replay them now.
+    result.followups = [said for _, said in offsets_imported.send(sender=Host, host=host) if said]
     return result
 
 

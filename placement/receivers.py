@@ -2,6 +2,7 @@ import logging
 
 from django.db.models import QuerySet
 
+from inventory.management.text import plural
 from inventory.models import Host, VCenter
 from placement import services
 from placement.reseat import reseat_reservations
@@ -20,6 +21,23 @@ def reconcile_after_sync(sender, vcenter, counts, **kwargs) -> None:
         logger.exception("re-seating the reservations of vCenter %s failed", vcenter.name)
     if any(result.values()):
         logger.info("reservations after syncing %s: %s", vcenter.name, result)
+
+
+def reseat_after_offsets(sender, host: Host, **kwargs) -> str:
+    """Imported offsets replace the inferred ones the host's vGPU and MIG reservations were predicted beside: replay
+    those reservations on them (one the import overlaps moves, one with no room left says so)."""
+    result = reseat_reservations(host=host)
+    parts = []
+    if result["moved"]:
+        parts.append(
+            f"{plural(result['moved'], 'reservation')} of the advisor moved to the room the imported offsets leave"
+        )
+    if result["no_room"]:
+        parts.append(
+            f"{plural(result['no_room'], 'reservation')} found no room beside the imported offsets (their pages say "
+            "so; release or re-plan them)"
+        )
+    return "; ".join(parts)
 
 
 def vcenter_removed(sender, instance: VCenter, **kwargs) -> None:

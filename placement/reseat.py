@@ -54,14 +54,16 @@ logger = logging.getLogger(__name__)
 PREDICTED_KINDS = VSPHERE_PICKS_GPU
 
 
-def reseat_reservations(*, vcenter: VCenter | None = None) -> dict[str, int]:
+def reseat_reservations(*, vcenter: VCenter | None = None, host: Host | None = None) -> dict[str, int]:
     """Replay the active reservations vSphere picks the GPUs of (``PREDICTED_KINDS``) on every host (of
-    ``vcenter``) on what vCenter shows now; returns how many moved and how many found no room."""
+    ``vcenter``, or only ``host``) on what vCenter shows now; returns how many moved and how many found no room."""
     now_active = Reservation.objects.filter(
         status=Reservation.Status.ACTIVE, host__isnull=False, items__kind__in=PREDICTED_KINDS
     )
     if vcenter is not None:
         now_active = now_active.filter(host__vcenter=vcenter)
+    if host is not None:
+        now_active = now_active.filter(host=host)
     host_ids = sorted(set(now_active.values_list("host_id", flat=True)))
     moved = stuck = 0
     for host_id in host_ids:

@@ -154,16 +154,21 @@ def parse_vgpu_query(text: str) -> tuple[RunningVgpu, ...]:
             name = sub.group(2).strip()
             if name in _VALUE_FIELDS:
                 raise SmiParseError(f"{name!r} has no value ({_CUT_OFF})", number)
+            depth = len(sub.group(1).expandtabs())
+            if current is not None and depth <= current["indent"]:
+                # a vGPU's sub-sections (FB Memory Usage, Utilization) sit under its fields; text at the level of the
+                # vGPU ID line or above would otherwise hide the VM Name and Placement ID lines under it
+                raise SmiParseError(f"not a 'Name : value' line: {stripped[:60]!r}", number)
             if number == last:  # a sub-section heading with nothing under it ends the text
                 raise SmiParseError(f"{name!r} ends the text with nothing after it ({_CUT_OFF})", number)
-            section = (len(sub.group(1).expandtabs()), name)
+            section = (depth, name)
             continue
         indent, name, value = len(field.group(1).expandtabs()), field.group(2).strip(), field.group(3)
         if section is not None and indent <= section[0]:
             section = None
         if name == "vGPU ID":
             close()
-            current = {"gpu": gpu, "line": number}
+            current = {"gpu": gpu, "line": number, "indent": indent}
             continue
         if name == "Active vGPUs":
             if not _NUMBER.fullmatch(value):

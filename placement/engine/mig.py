@@ -21,7 +21,7 @@ from functools import cache
 
 from gpucatalog.catalog import MigGeometry, MigProfile
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
-from placement.engine.model import RESERVATION_PREFIX, GpuState
+from placement.engine.model import RESERVATION_PREFIX, Consumer, GpuState
 from placement.engine.vgpu import board_of
 
 # A GPU instance `nvidia-smi mig -lgi` shows that no VM holds is a consumer of kind "mig" named so: its profile is
@@ -41,7 +41,9 @@ def is_unheld(vm: str) -> bool:
 
 def _who(vm: str) -> str:
     match = _UNHELD.fullmatch(vm)
-    return f"GPU instance {match.group(1)}, which no VM holds:" if match else f"VM {vm}:"
+    if match:
+        return f"GPU instance {match.group(1)}, which no VM holds:"
+    return f"{Consumer(vm, 'mig').holder}:"
 
 
 @dataclass(frozen=True)

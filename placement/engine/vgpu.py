@@ -166,7 +166,7 @@ def consumer_size_gb(c: Consumer, board: Board | None, capacity: int) -> int:
     profile = consumer_profile(c)
     size = profile.framebuffer_gb if profile is not None else (board.framebuffer_gb if board else capacity)
     if size <= 0:
-        raise ConsumerError(f"VM {c.vm}: {c.kind} consumer {c.profile or '(no profile)'} has no known size")
+        raise ConsumerError(f"{c.holder}: {c.kind} consumer {c.profile or '(no profile)'} has no known size")
     return size
 
 
@@ -211,12 +211,12 @@ def _mode_mismatch(gpu: GpuState) -> str | None:
     for c in gpu.active_consumers:
         if c.kind == "mig" and not mig_mode:
             return (
-                f"VM {c.vm} runs the MIG-backed vGPU {c.profile or '(no profile)'}, but the GPU is not in MIG mode "
+                f"{c.holder} runs the MIG-backed vGPU {c.profile or '(no profile)'}, but the GPU is not in MIG mode "
                 f"({gpu.vgpu_mode or 'no vGPU mode'}): vCenter's report of the GPU's mode or of the VM is out of date"
             )
         if c.kind in TIMESLICED_KINDS and mig_mode:
             return (
-                f"VM {c.vm} runs the time-sliced vGPU {c.profile or '(no profile)'}, but the GPU is in MIG mode: "
+                f"{c.holder} runs the time-sliced vGPU {c.profile or '(no profile)'}, but the GPU is in MIG mode: "
                 "vCenter's report of the GPU's mode or of the VM is out of date"
             )
     return None

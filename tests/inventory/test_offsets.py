@@ -93,6 +93,13 @@ def test_mig_slots_come_from_the_gpu_instance_placement():
         (vgpu_q(("00000000:41:00.0", "chat-a", "3", "N/A")), None, "mig", "add the output of `nvidia-smi mig -lgi`"),
         (vgpu_q(("00000000:41:00.0", "chat-a", "7", "N/A")), LGI, "mig", "has no GPU instance 7"),
         (vgpu_q(("00000000:41:00.0", "chat-a", "N/A", "0")), "| broken |\n", "mig", "line 1"),
+        # the lgi file given holds no instance: the error is about that file, not a line of vgpu -q read as its own
+        (
+            vgpu_q(("00000000:41:00.0", "chat-a", "3", "N/A")),
+            LGI.split("|   0")[0],
+            "mig",
+            r"^mig: lists no GPU instance, but chat-a runs on MIG GPU instance 3 .*\(line 3 of vgpu -q\)",
+        ),
     ],
 )
 def test_bad_or_mismatched_captures_store_nothing(text, mig, field, message):

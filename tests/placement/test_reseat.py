@@ -316,3 +316,52 @@ def test_a_reservation_released_while_it_is_re_seated_is_not_rewritten(inventory
     held.refresh_from_db()
     assert held.status == Reservation.Status.RELEASED
     assert gpu_of(held) == predicted and "reseated_from" not in held.candidate
+
+
+A30_VGPU_Q = """GPU 00000000:41:00.0
+    Active vGPUs                          : 1
+    vGPU ID                               : 3251637600
+        VM Name                           : rag-embed
+        vGPU Name                         : GRID A30-2-12C
+        GPU Instance ID                   : 1
+        Placement ID                      : N/A
+"""
+A30_LGI = """+-------------------------------------------------------+
+| GPU instances:                                        |
+| GPU   Name             Profile  Instance   Placement  |
+|                          ID       ID       Start:Size |
+|=======================================================|
+|   0  MIG 2g.12gb          5        1          0:2     |
++-------------------------------------------------------+
+"""
+
+
+def test_an_import_of_real_mig_slots_re_seats_the_holds_predicted_beside_inferred_ones(inventory, tmp_path, capsys):
+    """Trial G #3: 1g holds were predicted beside rag-embed's inferred slot (2); the import puts rag-embed at 0-1, where
+    a hold sat. Before, the host then read as unreadable to every MIG plan and the holds reported no problem."""
+    from django.core.management import call_command
+
+    request = services.build_request(
+        gpus_per_vm=1, consumption="mig", profile="grid_a30-1-6c", clusters=["pcie-cluster"]
+    )
+    held = [
+        services.accept_candidate(
+            request=request, candidate=services.plan_cluster(request=request).best, vm_name=f"one-{i}"
+        )
+        for i in range(2)
+    ]
+    beside = [r.items.get() for r in held if gpu_of(r) == "0000:41:00.0"]
+    assert beside and any(i.mig_slot in (0, 1) for i in beside)  # inferred: rag-embed at slot 2
+    (tmp_path / "q.txt").write_text(A30_VGPU_Q)
+    (tmp_path / "lgi.txt").write_text(A30_LGI)
+    call_command(
+        "topology", "import-vgpu", str(tmp_path / "q.txt"), "--host", A30, "--mig-lgi", str(tmp_path / "lgi.txt")
+    )
+    out = capsys.readouterr().out
+    assert "of the advisor moved to the room the imported offsets leave" in out
+    for r in held:
+        item = r.items.get()
+        assert not (item.pci_id == "0000:41:00.0" and item.mig_slot in (0, 1)), (item.pci_id, item.mig_slot)
+    assert problems_by_reservation(scope=Reservation.objects.all()) == {}
+    doc = services.plan_cluster(request=request)
+    assert any(c.host == A30 for c in doc.candidates), [r.reasons for r in doc.rejected if r.host == A30]

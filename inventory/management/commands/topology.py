@@ -180,6 +180,8 @@ class Command(InventoryCommand):
             )
         for unheld in result.unheld:
             self.stdout.write(self.style.WARNING(f"warning: {options['mig_lgi']}: {unheld}"))
+        for line in result.followups:
+            self.stdout.write(line)
 
     # ------------------------------------------------------------------ override
 

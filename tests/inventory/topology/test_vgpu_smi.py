@@ -63,6 +63,12 @@ VGPU = """GPU 00000000:41:00.0
         (VGPU.format(placement=0).replace(" " * 8 + "VM Name" + " " * 27 + ": chat-a\n", ""), 3, "no 'VM Name'"),
         (VGPU.format(placement=0).replace("10240 MiB", "10 GB"), 9, "'N MiB'"),
         (VGPU.format(placement=0) + "garbage without a colon here!\n", 10, "not a 'Name : value' line"),
+        # words at the vGPU ID's level or above are no sub-section: they hid the VM Name under them (trial G #8)
+        (
+            VGPU.format(placement=0).replace("        VM Name", "  garbage line here\n        VM Name"),
+            4,
+            "not a 'Name : value' line",
+        ),
         ("GPU 00000000:41:00.0\n\x00\n", 2, "control characters"),
     ],
 )
