@@ -304,7 +304,21 @@ def with_consumers(
         gpus=gpus,
         cpu_free=host.cpu_free - vcpus,
         memory_free_mb=host.memory_free_mb - memory_mb,
+        numa_load=_numa_load_plus(host, set(assignments), vcpus, memory_mb),
     )
+
+
+def _numa_load_plus(host: HostState, pci_ids: set[str], vcpus: int, memory_mb: int) -> tuple[NumaLoad, ...]:
+    """``host.numa_load`` with a VM's vCPUs and memory added to its GPUs' node (negative amounts take them away),
+    counted as the inventory counts them (``NumaLoad``): only when all its GPUs sit on one known node."""
+    nodes = {g.numa_node for g in host.gpus if g.pci_id in pci_ids}
+    if len(nodes) != 1 or None in nodes or not (vcpus or memory_mb):
+        return host.numa_load
+    (node,) = nodes
+    loads = {n.node: n for n in host.numa_load}
+    was = loads.get(node, NumaLoad(node))
+    loads[node] = NumaLoad(node, max(was.vcpus + vcpus, 0), max(was.memory_mb + memory_mb, 0))
+    return tuple(loads[n] for n in sorted(loads))
 
 
 def release_vm(fabric: Fabric, vm: str, *, vcpus: int = 0, memory_mb: int = 0) -> Fabric:
@@ -315,7 +329,16 @@ def release_vm(fabric: Fabric, vm: str, *, vcpus: int = 0, memory_mb: int = 0) -
             hosts.append(h)
             continue
         gpus = tuple(replace(g, consumers=tuple(c for c in g.consumers if c.vm != vm)) for g in h.gpus)
-        hosts.append(replace(h, gpus=gpus, cpu_free=h.cpu_free + vcpus, memory_free_mb=h.memory_free_mb + memory_mb))
+        held = {g.pci_id for g in h.gpus if any(c.vm == vm for c in g.consumers)}
+        hosts.append(
+            replace(
+                h,
+                gpus=gpus,
+                cpu_free=h.cpu_free + vcpus,
+                memory_free_mb=h.memory_free_mb + memory_mb,
+                numa_load=_numa_load_plus(h, held, -vcpus, -memory_mb),
+            )
+        )
     return Fabric(tuple(hosts))
 
 

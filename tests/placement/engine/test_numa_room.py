@@ -84,3 +84,29 @@ def test_room_on_a_hyperthreaded_node_is_counted_in_cores():
     best = plan(Fabric((crowded,)), one_gpu(16, 64)).best
     line = next(x for x in best.explanation if x.startswith("NUMA node 0"))
     assert "already take 24 of its 32 cores (8 left for 16 vCPUs)" in line, line
+
+
+def test_an_earlier_replica_counts_in_its_nodes_room_as_a_reservation_would():
+    """Trial G #4: the second replica was told the node had room for it although the first replica took it."""
+    sizes = (NumaSize(0, 64, 512 * GIB), NumaSize(1, 64, 512 * GIB))
+    empty = replace(synthetic.l40s_2socket("l40s", n=4), numa_sizes=sizes)
+    request = replace(one_gpu(40, 64), vms=2)
+    first, second = plan(Fabric((empty,)), request).assignment
+    # alone, the second would take the first's partner GPU (keeping the other pair whole), but 40 + 40 vCPUs never
+    # fit one 64-CPU node: it goes to the other node, whose room it is told
+    assert first.numa_nodes != second.numa_nodes
+    line = next(x for x in second.explanation if x.startswith("NUMA node"))
+    assert "place the VM's vCPUs and memory there" in line, second.explanation
+
+
+def test_with_consumers_and_release_move_a_vms_load_on_and_off_its_node():
+    from placement.engine.model import release_vm, with_consumers
+
+    h = host(NumaLoad(0, 8, 8 * GIB))
+    gpu = next(g for g in h.gpus if g.numa_node == 1 and not g.consumers)
+    from placement.engine.model import Consumer
+
+    added = with_consumers(h, {gpu.pci_id: Consumer("vm-a", "passthrough")}, vcpus=16, memory_mb=32 * GIB)
+    assert added.numa_room(1)[2] == NumaLoad(1, 16, 32 * GIB) and added.numa_room(0)[2] == NumaLoad(0, 8, 8 * GIB)
+    (back,) = release_vm(Fabric((added,)), "vm-a", vcpus=16, memory_mb=32 * GIB).hosts
+    assert back.numa_room(1)[2] == NumaLoad(1, 0, 0)
