@@ -289,6 +289,13 @@ class _Builder:
         for link in smi.links:
             a, b = sorted((to_pci[link.a], to_pci[link.b]))
             x, y = self.by_id[a], self.by_id[b]
+            no_nvlink = next((g for g in (x, y) if g.board is not None and g.board.nvlink_generation is None), None)
+            if link.kind == "NVLINK" and no_nvlink is not None:
+                raise FabricInputError(
+                    f"the nvidia-smi capture reports {link.label} between GPU{link.a} and GPU{link.b}, but "
+                    f"{self.tag(no_nvlink.pci_id)} is an {no_nvlink.short_name} ({no_nvlink.board.key}), which has no "
+                    f"NVLink (catalog); {retry}"
+                )
             if link.kind == "NVLINK" and x.sxm and y.sxm and x.board is not None and y.board is not None:
                 most = min(nvswitch_links_per_gpu(x.board), nvswitch_links_per_gpu(y.board))
                 if link.nvlinks > most:

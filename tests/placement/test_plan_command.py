@@ -75,6 +75,19 @@ def test_smi_mode_rejects_a_busy_index_outside_the_capture():
         run("--smi", str(SAMPLES / "rtx3090-2x-phb-workstation.txt"), "--gpus", "1", "--busy", "9")
 
 
+def test_smi_mode_refuses_nvlink_on_a_board_without_it(tmp_path):
+    """Trial G #5: an L40S capture with NV12 was planned at 300 GB/s."""
+    capture = tmp_path / "l40s-nv.txt"
+    capture.write_text(
+        "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV12\t0-31\t0\nGPU1\tNV12\t X \t0-31\t0\n"
+    )
+    with pytest.raises(
+        CommandError, match=r"--board: L40S-48GB has no NVLink \(catalog\), but the capture reports NV12"
+    ):
+        run("--smi", str(capture), "--gpus", "2", "--board", "L40S-48GB")
+    assert run("--smi", str(capture), "--gpus", "2", "--board", "H100-94GB")["candidates"]
+
+
 def test_smi_mode_reports_a_malformed_capture_with_its_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("\tGPU0\tGPU1\nGPU0\t X \tPHB\tPHB\tPHB\tPHB\nGPU1\tPHB\t X \n")

@@ -241,6 +241,13 @@ class Command(BaseCommand):
         board = request.target_board  # --board or the profile's: the GPUs' NVLink generation, PCIe gen, memory
         bw = {"nvlink_generation": board.nvlink_generation, "pcie_gen": board.pcie_gen} if board else {}
         topology = parse_smi_topology(self._read(o["smi"]), **bw)
+        nvlinked = next((link for link in topology.links if link.kind == "NVLINK"), None)
+        if board is not None and board.nvlink_generation is None and nvlinked is not None:
+            raise RequestError(
+                "board",
+                f"{board.key} has no NVLink (catalog), but the capture reports {nvlinked.label} between "
+                f"GPU{nvlinked.a} and GPU{nvlinked.b}: was the capture taken on a host of this board?",
+            )
         indices = {g.index for g in topology.gpus}
         busy = self._busy(o["busy"])
         for index in busy:

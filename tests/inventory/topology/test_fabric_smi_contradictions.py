@@ -8,7 +8,14 @@ import pytest
 from inventory.topology.fabric import build_fabric
 from inventory.topology.model import FabricInputError
 from inventory.topology.smi import parse_smi_topology
-from tests.inventory.topology.hosts import H100_NVL_SMI, HGX_GPUS, h100_nvl_host, hgx_h100_host, hgx_h100_smi
+from tests.inventory.topology.hosts import (
+    H100_NVL_SMI,
+    HGX_GPUS,
+    h100_nvl_host,
+    hgx_h100_host,
+    hgx_h100_smi,
+    l40s_host,
+)
 from tests.inventory.topology.test_smi import SAMPLES
 
 
@@ -74,3 +81,18 @@ def test_one_numa_node_in_the_capture_but_two_in_vcenter_is_refused():
 def test_a_numa_node_the_host_does_not_have_is_refused():
     with pytest.raises(FabricInputError, match=r"puts GPU0 on NUMA node 2, but host esx-nvl-01 has NUMA node 0 only"):
         build_fabric(h100_nvl_host(), smi=parse_smi_topology(H100_NVL_SMI.replace("0-63    0", "0-63    2")))
+
+
+@pytest.mark.reliability("topology input", "nvidia-smi capture contradicting vSphere")
+def test_nvlink_between_gpus_of_a_board_without_nvlink_is_refused():
+    """Trial G #5: NV12 between two L40S was imported, and plans then promised 300 GB/s on cards with no NVLink."""
+    text = """        GPU0    GPU1    GPU2    GPU3    CPU Affinity    NUMA Affinity   GPU NUMA ID
+GPU0     X      NV12    NODE    SYS     0-31    0               N/A
+GPU1    NV12     X      NODE    SYS     0-31    0               N/A
+GPU2    NODE    NODE     X      SYS     0-31    0               N/A
+GPU3    SYS     SYS     SYS      X      32-63   1               N/A
+"""
+    with pytest.raises(
+        FabricInputError, match=r"reports NV12 between GPU0 and GPU1, but .*L40S-48GB\), which has no NVLink"
+    ):
+        build_fabric(l40s_host(), smi=parse_smi_topology(text))
