@@ -695,13 +695,13 @@ def usable_framebuffer_gib() -> dict[str, float]:
     return {row["board"]: row["smallest"] / 1024 for row in rows}
 
 
-def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int]]:
-    """(vCPUs, memory MB to reserve) of the live VMs on a host, by VM name; memory is the larger of size and
-    reservation (GPU VMs reserve all of it), as in ``usage_by_host``."""
+def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int, str]]:
+    """(vCPUs, memory MB to reserve, power state) of the live VMs on a host, by VM name; memory is the larger of size
+    and reservation (GPU VMs reserve all of it), as in ``usage_by_host``."""
     rows = VirtualMachine.objects.filter(host_id=host_id, stale=False).values_list(
-        "name", "vcpus", "memory_mb", "memory_reservation_mb"
+        "name", "vcpus", "memory_mb", "memory_reservation_mb", "power_state"
     )
-    return {name: (vcpus, max(memory, reservation)) for name, vcpus, memory, reservation in rows}
+    return {name: (vcpus, max(memory, reservation), power) for name, vcpus, memory, reservation, power in rows}
 
 
 class Usage(NamedTuple):

@@ -184,7 +184,7 @@ def plan_host_evacuation(
     fabric = fabric_snapshot(clusters=[host.cluster.name] if host.cluster else None, vcenter=host.vcenter.name)
     if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
         fabric = Fabric((*fabric.hosts, *fabric_snapshot(host_ids=[host.pk]).hosts))
-    sizes = {vm: VmSize(vcpus, memory_mb) for vm, (vcpus, memory_mb) in vm_sizes(host_id=host.pk).items()}
+    sizes = {vm: VmSize(vcpus, memory_mb, power) for vm, (vcpus, memory_mb, power) in vm_sizes(host_id=host.pk).items()}
     return plan_evacuation(fabric, host.name, host_id=host.pk, sizes=sizes)
 
 

@@ -58,6 +58,7 @@ class VmSize:
 
     vcpus: int = 0
     memory_mb: int = 0
+    power_state: str = ""  # vSphere's: poweredOn, poweredOff, suspended; "" when unknown
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,9 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
         return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"cannot re-plan {vm}: {exc}")
     if size is None:
         notes.append("vCPUs and memory unknown: admission checks GPUs only")
-    if not any(c.powered_on for _, c in held):
+    if size is not None and size.power_state == "suspended":
+        notes.append("suspended: planned so it can resume at the target")
+    elif not any(c.powered_on for _, c in held):
         notes.append("powered off: planned so it can power on at the target")
     if kind == "passthrough":
         notes.append("static DirectPath VM: reconfigure its devices on the target host (no vMotion)")

@@ -382,10 +382,33 @@ def _leave_words(p: Proposal, s: SetScore, single: bool) -> str:
     if cost:
         text += f"; {cost}"
     elif not p.host.partitions_unknown:
-        text += "; breaks up no whole free group (takes GPUs whose partners are already in use)"
+        text += "; breaks up no whole free group" + _no_break_reason(p)
     if p.last_whole and single:
         text += "; breaks the last wholly free host of its type (kept for VMs that need all its GPUs)"
     return text
+
+
+def _no_break_reason(p: Proposal) -> str:
+    """Why the choice breaks no whole free group, when that is not plain: its GPUs' partners (the GPUs joined to them
+    by the link the host's best pair uses, or their Fabric Manager partition) are in use, or they have none."""
+    topo, order = topology_for(p.host)
+    index = {pci: i for i, pci in enumerate(order)}
+    chosen = {index[c.pci_id] for c in p.choices}
+    busy = {index[g.pci_id] for g in p.host.gpus if g.reserved or g.active_consumers}
+    if chosen & busy or topo.n < 2:
+        return ""  # a vGPU joining a GPU already in use: what its partners hold says nothing
+    if p.host.nvswitch:
+        groups = [g for g in topo.groups if any(g >> i & 1 for i in chosen)]
+        partners = {j for g in groups for j in range(topo.n) if g >> j & 1} - chosen
+    else:
+        best = topo.best_class(2)
+        partners = {
+            j for i in chosen for j in range(topo.n) if j not in chosen and topo.ring_class(1 << i | 1 << j) <= best
+        }
+    if not partners:
+        one = len(chosen) == 1
+        return f" ({'its GPU has' if one else 'its GPUs have'} no partner on the link this host's best pairs use)"
+    return " (takes GPUs whose partners are already in use)" if partners <= busy else ""
 
 
 class BalanceScorer:

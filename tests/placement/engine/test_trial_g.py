@@ -1,0 +1,56 @@
+"""Trial G (an NVIDIA/vSphere architect automating through the API): the engine's words where they claimed what
+was not so."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from placement.engine import synthetic as S
+from placement.engine.evacuate import VmSize, plan_evacuation
+from placement.engine.model import Consumer, Fabric
+from placement.engine.plan import plan
+from placement.engine.request import PlacementRequest
+
+ONE = PlacementRequest(gpus_per_vm=1, consumption="passthrough")
+
+
+def _leave_line(candidate) -> str:
+    return next(line for line in candidate.explanation if "whole free group" in line)
+
+
+def test_a_gpu_with_no_partner_is_not_said_to_have_partners_in_use():
+    """7a: the L40S alone on its socket 'takes GPUs whose partners are already in use'; it has no partner."""
+    best = plan(Fabric((S.l40s_2socket("l40s", n=3),)), ONE).best
+    line = _leave_line(best)
+    assert "partners are already in use" not in line
+    assert "breaks up no whole free group (its GPU has no partner on the link this host's best pairs use)" in line
+
+
+def test_a_gpu_whose_nvlink_partner_is_busy_says_so():
+    best = plan(Fabric((S.mark_busy(S.nvl_pairs("nvl", n=4), [0]),)), ONE).best
+    assert [g.index for g in best.gpus] == [1]
+    assert "breaks up no whole free group (takes GPUs whose partners are already in use)" in _leave_line(best)
+
+
+def test_a_vgpu_joining_a_gpu_in_use_claims_nothing_about_partners():
+    host = S.vgpu_host("v", n=2, board="A100-80GB")
+    host = replace(
+        host, gpus=(replace(host.gpus[0], consumers=(Consumer("a", "vgpu", "grid_a100d-10c"),)), host.gpus[1])
+    )
+    request = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c")
+    best = plan(Fabric((replace(host, assignment_policy="consolidation"),)), request).best
+    assert best.gpus[0].index == 0
+    assert "partner" not in _leave_line(best)
+
+
+def test_a_suspended_vm_is_planned_to_resume_not_to_power_on():
+    """7d: a suspended VM's move said 'powered off: planned so it can power on at the target'."""
+    vm = Consumer("mig-b", "vgpu", "grid_a100d-20c", powered_on=False)
+    src = S.vgpu_host("src", n=1, board="A100-80GB", cluster="c")
+    src = replace(src, gpus=(replace(src.gpus[0], consumers=(vm,)),))
+    fabric = Fabric((src, S.vgpu_host("dst", n=1, board="A100-80GB", cluster="c")))
+    move = plan_evacuation(fabric, "src", sizes={"mig-b": VmSize(4, 16384, "suspended")}).moves[0]
+    assert "suspended: planned so it can resume at the target" in move.reasons
+    assert not any("powered off" in r for r in move.reasons)
+    off = plan_evacuation(fabric, "src", sizes={"mig-b": VmSize(4, 16384, "poweredOff")}).moves[0]
+    assert "powered off: planned so it can power on at the target" in off.reasons
