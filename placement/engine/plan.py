@@ -34,6 +34,7 @@ from placement.engine.model import PLANNED_VM_PREFIX, Consumer, Fabric, HostStat
 from placement.engine.request import PlacementRequest
 from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
 from placement.engine.scorers import (
+    FILL_WHY,
     Proposal,
     balance_ratios,
     crowded_nodes,
@@ -153,7 +154,9 @@ def _candidates(
         caveats = caveat_lines(p.host, (c.pci_id for c in p.choices))
         # a warning first: automation reads explanation[0]
         lines = (*p.warnings, *p.set_warnings, *explain(), *caveats, *p.notes)
-        if len(proposals) > 1:
+        if len(proposals) == 1:  # no other host to be filled before: only how many GPUs stay free
+            lines = tuple(line.removesuffix(FILL_WHY) for line in lines)
+        else:
             j = 1 if i == 0 else i - 1
             other = proposals[j]
             verb = "beats" if i == 0 else "ranks below"

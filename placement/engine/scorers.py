@@ -502,8 +502,11 @@ class FillScorer:
         return Score(
             self.name,
             -left,
-            lambda: f"{_stay_free(left)}: a host already in use is filled before an emptier one",
+            lambda: f"{_stay_free(left)}{FILL_WHY}",
         )
+
+
+FILL_WHY = ": a host already in use is filled before an emptier one"  # said only where another host was ranked
 
 
 def free_passthrough_gpus(host: HostState) -> int:

@@ -88,6 +88,16 @@ def test_smi_mode_refuses_nvlink_on_a_board_without_it(tmp_path):
     assert run("--smi", str(capture), "--gpus", "2", "--board", "H100-94GB")["candidates"]
 
 
+def test_smi_mode_replicas_name_no_empty_vcenter():
+    """Trial G 7e: a captured host has no vCenter; the replica lines read 'smi-host ():'."""
+    out = io.StringIO()
+    call_command(
+        "plan", "--smi", str(SAMPLES / "rtx3090-2x-phb-workstation.txt"), "--gpus", "1", "--vms", "2", stdout=out
+    )
+    text = out.getvalue()
+    assert "  VM 1: smi-host: GPUs" in text and "()" not in text
+
+
 def test_smi_mode_reports_a_malformed_capture_with_its_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("\tGPU0\tGPU1\nGPU0\t X \tPHB\tPHB\tPHB\tPHB\nGPU1\tPHB\t X \n")

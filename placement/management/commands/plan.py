@@ -342,7 +342,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Joint placement of {total} VMs (each VM's GPUs held before the next is placed):")
             for a in document["assignment"]:
                 gpus = ", ".join(str(g.get("pci_id", g.get("index"))) for g in a["gpus"])
-                self.stdout.write(f"  VM {a['vm_index'] + 1}: {a['host']} ({a['vcenter']}): GPUs {gpus}")
+                where = f"{a['host']} ({a['vcenter']})" if a.get("vcenter") else a["host"]
+                self.stdout.write(f"  VM {a['vm_index'] + 1}: {where}: GPUs {gpus}")
             for line in document["unplaced"]:
                 self.stdout.write(f"  {line}")
         for r in document.get("reservations", []):

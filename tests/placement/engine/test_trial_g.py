@@ -54,3 +54,14 @@ def test_a_suspended_vm_is_planned_to_resume_not_to_power_on():
     assert not any("powered off" in r for r in move.reasons)
     off = plan_evacuation(fabric, "src", sizes={"mig-b": VmSize(4, 16384, "poweredOff")}).moves[0]
     assert "powered off: planned so it can power on at the target" in off.reasons
+
+
+def test_a_plan_with_one_host_does_not_say_a_host_in_use_is_filled_first():
+    """7g: every candidate of a single captured host said 'a host already in use is filled before an emptier one'."""
+    alone = plan(Fabric((S.nvl_pairs("nvl", n=4),)), ONE).best
+    assert "3 passthrough GPUs of this host stay free" in alone.explanation
+    assert not any("filled before an emptier one" in line for line in alone.explanation)
+    two = plan(Fabric((S.nvl_pairs("a", n=4), S.nvl_pairs("b", n=4))), ONE).best
+    assert "3 passthrough GPUs of this host stay free: a host already in use is filled before an emptier one" in (
+        two.explanation
+    )
