@@ -68,6 +68,12 @@ def recent_sync_runs(*, limit: int = 10) -> QuerySet[SyncRun]:
     return SyncRun.objects.select_related("vcenter").order_by("-created", "-id")[:limit]
 
 
+def host_warnings(*, vcenter: VCenter) -> list[tuple[str, list[str]]]:
+    """(host name, warnings) of the vCenter's live hosts that have any, by name."""
+    rows = Host.objects.filter(vcenter=vcenter, stale=False).order_by("name").values_list("name", "warnings")
+    return [(name, list(warnings)) for name, warnings in rows if warnings]
+
+
 def offered_profile_names(*, host_ids: Iterable[int]) -> dict[int, frozenset[str]]:
     """Per host, the vGPU types vCenter lists for it (``config.sharedPassthruGpuTypes``), lower case; hosts that
     list none are left out. One query; the fabric hash and the placement snapshot both read it."""

@@ -155,3 +155,17 @@ def test_import_again_into_an_offline_vcenter_is_accepted_and_clears_its_last_er
 def test_import_under_a_bad_name_names_vcenter():
     message = refused("inventory", "import", str(LABS / "demo.json"), "--vcenter", "bad name")
     assert message.startswith("--vcenter: Enter a valid")
+
+
+def test_import_prints_each_warning_it_counts(tmp_path):
+    """Trial G #9: 'N warnings' was printed with no text; the warning was only in /api/hosts/."""
+    doc = json.loads((LABS / "demo.json").read_text())
+    host = next(h for h in doc["hosts"] if h["name"] == "esx-a100-01.lab.local")
+    host["gpus"][0]["consumers"] = [{"vm": "chat-a", "kind": "vgpu", "profile": "grid_a100d-7c"}]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc))
+    out = io.StringIO()
+    call_command("inventory", "import", str(path), "--vcenter", "odd", stdout=out)
+    text = out.getvalue()
+    assert "1 warning)" in text
+    assert "warning: esx-a100-01.lab.local: GPU " in text and "grid_a100d-7c, which the catalog cannot read" in text

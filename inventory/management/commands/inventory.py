@@ -59,3 +59,10 @@ class Command(InventoryCommand):
             f"{plural(n['seen_gpus'], 'GPU')}, {plural(n['seen_vms'], 'VM')} "
             f"({plural(n['hosts_created'], 'host')} created, {plural(n['warnings'], 'warning')})"
         )
+        shown = 0
+        for host, warnings in selectors.host_warnings(vcenter=vcenter):
+            for warning in warnings:
+                self.stdout.write(self.style.WARNING(f"warning: {host}: {warning}"))
+                shown += 1
+        if n["warnings"] > shown:  # about no one host (a name cut to its column): logged, not stored
+            self.stdout.write(self.style.WARNING(f"warning: {n['warnings'] - shown} more in the log"))
