@@ -437,6 +437,9 @@ def _gpu_set(
     numa = tuple(sorted({by_pci[p].gpu.numa_node for p in chosen if by_pci[p].gpu.numa_node is not None}))
     numa_unknown = any(by_pci[p].gpu.numa_node is None for p in chosen)
     notes = []
+    if r.consumption == "mig" and ctx.profile is not None and ctx.profile.mig_profile is not None:
+        where = ", ".join(f"slot {c.mig_slot} on GPU {c.pci_id}" for c in choices)
+        notes.append(f"MIG {ctx.profile.mig_profile.name} at {where}")
     if r.consumption == "dynamic-passthrough" and r.gpus_per_vm > 1:
         notes.append(
             "dynamic DirectPath picks any matching device at power-on: pin these GPUs (hardware label) to keep the set"

@@ -98,9 +98,13 @@ class LinkClassFitScorer:
             self.name,
             -2 if s.best_class == 0 else -1,
             lambda: (
-                f"GPUs joined by {_joined_by(s)}, slower than the {class_words(s.best_class)} this host "
-                f"type offers for {k} GPUs when they are free: ranked after hosts where the set gets the fastest link "
-                f"(keeps {k}-GPU sets joined by {class_words(s.best_class)} whole for VMs that use them)"
+                f"GPUs joined by {_joined_by(s)}: no set of {k} GPUs joined by {class_words(s.best_class)}, the "
+                "fastest this host type offers, is free here; ranked after hosts where one is"
+                + (
+                    ", and after hosts without NVLink (it would take GPUs from NVLink groups it cannot use)"
+                    if s.best_class == 0
+                    else ""
+                )
             ),
         )
 
@@ -112,7 +116,10 @@ def _joined_by(s: SetScore) -> str:
 
 
 def no_p2p_words(request: PlacementRequest) -> str:
-    """Why the request's vGPUs cannot use NVLink: "fractional vGPUs" or "separately assigned vGPUs"."""
+    """Why the request's vGPUs cannot use NVLink: "MIG-backed vGPUs", "fractional vGPUs" or "separately assigned
+    vGPUs"."""
+    if request.consumption == "mig":
+        return "MIG-backed vGPUs"
     return "fractional vGPUs" if request.fractional else "separately assigned vGPUs"
 
 
@@ -165,7 +172,8 @@ class InterconnectScorer:
         if s is None or len(p.choices) < 2:
             return Score(self.name, 0.0, "")
         if p.request.fractional:
-            return Score(self.name, 0.0, "fractional vGPUs do not use NVLink P2P: link bandwidth is not scored")
+            words = no_p2p_words(p.request)
+            return Score(self.name, 0.0, f"{words} do not use NVLink P2P: link bandwidth is not scored")
         if p.request.no_p2p:
             return Score(self.name, 0.0, "separately assigned vGPUs get no NVLink P2P: link bandwidth is not scored")
         return Score(
@@ -307,7 +315,7 @@ class PcieProximityScorer:
 
     def score(self, p: Proposal) -> Score:
         s = p.set_score
-        if s is None or len(p.choices) < 2:
+        if s is None or len(p.choices) < 2 or p.request.no_p2p:  # GPUs that never talk: their paths do not matter
             return Score(self.name, 0, "")
         return Score(self.name, -s.pcie_cost, lambda: f"GPU pairs: {pair_paths(p)}")
 

@@ -44,7 +44,8 @@ def test_multi_gpu_vm_prefers_its_hosts_best_class_over_faster_links_that_break_
         in best.explanation
     )
     assert any(
-        "slower than the NVLink this host type offers for 2 GPUs when they are free" in line
+        "no set of 2 GPUs joined by NVLink, the fastest this host type offers, is free here; ranked after hosts where "
+        "one is" in line
         for line in other.explanation
     )
     assert any(
@@ -123,7 +124,11 @@ def test_below_best_class_a_set_goes_where_it_breaks_no_nvlink_pair():
     p = plan(Fabric((nvl, pcie)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
     assert [c.host for c in p.candidates] == ["esx-02", "esx-01"]
     assert p.candidates[1].bottleneck[1] > p.best.bottleneck[1]
-    assert any("slower than the NVLink this host type offers" in line for line in p.candidates[1].explanation)
+    assert any(
+        "no set of 2 GPUs joined by NVLink, the fastest this host type offers, is free here; ranked after hosts where "
+        "one is, and after hosts without NVLink (it would take GPUs from NVLink groups it cannot use)" in line
+        for line in p.candidates[1].explanation
+    )
     assert "the other's would also take GPUs from NVLink pairs it cannot use" in p.best.explanation[-1]
 
 

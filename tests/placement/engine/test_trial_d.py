@@ -162,7 +162,7 @@ def test_a_mesh_pair_is_a_pair_joined_by_nvlink_not_an_nvlink_pair():
 
 def test_the_link_class_remark_is_grammatical_and_names_what_is_left():
     text = _explained(plan(Fabric((mark_busy(pcie_switch_host("pcie"), [0, 2, 4, 6]),)), PT2).best)
-    assert "keeps 2-GPU sets joined by one PCIe switch whole for VMs that use them" in text
+    assert "no set of 2 GPUs joined by one PCIe switch, the fastest this host type offers, is free here" in text
     assert "groups whole" not in text
     assert "leaves no pair on one PCIe switch free" in text and "no multi-GPU set" not in text
 

@@ -65,3 +65,16 @@ def test_a_plan_with_one_host_does_not_say_a_host_in_use_is_filled_first():
     assert "3 passthrough GPUs of this host stay free: a host already in use is filled before an emptier one" in (
         two.explanation
     )
+
+
+def test_a_multi_gpu_mig_set_names_its_slots_and_no_pair_paths():
+    """7c: a 2-GPU MIG VM had no MIG-slot line (its JSON had them), listed 'GPU pairs: ... (NODE)' for GPUs that never
+    talk, and called its MIG instances 'fractional vGPUs'."""
+    host = S.vgpu_host("mig", n=2, board="A30-24GB", mig=True)
+    request = PlacementRequest(gpus_per_vm=2, consumption="mig", profile="grid_a30-2-12c")
+    best = plan(Fabric((host,)), request).best
+    slots = ", ".join(f"slot {g.mig_slot} on GPU {g.pci_id}" for g in best.gpus)
+    assert f"MIG 2g.12gb at {slots}" in best.explanation
+    assert not any(line.startswith("GPU pairs:") for line in best.explanation)
+    assert "MIG-backed vGPUs do not use NVLink P2P: link bandwidth is not scored" in best.explanation
+    assert any(line.startswith("MIG-backed vGPUs: takes no GPU of a whole") for line in best.explanation)
