@@ -383,16 +383,27 @@ def reserve_planned(
     fresh = plan_cluster(request=request)
     offer = next((c for c in fresh.candidates if c.host_id == host.pk), None)
     if offer is None or sorted(g.pci_id for g in offer.gpus) != wanted:
-        raise CandidateChanged(_not_offered(host, wanted, offer, fresh))
+        raise CandidateChanged(_not_offered(host, wanted, offer, fresh, request))
     return accept_candidate(request=request, candidate=offer, vm_name=vm_name, ttl_minutes=ttl_minutes, user=user)
 
 
-def _not_offered(host: Host, wanted: list[str], offer: Candidate | None, fresh: Plan) -> str:
+def _not_offered(
+    host: Host, wanted: list[str], offer: Candidate | None, fresh: Plan, request: PlacementRequest | None = None
+) -> str:
     """Why ``host`` no longer offers the GPUs ``wanted``: what it offers instead (or its rejection reasons), and who
-    holds those GPUs now."""
+    holds those GPUs now. Where vSphere picks the GPU at power-on (vGPU, MIG, Dynamic DirectPath), the GPUs are the
+    prediction of that pick, which a reservation cannot choose: said so rather than blaming the VMs on them."""
     why = []
+    offered = ", ".join(sorted(g.pci_id for g in offer.gpus)) if offer is not None else ""
+    if offer is not None and request is not None and request.consumption in VSPHERE_PICKS_GPU:
+        gpus = "GPUs" if len(wanted) > 1 else "GPU"
+        return (
+            f"{host.name} (id {host.pk}, vCenter {host.vcenter.name}) does not give this request GPUs "
+            f"{', '.join(wanted)}: for a {request.consumption} VM vSphere picks the {gpus} at power-on, and on this "
+            f"host now it would pick {offered}; reserve the plan's candidate as offered"
+        )
     if offer is not None:
-        why.append(f"it now offers {', '.join(sorted(g.pci_id for g in offer.gpus))}")
+        why.append(f"it now offers {offered}")
     else:
         rejection = next((r for r in fresh.rejected if r.host_id == host.pk), None)
         if rejection is not None:

@@ -71,6 +71,28 @@ def test_a_candidate_that_changed_since_the_plan_is_a_409_changed_naming_what(ap
     assert api.post("/api/reservations/", body, format="json").status_code == 201
 
 
+def test_a_vgpu_on_another_gpu_than_vsphere_would_pick_says_vsphere_picks_it(api):
+    """Trial G 7f: asking for a vGPU on the A100 host's other GPU answered 'GPU ... is used by VM chat-a', although
+    that GPU had room: vSphere picks a vGPU's GPU at power-on, and would pick the offered one."""
+    body = {"gpus_per_vm": 1, "profile": "grid_a100d-10c"}
+    plan = api.post("/api/plans/", body, format="json").json()
+    best = plan["candidates"][0]
+    host = Host.objects.get(pk=best["host_id"])
+    other = next(
+        g.pci_device.pci_id for g in Gpu.objects.filter(host=host).select_related("pci_device")
+        if g.pci_device.pci_id not in _pci_ids(best)
+    )  # fmt: skip
+    chosen = {**body, "vm_name": "pick", "host_id": host.pk, "pci_ids": [other]}
+    response = api.post("/api/reservations/", chosen, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "changed"
+    detail = response.json()["detail"]
+    assert (
+        f"for a vgpu VM vSphere picks the GPU at power-on, and on this host now it would pick {_pci_ids(best)[0]}"
+        in (detail)
+    )
+    assert "is used by" not in detail
+
+
 def test_a_chosen_host_that_takes_nothing_now_gives_its_reasons(api):
     plan = api.post("/api/plans/", {"gpus_per_vm": 1}, format="json").json()
     chosen = plan["candidates"][0]
