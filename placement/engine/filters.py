@@ -292,19 +292,31 @@ class HasGpus:
 
 
 class ConsumersReadable:
-    """Every running time-sliced consumer must name a profile (or device group) the engine can size:
-    otherwise the host's free memory is unknown, so only that host is rejected, with the reason."""
+    """A running time-sliced or MIG consumer the engine cannot size makes its GPU's room unknown. Only its GPU is
+    left out (``ConsumersKnown``), except where vSphere picks the GPU for this request among GPUs whose room decides
+    the pick: a time-sliced vGPU on a mixed-size GPU (least-used GPU) or a MIG instance on a MIG GPU. There the pick
+    itself is unknown, so that host is rejected, with the reason; the plan answers for the rest."""
 
     name = "ConsumersReadable"
 
     def filter(self, host: HostState, ctx: RequestContext) -> Status:
+        r = ctx.request
+        if r.whole_gpu:
+            return SUCCESS  # an unreadable consumer sits on a vGPU-mode GPU, which a whole-GPU request never takes
         for g in host.gpus:
-            if g.graphics_type != "sharedDirect":
+            if g.graphics_type != "sharedDirect" or not _decides_pick(g, r):
                 continue
             problem = consumer_problem(g)
             if problem:
                 return fail(self.name, "consumer", f"cannot interpret a running consumer: {problem}")
         return SUCCESS
+
+
+def _decides_pick(g: GpuState, request: PlacementRequest) -> bool:
+    mig_mode = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
+    if request.consumption == "mig":
+        return mig_mode
+    return not mig_mode and g.vgpu_mode == "mixedSize"
 
 
 class HostSize:
@@ -458,6 +470,20 @@ def _held(plugin: str, pci_id: str, holders: Sequence[Consumer]) -> Status:
     return fail(plugin, "passthrough-assigned", f"GPU {pci_id} is assigned to {names}")
 
 
+class ConsumersKnown:
+    """A GPU whose running consumers the engine cannot interpret has unknown room: left out, with the reason."""
+
+    name = "ConsumersKnown"
+
+    def filter(self, f: GpuFacts, ctx: RequestContext) -> Status:
+        if f.gpu.graphics_type != "sharedDirect":
+            return SUCCESS
+        problem = consumer_problem(f.gpu)
+        if problem:
+            return fail(self.name, "consumer", f"{problem} (the engine cannot interpret it: the GPU's room is unknown)")
+        return SUCCESS
+
+
 class SameSizeLock:
     """A GPU locked to another profile; one that is also full says it is full first (the lock is then moot: no
     vGPU of any type fits until VMs on it power off)."""
@@ -554,6 +580,7 @@ GPU_FILTERS = (
     GpuFramebuffer(),
     HgxRules(),
     ModeGate(),
+    ConsumersKnown(),
     SameSizeLock(),
     EqualSizeMaximum(),
     FramebufferNotOvercommitted(),
@@ -587,6 +614,7 @@ PHRASES = {
     "mig-compute": "lack free MIG compute slices",
     "mig-slot": "have no free MIG start slot",
     "mig-geometry": "have no MIG geometry",
+    "consumer": "run consumers the engine cannot interpret",
 }
 
 
@@ -635,6 +663,7 @@ EXAMPLE_CODES = frozenset(
         "passthrough-assigned",
         "reservation",
         "equal-max",
+        "consumer",
     }
 )
 

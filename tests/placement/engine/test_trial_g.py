@@ -78,3 +78,39 @@ def test_a_multi_gpu_mig_set_names_its_slots_and_no_pair_paths():
     assert not any(line.startswith("GPU pairs:") for line in best.explanation)
     assert "MIG-backed vGPUs do not use NVLink P2P: link bandwidth is not scored" in best.explanation
     assert any(line.startswith("MIG-backed vGPUs: takes no GPU of a whole") for line in best.explanation)
+
+
+def _odd(host, index: int = 0, consumer: Consumer | None = None):
+    consumer = consumer or Consumer("weird-vm", "vgpu", "grid_a100d-7c")
+    return replace(
+        host,
+        gpus=tuple(replace(g, consumers=(*g.consumers, consumer)) if g.index == index else g for g in host.gpus),
+    )
+
+
+def test_an_unreadable_consumer_on_a_same_size_gpu_leaves_out_only_that_gpu():
+    """#6: one GPU's unreadable vGPU rejected the whole host; in same-size mode vSphere never picks a GPU locked to
+    another type, so the host's other GPUs plan."""
+    host = _odd(S.vgpu_host("a100", n=2, board="A100-80GB"))
+    request = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-20c")
+    best = plan(Fabric((host,)), request).best
+    assert best is not None and best.gpus[0].index == 1
+    full = _odd(host, 1, Consumer("w2", "vgpu", "grid_a100d-7c"))
+    (rejected,) = plan(Fabric((full,)), request).rejected
+    assert "2 of 2 GPUs run consumers the engine cannot interpret, e.g. GPU " in rejected.reasons[0]
+    assert "weird-vm" in rejected.reasons[0] or "w2" in rejected.reasons[0]
+
+
+def test_an_unreadable_consumer_rejects_the_host_where_it_decides_vspheres_pick():
+    """Mixed-size: vSphere puts a vGPU on the least-used GPU, whose use is unknown here: the pick is unknown."""
+    host = _odd(S.vgpu_host("a100", n=2, board="A100-80GB", vgpu_mode="mixedSize"))
+    request = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-20c")
+    (rejected,) = plan(Fabric((host,)), request).rejected
+    assert rejected.reasons[0].startswith("cannot interpret a running consumer: GPU ")
+
+
+def test_a_passthrough_plan_is_not_stopped_by_an_unreadable_vgpu_on_another_gpu():
+    host = S.vgpu_host("mixed", n=2, board="A100-80GB")
+    host = replace(host, gpus=(host.gpus[0], replace(host.gpus[1], graphics_type="direct", vgpu_mode=None)))
+    best = plan(Fabric((_odd(host),)), ONE).best
+    assert best is not None and best.gpus[0].index == 1
