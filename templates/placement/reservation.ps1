@@ -2,8 +2,13 @@
 # Review, then run in a PowerCLI session connected to that vCenter (Connect-VIServer {{ ps.server_comment }}{{ ps.port_comment }}). The VM must be powered off.
 {{ ps.server_note }}$server = $global:DefaultVIServers | Where-Object { $_.Name -eq {{ ps.server }}{{ ps.port_match }} }
 if (-not $server) { throw ('not connected to vCenter ' + {{ ps.server_label }} + ': run Connect-VIServer first') }
-{{ ps.vm_note }}$vm = Get-VM -Name {{ ps.vm }} -Server $server
-{{ ps.host_note }}$vmhost = Get-VMHost -Name {{ ps.host }} -Server $server
+# -Name takes wildcards: the names are escaped so that exactly the named VM and host are changed
+{{ ps.vm_note }}$vm = @(Get-VM -Name ([WildcardPattern]::Escape({{ ps.vm }})) -Server $server)
+if ($vm.Count -ne 1) { throw ('expected one VM of that exact name, found ' + $vm.Count) }
+$vm = $vm[0]
+{{ ps.host_note }}$vmhost = @(Get-VMHost -Name ([WildcardPattern]::Escape({{ ps.host }})) -Server $server)
+if ($vmhost.Count -ne 1) { throw ('expected one host of that exact name, found ' + $vmhost.Count) }
+$vmhost = $vmhost[0]
 {% if s.large_bar %}# Large-BAR GPUs ({{ ps.gpu_memory_gb }} GB passed through) power on only under EFI firmware. Switching the
 # firmware of an installed guest makes it unbootable, so this script stops instead of changing it.
 if ($vm.ExtensionData.Config.Firmware -ne 'efi') { throw ('VM ' + $vm.Name + ' boots with ' + $vm.ExtensionData.Config.Firmware + ' firmware: GPUs with large BARs need EFI (set Boot Options > Firmware to EFI before installing the guest)') }
@@ -23,7 +28,7 @@ New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value {{ ps.numa_affi
 {{ ps.pci_ids_note }}$wanted = @({{ ps.pci_ids }})
 $devices = Get-PassthroughDevice -VMHost $vmhost -Type Pci | Where-Object { $wanted -contains $_.ExtensionData.PciDevice.Id }
 if (@($devices).Count -ne $wanted.Count) { throw "expected $($wanted.Count) passthrough devices on $($vmhost.Name), found $(@($devices).Count)" }
-foreach ($device in $devices) { New-PassthroughDevice -VM $vm -PassthroughDevice $device | Out-Null }
+foreach ($device in $devices) { Add-PassthroughDevice -VM $vm -PassthroughDevice $device | Out-Null }
 {% elif s.consumption == "dynamic-passthrough" %}
 # Dynamic DirectPath I/O: vSphere assigns a matching device at power-on (planned: {{ ps.pci_list }})
 $spec = New-Object VMware.Vim.VirtualMachineConfigSpec

@@ -104,7 +104,9 @@ def test_a_code_line_holding_a_bidi_override_is_announced_by_a_note_above_it(dem
         assert note.startswith("# NOTE: the ") and "invisible or control characters" in note, (lines[i], note)
         assert "\\u202e" in note and "\u202e" not in note
     host_line = next(i for i in code_lines if "Get-VMHost -Name" in lines[i])
-    assert lines[host_line] == f"$vmhost = Get-VMHost -Name '{RLO_HOST}' -Server $server"  # matches vCenter
+    assert lines[host_line] == (
+        f"$vmhost = @(Get-VMHost -Name ([WildcardPattern]::Escape('{RLO_HOST}')) -Server $server)"
+    )  # matches vCenter
     assert lines[host_line - 1] == (
         "# NOTE: the host name on the next line holds invisible or control characters, kept because it must match "
         "vCenter exactly; escaped, it is 'esx-nvl\\u202eexe.txt'"
@@ -130,3 +132,14 @@ def test_the_template_prints_only_values_made_safe_for_powershell():
     raw = [p for p in printed if not re.fullmatch(r"(ps|d)\.\w+|forloop\.counter\|add:\d+", p)]
     assert raw == []
     assert "{% for d in ps.devices %}" in template and not re.search(r"{%\s*for\s+d\s+in\s+(?!ps\.devices)", template)
+
+
+def test_a_wildcard_in_a_vm_name_selects_exactly_that_vm(demo):
+    """Trial H #2: `Get-VM -Name 'chat*'` matched chat-a and chat-b, and the script reconfigured both."""
+    reservation = services.reserve(
+        request=services.build_request(gpus_per_vm=1, consumption="passthrough"), vm_name="chat*", user=None
+    )[0]
+    script = reservation_handout(selectors.reservations_with_status().get(pk=reservation.pk)).powercli
+    assert "$vm = @(Get-VM -Name ([WildcardPattern]::Escape('chat*')) -Server $server)" in script
+    assert "if ($vm.Count -ne 1) { throw" in script and "if ($vmhost.Count -ne 1) { throw" in script
+    assert "Get-VM -Name 'chat*'" not in script

@@ -377,9 +377,16 @@ def test_passthrough_reservation_json_and_powercli_carry_the_devices(viewer):
     assert host == {"id": reservation.host_id, "name": NVL, "vcenter": "demo", "cluster": "pcie-cluster"}
     ps = doc["powercli"]
     assert "$wanted = @('0000:18:00.0', '0000:19:00.0')" in ps
-    assert "Get-PassthroughDevice -VMHost $vmhost -Type Pci" in ps and "New-PassthroughDevice -VM $vm" in ps
+    assert (
+        "Get-PassthroughDevice -VMHost $vmhost -Type Pci" in ps
+        and "Add-PassthroughDevice -VM $vm -PassthroughDevice $device" in ps
+        and "New-PassthroughDevice" not in ps
+    )
     assert "New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value '0'" in ps
-    assert "Set-VMResourceConfiguration -MemReservationGB" in ps and "Get-VM -Name 'llm-1'" in ps
+    assert (
+        "Set-VMResourceConfiguration -MemReservationGB" in ps
+        and "Get-VM -Name ([WildcardPattern]::Escape('llm-1'))" in ps
+    )
     assert "VmiopBackingInfo" not in ps
     download = viewer.get(f"/reservations/{reservation.pk}/?format=powercli")
     assert download["Content-Disposition"].startswith("attachment") and download.content.decode() == ps
@@ -396,7 +403,7 @@ def test_large_bar_passthrough_gpus_get_efi_and_64_bit_mmio_sized_for_both(viewe
     ps = doc["powercli"]
     assert "New-AdvancedSetting -Entity $vm -Name 'pciPassthru.64bitMMIOSizeGB' -Value '512'" in ps
     assert "New-AdvancedSetting -Entity $vm -Name 'pciPassthru.use64bitMMIO' -Value 'TRUE'" in ps
-    assert ps.index("Config.Firmware -ne 'efi'") < ps.index("Move-VM") < ps.index("New-PassthroughDevice")
+    assert ps.index("Config.Firmware -ne 'efi'") < ps.index("Move-VM") < ps.index("Add-PassthroughDevice")
     page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
     assert "pciPassthru.64bitMMIOSizeGB = 512" in page and "firmware <strong>EFI</strong>" in page
     vgpu = _reserve("train-2", gpus_per_vm=2, consumption="vgpu", profile="nvidia_h100xm-80c")
@@ -437,14 +444,16 @@ def test_a_single_vgpu_reservation_promises_no_domain_it_does_not_show(viewer):
 def test_powercli_quotes_names_safely(viewer):
     reservation = _reserve("it's-mine", gpus_per_vm=1, consumption="passthrough")
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
-    assert "Get-VM -Name 'it''s-mine'" in ps and "&#x27;" not in ps
+    assert "Get-VM -Name ([WildcardPattern]::Escape('it''s-mine'))" in ps and "&#x27;" not in ps
 
 
 def test_powercli_doubles_every_quote_powershell_reads_as_a_single_quote(viewer):
     # PowerShell ends a single-quoted string at U+2018..U+201B as well as at the ASCII quote
     reservation = _reserve("a\u2019; Stop-Computer; \u2018b", gpus_per_vm=1, consumption="passthrough")
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
-    assert "Get-VM -Name 'a\u2019\u2019; Stop-Computer; \u2018\u2018b' -Server $server" in ps
+    assert (
+        "Get-VM -Name ([WildcardPattern]::Escape('a\u2019\u2019; Stop-Computer; \u2018\u2018b')) -Server $server" in ps
+    )
 
 
 def test_powercli_keeps_a_stored_name_with_a_line_break_inside_its_comment(viewer):
@@ -454,7 +463,9 @@ def test_powercli_keeps_a_stored_name_with_a_line_break_inside_its_comment(viewe
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
     first, second = ps.splitlines()[:2]
     assert "for VM 'nl\\r\\nWrite-Host PWNED #' on" in first and second.startswith("# Review")
-    assert "Get-VM -Name 'nl\r\nWrite-Host PWNED #' -Server $server" in ps  # inside a quoted string: inert
+    assert (
+        "Get-VM -Name ([WildcardPattern]::Escape('nl\r\nWrite-Host PWNED #')) -Server $server" in ps
+    )  # inside a quoted string: inert
 
 
 def test_powercli_works_on_the_reservations_vcenter_only(viewer):
@@ -462,7 +473,7 @@ def test_powercli_works_on_the_reservations_vcenter_only(viewer):
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
     server = urlsplit(reservation.host.vcenter.url).hostname
     assert f"$server = $global:DefaultVIServers | Where-Object {{ $_.Name -eq '{server}' }}" in ps
-    assert "Get-VM -Name 'scoped' -Server $server" in ps and "Get-VMHost -Name" in ps
+    assert "Get-VM -Name ([WildcardPattern]::Escape('scoped')) -Server $server" in ps and "Get-VMHost -Name" in ps
     assert all("-Server $server" in line for line in ps.splitlines() if "Get-VMHost -Name" in line)
 
 
