@@ -448,17 +448,30 @@ def reservation_renew(request: HttpRequest, pk: int) -> HttpResponse:
     if not may_change_owned(request.user, reservation):
         return forbidden(request, "only the planner who made this reservation or an admin can extend it")
     raw = request.POST.get("ttl_minutes", "").strip()
+    before = reservation.expires_at
+    whole = raw.lstrip("-").isdigit() and raw.count("-") <= 1
     try:
-        renewed = services.renew_reservation(
-            reservation=reservation, ttl_minutes=int(raw) if raw.lstrip("-").isdigit() else None
-        )
+        if raw and not whole:
+            raise RequestError("ttl_minutes", "must be a whole number of minutes")
+        renewed = services.renew_reservation(reservation=reservation, ttl_minutes=int(raw) if raw else None)
     except RequestError as exc:
         shown = f" ({raw!r})" if raw else ""
-        messages.error(request, f"Not extended: ttl_minutes{shown} {exc.message}.")
+        message = exc.message if raw else "is required: the minutes to hold it for, from now"
+        messages.error(request, f"Not extended: the hold time{shown} {message}.")
     except services.ReservationNotActive as exc:
         messages.error(request, f"Not extended: {exc}.")
     else:
         until = timezone.localtime(renewed.expires_at)
-        messages.success(request, f"Extended: the hold for {renewed.vm_name} now ends at {until:%Y-%m-%d %H:%M %Z}.")
+        if before and renewed.expires_at < before:  # N minutes from now can end before the hold did: say so
+            was = timezone.localtime(before)
+            messages.warning(
+                request,
+                f"Shortened: the hold for {renewed.vm_name} now ends at {until:%Y-%m-%d %H:%M %Z}, earlier than "
+                f"{was:%H:%M %Z}, when it ended before ({raw} minutes from now).",
+            )
+        else:
+            messages.success(
+                request, f"Extended: the hold for {renewed.vm_name} now ends at {until:%Y-%m-%d %H:%M %Z}."
+            )
     url = reverse("placement:reservation_detail", args=[pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -131,13 +131,29 @@ def test_extend_is_csrf_protected_and_role_guarded(owner, reservation):
 
 
 @pytest.mark.parametrize(
-    ("ttl", "message"), [("0", "must be between 1 and 10080"), ("", "is required"), ("abc", "is required")]
+    ("ttl", "message"),
+    [
+        ("0", "the hold time (&#x27;0&#x27;) must be between 1 and 10080"),
+        ("", "the hold time is required: the minutes to hold it for, from now"),
+        ("abc", "the hold time (&#x27;abc&#x27;) must be a whole number of minutes"),
+        ("1.5", "the hold time (&#x27;1.5&#x27;) must be a whole number of minutes"),  # trial H #8: it said "required"
+    ],
 )
 def test_extend_with_a_bad_ttl_changes_nothing_and_says_why(owner, reservation, ttl, message):
     expires = reservation.expires_at
     response = _page_client(owner).post(f"/reservations/{reservation.pk}/renew/", {"ttl_minutes": ttl}, follow=True)
-    assert "Not extended: ttl_minutes" in response.content.decode() and message in response.content.decode()
+    body = response.content.decode()
+    assert f"Not extended: {message}" in body and "ttl_minutes" not in body.split('id="flash"')[1][:400]
     assert Reservation.objects.get(pk=reservation.pk).expires_at == expires
+
+
+def test_extend_that_ends_the_hold_earlier_says_shortened(owner, reservation):
+    """Trial H #3: 5 minutes from now on a hold ending in an hour read 'Extended'."""
+    Reservation.objects.filter(pk=reservation.pk).update(expires_at=timezone.now() + timedelta(minutes=90))
+    response = _page_client(owner).post(f"/reservations/{reservation.pk}/renew/", {"ttl_minutes": "5"}, follow=True)
+    body = response.content.decode()
+    assert "Shortened: the hold for" in body and "Extended:" not in body
+    assert Reservation.objects.get(pk=reservation.pk).expires_at < timezone.now() + timedelta(minutes=6)
 
 
 def test_extend_of_a_released_hold_says_so(owner, reservation):
