@@ -635,3 +635,15 @@ def test_powercli_names_the_port_of_a_vcenter_not_on_443(viewer):
     VCenter.objects.filter(pk=reservation.host.vcenter_id).update(url="https://vc.example.com:443/sdk")
     ps = viewer.get(f"/reservations/{reservation.pk}/?format=powercli").content.decode()
     assert "Where-Object { $_.Name -eq 'vc.example.com' }" in ps and "-Port" not in ps
+
+
+def test_a_candidate_on_a_host_of_unknown_numa_says_unknown(db):
+    """Trial H #12: a candidate on a host without NUMA read 'single GPU · NUMA nodes' with nothing after it."""
+    inventory_services.import_inventory(document=json.loads((LABS / "edge.json").read_text()), vcenter_name="edge")
+    html = (
+        client_for("viewer")
+        .post("/placement/", {"gpus_per_vm": 1, "vms": 1, "cluster": [], "interconnect": "any"}, **HX)
+        .content.decode()
+    )
+    assert "esx-nonuma-01.lab.local" in html
+    assert "NUMA node unknown" in html and "NUMA nodes </p>" not in html and "NUMA ?" not in html
