@@ -183,7 +183,7 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
         board=host.gpu(held[0][0]).board if whole else None,
         vcpus=size.vcpus if size else 0,
         memory_mb=size.memory_mb if size else 0,
-        clusters=(host.cluster,),
+        clusters=(host.cluster,) if host.cluster else (),
         # a Dynamic DirectPath device powers on only with a GPU of its label: the one its GPUs have here
         hardware_label=(host.gpu(held[0][0]).hardware_label or None) if kind == "dynamic-passthrough" else None,
     )
@@ -319,7 +319,7 @@ class _Searcher:
 # ---------------------------------------------------------------- reasons
 
 
-def _why_not(job: _Job, state: Fabric, alone: bool) -> tuple[str, ...]:
+def _why_not(job: _Job, state: Fabric, alone: bool, scope: str = "the cluster") -> tuple[str, ...]:
     """Why ``job`` has no host on ``state`` (or why the joint plan leaves it behind)."""
     assert job.request is not None and job.ctx is not None
     req = job.request
@@ -340,7 +340,7 @@ def _why_not(job: _Job, state: Fabric, alone: bool) -> tuple[str, ...]:
         )
     lines.extend(_grouped(rejected))
     if not state.hosts:
-        lines.append("no other usable host in the cluster")
+        lines.append(f"no other usable host in {scope}")
     return tuple(lines)
 
 
@@ -398,9 +398,13 @@ def plan_evacuation(
         tuple(
             h
             for h in fabric.hosts
-            if h.ident != source.ident and h.cluster == source.cluster and h.vcenter == source.vcenter
+            # a host outside any cluster moves its VMs to any host of its vCenter (vMotion crosses clusters)
+            if h.ident != source.ident
+            and h.vcenter == source.vcenter
+            and (h.cluster == source.cluster or not source.cluster)
         )
     )
+    scope = "the cluster" if source.cluster else "its vCenter"
     jobs = [_job(source, vm, held, None if sizes is None else sizes.get(vm)) for vm, held in _vms(source).items()]
     jobs.sort(key=lambda j: j.order)
     movable = [j for j in jobs if j.request is not None]
@@ -432,7 +436,7 @@ def plan_evacuation(
         pick = picks[j.vm]
         if pick is None:
             alone = searcher.has_host(others, j)
-            moves.append(Move(j.vm, j.from_gpus, j.request, None, _why_not(j, final, alone) + j.notes))
+            moves.append(Move(j.vm, j.from_gpus, j.request, None, _why_not(j, final, alone, scope) + j.notes))
             continue
         moves.append(Move(j.vm, j.from_gpus, j.request, pick, _move_notes(j, pick, others)))
     placed = sum(1 for p in picks.values() if p is not None) - repaired

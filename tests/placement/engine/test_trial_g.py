@@ -114,3 +114,16 @@ def test_a_passthrough_plan_is_not_stopped_by_an_unreadable_vgpu_on_another_gpu(
     host = replace(host, gpus=(host.gpus[0], replace(host.gpus[1], graphics_type="direct", vgpu_mode=None)))
     best = plan(Fabric((_odd(host),)), ONE).best
     assert best is not None and best.gpus[0].index == 1
+
+
+def test_a_host_outside_any_cluster_evacuates_to_the_hosts_of_its_vcenter():
+    """Trial H #6: the page said 'over the other hosts of its vCenter' but only hosts outside clusters were tried, and
+    each VM read 'no other usable host in the cluster'."""
+    vm = Consumer("solo", "passthrough")
+    src = S.nvl_pairs("standalone", n=2, cluster="")
+    src = replace(src, gpus=(replace(src.gpus[0], consumers=(vm,)), src.gpus[1]))
+    target = S.nvl_pairs("in-cluster", n=2, cluster="c")
+    (move,) = plan_evacuation(Fabric((src, target)), "standalone").moves
+    assert move.target is not None and move.target.host == "in-cluster"
+    (alone,) = plan_evacuation(Fabric((src,)), "standalone").moves
+    assert alone.target is None and "no other usable host in its vCenter" in alone.reasons
