@@ -22,6 +22,7 @@ from placement.engine.request import (
     PlacementRequest,
     RequestError,
 )
+from placement.engine.sizing import SIZING_LIMITS
 from placement.selectors import live_clusters
 from placement.validators import TTL_MAX_MINUTES, VM_NAME_MAX, vm_name_problem
 
@@ -177,12 +178,18 @@ PRECISIONS = (
 class SizingForm(forms.Form):
     """Inputs of ``placement.engine.sizing.size_inference`` (names as the ``size`` command's options)."""
 
-    params_b = forms.FloatField(label="Parameters (billions)", min_value=0.001, initial=8)
+    params_b = forms.FloatField(
+        label="Parameters (billions)", min_value=0.001, max_value=SIZING_LIMITS["params_b"], initial=8
+    )
     precision = forms.TypedChoiceField(label="Weights precision", choices=PRECISIONS, coerce=float, initial="2")
-    layers = forms.IntegerField(min_value=1, initial=32)
-    kv_heads = forms.IntegerField(label="KV heads", min_value=1, initial=8)
-    head_dim = forms.IntegerField(label="Head dim", min_value=1, initial=128)
-    context = forms.IntegerField(label="Context (tokens)", min_value=1, initial=8192)
-    seqs = forms.IntegerField(label="Concurrent sequences", min_value=1, initial=1)
+    layers = forms.IntegerField(min_value=1, max_value=SIZING_LIMITS["layers"], initial=32)
+    kv_heads = forms.IntegerField(label="KV heads", min_value=1, max_value=SIZING_LIMITS["kv_heads"], initial=8)
+    head_dim = forms.IntegerField(label="Head dim", min_value=1, max_value=SIZING_LIMITS["head_dim"], initial=128)
+    context = forms.IntegerField(
+        label="Context (tokens)", min_value=1, max_value=SIZING_LIMITS["context_len"], initial=8192
+    )
+    seqs = forms.IntegerField(
+        label="Concurrent sequences", min_value=1, max_value=SIZING_LIMITS["concurrent_seqs"], initial=1
+    )
     kv_precision = forms.TypedChoiceField(label="KV cache precision", choices=PRECISIONS, coerce=float, initial="2")
     overhead = forms.FloatField(label="Overhead (fraction)", min_value=0, max_value=10, initial=0.1)

@@ -64,6 +64,20 @@ class Sizing:
     explain: tuple[str, ...]
 
 
+# Beyond any model or deployment a vSphere host serves (a 100-trillion-parameter model, 100 million tokens of
+# context): larger numbers are typing mistakes, and products of them overflow to inf GiB.
+SIZING_LIMITS = {
+    "params_b": 100_000,
+    "bytes_per_param": 16,
+    "layers": 10_000,
+    "kv_heads": 4_096,
+    "head_dim": 16_384,
+    "context_len": 100_000_000,
+    "concurrent_seqs": 1_000_000,
+    "kv_bytes": 16,
+}
+
+
 def size_inference(
     params_b: float,
     bytes_per_param: float,
@@ -91,6 +105,8 @@ def size_inference(
             raise ValueError(f"{name} must be a finite number, got {value}")
         if value <= 0:
             raise ValueError(f"{name} must be positive, got {value}")
+        if value > SIZING_LIMITS[name]:
+            raise ValueError(f"{name} must be at most {SIZING_LIMITS[name]:,}, got {value:g}")
     if not math.isfinite(overhead_frac):
         raise ValueError(f"overhead_frac must be a finite number, got {overhead_frac}")
     if overhead_frac < 0:

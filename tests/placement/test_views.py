@@ -343,9 +343,16 @@ def test_sizing_input_errors_name_the_field(viewer):
     data = {"params_b": "8", "precision": "2", "layers": "0", "kv_heads": "8", "head_dim": "128",
             "context": "8192", "seqs": "1", "kv_precision": "2", "overhead": "0.1"}  # fmt: skip
     response = viewer.post("/placement/sizing/", data, HTTP_HX_REQUEST="true")
-    assert response.status_code == 400 and "layers: Ensure this value is greater than or equal to 1" in (
+    assert response.status_code == 400 and "Layers: Ensure this value is greater than or equal to 1" in (
         response.content.decode()
     )
+    # trial H #7: 1e308 parameters gave "Weights inf GiB"; errors named params_b, not the field's label
+    huge = viewer.post("/placement/sizing/", {**data, "layers": "80", "params_b": "1e308"}, HTTP_HX_REQUEST="true")
+    body = huge.content.decode()
+    assert (
+        huge.status_code == 400 and "Parameters (billions): Ensure this value is less than or equal to 100000" in body
+    )
+    assert "inf" not in body.split('id="sizing-results"')[-1] and "params_b:" not in body
 
 
 # ---------------------------------------------------------------- reservation pages
