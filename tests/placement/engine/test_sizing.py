@@ -180,10 +180,6 @@ def test_non_finite_numbers_are_refused_by_name(name, value):
 
 
 def test_numbers_beyond_any_deployment_are_refused_not_sized_to_inf():
-    import pytest
-
-    from placement.engine.sizing import size_inference
-
     with pytest.raises(ValueError, match=r"^params_b must be at most 100,000, got 1e\+308$"):
         size_inference(1e308, 2, 80, 8, 128, 8192, 1)
     with pytest.raises(ValueError, match=r"^layers must be at most 10,000"):
