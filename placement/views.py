@@ -24,6 +24,7 @@ from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host
 from inventory.roles import PLANNER, forbidden, has_role, role_required
 from inventory.tables import BoundedRequestConfig, sort_problem
+from inventory.views.common import filter_problems
 from placement import selectors, services
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan, candidate_link_text
@@ -387,7 +388,7 @@ def reservation_list(request: HttpRequest) -> HttpResponse:
     # A value the filter cannot use (an unknown status, a sort by no column) is a 400 that says so, as on the
     # cluster page, rather than a list of every reservation.
     valid = not filterset.is_bound or filterset.is_valid()
-    problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
+    problems = filter_problems(filterset) if not valid else []
     if sorting := sort_problem(ReservationTable(reservations.none()), request):
         problems.append(sorting)
         valid = False

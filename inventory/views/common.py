@@ -32,3 +32,15 @@ def page_or_partial(
     for key, value in (headers or {}).items():
         response[key] = value
     return response
+
+
+def filter_problems(filterset) -> list[str]:
+    """A bound filterset's errors as "<field label> (<parameter>): <reasons>": the label the filter form shows, with
+    the query parameter a link or script sets."""
+    problems = []
+    for name, errors in filterset.errors.items():
+        field = filterset.form.fields.get(name)
+        label = str(field.label) if field is not None and field.label else ""
+        where = f"{label} ({name})" if label and label.lower() != name.replace("_", " ") else name
+        problems.append(f"{where}: {' '.join(errors)}")
+    return problems

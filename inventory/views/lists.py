@@ -26,7 +26,7 @@ from inventory.tables import (
     ordered_rows,
     sort_problem,
 )
-from inventory.views.common import htmx_target, page_or_partial
+from inventory.views.common import filter_problems, htmx_target, page_or_partial
 
 PER_PAGE = 25
 EXPORT_FORMATS = ("csv",)
@@ -38,7 +38,7 @@ def _filter(request: HttpRequest, filterset_class, queryset: QuerySet, table) ->
     the sort or the export format is not valid."""
     filterset = filterset_class(request.GET or None, queryset=queryset, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
-    problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
+    problems = filter_problems(filterset) if not valid else []
     if sorting := sort_problem(table, request):
         problems.append(sorting)
     export = request.GET.get("export")

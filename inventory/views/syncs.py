@@ -19,7 +19,7 @@ from inventory.forms import SyncStartForm, syncs_run_on_schedule
 from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
 from inventory.tables import BoundedRequestConfig, SyncRunTable, count_summary, count_table, sort_problem
-from inventory.views.common import page_or_partial
+from inventory.views.common import filter_problems, page_or_partial
 
 if TYPE_CHECKING:
     from inventory.filtersets import SyncRunFilterSet
@@ -55,7 +55,7 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool
     runs = SyncRun.objects.select_related("vcenter")
     filterset = SyncRunFilterSet(request.GET or None, queryset=runs, request=request)
     valid = not filterset.is_bound or filterset.is_valid()
-    problems = [f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()] if not valid else []
+    problems = filter_problems(filterset) if not valid else []
     if sorting := sort_problem(SyncRunTable(runs.none()), request):
         problems.append(sorting)
         valid = False

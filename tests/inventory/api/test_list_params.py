@@ -190,3 +190,11 @@ def test_vcenter_filters_take_an_id_or_a_name_like_the_reservations_list(api, de
     assert percent.status_code == 400 and percent.json() == {"vcenter": ["no vCenter with id or name '50%s\\x02'"]}
     nul = api.get(path, {"vcenter": "demo\x00lab"})  # Schemathesis on PostgreSQL: a NUL in the name lookup 500'd
     assert nul.status_code == 400 and nul.json() == {"vcenter": ["must not contain a NUL character"]}
+
+
+def test_a_bad_filter_is_named_by_the_label_the_form_shows(viewer, demo):  # noqa: F811
+    """Trial H #9: 'min_free_gpus: Ensure ...': the admin typed into 'At least N free GPUs'."""
+    response = viewer.get("/inventory/hosts/", {"min_free_gpus": "-1"})
+    assert "The filter is not valid (At least N free GPUs (min_free_gpus): Ensure this value is greater than" in (
+        response.content.decode()
+    )
