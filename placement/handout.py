@@ -423,13 +423,16 @@ def _device_group_note(
         nvlink = _nvlink_device_group(request)
         instead = f"; for NVLink plan consumption device-group instead (vendor device group {nvlink})" if nvlink else ""
         return f"none: these {devices} vGPUs are added one by one and get no NVLink P2P{instead}"
+    if devices == 1:
+        return "not needed for a single GPU"
+    if consumption == "passthrough":
+        what = "static DirectPath I/O names each device, so no device group is used; the GPUs share"
+        return what if domain else "static DirectPath I/O names each device, so no device group is used"
     if domain:
         return (
             "the inventory does not store vSphere device group names (vendorDeviceGroupInfo); "
             "the advisor's own domain of these GPUs is shown instead"
         )
-    if devices == 1:
-        return "not needed for a single GPU"
     return "these GPUs share no NVLink, NVSwitch or PCIe-switch domain that a device group could keep together"
 
 

@@ -654,3 +654,17 @@ def test_a_candidate_on_a_host_of_unknown_numa_says_unknown(db):
     )
     assert "esx-nonuma-01.lab.local" in html
     assert "NUMA node unknown" in html and "NUMA nodes </p>" not in html and "NUMA ?" not in html
+
+
+def test_the_device_group_line_speaks_of_devices_not_internal_domain_kinds(viewer):
+    """Trial H #13: passthrough pages explained vSphere device groups and showed '(pcie-switch)'; a single vGPU
+    showed '(nvswitch-partition)'."""
+    pair = _reserve("pt-pair", gpus_per_vm=2, consumption="passthrough")
+    html = viewer.get(f"/reservations/{pair.pk}/").content.decode()
+    line = html.split("<strong>Device group</strong>:")[1].split("</li>")[0]
+    assert "static DirectPath I/O names each device, so no device group is used; the GPUs share" in line
+    assert "(pcie-switch)" not in line and "vendorDeviceGroupInfo" not in line
+    one = _reserve("one-vgpu", gpus_per_vm=1, consumption="vgpu", profile="nvidia_h100xm-40c")
+    line = viewer.get(f"/reservations/{one.pk}/").content.decode().split("<strong>Device group</strong>:")[1]
+    line = line.split("</li>")[0]
+    assert "not needed for a single GPU" in line and "nvswitch-partition" not in line
