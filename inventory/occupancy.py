@@ -189,9 +189,10 @@ def findings_of_severity_q(severities: Iterable[str]) -> Q:
 
 def host_warned_q() -> Q:
     """Hosts listed under "Hosts with warnings" and counted in a cluster's warning count: unavailable to plans
-    (maintenance, disconnected, not responding), a sync warning, or a fabric finding of severity warning or
-    error. Info-level findings alone do not count."""
-    return ~host_available_q() | ~Q(warnings=[]) | findings_of_severity_q(WARNING_SEVERITIES)
+    (maintenance, disconnected, not responding), a sync warning, a fabric finding of severity warning or error, or
+    GPUs of an NVSwitch board in a mode vSphere refuses there. Info-level findings alone do not count."""
+    refused = Gpu.objects.filter(_nvswitch_modes_q(), stale=False, host_id__in=nvswitch_hosts()).values("host_id")
+    return ~host_available_q() | ~Q(warnings=[]) | findings_of_severity_q(WARNING_SEVERITIES) | Q(pk__in=refused)
 
 
 def host_info_only_q() -> Q:
@@ -250,6 +251,8 @@ def annotate_gpu_counts(hosts: QuerySet[Host]) -> QuerySet[Host]:
     available = host_available_q()
     return hosts.annotate(
         gpus_total=count(live),
+        # GPUs of an NVSwitch board in a mode vSphere refuses there: the host page's nvswitch-mode-unusable warning
+        gpus_nvswitch_refused=count(live.filter(_nvswitch_modes_q(), host_id__in=nvswitch_hosts())),
         gpus_used=count(live.filter(held)),
         gpus_reserved=count(live.filter(reserved).exclude(held)),
         gpus_free=Case(When(available, then=count(idle.filter(usable))), default=Value(0)),

@@ -86,3 +86,20 @@ def test_the_cluster_table_state_column_counts_no_info_finding(estate, page):
     }
     assert "⚠" not in rows[A100] and "⚠" not in rows[A30]
     assert "2 ⚠" in rows[NVL]
+
+
+def test_an_nvswitch_board_in_a_mode_vsphere_refuses_is_a_host_with_warnings(admin_client):
+    """Trial H #5: esx-hgx-mig-01 (MIG on an NVSwitch board) had its 'nvswitch-mode-unusable' warning on its page, but
+    read 'ok' in the host list, 0 warnings in the CSV, and was missing from the overview's hosts with warnings."""
+    services.import_inventory(document=json.loads((LABS / "edge.json").read_text()), vcenter_name="edge")
+    name = "esx-hgx-mig-01.lab.local"
+    assert occupancy.nvswitch_refused_gpus(host=Host.objects.get(name=name))
+    assert name in set(Host.objects.filter(occupancy.host_warned_q()).values_list("name", flat=True))
+    html = admin_client.get("/inventory/hosts/", {"q": "hgx-mig"}).content.decode()
+    row = html.split(name, 1)[1].split("</tr>", 1)[0]
+    assert "warnings and fabric findings" in row and "badge ok" not in row
+    export = admin_client.get("/inventory/hosts/", {"q": "hgx-mig", "export": "csv"})
+    csv = b"".join(export.streaming_content).decode().splitlines()
+    header, line = csv[0].split(","), csv[1].split(",")
+    assert int(line[header.index("Warnings")]) >= 1
+    assert name in listed(admin_client.get("/").content.decode())
