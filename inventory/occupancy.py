@@ -287,8 +287,15 @@ class GpuOccupancy:
 
     @property
     def free_gb(self) -> int:
+        """What plans can still put on the GPU: 0 where none can (its host unavailable, its mode refused on its
+        board), as the overview counts it."""
         if self.state == UNAVAILABLE or (self.state in (USED, RESERVED) and self.mode not in VGPU_MODES):
             return 0
+        return 0 if self.unavailable_reason else self.room_gb
+
+    @property
+    def room_gb(self) -> int:
+        """What is left on the GPU, usable by plans or not (``free_gb`` is what they can use)."""
         return max(self.memory_gb - self.used_gb - self.reserved_gb - self.siloed_gb, 0)
 
     @property
@@ -314,7 +321,7 @@ class GpuOccupancy:
             parts.append("VMs: " + ", ".join(self.consumers))
         if self.reservations:
             parts.append("reserved for " + ", ".join(self.reservations))
-        if self.mode in VGPU_MODES and self.state not in (FREE, UNAVAILABLE):
+        if self.mode in VGPU_MODES and self.state not in (FREE, UNAVAILABLE) and not self.unavailable_reason:
             parts.append(f"{self.free_gb} GB free of {self.memory_gb}")
         if self.locked_profile:
             parts.append(f"locked to {self.locked_profile}")
@@ -430,7 +437,7 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
             if limit:
                 more = min(more, max(limit - len(in_use), 0))
             occ.siloed_gb = max(memory_gb - taken - more * size, 0)
-    if occ.state == PARTIAL and occ.free_gb == 0:
+    if occ.state == PARTIAL and occ.room_gb == 0:
         occ.state = USED  # nothing more fits: full, even if not every GB is allocated
     return occ
 

@@ -167,3 +167,25 @@ def test_the_host_page_and_fabric_api_carry_a_finding(demo, page, api):
     assert fabric.NVSWITCH_MODE_CODE in codes
     # a passthrough PCIe host gets no such finding
     assert fabric.nvswitch_mode_finding(Host.objects.get(name=L40S)) is None
+
+
+def test_room_no_plan_can_use_is_no_gb_left_on_the_host_page_and_gpu_list_either(demo):
+    """Trial H #4: the overview said '2 (0 GB left)' for partly used MIG GPUs on an NVSwitch board, the host page
+    '(110 GB left)' and the GPU list 'Free GB 40'; a host not responding likewise."""
+    hgx_idle_to_passthrough_and_mig()
+    held = Gpu.objects.filter(host__name=HGX, consumers__isnull=False).order_by("pk").first()
+    held.consumers.update(kind="mig", profile="nvidia_h100xm-3-40c")
+    Gpu.objects.filter(pk=held.pk).update(vgpu_mode=VgpuMode.MIG, mig_enabled=True)
+    details = occupancy.host_gpu_details(host=Host.objects.get(name=HGX))
+    mig = next(g for g in details if g.pci_id == held.pci_device.pci_id)
+    assert mig.state == "partial" and mig.free_gb == 0 and "GB free of" not in mig.title
+    assert occupancy.summarize(details)["free_gb"] == 0
+    a100 = Host.objects.get(name="esx-a100-01.lab.local")
+    before = occupancy.summarize(occupancy.host_gpu_details(host=a100))["free_gb"]
+    Host.objects.filter(pk=a100.pk).update(connection_state="notResponding")
+    after = occupancy.summarize(occupancy.host_gpu_details(host=Host.objects.get(pk=a100.pk)))
+    assert (
+        before > 0
+        and after["free_gb"] == 0
+        and after["partial"] == occupancy.summarize(occupancy.host_gpu_details(host=a100))["partial"]
+    )
