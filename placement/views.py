@@ -46,7 +46,7 @@ PCI_RE = re.compile(r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b")
 RESERVE_LIMITS = {"vm_name_max": VM_NAME_MAX, "ttl_max_minutes": TTL_MAX_MINUTES}  # the "Reserve as" inputs
 ERROR_FIELDS = (*REQUEST_FIELDS, "vm_name", "ttl_minutes")  # fields whose messages the results swap in (oob)
 GENERALIZE = (  # host-specific numbers out of the host-level reasons (engine/filters.py wording)
-    (re.compile(r"^host has \d+ GPUs, the VM needs (\d+)$"), r"host has fewer than \1 GPUs"),
+    (re.compile(r"^host has \d+ GPUs?, the VM needs (\d+)$"), r"host has fewer than \1 GPUs"),
     (re.compile(r"^no (\S+) GPUs \(host has .*\)$"), r"no \1 GPUs"),
     (re.compile(r"^host has \d+ free vCPUs, the VM needs (\d+)$"), r"host has fewer than \1 free vCPUs"),
     (

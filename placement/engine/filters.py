@@ -286,7 +286,10 @@ class HasGpus:
     def filter(self, host: HostState, ctx: RequestContext) -> Status:
         if len(host.gpus) < ctx.request.gpus_per_vm:
             return fail(
-                self.name, "gpu-count", f"host has {len(host.gpus)} GPUs, the VM needs {ctx.request.gpus_per_vm}"
+                self.name,
+                "gpu-count",
+                f"host has {len(host.gpus)} GPU{'' if len(host.gpus) == 1 else 's'}, "
+                f"the VM needs {ctx.request.gpus_per_vm}",
             )
         return SUCCESS
 

@@ -118,7 +118,7 @@ def size_inference(
     explain = (
         f"weights: {params_b:g}B params x {bytes_per_param:g} bytes = {weights:.1f} GiB",
         f"KV cache: 2 (K and V) x {layers} layers x {kv_heads} KV heads x {head_dim} head dim x {context_len} tokens "
-        f"x {concurrent_seqs} sequences x {kv_bytes:g} bytes = {kv:.1f} GiB",
+        f"x {concurrent_seqs} sequence{'' if concurrent_seqs == 1 else 's'} x {kv_bytes:g} bytes = {kv:.1f} GiB",
         f"activations/runtime overhead: {overhead_frac:.0%} of {weights + kv:.1f} GiB = {overhead:.1f} GiB",
         f"total: {total:.1f} GiB",
     )

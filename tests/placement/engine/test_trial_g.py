@@ -127,3 +127,13 @@ def test_a_host_outside_any_cluster_evacuates_to_the_hosts_of_its_vcenter():
     assert move.target is not None and move.target.host == "in-cluster"
     (alone,) = plan_evacuation(Fabric((src,)), "standalone").moves
     assert alone.target is None and "no other usable host in its vCenter" in alone.reasons
+
+
+def test_counts_of_one_read_in_the_singular():
+    """Trial H #15: '3 hosts have 1 GPUs', 'x 1 sequences'."""
+    from placement.engine.sizing import size_inference
+
+    two = PlacementRequest(gpus_per_vm=2, consumption="passthrough")
+    (rejected,) = plan(Fabric((S.nvl_pairs("one", n=1),)), two).rejected
+    assert rejected.reasons[0] == "host has 1 GPU, the VM needs 2"
+    assert " x 1 sequence x " in size_inference(8, 2, 32, 8, 128, 8192, 1).explain[1]
