@@ -9,7 +9,7 @@ $vm = $vm[0]
 {{ ps.host_note }}$vmhost = @(Get-VMHost -Name ([WildcardPattern]::Escape({{ ps.host }})) -Server $server)
 if ($vmhost.Count -ne 1) { throw ('expected one host of that exact name, found ' + $vmhost.Count) }
 $vmhost = $vmhost[0]
-{% if s.large_bar %}# Large-BAR GPUs ({{ ps.gpu_memory_gb }} GB passed through) power on only under EFI firmware. Switching the
+{% if s.large_bar %}# Large-BAR GPUs ({{ ps.gpu_memory_gb }} GiB passed through) power on only under EFI firmware. Switching the
 # firmware of an installed guest makes it unbootable, so this script stops instead of changing it.
 if ($vm.ExtensionData.Config.Firmware -ne 'efi') { throw ('VM ' + $vm.Name + ' boots with ' + $vm.ExtensionData.Config.Firmware + ' firmware: GPUs with large BARs need EFI (set Boot Options > Firmware to EFI before installing the guest)') }
 {% endif %}if ($vm.VMHost.Id -ne $vmhost.Id) { Move-VM -VM $vm -Destination $vmhost | Out-Null }  # place it on the planned host

@@ -668,3 +668,10 @@ def test_the_device_group_line_speaks_of_devices_not_internal_domain_kinds(viewe
     line = viewer.get(f"/reservations/{one.pk}/").content.decode().split("<strong>Device group</strong>:")[1]
     line = line.split("</li>")[0]
     assert "not needed for a single GPU" in line and "nvswitch-partition" not in line
+
+
+def test_large_bar_memory_is_in_gib_as_the_gpus_report_it(viewer):
+    """Trial H #14: the host shows an L40S as 48 GB (board), the reservation said '45 GB of GPU memory' (45 GiB)."""
+    held = _reserve("bar-one", gpus_per_vm=1, consumption="passthrough", board="L40S-48GB")
+    html = viewer.get(f"/reservations/{held.pk}/").content.decode()
+    assert "(45 GiB of GPU memory passed through, as the GPUs report it)" in html and "45 GB of GPU" not in html
