@@ -387,15 +387,13 @@ def reserve_planned(
     return accept_candidate(request=request, candidate=offer, vm_name=vm_name, ttl_minutes=ttl_minutes, user=user)
 
 
-def _not_offered(
-    host: Host, wanted: list[str], offer: Candidate | None, fresh: Plan, request: PlacementRequest | None = None
-) -> str:
+def _not_offered(host: Host, wanted: list[str], offer: Candidate | None, fresh: Plan, request: PlacementRequest) -> str:
     """Why ``host`` no longer offers the GPUs ``wanted``: what it offers instead (or its rejection reasons), and who
     holds those GPUs now. Where vSphere picks the GPU at power-on (vGPU, MIG, Dynamic DirectPath), the GPUs are the
     prediction of that pick, which a reservation cannot choose: said so rather than blaming the VMs on them."""
     why = []
     offered = ", ".join(sorted(g.pci_id for g in offer.gpus)) if offer is not None else ""
-    if offer is not None and request is not None and request.consumption in VSPHERE_PICKS_GPU:
+    if offer is not None and request.consumption in VSPHERE_PICKS_GPU:
         gpus = "GPUs" if len(wanted) > 1 else "GPU"
         return (
             f"{host.name} (id {host.pk}, vCenter {host.vcenter.name}) does not give this request GPUs "

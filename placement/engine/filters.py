@@ -316,7 +316,7 @@ class ConsumersReadable:
 
 
 def _decides_pick(g: GpuState, request: PlacementRequest) -> bool:
-    mig_mode = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
+    mig_mode = g.mig_mode
     if request.consumption == "mig":
         return mig_mode
     return not mig_mode and g.vgpu_mode == "mixedSize"
@@ -450,7 +450,7 @@ class ModeGate:
         whole = [c for c in active if c.kind in ("passthrough", "dynamic-passthrough")]
         if whole:
             return _held(self.name, g.pci_id, whole)
-        mig_mode = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
+        mig_mode = g.mig_mode
         if r.consumption == "mig":
             if not mig_mode:
                 return fail(self.name, "mig-disabled", f"GPU {g.pci_id} does not have MIG enabled")

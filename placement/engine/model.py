@@ -81,6 +81,11 @@ class GpuState:
     hardware_label: str = ""  # pciPassthruInfo hardwareLabel: what a Dynamic DirectPath VM's device matches on
 
     @property
+    def mig_mode(self) -> bool:
+        """The GPU runs MIG-backed vGPUs (MIG enabled, or vSphere's multiInstanceGpu mode), never time-sliced ones."""
+        return self.mig_enabled or self.vgpu_mode == "multiInstanceGpu"
+
+    @property
     def active_consumers(self) -> tuple[Consumer, ...]:
         return tuple(c for c in self.consumers if c.holds_device)
 

@@ -473,7 +473,7 @@ def free_timesliced_gb(host: HostState) -> int:
     """Free framebuffer GB over the host's time-sliced vGPU GPUs (sharedDirect, not MIG)."""
     total = 0
     for g in host.gpus:
-        if g.graphics_type != "sharedDirect" or g.mig_enabled or g.vgpu_mode == "multiInstanceGpu" or g.reserved:
+        if g.graphics_type != "sharedDirect" or g.mig_mode or g.reserved:
             continue
         total += timesliced_view(g).free_gb
     return total

@@ -280,7 +280,7 @@ def _gpu_sim(s: Scenario, host_i: int, pos: int, g, states: States, respell=None
         holder = ", ".join(sorted({c.vm for c in active})) or None
         return GpuSim(host_i, pos, g.pci_id, board, -1, None, holder=holder, fixed=bool(holder)), g
     want_mig = s.mode == "mig"
-    is_mig = g.mig_enabled or g.vgpu_mode == "multiInstanceGpu"
+    is_mig = g.mig_mode
     mode_ok = (
         g.graphics_type == "sharedDirect"
         and is_mig == want_mig

@@ -207,7 +207,7 @@ def _mode_mismatch(gpu: GpuState) -> str | None:
     """A GPU never runs MIG-backed and time-sliced vGPUs together, and each only in its own mode (DOMAIN 3.1): a
     consumer of the other kind means vCenter's report of the GPU's mode or of the VM is off, so its memory is
     unknown."""
-    mig_mode = gpu.mig_enabled or gpu.vgpu_mode == "multiInstanceGpu"
+    mig_mode = gpu.mig_mode
     for c in gpu.active_consumers:
         if c.kind == "mig" and not mig_mode:
             return (
