@@ -140,6 +140,19 @@ class WhatIfForm(forms.Form):
             return True
         return any(self.data.get(name) not in (None, "", str(self[name].initial), "0") for name in self.ADVANCED)
 
+    def _not_negative(self, name: str) -> int | None:
+        # the engine says the same, but stops at its first problem: the form marks every negative count at once
+        value = self.cleaned_data.get(name)
+        if value is not None and value < 0:
+            raise forms.ValidationError("must not be negative")
+        return value
+
+    def clean_vcpus(self) -> int | None:
+        return self._not_negative("vcpus")
+
+    def clean_memory_gb(self) -> int | None:
+        return self._not_negative("memory_gb")
+
     def clean_weights(self) -> list[float] | None:
         text = self.cleaned_data.get("weights") or ""
         try:
@@ -236,6 +249,7 @@ def _context(run: WhatIfRun) -> dict:
         ctx["reasons"] = [
             (REASON_TEXT.get(k, k), v) for k, v in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1])
         ]
+        ctx["rejected_total"] = sum(v for _, v in ctx["reasons"])
         ctx["siloed_svg"] = histogram(dist.get("siloed_gb", []), r["siloed_gb"], title="Siloed GB per run", unit=" GB")
         if same and "locked_gb" in dist:
             ctx["locked_svg"] = histogram(dist["locked_gb"], r["locked_gb"], title="Locked GB per run", unit=" GB")

@@ -51,7 +51,7 @@ def _svg(width: int, height: int, body: list[str], label: str, css_class: str) -
 
 def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", width: int = 560) -> str:
     """Bars of how many runs ended at each value, with p50/p90/p95/p99 marked as vertical lines."""
-    height, left, right, top, bottom = 220, 48, 16, 30, 42
+    height, left, right, top, bottom = 220, 64, 16, 30, 42
     points = sorted((int(v), int(n)) for v, n in distribution)
     lo = min([v for v, _ in points] + [0])
     hi = max([v for v, _ in points] + [lo + 1])
@@ -79,7 +79,7 @@ def histogram(distribution: list, stats: dict, *, title: str, unit: str = "", wi
         body.append(
             _text(x_of(v) + bar_w / 2, top + plot_h + 14, f"{v}", size=10, anchor="middle", fill=COLOURS["muted"])
         )
-    body.append(_text(left - 6, top + 8, f"{peak}", size=10, anchor="end", fill=COLOURS["muted"]))
+    body.append(_text(left - 6, top + 8, plural(peak, "run"), size=10, anchor="end", fill=COLOURS["muted"]))
     body.append(_text(left - 6, top + plot_h, "0", size=10, anchor="end", fill=COLOURS["muted"]))
     legend_x = left
     for i, name in enumerate(("p50", "p90", "p95", "p99")):

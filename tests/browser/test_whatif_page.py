@@ -26,6 +26,11 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     page.wait_for_url(f"{live_server.url}/whatif/")
     page.evaluate("window.__samePage = true")
 
+    # cluster names with their vCenter are long: the choice spans the form instead of a half-width cut-off
+    fields = page.locator("#whatif-form .fields").first.bounding_box()
+    assert page.locator("#id_cluster").bounding_box()["width"] > 0.9 * fields["width"]
+    assert page.locator("#id_board").bounding_box()["width"] < 0.6 * fields["width"]
+
     # a bad catalog is marked on its field, in place
     page.select_option("#id_cluster", label="pcie-cluster (demo-lab)")  # keyed by id, shown with its vCenter
     page.select_option("#id_mode", "same")

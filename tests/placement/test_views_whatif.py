@@ -121,6 +121,29 @@ def test_a_bad_advanced_field_is_marked_and_opens_the_section(planner, changes, 
     assert not WhatIfRun.objects.exists()
 
 
+def test_every_negative_count_is_marked_in_one_submit(planner):
+    """vCPUs and memory both negative: the engine stops at the first, the form marks both."""
+    r = planner.post("/whatif/", {**BASE, "vcpus": "-4", "memory_gb": "-64"}, **HX)
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert field_error(page, "vcpus") == "must not be negative"
+    assert field_error(page, "memory_gb") == "must not be negative"
+
+
+def test_rejections_by_reason_are_counted_over_all_runs(planner):
+    """The reasons list sums every run's rejections: beside "max 1 rejected per run", "11 rejected" needs its scope."""
+    r = planner.post("/whatif/", {**BASE, "runs": "50"}, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    run = WhatIfRun.objects.get()
+    total = sum(run.result["rejected_by_reason"].values())
+    assert total > run.result["rejected"]["max"]  # the scenario rejects in more than one run
+    page = html.unescape(r.content.decode())
+    assert f"Rejected requests over all 50 runs, by reason ({total} in all):" in page
+    # the mean is shown to one decimal, like the utilization percentiles
+    means = re.findall(r'<td class="num">([^<]*)</td></tr>', page)
+    assert means and all(re.fullmatch(r"\d+(\.\d)?", m) for m in means), means
+
+
 # ---------------------------------------------------------------- a new user's first runs (embedded mode)
 
 

@@ -1,6 +1,6 @@
 """The what-if charts drawn on the server (``placement/whatif_svg.py``)."""
 
-from placement.whatif_svg import memory_maps
+from placement.whatif_svg import histogram, memory_maps
 
 
 def test_a_large_estate_draws_the_most_siloed_gpus_and_says_how_many_it_left_out():
@@ -29,3 +29,12 @@ def test_a_locked_gpu_says_how_much_of_its_free_memory_its_lock_keeps():
     assert ">60 GB free, 0 siloed, 60 locked</text>" in svg
     assert "esx-1 #0: 60 GB free, 0 siloed, 60 locked to grid_a100-10c</title>" in svg
     assert ">80 GB free, 0 siloed</text>" in svg and "80 GB free, 0 siloed, 0 locked" not in svg
+
+
+def test_a_histogram_says_its_bars_count_runs():
+    """The y axis had a bare "14" and "0": 14 what?"""
+    svg = histogram([[0, 3], [4, 14]], {"p50": 4, "p90": 4, "p95": 4, "p99": 4, "max": 4}, title="Siloed GB per run",
+                    unit=" GB")  # fmt: skip
+    assert ">14 runs</text>" in svg and ">0</text>" in svg
+    one = histogram([[0, 1]], {"p50": 0, "max": 0}, title="Rejected requests per run")
+    assert ">1 run</text>" in one
