@@ -155,15 +155,23 @@ def build_smi_host(
     module_ids: Mapping[int, int | None] | None = None,
     vsphere_rules: bool = True,
     vgpu_profile: VgpuProfileName | None = None,
+    bus_ids: Mapping[int, str] | None = None,
 ) -> SmiHost:
     """``topology_links``: (a_index, b_index, kind, gbps, nvlinks); kind may also be an NV# label.
 
     ``module_ids``: nvidia-smi index -> board module id (``nvidia-smi --query-gpu=index,pci.bus_id,module_id``);
     None when not given. ``vsphere_rules=False`` keeps the capture's topology only (every GPU in passthrough
     mode, no NVSwitch board): for benchmarks of the GPU-set search, never for advice. ``vgpu_profile``: the
-    request's vGPU type; a busy GPU of an NVSwitch board (vGPU only) runs its full-size sibling.
+    request's vGPU type; a busy GPU of an NVSwitch board (vGPU only) runs its full-size sibling. ``bus_ids``:
+    nvidia-smi index -> PCI bus id (the same query): the GPUs are then named as vSphere lists its PCI devices,
+    otherwise ``gpu<index>``.
     """
     busy = set(busy)
+    ids = dict(bus_ids or {})
+
+    def pci_id(i: int) -> str:
+        return ids.get(i) or f"gpu{i}"
+
     rows = []
     for a, b, kind, gbps, nvlinks in topology_links:
         if a == b:
@@ -185,7 +193,7 @@ def build_smi_host(
 
     gpus = tuple(
         GpuState(
-            pci_id=f"gpu{i}",
+            pci_id=pci_id(i),
             index=i,
             board=board,
             model="GPU (nvidia-smi)",
@@ -205,7 +213,7 @@ def build_smi_host(
     for a, b, k, gbps, n in rows:
         if k == "NVLINK" and a in on_board and b in on_board:
             k = "NVSWITCH"
-        pa, pb = sorted((f"gpu{a}", f"gpu{b}"))
+        pa, pb = sorted((pci_id(a), pci_id(b)))
         links[(pa, pb)] = PairLink(k, gbps, n)
     unknown: list[tuple[int, int]] = []
     for x, y in combinations(gpus, 2):
@@ -232,7 +240,7 @@ def build_smi_host(
         cluster="smi",
         gpus=gpus,
         links=links,
-        partitions=tuple(frozenset(f"gpu{i}" for i in p) for p in partitions),
+        partitions=tuple(frozenset(pci_id(i) for i in p) for p in partitions),
         cpu_free=UNKNOWN_CAPACITY,
         memory_free_mb=UNKNOWN_CAPACITY,
         capacity_known=False,  # the capture says nothing of the host's CPUs or memory
@@ -362,14 +370,15 @@ def plan_smi_host(smi: SmiHost, request: PlacementRequest) -> Plan:
         return Plan((), (Rejection(host.name, (reason,), host.host_id, host.vcenter),))
     host, mode_caution = in_request_mode(smi, request)
     result = plan(Fabric((host,)), request)
-    unknown = {(f"gpu{a}", f"gpu{b}") for a, b in smi.unknown_pairs}
+    unknown = set(smi.unknown_pairs)
+    by_index = {g.index: g for g in host.gpus}
 
     def annotate(c):
         chosen = sorted(g.index for g in c.gpus)
         lines = []
         if any(g.consumers for g in host.gpus):
             c = replace(c, explanation=tuple(x for x in map(_busy_offsets, c.explanation) if x))
-        pairs = [(a, b) for a, b in combinations(chosen, 2) if (f"gpu{a}", f"gpu{b}") in unknown]
+        pairs = [(a, b) for a, b in combinations(chosen, 2) if (a, b) in unknown]
         if pairs:
             named = ", ".join(f"GPU{a}-GPU{b}" for a, b in pairs)
             lines.append(
@@ -377,7 +386,7 @@ def plan_smi_host(smi: SmiHost, request: PlacementRequest) -> Plan:
                 "the capture) and ranked as the slowest path (SYS); capture the full nvidia-smi topo -m output to "
                 "rank it on facts"
             )
-        unknown_numa = [i for i in chosen if host.gpu(f"gpu{i}").numa_node is None]
+        unknown_numa = [i for i in chosen if by_index[i].numa_node is None]
         if unknown_numa and len(unknown_numa) < len(chosen):
             lines.append(
                 f"caution: NUMA node unknown for {_gpu_list(unknown_numa)} (not in the capture): the NUMA nodes "

@@ -72,6 +72,21 @@ def test_with_module_ids_four_gpus_get_a_half_of_the_board_or_none(tmp_path):
     assert sorted(g["index"] for g in doc["candidates"][0]["gpus"]) == [4, 5, 6, 7]  # modules 5-8
 
 
+def test_with_the_query_csv_gpus_are_named_by_their_bus_id_as_vsphere_shows_them(tmp_path):
+    """Trial G: given the bus ids, the plan still said gpu0, gpu2: the admin picks PCI devices by bus id."""
+    csv = module_csv(tmp_path, list(range(1, 9)))  # GPU i is at bus 0x10 + i
+    group = ["--consumption", "device-group", "--profile", "grid_a100d-80c", "--csv", csv]
+    doc = plan("--smi", HGX, "--gpus", "2", "--busy", "0", *group)
+    for g in doc["candidates"][0]["gpus"]:
+        assert g["pci_id"] == f"0000:{0x10 + g['index']:02x}:00.0"
+    text = plan("--smi", HGX, "--gpus", "2", "--busy", "0", *group, "--limit", "1", as_json=False)
+    head = text.splitlines()[1]
+    assert head.startswith("1. smi-host: GPUs 0000:1") and "gpu" not in head, text
+    # without the csv the capture gives indices only
+    doc = plan("--smi", HGX, "--gpus", "1", "--profile", "grid_a100d-80c", "--busy", "0")
+    assert doc["candidates"][0]["gpus"][0]["pci_id"].startswith("gpu")
+
+
 def test_a_module_id_list_of_another_host_is_refused(tmp_path):
     csv = module_csv(tmp_path, [1, 2, 3, 4])
     with pytest.raises(CommandError, match=r"--csv: lists GPU indices 0, 1, 2, 3 but the capture has 0, 1, 2, 3, 4"):
@@ -98,7 +113,7 @@ def test_the_parsers_warnings_come_with_the_plan(tmp_path):
     assert "warning: nvidia-smi capture: rows GPU4, GPU5, GPU6, GPU7 are missing" in text
     # the heading says what the body says: NUMA unknown for the GPUs the capture lacks
     heading = next(line for line in text.splitlines() if line.startswith("1. "))
-    assert heading.endswith("NUMA 1,3 + unknown for gpu4, gpu5, gpu6, gpu7")
+    assert heading.endswith("NUMA 1,3 + unknown for 0000:14:00.0, 0000:15:00.0, 0000:16:00.0, 0000:17:00.0")
     assert "across CPU sockets" not in text
     assert "six of unknown path (not in the capture)" in text
 

@@ -253,7 +253,7 @@ class Command(BaseCommand):
         for index in busy:
             if index not in indices:
                 raise RequestError("busy", f"GPU {index} is not in the capture (GPUs {min(indices)}..{max(indices)})")
-        modules = None
+        modules = bus_ids = None
         if o["csv"]:
             try:
                 identities = parse_gpu_query_csv(self._read(o["csv"], "--csv"))
@@ -267,6 +267,7 @@ class Command(BaseCommand):
                     f"{', '.join(map(str, sorted(indices)))}: were both taken on the same host?",
                 )
             modules = {i.index: i.module_id for i in identities}
+            bus_ids = {i.index: i.pci_bus_id for i in identities}
         smi = build_smi_host(
             [(link.a, link.b, link.kind, link.gbps, link.nvlinks) for link in topology.links],
             {g.index: g.numa_node for g in topology.gpus},
@@ -276,6 +277,7 @@ class Command(BaseCommand):
             unknown_pair_gbps=link_gbps("SYS", pcie_gen=bw.get("pcie_gen")),
             module_ids=modules,
             vgpu_profile=request.vgpu_profile,
+            bus_ids=bus_ids,
         )
         warnings = [f"nvidia-smi capture: {w}" for w in topology.warnings] + list(smi.notes)
         numa_unknown = {g.pci_id for g in smi.host.gpus if g.numa_node is None}
