@@ -704,6 +704,21 @@ def vm_sizes(*, host_id: int) -> dict[str, tuple[int, int, str]]:
     return {name: (vcpus, max(memory, reservation), power) for name, vcpus, memory, reservation, power in rows}
 
 
+def reservation_sizes(*, host_id: int) -> dict[str, tuple[int, int]]:
+    """(vCPUs, memory MB) of the VM each active reservation on a host is for, by the reservation's consumer name
+    (``RESERVATION_PREFIX`` + VM name); reservations made without either are left out (their size is unknown)."""
+    rows = Reservation.objects.filter(
+        host_id=host_id, status=Reservation.Status.ACTIVE, expires_at__gt=timezone.now()
+    ).values_list("vm_name", "request")
+    out = {}
+    for vm_name, request in rows:
+        request = request if isinstance(request, dict) else {}
+        vcpus, memory_mb = _count(request.get("vcpus")), _count(request.get("memory_mb"))
+        if vcpus or memory_mb:
+            out[f"{RESERVATION_PREFIX}{vm_name}"] = (vcpus, memory_mb)
+    return out
+
+
 class Usage(NamedTuple):
     """What is taken on one host (``usage_by_host``)."""
 

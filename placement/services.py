@@ -30,6 +30,7 @@ from placement.models import Reservation, ReservationItem, ReservationRequest
 from placement.selectors import (  # noqa: F401
     RESERVATION_PREFIX,
     fabric_snapshot,
+    reservation_sizes,
     resolve_clusters,
     resolve_host,
     vm_sizes,
@@ -185,6 +186,8 @@ def plan_host_evacuation(
     if not any(h.host_id == host.pk for h in fabric.hosts):  # a host outside any cluster
         fabric = Fabric((*fabric.hosts, *fabric_snapshot(host_ids=[host.pk]).hosts))
     sizes = {vm: VmSize(vcpus, memory_mb, power) for vm, (vcpus, memory_mb, power) in vm_sizes(host_id=host.pk).items()}
+    # a reservation holds the vCPUs and memory of the VM it is for, as plans count it (selectors.usage_by_host)
+    sizes |= {held: VmSize(vcpus, memory_mb) for held, (vcpus, memory_mb) in reservation_sizes(host_id=host.pk).items()}
     return plan_evacuation(fabric, host.name, host_id=host.pk, sizes=sizes)
 
 

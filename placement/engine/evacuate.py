@@ -40,7 +40,7 @@ from placement.engine import gpuset
 from placement.engine.explain import class_words, link_text
 from placement.engine.filters import RequestContext
 from placement.engine.mig import is_unheld
-from placement.engine.model import Consumer, Fabric, HostState
+from placement.engine.model import RESERVATION_PREFIX, Consumer, Fabric, HostState
 from placement.engine.plan import apply_candidate, evaluate_host, rank_hosts
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Rejection, candidate_link_text
@@ -137,6 +137,18 @@ class _Job:
     source_class: int = -1  # ring class of the GPUs it holds now (-1: one GPU)
     notes: tuple[str, ...] = ()
     error: str = ""
+    source_numa: tuple[int, ...] = ()  # NUMA nodes of the GPUs it holds now (known ones)
+
+    @property
+    def label(self) -> str:
+        return _label(self.vm)
+
+
+def _label(vm: str) -> str:
+    """The VM's name, or "the reservation for NAME" (never the engine's consumer key)."""
+    if vm.startswith(RESERVATION_PREFIX):
+        return f"the reservation for {vm.removeprefix(RESERVATION_PREFIX)}"
+    return vm
 
 
 def _vms(host: HostState) -> dict[str, list[tuple[str, Consumer]]]:
@@ -192,7 +204,7 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
         no_p2p = request.no_p2p
         framebuffer = request.vgpu_profile.framebuffer_gb if request.vgpu_profile else 10**6
     except ProfileNameError as exc:
-        return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"cannot re-plan {vm}: {exc}")
+        return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"cannot re-plan {_label(vm)}: {exc}")
     if no_p2p:  # fractional or separately assigned vGPUs: their GPUs never talk, there is no link class to keep
         if source_class == 0:
             why = "fractional vGPUs" if request.fractional else "separately assigned vGPUs"
@@ -203,19 +215,23 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
     try:
         request.validate()
     except RequestError as exc:
-        return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"cannot re-plan {vm}: {exc}")
+        return _Job(vm, from_gpus, None, None, (0,), source_class, error=f"cannot re-plan {_label(vm)}: {exc}")
     if size is None:
         notes.append("vCPUs and memory unknown: admission checks GPUs only")
     if size is not None and size.power_state == "suspended":
         notes.append("suspended: planned so it can resume at the target")
     elif not any(c.powered_on for _, c in held):
         notes.append("powered off: planned so it can power on at the target")
-    if kind == "passthrough":
+    reservation = vm.startswith(RESERVATION_PREFIX)
+    if reservation:
+        notes.append("a reservation, no VM yet: release it and reserve the target's GPUs instead")
+    elif kind == "passthrough":
         notes.append("static DirectPath VM: reconfigure its devices on the target host (no vMotion)")
     if request.hardware_label:
         notes.append(f"Dynamic DirectPath: kept to GPUs labelled {request.hardware_label!r}, as its GPUs here are")
     key = (-n, -framebuffer, -request.memory_mb, -request.vcpus, vm)
-    return _Job(vm, from_gpus, request, RequestContext.of(request), key, source_class, tuple(notes))
+    numa = tuple(sorted({g.numa_node for p in from_gpus if (g := host.gpu(p)).numa_node is not None}))
+    return _Job(vm, from_gpus, request, RequestContext.of(request), key, source_class, tuple(notes), "", numa)
 
 
 # ---------------------------------------------------------------- the search
@@ -326,7 +342,7 @@ def _why_not(job: _Job, state: Fabric, alone: bool, scope: str = "the cluster") 
     _, rejected = rank_hosts(state.hosts, job.ctx)
     lines: list[str] = []
     if req.effective_interconnect == "nvlink":
-        lines.append(f"{job.vm} runs on an NVLink set of {req.gpus_per_vm} GPUs and needs one elsewhere")
+        lines.append(f"{job.label} runs on an NVLink set of {req.gpus_per_vm} GPUs and needs one elsewhere")
         slower, _ = rank_hosts(state.hosts, RequestContext.of(replace(req, interconnect="any")))
         if slower:
             c = slower[0]
@@ -336,7 +352,7 @@ def _why_not(job: _Job, state: Fabric, alone: bool, scope: str = "the cluster") 
             )
     if alone:
         lines.append(
-            f"{job.vm} would fit if moved alone; the plan moves more VMs (or GPUs) by giving that room to others"
+            f"{job.label} would fit if moved alone; the plan moves more VMs (or GPUs) by giving that room to others"
         )
     lines.extend(_grouped(rejected))
     if not state.hosts:
@@ -375,6 +391,13 @@ def _move_notes(job: _Job, target: Candidate, state: Fabric) -> tuple[str, ...]:
                 0,
                 f"its GPUs go from {was} to {class_words(now)} (slower): {candidate_link_text(*target.bottleneck)}",
             )
+    there = tuple(target.numa_nodes)
+    if len(there) == 1 and job.source_numa and there != job.source_numa:
+        here = ", ".join(map(str, job.source_numa))
+        notes.append(
+            f"NUMA node {there[0]} on {target.host} (node{'s' if len(job.source_numa) > 1 else ''} {here} here): "
+            f"set its vCPUs and memory to node {there[0]} (numa.nodeAffinity) if they are pinned"
+        )
     return tuple(notes)
 
 
@@ -400,6 +423,7 @@ def plan_evacuation(
             for h in fabric.hosts
             # a host outside any cluster moves its VMs to any host of its vCenter (vMotion crosses clusters)
             if h.ident != source.ident
+            and not h.stale  # the last sync did not see it: not a host to move to, nor one to explain
             and h.vcenter == source.vcenter
             and (h.cluster == source.cluster or not source.cluster)
         )
@@ -419,28 +443,32 @@ def plan_evacuation(
         if pick is not None:
             assert j.request is not None
             final = apply_candidate(final, pick, j.request, j.vm)
-    repaired = 0
-    for j in movable:  # a bounded search can leave behind a VM that still fits once the others are placed
+    # A VM the search left behind can still fit once the others are placed: the search takes VMs in one order
+    # (largest first), and where vSphere picks the GPU (vGPU, MIG) a VM placed later lands elsewhere.
+    late: list[_Job] = []
+    for j in movable:
         assert j.request is not None and j.ctx is not None
         if picks[j.vm] is None:
             found, _ = rank_hosts(final.hosts, j.ctx)
             if found:
                 picks[j.vm] = found[0]
                 final = apply_candidate(final, found[0], j.request, j.vm)
-                repaired += 1
+                late.append(j)
+    repaired = len(late)
     moves = []
-    for j in jobs:
-        if j.request is None:
-            moves.append(Move(j.vm, j.from_gpus, None, None, (j.error,)))
-            continue
+    stuck = []
+    # listed in the order the picks were made: the order to migrate in
+    for j in [j for j in movable if j not in late] + late:
         pick = picks[j.vm]
         if pick is None:
             alone = searcher.has_host(others, j)
-            moves.append(Move(j.vm, j.from_gpus, j.request, None, _why_not(j, final, alone, scope) + j.notes))
+            stuck.append(Move(j.vm, j.from_gpus, j.request, None, _why_not(j, final, alone, scope) + j.notes))
             continue
         moves.append(Move(j.vm, j.from_gpus, j.request, pick, _move_notes(j, pick, others)))
+    stuck += [Move(j.vm, j.from_gpus, None, None, (j.error,)) for j in jobs if j.request is None]
+    moves += stuck
     placed = sum(1 for p in picks.values() if p is not None) - repaired
-    optimal = not searcher.truncated
+    optimal = not searcher.truncated and not repaired
     if bounded:
         note = (
             f"{len(movable)} VMs > {exact_vms}: bounded search ({BOUNDED_BRANCHES} best distinct hosts per VM, "
@@ -448,14 +476,18 @@ def plan_evacuation(
         )
     elif searcher.truncated:
         note = f"stopped after {budget} host rankings: best assignment found so far (never worse than greedy)"
+    elif repaired:
+        note = "exact over the VMs taken largest first"
     else:
         note = "the best possible: no assignment moves more VMs, more GPUs, or keeps more link classes"
     if repaired:
         note += (
-            "; 1 VM left behind by the search fits on what remained and was added"
+            "; 1 VM left behind by the search fits on what remained and was added last"
             if repaired == 1
-            else f"; {repaired} VMs left behind by the search fit on what remained and were added"
+            else f"; {repaired} VMs left behind by the search fit on what remained and were added last"
         )
+    if any(m.target is not None and m.request is not None and not m.request.whole_gpu for m in moves):
+        note += "; migrate in the order listed: vSphere picks each vGPU's GPU as it arrives, as the plan predicts"
     if placed + repaired == searcher.root_bound and not optimal:
         note += "; it moves every VM that has a host at all (the most VMs any plan can move)"
     search = Search("bounded" if bounded else "exact", searcher.nodes, optimal, searcher.root_bound, note)

@@ -83,3 +83,54 @@ def test_the_page_and_the_command_name_the_reservation(reserved):
     doc = json.loads(out.getvalue())
     (held,) = [m for m in doc["moves"] if m["kind"] == "reservation"]
     assert held["reservation_id"] == reserved.pk and held["vm_name"] == "res-a30"
+
+
+def _l40s_pair_lab(threads: int) -> dict:
+    """The demo lab with a second L40S host, empty, of ``threads`` logical CPUs (one NUMA node per half)."""
+    import copy
+
+    doc = json.loads((LABS / "demo.json").read_text())
+    source = next(h for h in doc["hosts"] if h["name"] == "esx-l40s-01.lab.local")
+    twin = copy.deepcopy(source)
+    twin["name"] = "esx-l40s-02.lab.local"
+    twin["cpu"] = {"sockets": 2, "cores": threads // 2, "threads": threads}
+    half = threads // 2
+    twin["numa_nodes"][0]["cpus"] = list(range(half))
+    twin["numa_nodes"][1]["cpus"] = list(range(half, threads))
+    for gpu in twin["gpus"]:
+        gpu["consumers"] = []
+    doc["hosts"].append(twin)
+    return doc
+
+
+def test_a_reservations_vcpus_and_memory_are_admitted_on_the_target(transactional_db):
+    """Trial J-1: two 8-vCPU reservations and two 8-vCPU VMs all went to a 16-thread host ("4 of 4 can move")."""
+    selectors.reset_snapshot_cache()
+    inventory_services.import_inventory(document=_l40s_pair_lab(threads=16), vcenter_name="demo")
+    source = Host.objects.get(name="esx-l40s-01.lab.local")
+    for name in ("llm-03", "llm-05"):
+        request = services.build_request(
+            gpus_per_vm=1, consumption="passthrough", vcpus=8, memory_mb=65536, clusters=["pcie-cluster"]
+        )
+        offer = next(c for c in services.plan_cluster(request=request).candidates if c.host_id == source.pk)
+        services.reserve_planned(
+            request=request, host_id=source.pk, pci_ids=[g.pci_id for g in offer.gpus], vm_name=name
+        )
+        selectors.reset_snapshot_cache()
+    selectors.reset_snapshot_cache()
+    plan = services.plan_host_evacuation(host=source)
+    doc = plan.to_dict()
+    held = [m for m in doc["moves"] if m["vm"].startswith("reservation:")]
+    assert len(held) == 2
+    text = json.dumps(held)
+    assert "vCPUs and memory unknown" not in text
+    target = Host.objects.get(name="esx-l40s-02.lab.local")
+    moved = [m["vm"] for m in doc["moves"] if m["target"] and m["target"]["host_id"] == target.pk]
+    assert "embed-svc" in sizes_of(source) and sizes_of(source)["embed-svc"] == 8
+    assert len(moved) == 2, doc  # 16 threads: two of embed-svc and the two 8-vCPU reservations
+    (left,) = doc["cannot_move"]
+    assert any("vCPU" in r for r in left["reasons"]), left
+
+
+def sizes_of(host: Host) -> dict[str, int]:
+    return {name: vcpus for name, (vcpus, _mem, _power) in selectors.vm_sizes(host_id=host.pk).items()}

@@ -208,3 +208,72 @@ def test_a_gpu_instance_no_vm_holds_is_not_moved_and_still_counts_on_its_gpu():
     assert [m.vm for m in ev.moves] == ["mig-vm"]
     assert ev.moves[0].target is not None and ev.moves[0].target.gpus[0].mig_slot == 4  # 0-3 held by instance 2
     assert ev.search.note.count("exact") == 0 and ev.search.note.startswith("the best possible: no assignment")
+
+
+def replay(ev, fabric: Fabric, source: str) -> list[str]:
+    """Carry the plan out in the order listed: each move's VM arrives on its target host, which picks as vSphere
+    does (the engine's pick on that host alone); the moves whose pick is not the GPUs the plan lists."""
+    from placement.engine.filters import RequestContext
+    from placement.engine.plan import apply_candidate, rank_hosts
+
+    state = Fabric(tuple(h for h in fabric.hosts if h.name != source))
+    wrong = []
+    for m in ev.moves:
+        if m.target is None:
+            continue
+        host = state.host(m.target.host)
+        found, _ = rank_hosts((host,), RequestContext.of(m.request))
+        got = sorted((g.pci_id, g.placement_gb) for g in found[0].gpus) if found else None
+        if got != sorted((g.pci_id, g.placement_gb) for g in m.target.gpus):
+            wrong.append(f"{m.vm}: plan {m.target.gpus}, host picks {got}")
+        state = apply_candidate(state, m.target, m.request, m.vm)
+    return wrong
+
+
+def mixed_size_pair() -> tuple[Fabric, str]:
+    """Trial J-2: the 20C VM was listed first, onto a placement that vSphere gives it only after the four 10C VMs
+    have locked the other GPU; migrated first it takes that GPU and two 10C VMs have nowhere to go."""
+    ten = [Consumer(n, "vgpu", "grid_a100d-10c", placement_gb=p) for n, p in (("chat-a", 0), ("chat-b", 0))]
+    more = [Consumer(n, "vgpu", "grid_a100d-10c", placement_gb=p) for n, p in (("chat-c", 10), ("drs-10c", 20))]
+    src = with_vms(
+        vgpu_host("esx-01", cluster="c", n=2, vgpu_mode="mixedSize"),
+        {0: [ten[0], Consumer("mx-20", "vgpu", "grid_a100d-20c", placement_gb=40)], 1: [ten[1], *more]},
+    )
+    big = [Consumer("mx-40", "vgpu", "grid_a100d-40c", placement_gb=0)]
+    big.append(Consumer("mx-20b", "vgpu", "grid_a100d-20c", placement_gb=40))
+    dst = with_vms(vgpu_host("esx-02", cluster="c", n=2, vgpu_mode="mixedSize"), {0: big})
+    return Fabric((src, dst)), "esx-01"
+
+
+def test_a_plan_can_be_carried_out_in_the_order_it_lists_its_moves():
+    fabric, source = mixed_size_pair()
+    ev = plan_evacuation(fabric, source)
+    assert replay(ev, fabric, source) == []
+    assert "migrate in the order listed" in ev.search.note
+
+
+def test_a_reservation_is_named_as_one_and_stale_hosts_are_not_targets():
+    """Trial J-9: "reservation:llm-03 would fit if moved alone", and hosts the last sync did not see listed first."""
+    held = Consumer("reservation:llm-03", "passthrough")
+    src = with_vms(nvl_pairs("esx-01", cluster="c"), {0: [held], 1: [Consumer("a-vm", "passthrough")]})
+    small = nvl_pairs("esx-02", cluster="c", cpu_free=8)
+    gone = replace(nvl_pairs("esx-03", cluster="c"), stale=True)
+    sizes = {"reservation:llm-03": VmSize(vcpus=8, memory_mb=1024), "a-vm": VmSize(vcpus=8, memory_mb=1024)}
+    ev = plan_evacuation(Fabric((src, small, gone)), "esx-01", sizes=sizes)
+    text = " ".join(r for m in ev.moves for r in m.reasons)
+    assert "reservation:" not in text and "the reservation for llm-03" in text, text
+    assert "esx-03" not in text and all(m.target is None or m.target.host == "esx-02" for m in ev.moves)
+    reserved = next(m for m in ev.moves if m.vm == "reservation:llm-03")
+    assert not any("static DirectPath VM" in r for r in reserved.reasons)
+
+
+def test_a_move_to_another_numa_node_says_so():
+    """Trial J-6: the moves swapped NUMA nodes and only the API's candidate explanation hinted at it."""
+    src = with_vms(nvl_pairs("esx-01", cluster="c"), {6: [Consumer("vm-hi", "passthrough")]})
+    dst = mark_busy(nvl_pairs("esx-02", cluster="c"), range(2, 8))  # only GPUs of node 0 free
+    ev = plan_evacuation(Fabric((src, dst)), "esx-01")
+    (move,) = ev.moves
+    here = src.gpu(move.from_gpus[0]).numa_node
+    there = move.target.numa_nodes[0]
+    assert here != there
+    assert f"NUMA node {there} on esx-02 (node {here} here)" in " ".join(move.reasons)
