@@ -312,6 +312,9 @@ class Command(InventoryCommand):
 
         with transaction.atomic():
             run = tasks.enqueue_sync(vcenter=vcenter, trigger=SyncRun.Trigger.CLI)
+        run.refresh_from_db()  # sent on commit: an unreachable broker has marked the row failed meanwhile
+        if run.finished and run.status != SyncStatus.SUCCESS:
+            raise CommandError(f"sync #{run.pk} of {vcenter.name} failed: {run.error}")
         self.stderr.write(f"sync #{run.pk} of {vcenter.name}: {run.status}")
         if run.status == SyncStatus.QUEUED and ping_workers()["status"] != OK:
             # Without a worker nothing would change for the whole wait: say so now. The run stays queued for a

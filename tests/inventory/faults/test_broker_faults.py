@@ -70,6 +70,18 @@ def test_with_the_broker_dead_a_requested_sync_fails_at_once_saying_why(dead_bro
     assert vcenter.last_sync_status == SyncStatus.NEVER and not vcenter.inventory_stale
 
 
+@pytest.mark.reliability("broker", "dead broker during enqueue")
+def test_with_the_broker_dead_the_queue_command_says_the_sync_failed_not_that_a_worker_is_missing(dead_broker):
+    """Trial I-1: "sync #14 of lab: queued" and "no Celery worker answered a ping" for a run already failed."""
+    from django.core.management import CommandError, call_command
+
+    services.register_vcenter(name="vc", url="https://vc.example.com/sdk", username="u", password="p")
+    with pytest.raises(CommandError) as caught:
+        call_command("vcenter", "sync", "vc", "--queue")
+    message = str(caught.value)
+    assert "failed: not queued: the task broker is unreachable" in message and "worker" not in message
+
+
 @pytest.mark.reliability("broker", "dead broker: health")
 def test_with_the_broker_dead_health_answers_503_naming_it_without_its_address(dead_broker, client):
     response = client.get("/healthz")
