@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
@@ -381,7 +381,7 @@ def _most_per_host() -> dict[str, int]:
 # ---------------------------------------------------------------- reservations
 
 
-@require_GET
+@require_safe
 def reservation_list(request: HttpRequest) -> HttpResponse:
     reservations = reservations_with_status()
     filterset = ReservationPageFilterSet(request.GET or None, queryset=reservations)
@@ -403,7 +403,7 @@ def reservation_list(request: HttpRequest) -> HttpResponse:
     return render(request, "placement/reservation_list.html", context, status=status)
 
 
-@require_GET
+@require_safe
 def reservation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(
         reservations_with_status().select_related("host__vcenter", "host__cluster", "vcenter", "created_by"), pk=pk

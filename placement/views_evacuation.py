@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from inventory.models import Host
 from placement import services
@@ -13,7 +13,7 @@ from placement.api.evacuation import entry_label, evacuation_document
 from placement.engine.request import RequestError
 
 
-@require_GET
+@require_safe
 def host_evacuation(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(Host.objects.select_related("vcenter", "cluster"), pk=pk)
     plan, error = None, ""

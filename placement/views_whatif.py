@@ -7,7 +7,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from gpucatalog.catalog import load_catalog
 from inventory.models import Cluster
@@ -320,7 +320,7 @@ def _form_response(request: HttpRequest, form: WhatIfForm, *, status: int) -> Ht
     return render(request, "placement/whatif.html", {"form": form, "recent": recent}, status=status)
 
 
-@require_GET
+@require_safe
 def whatif_run(request: HttpRequest, pk: int) -> HttpResponse:
     """One run: the polled partial for htmx (286 once finished), the full page otherwise."""
     run = get_object_or_404(WhatIfRun, pk=pk)

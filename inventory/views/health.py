@@ -26,7 +26,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -235,7 +235,7 @@ def health_report(*, worker_max_age: float = 0.0) -> dict:
 
 @login_not_required
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health_report()
     return JsonResponse(report, status=503 if report["status"] == FAIL else 200)

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from inventory import fabric, occupancy
 from inventory.downloads import host_svg, svg_disposition
@@ -53,7 +53,7 @@ def _get_host(pk: int) -> Host:
     return get_object_or_404(Host.objects.select_related("cluster", "vcenter"), pk=pk)
 
 
-@require_GET
+@require_safe
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     host = _get_host(pk)
     context = {**_host_context(host), "smi_form": SmiCaptureForm()}
@@ -105,7 +105,7 @@ def host_import_smi(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context, status=400)
 
 
-@require_GET
+@require_safe
 def host_topology_svg(request: HttpRequest, pk: int) -> HttpResponse:
     """The host's GPU fabric drawn as SVG: PCIe tree, NUMA nodes, NVLink/NVSwitch, GPUs with their VMs."""
     host = get_object_or_404(Host, pk=pk)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from inventory import occupancy
 from inventory.csv_export import csv_response
@@ -57,7 +57,7 @@ def _export_url(request: HttpRequest) -> str:
     return f"{request.path}?{query.urlencode()}"
 
 
-@require_GET
+@require_safe
 def host_list(request: HttpRequest) -> HttpResponse:
     """Every host of every vCenter with its GPU counts and occupancy strip, as the cluster page shows its own."""
     hosts = occupancy.annotate_gpu_counts(Host.objects.select_related("vcenter", "cluster"))
@@ -113,7 +113,7 @@ STATE_CARDS = (
 )
 
 
-@require_GET
+@require_safe
 def gpu_list(request: HttpRequest) -> HttpResponse:
     """Live GPUs of live hosts (what the overview counts), each in the state ``occupancy.gpu_occupancy`` gives it.
     The occupancy of every GPU the other filters leave is read once (four queries): it counts the states for the

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import BooleanField, ExpressionWrapper, F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from inventory import occupancy, selectors
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
@@ -18,7 +18,7 @@ from inventory.views.health import health_report
 WARNING_HOSTS_SHOWN = 50
 
 
-@require_GET
+@require_safe
 def overview(request: HttpRequest) -> HttpResponse:
     vcenters = list(selectors.vcenter_list())
     clusters = occupancy.cluster_summaries()
@@ -53,7 +53,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return page_or_partial(request, "inventory/overview.html", context)
 
 
-@require_GET
+@require_safe
 def cluster_list(request: HttpRequest) -> HttpResponse:
     """Every cluster with its vCenter, live hosts and GPU counts, each linking to its page (the overview breaks
     the same GPUs down by model and mode). Hosts outside any cluster are one line per vCenter, without a page."""
@@ -95,7 +95,7 @@ CLUSTER_HOST_FILTERS = (
 )  # fmt: skip
 
 
-@require_GET
+@require_safe
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from inventory.filtersets import HostListFilterSet
 

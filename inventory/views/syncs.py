@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from inventory import services, tasks
 from inventory.forms import SyncStartForm, syncs_run_on_schedule
@@ -66,7 +66,7 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool
     return table, filterset, valid
 
 
-@require_GET
+@require_safe
 def sync_list(request: HttpRequest) -> HttpResponse:
     services.reap_before_reading()
     table, filterset, valid = _history(request)
@@ -120,7 +120,7 @@ def sync_start(request: HttpRequest) -> HttpResponse:
     return redirect("inventory:sync_run", pk=run.pk)
 
 
-@require_GET
+@require_safe
 def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
     """One run: the polled partial for htmx (286 once finished), the detail page otherwise."""
     services.reap_before_reading()

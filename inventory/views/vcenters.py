@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from inventory import selectors, services
 from inventory.forms import EMBEDDED_SCHEDULE, AcceptIdentityForm, VCenterForm, syncs_run_on_schedule
@@ -20,7 +20,7 @@ from inventory.vsphere.connection import VCenterError
 FORM_FIELDS = ("name", "url", "username", "verify_tls", "ca_file", "enabled", "sync_interval_minutes")
 
 
-@require_GET
+@require_safe
 def vcenter_list(request: HttpRequest) -> HttpResponse:
     services.reap_before_reading()
     table = VCenterTable(selectors.vcenter_list(), can_admin=has_role(request.user, ADMIN), order_by="name")

@@ -39,6 +39,17 @@ def test_embedded_mode_says_so_truthfully_and_is_healthy(client, settings):
     assert 'id="health" data-status="ok"' in html and 'data-check="broker" data-status="ok"' in html
 
 
+@pytest.mark.django_db
+def test_probes_may_ask_with_head_on_healthz_and_on_pages(client, settings):
+    """Trial I-2: HEAD /healthz and HEAD on every page answered 405 (RFC 9110: GET and HEAD are required)."""
+    settings.REDIS_URL = ""
+    assert client.head("/healthz").status_code == 200
+    viewer = Client()
+    viewer.force_login(UserFactory(username="head-viewer", role="viewer"))
+    for url in ("/", "/clusters/", "/inventory/hosts/", "/inventory/gpus/", "/syncs/", "/vcenters/", "/reservations/"):
+        assert viewer.head(url).status_code == 200, url
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery_worker
 @pytest.mark.reliability("broker", "worker and beat down: health")
