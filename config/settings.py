@@ -56,6 +56,12 @@ if not FIELD_ENCRYPTION_KEYS:
     FIELD_ENCRYPTION_KEYS = [dev_encryption_key(VAR_DIR)]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    # else every page answers 400 while /healthz (any Host) tells the load balancer all is well
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS: required when DJANGO_ENV=production: the host names users reach the advisor by, "
+        "comma-separated (e.g. advisor.example.com)"
+    )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -369,7 +375,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_traceback": {"()": "config.logfilters.NoTraceback"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pyVmomi": {"level": "WARNING"}, "axes": {"level": "WARNING"}},  # axes: lockouts only
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "one_line": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_traceback"]},
+    },
+    "loggers": {
+        "pyVmomi": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # axes: lockouts only
+        # a request for a Host not in ALLOWED_HOSTS (scanners asking by IP address): its 400 and one line, no traceback
+        "django.security.DisallowedHost": {"handlers": ["one_line"], "level": "WARNING", "propagate": False},
+    },
 }

@@ -165,6 +165,25 @@ def test_production_refuses_the_development_key_and_debug(tmp_path, overrides, v
     assert result.stderr.strip().startswith(f"configuration error: {variable}:"), result.stderr
 
 
+def test_production_refuses_to_start_without_allowed_hosts(tmp_path):
+    """Trial I-9: every page answered 400 while /healthz (any Host) answered 200 to the load balancer."""
+    env = production_env(tmp_path)
+    del env["ALLOWED_HOSTS"]
+    result = manage(env, "check")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("configuration error: ALLOWED_HOSTS: required"), result.stderr
+
+
+def test_a_request_for_an_unknown_host_logs_one_line_not_a_traceback(tmp_path):
+    """Trial I-5: each scanner request by IP address wrote a 15-line traceback to the server's log."""
+    probe = "from django.test import Client; print(Client().get('/accounts/login/', HTTP_HOST='scanner.example').status_code)"
+    result = manage(production_env(tmp_path, SECURE_SSL_REDIRECT="false"), "shell", "-c", probe)
+    assert result.stdout.strip().splitlines()[-1] == "400", result.stderr
+    assert "Traceback" not in result.stderr
+    logged = [line for line in result.stderr.splitlines() if "DisallowedHost" in line]
+    assert len(logged) == 1 and "Invalid HTTP_HOST header: 'scanner.example'" in logged[0], result.stderr
+
+
 def test_gunicorn_in_production_without_collectstatic_refuses_to_start(servers, tmp_path, transactional_db):
     server = servers(production_env(tmp_path, DATABASE_URL=_database_url_for_subprocess()))
     assert server.exit_code() != 0
