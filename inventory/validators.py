@@ -81,12 +81,13 @@ def password_needed(*, url: str, verify_tls: bool, ca_file: str, changes: Mappin
     """Why an edit of a vCenter whose stored settings are (url, verify_tls, ca_file) must carry the password again,
     or None. Anyone allowed to edit a vCenter could otherwise have the stored password sent to a server of theirs:
     by moving the URL, or, with control of DNS or the network path, by turning verification off or trusting a CA
-    of theirs. Pointing at the system's trust store (an empty CA file) or turning verification on needs nothing."""
+    of theirs. Dropping a pinned CA file for the system's trust store counts as a change of CA: it trusts every public
+    CA for that name. Turning verification on needs nothing."""
     if "url" in changes and not same_server(url, str(changes["url"] or "")):
         return NEW_SERVER_REASON
     if verify_tls and "verify_tls" in changes and not changes["verify_tls"]:
         return TLS_OFF_REASON
     new_ca = str(changes.get("ca_file") or "")
-    if "ca_file" in changes and new_ca and new_ca != (ca_file or ""):
+    if "ca_file" in changes and new_ca != (ca_file or ""):
         return NEW_CA_REASON
     return None

@@ -125,10 +125,21 @@ def test_the_service_refuses_tls_off_or_another_ca_without_the_password(vcenter,
     assert (vc.verify_tls, vc.ca_file, vc.get_password()) == (True, "", SECRET)
 
 
+def test_dropping_a_pinned_ca_for_the_system_trust_store_needs_the_password(vcenter, ca_files):
+    """Trial I-3: `vcenter set NAME --ca-file ''` and PATCH {"ca_file": ""} kept the password, though every public
+    CA is then trusted for the vCenter's name (README: an edit keeps the password unless the CA file changes)."""
+    services.update_vcenter(vcenter=vcenter, ca_file=ca_files["pem"], password="With-It-1")
+    with pytest.raises(ValidationError) as info:
+        services.update_vcenter(vcenter=vcenter, ca_file="")
+    assert info.value.message_dict == {"password": [NEW_CA]}
+    vc = VCenter.objects.get(pk=vcenter.pk)
+    assert (vc.ca_file, vc.get_password()) == (ca_files["pem"], "With-It-1")
+
+
 def test_what_keeps_or_strengthens_verification_needs_no_password(vcenter, ca_files):
     services.update_vcenter(vcenter=vcenter, ca_file=ca_files["pem"], password="With-It-1")
     services.update_vcenter(vcenter=vcenter, ca_file=ca_files["pem"], verify_tls=True, enabled=False)  # unchanged
-    services.update_vcenter(vcenter=vcenter, ca_file="")  # back to the system's trust store
+    services.update_vcenter(vcenter=vcenter, ca_file="", password="With-It-1")  # the system's trust store
     services.update_vcenter(vcenter=vcenter, verify_tls=False, password="With-It-2")
     services.update_vcenter(vcenter=vcenter, verify_tls=True)  # verification back on
     vc = VCenter.objects.get(pk=vcenter.pk)
