@@ -358,8 +358,8 @@ def collect_from_vcenter(vcenter: VCenter, *, progress: Callable[[int], None] | 
         counter = count_round_trips(si)
         try:
             snapshot = collect(si, progress=progress)
-        except VCenterError:
-            raise
+        except (VCenterError, DatabaseError):
+            raise  # a database error comes from the progress writes: the sync's handler names the database
         except Exception as exc:
             raise translate_error(exc, endpoint) from None
         snapshot.round_trips = counter[0]
@@ -472,7 +472,11 @@ def _sync_locked(*, vcenter: VCenter, run: SyncRun, collector: Callable[..., Inv
     except DatabaseError as exc:
         # The connection died or the database refused a write: the transaction rolled back; nothing is half-written.
         logger.exception("sync of vCenter %s failed on the database", vcenter.name)
-        message = f"the database failed while applying the inventory ({type(exc).__name__}); nothing was changed"
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        message = (
+            f"the database failed during the sync ({type(exc).__name__}{': ' + detail if detail else ''}); "
+            "nothing was changed"
+        )
         _record_failure(vcenter, run, message)
         run.refresh_from_db()
         raise SyncFailed(run, VCenterError(message)) from exc

@@ -176,7 +176,10 @@ def test_production_refuses_to_start_without_allowed_hosts(tmp_path):
 
 def test_a_request_for_an_unknown_host_logs_one_line_not_a_traceback(tmp_path):
     """Trial I-5: each scanner request by IP address wrote a 15-line traceback to the server's log."""
-    probe = "from django.test import Client; print(Client().get('/accounts/login/', HTTP_HOST='scanner.example').status_code)"
+    probe = (
+        "from django.test import Client; "
+        "print(Client().get('/accounts/login/', HTTP_HOST='scanner.example').status_code)"
+    )
     result = manage(production_env(tmp_path, SECURE_SSL_REDIRECT="false"), "shell", "-c", probe)
     assert result.stdout.strip().splitlines()[-1] == "400", result.stderr
     assert "Traceback" not in result.stderr

@@ -151,7 +151,7 @@ def test_database_connection_killed_mid_apply_fails_the_run_and_the_retry_comple
             wait_for(lambda: status_of(run.pk) == SyncStatus.FAILED, 30, what="the run to fail")
             assert inventory_rows(vcenter)["hosts"] == 0
         run.refresh_from_db()
-        assert "the database failed while applying the inventory" in run.error and "nothing was changed" in run.error
+        assert "the database failed during the sync" in run.error and "nothing was changed" in run.error
         retry = wait_for(lambda: SyncRun.objects.filter(vcenter=vcenter, attempt=2).first(), 30)
         noted = wait_for(lambda: SyncRun.objects.filter(pk=run.pk, error__contains="retry 1 in").first(), 30)
         assert f"(run #{retry.pk})" in noted.error  # the failed run names its retry
@@ -161,6 +161,33 @@ def test_database_connection_killed_mid_apply_fails_the_run_and_the_retry_comple
         assert inventory_rows(vcenter)["gpus"] == DEMO_GPUS
         # the run's status is committed inside the lock; the worker lets the lock go a moment later
         wait_for(lambda: locks.holder(vcenter.pk) == "", 10, what="the retry to release its lock")
+    finally:
+        lab.stop()
+
+
+@pytest.mark.reliability("database", "connection terminated mid-collect (pg_terminate_backend)")
+def test_database_connection_killed_while_collecting_is_named_as_the_database_not_the_vcenter(workers, gpulab_binary):
+    """Trial I-6: "https://…/sdk: unexpected OperationalError during the sync", the vCenter blamed for the database."""
+    require(connection.vendor == "postgresql", "pg_terminate_backend is PostgreSQL's (CI runs PostgreSQL)")
+    lab = start_lab(LABS / "demo.json", delay_ms=400)
+    try:
+        vcenter = register_lab("pg-killed-collect", lab)
+        workers.start()
+        run = enqueue(vcenter)
+        wait_for(lambda: status_of(run.pk) == SyncStatus.RUNNING, 60, what="the sync to start")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        wait_for(lambda: status_of(run.pk) == SyncStatus.FAILED, 60, what="the run to fail")
+        run.refresh_from_db()
+        assert "the database failed during the sync" in run.error, run.error
+        assert lab.url not in run.error and "unexpected" not in run.error
+        retry = wait_for(lambda: SyncRun.objects.filter(vcenter=vcenter, attempt=2).first(), 60)
+        wait_for(lambda: status_of(retry.pk) in (SyncStatus.SUCCESS, SyncStatus.FAILED), 120)
+        retry.refresh_from_db()
+        assert retry.status == SyncStatus.SUCCESS, retry.error
     finally:
         lab.stop()
 
