@@ -8,6 +8,7 @@ from django.utils.http import content_disposition_header
 
 from inventory import fabric, occupancy
 from inventory.models import Host
+from inventory.occupancy import UNAVAILABLE
 from inventory.topology.svg import render_host_svg
 
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -40,4 +41,7 @@ def host_svg(host: Host, gpus: list | None = None) -> str:
     if gpus is None:
         gpus = occupancy.host_gpu_details(host=host)
     used, reserved = _svg_occupancy(gpus)
-    return render_host_svg(result, hw, occupancy=used, reserved=reserved)
+    off_host = occupancy.host_unavailable_reason(host)
+    why = f"the host is {off_host}" if off_host else ""
+    unavailable = {g.pci_id: why or g.unavailable_reason for g in gpus if g.state == UNAVAILABLE}
+    return render_host_svg(result, hw, occupancy=used, reserved=reserved, unavailable=unavailable)

@@ -28,6 +28,7 @@ COLOURS = {
     "gpu-free": "#ffffff",
     "gpu-used": "#ffe3b3",
     "gpu-reserved": "#fff8e8",  # drawn with a dashed amber border: held for a planned VM, not used yet
+    "gpu-unavailable": "#e6e9ed",  # host in maintenance or disconnected, or a GPU mode plans cannot use
     "reserved-stroke": "#d08a00",
     "gpu-stroke": "#37474f",
     "pcie": "#78909c",
@@ -105,9 +106,12 @@ def render_host_svg(
     *,
     occupancy: dict[str, str] | None = None,
     reserved: dict[str, str] | None = None,
+    unavailable: dict[str, str] | None = None,
 ) -> str:
     """SVG (a complete ``<svg>`` document) of ``fabric``; ``occupancy`` maps GPU pci id -> VM name, ``reserved``
-    GPU pci id -> the VM names of the reservations holding it (a GPU a VM uses is drawn as used)."""
+    GPU pci id -> the VM names of the reservations holding it (a GPU a VM uses is drawn as used), ``unavailable``
+    GPU pci id -> why plans cannot use it (drawn so unless a VM uses or a reservation holds it)."""
+    unavailable = {k.strip().lower(): v for k, v in (unavailable or {}).items()}
     occupancy = {k.strip().lower(): v for k, v in (occupancy or {}).items()}
     reserved = {k.strip().lower(): v for k, v in (reserved or {}).items()}
     tree = PciTree(tuple(hw.pci))
@@ -303,8 +307,10 @@ def render_host_svg(
     for g in fabric.gpus:
         box = gpu_box[g]
         vm, held = occupancy.get(g), reserved.get(g)
+        off = None if vm or held else unavailable.get(g)
         model = _short_model(models.get(g, graph.nodes[g].get("model", "")) if g in graph else models.get(g, ""))
-        tooltip = f"GPU{index[g]} {g} {model}" + (f", used by {vm}" if vm else "" if held else ", free")
+        state = f", used by {vm}" if vm else "" if held else f", unavailable: {off}" if off is not None else ", free"
+        tooltip = f"GPU{index[g]} {g} {model}" + state
         tooltip += f", reserved for {held}" if held else ""
         out.append(f"<g><title>{escape(visible_text(tooltip))}</title>")
         if vm:
@@ -313,11 +319,15 @@ def render_host_svg(
             out.append(
                 _rect(box, fill=COLOURS["gpu-reserved"], stroke=COLOURS["reserved-stroke"], width=2, rx=6, dash="6 3")
             )
+        elif off is not None:
+            out.append(_rect(box, fill=COLOURS["gpu-unavailable"], stroke=COLOURS["muted"], width=1.5, rx=6))
         else:
             out.append(_rect(box, fill=COLOURS["gpu-free"], stroke=COLOURS["gpu-stroke"], width=1.5, rx=6))
         out.append(_text(box.cx, box.y + 19, _clip(f"GPU{index[g]} \u00b7 {model}", 21), weight="bold", size=12))
         out.append(_text(box.cx, box.y + 37, g, size=12, fill=COLOURS["muted"]))
         label = _clip(f"VM {vm}", 21) if vm else _clip(f"reserved: {held}", 21) if held else "free"
+        if off is not None:
+            label = "unavailable"
         out.append(_text(box.cx, box.y + 56, label, size=12, weight="bold" if vm or held else "normal"))
         out.append("</g>")
 
@@ -348,6 +358,7 @@ LEGEND = (
     ("gpu-free", "free GPU"),
     ("gpu-used", "GPU used by a VM"),
     ("gpu-reserved", "reserved GPU"),
+    ("gpu-unavailable", "unavailable GPU"),
     ("nvlink", "NVLink (NV#, GB/s per direction)"),
     ("nvswitch", "NVSwitch"),
     ("pcie", "PCIe"),

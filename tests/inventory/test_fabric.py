@@ -360,6 +360,22 @@ def test_topology_svg_of_every_demo_host_is_well_formed_and_shows_every_gpu(clie
 
 
 @pytest.mark.django_db
+def test_topology_svg_draws_the_gpus_of_a_host_in_maintenance_as_unavailable_not_free(client):
+    """Trial J-7: every GPU of a host in maintenance was drawn "free" while the table said unavailable."""
+    services.import_inventory(document=demo(), vcenter_name="demo")
+    client.force_login(get_user_model().objects.create_user("ops", password="x-Long-Passw0rd"))
+    host = Host.objects.get(name=HGX)
+    svg = client.get(reverse("inventory:host_topology_svg", args=[host.pk])).content.decode()
+    assert ">free</text>" in svg and ">unavailable</text>" not in svg
+    Host.objects.filter(pk=host.pk).update(maintenance_mode=True)
+    svg = client.get(reverse("inventory:host_topology_svg", args=[host.pk])).content.decode()
+    assert ">free</text>" not in svg
+    free_before = 5  # the demo HGX host: 5 of its 8 GPUs have no VM
+    assert svg.count(">unavailable</text>") == free_before
+    assert "unavailable: the host is in maintenance mode" in svg
+
+
+@pytest.mark.django_db
 def test_topology_svg_404_for_unknown_host(client):
     client.force_login(get_user_model().objects.create_user("ops", password="x-Long-Passw0rd"))
     assert client.get(reverse("inventory:host_topology_svg", args=[999999])).status_code == 404
