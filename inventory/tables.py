@@ -414,15 +414,21 @@ class HostTable(HtmxTable):
             parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
         if record.maintenance_mode:
             parts.append(mark_safe('<span class="badge warn">maintenance</span>'))
-        # info-level fabric findings (module ids assumed, ...) are notes on the host page, not warnings
-        loud = [f for f in record.fabric_findings or () if not isinstance(f, dict) or f.get("severity") != "info"]
-        refused = 1 if getattr(record, "gpus_nvswitch_refused", 0) else 0  # fabric.nvswitch_mode_finding, on read
-        if record.warnings or loud or refused:
-            n = len(record.warnings or ()) + len(loud) + refused
+        n = warning_count(record)
+        if n:
             parts.append(format_html('<span class="badge warn" title="warnings and fabric findings">{} ⚠</span>', n))
         if not parts:
             parts.append(mark_safe('<span class="badge ok">ok</span>'))
         return format_html_join(" ", "{}", ((p,) for p in parts))
+
+
+def warning_count(host: Host) -> int:
+    """Sync warnings, fabric findings of severity warning or error (info-level ones, such as module ids assumed,
+    are notes on the host page) and the NVSwitch refused-mode warning (``fabric.nvswitch_mode_finding``, worked
+    out on read from the ``gpus_nvswitch_refused`` annotation)."""
+    loud = [f for f in host.fabric_findings or () if not isinstance(f, dict) or f.get("severity") != "info"]
+    refused = 1 if getattr(host, "gpus_nvswitch_refused", 0) else 0
+    return len(host.warnings or ()) + len(loud) + refused
 
 
 def host_state_counts(record: Host) -> tuple[int, int]:
@@ -582,13 +588,13 @@ GPU_CSV_HEADER = ("Host", "vCenter", "Cluster", "PCI address", "Model", "Board",
 def host_csv_row(host: Host) -> list:
     """One host as ``HOST_CSV_HEADER`` says, with the counts ``EstateHostTable`` shows (``gpu_strip`` set)."""
     used, partly = host_state_counts(host)
-    refused = 1 if getattr(host, "gpus_nvswitch_refused", 0) else 0  # fabric.nvswitch_mode_finding, on read
+    unavailable = 0 if (host.connection_state == "connected" and not host.maintenance_mode and not host.stale) else 1
     return [
         host.name, host.vcenter.name, host.cluster.name if host.cluster_id else "",
         f"{host.vendor} {host.model}".strip(), ", ".join(getattr(host, "gpu_model_names", ())),
         host.gpus_total, host.gpus_free, host.gpus_unavailable, used, partly, host.gpus_reserved,
         host.get_connection_state_display(), host.maintenance_mode, host.stale,
-        len(host.warnings or ()) + len(host.fabric_findings or ()) + refused, host.pk,
+        warning_count(host) + unavailable, host.pk,
     ]  # fmt: skip
 
 

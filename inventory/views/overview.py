@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 
-from inventory import occupancy, selectors
+from inventory import fabric, occupancy, selectors
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.models import Cluster, Host
 from inventory.tables import BoundedRequestConfig, HostTable, sort_problem
@@ -16,6 +16,7 @@ from inventory.views.common import filter_problems, page_or_partial
 from inventory.views.health import health_report
 
 WARNING_HOSTS_SHOWN = 50
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 @require_safe
@@ -37,6 +38,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     warn_hosts = list(warn_qs[: WARNING_HOSTS_SHOWN + 1])
     for host in warn_hosts:
         host.unavailable_reason = occupancy.host_unavailable_reason(host)
+        # the stored findings and the NVSwitch refused-mode warning (worked out on read), errors and warnings first
+        findings = [*(host.fabric_findings or ()), *filter(None, [fabric.nvswitch_mode_finding(host)])]
+        host.findings = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.get("severity"), 3))
     totals = occupancy.overview_totals(clusters)
     context = {
         "vcenters": vcenters,

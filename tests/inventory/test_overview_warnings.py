@@ -103,3 +103,32 @@ def test_an_nvswitch_board_in_a_mode_vsphere_refuses_is_a_host_with_warnings(adm
     header, line = csv[0].split(","), csv[1].split(",")
     assert int(line[header.index("Warnings")]) >= 1
     assert name in listed(admin_client.get("/").content.decode())
+
+
+def test_the_overview_row_shows_the_nvswitch_warning_and_puts_it_before_info_notes(admin_client):
+    """Trial J-8: the row of esx-hgx-mig-01 showed only its info note 'module-id-assumed', not the warning that
+    puts it in the list."""
+    services.import_inventory(document=json.loads((LABS / "edge.json").read_text()), vcenter_name="edge")
+    Host.objects.filter(name="esx-hgx-mig-01.lab.local").update(fabric_findings=[INFO])  # as a sync of it records
+    html = admin_client.get("/").content.decode()
+    table = html.split('id="warning-table"', 1)[1].split("</table>", 1)[0]
+    row = table.split("esx-hgx-mig-01.lab.local", 1)[1].split("</tr>", 1)[0]
+    assert "nvswitch-mode-unusable" in row and "module-id-assumed" in row
+    assert row.index("nvswitch-mode-unusable") < row.index("module-id-assumed")
+
+
+def test_the_csv_warnings_column_counts_what_the_warnings_filter_lists(estate, admin_client):
+    """Trial J-10: an info note alone made Warnings 1 under warnings=no; a disconnected host read 0 under
+    warnings=yes."""
+    Host.objects.filter(name=A30).update(connection_state="disconnected")
+
+    def counts(**params) -> dict[str, int]:
+        export = admin_client.get("/inventory/hosts/", {**params, "export": "csv"})
+        lines = b"".join(export.streaming_content).decode().splitlines()
+        header = lines[0].split(",")
+        rows = [line.split(",") for line in lines[1:]]
+        return {r[0]: int(r[header.index("Warnings")]) for r in rows}
+
+    assert counts(warnings="no") == {A100: 0}  # its info note alone
+    warned = counts(warnings="yes")
+    assert set(warned) == {HGX, NVL, L40S, A30} and all(n >= 1 for n in warned.values()), warned
