@@ -23,7 +23,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from inventory.models import GpuConsumer
+from inventory.models import ConnectionState, GpuConsumer
 from placement.engine.model import Consumer
 from placement.engine.vgpu import TIMESLICED_KINDS
 from placement.models import Reservation, ReservationItem
@@ -61,7 +61,8 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
     rows = list(
         active.values_list(
             "pk", "vm_name", "host_id", "host_name", "host__name", "host__stale", "host__last_seen", "vcenter_id",
-            "vcenter_name", "vcenter__name", f"candidate__{RESEAT_PROBLEM}",
+            "vcenter_name", "vcenter__name", f"candidate__{RESEAT_PROBLEM}", "host__connection_state",
+            "host__maintenance_mode",
         )
     )  # fmt: skip
     if not rows:
@@ -111,6 +112,8 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
         vc_name,
         live_vc,
         unseated,
+        connection,
+        maintenance,
     ) in rows:
         host = live_host or host_name
         vcenter = live_vc or vc_name
@@ -121,6 +124,14 @@ def problems_by_reservation(*, scope: QuerySet[Reservation]) -> dict[int, list[s
         elif host_stale:
             found.append(f"Host {host} is gone from vCenter {vcenter}: last seen by {_when(host_seen)}")
         else:
+            if connection != ConnectionState.CONNECTED or maintenance:
+                state = "in maintenance mode" if connection == ConnectionState.CONNECTED else (
+                    ConnectionState(connection).label.lower() if connection in ConnectionState.values else connection
+                )  # fmt: skip
+                found.append(
+                    f"Host {where} is {state}: the VM cannot be powered on there until it is back, and plans do not "
+                    "use the host meanwhile"
+                )
             for item in items.get(pk, ()):
                 found.extend(_item_problems(item, vm_name, where, on_gpu))
             if isinstance(unseated, str) and unseated:

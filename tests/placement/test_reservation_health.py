@@ -162,6 +162,22 @@ def test_a_passthrough_reservation_on_a_gpu_switched_to_vgpu_is_flagged(doc):
     ]
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [({"connection_state": "disconnected"}, "disconnected"), ({"maintenance": True}, "in maintenance mode"),
+     ({"connection_state": "notResponding"}, "not responding")],
+)  # fmt: skip
+def test_a_reservation_on_a_host_that_became_unavailable_is_flagged(doc, change, words):
+    """Trial J-5: two holds on a disconnected host had no problem; the page still said to apply their settings."""
+    r = reserve("res-off", gpus_per_vm=1, board="L40S-48GB")
+    host_of(doc, L40S).update(change)
+    resync(doc)
+    assert problems(r) == [
+        f"Host {L40S} (vCenter demo) is {words}: the VM cannot be powered on there until it is back, and plans do "
+        "not use the host meanwhile"
+    ]
+
+
 def test_a_vgpu_reservation_locked_out_by_a_running_vm_with_another_profile_is_flagged(doc):
     r = reserve("res-a100", gpus_per_vm=1, profile="grid_a100d-10c")
     assert r.host.name == A100
