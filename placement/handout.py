@@ -72,7 +72,12 @@ def script_stop_reasons(reservation: Reservation, problems: list[str]) -> list[s
     if status in (Reservation.Status.RELEASED, Reservation.Status.EXPIRED):
         reasons.append(f"Reservation #{reservation.pk} is {status}: its GPUs are no longer held for this VM.")
     elif status == Reservation.Status.CONSUMED:
-        reasons.append(f"Reservation #{reservation.pk} is consumed: VM {reservation.vm_name} already holds its GPUs.")
+        if reservation.close_reason:
+            reasons.append(f"Reservation #{reservation.pk} is consumed: {reservation.close_reason}.")
+        else:
+            reasons.append(
+                f"Reservation #{reservation.pk} is consumed: VM {reservation.vm_name} already holds its GPUs."
+            )
     if reservation.vcenter_id is None:
         reasons.append(f"vCenter {reservation.vcenter_name or '(unknown)'} was removed from the advisor.")
     elif reservation.host_id is None:

@@ -671,9 +671,45 @@ def reconcile_reservations() -> dict[str, int]:
     )
     arrived = Reservation.objects.filter(Exists(vm_holds_gpus), status=Reservation.Status.ACTIVE)
     consumed = 0
-    if arrived.exists():  # read first: a sync that changes nothing writes nothing
-        consumed = arrived.update(status=Reservation.Status.CONSUMED, closed_at=timezone.now())
+    for reservation in arrived.prefetch_related("items"):  # read first: a sync that changes nothing writes nothing
+        consumed += Reservation.objects.filter(pk=reservation.pk, status=Reservation.Status.ACTIVE).update(
+            status=Reservation.Status.CONSUMED, closed_at=timezone.now(), close_reason=_arrival_note(reservation)[:500]
+        )
     return {"expired": expired, "consumed": consumed + _consume_started_elsewhere()}
+
+
+def _arrival_note(reservation: Reservation) -> str:
+    """How the VM that consumed ``reservation`` differs from what was reserved for it (other GPUs where the admin
+    names them, fewer GPUs, another profile), or "" when it holds what was reserved."""
+    held = list(
+        GpuConsumer.objects.filter(
+            vm__name=reservation.vm_name, vm__host_id=reservation.host_id, vm__stale=False
+        ).values_list("gpu__pci_device__pci_id", "profile")
+    )
+    items = list(reservation.items.all())
+    notes = []
+    if len(held) != len(items):
+        notes.append(f"holds {len(held)} GPU{'s' if len(held) != 1 else ''} of the {len(items)} reserved")
+    whole = [i for i in items if i.kind not in VSPHERE_PICKS_GPU]  # static passthrough: the admin named the GPUs
+    reserved_pcis = {i.pci_id for i in whole}
+    held_pcis = {pci for pci, _ in held}
+    if whole and held_pcis - reserved_pcis:
+        other = sorted(held_pcis - reserved_pcis)
+        instead = sorted(reserved_pcis - held_pcis) or sorted(reserved_pcis)
+        notes.append(
+            f"holds GPU{'s' if len(other) > 1 else ''} {', '.join(other)} instead of the reserved {', '.join(instead)}"
+        )
+    wanted = {(i.profile or "").lower() for i in items if i.profile}
+    got = {(p or "").lower() for _, p in held if p}
+    if wanted and got and got != wanted:
+        notes.append(f"runs {', '.join(sorted(got))}, not the reserved {', '.join(sorted(wanted))}")
+    if not notes:
+        return ""
+    return (
+        f"VM {reservation.vm_name} appeared on {reservation.host_name} but "
+        + "; ".join(notes)
+        + ": the reserved GPUs it does not hold are free again"
+    )
 
 
 def _consume_started_elsewhere() -> int:

@@ -273,3 +273,47 @@ def test_problems_of_a_list_are_read_in_a_fixed_number_of_queries(doc, django_as
         gpu.update(graphics_type="sharedDirect", vgpu_mode="sameSize")
     resync(doc)
     assert count() == few
+
+
+def test_a_vm_that_appears_on_other_gpus_or_fewer_consumes_its_reservation_and_says_how_it_differs(doc):
+    """Trial J-4: reserved on one L40S, the VM appeared on another; reserved two, it held one: both were consumed
+    with no word, and the page said the VM "already holds its GPUs"."""
+    r = reserve("res-moved", gpus_per_vm=2, board="L40S-48GB")
+    reserved = pcis(r)
+    host = host_of(doc, L40S)
+    free = [g["pci_id"] for g in host["gpus"] if not g["consumers"] and g["pci_id"] not in reserved]
+    assert free, "a free L40S the VM can take instead"
+    gpu_of(doc, L40S, reserved[0])["consumers"].append({"vm": "res-moved", "kind": "passthrough"})
+    doc["vms"].append({**next(v for v in doc["vms"] if v["name"] == "embed-svc"), "name": "res-moved"})
+    resync(doc)
+    r.refresh_from_db()
+    assert r.status == Reservation.Status.CONSUMED
+    assert r.close_reason == (
+        f"VM res-moved appeared on {L40S} but holds 1 GPU of the 2 reserved: the reserved GPUs it does not hold are "
+        "free again"
+    )
+    page = viewer().get(f"/reservations/{r.pk}/").content.decode()
+    assert "already holds its GPUs" not in page and "holds 1 GPU of the 2 reserved" in page
+
+    other = reserve("res-other", gpus_per_vm=1, board="L40S-48GB")
+    (held,) = pcis(other)
+    elsewhere = next(p for p in free if p != held)
+    gpu_of(doc, L40S, elsewhere)["consumers"].append({"vm": "res-other", "kind": "passthrough"})
+    doc["vms"].append({**next(v for v in doc["vms"] if v["name"] == "embed-svc"), "name": "res-other"})
+    resync(doc)
+    other.refresh_from_db()
+    assert other.status == Reservation.Status.CONSUMED
+    assert other.close_reason == (
+        f"VM res-other appeared on {L40S} but holds GPU {elsewhere} instead of the reserved {held}: the reserved GPUs "
+        "it does not hold are free again"
+    )
+
+
+def test_a_vm_that_appears_on_exactly_its_reserved_gpus_consumes_it_without_a_note(doc):
+    r = reserve("res-exact", gpus_per_vm=1, board="L40S-48GB")
+    (pci,) = pcis(r)
+    gpu_of(doc, L40S, pci)["consumers"].append({"vm": "res-exact", "kind": "passthrough"})
+    doc["vms"].append({**next(v for v in doc["vms"] if v["name"] == "embed-svc"), "name": "res-exact"})
+    resync(doc)
+    r.refresh_from_db()
+    assert r.status == Reservation.Status.CONSUMED and r.close_reason == ""
