@@ -419,7 +419,8 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
             occ.state, occ.reserved_gb = RESERVED, memory_gb
         return occ
     occ.used_gb = sum(profiles.get(p, (0, "", 0))[0] for _, _, p, _ in held)
-    occ.reserved_gb = sum(profiles.get(p, (0, "", 0))[0] for _, p in reservations)
+    # a hold without a profile is a whole-GPU one (passthrough on a GPU since switched to vGPU): all of its memory
+    occ.reserved_gb = sum(profiles.get(p, (0, "", 0))[0] if p else memory_gb for _, p in reservations)
     if not held and not reservations:
         return occ
     occ.state = PARTIAL if held else RESERVED

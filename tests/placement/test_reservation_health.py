@@ -178,6 +178,19 @@ def test_a_reservation_on_a_host_that_became_unavailable_is_flagged(doc, change,
     ]
 
 
+def test_a_passthrough_hold_on_a_gpu_switched_to_vgpu_leaves_no_room_in_the_gpu_list(doc):
+    """Trial J-11: the GPUs CSV read "vGPU same-size, reserved, vGPU GB reserved 0, Free GB 48"."""
+    from inventory.models import Gpu
+    from inventory.occupancy import gpu_occupancy
+
+    r = reserve("res-pt2", gpus_per_vm=1, board="L40S-48GB")
+    (pci,) = pcis(r)
+    gpu_of(doc, L40S, pci).update(graphics_type="sharedDirect", vgpu_mode="sameSize")
+    resync(doc)
+    (occ,) = gpu_occupancy(gpus=Gpu.objects.filter(host__name=L40S, pci_device__pci_id=pci))
+    assert (occ.state, occ.reserved_gb, occ.free_gb) == ("reserved", 48, 0)
+
+
 def test_a_vgpu_reservation_locked_out_by_a_running_vm_with_another_profile_is_flagged(doc):
     r = reserve("res-a100", gpus_per_vm=1, profile="grid_a100d-10c")
     assert r.host.name == A100
