@@ -572,11 +572,12 @@ def stored_fabric(host: Host) -> dict:
 NVSWITCH_MODE_CODE = "nvswitch-mode-unusable"
 
 
-def nvswitch_mode_finding(host: Host) -> dict | None:
+def nvswitch_mode_finding(host: Host, pcis: list[str] | None = None) -> dict | None:
     """A warning for the GPUs of an NVSwitch board in passthrough or MIG mode, which no plan can use (their idle
     capacity counts as unavailable). Worked out when read, from the GPUs' current modes: a sync that changes a
     mode needs no fabric rebuild for it."""
-    pcis = occupancy.nvswitch_refused_gpus(host=host)
+    if pcis is None:  # given by a caller that read many hosts at once (occupancy.nvswitch_refused_by_host)
+        pcis = occupancy.nvswitch_refused_gpus(host=host)
     if not pcis:
         return None
     n = len(pcis)

@@ -132,8 +132,18 @@ def _nvswitch_modes_q() -> Q:
 
 def nvswitch_refused_gpus(*, host: Host) -> list[str]:
     """PCI ids of the live GPUs of ``host`` in a mode vSphere refuses on its NVSwitch board (none elsewhere)."""
-    gpus = Gpu.objects.filter(_nvswitch_modes_q(), host=host, stale=False, host_id__in=nvswitch_hosts())
-    return sorted(gpus.values_list("pci_device__pci_id", flat=True))
+    return nvswitch_refused_by_host(host_ids=[host.pk]).get(host.pk, [])
+
+
+def nvswitch_refused_by_host(*, host_ids: Iterable[int]) -> dict[int, list[str]]:
+    """``nvswitch_refused_gpus`` of several hosts in one query, by host primary key (hosts without any left out)."""
+    gpus = Gpu.objects.filter(_nvswitch_modes_q(), host_id__in=list(host_ids), stale=False).filter(
+        host_id__in=nvswitch_hosts()
+    )
+    out: dict[int, list[str]] = {}
+    for host_id, pci in gpus.order_by("pci_device__pci_id").values_list("host_id", "pci_device__pci_id"):
+        out.setdefault(host_id, []).append(pci)
+    return out
 
 
 NVSWITCH_UNAVAILABLE = "vSphere places only time-sliced vGPU on NVSwitch boards (no passthrough, no MIG)"

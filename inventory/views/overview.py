@@ -36,10 +36,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         .order_by(F("unavailable").desc(), F("has_error").desc(), "name", "vcenter__name")
     )
     warn_hosts = list(warn_qs[: WARNING_HOSTS_SHOWN + 1])
+    refused = occupancy.nvswitch_refused_by_host(host_ids=[h.pk for h in warn_hosts])
     for host in warn_hosts:
         host.unavailable_reason = occupancy.host_unavailable_reason(host)
         # the stored findings and the NVSwitch refused-mode warning (worked out on read), errors and warnings first
-        findings = [*(host.fabric_findings or ()), *filter(None, [fabric.nvswitch_mode_finding(host)])]
+        mode_finding = fabric.nvswitch_mode_finding(host, pcis=refused.get(host.pk, []))
+        findings = [*(host.fabric_findings or ()), *filter(None, [mode_finding])]
         host.findings = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.get("severity"), 3))
     totals = occupancy.overview_totals(clusters)
     context = {
