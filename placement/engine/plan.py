@@ -658,12 +658,10 @@ def _separate_vgpus(host: HostState, ctx: RequestContext, eligible) -> Proposal 
     k = r.gpus_per_vm
     group = r.nvlink_device_group()
     topo, order = gpuset.topology_for(host)
-    # On an NVSwitch board a multi-GPU VM of full-size vGPUs runs only on one Fabric Manager partition (DOMAIN 3.7)
+    # vGPUs added one by one talk over no NVLink (DOMAIN 3.6), so they need no free Fabric Manager partition: that
+    # is the device group's rule (3.7), the one request that gets NVSwitch P2P. The warning below says when the
+    # host's picks are not one partition and names the device group that would be.
     partitioned = host.nvswitch and not r.fractional
-    if partitioned:
-        free = gpuset.mask_of(order, (f.gpu.pci_id for f in eligible))
-        if not any(bin(p).count("1") == k and p & free == p for p in topo.partitions):
-            return Rejection(host.name, (gpuset.partition_refusal(topo.partitions, k),))
     views = [f.timesliced for f in eligible]
     picks: list[tuple[vgpu.TimeslicedGpu, int | None]] = []
     for _ in range(k):

@@ -104,14 +104,26 @@ def test_hgx_takes_time_sliced_vgpu_only():
 
 def test_hgx_needs_a_whole_partition():
     host = mark_busy(hgx(), [1, 4])  # modules 2 and 5 busy: no free 4-GPU partition
-    req = PlacementRequest(gpus_per_vm=4, consumption="vgpu", profile="grid_h100-80c")
+    req = PlacementRequest(gpus_per_vm=4, consumption="device-group", profile="grid_h100-80c")
     p = plan(Fabric((host,)), req)
     assert "no free Fabric Manager partition of 4 GPUs" in p.rejected[0].reasons[0]
 
 
+def test_separately_assigned_vgpus_follow_one_rule_for_every_count():
+    """Trial J-3: two vGPUs were placed across partitions ("the VM gets none"), four were refused for want of a free
+    partition. Added one by one they get no NVLink P2P at any count: placed by the host's policy, with the warning
+    naming the device group that would get a partition."""
+    host = mark_busy(hgx(), [1, 4])  # modules 2 and 5 busy: no free 4-GPU partition
+    for k in (2, 3, 4):
+        req = PlacementRequest(gpus_per_vm=k, consumption="vgpu", profile="grid_h100-80c")
+        (best, *_) = plan(Fabric((host,)), req).candidates
+        assert len(best.gpus) == k
+        assert any("separately assigned vGPUs get no NVLink P2P" in w for w in best.explanation), best.explanation
+
+
 def test_a_partition_size_an_hgx_never_has_is_said_so():
     """ "no free Fabric Manager partition of 3 GPUs" implied one might free up (report-C LOW 6)."""
-    req = PlacementRequest(gpus_per_vm=3, consumption="vgpu", profile="grid_h100-80c")
+    req = PlacementRequest(gpus_per_vm=3, consumption="device-group", profile="grid_h100-80c")
     reason = plan(Fabric((hgx(),)), req).rejected[0].reasons[0]
     assert reason == "this NVSwitch board's Fabric Manager partitions hold 1, 2, 4 or 8 GPUs: a 3-GPU VM cannot get one"
 
