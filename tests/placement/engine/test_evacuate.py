@@ -277,3 +277,15 @@ def test_a_move_to_another_numa_node_says_so():
     there = move.target.numa_nodes[0]
     assert here != there
     assert f"NUMA node {there} on esx-02 (node {here} here)" in " ".join(move.reasons)
+
+
+def test_four_separately_assigned_vgpus_evacuate_to_an_hgx_without_a_free_half():
+    """Trial J-3: tp4 (4 x 80C added one by one) could not move: "no free Fabric Manager partition of 4 GPUs",
+    beside "NVLink P2P does not apply, any GPUs with room will do"."""
+    tp4 = Consumer("tp4", "vgpu", "grid_h100-80c")
+    src = with_vms(hgx("esx-01", cluster="c"), {i: [tp4] for i in range(4)})
+    busy = {0: [Consumer("a", "vgpu", "grid_h100-80c")], 5: [Consumer("b", "vgpu", "grid_h100-80c")]}
+    ev = plan_evacuation(Fabric((src, with_vms(hgx("esx-02", cluster="c"), busy))), "esx-01")
+    (move,) = ev.moves
+    assert move.target is not None and move.target.host == "esx-02" and len(move.target.gpus) == 4
+    assert not any("Fabric Manager partition of 4" in r for r in move.reasons)
