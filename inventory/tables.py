@@ -15,7 +15,16 @@ from django.utils.safestring import mark_safe
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.freshness import vcenter_freshness
 from inventory.models import Gpu, Host, SyncRun, SyncStatus, VCenter
-from inventory.occupancy import FREE, PARTIAL, STATE_LABELS, UNAVAILABLE, USED, VGPU_MODES, GpuOccupancy
+from inventory.occupancy import (
+    FREE,
+    PARTIAL,
+    STATE_LABELS,
+    UNAVAILABLE,
+    USED,
+    VGPU_MODES,
+    GpuOccupancy,
+    host_unavailable_reason,
+)
 
 TEMPLATE = "inventory/_table.html"
 STATUS_BADGE = {
@@ -588,7 +597,7 @@ GPU_CSV_HEADER = ("Host", "vCenter", "Cluster", "PCI address", "Model", "Board",
 def host_csv_row(host: Host) -> list:
     """One host as ``HOST_CSV_HEADER`` says, with the counts ``EstateHostTable`` shows (``gpu_strip`` set)."""
     used, partly = host_state_counts(host)
-    unavailable = 0 if (host.connection_state == "connected" and not host.maintenance_mode and not host.stale) else 1
+    unavailable = 1 if host_unavailable_reason(host) else 0
     return [
         host.name, host.vcenter.name, host.cluster.name if host.cluster_id else "",
         f"{host.vendor} {host.model}".strip(), ", ".join(getattr(host, "gpu_model_names", ())),

@@ -40,7 +40,7 @@ from placement.engine import gpuset
 from placement.engine.explain import class_words, link_text
 from placement.engine.filters import RequestContext
 from placement.engine.mig import is_unheld
-from placement.engine.model import RESERVATION_PREFIX, Consumer, Fabric, HostState
+from placement.engine.model import RESERVATION_PREFIX, Consumer, Fabric, HostState, reservation_label
 from placement.engine.plan import apply_candidate, evaluate_host, rank_hosts
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Rejection, candidate_link_text
@@ -146,9 +146,7 @@ class _Job:
 
 def _label(vm: str) -> str:
     """The VM's name, or "the reservation for NAME" (never the engine's consumer key)."""
-    if vm.startswith(RESERVATION_PREFIX):
-        return f"the reservation for {vm.removeprefix(RESERVATION_PREFIX)}"
-    return vm
+    return reservation_label(vm) or vm
 
 
 def _vms(host: HostState) -> dict[str, list[tuple[str, Consumer]]]:
@@ -222,8 +220,7 @@ def _job(host: HostState, vm: str, held: list[tuple[str, Consumer]], size: VmSiz
         notes.append("suspended: planned so it can resume at the target")
     elif not any(c.powered_on for _, c in held):
         notes.append("powered off: planned so it can power on at the target")
-    reservation = vm.startswith(RESERVATION_PREFIX)
-    if reservation:
+    if vm.startswith(RESERVATION_PREFIX):
         notes.append("a reservation, no VM yet: release it and reserve the target's GPUs instead")
     elif kind == "passthrough":
         notes.append("static DirectPath VM: reconfigure its devices on the target host (no vMotion)")

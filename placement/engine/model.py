@@ -31,6 +31,14 @@ RESERVATION_PREFIX = "reservation:"  # a consumer named so is the advisor's rese
 PLANNED_VM_PREFIX = "planned-vm"  # + the replica's number from 1: a VM the plan being made places, not one in vCenter
 
 
+def reservation_label(vm: str) -> str | None:
+    """ "the reservation for web-1" for a consumer named as the advisor's reservation (``RESERVATION_PREFIX``), else
+    None."""
+    if vm.startswith(RESERVATION_PREFIX):
+        return f"the reservation for {vm.removeprefix(RESERVATION_PREFIX)}"
+    return None
+
+
 @dataclass(frozen=True)
 class Consumer:
     vm: str
@@ -47,8 +55,8 @@ class Consumer:
     @property
     def holder(self) -> str:
         """Who holds the GPU, as an admin reads it: "VM web-1" or "the reservation for web-1"."""
-        if self.reservation:
-            return f"the reservation for {self.vm.removeprefix(RESERVATION_PREFIX)}"
+        if held := reservation_label(self.vm):
+            return held
         if self.vm.startswith(PLANNED_VM_PREFIX) and self.vm.removeprefix(PLANNED_VM_PREFIX).isdigit():
             return f"replica {self.vm.removeprefix(PLANNED_VM_PREFIX)} of this plan"
         return f"VM {self.vm}"
