@@ -288,6 +288,13 @@ def test_problems_of_a_list_are_read_in_a_fixed_number_of_queries(doc, django_as
     assert count() == few
 
 
+def vm_appears(document: dict, vm: str, pci: str) -> None:
+    """A sync finds VM ``vm`` (sized as embed-svc) on the L40S host holding GPU ``pci`` in passthrough."""
+    gpu_of(document, L40S, pci)["consumers"].append({"vm": vm, "kind": "passthrough"})
+    document["vms"].append({**next(v for v in document["vms"] if v["name"] == "embed-svc"), "name": vm})
+    resync(document)
+
+
 def test_a_vm_that_appears_on_other_gpus_or_fewer_consumes_its_reservation_and_says_how_it_differs(doc):
     """Trial J-4: reserved on one L40S, the VM appeared on another; reserved two, it held one: both were consumed
     with no word, and the page said the VM "already holds its GPUs"."""
@@ -296,9 +303,7 @@ def test_a_vm_that_appears_on_other_gpus_or_fewer_consumes_its_reservation_and_s
     host = host_of(doc, L40S)
     free = [g["pci_id"] for g in host["gpus"] if not g["consumers"] and g["pci_id"] not in reserved]
     assert free, "a free L40S the VM can take instead"
-    gpu_of(doc, L40S, reserved[0])["consumers"].append({"vm": "res-moved", "kind": "passthrough"})
-    doc["vms"].append({**next(v for v in doc["vms"] if v["name"] == "embed-svc"), "name": "res-moved"})
-    resync(doc)
+    vm_appears(doc, "res-moved", reserved[0])
     r.refresh_from_db()
     assert r.status == Reservation.Status.CONSUMED
     assert r.close_reason == (
@@ -311,9 +316,7 @@ def test_a_vm_that_appears_on_other_gpus_or_fewer_consumes_its_reservation_and_s
     other = reserve("res-other", gpus_per_vm=1, board="L40S-48GB")
     (held,) = pcis(other)
     elsewhere = next(p for p in free if p != held)
-    gpu_of(doc, L40S, elsewhere)["consumers"].append({"vm": "res-other", "kind": "passthrough"})
-    doc["vms"].append({**next(v for v in doc["vms"] if v["name"] == "embed-svc"), "name": "res-other"})
-    resync(doc)
+    vm_appears(doc, "res-other", elsewhere)
     other.refresh_from_db()
     assert other.status == Reservation.Status.CONSUMED
     assert other.close_reason == (
@@ -325,8 +328,6 @@ def test_a_vm_that_appears_on_other_gpus_or_fewer_consumes_its_reservation_and_s
 def test_a_vm_that_appears_on_exactly_its_reserved_gpus_consumes_it_without_a_note(doc):
     r = reserve("res-exact", gpus_per_vm=1, board="L40S-48GB")
     (pci,) = pcis(r)
-    gpu_of(doc, L40S, pci)["consumers"].append({"vm": "res-exact", "kind": "passthrough"})
-    doc["vms"].append({**next(v for v in doc["vms"] if v["name"] == "embed-svc"), "name": "res-exact"})
-    resync(doc)
+    vm_appears(doc, "res-exact", pci)
     r.refresh_from_db()
     assert r.status == Reservation.Status.CONSUMED and r.close_reason == ""
