@@ -144,12 +144,13 @@ def plan_cases(client: Any) -> list[Case]:
     from inventory.models import Cluster
 
     cluster = Cluster.objects.annotate(n=Count("hosts")).order_by("-n", "pk").first()
-    data = {"gpus_per_vm": "2", "profile": "nvidia_h100xm-80c", "clusters": [cluster.name]}
+    # the form keys its cluster choices by id (names repeat across vCenters)
+    data = {"gpus_per_vm": "2", "profile": "nvidia_h100xm-80c", "clusters": [str(cluster.pk)]}
 
     def request() -> Any:
         response = client.post("/placement/", data, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results")
         if response.status_code != 200:
-            raise SystemExit(f"POST /placement/: HTTP {response.status_code}")
+            raise SystemExit(f"POST /placement/: HTTP {response.status_code}: {response.content.decode()[:300]}")
         return response
 
     return [("plan", request)]
