@@ -9,7 +9,7 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -74,12 +74,14 @@ def test_the_page_and_the_command_name_the_reservation(reserved):
     assert f'href="/reservations/{reserved.pk}/"' in page
 
     out = io.StringIO()
-    call_command("plan", "--evacuate", A30, stdout=out)
+    with pytest.raises(CommandError, match="cannot move"):  # the reservation stays on its host
+        call_command("plan", "--evacuate", A30, stdout=out)
     text = out.getvalue()
     assert f"reservation #{reserved.pk} for res-a30" in text and "reservation:res-a30" not in text
 
     out = io.StringIO()
-    call_command("plan", "--evacuate", A30, "--json", stdout=out)
+    with pytest.raises(CommandError, match="cannot move"):  # the reservation stays on its host
+        call_command("plan", "--evacuate", A30, "--json", stdout=out)
     doc = json.loads(out.getvalue())
     (held,) = [m for m in doc["moves"] if m["kind"] == "reservation"]
     assert held["reservation_id"] == reserved.pk and held["vm_name"] == "res-a30"

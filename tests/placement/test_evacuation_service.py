@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from inventory import services as inventory_services
 from inventory.models import Host, VirtualMachine
@@ -84,13 +84,15 @@ def test_vms_already_running_on_the_target_count_against_admission(a100_pair):
 def test_plan_command_evacuate_json_carries_the_search_and_what_cannot_move(a100_pair):
     VirtualMachine.objects.filter(name="chat-a").update(vcpus=100)
     out = io.StringIO()
-    call_command("plan", "--evacuate", SOURCE, "--vcenter", "lab", "--json", stdout=out)
+    with pytest.raises(CommandError, match=r"^--evacuate: 1 of 2 GPU VMs cannot move$"):
+        call_command("plan", "--evacuate", SOURCE, "--vcenter", "lab", "--json", stdout=out)
     doc = json.loads(out.getvalue())
     assert doc["host"] == SOURCE and doc["vcenter"] == "lab" and doc["host_id"] == Host.objects.get(name=SOURCE).pk
     assert doc["search"]["method"] == "exact" and doc["complete"] is False
     assert [c["vm"] for c in doc["cannot_move"]] == ["chat-a"]
     text = io.StringIO()
-    call_command("plan", "--evacuate", SOURCE, stdout=text)
+    with pytest.raises(CommandError, match=r"^--evacuate: 1 of 2 GPU VMs cannot move$"):
+        call_command("plan", "--evacuate", SOURCE, stdout=text)
     lines = text.getvalue().splitlines()
     assert lines[0] == f"Evacuating {SOURCE} (lab): 1 of 2 GPU VMs can move"
     assert f"-> chat-b: {TWIN} GPUs" in text.getvalue() and "x  chat-a: cannot move" in lines

@@ -166,9 +166,14 @@ def test_mig_profile_on_gpus_without_mig_is_rejected_per_host(demo_inventory):
     assert any("MIG" in reason for reason in a100["reasons"])
 
 
-def test_evacuation_plan_json(demo_inventory):
-    doc = run("--evacuate", "esx-a100-01.lab.local")
-    assert doc["host"] == "esx-a100-01.lab.local"
+def test_evacuation_plan_json_is_printed_then_exits_1_when_a_vm_cannot_move(demo_inventory):
+    """The demo's only A100 host: its VMs have nowhere to go. As for a plan in which nothing fits, the JSON is
+    printed and the exit status says so (it was 0: a script draining hosts went on)."""
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^--evacuate: 2 of 2 GPU VMs cannot move$"):
+        call_command("plan", "--evacuate", "esx-a100-01.lab.local", "--json", stdout=out)
+    doc = json.loads(out.getvalue())
+    assert doc["host"] == "esx-a100-01.lab.local" and doc["complete"] is False
     assert {m["vm"] for m in doc["moves"]} >= {"chat-a", "chat-b"}
 
 

@@ -96,7 +96,8 @@ def test_evacuate_names_an_unknown_or_removed_vcenter_with_the_choices(vc3):
 def test_evacuate_finds_the_vcenter_ignoring_case(vc3):
     inventory_services.import_inventory(document=lab(), vcenter_name="vc1")  # the name alone is ambiguous
     out = io.StringIO()
-    call_command("plan", "--evacuate", L40S, "--vcenter", "VC3", "--json", stdout=out)
+    with pytest.raises(CommandError, match="GPU VMs cannot move"):  # vc3 has no other L40S host
+        call_command("plan", "--evacuate", L40S, "--vcenter", "VC3", "--json", stdout=out)
     document = json.loads(out.getvalue())
     assert (document["host"], document["vcenter"]) == (L40S, "vc3")
 
@@ -119,7 +120,8 @@ def test_evacuating_a_host_gone_from_vcenter_says_so_and_exits_non_zero(vc3):
 
 def test_evacuating_a_live_host_still_plans(vc3):
     out = io.StringIO()
-    call_command("plan", "--evacuate", L40S, stdout=out)
+    with pytest.raises(CommandError, match="GPU VMs cannot move"):
+        call_command("plan", "--evacuate", L40S, stdout=out)
     assert out.getvalue().startswith(f"Evacuating {L40S} (vc3): ")
 
 

@@ -120,7 +120,8 @@ class Command(BaseCommand):
             action="store_true",
             help="print the plan as JSON (with --reserve: the plan and the reservations made). Any error, a --reserve "
             "that reserved nothing included, prints nothing on stdout: the error goes to stderr, naming the option, "
-            "and the exit status is 1. A plan in which nothing fits is printed, then exits 1",
+            "and the exit status is 1. A plan in which nothing fits, or an evacuation in which a VM cannot move, is "
+            "printed, then exits 1",
         )
 
     def handle(self, *args, **o):
@@ -133,6 +134,9 @@ class Command(BaseCommand):
                     self._emit(document, True, evacuation=True)
                 else:
                     self._emit_evacuation(document)
+                stuck = sum(1 for m in document["moves"] if not m["target"])
+                if stuck:  # as a plan in which nothing fits: printed, then a failure a script can test
+                    raise CommandError(f"--evacuate: {stuck} of {len(document['moves'])} GPU VMs cannot move")
                 return
             if o["vcenter"]:
                 raise RequestError("vcenter", "only applies to --evacuate")
