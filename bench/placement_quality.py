@@ -92,15 +92,15 @@ NAME = "placement_quality"
 SAMPLES = REPO / "tests" / "data" / "topo"
 RESULTS = REPO / "bench" / "results"
 SIZES = (2, 4, 8)
-HGX_PROFILE = "grid_h100-80c"
+HGX_PROFILE = "nvidia_h100xm-80c"
 NO_PLACEMENT = (-1.0, 0)
 PASSTHROUGH_MIX = ((1, 0.35), (2, 0.30), (4, 0.20), (8, 0.15))
 VGPU_MIX = (
-    ("grid_h100-8c", 0.10),
-    ("grid_h100-10c", 0.30),
-    ("grid_h100-16c", 0.20),
-    ("grid_h100-20c", 0.25),
-    ("grid_h100-40c", 0.15),
+    ("nvidia_h100xm-8c", 0.10),
+    ("nvidia_h100xm-10c", 0.30),
+    ("nvidia_h100xm-16c", 0.20),
+    ("nvidia_h100xm-20c", 0.25),
+    ("nvidia_h100xm-40c", 0.15),
 )
 
 
@@ -576,7 +576,7 @@ def replay(
             assert e.request is not None
             req = e.request
             kind = "passthrough" if req.whole_gpu else "vgpu"
-            shape = f"{req.gpus_per_vm}-GPU" if req.whole_gpu else (req.profile or "?").replace("grid_", "")
+            shape = f"{req.gpus_per_vm}-GPU" if req.whole_gpu else (req.profile or "?").split("_", 1)[-1].upper()
             c[f"{kind}_arrivals"] += 1
             demand = req.gpus_per_vm * (req.vgpu_profile.framebuffer_gb if req.vgpu_profile else 1)
             c[f"{kind}_demand"] += demand
@@ -715,9 +715,9 @@ def print_cluster(res: dict) -> None:
         print(f"  {name:<30}" + "  ".join(f"k={k}: {v}" for k, v in r["mean_ring_gbps_by_k"].items()))
     shapes = list(next(iter(rows.values()))["acceptance_by_shape"])
     print("acceptance by request shape:")
-    print(f"  {'placer':<30}" + "".join(f"{s:>10}" for s in shapes))
+    print(f"  {'placer':<30}" + "".join(f"{s:>12}" for s in shapes))
     for name, r in rows.items():
-        print(f"  {name:<30}" + "".join(f"{pct(r['acceptance_by_shape'][s]):>10}" for s in shapes))
+        print(f"  {name:<30}" + "".join(f"{pct(r['acceptance_by_shape'][s]):>12}" for s in shapes))
     print(
         f"(stranded = free passthrough GPUs that cannot join a best-class set of {size} on their host; "
         "best cls = multi-GPU VMs on the best ring class of their host type; NVL ok = the same where that is NVLink)"

@@ -204,15 +204,15 @@ def test_vsphere_vgpu_agrees_with_the_engine_on_one_host():
 def test_vsphere_vgpu_mixed_size_takes_the_least_used_gpu_and_keeps_the_largest_free_range():
     host = mark_busy(hgx("esx-01", vgpu_mode="mixedSize"), range(2, 8))
     g0, g1 = host.gpus[0], host.gpus[1]
-    g0 = replace(g0, consumers=(Consumer("v10", "vgpu", "grid_h100-10c", placement_gb=0),))
+    g0 = replace(g0, consumers=(Consumer("v10", "vgpu", "nvidia_h100xm-10c", placement_gb=0),))
     g1 = replace(
         g1,
         consumers=(
-            Consumer("v10b", "vgpu", "grid_h100-10c", placement_gb=0),
-            Consumer("v20", "vgpu", "grid_h100-20c", placement_gb=20),
+            Consumer("v10b", "vgpu", "nvidia_h100xm-10c", placement_gb=0),
+            Consumer("v20", "vgpu", "nvidia_h100xm-20c", placement_gb=20),
         ),
     )
-    req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_h100-8c")
+    req = PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="nvidia_h100xm-8c")
     least_used = vsphere_vgpu(Fabric((replace(host, gpus=(g0, g1, *host.gpus[2:])),)), req)
     assert least_used is not None and least_used.gpus[0].pci_id == g0.pci_id  # 10 GB used beats 30 GB
     # 8 GB placement IDs 0, 12, 20, 32, 40 ...: 12 fills the hole between the 10C and the 20C, 40 would cut the
