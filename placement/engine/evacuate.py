@@ -19,8 +19,11 @@ their current link class or better; remaining ties go to the engine's ranking, e
 greedy (every VM on its best remaining host) moves everything the answer is greedy's. The bound: the VMs
 placed so far plus the remaining VMs that still have a host on the current state (placing VMs never makes
 room, so a VM with no host now has none further down). The first leaf is the greedy assignment, so the
-answer is never worse than greedy. A VM the search leaves behind that still fits once the others are placed
-(possible only when the search was cut short) is added at the end.
+answer is never worse than greedy. Each host offers one GPU set, the engine's on the state at that point, so
+where vSphere picks the GPU a VM's pick depends on what arrived before it: a VM the search leaves behind may
+still fit once the others are placed (on a performance-policy host a second 20C opens the empty GPU two 10C
+VMs need, yet shares the first GPU once they hold the other), even when the search ran to the end. Such VMs
+are added at the end, and the plan is then not called optimal.
 
 Exact for up to ``EXACT_VMS`` VMs, within ``NODE_BUDGET`` host rankings and ``EVALUATION_BUDGET`` host
 evaluations (rankings times hosts in the cluster; a safety net counted, not timed, so answers are
@@ -474,7 +477,7 @@ def plan_evacuation(
     elif searcher.truncated:
         note = f"stopped after {budget} host rankings: best assignment found so far (never worse than greedy)"
     elif repaired:
-        note = "exact over the VMs taken largest first"
+        note = "every host choice searched with the VMs arriving largest first (another order can fit more)"
     else:
         note = "the best possible: no assignment moves more VMs, more GPUs, or keeps more link classes"
     if repaired:
