@@ -475,7 +475,9 @@ def plan_evacuation(
             f"{budget} rankings at most), never worse than greedy largest-first"
         )
     elif searcher.truncated:
-        note = f"stopped after {budget} host rankings: best assignment found so far (never worse than greedy)"
+        # the first (greedy) descent always finishes, so the count can pass the budget
+        ranked = f"{searcher.nodes} host ranking{'s' if searcher.nodes != 1 else ''}"
+        note = f"stopped after {ranked}: best assignment found so far (never worse than greedy)"
     elif repaired:
         note = "every host choice searched with the VMs arriving largest first (another order can fit more)"
     else:

@@ -90,3 +90,11 @@ def test_with_the_consolidation_policy_greedy_moves_everything_and_nothing_is_re
     assert [m.vm for m in ev.moves] == ["sim-a", "sim-b", "chat-a", "chat-b"] and ev.complete
     assert ev.search.optimal and "left behind" not in ev.search.note
     assert greedy_moved(fabric, largest_first(ev)) == 4
+
+
+def test_a_search_cut_short_says_how_many_rankings_it_made():
+    """The first (greedy) descent always finishes, so a budget of one ranking makes several: the note gave the
+    budget ("stopped after 1 host rankings") instead of the count."""
+    ev = plan_evacuation(spread_trap(), SOURCE, node_budget=1)
+    assert ev.search.nodes > 1 and not ev.search.optimal
+    assert ev.search.note.startswith(f"stopped after {ev.search.nodes} host rankings: best assignment found so far")
