@@ -134,7 +134,7 @@ class Command(BaseCommand):
                     self._emit(document, True, evacuation=True)
                 else:
                     self._emit_evacuation(document)
-                stuck = sum(1 for m in document["moves"] if not m["target"])
+                stuck = len(document["cannot_move"])  # the plan's own list of moves without a target
                 if stuck:  # as a plan in which nothing fits: printed, then a failure a script can test
                     raise CommandError(f"--evacuate: {stuck} of {len(document['moves'])} GPU VMs cannot move")
                 return
