@@ -129,12 +129,13 @@ def snapshot_from_document(doc: Any) -> InventorySnapshot:
 
     hosts_doc = _list(doc, "hosts", "$", required=True)
     vm_hosts: dict[str, str] = {}
+    vm_paths: dict[str, str] = {}  # where each VM is first named by a GPU consumer
     vm_devices: dict[str, list[VmDeviceSnap]] = {}
     hosts: list[HostSnap] = []
     seen_hosts: set[str] = set()
     for hi, h in enumerate(hosts_doc):
         path = f"$.hosts[{hi}]"
-        host = _host_from_document(h, path, clusters, vm_devices, vm_hosts)
+        host = _host_from_document(h, path, clusters, vm_devices, vm_hosts, vm_paths)
         if host.name in seen_hosts:
             raise InventoryFileError(f"{path}.name", f"duplicate host {host.name!r}")
         seen_hosts.add(host.name)
@@ -173,7 +174,13 @@ def snapshot_from_document(doc: Any) -> InventorySnapshot:
                 boot_time=_boot_time(v, path, power_state),
             )
         )
-    for name in sorted(set(vm_hosts) - declared):
+    undeclared = set(vm_hosts) - declared
+    if "vms" in doc and undeclared:
+        # With a VM list, a consumer naming no VM in it is a typo or a renamed VM: importing it would invent a
+        # powered-on VM with no vCPUs or memory. Without a list, consumers are the only source of VMs.
+        first = next(vm for vm in vm_paths if vm in undeclared)  # in document order
+        raise InventoryFileError(f"{vm_paths[first]}.vm", f"VM {first!r} is not in $.vms")
+    for name in sorted(undeclared):
         vms.append(
             VmSnap(
                 moref=f"vm:{name}",
@@ -194,6 +201,7 @@ def _host_from_document(
     clusters: dict[str, ClusterSnap],
     vm_devices: dict[str, list[VmDeviceSnap]],
     vm_hosts: dict[str, str],
+    vm_paths: dict[str, str],
 ) -> HostSnap:
     name = _get(h, "name", path, str)
     cluster = _get(h, "cluster", path, str, required=False)
@@ -290,6 +298,7 @@ def _host_from_document(
             else:
                 device = VmDeviceSnap(kind="vgpu" if kind != "device-group" else kind, profile=profile)
             vm_devices.setdefault(vm, []).append(device)
+            vm_paths.setdefault(vm, cp)
             vm_refs.append(f"vm:{vm}")
         if graphics_type:
             graphics.append(

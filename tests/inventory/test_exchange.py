@@ -68,6 +68,11 @@ def test_demo_lab_is_a_valid_document():
             "missing",
         ),
         (lambda d: d["vms"][0].update(host="nowhere"), "$.vms[0].host", "unknown host"),
+        (  # a VM renamed in the list but not in its GPU's consumers: it was imported as a phantom VM
+            lambda d: d["vms"][0].update(name="renamed"),
+            "$.hosts[0].gpus[4].consumers[0].vm",
+            "'llama-70b-tp2-a' is not in $.vms",
+        ),
         (lambda d: d["vms"][0].update(memory_reservation_mb=10**9), "$.vms[0].memory_reservation_mb", "exceeds"),
         (lambda d: d["vms"].append(dict(d["vms"][0])), "$.vms[8].name", "duplicate VM"),
         (lambda d: d["hosts"].append(dict(d["hosts"][0])), "$.hosts[5].name", "duplicate host"),
