@@ -130,3 +130,23 @@ def test_one_vm_name_can_be_reserved_once_per_vcenter(twins):
                        rf"east \(#{east.pk} on {east.host.name}\): release it or choose another name"):  # fmt: skip
         services.reserve(request=in_("east"), vm_name="llama-70b-01")
     assert Reservation.objects.filter(vm_name="llama-70b-01").count() == 2
+
+
+def test_pages_of_same_named_hosts_and_clusters_have_titles_naming_their_vcenter(twins, client):
+    """Two tabs of esx-01 (one per vCenter) had the same title, so tabs and bookmarks could not be told apart."""
+    from django.contrib.auth import get_user_model
+
+    from inventory.models import Cluster
+
+    client.force_login(get_user_model().objects.create_superuser("titles"))
+    host = Host.objects.filter(vcenter__name="west", gpus__isnull=False).first()
+    cluster = Cluster.objects.get(vcenter__name="east", name="pcie-cluster")
+    pages = {
+        f"/inventory/hosts/{host.pk}/": f"{host.name} (west)",
+        f"/inventory/hosts/{host.pk}/evacuation/": f"Evacuate {host.name} (west)",
+        f"/clusters/{cluster.pk}/": "pcie-cluster (east)",
+    }
+    for url, title in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert f"<title>{title} · GPU Placement Advisor</title>" in response.content.decode(), url
