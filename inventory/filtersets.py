@@ -82,20 +82,24 @@ class VCenterChoiceField(forms.ModelChoiceField):
         text = str(value).strip()
         if "\x00" in text:  # PostgreSQL text cannot hold it: the lookup would be a 500 (Schemathesis)
             raise ValidationError("must not contain a NUL character", code="null_characters_not_allowed")
-        if not text.isascii() or not text.isdigit():
-            found = self.queryset.filter(name__iexact=text).first()
-            if found is None:
-                # a parameter, not formatted in: django-filter applies `message % params` (a "%" in the value 500'd)
-                raise ValidationError(
-                    "no vCenter with id or name %(value)s", code="invalid_choice", params={"value": repr(text)}
-                )
-            return found
-        try:
-            return super().to_python(text)
-        except ValidationError:  # Django's "Select a valid choice" names neither the value nor what is taken
+        by_name = self.queryset.filter(name__iexact=text).first()
+        by_id = None
+        if text.isascii() and text.isdigit() and len(text) < 19:  # 19 digits and more are past any primary key
+            by_id = self.queryset.filter(pk=int(text)).first()
+        if by_name is not None and by_id is not None and by_name != by_id:
+            # a vCenter may be named "2": the id of another one must not silently win
+            raise ValidationError(
+                "%(value)s is the id of vCenter %(id_name)s and the name of vCenter id %(name_id)s: give the id",
+                code="ambiguous",
+                params={"value": repr(text), "id_name": repr(by_id.name), "name_id": by_name.pk},
+            )
+        found = by_id or by_name
+        if found is None:
+            # a parameter, not formatted in: django-filter applies `message % params` (a "%" in the value 500'd)
             raise ValidationError(
                 "no vCenter with id or name %(value)s", code="invalid_choice", params={"value": repr(text)}
-            ) from None
+            )
+        return found
 
 
 @extend_schema_field({"type": "string", "description": "vCenter id or name"})
@@ -210,6 +214,18 @@ class CountFilter(filters.NumberFilter):
             set_override(self, "field", {"type": "integer", "description": str(self.extra["help_text"])})
 
 
+def _name_the_choices(field: forms.Field) -> None:
+    """Django's "Select a valid choice. mig is not one of the available choices." names no choice, and for a model
+    choice not even the value: say what is taken."""
+    if isinstance(field, forms.ModelChoiceField):
+        if "invalid_choice" in field.error_messages and not isinstance(field, VCenterChoiceField | ClusterRefField):
+            model = field.queryset.model._meta.verbose_name
+            field.error_messages["invalid_choice"] = f"no {model} with id '%(value)s' (give the {model}'s id, a number)"
+    elif isinstance(field, forms.ChoiceField):
+        values = ", ".join(str(value).replace("%", "%%") for value, _ in field.choices if value != "")
+        field.error_messages["invalid_choice"] = f"'%(value)s' is not one of: {values}"
+
+
 class InventoryFilterSet(filters.FilterSet):
     # Whole-number model fields (framebuffer_gb, ...) take whole numbers, 0 or more: ``0.5`` and ``-3`` are a 400.
     FILTER_DEFAULTS = {
@@ -221,6 +237,13 @@ class InventoryFilterSet(filters.FilterSet):
                           models.PositiveIntegerField, models.PositiveSmallIntegerField, models.PositiveBigIntegerField)
         },
     }  # fmt: skip
+
+    @property
+    def form(self) -> forms.Form:
+        if not hasattr(self, "_form"):
+            for field in super().form.fields.values():
+                _name_the_choices(field)
+        return self._form
 
 
 MODE_CHOICES = tuple((mode, MODE_LABELS[mode]) for mode, _ in occupancy.MODE_CHOICES)
@@ -402,7 +425,9 @@ class SyncRunFilterSet(InventoryFilterSet):
 # ------------------------------------------------------------------------------ estate-wide pages
 
 
-class ClusterChoiceField(forms.ModelChoiceField):
+class ClusterChoiceField(ClusterRefField):
+    """Picked from a list by id; a URL may also name the cluster, as the API's filter takes it."""
+
     def label_from_instance(self, obj: Cluster) -> str:
         return f"{obj.name} ({obj.vcenter.name})"  # cluster names repeat across vCenters
 
@@ -422,9 +447,7 @@ class HostListFilterSet(HostFilterSet):
     """The estate-wide host page (``/inventory/hosts/``): the API's host filters, with the vCenter and cluster
     picked from lists and a "with warnings" filter."""
 
-    vcenter = filters.ModelChoiceFilter(
-        queryset=VCenter.objects.order_by("name"), empty_label="any vCenter", label="vCenter"
-    )
+    vcenter = VCenterFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter", label="vCenter")
     cluster = ClusterChoiceFilter(label="Cluster")
     connection_state = filters.ChoiceFilter(choices=ConnectionState.choices, empty_label="any")
     warnings = YesNoFilter(method="filter_warnings", label="With warnings")
@@ -446,7 +469,7 @@ class GpuListFilterSet(GpuFilterSet):
     occupancy it reads anyway for the state counts (``GpuFilterSet.filter_state`` would read it a second time)."""
 
     q = filters.CharFilter(method="filter_q", label="Host or PCI address contains")
-    vcenter = filters.ModelChoiceFilter(
+    vcenter = VCenterFilter(
         field_name="host__vcenter",
         queryset=VCenter.objects.order_by("name"),
         empty_label="any vCenter",

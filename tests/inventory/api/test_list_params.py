@@ -198,3 +198,64 @@ def test_a_bad_filter_is_named_by_the_label_the_form_shows(viewer, demo):  # noq
     assert "The filter is not valid (At least N free GPUs (min_free_gpus): Ensure this value is greater than" in (
         response.content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "says"),
+    [
+        (  # the UI says "MIG"; the value is vSphere's
+            "/api/gpus/",
+            {"mode": "mig"},
+            {
+                "mode": [
+                    "'mig' is not one of: passthrough, sameSize, mixedSize, multiInstanceGpu, shared, basic, unknown"
+                ]
+            },
+        ),
+        (
+            "/api/hosts/",
+            {"connection_state": "up"},
+            {"connection_state": ["'up' is not one of: connected, disconnected, notResponding"]},
+        ),
+        (  # a host's name where its id goes
+            "/api/vms/",
+            {"host": "esx-01.lab"},
+            {"host": ["no host with id 'esx-01.lab' (give the host's id, a number)"]},
+        ),
+        (
+            "/api/gpus/",
+            {"host": "esx-01.lab"},
+            {"host": ["no host with id 'esx-01.lab' (give the host's id, a number)"]},
+        ),
+    ],
+)
+def test_a_value_outside_the_choices_is_refused_with_the_choices(api, demo, path, query, says):
+    """Trial K #6: 'Select a valid choice. mig is not one of the available choices.' named none of them."""
+    response = api.get(path, query)
+    assert response.status_code == 400 and response.json() == says
+
+
+def test_a_vcenter_named_like_another_ones_id_is_refused_as_ambiguous(api, demo):
+    """Trial K #7: a vCenter named "2" could not be filtered by name; ?vcenter=2 silently meant the one with id 2."""
+    other = factories.VCenterFactory(name="other")
+    numbered = factories.VCenterFactory(name=str(other.pk))
+    factories.HostFactory(vcenter=numbered)
+    response = api.get("/api/hosts/", {"vcenter": str(other.pk)})
+    assert response.status_code == 400
+    assert response.json() == {
+        "vcenter": [f"'{other.pk}' is the id of vCenter 'other' and the name of vCenter id {numbered.pk}: give the id"]
+    }
+    assert ids(api.get("/api/hosts/", {"vcenter": numbered.pk})) == set(numbered.hosts.values_list("pk", flat=True))
+    # a number no vCenter has as its id still finds the vCenter of that name
+    late = factories.VCenterFactory(name="987654")
+    assert api.get("/api/clusters/", {"vcenter": "987654"}).status_code == 200 and late.pk != 987654
+
+
+def test_the_hosts_page_takes_a_cluster_by_name_as_the_api_does(viewer, demo):  # noqa: F811
+    """Trial K #6: /inventory/hosts/?cluster=hgx-cluster answered "Select a valid choice" where the API filters."""
+    html = viewer.get("/inventory/hosts/", {"cluster": "hgx-cluster"}).content.decode()
+    shown = {host.pk for host in Host.objects.all() if f'href="/inventory/hosts/{host.pk}/"' in html}
+    hgx = set(Host.objects.filter(cluster__name="hgx-cluster").values_list("pk", flat=True))
+    assert hgx and shown == hgx
+    unknown = viewer.get("/inventory/hosts/", {"cluster": "nope"})
+    assert unknown.status_code == 400 and "no cluster with id or name &#x27;nope&#x27;" in unknown.content.decode()
