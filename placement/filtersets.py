@@ -7,7 +7,8 @@ from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import BaseCSVField
 
 from inventory.api.ordering import with_tie_breaker
-from inventory.filtersets import CountFilter, YesNoFilter
+from inventory.filtersets import CountFilter, VCenterChoiceField, YesNoFilter
+from inventory.models import Host, VCenter
 from placement.models import Reservation
 from placement.reservation_health import needing_attention, not_needing_attention
 
@@ -27,6 +28,41 @@ class OrderingKeysField(BaseCSVField):
                     params={"unknown": ", ".join(map(repr, unknown)), "keys": ", ".join(keys)},
                 )
         return super().clean(value)
+
+
+class ReservationVCenterField(forms.CharField):
+    """A vCenter id or name, or the name of a removed vCenter that reservations still carry (their history stays
+    searchable); anything else is refused, as the inventory lists refuse it (a typo answered an empty list)."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return value
+        try:
+            VCenterChoiceField(queryset=VCenter.objects.all()).clean(value)
+        except forms.ValidationError as exc:
+            removed = Reservation.objects.filter(vcenter__isnull=True, vcenter_name__iexact=value.strip())
+            if exc.code == "ambiguous" or not removed.exists():
+                raise
+        return value
+
+
+class ReservationVCenterFilter(django_filters.CharFilter):
+    field_class = ReservationVCenterField
+
+
+class HostIdField(forms.IntegerField):
+    """A host primary key that exists (an unknown one answered an empty list, as if the host had none)."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value is not None and not Host.objects.filter(pk=value).exists():
+            raise forms.ValidationError("no host with id %(value)s", code="invalid_choice", params={"value": value})
+        return value
+
+
+class HostIdFilter(CountFilter):
+    field_class = HostIdField
 
 
 class TieBreakingOrderingFilter(django_filters.OrderingFilter):
@@ -58,14 +94,15 @@ class ReservationFilterSet(django_filters.FilterSet):
         "substring",
     )
     # a whole number: ``1.5`` was read as 1
-    host_id = CountFilter(field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1)
+    host_id = HostIdFilter(field_name="host_id", help_text="Host primary key", min_value=1, max_value=2**63 - 1)
     # the spelling the gpus, vms and domains lists use
-    host = CountFilter(
+    host = HostIdFilter(
         field_name="host_id", help_text="Host primary key (the same filter as host_id)", min_value=1,
         max_value=2**63 - 1,
     )  # fmt: skip
-    vcenter = django_filters.CharFilter(
-        method="filter_vcenter", help_text="vCenter id (as the other lists take it) or name"
+    vcenter = ReservationVCenterFilter(
+        method="filter_vcenter",
+        help_text="vCenter id (as the other lists take it) or name, or the name of a removed vCenter",
     )
     needs_attention = YesNoFilter(
         method="filter_needs_attention",

@@ -239,7 +239,7 @@ def resolve_clusters(values: Iterable[str | int], *, field: str = "clusters") ->
                                       "\"name (vCenter)\"")  # fmt: skip
         if not matches:
             choices = ", ".join(cluster_label(c) for c in live_clusters()[:50]) or "none (sync first)"
-            raise RequestError(field, f"no cluster named {value!r}; choices: {choices}")
+            raise RequestError(field, f"no cluster with id or name {value!r}; choices: {choices}")
         out.setdefault(matches[0].pk, matches[0])
     return list(out.values())
 

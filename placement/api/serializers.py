@@ -35,16 +35,29 @@ class ClusterRefField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class NamedChoiceField(serializers.ChoiceField):
+    """A choice whose error lists the choices (DRF's says only '"foo" is not a valid choice.')."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            shown = str(data)[:40]
+            raise serializers.ValidationError(
+                f"{shown!r} is not one of: {', '.join(map(str, self.choices))}", code="invalid_choice"
+            ) from None
+
+
 class PlanRequestSerializer(KnownFieldsOnly):
     gpus_per_vm = serializers.IntegerField(min_value=1, max_value=MAX_GPUS_PER_VM)
-    consumption = serializers.ChoiceField(choices=CONSUMPTIONS, required=False)
+    consumption = NamedChoiceField(choices=CONSUMPTIONS, required=False)
     profile = StrictCharField(required=False, allow_null=True, max_length=120)
     vms = serializers.IntegerField(min_value=1, max_value=MAX_VMS, default=1)
     board = StrictCharField(required=False, allow_null=True, max_length=40)
     min_framebuffer_gb = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_FRAMEBUFFER_GB
     )
-    interconnect = serializers.ChoiceField(choices=INTERCONNECTS, default="any")
+    interconnect = NamedChoiceField(choices=INTERCONNECTS, default="any")
     # the engine's bounds here too, so that every field's error comes back at once and the schema shows them
     vcpus = serializers.IntegerField(
         min_value=0,

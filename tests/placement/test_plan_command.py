@@ -140,7 +140,7 @@ def test_cluster_mode_ranks_hosts_and_explains_rejections(demo_inventory):
 
 
 def test_unknown_cluster_is_named(demo_inventory):
-    with pytest.raises(CommandError, match="--cluster: no cluster named 'nope'"):
+    with pytest.raises(CommandError, match="--cluster: no cluster with id or name 'nope'"):
         run("--cluster", "nope", "--gpus", "1")
 
 

@@ -247,7 +247,7 @@ def test_snapshot_queries_do_not_grow_with_the_estate(lab):
 def test_an_unknown_cluster_names_the_field_and_the_choices(lab):
     with pytest.raises(
         services.RequestError,
-        match=r"no cluster named 'nope'; choices: hgx-cluster \(demo\) id \d+, pcie-cluster \(demo\) id \d+",
+        match=r"no cluster with id or name 'nope'; choices: hgx-cluster \(demo\) id \d+, pcie-cluster \(demo\) id \d+",
     ):
         services.plan_cluster(request=services.build_request(gpus_per_vm=1, consumption="passthrough",
                                                              clusters=["nope"]))  # fmt: skip

@@ -348,7 +348,7 @@ def test_the_size_limit_on_a_stored_cluster_counts_its_simulated_hosts(db):
         (["--runs", "20001"], "--runs: must be between 1 and 20,000"),
         (["--runs", "20000", "--hosts", "64", "--gpus-per-host", "16"], "--runs: 20,000 runs x 1,024 simulated GPUs"),
         (["--mode", "mig", "--catalog", "8C"], "--catalog: '8C' is not a MIG profile"),
-        (["--cluster", "missing"], "--cluster: no cluster named 'missing'"),
+        (["--cluster", "missing"], "--cluster: no cluster with id or name 'missing'"),
         (["--rules", "article", "--mode", "mig", "--catalog", "3g.40gb"], "--rules: the article rule set covers"),
     ],
 )
@@ -396,7 +396,7 @@ def test_api_roles_and_anonymous(demo):
         ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "above the limit of 400,000: at most 48 runs"),
         ({"mode": "warp"}, "mode", "not a valid choice"),
         ({"runs": None}, "runs", "may not be null"),
-        ({"cluster": "nowhere"}, "cluster", "no cluster named"),
+        ({"cluster": "nowhere"}, "cluster", "no cluster with id or name"),
     ],
 )
 def test_api_field_errors(demo, changes, field, text):

@@ -22,7 +22,7 @@ def test_the_vcenter_part_matches_ignoring_case(demo):
 
 
 def test_the_cluster_part_stays_exact(demo):
-    with pytest.raises(services.RequestError, match="no cluster named 'HGX-cluster \\(demo-lab\\)'"):
+    with pytest.raises(services.RequestError, match="no cluster with id or name 'HGX-cluster \\(demo-lab\\)'"):
         resolve_clusters(["HGX-cluster (demo-lab)"])
 
 

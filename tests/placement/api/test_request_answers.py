@@ -58,9 +58,9 @@ def test_cluster_names_keep_their_meaning(demo):
     pcie = resolve_clusters(["pcie-cluster"])[0]
     assert resolve_clusters([pcie.pk]) == [pcie]
     assert resolve_clusters(["pcie-cluster (demo-lab)"]) == [pcie]
-    with pytest.raises(services.RequestError, match="no cluster named 'nope'; choices: hgx-cluster"):
+    with pytest.raises(services.RequestError, match="no cluster with id or name 'nope'; choices: hgx-cluster"):
         resolve_clusters(["pcie-cluster", "nope"])
-    with pytest.raises(services.RequestError, match="no cluster named 'pcie-cluster \\(other\\)'"):
+    with pytest.raises(services.RequestError, match="no cluster with id or name 'pcie-cluster \\(other\\)'"):
         resolve_clusters(["pcie-cluster (other)"])
 
 
@@ -129,3 +129,14 @@ def test_reservations_stored_by_an_older_version_serialize(api_as, demo):
     assert doc["candidate"]["host_id"] is None and doc["candidate"]["interconnect"] is None
     assert doc["candidate"]["gpus"][0]["pci_id"] == gpu.pci_device.pci_id
     assert planner.get("/api/reservations/", {"status": "active"}).status_code == 200
+
+
+def test_a_consumption_or_interconnect_outside_the_choices_lists_them(api_as, demo):
+    """Trial K #6: '"foo" is not a valid choice.' named none of the choices."""
+    response = api_as("planner").post(
+        "/api/plans/", {"gpus_per_vm": 1, "consumption": "foo", "interconnect": "pcie"}, format="json"
+    )
+    assert response.status_code == 400
+    errors = response.json()
+    assert errors["consumption"] == ["'foo' is not one of: passthrough, dynamic-passthrough, vgpu, mig, device-group"]
+    assert errors["interconnect"] == ["'pcie' is not one of: nvlink, same-numa, same-pcie-switch, any"]

@@ -86,3 +86,6 @@ def test_a_reservation_whose_vcenter_was_removed_keeps_only_the_names(api_as, de
         "instance_uuid": None,
     }
     assert Reservation.objects.get(pk=reservation["id"]).vcenter_name == "demo-lab"
+    # the history stays searchable by the removed vCenter's name
+    found = api_as("viewer").get("/api/reservations/", {"vcenter": "DEMO-lab"})
+    assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == [reservation["id"]]
