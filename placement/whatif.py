@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -56,6 +57,18 @@ RANKING_MIN_GPUS = 4
 # 100 runs, docs/whatif.md's example: 6,400 GPU-runs, 1.3-2.8 s; 1 x 16 MIG, 500 runs: 1.2 s).
 SYNC_WORK = 8_000
 PROGRESS_EVERY = 250
+
+
+@dataclass(frozen=True)
+class WorkLimit:
+    """The most GPU-runs a report may cost where it is asked for, why that is the limit, and what to do for more."""
+
+    gpu_runs: int
+    why: str = ""  # "for a synchronous answer": appended to "above the limit of N"
+    instead: str = ""  # how to run more than the limit allows here
+
+
+COMMAND_LIMIT = WorkLimit(MAX_WORK)
 COMPARE_RUNS_MAX = 2_000  # runs per scenario of each comparison
 
 DEFAULTS = {
@@ -199,15 +212,16 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
     return scenario, fabric
 
 
-def prepare(data: dict) -> tuple[dict, Scenario, Fabric | None, int]:
-    """Validate everything (the engine builds the cluster once): (params, scenario, fabric, work)."""
+def prepare(data: dict, limit: WorkLimit = COMMAND_LIMIT) -> tuple[dict, Scenario, Fabric | None, int]:
+    """Validate everything (the engine builds the cluster once): (params, scenario, fabric, work). A report that
+    costs more than ``limit`` is refused on ``runs`` with the most runs the limit allows."""
     params = normalize(data)
     scenario, fabric = scenario_from(params)
     sim = Simulator(scenario, fabric)  # raises SimulationError for a cluster without usable GPUs
     cost = work_model(params, scenario, sim, fabric)
     work = cost(params["runs"])
-    if work > MAX_WORK:
-        raise SimulationError("runs", too_much_work(params, scenario, sim, cost))
+    if work > limit.gpu_runs:
+        raise SimulationError("runs", too_much_work(params, scenario, sim, cost, limit))
     return params, scenario, fabric, work
 
 
@@ -285,9 +299,11 @@ def max_runs_within(cost: Callable[[int], int], limit: int = MAX_WORK) -> int:
     return low
 
 
-def too_much_work(params: dict, scenario: Scenario, sim: Simulator, cost: Callable[[int], int]) -> str:
+def too_much_work(
+    params: dict, scenario: Scenario, sim: Simulator, cost: Callable[[int], int], limit: WorkLimit = COMMAND_LIMIT
+) -> str:
     """The limit's refusal: what the asked runs cost, factor by factor, and the most runs this cluster allows
-    (from the same ``cost``)."""
+    under ``limit`` (from the same ``cost``)."""
     runs, gpus, hosts = params["runs"], sim.gpu_count, len(sim.hosts)
     widest = max(len(h.gpus) for h in sim.hosts)
     where = f"cluster {scenario.cluster_label}" if scenario.cluster else "this cluster"
@@ -297,16 +313,19 @@ def too_much_work(params: dict, scenario: Scenario, sim: Simulator, cost: Callab
         text = f"{work_formula(scenario, n, gpus, hosts, widest)} = {own:,} GPU-runs"
         if total != own:
             text += f", plus {total - own:,} for the comparisons' scenarios = {total:,}"
-        return f"{text}, above the limit of {MAX_WORK:,}"
+        return f"{text}, above the limit of {limit.gpu_runs:,}" + (f" {limit.why}" if limit.why else "")
 
-    fits = max_runs_within(cost)
+    more = f"; for more, {limit.instead}" if limit.instead else ""
+    fits = max_runs_within(cost, limit.gpu_runs)
     if fits == 0:
+        if limit.instead:
+            return f"{costs(1)}: {where} is too large for even 1 run here; {limit.instead}"
         instead = (
             "the drs host choice or a smaller cluster" if scenario.host_choice == "ranking" else "a smaller cluster"
         )
         return f"{costs(1)}: {where} is too large for even 1 run; use {instead}"
     with_compare = " with the comparisons" if params["compare"] else ""
-    return f"{costs(runs)}: at most {plural(fits, 'run')}{with_compare} for {where}"
+    return f"{costs(runs)}: at most {plural(fits, 'run')}{with_compare} for {where}{more}"
 
 
 def comparison_scenarios(params: dict, scenario: Scenario) -> list[Scenario]:
@@ -398,25 +417,27 @@ def report_notes(params: dict) -> list[str]:
     ]
 
 
-def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRun:
-    """Store a run and execute it now (small, or ``sync``) or queue it; raises SimulationError on bad input.
-
-    Without a task queue (no REDIS_URL) a queued run would block the caller, so runs above ``SYNC_WORK`` are
-    refused then, as they are with ``sync=True``.
-    """
-    params, scenario, fabric, work = prepare(data)
-    inline = work <= SYNC_WORK
-    if not inline and (sync or not has_task_queue()):
-        why = "a synchronous answer" if sync else "this server without a task queue (REDIS_URL is not set)"
-        raise SimulationError(
-            "runs",
-            f"{work:,} GPU-runs is too large for {why} (at most {SYNC_WORK:,}); "
-            + (
-                "send it without sync=true to run it as a task and poll its Location"
-                if sync
-                else "use fewer runs, run it with the command manage.py whatif, or configure Redis and a Celery worker"
-            ),
+def work_limit(sync: bool | None) -> WorkLimit:
+    """The limit that binds a run asked of the web (page or API): ``SYNC_WORK`` when it must be answered at once
+    (``sync``, or no task queue: a queued run would block the caller), else ``MAX_WORK`` (a Celery task)."""
+    if sync:
+        return WorkLimit(
+            SYNC_WORK, "for a synchronous answer", "send it without sync=true to run it as a task and poll its Location"
         )
+    if not has_task_queue():
+        return WorkLimit(
+            SYNC_WORK,
+            "for this server without a task queue (REDIS_URL is not set)",
+            "run it with the command manage.py whatif, or configure Redis and a Celery worker",
+        )
+    return COMMAND_LIMIT
+
+
+def start_whatif(*, data: dict, user=None, sync: bool | None = None) -> WhatIfRun:
+    """Store a run and execute it now (small, or ``sync``) or queue it; raises SimulationError on bad input, and
+    on a run above the limit that binds here (``work_limit``) with the most runs it allows."""
+    params, scenario, fabric, work = prepare(data, work_limit(sync))
+    inline = work <= SYNC_WORK
     run = WhatIfRun.objects.create(
         params=params,
         created_by=user if getattr(user, "is_authenticated", False) else None,

@@ -393,7 +393,7 @@ def test_api_roles_and_anonymous(demo):
         ({"weights": [1, 2]}, "weights", "one weight per catalog entry"),
         ({"runs": 20001}, "runs", "less than or equal to 20000"),
         ({"runs": LARGE, "sync": True}, "runs", "send it without sync=true"),
-        ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "above the limit of 400,000: at most 48 runs"),
+        ({"runs": 20000, "hosts": 64, "gpus_per_host": 16}, "runs", "limit of 8,000 for this server without a task"),
         ({"mode": "warp"}, "mode", "not a valid choice"),
         ({"runs": None}, "runs", "may not be null"),
         ({"cluster": "nowhere"}, "cluster", "no cluster with id or name"),
@@ -411,6 +411,74 @@ def test_api_large_run_without_a_broker_is_refused_with_the_alternative(demo):
     r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, "runs": LARGE}, format="json")
     assert r.status_code == 400
     assert "manage.py whatif" in r.json()["runs"][0] and "Celery" in r.json()["runs"][0]
+
+
+def _api_refusal(client, data: dict) -> str:
+    r = client.post("/api/whatif/", data, format="json")
+    assert r.status_code == 400, r.content
+    return r.json()["runs"][0]
+
+
+NO_QUEUE = "above the limit of 8,000 for this server without a task queue (REDIS_URL is not set)"
+NO_QUEUE_MORE = "run it with the command manage.py whatif, or configure Redis and a Celery worker"
+
+
+def test_the_limit_without_a_task_queue_gives_the_runs_it_accepts(db):
+    """Trial finding: the advice was the command's 400,000 ("at most 80 runs") and the 80 runs were then refused
+    by the server's own 8,000 with no run count. One message now applies the limit that binds on this server, with
+    its factors and the most runs it takes, and that many runs are answered."""
+    cluster = ClusterFactory(vcenter=VCenterFactory(name="scale"), name="wide")
+    for i in range(16):
+        GpuFactory(host=HostFactory(vcenter=cluster.vcenter, cluster=cluster, name=f"esx-{i:02d}.scale.local"))
+    client = token_client(UserFactory(role="planner"))
+    data = {**GPU_SAME, "cluster": str(cluster.pk), "runs": 500}
+    assert _api_refusal(client, data) == (
+        f"500 runs x 16 simulated GPUs x 2 (16 hosts / 8) = 16,000 GPU-runs, {NO_QUEUE}: at most 250 runs for "
+        f"cluster wide (scale); for more, {NO_QUEUE_MORE}"
+    )
+    assert "at most 250 runs" in _api_refusal(client, {**data, "runs": 251})
+    assert client.post("/api/whatif/", {**data, "runs": 250}, format="json").status_code == 201
+    # the command has no such limit: it takes what the server's task queue would
+    assert whatif.prepare({**data, "runs": 500})[3] == 16_000
+
+
+def test_the_limit_without_a_task_queue_breaks_down_the_comparisons(db):
+    """200 runs with the comparisons on 2 x 4 GPUs was refused as "12,800 GPU-runs" with no breakdown or count."""
+    client = token_client(UserFactory(role="planner"))
+    data = {**SMALL, "hosts": 2, "gpus_per_host": 4, "runs": 200, "compare": True}
+    message = _api_refusal(client, data)
+    assert message.startswith("200 runs x 8 simulated GPUs = 1,600 GPU-runs, plus 11,200 for the comparisons' "
+                              f"scenarios = 12,800, {NO_QUEUE}: at most ")  # fmt: skip
+    fits = int(message.split("at most ")[1].split(" runs with the comparisons for this cluster")[0])
+    assert whatif.prepare({**data, "runs": fits})[3] <= whatif.SYNC_WORK < whatif.prepare({**data, "runs": fits + 1})[3]
+    assert client.post("/api/whatif/", {**data, "runs": fits}, format="json").status_code == 201
+
+
+def test_the_limit_without_a_task_queue_says_when_not_even_one_run_fits(db):
+    """64 x 16 GPUs: one run is 8,192 GPU-runs; the server's advice was "at most 48 runs", which it then refused."""
+    message = _api_refusal(token_client(UserFactory(role="planner")),
+                           {**SMALL, "hosts": 64, "gpus_per_host": 16, "runs": 48})  # fmt: skip
+    assert message == (
+        f"1 run x 1,024 simulated GPUs x 8 (64 hosts / 8) = 8,192 GPU-runs, {NO_QUEUE}: this cluster is too "
+        f"large for even 1 run here; {NO_QUEUE_MORE}"
+    )
+
+
+def test_a_synchronous_answer_is_limited_even_with_a_task_queue(db, monkeypatch):
+    monkeypatch.setattr(whatif, "has_task_queue", lambda: True)
+    client = token_client(UserFactory(role="planner"))
+    data = {**SMALL, "hosts": 4, "gpus_per_host": 4, "runs": 1_000, "sync": True}
+    assert _api_refusal(client, data) == (
+        "1,000 runs x 16 simulated GPUs = 16,000 GPU-runs, above the limit of 8,000 for a synchronous answer: at "
+        "most 500 runs for this cluster; for more, send it without sync=true to run it as a task and poll its Location"
+    )
+    asked = {k: v for k, v in data.items() if k != "sync"}
+    assert whatif.prepare({**asked, "runs": 500}, whatif.work_limit(True))[3] == whatif.SYNC_WORK
+    # without sync the task queue takes it: the command's limit binds, with no advice to go elsewhere
+    assert _api_refusal(client, {**data, "hosts": 8, "runs": 20_000, "sync": False}) == (
+        "20,000 runs x 32 simulated GPUs = 640,000 GPU-runs, above the limit of 400,000: at most 12,500 runs for "
+        "this cluster"
+    )
 
 
 @pytest.mark.celery_worker
