@@ -57,19 +57,25 @@ def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(v, v) for v in values]
 
 
+def _cluster_or_default(name: str) -> tuple[str, str]:
+    """The empty choice of a field a stored cluster fills in (``whatif.CLUSTER_DEFAULTS``)."""
+    return ("", f"the cluster's ({DEFAULTS[name]} for hypothetical hosts)")
+
+
 class WhatIfForm(forms.Form):
     """The page's what-if: the simple fields, and the advanced ones (``ADVANCED``) in a collapsed section.
     Ranges and rules are the engine's (``placement.whatif.normalize``, the simulator): an error it raises is
     shown on the field it names."""
 
     cluster = forms.ChoiceField(choices=(), required=False, label="Cluster")
-    board = forms.ChoiceField(choices=(), initial=DEFAULTS["board"])
+    # board, mode and policy left empty: the cluster's own on a stored cluster, DEFAULTS' on hypothetical hosts
+    board = forms.ChoiceField(choices=(), required=False)
     hosts = forms.IntegerField(min_value=1, max_value=MAX_HOSTS, initial=DEFAULTS["hosts"])
     gpus_per_host = forms.IntegerField(
         label="GPUs per host", min_value=1, max_value=MAX_GPUS_PER_HOST, initial=DEFAULTS["gpus_per_host"]
     )
-    mode = forms.ChoiceField(choices=_choices(MODES), initial=DEFAULTS["mode"])
-    policy = forms.ChoiceField(choices=_choices(POLICIES), initial=DEFAULTS["policy"])
+    mode = forms.ChoiceField(choices=[_cluster_or_default("mode"), *_choices(MODES)], required=False)
+    policy = forms.ChoiceField(choices=[_cluster_or_default("policy"), *_choices(POLICIES)], required=False)
     catalog = forms.CharField(max_length=200, initial="8C,10C,20C", help_text="8C,10C,20C / 3g.40gb / 1,2,4")
     weights = forms.CharField(max_length=200, required=False, help_text="one per catalog entry; empty: equal")
     runs = forms.IntegerField(min_value=1, max_value=MAX_RUNS, initial=DEFAULTS["runs"])
@@ -125,7 +131,7 @@ class WhatIfForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["cluster"].choices = [("", "hypothetical: hosts x GPUs below"), *cluster_choices()]
-        self.fields["board"].choices = [(b, b) for b in sorted(load_catalog().boards)]
+        self.fields["board"].choices = [_cluster_or_default("board"), *((b, b) for b in sorted(load_catalog().boards))]
 
     @property
     def advanced_fields(self) -> list[forms.BoundField]:
@@ -165,6 +171,9 @@ class WhatIfForm(forms.Form):
         submit shows every error (the engine's own checks stop at the first)."""
         cleaned = super().clean()
         board, mode, catalog = cleaned.get("board"), cleaned.get("mode"), cleaned.get("catalog")
+        if not cleaned.get("cluster"):
+            board = board if "board" in self.errors else board or DEFAULTS["board"]
+            mode = mode if "mode" in self.errors else mode or DEFAULTS["mode"]
         if board and mode and catalog:
             gpus = 16 if cleaned.get("cluster") else cleaned.get("gpus_per_host") or 16  # 16: as for a cluster
             weights = None if "weights" in self.errors else cleaned.get("weights")
@@ -177,7 +186,7 @@ class WhatIfForm(forms.Form):
 
     def data_for_engine(self) -> dict:
         d = dict(self.cleaned_data)
-        for name in ("host_choice", "alignment", "set_choice", "mig_slot", "topology"):
+        for name in ("board", "mode", "policy", "host_choice", "alignment", "set_choice", "mig_slot", "topology"):
             d[name] = d[name] or None  # not sent (or "default"): normalize fills in the default
         if d["sequence"] and d["until"] == DEFAULTS["until"]:
             del d["until"]  # the form always sends until; its default lets a sequence imply until=sequence

@@ -22,7 +22,7 @@ from django.utils import timezone
 from inventory.models import Cluster
 from placement.engine.model import Fabric
 from placement.engine.request import RequestError
-from placement.engine.simulate import Simulator, monte_carlo
+from placement.engine.simulate import Simulator, cluster_defaults, monte_carlo
 from placement.engine.simulate_compare import compare, plan, scenarios
 from placement.engine.simulate_model import (
     ALIGNMENTS,
@@ -96,6 +96,8 @@ DEFAULTS = {
     "topology": "pcie",
     "require_nvlink": False,
 }
+# Taken from a stored cluster when not given (``simulate.cluster_defaults``); DEFAULTS' for hypothetical hosts.
+CLUSTER_DEFAULTS = ("board", "mode", "policy")
 CHOICES = {
     "mode": MODES,
     "policy": POLICIES,
@@ -125,6 +127,10 @@ def normalize(data: dict) -> dict:
     if unknown:
         raise SimulationError(unknown[0], f"unknown parameter (known: {', '.join(DEFAULTS)})")
     params = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+    if params["cluster"]:
+        for name in CLUSTER_DEFAULTS:  # not given: the cluster's own (scenario_from)
+            if data.get(name) is None:
+                params[name] = None
     params["catalog"] = [str(x) for x in _list(params["catalog"], "catalog")]
     params["sequence"] = [str(x) for x in _list(params["sequence"], "sequence")]
     weights = _list(params["weights"], "weights")
@@ -171,14 +177,8 @@ def resolve_cluster(value: str | int) -> Cluster:
 
 
 def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
-    """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot."""
-    offers = parse_offers(
-        params["board"],
-        params["mode"],
-        params["catalog"],
-        params["weights"],
-        params["gpus_per_host"] if not params["cluster"] else 16,
-    )
+    """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot. On a stored cluster
+    the board, mode and policy not given are filled in ``params`` from the cluster's (``cluster_defaults``)."""
     fabric = None
     cluster = vcenter = ""
     cluster_id = None
@@ -186,6 +186,18 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         c = resolve_cluster(params["cluster"])
         cluster, vcenter, cluster_id = c.name, c.vcenter.name, c.pk
         fabric = fabric_snapshot(clusters=[c.name], vcenter=vcenter, cluster_ids=[c.pk])
+        if any(params[name] is None for name in CLUSTER_DEFAULTS):
+            found = cluster_defaults(fabric, f"{c.name} ({vcenter})", params["board"])
+            for name in CLUSTER_DEFAULTS:
+                if params[name] is None:
+                    params[name] = found.get(name, DEFAULTS[name])
+    offers = parse_offers(
+        params["board"],
+        params["mode"],
+        params["catalog"],
+        params["weights"],
+        params["gpus_per_host"] if not params["cluster"] else 16,
+    )
     scenario = Scenario(
         board=params["board"],
         mode=params["mode"],

@@ -15,6 +15,7 @@ from rest_framework.fields import SkipField
 from rest_framework.response import Response
 
 from config.api_input import CheckedFormat, KnownFieldsOnly, KnownQueryParams, StrictCharField
+from gpucatalog.catalog import load_catalog
 from placement.api.serializers import ClusterRefField
 from placement.engine.simulate import MAX_GPUS_PER_HOST, MAX_HOSTS, MAX_MEMORY_GB, MAX_VCPUS
 from placement.engine.simulate_model import (
@@ -38,9 +39,22 @@ from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, resolve_cluster, sta
 
 
 class WhatIfRequestSerializer(KnownFieldsOnly):
-    board = StrictCharField(max_length=40, default=DEFAULTS["board"], help_text="Catalog board, e.g. A100-80GB")
-    mode = serializers.ChoiceField(choices=MODES, default=DEFAULTS["mode"])
-    policy = serializers.ChoiceField(choices=POLICIES, default=DEFAULTS["policy"], help_text="Same-size assignment")
+    board = StrictCharField(
+        max_length=40,
+        required=False,
+        help_text=f"Catalog board, e.g. H100-80GB (default: on a cluster its board with the most usable GPUs, else "
+        f"{DEFAULTS['board']})",
+    )
+    mode = serializers.ChoiceField(
+        choices=MODES,
+        required=False,
+        help_text=f"Default: on a cluster the mode most of its GPUs of the board are in, else {DEFAULTS['mode']}",
+    )
+    policy = serializers.ChoiceField(
+        choices=POLICIES,
+        required=False,
+        help_text=f"Same-size assignment (default: on a cluster its hosts' policy, else {DEFAULTS['policy']})",
+    )
     catalog = serializers.ListField(
         child=serializers.CharField(max_length=40),
         min_length=1,
@@ -134,7 +148,7 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
         """The fields the catalog check needs that are valid on their own (their defaults when absent)."""
         out = {}
         for name in ("board", "mode", "catalog", "weights", "gpus_per_host"):
-            if name in errors:
+            if name in errors or (name in ("board", "mode") and name not in data):
                 continue
             try:
                 out[name] = self.fields[name].run_validation(data.get(name, serializers.empty))
@@ -144,14 +158,26 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
 
     @staticmethod
     def _catalog_error(fields: dict, *, cluster: bool) -> tuple[str, str] | None:
-        if not {"board", "mode", "catalog"} <= fields.keys():
+        if "catalog" not in fields:
             return None
         gpus = MAX_GPUS_PER_HOST if cluster else fields.get("gpus_per_host", MAX_GPUS_PER_HOST)
-        try:
-            parse_offers(fields["board"], fields["mode"], fields["catalog"], fields.get("weights"), gpus)
-        except SimulationError as exc:
-            return exc.field, exc.message
-        return None
+        # On a cluster a board or mode not given is the cluster's (the engine checks the catalog against it): here
+        # the catalog is refused only when no board and mode would take it.
+        boards = [fields["board"]] if "board" in fields else [DEFAULTS["board"]]
+        modes = [fields["mode"]] if "mode" in fields else [DEFAULTS["mode"]]
+        if cluster:
+            boards += [] if "board" in fields else sorted(set(load_catalog().boards) - {DEFAULTS["board"]})
+            modes += [] if "mode" in fields else [m for m in MODES if m != DEFAULTS["mode"]]
+        first = None
+        for board in boards:
+            for mode in modes:
+                try:
+                    parse_offers(board, mode, fields["catalog"], fields.get("weights"), gpus)
+                except SimulationError as exc:
+                    first = first or (exc.field, exc.message)
+                else:
+                    return None
+        return first
 
 
 class WhatIfRunSerializer(serializers.ModelSerializer):

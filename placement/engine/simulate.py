@@ -217,6 +217,57 @@ def respeller(s: Scenario):
     return respell
 
 
+def gpu_mode(g) -> str | None:
+    """The what-if mode a stored GPU is in (``MODES``), as vSphere runs it; None for a graphics type that takes
+    neither vGPUs nor passthrough VMs (shared, basic)."""
+    if g.graphics_type == "direct":
+        return "passthrough"
+    if g.graphics_type != "sharedDirect":
+        return None
+    if g.mig_mode:
+        return "mig"
+    return "mixed" if g.vgpu_mode == MODE_VGPU["mixed"] else "same"  # no mode reported: vSphere's same size
+
+
+def cluster_defaults(fabric: Fabric, label: str, board: str | None = None) -> dict[str, str]:
+    """The board, mode and policy a what-if on a stored cluster runs with when they are not given: the board with
+    the most usable GPUs (on hosts that can take VMs) unless ``board`` is given, the mode most of that board's GPUs
+    are in and the assignment policy most of their hosts have. Two boards with as many usable GPUs and no ``board``
+    are an error on ``board``: neither is the cluster's. Only the keys it can tell are returned (no policy on hosts
+    that report none)."""
+    boards: Counter[str] = Counter()
+    modes: dict[str, Counter[str]] = {}
+    policies: dict[str, Counter[str]] = {}
+    for host in fabric.hosts:
+        if host.problem or host.maintenance or host.stale or host.connection_state != "connected":
+            continue
+        for g in host.gpus:
+            found = vgpu.board_of(g)
+            if found is None:
+                continue
+            boards[found.key] += 1
+            if (mode := gpu_mode(g)) is not None:
+                modes.setdefault(found.key, Counter())[mode] += 1
+            if host.assignment_policy in POLICIES:
+                policies.setdefault(found.key, Counter())[host.assignment_policy] += 1
+    if board is None:
+        if not boards:
+            raise SimulationError("cluster", f"cluster {label} has no GPU of a known board on a host that can take VMs")
+        ranked = sorted(boards.items(), key=lambda kv: (-kv[1], kv[0]))
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            have = ", ".join(f"{n} x {b}" for b, n in ranked)
+            raise SimulationError(
+                "board", f"cluster {label} has as many usable GPUs of several boards ({have}); name one"
+            )
+        board = ranked[0][0]
+    out = {"board": board}
+    if modes.get(board):
+        out["mode"] = min(modes[board].items(), key=lambda kv: (-kv[1], MODES.index(kv[0])))[0]
+    if policies.get(board):
+        out["policy"] = min(policies[board].items(), key=lambda kv: (-kv[1], POLICIES.index(kv[0])))[0]
+    return out
+
+
 def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim], list[str]]:
     """The simulated hosts (GPUs of the scenario's board it can use) and notes on what was left out."""
     board = board_or_error(s.board)
@@ -598,7 +649,7 @@ def summarise(sim: Simulator, results: list[dict]) -> dict:
     most_rejected = max(results, key=lambda r: (r["rejected"], r["siloed_gb"], -r["seed"]))
     out: dict = {
         "runs": len(results),
-        "scenario": scenario_dict(s),
+        "scenario": scenario_dict(s, sim),
         "cluster": {
             "hosts": len(sim.hosts),
             "gpus": sim.gpu_count,
@@ -643,8 +694,10 @@ def summarise(sim: Simulator, results: list[dict]) -> dict:
     return out
 
 
-def scenario_dict(s: Scenario) -> dict:
-    return {
+def scenario_dict(s: Scenario, sim: Simulator | None = None) -> dict:
+    """The scenario as the report echoes it. On a stored cluster, ``hosts`` and ``gpus`` are what the run simulated
+    (``sim``), and ``gpus_per_host`` and ``topology``, which shape hypothetical hosts only, are None."""
+    out = {
         "board": s.board,
         "mode": s.mode,
         "policy": s.policy,
@@ -667,7 +720,13 @@ def scenario_dict(s: Scenario) -> dict:
         "topology": s.topology,
         "require_nvlink": s.require_nvlink,
         "sequence": list(s.sequence),
+        "gpus": s.hosts * s.gpus_per_host,
     }
+    if s.cluster:
+        out.update(gpus_per_host=None, topology=None, hosts=None, gpus=None)
+        if sim is not None:
+            out.update(hosts=len(sim.hosts), gpus=sim.gpu_count)
+    return out
 
 
 def run_sequence(scenario: Scenario, sequence: Sequence[str], fabric: Fabric | None = None) -> dict:

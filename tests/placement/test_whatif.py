@@ -125,6 +125,99 @@ def test_catalog_8c_joins_gpus_locked_to_the_clusters_8c_spelling(h100_sxm_clust
     assert result["siloed_gb"]["max"] == 0 and result["placed_by_profile"]["8C"]["max"] > 0
 
 
+# ---------------------------------------------------------------- a stored cluster's own board, mode and policy
+
+
+@pytest.fixture
+def same_size_h100_cluster(db) -> Cluster:
+    """gpu-cluster-00 in small: two consolidation hosts of 2 same-size H100 GPUs, one with a passthrough A100,
+    and one host in maintenance with 4 A100 GPUs (not usable: they do not make A100 the cluster's board)."""
+    cluster = ClusterFactory(vcenter=VCenterFactory(name="scale"), name="gpu-cluster-00")
+    for i in range(2):
+        host = HostFactory(vcenter=cluster.vcenter, cluster=cluster, name=f"esx-{i}.scale.local",
+                           assignment_policy="consolidation")  # fmt: skip
+        for _ in range(2):
+            GpuFactory(host=host)
+    a100 = {"board": "A100-80GB", "model": "NVIDIA A100 80GB PCIe"}
+    GpuFactory(host=host, graphics_type="direct", vgpu_mode="", **a100)
+    down = HostFactory(vcenter=cluster.vcenter, cluster=cluster, name="esx-down.scale.local", maintenance_mode=True)
+    for _ in range(4):
+        GpuFactory(host=down, vgpu_mode="mixedSize", **a100)
+    return cluster
+
+
+def test_a_cluster_run_takes_the_clusters_board_mode_and_policy(same_size_h100_cluster):
+    """Trial finding: --cluster without --board failed with "has no A100-80GB GPU usable in mixed mode" (the
+    defaults of hypothetical hosts), and with --board it ran a same-size cluster in mixed mode, leaving its GPUs out."""
+    out = StringIO()
+    call_command("whatif", "--cluster", "gpu-cluster-00 (scale)", "--catalog", "10C,20C", "--runs", "2",
+                 "--workers", "1", "--json", stdout=out)  # fmt: skip
+    result = json.loads(out.getvalue())
+    scenario = result["scenario"]
+    assert (scenario["board"], scenario["mode"], scenario["policy"]) == ("H100-80GB", "same", "consolidation")
+    assert result["params"]["board"] == "H100-80GB" and (result["cluster"]["gpus"], result["cluster"]["hosts"]) == (
+        4,
+        2,
+    )
+    assert result["cluster"]["notes"] == ["esx-down.scale.local is left out: it cannot take VMs now"]
+    # what was given wins over the cluster's
+    _, scenario, _, _ = whatif.prepare({"cluster": "gpu-cluster-00", "mode": "mixed", "policy": "performance",
+                                        "catalog": ["10C"], "runs": 1})  # fmt: skip
+    assert (scenario.board, scenario.mode, scenario.policy) == ("H100-80GB", "mixed", "performance")
+    # hypothetical hosts keep the documented defaults
+    _, scenario, _, _ = whatif.prepare({"runs": 1})
+    assert (scenario.board, scenario.mode, scenario.policy) == ("A100-80GB", "mixed", "performance")
+
+
+def test_a_cluster_with_as_many_gpus_of_two_boards_asks_for_one(same_size_h100_cluster):
+    host = HostFactory(vcenter=same_size_h100_cluster.vcenter, cluster=same_size_h100_cluster, name="esx-9.scale.local")
+    for _ in range(3):
+        GpuFactory(host=host, board="A100-80GB", model="NVIDIA A100 80GB PCIe")
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({"cluster": "gpu-cluster-00", "catalog": ["10C"], "runs": 1})
+    assert exc.value.field == "board"
+    assert exc.value.message == (
+        "cluster gpu-cluster-00 (scale) has as many usable GPUs of several boards (4 x A100-80GB, 4 x H100-80GB); "
+        "name one"
+    )
+    _, scenario, _, _ = whatif.prepare({"cluster": "gpu-cluster-00", "board": "A100-80GB", "catalog": ["10C"],
+                                        "runs": 1})  # fmt: skip
+    assert scenario.mode == "same"  # the A100s: three same-size, one passthrough (the maintenance host's not counted)
+
+
+def test_a_cluster_runs_scenario_echoes_what_was_simulated(same_size_h100_cluster):
+    """The scenario said "hosts": 1, "gpus_per_host": 1, "topology": "pcie" (the hypothetical defaults) for a
+    77-host HGX cluster simulated on 549 GPUs."""
+    r = token_client(UserFactory(role="planner")).post(
+        "/api/whatif/", {"cluster": "gpu-cluster-00", "catalog": ["10C", "20C"], "runs": 2}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    scenario = r.json()["result"]["scenario"]
+    assert (scenario["board"], scenario["mode"], scenario["policy"]) == ("H100-80GB", "same", "consolidation")
+    assert (scenario["hosts"], scenario["gpus"]) == (2, 4) == (r.json()["result"]["cluster"]["hosts"], 4)
+    assert scenario["gpus_per_host"] is None and scenario["topology"] is None
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {**SMALL, "runs": 2, "hosts": 3}, format="json")
+    scenario = r.json()["result"]["scenario"]
+    assert (scenario["hosts"], scenario["gpus_per_host"], scenario["gpus"], scenario["topology"]) == (3, 1, 3, "pcie")
+
+
+def test_the_page_leaves_board_mode_and_policy_to_the_cluster(same_size_h100_cluster):
+    client = client_for("planner")
+    page = client.get("/whatif/").content.decode()
+    assert '<option value="" selected>the cluster&#x27;s (A100-80GB for hypothetical hosts)</option>' in page
+    data = {"cluster": str(same_size_h100_cluster.pk), "board": "", "mode": "", "policy": "", "hosts": "1",
+            "gpus_per_host": "1", "catalog": "10C,20C", "runs": "2", "seed": "1", "until": "budget",
+            "rules": "vsphere"}  # fmt: skip
+    r = client.post("/whatif/", data, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    run = WhatIfRun.objects.get()
+    assert (run.params["board"], run.params["mode"], run.params["policy"]) == ("H100-80GB", "same", "consolidation")
+    # hypothetical hosts with the fields empty: the documented defaults
+    r = client.post("/whatif/", {**data, "cluster": "", "catalog": "8C,10C"}, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    assert WhatIfRun.objects.latest("pk").params["board"] == "A100-80GB"
+
+
 # ---------------------------------------------------------------- cluster identity: names repeat across vCenters
 
 GPU_SAME = {"board": "H100-80GB", "mode": "same", "catalog": ["10C", "20C"], "runs": 20}

@@ -78,11 +78,23 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser):
-        parser.add_argument("--board", default="A100-80GB", help="catalog board, e.g. A100-80GB")
+        parser.add_argument(
+            "--board",
+            help=f"catalog board, e.g. H100-80GB (default: with --cluster the cluster's board with the most usable "
+            f"GPUs, else {DEFAULTS['board']})",
+        )
         parser.add_argument("--hosts", type=int, default=1)
         parser.add_argument("--gpus-per-host", type=int, default=1)
-        parser.add_argument("--mode", default="mixed", help=f"one of {', '.join(MODES)}")
-        parser.add_argument("--policy", default="performance", help=f"one of {', '.join(POLICIES)}")
+        parser.add_argument(
+            "--mode",
+            help=f"one of {', '.join(MODES)} (default: with --cluster the mode most of its GPUs of the board are in, "
+            f"else {DEFAULTS['mode']})",
+        )
+        parser.add_argument(
+            "--policy",
+            help=f"one of {', '.join(POLICIES)} (default: with --cluster its hosts' assignment policy, else "
+            f"{DEFAULTS['policy']})",
+        )
         parser.add_argument("--catalog", default="8C,10C,20C", help="offers: 8C,10C,20C / 3g.40gb,1g.10gb / 1,2,4")
         parser.add_argument(
             "--weights",

@@ -6,7 +6,7 @@ import pytest
 
 from placement.engine import synthetic, vgpu
 from placement.engine.model import Consumer, Fabric, evolve
-from placement.engine.simulate import Simulator, monte_carlo, run_sequence
+from placement.engine.simulate import Simulator, cluster_defaults, monte_carlo, run_sequence
 from placement.engine.simulate_model import Scenario, SimulationError, parse_offers, percentile, stats
 
 
@@ -326,3 +326,35 @@ def test_the_planners_ranking_finds_mig_offers_under_the_hosts_names():
     assert sim.s.offer("3g.40gb").mig_type == "nvidia_h100xm-3-40c"
     run = sim.run(1)
     assert run["placed"] == 4 and run["rejected"] == 0  # two 3g.40gb per GPU
+
+
+# ---------------------------------------------------------------- a stored cluster's own board, mode and policy
+
+
+def _cluster(*hosts) -> Fabric:
+    return Fabric(tuple(hosts))
+
+
+def test_cluster_defaults_are_the_usable_gpus_majority():
+    """The board with the most GPUs on hosts that can take VMs, the mode most of them are in, their hosts' policy."""
+    fabric = _cluster(
+        synthetic.vgpu_host("a", "c", n=4, board="H100-80GB", vgpu_mode="sameSize", policy="consolidation"),
+        synthetic.vgpu_host("b", "c", n=2, board="H100-80GB", vgpu_mode="mixedSize"),
+        evolve(synthetic.vgpu_host("c", "c", n=8, board="A100-80GB"), maintenance=True),
+    )
+    assert cluster_defaults(fabric, "c (vc)") == {"board": "H100-80GB", "mode": "same", "policy": "consolidation"}
+    # a board named: its own GPUs' mode and policy (the maintenance host's A100s are not usable)
+    assert cluster_defaults(fabric, "c (vc)", "A100-80GB") == {"board": "A100-80GB"}
+
+
+def test_cluster_defaults_refuse_to_guess_between_two_boards():
+    fabric = _cluster(
+        synthetic.vgpu_host("a", "c", n=2, board="H100-80GB"), synthetic.vgpu_host("b", "c", n=2, board="A100-80GB")
+    )
+    with pytest.raises(SimulationError) as exc:
+        cluster_defaults(fabric, "c (vc)")
+    assert exc.value.field == "board"
+    assert (
+        exc.value.message
+        == "cluster c (vc) has as many usable GPUs of several boards (2 x A100-80GB, 2 x H100-80GB); name one"
+    )
