@@ -325,8 +325,8 @@ class HostFilterSet(InventoryFilterSet):
 # What ``GpuOccupancy.state`` says of a GPU (the API's ``state``), with what it means.
 GPU_STATE_CHOICES = (
     (FREE, "free: no VM or reservation holds it, and a plan can use it"),
-    (USED, "used: VMs hold it (a vGPU GPU with no room left)"),
-    (PARTIAL, "partial: vGPUs hold part of it, with room left"),
+    (USED, "used: VMs hold it (a vGPU GPU with no room left that a plan can use)"),
+    (PARTIAL, "partial: vGPUs hold part of it, with room left that a plan can use"),
     (RESERVED, "reserved: an active reservation holds it and no VM yet"),
     (
         UNAVAILABLE,

@@ -448,8 +448,10 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
             if limit:
                 more = min(more, max(limit - len(in_use), 0))
             occ.siloed_gb = max(memory_gb - taken - more * size, 0)
-    if occ.state == PARTIAL and occ.room_gb == 0:
-        occ.state = USED  # nothing more fits: full, even if not every GB is allocated
+    if occ.state == PARTIAL and occ.free_gb == 0:
+        # nothing more fits, or what is left no plan can use (host unavailable, MIG refused on an NVSwitch board):
+        # full, even if not every GB is allocated
+        occ.state = USED
     return occ
 
 
@@ -572,8 +574,9 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
 
 
 def partial_gpu_counts(*, host_ids: Iterable[int]) -> dict[int, int]:
-    """Per host, its live GPUs that are partly used vGPU GPUs (state ``PARTIAL``: VMs hold vGPUs and room is left),
-    as ``cluster_summaries`` counts them; hosts with none are left out. Four queries for any number of hosts."""
+    """Per host, its live GPUs that are partly used vGPU GPUs (state ``PARTIAL``: VMs hold vGPUs and a plan can use
+    the room left), as ``cluster_summaries`` counts them; hosts with none are left out. Four queries for any number
+    of hosts."""
     gpus = Gpu.objects.filter(host_id__in=list(host_ids), pk__in=GpuConsumer.objects.values("gpu_id"))  # held ones
     rows, consumers, reservations, profiles = _load(gpus, counting=True)
     out: dict[int, int] = defaultdict(int)

@@ -187,7 +187,8 @@ class GpuCountsSerializer(serializers.Serializer):
     gpus_partial = serializers.IntegerField(
         read_only=True,
         help_text="Of gpus_used, the partly used vGPU GPUs: VMs hold vGPUs on them and a profile still fits in the "
-        "framebuffer left (the overview's 'partly used vGPU')",
+        "framebuffer left, on a host plans may use and in a mode its board allows (the overview's 'partly used vGPU'); "
+        "a GPU whose room no plan can use counts as in use",
     )
     gpus_reserved = serializers.IntegerField(
         read_only=True, help_text="GPUs no VM holds that an active, unexpired reservation holds"
@@ -349,11 +350,14 @@ class GpuSerializer(serializers.ModelSerializer):
         "different sizes on the GPU"
     )
     state = serializers.SerializerMethodField(
-        help_text="free, used, partial (vGPU with room left), reserved, or unavailable (neither used nor reserved, but "
-        "no plan can use it: its host is in maintenance mode, disconnected or not responding, or its mode is shared, "
-        "basic or unknown); null for a stale GPU"
+        help_text="free, used, partial (vGPU with room left that a plan can use: free_gb > 0), reserved, or "
+        "unavailable (neither used nor reserved, but no plan can use it: its host is in maintenance mode, "
+        "disconnected or not responding, or its mode is shared, basic or unknown); null for a stale GPU"
     )
-    free_gb = serializers.SerializerMethodField(help_text="Framebuffer GB still free; null for a stale GPU")
+    free_gb = serializers.SerializerMethodField(
+        help_text="Framebuffer GB plans can still use: 0 where none can (its host unavailable, its mode refused on its "
+        "NVSwitch board); null for a stale GPU"
+    )
     locked_profile = serializers.SerializerMethodField(help_text="Same-size mode: the vGPU profile it is locked to")
     reservations = serializers.SerializerMethodField(
         help_text="The active reservations holding this GPU, oldest first ([] when none; a vGPU GPU can be shared "

@@ -119,8 +119,9 @@ def test_overview_rows_and_cards_count_them_unavailable_with_the_reason(demo, pa
     assert "passthrough or MIG mode on an NVSwitch (HGX) board" in html
 
 
-def test_partly_used_mig_gpus_on_an_nvswitch_board_add_no_gb_left(demo):
-    """A MIG GPU there that a VM holds is in use, but the room left on it is not capacity a plan can use."""
+def test_partly_held_mig_gpus_on_an_nvswitch_board_are_in_use_with_no_gb_left(demo):
+    """A MIG GPU there that a VM holds is in use: the room left on it is not capacity a plan can use, so it is not
+    partly used either (the overview said '1 (0 GB left)')."""
     hgx_idle_to_passthrough_and_mig()
     held = Gpu.objects.filter(host__name=HGX, consumers__isnull=False).order_by("pk").first()
     held.consumers.update(kind="mig", profile="nvidia_h100xm-3-40c")
@@ -132,7 +133,7 @@ def test_partly_used_mig_gpus_on_an_nvswitch_board_add_no_gb_left(demo):
         for r in s.rows
         if r.mode == "multiInstanceGpu"
     )
-    assert row.partial == 1 and row.free_gb_on_partial == 0
+    assert row.used == 1 and row.partial == 0 and row.free_gb_on_partial == 0
 
 
 def test_the_api_counts_and_state_filter_agree(demo, api):
@@ -178,14 +179,11 @@ def test_room_no_plan_can_use_is_no_gb_left_on_the_host_page_and_gpu_list_either
     Gpu.objects.filter(pk=held.pk).update(vgpu_mode=VgpuMode.MIG, mig_enabled=True)
     details = occupancy.host_gpu_details(host=Host.objects.get(name=HGX))
     mig = next(g for g in details if g.pci_id == held.pci_device.pci_id)
-    assert mig.state == "partial" and mig.free_gb == 0 and "GB free of" not in mig.title
+    assert mig.state == "used" and mig.free_gb == 0 and "GB free of" not in mig.title
     assert occupancy.summarize(details)["free_gb"] == 0
     a100 = Host.objects.get(name="esx-a100-01.lab.local")
-    before = occupancy.summarize(occupancy.host_gpu_details(host=a100))["free_gb"]
+    before = occupancy.summarize(occupancy.host_gpu_details(host=a100))
     Host.objects.filter(pk=a100.pk).update(connection_state="notResponding")
     after = occupancy.summarize(occupancy.host_gpu_details(host=Host.objects.get(pk=a100.pk)))
-    assert (
-        before > 0
-        and after["free_gb"] == 0
-        and after["partial"] == occupancy.summarize(occupancy.host_gpu_details(host=a100))["partial"]
-    )
+    assert before["free_gb"] > 0 and before["partial"] > 0
+    assert (after["free_gb"], after["partial"], after["used"]) == (0, 0, before["used"] + before["partial"])

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from inventory import occupancy
 from inventory.filtersets import HostFilterSet
-from inventory.models import GraphicsType, Host, PowerState, VgpuMode
+from inventory.models import GraphicsType, Host, PowerState, ResourceDomain, VgpuMode
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +67,48 @@ def test_partial_vgpu_gpu_reports_what_is_left():
     (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
     assert (occ.state, occ.free_gb, occ.siloed_gb) == ("partial", 70, 0)
     assert "70 GB free of 80" in occ.title and "locked to grid_a100d-10c" in occ.title
+
+
+def _room_no_plan_can_use(case: str) -> Host:
+    """A vGPU GPU one 20 GB vGPU holds (60 GB of 80 left), whose room no plan can use: its host is in maintenance
+    mode or disconnected, or it is a MIG GPU on an NVSwitch board (vSphere places only time-sliced vGPU there)."""
+    factories.VgpuProfileFactory(
+        name="nvidia_h100xm-1-20c", mig_profile="1g.20gb", mig_compute_slices=1, framebuffer_gb=20
+    )
+    factories.VgpuProfileFactory(name="nvidia_h100xm-20c", framebuffer_gb=20)
+    host = factories.HostFactory(
+        maintenance_mode=case == "maintenance",
+        connection_state="disconnected" if case == "disconnected" else "connected",
+    )
+    if case == "mig-on-nvswitch":
+        gpu = factories.GpuFactory(host=host, vgpu_mode=VgpuMode.MIG, mig_enabled=True)
+        factories.GpuConsumerFactory(gpu=gpu, kind="mig", profile="nvidia_h100xm-1-20c")
+        factories.ResourceDomainFactory(host=host, kind=ResourceDomain.Kind.NVSWITCH_BOARD, active=True)
+    else:
+        gpu = factories.GpuFactory(host=host)
+        factories.GpuConsumerFactory(gpu=gpu, profile="nvidia_h100xm-20c")
+    return host
+
+
+@pytest.mark.parametrize("case", ["maintenance", "disconnected", "mig-on-nvswitch"])
+def test_a_vgpu_gpu_whose_room_no_plan_can_use_is_in_use_not_partly_used(case):
+    """It read "partly used (0 GB left)": the state looked at the framebuffer left, free_gb at what plans can use.
+    Every count reads the one state, so each says in use."""
+    host = _room_no_plan_can_use(case)
+    (occ,) = occupancy.gpu_occupancy(gpus=host.gpus.all())
+    assert (occ.state, occ.free_gb, occ.room_gb, occ.used_gb) == ("used", 0, 60, 20)
+    assert occupancy.partial_gpu_counts(host_ids=[host.pk]) == {}
+    (row,) = [r for s in occupancy.cluster_summaries() for r in s.rows]
+    assert (row.used, row.partial, row.free_gb_on_partial) == (1, 0, 0)
+    summary = occupancy.summarize(occupancy.host_gpu_details(host=host))
+    assert (summary["used"], summary["partial"], summary["free_gb"]) == (1, 0, 0)
+
+
+def test_the_same_vgpu_gpu_on_a_host_plans_may_use_is_partly_used():
+    host = _room_no_plan_can_use("available")
+    (occ,) = occupancy.gpu_occupancy(gpus=host.gpus.all())
+    assert (occ.state, occ.free_gb) == ("partial", 60)
+    assert occupancy.partial_gpu_counts(host_ids=[host.pk]) == {host.pk: 1}
 
 
 def test_mig_compute_slices_stranded_when_memory_is_gone():

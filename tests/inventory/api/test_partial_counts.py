@@ -71,3 +71,17 @@ def test_the_schema_says_what_each_count_counts(api):
         assert "gpus_used - gpus_partial" in props["gpus_used"]["description"]
         assert "partly used vGPU" in props["gpus_partial"]["description"]
         assert "NVSwitch" in props["gpus_unavailable"]["description"]
+
+
+@pytest.mark.parametrize("change", [{"maintenance_mode": True}, {"connection_state": "disconnected"}])
+def test_a_partly_held_gpu_on_a_host_plans_cannot_use_counts_in_use(api, estate, change):
+    """The A100 host's vGPU GPUs have room left, but none a plan can use once the host is in maintenance or
+    disconnected: the host's counts, the GPUs' state and the state filter say in use, none partly used."""
+    host = Host.objects.get(name=A100)
+    Host.objects.filter(pk=host.pk).update(**change)
+    body = api.get(f"/api/hosts/{host.pk}/").json()
+    assert (body["gpus_used"], body["gpus_partial"]) == (2, 0)
+    gpus = _results(api.get("/api/gpus/", {"host": host.pk}))
+    assert sorted((g["state"], g["free_gb"]) for g in gpus if g["consumers"]) == [("used", 0), ("used", 0)]
+    assert _results(api.get("/api/gpus/", {"host": host.pk, "state": "partial"})) == []
+    assert len(_results(api.get("/api/gpus/", {"host": host.pk, "state": "used"}))) == 2
