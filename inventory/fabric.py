@@ -590,6 +590,18 @@ def nvswitch_mode_finding(host: Host, pcis: list[str] | None = None) -> dict | N
     }
 
 
+def warning_findings_by_host(hosts: Iterable[Host]) -> dict[int, list[dict]]:
+    """Per host, the findings ``occupancy.host_warning_count`` counts: its fabric findings of severity warning or
+    error, then the NVSwitch refused-mode warning. One query for any number of hosts."""
+    hosts = list(hosts)
+    refused = occupancy.nvswitch_refused_by_host(host_ids=[h.pk for h in hosts])
+    out = {}
+    for host in hosts:
+        mode_finding = nvswitch_mode_finding(host, pcis=refused.get(host.pk, []))
+        out[host.pk] = [*occupancy.warning_findings(host), *filter(None, [mode_finding])]
+    return out
+
+
 # --------------------------------------------------------------------------- manual links
 
 LINK_KIND_NAMES = ("NVSWITCH", "NVLINK", "PIX", "PXB", "PHB", "NODE", "SYS")

@@ -288,6 +288,13 @@ class ClusterFilterSet(InventoryFilterSet):
         fields = ["q", "vcenter", "stale"]
 
 
+WARNINGS_HELP = (
+    "Hosts with warnings (false: the others), as the hosts page's filter lists them: unavailable to plans "
+    "(maintenance, disconnected, not responding), a sync warning, a fabric finding of severity warning or error, or "
+    "GPUs of an NVSwitch board in a mode vSphere refuses there; the hosts whose warning_count is above 0"
+)
+
+
 class HostFilterSet(InventoryFilterSet):
     q = filters.CharFilter(method="filter_q", label="Name or model contains")
     vcenter = VCenterFilter()
@@ -296,11 +303,12 @@ class HostFilterSet(InventoryFilterSet):
     mode = filters.ChoiceFilter(choices=MODE_CHOICES, method="filter_mode", label="GPU mode", empty_label="any mode")
     min_free_gpus = CountFilter(method="filter_min_free", label="At least N free GPUs")
     connection_state = filters.ChoiceFilter(choices=ConnectionState.choices)
+    warnings = YesNoFilter(method="filter_warnings", label="With warnings")
 
     class Meta:
         model = Host
         fields = ["q", "vcenter", "cluster", "gpu_model", "mode", "min_free_gpus", "connection_state",
-                  "maintenance_mode", "stale"]  # fmt: skip
+                  "maintenance_mode", "warnings", "stale"]  # fmt: skip
 
     def filter_q(self, qs: QuerySet[Host], name: str, value: str) -> QuerySet[Host]:
         return qs.filter(Q(name__icontains=value) | Q(model__icontains=value)) if value else qs
@@ -320,6 +328,14 @@ class HostFilterSet(InventoryFilterSet):
         if "gpus_free" not in qs.query.annotations:
             qs = annotate_gpu_counts(qs)
         return qs.filter(gpus_free__gte=value)
+
+    @extend_schema_field({"type": "boolean", "description": WARNINGS_HELP})  # the schema cannot read bool | None
+    def filter_warnings(self, qs: QuerySet[Host], name: str, value: bool | None) -> QuerySet[Host]:
+        """The hosts the overview lists under "Hosts with warnings" (or the others)."""
+        if value is None:
+            return qs
+        warned = occupancy.host_warned_q()
+        return qs.filter(warned) if value else qs.exclude(warned)
 
 
 # What ``GpuOccupancy.state`` says of a GPU (the API's ``state``), with what it means.
@@ -445,23 +461,11 @@ class ClusterChoiceFilter(filters.ModelChoiceFilter):
 
 class HostListFilterSet(HostFilterSet):
     """The estate-wide host page (``/inventory/hosts/``): the API's host filters, with the vCenter and cluster
-    picked from lists and a "with warnings" filter."""
+    picked from lists."""
 
     vcenter = VCenterFilter(queryset=VCenter.objects.order_by("name"), empty_label="any vCenter", label="vCenter")
     cluster = ClusterChoiceFilter(label="Cluster")
     connection_state = filters.ChoiceFilter(choices=ConnectionState.choices, empty_label="any")
-    warnings = YesNoFilter(method="filter_warnings", label="With warnings")
-
-    class Meta(HostFilterSet.Meta):
-        fields = ["q", "vcenter", "cluster", "gpu_model", "mode", "min_free_gpus", "connection_state",
-                  "maintenance_mode", "warnings", "stale"]  # fmt: skip
-
-    def filter_warnings(self, qs: QuerySet[Host], name: str, value: bool | None) -> QuerySet[Host]:
-        """The hosts the overview lists under "Hosts with warnings" (or the others)."""
-        if value is None:
-            return qs
-        warned = occupancy.host_warned_q()
-        return qs.filter(warned) if value else qs.exclude(warned)
 
 
 class GpuListFilterSet(GpuFilterSet):

@@ -205,6 +205,23 @@ def host_warned_q() -> Q:
     return ~host_available_q() | ~Q(warnings=[]) | findings_of_severity_q(WARNING_SEVERITIES) | Q(pk__in=refused)
 
 
+def warning_findings(host: Host) -> list:
+    """The host's stored fabric findings that are warnings (severity warning or error); the info-level ones (module
+    ids assumed, ...) are notes the host page shows, not warnings."""
+    return [f for f in host.fabric_findings or () if not isinstance(f, dict) or f.get("severity") != "info"]
+
+
+def host_warning_count(host: Host, *, unavailable: bool = True) -> int:
+    """What makes ``host`` one of the hosts ``host_warned_q`` lists, one each: its sync warnings, its fabric
+    findings of severity warning or error, the NVSwitch refused-mode warning (worked out on read, from the
+    ``gpus_nvswitch_refused`` annotation of ``annotate_gpu_counts``) and, with ``unavailable``, the host being
+    unavailable to plans. Above 0 exactly for the hosts ``host_warned_q`` lists: the hosts CSV's Warnings column and
+    the API's ``warning_count``; the hosts page's warning badge leaves unavailability to its own badge."""
+    refused = 1 if getattr(host, "gpus_nvswitch_refused", 0) else 0
+    down = 1 if unavailable and host_unavailable_reason(host) else 0
+    return len(host.warnings or ()) + len(warning_findings(host)) + refused + down
+
+
 def host_info_only_q() -> Q:
     """Hosts whose only notes are info-level fabric findings (not ``host_warned_q``)."""
     return ~Q(fabric_findings=[]) & ~host_warned_q()

@@ -23,7 +23,7 @@ from inventory.occupancy import (
     USED,
     VGPU_MODES,
     GpuOccupancy,
-    host_unavailable_reason,
+    host_warning_count,
 )
 
 TEMPLATE = "inventory/_table.html"
@@ -423,21 +423,12 @@ class HostTable(HtmxTable):
             parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
         if record.maintenance_mode:
             parts.append(mark_safe('<span class="badge warn">maintenance</span>'))
-        n = warning_count(record)
+        n = host_warning_count(record, unavailable=False)  # the maintenance or connection badge says that
         if n:
             parts.append(format_html('<span class="badge warn" title="warnings and fabric findings">{} ⚠</span>', n))
         if not parts:
             parts.append(mark_safe('<span class="badge ok">ok</span>'))
         return format_html_join(" ", "{}", ((p,) for p in parts))
-
-
-def warning_count(host: Host) -> int:
-    """Sync warnings, fabric findings of severity warning or error (info-level ones, such as module ids assumed,
-    are notes on the host page) and the NVSwitch refused-mode warning (``fabric.nvswitch_mode_finding``, worked
-    out on read from the ``gpus_nvswitch_refused`` annotation)."""
-    loud = [f for f in host.fabric_findings or () if not isinstance(f, dict) or f.get("severity") != "info"]
-    refused = 1 if getattr(host, "gpus_nvswitch_refused", 0) else 0
-    return len(host.warnings or ()) + len(loud) + refused
 
 
 def host_state_counts(record: Host) -> tuple[int, int]:
@@ -597,13 +588,12 @@ GPU_CSV_HEADER = ("Host", "vCenter", "Cluster", "PCI address", "Model", "Board",
 def host_csv_row(host: Host) -> list:
     """One host as ``HOST_CSV_HEADER`` says, with the counts ``EstateHostTable`` shows (``gpu_strip`` set)."""
     used, partly = host_state_counts(host)
-    unavailable = 1 if host_unavailable_reason(host) else 0
     return [
         host.name, host.vcenter.name, host.cluster.name if host.cluster_id else "",
         f"{host.vendor} {host.model}".strip(), ", ".join(getattr(host, "gpu_model_names", ())),
         host.gpus_total, host.gpus_free, host.gpus_unavailable, used, partly, host.gpus_reserved,
         host.get_connection_state_display(), host.maintenance_mode, host.stale,
-        warning_count(host) + unavailable, host.pk,
+        host_warning_count(host), host.pk,
     ]  # fmt: skip
 
 

@@ -42,6 +42,8 @@ def host_queryset(*, annotate: bool = True) -> QuerySet[Host]:
 
 
 GPU_COUNT_FIELDS = ("gpus_total", "gpus_used", "gpus_reserved", "gpus_free", "gpus_unavailable")
+# a host's warning_count reads the NVSwitch refused-mode count (occupancy.host_warning_count)
+HOST_COUNT_FIELDS = (*GPU_COUNT_FIELDS, "gpus_nvswitch_refused")
 
 
 CLUSTER_COUNT_FIELDS = ("host_count", *GPU_COUNT_FIELDS)

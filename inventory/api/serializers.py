@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from config.api_input import KnownFieldsOnly, StrictCharField, StrictModelSerializerMixin
-from inventory import services
+from inventory import fabric, services
 from inventory.models import (
     VCENTER_NAME_TAKEN,
     Cluster,
@@ -36,6 +36,7 @@ from inventory.occupancy import (
     USED,
     GpuOccupancy,
     gpu_mode,
+    host_warning_count,
 )
 from inventory.selectors import attach_partial_counts
 
@@ -250,6 +251,31 @@ class ClusterSerializer(GpuCountsSerializer, serializers.ModelSerializer):
         list_serializer_class = GpuCountsListSerializer
 
 
+class FabricFindingSerializer(serializers.Serializer):
+    severity = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    gpus = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class HostListSerializer(GpuCountsListSerializer):
+    """A list of hosts: their ``gpus_partial`` and warning findings read for the whole page at once."""
+
+    def to_representation(self, data):
+        rows = list(data.all() if hasattr(data, "all") else data)
+        attach_warning_findings(rows)
+        return super().to_representation(rows)
+
+
+def attach_warning_findings(hosts: list[Host]) -> None:
+    """Set ``warning_findings`` (``fabric.warning_findings_by_host``) on the hosts that lack it, in one query."""
+    todo = [h for h in hosts if not hasattr(h, "warning_findings")]
+    if todo:
+        by_host = fabric.warning_findings_by_host(todo)
+        for host in todo:
+            host.warning_findings = by_host[host.pk]
+
+
 class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
     vcenter_name = serializers.CharField(source="vcenter.name", read_only=True)
     cluster_name = serializers.CharField(source="cluster.name", default=None, read_only=True)
@@ -258,7 +284,22 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
         help_text="GPUs (not stale): gpus_used + gpus_reserved + gpus_free + gpus_unavailable (gpus_partial is part "
         "of gpus_used)",
     )
-    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Odd answers vCenter gave in the last sync"
+    )
+    findings = FabricFindingSerializer(
+        source="warning_findings",
+        many=True,
+        read_only=True,
+        help_text="The host's fabric findings of severity warning or error, and the warning for GPUs of an NVSwitch "
+        "board in a mode vSphere refuses there (nvswitch-mode-unusable); the info-level notes are only in the "
+        "host's topology",
+    )
+    warning_count = serializers.SerializerMethodField(
+        help_text="The hosts page's and CSV's Warnings: one for each of warnings and findings, and one when the host "
+        "is unavailable to plans (maintenance mode, disconnected, not responding). Above 0 exactly for the hosts "
+        "?warnings=true lists"
+    )
     inventory_stale = serializers.BooleanField(
         source="vcenter.inventory_stale", read_only=True, help_text=INVENTORY_STALE_HELP
     )
@@ -292,6 +333,8 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "inventory_stale",
             "vcenter_last_success_at",
             "warnings",
+            "findings",
+            "warning_count",
             "gpus_total",
             "gpus_used",
             "gpus_partial",
@@ -299,7 +342,15 @@ class HostSerializer(GpuCountsSerializer, serializers.ModelSerializer):
             "gpus_free",
             "gpus_unavailable",
         ]
-        list_serializer_class = GpuCountsListSerializer
+        list_serializer_class = HostListSerializer
+
+    def to_representation(self, instance):
+        attach_warning_findings([instance])  # a no-op when the list already read them
+        return super().to_representation(instance)
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_warning_count(self, host: Host) -> int:
+        return host_warning_count(host)
 
 
 # ---------------------------------------------------------------------------------------------- GPUs
@@ -531,13 +582,6 @@ class FabricDomainSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     active = serializers.BooleanField()
     gpus = serializers.ListField(child=serializers.CharField())
-
-
-class FabricFindingSerializer(serializers.Serializer):
-    severity = serializers.CharField()
-    code = serializers.CharField()
-    message = serializers.CharField()
-    gpus = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class TopologySerializer(serializers.Serializer):

@@ -236,7 +236,7 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
         "gpus_unavailable", "memory_mb", "last_seen", "id",
     ]  # fmt: skip
 
-    count_fields = selectors.GPU_COUNT_FIELDS
+    count_fields = selectors.HOST_COUNT_FIELDS
 
     def queryset_for(self, *, annotate: bool):
         return selectors.host_queryset(annotate=annotate)

@@ -132,3 +132,16 @@ def test_the_csv_warnings_column_counts_what_the_warnings_filter_lists(estate, a
     assert counts(warnings="no") == {A100: 0}  # its info note alone
     warned = counts(warnings="yes")
     assert set(warned) == {HGX, NVL, L40S, A30} and all(n >= 1 for n in warned.values()), warned
+
+
+def test_a_host_counts_warnings_exactly_when_the_warnings_filter_lists_it(estate):
+    """``host_warning_count`` (the hosts CSV's Warnings and the API's warning_count) is above 0 for exactly the
+    hosts ``host_warned_q`` lists; without unavailability (the page's badge) an L40S in maintenance counts none."""
+    hosts = occupancy.annotate_gpu_counts(Host.objects.all())
+    warned = set(Host.objects.filter(occupancy.host_warned_q()).values_list("name", flat=True))
+    assert {h.name for h in hosts if occupancy.host_warning_count(h) > 0} == warned
+    assert {h.name: occupancy.host_warning_count(h, unavailable=False) for h in hosts if h.name in warned} == {
+        HGX: 1,  # the error; the info note is not a warning
+        NVL: 2,
+        L40S: 0,
+    }
