@@ -361,6 +361,10 @@ def test_a_thousand_hosts_and_eight_thousand_gpus_list_and_export(viewer):
         hosts = csv_rows(viewer.get("/inventory/hosts/", {"export": "csv", "q": "esx-"}))
     assert len(hosts) == 1000 and sum(int(r["GPUs"]) for r in hosts) == 8000
     assert len(queries) <= 30  # five per 500 hosts
+    # the hosts and their GPU counts are read by one query: a slice per 500 hosts made the database count the GPUs
+    # of every skipped host again (1.5 s for 1,000 hosts on PostgreSQL)
+    counted = [q["sql"] for q in queries if "gpus_total" in q["sql"] and "inventory_host" in q["sql"]]
+    assert len(counted) == 1 and " OFFSET " not in counted[0], counted
     free = viewer.get("/inventory/gpus/", {"state": "free"})
     assert "7980 rows" in text(free)
     assert "1000 rows" in text(viewer.get("/inventory/hosts/", {"sort": "-gpus_free"}))
