@@ -94,6 +94,9 @@ def lab(hosts: int, *, cluster: str = CLUSTER, vms: int | None = None, seed: int
         for h in document["hosts"]:
             h["name"] = f"{cluster}-{h['name']}"
             h["cluster"] = cluster
+            for gpu in h.get("gpus", ()):
+                for consumer in gpu.get("consumers", ()):
+                    consumer["vm"] = f"{cluster}-{consumer['vm']}"
         for v in document["vms"]:
             v["name"] = f"{cluster}-{v['name']}"
             if v.get("host"):
