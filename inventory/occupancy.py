@@ -18,7 +18,9 @@ Siloed and stranded capacity:
   same profile can no longer fill (the per-GPU maximum is reached, or less than one profile is left) is
   *siloed*: no vGPU of any size can use it until the GPU empties.
 - mixed-size mode: free framebuffer is reported as free GB; placement-ID gaps are the engine's business.
-- MIG: compute slices left on a GPU whose memory slices are all taken are *stranded*.
+- MIG: on a GPU where no MIG profile of its board fits in the compute and memory slices left (either used up),
+  the compute slices left are *stranded* and the GB left *siloed*: no instance can start, so it is in use, not
+  partly used.
 """
 
 from __future__ import annotations
@@ -299,7 +301,7 @@ class GpuOccupancy:
     used_gb: int = 0  # framebuffer held by VMs (the whole GPU for passthrough)
     reserved_gb: int = 0
     siloed_gb: int = 0
-    stranded_slices: int = 0  # MIG compute slices no instance can use (memory exhausted)
+    stranded_slices: int = 0  # MIG compute slices no instance can use (no profile fits what is left)
     locked_profile: str = ""  # same-size lock
     consumers: list[str] = field(default_factory=list)  # "vm (profile)"
     reservations: list[str] = field(default_factory=list)  # reserved-for VM names
@@ -456,7 +458,10 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
         occ.state = USED if held else RESERVED
     in_use = [p for _, _, p, _ in held] + [p for _, p in reservations if p]
     if mode == VgpuMode.MIG:
-        occ.stranded_slices = _stranded_mig(board, [profiles.get(p, (0, "", 0))[1] for p in in_use])
+        occ.stranded_slices, placeable = _stranded_mig(board, [profiles.get(p, (0, "", 0))[1] for p in in_use])
+        if not placeable:
+            # the GB left sit in memory slices no instance can use: siloed, as the what-if engine counts them
+            occ.siloed_gb = max(memory_gb - taken, 0)
     elif mode == VgpuMode.SAME_SIZE and in_use:
         occ.locked_profile = in_use[0]
         size, _, limit = profiles.get(in_use[0], (0, "", 0))
@@ -472,17 +477,23 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
     return occ
 
 
-def _stranded_mig(board: str, instances: Iterable[str]) -> int:
-    """Compute slices left on a MIG GPU whose memory slices are all taken (no instance can start there)."""
+def _stranded_mig(board: str, instances: Iterable[str]) -> tuple[int, bool]:
+    """(compute slices stranded, whether another instance can start) on a MIG GPU holding ``instances``.
+
+    An instance can start when some MIG profile of the board fits in the compute and memory slices left; when none
+    does (compute or memory slices used up), the compute slices left are stranded. A board without MIG geometry in
+    the catalog is taken to have room (nothing stranded), as before."""
     geometry = mig_slices(board)
     if geometry is None:
-        return 0
+        return 0, True
     compute, memory, by_name = geometry
     used_compute = used_memory = 0
     for name in instances:
         c, m = by_name.get(name, (0, 0))
         used_compute, used_memory = used_compute + c, used_memory + m
-    return max(compute - used_compute, 0) if used_memory >= memory else 0
+    free_compute, free_memory = compute - used_compute, memory - used_memory
+    placeable = any(c <= free_compute and m <= free_memory for c, m in by_name.values())
+    return (0 if placeable else max(free_compute, 0)), placeable
 
 
 @dataclass

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from inventory import occupancy
-from inventory.filtersets import HostFilterSet
-from inventory.models import GraphicsType, Host, PowerState, ResourceDomain, VgpuMode
+from inventory.filtersets import GpuFilterSet, HostFilterSet
+from inventory.models import Gpu, GraphicsType, Host, PowerState, ResourceDomain, VgpuMode
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +194,42 @@ def test_gpus_by_host_and_overview_totals():
     assert totals["clusters"] == 2 and totals["hosts"] == 2 and totals["gpus"] == 4
     assert (totals["used"], totals["free"], totals["reserved"]) == (1, 3, 0)
     assert totals["hosts_with_warnings"] == 1  # fabric findings count as warnings too
+
+
+def _h100_mig_gpu(*instances: tuple[str, str, int, int]):
+    """An H100 80GB in MIG mode holding one instance per (vGPU type, MIG profile, compute slices, GB)."""
+    gpu = factories.GpuFactory(vgpu_mode=VgpuMode.MIG, mig_enabled=True)
+    for name, mig_profile, slices, gb in instances:
+        factories.VgpuProfileFactory(name=name, mig_profile=mig_profile, mig_compute_slices=slices, framebuffer_gb=gb)
+        factories.GpuConsumerFactory(gpu=gpu, kind="mig", profile=name)
+    return gpu
+
+
+def test_mig_gpu_with_every_compute_slice_used_is_in_use_and_its_gb_left_siloed():
+    """Seven 1g.10gb take all 7 compute slices and 70 of 80 GB: it read "partly used, 10 GB left", though no MIG
+    instance can start there. The 10 GB no instance can use are siloed; every count reads the one state."""
+    gpu = _h100_mig_gpu(*[("nvidia_h100-1-10c", "1g.10gb", 1, 10)] * 7)
+    host = gpu.host
+    (occ,) = occupancy.gpu_occupancy(gpus=host.gpus.all())
+    assert (occ.state, occ.used_gb, occ.free_gb, occ.siloed_gb, occ.stranded_slices) == ("used", 70, 0, 10, 0)
+    assert occupancy.partial_gpu_counts(host_ids=[host.pk]) == {}
+    (row,) = [r for s in occupancy.cluster_summaries() for r in s.rows]
+    assert (row.used, row.partial, row.free_gb_on_partial, row.siloed_gb) == (1, 0, 0, 10)
+    summary = occupancy.summarize(occupancy.host_gpu_details(host=host))
+    assert (summary["used"], summary["partial"], summary["free_gb"]) == (1, 0, 0)
+    gpus = Gpu.objects.all()
+    assert [g.pk for g in GpuFilterSet({"state": "used"}, queryset=gpus).qs] == [gpu.pk]
+    assert not GpuFilterSet({"state": "partial"}, queryset=gpus).qs.exists()
+
+
+def test_mig_gpu_where_a_profile_still_fits_is_partly_used():
+    gpu = _h100_mig_gpu(*[("nvidia_h100-1-10c", "1g.10gb", 1, 10)] * 6)
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert (occ.state, occ.free_gb, occ.siloed_gb, occ.stranded_slices) == ("partial", 20, 0, 0)
+    assert occupancy.partial_gpu_counts(host_ids=[gpu.host.pk]) == {gpu.host.pk: 1}
+
+
+def test_mig_gpu_with_memory_slices_used_up_is_in_use_with_its_compute_stranded():
+    gpu = _h100_mig_gpu(("nvidia_h100-3-40c", "3g.40gb", 3, 40), ("nvidia_h100-3-40c-b", "3g.40gb", 3, 40))
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert (occ.state, occ.free_gb, occ.siloed_gb, occ.stranded_slices) == ("used", 0, 0, 1)
