@@ -36,6 +36,11 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     page.select_option("#id_mode", "same")
     page.fill("#id_catalog", "8C,9C")
     page.click("#whatif-run")
+    # no board named: the cluster's, but pcie-cluster has as many L40S as H100 NVL GPUs, so it asks for one
+    page.locator("#error-board:not(:empty)").wait_for()
+    assert "has as many usable GPUs of several boards" in page.locator("#error-board").inner_text()
+    page.select_option("#id_board", "A100-80GB")
+    page.click("#whatif-run")
     page.locator("#error-catalog:not(:empty)").wait_for()
     assert "'9C' is not a time-sliced profile of A100-80GB" in page.locator("#error-catalog").inner_text()
 

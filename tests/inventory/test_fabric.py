@@ -315,6 +315,8 @@ def test_a_stored_capture_that_no_longer_fits_is_ignored_with_a_warning():
     host = next(h for h in doc["hosts"] if h["name"] == NVL)
     host["gpus"] = host["gpus"][:3]
     doc["vms"] = [v for v in doc["vms"] if v["name"] != "llama-8b-nvl"]
+    for gpu in host["gpus"]:  # the VM is gone from its GPUs too (a consumer naming no listed VM is refused)
+        gpu["consumers"] = [c for c in gpu.get("consumers", ()) if c["vm"] != "llama-8b-nvl"]
     services.import_inventory(document=doc, vcenter_name="demo")
     assert "smi-capture-ignored" in codes(nvl)
     assert {x.source for x in links_of(nvl).values()} == {"pci-tree"}
