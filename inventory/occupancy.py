@@ -18,9 +18,10 @@ Siloed and stranded capacity:
   same profile can no longer fill (the per-GPU maximum is reached, or less than one profile is left) is
   *siloed*: no vGPU of any size can use it until the GPU empties.
 - mixed-size mode: free framebuffer is reported as free GB; placement-ID gaps are the engine's business.
-- MIG: on a GPU where no MIG profile of its board fits in the compute and memory slices left (either used up),
-  the compute slices left are *stranded* and the GB left *siloed*: no instance can start, so it is in use, not
-  partly used.
+- MIG: on a GPU where no instance of any MIG profile of its board can start (``gpucatalog.mig_layout``: compute
+  or memory slices used up, or the free memory slices at no profile's start slot), the compute slices left are
+  *stranded* and the GB left *siloed*, so it is in use, not partly used. Slots not reported by ``nvidia-smi`` are
+  inferred as the engine infers them (vSphere's choice, in VM-name order).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import Contains
 from django.utils import timezone
 
+from gpucatalog import mig_layout
 from gpucatalog.catalog import nvswitch_refusal
 from inventory.models import (
     Cluster,
@@ -61,10 +63,11 @@ from inventory.models import (
     Host,
     PowerState,
     ResourceDomain,
+    UnheldGpuInstance,
     VgpuMode,
     VgpuProfile,
 )
-from inventory.profile_limits import board_framebuffer_gb, max_equal, mig_slices
+from inventory.profile_limits import board_framebuffer_gb, max_equal, mig_geometry, mig_profile_sizes
 
 FREE, USED, PARTIAL, RESERVED, UNAVAILABLE = "free", "used", "partial", "reserved", "unavailable"
 # Modes of GPUs no compute VM can use (their graphics type is neither direct nor sharedDirect).
@@ -362,8 +365,9 @@ class GpuOccupancy:
 
 
 def _profiles() -> dict[str, tuple[int, str, int]]:
-    """name -> (framebuffer GB, MIG instance name or "", per-GPU maximum in same-size mode or 0)."""
-    return {
+    """name -> (framebuffer GB, MIG instance name or "", per-GPU maximum in same-size mode or 0), for vGPU types
+    and for raw MIG profile names ("1g.10gb", the profile of a GPU instance no VM holds)."""
+    return mig_profile_sizes() | {
         name: (fb, mig_profile, max_equal(board, fb))
         for name, fb, mig_profile, board in VgpuProfile.objects.values_list(
             "name", "framebuffer_gb", "mig_profile", "board"
@@ -408,25 +412,51 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
     else:
         rows = list(_with_row_flags(live).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
     ids = live.values("pk")
-    consumers: dict[int, list[tuple[str, str, str, bool]]] = defaultdict(list)
+    consumers: dict[int, list[tuple[str, str, str, bool, int | None]]] = defaultdict(list)
     consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
         holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField())
     )
     if not counting:
-        consumer_qs = consumer_qs.order_by("vm__name").values_list("gpu_id", "vm__name", "kind", "profile", "holds")
+        consumer_qs = consumer_qs.order_by("vm__name").values_list(
+            "gpu_id", "vm__name", "kind", "profile", "holds", "mig_slot"
+        )
     else:
-        consumer_qs = consumer_qs.order_by().values_list("gpu_id", Value(""), "kind", "profile", "holds")
-    for gpu_id, vm, kind, profile, holds in consumer_qs:
-        consumers[gpu_id].append((vm, kind, profile, bool(holds)))
-    reservations: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        # the VM's name only where it orders the MIG instances whose slots are inferred
+        unreported = Case(When(kind="mig", mig_slot__isnull=True, then=F("vm__name")), default=Value(""))
+        consumer_qs = consumer_qs.order_by().values_list("gpu_id", unreported, "kind", "profile", "holds", "mig_slot")
+    for gpu_id, vm, kind, profile, holds, slot in consumer_qs:
+        consumers[gpu_id].append((vm, kind, profile, bool(holds), slot))
+    for gpu_id, instance_id, profile, start in unheld_instances(ids).values_list(
+        "gpu_id", "instance_id", "profile", "start"
+    ):
+        consumers[gpu_id].append((f"GPU instance {instance_id} (no VM)", "mig", profile, True, start))
+    reservations: dict[int, list[tuple[str, str, int | None]]] = defaultdict(list)
     item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
-    for gpu_id, vm, profile in (
+    for gpu_id, vm, profile, slot in (
         item_model.objects.filter(gpu__in=ids, reservation__status="active", reservation__expires_at__gt=timezone.now())
         .order_by("reservation__vm_name")
-        .values_list("gpu_id", "reservation__vm_name", "profile")
+        .values_list("gpu_id", "reservation__vm_name", "profile", "mig_slot")
     ):
-        reservations[gpu_id].append((vm, profile))
+        reservations[gpu_id].append((vm, profile, slot))
     return rows, consumers, reservations, _profiles()
+
+
+def unheld_instances(gpus: QuerySet) -> QuerySet[UnheldGpuInstance]:
+    """The GPU instances no VM holds that still take their slices on ``gpus`` (a queryset of GPU pks), as the
+    planner counts them: recorded under the host's current boot, on a GPU not in a time-sliced mode, and not the
+    instance of a VM vCenter now reports on that GPU (that VM's consumer stands for it)."""
+    same_boot = (
+        Q(host_boot_time__isnull=True)
+        | Q(gpu__host__boot_time__isnull=True)
+        | Q(host_boot_time=F("gpu__host__boot_time"))
+    )
+    reported = GpuConsumer.objects.filter(gpu_id=OuterRef("gpu_id"), vm__name=OuterRef("vm_name"))
+    return (
+        UnheldGpuInstance.objects.filter(same_boot, gpu__in=gpus)
+        .exclude(gpu__vgpu_mode__in=(VgpuMode.SAME_SIZE, VgpuMode.MIXED_SIZE))
+        .exclude(~Q(vm_name="") & Exists(reported))
+        .order_by("gpu_id", "start")
+    )
 
 
 def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
@@ -436,29 +466,31 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
     occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb, mode_inferred=bool(inferred),
                        host_available=bool(available), on_nvswitch=bool(nvs))  # fmt: skip
     held = [c for c in consumers if c[3]]
-    occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _ in consumers]
-    occ.reservations = [vm for vm, _ in reservations]
+    occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _, _ in consumers]
+    occ.reservations = [vm for vm, _, _ in reservations]
     if not held and not reservations and occ.unavailable_reason:
         occ.state = UNAVAILABLE
         return occ
-    if mode not in VGPU_MODES or any(kind in ("passthrough", "dynamic-passthrough") for _, kind, _, _ in held):
+    if mode not in VGPU_MODES or any(kind in ("passthrough", "dynamic-passthrough") for _, kind, _, _, _ in held):
         if held:
             occ.state, occ.used_gb = USED, memory_gb
         elif reservations:
             occ.state, occ.reserved_gb = RESERVED, memory_gb
         return occ
-    occ.used_gb = sum(profiles.get(p, (0, "", 0))[0] for _, _, p, _ in held)
+    occ.used_gb = sum(profiles.get(p, (0, "", 0))[0] for _, _, p, _, _ in held)
     # a hold without a profile is a whole-GPU one (passthrough on a GPU since switched to vGPU): all of its memory
-    occ.reserved_gb = sum(profiles.get(p, (0, "", 0))[0] if p else memory_gb for _, p in reservations)
+    occ.reserved_gb = sum(profiles.get(p, (0, "", 0))[0] if p else memory_gb for _, p, _ in reservations)
     if not held and not reservations:
         return occ
     occ.state = PARTIAL if held else RESERVED
     taken = occ.used_gb + occ.reserved_gb
     if taken >= memory_gb:
         occ.state = USED if held else RESERVED
-    in_use = [p for _, _, p, _ in held] + [p for _, p in reservations if p]
+    in_use = [p for _, _, p, _, _ in held] + [p for _, p, _ in reservations if p]
     if mode == VgpuMode.MIG:
-        occ.stranded_slices, placeable = _stranded_mig(board, [profiles.get(p, (0, "", 0))[1] for p in in_use])
+        instances = [(vm, profiles.get(p, (0, "", 0))[1], slot) for vm, _, p, _, slot in held]
+        instances += [(vm, profiles.get(p, (0, "", 0))[1], slot) for vm, p, slot in reservations if p]
+        occ.stranded_slices, placeable = _stranded_mig(board, instances)
         if not placeable:
             # the GB left sit in memory slices no instance can use: siloed, as the what-if engine counts them
             occ.siloed_gb = max(memory_gb - taken, 0)
@@ -477,22 +509,44 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
     return occ
 
 
-def _stranded_mig(board: str, instances: Iterable[str]) -> tuple[int, bool]:
-    """(compute slices stranded, whether another instance can start) on a MIG GPU holding ``instances``.
+def _stranded_mig(board: str, instances: Iterable[tuple[str, str, int | None]]) -> tuple[int, bool]:
+    """(compute slices stranded, whether another instance can start) on a MIG GPU holding ``instances``, each
+    (VM name, MIG profile name, start slot or None when not reported).
 
-    An instance can start when some MIG profile of the board fits in the compute and memory slices left; when none
-    does (compute or memory slices used up), the compute slices left are stranded. A board without MIG geometry in
-    the catalog is taken to have room (nothing stranded), as before."""
-    geometry = mig_slices(board)
+    Reported slots are taken as they are, the others inferred as the engine infers them. When no instance of any
+    profile can start, the compute slices left are stranded. A board without MIG geometry in the catalog is taken
+    to have room (nothing stranded); instances the engine cannot read (an unknown profile, slots that clash) are
+    counted by their slices alone, as the engine rejects such a host anyway."""
+    geometry = mig_geometry(board)
     if geometry is None:
         return 0, True
-    compute, memory, by_name = geometry
+    layout = mig_layout.EMPTY
+    pending = []
+    readable = True
+    for vm, name, slot in instances:
+        profile = geometry.by_name(name)
+        if profile is None:
+            readable = False
+        elif slot is None:
+            pending.append((vm, profile))
+        elif mig_layout.fits(geometry, layout, profile, slot):
+            layout = mig_layout.add(layout, profile, slot)
+        else:
+            readable = False
+    pending.sort(key=lambda x: x[0])
+    slots = mig_layout.arrange(geometry, layout, [p for _, p in pending]) if readable else None
+    if slots is not None:
+        for (_, profile), slot in zip(pending, slots, strict=True):
+            layout = mig_layout.add(layout, profile, slot)
+        placeable = mig_layout.can_start(geometry, layout)
+        return (0 if placeable else geometry.compute_slices - layout[1]), placeable
     used_compute = used_memory = 0
-    for name in instances:
-        c, m = by_name.get(name, (0, 0))
-        used_compute, used_memory = used_compute + c, used_memory + m
-    free_compute, free_memory = compute - used_compute, memory - used_memory
-    placeable = any(c <= free_compute and m <= free_memory for c, m in by_name.values())
+    for _, name, _ in instances:
+        profile = geometry.by_name(name)
+        if profile is not None:
+            used_compute, used_memory = used_compute + profile.compute_slices, used_memory + profile.memory_slices
+    free_compute, free_memory = geometry.compute_slices - used_compute, geometry.memory_slices - used_memory
+    placeable = any(p.compute_slices <= free_compute and p.memory_slices <= free_memory for p in geometry.profiles)
     return (0 if placeable else max(free_compute, 0)), placeable
 
 
@@ -585,7 +639,7 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
                 row.free += 1
             continue
         held, reserved = consumers.get(pk, []), reservations.get(pk, [])
-        alike = (gpu[3:], tuple(held), tuple(profile for _, profile in reserved))
+        alike = (gpu[3:], tuple(held), tuple((profile, slot) for _, profile, slot in reserved))
         occ = states.get(alike)
         if occ is None:
             occ = states[alike] = _occupancy(gpu, held, reserved, profiles)
@@ -605,7 +659,8 @@ def partial_gpu_counts(*, host_ids: Iterable[int]) -> dict[int, int]:
     """Per host, its live GPUs that are partly used vGPU GPUs (state ``PARTIAL``: VMs hold vGPUs and a plan can use
     the room left), as ``cluster_summaries`` counts them; hosts with none are left out. Four queries for any number
     of hosts."""
-    gpus = Gpu.objects.filter(host_id__in=list(host_ids), pk__in=GpuConsumer.objects.values("gpu_id"))  # held ones
+    held = Q(pk__in=GpuConsumer.objects.values("gpu_id")) | Q(pk__in=UnheldGpuInstance.objects.values("gpu_id"))
+    gpus = Gpu.objects.filter(held, host_id__in=list(host_ids))
     rows, consumers, reservations, profiles = _load(gpus, counting=True)
     out: dict[int, int] = defaultdict(int)
     states: dict[tuple, str] = {}
@@ -614,7 +669,7 @@ def partial_gpu_counts(*, host_ids: Iterable[int]) -> dict[int, int]:
         if not held:  # a GPU no consumer is on is free, reserved or unavailable, never partly used
             continue
         reserved = reservations.get(gpu[0], [])
-        alike = (gpu[3:], tuple(held), tuple(profile for _, profile in reserved))
+        alike = (gpu[3:], tuple(held), tuple((profile, slot) for _, profile, slot in reserved))
         state = states.get(alike)
         if state is None:
             state = states[alike] = _occupancy(gpu, held, reserved, profiles).state

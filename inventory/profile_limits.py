@@ -1,10 +1,10 @@
-"""Catalog facts the occupancy selectors need: per-GPU vGPU maxima and MIG slice geometry per board."""
+"""Catalog facts the occupancy selectors need: per-GPU vGPU maxima and MIG geometry per board."""
 
 from __future__ import annotations
 
 from functools import cache
 
-from gpucatalog.catalog import load_catalog
+from gpucatalog.catalog import MigGeometry, load_catalog
 
 
 @cache
@@ -16,16 +16,21 @@ def max_equal(board: str, framebuffer_gb: int) -> int:
 
 
 @cache
-def mig_slices(board: str) -> tuple[int, int, dict[str, tuple[int, int]]] | None:
-    """(compute slices, memory slices, {MIG profile: (compute, memory slices)}) of ``board``, None without MIG."""
+def mig_geometry(board: str) -> MigGeometry | None:
+    """The MIG slice geometry of ``board`` (``gpucatalog.mig_layout`` places instances on it), None without MIG."""
     b = load_catalog().boards.get(board)
-    if b is None or b.mig is None:
-        return None
-    return (
-        b.mig.compute_slices,
-        b.mig.memory_slices,
-        {p.name: (p.compute_slices, p.memory_slices) for p in b.mig.profiles},
-    )
+    return b.mig if b is not None else None
+
+
+@cache
+def mig_profile_sizes() -> dict[str, tuple[int, str, int]]:
+    """Raw MIG profile name ("1g.10gb") -> (memory GB, the name, 0), over every board of the catalog."""
+    return {
+        p.name: (p.memory_gb, p.name, 0)
+        for b in load_catalog().boards.values()
+        if b.mig is not None
+        for p in b.mig.profiles
+    }
 
 
 @cache

@@ -1,12 +1,9 @@
-"""MIG geometry: start slots, memory-slice ranges, compute-slice budget, and what a placement strands.
+"""MIG on a GPU the engine plans: the running instances (slots read or inferred), why a profile cannot be added,
+and what a placement strands.
 
-An instance of a profile needs a start slot from the profile's placement set, a free contiguous memory
-range ``[slot, slot + memory_slices)``, enough free compute slices, fewer than ``max_per_gpu`` instances of
-that profile, and at most one ``+me`` instance per GPU (DOMAIN 3.5). Instances are never moved.
-
-Slot choice keeps large shapes placeable: candidate slots are compared by how many instances of each
-profile (largest first) could still be added afterwards, ties to the highest slot. That reproduces
-vSphere's "3g at slot 4 first, keeping slot 0 for a 4g".
+The slot rules themselves (start slots, contiguous memory slices, compute budget, per-GPU maxima, one ``+me``;
+DOMAIN 3.5) and vSphere's slot choice ("3g at slot 4 first, keeping slot 0 for a 4g") are in
+``gpucatalog.mig_layout``, which the inventory reads a GPU's state with too.
 
 **Stranded** slices: free compute (or memory) slices that no set of further instances can use; computed
 exactly by a tiny search over the geometry (at most 8 memory slices).
@@ -19,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 
+from gpucatalog import mig_layout as layout
 from gpucatalog.catalog import MigGeometry, MigProfile
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from placement.engine.model import RESERVATION_PREFIX, Consumer, GpuState
@@ -54,7 +52,7 @@ class MigInstance:
 
     @property
     def memory_mask(self) -> int:
-        return ((1 << self.profile.memory_slices) - 1) << self.slot
+        return layout.memory_mask(self.profile, self.slot)
 
 
 @dataclass(frozen=True)
@@ -86,33 +84,12 @@ class MigGpu:
     def with_instance(self, instance: MigInstance) -> MigGpu:
         return replace(self, instances=(*self.instances, instance))
 
-    def state(self) -> tuple[int, int, tuple[str, ...]]:
+    def state(self) -> layout.Layout:
         return (self.memory_used, self.compute_used, tuple(sorted(i.profile.name for i in self.instances)))
 
 
-def _fits(geometry: MigGeometry, state: tuple[int, int, tuple[str, ...]], profile: MigProfile, slot: int) -> bool:
-    memory_used, compute_used, names = state
-    if slot not in profile.placements or slot + profile.memory_slices > geometry.memory_slices:
-        return False
-    mask = ((1 << profile.memory_slices) - 1) << slot
-    if memory_used & mask:
-        return False
-    if compute_used + profile.compute_slices > geometry.compute_slices:
-        return False
-    if names.count(profile.name) >= profile.max_per_gpu:
-        return False
-    return not (profile.media_extensions and any(n.endswith("+me") for n in names))
-
-
-def _add(state: tuple[int, int, tuple[str, ...]], profile: MigProfile, slot: int) -> tuple[int, int, tuple[str, ...]]:
-    memory_used, compute_used, names = state
-    mask = ((1 << profile.memory_slices) - 1) << slot
-    return (memory_used | mask, compute_used + profile.compute_slices, tuple(sorted((*names, profile.name))))
-
-
 def free_slots(gpu: MigGpu, profile: MigProfile) -> tuple[int, ...]:
-    state = gpu.state()
-    return tuple(s for s in profile.placements if _fits(gpu.geometry, state, profile, s))
+    return layout.free_slots(gpu.geometry, gpu.state(), profile)
 
 
 def refusal(gpu: MigGpu, profile: MigProfile) -> tuple[str, str] | None:
@@ -180,49 +157,23 @@ def _free_run(gpu: MigGpu, length: int) -> tuple[int, int] | None:
     return None
 
 
-def _shapes(geometry: MigGeometry) -> tuple[MigProfile, ...]:
-    return tuple(
-        sorted(
-            (p for p in geometry.profiles if not p.media_extensions),
-            key=lambda p: (-p.compute_slices, -p.memory_slices, p.name),
-        )
-    )
-
-
-@cache
-def _addable(geometry: MigGeometry, state: tuple[int, int, tuple[str, ...]], profile: MigProfile) -> int:
-    """How many more ``profile`` instances fit (greedy over ascending slots; exact for one equal-sized shape)."""
-    n = 0
-    for slot in profile.placements:
-        if _fits(geometry, state, profile, slot):
-            state = _add(state, profile, slot)
-            n += 1
-    return n
-
-
-def keep_vector(geometry: MigGeometry, state: tuple[int, int, tuple[str, ...]]) -> tuple[int, ...]:
+def keep_vector(geometry: MigGeometry, state: layout.Layout) -> tuple[int, ...]:
     """Instances still addable per shape, largest shape first: the 'keeps large shapes placeable' key."""
-    return tuple(_addable(geometry, state, p) for p in _shapes(geometry))
+    return layout.keep_vector(geometry, state)
 
 
 def choose_slot(gpu: MigGpu, profile: MigProfile) -> int | None:
-    state = gpu.state()
-    best = None
-    for slot in free_slots(gpu, profile):
-        key = (keep_vector(gpu.geometry, _add(state, profile, slot)), slot)
-        if best is None or key > best[0]:
-            best = (key, slot)
-    return best[1] if best is not None else None
+    return layout.choose_slot(gpu.geometry, gpu.state(), profile)
 
 
 @cache
-def _max_extra(geometry: MigGeometry, state: tuple[int, int, tuple[str, ...]]) -> tuple[int, int]:
+def _max_extra(geometry: MigGeometry, state: layout.Layout) -> tuple[int, int]:
     """(most compute slices, most memory slices) further instances can use, each maximised separately."""
     best_c = best_m = 0
     for p in geometry.profiles:
         for slot in p.placements:
-            if _fits(geometry, state, p, slot):
-                c, m = _max_extra(geometry, _add(state, p, slot))
+            if layout.fits(geometry, state, p, slot):
+                c, m = _max_extra(geometry, layout.add(state, p, slot))
                 best_c = max(best_c, c + p.compute_slices)
                 best_m = max(best_m, m + p.memory_slices)
     return best_c, best_m
@@ -300,36 +251,26 @@ def _read_mig(gpu: GpuState) -> tuple[MigGpu | None, str | None]:
             continue
         if c.mig_slot is None:
             pending.append((c.vm, profile))
-        elif _fits(view.geometry, view.state(), profile, c.mig_slot):
+        elif layout.fits(view.geometry, view.state(), profile, c.mig_slot):
             view = view.with_instance(MigInstance(c.vm, profile, c.mig_slot))
         else:
             misfit = _misfit(view, profile, c.mig_slot)
             problem = problem or f"{_who(c.vm)} its {profile.name} is reported at slot {c.mig_slot}, {misfit}"
-    reported = view
-    for vm, profile in sorted(pending, key=lambda x: x[0]):  # inferred in VM-name order
-        slot = choose_slot(view, profile)
-        if slot is not None:
+    pending.sort(key=lambda x: x[0])  # inferred in VM-name order
+    slots = layout.arrange(view.geometry, view.state(), [profile for _, profile in pending])
+    if slots is not None:
+        for (vm, profile), slot in zip(pending, slots, strict=True):
             view = view.with_instance(MigInstance(vm, profile, slot))
-            continue
-        # The instances run, so some layout holds them all: search for one before calling the GPU unreadable.
-        found = _any_layout(reported, sorted(pending, key=lambda x: (-x[1].memory_slices, -x[1].compute_slices, x[0])))
-        if found is not None:
-            return found, problem
-        held = _held_by(view.instances)
-        return view, problem or f"VM {vm}: its {profile.name} fits in no free start slot beside {held}"
-    return view, problem
-
-
-def _any_layout(gpu: MigGpu, pending: list[tuple[str, MigProfile]]) -> MigGpu | None:
-    """``gpu`` with every pending instance at some free start slot (depth-first, at most 7 instances), or None."""
-    if not pending:
-        return gpu
-    (vm, profile), rest = pending[0], pending[1:]
-    for slot in free_slots(gpu, profile):
-        found = _any_layout(gpu.with_instance(MigInstance(vm, profile, slot)), rest)
-        if found is not None:
-            return found
-    return None
+        return view, problem
+    for vm, profile in pending:  # no layout holds them all: name the first that finds no slot
+        slot = choose_slot(view, profile)
+        if slot is None:
+            return (
+                view,
+                problem or f"VM {vm}: its {profile.name} fits in no free start slot beside {_held_by(view.instances)}",
+            )
+        view = view.with_instance(MigInstance(vm, profile, slot))
+    raise AssertionError("arrange found no layout, yet every pending instance found a slot")
 
 
 def _misfit(gpu: MigGpu, profile: MigProfile, slot: int) -> str:
@@ -379,7 +320,7 @@ def choose_mig_gpu(gpus: Iterable[MigGpu], profile: MigProfile) -> tuple[MigGpu,
         slot = choose_slot(g, profile)
         if slot is None:
             continue
-        after = _add(g.state(), profile, slot)
+        after = layout.add(g.state(), profile, slot)
         key = (g.compute_free, tuple(-x for x in keep_vector(g.geometry, after)), g.pci_id)
         if best is None or key < best[0]:
             best = (key, g, slot)

@@ -233,3 +233,51 @@ def test_mig_gpu_with_memory_slices_used_up_is_in_use_with_its_compute_stranded(
     gpu = _h100_mig_gpu(("nvidia_h100-3-40c", "3g.40gb", 3, 40), ("nvidia_h100-3-40c-b", "3g.40gb", 3, 40))
     (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
     assert (occ.state, occ.free_gb, occ.siloed_gb, occ.stranded_slices) == ("used", 0, 0, 1)
+
+
+def _h100_mig_at(*instances: tuple[str, str, int, int, int | None]):
+    """An H100 80GB in MIG mode holding (vGPU type, MIG profile, compute slices, GB, start slot or None), each on a
+    VM named after its position (vm-0, vm-1, ...), the order the engine infers unreported slots in."""
+    gpu = factories.GpuFactory(vgpu_mode=VgpuMode.MIG, mig_enabled=True)
+    for i, (name, mig_profile, slices, gb, slot) in enumerate(instances):
+        factories.VgpuProfileFactory(name=name, mig_profile=mig_profile, mig_compute_slices=slices, framebuffer_gb=gb)
+        factories.GpuConsumerFactory(gpu=gpu, kind="mig", profile=name, mig_slot=slot, vm__name=f"vm-{i}")
+    return gpu
+
+
+def test_mig_gpu_whose_free_slice_no_profile_can_start_at_is_in_use():
+    """3g.40gb at slot 0, 2g.20gb at 4 and 1g.10gb at 6 leave memory slice 7 and one compute slice: by their counts
+    a 1g.10gb fits, so it read "partly used, 10 GB left". No MIG profile of an H100 starts at slot 7."""
+    gpu = _h100_mig_at(
+        ("nvidia_h100-3-40c", "3g.40gb", 3, 40, 0),
+        ("nvidia_h100-2-20c", "2g.20gb", 2, 20, 4),
+        ("nvidia_h100-1-10c", "1g.10gb", 1, 10, 6),
+    )
+    host = gpu.host
+    (occ,) = occupancy.gpu_occupancy(gpus=host.gpus.all())
+    assert (occ.state, occ.used_gb, occ.free_gb, occ.siloed_gb, occ.stranded_slices) == ("used", 70, 0, 10, 1)
+    assert occupancy.partial_gpu_counts(host_ids=[host.pk]) == {}
+    (row,) = [r for s in occupancy.cluster_summaries() for r in s.rows]
+    assert (row.used, row.partial, row.siloed_gb) == (1, 0, 10)
+    assert [g.pk for g in GpuFilterSet({"state": "used"}, queryset=Gpu.objects.all()).qs] == [gpu.pk]
+
+
+def test_mig_slots_not_reported_are_inferred_as_the_engine_infers_them():
+    """The same three instances without reported slots: vSphere starts the 3g.40gb at slot 4 (keeping 0 for a 4g),
+    the 2g.20gb at 2 and the 1g.10gb at 1, so slot 0 stays free for a 1g.10gb: partly used, as plans see it."""
+    from placement.engine.mig import mig_view
+    from placement.selectors import fabric_snapshot
+
+    gpu = _h100_mig_at(
+        ("nvidia_h100-3-40c", "3g.40gb", 3, 40, None),
+        ("nvidia_h100-2-20c", "2g.20gb", 2, 20, None),
+        ("nvidia_h100-1-10c", "1g.10gb", 1, 10, None),
+    )
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert (occ.state, occ.free_gb, occ.stranded_slices) == ("partial", 10, 0)
+    assert occupancy.partial_gpu_counts(host_ids=[gpu.host.pk]) == {gpu.host.pk: 1}
+    fabric = fabric_snapshot(clusters=[gpu.host.cluster.name], use_cache=False)
+    (engine_gpu,) = fabric.host(gpu.host.name).gpus
+    view = mig_view(engine_gpu)
+    assert sorted((i.vm, i.slot) for i in view.instances) == [("vm-0", 4), ("vm-1", 2), ("vm-2", 1)]
+    assert view.compute_free == 1 and view.memory_free == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from inventory import occupancy
 from inventory.models import Host, UnheldGpuInstance
 from inventory.offsets import import_vgpu_offsets
 from inventory.services import import_inventory
@@ -80,6 +81,30 @@ def test_the_trial_a30_capture_stores_the_instance_and_plans_keep_off_its_slices
     assert not any(ch.pci_id == GPU for c in result.candidates for ch in c.gpus)  # 1 compute slice left there
 
 
+def a30_occupancy() -> occupancy.GpuOccupancy:
+    (occ,) = occupancy.gpu_occupancy(gpus=host().gpus.filter(pci_device__pci_id=GPU))
+    return occ
+
+
+def test_the_inventory_counts_them_as_the_planner_does(imported):
+    """The GPU pages read rag-embed's 2g.12gb alone: "partly used, 12 GB left", while plans kept off the 1g.6gb+me
+    no VM holds. Its 6 GB are in use on every page too, and it is named."""
+    occ = a30_occupancy()
+    assert (occ.state, occ.used_gb, occ.free_gb) == ("partial", 18, 6)
+    assert "GPU instance 4 (no VM) (1g.6gb+me)" in occ.consumers
+    assert occupancy.partial_gpu_counts(host_ids=[host().pk]) == {host().pk: 1}
+    import_vgpu_offsets(host=host(), vgpu_text=VGPU, mig_text=ONLY_HELD)
+    assert (a30_occupancy().used_gb, a30_occupancy().free_gb) == (12, 12)
+
+
+def test_a_gpu_only_an_unheld_instance_is_on_is_not_free(imported):
+    host().gpus.get(pci_device__pci_id=GPU).consumers.all().delete()  # rag-embed moved away; instance 4 stays
+    assert (a30_occupancy().state, a30_occupancy().used_gb, a30_occupancy().free_gb) == ("partial", 6, 18)
+    assert occupancy.partial_gpu_counts(host_ids=[host().pk]) == {host().pk: 1}
+    (row,) = [r for s in occupancy.cluster_summaries() for r in s.rows if r.model == a30_occupancy().model]
+    assert row.partial == 1
+
+
 def test_a_sync_keeps_them(imported):
     sync()
     assert UnheldGpuInstance.objects.count() == 1
@@ -103,3 +128,4 @@ def test_a_host_reboot_drops_them():
     assert unheld_on_a30() == []
     gpu, _ = a30_gpu()
     assert [i.vm for i in mig_view(gpu).instances] == ["rag-embed"]
+    assert a30_occupancy().used_gb == 12  # the pages drop them too
