@@ -76,7 +76,11 @@ class WhatIfForm(forms.Form):
     )
     mode = forms.ChoiceField(choices=[_cluster_or_default("mode"), *_choices(MODES)], required=False)
     policy = forms.ChoiceField(choices=[_cluster_or_default("policy"), *_choices(POLICIES)], required=False)
-    catalog = forms.CharField(max_length=200, initial="8C,10C,20C", help_text="8C,10C,20C / 3g.40gb / 1,2,4")
+    catalog = forms.CharField(
+        max_length=200, required=False, help_text="8C,10C,20C / 3g.40gb / 1,2,4; empty: the default for the board "
+        "and mode (8C,10C,20C on A100-80GB mixed)",
+        widget=forms.TextInput(attrs={"placeholder": "default for the board and mode"}),
+    )  # fmt: skip
     weights = forms.CharField(max_length=200, required=False, help_text="one per catalog entry; empty: equal")
     runs = forms.IntegerField(min_value=1, max_value=MAX_RUNS, initial=DEFAULTS["runs"])
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=DEFAULTS["seed"])
@@ -186,7 +190,9 @@ class WhatIfForm(forms.Form):
 
     def data_for_engine(self) -> dict:
         d = dict(self.cleaned_data)
-        for name in ("board", "mode", "policy", "host_choice", "alignment", "set_choice", "mig_slot", "topology"):
+        for name in (
+            "board", "mode", "policy", "catalog", "host_choice", "alignment", "set_choice", "mig_slot", "topology",
+        ):  # fmt: skip
             d[name] = d[name] or None  # not sent (or "default"): normalize fills in the default
         if d["sequence"] and d["until"] == DEFAULTS["until"]:
             del d["until"]  # the form always sends until; its default lets a sequence imply until=sequence

@@ -22,7 +22,7 @@ from django.utils import timezone
 from inventory.models import Cluster
 from placement.engine.model import Fabric
 from placement.engine.request import RequestError
-from placement.engine.simulate import Simulator, cluster_defaults, monte_carlo
+from placement.engine.simulate import MAX_GPUS_PER_HOST, Simulator, cluster_defaults, monte_carlo, widest_host
 from placement.engine.simulate_compare import compare, plan, scenarios
 from placement.engine.simulate_model import (
     ALIGNMENTS,
@@ -36,6 +36,7 @@ from placement.engine.simulate_model import (
     UNTIL,
     Scenario,
     SimulationError,
+    default_catalog,
     parse_offers,
     plural,
 )
@@ -75,7 +76,7 @@ DEFAULTS = {
     "board": "A100-80GB",
     "mode": "mixed",
     "policy": "performance",
-    "catalog": ["8C", "10C", "20C"],
+    "catalog": None,  # not given: simulate_model.default_catalog for the board and mode the run uses
     "weights": None,
     "hosts": 1,
     "gpus_per_host": 1,
@@ -131,7 +132,8 @@ def normalize(data: dict) -> dict:
         for name in CLUSTER_DEFAULTS:  # not given: the cluster's own (scenario_from)
             if data.get(name) is None:
                 params[name] = None
-    params["catalog"] = [str(x) for x in _list(params["catalog"], "catalog")]
+    if params["catalog"] is not None:
+        params["catalog"] = [str(x) for x in _list(params["catalog"], "catalog")]
     params["sequence"] = [str(x) for x in _list(params["sequence"], "sequence")]
     weights = _list(params["weights"], "weights")
     try:
@@ -178,7 +180,9 @@ def resolve_cluster(value: str | int) -> Cluster:
 
 def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
     """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot. On a stored cluster
-    the board, mode and policy not given are filled in ``params`` from the cluster's (``cluster_defaults``)."""
+    the board, mode and policy not given are filled in ``params`` from the cluster's (``cluster_defaults``); a
+    catalog not given is filled in for the board and mode (``default_catalog``: on a cluster, passthrough VMs up to
+    its widest host of the board)."""
     fabric = None
     cluster = vcenter = ""
     cluster_id = None
@@ -191,12 +195,15 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
             for name in CLUSTER_DEFAULTS:
                 if params[name] is None:
                     params[name] = found.get(name, DEFAULTS[name])
+    if params["catalog"] is None:
+        gpus = widest_host(fabric, params["board"]) if fabric is not None else params["gpus_per_host"]
+        params["catalog"] = default_catalog(params["board"], params["mode"], gpus)
     offers = parse_offers(
         params["board"],
         params["mode"],
         params["catalog"],
         params["weights"],
-        params["gpus_per_host"] if not params["cluster"] else 16,
+        params["gpus_per_host"] if not params["cluster"] else MAX_GPUS_PER_HOST,
     )
     scenario = Scenario(
         board=params["board"],

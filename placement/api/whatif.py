@@ -59,8 +59,10 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
         child=serializers.CharField(max_length=40),
         min_length=1,
         max_length=16,
-        default=DEFAULTS["catalog"],
-        help_text="Offers: vGPU sizes (8C), MIG profiles (3g.40gb) or GPUs per passthrough VM (2)",
+        required=False,
+        help_text="Offers: vGPU sizes (8C), MIG profiles (3g.40gb) or GPUs per passthrough VM (2). Default: for the "
+        "board and mode the run uses: sizes near a tenth, an eighth and a quarter of the GPU (8C,10C,20C on 80 GB), "
+        "the board's MIG profiles of 3, 2 and 1 compute slices, or VMs of 1, 2, 4 and 8 GPUs up to GPUs per host",
     )
     weights = serializers.ListField(
         child=serializers.FloatField(min_value=0, max_value=MAX_WEIGHT),

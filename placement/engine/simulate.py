@@ -229,6 +229,17 @@ def gpu_mode(g) -> str | None:
     return "mixed" if g.vgpu_mode == MODE_VGPU["mixed"] else "same"  # no mode reported: vSphere's same size
 
 
+def _takes_vms(host: HostState) -> bool:
+    return not (host.problem or host.maintenance or host.stale or host.connection_state != "connected")
+
+
+def widest_host(fabric: Fabric, board: str) -> int:
+    """The most GPUs of ``board`` one host of the cluster that can take VMs has (0 when none has any)."""
+    found = board_or_error(board)
+    counts = [sum(1 for g in h.gpus if vgpu.board_of(g) is found) for h in fabric.hosts if _takes_vms(h)]
+    return max(counts, default=0)
+
+
 def cluster_defaults(fabric: Fabric, label: str, board: str | None = None) -> dict[str, str]:
     """The board, mode and policy a what-if on a stored cluster runs with when they are not given: the board with
     the most usable GPUs (on hosts that can take VMs) unless ``board`` is given, the mode most of that board's GPUs
@@ -239,7 +250,7 @@ def cluster_defaults(fabric: Fabric, label: str, board: str | None = None) -> di
     modes: dict[str, Counter[str]] = {}
     policies: dict[str, Counter[str]] = {}
     for host in fabric.hosts:
-        if host.problem or host.maintenance or host.stale or host.connection_state != "connected":
+        if not _takes_vms(host):
             continue
         for g in host.gpus:
             found = vgpu.board_of(g)
@@ -277,7 +288,7 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
     kept_mode = 0
     boards: Counter[str] = Counter()
     for host in fabric.hosts:
-        if host.problem or host.maintenance or host.stale or host.connection_state != "connected":
+        if not _takes_vms(host):
             notes.append(f"{host.name} is left out: it cannot take VMs now")
             continue
         gpus: list[GpuSim] = []

@@ -29,6 +29,7 @@ from placement.engine.simulate_model import (
     Scenario,
     SimulationError,
     board_or_error,
+    mig_catalog,
     parse_offers,
     plural,
 )
@@ -226,7 +227,7 @@ def plan(user: Scenario, *, which: tuple[str, ...] = COMPARISONS, catalog_b: lis
         else:
             mig_base = base
             if base.mode != "mig":
-                mig_base = replace(base, mode="mig", offers=parse_offers(base.board, "mig", _default_mig(board)))
+                mig_base = replace(base, mode="mig", offers=parse_offers(base.board, "mig", mig_catalog(board)))
             out.append(
                 _planned(
                     "mig-layout", user, "vSphere slot choice", replace(mig_base, mig_slot="vsphere"),
@@ -341,15 +342,6 @@ def compare(
         entry["recommendation"] = _recommend(p.key, board, p.label_a, p.label_b, ra, rb, list(p.swaps))
         out.append(entry)
     return out
-
-
-def _default_mig(board: Board) -> list[str]:
-    wanted = []
-    for slices in (3, 2, 1):
-        p = next((p for p in board.mig.profiles if p.compute_slices == slices and not p.media_extensions), None)
-        if p is not None:
-            wanted.append(p.name)
-    return wanted
 
 
 def _difference(a: dict, b: dict) -> dict:

@@ -344,8 +344,59 @@ def parse_offers(
     return tuple(offers)
 
 
+# Time-sliced sizes of the default catalog, as shares of the framebuffer: 8C, 10C and 20C on an 80 GB board.
+VGPU_SHARES = (10, 8, 4)
+PASSTHROUGH_GPUS = (1, 2, 4, 8)
+
+
+def _check_mode(board: Board, mode: str) -> None:
+    """SimulationError when ``board`` cannot run ``mode`` at all (whatever the catalog)."""
+    if mode == "mig" and board.mig is None:
+        raise SimulationError("board", f"{board.key} does not support MIG")
+    if mode in ("same", "mixed"):
+        if not board.timesliced:
+            raise SimulationError("board", f"{board.key} has no time-sliced vGPU profiles in the catalog")
+        if mode == "mixed" and not board.supports_mixed_size:
+            raise SimulationError("mode", f"{board.key} has no published mixed-size placement IDs")
+
+
+def mig_catalog(board: Board) -> list[str]:
+    """The board's default MIG catalog: one profile of 3, 2 and 1 compute slices each (the smallest memory,
+    without media extensions), those the geometry has."""
+    wanted = []
+    for slices in (3, 2, 1):
+        p = next((p for p in board.mig.profiles if p.compute_slices == slices and not p.media_extensions), None)
+        if p is not None:
+            wanted.append(p.name)
+    return wanted
+
+
+def default_catalog(board_key: str, mode: str, gpus_per_host: int) -> list[str]:
+    """The catalog a what-if runs when none is given, for the board and mode it runs: VMs of 1, 2, 4 and 8 whole
+    GPUs up to ``gpus_per_host`` (passthrough); the board's default MIG catalog (``mig_catalog``); else the board's
+    time-sliced sizes nearest to a tenth, an eighth and a quarter of its framebuffer (8C,10C,20C on 80 GB; sizes
+    with mixed-size placement IDs in mixed mode). SimulationError when the board cannot run the mode."""
+    board = board_or_error(board_key)
+    if mode not in MODES:
+        raise SimulationError("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    _check_mode(board, mode)
+    if mode == "passthrough":
+        return [str(n) for n in PASSTHROUGH_GPUS if n <= max(gpus_per_host, 1)]
+    if mode == "mig":
+        return mig_catalog(board)
+    sizes = sorted(gb for gb, p in board.timesliced.items() if mode == "same" or p.placement_ids_gb is not None)
+    chosen: list[int] = []
+    for share in VGPU_SHARES:
+        target = board.framebuffer_gb / share
+        gb = min(sizes, key=lambda size: (abs(size - target), size))
+        if gb not in chosen:
+            chosen.append(gb)
+    return [f"{gb}C" for gb in chosen]
+
+
 def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: int) -> Offer:
     text = token.lower()
+    _check_mode(board, mode)
     if mode == "passthrough":
         m = _PT.match(text)
         if m is None or int(m.group(1)) < 1:
@@ -357,8 +408,6 @@ def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: in
             )
         return Offer(f"{n}x", n * board.framebuffer_gb, weight, gpus=n)
     if mode == "mig":
-        if board.mig is None:
-            raise SimulationError("board", f"{board.key} does not support MIG")
         mp = board.mig.by_name(text)
         if mp is None:
             short = _MIG_SHORT.match(text)
@@ -372,10 +421,6 @@ def _offer(board: Board, mode: str, token: str, weight: float, gpus_per_host: in
             known = ", ".join(p.name for p in board.mig.profiles)
             raise SimulationError("catalog", f"{token!r} is not a MIG profile of {board.key} (known: {known})")
         return Offer(mp.name, mp.memory_gb, weight, mig=mp)
-    if not board.timesliced:
-        raise SimulationError("board", f"{board.key} has no time-sliced vGPU profiles in the catalog")
-    if mode == "mixed" and not board.supports_mixed_size:
-        raise SimulationError("mode", f"{board.key} has no published mixed-size placement IDs")
     m = re.match(r"^(\d+)c?$", text)
     try:
         parsed = parse_profile_name(text if m is None else f"grid_{board.board_codes[0]}-{m.group(1)}c")

@@ -218,6 +218,74 @@ def test_the_page_leaves_board_mode_and_policy_to_the_cluster(same_size_h100_clu
     assert WhatIfRun.objects.latest("pk").params["board"] == "A100-80GB"
 
 
+# ---------------------------------------------------------------- the catalog not given: the one of the run's mode
+
+
+@pytest.fixture
+def mig_h100_cluster(db) -> Cluster:
+    """mig-cluster: one host of 2 H100 GPUs in MIG mode, one of 4 passthrough A100 GPUs."""
+    cluster = ClusterFactory(vcenter=VCenterFactory(name="scale"), name="mig-cluster")
+    host = HostFactory(vcenter=cluster.vcenter, cluster=cluster, name="esx-mig.scale.local")
+    for _ in range(2):
+        GpuFactory(host=host, vgpu_mode="multiInstanceGpu", mig_enabled=True)
+    host = HostFactory(vcenter=cluster.vcenter, cluster=cluster, name="esx-pt.scale.local")
+    for _ in range(4):
+        GpuFactory(host=host, graphics_type="direct", vgpu_mode="", board="A100-80GB", model="NVIDIA A100 80GB PCIe")
+    return cluster
+
+
+def test_a_cluster_run_without_a_catalog_offers_the_profiles_of_its_mode(mig_h100_cluster):
+    """The catalog defaulted to 8C,10C,20C whatever the mode: a MIG or passthrough cluster failed on a catalog
+    the user never gave."""
+    params, scenario, _, _ = whatif.prepare({"cluster": "mig-cluster", "runs": 1})
+    assert (scenario.board, scenario.mode) == ("A100-80GB", "passthrough")  # 4 A100 against 2 H100
+    # whole GPUs up to the widest host of the board, not the 16 a cluster's catalog may name
+    assert params["catalog"] == ["1", "2", "4"] == [o.name.rstrip("x") for o in scenario.offers]
+    params, scenario, _, _ = whatif.prepare({"cluster": "mig-cluster", "board": "H100-80GB", "runs": 1})
+    assert scenario.mode == "mig"
+    assert params["catalog"] == ["3g.40gb", "2g.20gb", "1g.10gb"] == [o.name for o in scenario.offers]
+    # a given catalog is the user's, even where it does not fit the mode
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({"cluster": "mig-cluster", "board": "H100-80GB", "catalog": ["8C"], "runs": 1})
+    assert exc.value.field == "catalog" and "'8C' is not a MIG profile of H100-80GB" in exc.value.message
+
+
+def test_hypothetical_hosts_without_a_catalog_get_the_one_of_the_given_mode():
+    assert whatif.prepare({"runs": 1})[0]["catalog"] == ["8C", "10C", "20C"]  # unchanged: A100-80GB mixed
+    params, scenario, _, _ = whatif.prepare({"mode": "passthrough", "gpus_per_host": 2, "runs": 1})
+    assert params["catalog"] == ["1", "2"] and [o.gpus for o in scenario.offers] == [1, 2]
+    params, _, _, _ = whatif.prepare({"mode": "mig", "board": "A30-24GB", "runs": 1})
+    assert params["catalog"] == ["2g.12gb", "1g.6gb"]
+    params, _, _, _ = whatif.prepare({"mode": "same", "board": "A100-40GB", "runs": 1})
+    assert params["catalog"] == ["4C", "5C", "10C"]
+    with pytest.raises(whatif.SimulationError) as exc:  # the board that cannot, not the catalog
+        whatif.prepare({"mode": "mig", "board": "L40S-48GB", "runs": 1})
+    assert (exc.value.field, exc.value.message) == ("board", "L40S-48GB does not support MIG")
+
+
+def test_the_command_api_and_page_leave_the_catalog_to_the_mode(mig_h100_cluster):
+    out = StringIO()
+    call_command("whatif", "--cluster", "mig-cluster", "--board", "H100-80GB", "--runs", "2", "--workers", "1",
+                 "--json", stdout=out)  # fmt: skip
+    assert json.loads(out.getvalue())["scenario"]["catalog"] == ["3g.40gb", "2g.20gb", "1g.10gb"]
+    r = token_client(UserFactory(role="planner")).post(
+        "/api/whatif/", {"cluster": "mig-cluster", "runs": 2}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    assert (r.json()["params"]["catalog"], r.json()["result"]["scenario"]["catalog"]) == (
+        ["1", "2", "4"],
+        ["1x", "2x", "4x"],
+    )
+    client = client_for("planner")
+    assert 'name="catalog" value=' not in client.get("/whatif/").content.decode()  # empty: the mode's
+    data = {"cluster": str(mig_h100_cluster.pk), "board": "H100-80GB", "mode": "", "policy": "", "hosts": "1",
+            "gpus_per_host": "1", "catalog": "", "runs": "2", "seed": "1", "until": "budget",
+            "rules": "vsphere"}  # fmt: skip
+    r = client.post("/whatif/", data, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    assert WhatIfRun.objects.latest("pk").params["catalog"] == ["3g.40gb", "2g.20gb", "1g.10gb"]
+
+
 # ---------------------------------------------------------------- cluster identity: names repeat across vCenters
 
 GPU_SAME = {"board": "H100-80GB", "mode": "same", "catalog": ["10C", "20C"], "runs": 20}

@@ -95,7 +95,11 @@ class Command(BaseCommand):
             help=f"one of {', '.join(POLICIES)} (default: with --cluster its hosts' assignment policy, else "
             f"{DEFAULTS['policy']})",
         )
-        parser.add_argument("--catalog", default="8C,10C,20C", help="offers: 8C,10C,20C / 3g.40gb,1g.10gb / 1,2,4")
+        parser.add_argument(
+            "--catalog",
+            help="offers: 8C,10C,20C / 3g.40gb,1g.10gb / 1,2,4 (default: for the board and mode: 8C,10C,20C on an "
+            "80 GB board, its MIG profiles of 3, 2 and 1 compute slices, or 1,2,4,8 GPUs up to GPUs per host)",
+        )
         parser.add_argument(
             "--weights",
             help="one weight per catalog entry, e.g. 1,2,1 (default: equal); numbers >= 0, at most 1,000,000 "
