@@ -30,7 +30,7 @@ from placement.engine.simulate_model import (
 )
 from placement.forms import cluster_choices
 from placement.models import WhatIfRun
-from placement.whatif import DEFAULTS, MAX_RUNS, start_whatif
+from placement.whatif import DEFAULTS, MAX_RUNS, defaults_text, start_whatif
 from placement.whatif_svg import histogram, memory_maps, placeable_bars
 
 HTMX_STOP_POLLING = 286
@@ -277,6 +277,7 @@ def _context(run: WhatIfRun) -> dict:
             f"{plural(worst['rejected'], 'request')} rejected",
         )
         ctx["scenario"] = r["scenario"]
+        ctx["defaults_text"] = defaults_text(r["scenario"])
         ctx["comparisons"] = [
             {**c, "label": COMPARISON_LABELS.get(c["key"], c["key"])} for c in r.get("comparisons", [])
         ]

@@ -23,7 +23,7 @@ from inventory.models import Cluster
 from placement.engine.model import Fabric
 from placement.engine.request import RequestError
 from placement.engine.simulate import MAX_GPUS_PER_HOST, Simulator, cluster_defaults, monte_carlo, widest_host
-from placement.engine.simulate_compare import compare, plan, scenarios
+from placement.engine.simulate_compare import MODE_WORDS, compare, plan, scenarios
 from placement.engine.simulate_model import (
     ALIGNMENTS,
     HOST_CHOICES,
@@ -99,6 +99,10 @@ DEFAULTS = {
 }
 # Taken from a stored cluster when not given (``simulate.cluster_defaults``); DEFAULTS' for hypothetical hosts.
 CLUSTER_DEFAULTS = ("board", "mode", "policy")
+# Where the value of a parameter not given came from, as ``params["defaults"]`` and the report's scenario say it.
+FROM_CLUSTER = "cluster"  # the stored cluster's (cluster_defaults)
+FROM_DEFAULTS = "default"  # DEFAULTS' (hypothetical hosts, or a cluster that does not tell)
+FROM_MODE = "for-mode"  # the catalog for the board and mode the run uses (default_catalog)
 CHOICES = {
     "mode": MODES,
     "policy": POLICIES,
@@ -128,10 +132,9 @@ def normalize(data: dict) -> dict:
     if unknown:
         raise SimulationError(unknown[0], f"unknown parameter (known: {', '.join(DEFAULTS)})")
     params = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
-    if params["cluster"]:
-        for name in CLUSTER_DEFAULTS:  # not given: the cluster's own (scenario_from)
-            if data.get(name) is None:
-                params[name] = None
+    for name in CLUSTER_DEFAULTS:  # not given: the cluster's own or DEFAULTS' (scenario_from)
+        if data.get(name) is None:
+            params[name] = None
     if params["catalog"] is not None:
         params["catalog"] = [str(x) for x in _list(params["catalog"], "catalog")]
     params["sequence"] = [str(x) for x in _list(params["sequence"], "sequence")]
@@ -179,13 +182,14 @@ def resolve_cluster(value: str | int) -> Cluster:
 
 
 def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
-    """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot. On a stored cluster
-    the board, mode and policy not given are filled in ``params`` from the cluster's (``cluster_defaults``); a
-    catalog not given is filled in for the board and mode (``default_catalog``: on a cluster, passthrough VMs up to
-    its widest host of the board)."""
+    """The scenario (validated by the engine) and, for a stored cluster, its fabric snapshot. The board, mode and
+    policy not given are filled in ``params``: on a stored cluster the cluster's (``cluster_defaults``), else
+    DEFAULTS'; a catalog not given is the one of the board and mode (``default_catalog``: on a cluster, passthrough
+    VMs up to its widest host of the board). ``params["defaults"]`` says where each came from (``FROM_*``)."""
     fabric = None
     cluster = vcenter = ""
     cluster_id = None
+    defaults: dict[str, str] = {}
     if params["cluster"]:
         c = resolve_cluster(params["cluster"])
         cluster, vcenter, cluster_id = c.name, c.vcenter.name, c.pk
@@ -193,11 +197,18 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         if any(params[name] is None for name in CLUSTER_DEFAULTS):
             found = cluster_defaults(fabric, f"{c.name} ({vcenter})", params["board"])
             for name in CLUSTER_DEFAULTS:
-                if params[name] is None:
-                    params[name] = found.get(name, DEFAULTS[name])
+                if params[name] is None and name in found:
+                    params[name] = found[name]
+                    defaults[name] = FROM_CLUSTER
+    for name in CLUSTER_DEFAULTS:
+        if params[name] is None:
+            params[name] = DEFAULTS[name]
+            defaults[name] = FROM_DEFAULTS
     if params["catalog"] is None:
         gpus = widest_host(fabric, params["board"]) if fabric is not None else params["gpus_per_host"]
         params["catalog"] = default_catalog(params["board"], params["mode"], gpus)
+        defaults["catalog"] = FROM_MODE
+    params["defaults"] = {name: defaults[name] for name in (*CLUSTER_DEFAULTS, "catalog") if name in defaults}
     offers = parse_offers(
         params["board"],
         params["mode"],
@@ -392,8 +403,40 @@ def report(
             known={scenario: summary} if compare_runs == runs else None,
         )  # fmt: skip
     summary["params"] = params
+    summary["scenario"]["defaults"] = params.get("defaults", {})
     summary["notes"] = report_notes(params) + lock_notes(params, summary)
     return summary
+
+
+def defaults_text(scenario: dict) -> str:
+    """Which of board, mode, policy and catalog were not given and where the run took them from, as a sentence:
+    "Board H100-80GB, mode same-size and policy consolidation are the cluster's (none was given)"; "" when all were
+    given (and for runs stored before the report said it)."""
+    taken = scenario.get("defaults") or {}
+    mode = MODE_WORDS.get(scenario.get("mode"), f"{scenario.get('mode')} mode")
+    values = {
+        "board": scenario.get("board"),
+        "mode": mode.removesuffix(" mode"),
+        "policy": scenario.get("policy"),
+        "catalog": ",".join(scenario.get("catalog") or []),
+    }
+    # source: (what the value is, one value / several), and why when it is not obvious
+    sources = {
+        FROM_CLUSTER: ("the cluster's", "the cluster's", ""),
+        FROM_DEFAULTS: ("the default", "the defaults", "; the cluster does not say")
+        if scenario.get("cluster")
+        else ("the default for hypothetical hosts", "the defaults for hypothetical hosts", ""),
+        FROM_MODE: (f"the default for {mode} on {scenario.get('board')}",) * 2 + ("",),
+    }
+    parts = []
+    for source, (one, several, why) in sources.items():
+        items = [f"{name} {values[name]}" for name in (*CLUSTER_DEFAULTS, "catalog") if taken.get(name) == source]
+        if len(items) == 1:
+            parts.append(f"{items[0]} is {one} (not given{why})")
+        elif items:
+            parts.append(f"{', '.join(items[:-1])} and {items[-1]} are {several} (none was given{why})")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 def lock_notes(params: dict, summary: dict) -> list[str]:
@@ -532,7 +575,12 @@ def execute_run(*, run_id: int, prepared: tuple | None = None, claimed: bool = F
 
     try:
         if prepared is None:
-            params, scenario, fabric, _ = prepare(run.params)
+            stored = dict(run.params)
+            # a queued run's params hold the values taken for it: "defaults" keeps saying they were not given
+            defaults = stored.pop("defaults", None)
+            params, scenario, fabric, _ = prepare(stored)
+            if defaults is not None:
+                params["defaults"] = defaults
         else:
             params, scenario, fabric = prepared
         done = planned_runs(params, scenario)

@@ -185,14 +185,21 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
 class WhatIfRunSerializer(serializers.ModelSerializer):
     finished = serializers.BooleanField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
-    params = serializers.JSONField(read_only=True, help_text="The validated parameters, defaults filled in")
+    params = serializers.JSONField(
+        read_only=True,
+        help_text="The validated parameters, defaults filled in (defaults: which were not given and where their "
+        "value came from, as in the result's scenario)",
+    )
     result = serializers.JSONField(
         read_only=True,
         allow_null=True,
         help_text="Once finished: runs, siloed_gb / locked_gb / rejected / placed {p50,p90,p95,p99,max,min,mean,sem} "
         "(locked_gb, same size only: free GB of GPUs holding VMs that only the profile they are locked to can still "
         "use; 0 in other modes), placeable {profile: median count}, worst_seed, worst_run (events and memory maps), "
-        "distribution, comparisons (each with a note and the changed parameters when it ran another scenario than "
+        "distribution, scenario (what ran; its defaults say which of board, mode, policy and catalog were not given "
+        "and where their value came from: cluster, the stored cluster's; default, the default for hypothetical "
+        "hosts or of a cluster that does not say; for-mode, the catalog for the board and mode), comparisons (each "
+        "with a note and the changed parameters when it ran another scenario than "
         "yours, or skipped with why), notes (what the rules mean for the figures)",
     )
 

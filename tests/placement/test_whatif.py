@@ -10,8 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from inventory.models import Cluster
+from inventory.models import Cluster, Gpu
 from placement import whatif
+from placement.engine.simulate import scenario_dict
 from placement.models import WhatIfRun
 from tests.api.support import load_demo, token_client
 from tests.factories import (
@@ -218,6 +219,80 @@ def test_the_page_leaves_board_mode_and_policy_to_the_cluster(same_size_h100_clu
     assert WhatIfRun.objects.latest("pk").params["board"] == "A100-80GB"
 
 
+TAKEN_FROM_CLUSTER = "Board H100-80GB, mode same-size and policy consolidation are the cluster's (none was given)"
+
+
+def test_the_report_says_which_settings_were_the_clusters(same_size_h100_cluster):
+    """The report echoed board, mode and policy without saying the user gave none of them: a reader could not
+    tell the cluster's settings from theirs."""
+    out = StringIO()
+    call_command("whatif", "--cluster", "gpu-cluster-00", "--runs", "2", "--workers", "1", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    taken = {"board": "cluster", "mode": "cluster", "policy": "cluster", "catalog": "for-mode"}
+    assert result["scenario"]["defaults"] == result["params"]["defaults"] == taken
+    assert whatif.defaults_text(result["scenario"]) == (
+        f"{TAKEN_FROM_CLUSTER}; catalog 8C,10C,20C is the default for same-size mode on H100-80GB (not given)"
+    )
+    out = StringIO()
+    call_command("whatif", "--cluster", "gpu-cluster-00", "--mode", "mixed", "--catalog", "10C", "--runs", "2",
+                 "--workers", "1", stdout=out)  # fmt: skip
+    assert out.getvalue().splitlines()[1] == (
+        "Board H100-80GB and policy consolidation are the cluster's (none was given)."
+    )
+    # what the user gave is not listed; all given: nothing to say
+    params = whatif.prepare({"cluster": "gpu-cluster-00", "board": "H100-80GB", "mode": "same",
+                             "policy": "performance", "catalog": ["10C"], "runs": 1})[0]  # fmt: skip
+    assert params["defaults"] == {} and whatif.defaults_text({**params, "defaults": {}}) == ""
+    # GPUs in no mode a what-if runs (vSGA): the default mode, said as such
+    Gpu.objects.filter(host__cluster=same_size_h100_cluster, board="H100-80GB").update(
+        graphics_type="shared", vgpu_mode=""
+    )
+    params, scenario, _, _ = whatif.prepare({"cluster": "gpu-cluster-00", "catalog": ["10C"], "runs": 1})
+    assert params["defaults"] == {"board": "cluster", "mode": "default", "policy": "cluster"}
+    assert whatif.defaults_text({**scenario_dict(scenario), "defaults": params["defaults"]}) == (
+        "Board H100-80GB and policy consolidation are the cluster's (none was given); mode mixed-size is the "
+        "default (not given; the cluster does not say)"
+    )
+
+
+def test_hypothetical_hosts_say_which_settings_are_the_defaults():
+    params = whatif.prepare({"mode": "mig", "runs": 1})[0]
+    assert params["defaults"] == {"board": "default", "policy": "default", "catalog": "for-mode"}
+    assert whatif.defaults_text(params) == (
+        "Board A100-80GB and policy performance are the defaults for hypothetical hosts (none was given); catalog "
+        "3g.40gb,2g.20gb,1g.10gb is the default for MIG mode on A100-80GB (not given)"
+    )
+
+
+def test_a_queued_run_still_says_which_settings_were_the_clusters(same_size_h100_cluster):
+    """A queued run is prepared again from its stored params, where board, mode and policy are values by then."""
+    params, *_ = whatif.prepare({"cluster": "gpu-cluster-00", "catalog": ["10C"], "runs": 2})
+    run = WhatIfRun.objects.create(params=params)
+    run = whatif.execute_run(run_id=run.pk)
+    assert run.status == WhatIfRun.Status.SUCCESS, run.error
+    assert run.result["scenario"]["defaults"] == {"board": "cluster", "mode": "cluster", "policy": "cluster"}
+
+
+def test_the_api_and_page_say_which_settings_were_the_clusters(same_size_h100_cluster):
+    r = token_client(UserFactory(role="planner")).post(
+        "/api/whatif/", {"cluster": "gpu-cluster-00", "board": "H100-80GB", "catalog": ["10C"], "runs": 2},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 201, r.content
+    assert r.json()["result"]["scenario"]["defaults"] == {"mode": "cluster", "policy": "cluster"}
+    data = {"cluster": str(same_size_h100_cluster.pk), "board": "", "mode": "", "policy": "", "hosts": "1",
+            "gpus_per_host": "1", "catalog": "10C,20C", "runs": "2", "seed": "1", "until": "budget",
+            "rules": "vsphere"}  # fmt: skip
+    client = client_for("planner")
+    r = client.post("/whatif/", data, **HX)
+    assert r.status_code == 200, r.content.decode()[:2000]
+    assert f'<p class="muted" id="whatif-defaults">{TAKEN_FROM_CLUSTER}.</p>' in r.content.decode().replace(
+        "&#x27;", "'"
+    )
+    run = WhatIfRun.objects.latest("pk")
+    assert TAKEN_FROM_CLUSTER in client.get(f"/whatif/{run.pk}/").content.decode().replace("&#x27;", "'")
+
+
 # ---------------------------------------------------------------- the catalog not given: the one of the run's mode
 
 
@@ -306,7 +381,7 @@ def two_gpu_clusters(db):
 
 
 def _simulated(cluster_value: str) -> tuple[list[str], int, dict]:
-    from placement.engine.simulate import Simulator, scenario_dict
+    from placement.engine.simulate import Simulator
 
     _, scenario, fabric, _ = whatif.prepare({**GPU_SAME, "cluster": cluster_value})
     sim = Simulator(scenario, fabric)

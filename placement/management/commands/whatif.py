@@ -18,7 +18,7 @@ from placement.engine.simulate_model import (
     SimulationError,
     plural,
 )
-from placement.whatif import DEFAULTS, prepare, report
+from placement.whatif import DEFAULTS, defaults_text, prepare, report
 
 OPTION_OF = {
     name: "--" + name.replace("_", "-")
@@ -176,6 +176,8 @@ class Command(BaseCommand):
             f"{plural(r['runs'], 'run')} on {where}, {s['mode']} mode, {s['rules']} rules, "
             f"catalog {','.join(s['catalog'])}",
         ]
+        if taken := defaults_text(s):
+            lines.append(f"{taken}.")
         c = r.get("cluster") or {}
         if s["cluster"]:
             # what the figures are of: the GPUs the run could use, and utilization is of the memory free at the start
