@@ -103,6 +103,10 @@ CLUSTER_DEFAULTS = ("board", "mode", "policy")
 FROM_CLUSTER = "cluster"  # the stored cluster's (cluster_defaults)
 FROM_DEFAULTS = "default"  # DEFAULTS' (hypothetical hosts, or a cluster that does not tell)
 FROM_MODE = "for-mode"  # the catalog for the board and mode the run uses (default_catalog)
+# What shapes hypothetical hosts only: a stored cluster's own hosts, GPUs and links are simulated. With a cluster,
+# a value other than the default is refused and the parameter is null in params (clients that always send the
+# default, the page's form and the command's options among them, still work).
+HYPOTHETICAL_ONLY = {"hosts": "hosts", "gpus_per_host": "GPUs per host", "topology": "GPU topology"}
 CHOICES = {
     "mode": MODES,
     "policy": POLICIES,
@@ -127,7 +131,9 @@ def _list(value, field: str) -> list:
 
 
 def normalize(data: dict) -> dict:
-    """The parameters with defaults filled in; unknown keys are an error naming them."""
+    """The parameters with defaults filled in; unknown keys are an error naming them. Board, mode, policy and
+    catalog not given stay None (``scenario_from`` fills them in); on a stored cluster ``HYPOTHETICAL_ONLY`` are
+    None, and a value other than their default is an error naming the parameter."""
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
         raise SimulationError(unknown[0], f"unknown parameter (known: {', '.join(DEFAULTS)})")
@@ -167,6 +173,15 @@ def normalize(data: dict) -> dict:
         raise SimulationError("runs", f"must be between 1 and {MAX_RUNS:,}, got {params['runs']}")
     if not 0 <= params["seed"] < 2**31:
         raise SimulationError("seed", "must be between 0 and 2^31 - 1")
+    if params["cluster"]:
+        for name, what in HYPOTHETICAL_ONLY.items():
+            if params[name] != DEFAULTS[name]:
+                raise SimulationError(
+                    name,
+                    f"applies only to hypothetical hosts, got {params[name]!r}: a run on a stored cluster simulates "
+                    f"the cluster's own {what}; leave it out",
+                )
+            params[name] = None
     return params
 
 
@@ -216,12 +231,13 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         params["weights"],
         params["gpus_per_host"] if not params["cluster"] else MAX_GPUS_PER_HOST,
     )
+    shape = {name: DEFAULTS[name] if params[name] is None else params[name] for name in HYPOTHETICAL_ONLY}
     scenario = Scenario(
         board=params["board"],
         mode=params["mode"],
         offers=offers,
-        hosts=params["hosts"],
-        gpus_per_host=params["gpus_per_host"],
+        hosts=shape["hosts"],
+        gpus_per_host=shape["gpus_per_host"],
         policy=params["policy"],
         rules=params["rules"],
         host_choice=params["host_choice"],
@@ -233,7 +249,7 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         set_choice=params["set_choice"],
         mig_slot=params["mig_slot"],
         alignment=params["alignment"],
-        topology=params["topology"],
+        topology=shape["topology"],
         require_nvlink=bool(params["require_nvlink"]),
         cluster=cluster,
         vcenter=vcenter,

@@ -71,10 +71,14 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
         allow_null=True,
         help_text="One weight per catalog entry (default: equal); they must sum to a positive number",
     )
-    hosts = serializers.IntegerField(min_value=1, max_value=MAX_HOSTS, default=DEFAULTS["hosts"])
+    hosts = serializers.IntegerField(
+        min_value=1, max_value=MAX_HOSTS, default=DEFAULTS["hosts"],
+        help_text="Hypothetical hosts only: with cluster, another value than the default is refused (null in params)",
+    )  # fmt: skip
     gpus_per_host = serializers.IntegerField(
-        min_value=1, max_value=MAX_GPUS_PER_HOST, default=DEFAULTS["gpus_per_host"]
-    )
+        min_value=1, max_value=MAX_GPUS_PER_HOST, default=DEFAULTS["gpus_per_host"],
+        help_text="Hypothetical hosts only: with cluster, another value than the default is refused (null in params)",
+    )  # fmt: skip
     runs = serializers.IntegerField(
         min_value=1, max_value=MAX_RUNS, default=DEFAULTS["runs"],
         help_text=f"Monte Carlo runs (seeds seed, seed + 1, ...); above {SYNC_WORK:,} GPU-runs the run goes to a task",
@@ -106,7 +110,10 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
     compare = serializers.BooleanField(default=False, help_text="Add the side-by-side comparisons")
     set_choice = serializers.ChoiceField(choices=SET_CHOICES, default=DEFAULTS["set_choice"])
     mig_slot = serializers.ChoiceField(choices=MIG_SLOTS, default=DEFAULTS["mig_slot"])
-    topology = serializers.ChoiceField(choices=TOPOLOGIES, default=DEFAULTS["topology"])
+    topology = serializers.ChoiceField(
+        choices=TOPOLOGIES, default=DEFAULTS["topology"],
+        help_text="Hypothetical hosts only: with cluster, another value than the default is refused (null in params)",
+    )  # fmt: skip
     require_nvlink = serializers.BooleanField(default=False)
     sync = serializers.BooleanField(
         required=False, help_text=f"true: answer now or refuse (above {SYNC_WORK:,} GPU-runs); default: decide"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from io import StringIO
@@ -291,6 +292,69 @@ def test_the_api_and_page_say_which_settings_were_the_clusters(same_size_h100_cl
     )
     run = WhatIfRun.objects.latest("pk")
     assert TAKEN_FROM_CLUSTER in client.get(f"/whatif/{run.pk}/").content.decode().replace("&#x27;", "'")
+
+
+# ---------------------------------------------------------------- what shapes hypothetical hosts only
+
+HYPOTHETICAL = ("hosts", "gpus_per_host", "topology")
+
+
+def test_a_cluster_runs_params_do_not_echo_the_hypothetical_hosts_shape(same_size_h100_cluster):
+    """The stored and echoed params said hosts 1, gpus_per_host 1, topology pcie for a cluster run: values it
+    ignored, read as if they applied."""
+    data = {"cluster": "gpu-cluster-00", "catalog": ["10C"], "runs": 2}
+    params = whatif.prepare(data)[0]
+    assert [params[name] for name in HYPOTHETICAL] == [None, None, None]
+    # the API sends its defaults (1, 1, pcie): accepted, and null in the stored run and the answer
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", data, format="json")
+    assert r.status_code == 201, r.content
+    assert [r.json()["params"][name] for name in HYPOTHETICAL] == [None, None, None]
+    run = WhatIfRun.objects.get(pk=r.json()["id"])
+    assert [run.params[name] for name in HYPOTHETICAL] == [None, None, None]
+    # stored params prepare again (a queued run) and run the same cluster
+    again = whatif.execute_run(run_id=WhatIfRun.objects.create(params=run.params).pk)
+    assert again.status == WhatIfRun.Status.SUCCESS, again.error
+    assert again.result["cluster"] == run.result["cluster"] and again.result["params"]["hosts"] is None
+    out = StringIO()
+    call_command("whatif", "--cluster", "gpu-cluster-00", "--catalog", "10C", "--runs", "2", "--workers", "1",
+                 "--json", stdout=out)  # fmt: skip
+    assert [json.loads(out.getvalue())["params"][name] for name in HYPOTHETICAL] == [None, None, None]
+    # hypothetical hosts echo them as before
+    params = whatif.prepare({"hosts": 2, "gpus_per_host": 4, "topology": "pairs", "mode": "passthrough", "runs": 1})[0]
+    assert [params[name] for name in HYPOTHETICAL] == [2, 4, "pairs"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "option", "what"),
+    [
+        ({"hosts": 4}, "hosts", "--hosts", "hosts"),
+        ({"gpus_per_host": 8}, "gpus_per_host", "--gpus-per-host", "GPUs per host"),
+        ({"topology": "hgx"}, "topology", "--topology", "GPU topology"),
+    ],
+)
+def test_a_hypothetical_hosts_shape_given_with_a_cluster_is_refused(same_size_h100_cluster, changes, field, option,
+                                                                     what):  # fmt: skip
+    data = {"cluster": "gpu-cluster-00", "catalog": ["10C"], "runs": 2, **changes}
+    value = next(iter(changes.values()))
+    message = (
+        f"applies only to hypothetical hosts, got {value!r}: a run on a stored cluster simulates the cluster's own "
+        f"{what}; leave it out"
+    )
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare(data)
+    assert (exc.value.field, exc.value.message) == (field, message)
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", data, format="json")
+    assert r.status_code == 400 and r.json() == {field: [message]}
+    with pytest.raises(CommandError) as exc:
+        call_command("whatif", "--cluster", "gpu-cluster-00", "--catalog", "10C", option, str(value))
+    assert str(exc.value) == f"{option}: {message}"
+    page = {"cluster": str(same_size_h100_cluster.pk), "board": "", "mode": "", "policy": "", "hosts": "1",
+            "gpus_per_host": "1", "topology": "pcie", "catalog": "10C", "runs": "2", "seed": "1", "until": "budget",
+            "rules": "vsphere", **{k: str(v) for k, v in changes.items()}}  # fmt: skip
+    r = client_for("planner").post("/whatif/", page, **HX)
+    assert r.status_code == 400
+    assert message in html.unescape(r.content.decode()).split('id="error-' + field + '"')[1].split("</span>")[0]
+    assert not WhatIfRun.objects.exists()
 
 
 # ---------------------------------------------------------------- the catalog not given: the one of the run's mode

@@ -83,8 +83,10 @@ class Command(BaseCommand):
             help=f"catalog board, e.g. H100-80GB (default: with --cluster the cluster's board with the most usable "
             f"GPUs, else {DEFAULTS['board']})",
         )
-        parser.add_argument("--hosts", type=int, default=1)
-        parser.add_argument("--gpus-per-host", type=int, default=1)
+        parser.add_argument("--hosts", type=int, help="hypothetical hosts (default 1); not with --cluster")
+        parser.add_argument(
+            "--gpus-per-host", type=int, help="GPUs per hypothetical host (default 1); not with --cluster"
+        )
         parser.add_argument(
             "--mode",
             help=f"one of {', '.join(MODES)} (default: with --cluster the mode most of its GPUs of the board are in, "
@@ -118,7 +120,9 @@ class Command(BaseCommand):
         parser.add_argument("--cluster", help='a stored cluster (id, name or "name (vCenter)") instead of hosts x GPUs')
         parser.add_argument("--set-choice", default="topology", help=f"passthrough: {', '.join(SET_CHOICES)}")
         parser.add_argument("--mig-slot", default="vsphere", help=f"MIG: {', '.join(MIG_SLOTS)}")
-        parser.add_argument("--topology", default="pcie", help=f"hypothetical hosts: {', '.join(TOPOLOGIES)}")
+        parser.add_argument(
+            "--topology", help=f"hypothetical hosts: {', '.join(TOPOLOGIES)} (default pcie); not with --cluster"
+        )
         parser.add_argument("--require-nvlink", action="store_true", help="multi-GPU VMs need an NVLink set")
         parser.add_argument("--compare", action="store_true", help="add the side-by-side comparisons")
         parser.add_argument(
