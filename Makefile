@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 DEMO_LAB := tools/vcsim/labs/demo.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make test` (one per CPU); each has its own test database and Redis database
+TEST_WORKERS ?= auto
 
 .PHONY: demo test venv lint system-deps vcsim bench clean
 
@@ -42,7 +44,7 @@ lint: $(STAMP)
 	$(PY) manage.py check
 
 test: $(STAMP) vcsim lint
-	$(VENV)/bin/pytest --reliability-report=docs/reliability.md
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --reliability-report=docs/reliability.md
 
 bench: $(STAMP) vcsim
 	$(PY) bench/run_all.py

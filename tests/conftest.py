@@ -58,6 +58,33 @@ def _fresh_throttles():
     yield
 
 
+def pytest_configure(config):
+    """A pytest-xdist worker ("gw0", "gw1", ...) uses Redis database N above the one configured: sync locks and
+    queues are keyed by primary keys, which repeat across the workers' test databases, and tests flush it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    from django.conf import settings
+
+    configured = settings.REDIS_URL  # pytest-django loaded the settings before this hook
+    for name in ("REDIS_URL", "TEST_REDIS_URL"):
+        if os.environ.get(name):
+            os.environ[name] = _worker_database(os.environ[name], int(worker[2:]))
+    if configured:
+        settings.REDIS_URL = settings.CELERY_BROKER_URL = _worker_database(configured, int(worker[2:]))
+        from config.celery import app
+
+        app.conf.broker_url = settings.REDIS_URL
+
+
+def _worker_database(url: str, offset: int) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + offset}"))
+
+
 def _redis_url() -> str:
     return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 

@@ -5,6 +5,9 @@ collected item: the examples Hypothesis ran (every phase but shrinking), plus wh
 the ``reliability_cases`` fixture (``reliability_cases.add(n)`` for a loop over n inputs); an item that does
 neither counts as one case, so each parameter set of a parametrized test is one case.
 
+Under pytest-xdist the workers collect and run the tests; each report carries its item's record (classes and
+cases counted so far, in ``user_properties``) to the controller, which alone writes the table.
+
 ``pytest --reliability-report=PATH`` writes PATH, but only when the whole default selection ran (no file or
 node arguments, no -k/-m/--lf/--deselect, nothing stopped early): a partial run never overwrites the table.
 Write it with ``=``: pytest reads its arguments before it loads this plugin, and a separate existing PATH
@@ -24,6 +27,7 @@ import pytest
 MARKER = "reliability"
 _ITEM_KEY = pytest.StashKey["ItemRecord"]()
 _PLUGIN_KEY = pytest.StashKey["ReliabilityCollector"]()
+_PROPERTY = "reliability-record"  # a report's user property carrying its item's record to the xdist controller
 # Hypothesis phases whose examples count as cases tried; the shrink phase replays variants of a failure.
 _COUNTED_PHASES = ("explicit-phase", "reuse-phase", "generate-phase", "target-phase")
 
@@ -103,6 +107,10 @@ class ReliabilityCollector:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = len(session.items)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
+        self.collected = max(self.collected, len(ids))  # every worker collects the whole selection
+
     # ---------------------------------------------------------------- running
 
     @pytest.hookimpl(hookwrapper=True, trylast=True)
@@ -127,12 +135,25 @@ class ReliabilityCollector:
         with collector.with_value(note):
             yield
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call):
+        outcome = yield
+        record = item.stash.get(_ITEM_KEY, None)
+        if record is not None:
+            payload = {k: getattr(record, k) for k in ("function", "classes", "hypothesis_cases", "added_cases")}
+            outcome.get_result().user_properties.append((_PROPERTY, payload))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.ran.add(report.nodeid)
-        record = self.records.get(report.nodeid)
-        if record is None:
+        payload = next((value for name, value in report.user_properties if name == _PROPERTY), None)
+        if payload is None:
             return
+        record = self.records.get(report.nodeid)
+        if record is None:  # the xdist controller: the worker's record, as the report brings it
+            classes = [tuple(c) for c in payload["classes"]]
+            record = self.records[report.nodeid] = ItemRecord(report.nodeid, payload["function"], classes)
+        record.hypothesis_cases, record.added_cases = payload["hypothesis_cases"], payload["added_cases"]
         if report.failed:
             record.outcome = "failed"
         elif report.skipped and record.outcome != "failed":
@@ -160,7 +181,7 @@ class ReliabilityCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.path is None:
+        if self.path is None or hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes it
             return
         reason = self._partial_reason(session)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 SUITE = """
@@ -69,6 +71,13 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest("-p", "no:django", "-p", "no:cacheprovider", *args)
+
+
+def _run_parallel(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str) -> pytest.RunResult:
+    """On two pytest-xdist workers, in a process of its own: a worker takes its sys.path from the process that
+    starts it, so an in-process run inside a test would leave the plugin's package out of reach."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    return pytester.runpytest_subprocess("-p", "no:django", "-p", "no:cacheprovider", "-n", "2", *args)
 
 
 def _rows(text: str) -> dict[str, list[str]]:
@@ -166,3 +175,23 @@ def test_counts(reliability_cases):
     result = _run(suite)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*only for tests marked @pytest.mark.reliability(area, case)*"])
+
+
+def test_parallel_workers_write_the_same_table(suite, monkeypatch):
+    """`make test` runs the suite on pytest-xdist workers: the controller, which collects and runs nothing, writes
+    the table from what each report carries, the same table as a run in one process."""
+    suite.makepyfile(test_suite=SUITE)
+    _run(suite, "--reliability-report", "one.md").assert_outcomes(passed=8)
+    result = _run_parallel(suite, monkeypatch, "--reliability-report", "two.md")
+    result.assert_outcomes(passed=8)
+    one, two = ((suite.path / name).read_text() for name in ("one.md", "two.md"))
+    assert _rows(two) == _rows(one) and len(_rows(two)) == 4
+    assert "4 classes in 2 areas, 5 tests, 18 cases tried: all passed." in two
+    result.stdout.fnmatch_lines(["*reliability report written to two.md (7 marked tests)*"])
+
+
+def test_a_parallel_run_stopped_early_writes_nothing(suite, monkeypatch):
+    suite.makepyfile(test_suite=FAILING)
+    result = _run_parallel(suite, monkeypatch, "-x", "--reliability-report", "two.md")
+    assert not (suite.path / "two.md").exists()
+    result.stdout.fnmatch_lines(["*reliability report NOT written to two.md*"])

@@ -9,9 +9,10 @@ from tests.load.server import collectstatic, production_env, start_gunicorn
 
 
 @pytest.fixture(scope="session")
-def production_static(django_db_setup, django_db_blocker):
+def production_static(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
-        env = production_env(_database_url_for_subprocess())
+        # collected apart from the checkout's staticfiles/: parallel test workers each collect their own
+        env = production_env(_database_url_for_subprocess(), STATIC_ROOT=str(tmp_path_factory.mktemp("static")))
     collectstatic(env)
     return env
 
