@@ -140,7 +140,8 @@ class ReliabilityCollector:
         outcome = yield
         record = item.stash.get(_ITEM_KEY, None)
         if record is not None:
-            payload = {k: getattr(record, k) for k in ("function", "classes", "hypothesis_cases", "added_cases")}
+            fields = ("nodeid", "function", "classes", "hypothesis_cases", "added_cases")
+            payload = {k: getattr(record, k) for k in fields}
             outcome.get_result().user_properties.append((_PROPERTY, payload))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -149,10 +150,11 @@ class ReliabilityCollector:
         payload = next((value for name, value in report.user_properties if name == _PROPERTY), None)
         if payload is None:
             return
-        record = self.records.get(report.nodeid)
+        # by the item's node id: a subtest's report (schemathesis' one per operation) has one of its own
+        record = self.records.get(payload["nodeid"])
         if record is None:  # the xdist controller: the worker's record, as the report brings it
             classes = [tuple(c) for c in payload["classes"]]
-            record = self.records[report.nodeid] = ItemRecord(report.nodeid, payload["function"], classes)
+            record = self.records[payload["nodeid"]] = ItemRecord(payload["nodeid"], payload["function"], classes)
         record.hypothesis_cases, record.added_cases = payload["hypothesis_cases"], payload["added_cases"]
         if report.failed:
             record.outcome = "failed"

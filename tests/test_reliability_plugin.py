@@ -195,3 +195,35 @@ def test_a_parallel_run_stopped_early_writes_nothing(suite, monkeypatch):
     result = _run_parallel(suite, monkeypatch, "-x", "--reliability-report", "two.md")
     assert not (suite.path / "two.md").exists()
     result.stdout.fnmatch_lines(["*reliability report NOT written to two.md*"])
+
+
+SUBTESTS = """
+import pytest
+from _pytest.runner import CallInfo
+from hypothesis import given, settings, strategies as st
+
+
+@pytest.mark.reliability("api input", "per operation")
+def test_operations(request):
+    # as schemathesis reports each operation: a report of its own, under the node id with the operation
+    for operation in ("GET a", "GET b", "POST c"):
+        @settings(max_examples=5, database=None)
+        @given(st.integers())
+        def one(n):
+            pass
+
+        one()
+        call = CallInfo.from_call(lambda: None, when="call")
+        report = request.node.ihook.pytest_runtest_makereport(item=request.node, call=call)
+        report.nodeid = f"{request.node.nodeid}[{operation}]"
+        request.node.ihook.pytest_runtest_logreport(report=report)
+"""
+
+
+def test_subtest_reports_count_toward_their_test_once(suite):
+    """Schemathesis' per-operation reports carry the test's running count under node ids of their own: each was
+    counted as a test of its own (1,216 cases read 30,397)."""
+    suite.makepyfile(test_ops=SUBTESTS)
+    result = _run(suite, "--reliability-report", "out.md")
+    result.assert_outcomes(passed=4)  # the test and its three operation reports
+    assert _rows((suite.path / "out.md").read_text()) == {"api input/per operation": ["1", "15", "all passed"]}
