@@ -61,20 +61,25 @@ def _fresh_throttles():
 def pytest_configure(config):
     """A pytest-xdist worker ("gw0", "gw1", ...) uses Redis database N above the one configured: sync locks and
     queues are keyed by primary keys, which repeat across the workers' test databases, and tests flush it."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
+    worker = _worker_number()
+    if worker is None:
         return
     from django.conf import settings
 
     configured = settings.REDIS_URL  # pytest-django loaded the settings before this hook
     for name in ("REDIS_URL", "TEST_REDIS_URL"):
         if os.environ.get(name):
-            os.environ[name] = _worker_database(os.environ[name], int(worker[2:]))
+            os.environ[name] = _worker_database(os.environ[name], worker)
     if configured:
-        settings.REDIS_URL = settings.CELERY_BROKER_URL = _worker_database(configured, int(worker[2:]))
+        settings.REDIS_URL = settings.CELERY_BROKER_URL = _worker_database(configured, worker)
         from config.celery import app
 
         app.conf.broker_url = settings.REDIS_URL
+
+
+def _worker_number() -> int | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") else None
 
 
 def _worker_database(url: str, offset: int) -> str:
@@ -86,7 +91,10 @@ def _worker_database(url: str, offset: int) -> str:
 
 
 def _redis_url() -> str:
-    return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    """The Redis of the real-worker tests: the configured one (per worker since ``pytest_configure``), else the
+    local default, per worker too."""
+    configured = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    return configured or _worker_database("redis://127.0.0.1:6379/0", _worker_number() or 0)
 
 
 def _redis_available(url: str) -> bool:
