@@ -21,6 +21,11 @@ Layout = tuple[int, int, tuple[str, ...]]
 EMPTY: Layout = (0, 0, ())
 
 
+def unheld_instance_name(instance_id: int) -> str:
+    """How a GPU instance no VM holds is named where VMs are: "GPU instance 4 (no VM)"."""
+    return f"GPU instance {instance_id} (no VM)"
+
+
 def memory_mask(profile: MigProfile, slot: int) -> int:
     """The memory slices an instance of ``profile`` started at ``slot`` holds, as a bit mask."""
     return ((1 << profile.memory_slices) - 1) << slot

@@ -429,7 +429,7 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
     for gpu_id, instance_id, profile, start in unheld_instances(ids).values_list(
         "gpu_id", "instance_id", "profile", "start"
     ):
-        consumers[gpu_id].append((f"GPU instance {instance_id} (no VM)", "mig", profile, True, start))
+        consumers[gpu_id].append((mig_layout.unheld_instance_name(instance_id), "mig", profile, True, start))
     reservations: dict[int, list[tuple[str, str, int | None]]] = defaultdict(list)
     item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
     for gpu_id, vm, profile, slot in (

@@ -37,9 +37,7 @@ from inventory.models import (
     GpuConsumer,
     Host,
     ResourceDomain,
-    UnheldGpuInstance,
     VCenter,
-    VgpuMode,
     VgpuProfile,
     VirtualMachine,
 )
@@ -665,19 +663,11 @@ def numa_loads(
 
 def _add_unheld(scope: Scope, out: dict[int, list[Consumer]]) -> None:
     """GPU instances ``mig -lgi`` showed with no VM holding them take their slices like any MIG consumer, for one
-    boot of the host: not once the host booted again (the recorded and current boot times differ), not on a GPU
-    vCenter now reports in a time-sliced mode, and not once vCenter reports the VM ``vgpu -q`` showed on it (that
-    VM's consumer stands for the instance)."""
-    rows = (
-        UnheldGpuInstance.objects.filter(scope.q("gpu__host__"))
-        .exclude(gpu__vgpu_mode__in=(VgpuMode.SAME_SIZE, VgpuMode.MIXED_SIZE))
-        .values_list("gpu_id", "instance_id", "profile", "start", "vm_name", "host_boot_time", "gpu__host__boot_time")
-    )
-    for gpu_id, instance_id, profile, start, vm_name, recorded_boot, boot in rows:
-        if recorded_boot is not None and boot is not None and recorded_boot != boot:
-            continue
-        if vm_name and any(c.vm == vm_name for c in out.get(gpu_id, ())):
-            continue
+    boot of the host (``occupancy.unheld_instances`` says which still do; the GPU pages count the same ones)."""
+    gpus = GpuRow.objects.filter(scope.q("host__")).values("pk")
+    for gpu_id, instance_id, profile, start in occupancy.unheld_instances(gpus).values_list(
+        "gpu_id", "instance_id", "profile", "start"
+    ):
         key = (unheld_consumer_name(instance_id), "mig", profile, None, start)
         out[gpu_id].append(_interned(_CONSUMERS, key, Consumer))
 

@@ -29,7 +29,7 @@ _UNHELD = re.compile(r"GPU instance ([0-9]+) \(no VM\)")
 
 def unheld_consumer_name(instance_id: int) -> str:
     """The consumer name of GPU instance ``instance_id`` when no VM holds it."""
-    return f"GPU instance {instance_id} (no VM)"
+    return layout.unheld_instance_name(instance_id)
 
 
 def is_unheld(vm: str) -> bool:
