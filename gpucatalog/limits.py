@@ -12,6 +12,8 @@ from math import prod
 # classes of interchangeable GPUs. On a host whose links form a tree (every "linked at this class or better" is a
 # grouping: PCIe switches, sockets, bridged pairs, NVSwitch) every ring and leave-behind question then has a closed
 # form; on other hosts (NVLink meshes) the leave-behind search also visits every free-GPU state up to those swaps.
+# Classes that swap as wholes (the bridged pairs on one socket) are searched once per multiset of counts, so a host
+# of 24 GPUs in 12 bridged pairs has a few hundred distinct sets of 8 where taking counts per pair gives 28,314.
 # The largest boards (16 GPUs, all wired differently) have 12,870 sets of 8 and 2^16 states and plan in well under
 # a second; 18 such GPUs took 9 s and 24 two minutes for one 2-GPU request. Beyond these limits a request is
 # rejected on that host with the reason rather than tying up a worker (smaller requests on it still plan).
@@ -38,6 +40,23 @@ def twin_classes(
         else:
             classes.append([i])
     return tuple(tuple(c) for c in classes)
+
+
+def swappable_classes(
+    classes: Sequence[Sequence[int]],
+    relation: Callable[[int, int], Hashable],
+    attribute: Callable[[int], Hashable],
+) -> tuple[tuple[int, ...], ...]:
+    """The ``twin_classes`` grouped into blocks of classes that swap as wholes (indices into ``classes``): two
+    classes of the same size whose members have the same ``attribute``, link among themselves alike and link alike
+    to every other class (the bridged pairs on one socket). Swapping two such classes member for member changes
+    nothing, so a set is searched once per multiset of counts taken from a block's classes."""
+
+    def outline(a: int) -> Hashable:
+        c = classes[a]
+        return (len(c), attribute(c[0]), relation(c[0], c[1]) if len(c) > 1 else None)
+
+    return twin_classes(len(classes), lambda a, b: relation(classes[a][0], classes[b][0]), outline)
 
 
 def transitive_groups(adj: Sequence[int]) -> tuple[int, ...] | None:
@@ -77,14 +96,39 @@ def search_states(class_sizes: Iterable[int]) -> int:
 
 def distinct_sets(class_sizes: Iterable[int], k: int) -> int:
     """Ways to take ``k`` GPUs from classes of interchangeable GPUs of these sizes (how many from each class)."""
+    return orbit_sets(((1, size) for size in class_sizes), k)
+
+
+def orbit_sets(blocks: Iterable[tuple[int, int]], k: int) -> int:
+    """Ways to take ``k`` GPUs from blocks of ``(classes, size)``: that many classes of ``size`` interchangeable GPUs
+    that swap as wholes, so only the multiset of counts taken from a block's classes tells sets apart."""
     ways = [1] + [0] * k
-    for size in class_sizes:
-        ways = [sum(ways[t - m] for m in range(min(size, t) + 1)) for t in range(k + 1)]
+    for classes, size in blocks:
+        within = _multisets(classes, size, k)
+        ways = [sum(ways[t - m] * within[m] for m in range(t + 1)) for t in range(k + 1)]
     return ways[k]
 
 
-def too_complex(class_sizes: Sequence[int], k: int, tree: bool) -> str | None:
-    """Why a request of ``k`` GPUs is not planned on a host with these classes of interchangeable GPUs, or None."""
+def _multisets(classes: int, size: int, k: int) -> list[int]:
+    """Per total t <= k: non-increasing sequences of ``classes`` counts, each at most ``size``, summing to t."""
+    # by[c][t]: sequences so far whose last count is c and whose sum is t
+    by = [[1 if t == c else 0 for t in range(k + 1)] for c in range(size + 1)]
+    for _ in range(classes - 1):
+        nxt = [[0] * (k + 1) for _ in range(size + 1)]
+        for c in range(size + 1):
+            for prev in range(c, size + 1):
+                for t in range(k + 1 - c):
+                    nxt[c][t + c] += by[prev][t]
+        by = nxt
+    return [sum(by[c][t] for c in range(size + 1)) for t in range(k + 1)]
+
+
+def too_complex(
+    class_sizes: Sequence[int], k: int, tree: bool, blocks: Sequence[tuple[int, int]] | None = None
+) -> str | None:
+    """Why a request of ``k`` GPUs is not planned on a host with these classes of interchangeable GPUs, or None.
+    ``blocks``: the classes as ``(classes, size)`` blocks that swap as wholes (``swappable_classes``); by default
+    each class alone."""
     n = sum(class_sizes)
     if k > n:
         return None  # the host is too small anyway, and the filters say so
@@ -95,7 +139,7 @@ def too_complex(class_sizes: Sequence[int], k: int, tree: bool) -> str | None:
             f"free-GPU states): the advisor ranks GPU sets exactly on such hosts up to {MAX_SEARCH_STATES:,} states "
             "(16 GPUs)"
         )
-    sets = distinct_sets(class_sizes, k)
+    sets = orbit_sets(blocks, k) if blocks is not None else distinct_sets(class_sizes, k)
     if sets > MAX_DISTINCT_SETS:
         return (
             f"a VM of {k} GPUs has {sets:,} distinct GPU sets on this host of {n} GPUs in {len(class_sizes)} groups of "
@@ -105,6 +149,9 @@ def too_complex(class_sizes: Sequence[int], k: int, tree: bool) -> str | None:
     return None
 
 
-def refused_sizes(class_sizes: Sequence[int], tree: bool, most: int) -> list[int]:
+def refused_sizes(
+    class_sizes: Sequence[int], tree: bool, most: int, blocks: Sequence[tuple[int, int]] | None = None
+) -> list[int]:
     """The VM sizes (GPUs per VM, up to ``most``) a host with these classes is not planned for."""
-    return [k for k in range(1, min(most, sum(class_sizes)) + 1) if too_complex(class_sizes, k, tree) is not None]
+    top = min(most, sum(class_sizes))
+    return [k for k in range(1, top + 1) if too_complex(class_sizes, k, tree, blocks) is not None]

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gpucatalog.limits import MAX_GPUS_PER_VM, MAX_SEARCH_STATES, refused_sizes, tree_like, twin_classes
+from gpucatalog.limits import (
+    MAX_GPUS_PER_VM,
+    MAX_SEARCH_STATES,
+    refused_sizes,
+    swappable_classes,
+    tree_like,
+    twin_classes,
+)
 from inventory.topology.bandwidth import link_gbps
 
 LABEL_KINDS = {"PIX": "PIX", "PXB": "PXB", "PHB": "PHB", "NODE": "NODE", "SYS": "SYS", "SOC": "SYS"}
@@ -309,7 +316,8 @@ def parse_smi_topology(
 
 def _too_complex(gpus: list[SmiGpu], links: list[SmiLink]) -> str | None:
     """Which VM sizes plans refuse on this capture's host (``gpucatalog.limits``: GPUs with the same link to every
-    other GPU and the same NUMA node are interchangeable), or None."""
+    other GPU and the same NUMA node are interchangeable; classes that swap as wholes, such as the bridged pairs on
+    one socket, count once per multiset of counts), or None."""
     n = len(gpus)
     if 1 << n <= MAX_SEARCH_STATES:
         return None  # few enough sets and states whatever the wiring
@@ -319,13 +327,15 @@ def _too_complex(gpus: list[SmiGpu], links: list[SmiLink]) -> str | None:
         if x.a in index and x.b in index:
             pair[index[x.a], index[x.b]] = pair[index[x.b], index[x.a]] = x
     classes = twin_classes(n, lambda i, j: _key(pair.get((i, j))), lambda i: gpus[i].numa_node)
+    blocks = swappable_classes(classes, lambda i, j: _key(pair.get((i, j))), lambda i: gpus[i].numa_node)
     tree = tree_like(
         n,
         lambda i, j: pair[i, j].gbps if (i, j) in pair else 0.0,
         lambda i, j: KIND_RANK[pair[i, j].kind] if (i, j) in pair else len(KIND_RANK),
         lambda i, j: (i, j) in pair and pair[i, j].kind == "NVLINK",
     )
-    refused = refused_sizes([len(c) for c in classes], tree, MAX_GPUS_PER_VM)
+    block_sizes = [(len(b), len(classes[b[0]])) for b in blocks]
+    refused = refused_sizes([len(c) for c in classes], tree, MAX_GPUS_PER_VM, block_sizes)
     if not refused:
         return None
     sizes = f"{refused[0]}" if len(refused) == 1 else f"{refused[0]} to {refused[-1]}"

@@ -325,7 +325,7 @@ def _decides_pick(g: GpuState, request: PlacementRequest) -> bool:
 class HostSize:
     """A request above the size the exact GPU-set search handles in reasonable time on this host
     (``gpucatalog.limits``): counted in distinct GPU sets up to swaps of interchangeable GPUs, so 24 GPUs behind
-    shared PCIe switches plan 1- to 8-GPU VMs, 18 GPUs wired as a mesh plan nothing."""
+    shared PCIe switches and 24 GPUs in 12 bridged pairs plan every size, 18 GPUs wired as a mesh plan nothing."""
 
     name = "HostSize"
 
@@ -333,7 +333,7 @@ class HostSize:
         if 1 << len(host.gpus) <= MAX_SEARCH_STATES:
             return SUCCESS  # few enough sets and states whatever the wiring
         topo, _ = gpuset.topology_for(host)
-        why = too_complex([len(c) for c in topo.twins], ctx.request.gpus_per_vm, topo.tree)
+        why = too_complex([len(c) for c in topo.twins], ctx.request.gpus_per_vm, topo.tree, topo.block_sizes)
         return fail(self.name, "host-size", why) if why else SUCCESS
 
 

@@ -13,8 +13,10 @@ Remaining ties go to the lowest pci ids.
 Interchangeable GPUs (``gpucatalog.limits.twin_classes``: the same links to every other GPU, NUMA node, PCIe
 switch and partitions) are searched once per count: every set is enumerated up to swaps of free interchangeable
 GPUs, as its lowest-pci representative (the one the tie-break picks), and memo tables are keyed by the canonical
-mask (the lowest members of each class). Results are the same as enumerating every set; hosts of 20 or 32 GPUs
-behind shared PCIe switches plan like an 8-GPU box.
+mask (the lowest members of each class). Classes that swap as wholes (``gpucatalog.limits.swappable_classes``: the
+bridged pairs on one socket) and hold as many free GPUs are searched once per multiset of counts, the set with the
+lowest pci ids of each tie found afterwards (``lexmin``). Results are the same as enumerating every set; hosts of 20
+or 32 GPUs behind shared PCIe switches plan like an 8-GPU box, and 24 GPUs in 12 bridged pairs plan every size.
 
 The criteria are applied in stages (all sets by (a), the survivors by (b), ...), so (d), the expensive
 one, runs only on full ties. Ring bottlenecks use a degree-2 upper bound to skip hopeless sets, Dirac's
@@ -24,12 +26,20 @@ NUMA, switches, partitions; not names), so a cluster of identical hosts costs on
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import combinations
 
-from gpucatalog.limits import transitive_groups, tree_like, twin_classes
+from gpucatalog.limits import (
+    MAX_DISTINCT_SETS,
+    orbit_sets,
+    swappable_classes,
+    transitive_groups,
+    tree_like,
+    twin_classes,
+)
 from placement.engine.lru import Lru
 from placement.engine.model import NVLINK_CLASS, HostState, link_rank
 
@@ -79,7 +89,7 @@ class SearchResult:
 class Topology:
     """One host's GPU fabric in canonical (pci-id sorted) order, with per-mask memo tables."""
 
-    def __init__(self, signature: tuple, *, reductions: bool = True) -> None:
+    def __init__(self, signature: tuple, *, reductions: bool = True, swaps: bool = True) -> None:
         n, links, numa, switches, partitions = signature
         self.signature = signature
         self.n = n
@@ -113,11 +123,12 @@ class Topology:
         self.groups = tuple(p for p in partitions if p & (p - 1)) if partitions else nvlink_components(self)
         self.capacity: Lru[tuple[float, ...]] = Lru(CAPACITY_PER_TOPOLOGY)
         self._pack: Lru[int] = Lru(CAPACITY_PER_TOPOLOGY * 4)
-        # ``reductions=False``: every set enumerated, every ring searched (the reference the shortcuts are tested on)
+        # ``reductions=False``: every set enumerated, every ring searched (the reference the shortcuts are tested on);
+        # ``swaps=False``: interchangeable GPUs searched once per count, classes that swap as wholes one by one
         self.reductions = reductions
         self.twins = twin_classes(
             n,
-            lambda i, j: (self.weight[i][j], self.rank[i][j], self.label[i][j], self.nv[i][j]),
+            self._twin_relation,
             lambda i: (numa[i], switches[i], tuple(p >> i & 1 for p in partitions)) if reductions else i,
         )
         self._class_masks = tuple(_mask(c) for c in self.twins)
@@ -126,6 +137,29 @@ class Topology:
             (_mask(c), tuple(_mask(c[:m]) for m in range(len(c) + 1))) for c in self.twins if len(c) > 1
         )
         self._singles = _mask(c[0] for c in self.twins if len(c) == 1)
+        # classes that swap as wholes, as tuples of indices into ``twins`` (every class in one block); not with
+        # Fabric Manager partitions, which a swap would not map onto partitions
+        self.swap_blocks = (
+            swappable_classes(
+                self.twins,
+                lambda i, j: (
+                    *self._twin_relation(i, j),
+                    switches[i] is not None and switches[i] == switches[j],
+                ),
+                lambda i: (numa[i], switches[i] is None),
+            )
+            if reductions and swaps and not partitions
+            else tuple((c,) for c in range(len(self.twins)))
+        )
+        self._swaps = any(len(b) > 1 for b in self.swap_blocks)
+
+    def _twin_relation(self, i: int, j: int) -> tuple:
+        return (self.weight[i][j], self.rank[i][j], self.label[i][j], self.nv[i][j])
+
+    @cached_property
+    def block_sizes(self) -> tuple[tuple[int, int], ...]:
+        """``(classes, size)`` per block of classes that swap as wholes (``gpucatalog.limits.orbit_sets``)."""
+        return tuple((len(b), len(self.twins[b[0]])) for b in self.swap_blocks)
 
     @cached_property
     def tree(self) -> bool:
@@ -143,11 +177,15 @@ class Topology:
             out |= prefix[(mask & whole).bit_count()]
         return out
 
-    def combos(self, free: int, r: int) -> list[int]:
+    def combos(self, free: int, r: int, *, whole_classes: bool = True) -> list[int]:
         """Masks of the ``r``-subsets of ``free`` up to swaps of free interchangeable GPUs, each as its lowest-pci
-        member (every subset when no two GPUs are interchangeable)."""
+        member (every subset when no two GPUs are interchangeable), and with ``whole_classes`` up to swaps of
+        classes that swap as wholes and hold as many free GPUs (the lowest-pci member of such an orbit: ``lexmin``).
+        Pass ``whole_classes=False`` when GPUs outside ``free`` still matter to the caller."""
         if not self._prefixes:
             return [_mask(c) for c in combinations(bits(free), r)]
+        if whole_classes and self._swaps:
+            return self._orbit_combos(free, r)
         groups = []
         for whole in self._class_masks:
             members = bits(free & whole)
@@ -171,6 +209,76 @@ class Topology:
         walk(0, r, 0)
         return out
 
+    def swap_groups(self, free: int) -> list[list[list[int]]]:
+        """The free GPUs of each class (ascending), grouped: classes in one group swap as wholes and hold as many free
+        GPUs, so any of them can give what another gives. Classes without free GPUs are left out."""
+        groups: list[list[list[int]]] = []
+        for block in self.swap_blocks:
+            by_count: dict[int, list[list[int]]] = {}
+            for c in block:
+                members = bits(free & self._class_masks[c])
+                if members:
+                    by_count.setdefault(len(members), []).append(members)
+            groups.extend(by_count.values())
+        return groups
+
+    def _orbit_combos(self, free: int, r: int) -> list[int]:
+        # one slot per class: (masks of its lowest 0, 1, 2 ... free members, whether it follows a class of its group);
+        # within a group the counts do not increase, which takes each multiset of counts once
+        slots = [
+            (tuple(_mask(members[:m]) for m in range(len(members) + 1)), pos > 0)
+            for group in self.swap_groups(free)
+            for pos, members in enumerate(group)
+        ]
+        room = [0] * (len(slots) + 1)
+        for g in range(len(slots) - 1, -1, -1):
+            room[g] = room[g + 1] + len(slots[g][0]) - 1
+        out: list[int] = []
+
+        def walk(g: int, left: int, acc: int, cap: int) -> None:
+            if left == 0:
+                out.append(acc)
+                return
+            if room[g] < left:
+                return
+            prefix, follows = slots[g]
+            top = min(left, len(prefix) - 1, cap if follows else left)
+            for m in range(top, -1, -1):
+                walk(g + 1, left - m, acc | prefix[m], m)
+
+        walk(0, r, 0, 0)
+        return out
+
+    def distinct_sets(self, free: int, k: int) -> int:
+        """How many sets ``combos(free, k)`` gives (``gpucatalog.limits.orbit_sets``)."""
+        return orbit_sets(((len(g), len(g[0])) for g in self.swap_groups(free)), k)
+
+    def lexmin(self, free: int, mask: int) -> int:
+        """The set with the lowest pci ids among those ``mask`` equals up to swaps of free interchangeable GPUs and
+        of whole classes in one ``swap_groups`` group (all of which score alike)."""
+        if not self._swaps:
+            return mask
+        out = mask
+        for group in self.swap_groups(free):
+            whole = [_mask(members) for members in group]
+            counts = sorted((mask & w).bit_count() for w in whole)
+            if len(group) > 1:
+                # sets of one size compare by the lowest GPU in one and not the other: take each GPU, lowest
+                # first, when the counts can still be dealt to the classes
+                lo, hi = [0] * len(group), [len(group[0])] * len(group)
+                for _gpu, c, pos in sorted((gpu, c, pos) for c, ms in enumerate(group) for pos, gpu in enumerate(ms)):
+                    if hi[c] <= pos:
+                        continue
+                    lo[c] = pos + 1
+                    if not _dealable(counts, lo, hi):
+                        lo[c], hi[c] = pos, pos
+                counts = lo
+            else:
+                counts = [(mask & whole[0]).bit_count()]
+            for members, w, m in zip(group, whole, counts, strict=True):
+                out = out & ~w | _mask(members[:m])
+        return out
+
     def disjoint_sets(self, free: int, size: int, max_class: int) -> int:
         """Most disjoint ``size``-subsets of ``free`` whose ring keeps to link class ``max_class`` or better
         (exact: branch on the lowest free GPU, memoised per free mask)."""
@@ -187,7 +295,7 @@ class Topology:
         low = free & -free
         rest = free ^ low
         best = self.disjoint_sets(rest, size, max_class)  # the lowest GPU in no set
-        for combo in self.combos(rest, size - 1):
+        for combo in self.combos(rest, size - 1, whole_classes=False):  # ``low`` is outside ``rest``
             m = combo | low
             if self.ring_class(m) <= max_class:
                 best = max(best, 1 + self.disjoint_sets(free & ~m, size, max_class))
@@ -618,6 +726,15 @@ def _search(
     n_free = bin(free).count("1")
     if n_free < k:
         return SearchResult(None, 0, f"needs {k} GPUs, {n_free} eligible")
+    if topo.n > 16 and not (topo.partitions and use_partitions):
+        sets = topo.distinct_sets(free, k)
+        if sets > MAX_DISTINCT_SETS:
+            return SearchResult(
+                None,
+                0,
+                f"with these {n_free} GPUs eligible, a VM of {k} GPUs has {sets:,} distinct GPU sets on this host: "
+                f"the advisor ranks up to {MAX_DISTINCT_SETS:,} (all sets of 8 of 16 GPUs)",
+            )
     candidates = [m for m in _candidates(topo, free, k, use_partitions) if _meets(topo, m, interconnect)]
     if not candidates:
         if topo.partitions and use_partitions and k > 1:
@@ -660,7 +777,7 @@ def _search(
     else:
         m, a = tier_c[0]
         tier_d = [(m, a, leave_vector(topo, free & ~m, use_partitions))]
-    m, a, lv = min(tier_d, key=lambda t: bits(t[0]))
+    m, a, lv = min(((topo.lexmin(free, m), a, lv) for m, a, lv in tier_d), key=lambda t: bits(t[0]))
     if fractional:
         a = round(topo.ring(m), 1) if k > 1 else 0.0  # reported, not ranked
     best = SetScore(
@@ -676,6 +793,21 @@ def _search(
         groups_broken=topo.groups_broken(free, m),
     )
     return SearchResult(best, len(candidates))
+
+
+def _dealable(counts: Sequence[int], lo: Sequence[int], hi: Sequence[int]) -> bool:
+    """Whether the ``counts`` (ascending) can be dealt one to each class ``c`` within ``lo[c]..hi[c]``: each count,
+    smallest first, to the class that can take it whose upper bound is lowest."""
+    waiting = sorted(range(len(lo)), key=lambda c: lo[c])
+    open_: list[int] = []
+    j = 0
+    for v in counts:
+        while j < len(waiting) and lo[waiting[j]] <= v:
+            heapq.heappush(open_, hi[waiting[j]])
+            j += 1
+        if not open_ or heapq.heappop(open_) < v:
+            return False
+    return True
 
 
 def _keep_min(items, key):

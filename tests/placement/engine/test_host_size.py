@@ -6,10 +6,11 @@ rejected, even for a 1-GPU VM: finding 9 of the re-seat review)."""
 from __future__ import annotations
 
 import time
+from itertools import product
 
 import pytest
 
-from gpucatalog.limits import MAX_DISTINCT_SETS, distinct_sets, refused_sizes, transitive_groups
+from gpucatalog.limits import MAX_DISTINCT_SETS, distinct_sets, orbit_sets, refused_sizes, transitive_groups
 from inventory.topology.smi import parse_smi_topology
 from placement.engine import gpuset, synthetic
 from placement.engine.model import Fabric, GpuState, HostState, PairLink
@@ -34,6 +35,19 @@ def capture(n: int, per_switch: int = 0) -> str:
     for i in range(n):
         node = 0 if i < half else 1
         lines.append(f"GPU{i}\t" + "\t".join(cell(i, j) for j in range(n)) + f"\t{node * 32}-{node * 32 + 31}\t{node}")
+    return "\n".join(lines) + "\n"
+
+
+def mesh_capture(n: int) -> str:
+    """An ``nvidia-smi topo -m`` matrix of ``mesh_host``'s wiring."""
+    names = [f"GPU{i}" for i in range(n)]
+
+    def cell(i: int, j: int) -> str:
+        step = min(abs(i - j), n - abs(i - j))
+        return {0: "X", 1: "NV2", 2: "NV1"}.get(step, "NODE")
+
+    lines = ["\t" + "\t".join(names) + "\tCPU Affinity\tNUMA Affinity"]
+    lines += [f"GPU{i}\t" + "\t".join(cell(i, j) for j in range(n)) + "\t0-31\t0" for i in range(n)]
     return "\n".join(lines) + "\n"
 
 
@@ -72,16 +86,54 @@ def test_a_24_gpu_two_socket_host_plans_every_size(gpus):
     assert len(result.best.numa_nodes) == (1 if gpus <= 12 else 2)
 
 
-def test_a_24_gpu_host_of_bridged_pairs_plans_small_vms_and_refuses_large_ones_saying_why():
+def chain_host(n: int) -> HostState:
+    """``n`` GPUs wired as a tree in which only GPUs 0 and 1 are interchangeable: GPU ``j`` reaches every lower GPU at
+    its own speed (nested PCIe groups, each slower than the one inside it)."""
+    ids = [f"0000:{i + 16:02x}:00.0" for i in range(n)]
+    gpus = tuple(GpuState(p, i, None, "gpu", 0, 0, "direct", None, False, None, None) for i, p in enumerate(ids))
+    links = {(ids[a], ids[b]): PairLink("NODE", 40.0 - b, 0) for a in range(n) for b in range(a + 1, n)}
+    return HostState("chain", "lab", gpus, links)
+
+
+@pytest.mark.parametrize("gpus", [2, 7, 8, 12, 16])
+def test_a_24_gpu_host_of_bridged_pairs_plans_every_size(gpus):
+    """Its 12 pairs take 28,314 distinct sets of 8 counted per pair; the 6 pairs of a socket swap as wholes, so
+    the search meets a few dozen."""
     big = synthetic.nvl_pairs("pairs", n=24)
-    two = plan(Fabric((big,)), PlacementRequest(gpus_per_vm=2, consumption="passthrough"))
-    assert two.best is not None and two.best.bottleneck[0].startswith("NV")
-    eight = plan(Fabric((big,)), PlacementRequest(gpus_per_vm=8, consumption="passthrough"))
-    assert eight.best is None
-    sets = distinct_sets([2] * 12, 8)
-    assert eight.rejected[0].reasons[0] == (
-        f"a VM of 8 GPUs has {sets:,} distinct GPU sets on this host of 24 GPUs in 12 groups of interchangeable "
+    result = plan(Fabric((big,)), PlacementRequest(gpus_per_vm=gpus, consumption="passthrough"))
+    assert result.best is not None and not result.rejected
+    assert len(result.best.numa_nodes) == (1 if gpus <= 12 else 2)
+    if gpus == 2:
+        assert result.best.bottleneck[0].startswith("NV")
+    topo, _ = gpuset.topology_for(big)
+    assert topo.block_sizes == ((6, 2), (6, 2))
+    assert distinct_sets([2] * 12, 8) == 28_314 and orbit_sets(topo.block_sizes, 8) < 100
+
+
+@pytest.mark.parametrize("gpus", [8, 10])
+def test_a_tree_of_24_gpus_hardly_interchangeable_refuses_large_vms_saying_why(gpus):
+    big = chain_host(24)
+    topo, _ = gpuset.topology_for(big)
+    assert topo.tree and [len(c) for c in topo.twins] == [2] + [1] * 22
+    result = plan(Fabric((big,)), PlacementRequest(gpus_per_vm=gpus, consumption="passthrough"))
+    assert result.best is None
+    sets = distinct_sets([2] + [1] * 22, gpus)
+    assert result.rejected[0].reasons[0] == (
+        f"a VM of {gpus} GPUs has {sets:,} distinct GPU sets on this host of 24 GPUs in 23 groups of interchangeable "
         f"GPUs: the advisor ranks up to {MAX_DISTINCT_SETS:,} (all sets of 8 of 16 GPUs); smaller VMs plan here"
+    )
+    small = plan(Fabric((big,)), PlacementRequest(gpus_per_vm=3, consumption="passthrough"))
+    assert small.best is not None
+
+
+def test_the_search_itself_refuses_a_free_state_with_too_many_sets():
+    """The host filter counts sets with every GPU free; the search counts them for the GPUs actually eligible."""
+    topo, _ = gpuset.topology_for(chain_host(24))
+    result = gpuset._search(topo, (1 << 24) - 1, 8, "any", True)
+    assert result.best is None
+    assert result.reason == (
+        "with these 24 GPUs eligible, a VM of 8 GPUs has 564,927 distinct GPU sets on this host: the advisor ranks "
+        f"up to {MAX_DISTINCT_SETS:,} (all sets of 8 of 16 GPUs)"
     )
 
 
@@ -97,6 +149,15 @@ def test_distinct_sets_count_the_ways_to_take_k_from_classes():
     assert refused_sizes([1] * 16, tree=False, most=16) == []
 
 
+@pytest.mark.parametrize(("classes", "size", "k"), [(6, 2, 2), (6, 2, 8), (3, 4, 5), (1, 5, 3), (4, 1, 2), (5, 3, 16)])
+def test_orbit_sets_count_the_multisets_of_counts(classes, size, k):
+    by_hand = {tuple(sorted(c)) for c in product(range(size + 1), repeat=classes) if sum(c) == k}
+    assert orbit_sets([(classes, size)], k) == len(by_hand)
+    assert orbit_sets([(classes, size), (1, 2)], k) == sum(
+        orbit_sets([(classes, size)], k - m) for m in range(min(2, k) + 1)
+    )
+
+
 def test_transitive_groups_finds_groupings_and_refuses_chains():
     assert transitive_groups([0b010, 0b001, 0b000]) == (0b011, 0b100)
     assert transitive_groups([0b010, 0b101, 0b010]) is None  # 0-1 and 1-2 linked, 0-2 not
@@ -110,9 +171,13 @@ def test_interchangeable_gpus_are_found_per_switch_and_socket():
 
 
 def test_a_capture_names_the_vm_sizes_plans_refuse():
+    singles = parse_smi_topology(capture(24))
+    assert not any("plans refuse" in w for w in singles.warnings)  # two sockets of 12 interchangeable GPUs
     pairs = parse_smi_topology(capture(24, per_switch=2))
     assert len(pairs.gpus) == 24
-    refused = "the capture shows 24 GPUs; plans refuse VMs of 7 to 16 GPUs on such a host (too many distinct GPU sets)"
-    assert refused in pairs.warnings
+    assert not any("plans refuse" in w for w in pairs.warnings)  # 12 pairs, 6 per socket, swap as wholes
+    mesh = parse_smi_topology(mesh_capture(18))
+    refused = "the capture shows 18 GPUs; plans refuse VMs of 1 to 16 GPUs on such a host (too many distinct GPU sets)"
+    assert refused in mesh.warnings
     assert not any("plans refuse" in w for w in parse_smi_topology(capture(20)).warnings)
     assert not any("plans refuse" in w for w in parse_smi_topology(capture(16)).warnings)
