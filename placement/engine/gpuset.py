@@ -1,6 +1,6 @@
 """Exact search for the best set of k GPUs inside one host.
 
-Sets are bitmasks over the host's GPUs in pci-id order. A set is scored lexicographically by
+Sets are bitmasks over the host's GPUs in pci-id order (``pci_order``). A set is scored lexicographically by
 (a) the bottleneck of its best ring: the largest ``t`` such that a Hamiltonian cycle through the set
     uses only links of at least ``t`` GB/s (what a ring all-reduce actually gets);
 (b) fewer NUMA nodes spanned; (c) PCIe proximity: smaller sum of link-class ranks over all pairs;
@@ -599,17 +599,23 @@ def intern_signature(sig: tuple) -> Signature:
     return interned
 
 
+def pci_order(pci_id: str) -> tuple[int, str]:
+    """Shorter ids first, then by text: PCI addresses are all one width, and GPUs of a capture named by their
+    nvidia-smi index (``gpu2``, ``gpu10``) then come in index order."""
+    return (len(pci_id), pci_id)
+
+
 def signature_of(host: HostState) -> tuple[Signature, tuple[str, ...]]:
     """(signature, pci ids in canonical order). Names and pci ids are not part of the signature."""
     if host.topology is not None:
         sig, order = host.topology
         return intern_signature(sig), order
-    order = tuple(sorted(g.pci_id for g in host.gpus))
+    order = tuple(sorted((g.pci_id for g in host.gpus), key=pci_order))
     gpus = {g.pci_id: g for g in host.gpus}
     links = host.links
     link_sig = tuple(
         (lk.kind, lk.gbps, lk.nvlinks)
-        for lk in (links[(order[i], order[j])] for i in range(len(order)) for j in range(i + 1, len(order)))
+        for lk in (links[min(a, b), max(a, b)] for i, a in enumerate(order) for b in order[i + 1 :])
     )
     switch_ids: dict[str, int] = {}
     switches = tuple(

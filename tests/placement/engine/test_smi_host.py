@@ -94,3 +94,12 @@ def test_busy_gpus_of_the_board_run_a_full_size_vgpu_not_passthrough():
     # full with its 80C: said as full (trial E #11), not as "locked to another profile"
     assert "holds 1 x grid_a100d-80c (VM busy), its maximum 1" in rejection.reasons[0]
     assert not any("passthrough" in r for r in rejection.reasons)
+
+
+def test_a_capture_of_more_than_ten_gpus_plans_and_lists_them_in_index_order():
+    """Its GPUs are named by nvidia-smi index: gpu2 comes before gpu10, in the tie-break and in the text."""
+    pairs = [(a, b, "NV12", 300.0, 12) if b == a + 1 and a % 2 == 0 else (a, b, "NODE", 40.0, 0)
+             for a, b in combinations(range(16), 2)]  # fmt: skip
+    smi = build_smi_host(pairs, dict.fromkeys(range(16), 0))
+    plan = plan_smi_host(smi, PlacementRequest(gpus_per_vm=8, consumption="passthrough"))
+    assert [g.pci_id for g in plan.best.gpus] == [f"gpu{i}" for i in range(8)]
