@@ -24,7 +24,7 @@ from inventory.api.permissions import ReservationOwnerOrAdmin, may_change_owned
 from inventory.models import Gpu, Host
 from inventory.roles import PLANNER, forbidden, has_role, role_required
 from inventory.tables import BoundedRequestConfig, sort_problem
-from inventory.views.common import filter_problems
+from inventory.views.common import filter_problems, page_filterset
 from placement import selectors, services
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Candidate, Plan, candidate_link_text
@@ -384,7 +384,7 @@ def _most_per_host() -> dict[str, int]:
 @require_safe
 def reservation_list(request: HttpRequest) -> HttpResponse:
     reservations = reservations_with_status()
-    filterset = ReservationPageFilterSet(request.GET or None, queryset=reservations)
+    filterset = page_filterset(ReservationPageFilterSet(request.GET or None, queryset=reservations))
     # A value the filter cannot use (an unknown status, a sort by no column) is a 400 that says so, as on the
     # cluster page, rather than a list of every reservation.
     valid = not filterset.is_bound or filterset.is_valid()

@@ -44,3 +44,12 @@ def filter_problems(filterset) -> list[str]:
         where = f"{label} ({name})" if label and label.lower() != name.replace("_", " ") else name
         problems.append(f"{where}: {' '.join(errors)}")
     return problems
+
+
+def page_filterset(filterset):
+    """``filterset`` for a page's filter bar: its fields' help texts describe the API's query parameters ("vCenter
+    id or name" of a select of names), which the bar does not show; without them a control names no description
+    (aria-describedby) the page lacks."""
+    for field in filterset.form.fields.values():
+        field.help_text = ""
+    return filterset

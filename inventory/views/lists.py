@@ -27,7 +27,7 @@ from inventory.tables import (
     ordered_rows,
     sort_problem,
 )
-from inventory.views.common import filter_problems, htmx_target, page_or_partial
+from inventory.views.common import filter_problems, htmx_target, page_filterset, page_or_partial
 
 PER_PAGE = 25
 EXPORT_FORMATS = ("csv",)
@@ -37,7 +37,7 @@ EXPORT_CHUNK = 500  # hosts read (with their GPUs' occupancy) per step of an exp
 def _filter(request: HttpRequest, filterset_class, queryset: QuerySet, table) -> tuple:
     """(filterset, rows, problems): the rows the request's filters leave, or none with the reasons when a filter,
     the sort or the export format is not valid."""
-    filterset = filterset_class(request.GET or None, queryset=queryset, request=request)
+    filterset = page_filterset(filterset_class(request.GET or None, queryset=queryset, request=request))
     valid = not filterset.is_bound or filterset.is_valid()
     problems = filter_problems(filterset) if not valid else []
     if sorting := sort_problem(table, request):

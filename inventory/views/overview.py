@@ -12,7 +12,7 @@ from inventory import fabric, occupancy, selectors
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
 from inventory.models import Cluster, Host
 from inventory.tables import BoundedRequestConfig, HostTable, sort_problem
-from inventory.views.common import filter_problems, page_or_partial
+from inventory.views.common import filter_problems, page_filterset, page_or_partial
 from inventory.views.health import health_report
 
 WARNING_HOSTS_SHOWN = 50
@@ -107,7 +107,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     cluster = get_object_or_404(Cluster.objects.select_related("vcenter"), pk=pk)
     hosts = occupancy.annotate_gpu_counts(Host.objects.filter(cluster=cluster)).select_related("vcenter")
-    filterset = HostListFilterSet(request.GET or None, queryset=hosts, request=request)
+    filterset = page_filterset(HostListFilterSet(request.GET or None, queryset=hosts, request=request))
     valid = not filterset.is_bound or filterset.is_valid()
     problems = filter_problems(filterset) if not valid else []
     if sorting := sort_problem(HostTable(hosts.none()), request):

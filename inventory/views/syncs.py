@@ -19,7 +19,7 @@ from inventory.forms import SyncStartForm, syncs_run_on_schedule
 from inventory.models import FINISHED_SYNC_STATUSES, PENDING_SYNC_STATUSES, SyncRun, SyncStatus
 from inventory.roles import ADMIN, role_required
 from inventory.tables import BoundedRequestConfig, SyncRunTable, count_summary, count_table, sort_problem
-from inventory.views.common import filter_problems, page_or_partial
+from inventory.views.common import filter_problems, page_filterset, page_or_partial
 
 if TYPE_CHECKING:
     from inventory.filtersets import SyncRunFilterSet
@@ -53,7 +53,7 @@ def _history(request: HttpRequest) -> tuple[SyncRunTable, SyncRunFilterSet, bool
     from inventory.filtersets import SyncRunFilterSet
 
     runs = SyncRun.objects.select_related("vcenter")
-    filterset = SyncRunFilterSet(request.GET or None, queryset=runs, request=request)
+    filterset = page_filterset(SyncRunFilterSet(request.GET or None, queryset=runs, request=request))
     valid = not filterset.is_bound or filterset.is_valid()
     problems = filter_problems(filterset) if not valid else []
     if sorting := sort_problem(SyncRunTable(runs.none()), request):

@@ -1,0 +1,50 @@
+"""Inventory pages read with a screen reader: every description a control points at (aria-describedby) is on the
+page and says what the field's visible help says."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from inventory.models import Cluster
+from tests import factories
+from tests.inventory.test_views import admin, demo, text  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+DESCRIBEDBY = re.compile(r'aria-describedby="([^"]*)"')
+
+
+def dangling_descriptions(html: str) -> list[str]:
+    """Ids that a control's aria-describedby names but no element of the page has."""
+    ids = set(re.findall(r'\sid="([^"]+)"', html))
+    return sorted({ref for refs in DESCRIBEDBY.findall(html) for ref in refs.split() if ref not in ids})
+
+
+def test_every_description_a_control_points_at_is_on_the_inventory_pages(admin, demo):  # noqa: F811
+    run = factories.SyncRunFactory(vcenter=demo)
+    cluster = Cluster.objects.get(name="hgx-cluster")
+    pages = [
+        "/vcenters/add/",
+        f"/vcenters/{demo.pk}/edit/",
+        "/inventory/hosts/",
+        "/inventory/gpus/",
+        f"/clusters/{cluster.pk}/",
+        "/syncs/",
+        f"/syncs/{run.pk}/",
+    ]
+    for url in pages:
+        response = admin.get(url)
+        assert response.status_code == 200, url
+        assert dangling_descriptions(text(response)) == [], url
+
+
+def test_the_vcenter_forms_help_is_the_description_of_its_field(admin, demo):  # noqa: F811
+    html = text(admin.get("/vcenters/add/"))
+    name_input = re.search(r'<input[^>]*name="name"[^>]*>', html).group(0)
+    described = DESCRIBEDBY.search(name_input).group(1).split()
+    help_ids = [ref for ref in described if ref.endswith("_helptext")]
+    assert help_ids, name_input
+    help_text = re.search(rf'<[^>]+id="{help_ids[0]}"[^>]*>(.*?)</', html, re.S).group(1)
+    assert "Short unique name" in help_text
