@@ -62,3 +62,13 @@ document.addEventListener("htmx:configRequest", function (evt) {
     }
   });
 });
+// A sort or page link reloads only its table (outerHTML): htmx puts the focus back on the link with the same id,
+// but a link the new table no longer has ("next" on the last page) leaves the focus nowhere, and the next Tab
+// starts again at the top of the page. Put it on the page the table now shows instead.
+document.addEventListener("htmx:afterSettle", function (evt) {
+  var wrap = evt.target;
+  if (!wrap.classList || !wrap.classList.contains("table-wrap") || !wrap.isConnected) return;
+  if (document.activeElement && document.activeElement !== document.body) return;
+  var current = wrap.querySelector(".pagination li.active a");
+  if (current) current.focus();
+});
