@@ -48,3 +48,12 @@ def test_the_vcenter_forms_help_is_the_description_of_its_field(admin, demo):  #
     assert help_ids, name_input
     help_text = re.search(rf'<[^>]+id="{help_ids[0]}"[^>]*>(.*?)</', html, re.S).group(1)
     assert "Short unique name" in help_text
+
+
+def test_the_sorted_column_says_so_to_assistive_technology(admin, demo):  # noqa: F811
+    html = text(admin.get("/inventory/hosts/?sort=-gpus_free"))
+    sorted_headers = re.findall(r'<th[^>]*aria-sort="([a-z]+)"[^>]*>\s*<a[^>]*>([^<]+)</a>', html)
+    assert sorted_headers == [("descending", "Free")]
+    html = text(admin.get("/inventory/hosts/?sort=vcenter"))
+    sorted_headers = re.findall(r'<th[^>]*aria-sort="([a-z]+)"[^>]*>\s*<a[^>]*>([^<]+)</a>', html)
+    assert sorted_headers == [("ascending", "vCenter")]
