@@ -72,3 +72,25 @@ document.addEventListener("htmx:afterSettle", function (evt) {
   var current = wrap.querySelector(".pagination li.active a");
   if (current) current.focus();
 });
+// An error box (#error-<name>) that htmx filled or emptied out of band says whether its field is invalid: mark
+// the controls that name it (aria-invalid), as a page drawn with the error does. When the swap took the focus
+// with it (a refused "Reserve" redraws the results and its button), put it on the first field with an error.
+function markInvalidFields() {
+  var first = null;
+  document.querySelectorAll(".field-error[id^='error-']").forEach(function (box) {
+    var invalid = box.textContent.trim() !== "";
+    document.querySelectorAll("[aria-describedby~='" + box.id + "']").forEach(function (control) {
+      if (control.matches("input, select, textarea")) {
+        if (invalid) control.setAttribute("aria-invalid", "true");
+        else control.removeAttribute("aria-invalid");
+        if (invalid && !first) first = control;
+      }
+    });
+  });
+  return first;
+}
+document.addEventListener("htmx:afterSettle", function () {
+  var first = markInvalidFields();
+  if (first && (!document.activeElement || document.activeElement === document.body)) first.focus();
+});
+document.addEventListener("htmx:validation:failed", function () { markInvalidFields(); });

@@ -57,3 +57,40 @@ def test_paging_a_table_from_the_keyboard_keeps_the_focus_in_the_pagination(admi
     page.wait_for_url("**/inventory/hosts/?per_page=2&page=3")
     page.wait_for_load_state("networkidle")
     assert focused(page) == "3"  # the last page has no "next": the focus is on the page shown
+
+
+def control_state(page, selector: str) -> dict:
+    return page.locator(selector).evaluate(
+        """(e) => ({invalid: e.getAttribute('aria-invalid'),
+                   described: (e.getAttribute('aria-describedby') || '').split(' ')
+                       .map(id => document.getElementById(id)?.textContent.trim() ?? `missing #${id}`)})"""
+    )
+
+
+def test_a_request_field_htmx_refuses_is_marked_invalid_and_described_by_its_error(admin_page, live_server):
+    load_demo()
+    page = admin_page
+    page.goto(f"{live_server.url}/placement/")
+    page.fill("#id_gpus_per_vm", "99")
+    page.locator("#error-gpus_per_vm", has_text="less than or equal to 16").wait_for()
+    page.wait_for_selector(".htmx-settling", state="detached")
+    state = control_state(page, "#id_gpus_per_vm")
+    assert state["invalid"] == "true"
+    assert "Ensure this value is less than or equal to 16." in state["described"]
+    page.fill("#id_gpus_per_vm", "2")
+    page.locator("#results h2", has_text="candidate host").wait_for()
+    page.wait_for_selector(".htmx-settling", state="detached")
+    assert control_state(page, "#id_gpus_per_vm")["invalid"] is None
+
+
+def test_reserve_without_a_vm_name_takes_the_focus_to_the_vm_name(admin_page, live_server):
+    load_demo()
+    page = admin_page
+    page.goto(f"{live_server.url}/placement/?gpus_per_vm=2")
+    page.locator(".reserve-button").first.focus()
+    page.keyboard.press("Enter")
+    page.locator("#error-vm_name", has_text="required").wait_for()
+    page.wait_for_selector(".htmx-settling", state="detached")
+    assert page.evaluate("document.activeElement.id") == "id_vm_name"  # not the top of the page
+    state = control_state(page, "#id_vm_name")
+    assert state == {"invalid": "true", "described": ["This field is required."]}
