@@ -94,3 +94,53 @@ def test_reserve_without_a_vm_name_takes_the_focus_to_the_vm_name(admin_page, li
     assert page.evaluate("document.activeElement.id") == "id_vm_name"  # not the top of the page
     state = control_state(page, "#id_vm_name")
     assert state == {"invalid": "true", "described": ["This field is required."]}
+
+
+# Text whose colour has less contrast with the background it is drawn on than WCAG 2.2 AA asks (4.5:1, 3:1 for
+# large text): "<text> (<ratio>)". Backgrounds are composed up the tree; text over an image or in an SVG is left out.
+LOW_CONTRAST_JS = """() => {
+  const rgba = c => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const p = m[1].split(',').map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const over = (c, b) => ({r: c.r * c.a + b.r * (1 - c.a), g: c.g * c.a + b.g * (1 - c.a),
+                          b: c.b * c.a + b.b * (1 - c.a)});
+  const lum = c => ['r', 'g', 'b'].map(k => c[k] / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4))
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = el => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      if (s.backgroundImage !== 'none') return null;
+      const c = rgba(s.backgroundColor);
+      if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+    }
+    return layers.reverse().reduce((b, c) => over(c, b), {r: 255, g: 255, b: 255});
+  };
+  const low = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || el.closest('svg') || !el.getClientRects().length) continue;
+    const s = getComputedStyle(el);
+    const bg = background(el);
+    if (!bg || s.visibility === 'hidden') continue;
+    const fg = over(rgba(s.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(s.fontSize), bold = parseInt(s.fontWeight) >= 700;
+    if (ratio < (size >= 24 || (bold && size >= 18.66) ? 3 : 4.5))
+      low.add(`${n.textContent.trim().slice(0, 40)} (${ratio.toFixed(2)})`);
+  }
+  return [...low];
+}"""
+
+
+def test_text_has_the_contrast_wcag_asks_for(admin_page, live_server):
+    from inventory.models import Host
+
+    load_demo()
+    page = admin_page
+    a100 = Host.objects.get(name="esx-a100-01.lab.local")  # vGPU: GB left, profiles, domains in faint text
+    for url in ("/", "/vcenters/", f"/inventory/hosts/{a100.pk}/", "/inventory/gpus/"):
+        page.goto(f"{live_server.url}{url}")
+        assert page.evaluate(LOW_CONTRAST_JS) == [], url
