@@ -182,8 +182,7 @@ def render_host_svg(
         f"width='{_n(width)}' height='{_n(height)}' role='img' {FONT}>"
     )
     out.append(f"<title>{escape(visible_text(title))}</title>")
-    kinds = ", ".join(sorted({link.kind for link in fabric.links})) or "none"
-    out.append(f"<desc>{escape(f'Link classes present: {kinds}')}</desc>")
+    out.append(f"<desc>{escape(visible_text(_description(fabric, index, numa)))}</desc>")
     out.append(_text(MARGIN, 28, title, size=16, anchor="start", weight="bold"))
 
     for key in band_keys:
@@ -334,6 +333,44 @@ def render_host_svg(
     out.extend(_legend(MARGIN, y_legend))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _description(fabric: HostFabric, index: dict[str, int], numa) -> str:
+    """What the drawing shows, in words (the SVG is one image to a screen reader): which GPUs NVLink or an
+    NVSwitch joins, which share a PCIe switch, and on which NUMA node each sits."""
+
+    def names(members) -> str:
+        return ", ".join(f"GPU{i}" for i in sorted(index[m] for m in members))
+
+    parts = []
+    nv_links = sorted(
+        (link for link in fabric.links if link.kind == "NVLINK"), key=lambda link: (index[link.a], index[link.b])
+    )
+    if nv_links:
+        pairs = [
+            f"GPU{min(index[x.a], index[x.b])} and GPU{max(index[x.a], index[x.b])} (NV{x.nvlinks}, {x.gbps:g} GB/s)"
+            for x in nv_links
+        ]
+        parts.append("NVLink: " + ", ".join(pairs))
+    for board in fabric.domains_of("nvswitch-board"):
+        members = set(board.members)
+        gbps = min(
+            (x.gbps for x in fabric.links if x.kind == "NVSWITCH" and x.a in members and x.b in members), default=0.0
+        )
+        parts.append(f"NVSwitch: {names(board.members)} all-to-all ({gbps:g} GB/s per GPU, per direction)")
+    if not parts:
+        parts.append("No NVLink between these GPUs")
+    for domain in sorted(fabric.domains_of("pcie-switch"), key=lambda d: min(index[m] for m in d.members)):
+        parts.append(f"One PCIe switch: {names(domain.members)}")
+    nodes: dict[int | None, list[str]] = {}
+    for g in fabric.gpus:
+        nodes.setdefault(numa(g), []).append(g)
+    for node in sorted(nodes, key=lambda k: (k is None, k if k is not None else 0)):
+        where = "NUMA node unknown" if node is None else f"NUMA node {node}"
+        parts.append(f"{where}: {names(nodes[node])}")
+    kinds = ", ".join(sorted({link.kind for link in fabric.links})) or "none"
+    parts.append(f"Link classes present: {kinds}")
+    return ". ".join(parts) + "."
 
 
 def _swatch(kind: str, x: float, y: float) -> str:

@@ -126,3 +126,29 @@ def test_an_override_character_in_a_name_is_drawn_escaped_not_applied():
     labels = texts(root) + [t.text or "" for t in root.iter(f"{SVG}title")]
     assert not any("\u202e" in t for t in labels)
     assert "VM vm\\u202egnp.exe" in texts(root)
+
+
+# ---------------------------------------------------------------- the text alternative of the drawing
+
+
+def description(hw, smi=None) -> str:
+    fabric = build_fabric(hw, smi=parse_smi_topology(smi) if smi else None)
+    return parse(render_host_svg(fabric, hw)).find(f"{SVG}desc").text
+
+
+def test_the_description_names_the_nvlinked_pairs():
+    desc = description(h100_nvl_host(), H100_NVL_SMI)
+    assert "NVLink: GPU0 and GPU1 (NV12, 300 GB/s), GPU2 and GPU3 (NV12, 300 GB/s)" in desc
+    assert "NVSwitch" not in desc
+
+
+def test_the_description_names_the_gpus_an_nvswitch_joins():
+    desc = description(hgx_h100_host())
+    assert "NVSwitch: GPU0, GPU1, GPU2, GPU3, GPU4, GPU5, GPU6, GPU7 all-to-all" in desc
+    assert "NVLink:" not in desc
+
+
+def test_the_description_says_when_no_gpu_is_nvlinked_and_where_the_gpus_sit():
+    desc = description(l40s_host())
+    assert "No NVLink between these GPUs" in desc
+    assert "NUMA node 0: GPU0, GPU1, GPU2" in desc and "NUMA node 1: GPU3" in desc
