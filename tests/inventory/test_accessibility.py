@@ -57,3 +57,21 @@ def test_the_sorted_column_says_so_to_assistive_technology(admin, demo):  # noqa
     html = text(admin.get("/inventory/hosts/?sort=vcenter"))
     sorted_headers = re.findall(r'<th[^>]*aria-sort="([a-z]+)"[^>]*>\s*<a[^>]*>([^<]+)</a>', html)
     assert sorted_headers == [("ascending", "vCenter")]
+
+
+def test_a_refused_login_is_announced_and_marks_both_fields():
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    UserFactory(username="ops", role="viewer")
+    html = text(Client().post("/accounts/login/", {"username": "ops", "password": "nope"}))
+    error = re.search(r'<ul class="errorlist nonfield"([^>]*)>(.*?)</ul>', html, re.S)
+    assert 'role="alert"' in error.group(1)  # announced when the page comes back
+    error_id = re.search(r'id="([^"]+)"', error.group(1)).group(1)
+    for name in ("username", "password"):
+        control = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in control, control
+        assert DESCRIBEDBY.search(control).group(1) == error_id, control
+    fresh = text(Client().get("/accounts/login/"))
+    assert "aria-invalid" not in fresh and 'role="alert"' not in fresh
