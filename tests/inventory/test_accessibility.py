@@ -75,3 +75,11 @@ def test_a_refused_login_is_announced_and_marks_both_fields():
         assert DESCRIBEDBY.search(control).group(1) == error_id, control
     fresh = text(Client().get("/accounts/login/"))
     assert "aria-invalid" not in fresh and 'role="alert"' not in fresh
+
+
+def test_the_answer_of_test_connection_lands_in_a_live_region(admin, demo):  # noqa: F811
+    html = text(admin.get("/vcenters/"))
+    box = re.search(rf'<div id="test-{demo.pk}"[^>]*>', html).group(0)
+    assert 'role="status"' in box or "aria-live=" in box  # htmx writes the answer here; the button stays focused
+    button = re.search(r'<form[^>]*hx-post="/vcenters/\d+/test/"[^>]*>', html).group(0)
+    assert f'hx-target="#test-{demo.pk}"' in button
