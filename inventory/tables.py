@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import django_tables2 as tables
 from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.db.models import QuerySet
@@ -330,7 +332,16 @@ def occupancy_strip(gpus) -> str:
             for g in gpus
         ),
     )
-    return format_html('<span class="strip" aria-label="GPU occupancy">{}</span>', cells)
+    counts = Counter(g.state for g in gpus)
+    summary = ", ".join(f"{counts[state]} {label}" for state, label in STATE_LABELS.items() if counts[state])
+    # A plain span's aria-label is ignored (and the squares are empty): an image with the counts in words.
+    return format_html(
+        '<span class="strip" role="img" aria-label="{} GPU{}: {}">{}</span>',
+        len(gpus),
+        "" if len(gpus) == 1 else "s",
+        summary,
+        cells,
+    )
 
 
 class HostTable(HtmxTable):

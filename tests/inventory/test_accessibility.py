@@ -83,3 +83,27 @@ def test_the_answer_of_test_connection_lands_in_a_live_region(admin, demo):  # n
     assert 'role="status"' in box or "aria-live=" in box  # htmx writes the answer here; the button stays focused
     button = re.search(r'<form[^>]*hx-post="/vcenters/\d+/test/"[^>]*>', html).group(0)
     assert f'hx-target="#test-{demo.pk}"' in button
+
+
+def test_the_occupancy_strip_says_in_words_what_its_squares_show(admin, demo):  # noqa: F811
+    cluster = Cluster.objects.get(name="pcie-cluster")
+    for url in (f"/clusters/{cluster.pk}/", "/inventory/hosts/"):
+        html = text(admin.get(url))
+        # a host's strip (its squares have titles; the legend's have none)
+        strips = re.findall(
+            r'<span class="strip"([^>]*)>((?:<span class="g [^"]*"[^>]*title=[^>]*></span>)+)</span>', html
+        )
+        assert strips, url
+        for attrs, cells in strips:
+            assert 'role="img"' in attrs  # an aria-label on a plain span is not read
+            states = re.findall(r'<span class="g ([a-z]+)"', cells)
+            label = re.search(r'aria-label="([^"]+)"', attrs).group(1)
+            words = {
+                "free": "free",
+                "used": "in use",
+                "partial": "partly used",
+                "reserved": "reserved",
+                "unavailable": "unavailable",
+            }
+            expected = ", ".join(f"{states.count(s)} {w}" for s, w in words.items() if states.count(s))
+            assert label == f"{len(states)} GPU{'s' if len(states) > 1 else ''}: {expected}", (url, label)

@@ -243,7 +243,7 @@ def test_occupancy_strip_shows_free_used_reserved_and_partial_vgpu(viewer):
     factories.GpuConsumerFactory(gpu=partial, profile="nvidia_h100xm-20c")
     factories.ReservationItemFactory(reservation__host=host, gpu=reserved)
     html = text(viewer.get(f"/clusters/{cluster.pk}/"))
-    strip = html[html.index('class="strip" aria-label') :].split("</span></span>")[0]
+    strip = html[html.index('class="strip" role="img"') :].split("</span></span>")[0]
     assert strip.count('class="g free"') == 1 and strip.count('class="g used"') == 1
     assert strip.count('class="g reserved"') == 1 and strip.count('class="g partial"') == 1
     assert "60 GB free of 80" in strip  # the hover title of the partly used vGPU
