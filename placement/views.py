@@ -170,12 +170,37 @@ def _render_plan(request: HttpRequest, form: PlanForm, *, conflict: str = "", st
     errors = form.errors if form.is_bound else {}
     context["field_errors"] = [(name, "; ".join(errors.get(name, []))) for name in ERROR_FIELDS]
     context["form_errors"] = list(errors.get("__all__", []))
+    context["plan_status"] = _plan_status(form, context, errors)
     if request.htmx and not request.htmx.history_restore_request:  # a restore from history wants the whole page
         target = request.htmx.target or ""
         partial = "planner" if target == "planner" else "results"
         context["oob_errors"] = partial == "results"
         return render(request, f"placement/plan.html#{partial}", context, status=status)
     return render(request, "placement/plan.html", context, status=status)
+
+
+RESERVE_LABELS = {"vm_name": "VM name", "ttl_minutes": "Hold for (minutes)"}
+
+
+def _plan_status(form: PlanForm, context: dict, errors) -> str:
+    """One line a screen reader announces for an answer of the plan page (the results region itself is long, and
+    is redrawn as the user types): what is wrong with the request, or how many hosts fit and which is best."""
+    if context.get("conflict"):
+        return f"Not reserved: {context['conflict']}"
+    wrong = [
+        str(form.fields[name].label) if name in form.fields else RESERVE_LABELS.get(name, name)
+        for name in ERROR_FIELDS
+        if errors.get(name)
+    ]
+    if wrong or context["form_errors"]:
+        return "Fix the request: " + (", ".join(wrong) if wrong else " ".join(context["form_errors"]))
+    if not context.get("planned"):
+        return ""
+    count = context["candidate_count"]
+    if not count:
+        return "No host fits this request."
+    best = context["candidates"][0]
+    return f"{count} candidate host{'' if count == 1 else 's'}; the best is {best['host']}."
 
 
 def plan_context(result: Plan, request: PlacementRequest, form: PlanForm) -> dict:

@@ -144,3 +144,22 @@ def test_text_has_the_contrast_wcag_asks_for(admin_page, live_server):
     for url in ("/", "/vcenters/", f"/inventory/hosts/{a100.pk}/", "/inventory/gpus/"):
         page.goto(f"{live_server.url}{url}")
         assert page.evaluate(LOW_CONTRAST_JS) == [], url
+
+
+def test_each_plan_answer_is_announced_in_one_line_by_a_status_that_stays(admin_page, live_server):
+    load_demo()
+    page = admin_page
+    page.goto(f"{live_server.url}/placement/")
+    status = page.locator("[role=status]#plan-status")
+    assert status.count() == 1
+    assert page.locator("#results").get_attribute("aria-live") is None  # not the whole list at each keystroke
+    status.evaluate("e => { e.dataset.first = 'yes'; }")  # a region replaced by a new one is not read
+    page.fill("#id_gpus_per_vm", "2")
+    page.locator("#plan-status", has_text="2 candidate hosts").wait_for()
+    assert status.inner_text() == "2 candidate hosts; the best is esx-h100nvl-01.lab.local."
+    page.fill("#id_gpus_per_vm", "99")
+    page.locator("#plan-status", has_text="Fix the request").wait_for()
+    assert status.inner_text() == "Fix the request: GPUs per VM"
+    page.fill("#id_gpus_per_vm", "16")
+    page.locator("#plan-status", has_text="No host fits").wait_for()
+    assert status.get_attribute("data-first") == "yes"
