@@ -163,3 +163,16 @@ def test_each_plan_answer_is_announced_in_one_line_by_a_status_that_stays(admin_
     page.fill("#id_gpus_per_vm", "16")
     page.locator("#plan-status", has_text="No host fits").wait_for()
     assert status.get_attribute("data-first") == "yes"
+
+
+def test_a_reservation_reflows_in_an_800_px_window_at_200_percent_zoom(admin_page, live_server):
+    from placement import services
+
+    load_demo()
+    request = services.build_request(gpus_per_vm=2, consumption="passthrough")
+    (reservation,) = services.reserve(request=request, vm_name="llm-reflow")
+    page = admin_page
+    page.set_viewport_size({"width": 400, "height": 700})  # 800 px at 200 %: 400 CSS px
+    page.goto(f"{live_server.url}/reservations/{reservation.pk}/")
+    assert "esx-h100nvl-01.lab.local" in page.locator("dl.facts").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400  # no sideways scrolling of the page
