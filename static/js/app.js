@@ -94,3 +94,9 @@ document.addEventListener("htmx:afterSettle", function () {
   if (first && (!document.activeElement || document.activeElement === document.body)) first.focus();
 });
 document.addEventListener("htmx:validation:failed", function () { markInvalidFields(); });
+// A page answering a refused form (an error summary marked data-focus-on-load) gives that summary the focus, so the
+// keyboard and screen-reader user starts where the errors are, not at the top of the page.
+document.addEventListener("DOMContentLoaded", function () {
+  var box = document.querySelector("[data-focus-on-load]");
+  if (box) box.focus();
+});

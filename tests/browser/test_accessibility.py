@@ -176,3 +176,33 @@ def test_a_reservation_reflows_in_an_800_px_window_at_200_percent_zoom(admin_pag
     page.goto(f"{live_server.url}/reservations/{reservation.pk}/")
     assert "esx-h100nvl-01.lab.local" in page.locator("dl.facts").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 400  # no sideways scrolling of the page
+
+
+def test_a_refused_vcenter_form_gives_the_focus_to_its_error_summary(admin_page, live_server):
+    page = admin_page
+    page.goto(f"{live_server.url}/vcenters/add/")
+    page.locator("button[type=submit]", has_text="Add vCenter").click()
+    page.wait_for_load_state("load")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#id_name"  # the first field to fix
+
+
+# Contrast between a focused control's outline and the page behind it (WCAG 2.2 AA, 1.4.11: 3:1).
+OUTLINE_CONTRAST_JS = """(e) => {
+  const rgb = c => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = c => c.map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4))
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const s = getComputedStyle(e);
+  if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) return 0;
+  const [hi, lo] = [lum(rgb(s.outlineColor)), lum([255, 255, 255])].sort((a, b) => b - a);
+  return (hi + 0.05) / (lo + 0.05);
+}"""
+
+
+def test_a_focused_field_shows_an_outline_with_enough_contrast(admin_page, live_server):
+    page = admin_page
+    page.goto(f"{live_server.url}/vcenters/add/")
+    for selector in ("#id_name", "#id_url"):
+        page.locator(selector).focus()
+        assert page.locator(selector).evaluate(OUTLINE_CONTRAST_JS) >= 3, selector

@@ -107,3 +107,32 @@ def test_the_occupancy_strip_says_in_words_what_its_squares_show(admin, demo):  
             }
             expected = ", ".join(f"{states.count(s)} {w}" for s, w in words.items() if states.count(s))
             assert label == f"{len(states)} GPU{'s' if len(states) > 1 else ''}: {expected}", (url, label)
+
+
+def test_a_refused_vcenter_form_opens_on_a_summary_that_links_each_field_to_fix(admin):  # noqa: F811
+    html = text(admin.post("/vcenters/add/", {"name": "bad name!", "url": "", "username": ""}))
+    assert "<title>Not saved: Add a vCenter" in html  # the page title says so before anything else is read
+    summary = re.search(r'<div class="errorlist nonfield error-summary"([^>]*)>(.*?)</div>', html, re.S)
+    assert 'role="alert"' in summary.group(1) and "data-focus-on-load" in summary.group(1)
+    links = re.findall(r'<li><a href="#(id_\w+)">([^<]+)</a>: ([^<]+)</li>', summary.group(2))
+    from inventory.forms import VCenterForm
+
+    form = VCenterForm(data={"name": "bad name!", "url": "", "username": ""})
+    assert not form.is_valid()
+    assert [(target, label) for target, label, _ in links] == [
+        (form[name].id_for_label, form[name].label) for name in form.fields if name in form.errors
+    ]
+    assert len(links) >= 3
+    for target, _, _ in links:
+        assert f'id="{target}"' in html
+    fresh = text(admin.get("/vcenters/add/"))
+    assert "error-summary" not in fresh and "<title>Add a vCenter" in fresh
+
+
+def test_each_vcenter_row_names_its_vcenter_in_its_buttons(admin, demo):  # noqa: F811
+    html = text(admin.get("/vcenters/"))
+    row = html[html.index(f'data-id="{demo.pk}"') :]
+    names = [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r"<(?:a|button)[^>]*>(.*?)</(?:a|button)>", row)]
+    name = demo.name
+    for wanted in (f"Edit vCenter {name}", f"Test connection to {name}", f"Sync now {name}", f"Remove vCenter {name}"):
+        assert wanted in names, names
