@@ -126,6 +126,7 @@ class HtmxTable(tables.Table):
     """A table that knows the id its htmx links target."""
 
     htmx_id = "table"
+    caption = ""  # what the table lists, for assistive technology (drawn visually hidden)
 
     class Meta:
         template_name = TEMPLATE
@@ -134,6 +135,7 @@ class HtmxTable(tables.Table):
 
 class VCenterTable(HtmxTable):
     htmx_id = "vcenters-table"
+    caption = "vCenters"
     name = tables.Column(verbose_name="vCenter")
     url = tables.Column(verbose_name="SDK URL", attrs={"td": {"class": "mono"}})
     last_sync_status = tables.Column(verbose_name="Status")
@@ -274,6 +276,7 @@ def counts_text(counts: dict) -> str:
 
 class SyncRunTable(HtmxTable):
     htmx_id = "syncs-table"
+    caption = "Sync runs"
     id = tables.Column(verbose_name="Run", linkify=lambda record: reverse("inventory:sync_run", args=[record.pk]))
     vcenter = tables.Column(verbose_name="vCenter", accessor="vcenter__name", order_by=("vcenter__name", "-created"))
     trigger = tables.Column()
@@ -348,6 +351,7 @@ class HostTable(HtmxTable):
     """Hosts of a cluster with their GPU counts (annotated) and a per-GPU occupancy strip."""
 
     htmx_id = "hosts-table"
+    caption = "Hosts"
     name = tables.Column(verbose_name="Host", linkify=lambda record: reverse("inventory:host_detail", args=[record.pk]))
     vcenter = tables.Column(verbose_name="vCenter", accessor="vcenter__name", order_by=("vcenter__name", "name"))
     model = tables.Column(verbose_name="Server", order_by=("vendor", "model"))
@@ -453,6 +457,7 @@ class EstateHostTable(HostTable):
     cluster names repeat across vCenters)."""
 
     htmx_id = "estate-hosts-table"
+    caption = "Hosts of every vCenter"
     name = tables.Column(
         verbose_name="Host",
         linkify=lambda record: reverse("inventory:host_detail", args=[record.pk]),
@@ -484,6 +489,7 @@ class GpuTable(HtmxTable):
     GB come from ``occupancy.gpu_occupancy`` (passed in per GPU id), so neither sorts."""
 
     htmx_id = "gpus-table"
+    caption = "GPUs"
     host = tables.Column(
         verbose_name="Host",
         accessor="host__name",

@@ -43,7 +43,7 @@ class ReservationTable(tables.Table):
         fields = ("id", "vm_name", "effective_status", "attention", "host", "vcenter", "gpus", "kind", "created",
                   "expires_at", "closed_at")  # fmt: skip
         order_by = ("-created",)
-        attrs = {"class": "reservations"}
+        attrs = {"class": "reservations", "aria-label": "Reservations"}
         row_attrs = {"data-status": lambda record: record.effective_status}
         empty_text = "No reservation matches. Reserve a candidate on the Placement page to hold its GPUs."
 

@@ -136,3 +136,32 @@ def test_each_vcenter_row_names_its_vcenter_in_its_buttons(admin, demo):  # noqa
     name = demo.name
     for wanted in (f"Edit vCenter {name}", f"Test connection to {name}", f"Sync now {name}", f"Remove vCenter {name}"):
         assert wanted in names, names
+
+
+def unnamed_tables(html: str) -> list[str]:
+    """The opening tags of tables with no accessible name: no caption first inside, no aria-label(ledby)."""
+    out = []
+    for m in re.finditer(r"<table\b[^>]*>", html):
+        tag, after = m.group(0), html[m.end() :].lstrip()
+        if "aria-label" not in tag and not after.startswith("<caption"):
+            out.append(tag)
+    return out
+
+
+def test_every_table_on_the_inventory_pages_says_what_it_lists(admin, demo):  # noqa: F811
+    from inventory.models import Host
+
+    run = factories.SyncRunFactory(vcenter=demo)
+    cluster = Cluster.objects.get(name="hgx-cluster")
+    pages = ["/", "/vcenters/", "/clusters/", f"/clusters/{cluster.pk}/", "/inventory/hosts/", "/inventory/gpus/"]
+    pages += ["/syncs/", f"/syncs/{run.pk}/"] + [f"/inventory/hosts/{h.pk}/" for h in Host.objects.all()]
+    seen = 0
+    for url in pages:
+        html = text(admin.get(url))
+        seen += html.count("<table")
+        assert unnamed_tables(html) == [], url
+    assert seen >= 20
+    host = Host.objects.get(name="esx-a100-01.lab.local")
+    assert '<caption class="visually-hidden">GPUs of esx-a100-01.lab.local</caption>' in text(
+        admin.get(f"/inventory/hosts/{host.pk}/")
+    )
