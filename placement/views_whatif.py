@@ -30,7 +30,14 @@ from placement.engine.simulate_model import (
 )
 from placement.forms import cluster_choices
 from placement.models import WhatIfRun
-from placement.whatif import DEFAULTS, MAX_RUNS, defaults_text, start_whatif
+from placement.whatif import (
+    DEFAULTS,
+    HYPOTHETICAL_ONLY,
+    MAX_RUNS,
+    defaults_text,
+    hypothetical_only_errors,
+    start_whatif,
+)
 from placement.whatif_svg import histogram, memory_maps, placeable_bars
 
 HTMX_STOP_POLLING = 286
@@ -174,6 +181,10 @@ class WhatIfForm(forms.Form):
         """The catalog against the board and mode, with its weights, checked whatever else is wrong, so one
         submit shows every error (the engine's own checks stop at the first)."""
         cleaned = super().clean()
+        if cleaned.get("cluster"):  # hosts, GPUs per host and topology shape hypothetical hosts only
+            shape = {name: cleaned.get(name) or None for name in HYPOTHETICAL_ONLY if name not in self.errors}
+            for name, message in hypothetical_only_errors(shape).items():
+                self.add_error(name, message)
         board, mode, catalog = cleaned.get("board"), cleaned.get("mode"), cleaned.get("catalog")
         if not cleaned.get("cluster"):
             board = board if "board" in self.errors else board or DEFAULTS["board"]

@@ -174,15 +174,25 @@ def normalize(data: dict) -> dict:
     if not 0 <= params["seed"] < 2**31:
         raise SimulationError("seed", "must be between 0 and 2^31 - 1")
     if params["cluster"]:
-        for name, what in HYPOTHETICAL_ONLY.items():
-            if params[name] != DEFAULTS[name]:
-                raise SimulationError(
-                    name,
-                    f"applies only to hypothetical hosts, got {params[name]!r}: a run on a stored cluster simulates "
-                    f"the cluster's own {what}; leave it out",
-                )
+        for name, message in hypothetical_only_errors(params).items():
+            raise SimulationError(name, message)
+        for name in HYPOTHETICAL_ONLY:
             params[name] = None
     return params
+
+
+def hypothetical_only_errors(values: dict) -> dict[str, str]:
+    """With a stored cluster: each parameter that shapes hypothetical hosts only (``HYPOTHETICAL_ONLY``) given
+    with a value other than its default, and why it is refused. Every one of them, so the API and the page can
+    name them all at once beside any other bad field (``normalize`` raises the first)."""
+    return {
+        name: (
+            f"applies only to hypothetical hosts, got {values[name]!r}: a run on a stored cluster simulates the "
+            f"cluster's own {what}; leave it out"
+        )
+        for name, what in HYPOTHETICAL_ONLY.items()
+        if values.get(name) is not None and values[name] != DEFAULTS[name]
+    }
 
 
 def resolve_cluster(value: str | int) -> Cluster:

@@ -35,7 +35,15 @@ from placement.engine.simulate_model import (
     parse_offers,
 )
 from placement.models import WhatIfRun
-from placement.whatif import DEFAULTS, MAX_RUNS, SYNC_WORK, resolve_cluster, start_whatif
+from placement.whatif import (
+    DEFAULTS,
+    HYPOTHETICAL_ONLY,
+    MAX_RUNS,
+    SYNC_WORK,
+    hypothetical_only_errors,
+    resolve_cluster,
+    start_whatif,
+)
 
 
 class WhatIfRequestSerializer(KnownFieldsOnly):
@@ -146,17 +154,30 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
                 raise
             errors = dict(exc.detail)
         fields = value if value is not None else self._valid_fields(data, errors)
-        bad = self._catalog_error(fields, cluster=bool(data.get("cluster")))
+        cluster = self._cluster_given(data)
+        bad = self._catalog_error(fields, cluster=cluster)
         if bad is not None and bad[0] not in errors:
             errors[bad[0]] = [bad[1]]
+        if cluster:  # hosts, gpus_per_host and topology shape hypothetical hosts only: each one given is refused
+            for name, message in hypothetical_only_errors(fields).items():
+                errors.setdefault(name, [message])
         if errors:
             raise serializers.ValidationError(errors)
         return value
 
+    @staticmethod
+    def _cluster_given(data) -> bool:
+        """A stored cluster was asked for (its id or a name that is not blank), whether or not it exists."""
+        value = data.get("cluster")
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, str) and bool(value.strip()))
+
     def _valid_fields(self, data, errors: dict) -> dict:
-        """The fields the catalog check needs that are valid on their own (their defaults when absent)."""
+        """The fields the catalog and cluster checks need that are valid on their own (their defaults when
+        absent)."""
         out = {}
-        for name in ("board", "mode", "catalog", "weights", "gpus_per_host"):
+        for name in ("board", "mode", "catalog", "weights", *HYPOTHETICAL_ONLY):
             if name in errors or (name in ("board", "mode") and name not in data):
                 continue
             try:

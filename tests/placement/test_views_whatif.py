@@ -218,3 +218,23 @@ def test_numbers_above_their_maximum_are_marked_on_their_field(planner, changes,
     assert text in field_error(page, field)
     assert "greater than or equal to 1" in field_error(page, "runs")  # with the other bad field, at once
     assert not WhatIfRun.objects.exists()
+
+
+def test_a_bad_field_and_hypothetical_hosts_values_on_a_cluster_are_marked_at_once(planner):
+    """Trial finding: runs 0 with 4 hosts on a stored cluster marked only runs; the cluster refusal of hosts came
+    only on the next submit (and of GPUs per host and topology one submit after another)."""
+    from tests.api.support import load_demo
+
+    load_demo()
+    from inventory.models import Cluster
+
+    cluster = Cluster.objects.get(name="pcie-cluster")
+    data = {**BASE, "cluster": str(cluster.pk), "hosts": "4", "gpus_per_host": "2", "topology": "hgx", "runs": "0"}
+    r = planner.post("/whatif/", data, **HX)
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert "greater than or equal to 1" in field_error(page, "runs")
+    assert "applies only to hypothetical hosts, got 4" in field_error(page, "hosts")
+    assert "applies only to hypothetical hosts, got 2" in field_error(page, "gpus_per_host")
+    assert "applies only to hypothetical hosts, got 'hgx'" in field_error(page, "topology")
+    assert not WhatIfRun.objects.exists()
