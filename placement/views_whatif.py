@@ -25,6 +25,7 @@ from placement.engine.simulate_model import (
     TOPOLOGIES,
     UNTIL,
     SimulationError,
+    default_catalog,
     parse_offers,
     plural,
 )
@@ -197,6 +198,16 @@ class WhatIfForm(forms.Form):
             except SimulationError as exc:
                 field = exc.field if exc.field in self.fields and exc.field not in self.errors else None
                 self.add_error(field, exc.message if field else str(exc))
+        elif board and mode and not catalog and not cleaned.get("cluster") and cleaned.get("weights"):
+            # weights without a catalog: the default catalog of the board and mode (a cluster's are its own)
+            gpus = cleaned.get("gpus_per_host")
+            if gpus and not {"weights", "catalog", "gpus_per_host"} & set(self.errors):
+                try:
+                    tokens = default_catalog(board, mode, gpus)
+                    parse_offers(board, mode, tokens, cleaned["weights"], gpus, catalog_given=False)
+                except SimulationError as exc:
+                    field = exc.field if exc.field in self.fields and exc.field not in self.errors else None
+                    self.add_error(field, exc.message if field else str(exc))
         return cleaned
 
     def data_for_engine(self) -> dict:

@@ -240,6 +240,7 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         params["catalog"],
         params["weights"],
         params["gpus_per_host"] if not params["cluster"] else MAX_GPUS_PER_HOST,
+        catalog_given="catalog" not in defaults,
     )
     shape = {name: DEFAULTS[name] if params[name] is None else params[name] for name in HYPOTHETICAL_ONLY}
     scenario = Scenario(

@@ -32,6 +32,7 @@ from placement.engine.simulate_model import (
     UNTIL,
     SimulationError,
     board_or_error,
+    default_catalog,
     parse_offers,
 )
 from placement.models import WhatIfRun
@@ -155,7 +156,7 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
             errors = dict(exc.detail)
         fields = value if value is not None else self._valid_fields(data, errors)
         cluster = self._cluster_given(data)
-        bad = self._catalog_error(fields, cluster=cluster)
+        bad = self._catalog_error(fields, cluster=cluster, invalid=set(errors))
         if bad is not None and bad[0] not in errors:
             errors[bad[0]] = [bad[1]]
         if cluster:  # hosts, gpus_per_host and topology shape hypothetical hosts only: each one given is refused
@@ -187,9 +188,12 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
         return out
 
     @staticmethod
-    def _catalog_error(fields: dict, *, cluster: bool) -> tuple[str, str] | None:
+    def _catalog_error(fields: dict, *, cluster: bool, invalid: set[str]) -> tuple[str, str] | None:
         if "catalog" not in fields:
-            return None
+            # the default catalog is the board's and mode's: unknown while either of them is invalid
+            if invalid & {"board", "mode", "catalog"}:
+                return None
+            return default_catalog_error(fields, cluster=cluster)
         gpus = MAX_GPUS_PER_HOST if cluster else fields.get("gpus_per_host", MAX_GPUS_PER_HOST)
         # On a cluster a board or mode not given is the cluster's (the engine checks the catalog against it): here
         # the catalog is refused only when no board and mode would take it.
@@ -208,6 +212,20 @@ class WhatIfRequestSerializer(KnownFieldsOnly):
                 else:
                     return None
         return first
+
+
+def default_catalog_error(fields: dict, *, cluster: bool) -> tuple[str, str] | None:
+    """Weights given without a catalog, on hypothetical hosts: checked against the default catalog of the board and
+    mode (a cluster's board and mode are its own: the engine checks them once it has read the cluster)."""
+    if cluster or not fields.get("weights") or "gpus_per_host" not in fields:
+        return None
+    board, mode = fields.get("board", DEFAULTS["board"]), fields.get("mode", DEFAULTS["mode"])
+    try:
+        tokens = default_catalog(board, mode, fields["gpus_per_host"])
+        parse_offers(board, mode, tokens, fields["weights"], fields["gpus_per_host"], catalog_given=False)
+    except SimulationError as exc:
+        return exc.field, exc.message
+    return None
 
 
 class WhatIfRunSerializer(serializers.ModelSerializer):

@@ -25,6 +25,7 @@ from gpucatalog.catalog import Board
 from placement.engine.model import Fabric
 from placement.engine.simulate import monte_carlo
 from placement.engine.simulate_model import (
+    MODE_WORDS,
     Offer,
     Scenario,
     SimulationError,
@@ -81,12 +82,6 @@ def _pct(a: float, b: float) -> str:
     return f"{a:.1f}% vs {b:.1f}%"
 
 
-MODE_WORDS = {
-    "same": "same-size mode",
-    "mixed": "mixed-size mode",
-    "mig": "MIG mode",
-    "passthrough": "passthrough mode",
-}
 RULE_WORDS = {"vsphere": "the vSphere rules", "article": "the article's rules"}
 HOST_WORDS = {
     "drs": "DRS host choice",

@@ -25,6 +25,12 @@ from placement.engine.request import RequestError
 from placement.engine.vgpu import TimeslicedGpu
 
 MODES = ("same", "mixed", "mig", "passthrough")
+MODE_WORDS = {
+    "same": "same-size mode",
+    "mixed": "mixed-size mode",
+    "mig": "MIG mode",
+    "passthrough": "passthrough mode",
+}
 MODE_VGPU = {"same": "sameSize", "mixed": "mixedSize", "mig": "multiInstanceGpu"}
 POLICIES = ("performance", "consolidation")
 RULE_SETS = ("vsphere", "article")
@@ -314,8 +320,12 @@ def parse_offers(
     tokens: list[str] | tuple[str, ...],
     weights: list[float] | None = None,
     gpus_per_host: int = 8,
+    *,
+    catalog_given: bool = True,
 ) -> tuple[Offer, ...]:
-    """The catalog as offers; SimulationError naming ``catalog`` or ``weights`` on bad input."""
+    """The catalog as offers; SimulationError naming ``catalog`` or ``weights`` on bad input. ``catalog_given``
+    False: ``tokens`` is the default catalog of the board and mode (``default_catalog``), and a weight count that
+    does not match says so and lists it, since the user never saw it."""
     board = board_or_error(board_key)
     if mode not in MODES:
         raise SimulationError("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
@@ -325,6 +335,14 @@ def parse_offers(
     if weights is None or len(weights) == 0:
         weights = [1.0] * len(tokens)
     if len(weights) != len(tokens):
+        if not catalog_given:
+            raise SimulationError(
+                "weights",
+                f"give one weight per catalog entry: no catalog was given, and the default catalog for "
+                f"{MODE_WORDS.get(mode, mode)} on {board.key} has {plural(len(tokens), 'entry', 'entries')} "
+                f"({','.join(tokens)}), got {plural(len(weights), 'weight')}; give {plural(len(tokens), 'weight')} "
+                "in that order, or give the catalog",
+            )
         raise SimulationError("weights", f"give one weight per catalog entry ({len(tokens)}), got {len(weights)}")
     for w in weights:
         if not isinstance(w, int | float) or math.isnan(w) or math.isinf(w) or w < 0:

@@ -238,3 +238,15 @@ def test_a_bad_field_and_hypothetical_hosts_values_on_a_cluster_are_marked_at_on
     assert "applies only to hypothetical hosts, got 2" in field_error(page, "gpus_per_host")
     assert "applies only to hypothetical hosts, got 'hgx'" in field_error(page, "topology")
     assert not WhatIfRun.objects.exists()
+
+
+def test_weights_without_a_catalog_name_the_default_catalog_beside_other_errors(planner):
+    data = {**BASE, "catalog": "", "weights": "1,2", "runs": "0"}
+    r = planner.post("/whatif/", data, **HX)
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert "greater than or equal to 1" in field_error(page, "runs")
+    assert field_error(page, "weights") == (
+        "give one weight per catalog entry: no catalog was given, and the default catalog for mixed-size mode on "
+        "A100-80GB has 3 entries (8C,10C,20C), got 2 weights; give 3 weights in that order, or give the catalog"
+    )

@@ -66,3 +66,26 @@ def test_the_defaults_with_a_cluster_are_still_accepted(planner_api):
     }
     r = planner_api.post("/api/whatif/", data, format="json")
     assert r.status_code == 201, r.content
+
+
+DEFAULT_WEIGHTS = (
+    "give one weight per catalog entry: no catalog was given, and the default catalog for mixed-size mode on "
+    "A100-80GB has 3 entries (8C,10C,20C), got 2 weights; give 3 weights in that order, or give the catalog"
+)
+
+
+def test_weights_without_a_catalog_name_the_default_catalog(planner_api):
+    r = planner_api.post("/api/whatif/", {"weights": [1, 2], "runs": 2}, format="json")
+    assert r.status_code == 400 and r.json() == {"weights": [DEFAULT_WEIGHTS]}
+
+
+def test_weights_without_a_catalog_are_refused_beside_another_bad_field(planner_api):
+    """They were checked only by the engine, after every field was valid: runs 0 hid them."""
+    r = planner_api.post("/api/whatif/", {"weights": [1, 2], "runs": 0}, format="json")
+    assert r.status_code == 400
+    assert r.json()["weights"] == [DEFAULT_WEIGHTS] and "runs" in r.json()
+
+
+def test_weights_without_a_catalog_with_a_bad_board_name_only_the_board(planner_api):
+    r = planner_api.post("/api/whatif/", {"board": "B999", "weights": [1, 2], "runs": 2}, format="json")
+    assert r.status_code == 400 and set(r.json()) == {"board"}

@@ -53,3 +53,27 @@ def test_a_board_that_cannot_run_the_mode_is_refused_on_that_field(board, mode, 
     with pytest.raises(SimulationError) as exc:
         default_catalog(board, mode, 1)
     assert (exc.value.field, exc.value.message) == (field, text)
+
+
+@pytest.mark.parametrize(
+    ("board", "mode", "gpus", "weights", "listed"),
+    [
+        ("A100-80GB", "mixed", 1, [1, 2], "mixed-size mode on A100-80GB has 3 entries (8C,10C,20C), got 2 weights"),
+        ("H100-80GB", "mig", 1, [1], "MIG mode on H100-80GB has 3 entries (3g.40gb,2g.20gb,1g.10gb), got 1 weight"),
+        ("A100-80GB", "passthrough", 4, [1, 1], "passthrough mode on A100-80GB has 3 entries (1,2,4), got 2 weights"),
+    ],
+)
+def test_weights_without_a_catalog_are_counted_against_the_default_catalog_by_name(board, mode, gpus, weights,
+                                                                                   listed):  # fmt: skip
+    """Trial finding: "give one weight per catalog entry (3), got 2" when no catalog was given: the user never
+    saw the catalog the weights had to match."""
+    with pytest.raises(SimulationError) as exc:
+        parse_offers(board, mode, default_catalog(board, mode, gpus), weights, gpus, catalog_given=False)
+    assert exc.value.field == "weights"
+    assert exc.value.message.startswith("give one weight per catalog entry: no catalog was given, and the default ")
+    assert listed in exc.value.message
+    assert exc.value.message.endswith("weights in that order, or give the catalog")
+    # a given catalog keeps the short message
+    with pytest.raises(SimulationError) as exc:
+        parse_offers(board, mode, default_catalog(board, mode, gpus), weights, gpus)
+    assert exc.value.message.startswith("give one weight per catalog entry (3), got ")
