@@ -27,6 +27,7 @@ from placement.engine.simulate_compare import MODE_WORDS, compare, plan, scenari
 from placement.engine.simulate_model import (
     ALIGNMENTS,
     HOST_CHOICES,
+    MAX_REQUESTS,
     MIG_SLOTS,
     MODES,
     POLICIES,
@@ -431,8 +432,28 @@ def report(
         )  # fmt: skip
     summary["params"] = params
     summary["scenario"]["defaults"] = params.get("defaults", {})
-    summary["notes"] = report_notes(params) + lock_notes(params, summary)
+    summary["notes"] = report_notes(params) + lock_notes(params, summary) + departure_notes(params, summary)
     return summary
+
+
+def departure_notes(params: dict, summary: dict) -> list[str]:
+    """With departures, what the counts are of; and runs that the per-run request cap stopped before their stop
+    rule (with departures the cluster may never fill, so "first rejection" may never come)."""
+    notes = []
+    if params.get("departures"):
+        notes.append(
+            f"departures {params['departures']:g}: placed VMs and placed GB count every VM placed during a run, "
+            "those that left included; utilization % is of the memory VMs still hold at the end"
+        )
+    capped = summary.get("capped_runs", 0)
+    if capped:
+        runs = summary.get("runs", 0)
+        notes.append(
+            f"{capped:,} of the {plural(runs, 'run')} stopped at the cap of {MAX_REQUESTS:,} requests per run before "
+            f"their stop rule ({params.get('until')}) was met; their figures are of the state after "
+            f"{MAX_REQUESTS:,} requests"
+        )
+    return notes
 
 
 def defaults_text(scenario: dict) -> str:

@@ -410,13 +410,17 @@ class Simulator:
         links: Counter = Counter()
         running: dict[str, tuple[Offer, int, tuple]] = {}
         events: list[tuple] = []
-        requested = placed_gb = 0
+        requested = placed_gb = departed_gb = 0
         budget = self.free_gb_start
         seq = iter(s.sequence)
         n_req = 0
-        while n_req < MAX_REQUESTS:
+        capped = False  # stopped by MAX_REQUESTS before the stop rule (departures keep room free for ever)
+        while True:
             offer = self._next(rng, seq, offers, weights, budget - requested, placed_by)
             if offer is None:
+                break
+            if n_req >= MAX_REQUESTS:
+                capped = True
                 break
             n_req += 1
             vm = f"vm{n_req}"
@@ -448,10 +452,14 @@ class Simulator:
                     )
             if s.departures and running and rng.random() < s.departures:
                 gone = rng.choice(sorted(running, key=lambda v: int(v[2:])))
+                departed_gb += running[gone][0].size_gb
                 self._remove(hosts, gone, *running.pop(gone))
                 if detail:
                     events.append((gone, "departure", None, [], ""))
-        return self._result(seed, hosts, n_req, placed_by, rejected_by, reasons, links, placed_gb, events, detail)
+        out = self._result(seed, hosts, n_req, placed_by, rejected_by, reasons, links, placed_gb, events, detail)
+        out["held_gb"] = placed_gb - departed_gb
+        out["capped"] = capped
+        return out
 
     def _next(self, rng, seq, offers, weights, remaining, placed_by) -> Offer | None:
         s = self.s
@@ -671,9 +679,11 @@ def summarise(sim: Simulator, results: list[dict]) -> dict:
     }
     for metric in SUMMARY_METRICS:
         out[metric] = stats([r[metric] for r in results])
+    # of the memory free at the start, the share VMs hold at the end (with departures, VMs that left hold nothing)
     out["utilization_pct"] = stats(
-        [round(100 * r["placed_gb"] / sim.free_gb_start, 1) if sim.free_gb_start else 0 for r in results]
+        [round(100 * r["held_gb"] / sim.free_gb_start, 1) if sim.free_gb_start else 0 for r in results]
     )
+    out["capped_runs"] = sum(1 for r in results if r["capped"])
     out["placeable"] = {o.name: stats([r["placeable"][o.name] for r in results])["p50"] for o in s.offers}
     out["placeable_stats"] = {o.name: stats([r["placeable"][o.name] for r in results]) for o in s.offers}
     out["placed_by_profile"] = {

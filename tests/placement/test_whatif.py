@@ -1126,3 +1126,21 @@ def test_page_shows_locked_gb_for_each_comparison_side_and_reads_runs_stored_bef
     page = client.get(f"/whatif/{run.pk}/", **HX)
     assert page.status_code == 286 and "Locked memory (GB)" not in page.content.decode()
     assert 'id="chart-locked"' not in page.content.decode()
+
+
+def test_departures_runs_say_what_their_counts_are_of_and_when_the_request_cap_stopped_them():
+    """Trial finding: with departures 0.99 until the first rejection the command printed "utilization % 9820.9"
+    and 5,000 placed VMs on 8 GPUs, with no word that the run had been cut at the request cap."""
+    out = StringIO()
+    call_command("whatif", "--hosts", "4", "--gpus-per-host", "2", "--until", "first-rejection", "--departures",
+                 "0.99", "--runs", "1", "--workers", "1", "--json", stdout=out)  # fmt: skip
+    result = json.loads(out.getvalue())
+    assert result["utilization_pct"]["max"] <= 100
+    assert result["capped_runs"] == 1
+    assert any(n.startswith("departures 0.99: placed VMs and placed GB count every VM placed") for n in result["notes"])
+    assert (
+        "1 of the 1 run stopped at the cap of 5,000 requests per run before their stop rule (first-rejection) was "
+        "met; their figures are of the state after 5,000 requests"
+    ) in result["notes"]
+    plain = whatif.prepare({"runs": 1})
+    assert whatif.report(*plain[:3])["notes"] == []

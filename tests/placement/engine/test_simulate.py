@@ -358,3 +358,37 @@ def test_cluster_defaults_refuse_to_guess_between_two_boards():
         exc.value.message
         == "cluster c (vc) has as many usable GPUs of several boards (2 x A100-80GB, 2 x H100-80GB); name one"
     )
+
+
+# ---------------------------------------------------------------- departures: what the figures are of
+
+
+def test_utilization_with_departures_is_of_the_memory_held_at_the_end():
+    """Trial finding: with departures, utilization % was every GB placed during the run over the free GB at the
+    start (9,820.9% on 4 x 2 A100 with departures 0.99 until the first rejection)."""
+    s = scenario("mixed", ["8C", "10C", "20C"], hosts=4, gpus=2, until="first-rejection", departures=0.99)
+    sim = Simulator(s)
+    run = sim.run(1)
+    assert run["held_gb"] == sim.free_gb_start - run["free_gb"]  # nothing else holds memory on empty hosts
+    assert run["placed_gb"] > sim.free_gb_start  # every VM placed, those that left included
+    summary = monte_carlo(s, runs=2, seed=1)
+    assert 0 <= summary["utilization_pct"]["max"] <= 100
+    without = monte_carlo(scenario("mixed", ["8C", "10C", "20C"], hosts=4, gpus=2), runs=20, seed=1)
+    # without departures every VM placed still holds its memory: utilization is placed GB over the free GB
+    assert without["utilization_pct"]["mean"] == pytest.approx(100 * without["placed_gb"]["mean"] / 640, abs=0.06)
+
+
+def test_a_run_stopped_by_the_request_cap_says_so():
+    """Departures can keep a cluster from ever rejecting: such a run ended silently at the 5,000-request cap."""
+    from placement.engine.simulate_model import MAX_REQUESTS
+
+    s = scenario("mixed", ["8C", "10C", "20C"], hosts=4, gpus=2, until="first-rejection", departures=0.99)
+    run = Simulator(s).run(1)
+    assert run["requests"] == MAX_REQUESTS and run["rejected"] == 0 and run["capped"] is True
+    assert monte_carlo(s, runs=1, seed=1)["capped_runs"] == 1
+    # a run its stop rule ends is not capped, and a sequence of exactly the cap is not either
+    assert Simulator(scenario("mixed", ["8C", "10C", "20C"], hosts=4, gpus=2)).run(1)["capped"] is False
+    full = scenario("same", ["4C"], board="A100-80GB", until="sequence", sequence=("4C",) * MAX_REQUESTS,
+                    departures=0.5)  # fmt: skip
+    run = Simulator(full).run(1)
+    assert run["requests"] == MAX_REQUESTS and run["capped"] is False
