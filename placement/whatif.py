@@ -432,8 +432,29 @@ def report(
         )  # fmt: skip
     summary["params"] = params
     summary["scenario"]["defaults"] = params.get("defaults", {})
-    summary["notes"] = report_notes(params) + lock_notes(params, summary) + departure_notes(params, summary)
+    summary["notes"] = (
+        policy_notes(params) + report_notes(params) + lock_notes(params, summary) + departure_notes(params, summary)
+    )
     return summary
+
+
+def policy_notes(params: dict) -> list[str]:
+    """A policy given where it decides nothing: the assignment policy (spread or pack) picks the GPU of a same-size
+    vGPU only, and the article's part 7 rule walks one pointer over every GPU whatever the policy. Without the
+    note a run with consolidation read the same as one with performance, and the policy seemed not to matter."""
+    if (params.get("defaults") or {}).get("policy") or not params.get("policy"):
+        return []  # not given: the default or the cluster's, stated with the defaults
+    policy = params["policy"]
+    if params.get("mode") != "same":
+        why = f"the assignment policy applies to same-size vGPU only, not to {MODE_WORDS[params['mode']]}"
+    elif params.get("rules") == "article" and params.get("host_choice") == "gpu-round-robin":
+        why = (
+            "the article's GPU round robin (part 7) takes the next GPU from one pointer; its Spread and Group "
+            "(part 5) need host-choice round-robin"
+        )
+    else:
+        return []
+    return [f"policy {policy} has no effect on this run: {why}"]
 
 
 def departure_notes(params: dict, summary: dict) -> list[str]:

@@ -1144,3 +1144,35 @@ def test_departures_runs_say_what_their_counts_are_of_and_when_the_request_cap_s
     ) in result["notes"]
     plain = whatif.prepare({"runs": 1})
     assert whatif.report(*plain[:3])["notes"] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ({"mode": "mixed"}, "the assignment policy applies to same-size vGPU only, not to mixed-size mode"),
+        (
+            {"mode": "mig", "board": "H100-80GB"},
+            "the assignment policy applies to same-size vGPU only, not to MIG mode",
+        ),
+        (
+            {"mode": "same", "rules": "article", "hosts": 3, "gpus_per_host": 2},
+            "the article's GPU round robin (part 7) takes the next GPU from one pointer; its Spread and Group (part 5) "
+            "need host-choice round-robin",
+        ),
+    ],
+)
+def test_a_policy_given_where_it_decides_nothing_is_named_in_the_notes(data, why):
+    """Trial finding: --policy consolidation on a mixed-size run, or under the article's part 7 GPU round robin,
+    gave the very figures of performance with no word that the policy was not used."""
+    out = StringIO()
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in data.items()]
+    call_command("whatif", *args, "--policy", "consolidation", "--runs", "3", "--workers", "1", stdout=out)
+    assert f"note: policy consolidation has no effect on this run: {why}" in out.getvalue()
+
+
+def test_a_policy_that_decides_or_was_not_given_adds_no_note():
+    for data in ({"mode": "same", "policy": "consolidation"}, {"mode": "mixed"},
+                 {"mode": "same", "policy": "consolidation", "rules": "article", "host_choice": "round-robin",
+                  "hosts": 3, "gpus_per_host": 2}):  # fmt: skip
+        params, scenario, fabric, _ = whatif.prepare({**data, "runs": 2})
+        assert not [n for n in whatif.report(params, scenario, fabric)["notes"] if n.startswith("policy ")], data
