@@ -271,6 +271,18 @@ def cluster_defaults(fabric: Fabric, label: str, board: str | None = None) -> di
                 "board", f"cluster {label} has as many usable GPUs of several boards ({have}); name one"
             )
         board = ranked[0][0]
+    elif not boards[board]:
+        # checked here, before the mode that is not given is taken for it: a board the cluster does not have was
+        # refused on the mode ("H200-141GB has no published mixed-size placement IDs"), a field the user never set
+        have = ", ".join(f"{n} x {b}" for b, n in sorted(boards.items())) or "none of a known board"
+        down = sum(1 for h in fabric.hosts if not _takes_vms(h) for g in h.gpus if vgpu.board_of(g) is not None
+                   and vgpu.board_of(g).key == board)  # fmt: skip
+        idle = f"; {plural(down, board + ' GPU')} on hosts that cannot take VMs now" if down else ""
+        raise SimulationError(
+            "board",
+            f"cluster {label} has no {board} GPU on a host that can take VMs (its GPUs: {have}{idle}; pick one of "
+            "those boards)",
+        )
     out = {"board": board}
     if modes.get(board):
         out["mode"] = min(modes[board].items(), key=lambda kv: (-kv[1], MODES.index(kv[0])))[0]

@@ -1176,3 +1176,18 @@ def test_a_policy_that_decides_or_was_not_given_adds_no_note():
                   "hosts": 3, "gpus_per_host": 2}):  # fmt: skip
         params, scenario, fabric, _ = whatif.prepare({**data, "runs": 2})
         assert not [n for n in whatif.report(params, scenario, fabric)["notes"] if n.startswith("policy ")], data
+
+
+def test_a_board_a_cluster_lacks_is_refused_on_board_by_the_command_and_the_api(demo):
+    """It was refused on --mode ("H200-141GB has no published mixed-size placement IDs"), which was not given."""
+    message = (
+        "cluster pcie-cluster (demo-lab) has no H200-141GB GPU on a host that can take VMs (its GPUs: 2 x A100-80GB, "
+        "2 x A30-24GB, 4 x H100-94GB, 4 x L40S-48GB; pick one of those boards)"
+    )
+    with pytest.raises(CommandError) as exc:
+        call_command("whatif", "--cluster", "pcie-cluster", "--board", "H200-141GB", "--runs", "2")
+    assert str(exc.value) == f"--board: {message}"
+    r = token_client(UserFactory(role="planner")).post(
+        "/api/whatif/", {"cluster": "pcie-cluster", "board": "H200-141GB", "runs": 2}, format="json"
+    )
+    assert r.status_code == 400 and r.json() == {"board": [message]}

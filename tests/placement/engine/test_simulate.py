@@ -343,8 +343,30 @@ def test_cluster_defaults_are_the_usable_gpus_majority():
         evolve(synthetic.vgpu_host("c", "c", n=8, board="A100-80GB"), maintenance=True),
     )
     assert cluster_defaults(fabric, "c (vc)") == {"board": "H100-80GB", "mode": "same", "policy": "consolidation"}
-    # a board named: its own GPUs' mode and policy (the maintenance host's A100s are not usable)
-    assert cluster_defaults(fabric, "c (vc)", "A100-80GB") == {"board": "A100-80GB"}
+    # a board named: its own GPUs' mode and policy
+    assert cluster_defaults(fabric, "c (vc)", "H100-80GB") == {"board": "H100-80GB", "mode": "same",
+                                                               "policy": "consolidation"}  # fmt: skip
+    # the maintenance host's A100s are not usable: refused on the board, before a default mode is taken for it
+    with pytest.raises(SimulationError) as exc:
+        cluster_defaults(fabric, "c (vc)", "A100-80GB")
+    assert (exc.value.field, exc.value.message) == (
+        "board",
+        "cluster c (vc) has no A100-80GB GPU on a host that can take VMs (its GPUs: 6 x H100-80GB; 8 A100-80GB GPUs "
+        "on hosts that cannot take VMs now; pick one of those boards)",
+    )
+
+
+def test_a_board_the_cluster_does_not_have_is_refused_on_the_board_not_on_the_mode_left_out():
+    """Trial finding: --cluster pcie-cluster --board H200-141GB said "--mode: H200-141GB has no published mixed-size
+    placement IDs": the mode, never given, had been taken from the hypothetical hosts' default."""
+    fabric = _cluster(synthetic.vgpu_host("a", "c", n=2, board="A100-80GB", vgpu_mode="sameSize"))
+    with pytest.raises(SimulationError) as exc:
+        cluster_defaults(fabric, "c (vc)", "H200-141GB")
+    assert (exc.value.field, exc.value.message) == (
+        "board",
+        "cluster c (vc) has no H200-141GB GPU on a host that can take VMs (its GPUs: 2 x A100-80GB; pick one of "
+        "those boards)",
+    )
 
 
 def test_cluster_defaults_refuse_to_guess_between_two_boards():
