@@ -160,7 +160,12 @@ def normalize(data: dict) -> dict:
         params["alignment"] = params["alignment"] or ("placement-ids" if part7 else "natural")
     else:
         params["host_choice"] = params["host_choice"] or "drs"
-        params["alignment"] = params["alignment"] or "natural"
+        if params["alignment"] is not None:  # the vSphere rules start a VM at NVIDIA's placement IDs, always
+            raise SimulationError(
+                "alignment",
+                f"applies only to the article rules (rules=article), got {params['alignment']!r}: the vSphere rules "
+                "start a VM at NVIDIA's placement IDs; leave it out",
+            )
     if params["sequence"] and params["until"] == "budget" and "until" not in data:
         params["until"] = "sequence"
     if params["sequence"] and params["until"] != "sequence":
@@ -260,7 +265,7 @@ def scenario_from(params: dict) -> tuple[Scenario, Fabric | None]:
         memory_gb=params["memory_gb"],
         set_choice=params["set_choice"],
         mig_slot=params["mig_slot"],
-        alignment=params["alignment"],
+        alignment=params["alignment"] or "natural",  # the vSphere rules do not read it
         topology=shape["topology"],
         require_nvlink=bool(params["require_nvlink"]),
         cluster=cluster,

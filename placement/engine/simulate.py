@@ -749,7 +749,7 @@ def scenario_dict(s: Scenario, sim: Simulator | None = None) -> dict:
         "memory_gb": s.memory_gb,
         "set_choice": s.set_choice,
         "mig_slot": s.mig_slot,
-        "alignment": s.alignment,
+        "alignment": s.alignment if s.rules == "article" else None,  # the vSphere rules use NVIDIA's placement IDs
         "topology": s.topology,
         "require_nvlink": s.require_nvlink,
         "sequence": list(s.sequence),

@@ -1191,3 +1191,29 @@ def test_a_board_a_cluster_lacks_is_refused_on_board_by_the_command_and_the_api(
         "/api/whatif/", {"cluster": "pcie-cluster", "board": "H200-141GB", "runs": 2}, format="json"
     )
     assert r.status_code == 400 and r.json() == {"board": [message]}
+
+
+def test_alignment_is_refused_with_the_vsphere_rules_and_not_echoed_as_natural():
+    """Trial finding: a vSphere-rules run's params and scenario said "alignment": "natural" (the part 6 tool's
+    rule) although it placed at NVIDIA's placement IDs, and --alignment natural was accepted and ignored."""
+    message = (
+        "applies only to the article rules (rules=article), got 'natural': the vSphere rules start a VM at NVIDIA's "
+        "placement IDs; leave it out"
+    )
+    with pytest.raises(CommandError) as exc:
+        call_command("whatif", "--alignment", "natural", "--runs", "2")
+    assert str(exc.value) == f"--alignment: {message}"
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", {"alignment": "natural", "runs": 2},
+                                                       format="json")  # fmt: skip
+    assert r.status_code == 400 and r.json() == {"alignment": [message]}
+    page = {"board": "", "mode": "", "policy": "", "hosts": "1", "gpus_per_host": "1", "catalog": "", "runs": "2",
+            "seed": "1", "until": "budget", "rules": "vsphere", "alignment": "natural"}  # fmt: skip
+    r = client_for("planner").post("/whatif/", page, **HX)
+    assert r.status_code == 400
+    assert message in html.unescape(r.content.decode()).split('id="error-alignment"')[1].split("</span>")[0]
+    params, scenario, fabric, _ = whatif.prepare({"runs": 2})
+    result = whatif.report(params, scenario, fabric)
+    assert params["alignment"] is None and result["scenario"]["alignment"] is None
+    # the article rules keep theirs
+    params, scenario, fabric, _ = whatif.prepare({"runs": 2, "rules": "article", "alignment": "placement-ids"})
+    assert whatif.report(params, scenario, fabric)["scenario"]["alignment"] == "placement-ids"
