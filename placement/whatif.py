@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from gpucatalog.catalog import load_catalog
 from inventory.models import Cluster
 from placement.engine.model import Fabric
 from placement.engine.request import RequestError
@@ -288,11 +289,37 @@ def prepare(data: dict, limit: WorkLimit = COMMAND_LIMIT) -> tuple[dict, Scenari
     return params, scenario, fabric, work
 
 
+def run_length(scenario: Scenario, gpus: int) -> tuple[int, int]:
+    """(the requests one run makes, the requests a run that fills the cluster's memory makes): a GPU-run is
+    priced for the second, about the GPUs' memory over the smallest offer. A run that the memory does not end
+    makes more: an arrival sequence makes its length, and with departures p until the first rejection VMs keep
+    leaving, so the cluster fills 1 / (1 - p) times slower (at most ``MAX_REQUESTS``)."""
+    board = load_catalog().boards.get(scenario.board)
+    smallest = min((o.size_gb for o in scenario.offers), default=0)
+    fills = max(1, gpus * board.framebuffer_gb // smallest) if board is not None and smallest > 0 else 1
+    if scenario.until == "sequence":
+        return len(scenario.sequence), fills
+    if scenario.until == "first-rejection" and scenario.departures > 0:
+        # each arrival adds a VM and takes one away with the departures' chance: the cluster fills 1 - p as fast
+        return min(MAX_REQUESTS, -(-fills * 100 // round(100 * (1 - scenario.departures)))), fills
+    return fills, fills
+
+
+def length_factor(scenario: Scenario, gpus: int) -> int:
+    """How many times a run of ``scenario`` can cost a GPU-run's requests (1 when the memory ends the run); a
+    departure costs as much as an arrival (measured: 1 x 8 GPUs, departures 0.99 until the first rejection)."""
+    most, fills = run_length(scenario, gpus)
+    if most <= fills:
+        return 1
+    return -(-int(most * (1 + scenario.departures)) // fills)
+
+
 def scenario_work(scenario: Scenario, runs: int, gpus: int, hosts: int, widest: int) -> int:
     """What ``runs`` runs of one scenario cost, in GPU-runs: runs x simulated GPUs, weighted where one request
     costs much more: each request looks at every host, the planner's ranking looks at every GPU, and the exact
-    GPU-set search grows with the GPUs of a host (twice per GPU beyond 8). ``work_formula`` words it."""
-    work = runs * gpus * max(1, hosts // 8)
+    GPU-set search grows with the GPUs of a host (twice per GPU beyond 8); and where a run makes many more
+    requests than filling the memory takes (``length_factor``). ``work_formula`` words it."""
+    work = runs * gpus * max(1, hosts // 8) * length_factor(scenario, gpus)
     if scenario.host_choice == "ranking":
         work *= RANKING_COST * max(gpus, RANKING_MIN_GPUS)
     if scenario.mode == "passthrough":
@@ -309,6 +336,16 @@ def work_formula(scenario: Scenario, runs: int, gpus: int, hosts: int, widest: i
         parts.append(f"{RANKING_COST * max(gpus, RANKING_MIN_GPUS):,} (the planner's ranking)")
     if scenario.mode == "passthrough" and widest > 8:
         parts.append(f"{2 ** (widest - 8):,} (GPU-set search on hosts of {widest} GPUs)")
+    if (factor := length_factor(scenario, gpus)) > 1:
+        most, fills = run_length(scenario, gpus)
+        why = (
+            "an arrival sequence of" if scenario.until == "sequence" else "departures until the first rejection: about"
+        )
+        leaving = f", each with a {scenario.departures:g} chance of a departure" if scenario.departures else ""
+        parts.append(
+            f"{factor:,} ({why} {plural(most, 'request')} a run{leaving}, against {fills:,} requests to fill the "
+            "memory)"
+        )
     return " x ".join(parts)
 
 

@@ -1217,3 +1217,35 @@ def test_alignment_is_refused_with_the_vsphere_rules_and_not_echoed_as_natural()
     # the article rules keep theirs
     params, scenario, fabric, _ = whatif.prepare({"runs": 2, "rules": "article", "alignment": "placement-ids"})
     assert whatif.report(params, scenario, fabric)["scenario"]["alignment"] == "placement-ids"
+
+
+def test_runs_the_memory_does_not_end_are_priced_by_their_length():
+    """Trial finding: the work limit counted runs x GPUs whatever a run's length, so the API answered at once (it
+    allows 8,000 GPU-runs) 8,000 runs of a 5,000-request sequence on one GPU, or 1,000 runs of 8 GPUs with
+    departures 0.99 until the first rejection (5,000 requests a run): minutes in one web request."""
+    sequence = ["8C"] * 5_000
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare({"sequence": sequence, "runs": 8_000}, whatif.WorkLimit(whatif.SYNC_WORK))
+    assert exc.value.field == "runs"
+    assert exc.value.message == (
+        "8,000 runs x 1 simulated GPU x 500 (an arrival sequence of 5,000 requests a run, against 10 requests to "
+        "fill the memory) = 4,000,000 GPU-runs, above the limit of 8,000: at most 16 runs for this cluster"
+    )
+    data = {"gpus_per_host": 8, "until": "first-rejection", "departures": 0.99, "runs": 1_000}
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.prepare(data, whatif.WorkLimit(whatif.SYNC_WORK))
+    assert exc.value.message.startswith(
+        "1,000 runs x 8 simulated GPUs x 125 (departures until the first rejection: about 5,000 requests a run, "
+        "each with a 0.99 chance of a departure, against 80 requests to fill the memory) = 1,000,000 GPU-runs"
+    )
+    r = token_client(UserFactory(role="planner")).post("/api/whatif/", data, format="json")
+    assert r.status_code == 400 and "at most 8 runs" in r.json()["runs"][0]
+    # runs the memory ends cost what they did: the part 7 sequence on 4 x 4, a budget run, first rejection
+    part7 = {"hosts": 4, "gpus_per_host": 4, "rules": "article", "catalog": ["8C", "10C", "20C", "40C"],
+             "sequence": ["8C", "10C", "20C", "40C"] * 19 + ["8C"]}  # fmt: skip
+    for run in (part7, {"gpus_per_host": 8}, {"until": "first-rejection", "gpus_per_host": 2}):
+        assert whatif.prepare({**run, "runs": 100})[3] == 100 * run.get("hosts", 1) * run["gpus_per_host"]
+    # departures 0.5 fill the cluster half as fast: 40 requests and 20 departures against 20 requests
+    assert whatif.prepare({"until": "first-rejection", "gpus_per_host": 2, "departures": 0.5, "runs": 100})[3] == (
+        100 * 2 * 3
+    )
