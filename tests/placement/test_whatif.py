@@ -1249,3 +1249,17 @@ def test_runs_the_memory_does_not_end_are_priced_by_their_length():
     assert whatif.prepare({"until": "first-rejection", "gpus_per_host": 2, "departures": 0.5, "runs": 100})[3] == (
         100 * 2 * 3
     )
+
+
+def test_every_whatif_option_states_its_default_in_the_help():
+    """Trial finding: --help stated no default for --runs, --seed, --rules, --host-choice, --alignment,
+    --departures, --vcpus, --memory-gb, --set-choice, --mig-slot or --workers; --seed had no help at all."""
+    from placement.management.commands.whatif import OPTION_OF, Command
+
+    parser = Command().create_parser("manage.py", "whatif")
+    helps = {a.option_strings[0]: a.help or "" for a in parser._actions if a.option_strings}
+    # --compare and --json are switches of what is printed; every parameter of the run says its default
+    missing = [option for option in [*OPTION_OF.values(), "--workers"] if "default" not in helps[option]]
+    assert missing == []
+    assert "(default 500)" in helps["--runs"] and "(default 1)" in helps["--seed"]
+    assert "(default vsphere;" in helps["--rules"] and "(default 2)" in helps["--workers"]

@@ -107,26 +107,82 @@ class Command(BaseCommand):
             help="one weight per catalog entry, e.g. 1,2,1 (default: equal); numbers >= 0, at most 1,000,000 "
             "(a list starting with a minus sign is read as the value: --weights -1,2 or --weights=-1,2)",
         )
-        parser.add_argument("--runs", type=int, default=DEFAULTS["runs"], help="Monte Carlo runs (1 to 20,000)")
-        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--runs",
+            type=int,
+            default=DEFAULTS["runs"],
+            help=f"Monte Carlo runs, 1 to 20,000 (default {DEFAULTS['runs']})",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULTS["seed"],
+            help=f"first seed, 0 to 2^31 - 1; runs use seed, seed + 1, ... (default {DEFAULTS['seed']})",
+        )
         parser.add_argument("--until", default=None, help=f"one of {', '.join(UNTIL)} (default budget)")
-        parser.add_argument("--sequence", help="explicit arrivals, e.g. 8C,20C,8C (implies --until sequence)")
-        parser.add_argument("--rules", default="vsphere", help=f"one of {', '.join(RULE_SETS)}")
-        parser.add_argument("--host-choice", help=f"one of {', '.join(HOST_CHOICES)}")
-        parser.add_argument("--alignment", help=f"article rule set, mixed size: {', '.join(ALIGNMENTS)}")
-        parser.add_argument("--departures", type=float, default=0.0, help="chance a VM leaves after each arrival")
-        parser.add_argument("--vcpus", type=int, default=0, help="vCPUs per VM (host admission), 0 to 768")
-        parser.add_argument("--memory-gb", type=int, default=0, help="memory reservation per VM, GB, 0 to 24,576")
-        parser.add_argument("--cluster", help='a stored cluster (id, name or "name (vCenter)") instead of hosts x GPUs')
-        parser.add_argument("--set-choice", default="topology", help=f"passthrough: {', '.join(SET_CHOICES)}")
-        parser.add_argument("--mig-slot", default="vsphere", help=f"MIG: {', '.join(MIG_SLOTS)}")
+        parser.add_argument(
+            "--sequence", help="explicit arrivals, e.g. 8C,20C,8C (implies --until sequence; default: random draws)"
+        )
+        parser.add_argument(
+            "--rules",
+            default=DEFAULTS["rules"],
+            help=f"one of {', '.join(RULE_SETS)} (default {DEFAULTS['rules']}; article: F. Denneman's simulators)",
+        )
+        parser.add_argument(
+            "--host-choice",
+            help=f"one of {', '.join(HOST_CHOICES)} (default: drs with the vsphere rules; with the article rules "
+            "round-robin on one GPU, else gpu-round-robin)",
+        )
+        parser.add_argument(
+            "--alignment",
+            help=f"article rules, mixed size: {', '.join(ALIGNMENTS)} (default: placement-ids with gpu-round-robin, "
+            "else natural); not with the vsphere rules",
+        )
+        parser.add_argument(
+            "--departures",
+            type=float,
+            default=DEFAULTS["departures"],
+            help="chance, 0 to below 1, that a running VM leaves after each arrival (default 0: none leaves)",
+        )
+        parser.add_argument(
+            "--vcpus",
+            type=int,
+            default=DEFAULTS["vcpus"],
+            help="vCPUs per VM (host admission), 0 to 768 (default 0: not counted)",
+        )
+        parser.add_argument(
+            "--memory-gb",
+            type=int,
+            default=DEFAULTS["memory_gb"],
+            help="memory reservation per VM, GB, 0 to 24,576 (default 0: not counted)",
+        )
+        parser.add_argument(
+            "--cluster",
+            help='a stored cluster (id, name or "name (vCenter)") instead of hosts x GPUs (default: hypothetical '
+            "hosts)",
+        )
+        parser.add_argument(
+            "--set-choice",
+            default=DEFAULTS["set_choice"],
+            help=f"passthrough: {', '.join(SET_CHOICES)} (default {DEFAULTS['set_choice']})",
+        )
+        parser.add_argument(
+            "--mig-slot",
+            default=DEFAULTS["mig_slot"],
+            help=f"MIG: {', '.join(MIG_SLOTS)} (default {DEFAULTS['mig_slot']})",
+        )
         parser.add_argument(
             "--topology", help=f"hypothetical hosts: {', '.join(TOPOLOGIES)} (default pcie); not with --cluster"
         )
-        parser.add_argument("--require-nvlink", action="store_true", help="multi-GPU VMs need an NVLink set")
+        parser.add_argument(
+            "--require-nvlink", action="store_true", help="multi-GPU VMs need an NVLink set (default: any set)"
+        )
         parser.add_argument("--compare", action="store_true", help="add the side-by-side comparisons")
         parser.add_argument(
-            "--workers", type=int, default=DEFAULT_WORKERS, help="processes for the Monte Carlo (at most one a CPU)"
+            "--workers",
+            type=int,
+            default=DEFAULT_WORKERS,
+            help=f"processes for the Monte Carlo, at most one a CPU (default {DEFAULT_WORKERS})",
         )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
