@@ -240,6 +240,17 @@ def widest_host(fabric: Fabric, board: str) -> int:
     return max(counts, default=0)
 
 
+def request_cap(s: Scenario, free_gb: int) -> int:
+    """The most requests one run makes. The memory ends a run without departures until the first rejection, and any
+    run until the budget (rejected requests spend it too): each request takes at least the smallest offer, so such
+    a run is never cut, however large the cluster (a 64 x 16 A100 budget run of 4C makes 20,480 requests). With
+    departures until the first rejection the cluster may never fill: ``MAX_REQUESTS``."""
+    if s.until == "first-rejection" and s.departures > 0:
+        return MAX_REQUESTS
+    smallest = min((o.size_gb for o in s.offers), default=0)
+    return max(MAX_REQUESTS, free_gb // smallest + 1) if smallest > 0 else MAX_REQUESTS
+
+
 def cluster_defaults(fabric: Fabric, label: str, board: str | None = None) -> dict[str, str]:
     """The board, mode and policy a what-if on a stored cluster runs with when they are not given: the board with
     the most usable GPUs (on hosts that can take VMs) unless ``board`` is given, the mode most of that board's GPUs
@@ -403,6 +414,7 @@ class Simulator:
         self.total_gb = sum(g.capacity_gb for h in self.hosts for g in h.gpus)
         self.free_gb_start = sum(self.rules.free_gb(g) for h in self.hosts for g in h.gpus)
         self.gpu_count = sum(len(h.gpus) for h in self.hosts)
+        self.request_cap = request_cap(self.s, self.free_gb_start)
         weights = [o.weight for o in self.s.offers]
         self._uniform = len(set(weights)) == 1
         self._all = [i for i, w in enumerate(weights) if w > 0]
@@ -431,7 +443,7 @@ class Simulator:
             offer = self._next(rng, seq, offers, weights, budget - requested, placed_by)
             if offer is None:
                 break
-            if n_req >= MAX_REQUESTS:
+            if n_req >= self.request_cap:
                 capped = True
                 break
             n_req += 1
