@@ -343,6 +343,9 @@ def sim_hosts(s: Scenario, fabric: Fabric, states: States) -> tuple[list[HostSim
     if not hosts:
         where = f"cluster {s.cluster_label}" if s.cluster else "the cluster"
         field = "cluster" if s.cluster else "board"
+        if s.cluster and kept_mode and kept_mode == boards[board.key]:
+            # every usable GPU of the board is in another mode and holds VMs: the mode is what to change
+            field = "mode"
         if s.cluster and board.key not in boards:  # most often the board field left at its default
             field = "board"
             have = ", ".join(f"{n} x {b}" for b, n in sorted(boards.items()))

@@ -664,7 +664,7 @@ def test_command_errors_name_the_option(args, message):
 def test_api_small_run_answers_at_once(demo):
     client = token_client(UserFactory(role="planner"))
     r = client.post("/api/whatif/", {**SMALL, "cluster": "pcie-cluster"}, format="json")
-    assert r.status_code == 400 and "they hold VMs in another mode" in r.json()["cluster"][0]  # same-size, in use
+    assert r.status_code == 400 and "they hold VMs in another mode" in r.json()["mode"][0]  # same-size, in use
     r = client.post("/api/whatif/", {**SMALL, "cluster": "pcie-cluster", "mode": "same"}, format="json")
     assert r.status_code == 201, r.content
     body = r.json()
@@ -1263,3 +1263,29 @@ def test_every_whatif_option_states_its_default_in_the_help():
     assert missing == []
     assert "(default 500)" in helps["--runs"] and "(default 1)" in helps["--seed"]
     assert "(default vsphere;" in helps["--rules"] and "(default 2)" in helps["--workers"]
+
+
+def test_a_mode_the_clusters_gpus_of_the_board_are_not_in_is_refused_on_mode(demo):
+    """Trial finding: mig mode for pcie-cluster's A100s (same-size, holding VMs) was refused on the cluster field
+    (the page marked the cluster), though the mode is what to change: the same board in same-size mode runs."""
+    message = (
+        "cluster pcie-cluster (demo-lab) has no A100-80GB GPU usable in mig mode (2 A100-80GB GPUs are left out: they "
+        "hold VMs in another mode)"
+    )
+    with pytest.raises(CommandError) as exc:
+        call_command("whatif", "--cluster", "pcie-cluster", "--board", "A100-80GB", "--mode", "mig", "--runs", "2")
+    assert str(exc.value) == f"--mode: {message}"
+    cluster = Cluster.objects.get(name="pcie-cluster")
+    page = {"cluster": str(cluster.pk), "board": "A100-80GB", "mode": "mig", "policy": "", "hosts": "1",
+            "gpus_per_host": "1", "topology": "pcie", "catalog": "", "runs": "2", "seed": "1", "until": "budget",
+            "rules": "vsphere"}  # fmt: skip
+    r = client_for("planner").post("/whatif/", page, **HX)
+    assert r.status_code == 400
+    assert message in html.unescape(r.content.decode()).split('id="error-mode"')[1].split("</span>")[0]
+    # GPUs on hosts that cannot take VMs are not the mode's doing: the board is refused, as before
+    from inventory.models import Host
+
+    assert Host.objects.filter(cluster=cluster, gpus__board="A100-80GB").update(maintenance_mode=True) == 1
+    with pytest.raises(CommandError) as exc:
+        call_command("whatif", "--cluster", "pcie-cluster", "--board", "A100-80GB", "--mode", "same", "--runs", "2")
+    assert str(exc.value).startswith("--board: cluster pcie-cluster (demo-lab) has no A100-80GB GPU on a host that")
