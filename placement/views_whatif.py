@@ -19,7 +19,6 @@ from placement.engine.simulate_model import (
     MIG_SLOTS,
     MODES,
     POLICIES,
-    REASON_TEXT,
     RULE_SETS,
     SET_CHOICES,
     TOPOLOGIES,
@@ -28,6 +27,7 @@ from placement.engine.simulate_model import (
     default_catalog,
     parse_offers,
     plural,
+    reason_text,
 )
 from placement.forms import cluster_choices
 from placement.models import WhatIfRun
@@ -284,7 +284,8 @@ def _context(run: WhatIfRun) -> dict:
         # locked GB: same-size only (other modes lock nothing), and absent from runs stored before it existed
         ctx["metrics"] = [(label, r[m]) for m, label in METRIC_LABELS.items() if m in r and (same or m != "locked_gb")]
         ctx["reasons"] = [
-            (REASON_TEXT.get(k, k), v) for k, v in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1])
+            (reason_text(k, r["scenario"]["mode"]), v)
+            for k, v in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1])
         ]
         ctx["rejected_total"] = sum(v for _, v in ctx["reasons"])
         ctx["siloed_svg"] = histogram(dist.get("siloed_gb", []), r["siloed_gb"], title="Siloed GB per run", unit=" GB")

@@ -173,6 +173,11 @@ def normalize(data: dict) -> dict:
         raise SimulationError(
             "sequence", f"an arrival sequence is only used with until=sequence (until is {params['until']})"
         )
+    if params["sequence"] and params["weights"]:
+        raise SimulationError(
+            "weights",
+            "weights draw the random arrivals; an arrival sequence gives the arrivals itself: leave the weights out",
+        )
     for name in ("hosts", "gpus_per_host", "runs", "seed", "vcpus", "memory_gb"):
         if isinstance(params[name], bool) or not isinstance(params[name], int):
             raise SimulationError(name, f"must be a whole number, got {params[name]!r}")
@@ -568,8 +573,9 @@ def lock_notes(params: dict, summary: dict) -> list[str]:
     if not refused:
         return [f"same-size mode: {where}; no request was turned away by a profile lock in these runs"]
     return [
-        f"same-size mode: {refused:,} requests over the {summary.get('runs', 0):,} runs were turned away by a profile "
-        f"lock; {where} (see 'placeable'): it is not counted as siloed"
+        f"same-size mode: {plural(refused, 'request')} over {plural(summary.get('runs', 0), 'run')} "
+        f"{'was' if refused == 1 else 'were'} turned away by a profile lock; {where} (see 'placeable'): it is not "
+        "counted as siloed"
     ]
 
 

@@ -277,9 +277,14 @@ def cluster_defaults(fabric: Fabric, label: str, board: str | None = None) -> di
             raise SimulationError("cluster", f"cluster {label} has no GPU of a known board on a host that can take VMs")
         ranked = sorted(boards.items(), key=lambda kv: (-kv[1], kv[0]))
         if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-            have = ", ".join(f"{n} x {b}" for b, n in ranked)
+            top = ranked[0][1]
+            tied = [b for b, n in ranked if n == top]
+            rest = ", ".join(f"{n} x {b}" for b, n in ranked if n < top)
+            also = f"; also {rest}" if rest else ""
             raise SimulationError(
-                "board", f"cluster {label} has as many usable GPUs of several boards ({have}); name one"
+                "board",
+                f"cluster {label} has as many usable GPUs of {', '.join(tied[:-1])} and {tied[-1]} ({top} each{also}); "
+                "name one",
             )
         board = ranked[0][0]
     elif not boards[board]:

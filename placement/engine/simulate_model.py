@@ -66,12 +66,19 @@ REASON_TEXT = {
     "placement-id": "placement-ID alignment: free memory, but no free range at a valid placement ID",
     "alignment": "natural alignment (article rules): free memory, but no free range starting at a multiple of its size",
     "profile-maximum": "the profile's per-GPU maximum is reached",
-    "no-free-capacity": "no GPU has enough free memory (MIG: free memory or compute slices)",
+    "no-free-capacity": "no GPU has enough free memory",
     "mig-geometry": "MIG geometry: free slices, but no free start slot for the profile",
     "no-nvlink-set": "free GPUs, but none form an NVLink set",
     "no-free-gpus": "no host has enough free GPUs",
     "cpu-memory": "no host with a fitting GPU has the CPU or memory",
 }
+
+
+def reason_text(code: str, mode: str) -> str:
+    """What a rejection code says, in the run's mode (MIG instances also need free compute slices)."""
+    if code == "no-free-capacity" and mode == "mig":
+        return "no GPU has enough free memory or compute slices"
+    return REASON_TEXT.get(code, code)
 
 
 class SimulationError(RequestError):

@@ -38,7 +38,7 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     page.click("#whatif-run")
     # no board named: the cluster's, but pcie-cluster has as many L40S as H100 NVL GPUs, so it asks for one
     page.locator("#error-board:not(:empty)").wait_for()
-    assert "has as many usable GPUs of several boards" in page.locator("#error-board").inner_text()
+    assert "has as many usable GPUs of H100-94GB and L40S-48GB" in page.locator("#error-board").inner_text()
     page.select_option("#id_board", "A100-80GB")
     page.click("#whatif-run")
     page.locator("#error-catalog:not(:empty)").wait_for()

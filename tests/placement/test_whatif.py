@@ -14,6 +14,7 @@ from django.test import Client
 from inventory.models import Cluster, Gpu
 from placement import whatif
 from placement.engine.simulate import scenario_dict
+from placement.engine.simulate_model import reason_text
 from placement.models import WhatIfRun
 from tests.api.support import load_demo, token_client
 from tests.factories import (
@@ -179,8 +180,7 @@ def test_a_cluster_with_as_many_gpus_of_two_boards_asks_for_one(same_size_h100_c
         whatif.prepare({"cluster": "gpu-cluster-00", "catalog": ["10C"], "runs": 1})
     assert exc.value.field == "board"
     assert exc.value.message == (
-        "cluster gpu-cluster-00 (scale) has as many usable GPUs of several boards (4 x A100-80GB, 4 x H100-80GB); "
-        "name one"
+        "cluster gpu-cluster-00 (scale) has as many usable GPUs of A100-80GB and H100-80GB (4 each); name one"
     )
     _, scenario, _, _ = whatif.prepare({"cluster": "gpu-cluster-00", "board": "A100-80GB", "catalog": ["10C"],
                                         "runs": 1})  # fmt: skip
@@ -1289,3 +1289,29 @@ def test_a_mode_the_clusters_gpus_of_the_board_are_not_in_is_refused_on_mode(dem
     with pytest.raises(CommandError) as exc:
         call_command("whatif", "--cluster", "pcie-cluster", "--board", "A100-80GB", "--mode", "same", "--runs", "2")
     assert str(exc.value).startswith("--board: cluster pcie-cluster (demo-lab) has no A100-80GB GPU on a host that")
+
+
+def test_the_report_words_fit_the_run_it_describes():
+    """Trial L leftovers: the MIG clause on a time-sliced run's memory rejections, "the 1 runs", a seed to replay
+    for a sequence every run makes alike, and weights a sequence never draws."""
+    out = StringIO()
+    call_command("whatif", "--mode", "same", "--catalog", "10C,40C", "--sequence", "40C,10C,40C,40C", "--runs", "1",
+                 "--workers", "1", stdout=out)  # fmt: skip
+    text = out.getvalue()
+    assert "1 request over 1 run was turned away by a profile lock" in text and "the 1 runs" not in text
+    assert "worst seed" not in text and "replay" not in text
+    full = StringIO()
+    call_command("whatif", "--mode", "mixed", "--catalog", "10C,40C", "--sequence", "40C,40C,10C", "--runs", "1",
+                 "--workers", "1", stdout=full)  # fmt: skip
+    assert "rejected 1: no GPU has enough free memory\n" in full.getvalue()  # no word of MIG on a time-sliced run
+    budget = StringIO()
+    call_command("whatif", "--hosts", "1", "--gpus-per-host", "1", "--runs", "2", "--workers", "1", stdout=budget)
+    assert "worst seed" in budget.getvalue()
+    assert reason_text("no-free-capacity", "mixed") == "no GPU has enough free memory"
+    assert reason_text("no-free-capacity", "mig") == "no GPU has enough free memory or compute slices"
+    with pytest.raises(whatif.SimulationError) as exc:
+        whatif.normalize({"catalog": ["8C", "10C"], "weights": [1, 5], "sequence": ["8C", "10C", "8C"]})
+    assert exc.value.field == "weights"
+    assert exc.value.message == (
+        "weights draw the random arrivals; an arrival sequence gives the arrivals itself: leave the weights out"
+    )

@@ -10,13 +10,13 @@ from placement.engine.simulate_model import (
     MIG_SLOTS,
     MODES,
     POLICIES,
-    REASON_TEXT,
     RULE_SETS,
     SET_CHOICES,
     TOPOLOGIES,
     UNTIL,
     SimulationError,
     plural,
+    reason_text,
 )
 from placement.whatif import DEFAULTS, defaults_text, prepare, report
 
@@ -258,8 +258,9 @@ class Command(BaseCommand):
             )
         lines.append("placeable (median): " + ", ".join(f"{k} {v}" for k, v in r["placeable"].items()))
         for code, n in sorted(r["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
-            lines.append(f"rejected {n}: {REASON_TEXT.get(code, code)}")
-        lines.append(f"worst seed {r['worst_seed']} (replay: --runs 1 --seed {r['worst_seed']})")
+            lines.append(f"rejected {n}: {reason_text(code, s['mode'])}")
+        if s.get("until") != "sequence":  # a sequence makes the same arrivals in every run: no seed to replay
+            lines.append(f"worst seed {r['worst_seed']} (replay: --runs 1 --seed {r['worst_seed']})")
         lines.extend(f"note: {n}" for n in r.get("notes", []))
         for c in r.get("comparisons", []):
             if c.get("skipped"):

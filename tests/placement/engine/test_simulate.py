@@ -376,9 +376,16 @@ def test_cluster_defaults_refuse_to_guess_between_two_boards():
     with pytest.raises(SimulationError) as exc:
         cluster_defaults(fabric, "c (vc)")
     assert exc.value.field == "board"
-    assert (
-        exc.value.message
-        == "cluster c (vc) has as many usable GPUs of several boards (2 x A100-80GB, 2 x H100-80GB); name one"
+    assert exc.value.message == "cluster c (vc) has as many usable GPUs of A100-80GB and H100-80GB (2 each); name one"
+    fabric = _cluster(
+        synthetic.vgpu_host("a", "c", n=2, board="H100-80GB"),
+        synthetic.vgpu_host("b", "c", n=2, board="A100-80GB"),
+        synthetic.vgpu_host("d", "c", n=1, board="A30-24GB"),
+    )
+    with pytest.raises(SimulationError) as exc:
+        cluster_defaults(fabric, "c (vc)")
+    assert exc.value.message == (  # boards with fewer GPUs are no part of the tie
+        "cluster c (vc) has as many usable GPUs of A100-80GB and H100-80GB (2 each; also 1 x A30-24GB); name one"
     )
 
 
