@@ -308,10 +308,28 @@ def _context(run: WhatIfRun) -> dict:
     return ctx
 
 
+def status_text(run: WhatIfRun) -> str:
+    """What a run has come to, in one line for the page's status region (announced by screen readers)."""
+    name = f"What-if #{run.pk}"
+    if run.status == WhatIfRun.Status.QUEUED:
+        return f"{name} is queued: waiting for a worker."
+    if run.status == WhatIfRun.Status.RUNNING:
+        return f"{name} is running."
+    if run.status == WhatIfRun.Status.FAILED:
+        return f"{name} failed: {run.error}"
+    r = run.result or {}
+    siloed, rejected = r.get("siloed_gb") or {}, r.get("rejected") or {}
+    return (
+        f"{name} finished: {plural(r.get('runs', 0), 'run')}; siloed memory median {siloed.get('p50', 0)} GB, "
+        f"worst {siloed.get('max', 0)} GB; rejected requests median {rejected.get('p50', 0)}."
+    )
+
+
 def _run_response(request: HttpRequest, run: WhatIfRun, *, status: int = 200) -> HttpResponse:
     ctx = _context(run)
     if run.finished and status == 200:
         status = HTMX_STOP_POLLING
+        ctx["announce"] = status_text(run)  # once, as the polling stops; not each second while it runs
     return render(request, "placement/whatif_run.html", ctx, status=status)
 
 
@@ -335,7 +353,9 @@ def whatif(request: HttpRequest) -> HttpResponse:
             else:
                 run.refresh_from_db()
                 if getattr(request, "htmx", None):  # the run, and the form again without stale errors
-                    response = render(request, "placement/whatif_run.html", _context(run))
+                    response = render(
+                        request, "placement/whatif_run.html", {**_context(run), "announce": status_text(run)}
+                    )
                     form_html = render_to_string(
                         "placement/whatif.html#whatif-form",
                         {"form": form, "oob": True, "can_plan": True},

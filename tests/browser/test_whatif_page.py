@@ -62,6 +62,12 @@ def test_whatif_for_the_demo_lab_draws_the_charts(admin_page, live_server, demo_
     assert maps.locator("rect.gpu").count() == 2  # the A100 host's two GPUs
     assert "chat-a" in maps.inner_html() and "chat-b" in maps.inner_html()
     assert page.locator("#worst-seed").inner_text().isdigit()
+    # a screen reader hears what the run came to in one line, not the whole card again at each redraw
+    assert page.locator("#whatif-results").get_attribute("aria-live") is None
+    status = page.locator("#whatif-status[role=status]")
+    assert status.inner_text().startswith("What-if #") and " finished: 200 runs; siloed memory median " in (
+        status.inner_text()
+    )
     text = page.locator("#whatif-results").inner_text()
     assert "200 runs from seed 1" in text and "cluster pcie-cluster (demo-lab)" in text
     page.set_viewport_size({"width": 800, "height": 900})  # half a screen: the charts scale, the page stays

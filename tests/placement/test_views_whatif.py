@@ -250,3 +250,17 @@ def test_weights_without_a_catalog_name_the_default_catalog_beside_other_errors(
         "give one weight per catalog entry: no catalog was given, and the default catalog for mixed-size mode on "
         "A100-80GB has 3 entries (8C,10C,20C), got 2 weights; give 3 weights in that order, or give the catalog"
     )
+
+
+def test_each_state_of_a_run_is_one_line_for_the_status_region():
+    from placement.views_whatif import status_text
+
+    queued = WhatIfRun.objects.create(params={})
+    assert status_text(queued) == f"What-if #{queued.pk} is queued: waiting for a worker."
+    failed = WhatIfRun.objects.create(params={}, status=WhatIfRun.Status.FAILED, error="runs: too many")
+    assert status_text(failed) == f"What-if #{failed.pk} failed: runs: too many"
+    result = {"runs": 1, "siloed_gb": {"p50": 4, "max": 24}, "rejected": {"p50": 2}}
+    done = WhatIfRun.objects.create(params={}, status=WhatIfRun.Status.SUCCESS, result=result)
+    assert status_text(done) == (
+        f"What-if #{done.pk} finished: 1 run; siloed memory median 4 GB, worst 24 GB; rejected requests median 2."
+    )
