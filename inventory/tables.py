@@ -337,6 +337,9 @@ def occupancy_strip(gpus) -> str:
     )
     counts = Counter(g.state for g in gpus)
     summary = ", ".join(f"{counts[state]} {label}" for state, label in STATE_LABELS.items() if counts[state])
+    left = [g.free_gb for g in gpus if g.state == "partial"]
+    if left:  # what the squares' hover titles say of the partly used GPUs
+        summary += f" ({', '.join(map(str, left))} GB left)"
     # A plain span's aria-label is ignored (and the squares are empty): an image with the counts in words.
     return format_html(
         '<span class="strip" role="img" aria-label="{} GPU{}: {}">{}</span>',
@@ -546,11 +549,15 @@ class GpuTable(HtmxTable):
             return "\u2013"
         title = occ.unavailable_reason if occ.state == UNAVAILABLE else occ.title
         return format_html(
-            '<span class="badge {} {}" title="{}">{}</span>',
+            '<span class="badge {} {}" title="{}">{}</span>{}',
             occ.state,
             GPU_STATE_BADGE.get(occ.state, ""),
             title,
             STATE_LABELS.get(occ.state, occ.state),
+            # the title is hover-only: a screen reader gets the reason as text (the host page shows it)
+            format_html('<span class="visually-hidden">: {}</span>', occ.unavailable_reason)
+            if occ.state == UNAVAILABLE
+            else "",
         )
 
     def render_memory_gb(self, record: Gpu) -> int | str:

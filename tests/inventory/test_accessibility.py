@@ -87,6 +87,7 @@ def test_the_answer_of_test_connection_lands_in_a_live_region(admin, demo):  # n
 
 def test_the_occupancy_strip_says_in_words_what_its_squares_show(admin, demo):  # noqa: F811
     cluster = Cluster.objects.get(name="pcie-cluster")
+    seen_partial = False
     for url in (f"/clusters/{cluster.pk}/", "/inventory/hosts/"):
         html = text(admin.get(url))
         # a host's strip (its squares have titles; the legend's have none)
@@ -106,7 +107,13 @@ def test_the_occupancy_strip_says_in_words_what_its_squares_show(admin, demo):  
                 "unavailable": "unavailable",
             }
             expected = ", ".join(f"{states.count(s)} {w}" for s, w in words.items() if states.count(s))
+            # the GB left that the partly used squares' hover titles give, in words too
+            left = re.findall(r'<span class="g partial"[^>]*title="[^"]* (\d+) GB free of \d+', cells)
+            assert len(left) == states.count("partial")
+            expected += f" ({', '.join(left)} GB left)" if left else ""
             assert label == f"{len(states)} GPU{'s' if len(states) > 1 else ''}: {expected}", (url, label)
+            seen_partial = seen_partial or bool(left)
+    assert seen_partial  # the demo's A100 host runs vGPUs with room left
 
 
 def test_a_refused_vcenter_form_opens_on_a_summary_that_links_each_field_to_fix(admin):  # noqa: F811
@@ -165,3 +172,17 @@ def test_every_table_on_the_inventory_pages_says_what_it_lists(admin, demo):  # 
     assert '<caption class="visually-hidden">GPUs of esx-a100-01.lab.local</caption>' in text(
         admin.get(f"/inventory/hosts/{host.pk}/")
     )
+
+
+def test_why_a_gpu_is_unavailable_is_text_not_only_a_hover_title(admin, demo):  # noqa: F811
+    from inventory.models import Host
+
+    host = Host.objects.get(name="esx-l40s-01.lab.local")
+    Host.objects.filter(pk=host.pk).update(maintenance_mode=True)
+    page = text(admin.get(f"/inventory/hosts/{host.pk}/"))
+    reasons = re.findall(r'<div class="faint why">([^<]+)</div>', page)
+    assert reasons and set(reasons) == {
+        "The host is not available to plans (maintenance, disconnected, not responding or not synced)"
+    }
+    listing = text(admin.get(f"/inventory/gpus/?host={host.pk}"))
+    assert listing.count('<span class="visually-hidden">: the host is not available to plans') == len(reasons)

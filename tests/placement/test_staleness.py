@@ -5,6 +5,7 @@ rejected with that reason; the host pages show the last-known state with "stale 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -126,6 +127,9 @@ def test_hosts_of_a_down_vcenter_show_their_last_known_state_as_stale(demo):
     viewer.force_login(UserFactory(username="stale-viewer", role="viewer"))
     detail = viewer.get(f"/inventory/hosts/{host.pk}/").content.decode()
     assert 'data-test="stale-since"' in detail and "last known: Connected, stale since" in detail
+    # why, as text beside the badge (its title is hover-only)
+    reason = re.search(r'data-test="stale-reason">([^<]+)<', detail).group(1)
+    assert "connection refused" in reason
     cluster = viewer.get(f"/clusters/{host.cluster_id}/").content.decode()
     assert "last known: Connected, stale since" in cluster and '<span class="badge ok">ok</span>' not in cluster
     overview = viewer.get("/").content.decode()
