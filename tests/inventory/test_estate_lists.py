@@ -219,7 +219,10 @@ def test_gpu_list_counts_states_as_the_overview_does(viewer, demo):
     for state in ("free", "used", "partial", "reserved", "unavailable"):
         listed = table_rows(text(viewer.get("/inventory/gpus/", {"state": state, "per_page": 100})), "gpus-table")
         assert len(listed) == sum(1 for s in states.values() if s == state), state
-        assert {r[6] for r in listed} == {labels[state]}, state
+        # an unavailable GPU's cell also says why, as text for assistive technology (the badge's title is hover-only)
+        assert {r[6].split(": ")[0] for r in listed} == {labels[state]}, state
+        reasons = {r[6].partition(": ")[2] for r in listed}
+        assert reasons == ({r["Unavailable because"] for r in unavailable} if state == "unavailable" else {""}), state
 
 
 def test_gpu_list_filters_by_model_mode_host_and_vcenter(viewer, demo):
