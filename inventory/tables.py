@@ -431,10 +431,12 @@ class HostTable(HtmxTable):
             since = f"since {timezone.localtime(fresh.since):%Y-%m-%d %H:%M}" if fresh.since else "(never synced)"
             parts.append(
                 format_html(
-                    '<span class="badge stale" title="{}">last known: {}, stale {}</span>',
+                    '<span class="badge stale" title="{}">last known: {}, stale {}</span>'
+                    '<span class="visually-hidden"> ({})</span>',  # the title is hover-only
                     fresh.reason,
                     record.get_connection_state_display(),
                     since,
+                    fresh.reason,
                 )
             )
         elif record.connection_state != "connected":
@@ -443,7 +445,13 @@ class HostTable(HtmxTable):
             parts.append(mark_safe('<span class="badge warn">maintenance</span>'))
         n = host_warning_count(record, unavailable=False)  # the maintenance or connection badge says that
         if n:
-            parts.append(format_html('<span class="badge warn" title="warnings and fabric findings">{} ⚠</span>', n))
+            parts.append(
+                format_html(
+                    '<span class="badge warn" title="warnings and fabric findings">{} ⚠'
+                    '<span class="visually-hidden"> warnings and fabric findings</span></span>',
+                    n,
+                )
+            )
         if not parts:
             parts.append(mark_safe('<span class="badge ok">ok</span>'))
         return format_html_join(" ", "{}", ((p,) for p in parts))

@@ -130,6 +130,8 @@ def test_hosts_of_a_down_vcenter_show_their_last_known_state_as_stale(demo):
     # why, as text beside the badge (its title is hover-only)
     reason = re.search(r'data-test="stale-reason">([^<]+)<', detail).group(1)
     assert "connection refused" in reason
+    listing = viewer.get("/inventory/hosts/").content.decode()
+    assert f'<span class="visually-hidden"> ({reason})</span>' in listing  # beside the list's badge, for a reader
     cluster = viewer.get(f"/clusters/{host.cluster_id}/").content.decode()
     assert "last known: Connected, stale since" in cluster and '<span class="badge ok">ok</span>' not in cluster
     overview = viewer.get("/").content.decode()
