@@ -323,6 +323,12 @@ class SyncRunTable(HtmxTable):
         return format_html('<span class="{}">{}</span>', css, record.error)
 
 
+def spoken(text: str) -> str:
+    """Text for assistive technology only: what a badge's hover title says, which keyboard and screen-reader
+    users cannot reach."""
+    return format_html('<span class="visually-hidden">{}</span>', text)
+
+
 def occupancy_strip(gpus) -> str:
     """One square per GPU: free, in use, reserved, or partly used vGPU (filled by use; GB left in the title)."""
     if not gpus:
@@ -431,12 +437,11 @@ class HostTable(HtmxTable):
             since = f"since {timezone.localtime(fresh.since):%Y-%m-%d %H:%M}" if fresh.since else "(never synced)"
             parts.append(
                 format_html(
-                    '<span class="badge stale" title="{}">last known: {}, stale {}</span>'
-                    '<span class="visually-hidden"> ({})</span>',  # the title is hover-only
+                    '<span class="badge stale" title="{}">last known: {}, stale {}</span>{}',
                     fresh.reason,
                     record.get_connection_state_display(),
                     since,
-                    fresh.reason,
+                    spoken(f" ({fresh.reason})"),
                 )
             )
         elif record.connection_state != "connected":
@@ -447,9 +452,9 @@ class HostTable(HtmxTable):
         if n:
             parts.append(
                 format_html(
-                    '<span class="badge warn" title="warnings and fabric findings">{} ⚠'
-                    '<span class="visually-hidden"> warnings and fabric findings</span></span>',
+                    '<span class="badge warn" title="warnings and fabric findings">{} ⚠{}</span>',
                     n,
+                    spoken(" warnings and fabric findings"),
                 )
             )
         if not parts:
@@ -562,10 +567,7 @@ class GpuTable(HtmxTable):
             GPU_STATE_BADGE.get(occ.state, ""),
             title,
             STATE_LABELS.get(occ.state, occ.state),
-            # the title is hover-only: a screen reader gets the reason as text (the host page shows it)
-            format_html('<span class="visually-hidden">: {}</span>', occ.unavailable_reason)
-            if occ.state == UNAVAILABLE
-            else "",
+            spoken(f": {occ.unavailable_reason}") if occ.state == UNAVAILABLE else "",  # the host page shows it
         )
 
     def render_memory_gb(self, record: Gpu) -> int | str:

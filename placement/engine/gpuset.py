@@ -249,8 +249,8 @@ class Topology:
         walk(0, r, 0, 0)
         return out
 
-    def distinct_sets(self, free: int, k: int) -> int:
-        """How many sets ``combos(free, k)`` gives (``gpucatalog.limits.orbit_sets``)."""
+    def candidate_count(self, free: int, k: int) -> int:
+        """How many sets ``combos(free, k)`` gives, without listing them (``gpucatalog.limits.orbit_sets``)."""
         return orbit_sets(((len(g), len(g[0])) for g in self.swap_groups(free)), k)
 
     def lexmin(self, free: int, mask: int) -> int:
@@ -733,7 +733,7 @@ def _search(
     if n_free < k:
         return SearchResult(None, 0, f"needs {k} GPUs, {n_free} eligible")
     if topo.n > 16 and not (topo.partitions and use_partitions):
-        sets = topo.distinct_sets(free, k)
+        sets = topo.candidate_count(free, k)
         if sets > MAX_DISTINCT_SETS:
             return SearchResult(
                 None,

@@ -183,7 +183,7 @@ def test_swapped_classes_answer_like_the_class_by_class_search_above_16_gpus(see
     fast, slow = Topology(sig), Topology(sig, swaps=False)
     for trial in range(3):
         free = random_free(rng, n, trial)
-        ks = [k for k in (1, 2, 3) if slow.distinct_sets(free, k) <= 2000]
+        ks = [k for k in (1, 2, 3) if slow.candidate_count(free, k) <= 2000]
         assert_same_searches(fast, slow, free, ks, rng)
 
 
@@ -223,7 +223,7 @@ def test_combos_take_each_orbit_once_and_lexmin_finds_its_lowest_pci_set(seed):
                     lowest[key] = m
             got = topo.combos(free, k)
             assert sorted(orbit_key(topo, free, m) for m in got) == sorted(lowest), (bin(free), k)
-            assert topo.distinct_sets(free, k) == len(got)
+            assert topo.candidate_count(free, k) == len(got)
             probes = got + rng.sample(every, min(len(every), 12)) if topo._swaps else got  # else lexmin is a no-op
             for m in probes:
                 assert topo.lexmin(free, m) == lowest[orbit_key(topo, free, m)], (bin(free), bin(m))
@@ -271,7 +271,7 @@ def test_the_filter_and_the_capture_count_the_sets_the_search_enumerates(seed):
     full = (1 << n) - 1
     for k in range(1, 17):
         sets = orbit_sets(topo.block_sizes, k)
-        assert topo.distinct_sets(full, k) == sets
+        assert topo.candidate_count(full, k) == sets
         if sets <= 3000:
             assert len(topo.combos(full, k)) == sets
         why = too_complex([len(c) for c in topo.twins], k, topo.tree, topo.block_sizes)
