@@ -702,6 +702,28 @@ def overview_totals(summaries: Iterable[ClusterSummary]) -> dict[str, int]:
 
 STATE_LABELS = {FREE: "free", USED: "in use", PARTIAL: "partly used", RESERVED: "reserved", UNAVAILABLE: "unavailable"}
 
+# What each count of the summary cards and lists means, said once and shown beside them as text (a hover title
+# reaches neither keyboard, touch nor screen-reader users): (term id, the label the pages show, its definition).
+UNAVAILABLE_DEFINITION = (
+    "Idle GPUs no plan can use: on a host in maintenance mode, disconnected, not responding or not seen by the last "
+    "sync; in a graphics mode that takes no compute VM; or in passthrough or MIG mode on an NVSwitch (HGX) board, "
+    "where vSphere places only time-sliced vGPU."
+)
+COUNT_TERMS = (
+    (FREE, "free", "Idle GPUs a plan can use: no VM, vGPU or reservation holds them."),
+    (USED, "in use", "Held by a VM in passthrough, or running vGPUs with no room left for another profile."),
+    (PARTIAL, "partly used vGPU", "Running vGPUs with room for more; the GB left are those a profile can still use."),
+    (RESERVED, "reserved", "Held by a reservation of this advisor that no VM holds yet; never counted as free."),
+    (UNAVAILABLE, "unavailable", UNAVAILABLE_DEFINITION),
+    (
+        "siloed",
+        "siloed vGPU memory",
+        "Free memory of vGPU GPUs that no profile can use: behind the same-size lock, between placement IDs in "
+        "mixed-size mode, or in MIG memory slices where no GPU instance can start.",
+    ),
+    ("stranded", "stranded MIG slices", "Compute slices of MIG GPUs that no further GPU instance can use."),
+)
+
 
 @dataclass
 class ConsumerRow:

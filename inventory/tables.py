@@ -407,8 +407,7 @@ class HostTable(HtmxTable):
         if not unavailable:
             return str(value)
         return format_html(
-            '{} <span class="faint" title="idle GPUs no plan can use (host unavailable or graphics mode not for '
-            'compute)">({} unavailable)</span>',
+            '{} <span class="faint" aria-describedby="term-unavailable">({} unavailable)</span>',
             value,
             unavailable,
         )

@@ -186,3 +186,29 @@ def test_why_a_gpu_is_unavailable_is_text_not_only_a_hover_title(admin, demo):  
     }
     listing = text(admin.get(f"/inventory/gpus/?host={host.pk}"))
     assert listing.count('<span class="visually-hidden">: the host is not available to plans') == len(reasons)
+
+
+def test_what_each_count_means_is_text_beside_the_counts_not_a_hover_title(admin, demo):  # noqa: F811
+    from inventory.models import Host
+    from inventory.occupancy import COUNT_TERMS
+
+    host = Host.objects.get(name="esx-l40s-01.lab.local")
+    Host.objects.filter(pk=host.pk).update(maintenance_mode=True)  # its GPUs count as unavailable
+    cluster = host.cluster
+    pages = ["/", f"/clusters/{cluster.pk}/", "/clusters/", "/inventory/hosts/", f"/inventory/hosts/{host.pk}/"]
+    for url in pages:
+        html = text(admin.get(url))
+        terms = re.search(r'<details class="terms" id="count-terms">(.*?)</details>', html, re.S)
+        assert terms, url
+        shown = dict(re.findall(r'<dd id="term-([a-z]+)">([^<]+)</dd>', terms.group(1)))
+        assert shown == {key: definition for key, _, definition in COUNT_TERMS}, url
+        # every count that has a definition points at it, and none keeps it only in a title
+        described = re.findall(r'aria-describedby="term-([a-z]+)"', html)
+        assert "unavailable" in described, url
+        assert set(described) <= set(shown), url
+        assert not re.search(r'<li class="[^"]*"[^>]*title=', html), url
+        assert not re.search(r'title="[^"]*no plan can use', html, re.I), url
+        assert dangling_descriptions(html) == [], url
+    listing = text(admin.get("/inventory/hosts/"))
+    note = re.search(r'<span class="faint"([^>]*)>\((\d+) unavailable\)</span>', listing)
+    assert note and note.group(1) == ' aria-describedby="term-unavailable"' and int(note.group(2)) > 0

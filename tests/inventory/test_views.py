@@ -258,7 +258,7 @@ def test_host_rows_count_in_use_and_partly_used_gpus_as_the_cluster_cards_do(vie
     factories.GpuConsumerFactory(gpu=partial, profile="nvidia_h100xm-20c")
     factories.GpuConsumerFactory(gpu=full, profile="nvidia_h100xm-80c")
     html = text(viewer.get(f"/clusters/{cluster.pk}/"))
-    cards = re.findall(r"<li><strong>(\d+)</strong><span>([^<]+)</span></li>", html)
+    cards = re.findall(r"<li[^>]*><strong>(\d+)</strong><span>([^<]+)</span></li>", html)
     assert ("1", "in use") in cards and ("1", "partly used vGPU") in cards
     row = html[html.index("esx-vgpu</a>") :].split("</tr>")[0]
     cells = re.findall(r'<td class="num"\s*>\s*(\S+?)\s*</td>', row)
