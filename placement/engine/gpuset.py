@@ -34,8 +34,11 @@ from itertools import combinations
 
 from gpucatalog.limits import (
     MAX_DISTINCT_SETS,
+    MAX_SEARCH_STATES,
     orbit_sets,
+    search_states,
     swappable_classes,
+    too_complex,
     transitive_groups,
     tree_like,
     twin_classes,
@@ -733,6 +736,9 @@ def _search(
     if n_free < k:
         return SearchResult(None, 0, f"needs {k} GPUs, {n_free} eligible")
     if topo.n > 16 and not (topo.partitions and use_partitions):
+        if not topo.tree and search_states(len(c) for c in topo.twins) > MAX_SEARCH_STATES:
+            # the leave-behind of a mesh meets too many free states (the HostSize filter refuses such hosts first)
+            return SearchResult(None, 0, too_complex([len(c) for c in topo.twins], k, False) or "")
         sets = topo.candidate_count(free, k)
         if sets > MAX_DISTINCT_SETS:
             return SearchResult(

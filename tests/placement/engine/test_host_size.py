@@ -137,6 +137,17 @@ def test_the_search_itself_refuses_a_free_state_with_too_many_sets():
     )
 
 
+def test_the_search_itself_refuses_a_mesh_of_too_many_free_states_as_the_host_filter_does():
+    """Called directly (not through ``plan``, whose HostSize filter refuses the host first), the search on a mesh of
+    18 GPUs gave an answer only after ranking the leave-behind over its free states (a 20-GPU mesh took minutes)."""
+    topo, _ = gpuset.topology_for(mesh_host(18))
+    result = gpuset._search(topo, (1 << 18) - 1, 4, "any", True)
+    assert result.best is None
+    assert result.reason.startswith("host has 18 GPUs wired as a mesh, in 18 groups of interchangeable GPUs")
+    (rejected,) = plan(Fabric((mesh_host(18),)), PlacementRequest(gpus_per_vm=4, consumption="passthrough")).rejected
+    assert rejected.reasons[0] == result.reason
+
+
 def test_a_host_of_sixteen_gpus_is_planned_whatever_its_wiring():
     result = plan(Fabric((mesh_host(16),)), PlacementRequest(gpus_per_vm=8, consumption="passthrough"))
     assert result.best is not None
