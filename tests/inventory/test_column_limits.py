@@ -23,6 +23,7 @@ from inventory.models import (
     VgpuProfile,
     VirtualMachine,
 )
+from inventory.services import columns
 from inventory.vsphere.snapshot import InventorySnapshot, PciDeviceSnap
 from tests.conftest import require
 from tests.vcsim import LABS
@@ -135,7 +136,7 @@ def test_a_moref_too_long_leaves_its_object_out():
 def test_a_data_error_fails_the_sync_without_a_retry_and_names_it(monkeypatch):
     """The fallback behind fit_to_columns: with the fitting skipped, PostgreSQL refuses the long host name."""
     require(connection.vendor == "postgresql", "SQLite does not enforce column lengths (CI runs PostgreSQL)")
-    monkeypatch.setattr(services, "fit_to_columns", lambda snapshot: snapshot)
+    monkeypatch.setattr(columns, "fit_to_columns", lambda snapshot: snapshot)
     snapshot = _demo()
     snapshot.hosts = [replace(snapshot.hosts[0], name=LONG_HOST), *snapshot.hosts[1:]]
     with pytest.raises(services.SyncFailed) as failed:

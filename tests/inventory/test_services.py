@@ -11,6 +11,7 @@ import pytest
 from inventory import services
 from inventory.exchange import snapshot_from_document
 from inventory.models import Gpu, GpuConsumer, Host, PciDevice, VirtualMachine
+from inventory.services import apply
 from inventory.vsphere.snapshot import GraphicsInfoSnap, PciDeviceSnap
 from tests.vcsim import LABS
 
@@ -168,7 +169,7 @@ def test_a_failed_apply_rolls_back_everything(monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_apply_consumers", explode)
+    monkeypatch.setattr(apply, "_apply_consumers", explode)
     with pytest.raises(RuntimeError):
         services.apply_snapshot(vcenter=vcenter, snapshot=snapshot_from_document(doc))
     assert not Host.objects.filter(model="changed").exists()

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from inventory import broker, services, tasks
 from inventory.models import SyncRun, SyncStatus
+from inventory.services import reaping
 from tests.conftest import REPO, _database_url_for_subprocess
 from tests.inventory.faults.conftest import FAST, Workers
 from tests.waits import wait_for
@@ -30,7 +31,7 @@ def on_own_redis(own_redis, transactional_db, fast_sync_settings, tmp_path, monk
     """This process's broker, locks and health on the test's own Redis; workers started on demand."""
     fast_sync_settings.REDIS_URL = own_redis.url
     fast_sync_settings.SYNC_QUEUE_GRACE = 1.0
-    monkeypatch.setattr(services, "UNSENT_RECHECK_SECONDS", 0.2)
+    monkeypatch.setattr(reaping, "UNSENT_RECHECK_SECONDS", 0.2)
     pool = Workers(own_redis.url, tmp_path, {"SYNC_QUEUE_GRACE": "1"})
     yield pool
     pool.close()
