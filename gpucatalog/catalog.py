@@ -251,12 +251,13 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
 
 
 def board_by_name(boards: dict[str, Board], name: str, memory_mb: int | None = None) -> Board | None:
-    text = name.upper().replace(" ", "")
-    if not text:
+    text = name.upper()
+    if not text.strip():
         return None
     family = None
     for candidate in ("H200", "H100", "A100", "A30", "L40S", "L40", "L4", "B200"):
-        if candidate in text:
+        # a whole model number: GH200 (Grace Hopper), GB200, the RTX A1000 and A3000 only contain a family
+        if re.search(rf"(?<![A-Z0-9]){candidate}(?![0-9])", text):
             family = candidate
             break
     if family is None:
