@@ -179,6 +179,9 @@ class _Builder:
             self.links[(x.pci_id, y.pci_id)] = self.make_link(x.pci_id, y.pci_id, "NVSWITCH", "platform-catalog", links)
 
     def from_device_groups(self) -> None:
+        # the largest NVLink group holding a pair: a bridge of k cards shares each card's links among its k - 1 peers
+        # (a 4-way H200 NVL bridge: 18 links, six to each peer; nvidia-smi prints NV6)
+        group_size: dict[tuple[str, str], int] = {}
         for name, members in sorted(self.hw.device_groups):
             if "%NVLINK" not in name.upper():
                 continue
@@ -189,13 +192,15 @@ class _Builder:
                     f"host {self.hw.name}: device group {name!r} names {', '.join(unknown)}, "
                     "which is not one of the host's GPUs"
                 )
-            for a, b in combinations(ids, 2):
-                current = self.links[(a, b)]
-                if current.kind == "NVSWITCH":
-                    continue  # the group confirms what the board already implies
-                x, y = self.by_id[a], self.by_id[b]
-                links = nvswitch_links_per_gpu(x.board) if x.sxm else bridge_links(x.board or y.board)
-                self.links[(a, b)] = self.make_link(a, b, "NVLINK", "device-group", links)
+            for pair in combinations(ids, 2):
+                group_size[pair] = max(group_size.get(pair, 0), len(ids))
+        for (a, b), size in group_size.items():
+            current = self.links[(a, b)]
+            if current.kind == "NVSWITCH":
+                continue  # the group confirms what the board already implies
+            x, y = self.by_id[a], self.by_id[b]
+            links = nvswitch_links_per_gpu(x.board) if x.sxm else max(1, bridge_links(x.board or y.board) // (size - 1))
+            self.links[(a, b)] = self.make_link(a, b, "NVLINK", "device-group", links)
 
     def from_smi(self, smi: SmiTopology, identities: list[SmiGpuIdentity] | None) -> dict[str, int | None]:
         """Apply the capture; return module ids learnt from ``identities``."""
