@@ -20,7 +20,7 @@ from gpucatalog.links import (  # noqa: F401 (re-exported: the topology code's o
 _SXM_LINK_KEYS = {"A100": "A100-SXM", "H100": "H100-SXM", "H200": "H200-SXM", "B200": "B200"}
 # NVLinks each PCIe card puts on its bridge when only "these cards are NVLinked" is known (device groups): all of
 # them to its one peer on a 2-way bridge, shared among the three peers on a 4-way (H200 NVL: NV6 a pair).
-_BRIDGE_LINKS = {"A100": 12, "H100": 12, "H200": 18}
+_BRIDGE_LINKS = {"A100": 12, "A30": 4, "H100": 12, "H200": 18}  # A30: 200 GB/s both ways (NV4)
 
 
 def nvswitch_links_per_gpu(board: Board | None) -> int:

@@ -26,6 +26,13 @@ GPU1    NV6      X      NV6     NV6     0-63    0
 GPU2    NV6     NV6      X      NV6     0-63    0
 GPU3    NV6     NV6     NV6      X      0-63    0
 """
+A30_PAIRS = """\
+        GPU0    GPU1    GPU2    GPU3    CPU Affinity    NUMA Affinity
+GPU0     X      NV4     NODE    NODE    0-63    0
+GPU1    NV4      X      NODE    NODE    0-63    0
+GPU2    NODE    NODE     X      NV4     0-63    0
+GPU3    NODE    NODE    NV4      X      0-63    0
+"""
 
 
 def h200_nvl_host(*groups: tuple[str, tuple[str, ...]]):
@@ -62,3 +69,21 @@ def test_a_two_card_group_keeps_the_whole_bridge():
     fabric = build_fabric(h200_nvl_host((GROUP2, tuple(H100_NVL_GPUS[:2]))))
     link = fabric.link(*H100_NVL_GPUS[:2])
     assert (link.nvlinks, link.gbps) == (18, 450.0)
+
+
+def test_an_a30_nvlink_group_is_the_a30_bridge_not_an_a100_one():
+    """The A30's NVLink bridge carries 200 GB/s both ways (four third-generation links; the catalog's A30 entry cites
+    NVIDIA's A30 datasheet) and nvidia-smi prints NV4, 100 GB/s a direction: a device group gave the pair the 12 links
+    of an A100 bridge (300 GB/s), three times what a capture of the same host gives."""
+    hw = h100_nvl_host()
+    pci = tuple(
+        dataclasses.replace(f, device_id=0x20B7, name="NVIDIA A30") if f.pci_id in H100_NVL_GPUS else f for f in hw.pci
+    )
+    gpus = tuple(dataclasses.replace(g, device_id=0x20B7, model="NVIDIA A30", memory_mb=24258) for g in hw.gpus)
+    grouped = dataclasses.replace(
+        hw, pci=pci, gpus=gpus, device_groups=(("Nvidia:2@grid_a30-24c%NVLink", tuple(H100_NVL_GPUS[:2])),)
+    )
+    link = build_fabric(grouped).link(*H100_NVL_GPUS[:2])
+    assert (link.nvlinks, link.gbps) == (4, 100.0)
+    captured = build_fabric(grouped, smi=parse_smi_topology(A30_PAIRS))
+    assert captured.link(*H100_NVL_GPUS[:2]).gbps == link.gbps
