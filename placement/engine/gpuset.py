@@ -714,6 +714,14 @@ def _meets(topo: Topology, mask: int, interconnect: str) -> bool:
     return True
 
 
+def no_nvlink_set(topo: Topology, free: int, k: int) -> str:
+    """Why no ``k`` eligible GPUs are all joined by NVLink, in what the host has: no NVLink, or groups too small."""
+    most = max((bin(c & free).count("1") for c in nvlink_components(topo)), default=0)
+    if most < 2:
+        return f"no {k} eligible GPUs joined by NVLink: the eligible GPUs have no NVLink between them (PCIe only)"
+    return f"no {k} eligible GPUs joined by NVLink: NVLink joins at most {most} of the eligible GPUs on this host"
+
+
 def partition_refusal(partitions: Sequence[int], k: int) -> str:
     """Why no Fabric Manager partition takes a ``k``-GPU VM: none is free, or none of that size exists at all."""
     sizes = sorted({bin(p).count("1") for p in partitions})
@@ -777,7 +785,7 @@ def _search(
         elif a == best_a:
             tier.append((m, a))
     if not tier:
-        return SearchResult(None, 0, f"no {k} eligible GPUs form an NVLink ring")
+        return SearchResult(None, 0, no_nvlink_set(topo, free, k))
     # (b) NUMA span, (c) PCIe proximity
     tier_b = _keep_min(tier, lambda t: (topo.numa_count(t[0]), topo.numa_count(t[0]) == 1 and bool(t[0] & crowded)))
     tier_c = _keep_min(tier_b, lambda t: topo.pcie_cost(t[0]))
