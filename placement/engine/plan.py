@@ -153,7 +153,8 @@ def _candidates(
         score = round(link[1] + tail, 9)
         caveats = caveat_lines(p.host, (c.pci_id for c in p.choices))
         # a warning first: automation reads explanation[0]
-        lines = (*p.warnings, *p.set_warnings, *explain(), *caveats, *p.notes)
+        unpublished = vgpu.unpublished_table_caution(p.request.vgpu_profile)
+        lines = (*p.warnings, *p.set_warnings, *explain(), *caveats, *p.notes, *([unpublished] if unpublished else ()))
         if len(proposals) == 1:  # no other host to be filled before: only how many GPUs stay free
             lines = tuple(line.removesuffix(FILL_WHY) for line in lines)
         else:

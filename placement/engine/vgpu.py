@@ -125,6 +125,20 @@ def start_text(board: Board | None, size_gb: int, start: int | None) -> str:
     return f"offset {start} GB, assumed: {unpublished_ids_words(board)}, so size-aligned starts are used"
 
 
+def unpublished_table_caution(profile: VgpuProfileName | None) -> str | None:
+    """The caution a plan of a time-sliced ``profile`` carries when the catalog lacks NVIDIA's row for its size (B200:
+    no table at all): the per-GPU maximum is then the framebuffer's, and the type may not exist; None otherwise."""
+    if profile is None or profile.is_mig or profile.board is None or profile.framebuffer_gb in profile.board.timesliced:
+        return None
+    board = profile.board
+    what = "table" if not board.timesliced else f"row for {profile.framebuffer_gb} GB types in its table"
+    return (
+        f"caution: the catalog has no NVIDIA time-sliced vGPU {what} for {board.key}: {profile.name} is planned on "
+        f"the framebuffer alone (up to {board.framebuffer_gb // profile.framebuffer_gb} per GPU assumed); check that "
+        "the host offers this type (Host > Configure > Graphics, or config.sharedPassthruGpuTypes)"
+    )
+
+
 def mixed_max(board: Board | None, capacity: int, size_gb: int) -> int:
     ts = board.timesliced.get(size_gb) if board is not None else None
     return ts.max_mixed if ts is not None else capacity // size_gb
