@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from itertools import combinations
 
-from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, load_catalog
+from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, NVLINK_BRIDGE, Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine.explain import UNKNOWN_LABEL
 from placement.engine.model import (
@@ -106,6 +106,37 @@ def nvswitch_boards(links: Iterable[tuple[int, int, str, int]]) -> list[tuple[in
         if any(total[i] > most for i in component):
             boards.append(tuple(sorted(component)))
     return sorted(boards)
+
+
+def bridge_contradiction(board: Board | None, links: Iterable[tuple[int, int, str, int]]) -> str | None:
+    """Why the capture's NVLink groups off any NVSwitch board are larger than ``board``'s NVLink bridges join (H100
+    NVL, A100 PCIe and A30 cards are bridged in pairs; the H200 NVL also 4-way), or None. ``links`` as for
+    ``nvswitch_boards``."""
+    links = list(links)
+    bridges = [f for f in board.form_factors if f.nvlink == NVLINK_BRIDGE] if board is not None else []
+    if not bridges:
+        return None
+    most = max(f.most_nvlinked for f in bridges)
+    on_switch = {i for b in nvswitch_boards(links) for i in b}
+    peers: dict[int, set[int]] = {}
+    for a, b, kind, _ in links:
+        if kind in ("NVLINK", "NVSWITCH") and a not in on_switch and b not in on_switch:
+            peers.setdefault(a, {a}).add(b)
+            peers.setdefault(b, {b}).add(a)
+    for start in sorted(peers):
+        group, todo = set(), [start]
+        while todo:
+            i = todo.pop()
+            if i not in group:
+                group.add(i)
+                todo.extend(peers[i] - group)
+        if len(group) > most:
+            names = " or ".join(sorted({f.name for f in bridges}))
+            return (
+                f"{board.key}: NVLink bridges join at most {most} of its cards ({names}), but the capture shows "
+                f"NVLink joining {_gpu_list(group)}: was the capture taken on a host of this board?"
+            )
+    return None
 
 
 def _partitions(board: tuple[int, ...], modules: Mapping[int, int | None]) -> tuple[tuple[frozenset[int], ...], bool]:

@@ -11,7 +11,7 @@ from placement import services
 from placement.api.evacuation import entry_label, evacuation_document
 from placement.engine.request import PlacementRequest, RequestError
 from placement.engine.result import Plan
-from placement.engine.smi_host import MODULE_ID_QUERY, build_smi_host, plan_smi_host
+from placement.engine.smi_host import MODULE_ID_QUERY, bridge_contradiction, build_smi_host, plan_smi_host
 from placement.selectors import resolve_host
 
 # Request fields as the command line spells them.
@@ -284,6 +284,9 @@ class Command(BaseCommand):
             bus_ids=bus_ids,
         )
         warnings = [f"nvidia-smi capture: {w}" for w in topology.warnings] + list(smi.notes)
+        bridged = bridge_contradiction(board, ((x.a, x.b, x.kind, x.nvlinks) for x in topology.links))
+        if bridged:
+            warnings.append(bridged)
         numa_unknown = {g.pci_id for g in smi.host.gpus if g.numa_node is None}
         return plan_smi_host(smi, request), warnings, numa_unknown
 
