@@ -719,6 +719,11 @@ def no_nvlink_set(topo: Topology, free: int, k: int) -> str:
     most = max((bin(c & free).count("1") for c in nvlink_components(topo)), default=0)
     if most < 2:
         return f"no {k} eligible GPUs joined by NVLink: the eligible GPUs have no NVLink between them (PCIe only)"
+    if most >= k:  # enough GPUs are NVLinked to each other, but no k of them close a ring (a mesh, not all-to-all)
+        return (
+            f"no {k} eligible GPUs form an NVLink ring: {most} of them are joined by NVLink, but no {k} of those "
+            "close a ring"
+        )
     return f"no {k} eligible GPUs joined by NVLink: NVLink joins at most {most} of the eligible GPUs on this host"
 
 

@@ -27,3 +27,18 @@ def test_bridged_pairs_say_how_many_gpus_nvlink_joins():
     reason = _reasons(synthetic.nvl_pairs("nvl", n=8), 4)
     assert "ring" not in reason
     assert "NVLink joins at most 2 of the eligible GPUs" in reason
+
+
+def test_nvlinked_gpus_that_form_no_ring_are_not_told_nvlink_joins_too_few():
+    """On the DGX-1 mesh, GPUs 1-0-4-7 are one NVLink chain but no ring: "NVLink joins at most 4" would contradict
+    the refusal of a 4-GPU VM."""
+    from placement.engine import gpuset
+
+    host = synthetic.dgx1_v100()
+    topo, order = gpuset.topology_for(host)
+    free = gpuset.mask_of(order, [host.gpus[i].pci_id for i in (0, 1, 4, 7)])
+    result = gpuset._search(topo, free, 4, "nvlink", True)
+    assert result.best is None
+    assert result.reason == (
+        "no 4 eligible GPUs form an NVLink ring: 4 of them are joined by NVLink, but no 4 of those close a ring"
+    )
