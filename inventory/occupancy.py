@@ -17,7 +17,10 @@ Siloed and stranded capacity:
 - same-size vGPU mode: a GPU that holds vGPUs is locked to their profile; of its free framebuffer, what the
   same profile can no longer fill (the per-GPU maximum is reached, or less than one profile is left) is
   *siloed*: no vGPU of any size can use it until the GPU empties.
-- mixed-size mode: free framebuffer is reported as free GB; placement-ID gaps are the engine's business.
+- mixed-size mode: of the free framebuffer, what no still-placeable instance of any profile of the board can cover
+  (its start a placement ID, its range free, its size below the mixed-size maximum) is *siloed*
+  (``gpucatalog.mixed_layout``, as plans and what-ifs count it). Placement IDs not reported by ``nvidia-smi`` are
+  inferred as the engine infers them (reservations' predicted ones first, then the VMs in name order).
 - MIG: on a GPU where no instance of any MIG profile of its board can start (``gpucatalog.mig_layout``: compute
   or memory slices used up, or the free memory slices at no profile's start slot), the compute slices left are
   *stranded* and the GB left *siloed*, so it is in use, not partly used. Slots not reported by ``nvidia-smi`` are
@@ -52,7 +55,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import Contains
 from django.utils import timezone
 
-from gpucatalog import mig_layout
+from gpucatalog import mig_layout, mixed_layout
 from gpucatalog.catalog import nvswitch_refusal
 from inventory.models import (
     Cluster,
@@ -67,7 +70,7 @@ from inventory.models import (
     VgpuMode,
     VgpuProfile,
 )
-from inventory.profile_limits import board_framebuffer_gb, max_equal, mig_geometry, mig_profile_sizes
+from inventory.profile_limits import board_framebuffer_gb, catalog_board, max_equal, mig_geometry, mig_profile_sizes
 
 FREE, USED, PARTIAL, RESERVED, UNAVAILABLE = "free", "used", "partial", "reserved", "unavailable"
 # Modes of GPUs no compute VM can use (their graphics type is neither direct nor sharedDirect).
@@ -412,18 +415,26 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
     else:
         rows = list(_with_row_flags(live).order_by("host_id", "pci_device__pci_id").values_list(*_GPU_FIELDS))
     ids = live.values("pk")
+    # each hold's reported offset: a MIG instance's start slot, a mixed-size vGPU's placement ID (None: inferred)
     consumers: dict[int, list[tuple[str, str, str, bool, int | None]]] = defaultdict(list)
     consumer_qs = GpuConsumer.objects.filter(gpu__in=ids).annotate(
-        holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField())
+        holds=ExpressionWrapper(holding_consumers(), output_field=BooleanField()), offset=_offset()
     )
     if not counting:
         consumer_qs = consumer_qs.order_by("vm__name").values_list(
-            "gpu_id", "vm__name", "kind", "profile", "holds", "mig_slot"
+            "gpu_id", "vm__name", "kind", "profile", "holds", "offset"
         )
     else:
-        # the VM's name only where it orders the MIG instances whose slots are inferred
-        unreported = Case(When(kind="mig", mig_slot__isnull=True, then=F("vm__name")), default=Value(""))
-        consumer_qs = consumer_qs.order_by().values_list("gpu_id", unreported, "kind", "profile", "holds", "mig_slot")
+        # the VM's name only where it orders the MIG instances and mixed-size vGPUs whose offsets are inferred
+        unreported = Case(
+            When(
+                Q(kind="mig", mig_slot__isnull=True)
+                | Q(gpu__vgpu_mode=VgpuMode.MIXED_SIZE, placement_gb__isnull=True, mig_slot__isnull=True),
+                then=F("vm__name"),
+            ),
+            default=Value(""),
+        )
+        consumer_qs = consumer_qs.order_by().values_list("gpu_id", unreported, "kind", "profile", "holds", "offset")
     for gpu_id, vm, kind, profile, holds, slot in consumer_qs:
         consumers[gpu_id].append((vm, kind, profile, bool(holds), slot))
     for gpu_id, instance_id, profile, start in unheld_instances(ids).values_list(
@@ -434,11 +445,18 @@ def _load(gpus: QuerySet[Gpu], *, counting: bool = False) -> tuple[list, dict, d
     item_model = Gpu._meta.get_field("reservation_items").related_model  # placement's, without importing it
     for gpu_id, vm, profile, slot in (
         item_model.objects.filter(gpu__in=ids, reservation__status="active", reservation__expires_at__gt=timezone.now())
+        .annotate(offset=_offset())
         .order_by("reservation__vm_name")
-        .values_list("gpu_id", "reservation__vm_name", "profile", "mig_slot")
+        .values_list("gpu_id", "reservation__vm_name", "profile", "offset")
     ):
         reservations[gpu_id].append((vm, profile, slot))
     return rows, consumers, reservations, _profiles()
+
+
+def _offset() -> Case:
+    """A consumer's or reservation item's offset on its GPU: the MIG start slot of a MIG instance, else the
+    mixed-size placement ID (GB); None when not known."""
+    return Case(When(kind="mig", then=F("mig_slot")), default=F("placement_gb"), output_field=IntegerField())
 
 
 def unheld_instances(gpus: QuerySet) -> QuerySet[UnheldGpuInstance]:
@@ -502,11 +520,35 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
             if limit:
                 more = min(more, max(limit - len(in_use), 0))
             occ.siloed_gb = max(memory_gb - taken - more * size, 0)
+    elif mode == VgpuMode.MIXED_SIZE:
+        occ.siloed_gb = _siloed_mixed(board, memory_gb, held, reservations, profiles)
     if occ.state == PARTIAL and occ.free_gb == 0:
         # nothing more fits, or what is left no plan can use (host unavailable, MIG refused on an NVSwitch board):
         # full, even if not every GB is allocated
         occ.state = USED
     return occ
+
+
+def _siloed_mixed(board: str, memory_gb: int, held, reservations, profiles) -> int:
+    """Free GB of a mixed-size GPU that no still-placeable instance of a profile of its board can cover. Offsets
+    not reported are inferred as the engine infers them: reported ones and reservations' predicted ones first, then
+    the rest in VM-name order, each where the host would start it."""
+    known: list[mixed_layout.Resident] = []
+    pending: list[tuple[str, int]] = []
+    for vm, size, start in [(vm, profiles.get(p, (0, "", 0))[0], start) for vm, _, p, _, start in held] + [
+        (vm, profiles.get(p, (0, "", 0))[0] if p else memory_gb, start) for vm, p, start in reservations
+    ]:
+        if not size:
+            continue  # a profile the catalog does not size: the engine rejects such a host anyway
+        if start is None:
+            pending.append((vm, size))
+        else:
+            known.append((size, start))
+    b = catalog_board(board)
+    layout = tuple(known)
+    for _, size in sorted(pending):
+        layout = (*layout, (size, mixed_layout.infer_start(b, memory_gb, layout, size)))
+    return max(mixed_layout.siloed(b, memory_gb, layout), 0)
 
 
 def _stranded_mig(board: str, instances: Iterable[tuple[str, str, int | None]]) -> tuple[int, bool]:

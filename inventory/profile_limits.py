@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from gpucatalog.catalog import MigGeometry, load_catalog
+from gpucatalog.catalog import Board, MigGeometry, load_catalog
 
 
 @cache
@@ -38,3 +38,8 @@ def board_framebuffer_gb(board: str) -> int | None:
     """The board's nominal framebuffer (80 for an H100 80GB that reports 81,559 MB), None when unknown."""
     b = load_catalog().boards.get(board)
     return b.framebuffer_gb if b is not None else None
+
+
+def catalog_board(board: str) -> Board | None:
+    """The catalog's board of that key (``A100-80GB``), None when unknown."""
+    return load_catalog().boards.get(board)

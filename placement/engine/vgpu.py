@@ -20,10 +20,11 @@ as assumed (``start_text``), never as NVIDIA placement IDs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 
+from gpucatalog import mixed_layout
 from gpucatalog.catalog import Board, load_catalog
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_device_group_name, parse_profile_name
 from placement.engine.lru import Lru
@@ -64,8 +65,13 @@ class TimeslicedGpu:
         return self.residents[0] if self.residents else None
 
     @property
+    def layout(self) -> tuple[mixed_layout.Resident, ...]:
+        """The residents as ``gpucatalog.mixed_layout`` reads them: (size GB, start GB or None)."""
+        return tuple((r.size_gb, r.start_gb) for r in self.residents)
+
+    @property
     def intervals(self) -> tuple[tuple[int, int], ...]:
-        return tuple(sorted((r.start_gb, r.start_gb + r.size_gb) for r in self.residents if r.start_gb is not None))
+        return mixed_layout.intervals(self.layout)
 
     def count(self, profile: str | None = None) -> int:
         return sum(1 for r in self.residents if profile is None or r.profile == profile)
@@ -96,11 +102,9 @@ def equal_size_max(board: Board | None, capacity: int, size_gb: int) -> int:
     return min(ts.max_equal, physical) if ts is not None else physical
 
 
-def placement_ids(board: Board | None, capacity: int, size_gb: int) -> tuple[int, ...]:
-    ts = board.timesliced.get(size_gb) if board is not None else None
-    if ts is not None and ts.placement_ids_gb is not None:
-        return ts.placement_ids_gb
-    return tuple(range(0, capacity - size_gb + 1, size_gb))
+placement_ids = mixed_layout.placement_ids
+mixed_max = mixed_layout.mixed_max
+board_sizes = mixed_layout.board_sizes
 
 
 def placement_ids_published(board: Board | None, size_gb: int) -> bool:
@@ -137,11 +141,6 @@ def unpublished_table_caution(profile: VgpuProfileName | None) -> str | None:
         f"the framebuffer alone (up to {board.framebuffer_gb // profile.framebuffer_gb} per GPU assumed); check that "
         "the host offers this type (Host > Configure > Graphics, or config.sharedPassthruGpuTypes)"
     )
-
-
-def mixed_max(board: Board | None, capacity: int, size_gb: int) -> int:
-    ts = board.timesliced.get(size_gb) if board is not None else None
-    return ts.max_mixed if ts is not None else capacity // size_gb
 
 
 class ConsumerError(ValueError):
@@ -258,8 +257,8 @@ def timesliced_view(gpu: GpuState) -> TimeslicedGpu:
         else:
             view = view.with_resident(resident)
     for r in sorted(pending, key=lambda x: x.vm):  # reported offsets first, then the rest in VM-name order
-        start = choose_mixed_start(view, r.size_gb)
-        view = view.with_resident(replace(r, start_gb=start if start is not None else _first_gap(view, r.size_gb)))
+        start = mixed_layout.infer_start(view.board, view.capacity_gb, view.layout, r.size_gb)
+        view = view.with_resident(replace(r, start_gb=start))
     return view
 
 
@@ -281,19 +280,6 @@ def offsets_known(gpu: GpuState) -> tuple[int, int]:
         if known is not None:
             exact, inferred = (exact + 1, inferred) if known else (exact, inferred + 1)
     return exact, inferred
-
-
-def _first_gap(view: TimeslicedGpu, size: int) -> int | None:
-    pos = 0
-    for a, b in view.intervals:
-        if a - pos >= size:
-            return pos
-        pos = max(pos, b)
-    return pos if view.capacity_gb - pos >= size else None
-
-
-def _free(intervals: Sequence[tuple[int, int]], start: int, end: int) -> bool:
-    return all(end <= a or start >= b for a, b in intervals)
 
 
 # ---------------------------------------------------------------- same-size mode
@@ -337,12 +323,7 @@ def choose_same_size_gpu(views: Iterable[TimeslicedGpu], profile: VgpuProfileNam
 
 def mixed_starts(view: TimeslicedGpu, size_gb: int) -> tuple[int, ...]:
     """Placement IDs where a ``size_gb`` profile fits now (ignoring the count cap)."""
-    ivs = view.intervals
-    return tuple(
-        s
-        for s in placement_ids(view.board, view.capacity_gb, size_gb)
-        if s + size_gb <= view.capacity_gb and _free(ivs, s, s + size_gb)
-    )
+    return mixed_layout.starts(view.board, view.capacity_gb, view.layout, size_gb)
 
 
 def mixed_refusal(view: TimeslicedGpu, profile: VgpuProfileName) -> tuple[str, str] | None:
@@ -362,47 +343,23 @@ def mixed_refusal(view: TimeslicedGpu, profile: VgpuProfileName) -> tuple[str, s
     return None
 
 
-def board_sizes(board: Board | None, capacity: int) -> tuple[int, ...]:
-    if board is not None and board.timesliced:
-        return tuple(sorted(board.timesliced))
-    return tuple(s for s in (4, 8, 10, 16, 20, 40, 80) if s <= capacity)
-
-
 def coverable_gb(view: TimeslicedGpu, sizes: Iterable[int] | None = None) -> set[int]:
     """GB cells of free memory that some still-placeable instance of a considered profile could occupy."""
-    ivs = view.intervals
-    covered: set[int] = set()
-    for size in sizes if sizes is not None else board_sizes(view.board, view.capacity_gb):
-        if sum(1 for r in view.residents if r.size_gb == size) >= mixed_max(view.board, view.capacity_gb, size):
-            continue
-        for s in placement_ids(view.board, view.capacity_gb, size):
-            if s + size <= view.capacity_gb and _free(ivs, s, s + size):
-                covered.update(range(s, s + size))
-    return covered
+    return mixed_layout.coverable(view.board, view.capacity_gb, view.layout, sizes)
 
 
 def siloed_gb(view: TimeslicedGpu, sizes: Iterable[int] | None = None) -> int:
     """Free GB no still-placeable profile instance can cover (see the module docstring)."""
-    return view.free_gb - len(coverable_gb(view, sizes))
+    return mixed_layout.siloed(view.board, view.capacity_gb, view.layout, sizes)
 
 
 def largest_placeable(view: TimeslicedGpu, sizes: Iterable[int] | None = None) -> int:
-    best = 0
-    for size in sizes if sizes is not None else board_sizes(view.board, view.capacity_gb):
-        if size > best and mixed_starts(view, size):
-            best = size
-    return best
+    return mixed_layout.largest_placeable(view.board, view.capacity_gb, view.layout, sizes)
 
 
 def choose_mixed_start(view: TimeslicedGpu, size_gb: int) -> int | None:
     """The start the host picks on this GPU: least siloed memory afterwards, largest shape kept, lowest ID."""
-    best = None
-    for s in mixed_starts(view, size_gb):
-        after = view.with_resident(Resident("?", "?", size_gb, s))
-        key = (siloed_gb(after), -largest_placeable(after), s)
-        if best is None or key < best[0]:
-            best = (key, s)
-    return best[1] if best is not None else None
+    return mixed_layout.choose_start(view.board, view.capacity_gb, view.layout, size_gb)
 
 
 def choose_mixed_gpu(views: Iterable[TimeslicedGpu], profile: VgpuProfileName) -> tuple[TimeslicedGpu, int] | None:

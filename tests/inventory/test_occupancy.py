@@ -281,3 +281,49 @@ def test_mig_slots_not_reported_are_inferred_as_the_engine_infers_them():
     view = mig_view(engine_gpu)
     assert sorted((i.vm, i.slot) for i in view.instances) == [("vm-0", 4), ("vm-1", 2), ("vm-2", 1)]
     assert view.compute_free == 1 and view.memory_free == 1
+
+
+def _a100_mixed_gpu(*vgpus: tuple[str, int, int | None]):
+    """An A100 80GB in mixed-size mode holding (vGPU type, GB, placement ID or None) vGPUs, on VMs vm-0, vm-1, ..."""
+    gpu = factories.GpuFactory(
+        board="A100-80GB", model="NVIDIA A100 80GB PCIe", framebuffer_mb=81920, vgpu_mode=VgpuMode.MIXED_SIZE
+    )
+    for i, (name, gb, start) in enumerate(vgpus):
+        factories.VgpuProfileFactory(name=name, board="A100-80GB", board_code="a100d", framebuffer_gb=gb)
+        factories.GpuConsumerFactory(gpu=gpu, profile=name, placement_gb=start, vm__name=f"vm-{i}")
+    return gpu
+
+
+def test_mixed_size_gpu_whose_free_gb_no_placement_id_can_use_is_in_use_and_siloed():
+    """Eight 8C vGPUs sit at the 8C placement IDs 0, 12, 20, ... 72: 16 GB are free in four 4 GB holes at 8, 28, 48
+    and 68, where no profile's placement ID starts a free range (plans: "16 GB free but no free 4 GB range at
+    placement IDs ..."). It read "partly used, 16 GB left, 0 siloed", the what-if on the cluster "16 GB siloed"."""
+    from placement.engine.plan import plan
+    from placement.engine.request import PlacementRequest
+    from placement.selectors import fabric_snapshot
+
+    gpu = _a100_mixed_gpu(*[("grid_a100d-8c", 8, None)] * 8)
+    host = gpu.host
+    (occ,) = occupancy.gpu_occupancy(gpus=host.gpus.all())
+    assert (occ.state, occ.used_gb, occ.free_gb, occ.siloed_gb) == ("used", 64, 0, 16)
+    assert occupancy.partial_gpu_counts(host_ids=[host.pk]) == {}
+    (row,) = [r for s in occupancy.cluster_summaries() for r in s.rows]
+    assert (row.used, row.partial, row.free_gb_on_partial, row.siloed_gb) == (1, 0, 0, 16)
+    assert [g.pk for g in GpuFilterSet({"state": "used"}, queryset=Gpu.objects.all()).qs] == [gpu.pk]
+    fabric = fabric_snapshot(clusters=[host.cluster.name], use_cache=False)
+    result = plan(fabric, PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-4c"))
+    assert not result.candidates  # as the plan sees it: nothing fits there
+
+
+def test_mixed_size_reported_placement_ids_decide_what_is_siloed():
+    """One 8C reported at placement ID 12 holds [12, 20): of the 8 GB below it, [0, 10) is coverable (a 4C at 0 or
+    6, an 8C at 0, a 10C at 0) but 10-11 are not (a 4C at 10 would overlap it): 2 GB siloed, 70 GB free."""
+    gpu = _a100_mixed_gpu(("grid_a100d-8c", 8, 12))
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert (occ.state, occ.used_gb, occ.siloed_gb, occ.free_gb) == ("partial", 8, 2, 70)
+
+
+def test_mixed_size_gpu_with_room_at_a_placement_id_is_partly_used():
+    gpu = _a100_mixed_gpu(("grid_a100d-40c", 40, None), ("grid_a100d-20c", 20, None))
+    (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
+    assert (occ.state, occ.free_gb, occ.siloed_gb) == ("partial", 20, 0)
