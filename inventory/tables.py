@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from inventory.forms import EMBEDDED_SCHEDULE, syncs_run_on_schedule
-from inventory.freshness import vcenter_freshness
+from inventory.freshness import Freshness, vcenter_freshness
 from inventory.models import Gpu, Host, SyncRun, SyncStatus, VCenter
 from inventory.occupancy import (
     FREE,
@@ -433,16 +433,7 @@ class HostTable(HtmxTable):
         fresh = vcenter_freshness(record.vcenter)
         if fresh.stale and not record.stale:
             # The vCenter is down or behind: the state below is the last one known, not the present.
-            since = f"since {timezone.localtime(fresh.since):%Y-%m-%d %H:%M}" if fresh.since else "(never synced)"
-            parts.append(
-                format_html(
-                    '<span class="badge stale" title="{}">last known: {}, stale {}</span>{}',
-                    fresh.reason,
-                    record.get_connection_state_display(),
-                    since,
-                    spoken(f" ({fresh.reason})"),
-                )
-            )
+            parts.append(last_known_badge(fresh, record.get_connection_state_display()))
         elif record.connection_state != "connected":
             parts.append(format_html('<span class="badge bad">{}</span>', record.get_connection_state_display()))
         if record.maintenance_mode:
@@ -459,6 +450,19 @@ class HostTable(HtmxTable):
         if not parts:
             parts.append(mark_safe('<span class="badge ok">ok</span>'))
         return format_html_join(" ", "{}", ((p,) for p in parts))
+
+
+def last_known_badge(fresh: Freshness, state: str) -> str:
+    """ "last known: STATE, stale since ..." for a row of a vCenter whose inventory is stale (its hover title and its
+    text for assistive technology say why)."""
+    since = f"since {timezone.localtime(fresh.since):%Y-%m-%d %H:%M}" if fresh.since else "(never synced)"
+    return format_html(
+        '<span class="badge stale" title="{}">last known: {}, stale {}</span>{}',
+        fresh.reason,
+        state,
+        since,
+        spoken(f" ({fresh.reason})"),
+    )
 
 
 def host_state_counts(record: Host) -> tuple[int, int]:
@@ -560,7 +564,7 @@ class GpuTable(HtmxTable):
         if occ is None:
             return "\u2013"
         title = occ.unavailable_reason if occ.state == UNAVAILABLE else occ.title
-        return format_html(
+        badge = format_html(
             '<span class="badge {} {}" title="{}">{}</span>{}',
             occ.state,
             GPU_STATE_BADGE.get(occ.state, ""),
@@ -568,6 +572,11 @@ class GpuTable(HtmxTable):
             STATE_LABELS.get(occ.state, occ.state),
             spoken(f": {occ.unavailable_reason}") if occ.state == UNAVAILABLE else "",  # the host page shows it
         )
+        fresh = vcenter_freshness(record.host.vcenter)
+        if not fresh.stale:
+            return badge
+        # as the hosts list says of its host: the state is the last one known, not the present
+        return format_html("{} {}", last_known_badge(fresh, STATE_LABELS.get(occ.state, occ.state)), badge)
 
     def render_memory_gb(self, record: Gpu) -> int | str:
         occ = self._occ(record)
@@ -595,27 +604,32 @@ class GpuTable(HtmxTable):
 
 
 GPU_CSV_FIELDS = ("pk", "host__name", "host__vcenter__name", "host__cluster__name", "pci_device__pci_id", "model",
-                  "board", "host_id")  # fmt: skip
+                  "board", "host_id", "host__vcenter_id")  # fmt: skip
 
 
-def gpu_csv_row(values: tuple, occ: GpuOccupancy | None) -> list:
+def stale_reasons() -> dict[int, str]:
+    """Per vCenter id, why its inventory is stale (the "Inventory stale" cell of the exports); "" when current."""
+    return {vc.pk: vcenter_freshness(vc).reason for vc in VCenter.objects.all()}
+
+
+def gpu_csv_row(values: tuple, occ: GpuOccupancy | None, stale: dict[int, str]) -> list:
     """One GPU (its ``GPU_CSV_FIELDS``, read as values: 8,000 model instances took seconds) as ``GPU_CSV_HEADER``
-    says, with what ``GpuTable`` shows of it."""
-    _pk, host, vcenter, cluster, pci_id, model, board, host_id = values
+    says, with what ``GpuTable`` shows of it; ``stale`` is ``stale_reasons()``."""
+    _pk, host, vcenter, cluster, pci_id, model, board, host_id, vcenter_id = values
     if occ is None:
-        return [host, vcenter, cluster or "", pci_id, model, board, *[""] * 11, host_id]
+        return [host, vcenter, cluster or "", pci_id, model, board, *[""] * 11, stale.get(vcenter_id, ""), host_id]
     in_vgpu_mode = occ.mode in VGPU_MODES
     return [
         host, vcenter, cluster or "", pci_id, model, board, occ.mode_label, STATE_LABELS.get(occ.state, occ.state),
         occ.unavailable_reason if occ.state == UNAVAILABLE else "", occ.memory_gb,
         occ.used_gb if in_vgpu_mode else "", occ.reserved_gb if in_vgpu_mode else "", occ.free_gb, occ.siloed_gb,
-        occ.stranded_slices, "; ".join(occ.consumers), "; ".join(occ.reservations), host_id,
+        occ.stranded_slices, "; ".join(occ.consumers), "; ".join(occ.reservations), stale.get(vcenter_id, ""), host_id,
     ]  # fmt: skip
 
 
 GPU_CSV_HEADER = ("Host", "vCenter", "Cluster", "PCI address", "Model", "Board", "Mode", "State",
                   "Unavailable because", "Memory GB", "vGPU GB in use", "vGPU GB reserved", "Free GB", "Siloed GB",
-                  "Stranded MIG slices", "VMs", "Reserved for", "Host id")  # fmt: skip
+                  "Stranded MIG slices", "VMs", "Reserved for", "Inventory stale", "Host id")  # fmt: skip
 
 
 def host_csv_row(host: Host) -> list:
@@ -626,9 +640,10 @@ def host_csv_row(host: Host) -> list:
         f"{host.vendor} {host.model}".strip(), ", ".join(getattr(host, "gpu_model_names", ())),
         host.gpus_total, host.gpus_free, host.gpus_unavailable, used, partly, host.gpus_reserved,
         host.get_connection_state_display(), host.maintenance_mode, host.stale,
-        host_warning_count(host), host.pk,
+        vcenter_freshness(host.vcenter).reason, host_warning_count(host), host.pk,
     ]  # fmt: skip
 
 
 HOST_CSV_HEADER = ("Host", "vCenter", "Cluster", "Server", "GPU models", "GPUs", "Free", "Unavailable", "In use",
-                   "Partly used", "Reserved", "Connection", "Maintenance", "Stale", "Warnings", "Host id")  # fmt: skip
+                   "Partly used", "Reserved", "Connection", "Maintenance", "Stale", "Inventory stale", "Warnings",
+                   "Host id")  # fmt: skip

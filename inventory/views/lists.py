@@ -26,6 +26,7 @@ from inventory.tables import (
     host_csv_row,
     ordered_rows,
     sort_problem,
+    stale_reasons,
 )
 from inventory.views.common import filter_problems, htmx_target, page_filterset, page_or_partial
 
@@ -129,10 +130,11 @@ def gpu_list(request: HttpRequest) -> HttpResponse:
     table = GpuTable(rows, order_by="host", occupancy=occupancies)
     if request.GET.get("export") == "csv" and not problems:
         ordered = ordered_rows(table, request).values_list(*GPU_CSV_FIELDS)
+        stale = stale_reasons()
         return csv_response(
             "gpus.csv",
             GPU_CSV_HEADER,
-            (gpu_csv_row(row, occupancies.get(row[0])) for row in ordered.iterator(chunk_size=EXPORT_CHUNK)),
+            (gpu_csv_row(row, occupancies.get(row[0]), stale) for row in ordered.iterator(chunk_size=EXPORT_CHUNK)),
         )
     if problems:
         table.empty_text = f"The filter is not valid ({'; '.join(problems)})."

@@ -371,3 +371,34 @@ def test_a_thousand_hosts_and_eight_thousand_gpus_list_and_export(viewer):
     free = viewer.get("/inventory/gpus/", {"state": "free"})
     assert "7980 rows" in text(free)
     assert "1000 rows" in text(viewer.get("/inventory/hosts/", {"sort": "-gpus_free"}))
+
+
+# ------------------------------------------------------------------------------------------- stale inventory
+
+
+def test_the_lists_and_their_exports_mark_the_hosts_and_gpus_of_a_stale_vcenter(viewer):
+    """vc-west's last sync failed: the hosts page showed its hosts as "last known: Connected, stale since ..." and the
+    API gave ``inventory_stale: true`` for them and their GPUs, but the hosts CSV said "Stale: no" and the GPU
+    page and CSV had no mark at all, so an export read as current capacity."""
+    _estate()
+    VCenter.objects.filter(name="vc-west").update(
+        last_sync_status="failed",
+        inventory_stale=True,
+        last_error="https://vc-west/sdk: connection refused",
+        last_success_at=timezone.now(),
+    )
+    hosts = csv_rows(viewer.get("/inventory/hosts/", {"export": "csv"}))
+    for row in hosts:
+        assert row["Stale"] == "no"  # no host left its vCenter
+        if row["vCenter"] == "vc-west":
+            assert row["Inventory stale"].startswith("vCenter vc-west: last sync failed"), row
+        else:
+            assert row["Inventory stale"] == "", row
+    page = text(viewer.get("/inventory/gpus/", {"vcenter": VCenter.objects.get(name="vc-west").pk}))
+    assert page.count("last known") == 14  # each of vc-west's GPUs
+    api = viewer.get("/api/gpus/", {"limit": 100}).json()["results"]
+    stale_api = sorted((g["host_name"], g["vcenter_name"], g["pci_id"]) for g in api if g["inventory_stale"])
+    gpus = csv_rows(viewer.get("/inventory/gpus/", {"export": "csv"}))
+    stale_csv = sorted((r["Host"], r["vCenter"], r["PCI address"]) for r in gpus if r["Inventory stale"])
+    assert stale_csv == stale_api and len(stale_csv) == 14
+    assert {r["vCenter"] for r in gpus if r["Inventory stale"]} == {"vc-west"}
