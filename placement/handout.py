@@ -13,11 +13,13 @@ from gpucatalog.catalog import load_catalog
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
 from inventory.models import Host, ResourceDomain
 from inventory.text import is_invisible, visible_text
+from placement.engine import gpuset
 from placement.engine.request import PlacementRequest
+from placement.engine.result import candidate_link_text
 from placement.engine.vgpu import start_text
 from placement.models import Reservation
 from placement.reservation_health import SCRIPT_OUT_OF_DATE, problems_of
-from placement.selectors import NVLINK_KINDS
+from placement.selectors import NVLINK_KINDS, fabric_snapshot
 from placement.vm_settings import large_bar_settings
 
 
@@ -252,6 +254,7 @@ def vsphere_settings(reservation: Reservation) -> dict:
     cluster = host.cluster if host else None
     nvlink_group = _nvlink_device_group(request)
     group = _device_group_name(consumption, request, domain, nvlink_group, len(devices))
+    bottleneck, interconnect, planned_bottleneck = _bottleneck_now(reservation, candidate)
     return {
         "reservation": {
             "id": reservation.pk,
@@ -291,12 +294,37 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "device_group_note": _device_group_note(consumption, domain, len(devices), request, group),
         "nvlink_group": nvlink_group,
         "domain": domain,
-        "bottleneck": candidate.get("bottleneck"),
-        "interconnect": candidate.get("interconnect"),
+        "bottleneck": bottleneck,
+        "planned_bottleneck": planned_bottleneck,
+        "interconnect": interconnect,
         "explanation": candidate.get("explanation", []),
         "reseated": _reseated(candidate),
         "request": request,
     }
+
+
+def _bottleneck_now(reservation: Reservation, candidate: dict) -> tuple[dict | None, str | None, dict | None]:
+    """(bottleneck, its words, the planned bottleneck when that differs) of an active reservation's GPUs as its
+    host's fabric links them now: an nvidia-smi capture, a link override or a sync since the plan may have changed
+    it, and the settings then say what the GPUs have, beside the shared domain (read now too). A reservation no
+    longer active keeps the plan's figure, as its settings are kept as planned."""
+    planned, words = candidate.get("bottleneck"), candidate.get("interconnect")
+    pci_ids = [g.get("pci_id") for g in candidate.get("gpus", [])]
+    if not planned or reservation.host_id is None or not reservation.is_active or len(pci_ids) < 2:
+        return planned, words, None
+    fabric = fabric_snapshot(host_ids=[reservation.host_id])
+    host = next((h for h in fabric.hosts if h.host_id == reservation.host_id), None)
+    if host is None:
+        return planned, words, None
+    topo, order = gpuset.topology_for(host)
+    if not set(pci_ids) <= set(order):
+        return planned, words, None
+    mask = gpuset.mask_of(order, pci_ids)
+    gbps = round(topo.ring(mask), 1)
+    now = {"label": topo.label_of_bottleneck(mask, gbps), "gbps": gbps}
+    if now == planned:
+        return planned, words, None
+    return now, candidate_link_text(now["label"], gbps), planned
 
 
 def _reseated(candidate: dict) -> dict | None:

@@ -109,8 +109,17 @@ class ReservationSettingsSerializer(serializers.Serializer):
     device_group_note = serializers.CharField(allow_null=True, allow_blank=True)
     nvlink_group = serializers.CharField(allow_null=True, help_text="Nvidia:N@profile%NVLink, when one applies")
     domain = SettingsDomainSerializer(allow_null=True, help_text="The smallest NVLink/PCIe domain holding the GPUs")
-    bottleneck = serializers.JSONField(allow_null=True, help_text="The planned set's slowest link, as the plan said")
-    interconnect = serializers.CharField(allow_null=True)
+    bottleneck = serializers.JSONField(
+        allow_null=True,
+        help_text="The reserved GPUs' slowest link ({label, gbps}): while the reservation is active, as the host's "
+        "fabric links them now; otherwise as the plan said",
+    )
+    planned_bottleneck = serializers.JSONField(
+        allow_null=True,
+        help_text="The plan's bottleneck when the host's fabric has changed it since (an nvidia-smi capture, a link "
+        "override, a sync); null when the plan's figure still holds. The explanation is the plan's",
+    )
+    interconnect = serializers.CharField(allow_null=True, help_text="The bottleneck in words")
     explanation = serializers.ListField(child=serializers.CharField())
     reseated = SettingsReseatedSerializer(allow_null=True)
     request = serializers.DictField(help_text="The placement request the reservation was planned with")
