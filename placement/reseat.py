@@ -122,7 +122,7 @@ def _reseat_host(host_id: int) -> tuple[int, int]:
             )
             moved += 1
             logger.info(
-                "reservation #%s for %s on %s moved from GPU %s to %s (vSphere placed VMs elsewhere)",
+                "reservation #%s for %s on %s moved from GPU %s to %s (VMs took the predicted room)",
                 reservation.pk,
                 reservation.vm_name,
                 host.name,
