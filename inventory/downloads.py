@@ -14,11 +14,13 @@ from inventory.topology.svg import render_host_svg
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def svg_disposition(host_name: str) -> str:
-    """``Content-Disposition`` of a host's drawing: names come from vCenter and may hold quotes, line breaks or
-    bidi controls, so the file name keeps letters, digits, dots, dashes and underscores only."""
-    stem = _UNSAFE_IN_FILENAME.sub("_", host_name).strip("._")[:100] or "host"
-    return content_disposition_header(False, f"{stem}-topology.svg")
+def svg_disposition(host: Host) -> str:
+    """``Content-Disposition`` of a host's drawing, named by host and vCenter (host names repeat across vCenters):
+    names come from vCenter and may hold quotes, line breaks or bidi controls, so the file name keeps letters,
+    digits, dots, dashes and underscores only."""
+    stem = _UNSAFE_IN_FILENAME.sub("_", host.name).strip("._")[:100] or "host"
+    vcenter = _UNSAFE_IN_FILENAME.sub("_", host.vcenter.name).strip("._")[:60] or "vcenter"
+    return content_disposition_header(False, f"{stem}-{vcenter}-topology.svg")
 
 
 def _svg_occupancy(gpus: list) -> tuple[dict[str, str], dict[str, str]]:
@@ -44,4 +46,6 @@ def host_svg(host: Host, gpus: list | None = None) -> str:
     off_host = occupancy.host_unavailable_reason(host)
     why = f"the host is {off_host}" if off_host else ""
     unavailable = {g.pci_id: why or g.unavailable_reason for g in gpus if g.state == UNAVAILABLE}
-    return render_host_svg(result, hw, occupancy=used, reserved=reserved, unavailable=unavailable)
+    return render_host_svg(
+        result, hw, occupancy=used, reserved=reserved, unavailable=unavailable, vcenter=host.vcenter.name
+    )

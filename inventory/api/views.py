@@ -281,7 +281,7 @@ class HostViewSet(mixins.RetrieveModelMixin, _PageCountsList):
         host = get_object_or_404(selectors.host_queryset(annotate=False), pk=pk)
         if request.accepted_renderer.format == "svg":
             svg = host_svg(host)  # what the host page draws: consumers and reservations
-            return Response(svg, headers={"Content-Disposition": svg_disposition(host.name)})
+            return Response(svg, headers={"Content-Disposition": svg_disposition(host)})
         return Response(fabric.stored_fabric(host))
 
     def handle_exception(self, exc):

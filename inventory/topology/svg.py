@@ -107,8 +107,10 @@ def render_host_svg(
     occupancy: dict[str, str] | None = None,
     reserved: dict[str, str] | None = None,
     unavailable: dict[str, str] | None = None,
+    vcenter: str | None = None,
 ) -> str:
-    """SVG (a complete ``<svg>`` document) of ``fabric``; ``occupancy`` maps GPU pci id -> VM name, ``reserved``
+    """SVG (a complete ``<svg>`` document) of ``fabric``, titled with its host and ``vcenter`` (host names repeat
+    across vCenters); ``occupancy`` maps GPU pci id -> VM name, ``reserved``
     GPU pci id -> the VM names of the reservations holding it (a GPU a VM uses is drawn as used), ``unavailable``
     GPU pci id -> why plans cannot use it (drawn so unless a VM uses or a reservation holds it)."""
     unavailable = {k.strip().lower(): v for k, v in (unavailable or {}).items()}
@@ -176,7 +178,8 @@ def render_host_svg(
 
     out: list[str] = []
     n = len(fabric.gpus)
-    title = f"GPU fabric of {fabric.host}: {n} GPU{'' if n == 1 else 's'}"
+    where = f" (vCenter {vcenter})" if vcenter else ""
+    title = f"GPU fabric of {fabric.host}{where}: {n} GPU{'' if n == 1 else 's'}"
     out.append(
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {_n(width)} {_n(height)}' "
         f"width='{_n(width)}' height='{_n(height)}' role='img' {FONT}>"

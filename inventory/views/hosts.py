@@ -110,5 +110,5 @@ def host_topology_svg(request: HttpRequest, pk: int) -> HttpResponse:
     """The host's GPU fabric drawn as SVG: PCIe tree, NUMA nodes, NVLink/NVSwitch, GPUs with their VMs."""
     host = get_object_or_404(Host, pk=pk)
     response = HttpResponse(host_svg(host), content_type="image/svg+xml; charset=utf-8")
-    response["Content-Disposition"] = svg_disposition(host.name)
+    response["Content-Disposition"] = svg_disposition(host)
     return response
