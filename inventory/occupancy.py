@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import lru_cache, reduce
 from operator import or_
 
 from django.db.models import (
@@ -57,6 +57,7 @@ from django.utils import timezone
 
 from gpucatalog import mig_layout, mixed_layout
 from gpucatalog.catalog import nvswitch_refusal
+from gpucatalog.profiles import ProfileNameError, parse_device_group_name
 from inventory.models import (
     Cluster,
     ConnectionState,
@@ -483,7 +484,7 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
     memory_gb = board_framebuffer_gb(board) or round(fb_mb / 1024)
     occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb, mode_inferred=bool(inferred),
                        host_available=bool(available), on_nvswitch=bool(nvs))  # fmt: skip
-    held = [c for c in consumers if c[3]]
+    held = [(vm, kind, held_profile(kind, p), holds, offset) for vm, kind, p, holds, offset in consumers if holds]
     occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _, _ in consumers]
     occ.reservations = [vm for vm, _, _ in reservations]
     if not held and not reservations and occ.unavailable_reason:
@@ -527,6 +528,19 @@ def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
         # full, even if not every GB is allocated
         occ.state = USED
     return occ
+
+
+@lru_cache(maxsize=1024)
+def held_profile(kind: str, profile: str) -> str:
+    """The vGPU type a hold runs on its GPU: each GPU of a device group runs one vGPU of the group's type (vCenter
+    names the group, ``Nvidia:2@grid_a100d-40c%NVLink``, on the VM's consumer: grid_a100d-40c), any other hold its
+    own profile. A group name that does not parse is kept (it sizes nothing, as the planner rejects such a host)."""
+    if kind != "device-group" or not profile:
+        return profile
+    try:
+        return parse_device_group_name(profile).profile.name
+    except ProfileNameError:
+        return profile
 
 
 def _siloed_mixed(board: str, memory_gb: int, held, reservations, profiles) -> int:

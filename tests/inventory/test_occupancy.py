@@ -327,3 +327,32 @@ def test_mixed_size_gpu_with_room_at_a_placement_id_is_partly_used():
     gpu = _a100_mixed_gpu(("grid_a100d-40c", 40, None), ("grid_a100d-20c", 20, None))
     (occ,) = occupancy.gpu_occupancy(gpus=gpu.host.gpus.all())
     assert (occ.state, occ.free_gb, occ.siloed_gb) == ("partial", 20, 0)
+
+
+def test_a_device_group_vgpu_holds_its_profile_on_each_gpu():
+    """A 2-GPU device group Nvidia:2@grid_a100d-40c%NVLink runs one grid_a100d-40c vGPU on each of its GPUs (vCenter
+    names the group on the VM's consumer). Each GPU read "partly used, 0 GB in use, 80 GB free", though it holds
+    40 GB and is locked to grid_a100d-40c, as plans see it (a 10C is refused there)."""
+    from placement.engine.plan import plan
+    from placement.engine.request import PlacementRequest
+    from placement.selectors import fabric_snapshot
+
+    for name, gb in (("grid_a100d-40c", 40), ("grid_a100d-10c", 10)):
+        factories.VgpuProfileFactory(name=name, board="A100-80GB", board_code="a100d", framebuffer_gb=gb)
+    host = factories.HostFactory()
+    vm = factories.VirtualMachineFactory(host=host, vcenter=host.vcenter, name="dg-vm")
+    gpus = [
+        factories.GpuFactory(host=host, board="A100-80GB", model="NVIDIA A100 80GB PCIe", framebuffer_mb=81920)
+        for _ in range(2)
+    ]
+    for gpu in gpus:
+        factories.GpuConsumerFactory(gpu=gpu, vm=vm, kind="device-group", profile="Nvidia:2@grid_a100d-40c%NVLink")
+    occs = occupancy.gpu_occupancy(gpus=host.gpus.all())
+    assert [(o.state, o.used_gb, o.free_gb, o.locked_profile) for o in occs] == [
+        ("partial", 40, 40, "grid_a100d-40c")
+    ] * 2
+    (row,) = [r for s in occupancy.cluster_summaries() for r in s.rows]
+    assert (row.partial, row.free_gb_on_partial) == (2, 80)
+    fabric = fabric_snapshot(clusters=[host.cluster.name], use_cache=False)
+    refused = plan(fabric, PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c"))
+    assert not refused.candidates  # the lock, as the occupancy now says
