@@ -159,9 +159,12 @@ NVSWITCH_UNAVAILABLE = "vSphere places only time-sliced vGPU on NVSwitch boards 
 NOT_COMPUTE_UNAVAILABLE = "its graphics mode takes no compute VM"
 
 
-def unavailable_reason(*, mode: str, host_available: bool, on_nvswitch: bool) -> str:
-    """Why an idle GPU is unavailable to plans, or "" when a plan can use it."""
+def unavailable_reason(*, mode: str, host_available: bool, on_nvswitch: bool, host_off: str = "") -> str:
+    """Why an idle GPU is unavailable to plans, or "" when a plan can use it; ``host_off`` is what its host is
+    (``host_unavailable_reason``: "in maintenance mode", "disconnected", ...)."""
     if not host_available:
+        if host_off:
+            return f"the host is {host_off}"
         return "the host is not available to plans (maintenance, disconnected, not responding or not synced)"
     if mode in NOT_COMPUTE_MODES:
         return NOT_COMPUTE_UNAVAILABLE
@@ -179,6 +182,21 @@ def host_available_q(prefix: str = "") -> Q:
             f"{prefix}connection_state": ConnectionState.CONNECTED,
             f"{prefix}maintenance_mode": False,
         }
+    )
+
+
+def host_unavailable_reason_expr(prefix: str = "") -> Case:
+    """``host_unavailable_reason`` in the database (``prefix`` for related lookups): "" for a host plans may use."""
+    return Case(
+        When(**{f"{prefix}stale": True}, then=Value("not seen by the last sync")),
+        *(
+            When(**{f"{prefix}connection_state": state}, then=Value(str(label).lower()))
+            for state, label in ConnectionState.choices
+            if state != ConnectionState.CONNECTED
+        ),
+        When(**{f"{prefix}maintenance_mode": True}, then=Value("in maintenance mode")),
+        default=Value(""),
+        output_field=TextField(),
     )
 
 
@@ -314,12 +332,15 @@ class GpuOccupancy:
     reservations: list[str] = field(default_factory=list)  # reserved-for VM names
     mode_inferred: bool = False  # mixed-size inferred by the sync (vCenter did not report the mode)
     host_available: bool = True
+    host_off: str = ""  # what the host is when plans may not use it ("in maintenance mode", ...)
     on_nvswitch: bool = False  # the host is an NVSwitch board (see ``nvswitch_hosts``)
 
     @property
     def unavailable_reason(self) -> str:
         """Why no plan can use this GPU's free capacity ("" when one can)."""
-        return unavailable_reason(mode=self.mode, host_available=self.host_available, on_nvswitch=self.on_nvswitch)
+        return unavailable_reason(
+            mode=self.mode, host_available=self.host_available, on_nvswitch=self.on_nvswitch, host_off=self.host_off
+        )
 
     @property
     def free_gb(self) -> int:
@@ -385,7 +406,7 @@ def mode_label(mode: str, *, inferred: bool = False) -> str:
 
 
 _GPU_FIELDS = ("pk", "host_id", "pci_device__pci_id", "model", "framebuffer_mb", "graphics_type", "vgpu_mode",
-               "mig_enabled", "board", "mode_inferred", "host_available", "on_nvswitch")  # fmt: skip
+               "mig_enabled", "board", "mode_inferred", "host_available", "on_nvswitch", "host_off")  # fmt: skip
 
 
 def _with_row_flags(gpus: QuerySet[Gpu]) -> QuerySet[Gpu]:
@@ -393,6 +414,7 @@ def _with_row_flags(gpus: QuerySet[Gpu]) -> QuerySet[Gpu]:
         mode_inferred=F("vgpu_mode_inferred"),
         host_available=ExpressionWrapper(host_available_q("host__"), output_field=BooleanField()),
         on_nvswitch=ExpressionWrapper(Q(host_id__in=nvswitch_hosts()), output_field=BooleanField()),
+        host_off=host_unavailable_reason_expr("host__"),
     )
 
 
@@ -479,11 +501,11 @@ def unheld_instances(gpus: QuerySet) -> QuerySet[UnheldGpuInstance]:
 
 
 def _occupancy(row, consumers, reservations, profiles) -> GpuOccupancy:
-    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board, inferred, available, nvs = row
+    pk, host_id, pci_id, model, fb_mb, graphics_type, vgpu_mode, mig_enabled, board, inferred, available, nvs, off = row
     mode = gpu_mode(graphics_type, vgpu_mode, mig_enabled)
     memory_gb = board_framebuffer_gb(board) or round(fb_mb / 1024)
     occ = GpuOccupancy(pk, host_id, pci_id, model, mode, memory_gb, mode_inferred=bool(inferred),
-                       host_available=bool(available), on_nvswitch=bool(nvs))  # fmt: skip
+                       host_available=bool(available), on_nvswitch=bool(nvs), host_off=off or "")  # fmt: skip
     held = [(vm, kind, held_profile(kind, p), holds, offset) for vm, kind, p, holds, offset in consumers if holds]
     occ.consumers = [f"{vm} ({profile})" if profile else vm for vm, _, profile, _, _ in consumers]
     occ.reservations = [vm for vm, _, _ in reservations]
@@ -675,7 +697,7 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
     states: dict[tuple, GpuOccupancy] = {}
     for gpu in gpu_rows:
         pk, host_id, model, graphics_type, vgpu_mode, mig_enabled = gpu[0], gpu[1], gpu[3], gpu[5], gpu[6], gpu[7]
-        inferred, available, on_nvswitch = bool(gpu[9]), bool(gpu[10]), bool(gpu[11])
+        inferred, available, on_nvswitch, host_off = bool(gpu[9]), bool(gpu[10]), bool(gpu[11]), gpu[12] or ""
         key = host_cluster.get(host_id)
         if key is None:
             continue
@@ -685,7 +707,7 @@ def cluster_summaries(*, clusters: QuerySet[Cluster] | None = None) -> list[Clus
             row = rows[(key, model, mode, inferred)] = ModeSummary(model, mode, inferred)
             summaries[key].rows.append(row)
         row.gpus += 1
-        why = unavailable_reason(mode=mode, host_available=available, on_nvswitch=on_nvswitch)
+        why = unavailable_reason(mode=mode, host_available=available, on_nvswitch=on_nvswitch, host_off=host_off)
         if pk not in consumers and pk not in reservations:
             # nobody holds or reserves it: no need to work out partial use
             if why:

@@ -181,11 +181,9 @@ def test_why_a_gpu_is_unavailable_is_text_not_only_a_hover_title(admin, demo):  
     Host.objects.filter(pk=host.pk).update(maintenance_mode=True)
     page = text(admin.get(f"/inventory/hosts/{host.pk}/"))
     reasons = re.findall(r'<div class="faint why">([^<]+)</div>', page)
-    assert reasons and set(reasons) == {
-        "The host is not available to plans (maintenance, disconnected, not responding or not synced)"
-    }
+    assert reasons and set(reasons) == {"The host is in maintenance mode"}
     listing = text(admin.get(f"/inventory/gpus/?host={host.pk}"))
-    assert listing.count('<span class="visually-hidden">: the host is not available to plans') == len(reasons)
+    assert listing.count('<span class="visually-hidden">: the host is in maintenance mode') == len(reasons)
 
 
 def test_what_each_count_means_is_text_beside_the_counts_not_a_hover_title(admin, demo):  # noqa: F811

@@ -402,3 +402,24 @@ def test_the_lists_and_their_exports_mark_the_hosts_and_gpus_of_a_stale_vcenter(
     stale_csv = sorted((r["Host"], r["vCenter"], r["PCI address"]) for r in gpus if r["Inventory stale"])
     assert stale_csv == stale_api and len(stale_csv) == 14
     assert {r["vCenter"] for r in gpus if r["Inventory stale"]} == {"vc-west"}
+
+
+def test_a_gpu_unavailable_because_of_its_host_names_what_the_host_is(viewer):
+    """The host page said of an idle GPU of a host in maintenance mode "unavailable: the host is in maintenance
+    mode"; the GPU list, its CSV and the overview said "the host is not available to plans (maintenance,
+    disconnected, not responding or not synced)", every cause but which."""
+    hosts = _estate()
+    west = hosts["vc-west/esx-02"]  # in maintenance mode
+    disconnected = hosts["vc-east/esx-00"]
+    disconnected.connection_state = "disconnected"
+    disconnected.save()
+    rows = csv_rows(viewer.get("/inventory/gpus/", {"export": "csv", "state": "unavailable"}))
+    why = {(r["vCenter"], r["Host"]): r["Unavailable because"] for r in rows}
+    assert why == {
+        ("vc-west", west.name): "the host is in maintenance mode",
+        ("vc-east", disconnected.name): "the host is disconnected",
+    }
+    host_page = text(viewer.get(f"/inventory/hosts/{west.pk}/"))
+    assert "unavailable: the host is in maintenance mode" in host_page
+    overview = text(viewer.get("/"))
+    assert "the host is in maintenance mode" in overview and "not available to plans (maintenance" not in overview
