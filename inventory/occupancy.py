@@ -769,9 +769,11 @@ TOTAL_FIELDS = ("gpus", "free", "used", "partial", "reserved", "unavailable", "f
 
 
 def overview_totals(summaries: Iterable[ClusterSummary]) -> dict[str, int]:
-    """Sums over cluster summaries: clusters, hosts, hosts with warnings and every GPU figure of their rows."""
+    """Sums over cluster summaries: clusters, hosts, hosts with warnings and every GPU figure of their rows. The
+    group of a vCenter's hosts in no cluster ("(no cluster)") counts its hosts and GPUs, but is no cluster."""
     summaries = list(summaries)
-    totals = {"clusters": len(summaries), "hosts": sum(s.hosts for s in summaries)}
+    clusters = sum(1 for s in summaries if s.cluster_id is not None)
+    totals = {"clusters": clusters, "hosts": sum(s.hosts for s in summaries)}
     totals["hosts_with_warnings"] = sum(s.hosts_with_warnings for s in summaries)
     for name in TOTAL_FIELDS:
         totals[name] = sum(s.total(name) for s in summaries)

@@ -1,14 +1,16 @@
 """GPU occupancy: in use, reserved (never free), partial vGPU, siloed same-size memory, stranded MIG slices."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from inventory import occupancy
+from inventory import occupancy, services
 from inventory.filtersets import GpuFilterSet, HostFilterSet
-from inventory.models import Gpu, GraphicsType, Host, PowerState, ResourceDomain, VgpuMode
+from inventory.models import Cluster, Gpu, GraphicsType, Host, PowerState, ResourceDomain, VgpuMode
 from tests import factories
+from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
 
@@ -356,3 +358,21 @@ def test_a_device_group_vgpu_holds_its_profile_on_each_gpu():
     fabric = fabric_snapshot(clusters=[host.cluster.name], use_cache=False)
     refused = plan(fabric, PlacementRequest(gpus_per_vm=1, consumption="vgpu", profile="grid_a100d-10c"))
     assert not refused.candidates  # the lock, as the occupancy now says
+
+
+def test_the_overview_counts_clusters_as_the_clusters_page_lists_them():
+    """The edge lab's standalone host is in no cluster: the overview groups it under "(no cluster)", and counted
+    that group as a cluster ("4 clusters") where the clusters page and the API list 3."""
+    from django.test import Client
+
+    from tests.inventory.test_views import client_for
+
+    services.import_inventory(document=json.loads((LABS / "edge.json").read_text()), vcenter_name="edge")
+    summaries = occupancy.cluster_summaries()
+    assert any(s.cluster_id is None for s in summaries)  # the standalone host's group
+    totals = occupancy.overview_totals(summaries)
+    assert totals["clusters"] == Cluster.objects.filter(stale=False).count() == 1
+    assert totals["hosts"] == Host.objects.filter(stale=False).count() == 5
+    viewer: Client = client_for("viewer")
+    assert viewer.get("/api/clusters/").json()["count"] == totals["clusters"]
+    assert "<strong>1</strong><span>clusters</span>" in viewer.get("/").content.decode()
