@@ -410,6 +410,15 @@ class GpuSerializer(serializers.ModelSerializer):
         "NVSwitch board); null for a stale GPU"
     )
     locked_profile = serializers.SerializerMethodField(help_text="Same-size mode: the vGPU profile it is locked to")
+    siloed_gb = serializers.SerializerMethodField(
+        help_text="Free framebuffer GB no vGPU can use: same-size mode, what the locked profile can no longer fill; "
+        "mixed-size mode, what no profile's placement ID can reach; MIG, the GB left where no instance can start "
+        "(the GPU list's Siloed GB; the overview's siloed vGPU memory sums it); null for a stale GPU"
+    )
+    stranded_mig_slices = serializers.SerializerMethodField(
+        help_text="MIG compute slices no instance of any profile can use (the GPU list's Stranded MIG slices); null "
+        "for a stale GPU"
+    )
     reservations = serializers.SerializerMethodField(
         help_text="The active reservations holding this GPU, oldest first ([] when none; a vGPU GPU can be shared "
         "by several)"
@@ -449,6 +458,8 @@ class GpuSerializer(serializers.ModelSerializer):
             "vcenter_last_success_at",
             "state",
             "free_gb",
+            "siloed_gb",
+            "stranded_mig_slices",
             "locked_profile",
             "consumers",
             "reservations",
@@ -483,6 +494,16 @@ class GpuSerializer(serializers.ModelSerializer):
     def get_free_gb(self, gpu: Gpu) -> int | None:
         occ = self._occupancy(gpu)
         return occ.free_gb if occ else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_siloed_gb(self, gpu: Gpu) -> int | None:
+        occ = self._occupancy(gpu)
+        return occ.siloed_gb if occ else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_stranded_mig_slices(self, gpu: Gpu) -> int | None:
+        occ = self._occupancy(gpu)
+        return occ.stranded_slices if occ else None
 
     @extend_schema_field(serializers.CharField())
     def get_locked_profile(self, gpu: Gpu) -> str:

@@ -376,3 +376,23 @@ def test_the_overview_counts_clusters_as_the_clusters_page_lists_them():
     viewer: Client = client_for("viewer")
     assert viewer.get("/api/clusters/").json()["count"] == totals["clusters"]
     assert "<strong>1</strong><span>clusters</span>" in viewer.get("/").content.decode()
+
+
+def test_the_api_gives_each_gpu_the_siloed_gb_and_stranded_slices_the_gpu_list_exports():
+    """The GPU list and its CSV showed Siloed GB and Stranded MIG slices per GPU (the overview sums them); the API
+    had no such figure, so an API client could not cross-check them."""
+    import csv
+    import io
+
+    from tests.inventory.test_views import client_for
+
+    mixed = _a100_mixed_gpu(*[("grid_a100d-8c", 8, None)] * 8)
+    mig = _h100_mig_gpu(("nvidia_h100-3-40c", "3g.40gb", 3, 40), ("nvidia_h100-3-40c-b", "3g.40gb", 3, 40))
+    viewer = client_for("viewer")
+    api = {g["pci_id"]: g for g in viewer.get("/api/gpus/").json()["results"]}
+    response = viewer.get("/inventory/gpus/", {"export": "csv"})
+    rows = {r["PCI address"]: r for r in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
+    for gpu, siloed, stranded in ((mixed, 16, 0), (mig, 0, 1)):
+        pci = gpu.pci_device.pci_id
+        assert (api[pci]["siloed_gb"], api[pci]["stranded_mig_slices"]) == (siloed, stranded)
+        assert (rows[pci]["Siloed GB"], rows[pci]["Stranded MIG slices"]) == (str(siloed), str(stranded))
