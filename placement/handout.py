@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 
 from gpucatalog.catalog import load_catalog
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
-from inventory.models import Host, ResourceDomain
+from inventory.models import Gpu, Host, ResourceDomain
 from inventory.text import is_invisible, visible_text
 from placement.engine import gpuset
 from placement.engine.request import PlacementRequest
@@ -157,6 +157,7 @@ def _powershell_values(settings: dict, server: str, port: int | None = None) -> 
         "mmio_size_gb": ps_quote(_number(large_bar.get("mmio_size_gb"))),
         "memory_reservation_gb": _number(vm_settings.get("memory_reservation_gb")),
         "numa_affinity": ps_quote(vm_settings["numa.nodeAffinity"]),
+        "numa_comment": visible_text(settings.get("numa_note") or ""),
         "devices": [
             {
                 "pci_comment": visible_text(d["pci_id"]),
@@ -207,6 +208,34 @@ BACKINGS = {
 GROUP_KINDS = (*NVLINK_KINDS, ResourceDomain.Kind.PCIE_SWITCH)
 
 
+def _dynamic_match_nodes(host: Host, items) -> list[int | None]:
+    """The NUMA nodes (None: unknown) of the host's GPUs that Dynamic DirectPath backings like these reserved ones
+    match: the same vendor and device id and, where the backing names one, the same hardware label."""
+    nodes: set[int | None] = set()
+    for item in items:
+        if item.gpu is None:
+            continue
+        pci = item.gpu.pci_device
+        matching = Gpu.objects.filter(
+            host=host, stale=False, pci_device__vendor_id=pci.vendor_id, pci_device__device_id=pci.device_id
+        )
+        if item.gpu.hardware_label:
+            matching = matching.filter(hardware_label=item.gpu.hardware_label)
+        nodes.update(matching.values_list("pci_device__numa_node__node_id", flat=True))
+    return sorted(nodes, key=lambda n: (n is None, n or 0))
+
+
+def _dynamic_numa_note(items, nodes: list[int | None]) -> str:
+    label = next((i.gpu.hardware_label for i in items if i.gpu is not None and i.gpu.hardware_label), "")
+    where = ", ".join("unknown" if n is None else str(n) for n in nodes)
+    matching = f"with hardware label {label!r}" if label else "of this vendor and device id"
+    return (
+        f"no NUMA affinity is set: vSphere gives a Dynamic DirectPath VM any free GPU {matching} at power-on, and "
+        f"this host has such GPUs on NUMA nodes {where}, so the VM's GPU may sit on another node than the predicted "
+        "one. To pin it, give the GPUs of one node a hardware label of their own and plan with that label"
+    )
+
+
 def vsphere_settings(reservation: Reservation) -> dict:
     """The devices a reservation holds and what the admin sets in vSphere for them (also the JSON download)."""
     host = reservation.host
@@ -248,6 +277,14 @@ def vsphere_settings(reservation: Reservation) -> dict:
             device["backing_settings"] = {"vgpu": item.profile}
         devices.append(device)
     numa_nodes = candidate.get("numa_nodes") or sorted({d["numa_node"] for d in devices if d["numa_node"] is not None})
+    affinity = ",".join(str(n) for n in numa_nodes)
+    numa_note = ""
+    if consumption == "dynamic-passthrough" and host is not None and affinity:
+        spread = _dynamic_match_nodes(host, items)
+        if not set(spread) <= set(numa_nodes):
+            # vSphere hands a Dynamic DirectPath VM any free matching device at power-on: an affinity for the
+            # predicted GPUs' node would put the VM across sockets from the GPU it may get
+            affinity, numa_note = "", _dynamic_numa_note(items, spread)
     memory_mb = int(request.get("memory_mb") or 0)
     large_bar = large_bar_settings((item.kind, _framebuffer_mb(item.gpu)) for item in items if item.gpu)
     domain = _shared_domain(host, [i.gpu_id for i in items if i.gpu_id]) if host else None
@@ -280,7 +317,7 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "devices": devices,
         "numa_nodes": numa_nodes,
         "vm_settings": {
-            "numa.nodeAffinity": ",".join(str(n) for n in numa_nodes),
+            "numa.nodeAffinity": affinity,
             "memory_reservation": "full: reserve all guest memory (memoryReservationLockedToMax)",
             "memory_mb_planned": memory_mb or None,
             "memory_reservation_gb": math.ceil(memory_mb / 1024) if memory_mb else None,
@@ -290,6 +327,7 @@ def vsphere_settings(reservation: Reservation) -> dict:
         "large_bar": (
             {"gpu_memory_gb": large_bar.gpu_memory_gb, "mmio_size_gb": large_bar.mmio_size_gb} if large_bar else None
         ),
+        "numa_note": numa_note,
         "device_group": group,
         "device_group_note": _device_group_note(consumption, domain, len(devices), request, group),
         "nvlink_group": nvlink_group,

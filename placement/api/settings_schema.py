@@ -105,6 +105,11 @@ class ReservationSettingsSerializer(serializers.Serializer):
     numa_nodes = serializers.ListField(child=serializers.IntegerField())
     vm_settings = SettingsVmSettingsSerializer()
     large_bar = SettingsLargeBarSerializer(allow_null=True)
+    numa_note = serializers.CharField(
+        allow_blank=True,
+        help_text="Why numa.nodeAffinity is empty although the predicted GPUs' NUMA nodes are known (Dynamic "
+        "DirectPath: vSphere may give the VM a matching GPU on another node); empty otherwise",
+    )
     device_group = serializers.CharField(allow_null=True, help_text="The vGPU device group to assign, if any")
     device_group_note = serializers.CharField(allow_null=True, allow_blank=True)
     nvlink_group = serializers.CharField(allow_null=True, help_text="Nvidia:N@profile%NVLink, when one applies")

@@ -23,6 +23,8 @@ New-AdvancedSetting -Entity $vm -Name 'pciPassthru.64bitMMIOSizeGB' -Value {{ ps
 {% endif %}{% if numa_affinity %}
 # vCPUs and memory on the GPUs' NUMA node
 New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity' -Value {{ ps.numa_affinity }} -Force -Confirm:$false | Out-Null
+{% elif ps.numa_comment %}
+# {{ ps.numa_comment }}
 {% endif %}{% if s.consumption == "passthrough" %}
 # DirectPath I/O: the planned GPUs by PCI address
 {{ ps.pci_ids_note }}$wanted = @({{ ps.pci_ids }})

@@ -675,3 +675,28 @@ def test_large_bar_memory_is_in_gib_as_the_gpus_report_it(viewer):
     held = _reserve("bar-one", gpus_per_vm=1, consumption="passthrough", board="L40S-48GB")
     html = viewer.get(f"/reservations/{held.pk}/").content.decode()
     assert "(45 GiB of GPU memory passed through, as the GPUs report it)" in html and "45 GB of GPU" not in html
+
+
+def test_a_dynamic_directpath_vm_gets_no_numa_affinity_when_vsphere_may_give_it_a_gpu_on_another_node(viewer):
+    """vSphere hands a Dynamic DirectPath VM any free matching device at power-on: the L40S of both sockets match,
+    so an affinity for the predicted GPU's node could put the VM across sockets from the GPU it gets (Trial N)."""
+    reservation = _reserve("dyn-numa", gpus_per_vm=1, consumption="dynamic-passthrough")
+    item = reservation.items.select_related("gpu__host").get()
+    host = item.gpu.host
+    nodes = set(host.gpus.values_list("pci_device__numa_node__node_id", flat=True))
+    assert len(nodes) == 2  # the demo's two-socket L40S host
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    assert doc["numa_nodes"] and doc["vm_settings"]["numa.nodeAffinity"] == ""
+    assert "any free GPU of this vendor and device id at power-on" in doc["numa_note"]
+    assert "on NUMA nodes 0, 1" in doc["numa_note"]
+    assert "New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity'" not in doc["powercli"]
+    assert "# no NUMA affinity is set: vSphere gives" in doc["powercli"]
+    page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
+    assert 'id="numa-note"' in page and "numa.nodeAffinity = " not in page
+
+    # the GPUs of the predicted node get a hardware label of their own: vSphere then picks only among them
+    node = item.gpu.pci_device.numa_node.node_id
+    host.gpus.filter(pci_device__numa_node__node_id=node).update(hardware_label="llm-node")
+    doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
+    assert doc["vm_settings"]["numa.nodeAffinity"] == str(node) and doc["numa_note"] == ""
+    assert "New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity'" in doc["powercli"]
