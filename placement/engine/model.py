@@ -28,6 +28,7 @@ def link_rank(kind: str) -> int:
 
 
 RESERVATION_PREFIX = "reservation:"  # a consumer named so is the advisor's reservation, not a VM in vCenter
+CAPTURE_MODEL = "GPU (nvidia-smi)"  # the model of a GPU known only from an nvidia-smi topo -m capture
 PLANNED_VM_PREFIX = "planned-vm"  # + the replica's number from 1: a VM the plan being made places, not one in vCenter
 
 

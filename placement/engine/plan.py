@@ -30,7 +30,7 @@ from placement.engine.filters import (
     host_warnings,
 )
 from placement.engine.lru import ByIdentity, Lru
-from placement.engine.model import PLANNED_VM_PREFIX, Consumer, Fabric, HostState, evolve, with_consumers
+from placement.engine.model import CAPTURE_MODEL, PLANNED_VM_PREFIX, Consumer, Fabric, HostState, evolve, with_consumers
 from placement.engine.request import PlacementRequest
 from placement.engine.result import SEPARATE_LABEL, Candidate, GpuChoice, Plan, Rejection
 from placement.engine.scorers import (
@@ -441,11 +441,29 @@ def _gpu_set(
     if r.consumption == "mig" and ctx.profile is not None and ctx.profile.mig_profile is not None:
         where = ", ".join(f"slot {c.mig_slot} on GPU {c.pci_id}" for c in choices)
         notes.append(f"MIG {ctx.profile.mig_profile.name} at {where}")
+    pcie_bottleneck = not result.best.bottleneck_label.startswith("NV") and not r.fractional and not r.no_p2p
+    if pcie_bottleneck and len(chosen) > 1:
+        notes.extend(_unknown_pcie_caution({by_pci[p].gpu.model for p in chosen if by_pci[p].gpu.board is None}))
     if r.consumption == "dynamic-passthrough" and r.gpus_per_vm > 1:
         notes.append(
             "dynamic DirectPath picks any matching device at power-on: pin these GPUs (hardware label) to keep the set"
         )
     return Proposal(host, r, choices, result.best, numa, notes=tuple(notes), numa_unknown=numa_unknown)
+
+
+def _unknown_pcie_caution(models: set[str]) -> list[str]:
+    """The PCIe figures of GPUs whose board is not known are Gen4 x16's: said so, naming why it is not known."""
+    if not models:
+        return []
+    if models == {CAPTURE_MODEL}:
+        return [
+            "caution: the capture does not say which board its GPUs are (plan --board), so the PCIe figures take "
+            "Gen4 x16"
+        ]
+    named = ", ".join(sorted(m or "this GPU model" for m in models - {CAPTURE_MODEL}))
+    return [
+        f"caution: {named} is not in the catalog, so its PCIe generation is not known: the PCIe figures take Gen4 x16"
+    ]
 
 
 def _choice(f: GpuFacts, ctx: RequestContext) -> GpuChoice:

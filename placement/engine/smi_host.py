@@ -27,6 +27,7 @@ from gpucatalog.catalog import HGX8_PARTITIONS_BY_MODULE, NVLINK_BRIDGE, Board, 
 from gpucatalog.profiles import ProfileNameError, VgpuProfileName, parse_profile_name
 from placement.engine.explain import UNKNOWN_LABEL
 from placement.engine.model import (
+    CAPTURE_MODEL,
     LINK_KINDS,
     UNKNOWN_CAPACITY,
     Consumer,
@@ -227,7 +228,7 @@ def build_smi_host(
             pci_id=pci_id(i),
             index=i,
             board=board,
-            model="GPU (nvidia-smi)",
+            model=CAPTURE_MODEL,
             memory_mb=memory_mb,
             numa_node=gpu_numa.get(i),
             # an NVSwitch board under vSphere runs time-sliced vGPU only: its GPUs can only be in vGPU mode
