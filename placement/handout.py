@@ -7,11 +7,13 @@ import math
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 
 from gpucatalog.catalog import load_catalog
 from gpucatalog.profiles import ProfileNameError, parse_profile_name
-from inventory.models import Gpu, Host, ResourceDomain
+from inventory.models import Gpu, GpuConsumer, Host, ResourceDomain
+from inventory.occupancy import holding_consumers
 from inventory.text import is_invisible, visible_text
 from placement.engine import gpuset
 from placement.engine.request import PlacementRequest
@@ -209,16 +211,19 @@ GROUP_KINDS = (*NVLINK_KINDS, ResourceDomain.Kind.PCIE_SWITCH)
 
 
 def _dynamic_match_nodes(host: Host, items) -> list[int | None]:
-    """The NUMA nodes (None: unknown) of the host's GPUs that Dynamic DirectPath backings like these reserved ones
-    match: the same vendor and device id and, where the backing names one, the same hardware label."""
+    """The NUMA nodes (None: unknown) of the host's GPUs that vSphere could give a Dynamic DirectPath VM with
+    backings like these reserved ones: no VM holds them now (the advisor's reservations do not bind vSphere), and
+    they match the backing: the same vendor and device id and, where the backing names one, the same label."""
     nodes: set[int | None] = set()
+    held_by_vm = GpuConsumer.objects.filter(holding_consumers(), gpu=OuterRef("pk"))
     for item in items:
         if item.gpu is None:
             continue
         pci = item.gpu.pci_device
+        nodes.add(pci.numa_node.node_id if pci.numa_node else None)
         matching = Gpu.objects.filter(
             host=host, stale=False, pci_device__vendor_id=pci.vendor_id, pci_device__device_id=pci.device_id
-        )
+        ).exclude(Exists(held_by_vm))
         if item.gpu.hardware_label:
             matching = matching.filter(hardware_label=item.gpu.hardware_label)
         nodes.update(matching.values_list("pci_device__numa_node__node_id", flat=True))
@@ -231,8 +236,8 @@ def _dynamic_numa_note(items, nodes: list[int | None]) -> str:
     matching = f"with hardware label {label!r}" if label else "of this vendor and device id"
     return (
         f"no NUMA affinity is set: vSphere gives a Dynamic DirectPath VM any free GPU {matching} at power-on, and "
-        f"this host has such GPUs on NUMA nodes {where}, so the VM's GPU may sit on another node than the predicted "
-        "one. To pin it, give the GPUs of one node a hardware label of their own and plan with that label"
+        f"this host now has such GPUs free on NUMA nodes {where}, so the VM's GPU may sit on another node than the "
+        "predicted one. To pin it, give the GPUs of one node a hardware label of their own and plan with that label"
     )
 
 

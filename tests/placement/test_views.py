@@ -688,7 +688,7 @@ def test_a_dynamic_directpath_vm_gets_no_numa_affinity_when_vsphere_may_give_it_
     doc = viewer.get(f"/reservations/{reservation.pk}/?format=json").json()
     assert doc["numa_nodes"] and doc["vm_settings"]["numa.nodeAffinity"] == ""
     assert "any free GPU of this vendor and device id at power-on" in doc["numa_note"]
-    assert "on NUMA nodes 0, 1" in doc["numa_note"]
+    assert "free on NUMA nodes 0, 1" in doc["numa_note"]
     assert "New-AdvancedSetting -Entity $vm -Name 'numa.nodeAffinity'" not in doc["powercli"]
     assert "# no NUMA affinity is set: vSphere gives" in doc["powercli"]
     page = viewer.get(f"/reservations/{reservation.pk}/").content.decode()
