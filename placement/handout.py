@@ -214,18 +214,17 @@ def _dynamic_match_nodes(host: Host, items) -> list[int | None]:
     """The NUMA nodes (None: unknown) of the host's GPUs that vSphere could give a Dynamic DirectPath VM with
     backings like these reserved ones: no VM holds them now (the advisor's reservations do not bind vSphere), and
     they match the backing: the same vendor and device id and, where the backing names one, the same label."""
-    nodes: set[int | None] = set()
+    gpus = [item.gpu for item in items if item.gpu is not None]
+    nodes: set[int | None] = {g.pci_device.numa_node.node_id if g.pci_device.numa_node else None for g in gpus}
     held_by_vm = GpuConsumer.objects.filter(holding_consumers(), gpu=OuterRef("pk"))
-    for item in items:
-        if item.gpu is None:
-            continue
-        pci = item.gpu.pci_device
-        nodes.add(pci.numa_node.node_id if pci.numa_node else None)
+    for vendor_id, device_id, label in {
+        (g.pci_device.vendor_id, g.pci_device.device_id, g.hardware_label) for g in gpus
+    }:
         matching = Gpu.objects.filter(
-            host=host, stale=False, pci_device__vendor_id=pci.vendor_id, pci_device__device_id=pci.device_id
+            host=host, stale=False, pci_device__vendor_id=vendor_id, pci_device__device_id=device_id
         ).exclude(Exists(held_by_vm))
-        if item.gpu.hardware_label:
-            matching = matching.filter(hardware_label=item.gpu.hardware_label)
+        if label:
+            matching = matching.filter(hardware_label=label)
         nodes.update(matching.values_list("pci_device__numa_node__node_id", flat=True))
     return sorted(nodes, key=lambda n: (n is None, n or 0))
 

@@ -93,20 +93,25 @@ def nvswitch_boards(links: Iterable[tuple[int, int, str, int]]) -> list[tuple[in
             peers.setdefault(b, set()).add(a)
             for i in (a, b):
                 total[i] = total.get(i, 0) + max(nvlinks, 1)
-    boards, seen = [], set()
+    return sorted(tuple(sorted(c)) for c in _linked_groups(peers) if any(total[i] > most for i in c))
+
+
+def _linked_groups(peers: dict[int, set[int]]) -> list[set[int]]:
+    """The connected groups of GPUs that ``peers`` (GPU -> GPUs it is NVLinked to) joins, by their lowest GPU."""
+    groups: list[set[int]] = []
+    seen: set[int] = set()
     for start in sorted(peers):
         if start in seen:
             continue
-        component, todo = set(), [start]
+        group, todo = set(), [start]
         while todo:
             i = todo.pop()
-            if i not in component:
-                component.add(i)
-                todo.extend(peers[i] - component)
-        seen |= component
-        if any(total[i] > most for i in component):
-            boards.append(tuple(sorted(component)))
-    return sorted(boards)
+            if i not in group:
+                group.add(i)
+                todo.extend(peers[i] - group)
+        seen |= group
+        groups.append(group)
+    return groups
 
 
 def bridge_contradiction(board: Board | None, links: Iterable[tuple[int, int, str, int]]) -> str | None:
@@ -122,15 +127,9 @@ def bridge_contradiction(board: Board | None, links: Iterable[tuple[int, int, st
     peers: dict[int, set[int]] = {}
     for a, b, kind, _ in links:
         if kind in ("NVLINK", "NVSWITCH") and a not in on_switch and b not in on_switch:
-            peers.setdefault(a, {a}).add(b)
-            peers.setdefault(b, {b}).add(a)
-    for start in sorted(peers):
-        group, todo = set(), [start]
-        while todo:
-            i = todo.pop()
-            if i not in group:
-                group.add(i)
-                todo.extend(peers[i] - group)
+            peers.setdefault(a, set()).add(b)
+            peers.setdefault(b, set()).add(a)
+    for group in _linked_groups(peers):
         if len(group) > most:
             names = " or ".join(sorted({f.name for f in bridges}))
             return (

@@ -11,14 +11,7 @@ import json
 
 from django.core.management import call_command
 
-# constructed: four PCIe cards joined by a 4-way NVLink bridge (NV6 a pair, as four bridged H200 NVL print)
-FOUR_WAY = """\
-        GPU0    GPU1    GPU2    GPU3    CPU Affinity    NUMA Affinity
-GPU0     X      NV6     NV6     NV6     0-47    0
-GPU1    NV6      X      NV6     NV6     0-47    0
-GPU2    NV6     NV6      X      NV6     0-47    0
-GPU3    NV6     NV6     NV6      X      0-47    0
-"""
+from tests.inventory.topology.test_bridge_groups import NV6_MESH as FOUR_WAY  # four bridged PCIe cards, NV6 a pair
 
 
 def warnings_for(tmp_path, board: str) -> list[str]:

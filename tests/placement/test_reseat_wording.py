@@ -16,28 +16,10 @@ from inventory.models import Host
 from inventory.offsets import import_vgpu_offsets
 from placement import selectors, services
 from tests.inventory.test_views import client_for
+from tests.placement.test_reseat import A30_LGI, A30_VGPU_Q
 from tests.vcsim import LABS
 
 pytestmark = pytest.mark.django_db
-
-VGPU_Q = """\
-GPU 00000000:41:00.0
-    Active vGPUs                          : 1
-    vGPU ID                               : 3251637554
-        VM Name                           : rag-embed
-        vGPU Name                         : GRID A30-2-12C
-        GPU Instance ID                   : 1
-        Placement ID                      : N/A
-"""
-MIG_LGI = """\
-+-------------------------------------------------------+
-| GPU instances:                                        |
-| GPU   Name             Profile  Instance   Placement  |
-|                          ID       ID       Start:Size |
-|=======================================================|
-|   0  MIG 2g.12gb          5        1          0:2     |
-+-------------------------------------------------------+
-"""
 
 
 def test_a_hold_moved_by_an_nvidia_smi_import_says_what_moved_it(caplog):
@@ -48,7 +30,7 @@ def test_a_hold_moved_by_an_nvidia_smi_import_says_what_moved_it(caplog):
     (reservation,) = services.reserve(request=request, vm_name="mig-new")
     assert reservation.host_id == host.pk and reservation.candidate["gpus"][0]["mig_slot"] == 0
     with caplog.at_level(logging.INFO, logger="placement.reseat"):
-        import_vgpu_offsets(host=host, vgpu_text=VGPU_Q, mig_text=MIG_LGI)
+        import_vgpu_offsets(host=host, vgpu_text=A30_VGPU_Q, mig_text=A30_LGI)
     reservation.refresh_from_db()
     assert reservation.candidate["gpus"][0]["mig_slot"] == 2 and reservation.candidate["reseated_from"]
     (line,) = [r.getMessage() for r in caplog.records if "moved from" in r.getMessage()]
