@@ -117,7 +117,6 @@ class Topology:
         # adjacency bitmasks per threshold, for all links and NVLink-class links only
         self._adj: dict[tuple[float, bool], list[int]] = {}
         self._ring: dict[tuple[int, bool], float] = {}
-        self._best_of_size: dict[tuple[int, int], float] = {}
         self._class: dict[int, int] = {}
         self._best_class: dict[int, int] = {}
         self._cliques: dict[int, tuple[int, ...] | None] = {}
@@ -451,25 +450,6 @@ class Topology:
         m = bits(mask)
         rank = self.rank
         return sum(rank[i][j] for i, j in combinations(m, 2))
-
-    def best_of_size(self, free: int, size: int) -> float:
-        """Best ring bottleneck of any ``size``-subset of ``free`` (0.0 when none or too few GPUs)."""
-        key = (free, size)
-        cached = self._best_of_size.get(key)
-        if cached is not None:
-            return cached
-        members = bits(free)
-        best = 0.0
-        if len(members) >= size >= 2:
-            ceiling = max(self.weight[i][j] for i, j in combinations(members, 2))
-            for m in self.combos(free, size):
-                if size > 2 and ring_upper_bound(self, bits(m), False) <= best:
-                    continue
-                best = max(best, self.ring(m))
-                if best >= ceiling:
-                    break
-        self._best_of_size[key] = best
-        return best
 
 
 def nvlink_components(topo: Topology) -> tuple[int, ...]:

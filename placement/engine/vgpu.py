@@ -272,16 +272,6 @@ def offset_known(gpu: GpuState, c: Consumer) -> bool | None:
     return None
 
 
-def offsets_known(gpu: GpuState) -> tuple[int, int]:
-    """(running consumers whose offset is given, running consumers whose offset the engine infers)."""
-    exact = inferred = 0
-    for c in gpu.active_consumers:
-        known = offset_known(gpu, c)
-        if known is not None:
-            exact, inferred = (exact + 1, inferred) if known else (exact, inferred + 1)
-    return exact, inferred
-
-
 # ---------------------------------------------------------------- same-size mode
 
 
